@@ -1,0 +1,65 @@
+# salt-ort: `make test` installs what is missing and runs every test;
+# `make demo` installs what is missing and runs the main job on a small
+# generated dataset on the CPU.
+
+SHELL := /bin/bash
+GO ?= go
+PKG := github.com/salt-ort/salt-ort
+
+# Debian's libhdf5-dev installs the serial HDF5 build off the default paths.
+export CGO_CFLAGS := -I/usr/include/hdf5/serial
+export CGO_LDFLAGS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial
+
+ORT_DIR := $(CURDIR)/third_party/onnxruntime/dist
+ORT_LIB := $(ORT_DIR)/lib/libonnxruntime.so
+export SALT_ORT_LIB ?= $(ORT_LIB)
+
+PROTOC_GEN_GO := $(CURDIR)/third_party/bin/protoc-gen-go
+PROTOC_GEN_GO_VERSION := v1.36.12
+
+BIN := bin/salt-ort
+LDFLAGS := -X $(PKG)/runtime.buildLibraryPath=$(ORT_LIB)
+TEST_TIMEOUT ?= 80m
+
+.PHONY: all deps apt ort generate build vet test bench demo clean
+
+all: build
+
+## deps: Debian packages, ONNX Runtime and the protoc plugin (idempotent)
+deps: apt ort $(PROTOC_GEN_GO)
+
+apt:
+	third_party/debian/install.sh
+
+ort:
+	third_party/onnxruntime/fetch.sh
+
+$(PROTOC_GEN_GO):
+	GOBIN=$(CURDIR)/third_party/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+
+## generate: regenerate the ONNX protobuf Go types
+generate: deps
+	$(GO) generate ./codegen/...
+
+## build: the salt-ort binary in bin/
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salt-ort
+
+vet: deps
+	$(GO) vet ./...
+
+## test: everything CI runs
+test: deps vet
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+## bench: the performance benchmarks (figures printed, nothing asserted)
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+## demo: the main job on an embedded default, on the CPU
+demo: build
+	./$(BIN) version
+	@echo "demo: training is not implemented yet (see README); this only checks that ONNX Runtime loads."
+
+clean:
+	rm -rf bin third_party/bin third_party/onnxruntime/dist
