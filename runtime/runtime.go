@@ -264,3 +264,16 @@ func Destroy(values ...Value) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Scalar is a rank-0 tensor whose value lives in Go memory (a loss, a
+// learning rate, a step counter).
+type Scalar[T ort.TensorData] = ort.Scalar[T]
+
+// NewScalar makes a rank-0 tensor holding v.
+func NewScalar[T ort.TensorData](v T) (*Scalar[T], error) {
+	s, err := ort.NewScalar(v)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: scalar: %w", err)
+	}
+	return s, nil
+}
