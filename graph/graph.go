@@ -318,7 +318,36 @@ type Graph struct {
 	scope    []string
 	err      error
 	meta     [][2]string
+	random   []*RandomInput
+
+	// flattened holds parameters that FlattenParams turned into views of
+	// a flat input; they are no longer written to the model.
+	flattened []*Param
 }
+
+// RandomInput is a graph input that the caller fills with fresh random
+// values for every run (e.g. a dropout mask). Randomness comes from the
+// caller rather than from ONNX random operators so that a run is
+// reproducible from the caller's seed and can be resumed exactly.
+type RandomInput struct {
+	Tensor *Tensor
+	// Kind is "dropout": each element is 0 with probability P and
+	// 1/(1-P) otherwise.
+	Kind string
+	P    float64
+}
+
+// Random declares a random input (see RandomInput) named under the
+// current scope.
+func (g *Graph) Random(name string, dtype DType, shape Shape, kind string, p float64) *Tensor {
+	full := g.scoped(name)
+	t := g.Input(full, dtype, shape)
+	g.random = append(g.random, &RandomInput{Tensor: t, Kind: kind, P: p})
+	return t
+}
+
+// RandomInputs returns the random inputs in declaration order.
+func (g *Graph) RandomInputs() []*RandomInput { return g.random }
 
 type constant struct {
 	tensor *Tensor

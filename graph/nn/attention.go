@@ -1,0 +1,152 @@
+package nn
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/salt-ort/salt-ort/graph"
+)
+
+// maskValue is the additive bias of a masked attention logit: finite, so
+// that a fully masked row cannot produce NaN, and far below any logit.
+func maskValue(d graph.DType) float64 {
+	if d == graph.Float16 {
+		return -3e4
+	}
+	return -1e9
+}
+
+// PaddingBias turns a [B, T] bool valid mask into an additive bias of the
+// given type and shape [B, T]: 0 for valid entries, a large negative value
+// for padding.
+func PaddingBias(g *graph.Graph, valid *graph.Tensor, dtype graph.DType) *graph.Tensor {
+	return g.Where(valid, g.Scalar(dtype, 0), g.Scalar(dtype, maskValue(dtype)))
+}
+
+// SelfAttention is multi-head scaled dot-product self-attention over
+// x [B, T, D] as PyTorch's nn.MultiheadAttention computes it: one fused
+// input projection to q, k, v, softmax(q·kᵀ/√d_h + bias)·v per head, and an
+// output projection. bias is nil (every key valid) or an additive key bias
+// [B, T] from PaddingBias.
+func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int) *graph.Tensor {
+	defer g.Scope(name)()
+	d := x.Dim(-1)
+	h := int64(heads)
+	if d%h != 0 {
+		g.Errorf("embedding %d is not divisible by %d heads", d, heads)
+		return x
+	}
+	dh := d / h
+	dt := x.DType()
+	{
+		pop := g.Scope("in_proj")
+		// Xavier-uniform over the fused [D, 3D] projection, biases zero, as
+		// nn.MultiheadAttention initialises them.
+		w := g.ParamOf("weight", dt, graph.Shape{d, 3 * d}, graph.InitUniform(math.Sqrt(6/float64(4*d))))
+		b := g.ParamOf("bias", dt, graph.Shape{3 * d}, graph.InitZeros())
+		x = g.Add(g.MatMul(x, w), b)
+		pop()
+	}
+	qkv := g.Split(x, -1, d, d, d)
+	split := func(t *graph.Tensor) *graph.Tensor { return g.Reshape(t, 0, 0, h, dh) }
+	q := g.Transpose(split(g.Mul(qkv[0], g.Scalar(dt, 1/math.Sqrt(float64(dh))))), 0, 2, 1, 3) // [B,H,T,dh]
+	k := g.Transpose(split(qkv[1]), 0, 2, 3, 1)                                                // [B,H,dh,T]
+	v := g.Transpose(split(qkv[2]), 0, 2, 1, 3)                                                // [B,H,T,dh]
+	scores := g.MatMul(q, k)                                                                   // [B,H,T,T]
+	if bias != nil {
+		scores = g.Add(scores, g.Unsqueeze(bias, 1, 2))
+	}
+	attn := g.Softmax(scores, -1)
+	o := g.Transpose(g.MatMul(attn, v), 0, 2, 1, 3) // [B,T,H,dh]
+	o = g.Reshape(o, 0, 0, d)
+	{
+		pop := g.Scope("out_proj")
+		w := g.ParamOf("weight", dt, graph.Shape{d, d}, graph.InitUniform(1/math.Sqrt(float64(d))))
+		b := g.ParamOf("bias", dt, graph.Shape{d}, graph.InitZeros())
+		o = g.Add(g.MatMul(o, w), b)
+		pop()
+	}
+	return o
+}
+
+// Dropout zeroes elements of x with probability p during training, scaling
+// the rest by 1/(1-p). The mask is a random graph input the caller fills
+// (see graph.RandomInput). With training false or p = 0 it returns x.
+func Dropout(g *graph.Graph, name string, x *graph.Tensor, p float64, training bool) *graph.Tensor {
+	if !training || p == 0 {
+		return x
+	}
+	mask := g.Random(name+"/mask", x.DType(), x.Shape(), "dropout", p)
+	return g.Mul(x, mask)
+}
+
+// EncoderConfig configures a transformer encoder.
+type EncoderConfig struct {
+	Layers     int        // number of encoder layers
+	Heads      int        // attention heads
+	DenseRatio int        // hidden size of the feed-forward net as a multiple of the embedding
+	Activation Activation // of the feed-forward net
+	Registers  int        // learnable register tokens appended to every sequence
+	OutDim     int        // size of the final projection (0: none)
+	Dropout    float64    // dropout probability after attention and feed-forward
+	Training   bool       // build training-time dropout
+}
+
+// EncoderLayer is one pre-norm transformer layer:
+// x + attn(norm(x)), then x + dense(norm(x)).
+func EncoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg EncoderConfig) *graph.Tensor {
+	defer g.Scope(name)()
+	d := int(x.Dim(-1))
+	a := SelfAttention(g, "attn", LayerNorm(g, "attn_norm", x), bias, cfg.Heads)
+	x = g.Add(x, Dropout(g, "attn_dropout", a, cfg.Dropout, cfg.Training))
+	f := MLP(g, "dense", LayerNorm(g, "dense_norm", x), []int{cfg.DenseRatio * d, d}, cfg.Activation, false)
+	return g.Add(x, Dropout(g, "dense_dropout", f, cfg.Dropout, cfg.Training))
+}
+
+// Encoder runs the transformer encoder over x [B, T, D] with valid [B, T]
+// (nil: all valid). It appends cfg.Registers register tokens (always
+// valid, so no jet has an empty sequence), applies the layers, a final
+// LayerNorm and the projection to OutDim. It returns the encoded sequence
+// [B, T+R, O] and the additive key bias [B, T+R] of that sequence (nil when
+// valid is nil).
+func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
+	defer g.Scope(name)()
+	dt := x.DType()
+	if valid != nil {
+		bias = PaddingBias(g, valid, dt)
+	}
+	if cfg.Registers > 0 {
+		r := int64(cfg.Registers)
+		d := x.Dim(-1)
+		reg := g.ParamOf("registers", dt, graph.Shape{1, r, d}, graph.InitNormal(1e-4))
+		b := x.Dim(0)
+		if b < 0 {
+			g.Errorf("registers need a static batch dimension, got %s", x)
+		}
+		x = g.Concat(1, x, g.Expand(reg, graph.Shape{b, r, d}))
+		if bias != nil {
+			bias = g.Concat(1, bias, g.Zeros(dt, graph.Shape{b, r}))
+		}
+	}
+	for i := 0; i < cfg.Layers; i++ {
+		x = EncoderLayer(g, "layer"+strconv.Itoa(i), x, bias, cfg)
+	}
+	x = LayerNorm(g, "out_norm", x)
+	if cfg.OutDim > 0 {
+		x = Linear(g, "out_proj", x, cfg.OutDim, true)
+	}
+	return x, bias
+}
+
+// AttentionPool is Salt's global attention pooling over x [B, T, D]:
+// w = softmax over valid entries of Linear(D→1)(x), and Σ_t w_t·x_t [B, D].
+// bias is the additive key bias [B, T] or nil.
+func AttentionPool(g *graph.Graph, name string, x, bias *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	w := g.Squeeze(Linear(g, "gate", x, 1, true), -1) // [B,T]
+	if bias != nil {
+		w = g.Add(w, bias)
+	}
+	w = g.Softmax(w, -1)
+	return g.ReduceSum(g.Mul(g.Unsqueeze(w, -1), x), []int{1}, false)
+}

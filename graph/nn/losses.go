@@ -1,0 +1,114 @@
+package nn
+
+import "github.com/salt-ort/salt-ort/graph"
+
+// The losses below reduce to a scalar weighted mean over the entries a
+// mask selects, Σ m·l / Σ m, as PyTorch's reduction="mean" does for the
+// entries Salt keeps. A nil mask includes every entry. The denominator is
+// floored at a tiny value so that a batch with no selected entry gives a
+// zero loss rather than NaN.
+
+func allAxes(t *graph.Tensor) []int {
+	a := make([]int, t.Rank())
+	for i := range a {
+		a[i] = i
+	}
+	return a
+}
+
+// weightedMean returns Σ w·l / max(Σ w, tiny); w may be nil (plain mean).
+func weightedMean(g *graph.Graph, l, w *graph.Tensor) *graph.Tensor {
+	if w == nil {
+		return g.ReduceMean(l, allAxes(l), false)
+	}
+	num := g.ReduceSum(g.Mul(l, w), allAxes(l), false)
+	den := g.ReduceSum(g.Expand(w, l.Shape()), allAxes(l), false)
+	return g.Div(num, g.Max(den, g.ScalarLike(den, 1e-12)))
+}
+
+// OneHot returns the one-hot encoding [..., classes] of int64 labels of
+// any shape; a label outside [0, classes) (such as -1 padding) encodes as
+// all zeros.
+func OneHot(g *graph.Graph, labels *graph.Tensor, classes int, dtype graph.DType) *graph.Tensor {
+	idx := make([]int64, classes)
+	for i := range idx {
+		idx[i] = int64(i)
+	}
+	return g.Cast(g.Equal(g.Unsqueeze(labels, -1), g.Int64s(idx...)), dtype)
+}
+
+// CrossEntropy is the softmax cross-entropy of logits [..., C] against
+// int64 class labels [...], with optional per-class weights (PyTorch's
+// weight=, whose mean divides by the summed weights of the selected
+// entries) and an optional mask [...] (also carrying sample weights).
+func CrossEntropy(g *graph.Graph, name string, logits, labels, mask *graph.Tensor, classWeights []float64) *graph.Tensor {
+	defer g.Scope(name)()
+	c := int(logits.Dim(-1))
+	dt := logits.DType()
+	if len(classWeights) > 0 && len(classWeights) != c {
+		g.Errorf("%d class weights for %d classes", len(classWeights), c)
+	}
+	onehot := OneHot(g, labels, c, dt)
+	nll := g.Neg(g.ReduceSum(g.Mul(onehot, g.LogSoftmax(logits, -1)), []int{-1}, false))
+	// Per-entry weight: the label's class weight, or 1; 0 for labels out
+	// of range (padding), so they never count whatever the mask says.
+	var w *graph.Tensor
+	if len(classWeights) > 0 {
+		cw := g.Const("class_weights", dt, graph.Shape{int64(c)}, classWeights)
+		w = g.ReduceSum(g.Mul(onehot, cw), []int{-1}, false)
+	} else {
+		w = g.ReduceSum(onehot, []int{-1}, false)
+	}
+	if mask != nil {
+		w = g.Mul(w, mask)
+	}
+	return weightedMean(g, nll, w)
+}
+
+// softplus is ln(1+eᶻ) computed stably as max(z,0) + ln(1+e^-|z|) from
+// operators every execution provider has for every float type.
+func softplus(g *graph.Graph, z *graph.Tensor) *graph.Tensor {
+	one := g.ScalarLike(z, 1)
+	return g.Add(g.Relu(z), g.Log(g.Add(one, g.Exp(g.Neg(g.Abs(z))))))
+}
+
+// BCEWithLogits is binary cross-entropy on logits z against targets y in
+// [0, 1]: softplus(z) − z·y, averaged over the mask.
+func BCEWithLogits(g *graph.Graph, name string, logits, targets, mask *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	l := g.Sub(softplus(g, logits), g.Mul(logits, targets))
+	return weightedMean(g, l, mask)
+}
+
+// MSE is the mean squared error, averaged over the mask.
+func MSE(g *graph.Graph, name string, pred, target, mask *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	d := g.Sub(pred, target)
+	return weightedMean(g, g.Mul(d, d), mask)
+}
+
+// Huber is the Huber loss with threshold delta: ½d² for |d| ≤ δ and
+// δ(|d| − ½δ) beyond, written as ½q² + δ(|d| − q) with q = min(|d|, δ).
+func Huber(g *graph.Graph, name string, pred, target, mask *graph.Tensor, delta float64) *graph.Tensor {
+	defer g.Scope(name)()
+	a := g.Abs(g.Sub(pred, target))
+	q := g.Min(a, g.ScalarLike(a, delta))
+	l := g.Add(g.Mul(g.ScalarLike(q, 0.5), g.Mul(q, q)), g.Mul(g.ScalarLike(a, delta), g.Sub(a, q)))
+	return weightedMean(g, l, mask)
+}
+
+// GaussianVariance maps an unconstrained network output to a variance:
+// softplus(raw) + 1e-6.
+func GaussianVariance(g *graph.Graph, raw *graph.Tensor) *graph.Tensor {
+	return g.Add(softplus(g, raw), g.ScalarLike(raw, 1e-6))
+}
+
+// GaussianNLL is the Gaussian negative log-likelihood of target under
+// N(mean, variance), ½(ln σ² + (y−μ)²/σ²), as PyTorch's GaussianNLLLoss
+// (without the constant), averaged over the mask.
+func GaussianNLL(g *graph.Graph, name string, mean, variance, target, mask *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	d := g.Sub(target, mean)
+	l := g.Mul(g.ScalarLike(d, 0.5), g.Add(g.Log(variance), g.Div(g.Mul(d, d), variance)))
+	return weightedMean(g, l, mask)
+}

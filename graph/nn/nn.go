@@ -1,0 +1,128 @@
+// Package nn is the layer library salt-ort's models are written in: dense
+// layers and MLPs, layer normalisation, masked multi-head self-attention,
+// pre-norm transformer encoder layers with register tokens, global
+// attention pooling, dropout and the losses of Salt's tasks. Every layer
+// appends ordinary ONNX operators to a graph.Graph and declares its
+// parameters under the current scope, so the same code builds the training,
+// evaluation and deployment graphs.
+package nn
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/salt-ort/salt-ort/graph"
+)
+
+// Activation names a nonlinearity.
+type Activation string
+
+// The activations salt-ort supports (Salt's names, lower case).
+const (
+	ReLU Activation = "relu"
+	SiLU Activation = "silu"
+	GELU Activation = "gelu"
+	None Activation = "none"
+)
+
+// ParseActivation accepts Salt's spellings ("ReLU", "SiLU", "GELU").
+func ParseActivation(s string) (Activation, error) {
+	switch a := Activation(strings.ToLower(s)); a {
+	case ReLU, SiLU, GELU, None:
+		return a, nil
+	}
+	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU or none)", s)
+}
+
+// Activate applies a to x.
+func Activate(g *graph.Graph, x *graph.Tensor, a Activation) *graph.Tensor {
+	switch a {
+	case ReLU:
+		return g.Relu(x)
+	case SiLU:
+		return g.Mul(x, g.Sigmoid(x))
+	case GELU:
+		// The exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), as PyTorch's default.
+		half := g.Mul(x, g.ScalarLike(x, 0.5))
+		return g.Mul(half, g.Add(g.ScalarLike(x, 1), g.Erf(g.Mul(x, g.ScalarLike(x, 1/math.Sqrt2)))))
+	case None, "":
+		return x
+	}
+	g.Errorf("unknown activation %q", a)
+	return x
+}
+
+// Linear applies y = x·W + b over the last dimension of x, with W of shape
+// [in, out]. Parameters are called weight and bias under scope name and
+// drawn as PyTorch's nn.Linear draws them: U(±1/√in).
+func Linear(g *graph.Graph, name string, x *graph.Tensor, out int, bias bool) *graph.Tensor {
+	defer g.Scope(name)()
+	in := x.Dim(-1)
+	bound := 1 / math.Sqrt(float64(in))
+	w := g.ParamOf("weight", x.DType(), graph.Shape{in, int64(out)}, graph.InitUniform(bound))
+	y := g.MatMul(x, w)
+	if bias {
+		b := g.ParamOf("bias", x.DType(), graph.Shape{int64(out)}, graph.InitUniform(bound))
+		y = g.Add(y, b)
+	}
+	return y
+}
+
+// ConcatLinear computes Linear(concat(parts, -1)) without building the
+// concatenation: Σ_k parts[k]·W_k + b, where the parts may have different
+// broadcastable leading shapes (e.g. [B,T,1,d], [B,1,T,d] and [B,1,1,d] for
+// track pairs). The weight is one [Σd_k, out] parameter, the same as the
+// Linear it replaces, so checkpoints do not depend on the rewrite.
+func ConcatLinear(g *graph.Graph, name string, parts []*graph.Tensor, out int) *graph.Tensor {
+	defer g.Scope(name)()
+	var in int64
+	sizes := make([]int64, len(parts))
+	for i, p := range parts {
+		sizes[i] = p.Dim(-1)
+		in += sizes[i]
+	}
+	bound := 1 / math.Sqrt(float64(in))
+	dt := parts[0].DType()
+	w := g.ParamOf("weight", dt, graph.Shape{in, int64(out)}, graph.InitUniform(bound))
+	b := g.ParamOf("bias", dt, graph.Shape{int64(out)}, graph.InitUniform(bound))
+	ws := []*graph.Tensor{w}
+	if len(parts) > 1 {
+		ws = g.Split(w, 0, sizes...)
+	}
+	var y *graph.Tensor
+	for i, p := range parts {
+		term := g.MatMul(p, ws[i])
+		if y == nil {
+			y = g.Add(term, b)
+		} else {
+			y = g.Add(y, term)
+		}
+	}
+	return y
+}
+
+// MLP applies Linear layers of the given output sizes with activation a
+// between them, and after the last one too if finalActivation is set.
+// Layers are scoped name/0, name/1, …
+func MLP(g *graph.Graph, name string, x *graph.Tensor, sizes []int, a Activation, finalActivation bool) *graph.Tensor {
+	defer g.Scope(name)()
+	for i, n := range sizes {
+		x = Linear(g, strconv.Itoa(i), x, n, true)
+		if i < len(sizes)-1 || finalActivation {
+			x = Activate(g, x, a)
+		}
+	}
+	return x
+}
+
+// LayerNorm normalises over the last dimension with a learnable scale
+// (init 1) and bias (init 0), ε = 1e-5 as PyTorch.
+func LayerNorm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	d := graph.Shape{x.Dim(-1)}
+	scale := g.ParamOf("weight", x.DType(), d, graph.InitOnes())
+	bias := g.ParamOf("bias", x.DType(), d, graph.InitZeros())
+	return g.LayerNorm(x, scale, bias, 1e-5)
+}

@@ -1,0 +1,267 @@
+package nn_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/graph/nn"
+)
+
+type (
+	G = graph.Graph
+	T = graph.Tensor
+	S = graph.Shape
+)
+
+// validMask is a [2, 5] mask with 3 and 5 valid entries.
+var validMask = []float64{1, 1, 1, 0, 0, 1, 1, 1, 1, 1}
+
+func TestLayerGradients(t *testing.T) {
+	x := func(shape S) []graphtest.Var { return []graphtest.Var{{Name: "x", Shape: shape}} }
+	valid := []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: validMask}}
+	cases := []struct {
+		name  string
+		check graphtest.GradCheck
+	}{
+		{"Linear", graphtest.GradCheck{Vars: x(S{2, 3, 4}), Build: func(g *G, v, _ []*T) *T { return nn.Linear(g, "lin", v[0], 5, true) }}},
+		{"ConcatLinear", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "a", Shape: S{2, 3, 1, 4}}, {Name: "b", Shape: S{2, 1, 3, 4}}, {Name: "c", Shape: S{2, 1, 1, 2}}},
+			Build: func(g *G, v, _ []*T) *T { return nn.ConcatLinear(g, "pair", v, 3) },
+		}},
+		{"MLP/relu", graphtest.GradCheck{Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
+			return nn.MLP(g, "mlp", v[0], []int{6, 5, 2}, nn.ReLU, false)
+		}}},
+		{"MLP/silu", graphtest.GradCheck{Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
+			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.SiLU, true)
+		}}},
+		{"MLP/gelu/float32", graphtest.GradCheck{DType: graph.Float32, Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
+			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.GELU, true)
+		}}},
+		{"LayerNorm", graphtest.GradCheck{Vars: x(S{2, 3, 8}), Build: func(g *G, v, _ []*T) *T { return nn.LayerNorm(g, "norm", v[0]) }}},
+		{"SelfAttention/masked", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			return nn.SelfAttention(g, "attn", v[0], nn.PaddingBias(g, f[0], v[0].DType()), 2)
+		}}},
+		{"EncoderLayer", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU}
+			return nn.EncoderLayer(g, "layer", v[0], nn.PaddingBias(g, f[0], v[0].DType()), cfg)
+		}}},
+		{"Encoder/registers", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.SiLU, Registers: 2, OutDim: 6}
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.AttentionPool(g, "pool", out, bias)
+		}}},
+		{"AttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			return nn.AttentionPool(g, "pool", v[0], nn.PaddingBias(g, f[0], v[0].DType()))
+		}}},
+		{"Dropout", graphtest.GradCheck{Vars: x(S{2, 3}), Build: func(g *G, v, _ []*T) *T {
+			return nn.Dropout(g, "drop", v[0], 0, true) // p = 0: identity
+		}}},
+		{"CrossEntropy/weighted-masked", graphtest.GradCheck{
+			Vars: x(S{2, 5, 4}),
+			Fixed: []graphtest.Fixed{
+				{Name: "labels", DType: graph.Int64, Shape: S{2, 5}, Values: []float64{0, 3, 1, -1, -1, 2, 2, 0, 1, 3}},
+				{Name: "mask", Shape: S{2, 5}, Values: validMask},
+			},
+			Build: func(g *G, v, f []*T) *T {
+				return nn.CrossEntropy(g, "ce", v[0], f[0], f[1], []float64{1, 2, 0.5, 3})
+			},
+		}},
+		{"BCEWithLogits", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "z", Shape: S{2, 5}, Gen: func(r *rand.Rand) float64 { return 4 * r.NormFloat64() }}},
+			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{2, 5}, Values: []float64{1, 0, 1, 1, 0, 0, 0, 1, 0, 1}}, {Name: "mask", Shape: S{2, 5}, Values: validMask}},
+			Build: func(g *G, v, f []*T) *T { return nn.BCEWithLogits(g, "bce", v[0], f[0], f[1]) },
+		}},
+		{"MSE", graphtest.GradCheck{Vars: x(S{2, 5}), Fixed: []graphtest.Fixed{{Name: "y", Shape: S{2, 5}, Values: validMask}},
+			Build: func(g *G, v, f []*T) *T { return nn.MSE(g, "mse", v[0], f[0], nil) }}},
+		{"Huber", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{10}, Gen: func(r *rand.Rand) float64 { return 3 * r.NormFloat64() }}},
+			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{10}, Values: validMask}},
+			Build: func(g *G, v, f []*T) *T { return nn.Huber(g, "huber", v[0], f[0], nil, 1) },
+		}},
+		{"GaussianNLL", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "mu", Shape: S{6}}, {Name: "raw", Shape: S{6}}},
+			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{6}, Values: []float64{0.3, -1, 2, 0.5, 0, 1}}},
+			Build: func(g *G, v, f []*T) *T {
+				return nn.GaussianNLL(g, "gnll", v[0], nn.GaussianVariance(g, v[1]), f[0], nil)
+			},
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.check.Run(t) })
+	}
+}
+
+// TestLossValues compares each loss with the formula evaluated in Go.
+func TestLossValues(t *testing.T) {
+	logits := []float64{2, 0, -1, 0.5, 0.5, 3}
+	labels := []float64{0, 2}
+	lse := func(v []float64) float64 {
+		var s float64
+		for _, x := range v {
+			s += math.Exp(x)
+		}
+		return math.Log(s)
+	}
+	nll0 := lse(logits[:3]) - logits[0]
+	nll1 := lse(logits[3:]) - logits[5]
+	cw := []float64{2, 1, 4}
+	wantCE := (cw[0]*nll0 + cw[2]*nll1) / (cw[0] + cw[2])
+
+	z, y := []float64{3, -2, 0.5}, []float64{1, 0, 1}
+	var wantBCE float64
+	for i := range z {
+		p := 1 / (1 + math.Exp(-z[i]))
+		wantBCE -= y[i]*math.Log(p) + (1-y[i])*math.Log(1-p)
+	}
+	wantBCE /= 3
+
+	pred, target := []float64{0, 2, -3}, []float64{0.5, 0, 0}
+	wantHuber := (0.5*0.25 + (2 - 0.5) + (3 - 0.5)) / 3
+	mu, v := 0.5, 2.0
+	wantNLL := 0.5 * (math.Log(v) + (1-mu)*(1-mu)/v)
+
+	g := graph.New("losses")
+	lg := g.Input("logits", graph.Float64, S{2, 3})
+	lb := g.Input("labels", graph.Int64, S{2})
+	zz := g.Input("z", graph.Float64, S{3})
+	yy := g.Input("y", graph.Float64, S{3})
+	pp := g.Input("pred", graph.Float64, S{3})
+	tt := g.Input("target", graph.Float64, S{3})
+	g.Output("ce", nn.CrossEntropy(g, "ce", lg, lb, nil, cw))
+	g.Output("bce", nn.BCEWithLogits(g, "bce", zz, yy, nil))
+	g.Output("huber", nn.Huber(g, "huber", pp, tt, nil, 1))
+	m := g.Scalar(graph.Float64, mu)
+	g.Output("nll", nn.GaussianNLL(g, "nll", g.Reshape(m, 1), g.Reshape(g.Scalar(graph.Float64, v), 1), g.Reshape(g.Scalar(graph.Float64, 1), 1), nil))
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{
+		"logits": logits, "labels": labels, "z": z, "y": y, "pred": pred, "target": target,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]float64{"ce": wantCE, "bce": wantBCE, "huber": wantHuber, "nll": wantNLL} {
+		if got := out[name][0]; math.Abs(got-want) > 1e-12*math.Max(1, math.Abs(want)) {
+			t.Errorf("%s = %.15g, want %.15g", name, got, want)
+		}
+	}
+}
+
+// TestAttentionIgnoresPadding checks that padded tracks change nothing
+// for valid ones, and that attention matches a direct Go computation.
+func TestAttentionIgnoresPadding(t *testing.T) {
+	const b, tt, d, heads = 2, 5, 8, 2
+	g := graph.New("attn")
+	x := g.Input("x", graph.Float64, S{b, tt, d})
+	valid := g.Input("valid", graph.Bool, S{b, tt})
+	g.Output("y", nn.SelfAttention(g, "attn", x, nn.PaddingBias(g, valid, graph.Float64), heads))
+	r := rand.New(rand.NewPCG(5, 6))
+	feeds := map[string][]float64{"valid": validMask}
+	params := map[string][]float64{}
+	for _, p := range g.Params() {
+		params[p.Name()] = p.Init.Sample(r, int(p.Shape().Size()))
+		if p.Init.Kind == "zeros" {
+			for i := range params[p.Name()] {
+				params[p.Name()][i] = 0.1 * r.NormFloat64()
+			}
+		}
+		feeds[p.Name()] = params[p.Name()]
+	}
+	xs := make([]float64, b*tt*d)
+	for i := range xs {
+		xs[i] = r.NormFloat64()
+	}
+	feeds["x"] = xs
+	run := graphtest.Compile(t, g, graph.ModelOptions{})
+	out, err := run.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := naiveAttention(xs, validMask, params, b, tt, d, heads)
+	for i := range want {
+		if math.Abs(out["y"][i]-want[i]) > 1e-10 {
+			t.Fatalf("y[%d] = %g, want %g", i, out["y"][i], want[i])
+		}
+	}
+	// Scramble the padded tracks of jet 0 (entries 3, 4).
+	xs2 := append([]float64(nil), xs...)
+	for i := 3 * d; i < 5*d; i++ {
+		xs2[i] = 100 * r.NormFloat64()
+	}
+	feeds["x"] = xs2
+	out2, err := run.Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3*d; i++ {
+		if out2["y"][i] != out["y"][i] {
+			t.Fatalf("valid output %d changed when padding changed: %g → %g", i, out["y"][i], out2["y"][i])
+		}
+	}
+}
+
+// naiveAttention is multi-head attention written out with loops.
+func naiveAttention(x, valid []float64, p map[string][]float64, b, t, d, heads int) []float64 {
+	win, bin := p["attn/in_proj/weight"], p["attn/in_proj/bias"]
+	wout, bout := p["attn/out_proj/weight"], p["attn/out_proj/bias"]
+	dh := d / heads
+	out := make([]float64, b*t*d)
+	for j := 0; j < b; j++ {
+		qkv := make([][]float64, t)
+		for i := 0; i < t; i++ {
+			qkv[i] = make([]float64, 3*d)
+			for o := 0; o < 3*d; o++ {
+				s := bin[o]
+				for k := 0; k < d; k++ {
+					s += x[(j*t+i)*d+k] * win[k*3*d+o]
+				}
+				qkv[i][o] = s
+			}
+		}
+		concat := make([][]float64, t)
+		for i := range concat {
+			concat[i] = make([]float64, d)
+		}
+		for h := 0; h < heads; h++ {
+			for i := 0; i < t; i++ {
+				scores := make([]float64, t)
+				maxS := math.Inf(-1)
+				for k := 0; k < t; k++ {
+					if valid[j*t+k] == 0 {
+						scores[k] = math.Inf(-1)
+						continue
+					}
+					var s float64
+					for e := 0; e < dh; e++ {
+						s += qkv[i][h*dh+e] * qkv[k][d+h*dh+e]
+					}
+					scores[k] = s / math.Sqrt(float64(dh))
+					maxS = math.Max(maxS, scores[k])
+				}
+				var z float64
+				for k := range scores {
+					scores[k] = math.Exp(scores[k] - maxS)
+					z += scores[k]
+				}
+				for e := 0; e < dh; e++ {
+					var s float64
+					for k := 0; k < t; k++ {
+						s += scores[k] / z * qkv[k][2*d+h*dh+e]
+					}
+					concat[i][h*dh+e] = s
+				}
+			}
+		}
+		for i := 0; i < t; i++ {
+			for o := 0; o < d; o++ {
+				s := bout[o]
+				for k := 0; k < d; k++ {
+					s += concat[i][k] * wout[k*d+o]
+				}
+				out[(j*t+i)*d+o] = s
+			}
+		}
+	}
+	return out
+}

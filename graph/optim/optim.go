@@ -1,0 +1,197 @@
+// Package optim writes optimizer updates and gradient clipping as ONNX
+// operators, and turns a forward graph with a scalar loss into a complete
+// training step: gradients, clipping and the update in one graph that ONNX
+// Runtime runs per batch.
+//
+// Parameters and optimizer state travel as flat vectors (see
+// graph.FlattenParams), so one step reads and writes a few buffers and the
+// update is a handful of elementwise operators whatever the model's size.
+// The learning rate and the step count are graph inputs: the schedule lives
+// in Go.
+package optim
+
+import (
+	"fmt"
+
+	"github.com/salt-ort/salt-ort/graph"
+)
+
+// Optimizer writes the update of a flat parameter vector.
+type Optimizer interface {
+	// Slots names the per-parameter state vectors, e.g. exp_avg.
+	Slots() []string
+	// Update returns the new parameters and state given the parameters p,
+	// their gradient, the state (in Slots order), the learning rate and the
+	// 1-based step count (both scalars of p's type).
+	Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step *graph.Tensor) (newP *graph.Tensor, newState []*graph.Tensor)
+}
+
+// AdamW is Adam with decoupled weight decay (Loshchilov & Hutter), as
+// torch.optim.AdamW computes it:
+//
+//	p ← p − lr·λ·p
+//	m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²
+//	p ← p − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
+type AdamW struct {
+	Beta1, Beta2, Eps, WeightDecay float64
+}
+
+// DefaultAdamW returns PyTorch's defaults with Salt's weight decay 1e-5.
+func DefaultAdamW() AdamW { return AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 1e-5} }
+
+// Slots implements Optimizer.
+func (AdamW) Slots() []string { return []string{"exp_avg", "exp_avg_sq"} }
+
+// Update implements Optimizer.
+func (o AdamW) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	defer g.Scope("adamw")()
+	c := func(v float64) *graph.Tensor { return g.ScalarLike(p, v) }
+	m := g.Add(g.Mul(state[0], c(o.Beta1)), g.Mul(grad, c(1-o.Beta1)))
+	v := g.Add(g.Mul(state[1], c(o.Beta2)), g.Mul(g.Mul(grad, grad), c(1-o.Beta2)))
+	// Scalars first: the bias corrections and the step size.
+	bc1 := g.Sub(c(1), g.Pow(c(o.Beta1), step))
+	bc2 := g.Sub(c(1), g.Pow(c(o.Beta2), step))
+	stepSize := g.Div(lr, bc1)
+	denom := g.Add(g.Div(g.Sqrt(v), g.Sqrt(bc2)), c(o.Eps))
+	decayed := p
+	if o.WeightDecay != 0 {
+		decayed = g.Mul(p, g.Sub(c(1), g.Mul(lr, c(o.WeightDecay))))
+	}
+	newP := g.Sub(decayed, g.Mul(stepSize, g.Div(m, denom)))
+	return newP, []*graph.Tensor{m, v}
+}
+
+// SGD is stochastic gradient descent with momentum and L2 weight decay, as
+// torch.optim.SGD (dampening 0):
+//
+//	g ← g + λp,  b ← μb + g,  p ← p − lr·(Nesterov ? g + μb : b)
+type SGD struct {
+	Momentum, WeightDecay float64
+	Nesterov              bool
+}
+
+// Slots implements Optimizer.
+func (o SGD) Slots() []string {
+	if o.Momentum == 0 {
+		return nil
+	}
+	return []string{"momentum_buffer"}
+}
+
+// Update implements Optimizer.
+func (o SGD) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, _ *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	defer g.Scope("sgd")()
+	c := func(v float64) *graph.Tensor { return g.ScalarLike(p, v) }
+	if o.WeightDecay != 0 {
+		grad = g.Add(grad, g.Mul(p, c(o.WeightDecay)))
+	}
+	if o.Momentum == 0 {
+		return g.Sub(p, g.Mul(lr, grad)), nil
+	}
+	buf := g.Add(g.Mul(state[0], c(o.Momentum)), grad)
+	dir := buf
+	if o.Nesterov {
+		dir = g.Add(grad, g.Mul(buf, c(o.Momentum)))
+	}
+	return g.Sub(p, g.Mul(lr, dir)), []*graph.Tensor{buf}
+}
+
+// ClipByGlobalNorm scales grad so that its L2 norm is at most maxNorm, as
+// torch.nn.utils.clip_grad_norm_ does (factor min(1, maxNorm/(‖g‖+1e-6))),
+// and returns the clipped gradient and the norm before clipping.
+func ClipByGlobalNorm(g *graph.Graph, grad *graph.Tensor, maxNorm float64) (clipped, norm *graph.Tensor) {
+	defer g.Scope("clip")()
+	norm = g.Sqrt(g.ReduceSum(g.Mul(grad, grad), allAxes(grad.Rank()), false))
+	if maxNorm <= 0 {
+		return grad, norm
+	}
+	coef := g.Div(g.ScalarLike(norm, maxNorm), g.Add(norm, g.ScalarLike(norm, 1e-6)))
+	return g.Mul(grad, g.Min(coef, g.ScalarLike(coef, 1))), norm
+}
+
+func allAxes(rank int) []int {
+	a := make([]int, rank)
+	for i := range a {
+		a[i] = i
+	}
+	return a
+}
+
+// Step configures BuildStep.
+type Step struct {
+	Optimizer Optimizer
+	// ClipNorm is the gradient-clipping threshold (0: no clipping; the
+	// norm is still reported).
+	ClipNorm float64
+}
+
+// Names of the training step's inputs and outputs besides the model's own.
+const (
+	ParamsInput    = "params"     // flat parameters
+	LRInput        = "lr"         // learning rate (scalar)
+	StepInput      = "step"       // 1-based step count (scalar)
+	NewParams      = "new/params" // updated flat parameters
+	GradNormOutput = "grad_norm"  // global gradient norm before clipping
+	statePrefix    = "opt/"       // optimizer state inputs: opt/<slot>
+	newStatePrefix = "new/opt/"   // optimizer state outputs: new/opt/<slot>
+)
+
+// StateInput returns the graph input name of optimizer slot s.
+func StateInput(s string) string { return statePrefix + s }
+
+// NewStateOutput returns the graph output name of the updated slot s.
+func NewStateOutput(s string) string { return newStatePrefix + s }
+
+// Layout describes the flat vectors of a training step.
+type Layout struct {
+	Params []graph.ParamSlot
+	Size   int64    // elements in the flat parameter vector
+	Slots  []string // optimizer state vectors, each of Size elements
+}
+
+// BuildStep turns g, whose parameters the scalar loss depends on, into a
+// training step. It flattens the parameters into the input "params",
+// declares the scalar inputs "lr" and "step" and the state inputs
+// "opt/<slot>", appends the gradient, clipping and update, and adds the
+// outputs "new/params", "new/opt/<slot>" and "grad_norm". Outputs already
+// declared (losses, predictions) stay first.
+func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
+	if cfg.Optimizer == nil {
+		return nil, fmt.Errorf("optim: BuildStep: no optimizer")
+	}
+	flat, views, slots := g.FlattenParams(ParamsInput)
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	grads, err := g.Grad(loss, views)
+	if err != nil {
+		return nil, err
+	}
+	pop := g.Scope("grad/flatten")
+	parts := make([]*graph.Tensor, len(grads))
+	for i, gr := range grads {
+		parts[i] = gr
+		if gr.Rank() != 1 {
+			parts[i] = g.Reshape(gr, -1)
+		}
+	}
+	grad := g.Concat(0, parts...)
+	pop()
+	grad, norm := ClipByGlobalNorm(g, grad, cfg.ClipNorm)
+	lr := g.Input(LRInput, flat.DType(), graph.Shape{})
+	step := g.Input(StepInput, flat.DType(), graph.Shape{})
+	var state []*graph.Tensor
+	for _, s := range cfg.Optimizer.Slots() {
+		state = append(state, g.Input(StateInput(s), flat.DType(), flat.Shape()))
+	}
+	newP, newState := cfg.Optimizer.Update(g, flat, grad, state, lr, step)
+	g.Output(NewParams, newP)
+	for i, s := range cfg.Optimizer.Slots() {
+		g.Output(NewStateOutput(s), newState[i])
+	}
+	g.Output(GradNormOutput, norm)
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	return &Layout{Params: slots, Size: flat.Shape()[0], Slots: cfg.Optimizer.Slots()}, nil
+}
