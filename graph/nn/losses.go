@@ -72,12 +72,17 @@ func softplus(g *graph.Graph, z *graph.Tensor) *graph.Tensor {
 	return g.Add(g.Relu(z), g.Log(g.Add(one, g.Exp(g.Neg(g.Abs(z))))))
 }
 
-// BCEWithLogits is binary cross-entropy on logits z against targets y in
-// [0, 1]: softplus(z) − z·y, averaged over the mask.
+// BCEWithLogitsTerms returns the elementwise binary cross-entropy of
+// logits z against targets y in [0, 1], softplus(z) − z·y, for callers that
+// reduce it their own way.
+func BCEWithLogitsTerms(g *graph.Graph, logits, targets *graph.Tensor) *graph.Tensor {
+	return g.Sub(softplus(g, logits), g.Mul(logits, targets))
+}
+
+// BCEWithLogits is binary cross-entropy on logits averaged over the mask.
 func BCEWithLogits(g *graph.Graph, name string, logits, targets, mask *graph.Tensor) *graph.Tensor {
 	defer g.Scope(name)()
-	l := g.Sub(softplus(g, logits), g.Mul(logits, targets))
-	return weightedMean(g, l, mask)
+	return weightedMean(g, BCEWithLogitsTerms(g, logits, targets), mask)
 }
 
 // MSE is the mean squared error, averaged over the mask.

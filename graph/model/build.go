@@ -1,0 +1,369 @@
+package model
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/graph/optim"
+)
+
+// Graph input and output names. Constituent groups and tasks use their
+// own names: the tracks of GN2 arrive as "tracks" and "tracks/valid", the
+// flavour labels as "jets_classification/label".
+const (
+	JetsInput        = "jets"         // [B, n_jet_vars] normalised jet variables
+	JetWeightInput   = "jet_weight"   // [B] per-jet loss weight: 0 for padding rows, else the sample weight
+	TaskWeightsInput = "task_weights" // [n_tasks] loss weight of each task, fed by Go every step
+	LossOutput       = "loss"         // Σ task_weight·task_loss
+)
+
+// ValidInput is the [B, T] bool mask input of a constituent group.
+func ValidInput(group string) string { return group + "/valid" }
+
+// LabelInput is the label input of a task: int64 [B] for jet
+// classification, int64 [B, T] class or vertex indices for constituent
+// tasks (-1 on padding), float32 [B, n_targets] for regression.
+func LabelInput(task string) string { return task + "/label" }
+
+// OriginInput is the int64 [B, T] origin-label input a vertexing task with
+// origin weighting reads.
+func OriginInput(task string) string { return task + "/origin" }
+
+// TaskLossOutput is the unweighted scalar loss of a task.
+func TaskLossOutput(task string) string { return "loss/" + task }
+
+// PredictionOutput names a task's prediction: class probabilities
+// [B, C] or [B, T, C], vertexing pair probabilities [B, T, T], regression
+// values [B, n] ("<task>/pred"; Gaussian tasks also "<task>/variance").
+func PredictionOutput(task string) string { return task + "/pred" }
+
+// VarianceOutput is the predicted variance [B, n] of a Gaussian regression.
+func VarianceOutput(task string) string { return task + "/variance" }
+
+// inputs are the graph inputs the forward pass and the losses read.
+type inputs struct {
+	jets      *graph.Tensor
+	seqs      []*graph.Tensor // per constituent group
+	valid     []*graph.Tensor // per group, nil when every constituent is valid
+	jetWeight *graph.Tensor
+	labels    map[string]*graph.Tensor
+	origins   map[string]*graph.Tensor
+}
+
+// declareInputs declares the batch inputs of a graph with batch size b;
+// labels only for graphs that compute losses.
+func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
+	in := &inputs{labels: map[string]*graph.Tensor{}, origins: map[string]*graph.Tensor{}}
+	in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, int64(len(s.JetVars))})
+	for _, grp := range s.Inputs {
+		t := int64(grp.MaxLen)
+		in.seqs = append(in.seqs, g.Input(grp.Name, graph.Float32, graph.Shape{b, t, int64(len(grp.Vars))}))
+		in.valid = append(in.valid, g.Input(ValidInput(grp.Name), graph.Bool, graph.Shape{b, t}))
+	}
+	if !labels {
+		return in
+	}
+	in.jetWeight = g.Input(JetWeightInput, graph.Float32, graph.Shape{b})
+	for _, task := range s.Tasks {
+		switch task.Kind {
+		case JetClassification:
+			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Int64, graph.Shape{b})
+		case ConstituentClassification, Vertexing:
+			t := int64(s.group(task.Input).MaxLen)
+			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Int64, graph.Shape{b, t})
+			if task.Kind == Vertexing && task.OriginWeighting {
+				in.origins[task.Name] = g.Input(OriginInput(task.Name), graph.Int64, graph.Shape{b, t})
+			}
+		case JetRegression, JetGaussianRegression:
+			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Float32, graph.Shape{b, int64(len(task.Targets))})
+		}
+	}
+	return in
+}
+
+func (s *Spec) group(name string) Input {
+	for _, in := range s.Inputs {
+		if in.Name == name {
+			return in
+		}
+	}
+	return Input{}
+}
+
+func (s *Spec) groupIndex(name string) int {
+	for i, in := range s.Inputs {
+		if in.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// forward holds what the forward pass computes.
+type forward struct {
+	pooled *graph.Tensor            // [B, O]
+	seq    []*graph.Tensor          // per group [B, T, O]
+	heads  map[string]*graph.Tensor // raw head output per task
+}
+
+// head is an MLP whose first layer reads the concatenation of parts
+// (broadcast against each other) without materialising it.
+func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.Activation) *graph.Tensor {
+	defer g.Scope(name)()
+	x := nn.ConcatLinear(g, "0", parts, sizes[0])
+	for i := 1; i < len(sizes); i++ {
+		x = nn.Linear(g, strconv.Itoa(i), nn.Activate(g, x, a), sizes[i], true)
+	}
+	return x
+}
+
+// forward computes the model on the inputs; training adds dropout.
+func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
+	jets := g.Unsqueeze(in.jets, 1) // [B, 1, J]
+	var xs, valids []*graph.Tensor
+	for i, grp := range s.Inputs {
+		sizes := append(append([]int{}, grp.InitHidden...), s.EmbedDim)
+		x := nn.Activate(g, head(g, "init/"+grp.Name, []*graph.Tensor{in.seqs[i], jets}, sizes, grp.Activation), grp.Activation)
+		xs = append(xs, x)
+		if in.valid[i] != nil {
+			valids = append(valids, in.valid[i])
+		}
+	}
+	x := xs[0]
+	var valid *graph.Tensor
+	if len(xs) > 1 {
+		x = g.Concat(1, xs...)
+	}
+	if len(valids) == len(xs) {
+		valid = valids[0]
+		if len(valids) > 1 {
+			valid = g.Concat(1, valids...)
+		}
+	}
+	cfg := s.Encoder
+	cfg.Training = training
+	enc, bias := nn.Encoder(g, "encoder", x, valid, cfg)
+	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
+	// The encoder output per group, registers dropped.
+	var offset int64
+	for i, grp := range s.Inputs {
+		t := xs[i].Dim(1)
+		var seq *graph.Tensor
+		switch {
+		case len(s.Inputs) == 1 && cfg.Registers > 0:
+			seq = g.Slice(enc, []int{1}, []int64{0}, []int64{-int64(cfg.Registers)})
+		case len(s.Inputs) == 1:
+			seq = enc
+		case t < 0:
+			g.Errorf("input %s: several constituent groups need static lengths", grp.Name)
+		default:
+			seq = g.Slice(enc, []int{1}, []int64{offset}, []int64{offset + t})
+		}
+		offset += t
+		f.seq = append(f.seq, seq)
+	}
+	pooled := f.pooled
+	for _, task := range s.Tasks {
+		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
+		switch task.Kind {
+		case JetClassification, JetRegression, JetGaussianRegression:
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
+		case ConstituentClassification:
+			x := f.seq[s.groupIndex(task.Input)]
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{x, g.Unsqueeze(pooled, 1)}, sizes, task.Activation)
+		case Vertexing:
+			x := f.seq[s.groupIndex(task.Input)]
+			parts := []*graph.Tensor{g.Unsqueeze(x, 2), g.Unsqueeze(x, 1), g.Unsqueeze(pooled, 1, 2)}
+			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
+		}
+	}
+	return f
+}
+
+// predictions adds each task's prediction output.
+func (s *Spec) predictions(g *graph.Graph, f *forward, tasks func(Task) bool) {
+	for _, task := range s.Tasks {
+		if !tasks(task) {
+			continue
+		}
+		pop := g.Scope(task.Name + "/predict")
+		h := f.heads[task.Name]
+		switch task.Kind {
+		case JetClassification, ConstituentClassification:
+			g.Output(PredictionOutput(task.Name), g.Softmax(h, -1))
+		case Vertexing:
+			g.Output(PredictionOutput(task.Name), g.Sigmoid(h))
+		case JetRegression:
+			g.Output(PredictionOutput(task.Name), h)
+		case JetGaussianRegression:
+			n := int64(len(task.Targets))
+			parts := g.Split(h, -1, n, n)
+			g.Output(PredictionOutput(task.Name), parts[0])
+			g.Output(VarianceOutput(task.Name), nn.GaussianVariance(g, parts[1]))
+		}
+		pop()
+	}
+}
+
+// losses returns each task's unweighted scalar loss.
+func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []*graph.Tensor {
+	out := make([]*graph.Tensor, len(s.Tasks))
+	for i, task := range s.Tasks {
+		pop := g.Scope(task.Name + "/loss")
+		h, label := f.heads[task.Name], in.labels[task.Name]
+		switch task.Kind {
+		case JetClassification:
+			out[i] = nn.CrossEntropy(g, "ce", h, label, in.jetWeight, task.ClassWeights)
+		case ConstituentClassification:
+			mask := g.Mul(g.Cast(in.valid[s.groupIndex(task.Input)], graph.Float32), g.Unsqueeze(in.jetWeight, 1))
+			out[i] = nn.CrossEntropy(g, "ce", h, label, mask, task.ClassWeights)
+		case Vertexing:
+			out[i] = s.vertexingLoss(g, task, h, label, in)
+		case JetRegression:
+			if task.HuberDelta > 0 {
+				out[i] = nn.Huber(g, "huber", h, label, g.Unsqueeze(in.jetWeight, 1), task.HuberDelta)
+			} else {
+				out[i] = nn.MSE(g, "mse", h, label, g.Unsqueeze(in.jetWeight, 1))
+			}
+		case JetGaussianRegression:
+			n := int64(len(task.Targets))
+			parts := g.Split(h, -1, n, n)
+			out[i] = nn.GaussianNLL(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), label, g.Unsqueeze(in.jetWeight, 1))
+		}
+		pop()
+	}
+	return out
+}
+
+// vertexingLoss is Salt's vertexing loss: binary cross-entropy on every
+// ordered pair (i, j), i ≠ j, of valid constituents, with target 1 when
+// both carry the same vertex index and it is not negative (negative means
+// "no vertex"), summed with optional origin weights and divided by the
+// number of true pairs, as Salt normalises it (at least 1).
+func (s *Spec) vertexingLoss(g *graph.Graph, task Task, logits, vertex *graph.Tensor, in *inputs) *graph.Tensor {
+	valid := in.valid[s.groupIndex(task.Input)]
+	t := valid.Dim(1)
+	eye := make([]float64, t*t)
+	for i := int64(0); i < t; i++ {
+		eye[i*t+i] = 1
+	}
+	notSelf := g.Not(g.Cast(g.Const("identity", graph.Bool, graph.Shape{t, t}, eye), graph.Bool))
+	pairs := g.And(g.And(g.Unsqueeze(valid, 2), g.Unsqueeze(valid, 1)), notSelf) // [B,T,T]
+	mask := g.Mul(g.Cast(pairs, graph.Float32), g.Unsqueeze(in.jetWeight, 1, 2))
+	hasVertex := g.GreaterOrEqual(vertex, g.Scalar(graph.Int64, 0))
+	same := g.And(g.Equal(g.Unsqueeze(vertex, 2), g.Unsqueeze(vertex, 1)),
+		g.And(g.Unsqueeze(hasVertex, 2), g.Unsqueeze(hasVertex, 1)))
+	target := g.Cast(same, graph.Float32)
+	weight := mask
+	if task.OriginWeighting {
+		weight = g.Mul(mask, originPairWeights(g, in.origins[task.Name]))
+	}
+	terms := nn.BCEWithLogitsTerms(g, logits, target)
+	all := []int{0, 1, 2}
+	num := g.ReduceSum(g.Mul(terms, weight), all, false)
+	positives := g.ReduceSum(g.Mul(target, mask), all, false)
+	return g.Div(num, g.Max(positives, g.Scalar(graph.Float32, 1)))
+}
+
+// originPairWeights is Salt's vertexing pair weight from track origin
+// labels (fromB, fromBC, fromC = 3, 4, 5 are heavy flavour; 1 is fake):
+// 2 when both tracks are heavy or fake and at least one is heavy, 0 when
+// both are fake, 1 otherwise.
+func originPairWeights(g *graph.Graph, origin *graph.Tensor) *graph.Tensor {
+	is := func(v float64) *graph.Tensor { return g.Equal(origin, g.Scalar(graph.Int64, v)) }
+	heavy := g.Or(g.Or(is(3), is(4)), is(5))
+	fake := is(1)
+	flagged := g.Or(heavy, fake)
+	pairFlagged := g.And(g.Unsqueeze(flagged, 2), g.Unsqueeze(flagged, 1))
+	pairHeavy := g.Or(g.Unsqueeze(heavy, 2), g.Unsqueeze(heavy, 1))
+	pairFake := g.And(g.Unsqueeze(fake, 2), g.Unsqueeze(fake, 1))
+	one, two, zero := g.Scalar(graph.Float32, 1), g.Scalar(graph.Float32, 2), g.Scalar(graph.Float32, 0)
+	return g.Where(pairFake, zero, g.Where(g.And(pairFlagged, pairHeavy), two, one))
+}
+
+// totalLoss returns Σ task_weights[i]·losses[i] with task_weights a graph
+// input, and adds the per-task and total loss outputs.
+func (s *Spec) totalLoss(g *graph.Graph, losses []*graph.Tensor) *graph.Tensor {
+	w := g.Input(TaskWeightsInput, graph.Float32, graph.Shape{int64(len(s.Tasks))})
+	pop := g.Scope("loss")
+	stacked := make([]*graph.Tensor, len(losses))
+	for i, l := range losses {
+		stacked[i] = g.Reshape(l, 1)
+	}
+	total := g.ReduceSum(g.Mul(g.Concat(0, stacked...), w), []int{0}, false)
+	pop()
+	for i, task := range s.Tasks {
+		g.Output(TaskLossOutput(task.Name), losses[i])
+	}
+	g.Output(LossOutput, total)
+	return total
+}
+
+// TrainOptions configure the training-step graph.
+type TrainOptions struct {
+	Batch int
+	Step  optim.Step
+	// Predictions adds the jet- and constituent-level predictions (not the
+	// pair probabilities) to the outputs, for training metrics.
+	Predictions bool
+}
+
+// TrainStep builds the training step: the forward pass with dropout, the
+// task losses, their weighted sum with weights from the task_weights
+// input, the gradient and the optimizer update over the flat parameters
+// (see optim.BuildStep).
+func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error) {
+	if err := s.Validate(); err != nil {
+		return nil, nil, err
+	}
+	g := graph.New(s.Name + "_train_step")
+	in := s.declareInputs(g, int64(opts.Batch), true)
+	f := s.forward(g, in, true)
+	total := s.totalLoss(g, s.losses(g, f, in))
+	if opts.Predictions {
+		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
+	}
+	layout, err := optim.BuildStep(g, total, opts.Step)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
+	}
+	return g, layout, nil
+}
+
+// Eval builds the evaluation graph: the forward pass without dropout, the
+// task losses and every prediction, reading the same flat parameter vector
+// as the training step.
+func (s *Spec) Eval(batch int) (*graph.Graph, []graph.ParamSlot, error) {
+	if err := s.Validate(); err != nil {
+		return nil, nil, err
+	}
+	g := graph.New(s.Name + "_eval")
+	in := s.declareInputs(g, int64(batch), true)
+	f := s.forward(g, in, false)
+	s.totalLoss(g, s.losses(g, f, in))
+	s.predictions(g, f, func(Task) bool { return true })
+	_, _, layout := g.FlattenParams(optim.ParamsInput)
+	if err := g.Err(); err != nil {
+		return nil, nil, fmt.Errorf("model %s: evaluation graph: %w", s.Name, err)
+	}
+	return g, layout, nil
+}
+
+// Infer builds the batched inference graph: inputs jets, constituents and
+// valid masks, outputs every prediction. Its parameters stay graph
+// parameters: written with graph.ModelOptions.ParamValues they become
+// initializers holding the trained weights.
+func (s *Spec) Infer(batch int) (*graph.Graph, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	g := graph.New(s.Name)
+	in := s.declareInputs(g, int64(batch), false)
+	s.predictions(g, s.forward(g, in, false), func(Task) bool { return true })
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("model %s: inference graph: %w", s.Name, err)
+	}
+	return g, nil
+}

@@ -1,0 +1,201 @@
+// Package model describes salt-ort's models — the GN2 family of Salt:
+// per-constituent init nets, a transformer encoder with register tokens,
+// global attention pooling and task heads — and builds from one Spec the
+// three graphs salt-ort runs: the training step, the evaluation graph and
+// the deployment graph. All three call the same forward code, so the
+// deployed model computes with the same operators the training step used.
+package model
+
+import (
+	"fmt"
+
+	"github.com/salt-ort/salt-ort/graph/nn"
+)
+
+// Spec is a model definition.
+type Spec struct {
+	// Name prefixes the deployment outputs, e.g. "GN2" → GN2_pb.
+	Name string
+	// JetVars are the jet-level input variables, concatenated to every
+	// constituent of every sequence input.
+	JetVars []string
+	// Inputs are the constituent groups (tracks, hits, electrons, …), in
+	// the order their elements are concatenated for the encoder.
+	Inputs []Input
+	// EmbedDim is the encoder width; every init net ends at it.
+	EmbedDim int
+	// Encoder configures the transformer encoder (its OutDim is the width
+	// of the pooled representation and of the track features the heads see).
+	Encoder nn.EncoderConfig
+	// Tasks are the training objectives and outputs.
+	Tasks []Task
+}
+
+// Input is one constituent group.
+type Input struct {
+	Name       string        // e.g. "tracks"
+	Vars       []string      // per-constituent input variables
+	MaxLen     int           // constituents per jet
+	InitHidden []int         // hidden layer sizes of the init net (the output is EmbedDim)
+	Activation nn.Activation // of the init net, applied after its last layer too
+}
+
+// TaskKind is the kind of a task.
+type TaskKind string
+
+// Task kinds.
+const (
+	// JetClassification classifies jets from the pooled representation.
+	JetClassification TaskKind = "jet_classification"
+	// ConstituentClassification classifies each constituent of an input
+	// from [x_i, pooled] (e.g. track origin).
+	ConstituentClassification TaskKind = "constituent_classification"
+	// Vertexing classifies each ordered pair of distinct valid constituents
+	// as from the same vertex from [x_i, x_j, pooled].
+	Vertexing TaskKind = "vertexing"
+	// JetRegression regresses jet-level targets with MSE or Huber loss.
+	JetRegression TaskKind = "jet_regression"
+	// JetGaussianRegression predicts a mean and a variance per target with
+	// the Gaussian negative log-likelihood.
+	JetGaussianRegression TaskKind = "jet_gaussian_regression"
+)
+
+// Task is one objective.
+type Task struct {
+	Name       string
+	Kind       TaskKind
+	Input      string   // the constituent group of constituent and vertexing tasks
+	Classes    []string // class names of classification tasks, in label order
+	Targets    []string // target names of regression tasks
+	Hidden     []int    // hidden layer sizes of the head
+	Activation nn.Activation
+	// Weight is the task's static loss weight (Salt's weight).
+	Weight float64
+	// ClassWeights are per-class loss weights (Salt's class_dict), or nil.
+	ClassWeights []float64
+	// HuberDelta selects the Huber loss for regression (0: MSE).
+	HuberDelta float64
+	// OriginWeighting weights vertexing pairs by track origin as Salt does
+	// (pairs with a heavy-flavour track count twice, pairs of two fake
+	// tracks not at all); it needs the group's origin labels as an input.
+	OriginWeighting bool
+}
+
+// Outputs returns the number of network outputs of the task's head per
+// jet, constituent or pair.
+func (t Task) Outputs() int {
+	switch t.Kind {
+	case JetClassification, ConstituentClassification:
+		return len(t.Classes)
+	case Vertexing:
+		return 1
+	case JetRegression:
+		return len(t.Targets)
+	case JetGaussianRegression:
+		return 2 * len(t.Targets)
+	}
+	return 0
+}
+
+// Validate checks the spec for consistency and returns the first problem,
+// naming the field.
+func (s *Spec) Validate() error {
+	if s.Name == "" {
+		return fmt.Errorf("model: name is empty")
+	}
+	if len(s.Inputs) == 0 {
+		return fmt.Errorf("model %s: no constituent inputs", s.Name)
+	}
+	if s.EmbedDim <= 0 {
+		return fmt.Errorf("model %s: embed_dim must be positive, got %d", s.Name, s.EmbedDim)
+	}
+	if s.Encoder.Heads <= 0 || s.EmbedDim%s.Encoder.Heads != 0 {
+		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, s.Encoder.Heads)
+	}
+	if s.Encoder.DenseRatio <= 0 {
+		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, s.Encoder.DenseRatio)
+	}
+	if s.Encoder.Dropout < 0 || s.Encoder.Dropout >= 1 {
+		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, s.Encoder.Dropout)
+	}
+	seen := map[string]bool{}
+	for _, in := range s.Inputs {
+		if in.Name == "" || seen[in.Name] {
+			return fmt.Errorf("model %s: input name %q is empty or repeated", s.Name, in.Name)
+		}
+		seen[in.Name] = true
+		if len(in.Vars) == 0 || in.MaxLen <= 0 {
+			return fmt.Errorf("model %s: input %s needs variables and a positive max_len", s.Name, in.Name)
+		}
+	}
+	if len(s.Tasks) == 0 {
+		return fmt.Errorf("model %s: no tasks", s.Name)
+	}
+	names := map[string]bool{}
+	for _, t := range s.Tasks {
+		if t.Name == "" || names[t.Name] {
+			return fmt.Errorf("model %s: task name %q is empty or repeated", s.Name, t.Name)
+		}
+		names[t.Name] = true
+		switch t.Kind {
+		case JetClassification, ConstituentClassification:
+			if len(t.Classes) < 2 {
+				return fmt.Errorf("model %s: task %s: a classification needs at least 2 class names, got %d", s.Name, t.Name, len(t.Classes))
+			}
+			if len(t.ClassWeights) > 0 && len(t.ClassWeights) != len(t.Classes) {
+				return fmt.Errorf("model %s: task %s: %d class weights for %d classes", s.Name, t.Name, len(t.ClassWeights), len(t.Classes))
+			}
+		case Vertexing:
+		case JetRegression, JetGaussianRegression:
+			if len(t.Targets) == 0 {
+				return fmt.Errorf("model %s: task %s: a regression needs targets", s.Name, t.Name)
+			}
+		default:
+			return fmt.Errorf("model %s: task %s: unknown kind %q", s.Name, t.Name, t.Kind)
+		}
+		if t.Kind == ConstituentClassification || t.Kind == Vertexing {
+			if !seen[t.Input] {
+				return fmt.Errorf("model %s: task %s: input %q is not one of the model's inputs", s.Name, t.Name, t.Input)
+			}
+		}
+		if t.Weight < 0 {
+			return fmt.Errorf("model %s: task %s: negative weight %g", s.Name, t.Name, t.Weight)
+		}
+	}
+	return nil
+}
+
+// GN2 returns Salt's GN2 configuration (configs/GN2/GN2.yaml): 2 jet and
+// 19 track variables, a 4-layer, 8-head, 256-wide encoder with one register
+// and a 128-wide output, and the jet flavour, track origin and vertexing
+// tasks.
+func GN2() Spec {
+	return Spec{
+		Name:    "GN2",
+		JetVars: []string{"pt_btagJes", "eta_btagJes"},
+		Inputs: []Input{{
+			Name: "tracks",
+			Vars: []string{"d0", "z0SinTheta", "dphi", "deta", "qOverP",
+				"IP3D_signed_d0_significance", "IP3D_signed_z0_significance",
+				"phiUncertainty", "thetaUncertainty", "qOverPUncertainty",
+				"numberOfPixelHits", "numberOfSCTHits", "numberOfInnermostPixelLayerHits",
+				"numberOfNextToInnermostPixelLayerHits", "numberOfInnermostPixelLayerSharedHits",
+				"numberOfInnermostPixelLayerSplitHits", "numberOfPixelSharedHits",
+				"numberOfPixelSplitHits", "numberOfSCTSharedHits"},
+			MaxLen:     40,
+			InitHidden: []int{256},
+			Activation: nn.ReLU,
+		}},
+		EmbedDim: 256,
+		Encoder:  nn.EncoderConfig{Layers: 4, Heads: 8, DenseRatio: 2, Activation: nn.ReLU, Registers: 1, OutDim: 128},
+		Tasks: []Task{
+			{Name: "jets_classification", Kind: JetClassification, Classes: []string{"b", "c", "u", "tau"},
+				Hidden: []int{128, 64, 32}, Activation: nn.ReLU, Weight: 1},
+			{Name: "track_origin", Kind: ConstituentClassification, Input: "tracks",
+				Classes: []string{"pileup", "fake", "primary", "fromB", "fromBC", "fromC", "fromTau", "otherSecondary"},
+				Hidden:  []int{128, 64, 32}, Activation: nn.ReLU, Weight: 0.5},
+			{Name: "track_vertexing", Kind: Vertexing, Input: "tracks",
+				Hidden: []int{128, 64, 32}, Activation: nn.ReLU, Weight: 1.5},
+		},
+	}
+}
