@@ -82,14 +82,15 @@ func Dropout(g *graph.Graph, name string, x *graph.Tensor, p float64, training b
 
 // EncoderConfig configures a transformer encoder.
 type EncoderConfig struct {
-	Layers     int        // number of encoder layers
-	Heads      int        // attention heads
-	DenseRatio int        // hidden size of the feed-forward net as a multiple of the embedding
-	Activation Activation // of the feed-forward net
-	Registers  int        // learnable register tokens appended to every sequence
-	OutDim     int        // size of the final projection (0: none)
-	Dropout    float64    // dropout probability after attention and feed-forward
-	Training   bool       // build training-time dropout
+	Layers      int        // number of encoder layers
+	Heads       int        // attention heads
+	DenseRatio  int        // hidden size of the feed-forward net as a multiple of the embedding
+	Activation  Activation // of the feed-forward net
+	Registers   int        // learnable register tokens appended to every sequence
+	OutDim      int        // size of the final projection (0: none)
+	NoFinalNorm bool       // skip the LayerNorm after the last layer
+	Dropout     float64    // dropout probability after attention and feed-forward
+	Training    bool       // build training-time dropout
 }
 
 // EncoderLayer is one pre-norm transformer layer:
@@ -106,7 +107,7 @@ func EncoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg Encode
 // Encoder runs the transformer encoder over x [B, T, D] with valid [B, T]
 // (nil: all valid). It appends cfg.Registers register tokens (always
 // valid, so no jet has an empty sequence), applies the layers, a final
-// LayerNorm and the projection to OutDim. It returns the encoded sequence
+// LayerNorm (unless NoFinalNorm) and the projection to OutDim. It returns the encoded sequence
 // [B, T+R, O] and the additive key bias [B, T+R] of that sequence (nil when
 // valid is nil).
 func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
@@ -131,7 +132,9 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 	for i := 0; i < cfg.Layers; i++ {
 		x = EncoderLayer(g, "layer"+strconv.Itoa(i), x, bias, cfg)
 	}
-	x = LayerNorm(g, "out_norm", x)
+	if !cfg.NoFinalNorm {
+		x = LayerNorm(g, "out_norm", x)
+	}
 	if cfg.OutDim > 0 {
 		x = Linear(g, "out_proj", x, cfg.OutDim, true)
 	}

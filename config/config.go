@@ -1,0 +1,406 @@
+// Package config reads salt-ort's TOML training configuration: the data
+// (files, variables, normalisation and class dictionaries), the model (init
+// nets, encoder, pooling, tasks) and the training (epochs, optimizer,
+// one-cycle learning rate, loss weighting, checkpoints). It fills in
+// defaults, rejects unknown keys with the nearest valid one, checks
+// consistency, and turns the result into a model.Spec.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a whole training configuration.
+type Config struct {
+	Data     Data     `toml:"data"`
+	Model    Model    `toml:"model"`
+	Training Training `toml:"training"`
+
+	// path is the file the configuration was read from; relative data
+	// paths are resolved against its directory. raw is its text, for line
+	// numbers in errors.
+	path string
+	raw  []byte
+}
+
+// Data says what to read and how to batch it.
+type Data struct {
+	Train     []string `toml:"train"`      // training files
+	Val       []string `toml:"val"`        // validation files
+	Test      []string `toml:"test"`       // test files (eval)
+	NormDict  string   `toml:"norm_dict"`  // Salt norm_dict YAML
+	ClassDict string   `toml:"class_dict"` // Salt class_dict YAML ("" if no task uses one)
+	// Variables lists the input variables per dataset; the jet dataset's
+	// variables are concatenated to every constituent.
+	Variables  map[string][]string `toml:"variables"`
+	JetDataset string              `toml:"jet_dataset"` // name of the jet-level dataset (default "jets")
+	BatchSize  int                 `toml:"batch_size"`
+	NumTrain   int                 `toml:"num_train"`   // jets to train on per epoch (-1: all)
+	NumVal     int                 `toml:"num_val"`     // jets to validate on (-1: all)
+	NumWorkers int                 `toml:"num_workers"` // loader goroutines
+	Prefetch   int                 `toml:"prefetch"`    // batches read ahead
+	// SampleWeight is a jets field holding per-jet loss weights ("": none).
+	SampleWeight string `toml:"sample_weight"`
+	// NonFinite is "error" (default: NaN/Inf in an input is an error) or
+	// "zero" (replace with 0 and count).
+	NonFinite string `toml:"non_finite"`
+}
+
+// Model describes the network.
+type Model struct {
+	Name     string    `toml:"name"`
+	EmbedDim int       `toml:"embed_dim"`
+	InitNets []InitNet `toml:"init_nets"`
+	Encoder  Encoder   `toml:"encoder"`
+	Pooling  Pooling   `toml:"pooling"`
+	Tasks    []Task    `toml:"tasks"`
+}
+
+// InitNet is the per-constituent network of one input dataset.
+type InitNet struct {
+	Input      string `toml:"input"`      // dataset, e.g. "tracks"
+	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the dataset's length)
+	Hidden     []int  `toml:"hidden"`     // hidden layer sizes; the output is embed_dim
+	Activation string `toml:"activation"` // ReLU, SiLU or GELU
+}
+
+// Encoder configures the transformer encoder.
+type Encoder struct {
+	Layers     int     `toml:"layers"`
+	Heads      int     `toml:"heads"`
+	DenseRatio int     `toml:"dense_ratio"`
+	Activation string  `toml:"activation"`
+	Registers  int     `toml:"registers"`
+	OutDim     int     `toml:"out_dim"`
+	FinalNorm  bool    `toml:"final_norm"`
+	Dropout    float64 `toml:"dropout"`
+}
+
+// Pooling configures how constituents are pooled into the jet
+// representation.
+type Pooling struct {
+	Kind string `toml:"kind"` // "attention" (Salt's GlobalAttentionPooling)
+}
+
+// Task is one objective.
+type Task struct {
+	Name string `toml:"name"`
+	// Kind is jet_classification, track_classification (or
+	// constituent_classification), vertexing, regression or
+	// gaussian_regression.
+	Kind       string   `toml:"kind"`
+	Input      string   `toml:"input"`       // constituent dataset of track tasks
+	Label      string   `toml:"label"`       // label field
+	ClassNames []string `toml:"class_names"` // classification classes in label order
+	Targets    []string `toml:"targets"`     // regression target fields
+	Hidden     []int    `toml:"hidden"`
+	Activation string   `toml:"activation"`
+	Weight     *float64 `toml:"weight"` // static loss weight (default 1)
+	// UseClassDict takes class weights from the data's class_dict.
+	UseClassDict bool      `toml:"use_class_dict"`
+	ClassWeights []float64 `toml:"class_weights"`
+	HuberDelta   float64   `toml:"huber_delta"`
+	// OriginLabel is the track origin field vertexing pairs are weighted by
+	// (Salt's origin weighting); "" for none.
+	OriginLabel string `toml:"origin_label"`
+	// InputSize and OutputSize are optional, as Salt writes them; when given
+	// they must agree with what the model computes.
+	InputSize  int `toml:"input_size"`
+	OutputSize int `toml:"output_size"`
+}
+
+// Training configures the optimisation.
+type Training struct {
+	Epochs    int    `toml:"epochs"`
+	Seed      uint64 `toml:"seed"`
+	Threads   int    `toml:"threads"`   // ONNX Runtime intra-op threads (0: all cores)
+	Device    string `toml:"device"`    // "cpu" or "cuda"
+	Precision string `toml:"precision"` // "fp32" (mixed precision: cuda issue)
+	// LossWeighting is "static" (the task weights, as Salt) or
+	// "uncertainty" (learned homoscedastic uncertainty, Kendall et al. 2018).
+	LossWeighting string        `toml:"loss_weighting"`
+	Optimizer     Optimizer     `toml:"optimizer"`
+	LR            OneCycle      `toml:"lr"`
+	GradClip      float64       `toml:"grad_clip"` // global-norm clipping threshold (0: off)
+	Checkpoints   Checkpoints   `toml:"checkpoints"`
+	EarlyStopping EarlyStopping `toml:"early_stopping"`
+	LogEvery      int           `toml:"log_every"` // steps between metric rows
+}
+
+// Optimizer configures the optimizer.
+type Optimizer struct {
+	Name        string  `toml:"name"` // "adamw" or "sgd"
+	WeightDecay float64 `toml:"weight_decay"`
+	Beta1       float64 `toml:"beta1"`
+	Beta2       float64 `toml:"beta2"`
+	Eps         float64 `toml:"eps"`
+	Momentum    float64 `toml:"momentum"`
+}
+
+// OneCycle is the one-cycle learning-rate schedule: cosine from Initial to
+// Max over the warm-up fraction of all steps, then cosine to End.
+type OneCycle struct {
+	Initial        float64 `toml:"initial"`
+	Max            float64 `toml:"max"`
+	End            float64 `toml:"end"`
+	WarmupFraction float64 `toml:"warmup_fraction"`
+}
+
+// Checkpoints configures which checkpoints are kept.
+type Checkpoints struct {
+	Monitor  string `toml:"monitor"`    // validation metric: "val_loss" or "val_loss/<task>"
+	SaveTopK int    `toml:"save_top_k"` // best checkpoints kept (besides the last)
+}
+
+// EarlyStopping stops training when the monitored metric has not improved
+// for Patience epochs (0: never).
+type EarlyStopping struct {
+	Patience int     `toml:"patience"`
+	MinDelta float64 `toml:"min_delta"`
+}
+
+// Default returns the defaults every configuration starts from: Salt's GN2
+// training settings.
+func Default() Config {
+	return Config{
+		Data: Data{JetDataset: "jets", BatchSize: 1000, NumTrain: -1, NumVal: -1, NumWorkers: 1, Prefetch: 4, NonFinite: "error"},
+		Model: Model{
+			Name: "GN2", EmbedDim: 256,
+			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true},
+			Pooling: Pooling{Kind: "attention"},
+		},
+		Training: Training{
+			Epochs: 40, Seed: 42, Device: "cpu", Precision: "fp32", LossWeighting: "static",
+			Optimizer:   Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			LR:          OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01},
+			Checkpoints: Checkpoints{Monitor: "val_loss", SaveTopK: 1},
+			LogEvery:    10,
+		},
+	}
+}
+
+// Error is a configuration error: it names the file, the line where
+// known, the key and the fix.
+type Error struct {
+	File string
+	Line int // 0 when unknown
+	Key  string
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+var typeErrorRE = regexp.MustCompile(`^line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// Load reads and validates a configuration file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes configuration text read from path (used for messages and
+// to resolve relative paths) and validates it.
+func Parse(path string, data []byte) (*Config, error) {
+	cfg := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, &Error{File: path, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
+		}
+		// Type errors carry "line N (last key "k"): message" in their text.
+		msg := strings.TrimPrefix(err.Error(), "toml: ")
+		e := &Error{File: path, Msg: msg}
+		if m := typeErrorRE.FindStringSubmatch(msg); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Key, e.Msg = m[2], m[3]
+		}
+		return nil, e
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		k := undecoded[0]
+		msg := "unknown key"
+		if s := suggest(reflect.TypeOf(cfg), k); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		return nil, &Error{File: path, Line: lineOf(data, k[len(k)-1]), Key: k.String(), Msg: msg}
+	}
+	cfg.path, cfg.raw = path, data
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Path returns the file the configuration was read from.
+func (c *Config) Path() string { return c.path }
+
+// Resolve returns p relative to the configuration file's directory (p if
+// absolute).
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.path), p)
+}
+
+// ResolveAll resolves each path (see Resolve).
+func (c *Config) ResolveAll(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = c.Resolve(p)
+	}
+	return out
+}
+
+// applyDefaults fills per-item defaults that TOML arrays of tables cannot
+// carry.
+func (c *Config) applyDefaults() {
+	for i := range c.Model.InitNets {
+		n := &c.Model.InitNets[i]
+		if n.Activation == "" {
+			n.Activation = "ReLU"
+		}
+	}
+	for i := range c.Model.Tasks {
+		t := &c.Model.Tasks[i]
+		if t.Weight == nil {
+			one := 1.0
+			t.Weight = &one
+		}
+		if t.Activation == "" {
+			t.Activation = "ReLU"
+		}
+		if t.Kind == "track_classification" {
+			t.Kind = "constituent_classification"
+		}
+	}
+}
+
+// Encode writes the configuration with every default filled in, the
+// "resolved config" saved in a run directory.
+func (c *Config) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+		return nil, fmt.Errorf("config: encoding %s: %w", c.path, err)
+	}
+	return b.Bytes(), nil
+}
+
+// suggest returns the valid key nearest to the last element of an
+// unknown key, among the keys valid at its position.
+func suggest(t reflect.Type, k toml.Key) string {
+	for _, part := range k[:len(k)-1] {
+		for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return ""
+		}
+		f, ok := fieldByTag(t, part)
+		if !ok {
+			return ""
+		}
+		t = f.Type
+	}
+	for t.Kind() == reflect.Slice || t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+			names = append(names, tag)
+		}
+	}
+	sort.Strings(names)
+	return nearest(k[len(k)-1], names)
+}
+
+func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("toml") == tag {
+			return t.Field(i), true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// nearest returns the candidate with the smallest edit distance to s, if
+// it is close enough to be a plausible typo.
+func nearest(s string, candidates []string) string {
+	best, bestD := "", len(s)/2+2
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// lineOf returns the first line on which key is assigned (the string
+// value, if given) or opens a table, or 0.
+func lineOf(data []byte, key string, value ...string) int {
+	q := regexp.QuoteMeta(key)
+	pattern := `^\s*("?` + q + `"?\s*=|\[\[?([^\]]*\.)?` + q + `\]\]?)`
+	if len(value) > 0 {
+		pattern = `^\s*"?` + q + `"?\s*=\s*"` + regexp.QuoteMeta(value[0]) + `"`
+	}
+	re := regexp.MustCompile(pattern)
+	for i, line := range strings.Split(string(data), "\n") {
+		if re.MatchString(line) {
+			return i + 1
+		}
+	}
+	return 0
+}

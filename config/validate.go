@@ -1,0 +1,298 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
+)
+
+// taskKinds maps the configuration's task kinds to the model's.
+var taskKinds = map[string]model.TaskKind{
+	"jet_classification":         model.JetClassification,
+	"constituent_classification": model.ConstituentClassification,
+	"vertexing":                  model.Vertexing,
+	"regression":                 model.JetRegression,
+	"gaussian_regression":        model.JetGaussianRegression,
+}
+
+func (c *Config) errorf(key, format string, args ...any) error {
+	return &Error{File: c.path, Line: lineOf(c.raw, lastPart(key)), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+// taskErrorf is errorf for a key of the task called task: the line is
+// looked up after the task's name.
+func (c *Config) taskErrorf(task, key, format string, args ...any) error {
+	e := c.errorf(key, format, args...).(*Error)
+	if start := lineOf(c.raw, "name", task); start > 0 {
+		lines := strings.SplitAfter(string(c.raw), "\n")
+		rest := strings.Join(lines[start-1:], "")
+		if l := lineOf([]byte(rest), lastPart(key)); l > 0 {
+			e.Line = start - 1 + l
+		}
+	}
+	return e
+}
+
+func lastPart(key string) string {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return key[i+1:]
+	}
+	return key
+}
+
+// Validate checks the configuration for consistency; each error names
+// the key and what to do.
+func (c *Config) Validate() error {
+	d, m, t := &c.Data, &c.Model, &c.Training
+	switch {
+	case len(d.Train) == 0:
+		return c.errorf("data.train", "no training files: list at least one HDF5 file")
+	case len(d.Val) == 0:
+		return c.errorf("data.val", "no validation files: list at least one HDF5 file (checkpoints are chosen on it)")
+	case d.NormDict == "":
+		return c.errorf("data.norm_dict", "required: Salt applies input normalisation; write one with `salt-ort norm`")
+	case d.BatchSize < 1:
+		return c.errorf("data.batch_size", "must be at least 1, got %d", d.BatchSize)
+	case d.NumWorkers < 1:
+		return c.errorf("data.num_workers", "must be at least 1, got %d", d.NumWorkers)
+	case d.Prefetch < 1:
+		return c.errorf("data.prefetch", "must be at least 1, got %d", d.Prefetch)
+	case d.NonFinite != "error" && d.NonFinite != "zero":
+		return c.errorf("data.non_finite", "must be \"error\" or \"zero\", got %q", d.NonFinite)
+	case len(d.Variables[d.JetDataset]) == 0:
+		return c.errorf("data.variables", "no variables for the jet dataset %q: add e.g. %s = [\"pt_btagJes\", \"eta_btagJes\"]", d.JetDataset, d.JetDataset)
+	}
+	for ds, vars := range d.Variables {
+		seen := map[string]bool{}
+		for _, v := range vars {
+			if seen[v] {
+				return c.errorf("data.variables", "variable %q is listed twice for %s", v, ds)
+			}
+			seen[v] = true
+		}
+	}
+
+	if m.Name == "" {
+		return c.errorf("model.name", "must not be empty (it prefixes the exported outputs, e.g. GN2_pb)")
+	}
+	if len(m.InitNets) == 0 {
+		return c.errorf("model.init_nets", "no init nets: add one [[model.init_nets]] per constituent dataset (e.g. input = \"tracks\")")
+	}
+	nets := map[string]bool{}
+	for _, n := range m.InitNets {
+		if _, ok := d.Variables[n.Input]; !ok || n.Input == d.JetDataset {
+			return c.errorf("model.init_nets.input", "%q has no variables in [data.variables] (or is the jet dataset)", n.Input)
+		}
+		if nets[n.Input] {
+			return c.errorf("model.init_nets.input", "two init nets for %q", n.Input)
+		}
+		nets[n.Input] = true
+		if n.MaxLen < 1 {
+			return c.errorf("model.init_nets.max_len", "%s: must be at least 1, got %d", n.Input, n.MaxLen)
+		}
+		if _, err := nn.ParseActivation(n.Activation); err != nil {
+			return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
+		}
+	}
+	for ds := range d.Variables {
+		if ds != d.JetDataset && !nets[ds] {
+			return c.errorf("data.variables", "dataset %q has variables but no [[model.init_nets]] entry reads it", ds)
+		}
+	}
+	e := m.Encoder
+	switch {
+	case m.EmbedDim < 1:
+		return c.errorf("model.embed_dim", "must be at least 1, got %d", m.EmbedDim)
+	case e.Layers < 1:
+		return c.errorf("model.encoder.layers", "must be at least 1, got %d", e.Layers)
+	case e.Heads < 1 || m.EmbedDim%e.Heads != 0:
+		return c.errorf("model.encoder.heads", "embed_dim %d must be divisible by heads %d", m.EmbedDim, e.Heads)
+	case e.DenseRatio < 1:
+		return c.errorf("model.encoder.dense_ratio", "must be at least 1, got %d", e.DenseRatio)
+	case e.Registers < 0:
+		return c.errorf("model.encoder.registers", "must not be negative, got %d", e.Registers)
+	case e.OutDim < 1:
+		return c.errorf("model.encoder.out_dim", "must be at least 1, got %d", e.OutDim)
+	case e.Dropout < 0 || e.Dropout >= 1:
+		return c.errorf("model.encoder.dropout", "must be in [0, 1), got %g", e.Dropout)
+	case m.Pooling.Kind != "attention":
+		return c.errorf("model.pooling.kind", "only \"attention\" (Salt's global attention pooling) is available, got %q", m.Pooling.Kind)
+	}
+	if _, err := nn.ParseActivation(e.Activation); err != nil {
+		return c.errorf("model.encoder.activation", "%v", err)
+	}
+	if len(m.Tasks) == 0 {
+		return c.errorf("model.tasks", "no tasks: add at least one [[model.tasks]]")
+	}
+	names := map[string]bool{}
+	for _, task := range m.Tasks {
+		if err := c.validateTask(task, names); err != nil {
+			return err
+		}
+	}
+
+	switch {
+	case t.Epochs < 1:
+		return c.errorf("training.epochs", "must be at least 1, got %d", t.Epochs)
+	case t.Threads < 0:
+		return c.errorf("training.threads", "must not be negative, got %d", t.Threads)
+	case t.Device != "cpu" && t.Device != "cuda":
+		return c.errorf("training.device", "must be \"cpu\" or \"cuda\", got %q", t.Device)
+	case t.Precision != "fp32":
+		return c.errorf("training.precision", "only \"fp32\" is available in this build, got %q", t.Precision)
+	case t.LossWeighting != "static" && t.LossWeighting != "uncertainty":
+		return c.errorf("training.loss_weighting", "must be \"static\" or \"uncertainty\", got %q", t.LossWeighting)
+	case t.Optimizer.Name != "adamw" && t.Optimizer.Name != "sgd":
+		return c.errorf("training.optimizer.name", "must be \"adamw\" or \"sgd\", got %q", t.Optimizer.Name)
+	case t.Optimizer.WeightDecay < 0:
+		return c.errorf("training.optimizer.weight_decay", "must not be negative, got %g", t.Optimizer.WeightDecay)
+	case t.LR.Initial <= 0 || t.LR.Max <= 0 || t.LR.End <= 0:
+		return c.errorf("training.lr", "initial, max and end must be positive (got %g, %g, %g)", t.LR.Initial, t.LR.Max, t.LR.End)
+	case t.LR.WarmupFraction <= 0 || t.LR.WarmupFraction >= 1:
+		return c.errorf("training.lr.warmup_fraction", "must be in (0, 1), got %g", t.LR.WarmupFraction)
+	case t.GradClip < 0:
+		return c.errorf("training.grad_clip", "must not be negative, got %g", t.GradClip)
+	case t.Checkpoints.SaveTopK < 1:
+		return c.errorf("training.checkpoints.save_top_k", "must be at least 1, got %d", t.Checkpoints.SaveTopK)
+	case t.EarlyStopping.Patience < 0:
+		return c.errorf("training.early_stopping.patience", "must not be negative, got %d", t.EarlyStopping.Patience)
+	case t.LogEvery < 1:
+		return c.errorf("training.log_every", "must be at least 1, got %d", t.LogEvery)
+	}
+	if mon := t.Checkpoints.Monitor; mon != "val_loss" && !(strings.HasPrefix(mon, "val_loss/") && names[strings.TrimPrefix(mon, "val_loss/")]) {
+		return c.errorf("training.checkpoints.monitor", "must be \"val_loss\" or \"val_loss/<task name>\", got %q", mon)
+	}
+	if t.Optimizer.Name == "adamw" && (t.Optimizer.Beta1 <= 0 || t.Optimizer.Beta1 >= 1 || t.Optimizer.Beta2 <= 0 || t.Optimizer.Beta2 >= 1 || t.Optimizer.Eps <= 0) {
+		return c.errorf("training.optimizer", "AdamW needs 0 < beta1, beta2 < 1 and eps > 0")
+	}
+	return nil
+}
+
+func (c *Config) validateTask(task Task, names map[string]bool) error {
+	key := func(k string) string { return "model.tasks." + k }
+	d, m := &c.Data, &c.Model
+	kind, ok := taskKinds[task.Kind]
+	switch {
+	case task.Name == "":
+		return c.errorf(key("name"), "a task has no name")
+	case names[task.Name]:
+		return c.errorf(key("name"), "task name %q is used twice", task.Name)
+	case !ok:
+		return c.taskErrorf(task.Name, key("kind"), "task %s: unknown kind %q (want jet_classification, track_classification, vertexing, regression or gaussian_regression)", task.Name, task.Kind)
+	case task.Label == "" && len(task.Targets) == 0:
+		return c.taskErrorf(task.Name, key("label"), "task %s: no label field", task.Name)
+	case *task.Weight < 0:
+		return c.taskErrorf(task.Name, key("weight"), "task %s: must not be negative, got %g", task.Name, *task.Weight)
+	}
+	names[task.Name] = true
+	if _, err := nn.ParseActivation(task.Activation); err != nil {
+		return c.taskErrorf(task.Name, key("activation"), "task %s: %v", task.Name, err)
+	}
+	perTrack := kind == model.ConstituentClassification || kind == model.Vertexing
+	if perTrack {
+		found := false
+		for _, n := range m.InitNets {
+			found = found || n.Input == task.Input
+		}
+		if !found {
+			return c.taskErrorf(task.Name, key("input"), "task %s: input %q is not a constituent dataset with an init net", task.Name, task.Input)
+		}
+	} else if task.Input != "" && task.Input != d.JetDataset {
+		return c.taskErrorf(task.Name, key("input"), "task %s: a jet-level task reads the jet dataset %q, not %q", task.Name, d.JetDataset, task.Input)
+	}
+	classification := kind == model.JetClassification || kind == model.ConstituentClassification
+	if classification && len(task.ClassNames) < 2 {
+		return c.taskErrorf(task.Name, key("class_names"), "task %s: a classification needs at least 2 class names, got %d", task.Name, len(task.ClassNames))
+	}
+	if !classification && (len(task.ClassNames) > 0 || task.UseClassDict || len(task.ClassWeights) > 0) {
+		return c.taskErrorf(task.Name, key("class_names"), "task %s: class names and weights belong to classification tasks", task.Name)
+	}
+	if (kind == model.JetRegression || kind == model.JetGaussianRegression) && len(task.Targets) == 0 {
+		return c.taskErrorf(task.Name, key("targets"), "task %s: list the jets fields to regress in targets", task.Name)
+	}
+	if task.UseClassDict && d.ClassDict == "" {
+		return c.errorf("data.class_dict", "task %s sets use_class_dict but no class_dict is given; write one with `salt-ort norm`", task.Name)
+	}
+	if task.UseClassDict && len(task.ClassWeights) > 0 {
+		return c.taskErrorf(task.Name, key("class_weights"), "task %s: give class_weights or use_class_dict, not both", task.Name)
+	}
+	if len(task.ClassWeights) > 0 && len(task.ClassWeights) != len(task.ClassNames) {
+		return c.taskErrorf(task.Name, key("class_weights"), "task %s: %d class weights for %d classes", task.Name, len(task.ClassWeights), len(task.ClassNames))
+	}
+	if task.OriginLabel != "" && kind != model.Vertexing {
+		return c.taskErrorf(task.Name, key("origin_label"), "task %s: origin_label is for vertexing tasks", task.Name)
+	}
+	spec := model.Task{Kind: kind, Classes: task.ClassNames, Targets: task.Targets}
+	if task.OutputSize != 0 && task.OutputSize != spec.Outputs() {
+		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
+			task.Name, task.OutputSize, spec.Outputs(), max(len(task.ClassNames), len(task.Targets)))
+	}
+	in := m.Encoder.OutDim
+	switch kind {
+	case model.ConstituentClassification:
+		in *= 2
+	case model.Vertexing:
+		in *= 3
+	}
+	if task.InputSize != 0 && task.InputSize != in {
+		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder out_dim %d)", task.Name, task.InputSize, in, m.Encoder.OutDim)
+	}
+	return nil
+}
+
+// ClassWeightsFunc looks up the class_dict weights of a label field of a
+// dataset.
+type ClassWeightsFunc func(dataset, field string) ([]float64, error)
+
+// Spec returns the model the configuration describes. classWeights is
+// consulted for tasks with use_class_dict (it may be nil otherwise).
+func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
+	m := c.Model
+	enc, _ := nn.ParseActivation(m.Encoder.Activation)
+	s := model.Spec{
+		Name:     m.Name,
+		JetVars:  c.Data.Variables[c.Data.JetDataset],
+		EmbedDim: m.EmbedDim,
+		Encoder: nn.EncoderConfig{
+			Layers: m.Encoder.Layers, Heads: m.Encoder.Heads, DenseRatio: m.Encoder.DenseRatio,
+			Activation: enc, Registers: m.Encoder.Registers, OutDim: m.Encoder.OutDim,
+			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout,
+		},
+	}
+	for _, n := range m.InitNets {
+		a, _ := nn.ParseActivation(n.Activation)
+		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a})
+	}
+	for _, t := range m.Tasks {
+		a, _ := nn.ParseActivation(t.Activation)
+		mt := model.Task{
+			Name: t.Name, Kind: taskKinds[t.Kind], Input: t.Input, Classes: t.ClassNames, Targets: t.Targets,
+			Hidden: t.Hidden, Activation: a, Weight: *t.Weight, ClassWeights: t.ClassWeights,
+			HuberDelta: t.HuberDelta, OriginWeighting: t.OriginLabel != "",
+		}
+		if t.UseClassDict {
+			ds := t.Input
+			if ds == "" {
+				ds = c.Data.JetDataset
+			}
+			if classWeights == nil {
+				return model.Spec{}, c.errorf("model.tasks.use_class_dict", "task %s: no class dictionary loaded", t.Name)
+			}
+			w, err := classWeights(ds, t.Label)
+			if err != nil {
+				return model.Spec{}, c.errorf("data.class_dict", "task %s: %v", t.Name, err)
+			}
+			if len(w) != len(t.ClassNames) {
+				return model.Spec{}, c.errorf("data.class_dict", "task %s: class_dict has %d weights for %s.%s, the task has %d classes", t.Name, len(w), ds, t.Label, len(t.ClassNames))
+			}
+			mt.ClassWeights = w
+		}
+		s.Tasks = append(s.Tasks, mt)
+	}
+	if err := s.Validate(); err != nil {
+		return model.Spec{}, &Error{File: c.path, Msg: err.Error()}
+	}
+	return s, nil
+}
