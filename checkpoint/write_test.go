@@ -1,0 +1,248 @@
+package checkpoint
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// faultyFile is a real temporary file whose writes fail with ENOSPC once
+// room bytes have been written, as on a full disk, and whose Sync and Close
+// can be made to fail.
+type faultyFile struct {
+	*os.File
+	room     int
+	syncErr  error
+	closeErr error
+}
+
+func (f *faultyFile) Write(p []byte) (int, error) {
+	if len(p) <= f.room {
+		f.room -= len(p)
+		return f.File.Write(p)
+	}
+	n, _ := f.File.Write(p[:f.room])
+	f.room = 0
+	return n, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+}
+
+func (f *faultyFile) Sync() error {
+	if f.syncErr != nil {
+		return f.syncErr
+	}
+	return f.File.Sync()
+}
+
+func (f *faultyFile) Close() error {
+	err := f.File.Close()
+	if f.closeErr != nil {
+		return f.closeErr
+	}
+	return err
+}
+
+// listDir returns the names in dir, sorted.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.safetensors")
+	for i, f := range []*File{sample(), {Metadata: map[string]string{"epoch": "4"}}} {
+		if err := Write(path, f); err != nil {
+			t.Fatalf("Write %d: %v", i, err)
+		}
+		got, err := Read(path)
+		if err != nil {
+			t.Fatalf("Read %d: %v", i, err)
+		}
+		if !sameFile(got, f) {
+			t.Errorf("Read(Write(f)) %d = %+v, want %+v", i, got, f)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encode(t, f); !bytes.Equal(b, want) {
+			t.Errorf("Write %d wrote other bytes than Encode", i)
+		}
+		if names := listDir(t, dir); !slices.Equal(names, []string{"model.safetensors"}) {
+			t.Errorf("directory after Write %d holds %q", i, names)
+		}
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := info.Mode().Perm(); perm&0o600 != 0o600 || perm&0o111 != 0 {
+		t.Errorf("permissions %v, want rw for the owner and no execute", perm)
+	}
+}
+
+func TestWriteRelativePath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := Write("ckpt.safetensors", sample()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read("ckpt.safetensors"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteFailures checks that a failed Write, at any point before the
+// rename, leaves the previous checkpoint byte-identical and no temporary
+// file behind.
+func TestWriteFailures(t *testing.T) {
+	old := &File{Metadata: map[string]string{"epoch": "1"}}
+	old.SetFloat32("w", []int64{2}, []float32{1, 2})
+	next := sample()
+	size := len(encode(t, next))
+	header := 8 + int(binary.LittleEndian.Uint64(encode(t, next)))
+	errSync := errors.New("injected sync failure")
+	errClose := errors.New("injected close failure")
+	errRename := errors.New("injected rename failure")
+
+	tests := []struct {
+		name     string
+		file     *File
+		room     int // bytes the disk takes before ENOSPC
+		syncErr  error
+		closeErr error
+		rename   error
+		want     error  // wrapped by Write's error, when not nil
+		wantMsg  string // in Write's error
+	}{
+		{"disk full at once", next, 0, nil, nil, nil, syscall.ENOSPC, "write header: "},
+		{"disk full in length prefix", next, 5, nil, nil, nil, syscall.ENOSPC, "write header: "},
+		{"disk full in header", next, header / 2, nil, nil, nil, syscall.ENOSPC, "write header: "},
+		{"disk full after header", next, header, nil, nil, nil, syscall.ENOSPC, "write data: "},
+		{"disk full in data", next, header + 3, nil, nil, nil, syscall.ENOSPC, "write data: "},
+		{"disk full at last byte", next, size - 1, nil, nil, nil, syscall.ENOSPC, "write data: "},
+		{"sync fails", next, size, errSync, nil, nil, errSync, "sync "},
+		{"close fails", next, size, nil, errClose, nil, errClose, "close "},
+		{"rename fails", next, size, nil, nil, errRename, errRename, ""},
+		{"invalid file", &File{Tensors: map[string]Tensor{"w": {DType: F32, Shape: []int64{3}}}}, size, nil, nil, nil, nil,
+			`tensor "w": shape [3] of F32 needs 12 bytes, data has 0`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "model.safetensors")
+			if err := Write(path, old); err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := osFileSystem()
+			created := false
+			fs.create = func(name string) (tempFile, error) {
+				created = true
+				if filepath.Dir(name) != dir || !strings.HasPrefix(filepath.Base(name), ".model.safetensors.tmp") {
+					t.Errorf("temporary file %s, want .model.safetensors.tmp* in %s", name, dir)
+				}
+				f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+				if err != nil {
+					return nil, err
+				}
+				return &faultyFile{File: f, room: tt.room, syncErr: tt.syncErr, closeErr: tt.closeErr}, nil
+			}
+			if tt.rename != nil {
+				fs.rename = func(from, to string) error { return tt.rename }
+			}
+			fs.syncDir = func(string) error {
+				t.Error("directory synced after a failure")
+				return nil
+			}
+
+			err = fs.write(path, tt.file)
+			if err == nil {
+				t.Fatal("write succeeded")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error %v does not wrap %v", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "checkpoint: "+path+": ") || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q, want it to name %s and contain %q", err, path, tt.wantMsg)
+			}
+			if tt.want == nil && created {
+				t.Error("an invalid file reached the disk")
+			}
+			after, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(after, before) {
+				t.Error("the previous checkpoint changed")
+			}
+			if names := listDir(t, dir); !slices.Equal(names, []string{"model.safetensors"}) {
+				t.Errorf("directory holds %q, want only the previous checkpoint", names)
+			}
+		})
+	}
+}
+
+func TestWriteSyncDirFailure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.safetensors")
+	fs := osFileSystem()
+	errDir := errors.New("injected directory sync failure")
+	fs.syncDir = func(string) error { return errDir }
+	err := fs.write(path, sample())
+	if !errors.Is(err, errDir) || !strings.Contains(err.Error(), "written, but syncing directory") {
+		t.Fatalf("write = %v, want the directory sync failure", err)
+	}
+	if _, err := Read(path); err != nil {
+		t.Errorf("the new checkpoint is not in place: %v", err)
+	}
+}
+
+func TestWriteMissingDirectory(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "no", "such", "model.safetensors")
+	err := Write(path, sample())
+	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "checkpoint: "+path+": create temporary file: ") {
+		t.Errorf("Write = %v", err)
+	}
+	if names := listDir(t, dir); len(names) != 0 {
+		t.Errorf("directory holds %q", names)
+	}
+}
+
+func TestWriteTempNameCollision(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.safetensors")
+	fs := osFileSystem()
+	tries := 0
+	create := fs.create
+	fs.create = func(name string) (tempFile, error) {
+		tries++
+		if tries < 3 {
+			return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrExist}
+		}
+		return create(name)
+	}
+	if err := fs.write(path, sample()); err != nil {
+		t.Fatal(err)
+	}
+	if tries != 3 {
+		t.Errorf("%d tries, want 3", tries)
+	}
+}
