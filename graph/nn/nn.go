@@ -10,6 +10,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -91,14 +92,17 @@ func ConcatLinear(g *graph.Graph, name string, parts []*graph.Tensor, out int) *
 	if len(parts) > 1 {
 		ws = g.Split(w, 0, sizes...)
 	}
-	var y *graph.Tensor
+	// Add the smallest terms first, and the bias to the smallest, so that
+	// only the last addition produces the full broadcast shape (one pass
+	// over a [B,T,T,H] pair tensor instead of three, forward and backward).
+	terms := make([]*graph.Tensor, len(parts))
 	for i, p := range parts {
-		term := g.MatMul(p, ws[i])
-		if y == nil {
-			y = g.Add(term, b)
-		} else {
-			y = g.Add(y, term)
-		}
+		terms[i] = g.MatMul(p, ws[i])
+	}
+	sort.SliceStable(terms, func(i, j int) bool { return terms[i].Shape().Size() < terms[j].Shape().Size() })
+	y := g.Add(terms[0], b)
+	for _, term := range terms[1:] {
+		y = g.Add(y, term)
 	}
 	return y
 }
