@@ -21,7 +21,7 @@ BIN := bin/salt-ort
 LDFLAGS := -X $(PKG)/runtime.buildLibraryPath=$(ORT_LIB)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all deps apt ort generate build vet test bench demo clean
+.PHONY: all deps apt ort generate build cpp vet test bench demo clean
 
 all: build
 
@@ -44,6 +44,11 @@ generate: deps
 ## build: the salt-ort binary in bin/
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/salt-ort
+
+## cpp: the C++ programs (CMakeLists.txt) in build/
+cpp: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+	cmake --build build -j2
 
 vet: deps
 	$(GO) vet ./...
