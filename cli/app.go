@@ -39,6 +39,8 @@ func App(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			versionCommand(),
+			genDataCommand(),
+			normCommand(),
 		},
 	}
 }

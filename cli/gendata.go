@@ -1,0 +1,80 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/urfave/cli/v2"
+)
+
+func genDataCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gen-data",
+		Usage: "write generated b, c, light and tau jets as Salt-format train/val/test HDF5 files",
+		Description: `Writes DIR/train.h5, DIR/val.h5 and DIR/test.h5 in Salt's layout (a jets
+dataset and a (n_jets, max-tracks) tracks dataset with GN2's 19 track
+variables, ftagTruthOriginLabel, ftagTruthVertexIndex and valid), plus
+DIR/norm_dict.yaml and DIR/class_dict.yaml computed from the training file.
+Heavy-flavour hadrons fly and decay into displaced tracks with signed
+impact parameters; light jets have prompt tracks; pile-up and fake tracks
+are mixed in. The same seed gives byte-identical files.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "directory to write (created if needed)", Required: true},
+			&cli.Uint64Flag{Name: "seed", Value: 42, Usage: "random seed"},
+			&cli.IntFlag{Name: "train", Value: 100000, Usage: "training jets"},
+			&cli.IntFlag{Name: "val", Value: 10000, Usage: "validation jets"},
+			&cli.IntFlag{Name: "test", Value: 10000, Usage: "test jets"},
+			&cli.IntFlag{Name: "max-tracks", Value: 40, Usage: "track slots per jet"},
+			&cli.StringFlag{Name: "fractions", Value: "0.30,0.20,0.45,0.05", Usage: "b,c,light,tau flavour fractions"},
+			&cli.BoolFlag{Name: "no-dicts", Usage: "do not write norm_dict.yaml and class_dict.yaml"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 0 {
+				return cli.Exit("salt-ort gen-data: unexpected arguments "+strings.Join(c.Args().Slice(), " "), ExitUsage)
+			}
+			fr, err := parseFractions(c.String("fractions"))
+			if err != nil {
+				return cli.Exit("salt-ort gen-data: --fractions: "+err.Error(), ExitUsage)
+			}
+			cfg := loader.GenConfig{
+				Seed: c.Uint64("seed"), Train: c.Int("train"), Val: c.Int("val"), Test: c.Int("test"),
+				MaxTracks: c.Int("max-tracks"), Fractions: fr, NoDicts: c.Bool("no-dicts"),
+			}
+			if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 || cfg.MaxTracks <= 0 {
+				return cli.Exit("salt-ort gen-data: jet counts must be ≥ 0 and --max-tracks > 0", ExitUsage)
+			}
+			res, err := loader.Generate(cfg, c.String("out"))
+			if err != nil {
+				return cli.Exit(err, ExitFailure)
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "wrote %s (%d jets), %s (%d jets), %s (%d jets)\n", res.Train, cfg.Train, res.Val, cfg.Val, res.Test, cfg.Test)
+			if res.NormDict != "" {
+				fmt.Fprintf(w, "wrote %s and %s\n", res.NormDict, res.ClassDict)
+			}
+			return nil
+		},
+	}
+}
+
+// parseFractions reads "b,c,light,tau".
+func parseFractions(s string) (loader.Fractions, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return loader.Fractions{}, fmt.Errorf("want four numbers b,c,light,tau, got %q", s)
+	}
+	var v [4]float64
+	for i, p := range parts {
+		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || x < 0 {
+			return loader.Fractions{}, fmt.Errorf("%q is not a fraction ≥ 0", p)
+		}
+		v[i] = x
+	}
+	if v[0]+v[1]+v[2]+v[3] <= 0 {
+		return loader.Fractions{}, fmt.Errorf("fractions sum to zero")
+	}
+	return loader.Fractions{B: v[0], C: v[1], Light: v[2], Tau: v[3]}, nil
+}

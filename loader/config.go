@@ -1,0 +1,270 @@
+package loader
+
+import (
+	"fmt"
+)
+
+// Config describes one split (train, val or test): which files, which
+// variables and labels, and how to batch them.
+type Config struct {
+	// Files are one or more HDF5 files, read in order as one sequence of jets.
+	Files []string
+	// Groups are the input groups, e.g. jets (1-D) and tracks (2-D).
+	Groups []Group
+	// Labels are the training targets read alongside the inputs.
+	Labels []Label
+	// Weight is an optional per-jet field with sample weights, read from
+	// WeightDataset; "" gives every real jet weight 1.
+	Weight string
+	// WeightDataset holds the Weight field; "" means "jets".
+	WeightDataset string
+	// BatchSize is the number of jets per batch (B); required.
+	BatchSize int
+	// Limit caps the number of jets taken, the first Limit in file order
+	// (Salt's num_train / num_val); 0 takes all.
+	Limit int
+	// Shuffle enables the chunk + buffer shuffle; off, jets come in file order.
+	Shuffle bool
+	// Seed fixes the shuffle: the same Seed and epoch give the same batches.
+	Seed uint64
+	// Partial decides what happens to a final batch with fewer than B jets.
+	Partial PartialPolicy
+	// Norm, when non-nil, normalises every group variable as (x-mean)/std.
+	Norm NormDict
+	// NonFinite decides what a NaN or ±Inf in an input, float label or
+	// weight does. (Class and index labels stored as floats must always be
+	// finite.)
+	NonFinite NonFinitePolicy
+	// Workers is the number of reader goroutines; 0 means 1.
+	Workers int
+	// Prefetch is the number of ready batches queued ahead of the consumer;
+	// 0 means 2*Workers. Besides the queue, up to Workers+1 shuffle buffers
+	// of batches are being filled or drained at any time.
+	Prefetch int
+	// ChunkSize is the number of consecutive jets read in one piece and
+	// the unit of the chunk shuffle; 0 means 256.
+	ChunkSize int
+	// ShuffleBuffer is the number of jets shuffled together; it is rounded
+	// up to a multiple of BatchSize. 0 means max(BatchSize, 2048) rounded up.
+	ShuffleBuffer int
+}
+
+// Group is one input group: a dataset's named variables as a float32 tensor.
+type Group struct {
+	// Name is the input's name in batches (Batch.Inputs key), e.g. "tracks".
+	Name string
+	// Dataset is the HDF5 dataset, e.g. "tracks" or "tracks_loose"; "" means Name.
+	Dataset string
+	// Variables are the variable names, in the order of the tensor's last
+	// axis. Each is read from the file field of the same name unless Rename
+	// maps it to another field.
+	Variables []string
+	// Rename maps a variable name to the field that holds it in the files
+	// (variable → field). Norm dicts and Batch layouts use variable names.
+	Rename map[string]string
+	// MaxLen cuts a 2-D dataset to its first MaxLen entries per jet (0 = the
+	// longest second dimension among the files). 1-D datasets must leave it 0.
+	MaxLen int
+}
+
+// LabelKind says how a label is read and what padding it gets.
+type LabelKind int
+
+const (
+	// ClassLabel is a class index (int64); invalid or padded entries and
+	// negative values read as -1 (ignore).
+	ClassLabel LabelKind = iota
+	// IndexLabel is a per-constituent index such as ftagTruthVertexIndex
+	// (int64); negative values (no vertex), invalid and padded entries read
+	// as -1. Two constituents share a vertex iff their indices are equal and
+	// ≥ 0.
+	IndexLabel
+	// FloatLabel is a regression target (float32, not normalised); invalid
+	// and padded entries read as 0.
+	FloatLabel
+)
+
+// String names the kind.
+func (k LabelKind) String() string {
+	switch k {
+	case ClassLabel:
+		return "class"
+	case IndexLabel:
+		return "index"
+	case FloatLabel:
+		return "float"
+	}
+	return fmt.Sprintf("LabelKind(%d)", int(k))
+}
+
+// Label is one training target read from a dataset field.
+type Label struct {
+	// Name is the key in Batch.Labels or Batch.Targets.
+	Name string
+	// Dataset is the HDF5 dataset ("jets", "tracks", ...).
+	Dataset string
+	// Field is the member holding the label.
+	Field string
+	// Kind says how to read it.
+	Kind LabelKind
+	// NumClasses is the number of classes of a ClassLabel for class dicts;
+	// 0 infers it from the largest label seen.
+	NumClasses int
+}
+
+// PartialPolicy decides the fate of a final batch with fewer than B jets.
+type PartialPolicy int
+
+const (
+	// PadPartial (the default) keeps the final partial batch at full shape
+	// B: rows ≥ Batch.N are zero with JetMask 0, weight 0 and labels -1.
+	PadPartial PartialPolicy = iota
+	// DropPartial drops the jets that would fill a final partial batch (with
+	// Shuffle, a different random subset each epoch).
+	DropPartial
+)
+
+// NonFinitePolicy decides what a NaN or ±Inf value does.
+type NonFinitePolicy int
+
+const (
+	// ErrorOnNonFinite (the default) stops the epoch with an error naming
+	// the file, dataset, field, jet row and constituent index. Only valid
+	// entries are checked; padded entries are never used.
+	ErrorOnNonFinite NonFinitePolicy = iota
+	// ZeroNonFinite replaces each non-finite raw value with 0 before
+	// normalisation (as Salt's nan_to_num does before its input norm) and
+	// counts them in Batch.NonFinite and Dataset.NonFiniteCount.
+	ZeroNonFinite
+)
+
+// defaults returns a copy of c with defaults filled in, or a usage error.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Files) == 0 {
+		return c, fmt.Errorf("loader: no input files")
+	}
+	if c.BatchSize <= 0 {
+		return c, fmt.Errorf("loader: batch size %d: must be > 0", c.BatchSize)
+	}
+	if c.Limit < 0 {
+		return c, fmt.Errorf("loader: limit %d: must be ≥ 0 (0 = all jets)", c.Limit)
+	}
+	if c.Workers < 0 || c.Prefetch < 0 || c.ChunkSize < 0 || c.ShuffleBuffer < 0 {
+		return c, fmt.Errorf("loader: workers, prefetch, chunk size and shuffle buffer must be ≥ 0")
+	}
+	if c.Partial != PadPartial && c.Partial != DropPartial {
+		return c, fmt.Errorf("loader: unknown partial-batch policy %d", c.Partial)
+	}
+	if c.NonFinite != ErrorOnNonFinite && c.NonFinite != ZeroNonFinite {
+		return c, fmt.Errorf("loader: unknown non-finite policy %d", c.NonFinite)
+	}
+	if c.Workers == 0 {
+		c.Workers = 1
+	}
+	if c.Prefetch == 0 {
+		c.Prefetch = 2 * c.Workers
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = 256
+	}
+	if c.ShuffleBuffer == 0 {
+		c.ShuffleBuffer = max(c.BatchSize, 2048)
+	}
+	c.ShuffleBuffer = (c.ShuffleBuffer + c.BatchSize - 1) / c.BatchSize * c.BatchSize
+	if c.WeightDataset == "" {
+		c.WeightDataset = "jets"
+	}
+	if len(c.Groups) == 0 && len(c.Labels) == 0 {
+		return c, fmt.Errorf("loader: no input groups or labels configured")
+	}
+	c.Groups = append([]Group(nil), c.Groups...)
+	seen := map[string]bool{}
+	for i := range c.Groups {
+		g := &c.Groups[i]
+		if g.Name == "" {
+			return c, fmt.Errorf("loader: input group %d has no name", i)
+		}
+		if seen[g.Name] {
+			return c, fmt.Errorf("loader: input group %q appears twice", g.Name)
+		}
+		seen[g.Name] = true
+		if g.Dataset == "" {
+			g.Dataset = g.Name
+		}
+		if len(g.Variables) == 0 {
+			return c, fmt.Errorf("loader: input group %q has no variables", g.Name)
+		}
+		if g.MaxLen < 0 {
+			return c, fmt.Errorf("loader: input group %q: max length %d must be ≥ 0", g.Name, g.MaxLen)
+		}
+		vs := map[string]bool{}
+		for _, v := range g.Variables {
+			if v == "" || vs[v] {
+				return c, fmt.Errorf("loader: input group %q: variable %q is empty or repeated", g.Name, v)
+			}
+			vs[v] = true
+		}
+		for v := range g.Rename {
+			if !vs[v] {
+				return c, fmt.Errorf("loader: input group %q: Rename names %q, which is not one of its variables", g.Name, v)
+			}
+		}
+	}
+	names := map[string]bool{}
+	for i, l := range c.Labels {
+		if l.Name == "" || l.Dataset == "" || l.Field == "" {
+			return c, fmt.Errorf("loader: label %d needs a name, dataset and field (got %+v)", i, l)
+		}
+		if names[l.Name] {
+			return c, fmt.Errorf("loader: label %q appears twice", l.Name)
+		}
+		names[l.Name] = true
+		if l.Kind < ClassLabel || l.Kind > FloatLabel {
+			return c, fmt.Errorf("loader: label %q: unknown kind %d", l.Name, l.Kind)
+		}
+	}
+	return c, nil
+}
+
+// field returns the file field that holds variable v of the group.
+func (g *Group) field(v string) string {
+	if f, ok := g.Rename[v]; ok && f != "" {
+		return f
+	}
+	return v
+}
+
+// GN2JetVariables returns GN2's jet inputs (Salt's configs/GN2/GN2.yaml).
+func GN2JetVariables() []string { return []string{"pt_btagJes", "eta_btagJes"} }
+
+// GN2TrackVariables returns GN2's 19 track inputs, in Salt's order.
+func GN2TrackVariables() []string {
+	return []string{
+		"d0", "z0SinTheta", "dphi", "deta", "qOverP",
+		"IP3D_signed_d0_significance", "IP3D_signed_z0_significance",
+		"phiUncertainty", "thetaUncertainty", "qOverPUncertainty",
+		"numberOfPixelHits", "numberOfSCTHits",
+		"numberOfInnermostPixelLayerHits", "numberOfNextToInnermostPixelLayerHits",
+		"numberOfInnermostPixelLayerSharedHits", "numberOfInnermostPixelLayerSplitHits",
+		"numberOfPixelSharedHits", "numberOfPixelSplitHits", "numberOfSCTSharedHits",
+	}
+}
+
+// GN2Groups returns GN2's input groups: jets (2 variables) and tracks (19
+// variables, 40 per jet).
+func GN2Groups() []Group {
+	return []Group{
+		{Name: "jets", Dataset: "jets", Variables: GN2JetVariables()},
+		{Name: "tracks", Dataset: "tracks", Variables: GN2TrackVariables(), MaxLen: 40},
+	}
+}
+
+// GN2Labels returns GN2's labels: the jet flavour (4 classes), the track
+// origin (8 classes) and the track vertex index.
+func GN2Labels() []Label {
+	return []Label{
+		{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: ClassLabel, NumClasses: 4},
+		{Name: "origin", Dataset: "tracks", Field: "ftagTruthOriginLabel", Kind: ClassLabel, NumClasses: 8},
+		{Name: "vertex", Dataset: "tracks", Field: "ftagTruthVertexIndex", Kind: IndexLabel},
+	}
+}

@@ -1,0 +1,560 @@
+package loader
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"gonum.org/v1/hdf5"
+)
+
+// The epoch plan. Jets [0, Len) are cut into chunks of ChunkSize
+// consecutive jets. With Shuffle, the full chunks are put in a random order
+// that depends only on (Seed, epoch); a short last chunk always stays last,
+// so that only the final batch of an epoch can be partial. The chunks,
+// concatenated, are cut into shuffle buffers of ShuffleBuffer jets (a
+// multiple of B); each buffer's jets are permuted by a generator keyed by
+// (Seed, epoch, buffer) and dealt into ShuffleBuffer/B consecutive batches.
+// Reading is done a buffer at a time by the worker goroutines, each piece of
+// a chunk in one HDF5 read; batches are emitted strictly in index order
+// whatever the number of workers. Batch k of an epoch is therefore always
+// the same set of jets in the same order, which makes resuming at batch k
+// exact.
+
+// piece is a run of consecutive jets of one file.
+type piece struct {
+	file       int
+	start, n   int // rows within the file
+	bufferFrom int // buffer-local position of the first jet
+}
+
+// job is one shuffle buffer to read.
+type job struct {
+	buffer int
+	slot   chan *Batch
+}
+
+// epochPlan holds what every worker needs for one epoch.
+type epochPlan struct {
+	epoch      int
+	order      []int // chunk order
+	chunk      int
+	bufJets    int
+	perBuffer  int // batches per buffer
+	numBuffers int
+	start      int // first batch to emit
+}
+
+func (d *Dataset) plan(epoch, start int) *epochPlan {
+	c := d.cfg
+	nChunks := (d.total + c.ChunkSize - 1) / c.ChunkSize
+	p := &epochPlan{
+		epoch:     epoch,
+		order:     make([]int, nChunks),
+		chunk:     c.ChunkSize,
+		bufJets:   c.ShuffleBuffer,
+		perBuffer: c.ShuffleBuffer / c.BatchSize,
+		start:     start,
+	}
+	p.numBuffers = (d.total + p.bufJets - 1) / p.bufJets
+	for i := range p.order {
+		p.order[i] = i
+	}
+	if c.Shuffle {
+		full := d.total / c.ChunkSize // a short last chunk stays last
+		r := newRNG(c.Seed, 0x636875, uint64(epoch))
+		for i := full - 1; i > 0; i-- {
+			j := r.intn(i + 1)
+			p.order[i], p.order[j] = p.order[j], p.order[i]
+		}
+	}
+	return p
+}
+
+// pieces lists buffer k's runs of consecutive jets, split at file bounds.
+func (d *Dataset) pieces(p *epochPlan, k int) (ps []piece, n int) {
+	from := k * p.bufJets
+	to := min(from+p.bufJets, d.total)
+	for pos := from; pos < to; {
+		ci := pos / p.chunk
+		off := pos % p.chunk
+		chunkStart := p.order[ci] * p.chunk
+		chunkLen := min(p.chunk, d.total-chunkStart)
+		take := min(chunkLen-off, to-pos)
+		g := chunkStart + off // global jet index
+		for take > 0 {
+			fi := d.fileOf(g)
+			sf := d.files[fi]
+			m := min(take, sf.start+sf.n-g)
+			ps = append(ps, piece{file: fi, start: g - sf.start, n: m, bufferFrom: pos - from})
+			g += m
+			pos += m
+			take -= m
+		}
+	}
+	return ps, to - from
+}
+
+// fileOf returns the index of the file holding global jet g.
+func (d *Dataset) fileOf(g int) int {
+	lo, hi := 0, len(d.files)-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if d.files[mid].start <= g {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	for d.files[lo].n == 0 || g >= d.files[lo].start+d.files[lo].n {
+		lo++
+	}
+	return lo
+}
+
+// Batches streams epoch `epoch` from batch index `start` (0 for a full
+// epoch; k to resume exactly after k batches). The order depends only on
+// (Seed, epoch) and the batching parameters, not on Workers or timing.
+//
+// Read batches until the batch channel closes, then receive from the error
+// channel: nil after a complete epoch, the first error otherwise
+// (ctx.Err() if ctx was cancelled). To stop early, cancel ctx: all
+// goroutines of the epoch exit and both channels close. A consumer that
+// stops reading without cancelling leaves the epoch's goroutines blocked.
+func (d *Dataset) Batches(ctx context.Context, epoch, start int) (<-chan *Batch, <-chan error) {
+	out := make(chan *Batch, d.cfg.Prefetch)
+	errc := make(chan error, 1)
+	fail := func(err error) (<-chan *Batch, <-chan error) {
+		errc <- err
+		close(errc)
+		close(out)
+		return out, errc
+	}
+	if start < 0 || start > d.numBatches {
+		return fail(fmt.Errorf("loader: start batch %d outside 0..%d", start, d.numBatches))
+	}
+	if epoch < 0 {
+		return fail(fmt.Errorf("loader: epoch %d must be ≥ 0", epoch))
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return fail(errors.New("loader: Batches on a closed Dataset"))
+	}
+	d.active.Add(1)
+	d.mu.Unlock()
+
+	p := d.plan(epoch, start)
+	ectx, cancel := context.WithCancel(ctx)
+	var (
+		errOnce  sync.Once
+		firstErr error
+	)
+	setErr := func(err error) {
+		errOnce.Do(func() { firstErr = err })
+		cancel()
+	}
+	jobs := make(chan job)
+	pending := make(chan chan *Batch, d.cfg.Workers)
+	var wg sync.WaitGroup
+
+	// Dispatcher: hands out buffers in order; pending bounds the number of
+	// buffers in flight and keeps their order for the emitter.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(pending)
+		defer close(jobs)
+		for k := start / p.perBuffer; k < p.numBuffers; k++ {
+			slot := make(chan *Batch, p.perBuffer)
+			select {
+			case pending <- slot:
+			case <-ectx.Done():
+				return
+			}
+			select {
+			case jobs <- job{buffer: k, slot: slot}:
+			case <-ectx.Done():
+				close(slot)
+				return
+			}
+		}
+	}()
+	for range d.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{d: d, p: p}
+			for {
+				select {
+				case j, ok := <-jobs:
+					if !ok {
+						return
+					}
+					if err := w.run(ectx, j); err != nil {
+						setErr(err)
+					}
+				case <-ectx.Done():
+					return
+				}
+			}
+		}()
+	}
+	// Emitter: owns out and errc.
+	go func() {
+		defer d.active.Done()
+		stopped := false
+	emit:
+		for {
+			select {
+			case slot, ok := <-pending:
+				if !ok {
+					break emit
+				}
+				for b := range slot {
+					select {
+					case out <- b:
+					case <-ectx.Done():
+						b.Release()
+						stopped = true
+						break emit
+					}
+				}
+				if ectx.Err() != nil {
+					stopped = true
+					break emit
+				}
+			case <-ectx.Done():
+				stopped = true
+				break emit
+			}
+		}
+		cancel()
+		wg.Wait()
+		for slot := range pending {
+			for b := range slot {
+				b.Release()
+			}
+		}
+		close(out)
+		switch {
+		case firstErr != nil:
+			errc <- firstErr
+		case stopped && ctx.Err() != nil:
+			errc <- ctx.Err()
+		}
+		close(errc)
+	}()
+	return out, errc
+}
+
+// worker reads buffers; its scratch space is reused across buffers.
+type worker struct {
+	d     *Dataset
+	p     *epochPlan
+	arena [][]byte // per dataset: the raw rows of the whole buffer
+	base  [][]int  // per dataset, per piece: offset of the piece in arena
+	owner []int32  // per buffer position: its piece
+	perm  []int32
+	idx   []int
+}
+
+// run reads buffer j.buffer: every piece of every dataset in one HDF5 read
+// each, into the worker's arena; then it fills the buffer's batches one
+// after the other (sequential writes, which keeps the output in cache) and
+// sends each to j.slot as soon as it is full. It always closes j.slot.
+func (w *worker) run(ctx context.Context, j job) error {
+	defer close(j.slot)
+	d, p := w.d, w.p
+	B := d.cfg.BatchSize
+	ps, n := d.pieces(p, j.buffer)
+	if err := w.readBuffer(ctx, ps, n); err != nil {
+		return err
+	}
+	if cap(w.perm) < n {
+		w.perm = make([]int32, n)
+	}
+	w.perm = w.perm[:n]
+	if d.cfg.Shuffle {
+		newRNG(d.cfg.Seed, 0x627566, uint64(p.epoch), uint64(j.buffer)).perm(w.perm)
+	} else {
+		for i := range w.perm {
+			w.perm[i] = int32(i)
+		}
+	}
+	first := j.buffer * p.perBuffer
+	for bi := range (n + B - 1) / B {
+		idx := first + bi
+		if idx < p.start || idx >= d.numBatches {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b := d.getBatch()
+		nb := min(B, n-bi*B)
+		b.reset(idx, nb)
+		for s := range nb {
+			if err := w.fillSlot(b, s, ps, int(w.perm[bi*B+s])); err != nil {
+				b.Release()
+				return err
+			}
+		}
+		b.clearFrom(nb)
+		if b.NonFinite > 0 {
+			d.nonFinite.Add(int64(b.NonFinite))
+		}
+		j.slot <- b // never blocks: the slot holds a whole buffer
+	}
+	return nil
+}
+
+// readBuffer reads the pieces of a buffer of n jets into the arenas.
+func (w *worker) readBuffer(ctx context.Context, ps []piece, n int) error {
+	d := w.d
+	for len(w.arena) < len(d.dss) {
+		w.arena = append(w.arena, nil)
+		w.base = append(w.base, nil)
+	}
+	if cap(w.owner) < n {
+		w.owner = make([]int32, n)
+	}
+	w.owner = w.owner[:n]
+	for k, pc := range ps {
+		for q := range pc.n {
+			w.owner[pc.bufferFrom+q] = int32(k)
+		}
+	}
+	for di := range d.dss {
+		w.base[di] = w.base[di][:0]
+		size := 0
+		for _, pc := range ps {
+			fd := &d.files[pc.file].ds[di]
+			w.base[di] = append(w.base[di], size)
+			size += pc.n * fd.rowSize * fd.tRead
+		}
+		if cap(w.arena[di]) < size {
+			w.arena[di] = make([]byte, size)
+		}
+		arena := w.arena[di][:size]
+		for k, pc := range ps {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			sf := d.files[pc.file]
+			fd := &sf.ds[di]
+			raw := arena[w.base[di][k] : w.base[di][k]+pc.n*fd.rowSize*fd.tRead]
+			if err := readRows(fd, d.dss[di].rank, pc.start, pc.n, raw); err != nil {
+				return fmt.Errorf("loader: %s: dataset %q: reading jets %d..%d: %w", sf.path, d.dss[di].name, pc.start, pc.start+pc.n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// fillSlot converts the jet at buffer position pos into slot s of b.
+func (w *worker) fillSlot(b *Batch, s int, ps []piece, pos int) error {
+	d := w.d
+	k := w.owner[pos]
+	pc := &ps[k]
+	sf := d.files[pc.file]
+	r := pos - pc.bufferFrom
+	for di := range d.dss {
+		fd := &sf.ds[di]
+		perJet := fd.rowSize * fd.tRead
+		off := w.base[di][k] + r*perJet
+		jet := w.arena[di][off : off+perJet]
+		if cap(w.idx) < fd.tRead {
+			w.idx = make([]int, fd.tRead)
+		}
+		// idx lists the valid entries of the jet (just 0 for 1-D data).
+		idx := w.idx[:0]
+		switch {
+		case d.dss[di].rank != 2:
+			idx = append(idx, 0)
+		case fd.valid.kind == kU8 || fd.valid.kind == kI8:
+			voff, rs := fd.valid.off, fd.rowSize
+			for t := range fd.tRead {
+				if jet[t*rs+voff] != 0 {
+					idx = append(idx, t)
+				}
+			}
+		default:
+			for t := range fd.tRead {
+				if v, _ := fd.valid.i64(jet[t*fd.rowSize:]); v != 0 {
+					idx = append(idx, t)
+				}
+			}
+		}
+		if err := w.convertJet(b, s, sf, di, jet, idx, pc.start+r); err != nil {
+			return err
+		}
+	}
+	b.JetMask[s] = 1
+	if d.weightDS < 0 {
+		b.Weights[s] = 1
+	}
+	return nil
+}
+
+// nonFiniteError names the offending value.
+func (w *worker) nonFiniteError(sf *srcFile, di int, field string, row, t int, x float32) error {
+	at := fmt.Sprintf("jet %d", row)
+	if w.d.dss[di].rank == 2 {
+		at = fmt.Sprintf("jet %d, entry %d", row, t)
+	}
+	return fmt.Errorf("loader: %s: dataset %q: field %q: non-finite value %v at %s; fix the file or set NonFinite: ZeroNonFinite to read it as 0",
+		sf.path, w.d.dss[di].name, field, x, at)
+}
+
+// convertJet converts one jet's rows of dataset di into batch b's slot;
+// idx lists the jet's valid entries. Each output region of the slot is
+// cleared here, while it is in cache, and then filled.
+func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte, idx []int, row int) error {
+	d := w.d
+	fd := &sf.ds[di]
+	rs := fd.rowSize
+	zero := d.cfg.NonFinite == ZeroNonFinite
+	for gi := range d.groups {
+		gm := &d.groups[gi]
+		if gm.ds != di {
+			continue
+		}
+		t := b.inputs[gi]
+		F := gm.f
+		out := t.Data[slot*gm.t*F : (slot+1)*gm.t*F]
+		clear(out)
+		if t.Valid != nil {
+			valid := t.Valid[slot*gm.t : (slot+1)*gm.t]
+			clear(valid)
+			for _, tt := range idx {
+				valid[tt] = true
+			}
+		}
+		if err := w.convertGroup(out, jet, idx, rs, sf, gi, di, row, zero, b); err != nil {
+			return err
+		}
+	}
+	for li := range d.labels {
+		lm := &d.labels[li]
+		if lm.ds != di {
+			continue
+		}
+		l := &d.cfg.Labels[li]
+		c := &sf.labelConv[li]
+		if l.Kind == FloatLabel {
+			out := b.targets[li][slot*lm.t : (slot+1)*lm.t]
+			clear(out)
+			for _, tt := range idx {
+				x := c.f32(jet[tt*rs:])
+				if isNonFinite(x) {
+					if !zero {
+						return w.nonFiniteError(sf, di, c.name, row, tt, x)
+					}
+					x = 0
+					b.NonFinite++
+				}
+				out[tt] = x
+			}
+			continue
+		}
+		out := b.labels[li][slot*lm.t : (slot+1)*lm.t]
+		for i := range out {
+			out[i] = -1
+		}
+		if !c.be && (c.kind == kI8 || c.kind == kU8 || c.kind == kI32) {
+			// The usual label types, without calls.
+			for _, tt := range idx {
+				p := tt*rs + c.off
+				var v int64
+				switch c.kind {
+				case kI8:
+					v = int64(int8(jet[p]))
+				case kU8:
+					v = int64(jet[p])
+				default:
+					v = int64(int32(binary.LittleEndian.Uint32(jet[p:])))
+				}
+				out[tt] = max(v, -1)
+			}
+			continue
+		}
+		for _, tt := range idx {
+			v, fin := c.i64(jet[tt*rs:])
+			if !fin {
+				return fmt.Errorf("loader: %s: dataset %q: label field %q: non-finite value at jet %d, entry %d",
+					sf.path, d.dss[di].name, c.name, row, tt)
+			}
+			out[tt] = max(v, -1)
+		}
+	}
+	if d.weightDS == di {
+		x := sf.weightConv.f32(jet)
+		if isNonFinite(x) {
+			if !zero {
+				return w.nonFiniteError(sf, di, sf.weightConv.name, row, 0, x)
+			}
+			x = 0
+			b.NonFinite++
+		}
+		b.Weights[slot] = x
+	}
+	return nil
+}
+
+// convertGroup fills one jet's group tensor region from its valid rows:
+// the fast path runs the file's rowPlan; a non-finite value sends the jet
+// to the checked path, which errors or replaces and counts.
+func (w *worker) convertGroup(out []float32, jet []byte, idx []int, rs int, sf *srcFile, gi, di, row int, zero bool, b *Batch) error {
+	gm := &w.d.groups[gi]
+	if sf.plans[gi].run(out, jet, idx, rs, gm.f) {
+		return nil
+	}
+	for vi := range sf.groupConv[gi] {
+		c := &sf.groupConv[gi][vi]
+		mean, std := gm.mean[vi], gm.std[vi]
+		for _, tt := range idx {
+			x := c.f32(jet[tt*rs:])
+			if isNonFinite(x) {
+				if !zero {
+					return w.nonFiniteError(sf, di, c.name, row, tt, x)
+				}
+				x = 0
+				b.NonFinite++
+			}
+			out[tt*gm.f+vi] = (x - mean) / std
+		}
+	}
+	return nil
+}
+
+// readRows reads jets [start, start+n) of a dataset, the first fd.tRead
+// entries of each for 2-D datasets, as raw bytes in the file's compound
+// layout (no conversion: the fast path).
+func readRows(fd *fileDS, rank, start, n int, raw []byte) error {
+	fs := fd.h.Space()
+	if fs == nil {
+		return errors.New("cannot get the dataspace")
+	}
+	defer fs.Close()
+	offset := []uint{uint(start)}
+	count := []uint{uint(n)}
+	if rank == 2 {
+		offset = append(offset, 0)
+		count = append(count, uint(fd.tRead))
+	}
+	if err := fs.SelectHyperslab(offset, nil, count, nil); err != nil {
+		return fmt.Errorf("selecting rows: %w", err)
+	}
+	ms, err := hdf5.CreateSimpleDataspace(count, nil)
+	if err != nil {
+		return fmt.Errorf("memory dataspace: %w", err)
+	}
+	defer ms.Close()
+	if err := fd.h.ReadSubset(&raw, ms, fs); err != nil {
+		return fmt.Errorf("H5Dread: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,680 @@
+package loader
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Fractions are the flavour fractions of generated jets; they need not sum
+// to 1 (they are normalised).
+type Fractions struct {
+	B, C, Light, Tau float64
+}
+
+// DefaultFractions is b 0.30, c 0.20, light 0.45, tau 0.05: close to a
+// ttbar training sample after UPP's resampling, with enough of each class
+// for the class weights to matter.
+func DefaultFractions() Fractions { return Fractions{B: 0.30, C: 0.20, Light: 0.45, Tau: 0.05} }
+
+// GenConfig configures the jet generator.
+type GenConfig struct {
+	// Seed fixes every random number: the same GenConfig gives
+	// byte-identical files.
+	Seed uint64
+	// Train, Val and Test are the number of jets per split; a split with 0
+	// jets is written as an empty file.
+	Train, Val, Test int
+	// MaxTracks is the tracks dataset's second dimension; 0 means 40.
+	MaxTracks int
+	// Fractions are the flavour fractions; the zero value means
+	// DefaultFractions.
+	Fractions Fractions
+	// Storage is the datasets' storage (default contiguous, uncompressed).
+	Storage TableOptions
+	// NoDicts skips writing norm_dict.yaml and class_dict.yaml.
+	NoDicts bool
+}
+
+// GenResult lists what Generate wrote.
+type GenResult struct {
+	Train, Val, Test string // file paths
+	NormDict         string // "" with NoDicts or no training jets
+	ClassDict        string
+}
+
+// Flavour classes of generated jets (flavour_label, GN2 order).
+const (
+	FlavourB     = 0
+	FlavourC     = 1
+	FlavourLight = 2
+	FlavourTau   = 3
+)
+
+// Track origin classes (ftagTruthOriginLabel).
+const (
+	OriginPileup         = 0
+	OriginFake           = 1
+	OriginPrimary        = 2
+	OriginFromB          = 3
+	OriginFromBC         = 4
+	OriginFromC          = 5
+	OriginFromTau        = 6
+	OriginOtherSecondary = 7
+)
+
+// GenJetFields are the fields of the generated jets dataset.
+func GenJetFields() []Field {
+	return []Field{
+		{Name: "pt_btagJes", Type: Float32}, {Name: "eta_btagJes", Type: Float32},
+		{Name: "pt", Type: Float32}, {Name: "eta", Type: Float32}, {Name: "mass", Type: Float32},
+		{Name: "n_tracks", Type: Int32}, {Name: "HadronConeExclTruthLabelID", Type: Int32},
+		{Name: "flavour_label", Type: Int32}, {Name: "eventNumber", Type: Int64},
+	}
+}
+
+// GenTrackFields are the fields of the generated tracks dataset: GN2's 19
+// inputs, the two auxiliary-task labels and valid.
+func GenTrackFields() []Field {
+	var fs []Field
+	for i, v := range GN2TrackVariables() {
+		t := Float32
+		if i >= 10 {
+			t = Uint8 // hit counts
+		}
+		fs = append(fs, Field{Name: v, Type: t})
+	}
+	return append(fs,
+		Field{Name: "ftagTruthOriginLabel", Type: Int8},
+		Field{Name: "ftagTruthVertexIndex", Type: Int32},
+		Field{Name: "valid", Type: Bool})
+}
+
+// Generate writes train.h5, val.h5 and test.h5 in Salt's layout into dir
+// (created if needed) and, unless NoDicts, norm_dict.yaml and
+// class_dict.yaml computed from the training file with ComputeNorm over
+// GN2's variables and labels.
+func Generate(cfg GenConfig, dir string) (*GenResult, error) {
+	if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 {
+		return nil, fmt.Errorf("loader: gen: negative jet count")
+	}
+	if cfg.MaxTracks == 0 {
+		cfg.MaxTracks = 40
+	}
+	if cfg.MaxTracks < 0 {
+		return nil, fmt.Errorf("loader: gen: MaxTracks %d must be > 0", cfg.MaxTracks)
+	}
+	if cfg.Fractions == (Fractions{}) {
+		cfg.Fractions = DefaultFractions()
+	}
+	f := cfg.Fractions
+	if f.B < 0 || f.C < 0 || f.Light < 0 || f.Tau < 0 || f.B+f.C+f.Light+f.Tau <= 0 {
+		return nil, fmt.Errorf("loader: gen: fractions %+v must be ≥ 0 with a positive sum", f)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("loader: gen: %w", err)
+	}
+	res := &GenResult{
+		Train: filepath.Join(dir, "train.h5"),
+		Val:   filepath.Join(dir, "val.h5"),
+		Test:  filepath.Join(dir, "test.h5"),
+	}
+	for split, s := range []struct {
+		path string
+		n    int
+	}{{res.Train, cfg.Train}, {res.Val, cfg.Val}, {res.Test, cfg.Test}} {
+		if err := GenerateFile(s.path, cfg, split, s.n); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.NoDicts || cfg.Train == 0 {
+		return res, nil
+	}
+	nd, cd, err := ComputeNorm([]string{res.Train}, GN2Groups(), GN2Labels()...)
+	if err != nil {
+		return nil, err
+	}
+	res.NormDict = filepath.Join(dir, "norm_dict.yaml")
+	res.ClassDict = filepath.Join(dir, "class_dict.yaml")
+	if err := WriteNormDict(res.NormDict, nd); err != nil {
+		return nil, err
+	}
+	if err := WriteClassDict(res.ClassDict, cd); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// GenerateFile writes one file of n jets. split (0 train, 1 val, 2 test)
+// selects an independent random stream and sets eventNumber = 3*i + split.
+func GenerateFile(path string, cfg GenConfig, split, n int) error {
+	if cfg.MaxTracks <= 0 {
+		cfg.MaxTracks = 40
+	}
+	if cfg.Fractions == (Fractions{}) {
+		cfg.Fractions = DefaultFractions()
+	}
+	jl, err := NewRowLayout(GenJetFields()...)
+	if err != nil {
+		return err
+	}
+	tl, err := NewRowLayout(GenTrackFields()...)
+	if err != nil {
+		return err
+	}
+	w, err := Create(path)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	jt, err := w.CreateTable("jets", jl, []int{n}, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	tt, err := w.CreateTable("tracks", tl, []int{n, cfg.MaxTracks}, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	g := newGenerator(cfg, jl, tl)
+	const block = 2048
+	jbuf := make([]byte, block*jl.Size)
+	tbuf := make([]byte, block*cfg.MaxTracks*tl.Size)
+	for from := 0; from < n; from += block {
+		k := min(block, n-from)
+		clear(tbuf)
+		for i := range k {
+			idx := from + i
+			r := newRNG(cfg.Seed, 0x67656e, uint64(split), uint64(idx))
+			g.jet(r, int64(3*idx+split), jbuf[i*jl.Size:(i+1)*jl.Size], tbuf[i*cfg.MaxTracks*tl.Size:(i+1)*cfg.MaxTracks*tl.Size])
+		}
+		if err := jt.WriteRows(from, jbuf[:k*jl.Size]); err != nil {
+			return err
+		}
+		if err := tt.WriteRows(from, tbuf[:k*cfg.MaxTracks*tl.Size]); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// Units: MeV and mm, as in ATLAS files.
+const (
+	gev      = 1000.0
+	massB    = 5279.0
+	ctauB    = 0.455
+	massTau  = 1777.0
+	ctauTau  = 0.0871
+	massKs   = 497.6
+	ctauKs   = 26.84
+	massLam  = 1115.7
+	ctauLam  = 78.9
+	maxD0    = 3.5 // track selection |d0| < 3.5 mm
+	maxZ0    = 5.0 // |z0 sinθ| < 5 mm
+	minTrkPt = 500.0
+)
+
+// Silicon layer radii (mm): IBL, B-layer, pixel layers 1-2, then the four
+// SCT barrel layers (two hits each).
+var (
+	pixelRadii = [4]float64{33.25, 50.5, 88.5, 122.5}
+	sctRadii   = [4]float64{299, 371, 443, 514}
+)
+
+// charmSpecies: weakly decaying charm hadrons (mass MeV, cτ mm, weight,
+// charged-prong choices with probabilities).
+type charmSpecies struct {
+	mass, ctau, weight float64
+	prongs             [2]int
+	pFirst             float64
+}
+
+var charm = [4]charmSpecies{
+	{1864.8, 0.1229, 0.56, [2]int{2, 4}, 0.75}, // D0
+	{1869.7, 0.3118, 0.23, [2]int{1, 3}, 0.55}, // D+
+	{1968.4, 0.1499, 0.10, [2]int{1, 3}, 0.50}, // Ds
+	{2286.5, 0.0599, 0.11, [2]int{1, 3}, 0.50}, // Lambda_c
+}
+
+// particle is a charged particle before reconstruction.
+type particle struct {
+	pt, eta, phi float64
+	vx, vy, vz   float64 // production vertex
+	origin       int
+	vertex       int // internal vertex id: 0 PV, >0 displaced, -1 none
+	fake, pileup bool
+	z0pu         float64 // pile-up vertex offset (z0 sinθ)
+}
+
+// genTrack is a reconstructed, selected track.
+type genTrack struct {
+	vals   [19]float64
+	origin int
+	vertex int
+	absS   float64
+}
+
+type generator struct {
+	cfg    GenConfig
+	jl, tl *RowLayout
+	cum    [4]float64
+	parts  []particle
+	tracks []genTrack
+	jetF   [9]int
+	trkF   [22]int
+}
+
+func newGenerator(cfg GenConfig, jl, tl *RowLayout) *generator {
+	g := &generator{cfg: cfg, jl: jl, tl: tl}
+	f := cfg.Fractions
+	sum := f.B + f.C + f.Light + f.Tau
+	g.cum = [4]float64{f.B / sum, (f.B + f.C) / sum, (f.B + f.C + f.Light) / sum, 1}
+	for i, fl := range GenJetFields() {
+		g.jetF[i] = jl.Index(fl.Name)
+	}
+	for i, fl := range GenTrackFields() {
+		g.trkF[i] = tl.Index(fl.Name)
+	}
+	return g
+}
+
+// direction returns a unit vector for (eta, phi).
+func direction(eta, phi float64) (x, y, z float64) {
+	th := 2 * math.Atan(math.Exp(-eta))
+	s, c := math.Sincos(th)
+	return s * math.Cos(phi), s * math.Sin(phi), c
+}
+
+func wrapPhi(p float64) float64 {
+	for p > math.Pi {
+		p -= 2 * math.Pi
+	}
+	for p < -math.Pi {
+		p += 2 * math.Pi
+	}
+	return p
+}
+
+// splitMomentum shares total among n by a flat Dirichlet.
+func splitMomentum(r *rng, total float64, n int, out []float64) []float64 {
+	out = out[:0]
+	sum := 0.0
+	for range n {
+		w := r.exp()
+		out = append(out, w)
+		sum += w
+	}
+	for i := range out {
+		out[i] *= total / sum
+	}
+	return out
+}
+
+// decay adds n charged products of a hadron of momentum p (direction
+// eta,phi) decaying at vertex (vx,vy,vz); pstar sets the opening angles.
+func (g *generator) decay(r *rng, n int, pt, eta, phi, vx, vy, vz, pstar, chargedFrac float64, origin, vertex int) {
+	var buf [8]float64
+	fr := splitMomentum(r, chargedFrac, n, buf[:0])
+	sinTh := 1 / math.Cosh(eta)
+	for _, f := range fr {
+		ptI := f * pt
+		pI := ptI * math.Cosh(eta)
+		alpha := math.Min(1.2, pstar/pI*math.Abs(r.normal())*0.9)
+		psi := r.uniform(-math.Pi, math.Pi)
+		g.parts = append(g.parts, particle{
+			pt:  ptI,
+			eta: eta + alpha*math.Cos(psi)/sinTh, // dη ≈ dθ/sinθ
+			phi: wrapPhi(phi + alpha*math.Sin(psi)/sinTh),
+			vx:  vx, vy: vy, vz: vz,
+			origin: origin, vertex: vertex,
+		})
+	}
+}
+
+// fly returns a hadron's decay vertex.
+func fly(r *rng, pt, eta, phi, mass, ctau, ox, oy, oz float64) (x, y, z float64) {
+	p := pt * math.Cosh(eta)
+	l := p / mass * ctau * r.exp()
+	dx, dy, dz := direction(eta, phi)
+	return ox + l*dx, oy + l*dy, oz + l*dz
+}
+
+// offAxis returns a direction near (eta, phi) at a typical angle k/pt.
+func offAxis(r *rng, eta, phi, k, pt float64) (float64, float64) {
+	dr := math.Min(0.35, k/pt*r.exp())
+	psi := r.uniform(-math.Pi, math.Pi)
+	return eta + dr*math.Cos(psi), wrapPhi(phi + dr*math.Sin(psi))
+}
+
+// inCone returns a direction uniform within ΔR < 0.4 of (eta, phi).
+func inCone(r *rng, eta, phi float64) (float64, float64) {
+	dr := 0.4 * math.Sqrt(r.float())
+	psi := r.uniform(-math.Pi, math.Pi)
+	return eta + dr*math.Cos(psi), wrapPhi(phi + dr*math.Sin(psi))
+}
+
+// jet generates one jet into its jets row and MaxTracks tracks rows.
+func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
+	u := r.float()
+	flav := FlavourTau
+	for i, c := range g.cum {
+		if u < c {
+			flav = i
+			break
+		}
+	}
+	var pt float64
+	if r.bernoulli(0.8) {
+		pt = 20*gev + 45*gev*r.exp()
+	} else {
+		pt = 20 * gev * math.Exp(r.float()*math.Log(50))
+	}
+	pt = math.Min(pt, 3000*gev)
+	eta := r.uniform(-2.5, 2.5)
+	phi := r.uniform(-math.Pi, math.Pi)
+	g.parts = g.parts[:0]
+
+	// Prompt fragmentation: fewer for heavy flavour (the hadron takes the
+	// energy) and for hadronic taus (isolated).
+	lnpt := math.Log(pt / (10 * gev))
+	mean := 2.5 + 2.5*lnpt
+	charged := 0.55
+	switch flav {
+	case FlavourB:
+		mean -= 1.0
+		charged = 0.2
+	case FlavourC:
+		mean -= 0.5
+		charged = 0.3
+	case FlavourTau:
+		mean = 0.6 + 0.3*lnpt
+		charged = 0.1
+	}
+	nPrompt := r.poisson(math.Max(mean, 0.5))
+	var buf [64]float64
+	for _, f := range splitMomentum(r, charged, min(nPrompt, 60), buf[:0]) {
+		ptI := f * pt
+		e, p := offAxis(r, eta, phi, 0.4*gev, ptI)
+		g.parts = append(g.parts, particle{pt: ptI, eta: e, phi: p, origin: OriginPrimary})
+	}
+
+	vtx := 1
+	switch flav {
+	case FlavourB:
+		x := math.Min(0.98, math.Max(0.2, 0.72+0.14*r.normal()))
+		hpt := x * pt
+		he, hp := offAxis(r, eta, phi, 1.0*gev, hpt)
+		bx, by, bz := fly(r, hpt, he, hp, massB, ctauB, 0, 0, 0)
+		// B → D + charged; the D flies on from the B vertex.
+		xd := math.Min(0.8, math.Max(0.15, 0.45+0.12*r.normal()))
+		dpt := xd * hpt
+		de, dp := offAxis(r, he, hp, 1.7*gev, dpt)
+		sp := g.pickCharm(r)
+		dx, dy, dz := fly(r, dpt, de, dp, sp.mass, sp.ctau, bx, by, bz)
+		nB := min(1+r.poisson(1.2), 5)
+		g.decay(r, nB, hpt*(1-xd), he, hp, bx, by, bz, 1.7*gev, 0.7, OriginFromB, vtx)
+		g.decay(r, g.prongs(r, sp), dpt, de, dp, dx, dy, dz, 0.75*gev, 0.7, OriginFromBC, vtx+1)
+		vtx += 2
+	case FlavourC:
+		x := math.Min(0.95, math.Max(0.15, 0.55+0.18*r.normal()))
+		hpt := x * pt
+		he, hp := offAxis(r, eta, phi, 1.0*gev, hpt)
+		sp := g.pickCharm(r)
+		dx, dy, dz := fly(r, hpt, he, hp, sp.mass, sp.ctau, 0, 0, 0)
+		g.decay(r, g.prongs(r, sp), hpt, he, hp, dx, dy, dz, 0.75*gev, 0.7, OriginFromC, vtx)
+		vtx++
+	case FlavourTau:
+		x := math.Min(0.98, math.Max(0.3, 0.8+0.12*r.normal()))
+		hpt := x * pt
+		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
+		tx, ty, tz := fly(r, hpt, he, hp, massTau, ctauTau, 0, 0, 0)
+		n := 1
+		if r.bernoulli(0.28) {
+			n = 3
+		}
+		g.decay(r, n, hpt, he, hp, tx, ty, tz, 0.6*gev, 0.75, OriginFromTau, vtx)
+		vtx++
+	}
+	// Long-lived strange hadrons and material interactions, in every flavour.
+	if r.bernoulli(0.10) {
+		hpt := pt * math.Min(0.5, math.Max(0.03, 0.12+0.08*r.normal()))
+		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
+		m, ct, ps := massKs, ctauKs, 0.206*gev
+		if r.bernoulli(0.3) {
+			m, ct, ps = massLam, ctauLam, 0.101*gev
+		}
+		x, y, z := fly(r, hpt, he, hp, m, ct, 0, 0, 0)
+		g.decay(r, 2, hpt, he, hp, x, y, z, ps, 1.0, OriginOtherSecondary, vtx)
+		vtx++
+	}
+	if r.bernoulli(0.04) {
+		rad := []float64{24, pixelRadii[0], pixelRadii[1], pixelRadii[2]}[r.intn(4)] + r.uniform(-1, 1)
+		hpt := pt * math.Min(0.3, 0.02+0.04*r.exp())
+		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
+		dx, dy, dz := direction(he, hp)
+		s := rad / math.Hypot(dx, dy)
+		g.decay(r, 2, hpt, he, hp, s*dx, s*dy, s*dz, 0.3*gev, 1.0, OriginOtherSecondary, vtx)
+		vtx++
+	}
+	// Pile-up and fake tracks.
+	for range r.poisson(0.5) {
+		ptI := minTrkPt + gev*r.exp()
+		e, p := inCone(r, eta, phi)
+		g.parts = append(g.parts, particle{pt: ptI, eta: e, phi: p, origin: OriginPileup, vertex: -1, pileup: true,
+			z0pu: r.uniform(-1.5, 1.5)})
+	}
+	for range r.poisson(0.08 + 0.04*lnpt) {
+		ptI := minTrkPt + 2*gev*r.exp()
+		e, p := inCone(r, eta, phi)
+		g.parts = append(g.parts, particle{pt: ptI, eta: e, phi: p, origin: OriginFake, vertex: -1, fake: true})
+	}
+
+	g.reconstruct(r, pt, eta, phi)
+
+	// Sort by |signed d0 significance|, hardest first (UPP's order).
+	slices.SortStableFunc(g.tracks, func(a, b genTrack) int {
+		switch {
+		case a.absS > b.absS:
+			return -1
+		case a.absS < b.absS:
+			return 1
+		}
+		return 0
+	})
+	// Compact displaced vertex ids to 1, 2, ... in order of first use.
+	var remap [16]int
+	next := 1
+	for i := range g.tracks {
+		v := g.tracks[i].vertex
+		if v <= 0 {
+			continue
+		}
+		if remap[v] == 0 {
+			remap[v] = next
+			next++
+		}
+		g.tracks[i].vertex = remap[v]
+	}
+
+	// Jet-level quantities.
+	ptJes := pt * (1 + 0.08*r.normal())
+	ptJes = math.Max(ptJes, 15*gev)
+	etaJes := eta + 0.01*r.normal()
+	mass := pt * (0.07 + 0.04*r.exp())
+	if flav == FlavourB {
+		mass += massB * 0.5 * r.float()
+	}
+	label := [4]int{5, 4, 0, 15}[flav]
+	jv := [9]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
+		float64(len(g.tracks)), float64(label), float64(flav), float64(event)}
+	for i, v := range jv {
+		g.jl.Put(jrow, g.jetF[i], v)
+	}
+	rs := g.tl.Size
+	for i := range min(len(g.tracks), g.cfg.MaxTracks) {
+		row := trows[i*rs : (i+1)*rs]
+		t := &g.tracks[i]
+		for k, v := range t.vals {
+			g.tl.Put(row, g.trkF[k], v)
+		}
+		g.tl.Put(row, g.trkF[19], float64(t.origin))
+		g.tl.Put(row, g.trkF[20], float64(t.vertex))
+		g.tl.Put(row, g.trkF[21], 1)
+	}
+}
+
+func (g *generator) pickCharm(r *rng) *charmSpecies {
+	u := r.float()
+	for i := range charm {
+		if u < charm[i].weight {
+			return &charm[i]
+		}
+		u -= charm[i].weight
+	}
+	return &charm[0]
+}
+
+func (g *generator) prongs(r *rng, sp *charmSpecies) int {
+	if r.bernoulli(sp.pFirst) {
+		return sp.prongs[0]
+	}
+	return sp.prongs[1]
+}
+
+// reconstruct turns particles into selected tracks with measured
+// parameters, hits and lifetime-signed impact parameters.
+func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
+	g.tracks = g.tracks[:0]
+	density := math.Min(3, jetPt/(250*gev))
+	for i := range g.parts {
+		p := &g.parts[i]
+		if p.pt < minTrkPt || math.Abs(p.eta) > 2.5 {
+			continue
+		}
+		dEta, dPhi := p.eta-jetEta, wrapPhi(p.phi-jetPhi)
+		if math.Hypot(dEta, dPhi) > 0.4 {
+			continue
+		}
+		rad := math.Hypot(p.vx, p.vy)
+		eff := 0.92 * math.Exp(-rad/150)
+		if rad > sctRadii[0] || !r.bernoulli(eff) {
+			continue
+		}
+		ptG := p.pt / gev
+		th := 2 * math.Atan(math.Exp(-p.eta))
+		sinTh := math.Sin(th)
+		// Hits on the layers outside the production radius.
+		var pixHits [4]int
+		nPix, nSCT := 0, 0
+		for l, lr := range pixelRadii {
+			if rad < lr && r.bernoulli(0.98) {
+				pixHits[l] = 1
+				if r.bernoulli(0.03) {
+					pixHits[l] = 2 // module overlap
+				}
+				nPix += pixHits[l]
+			}
+		}
+		for range sctRadii {
+			nSCT += 2 * btoi(r.bernoulli(0.985))
+		}
+		nSCT += r.poisson(0.3)
+		core := 1.0
+		if math.Hypot(dEta, dPhi) < 0.05 {
+			core = 2
+		}
+		pShare := 0.01 + 0.04*density*core
+		pSplit := 0.01 + 0.05*density*core
+		if p.fake {
+			nPix = 1 + r.intn(3)
+			pixHits = [4]int{btoi(r.bernoulli(0.5)), btoi(r.bernoulli(0.5)), 0, 0}
+			nSCT = 4 + r.intn(5)
+			pShare, pSplit = 0.3, 0.2
+		}
+		if nPix+nSCT < 7 {
+			continue
+		}
+		ibl, bl := pixHits[0], pixHits[1]
+		sharedIBL, splitIBL := 0, 0
+		if ibl > 0 {
+			sharedIBL, splitIBL = btoi(r.bernoulli(pShare)), btoi(r.bernoulli(pSplit))
+		}
+		pixShared := r.binomial(nPix, pShare)
+		pixSplit := r.binomial(nPix, pSplit)
+		sctShared := r.binomial(nSCT, pShare*0.7)
+
+		// Resolutions (mm), worse without the innermost layers.
+		sd0 := math.Hypot(0.010, 0.080/(ptG*math.Sqrt(sinTh)))
+		sz0 := math.Hypot(0.035, 0.100/(ptG*math.Sqrt(sinTh)))
+		if ibl == 0 {
+			sd0 *= 1.6
+			sz0 *= 1.6
+		}
+		if bl == 0 {
+			sd0 *= 1.3
+			sz0 *= 1.3
+		}
+		// True impact parameters of a straight line from the vertex.
+		sp, cp := math.Sincos(p.phi)
+		d0 := -p.vx*sp + p.vy*cp
+		z0 := (p.vz - (p.vx*cp+p.vy*sp)/math.Tan(th)) * sinTh
+		if p.pileup {
+			z0 = p.z0pu
+		}
+		if p.fake {
+			d0 = 0.5 * r.normal()
+			z0 = 0.8 * r.normal()
+		}
+		tail := 1.0
+		if r.bernoulli(0.04 + 0.1*float64(pixShared)/float64(max(nPix, 1))) {
+			tail = 4
+		}
+		d0 += sd0 * tail * r.normal()
+		z0 += sz0 * tail * r.normal()
+		if math.Abs(d0) > maxD0 || math.Abs(z0) > maxZ0 {
+			continue
+		}
+		// Measured direction and momentum.
+		sPhi := math.Hypot(1e-4, 1.5e-3/ptG)
+		sTheta := math.Hypot(5e-5, 1e-3/ptG) * sinTh
+		mPhi := wrapPhi(p.phi + sPhi*r.normal())
+		mEta := p.eta + sTheta/sinTh*r.normal()
+		q := 1.0
+		if r.bernoulli(0.5) {
+			q = -1
+		}
+		qop := q / (p.pt * math.Cosh(p.eta))
+		sQop := math.Abs(qop) * math.Hypot(0.01, 0.0004*ptG) * (1 + 0.05*r.normal())
+		// Lifetime signs with respect to the jet axis.
+		sgnD := sign(math.Sin(jetPhi-mPhi) * d0)
+		sgnZ := sign((jetEta - mEta) * z0)
+		ipS := sgnD * math.Abs(d0) / sd0
+		zS := sgnZ * math.Abs(z0) / sz0
+		t := genTrack{origin: p.origin, vertex: p.vertex, absS: math.Abs(ipS)}
+		if p.fake || p.pileup {
+			t.vertex = -1
+		}
+		t.vals = [19]float64{
+			d0, z0, wrapPhi(mPhi - jetPhi), mEta - jetEta, qop, ipS, zS,
+			sPhi * (1 + 0.05*r.normal()), sTheta * (1 + 0.05*r.normal()), sQop,
+			float64(nPix), float64(nSCT), float64(ibl), float64(bl),
+			float64(sharedIBL), float64(splitIBL), float64(pixShared), float64(pixSplit), float64(sctShared),
+		}
+		g.tracks = append(g.tracks, t)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sign(x float64) float64 {
+	if x < 0 {
+		return -1
+	}
+	return 1
+}

@@ -1,0 +1,178 @@
+package loader
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// h5pyWriteScript writes Salt-like files the way physicists' tools do:
+// numpy structured dtypes (bool, f2, big-endian f4, i1, u1, i2, f8, a
+// string), chunked and gzip-compressed; jet j has j % 5 valid tracks.
+// A second file uses h5py's LZF filter, which libhdf5 itself lacks.
+const h5pyWriteScript = `
+import sys
+import numpy as np, h5py
+path, lzf_path = sys.argv[1], sys.argv[2]
+n, T = 50, 6
+jets = np.zeros(n, dtype=[("name", "S8"), ("flavour_label", "<i4"), ("pt_btagJes", "<f4"),
+                          ("eta_btagJes", "<f2"), ("weight", "<f8")])
+jets["name"] = b"jet"
+jets["flavour_label"] = np.arange(n) % 4
+jets["pt_btagJes"] = 1000.0 * np.arange(n)
+jets["eta_btagJes"] = 0.25 * (np.arange(n) % 9) - 1
+jets["weight"] = 1.0 + np.arange(n) / 10
+tracks = np.zeros((n, T), dtype=[("d0", ">f4"), ("valid", "?"), ("hits", "u1"),
+                                 ("ftagTruthOriginLabel", "i1"), ("ftagTruthVertexIndex", "<i2"), ("z0", "<f8")])
+j = np.arange(n)[:, None]
+t = np.arange(T)[None, :]
+valid = t < (j % 5)
+tracks["valid"] = valid
+tracks["d0"] = np.where(valid, j + t / 8, 0)
+tracks["hits"] = np.where(valid, t + 1, 0)
+tracks["ftagTruthOriginLabel"] = np.where(valid, t % 8, -1)
+tracks["ftagTruthVertexIndex"] = np.where(valid, t - 1, -2)
+tracks["z0"] = np.where(valid, -j * 0.5, np.nan)  # NaN in padding is never read
+with h5py.File(path, "w") as f:
+    f.create_dataset("jets", data=jets, chunks=(16,), compression="gzip")
+    f.create_dataset("tracks", data=tracks, chunks=(16, T), compression="gzip", shuffle=True)
+with h5py.File(lzf_path, "w") as f:
+    f.create_dataset("jets", data=jets, chunks=(16,), compression="lzf")
+`
+
+// TestReadH5pyFile reads a file written by h5py with the structured dtypes
+// Salt files use.
+func TestReadH5pyFile(t *testing.T) {
+	py, why := pythonH5py()
+	if py == "" {
+		t.Skipf("skipped: %s", why)
+	}
+	dir := t.TempDir()
+	path, lzf := filepath.Join(dir, "h5py.h5"), filepath.Join(dir, "lzf.h5")
+	if out, err := exec.Command(py, "-c", h5pyWriteScript, path, lzf).CombinedOutput(); err != nil {
+		t.Fatalf("writing with h5py: %v\n%s", err, out)
+	}
+	cfg := Config{
+		Files: []string{path}, BatchSize: 16, Shuffle: true, ChunkSize: 7, Seed: 2, Weight: "weight",
+		Groups: []Group{{Name: "jets", Variables: []string{"pt_btagJes", "eta_btagJes"}}, {Name: "tracks", Variables: []string{"d0", "hits", "z0"}}},
+		Labels: []Label{
+			{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: ClassLabel},
+			{Name: "origin", Dataset: "tracks", Field: "ftagTruthOriginLabel", Kind: ClassLabel},
+			{Name: "vertex", Dataset: "tracks", Field: "ftagTruthVertexIndex", Kind: IndexLabel},
+		},
+	}
+	ds, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	const T = 6
+	seen := 0
+	for _, b := range collect(t, ds, 0, 0) {
+		jets, tr := b.Inputs["jets"].Data, b.Inputs["tracks"]
+		for s := range b.N {
+			j := int(jets[2*s] / 1000)
+			seen++
+			if want := float32(0.25*float64(j%9) - 1); jets[2*s+1] != want {
+				t.Fatalf("jet %d eta (f2) = %v, want %v", j, jets[2*s+1], want)
+			}
+			if b.Weights[s] != float32(1+float64(j)/10) || b.Labels["flavour"][s] != int64(j%4) {
+				t.Fatalf("jet %d weight %v flavour %d", j, b.Weights[s], b.Labels["flavour"][s])
+			}
+			for tt := range T {
+				k := s*T + tt
+				valid := tt < j%5
+				if tr.Valid[k] != valid {
+					t.Fatalf("jet %d track %d valid = %v (numpy bool as HDF5 enum)", j, tt, tr.Valid[k])
+				}
+				d0, hits, z0 := tr.Data[3*k], tr.Data[3*k+1], tr.Data[3*k+2]
+				o, v := b.Labels["origin"][k], b.Labels["vertex"][k]
+				if !valid {
+					if d0 != 0 || hits != 0 || z0 != 0 || o != -1 || v != -1 {
+						t.Fatalf("jet %d padded track %d: %v %v %v %d %d", j, tt, d0, hits, z0, o, v)
+					}
+					continue
+				}
+				if d0 != float32(float64(j)+float64(tt)/8) || hits != float32(tt+1) || z0 != float32(-float64(j)*0.5) {
+					t.Fatalf("jet %d track %d: d0 %v hits %v z0 %v", j, tt, d0, hits, z0)
+				}
+				if o != int64(tt%8) || v != max(int64(tt-1), -1) {
+					t.Fatalf("jet %d track %d: origin %d vertex %d", j, tt, o, v)
+				}
+			}
+		}
+	}
+	if seen != 50 {
+		t.Fatalf("read %d jets, want 50", seen)
+	}
+	// A string member cannot be an input.
+	cfg.Groups = []Group{{Name: "jets", Variables: []string{"name"}}}
+	if _, err := Open(cfg); err == nil || !contains(err.Error(), `variable "name"`) || !contains(err.Error(), "string") {
+		t.Errorf("string field: %v", err)
+	}
+	// An unavailable filter is reported up front with a fix.
+	cfg = Config{Files: []string{lzf}, BatchSize: 4, Groups: []Group{{Name: "jets", Variables: []string{"pt_btagJes"}}}}
+	if _, err := Open(cfg); err == nil || !contains(err.Error(), "lzf") || !contains(err.Error(), "HDF5_PLUGIN_PATH") {
+		t.Errorf("lzf file: %v", err)
+	}
+}
+
+// TestH5pyReadsGenerated checks that h5py sees the generator's files in
+// Salt's layout: field names and dtypes, valid as numpy bool.
+func TestH5pyReadsGenerated(t *testing.T) {
+	py, why := pythonH5py()
+	if py == "" {
+		t.Skipf("skipped: %s", why)
+	}
+	res, err := Generate(GenConfig{Seed: 1, Train: 200, NoDicts: true}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(py, "-c", `
+import json, sys
+import numpy as np, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    j, t = f["jets"][:], f["tracks"][:]
+    print(json.dumps({
+        "jets": {n: j.dtype[n].str for n in j.dtype.names},
+        "tracks": {n: t.dtype[n].str for n in t.dtype.names},
+        "shape": list(t.shape),
+        "valid_is_bool": bool(t.dtype["valid"] == np.dtype(bool)),
+        "n_valid": int(t["valid"].sum()),
+        "ntrk_ok": bool((t["valid"].sum(axis=1) <= j["n_tracks"]).all()),
+        "padded_zero": bool((t["d0"][~t["valid"]] == 0).all()),
+    }))`, res.Train).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Jets, Tracks map[string]string
+		Shape        []int
+		ValidIsBool  bool `json:"valid_is_bool"`
+		NValid       int  `json:"n_valid"`
+		NtrkOK       bool `json:"ntrk_ok"`
+		PaddedZero   bool `json:"padded_zero"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := map[string]string{"pt_btagJes": "<f4", "n_tracks": "<i4", "flavour_label": "<i4", "eventNumber": "<i8"}
+	for k, v := range want {
+		if got.Jets[k] != v {
+			t.Errorf("jets %s dtype %q, want %q", k, got.Jets[k], v)
+		}
+	}
+	want = map[string]string{"d0": "<f4", "numberOfPixelHits": "|u1", "ftagTruthOriginLabel": "|i1", "ftagTruthVertexIndex": "<i4", "valid": "|b1"}
+	for k, v := range want {
+		if got.Tracks[k] != v {
+			t.Errorf("tracks %s dtype %q, want %q", k, got.Tracks[k], v)
+		}
+	}
+	if len(got.Tracks) != 22 || len(got.Jets) != 9 {
+		t.Errorf("%d track fields, %d jet fields", len(got.Tracks), len(got.Jets))
+	}
+	if !got.ValidIsBool || got.NValid == 0 || !got.NtrkOK || !got.PaddedZero || got.Shape[0] != 200 || got.Shape[1] != 40 {
+		t.Errorf("h5py view: %+v", got)
+	}
+}
