@@ -41,6 +41,7 @@ func App(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 			genDataCommand(),
 			normCommand(),
+			trainCommand(),
 		},
 	}
 }

@@ -271,6 +271,36 @@ func (c *Config) Resolve(p string) string {
 	return filepath.Join(filepath.Dir(c.path), p)
 }
 
+// Absolute returns a copy of the configuration whose data paths are
+// absolute, so that it means the same from any directory (the resolved
+// configuration a run directory keeps).
+func (c *Config) Absolute() (*Config, error) {
+	out := *c
+	abs := func(p string) (string, error) {
+		if p == "" {
+			return "", nil
+		}
+		return filepath.Abs(c.Resolve(p))
+	}
+	var err error
+	for _, list := range []*[]string{&out.Data.Train, &out.Data.Val, &out.Data.Test} {
+		fixed := make([]string, len(*list))
+		for i, p := range *list {
+			if fixed[i], err = abs(p); err != nil {
+				return nil, fmt.Errorf("config: %s: %w", c.path, err)
+			}
+		}
+		*list = fixed
+	}
+	if out.Data.NormDict, err = abs(c.Data.NormDict); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", c.path, err)
+	}
+	if out.Data.ClassDict, err = abs(c.Data.ClassDict); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", c.path, err)
+	}
+	return &out, nil
+}
+
 // ResolveAll resolves each path (see Resolve).
 func (c *Config) ResolveAll(ps []string) []string {
 	out := make([]string, len(ps))

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/train"
+	"github.com/urfave/cli/v2"
+)
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "train",
+		Usage:     "train the model a TOML configuration describes",
+		ArgsUsage: "model.toml",
+		Description: `Builds the training-step and evaluation graphs, trains on the configured
+HDF5 files and writes a run directory: the configuration (as given and
+resolved), the norm and class dictionaries, checkpoints (last and the best
+by the monitored validation metric), metrics/train.csv, metrics/val.csv,
+train.log and summary.json. SIGINT or SIGTERM writes the last checkpoint
+and exits; --resume continues from it exactly.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "run directory to create (default: runs/<config file name>)"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run in this directory from its last checkpoint"},
+			&cli.StringFlag{Name: "device", Usage: "override training.device (cpu or cuda)"},
+			&cli.IntFlag{Name: "epochs", Usage: "override training.epochs"},
+			&cli.IntFlag{Name: "threads", Usage: "override training.threads"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar or log lines"},
+			&cli.BoolFlag{Name: "json", Usage: "print the run summary as JSON on stdout"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return cli.Exit("salt-ort train: give exactly one configuration file (salt-ort train model.toml)", ExitUsage)
+			}
+			cfg, err := config.Load(c.Args().First())
+			if err != nil {
+				return exitFor(err)
+			}
+			if c.IsSet("device") {
+				cfg.Training.Device = c.String("device")
+			}
+			if c.IsSet("epochs") {
+				cfg.Training.Epochs = c.Int("epochs")
+			}
+			if c.IsSet("threads") {
+				cfg.Training.Threads = c.Int("threads")
+			}
+			if err := cfg.Validate(); err != nil {
+				return exitFor(err)
+			}
+			dir := c.String("out")
+			if r := c.String("resume"); r != "" {
+				if dir != "" && dir != r {
+					return cli.Exit("salt-ort train: give --out or --resume, not both", ExitUsage)
+				}
+				dir = r
+			}
+			if dir == "" {
+				dir = filepath.Join("runs", strings.TrimSuffix(filepath.Base(cfg.Path()), filepath.Ext(cfg.Path())))
+			}
+			rt, err := openRuntime(c)
+			if err != nil {
+				return cli.Exit(err, ExitFailure)
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			opts := train.Options{Config: cfg, RunDir: dir, Resume: c.IsSet("resume"), Runtime: rt}
+			if !c.Bool("quiet") {
+				opts.Progress = c.App.ErrWriter
+				opts.Log = c.App.ErrWriter
+			}
+			sum, err := train.Run(ctx, opts)
+			if errors.Is(err, train.ErrInterrupted) {
+				return cli.Exit(fmt.Sprintf("salt-ort train: %v: continue with salt-ort train %s --resume %s", err, c.Args().First(), dir), ExitFailure)
+			}
+			if err != nil {
+				return exitFor(err)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(sum)
+			}
+			if !c.Bool("quiet") {
+				fmt.Fprintf(c.App.Writer, "trained %s for %d epochs (%d steps, %.0f jets/s); best checkpoint %s (%s %.5f)\nrun directory: %s\n",
+					sum.Model, sum.Epochs, sum.Steps, sum.JetsPerSecond, filepath.Join(dir, sum.BestCheckpoint), sum.Monitor, sum.BestMetric, dir)
+			}
+			return nil
+		},
+	}
+}
+
+// exitFor maps an error to salt-ort's exit codes: configuration errors
+// are usage errors (2), everything else a runtime failure (1).
+func exitFor(err error) error {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		return cli.Exit("salt-ort: "+err.Error(), ExitUsage)
+	}
+	return cli.Exit("salt-ort: "+err.Error(), ExitFailure)
+}

@@ -1,0 +1,93 @@
+package train
+
+import (
+	"math"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/metrics"
+	"github.com/salt-ort/salt-ort/runtime"
+)
+
+// DefaultFC is the charm fraction of the b-tagging discriminant
+// D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)) used for the validation AUC.
+const DefaultFC = 0.2
+
+// aucCollector gathers the b-tagging discriminant of b and light jets of
+// the jet classification task with classes named b, c and u (or light).
+type aucCollector struct {
+	task       string
+	classes    int
+	b, c, u    int
+	scores     []float64
+	signal     []bool
+	weights    []float64
+	applicable bool
+}
+
+func classIndex(classes []string, names ...string) int {
+	for i, c := range classes {
+		for _, n := range names {
+			if c == n {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func newAUCCollector(spec model.Spec) *aucCollector {
+	for _, task := range spec.Tasks {
+		if task.Kind != model.JetClassification {
+			continue
+		}
+		a := &aucCollector{task: task.Name, classes: len(task.Classes),
+			b: classIndex(task.Classes, "b", "bjets"), c: classIndex(task.Classes, "c", "cjets"), u: classIndex(task.Classes, "u", "light", "ujets")}
+		a.applicable = a.b >= 0 && a.u >= 0
+		return a
+	}
+	return &aucCollector{}
+}
+
+// add records the real b and light jets of a batch just evaluated.
+func (a *aucCollector) add(bind *runtime.Binding, b *loader.Batch) error {
+	if !a.applicable {
+		return nil
+	}
+	probs, err := bind.Float32(model.PredictionOutput(a.task))
+	if err != nil {
+		return err
+	}
+	labels := b.Labels[a.task]
+	for j := 0; j < b.N; j++ {
+		l := int(labels[j])
+		if l != a.b && l != a.u {
+			continue
+		}
+		p := probs[j*a.classes : (j+1)*a.classes]
+		pc := 0.0
+		if a.c >= 0 {
+			pc = float64(p[a.c])
+		}
+		d, err := metrics.Discriminant([]float64{float64(p[a.b])}, []float64{pc}, []float64{float64(p[a.u])}, DefaultFC)
+		if err != nil {
+			return err
+		}
+		a.scores = append(a.scores, d[0])
+		a.signal = append(a.signal, l == a.b)
+		a.weights = append(a.weights, float64(b.Weights[j]))
+	}
+	return nil
+}
+
+// auc returns the AUC of b against light jets, NaN when not applicable.
+func (a *aucCollector) auc() float64 {
+	if !a.applicable {
+		return math.NaN()
+	}
+	v, err := metrics.AUC(a.scores, a.signal, a.weights)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}

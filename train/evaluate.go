@@ -1,0 +1,274 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	goruntime "runtime"
+
+	"github.com/salt-ort/salt-ort/checkpoint"
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/optim"
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/runtime"
+)
+
+// evaluator runs the evaluation graph over a dataset.
+type evaluator struct {
+	spec   model.Spec
+	feed   feeder
+	static []float64
+	sess   *runtime.Session
+	bind   *runtime.Binding
+	layout []graph.ParamSlot
+}
+
+func newEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch, threads int) (*evaluator, error) {
+	g, layout, err := spec.Eval(batch)
+	if err != nil {
+		return nil, err
+	}
+	model, err := g.Marshal(graph.ModelOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if threads == 0 {
+		threads = goruntime.NumCPU()
+	}
+	sess, err := rt.NewSession(g.Name(), model, runtime.Options{IntraOpThreads: threads})
+	if err != nil {
+		return nil, err
+	}
+	bind, err := runtime.NewBinding(sess, specs(g))
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	e := &evaluator{spec: spec, feed: feeder{spec: spec, jetDataset: jetDataset, labels: true}, sess: sess, bind: bind, layout: layout}
+	for _, t := range spec.Tasks {
+		e.static = append(e.static, t.Weight)
+	}
+	return e, nil
+}
+
+func (e *evaluator) Close() error {
+	e.bind.Close()
+	return e.sess.Close()
+}
+
+// setParams copies a flat parameter vector into the graph's input.
+func (e *evaluator) setParams(p []float32) error {
+	dst, err := e.bind.Float32(optim.ParamsInput)
+	if err != nil {
+		return err
+	}
+	if len(dst) != len(p) {
+		return fmt.Errorf("train: %d parameters given, the evaluation graph has %d", len(p), len(dst))
+	}
+	copy(dst, p)
+	return nil
+}
+
+// Result is the evaluation of a model on a dataset.
+type Result struct {
+	// Loss is each task's loss, averaged over jets.
+	Loss map[string]float64
+	// Total is Σ weight·loss with the configured task weights.
+	Total float64
+	// AUC is the b-versus-light AUC of D_b (f_c = DefaultFC) of the jet
+	// classification task, NaN without one with b and light classes.
+	AUC  float64
+	Jets int
+}
+
+// run evaluates every batch of ds.
+func (e *evaluator) run(ctx context.Context, ds *loader.Dataset) (*Result, error) {
+	w, err := e.bind.Float32(model.TaskWeightsInput)
+	if err != nil {
+		return nil, err
+	}
+	for i := range w {
+		w[i] = float32(e.static[i])
+	}
+	res := &Result{Loss: map[string]float64{}}
+	auc := newAUCCollector(e.spec)
+	ch, errc := ds.Batches(ctx, 0, 0)
+	for b := range ch {
+		err := e.feed.fill(e.bind, b)
+		if err == nil {
+			err = e.bind.Run()
+		}
+		if err == nil {
+			err = auc.add(e.bind, b)
+		}
+		n := b.N
+		b.Release()
+		for _, task := range e.spec.Tasks {
+			if err != nil {
+				break
+			}
+			var v float32
+			v, err = e.bind.Scalar(model.TaskLossOutput(task.Name))
+			res.Loss[task.Name] += float64(v) * float64(n)
+		}
+		if err != nil {
+			for range ch {
+			}
+			return nil, err
+		}
+		res.Jets += n
+	}
+	if err := <-errc; err != nil {
+		return nil, err
+	}
+	if res.Jets == 0 {
+		return nil, fmt.Errorf("no jets to evaluate")
+	}
+	for i, task := range e.spec.Tasks {
+		res.Loss[task.Name] /= float64(res.Jets)
+		res.Total += e.static[i] * res.Loss[task.Name]
+	}
+	res.AUC = auc.auc()
+	return res, nil
+}
+
+// EvalOptions configure Evaluate.
+type EvalOptions struct {
+	RunDir string
+	// Checkpoint is a checkpoint file; "" takes the run's best.
+	Checkpoint string
+	// Files are the HDF5 files to evaluate; nil takes the configuration's
+	// test files.
+	Files   []string
+	Runtime *runtime.Runtime
+	Threads int
+}
+
+// Evaluate evaluates a trained run's checkpoint on HDF5 files with the
+// evaluation graph: every task's loss and the b-versus-light AUC.
+func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
+	cfg, err := config.Load(filepath.Join(opts.RunDir, ResolvedFile))
+	if err != nil {
+		return nil, fmt.Errorf("train: %s is not a run directory: %w", opts.RunDir, err)
+	}
+	norm, err := loader.ReadNormDict(filepath.Join(opts.RunDir, NormDictFile))
+	if err != nil {
+		return nil, err
+	}
+	spec, err := runSpec(cfg, opts.RunDir)
+	if err != nil {
+		return nil, err
+	}
+	path := opts.Checkpoint
+	if path == "" {
+		if path, err = BestCheckpoint(opts.RunDir); err != nil {
+			return nil, err
+		}
+	}
+	f, err := checkpoint.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	files := opts.Files
+	if files == nil {
+		files = cfg.Data.Test
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("train: no files to evaluate: the configuration lists no test files")
+	}
+	ds, err := loader.Open(LoaderConfig(cfg, files, norm, false, 0))
+	if err != nil {
+		return nil, err
+	}
+	defer ds.Close()
+	e, err := newEvaluator(opts.Runtime, spec, cfg.Data.JetDataset, cfg.Data.BatchSize, opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	params, err := paramsFromCheckpoint(path, f, e.layout)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.setParams(params); err != nil {
+		return nil, err
+	}
+	res, err := e.run(ctx, ds)
+	if err != nil {
+		return nil, fmt.Errorf("train: evaluating %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// runSpec builds the model spec of a run from its configuration and its
+// copy of the class dictionary.
+func runSpec(cfg *config.Config, runDir string) (model.Spec, error) {
+	var classes loader.ClassDict
+	if cfg.Data.ClassDict != "" {
+		var err error
+		if classes, err = loader.ReadClassDict(filepath.Join(runDir, ClassDictFile)); err != nil {
+			return model.Spec{}, err
+		}
+	}
+	return cfg.Spec(func(ds, field string) ([]float64, error) {
+		w, ok := classes[ds][field]
+		if !ok {
+			return nil, fmt.Errorf("the class dictionary has no weights for %s.%s", ds, field)
+		}
+		return w, nil
+	})
+}
+
+// paramsFromCheckpoint gathers a model's parameters from a checkpoint into
+// a flat vector, refusing a checkpoint of another model.
+func paramsFromCheckpoint(path string, f *checkpoint.File, layout []graph.ParamSlot) ([]float32, error) {
+	want := &checkpoint.File{}
+	got := &checkpoint.File{}
+	var size int64
+	for _, p := range layout {
+		want.Set(p.Name, checkpoint.Tensor{DType: checkpoint.F32, Shape: p.Shape})
+		if t, ok := f.Tensors[p.Name]; ok {
+			got.Set(p.Name, t)
+		}
+		size += p.Size
+	}
+	for name, t := range f.Tensors {
+		if _, ok := want.Tensors[name]; !ok && !isTrainingState(name) {
+			got.Set(name, t)
+		}
+	}
+	if err := checkpoint.Compare(got, want); err != nil {
+		return nil, fmt.Errorf("train: %s is from another model configuration: %w", path, err)
+	}
+	params := make([]float32, size)
+	for _, p := range layout {
+		v, _, err := f.Float32(p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", path, err)
+		}
+		copy(params[p.Offset:], v)
+	}
+	return params, nil
+}
+
+func isTrainingState(name string) bool {
+	return len(name) > len("optimizer/") && name[:len("optimizer/")] == "optimizer/" || name == weightingState
+}
+
+// BestCheckpoint returns the path of a run's best checkpoint (by its
+// monitored metric), or its last one if none is recorded.
+func BestCheckpoint(runDir string) (string, error) {
+	last := filepath.Join(runDir, LastCheckpoint)
+	f, err := checkpoint.Read(last)
+	if err != nil {
+		return "", err
+	}
+	st := struct{ best []BestEntry }{}
+	if err := json.Unmarshal([]byte(f.Metadata[metaBest]), &st.best); err != nil || len(st.best) == 0 {
+		return last, nil
+	}
+	return filepath.Join(runDir, st.best[0].File), nil
+}

@@ -1,0 +1,129 @@
+package train
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Files of a run directory.
+const (
+	ConfigFile      = "config.toml"   // the configuration as given
+	ResolvedFile    = "resolved.toml" // with every default filled in
+	NormDictFile    = "norm_dict.yaml"
+	ClassDictFile   = "class_dict.yaml"
+	CheckpointDir   = "checkpoints"
+	LastCheckpoint  = "checkpoints/last.safetensors"
+	TrainMetrics    = "metrics/train.csv"
+	ValMetrics      = "metrics/val.csv"
+	SummaryFile     = "summary.json"
+	LogFile         = "train.log"
+	checkpointMode  = 0o644
+	directoryMode   = 0o755
+	temporaryPrefix = ".tmp-"
+)
+
+// writeFileAtomic writes data to path through a temporary file in the same
+// directory, synced and renamed, so that path holds either the old or the
+// new content, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, temporaryPrefix+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(name, checkpointMode)
+	}
+	if err == nil {
+		err = os.Rename(name, path)
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("train: writing %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// prepareRunDir creates a fresh run directory, refusing one that already
+// holds a run (which --resume continues instead).
+func prepareRunDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, ResolvedFile)); err == nil {
+		return fmt.Errorf("train: %s already holds a run: continue it with --resume %s, or choose another --out", dir, dir)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, sub := range []string{"", CheckpointDir, "metrics"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), directoryMode); err != nil {
+			return fmt.Errorf("train: creating run directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// metricsTable is a CSV file of metrics rows that a resumed run cuts back
+// to the checkpoint before appending.
+type metricsTable struct {
+	path   string
+	header []string
+	rows   [][]string
+}
+
+// openMetrics reads an existing table at path (if any), keeping the rows
+// whose first column is at most keepUpTo, or starts a new one.
+func openMetrics(path string, header []string, keepUpTo int) (*metricsTable, error) {
+	t := &metricsTable{path: path, header: header}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	records, err := csv.NewReader(strings.NewReader(string(data))).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	if len(records) == 0 || strings.Join(records[0], ",") != strings.Join(header, ",") {
+		return nil, fmt.Errorf("train: %s: columns differ from this configuration's (was the configuration changed?)", path)
+	}
+	for _, r := range records[1:] {
+		if n, err := strconv.Atoi(r[0]); err == nil && n <= keepUpTo {
+			t.rows = append(t.rows, r)
+		}
+	}
+	return t, nil
+}
+
+// add appends a row; flush writes the table.
+func (t *metricsTable) add(row []string) { t.rows = append(t.rows, row) }
+
+func (t *metricsTable) flush() error {
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	w.Write(t.header)
+	w.WriteAll(t.rows)
+	if err := w.Error(); err != nil {
+		return err
+	}
+	return writeFileAtomic(t.path, []byte(b.String()))
+}
+
+func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }

@@ -1,0 +1,79 @@
+package train
+
+import (
+	"math"
+	"testing"
+)
+
+func TestOneCycle(t *testing.T) {
+	s := OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.1, TotalSteps: 101}
+	// PyTorch OneCycleLR(pct_start=0.1, total_steps=101): the peak is at
+	// step 0.1·101 − 1 = 9.1.
+	cases := []struct {
+		step int
+		want float64
+	}{
+		{0, 1e-7},
+		{100, 1e-5},
+		{200, 1e-5},
+	}
+	for _, c := range cases {
+		if got := s.At(c.step); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("At(%d) = %g, want %g", c.step, got, c.want)
+		}
+	}
+	peak := 9.1
+	wantUp := 5e-4 + (1e-7-5e-4)/2*(1+math.Cos(math.Pi*5/peak))
+	if got := s.At(5); math.Abs(got-wantUp) > 1e-15 {
+		t.Errorf("At(5) = %g, want %g", got, wantUp)
+	}
+	wantDown := 1e-5 + (5e-4-1e-5)/2*(1+math.Cos(math.Pi*(50-peak)/(100-peak)))
+	if got := s.At(50); math.Abs(got-wantDown) > 1e-15 {
+		t.Errorf("At(50) = %g, want %g", got, wantDown)
+	}
+	prev := 0.0
+	for i := 0; i <= 9; i++ {
+		if lr := s.At(i); lr <= prev {
+			t.Fatalf("warm-up not increasing at %d", i)
+		} else {
+			prev = lr
+		}
+	}
+	prev = s.At(10)
+	for i := 11; i <= 100; i++ {
+		if lr := s.At(i); lr > prev {
+			t.Fatalf("annealing not decreasing at %d", i)
+		} else {
+			prev = lr
+		}
+	}
+}
+
+func TestUncertaintyWeighting(t *testing.T) {
+	u := NewUncertainty([]float64{1, 0, 2})
+	if w := u.Weights(); w[0] != 1 || w[1] != 0 || w[2] != 1 {
+		t.Fatalf("initial weights %v", w)
+	}
+	// With constant losses the optimum is s_i = ln L_i, i.e. w_i = 1/L_i.
+	for i := 0; i < 20000; i++ {
+		u.Observe([]float64{4, 9, 0.25}, 1e-2)
+	}
+	w := u.Weights()
+	if math.Abs(w[0]-0.25) > 1e-3 || w[1] != 0 || math.Abs(w[2]-4) > 1e-2 {
+		t.Fatalf("weights after convergence %v, want [0.25 0 4]", w)
+	}
+	v := NewUncertainty([]float64{1, 0, 2})
+	if err := v.SetState(u.State()); err != nil {
+		t.Fatal(err)
+	}
+	u.Observe([]float64{1, 1, 1}, 1e-3)
+	v.Observe([]float64{1, 1, 1}, 1e-3)
+	for i := range u.s {
+		if u.s[i] != v.s[i] {
+			t.Fatal("restored state diverges")
+		}
+	}
+	if err := v.SetState([]float64{1}); err == nil {
+		t.Fatal("short state accepted")
+	}
+}

@@ -1,0 +1,702 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/salt-ort/salt-ort/checkpoint"
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/optim"
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/runtime"
+	"github.com/schollz/progressbar/v3"
+)
+
+// ErrInterrupted reports a run stopped before its end (a signal, or
+// Options.StopAfter) after writing its last checkpoint; --resume continues
+// it.
+var ErrInterrupted = errors.New("training interrupted; the last checkpoint was written")
+
+// Options configure a training run.
+type Options struct {
+	Config *config.Config
+	// RunDir is the run directory to create, or to continue with Resume.
+	RunDir string
+	Resume bool
+	// Runtime is the loaded ONNX Runtime.
+	Runtime *runtime.Runtime
+	// Progress receives a progress bar (nil: none); Log receives one line
+	// per epoch and event (nil: none).
+	Progress io.Writer
+	Log      io.Writer
+	// StopAfter ends the run as an interrupt would after this many
+	// optimizer steps in this process (0: never); for tests and for
+	// time-sliced batch jobs.
+	StopAfter int
+}
+
+// Summary is what a run reports; it is also written to summary.json.
+type Summary struct {
+	RunDir         string               `json:"run_dir"`
+	Model          string               `json:"model"`
+	Epochs         int                  `json:"epochs_done"`
+	Steps          int                  `json:"steps"`
+	Parameters     int64                `json:"parameters"`
+	BestCheckpoint string               `json:"best_checkpoint"`
+	BestMetric     float64              `json:"best_metric"`
+	Monitor        string               `json:"monitor"`
+	ValLoss        []map[string]float64 `json:"val_history"`
+	FinalTrainLoss map[string]float64   `json:"final_train_loss"`
+	JetsPerSecond  float64              `json:"train_jets_per_second"`
+	StoppedEarly   bool                 `json:"stopped_early"`
+}
+
+// trainer holds a run in progress.
+type trainer struct {
+	opts      Options
+	cfg       *config.Config
+	spec      model.Spec
+	resolved  []byte
+	layout    *optim.Layout
+	trainG    *graph.Graph
+	train     *runtime.Session
+	trainBind *runtime.Binding
+	eval      *evaluator
+	logFile   *os.File
+	trainData *loader.Dataset
+	valData   *loader.Dataset
+	feedTrain feeder
+	schedule  OneCycle
+	weighting LossWeighting
+	static    []float64
+	state     trainingState
+	trainCSV  *metricsTable
+	valCSV    *metricsTable
+	summary   Summary
+	log       io.Writer
+}
+
+// Run trains the model the configuration describes and returns the
+// summary. On a cancelled context it writes the last checkpoint and returns
+// ErrInterrupted.
+func Run(ctx context.Context, opts Options) (*Summary, error) {
+	t := &trainer{opts: opts, cfg: opts.Config, log: opts.Log}
+	if t.log == nil {
+		t.log = io.Discard
+	}
+	defer t.close()
+	if err := t.setup(); err != nil {
+		return nil, err
+	}
+	err := t.loop(ctx)
+	if err != nil && !errors.Is(err, ErrInterrupted) {
+		return nil, err
+	}
+	if werr := t.writeSummary(); werr != nil && err == nil {
+		err = werr
+	}
+	return &t.summary, err
+}
+
+func (t *trainer) close() {
+	if t.trainBind != nil {
+		t.trainBind.Close()
+	}
+	if t.train != nil {
+		t.train.Close()
+	}
+	if t.eval != nil {
+		t.eval.Close()
+	}
+	if t.trainData != nil {
+		t.trainData.Close()
+	}
+	if t.valData != nil {
+		t.valData.Close()
+	}
+	if t.logFile != nil {
+		t.logFile.Close()
+	}
+}
+
+// setup prepares the run directory, the data, the graphs and the state.
+func (t *trainer) setup() error {
+	original := t.cfg
+	c, err := original.Absolute()
+	if err != nil {
+		return err
+	}
+	t.cfg = c
+	dir := t.opts.RunDir
+	resolved, err := c.Encode()
+	if err != nil {
+		return err
+	}
+	t.resolved = resolved
+	norm, err := loader.ReadNormDict(c.Resolve(c.Data.NormDict))
+	if err != nil {
+		return err
+	}
+	var classes loader.ClassDict
+	if c.Data.ClassDict != "" {
+		if classes, err = loader.ReadClassDict(c.Resolve(c.Data.ClassDict)); err != nil {
+			return err
+		}
+	}
+	spec, err := c.Spec(func(ds, field string) ([]float64, error) {
+		w, ok := classes[ds][field]
+		if !ok {
+			return nil, fmt.Errorf("%s has no weights for %s.%s", c.Data.ClassDict, ds, field)
+		}
+		return w, nil
+	})
+	if err != nil {
+		return err
+	}
+	t.spec = spec
+
+	if t.opts.Resume {
+		if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
+			return fmt.Errorf("train: --resume %s: no checkpoint to resume from (%w)", dir, err)
+		}
+		if old, err := os.ReadFile(filepath.Join(dir, ResolvedFile)); err == nil && string(old) != string(resolved) {
+			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), ResolvedFile)
+		}
+	} else {
+		if err := prepareRunDir(dir); err != nil {
+			return err
+		}
+		given, err := os.ReadFile(original.Path())
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		files := map[string][]byte{ConfigFile: given, ResolvedFile: resolved}
+		if files[NormDictFile], err = os.ReadFile(c.Resolve(c.Data.NormDict)); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		if c.Data.ClassDict != "" {
+			if files[ClassDictFile], err = os.ReadFile(c.Resolve(c.Data.ClassDict)); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
+		}
+		for name, data := range files {
+			if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+				return err
+			}
+		}
+	}
+
+	if t.logFile, err = os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, checkpointMode); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.log = io.MultiWriter(t.log, t.logFile)
+
+	if t.trainData, err = loader.Open(LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)); err != nil {
+		return fmt.Errorf("train: training data: %w", err)
+	}
+	if t.valData, err = loader.Open(LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
+		return fmt.Errorf("train: validation data: %w", err)
+	}
+	if t.trainData.NumBatches() == 0 {
+		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
+	}
+
+	if err := t.buildSessions(); err != nil {
+		return err
+	}
+	t.schedule = OneCycle{Initial: c.Training.LR.Initial, Max: c.Training.LR.Max, End: c.Training.LR.End,
+		WarmupFraction: c.Training.LR.WarmupFraction, TotalSteps: c.Training.Epochs * t.trainData.NumBatches()}
+	for _, task := range spec.Tasks {
+		t.static = append(t.static, task.Weight)
+	}
+	if c.Training.LossWeighting == "uncertainty" {
+		t.weighting = NewUncertainty(t.static)
+	} else {
+		t.weighting = &Static{W: t.static}
+	}
+
+	if t.opts.Resume {
+		path := filepath.Join(dir, LastCheckpoint)
+		f, err := checkpoint.Read(path)
+		if err != nil {
+			return err
+		}
+		st, err := decodeState(path, f, t.layout.Params, t.layout.Size, t.layout.Slots, c.Training.LossWeighting)
+		if err != nil {
+			return err
+		}
+		if err := t.weighting.SetState(st.weighting); err != nil {
+			return fmt.Errorf("train: %s: %w", path, err)
+		}
+		t.state = *st
+		fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
+	} else {
+		t.state = trainingState{params: make([]float32, t.layout.Size), slots: map[string][]float32{}}
+		r := rand.New(rand.NewPCG(c.Training.Seed, 0x9a17))
+		for _, p := range t.layout.Params {
+			for i, v := range p.Init.Sample(r, int(p.Size)) {
+				t.state.params[p.Offset+int64(i)] = float32(v)
+			}
+		}
+		for _, s := range t.layout.Slots {
+			t.state.slots[s] = make([]float32, t.layout.Size)
+		}
+	}
+	if err := t.loadState(); err != nil {
+		return err
+	}
+	trainHeader := []string{"step", "epoch", "lr", "loss"}
+	for _, task := range spec.Tasks {
+		trainHeader = append(trainHeader, "loss/"+task.Name)
+	}
+	for _, task := range spec.Tasks {
+		trainHeader = append(trainHeader, "weight/"+task.Name)
+	}
+	trainHeader = append(trainHeader, "grad_norm", "jets_per_s")
+	valHeader := []string{"epoch", "step", "val_loss"}
+	for _, task := range spec.Tasks {
+		valHeader = append(valHeader, "val_loss/"+task.Name)
+	}
+	valHeader = append(valHeader, "val_auc_b_vs_light")
+	if t.trainCSV, err = openMetrics(filepath.Join(dir, TrainMetrics), trainHeader, t.state.pos.Step); err != nil {
+		return err
+	}
+	if t.valCSV, err = openMetrics(filepath.Join(dir, ValMetrics), valHeader, t.state.pos.Epoch); err != nil {
+		return err
+	}
+	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}}
+	return nil
+}
+
+// specs lists the tensors of a graph's inputs and outputs for a binding.
+func specs(g *graph.Graph) []runtime.TensorSpec {
+	var out []runtime.TensorSpec
+	for _, ts := range [][]*graph.Tensor{g.Inputs(), g.Outputs()} {
+		for _, x := range ts {
+			out = append(out, runtime.TensorSpec{Name: x.Name(), Type: runtime.ElementType(x.DType()), Shape: x.Shape()})
+		}
+	}
+	return out
+}
+
+func (t *trainer) buildSessions() error {
+	c := t.cfg
+	var opt optim.Optimizer
+	switch o := c.Training.Optimizer; o.Name {
+	case "sgd":
+		opt = optim.SGD{Momentum: o.Momentum, WeightDecay: o.WeightDecay}
+	default:
+		opt = optim.AdamW{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}
+	}
+	trainG, layout, err := t.spec.TrainStep(model.TrainOptions{Batch: c.Data.BatchSize, Step: optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip}})
+	if err != nil {
+		return err
+	}
+	t.trainG, t.layout = trainG, layout
+	threads := c.Training.Threads
+	if threads == 0 {
+		threads = goruntime.NumCPU()
+	}
+	opts := runtime.Options{IntraOpThreads: threads}
+	open := func(g *graph.Graph) (*runtime.Session, *runtime.Binding, error) {
+		b, err := g.Marshal(graph.ModelOptions{})
+		if err != nil {
+			return nil, nil, err
+		}
+		sess, err := t.opts.Runtime.NewSession(g.Name(), b, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		bind, err := runtime.NewBinding(sess, specs(g))
+		if err != nil {
+			sess.Close()
+			return nil, nil, err
+		}
+		return sess, bind, nil
+	}
+	if t.train, t.trainBind, err = open(trainG); err != nil {
+		return err
+	}
+	if t.eval, err = newEvaluator(t.opts.Runtime, t.spec, c.Data.JetDataset, c.Data.BatchSize, threads); err != nil {
+		return err
+	}
+	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
+	return nil
+}
+
+// loadState copies the parameters and optimizer state into the training
+// binding.
+func (t *trainer) loadState() error {
+	p, err := t.trainBind.Float32(optim.ParamsInput)
+	if err != nil {
+		return err
+	}
+	copy(p, t.state.params)
+	for _, s := range t.layout.Slots {
+		dst, err := t.trainBind.Float32(optim.StateInput(s))
+		if err != nil {
+			return err
+		}
+		copy(dst, t.state.slots[s])
+	}
+	return nil
+}
+
+// saveState copies the parameters and optimizer state out of the binding.
+func (t *trainer) saveState() error {
+	p, err := t.trainBind.Float32(optim.ParamsInput)
+	if err != nil {
+		return err
+	}
+	copy(t.state.params, p)
+	for _, s := range t.layout.Slots {
+		src, err := t.trainBind.Float32(optim.StateInput(s))
+		if err != nil {
+			return err
+		}
+		copy(t.state.slots[s], src)
+	}
+	t.state.weighting = t.weighting.State()
+	return nil
+}
+
+// writeCheckpoint writes the current state to path (relative to the run
+// directory).
+func (t *trainer) writeCheckpoint(rel string) error {
+	if err := t.saveState(); err != nil {
+		return err
+	}
+	f, err := encodeState(&t.state, t.layout.Params, t.layout.Slots, t.spec.Name, t.cfg.Training.LossWeighting, t.resolved)
+	if err != nil {
+		return err
+	}
+	return checkpoint.Write(filepath.Join(t.opts.RunDir, rel), f)
+}
+
+// fillRandom fills the dropout masks of the step from a generator seeded
+// by the run's seed and the step, so a resumed run draws the same masks.
+func (t *trainer) fillRandom(step int) error {
+	for i, ri := range t.trainG.RandomInputs() {
+		dst, err := t.trainBind.Float32(ri.Tensor.Name())
+		if err != nil {
+			return err
+		}
+		r := rand.New(rand.NewPCG(t.cfg.Training.Seed^0xd409, uint64(step)<<16|uint64(i)))
+		keep := float32(1 / (1 - ri.P))
+		for k := range dst {
+			if r.Float64() < ri.P {
+				dst[k] = 0
+			} else {
+				dst[k] = keep
+			}
+		}
+	}
+	return nil
+}
+
+// loop runs the epochs from the current position.
+func (t *trainer) loop(ctx context.Context) error {
+	c := t.cfg
+	taskLoss := make([]float64, len(t.spec.Tasks))
+	stepsHere := 0
+	if t.state.pos.Step == 0 && t.state.pos.Epoch == 0 && t.state.pos.Batch == 0 {
+		// The untrained model's validation loss: the baseline every later
+		// epoch is compared with.
+		val, err := t.validate(ctx)
+		if err != nil {
+			return err
+		}
+		t.recordValidation(0, val)
+	}
+	for t.state.pos.Epoch < c.Training.Epochs {
+		epoch := t.state.pos.Epoch
+		batches := t.trainData.NumBatches()
+		bar := t.progress(epoch, batches)
+		epochCtx, cancel := context.WithCancel(ctx)
+		ch, errc := t.trainData.Batches(epochCtx, epoch, t.state.pos.Batch)
+		start := time.Now()
+		jets := 0
+		interrupted := false
+		for b := range ch {
+			step := t.state.pos.Step
+			err := t.feedTrain.fill(t.trainBind, b)
+			n := b.N
+			b.Release()
+			if err == nil {
+				err = t.runStep(step, taskLoss)
+			}
+			if err != nil {
+				cancel()
+				for range ch {
+				}
+				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, step+1, err)
+			}
+			t.state.pos.Step++
+			t.state.pos.Batch++
+			stepsHere++
+			jets += n
+			if bar != nil {
+				bar.Add(n)
+			}
+			if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == batches {
+				t.logStep(epoch, step, taskLoss, float64(jets)/time.Since(start).Seconds())
+			}
+			if ctx.Err() != nil || (t.opts.StopAfter > 0 && stepsHere >= t.opts.StopAfter) {
+				interrupted = true
+				break
+			}
+		}
+		cancel()
+		for range ch {
+		}
+		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("train: epoch %d: %w", epoch+1, err)
+		}
+		if bar != nil {
+			bar.Finish()
+		}
+		if jets > 0 {
+			t.summary.JetsPerSecond = float64(jets) / time.Since(start).Seconds()
+		}
+		if interrupted && t.state.pos.Batch < batches {
+			if err := t.trainCSV.flush(); err != nil {
+				return err
+			}
+			if err := t.valCSV.flush(); err != nil {
+				return err
+			}
+			if err := t.writeCheckpoint(LastCheckpoint); err != nil {
+				return err
+			}
+			fmt.Fprintf(t.log, "interrupted at epoch %d, batch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Batch, t.state.pos.Step, t.opts.RunDir)
+			return ErrInterrupted
+		}
+		if t.state.pos.Batch < batches {
+			return fmt.Errorf("train: epoch %d ended after %d of %d batches", epoch+1, t.state.pos.Batch, batches)
+		}
+		stop, err := t.endEpoch(ctx, epoch)
+		if err != nil {
+			return err
+		}
+		t.summary.Epochs = t.state.pos.Epoch
+		if stop {
+			t.summary.StoppedEarly = true
+			fmt.Fprintf(t.log, "early stopping: %s has not improved for %d epochs\n", c.Training.Checkpoints.Monitor, c.Training.EarlyStopping.Patience)
+			break
+		}
+		if interrupted {
+			fmt.Fprintf(t.log, "interrupted after epoch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Step, t.opts.RunDir)
+			return ErrInterrupted
+		}
+	}
+	t.summary.Steps = t.state.pos.Step
+	return nil
+}
+
+func (t *trainer) progress(epoch, batches int) *progressbar.ProgressBar {
+	if t.opts.Progress == nil {
+		return nil
+	}
+	return progressbar.NewOptions64(int64(t.trainData.Len()),
+		progressbar.OptionSetWriter(t.opts.Progress),
+		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch+1, t.cfg.Training.Epochs)),
+		progressbar.OptionSetItsString("jets"),
+		progressbar.OptionShowIts(),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(t.opts.Progress) }),
+	)
+}
+
+// runStep runs one training step on the batch already in the binding and
+// hands the new parameters and state to the next step.
+func (t *trainer) runStep(step int, taskLoss []float64) error {
+	b := t.trainBind
+	lr := t.schedule.At(step)
+	if err := b.SetScalar(optim.LRInput, float32(lr)); err != nil {
+		return err
+	}
+	if err := b.SetScalar(optim.StepInput, float32(step+1)); err != nil {
+		return err
+	}
+	w, err := b.Float32(model.TaskWeightsInput)
+	if err != nil {
+		return err
+	}
+	for i, v := range t.weighting.Weights() {
+		w[i] = float32(v)
+	}
+	if err := t.fillRandom(step); err != nil {
+		return err
+	}
+	if err := b.Run(); err != nil {
+		return err
+	}
+	for i, task := range t.spec.Tasks {
+		v, err := b.Scalar(model.TaskLossOutput(task.Name))
+		if err != nil {
+			return err
+		}
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("task %s: loss is %v (lower the learning rate, set grad_clip, or check the inputs)", task.Name, v)
+		}
+		taskLoss[i] = float64(v)
+	}
+	t.weighting.Observe(taskLoss, lr)
+	if err := b.Swap(optim.ParamsInput, optim.NewParams); err != nil {
+		return err
+	}
+	for _, s := range t.layout.Slots {
+		if err := b.Swap(optim.StateInput(s), optim.NewStateOutput(s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64) {
+	b := t.trainBind
+	total, _ := b.Scalar(model.LossOutput)
+	norm, _ := b.Scalar(optim.GradNormOutput)
+	row := []string{strconv.Itoa(step + 1), strconv.Itoa(epoch + 1), formatFloat(t.schedule.At(step)), formatFloat(float64(total))}
+	for i, task := range t.spec.Tasks {
+		row = append(row, formatFloat(taskLoss[i]))
+		t.summary.FinalTrainLoss[task.Name] = taskLoss[i]
+	}
+	for _, w := range t.weighting.Weights() {
+		row = append(row, formatFloat(w))
+	}
+	row = append(row, formatFloat(float64(norm)), formatFloat(jetsPerS))
+	t.trainCSV.add(row)
+}
+
+// endEpoch validates, writes the epoch's checkpoints and decides on early
+// stopping.
+func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error) {
+	c := t.cfg
+	val, err := t.validate(ctx)
+	if err != nil {
+		return false, err
+	}
+	monitor := val.Total
+	if name := c.Training.Checkpoints.Monitor; name != "val_loss" {
+		monitor = val.Loss[name[len("val_loss/"):]]
+	}
+	t.recordValidation(epoch+1, val)
+
+	// The next epoch starts at its first batch; the best checkpoints are
+	// written before "last", whose metadata lists them.
+	t.state.pos.Epoch++
+	t.state.pos.Batch = 0
+	improved := len(t.state.best) == 0 || monitor < t.state.best[0].Metric-c.Training.EarlyStopping.MinDelta
+	if improved {
+		t.state.stale = 0
+	} else {
+		t.state.stale++
+	}
+	k := c.Training.Checkpoints.SaveTopK
+	if len(t.state.best) < k || monitor < t.state.best[len(t.state.best)-1].Metric {
+		entry := BestEntry{File: filepath.Join(CheckpointDir, fmt.Sprintf("epoch=%03d-%s=%.5f.safetensors", epoch+1, "val_loss", monitor)), Epoch: epoch + 1, Metric: monitor}
+		best := append(append([]BestEntry{}, t.state.best...), entry)
+		sort.SliceStable(best, func(i, j int) bool { return best[i].Metric < best[j].Metric })
+		var drop []BestEntry
+		if len(best) > k {
+			drop, best = best[k:], best[:k]
+		}
+		t.state.best = best
+		if err := t.writeCheckpoint(entry.File); err != nil {
+			return false, err
+		}
+		for _, d := range drop {
+			if d.File != entry.File {
+				os.Remove(filepath.Join(t.opts.RunDir, d.File))
+			}
+		}
+	}
+	if err := t.trainCSV.flush(); err != nil {
+		return false, err
+	}
+	if err := t.valCSV.flush(); err != nil {
+		return false, err
+	}
+	if err := t.writeCheckpoint(LastCheckpoint); err != nil {
+		return false, err
+	}
+	if len(t.state.best) > 0 {
+		t.summary.BestCheckpoint = t.state.best[0].File
+		t.summary.BestMetric = t.state.best[0].Metric
+	}
+	p := c.Training.EarlyStopping.Patience
+	return p > 0 && t.state.stale >= p, nil
+}
+
+// validate evaluates the current parameters on the validation set.
+func (t *trainer) validate(ctx context.Context) (*Result, error) {
+	params, err := t.trainBind.Float32(optim.ParamsInput)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.eval.setParams(params); err != nil {
+		return nil, err
+	}
+	res, err := t.eval.run(ctx, t.valData)
+	if err != nil {
+		return nil, fmt.Errorf("train: validation: %w", err)
+	}
+	return res, nil
+}
+
+// recordValidation adds a validation row (epoch 0: before training) to
+// the metrics, the summary and the log.
+func (t *trainer) recordValidation(epoch int, val *Result) {
+	row := []string{strconv.Itoa(epoch), strconv.Itoa(t.state.pos.Step), formatFloat(val.Total)}
+	for _, task := range t.spec.Tasks {
+		row = append(row, formatFloat(val.Loss[task.Name]))
+	}
+	row = append(row, formatFloat(val.AUC))
+	t.valCSV.add(row)
+	fmt.Fprintf(t.log, "epoch %d/%d: val_loss %.5f", epoch, t.cfg.Training.Epochs, val.Total)
+	for _, task := range t.spec.Tasks {
+		fmt.Fprintf(t.log, ", %s %.5f", task.Name, val.Loss[task.Name])
+	}
+	if !math.IsNaN(val.AUC) {
+		fmt.Fprintf(t.log, ", AUC(b vs light) %.4f", val.AUC)
+	}
+	fmt.Fprintln(t.log)
+}
+
+func (t *trainer) writeSummary() error {
+	// The validation history comes from the metrics table, which a resumed
+	// run keeps from before the interruption.
+	t.summary.ValLoss = nil
+	for _, row := range t.valCSV.rows {
+		h := map[string]float64{}
+		for i, col := range t.valCSV.header {
+			v, err := strconv.ParseFloat(row[i], 64)
+			if err == nil && !math.IsNaN(v) {
+				h[col] = v
+			}
+		}
+		t.summary.ValLoss = append(t.summary.ValLoss, h)
+	}
+	t.summary.Steps = t.state.pos.Step
+	data, err := json.MarshalIndent(&t.summary, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(t.opts.RunDir, SummaryFile), append(data, '\n'))
+}
