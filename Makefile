@@ -61,10 +61,15 @@ test: deps vet
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
-## demo: the main job on an embedded default, on the CPU
+DEMO_DATA := data/demo
+DEMO_RUN := runs/demo
+
+## demo: the main job on an embedded default, on the CPU: generate a small
+## dataset, train examples/gn2-small.toml on it, print where the results are
 demo: build
-	./$(BIN) version
-	@echo "demo: training is not implemented yet (see README); this only checks that ONNX Runtime loads."
+	@test -f $(DEMO_DATA)/train.h5 || ./$(BIN) gen-data --out $(DEMO_DATA) --train 30000 --val 5000 --test 10000
+	rm -rf $(DEMO_RUN)
+	./$(BIN) train examples/gn2-small.toml --out $(DEMO_RUN)
 
 clean:
 	rm -rf bin third_party/bin third_party/onnxruntime/dist

@@ -11,7 +11,7 @@ import (
 
 func main() {
 	app := cli.App(os.Stdout, os.Stderr)
-	if err := app.Run(os.Args); err != nil {
+	if err := app.Run(cli.Interspersed(app, os.Args)); err != nil {
 		// Commands return cli.Exit errors with their exit codes; anything
 		// else is a usage error reported by the flag parser.
 		app.ErrWriter.Write([]byte("salt-ort: " + err.Error() + "\n"))
