@@ -63,12 +63,20 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // prepareRunDir creates a fresh run directory, refusing one that already
-// holds a run (which --resume continues instead).
-func prepareRunDir(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, ResolvedFile)); err == nil {
+// holds a checkpoint (which --resume continues instead) unless restart is
+// set because a resumed run found none. Metrics of a run that stopped
+// before its first checkpoint are discarded.
+func prepareRunDir(dir string, restart bool) error {
+	if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err == nil {
 		return fmt.Errorf("train: %s already holds a run: continue it with --resume %s, or choose another --out", dir, dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("train: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ResolvedFile)); err == nil && !restart {
+		return fmt.Errorf("train: %s holds a run that stopped before its first checkpoint: start it again with --resume %s, or choose another --out", dir, dir)
+	}
+	for _, stale := range []string{TrainMetrics, ValMetrics} {
+		os.Remove(filepath.Join(dir, stale))
 	}
 	for _, sub := range []string{"", CheckpointDir, "metrics"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), directoryMode); err != nil {

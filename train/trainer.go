@@ -170,13 +170,20 @@ func (t *trainer) setup() error {
 
 	if t.opts.Resume {
 		if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
-			return fmt.Errorf("train: --resume %s: no checkpoint to resume from (%w)", dir, err)
+			// Stopped before its first checkpoint (or never started):
+			// nothing was trained, and starting afresh gives what continuing
+			// would have. So one command line serves every (re)submission
+			// of a pre-emptible batch job.
+			fmt.Fprintf(t.log, "%s has no checkpoint yet; starting from the beginning\n", dir)
+			t.opts.Resume = false
 		}
+	}
+	if t.opts.Resume {
 		if old, err := os.ReadFile(filepath.Join(dir, ResolvedFile)); err == nil && string(old) != string(resolved) {
 			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), ResolvedFile)
 		}
 	} else {
-		if err := prepareRunDir(dir); err != nil {
+		if err := prepareRunDir(dir, t.opts.Resume); err != nil {
 			return err
 		}
 		given, err := os.ReadFile(original.Path())
@@ -416,10 +423,21 @@ func (t *trainer) loop(ctx context.Context) error {
 		// The untrained model's validation loss: the baseline every later
 		// epoch is compared with.
 		val, err := t.validate(ctx)
+		if ctx.Err() != nil {
+			return ErrInterrupted
+		}
 		if err != nil {
 			return err
 		}
 		t.recordValidation(0, val)
+		// A checkpoint of the starting point, so that a run killed before
+		// its first epoch ends can still be resumed.
+		if err := t.valCSV.flush(); err != nil {
+			return err
+		}
+		if err := t.writeCheckpoint(LastCheckpoint); err != nil {
+			return err
+		}
 	}
 	for t.state.pos.Epoch < c.Training.Epochs {
 		epoch := t.state.pos.Epoch
@@ -487,7 +505,10 @@ func (t *trainer) loop(ctx context.Context) error {
 		if t.state.pos.Batch < batches {
 			return fmt.Errorf("train: epoch %d ended after %d of %d batches", epoch+1, t.state.pos.Batch, batches)
 		}
-		stop, err := t.endEpoch(ctx, epoch)
+		// An epoch that has run to its end is validated and checkpointed
+		// even when a stop was asked for meanwhile.
+		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
+		interrupted = interrupted || ctx.Err() != nil
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/salt-ort/salt-ort/loader"
+)
+
+// buildBinary compiles salt-ort once for the process tests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "salt-ort")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/salt-ort")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+const tinyModel = `
+[data]
+train = ["DATA/train.h5"]
+val = ["DATA/val.h5"]
+norm_dict = "DATA/norm_dict.yaml"
+batch_size = 50
+num_train = 1000
+[data.variables]
+jets = ["pt_btagJes", "eta_btagJes"]
+tracks = ["d0", "z0SinTheta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance"]
+[model]
+embed_dim = 16
+[[model.init_nets]]
+input = "tracks"
+max_len = 20
+hidden = [16]
+[model.encoder]
+layers = 1
+heads = 2
+out_dim = 8
+dropout = 0.1
+[[model.tasks]]
+name = "jets_classification"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "c", "u", "tau"]
+hidden = [8]
+[[model.tasks]]
+name = "track_vertexing"
+kind = "vertexing"
+input = "tracks"
+label = "ftagTruthVertexIndex"
+hidden = [8]
+[training]
+epochs = 4
+seed = 3
+threads = 2
+[training.lr]
+max = 2e-3
+warmup_fraction = 0.1
+`
+
+// TestTrainSurvivesSignalsAndKills interrupts `salt-ort train` with
+// SIGINT, SIGTERM and SIGKILL at random moments, resumes each run and
+// checks that it ends with the same checkpoint as an uninterrupted run.
+func TestTrainSurvivesSignalsAndKills(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if _, err := loader.Generate(loader.GenConfig{Seed: 11, Train: 1200, Val: 200, Test: 0}, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "tiny.toml")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(tinyModel, "DATA", data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	train := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, append([]string{"train", cfg, "--quiet"}, args...)...)
+		cmd.Stderr = new(bytes.Buffer)
+		cmd.Stdout = cmd.Stderr
+		return cmd
+	}
+	ref := filepath.Join(t.TempDir(), "ref")
+	start := time.Now()
+	if cmd := train("--out", ref); cmd.Run() != nil {
+		t.Fatalf("reference run failed:\n%s", cmd.Stderr)
+	}
+	full := time.Since(start)
+	want, err := os.ReadFile(filepath.Join(ref, "checkpoints/last.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for i, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL, syscall.SIGKILL, syscall.SIGKILL} {
+		dir := filepath.Join(t.TempDir(), "run")
+		cmd := train("--out", dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Somewhere between start-up and the end of the reference run's time.
+		delay := time.Duration(r.Float64() * float64(full))
+		if i == 0 {
+			delay = 20 * time.Millisecond // during start-up, before any checkpoint
+		}
+		timer := time.AfterFunc(delay, func() { cmd.Process.Signal(sig) })
+		err := cmd.Wait()
+		timer.Stop()
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		switch {
+		case err == nil:
+			t.Logf("%v after %v: the run had already finished", sig, delay)
+		case sig == syscall.SIGKILL && ws.Signaled():
+			t.Logf("%v after %v: killed", sig, delay)
+		case sig != syscall.SIGKILL && ws.ExitStatus() == ExitFailure && strings.Contains(cmd.Stderr.(*bytes.Buffer).String(), "--resume"):
+			t.Logf("%v after %v: checkpointed and exited: %s", sig, delay, strings.TrimSpace(cmd.Stderr.(*bytes.Buffer).String()))
+		default:
+			t.Fatalf("%v after %v: unexpected end (%v):\n%s", sig, delay, err, cmd.Stderr)
+		}
+		if err != nil {
+			// Also a run stopped before its first checkpoint resumes (from
+			// the beginning).
+			if cmd := train("--resume", dir); cmd.Run() != nil {
+				t.Fatalf("resume after %v failed:\n%s", sig, cmd.Stderr)
+			}
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "checkpoints/last.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("after %v at %v and resume, the final checkpoint differs from the uninterrupted run's", sig, delay)
+		}
+		if leftovers, _ := filepath.Glob(filepath.Join(dir, "checkpoints", ".*")); len(leftovers) > 0 {
+			t.Errorf("temporary files left behind: %v", leftovers)
+		}
+	}
+}
+
+func TestTrainUsageErrors(t *testing.T) {
+	bin := buildBinary(t)
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[training]\nepohcs = 3\n"), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"train"}, ExitUsage, "exactly one configuration file"},
+		{[]string{"train", bad}, ExitUsage, `did you mean "epochs"`},
+		{[]string{"train", "missing.toml"}, ExitFailure, "missing.toml"},
+	}
+	for _, c := range cases {
+		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != c.code || !strings.Contains(string(out), c.want) {
+			t.Errorf("salt-ort %v: err %v, output %q; want exit %d mentioning %q", c.args, err, out, c.code, c.want)
+		}
+	}
+}
