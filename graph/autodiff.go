@@ -154,6 +154,12 @@ func (g *Graph) Gradients(ys, seeds, xs []*Tensor) ([]*Tensor, error) {
 	return out, nil
 }
 
+// HasGradient reports whether Grad can differentiate through op.
+func HasGradient(op string) bool {
+	_, ok := gradRules[op]
+	return ok
+}
+
 // sumToShape reduces a broadcast gradient back to the shape of the operand
 // it was broadcast from.
 func (g *Graph) sumToShape(dy *Tensor, target Shape) *Tensor {

@@ -102,6 +102,13 @@ func TestOperatorGradients(t *testing.T) {
 		{"LayerNorm/float32", graphtest.GradCheck{DType: graph.Float32, Vars: vars(S{2, 3, 6}, S{6}, S{6}), Build: func(g *G, v, _ []*T) *T {
 			return g.LayerNorm(v[0], v[1], v[2], 1e-5)
 		}}},
+		{"Pad", graphtest.GradCheck{Vars: vars(S{2, 3}), Build: one(func(g *G, x *T) *T {
+			return g.Mul(g.Pad(x, []int64{1, 0}, []int64{0, 2}), g.Scalar(graph.Float64, 2))
+		})}},
+		{"ReduceMax", graphtest.GradCheck{Vars: vars(S{3, 4}), Build: one(func(g *G, x *T) *T { return g.ReduceMax(x, []int{1}, false) })}},
+		{"Sign", graphtest.GradCheck{Vars: []graphtest.Var{{Name: "x", Shape: S{5}, Gen: awayFromZero}}, Build: one(func(g *G, x *T) *T {
+			return g.Add(g.Sign(x), x)
+		})}},
 		{"StopGradient", graphtest.GradCheck{Vars: vars(S{3}), Build: one(func(g *G, x *T) *T {
 			// d/dx [x·sg(x)] = sg(x): the finite difference sees 2x, so
 			// compare against a graph where the stopped branch is constant.
@@ -113,13 +120,26 @@ func TestOperatorGradients(t *testing.T) {
 	}
 }
 
-func TestGradUnsupportedOperator(t *testing.T) {
+// TestGradRuleCoverage checks that every operator the builder can emit
+// that yields a float has a gradient rule, and that asking for a gradient
+// through one without (here a float input cast from an ArgMax index) is an
+// error naming it.
+func TestGradRuleCoverage(t *testing.T) {
+	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Sign", "Exp", "Log", "Sqrt",
+		"Reciprocal", "Relu", "Sigmoid", "Tanh", "Erf", "Softplus", "Identity", "Sum", "Cast", "Where", "MatMul", "Softmax",
+		"LogSoftmax", "ReduceSum", "ReduceMean", "ReduceMax", "Reshape", "Transpose", "Concat", "Split", "Slice", "Unsqueeze",
+		"Squeeze", "Expand", "Pad", "LayerNormalization"} {
+		if !graph.HasGradient(op) {
+			t.Errorf("operator %s has no gradient rule", op)
+		}
+	}
 	g := graph.New("g")
 	x := g.Input("x", graph.Float32, S{3, 4})
-	loss := g.ReduceSum(g.ReduceMax(x, []int{1}, false), []int{0}, false)
+	y := g.Op("Celu", []*T{x}, []graph.TensorType{{DType: graph.Float32, Shape: S{3, 4}}}, graph.FloatAttr("alpha", 1))[0]
+	loss := g.ReduceSum(y, []int{0, 1}, false)
 	_, err := g.Grad(loss, []*T{x})
-	if err == nil || !strings.Contains(err.Error(), "ReduceMax") {
-		t.Fatalf("err = %v, want one naming ReduceMax", err)
+	if err == nil || !strings.Contains(err.Error(), "Celu") || !strings.Contains(err.Error(), "no gradient rule") {
+		t.Fatalf("err = %v, want one naming Celu", err)
 	}
 }
 

@@ -194,6 +194,35 @@ var gradRules = map[string]gradFunc{
 		return []*Tensor{g.Pad(dy[0], before, after)}
 	},
 	"LayerNormalization": layerNormGrad,
+	"Pad": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
+		x := n.Inputs[0]
+		pads, _ := g.constInt64s(n.Inputs[1])
+		r := x.Rank()
+		axes := make([]int, r)
+		starts, ends := make([]int64, r), make([]int64, r)
+		for i := 0; i < r; i++ {
+			axes[i], starts[i], ends[i] = i, pads[i], pads[i]+x.shape[i]
+		}
+		return []*Tensor{g.Slice(dy[0], axes, starts, ends), nil}
+	},
+	// Sign is piecewise constant: its gradient is zero where it exists.
+	"Sign": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
+		return []*Tensor{g.Zeros(n.Inputs[0].dtype, n.Inputs[0].shape)}
+	},
+	// ReduceMax passes the gradient to the maxima, shared equally among ties.
+	"ReduceMax": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
+		x, y := n.Inputs[0], n.Outputs[0]
+		axes := n.Attr("axes").Ints
+		keep := n.Attr("keepdims").Int == 1
+		ax := make([]int, len(axes))
+		for i, a := range axes {
+			ax[i] = int(a)
+		}
+		yk := expandReduced(g, y, x.shape, axes, keep)
+		hit := g.Cast(g.Equal(x, yk), x.dtype)
+		ties := expandReduced(g, g.ReduceSum(hit, ax, keep), x.shape, axes, keep)
+		return []*Tensor{g.Div(g.Mul(hit, expandReduced(g, dy[0], x.shape, axes, keep)), ties)}
+	},
 }
 
 // lazy computes an input's gradient only when the input is not a constant,

@@ -76,6 +76,24 @@ func (g *Graph) binary(op string, a, b *Tensor, outType DType) *Tensor {
 	return g.node(op, []*Tensor{a, b}, []outSpec{{outType, shape}})[0]
 }
 
+// TensorType is the element type and shape of a value.
+type TensorType struct {
+	DType DType
+	Shape Shape
+}
+
+// Op appends a node of any ONNX operator the builder does not wrap, with
+// the output types the caller states (they are not checked). Grad reports
+// such an operator by name if a gradient must pass through it, unless it
+// has a rule (see HasGradient).
+func (g *Graph) Op(op string, inputs []*Tensor, outputs []TensorType, attrs ...Attr) []*Tensor {
+	outs := make([]outSpec, len(outputs))
+	for i, o := range outputs {
+		outs[i] = outSpec{o.DType, o.Shape.Clone()}
+	}
+	return g.node(op, inputs, outs, attrs...)
+}
+
 // Add returns a + b with broadcasting.
 func (g *Graph) Add(a, b *Tensor) *Tensor { return g.binary("Add", a, b, 0) }
 

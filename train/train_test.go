@@ -252,3 +252,26 @@ func TestDemoTrains(t *testing.T) {
 		t.Fatalf("AUC(b vs light) on the test file = %g, want > 0.85", res.AUC)
 	}
 }
+
+func TestEarlyStopping(t *testing.T) {
+	data := dataset(t, 2000, 300, 300)
+	c := loadConfig(t, tinyConfig(data, "[training.early_stopping]\npatience = 1\nmin_delta = 10.0\n"))
+	c.Training.Epochs = 5
+	sum, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first epoch sets the best loss; no later one beats it by 10.
+	if !sum.StoppedEarly || sum.Epochs != 2 {
+		t.Fatalf("stopped early %v after %d epochs, want true after 2", sum.StoppedEarly, sum.Epochs)
+	}
+}
+
+func TestCUDARefused(t *testing.T) {
+	c := loadConfig(t, tinyConfig(dataset(t, 2000, 300, 300), ""))
+	c.Training.Device = "cuda"
+	_, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
+	if err == nil || !strings.Contains(err.Error(), "training.device") {
+		t.Fatalf("err = %v, want one naming training.device", err)
+	}
+}

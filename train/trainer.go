@@ -134,6 +134,9 @@ func (t *trainer) close() {
 
 // setup prepares the run directory, the data, the graphs and the state.
 func (t *trainer) setup() error {
+	if d := t.cfg.Training.Device; d != "cpu" {
+		return fmt.Errorf("train: training.device = %q: this salt-ort runs its graphs on ONNX Runtime's CPU execution provider only; the CUDA provider is not wired in yet (set device = \"cpu\")", d)
+	}
 	original := t.cfg
 	c, err := original.Absolute()
 	if err != nil {
