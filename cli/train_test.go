@@ -106,8 +106,11 @@ func TestTrainSurvivesSignalsAndKills(t *testing.T) {
 		}
 		// Somewhere between start-up and the end of the reference run's time.
 		delay := time.Duration(r.Float64() * float64(full))
-		if i == 0 {
+		switch i {
+		case 0:
 			delay = 20 * time.Millisecond // during start-up, before any checkpoint
+		case 1:
+			delay = full / 20 // likely during the first validation, before any checkpoint
 		}
 		timer := time.AfterFunc(delay, func() { cmd.Process.Signal(sig) })
 		err := cmd.Wait()

@@ -144,6 +144,7 @@ func (t *trainer) setup() error {
 	}
 	t.cfg = c
 	dir := t.opts.RunDir
+	restart := false
 	resolved, err := c.Encode()
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func (t *trainer) setup() error {
 			// would have. So one command line serves every (re)submission
 			// of a pre-emptible batch job.
 			fmt.Fprintf(t.log, "%s has no checkpoint yet; starting from the beginning\n", dir)
-			t.opts.Resume = false
+			t.opts.Resume, restart = false, true
 		}
 	}
 	if t.opts.Resume {
@@ -186,7 +187,7 @@ func (t *trainer) setup() error {
 			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), ResolvedFile)
 		}
 	} else {
-		if err := prepareRunDir(dir, t.opts.Resume); err != nil {
+		if err := prepareRunDir(dir, restart); err != nil {
 			return err
 		}
 		given, err := os.ReadFile(original.Path())
