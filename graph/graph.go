@@ -485,7 +485,7 @@ func (g *Graph) Output(name string, t *Tensor) *Tensor {
 			g.Errorf("output %q: name already used", name)
 			return t
 		}
-		delete(g.used, t.name)
+		// The old value name stays reserved: it is also the node's name.
 		g.used[name] = true
 		t.name = name
 	} else if t.name != name {
@@ -494,7 +494,6 @@ func (g *Graph) Output(name string, t *Tensor) *Tensor {
 			return t
 		}
 		id := g.node("Identity", []*Tensor{t}, []outSpec{{t.dtype, t.shape}})[0]
-		delete(g.used, id.name)
 		g.used[name] = true
 		id.name = name
 		t = id

@@ -65,6 +65,12 @@ func Compile(t testing.TB, g *graph.Graph, opts graph.ModelOptions) *Runner {
 // Run feeds the named inputs (every model input must be given) and returns
 // every output, converted to float64.
 func (r *Runner) Run(feeds map[string][]float64) (map[string][]float64, error) {
+	return r.RunShaped(feeds, nil)
+}
+
+// RunShaped is Run with explicit shapes for inputs with dynamic
+// dimensions. Outputs with dynamic dimensions are allocated by ONNX Runtime.
+func (r *Runner) RunShaped(feeds map[string][]float64, shapes map[string][]int64) (map[string][]float64, error) {
 	names := r.sess.InputNames()
 	ins := make([]runtime.Value, len(names))
 	defer func() { runtime.Destroy(ins...) }()
@@ -74,7 +80,11 @@ func (r *Runner) Run(feeds map[string][]float64) (map[string][]float64, error) {
 		if !ok || !fed {
 			return nil, fmt.Errorf("graphtest: no value for input %q", name)
 		}
-		val, err := newValue(t.DType(), t.Shape(), v)
+		shape := t.Shape()
+		if sh, ok := shapes[name]; ok {
+			shape = sh
+		}
+		val, err := newValue(t.DType(), shape, v)
 		if err != nil {
 			return nil, fmt.Errorf("graphtest: input %q: %w", name, err)
 		}
@@ -84,8 +94,11 @@ func (r *Runner) Run(feeds map[string][]float64) (map[string][]float64, error) {
 	defer func() { runtime.Destroy(outs...) }()
 	for i, name := range r.sess.OutputNames() {
 		t := r.outputs[name]
+		if !t.Shape().Static() {
+			continue // allocated by ONNX Runtime
+		}
 		// onnxruntime_go cannot wrap rank-0 values ONNX Runtime allocates,
-		// so every output is allocated here from the graph's own shapes.
+		// so static outputs are allocated here from the graph's own shapes.
 		val, err := newValue(t.DType(), t.Shape(), make([]float64, t.Shape().Size()))
 		if err != nil {
 			return nil, fmt.Errorf("graphtest: output %q: %w", name, err)
@@ -126,6 +139,8 @@ func newValue(d graph.DType, shape graph.Shape, v []float64) (runtime.Value, err
 		return runtime.NewTensor(dims, convert[int64](v))
 	case graph.Int32:
 		return runtime.NewTensor(dims, convert[int32](v))
+	case graph.Int8:
+		return runtime.NewTensor(dims, convert[int8](v))
 	case graph.Bool:
 		b := make([]bool, len(v))
 		for i, x := range v {
@@ -136,7 +151,7 @@ func newValue(d graph.DType, shape graph.Shape, v []float64) (runtime.Value, err
 	return nil, fmt.Errorf("unsupported type %s", d)
 }
 
-func convert[T int64 | int32 | float32](v []float64) []T {
+func convert[T int64 | int32 | int8 | float32](v []float64) []T {
 	out := make([]T, len(v))
 	for i, x := range v {
 		out[i] = T(x)

@@ -350,20 +350,3 @@ func (s *Spec) Eval(batch int) (*graph.Graph, []graph.ParamSlot, error) {
 	}
 	return g, layout, nil
 }
-
-// Infer builds the batched inference graph: inputs jets, constituents and
-// valid masks, outputs every prediction. Its parameters stay graph
-// parameters: written with graph.ModelOptions.ParamValues they become
-// initializers holding the trained weights.
-func (s *Spec) Infer(batch int) (*graph.Graph, error) {
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	g := graph.New(s.Name)
-	in := s.declareInputs(g, int64(batch), false)
-	s.predictions(g, s.forward(g, in, false), func(Task) bool { return true })
-	if err := g.Err(); err != nil {
-		return nil, fmt.Errorf("model %s: inference graph: %w", s.Name, err)
-	}
-	return g, nil
-}

@@ -174,7 +174,7 @@ func TestInferMatchesEval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inferG, err := s.Infer(batch)
+	inferG, err := s.Infer(model.InferOptions{Batch: batch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func buildAll(t testing.TB, s model.Spec, batch int) map[string][]byte {
 	if out["eval"], err = g.Marshal(graph.ModelOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if g, err = s.Infer(batch); err != nil {
+	if g, err = s.Infer(model.InferOptions{Batch: batch}); err != nil {
 		t.Fatal(err)
 	}
 	if out["infer"], err = g.Marshal(graph.ModelOptions{}); err != nil {
@@ -369,7 +369,7 @@ func BenchmarkBuildGN2(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		inf, err := s.Infer(1)
+		inf, err := s.Infer(model.InferOptions{Batch: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

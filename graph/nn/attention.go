@@ -118,15 +118,27 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 	}
 	if cfg.Registers > 0 {
 		r := int64(cfg.Registers)
-		d := x.Dim(-1)
+		b, t, d := x.Dim(0), x.Dim(1), x.Dim(2)
 		reg := g.ParamOf("registers", dt, graph.Shape{1, r, d}, graph.InitNormal(1e-4))
-		b := x.Dim(0)
-		if b < 0 {
-			g.Errorf("registers need a static batch dimension, got %s", x)
+		switch {
+		case b >= 0:
+			x = g.Concat(1, x, g.Expand(reg, graph.Shape{b, r, d}))
+		case t >= 0:
+			// A dynamic batch cannot be expanded to without shape
+			// operators: pad the sequence with R zero rows and add the
+			// registers there (x + 0 and 0 + r are exact, so the values are
+			// those of the concatenation).
+			place := make([]float64, (t+r)*r)
+			for i := int64(0); i < r; i++ {
+				place[(t+i)*r+i] = 1
+			}
+			rows := g.Const("register_rows", dt, graph.Shape{t + r, r}, place)
+			x = g.Add(g.Pad(x, []int64{0, 0, 0}, []int64{0, r, 0}), g.MatMul(rows, reg))
+		default:
+			g.Errorf("registers need a static batch or sequence length, got %s", x)
 		}
-		x = g.Concat(1, x, g.Expand(reg, graph.Shape{b, r, d}))
 		if bias != nil {
-			bias = g.Concat(1, bias, g.Zeros(dt, graph.Shape{b, r}))
+			bias = g.Pad(bias, []int64{0, 0}, []int64{0, r})
 		}
 	}
 	for i := 0; i < cfg.Layers; i++ {

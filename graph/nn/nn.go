@@ -99,12 +99,26 @@ func ConcatLinear(g *graph.Graph, name string, parts []*graph.Tensor, out int) *
 	for i, p := range parts {
 		terms[i] = g.MatMul(p, ws[i])
 	}
-	sort.SliceStable(terms, func(i, j int) bool { return terms[i].Shape().Size() < terms[j].Shape().Size() })
+	sort.SliceStable(terms, func(i, j int) bool { return orderSize(terms[i].Shape()) < orderSize(terms[j].Shape()) })
 	y := g.Add(terms[0], b)
 	for _, term := range terms[1:] {
 		y = g.Add(y, term)
 	}
 	return y
+}
+
+// orderSize is a shape's element count with dynamic dimensions counted as
+// large, so that static and dynamic versions of a graph add the same terms
+// in the same order.
+func orderSize(s graph.Shape) int64 {
+	n := int64(1)
+	for _, d := range s {
+		if d < 0 {
+			d = 1 << 16
+		}
+		n *= d
+	}
+	return n
 }
 
 // MLP applies Linear layers of the given output sizes with activation a
