@@ -150,18 +150,11 @@ type EvalOptions struct {
 // Evaluate evaluates a trained run's checkpoint on HDF5 files with the
 // evaluation graph: every task's loss and the b-versus-light AUC.
 func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
-	cfg, err := config.Load(filepath.Join(opts.RunDir, ResolvedFile))
-	if err != nil {
-		return nil, fmt.Errorf("train: %s is not a run directory: %w", opts.RunDir, err)
-	}
-	norm, err := loader.ReadNormDict(filepath.Join(opts.RunDir, NormDictFile))
+	run, err := LoadRun(opts.RunDir)
 	if err != nil {
 		return nil, err
 	}
-	spec, err := runSpec(cfg, opts.RunDir)
-	if err != nil {
-		return nil, err
-	}
+	cfg, norm, spec := run.Config, run.Norm, run.Spec
 	path := opts.Checkpoint
 	if path == "" {
 		if path, err = BestCheckpoint(opts.RunDir); err != nil {
@@ -189,7 +182,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, err
 	}
 	defer e.Close()
-	params, err := paramsFromCheckpoint(path, f, e.layout)
+	params, err := ParamsFromCheckpoint(path, f, e.layout)
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +194,32 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, fmt.Errorf("train: evaluating %s: %w", path, err)
 	}
 	return res, nil
+}
+
+// RunInfo is what a run directory says about its model.
+type RunInfo struct {
+	Dir    string
+	Config *config.Config // the resolved configuration
+	Spec   model.Spec
+	Norm   loader.NormDict // the run's copy of the norm dictionary
+}
+
+// LoadRun reads a run directory's resolved configuration and
+// dictionaries.
+func LoadRun(dir string) (*RunInfo, error) {
+	cfg, err := config.Load(filepath.Join(dir, ResolvedFile))
+	if err != nil {
+		return nil, fmt.Errorf("train: %s is not a run directory: %w", dir, err)
+	}
+	norm, err := loader.ReadNormDict(filepath.Join(dir, NormDictFile))
+	if err != nil {
+		return nil, err
+	}
+	spec, err := runSpec(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	return &RunInfo{Dir: dir, Config: cfg, Spec: spec, Norm: norm}, nil
 }
 
 // runSpec builds the model spec of a run from its configuration and its
@@ -222,9 +241,10 @@ func runSpec(cfg *config.Config, runDir string) (model.Spec, error) {
 	})
 }
 
-// paramsFromCheckpoint gathers a model's parameters from a checkpoint into
-// a flat vector, refusing a checkpoint of another model.
-func paramsFromCheckpoint(path string, f *checkpoint.File, layout []graph.ParamSlot) ([]float32, error) {
+// ParamsFromCheckpoint gathers a model's parameters from a checkpoint into
+// a flat vector in the layout's order, refusing a checkpoint of another
+// model with the first differing tensor.
+func ParamsFromCheckpoint(path string, f *checkpoint.File, layout []graph.ParamSlot) ([]float32, error) {
 	want := &checkpoint.File{}
 	got := &checkpoint.File{}
 	var size int64

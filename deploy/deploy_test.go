@@ -1,0 +1,279 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/codegen/onnxpb"
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/train"
+)
+
+// fixture is a small trained run shared by the tests of the package.
+var fixture struct {
+	once sync.Once
+	data string // generated dataset
+	cfg  string // configuration file
+	run  string // trained run directory
+	err  error
+}
+
+const fixtureConfig = `
+[data]
+train = ["DATA/train.h5"]
+val = ["DATA/val.h5"]
+test = ["DATA/test.h5"]
+norm_dict = "DATA/norm_dict.yaml"
+class_dict = "DATA/class_dict.yaml"
+batch_size = 50
+num_train = 500
+[data.variables]
+jets = ["pt_btagJes", "eta_btagJes"]
+tracks = ["d0", "z0SinTheta", "dphi", "deta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance", "numberOfPixelHits"]
+[model]
+name = "Tiny"
+embed_dim = 16
+[[model.init_nets]]
+input = "tracks"
+max_len = 20
+hidden = [16]
+[model.encoder]
+layers = 1
+heads = 2
+out_dim = 8
+[[model.tasks]]
+name = "jets_classification"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "c", "u", "tau"]
+hidden = [8]
+use_class_dict = true
+[[model.tasks]]
+name = "track_origin"
+kind = "track_classification"
+input = "tracks"
+label = "ftagTruthOriginLabel"
+class_names = ["pileup", "fake", "primary", "fromB", "fromBC", "fromC", "fromTau", "otherSecondary"]
+hidden = [8]
+weight = 0.5
+[[model.tasks]]
+name = "track_vertexing"
+kind = "vertexing"
+input = "tracks"
+label = "ftagTruthVertexIndex"
+hidden = [8]
+weight = 1.5
+[training]
+epochs = 2
+seed = 9
+threads = 2
+[training.lr]
+max = 3e-3
+warmup_fraction = 0.2
+`
+
+// trainRun trains the fixture configuration into dir.
+func trainRun(t testing.TB, cfgPath, dir string) {
+	t.Helper()
+	c, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.Run(context.Background(), train.Options{Config: c, RunDir: dir, Runtime: graphtest.OpenRuntime(t)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trainedRun returns the shared trained run, creating it on first use.
+func trainedRun(t testing.TB) (cfgPath, runDir string) {
+	t.Helper()
+	fixture.once.Do(func() {
+		dir, err := os.MkdirTemp("", "salt-ort-deploy")
+		if err != nil {
+			fixture.err = err
+			return
+		}
+		fixture.data = filepath.Join(dir, "data")
+		if _, err := loader.Generate(loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100}, fixture.data); err != nil {
+			fixture.err = err
+			return
+		}
+		fixture.cfg = filepath.Join(dir, "tiny.toml")
+		if err := os.WriteFile(fixture.cfg, []byte(strings.ReplaceAll(fixtureConfig, "DATA", fixture.data)), 0o644); err != nil {
+			fixture.err = err
+			return
+		}
+		fixture.run = filepath.Join(dir, "run")
+		trainRun(t, fixture.cfg, fixture.run)
+	})
+	if fixture.err != nil {
+		t.Fatal(fixture.err)
+	}
+	return fixture.cfg, fixture.run
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixture.data != "" {
+		os.RemoveAll(filepath.Dir(fixture.data))
+	}
+	os.Exit(code)
+}
+
+func export(t *testing.T, run, out string, batched bool) *Exported {
+	t.Helper()
+	ex, err := Export(context.Background(), ExportOptions{RunDir: run, Out: out, Batched: batched, ValidationJets: 200, Version: "test", Runtime: graphtest.OpenRuntime(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+func validate(t *testing.T, model, vectors string) *Report {
+	t.Helper()
+	rep, err := Validate(context.Background(), ValidateOptions{Model: model, Vectors: vectors, Runtime: graphtest.OpenRuntime(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func readBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestExportValidate(t *testing.T) {
+	cfg, run := trainedRun(t)
+	for _, batched := range []bool{false, true} {
+		name := map[bool]string{false: "athena", true: "batched"}[batched]
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			a := export(t, run, filepath.Join(dir, "a", "model.onnx"), batched)
+			b := export(t, run, filepath.Join(dir, "b", "model.onnx"), batched)
+			if a.SHA256 != b.SHA256 || !bytes.Equal(readBytes(t, a.Vectors), readBytes(t, b.Vectors)) {
+				t.Fatal("two exports of one checkpoint differ")
+			}
+			if onnxcheck.Available() {
+				if err := onnxcheck.Check(readBytes(t, a.Model)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep := validate(t, a.Model, "")
+			if !rep.Pass() {
+				t.Fatalf("validation failed: %+v", rep.Outputs)
+			}
+			for _, o := range rep.Outputs {
+				t.Logf("%s: %d compared, max abs %.3g, near boundary %d", o.Name, o.Compared, o.MaxAbs, o.NearBoundary)
+			}
+			// The metadata reads back.
+			m, err := Open(graphtest.OpenRuntime(t), a.Model, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if m.Meta.Model != "Tiny" || m.Meta.Interface != name || m.Meta.ValidationJets != 200 ||
+				len(m.Meta.TrainingData) != 1 || m.Meta.TrainingData[0].Name != "train.h5" || len(m.Meta.Inputs[1].Variables) != 7 ||
+				m.Meta.Validation.SHA256 == "" || m.Meta.Checkpoint.SHA256 == "" {
+				t.Errorf("metadata did not round-trip: %+v", m.Meta)
+			}
+			if !strings.Contains(string(readBytes(t, a.Card)), "IP3D_signed_d0_significance") {
+				t.Error("the model card does not list the inputs")
+			}
+			_ = cfg
+		})
+	}
+}
+
+// TestExportAfterRetrainIsIdentical retrains the fixture configuration
+// with the same seed and exports again.
+func TestExportAfterRetrainIsIdentical(t *testing.T) {
+	cfg, run := trainedRun(t)
+	again := filepath.Join(t.TempDir(), "again")
+	trainRun(t, cfg, again)
+	a := export(t, run, filepath.Join(t.TempDir(), "model.onnx"), false)
+	b := export(t, again, filepath.Join(t.TempDir(), "model.onnx"), false)
+	if a.SHA256 != b.SHA256 {
+		ma, _ := json.MarshalIndent(a.Metadata, "", " ")
+		mb, _ := json.MarshalIndent(b.Metadata, "", " ")
+		t.Fatalf("exports of identical seeded retrains differ:\n%s\n%s", ma, mb)
+	}
+}
+
+func TestValidateCatchesDamage(t *testing.T) {
+	_, run := trainedRun(t)
+	ex := export(t, run, filepath.Join(t.TempDir(), "model.onnx"), false)
+
+	t.Run("perturbed weight", func(t *testing.T) {
+		mp, err := onnxpb.Unmarshal(readBytes(t, ex.Model))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, init := range mp.GetGraph().GetInitializer() {
+			if init.GetName() == "encoder/layer0/attn/in_proj/weight" {
+				raw := init.GetRawData()
+				raw[3] ^= 0x40 // flip an exponent bit of the first weight
+			}
+		}
+		b, err := onnxpb.Marshal(mp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.onnx")
+		os.WriteFile(bad, b, 0o644)
+		rep := validate(t, bad, ex.Vectors)
+		if rep.Pass() {
+			t.Fatal("a model with a perturbed weight passed validation")
+		}
+	})
+	t.Run("swapped input variables", func(t *testing.T) {
+		m, err := Open(graphtest.OpenRuntime(t), ex.Model, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		v, err := m.ReadVectors(ex.Vectors)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Feed d0 and IP3D_signed_d0_significance (columns 0 and 4) swapped,
+		// as a C++ caller with a wrong variable order would.
+		nv := len(v.SeqVars)
+		for i := 0; i < len(v.SeqRaw); i += nv {
+			v.SeqRaw[i], v.SeqRaw[i+4] = v.SeqRaw[i+4], v.SeqRaw[i]
+		}
+		got, err := m.Run(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := false
+		for _, o := range m.Meta.ValidationOutputs {
+			if !compare(o, got[o.Name], v, m.vlayout, DefaultTolerance).Pass() {
+				failed = true
+			}
+		}
+		if !failed {
+			t.Fatal("swapped input variables passed validation")
+		}
+	})
+	t.Run("vectors of another model", func(t *testing.T) {
+		_, err := Validate(context.Background(), ValidateOptions{Model: ex.Model, Vectors: filepath.Join(fixture.data, "val.h5"), Runtime: graphtest.OpenRuntime(t)})
+		if err == nil {
+			t.Fatal("a training file was accepted as validation vectors")
+		}
+	})
+}
+

@@ -1,0 +1,379 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/salt-ort/salt-ort/codegen/onnxpb"
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/runtime"
+)
+
+// DefaultTolerance is the largest absolute difference Validate accepts on
+// float outputs (probabilities), and the distance from a decision boundary
+// within which a differing class or vertex is not counted as a failure.
+const DefaultTolerance = 1e-5
+
+// ValidateOptions configure Validate.
+type ValidateOptions struct {
+	Model     string
+	Vectors   string  // default: VectorsPath(Model)
+	Tolerance float64 // default: DefaultTolerance
+	Threads   int     // ONNX Runtime threads (default 1)
+	Runtime   *runtime.Runtime
+}
+
+// OutputReport is the comparison of one output over all jets.
+type OutputReport struct {
+	Name     string
+	Type     string
+	Compared int // values (float outputs) or constituents (class and vertex outputs)
+	// Mismatches counts values beyond the tolerance, or differing classes
+	// or vertices not explained by a near tie.
+	Mismatches int
+	// NearBoundary counts differing classes or vertices whose decision
+	// probabilities are within the tolerance of the boundary.
+	NearBoundary int
+	MaxAbs       float64
+	MaxRel       float64
+}
+
+// Pass reports whether the output reproduces the vectors.
+func (o OutputReport) Pass() bool { return o.Mismatches == 0 }
+
+// Report is the result of Validate.
+type Report struct {
+	Model     string
+	Interface string
+	Jets      int
+	Tolerance float64
+	Outputs   []OutputReport
+	// Results holds the model's outputs per jet (float32; int8 outputs
+	// converted exactly), for comparing runs bit for bit.
+	Results map[string][][]float32
+}
+
+// Pass reports whether every output reproduces the vectors.
+func (r *Report) Pass() bool {
+	for _, o := range r.Outputs {
+		if !o.Pass() {
+			return false
+		}
+	}
+	return len(r.Outputs) > 0
+}
+
+// Model is an exported model opened for running.
+type Model struct {
+	Path     string
+	Meta     *Metadata
+	Spec     model.Spec
+	Outputs  []OutputSpec
+	sess     *runtime.Session
+	vlayout  vectorLayout
+	vertices map[string]bool
+}
+
+// OutputSpec is an output's name and ONNX element type.
+type OutputSpec struct {
+	Name string
+	Type int32
+}
+
+// Open loads an exported model: its metadata and a session.
+func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	mp, err := onnxpb.Unmarshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", path, err)
+	}
+	var raw string
+	for _, kv := range mp.GetMetadataProps() {
+		if kv.GetKey() == MetadataKey {
+			raw = kv.GetValue()
+		}
+	}
+	if raw == "" {
+		return nil, fmt.Errorf("deploy: %s has no %s metadata: was it exported by salt-ort?", path, MetadataKey)
+	}
+	meta, err := ParseMetadata(raw)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", path, err)
+	}
+	cfg, err := config.Parse(path+"#"+MetadataKey, []byte(meta.Config))
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %s: the recorded configuration: %w", path, err)
+	}
+	spec, err := cfg.Spec(func(ds, field string) ([]float64, error) {
+		// Loss weights do not shape the network; any of the right length do.
+		for _, t := range cfg.Model.Tasks {
+			if t.Label == field {
+				w := make([]float64, len(t.ClassNames))
+				for i := range w {
+					w[i] = 1
+				}
+				return w, nil
+			}
+		}
+		return nil, fmt.Errorf("no task reads %s", field)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", path, err)
+	}
+	vl, err := layoutOf(meta)
+	if err != nil {
+		return nil, err
+	}
+	if threads <= 0 {
+		threads = 1
+	}
+	sess, err := rt.NewSession(path, data, runtime.Options{IntraOpThreads: threads})
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Path: path, Meta: meta, Spec: spec, sess: sess, vlayout: vl}
+	for _, o := range mp.GetGraph().GetOutput() {
+		m.Outputs = append(m.Outputs, OutputSpec{Name: o.GetName(), Type: o.GetType().GetTensorType().GetElemType()})
+	}
+	return m, nil
+}
+
+// Close releases the session.
+func (m *Model) Close() error { return m.sess.Close() }
+
+// Run runs the model on validation vectors and returns, per validation
+// output, its values per jet (in the one-jet interface's terms).
+func (m *Model) Run(v *Vectors) (map[string][][]float32, error) {
+	if m.Meta.Interface == "batched" {
+		return m.runBatched(v)
+	}
+	return m.runSingle(v)
+}
+
+// runSingle calls the model once per jet with its valid constituents.
+func (m *Model) runSingle(v *Vectors) (map[string][][]float32, error) {
+	nj, nv, t := len(v.JetVars), len(v.SeqVars), v.MaxLen
+	res := map[string][][]float32{}
+	for j := 0; j < v.Jets; j++ {
+		n := v.NTracks[j]
+		jet, err := runtime.NewTensor([]int64{1, int64(nj)}, append([]float32(nil), v.JetRaw[j*nj:(j+1)*nj]...))
+		if err != nil {
+			return nil, err
+		}
+		seq, err := runtime.NewTensor([]int64{int64(n), int64(nv)}, append(make([]float32, 0, n*nv+1), v.SeqRaw[j*t*nv:(j*t+n)*nv]...))
+		if err != nil {
+			return nil, err
+		}
+		outs := make([]runtime.Value, len(m.Outputs))
+		for i, o := range m.Outputs {
+			switch o.Type {
+			case int32(onnxpb.TensorProto_INT8):
+				outs[i], err = runtime.NewTensor([]int64{int64(n)}, make([]int8, n+1))
+			default:
+				outs[i], err = runtime.NewScalar[float32](0)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		err = m.sess.Run([]runtime.Value{jet, seq}, outs)
+		if err == nil {
+			for i, o := range m.Outputs {
+				var vals []float32
+				switch x := outs[i].(type) {
+				case *runtime.Tensor[int8]:
+					for _, c := range x.GetData() {
+						vals = append(vals, float32(c))
+					}
+				case *runtime.Scalar[float32]:
+					vals = []float32{x.GetData()}
+				}
+				res[o.Name] = append(res[o.Name], vals)
+			}
+		}
+		runtime.Destroy(append(outs, jet, seq)...)
+		if err != nil {
+			return nil, fmt.Errorf("deploy: %s: jet %d (%d constituents): %w", m.Path, j, n, err)
+		}
+	}
+	return res, nil
+}
+
+// runBatched calls the batched model on chunks of jets and decides its
+// predictions into the one-jet interface's outputs.
+func (m *Model) runBatched(v *Vectors) (map[string][][]float32, error) {
+	spec := m.Spec
+	grp := spec.Inputs[0]
+	nj, nv, t := len(v.JetVars), len(v.SeqVars), v.MaxLen
+	res := map[string][][]float32{}
+	const chunk = 100
+	for start := 0; start < v.Jets; start += chunk {
+		b := min(chunk, v.Jets-start)
+		jets, err := runtime.NewTensor([]int64{int64(b), int64(nj)}, append([]float32(nil), v.JetRaw[start*nj:(start+b)*nj]...))
+		if err != nil {
+			return nil, err
+		}
+		seq, err := runtime.NewTensor([]int64{int64(b), int64(t), int64(nv)}, append([]float32(nil), v.SeqRaw[start*t*nv:(start+b)*t*nv]...))
+		if err != nil {
+			return nil, err
+		}
+		valid, err := runtime.NewTensor([]int64{int64(b), int64(t)}, append([]bool(nil), v.Valid[start*t:(start+b)*t]...))
+		if err != nil {
+			return nil, err
+		}
+		ins := map[string]runtime.Value{model.JetsInput: jets, grp.Name: seq, model.ValidInput(grp.Name): valid}
+		inputs := make([]runtime.Value, 0, 3)
+		for _, name := range m.sess.InputNames() {
+			inputs = append(inputs, ins[name])
+		}
+		outs := make([]runtime.Value, len(m.Outputs))
+		err = m.sess.Run(inputs, outs)
+		if err != nil {
+			runtime.Destroy(append(outs, jets, seq, valid)...)
+			return nil, fmt.Errorf("deploy: %s: jets %d..%d: %w", m.Path, start, start+b, err)
+		}
+		sub := &Vectors{Jets: b, MaxLen: t, Valid: v.Valid[start*t : (start+b)*t], NTracks: v.NTracks[start : start+b], Expected: map[string][]float32{}}
+		for i, o := range m.Outputs {
+			data := outs[i].(*runtime.Tensor[float32]).GetData()
+			for _, task := range spec.Tasks {
+				if model.PredictionOutput(task.Name) != o.Name {
+					continue
+				}
+				key := probsKey(task.Name)
+				if task.Kind == model.Vertexing {
+					key = pairKey(task.Name)
+				}
+				sub.Expected[key] = append([]float32(nil), data...)
+			}
+		}
+		runtime.Destroy(append(outs, jets, seq, valid)...)
+		deriveOutputs(spec, sub)
+		for _, o := range m.Meta.ValidationOutputs {
+			vals := sub.Expected[o.Name]
+			per := len(vals) / b
+			for j := 0; j < b; j++ {
+				row := vals[j*per : (j+1)*per]
+				if per == t { // per constituent: keep the valid ones
+					row = row[:sub.NTracks[j]]
+				}
+				res[o.Name] = append(res[o.Name], append([]float32(nil), row...))
+			}
+		}
+	}
+	return res, nil
+}
+
+// ReadVectors reads the validation vectors of the model.
+func (m *Model) ReadVectors(path string) (*Vectors, error) {
+	return readVectors(path, m.Meta, m.vlayout)
+}
+
+// Validate runs an exported model on its validation vectors and compares
+// every output with what the training-time evaluation graph produced.
+func Validate(ctx context.Context, opts ValidateOptions) (*Report, error) {
+	if opts.Vectors == "" {
+		opts.Vectors = VectorsPath(opts.Model)
+	}
+	if opts.Tolerance == 0 {
+		opts.Tolerance = DefaultTolerance
+	}
+	m, err := Open(opts.Runtime, opts.Model, opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	v, err := m.ReadVectors(opts.Vectors)
+	if err != nil {
+		return nil, err
+	}
+	got, err := m.Run(v)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Model: opts.Model, Interface: m.Meta.Interface, Jets: v.Jets, Tolerance: opts.Tolerance, Results: got}
+	for _, o := range m.Meta.ValidationOutputs {
+		r.Outputs = append(r.Outputs, compare(o, got[o.Name], v, m.vlayout, opts.Tolerance))
+	}
+	return r, nil
+}
+
+// compare checks one output against the vectors.
+func compare(o Output, got [][]float32, v *Vectors, l vectorLayout, tol float64) OutputReport {
+	rep := OutputReport{Name: o.Name, Type: o.Type}
+	want := v.Expected[o.Name]
+	t := v.MaxLen
+	if len(got) != v.Jets {
+		rep.Mismatches = v.Jets
+		return rep
+	}
+	for j := 0; j < v.Jets; j++ {
+		g := got[j]
+		if o.Type == "float32" {
+			rep.Compared++
+			d := math.Abs(float64(g[0]) - float64(want[j]))
+			rep.MaxAbs = math.Max(rep.MaxAbs, d)
+			rep.MaxRel = math.Max(rep.MaxRel, d/math.Max(math.Abs(float64(want[j])), 1e-12))
+			if d > tol || math.IsNaN(d) {
+				rep.Mismatches++
+			}
+			continue
+		}
+		n := v.NTracks[j]
+		if len(g) != n {
+			rep.Mismatches += n
+			continue
+		}
+		if o.Name == l.vertex {
+			rep.Compared += n
+			same := true
+			for i := 0; i < n; i++ {
+				same = same && g[i] == want[j*t+i]
+			}
+			if !same {
+				if pairNearHalf(v.Expected[pairField(o.Name)][j*t*t:], n, t, tol) {
+					rep.NearBoundary += n
+				} else {
+					rep.Mismatches += n
+				}
+			}
+			continue
+		}
+		c := l.classes[o.Name]
+		for i := 0; i < n; i++ {
+			rep.Compared++
+			if g[i] == want[j*t+i] {
+				continue
+			}
+			probs := make([]float32, c)
+			for k := range probs {
+				probs[k] = v.Expected[probField(o.Name, k)][j*t+i]
+			}
+			if nearTie(probs, tol) {
+				rep.NearBoundary++
+			} else {
+				rep.Mismatches++
+			}
+		}
+	}
+	return rep
+}
+
+// pairNearHalf reports whether a symmetrised pair probability of the n
+// valid tracks is within tol of 0.5.
+func pairNearHalf(p []float32, n, stride int, tol float64) bool {
+	for i := 0; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			s := float64((p[i*stride+j] + p[j*stride+i]) * 0.5)
+			if math.Abs(s-0.5) <= tol {
+				return true
+			}
+		}
+	}
+	return false
+}
