@@ -86,6 +86,12 @@ type Result struct {
 
 // run evaluates every batch of ds.
 func (e *evaluator) run(ctx context.Context, ds *loader.Dataset) (*Result, error) {
+	return e.runEach(ctx, ds, nil)
+}
+
+// runEach evaluates every batch of ds and hands each batch with the
+// graph's predictions to each (if not nil) before the batch is released.
+func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*loader.Batch, map[string][]float32) error) (*Result, error) {
 	w, err := e.bind.Float32(model.TaskWeightsInput)
 	if err != nil {
 		return nil, err
@@ -103,6 +109,17 @@ func (e *evaluator) run(ctx context.Context, ds *loader.Dataset) (*Result, error
 		}
 		if err == nil {
 			err = auc.add(e.bind, b)
+		}
+		if err == nil && each != nil {
+			preds := map[string][]float32{}
+			for _, name := range e.predictionNames() {
+				if preds[name], err = e.bind.Float32(name); err != nil {
+					break
+				}
+			}
+			if err == nil {
+				err = each(b, preds)
+			}
 		}
 		n := b.N
 		b.Release()
@@ -135,6 +152,18 @@ func (e *evaluator) run(ctx context.Context, ds *loader.Dataset) (*Result, error
 	return res, nil
 }
 
+// predictionNames lists the evaluation graph's prediction outputs.
+func (e *evaluator) predictionNames() []string {
+	var names []string
+	for _, t := range e.spec.Tasks {
+		names = append(names, model.PredictionOutput(t.Name))
+		if t.Kind == model.JetGaussianRegression {
+			names = append(names, model.VarianceOutput(t.Name))
+		}
+	}
+	return names
+}
+
 // EvalOptions configure Evaluate.
 type EvalOptions struct {
 	RunDir string
@@ -145,6 +174,10 @@ type EvalOptions struct {
 	Files   []string
 	Runtime *runtime.Runtime
 	Threads int
+	// Each, if set, receives every batch (raw loader batch, normalised
+	// inputs) with the evaluation graph's predictions by output name
+	// (model.PredictionOutput), valid until it returns.
+	Each func(b *loader.Batch, predictions map[string][]float32) error
 }
 
 // Evaluate evaluates a trained run's checkpoint on HDF5 files with the
@@ -189,7 +222,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 	if err := e.setParams(params); err != nil {
 		return nil, err
 	}
-	res, err := e.run(ctx, ds)
+	res, err := e.runEach(ctx, ds, opts.Each)
 	if err != nil {
 		return nil, fmt.Errorf("train: evaluating %s: %w", path, err)
 	}
