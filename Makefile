@@ -21,7 +21,7 @@ BIN := bin/salt-ort
 LDFLAGS := -X $(PKG)/runtime.buildLibraryPath=$(ORT_LIB)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all deps apt ort generate build cpp vet test bench demo clean
+.PHONY: all deps apt ort generate build cpp vet test fuzz bench demo clean
 
 all: build
 
@@ -53,9 +53,21 @@ cpp: deps
 vet: deps
 	$(GO) vet ./...
 
-## test: everything CI runs
+## test: everything CI runs: vet, the tests, and each fuzz target briefly
 test: deps vet
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse ./loader:FuzzReadNormDict ./loader:FuzzReadClassDict ./deploy:FuzzReadMetadata
+
+## fuzz: run every fuzz target for FUZZTIME (seed corpora are in testdata/fuzz)
+fuzz: deps
+	@for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## bench: the performance benchmarks (figures printed, nothing asserted)
 bench: deps

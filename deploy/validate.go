@@ -89,20 +89,7 @@ func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	mp, err := onnxpb.Unmarshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", path, err)
-	}
-	var raw string
-	for _, kv := range mp.GetMetadataProps() {
-		if kv.GetKey() == MetadataKey {
-			raw = kv.GetValue()
-		}
-	}
-	if raw == "" {
-		return nil, fmt.Errorf("deploy: %s has no %s metadata: was it exported by salt-ort?", path, MetadataKey)
-	}
-	meta, err := ParseMetadata(raw)
+	mp, meta, err := ReadMetadata(data)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", path, err)
 	}
@@ -142,6 +129,32 @@ func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
 		m.Outputs = append(m.Outputs, OutputSpec{Name: o.GetName(), Type: o.GetType().GetTensorType().GetElemType()})
 	}
 	return m, nil
+}
+
+// ReadMetadata parses serialised model bytes and the salt-ort metadata
+// they carry.
+func ReadMetadata(data []byte) (*onnxpb.ModelProto, *Metadata, error) {
+	mp, err := onnxpb.Unmarshal(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	var raw string
+	for _, kv := range mp.GetMetadataProps() {
+		if kv.GetKey() == MetadataKey {
+			raw = kv.GetValue()
+		}
+	}
+	if raw == "" {
+		return nil, nil, fmt.Errorf("no %s metadata: was the model exported by salt-ort?", MetadataKey)
+	}
+	meta, err := ParseMetadata(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(meta.Inputs) != 2 || len(meta.ValidationOutputs) == 0 {
+		return nil, nil, fmt.Errorf("metadata %s: want 2 inputs and the validation outputs, got %d and %d", MetadataKey, len(meta.Inputs), len(meta.ValidationOutputs))
+	}
+	return mp, meta, nil
 }
 
 // Close releases the session.
