@@ -42,6 +42,8 @@ func App(stdout, stderr io.Writer) *cli.App {
 			genDataCommand(),
 			normCommand(),
 			trainCommand(),
+			exportCommand(),
+			validateCommand(),
 		},
 	}
 }

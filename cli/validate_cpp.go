@@ -1,0 +1,43 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/salt-ort/salt-ort/deploy"
+	"github.com/salt-ort/salt-ort/runtime"
+	"github.com/urfave/cli/v2"
+)
+
+// validateCpp builds the C++ program generated for the model with CMake,
+// runs it on the validation vectors and requires its outputs to equal the
+// Go run's (rep, single-threaded) bit for bit.
+func validateCpp(c *cli.Context, rt *runtime.Runtime, rep *deploy.Report) error {
+	vectors := c.String("vectors")
+	if vectors == "" {
+		vectors = deploy.VectorsPath(rep.Model)
+	}
+	r, err := deploy.ValidateCppPath(c.Context, rt, rep.Model, vectors, rep.Results, deploy.CppOptions{WorkDir: c.String("work-dir")})
+	if err != nil {
+		return exitFor(err)
+	}
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "C++ program %s (built in %v, ran in %v)\n", r.Program, r.Build.Round(time.Millisecond), r.Run.Round(time.Millisecond))
+	fmt.Fprintln(w, "output\tjets\tvalues\tjets differing\tresult")
+	for _, o := range r.Outputs {
+		result := "bit-identical to Go"
+		if !o.Pass() {
+			result = "DIFFERS"
+			if o.First != nil {
+				result += ": " + o.First.String()
+			}
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", o.Name, o.Jets, o.Values, o.Mismatches, result)
+	}
+	w.Flush()
+	if err := r.Err(); err != nil {
+		return cli.Exit("salt-ort validate --cpp: "+err.Error(), ExitFailure)
+	}
+	return nil
+}
