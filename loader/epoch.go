@@ -479,6 +479,9 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 				}
 				out[tt] = max(v, -1)
 			}
+			if err := checkClasses(l, out, idx, sf.path, d.dss[di].name, c.name, row); err != nil {
+				return err
+			}
 			continue
 		}
 		for _, tt := range idx {
@@ -488,6 +491,9 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 					sf.path, d.dss[di].name, c.name, row, tt)
 			}
 			out[tt] = max(v, -1)
+		}
+		if err := checkClasses(l, out, idx, sf.path, d.dss[di].name, c.name, row); err != nil {
+			return err
 		}
 	}
 	if d.weightDS == di {
@@ -500,6 +506,20 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 			b.NonFinite++
 		}
 		b.Weights[slot] = x
+	}
+	return nil
+}
+
+// checkClasses rejects a class label beyond the label's class count.
+func checkClasses(l *Label, out []int64, idx []int, path, dataset, field string, row int) error {
+	if l.Kind != ClassLabel || l.NumClasses <= 0 {
+		return nil
+	}
+	for _, tt := range idx {
+		if out[tt] >= int64(l.NumClasses) {
+			return fmt.Errorf("loader: %s: dataset %q: label field %q: class %d at jet %d, entry %d, but the task has %d classes (0..%d): check class_names or the label field",
+				path, dataset, field, out[tt], row, tt, l.NumClasses, l.NumClasses-1)
+		}
 	}
 	return nil
 }
