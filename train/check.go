@@ -1,0 +1,98 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/optim"
+	"github.com/salt-ort/salt-ort/loader"
+)
+
+// SplitCheck is what Check found in one split's files.
+type SplitCheck struct {
+	Split   string
+	Files   []string
+	Jets    int
+	Batches int
+	// NonFinite counts values replaced by 0 (non_finite = "zero").
+	NonFinite int64
+}
+
+// CheckReport is the result of Check.
+type CheckReport struct {
+	Model         string
+	Parameters    int64
+	MFLOPsPerJet  float64 // of the training step
+	TrainingNodes int
+	Splits        []SplitCheck
+}
+
+// Check validates a configuration and the data it names without training:
+// the dictionaries cover the variables, every file has the datasets and
+// fields, every batch reads (labels within their class counts, no
+// non-finite inputs unless configured), and the graphs build.
+func Check(ctx context.Context, cfg *config.Config) (*CheckReport, error) {
+	c, err := cfg.Absolute()
+	if err != nil {
+		return nil, err
+	}
+	norm, err := loader.ReadNormDict(c.Data.NormDict)
+	if err != nil {
+		return nil, err
+	}
+	var classes loader.ClassDict
+	if c.Data.ClassDict != "" {
+		if classes, err = loader.ReadClassDict(c.Data.ClassDict); err != nil {
+			return nil, err
+		}
+	}
+	spec, err := c.Spec(func(ds, field string) ([]float64, error) {
+		w, ok := classes[ds][field]
+		if !ok {
+			return nil, fmt.Errorf("%s has no weights for %s.%s", c.Data.ClassDict, ds, field)
+		}
+		return w, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	g, layout, err := spec.TrainStep(model.TrainOptions{Batch: c.Data.BatchSize, Step: optim.Step{Optimizer: optim.DefaultAdamW(), ClipNorm: c.Training.GradClip}})
+	if err != nil {
+		return nil, err
+	}
+	cost := g.Cost()
+	rep := &CheckReport{Model: spec.Name, Parameters: layout.Size, TrainingNodes: cost.Nodes,
+		MFLOPsPerJet: float64(cost.FLOPs()) / float64(c.Data.BatchSize) / 1e6}
+	splits := []struct {
+		name  string
+		files []string
+		limit int
+	}{{"train", c.Data.Train, c.Data.NumTrain}, {"val", c.Data.Val, c.Data.NumVal}, {"test", c.Data.Test, 0}}
+	for _, s := range splits {
+		if len(s.files) == 0 {
+			continue
+		}
+		ds, err := loader.Open(LoaderConfig(c, s.files, norm, false, s.limit))
+		if err != nil {
+			return nil, fmt.Errorf("check: %s split: %w", s.name, err)
+		}
+		sc := SplitCheck{Split: s.name, Files: s.files, Jets: ds.Len(), Batches: ds.NumBatches()}
+		ch, errc := ds.Batches(ctx, 0, 0)
+		for b := range ch {
+			b.Release()
+		}
+		err = <-errc
+		sc.NonFinite = ds.NonFiniteCount()
+		ds.Close()
+		if err != nil {
+			return nil, fmt.Errorf("check: %s split: %w", s.name, err)
+		}
+		if sc.Jets == 0 {
+			return nil, fmt.Errorf("check: %s split: the files hold no jets (%v)", s.name, s.files)
+		}
+		rep.Splits = append(rep.Splits, sc)
+	}
+	return rep, nil
+}
