@@ -98,14 +98,24 @@ func TestTrainSurvivesSignalsAndKills(t *testing.T) {
 	}
 
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	for i, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL, syscall.SIGKILL, syscall.SIGKILL} {
+	// SIGINT and SIGTERM once each, then kill -9 at 20 random moments.
+	signals := []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM}
+	kills := 0
+	for i := 0; kills < 20; i++ {
+		if i >= len(signals) {
+			signals = append(signals, syscall.SIGKILL)
+		}
+		if i > 40 {
+			t.Fatalf("only %d of %d runs were still running when killed", kills, i)
+		}
+		sig := signals[i]
 		dir := filepath.Join(t.TempDir(), "run")
 		cmd := train("--out", dir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		// Somewhere between start-up and the end of the reference run's time.
-		delay := time.Duration(r.Float64() * float64(full))
+		delay := time.Duration(r.Float64() * 0.9 * float64(full))
 		switch i {
 		case 0:
 			delay = 20 * time.Millisecond // during start-up, before any checkpoint
@@ -120,6 +130,7 @@ func TestTrainSurvivesSignalsAndKills(t *testing.T) {
 		case err == nil:
 			t.Logf("%v after %v: the run had already finished", sig, delay)
 		case sig == syscall.SIGKILL && ws.Signaled():
+			kills++
 			t.Logf("%v after %v: killed", sig, delay)
 		case sig != syscall.SIGKILL && ws.ExitStatus() == ExitFailure && strings.Contains(cmd.Stderr.(*bytes.Buffer).String(), "--resume"):
 			t.Logf("%v after %v: checkpointed and exited: %s", sig, delay, strings.TrimSpace(cmd.Stderr.(*bytes.Buffer).String()))
@@ -140,10 +151,11 @@ func TestTrainSurvivesSignalsAndKills(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("after %v at %v and resume, the final checkpoint differs from the uninterrupted run's", sig, delay)
 		}
-		if leftovers, _ := filepath.Glob(filepath.Join(dir, "checkpoints", ".*")); len(leftovers) > 0 {
+		if leftovers, _ := filepath.Glob(filepath.Join(dir, "*", ".*")); len(leftovers) > 0 {
 			t.Errorf("temporary files left behind: %v", leftovers)
 		}
 	}
+	t.Logf("%d runs killed with SIGKILL mid-run; every one resumed to the uninterrupted run's checkpoint", kills)
 }
 
 func TestTrainUsageErrors(t *testing.T) {

@@ -135,3 +135,18 @@ func (t *metricsTable) flush() error {
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }
+
+// removeStaleTemporaries deletes the temporary files a run killed while
+// writing (kill -9, power loss) leaves in its run directory; the files they
+// were meant to replace are intact.
+func removeStaleTemporaries(dir string) {
+	for _, sub := range []string{"", CheckpointDir, "metrics"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, sub, ".*"))
+		for _, m := range matches {
+			base := filepath.Base(m)
+			if strings.HasPrefix(base, temporaryPrefix) || strings.Contains(base, ".tmp") {
+				os.Remove(m)
+			}
+		}
+	}
+}

@@ -182,6 +182,7 @@ func (t *trainer) setup() error {
 			t.opts.Resume, restart = false, true
 		}
 	}
+	removeStaleTemporaries(dir)
 	if t.opts.Resume {
 		if old, err := os.ReadFile(filepath.Join(dir, ResolvedFile)); err == nil && string(old) != string(resolved) {
 			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), ResolvedFile)
