@@ -42,6 +42,7 @@ func App(stdout, stderr io.Writer) *cli.App {
 			genDataCommand(),
 			normCommand(),
 			trainCommand(),
+			evalCommand(),
 			checkCommand(),
 			exportCommand(),
 			validateCommand(),

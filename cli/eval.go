@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/salt-ort/salt-ort/evaluate"
+	"github.com/urfave/cli/v2"
+)
+
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "eval",
+		Usage:     "evaluate a trained run on test files: Salt-compatible predictions, performance table and plots",
+		ArgsUsage: "RUN_DIR | --compare RUN_A RUN_B",
+		Description: `Runs the run's evaluation graph (best checkpoint) over each test file (--test,
+default: the configuration's test files) and writes into RUN_DIR/eval (or
+--out): <stem>.h5 with the predictions in the layout of Salt's prediction
+writer (jets: the kept fields plus <model>_pb/_pc/_pu/_ptau; tracks: the
+per-class track-origin probabilities, <model>_VertexIndex and valid),
+<stem>.json with the performance summary, <stem>_disc_b.png (D_b per
+flavour), <stem>_roc.png (c- and light-rejection against b-efficiency) and
+loss.png (training and validation loss per epoch). It prints the c- and
+light-rejection at 60/70/77/85 % b-efficiency for
+D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)), the AUCs, the track-origin
+accuracy per class, the vertexing pair efficiency and purity and the
+regression resolution.
+
+--compare RUN_A RUN_B evaluates both runs on the same test files (default:
+RUN_A's) and writes compare_<stem>_roc.png (both ROC curves with the ratio
+B/A) into --out (default: the current directory).`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "test", Usage: "test file (repeat the flag for several; default: the configuration's test files)"},
+			&cli.StringFlag{Name: "checkpoint", Value: "best", Usage: "best, last, or a checkpoint file"},
+			&cli.StringSliceFlag{Name: "keep", Usage: "jets field to copy into the prediction file (repeatable; default: pt, eta, truth labels, eventNumber where present)"},
+			&cli.Float64Flag{Name: "fc", Value: evaluate.DefaultFC, Usage: "charm fraction f_c of D_b"},
+			&cli.StringFlag{Name: "out", Usage: "output directory (default: RUN_DIR/eval; with --compare the current directory)"},
+			&cli.BoolFlag{Name: "compare", Usage: "compare two runs: salt-ort eval --compare RUN_A RUN_B"},
+			&cli.BoolFlag{Name: "no-plots", Usage: "write no PNG files"},
+			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads (default: all cores)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the summaries as JSON instead of tables"},
+		},
+		Action: func(c *cli.Context) error {
+			want := 1
+			if c.Bool("compare") {
+				want = 2
+			}
+			if c.NArg() != want {
+				if want == 2 {
+					return cli.Exit("salt-ort eval: --compare takes two run directories (salt-ort eval --compare RUN_A RUN_B)", ExitUsage)
+				}
+				return cli.Exit("salt-ort eval: give exactly one run directory (salt-ort eval RUN_DIR [--test FILE])", ExitUsage)
+			}
+			fc := c.Float64("fc")
+			if !(fc >= 0 && fc <= 1) {
+				return cli.Exit(fmt.Sprintf("salt-ort eval: --fc %v: the charm fraction must lie in [0, 1]", fc), ExitUsage)
+			}
+			rt, err := openRuntime(c)
+			if err != nil {
+				return cli.Exit(err, ExitFailure)
+			}
+			opts := evaluate.Options{
+				Checkpoint: c.String("checkpoint"), OutDir: c.String("out"),
+				FC: fc, NoPlots: c.Bool("no-plots"), Runtime: rt, Threads: c.Int("threads"),
+			}
+			if c.IsSet("test") {
+				opts.Files = c.StringSlice("test")
+			}
+			if c.IsSet("keep") {
+				opts.Keep = c.StringSlice("keep")
+			}
+			if c.Bool("compare") {
+				return compare(c, opts)
+			}
+			opts.RunDir = c.Args().First()
+			rep, err := evaluate.Run(c.Context, opts)
+			if err != nil {
+				return exitFor(err)
+			}
+			if c.Bool("json") {
+				var sums []*evaluate.Summary
+				for _, f := range rep.Files {
+					sums = append(sums, f.Summary)
+				}
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(sums)
+			}
+			for _, f := range rep.Files {
+				if err := evaluate.WriteTable(c.App.Writer, f.Summary); err != nil {
+					return cli.Exit(err, ExitFailure)
+				}
+				fmt.Fprintf(c.App.Writer, "wrote %s\n      %s\n", f.Predictions, f.JSON)
+				for _, p := range f.Plots {
+					fmt.Fprintf(c.App.Writer, "      %s\n", p)
+				}
+				fmt.Fprintln(c.App.Writer)
+			}
+			if rep.LossPlot != "" {
+				fmt.Fprintf(c.App.Writer, "wrote %s\n", rep.LossPlot)
+			}
+			return nil
+		},
+	}
+}
+
+// compare runs `salt-ort eval --compare RUN_A RUN_B`.
+func compare(c *cli.Context, opts evaluate.Options) error {
+	a, b := c.Args().Get(0), c.Args().Get(1)
+	cmps, err := evaluate.Compare(c.Context, a, b, opts)
+	if err != nil {
+		return exitFor(err)
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		var out []map[string]any
+		for _, cmp := range cmps {
+			out = append(out, map[string]any{"file": cmp.File, "a": cmp.A, "b": cmp.B, "plot": cmp.Plot})
+		}
+		return enc.Encode(out)
+	}
+	for _, cmp := range cmps {
+		fmt.Fprintf(c.App.Writer, "A = %s\n", a)
+		if err := evaluate.WriteTable(c.App.Writer, cmp.A); err != nil {
+			return cli.Exit(err, ExitFailure)
+		}
+		fmt.Fprintf(c.App.Writer, "\nB = %s\n", b)
+		if err := evaluate.WriteTable(c.App.Writer, cmp.B); err != nil {
+			return cli.Exit(err, ExitFailure)
+		}
+		fmt.Fprintf(c.App.Writer, "\nrejection ratio B/A on %s:\n", cmp.File)
+		fa, fb := cmp.A.Flavour, cmp.B.Flavour
+		for _, bb := range fb.Backgrounds {
+			for _, ba := range fa.Backgrounds {
+				if ba.Name != bb.Name || len(ba.WorkingPoints) != len(bb.WorkingPoints) {
+					continue
+				}
+				fmt.Fprintf(c.App.Writer, "  %s:", bb.Name)
+				for i, wp := range bb.WorkingPoints {
+					r := float64(wp.Rejection) / float64(ba.WorkingPoints[i].Rejection)
+					if math.IsNaN(r) || math.IsInf(r, 0) {
+						fmt.Fprintf(c.App.Writer, "  %.0f%% –", 100*wp.Efficiency)
+					} else {
+						fmt.Fprintf(c.App.Writer, "  %.0f%% %.3f", 100*wp.Efficiency, r)
+					}
+				}
+				fmt.Fprintln(c.App.Writer)
+			}
+		}
+		if cmp.Plot != "" {
+			fmt.Fprintf(c.App.Writer, "wrote %s\n", cmp.Plot)
+		}
+	}
+	return nil
+}

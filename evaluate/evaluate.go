@@ -1,0 +1,304 @@
+// Package evaluate evaluates a trained run on test files the way
+// physicists read flavour-tagging performance: it writes Salt-compatible
+// prediction files, a performance summary (JSON and a printed table) and
+// PNG plots.
+//
+// For each test file <stem>.h5 it writes, into <run>/eval/:
+//
+//   - <stem>.h5: the predictions in the layout of Salt's PredictionWriter,
+//     readable with h5py. Dataset "jets" (n_jets,) holds the kept jets
+//     fields in their stored types (by default pt, eta, the truth labels
+//     and eventNumber, see [DefaultKeep]) and, as float32, the class
+//     probabilities of the jet classification task <model>_p<class>
+//     (GN2_pb, GN2_pc, GN2_pu, GN2_ptau) and the regression predictions
+//     <model>_<target> (and <model>_<target>_stddev for Gaussian
+//     regression). Each constituent group with constituent-level tasks
+//     (e.g. "tracks") gets a dataset (n_jets, max_len) holding the task
+//     labels copied from the input (ftagTruthOriginLabel,
+//     ftagTruthVertexIndex), the per-class probabilities <model>_p<class>
+//     as float32 (GN2_ppileup, GN2_pfromB, …; 0 on padding), the vertex
+//     index <model>_VertexIndex as int8 (model.GroupVertices over the
+//     valid tracks; -1 on padding) and the bool "valid".
+//   - <stem>.json: the [Summary].
+//   - <stem>_disc_b.png: D_b per flavour; <stem>_roc.png: c-, light- (and
+//     tau-) rejection against b-efficiency.
+//
+// and loss.png with the training and validation losses per epoch. Compare
+// plots the ROC curves of two runs on the same file with their ratio.
+package evaluate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/salt-ort/salt-ort/runtime"
+	"github.com/salt-ort/salt-ort/train"
+)
+
+// Dir is the directory of a run that Run writes into.
+const Dir = "eval"
+
+// LossPlot is the file name of the loss plot in the output directory.
+const LossPlot = "loss.png"
+
+// Options configure Run and Compare.
+type Options struct {
+	// RunDir is the trained run.
+	RunDir string
+	// Checkpoint is "best" (or ""), "last" or a checkpoint file.
+	Checkpoint string
+	// Files are the test files; nil takes the configuration's test files.
+	Files []string
+	// OutDir is where the outputs go; "" is <RunDir>/eval (Run) or the
+	// current directory (Compare).
+	OutDir string
+	// Keep lists the jets fields copied into the prediction files, each of
+	// which must exist; nil keeps those of DefaultKeep the file has, plus
+	// the labels and targets of the model's jet tasks.
+	Keep []string
+	// FC is the charm fraction f_c of D_b, in [0, 1]; callers usually set
+	// DefaultFC (0 is a valid value).
+	FC float64
+	// Efficiencies are the working points (nil: 60, 70, 77 and 85 %).
+	Efficiencies []float64
+	// NoPlots skips the PNG files.
+	NoPlots bool
+	// Runtime runs the evaluation graph; Threads is its intra-op thread
+	// count (0: all cores).
+	Runtime *runtime.Runtime
+	Threads int
+	// Log, if set, receives a line per file written.
+	Log io.Writer
+}
+
+// FileResult is what Run wrote for one test file.
+type FileResult struct {
+	Summary     *Summary
+	Predictions string // the prediction file
+	JSON        string // the summary
+	Plots       []string
+	ROC         []ROC // nil without flavour performance
+}
+
+// Report is what Run did.
+type Report struct {
+	RunDir     string
+	Checkpoint string
+	OutDir     string
+	Files      []FileResult
+	LossPlot   string // "" with NoPlots
+}
+
+// checkpointPath resolves "best", "last" or a file.
+func checkpointPath(runDir, ckpt string) (string, error) {
+	switch ckpt {
+	case "", "best":
+		return train.BestCheckpoint(runDir)
+	case "last":
+		return filepath.Join(runDir, train.LastCheckpoint), nil
+	}
+	return ckpt, nil
+}
+
+// stems returns the output stem of each file (its base name without the
+// extension), refusing two files with the same stem.
+func stems(files []string) ([]string, error) {
+	seen := map[string]string{}
+	var out []string
+	for _, f := range files {
+		s := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
+		if prev, ok := seen[s]; ok {
+			return nil, fmt.Errorf("evaluate: %s and %s would both write %s.*; evaluate them separately with different --out directories", prev, f, s)
+		}
+		seen[s] = f
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// testFiles returns the files to evaluate: opts.Files or the run's test
+// files.
+func testFiles(run *train.RunInfo, files []string) ([]string, error) {
+	if files == nil {
+		files = run.Config.ResolveAll(run.Config.Data.Test)
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("evaluate: %s: no test files: the configuration lists none; give them with --test", run.Dir)
+	}
+	return files, nil
+}
+
+// Run evaluates a run on its test files and writes the prediction files,
+// summaries and plots (see the package documentation).
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	run, err := train.LoadRun(opts.RunDir)
+	if err != nil {
+		return nil, err
+	}
+	ckpt, err := checkpointPath(opts.RunDir, opts.Checkpoint)
+	if err != nil {
+		return nil, err
+	}
+	files, err := testFiles(run, opts.Files)
+	if err != nil {
+		return nil, err
+	}
+	names, err := stems(files)
+	if err != nil {
+		return nil, err
+	}
+	out := opts.OutDir
+	if out == "" {
+		out = filepath.Join(opts.RunDir, Dir)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	rep := &Report{RunDir: opts.RunDir, Checkpoint: ckpt, OutDir: out}
+	for i, file := range files {
+		fr := FileResult{Predictions: filepath.Join(out, names[i]+".h5"), JSON: filepath.Join(out, names[i]+".json")}
+		coll, err := predict(ctx, predictOptions{run: run, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, opts: &opts})
+		if err != nil {
+			return nil, err
+		}
+		var scores []float64
+		if fr.Summary, scores, err = summarise(file, run.Spec.Name, ckpt, coll, opts.FC, opts.Efficiencies); err != nil {
+			return nil, err
+		}
+		if err := writeJSON(fr.JSON, fr.Summary); err != nil {
+			return nil, err
+		}
+		if !opts.NoPlots && fr.Summary.Flavour != nil && fr.Summary.Flavour.SignalJets > 0 {
+			fl := coll.flavour
+			title := fmt.Sprintf("%s on %s", run.Spec.Name, filepath.Base(file))
+			discPlot := filepath.Join(out, names[i]+"_disc_b.png")
+			if err := PlotDiscriminant(discPlot, title, fl.classes, scores, fl.labels, opts.FC); err != nil {
+				return nil, err
+			}
+			if fr.ROC, err = ROCCurves(fl.classes, scores, fl.labels, nil); err != nil {
+				return nil, err
+			}
+			rocPlot := filepath.Join(out, names[i]+"_roc.png")
+			if err := PlotROC(rocPlot, fmt.Sprintf("%s, f_c = %g", title, opts.FC), fr.ROC); err != nil {
+				return nil, err
+			}
+			fr.Plots = append(fr.Plots, discPlot, rocPlot)
+		}
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, "evaluated %s: wrote %s, %s\n", file, fr.Predictions, fr.JSON)
+		}
+		rep.Files = append(rep.Files, fr)
+	}
+	if !opts.NoPlots {
+		lc, err := ReadLosses(opts.RunDir)
+		if err != nil {
+			return nil, err
+		}
+		rep.LossPlot = filepath.Join(out, LossPlot)
+		if err := PlotLoss(rep.LossPlot, run.Spec.Name+": loss per epoch", lc); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("evaluate: %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	return nil
+}
+
+// Comparison is what Compare did for one test file.
+type Comparison struct {
+	File string
+	A, B *Summary
+	ROCA []ROC
+	ROCB []ROC
+	Plot string
+}
+
+// Compare evaluates two runs on the same test files (opts.Files, or the
+// first run's test files) without writing prediction files, and writes
+// compare_<stem>_roc.png into opts.OutDir (default: the current
+// directory): both runs' ROC curves and the rejection ratio B/A. The
+// same Checkpoint choice applies to both runs; opts.RunDir and opts.Keep
+// are ignored.
+func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison, error) {
+	a, err := train.LoadRun(runA)
+	if err != nil {
+		return nil, err
+	}
+	b, err := train.LoadRun(runB)
+	if err != nil {
+		return nil, err
+	}
+	files, err := testFiles(a, opts.Files)
+	if err != nil {
+		return nil, err
+	}
+	names, err := stems(files)
+	if err != nil {
+		return nil, err
+	}
+	out := opts.OutDir
+	if out == "" {
+		out = "."
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	labelA, labelB := filepath.Base(filepath.Clean(runA)), filepath.Base(filepath.Clean(runB))
+	if labelA == labelB {
+		labelA, labelB = "A", "B"
+	}
+	var cmps []Comparison
+	for i, file := range files {
+		cmp := Comparison{File: file}
+		for _, side := range []struct {
+			run *train.RunInfo
+			sum **Summary
+			roc *[]ROC
+		}{{a, &cmp.A, &cmp.ROCA}, {b, &cmp.B, &cmp.ROCB}} {
+			ckpt, err := checkpointPath(side.run.Dir, opts.Checkpoint)
+			if err != nil {
+				return nil, err
+			}
+			// No prediction file, so no jets fields to copy.
+			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, opts: &opts})
+			if err != nil {
+				return nil, err
+			}
+			s, scores, err := summarise(file, side.run.Spec.Name, ckpt, coll, opts.FC, opts.Efficiencies)
+			if err != nil {
+				return nil, err
+			}
+			if s.Flavour == nil || s.Flavour.SignalJets == 0 {
+				return nil, fmt.Errorf("evaluate: %s on %s: no b-tagging performance to compare (the model needs a jet classification with b and light classes, the file b jets)", side.run.Dir, file)
+			}
+			*side.sum = s
+			if *side.roc, err = ROCCurves(coll.flavour.classes, scores, coll.flavour.labels, nil); err != nil {
+				return nil, err
+			}
+		}
+		if !opts.NoPlots {
+			cmp.Plot = filepath.Join(out, "compare_"+names[i]+"_roc.png")
+			title := fmt.Sprintf("%s vs %s on %s, f_c = %g", labelB, labelA, filepath.Base(file), opts.FC)
+			if err := PlotCompare(cmp.Plot, title, labelA, labelB, cmp.ROCA, cmp.ROCB); err != nil {
+				return nil, err
+			}
+		}
+		cmps = append(cmps, cmp)
+	}
+	return cmps, nil
+}

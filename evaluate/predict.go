@@ -1,0 +1,730 @@
+package evaluate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/metrics"
+	"github.com/salt-ort/salt-ort/train"
+)
+
+// DefaultKeep lists the jets fields a prediction file keeps by default,
+// those of them the test file has: the jet kinematics (pt_btagJes and
+// eta_btagJes stand in for pt and eta when those are absent), the truth
+// labels and the event number. The label and regression-target fields of
+// the model's jet tasks are kept too.
+func DefaultKeep() []string {
+	return []string{"pt", "eta", "HadronConeExclTruthLabelID", "flavour_label", "eventNumber"}
+}
+
+// fallbacks are the fields kept in place of default fields a file lacks.
+var fallbacks = map[string]string{"pt": "pt_btagJes", "eta": "eta_btagJes"}
+
+// ValidField is the bool field of a prediction file's constituent
+// dataset that marks real constituents (false for padding).
+const ValidField = "valid"
+
+// ClassField is the prediction-file field of class c of a classification
+// task: "<model>_p<class>" (GN2_pb, GN2_ppileup) for the first task of its
+// kind, as Salt names them, and "<model>_<task>_p<class>" for later ones.
+func ClassField(spec *model.Spec, task model.Task, first bool, class string) string {
+	if first {
+		return spec.Name + "_p" + class
+	}
+	return spec.Name + "_" + task.Name + "_p" + class
+}
+
+// VertexField is the prediction-file field of a vertexing task's vertex
+// index: "<model>_VertexIndex" for the first one, then
+// "<model>_<task>_VertexIndex".
+func VertexField(spec *model.Spec, task model.Task, first bool) string {
+	if first {
+		return spec.Name + "_VertexIndex"
+	}
+	return spec.Name + "_" + task.Name + "_VertexIndex"
+}
+
+// RegressionField is the prediction-file field of one regression target,
+// "<model>_<target>", and of its predicted standard deviation for Gaussian
+// regression, "<model>_<target>_stddev", as Salt names them.
+func RegressionField(spec *model.Spec, target string, stddev bool) string {
+	if stddev {
+		return spec.Name + "_" + target + "_stddev"
+	}
+	return spec.Name + "_" + target
+}
+
+// taskOut is where one task's predictions go: fields of the jets table
+// or of a constituent table.
+type taskOut struct {
+	task   model.Task
+	table  *outTable
+	fields []int // classes, vertex index, or targets (then stddevs)
+	first  bool  // the first jet classification task: its scores are collected
+}
+
+// outTable is one dataset of the prediction file being filled.
+type outTable struct {
+	name   string
+	in     *inputTable
+	layout *loader.RowLayout
+	reader *fieldReader
+	table  *loader.Table // nil when not writing
+	buf    []byte
+	maxLen int // constituents per jet; 1 for the jets table
+	valid  int // index of the valid field, -1 for the jets table
+}
+
+func (t *outTable) close() {
+	if t.reader != nil {
+		t.reader.Close()
+	}
+	if t.in != nil {
+		t.in.Close()
+	}
+}
+
+// collection is what one pass over a test file gathers for the
+// performance summary and the plots.
+type collection struct {
+	jets        int
+	loss        map[string]float64
+	flavour     *jetScores
+	origins     []*classCounts
+	vertexing   []*pairCounts
+	regressions []*residuals
+}
+
+// jetScores are the class probabilities and truth labels of every jet for
+// the first jet classification task.
+type jetScores struct {
+	task    string
+	classes []string
+	probs   []float32 // [n, len(classes)]
+	labels  []int32   // class index, -1 unknown
+}
+
+// classCounts counts, per true class, the valid constituents and those
+// whose most probable class is the true one.
+type classCounts struct {
+	task           string
+	classes        []string
+	total, correct []int64
+}
+
+// pairCounts accumulates a vertexing task's pair counts.
+type pairCounts struct {
+	task   string
+	counts metrics.PairCounts
+}
+
+// residuals accumulates pred − truth (and (pred − truth)/truth where truth
+// ≠ 0) of one regression target with Welford's algorithm.
+type residuals struct {
+	task, target string
+	abs, rel     welford
+}
+
+// welford is a running mean and variance.
+type welford struct {
+	n        int
+	mean, m2 float64
+}
+
+func (w *welford) add(x float64) {
+	w.n++
+	d := x - w.mean
+	w.mean += d / float64(w.n)
+	w.m2 += d * (x - w.mean)
+}
+
+func (w *welford) std() float64 {
+	if w.n == 0 {
+		return math.NaN()
+	}
+	return math.Sqrt(w.m2 / float64(w.n))
+}
+
+// predictor runs one test file through a run's evaluation graph and
+// writes the prediction file (when out is set) while collecting scores.
+type predictor struct {
+	run     *train.RunInfo
+	spec    *model.Spec
+	file    string
+	writer  *loader.Writer
+	jets    *outTable
+	groups  map[string]*outTable
+	outs    []taskOut
+	coll    *collection
+	scratch struct {
+		probs  []float64
+		labels []int
+		mask   []bool
+		pred   []bool
+		truth  []bool
+		pairs  []float32
+		idx    []int
+	}
+}
+
+// predictOptions configure one pass over a test file.
+type predictOptions struct {
+	run        *train.RunInfo
+	checkpoint string
+	file       string
+	out        string   // prediction file to write; "" writes none
+	keep       []string // jets fields to keep; nil: DefaultKeep
+	opts       *Options
+}
+
+// predict evaluates the run on one file, writing the prediction file when
+// asked, and returns what it collected.
+func predict(ctx context.Context, po predictOptions) (*collection, error) {
+	p, err := newPredictor(po)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	tmp := ""
+	if po.out != "" {
+		tmp = po.out + ".tmp"
+		if p.writer, err = loader.Create(tmp); err != nil {
+			return nil, err
+		}
+		defer os.Remove(tmp)
+		for _, t := range p.tables() {
+			dims := []int{t.in.Rows()}
+			if t.valid >= 0 {
+				dims = append(dims, t.maxLen)
+			}
+			if t.table, err = p.writer.CreateTable(t.name, t.layout, dims, loader.TableOptions{ChunkRows: min(max(t.in.Rows(), 1), 1024), Deflate: 4}); err != nil {
+				p.writer.Close()
+				return nil, err
+			}
+		}
+	}
+	res, err := train.Evaluate(ctx, train.EvalOptions{
+		RunDir: po.run.Dir, Checkpoint: po.checkpoint, Files: []string{po.file},
+		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Each: p.batch,
+	})
+	if p.writer != nil {
+		if cerr := p.writer.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.coll.jets != p.jets.in.Rows() {
+		return nil, fmt.Errorf("evaluate: %s: evaluated %d jets, the %q dataset has %d", po.file, p.coll.jets, p.jets.name, p.jets.in.Rows())
+	}
+	p.coll.loss = res.Loss
+	if tmp != "" {
+		if err := os.Rename(tmp, po.out); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+	}
+	return p.coll, nil
+}
+
+// tables returns the output tables: jets first, then constituent groups
+// in the model's input order.
+func (p *predictor) tables() []*outTable {
+	ts := []*outTable{p.jets}
+	for _, in := range p.spec.Inputs {
+		if t, ok := p.groups[in.Name]; ok {
+			ts = append(ts, t)
+		}
+	}
+	return ts
+}
+
+func (p *predictor) close() {
+	for _, t := range p.tables() {
+		if t != nil {
+			t.close()
+		}
+	}
+}
+
+// configTask returns the configuration of the named task.
+func configTask(cfg *config.Config, name string) config.Task {
+	for _, t := range cfg.Model.Tasks {
+		if t.Name == name {
+			return t
+		}
+	}
+	return config.Task{}
+}
+
+// newPredictor opens the test file's datasets and lays out the prediction
+// file's tables.
+func newPredictor(po predictOptions) (*predictor, error) {
+	spec := po.run.Spec
+	cfg := po.run.Config
+	p := &predictor{run: po.run, spec: &spec, file: po.file, groups: map[string]*outTable{}, coll: &collection{}}
+	ok := false
+	defer func() {
+		if !ok {
+			p.close()
+		}
+	}()
+
+	// Jets: the kept fields, then the jet-level predictions.
+	jetsIn, err := openInputTable(po.file, cfg.Data.JetDataset)
+	if err != nil {
+		return nil, err
+	}
+	p.jets = &outTable{name: cfg.Data.JetDataset, in: jetsIn, maxLen: 1, valid: -1}
+	if len(jetsIn.dims) != 1 {
+		return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 1-D (one row per jet)", po.file, cfg.Data.JetDataset, len(jetsIn.dims))
+	}
+	keep, err := keptFields(jetsIn, po.keep, jetLabelFields(cfg, spec))
+	if err != nil {
+		return nil, err
+	}
+	var jetFields []loader.Field
+	for _, f := range keep {
+		ft, _ := jetsIn.Type(f)
+		jetFields = append(jetFields, loader.Field{Name: f, Type: ft})
+	}
+	nKeep := len(jetFields)
+	type pending struct {
+		out   taskOut
+		names []string
+	}
+	var jetTasks []pending
+	groupTasks := map[string][]pending{}
+	firstJet, firstClass, firstVertex := true, map[string]bool{}, map[string]bool{}
+	for _, t := range spec.Tasks {
+		var names []string
+		switch t.Kind {
+		case model.JetClassification:
+			for _, c := range t.Classes {
+				names = append(names, ClassField(&spec, t, firstJet, c))
+			}
+			jetTasks = append(jetTasks, pending{taskOut{task: t, first: firstJet}, names})
+			firstJet = false
+		case model.JetRegression, model.JetGaussianRegression:
+			for _, target := range t.Targets {
+				names = append(names, RegressionField(&spec, target, false))
+			}
+			if t.Kind == model.JetGaussianRegression {
+				for _, target := range t.Targets {
+					names = append(names, RegressionField(&spec, target, true))
+				}
+			}
+			jetTasks = append(jetTasks, pending{taskOut{task: t}, names})
+		case model.ConstituentClassification:
+			first := !firstClass[t.Input]
+			firstClass[t.Input] = true
+			for _, c := range t.Classes {
+				names = append(names, ClassField(&spec, t, first, c))
+			}
+			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
+		case model.Vertexing:
+			first := !firstVertex[t.Input]
+			firstVertex[t.Input] = true
+			names = []string{VertexField(&spec, t, first)}
+			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
+		}
+	}
+	for _, pt := range jetTasks {
+		for _, n := range pt.names {
+			jetFields = append(jetFields, loader.Field{Name: n, Type: loader.Float32})
+		}
+	}
+	if p.jets.layout, err = loader.NewRowLayout(jetFields...); err != nil {
+		return nil, fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, cfg.Data.JetDataset, err)
+	}
+	if p.jets.reader, err = jetsIn.newFieldReader(p.jets.layout, seq(0, nKeep), 1); err != nil {
+		return nil, err
+	}
+	next := nKeep
+	for _, pt := range jetTasks {
+		pt.out.table = p.jets
+		pt.out.fields = seq(next, next+len(pt.names))
+		next += len(pt.names)
+		p.outs = append(p.outs, pt.out)
+	}
+
+	// Constituent groups with constituent-level tasks: their truth labels,
+	// the predictions and valid.
+	for _, in := range spec.Inputs {
+		tasks, ok := groupTasks[in.Name]
+		if !ok {
+			continue
+		}
+		gin, err := openInputTable(po.file, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		t := &outTable{name: in.Name, in: gin, maxLen: in.MaxLen}
+		p.groups[in.Name] = t
+		if len(gin.dims) != 2 {
+			return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 2-D (jets × constituents)", po.file, in.Name, len(gin.dims))
+		}
+		if gin.Rows() != jetsIn.Rows() {
+			return nil, fmt.Errorf("evaluate: %s: dataset %q has %d rows, dataset %q %d", po.file, in.Name, gin.Rows(), cfg.Data.JetDataset, jetsIn.Rows())
+		}
+		var fields []loader.Field
+		for _, task := range tasks {
+			ct := configTask(cfg, task.out.task.Name)
+			for _, f := range []string{ct.Label, ct.OriginLabel} {
+				if f == "" || !gin.Has(f) || slices.ContainsFunc(fields, func(x loader.Field) bool { return x.Name == f }) {
+					continue
+				}
+				fields = append(fields, loader.Field{Name: f, Type: gin.types[f]})
+			}
+		}
+		nKeep := len(fields)
+		for _, task := range tasks {
+			ft := loader.Float32
+			if task.out.task.Kind == model.Vertexing {
+				ft = loader.Int8
+			}
+			for _, n := range task.names {
+				fields = append(fields, loader.Field{Name: n, Type: ft})
+			}
+		}
+		t.valid = len(fields)
+		fields = append(fields, loader.Field{Name: ValidField, Type: loader.Bool})
+		if t.layout, err = loader.NewRowLayout(fields...); err != nil {
+			return nil, fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, in.Name, err)
+		}
+		if t.reader, err = gin.newFieldReader(t.layout, seq(0, nKeep), in.MaxLen); err != nil {
+			return nil, err
+		}
+		next := nKeep
+		for _, pt := range tasks {
+			pt.out.table = t
+			pt.out.fields = seq(next, next+len(pt.names))
+			next += len(pt.names)
+			p.outs = append(p.outs, pt.out)
+		}
+	}
+	for _, t := range p.tables() {
+		t.buf = make([]byte, cfg.Data.BatchSize*t.maxLen*t.layout.Size)
+	}
+	for _, o := range p.outs {
+		switch o.task.Kind {
+		case model.JetClassification:
+			if o.first {
+				p.coll.flavour = &jetScores{task: o.task.Name, classes: o.task.Classes}
+			}
+		case model.ConstituentClassification:
+			n := len(o.task.Classes)
+			p.coll.origins = append(p.coll.origins, &classCounts{task: o.task.Name, classes: o.task.Classes, total: make([]int64, n), correct: make([]int64, n)})
+		case model.Vertexing:
+			p.coll.vertexing = append(p.coll.vertexing, &pairCounts{task: o.task.Name})
+		case model.JetRegression, model.JetGaussianRegression:
+			for _, target := range o.task.Targets {
+				p.coll.regressions = append(p.coll.regressions, &residuals{task: o.task.Name, target: target})
+			}
+		}
+	}
+	ok = true
+	return p, nil
+}
+
+// jetLabelFields lists the jets fields the model's jet tasks read as truth:
+// classification labels and regression targets.
+func jetLabelFields(cfg *config.Config, spec model.Spec) []string {
+	var fs []string
+	for _, t := range spec.Tasks {
+		switch t.Kind {
+		case model.JetClassification:
+			fs = append(fs, configTask(cfg, t.Name).Label)
+		case model.JetRegression, model.JetGaussianRegression:
+			fs = append(fs, t.Targets...)
+		}
+	}
+	return fs
+}
+
+// keptFields resolves the jets fields to keep: explicit ones must all
+// exist; the defaults (and the model's label fields) are kept where the
+// file has them.
+func keptFields(in *inputTable, explicit, labels []string) ([]string, error) {
+	var out []string
+	add := func(f string) {
+		if f != "" && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	if explicit != nil {
+		for _, f := range explicit {
+			if _, err := in.Type(f); err != nil {
+				return nil, err
+			}
+			add(f)
+		}
+		return out, nil
+	}
+	for _, f := range append(DefaultKeep(), labels...) {
+		switch {
+		case in.Has(f):
+			add(f)
+		case in.Has(fallbacks[f]):
+			add(fallbacks[f])
+		}
+	}
+	return out, nil
+}
+
+// seq returns from, from+1, ..., to-1.
+func seq(from, to int) []int {
+	s := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		s = append(s, i)
+	}
+	return s
+}
+
+// batch handles one evaluated batch: it reads the kept fields of its
+// jets, adds the predictions, writes the rows and collects the scores.
+func (p *predictor) batch(b *loader.Batch, preds map[string][]float32) error {
+	bs := len(b.JetMask)
+	start, k := b.Index*bs, b.N
+	for _, t := range p.tables() {
+		buf := t.buf[:k*t.maxLen*t.layout.Size]
+		clear(buf)
+		if err := t.reader.Read(start, k, buf); err != nil {
+			return err
+		}
+		if t.valid >= 0 {
+			valid := b.Inputs[t.name].Valid
+			for r := range k * t.maxLen {
+				if valid[r] {
+					t.layout.Put(buf[r*t.layout.Size:], t.valid, 1)
+				}
+			}
+		}
+	}
+	for _, o := range p.outs {
+		var err error
+		switch o.task.Kind {
+		case model.JetClassification:
+			err = p.jetClasses(o, b, preds, k)
+		case model.ConstituentClassification:
+			err = p.constituentClasses(o, b, preds, k)
+		case model.Vertexing:
+			err = p.vertices(o, b, preds, k)
+		case model.JetRegression, model.JetGaussianRegression:
+			err = p.regression(o, b, preds, k)
+		}
+		if err != nil {
+			return fmt.Errorf("evaluate: %s: task %s: %w", p.file, o.task.Name, err)
+		}
+	}
+	if p.writer != nil {
+		for _, t := range p.tables() {
+			if err := t.table.WriteRows(start, t.buf[:k*t.maxLen*t.layout.Size]); err != nil {
+				return err
+			}
+		}
+	}
+	p.coll.jets += k
+	return nil
+}
+
+// output returns a prediction output of the evaluation graph.
+func output(preds map[string][]float32, name string, want int) ([]float32, error) {
+	v, ok := preds[name]
+	if !ok {
+		return nil, fmt.Errorf("the evaluation graph has no output %q", name)
+	}
+	if len(v) < want {
+		return nil, fmt.Errorf("output %q has %d values, want at least %d", name, len(v), want)
+	}
+	return v, nil
+}
+
+func (p *predictor) jetClasses(o taskOut, b *loader.Batch, preds map[string][]float32, k int) error {
+	nc := len(o.task.Classes)
+	probs, err := output(preds, model.PredictionOutput(o.task.Name), k*nc)
+	if err != nil {
+		return err
+	}
+	l := o.table.layout
+	for j := range k {
+		row := o.table.buf[j*l.Size:]
+		for c, f := range o.fields {
+			l.Put(row, f, float64(probs[j*nc+c]))
+		}
+	}
+	if o.first {
+		s := p.coll.flavour
+		s.probs = append(s.probs, probs[:k*nc]...)
+		for _, v := range b.Labels[o.task.Name][:k] {
+			s.labels = append(s.labels, int32(max(v, -1)))
+		}
+	}
+	return nil
+}
+
+func (p *predictor) constituentClasses(o taskOut, b *loader.Batch, preds map[string][]float32, k int) error {
+	t := o.table
+	nc, n := len(o.task.Classes), k*t.maxLen
+	probs, err := output(preds, model.PredictionOutput(o.task.Name), n*nc)
+	if err != nil {
+		return err
+	}
+	valid, labels := b.Inputs[t.name].Valid[:n], b.Labels[o.task.Name][:n]
+	l := t.layout
+	for r := range n {
+		if !valid[r] {
+			continue
+		}
+		row := t.buf[r*l.Size:]
+		for c, f := range o.fields {
+			l.Put(row, f, float64(probs[r*nc+c]))
+		}
+	}
+	// Per-class accuracy over valid constituents with a known label:
+	// ClassAccuracy gives correct/total per class, and total·accuracy
+	// recovers the integer count of correct ones.
+	s := &p.scratch
+	s.probs, s.labels, s.mask = s.probs[:0], s.labels[:0], s.mask[:0]
+	for _, x := range probs[:n*nc] {
+		s.probs = append(s.probs, float64(x))
+	}
+	var cc *classCounts
+	for _, c := range p.coll.origins {
+		if c.task == o.task.Name {
+			cc = c
+		}
+	}
+	total := make([]int64, nc)
+	for r, v := range labels {
+		ok := valid[r] && v >= 0
+		s.labels = append(s.labels, int(v))
+		s.mask = append(s.mask, ok)
+		if ok && v < int64(nc) {
+			total[v]++
+		}
+	}
+	acc, err := metrics.ClassAccuracy(s.probs, nc, s.labels, s.mask)
+	if err != nil {
+		return err
+	}
+	for c := range nc {
+		if total[c] > 0 {
+			cc.total[c] += total[c]
+			cc.correct[c] += int64(math.Round(acc[c] * float64(total[c])))
+		}
+	}
+	return nil
+}
+
+func (p *predictor) vertices(o taskOut, b *loader.Batch, preds map[string][]float32, k int) error {
+	t := o.table
+	T := t.maxLen
+	pairs, err := output(preds, model.PredictionOutput(o.task.Name), k*T*T)
+	if err != nil {
+		return err
+	}
+	valid, labels := b.Inputs[t.name].Valid, b.Labels[o.task.Name]
+	var pc *pairCounts
+	for _, c := range p.coll.vertexing {
+		if c.task == o.task.Name {
+			pc = c
+		}
+	}
+	l, f := t.layout, o.fields[0]
+	s := &p.scratch
+	for j := range k {
+		s.idx = s.idx[:0]
+		for i := range T {
+			if valid[j*T+i] {
+				s.idx = append(s.idx, i)
+			} else {
+				l.Put(t.buf[(j*T+i)*l.Size:], f, -1)
+			}
+		}
+		n := len(s.idx)
+		jet := pairs[j*T*T : (j+1)*T*T]
+		var groups []int8
+		if n == 0 || s.idx[n-1] == n-1 { // the valid constituents come first
+			groups = model.GroupVertices(jet, n, T)
+		} else {
+			s.pairs = s.pairs[:0]
+			for _, a := range s.idx {
+				for _, c := range s.idx {
+					s.pairs = append(s.pairs, jet[a*T+c])
+				}
+			}
+			groups = model.GroupVertices(s.pairs, n, n)
+		}
+		s.pred, s.truth = resize(s.pred, n*n), resize(s.truth, n*n)
+		for a, ia := range s.idx {
+			l.Put(t.buf[(j*T+ia)*l.Size:], f, float64(groups[a]))
+			va := labels[j*T+ia]
+			for c, ic := range s.idx {
+				s.pred[a*n+c] = groups[a] == groups[c]
+				s.truth[a*n+c] = va >= 0 && va == labels[j*T+ic]
+			}
+		}
+		counts, err := metrics.CountPairs(s.pred, s.truth, n, nil)
+		if err != nil {
+			return err
+		}
+		pc.counts = pc.counts.Add(counts)
+	}
+	return nil
+}
+
+// resize returns s with length n, reallocating when too small.
+func resize(s []bool, n int) []bool {
+	if cap(s) < n {
+		return make([]bool, n)
+	}
+	return s[:n]
+}
+
+func (p *predictor) regression(o taskOut, b *loader.Batch, preds map[string][]float32, k int) error {
+	nt := len(o.task.Targets)
+	mean, err := output(preds, model.PredictionOutput(o.task.Name), k*nt)
+	if err != nil {
+		return err
+	}
+	var variance []float32
+	if o.task.Kind == model.JetGaussianRegression {
+		if variance, err = output(preds, model.VarianceOutput(o.task.Name), k*nt); err != nil {
+			return err
+		}
+	}
+	l := o.table.layout
+	for ti, target := range o.task.Targets {
+		var acc *residuals
+		for _, r := range p.coll.regressions {
+			if r.task == o.task.Name && r.target == target {
+				acc = r
+			}
+		}
+		truth := b.Targets[o.task.Name+"/"+target]
+		for j := range k {
+			v := float64(mean[j*nt+ti])
+			row := o.table.buf[j*l.Size:]
+			l.Put(row, o.fields[ti], v)
+			if variance != nil {
+				l.Put(row, o.fields[nt+ti], math.Sqrt(float64(variance[j*nt+ti])))
+			}
+			if truth == nil {
+				continue
+			}
+			y := float64(truth[j])
+			acc.abs.add(v - y)
+			if y != 0 {
+				acc.rel.add((v - y) / y)
+			}
+		}
+	}
+	return nil
+}
