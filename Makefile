@@ -77,11 +77,15 @@ DEMO_DATA := data/demo
 DEMO_RUN := runs/demo
 
 ## demo: the main job on an embedded default, on the CPU: generate a small
-## dataset, train examples/gn2-small.toml on it, print where the results are
+## dataset, train examples/gn2-small.toml on it, evaluate it on the test
+## file and export it for C++; print where the results are
 demo: build
 	@test -f $(DEMO_DATA)/train.h5 || ./$(BIN) gen-data --out $(DEMO_DATA) --train 30000 --val 5000 --test 10000
 	rm -rf $(DEMO_RUN)
 	./$(BIN) train examples/gn2-small.toml --out $(DEMO_RUN)
+	./$(BIN) eval $(DEMO_RUN)
+	./$(BIN) export $(DEMO_RUN) -o $(DEMO_RUN)/export/GN2.onnx
+	./$(BIN) validate $(DEMO_RUN)/export/GN2.onnx
 
 clean:
 	rm -rf bin third_party/bin third_party/onnxruntime/dist
