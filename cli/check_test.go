@@ -16,7 +16,7 @@ import (
 func TestCheckBadInputs(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 5, Train: 1200, Val: 200, Test: 0}, data); err != nil {
+	if _, err := loader.Generate(loader.GenConfig{Seed: 5, Train: 1200, Val: 200, Test: 100}, data); err != nil {
 		t.Fatal(err)
 	}
 	truncated := filepath.Join(data, "truncated.h5")
@@ -54,7 +54,7 @@ with h5py.File(sys.argv[2], "r+") as f:
 `
 	haveNaN := exec.Command("/usr/bin/python3", "-c", script, filepath.Join(data, "train.h5"), withNaN).Run() == nil
 
-	base := strings.ReplaceAll(tinyModel, "DATA", data)
+	base := tinyModel(data)
 	cases := []struct {
 		name string
 		edit func(string) string

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
@@ -25,47 +26,14 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-const tinyModel = `
-[data]
-train = ["DATA/train.h5"]
-val = ["DATA/val.h5"]
-norm_dict = "DATA/norm_dict.yaml"
-batch_size = 50
-num_train = 1000
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance"]
-[model]
-embed_dim = 16
-[[model.init_nets]]
-input = "tracks"
-max_len = 20
-hidden = [16]
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-dropout = 0.1
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-[[model.tasks]]
-name = "track_vertexing"
-kind = "vertexing"
-input = "tracks"
-label = "ftagTruthVertexIndex"
-hidden = [8]
-[training]
-epochs = 4
-seed = 3
-threads = 2
-[training.lr]
-max = 2e-3
-warmup_fraction = 0.1
-`
+// tinyModel is the configuration the process tests train: fixture.Tiny
+// with 4 track variables and no class dictionary.
+func tinyModel(data string) string {
+	return fixture.Tiny(data, fixture.Options{
+		TrackVars:   []string{"d0", "z0SinTheta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance"},
+		NoClassDict: true, NumTrain: 1000, Epochs: 4, Seed: 3, Dropout: 0.1,
+	})
+}
 
 // TestTrainSurvivesSignalsAndKills interrupts `salt-ort train` with
 // SIGINT, SIGTERM and SIGKILL at random moments, resumes each run and
@@ -73,11 +41,11 @@ warmup_fraction = 0.1
 func TestTrainSurvivesSignalsAndKills(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 11, Train: 1200, Val: 200, Test: 0}, data); err != nil {
+	if _, err := loader.Generate(loader.GenConfig{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "tiny.toml")
-	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(tinyModel, "DATA", data)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(tinyModel(data)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	train := func(args ...string) *exec.Cmd {

@@ -14,87 +14,19 @@ import (
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
 )
-
-// cppTinyConfig is a tiny GN2-like model (jet classes, track origins,
-// vertices and a jet regression) on the generated data in dir, trained
-// for one short epoch.
-func cppTinyConfig(dir string) string {
-	return `
-[data]
-train = ["` + dir + `/train.h5"]
-val = ["` + dir + `/val.h5"]
-test = ["` + dir + `/test.h5"]
-norm_dict = "` + dir + `/norm_dict.yaml"
-class_dict = "` + dir + `/class_dict.yaml"
-batch_size = 50
-num_train = 200
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "dphi", "deta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance", "numberOfPixelHits"]
-[model]
-embed_dim = 16
-[[model.init_nets]]
-input = "tracks"
-max_len = 20
-hidden = [16]
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-dropout = 0.1
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-use_class_dict = true
-[[model.tasks]]
-name = "track_origin"
-kind = "track_classification"
-input = "tracks"
-label = "ftagTruthOriginLabel"
-class_names = ["pileup", "fake", "primary", "fromB", "fromBC", "fromC", "fromTau", "otherSecondary"]
-hidden = [8]
-weight = 0.5
-[[model.tasks]]
-name = "track_vertexing"
-kind = "vertexing"
-input = "tracks"
-label = "ftagTruthVertexIndex"
-origin_label = "ftagTruthOriginLabel"
-hidden = [8]
-weight = 1.5
-[training]
-epochs = 1
-seed = 5
-threads = 1
-[training.lr]
-initial = 1e-4
-max = 3e-3
-end = 1e-4
-warmup_fraction = 0.2
-`
-}
 
 // cppExport trains the tiny model on generated data and exports it with
 // jets validation vectors, returning the model path.
 func cppExport(t *testing.T, rt *runtime.Runtime, jets int) string {
 	t.Helper()
 	ctx := context.Background()
-	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 7, Train: 300, Val: jets, Test: 10}, data); err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(t.TempDir(), "model.toml")
-	if err := os.WriteFile(cfgPath, []byte(cppTinyConfig(data)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
+	data := datasets.Get(t, loader.GenConfig{Seed: 7, Train: 300, Val: jets, Test: 10})
+	cfg, err := config.Load(fixture.WriteConfig(t, fixture.Tiny(data, fixture.Options{NumTrain: 200, Epochs: 1, Threads: 1, Dropout: 0.1})))
 	if err != nil {
 		t.Fatal(err)
 	}

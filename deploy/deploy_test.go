@@ -2,8 +2,8 @@ package deploy
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,75 +13,23 @@ import (
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 )
 
-// fixture is a small trained run shared by the tests of the package.
-var fixture struct {
+// shared is a small trained run shared by the tests of the package.
+var shared struct {
 	once sync.Once
 	data string // generated dataset
 	cfg  string // configuration file
 	run  string // trained run directory
-	err  error
 }
 
-const fixtureConfig = `
-[data]
-train = ["DATA/train.h5"]
-val = ["DATA/val.h5"]
-test = ["DATA/test.h5"]
-norm_dict = "DATA/norm_dict.yaml"
-class_dict = "DATA/class_dict.yaml"
-batch_size = 50
-num_train = 500
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "dphi", "deta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance", "numberOfPixelHits"]
-[model]
-name = "Tiny"
-embed_dim = 16
-[[model.init_nets]]
-input = "tracks"
-max_len = 20
-hidden = [16]
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-use_class_dict = true
-[[model.tasks]]
-name = "track_origin"
-kind = "track_classification"
-input = "tracks"
-label = "ftagTruthOriginLabel"
-class_names = ["pileup", "fake", "primary", "fromB", "fromBC", "fromC", "fromTau", "otherSecondary"]
-hidden = [8]
-weight = 0.5
-[[model.tasks]]
-name = "track_vertexing"
-kind = "vertexing"
-input = "tracks"
-label = "ftagTruthVertexIndex"
-hidden = [8]
-weight = 1.5
-[training]
-epochs = 2
-seed = 9
-threads = 2
-[training.lr]
-max = 3e-3
-warmup_fraction = 0.2
-`
+var datasets fixture.Datasets
 
-// trainRun trains the fixture configuration into dir.
+// trainRun trains the configuration at cfgPath into dir.
 func trainRun(t testing.TB, cfgPath, dir string) {
 	t.Helper()
 	c, err := config.Load(cfgPath)
@@ -93,39 +41,31 @@ func trainRun(t testing.TB, cfgPath, dir string) {
 	}
 }
 
-// trainedRun returns the shared trained run, creating it on first use.
+// trainedRun returns the shared trained run (a tiny model called Tiny),
+// creating it on first use.
 func trainedRun(t testing.TB) (cfgPath, runDir string) {
 	t.Helper()
-	fixture.once.Do(func() {
-		dir, err := os.MkdirTemp("", "salt-ort-deploy")
-		if err != nil {
-			fixture.err = err
-			return
+	shared.once.Do(func() {
+		shared.data = datasets.Get(t, loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100})
+		// The configuration and run live beside the data, which outlives
+		// the test that makes them.
+		cfg := filepath.Join(shared.data, "tiny.toml")
+		if err := os.WriteFile(cfg, []byte(fixture.Tiny(shared.data, fixture.Options{Name: "Tiny", NumTrain: 500, Seed: 9})), 0o644); err != nil {
+			t.Fatal(err)
 		}
-		fixture.data = filepath.Join(dir, "data")
-		if _, err := loader.Generate(loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100}, fixture.data); err != nil {
-			fixture.err = err
-			return
-		}
-		fixture.cfg = filepath.Join(dir, "tiny.toml")
-		if err := os.WriteFile(fixture.cfg, []byte(strings.ReplaceAll(fixtureConfig, "DATA", fixture.data)), 0o644); err != nil {
-			fixture.err = err
-			return
-		}
-		fixture.run = filepath.Join(dir, "run")
-		trainRun(t, fixture.cfg, fixture.run)
+		run := filepath.Join(shared.data, "run")
+		trainRun(t, cfg, run)
+		shared.cfg, shared.run = cfg, run
 	})
-	if fixture.err != nil {
-		t.Fatal(fixture.err)
+	if shared.run == "" {
+		t.Fatal("the shared run could not be trained")
 	}
-	return fixture.cfg, fixture.run
+	return shared.cfg, shared.run
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fixture.data != "" {
-		os.RemoveAll(filepath.Dir(fixture.data))
-	}
+	datasets.RemoveAll()
 	os.Exit(code)
 }
 
@@ -270,10 +210,9 @@ func TestValidateCatchesDamage(t *testing.T) {
 		}
 	})
 	t.Run("vectors of another model", func(t *testing.T) {
-		_, err := Validate(context.Background(), ValidateOptions{Model: ex.Model, Vectors: filepath.Join(fixture.data, "val.h5"), Runtime: graphtest.OpenRuntime(t)})
+		_, err := Validate(context.Background(), ValidateOptions{Model: ex.Model, Vectors: filepath.Join(shared.data, "val.h5"), Runtime: graphtest.OpenRuntime(t)})
 		if err == nil {
 			t.Fatal("a training file was accepted as validation vectors")
 		}
 	})
 }
-

@@ -14,6 +14,7 @@ import (
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -79,7 +80,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if len(spec.Inputs) != 1 {
 		return nil, fmt.Errorf("deploy: %s: the model has %d constituent groups; export supports one", opts.RunDir, len(spec.Inputs))
 	}
-	ckptPath, err := resolveCheckpoint(opts.RunDir, opts.Checkpoint)
+	ckptPath, err := train.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -188,17 +189,6 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	}
 	sum := sha256.Sum256(data)
 	return &Exported{Model: opts.Out, Vectors: vecPath, Card: card, SHA256: hex.EncodeToString(sum[:]), Metadata: meta}, nil
-}
-
-// resolveCheckpoint maps best/last/a path to a checkpoint file.
-func resolveCheckpoint(runDir, which string) (string, error) {
-	switch which {
-	case "", "best":
-		return train.BestCheckpoint(runDir)
-	case "last":
-		return filepath.Join(runDir, train.LastCheckpoint), nil
-	}
-	return which, nil
 }
 
 // normalisation gathers the float32 mean and std of every input variable
@@ -331,29 +321,10 @@ func hashFile(path string) (File, error) {
 	return File{Name: filepath.Base(path), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// writeAtomic writes data to path via a synced temporary file and rename.
+// writeAtomic writes an exported file atomically.
 func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("deploy: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("deploy: writing %s: %w", path, err)
 	}
 	return nil
 }
-

@@ -60,22 +60,22 @@ type File struct {
 
 // Metadata is what an exported model says about itself.
 type Metadata struct {
-	Format         string              `json:"format"`
-	Model          string              `json:"model"`
-	SaltORTVersion string              `json:"salt_ort_version"`
-	Interface      string              `json:"interface"` // "athena" (one jet per call) or "batched"
-	Inputs         []Input             `json:"inputs"`
-	Outputs        []Output            `json:"outputs"`
+	Format         string   `json:"format"`
+	Model          string   `json:"model"`
+	SaltORTVersion string   `json:"salt_ort_version"`
+	Interface      string   `json:"interface"` // "athena" (one jet per call) or "batched"
+	Inputs         []Input  `json:"inputs"`
+	Outputs        []Output `json:"outputs"`
 	// ValidationOutputs are the outputs the validation vectors hold, in
 	// the one-jet interface's terms (the outputs themselves for that
 	// interface; what a batched model's predictions are decided into).
-	ValidationOutputs []Output `json:"validation_outputs"`
-	Classes        map[string][]string `json:"classes"`
-	TrainingData   []File              `json:"training_data"`
-	Checkpoint     File                `json:"checkpoint"`
-	Validation     File                `json:"validation"`
-	ValidationJets int                 `json:"validation_jets"`
-	Config         string              `json:"config"` // the resolved training configuration (TOML)
+	ValidationOutputs []Output            `json:"validation_outputs"`
+	Classes           map[string][]string `json:"classes"`
+	TrainingData      []File              `json:"training_data"`
+	Checkpoint        File                `json:"checkpoint"`
+	Validation        File                `json:"validation"`
+	ValidationJets    int                 `json:"validation_jets"`
+	Config            string              `json:"config"` // the resolved training configuration (TOML)
 }
 
 // ParseMetadata decodes the salt_ort metadata of a model.

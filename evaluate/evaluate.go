@@ -94,15 +94,24 @@ type Report struct {
 	LossPlot   string // "" with NoPlots
 }
 
-// checkpointPath resolves "best", "last" or a file.
-func checkpointPath(runDir, ckpt string) (string, error) {
-	switch ckpt {
-	case "", "best":
-		return train.BestCheckpoint(runDir)
-	case "last":
-		return filepath.Join(runDir, train.LastCheckpoint), nil
+// outputs resolves the files to evaluate (given, or the run's test
+// files), their output stems and the output directory (given, or def),
+// which it creates.
+func outputs(run *train.RunInfo, given []string, outDir, def string) (files, names []string, out string, err error) {
+	if files, err = testFiles(run, given); err != nil {
+		return nil, nil, "", err
 	}
-	return ckpt, nil
+	if names, err = stems(files); err != nil {
+		return nil, nil, "", err
+	}
+	out = outDir
+	if out == "" {
+		out = def
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, nil, "", fmt.Errorf("evaluate: %w", err)
+	}
+	return files, names, out, nil
 }
 
 // stems returns the output stem of each file (its base name without the
@@ -140,24 +149,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	ckpt, err := checkpointPath(opts.RunDir, opts.Checkpoint)
+	ckpt, err := train.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	files, err := testFiles(run, opts.Files)
+	files, names, out, err := outputs(run, opts.Files, opts.OutDir, filepath.Join(opts.RunDir, Dir))
 	if err != nil {
 		return nil, err
-	}
-	names, err := stems(files)
-	if err != nil {
-		return nil, err
-	}
-	out := opts.OutDir
-	if out == "" {
-		out = filepath.Join(opts.RunDir, Dir)
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	rep := &Report{RunDir: opts.RunDir, Checkpoint: ckpt, OutDir: out}
 	for i, file := range files {
@@ -243,20 +241,9 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 	if err != nil {
 		return nil, err
 	}
-	files, err := testFiles(a, opts.Files)
+	files, names, out, err := outputs(a, opts.Files, opts.OutDir, ".")
 	if err != nil {
 		return nil, err
-	}
-	names, err := stems(files)
-	if err != nil {
-		return nil, err
-	}
-	out := opts.OutDir
-	if out == "" {
-		out = "."
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
 	}
 	labelA, labelB := filepath.Base(filepath.Clean(runA)), filepath.Base(filepath.Clean(runB))
 	if labelA == labelB {
@@ -270,7 +257,7 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 			sum **Summary
 			roc *[]ROC
 		}{{a, &cmp.A, &cmp.ROCA}, {b, &cmp.B, &cmp.ROCB}} {
-			ckpt, err := checkpointPath(side.run.Dir, opts.Checkpoint)
+			ckpt, err := train.ResolveCheckpoint(side.run.Dir, opts.Checkpoint)
 			if err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // evaluated is the shared result of Run on the fixture.
@@ -30,7 +31,7 @@ func runFixture(t *testing.T) *Report {
 	run, _ := trainedRun(t)
 	evaluated.once.Do(func() {
 		evaluated.rep, evaluated.err = Run(context.Background(), Options{
-			RunDir: run, OutDir: filepath.Join(fixture.dir, "eval"), FC: DefaultFC, Runtime: graphtest.OpenRuntime(t), Threads: 2,
+			RunDir: run, OutDir: filepath.Join(shared.data, "eval"), FC: DefaultFC, Runtime: graphtest.OpenRuntime(t), Threads: 2,
 		})
 	})
 	if evaluated.err != nil {
@@ -282,7 +283,7 @@ func TestKeepFields(t *testing.T) {
 	if rep.LossPlot != "" || len(rep.Files[0].Plots) != 0 {
 		t.Errorf("NoPlots wrote plots: %v %v", rep.LossPlot, rep.Files[0].Plots)
 	}
-	in, err := openInputTable(rep.Files[0].Predictions, "jets")
+	in, err := loader.OpenFieldTable(rep.Files[0].Predictions, "jets")
 	if err != nil {
 		t.Fatal(err)
 	}

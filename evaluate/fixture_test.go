@@ -11,79 +11,29 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 )
 
-// fixture is a small trained run shared by the tests of the package.
-var fixture struct {
+// shared is a small trained run shared by the tests of the package.
+var shared struct {
 	once sync.Once
-	dir  string // temporary directory holding data and run
 	data string // generated dataset
 	run  string // trained run directory
 	err  error
 }
 
-// fixtureConfig is a tiny model with every task kind: jet flavour, track
-// origin, vertexing and a Gaussian regression of the jet eta.
-const fixtureConfig = `
-[data]
-train = ["DATA/train.h5"]
-val = ["DATA/val.h5"]
-test = ["DATA/test.h5"]
-norm_dict = "DATA/norm_dict.yaml"
-class_dict = "DATA/class_dict.yaml"
-batch_size = 50
-num_train = 600
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "dphi", "deta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance", "numberOfPixelHits"]
-[model]
-name = "Tiny"
-embed_dim = 16
-[[model.init_nets]]
-input = "tracks"
-max_len = 20
-hidden = [16]
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-use_class_dict = true
-[[model.tasks]]
-name = "track_origin"
-kind = "constituent_classification"
-input = "tracks"
-label = "ftagTruthOriginLabel"
-class_names = ["pileup", "fake", "primary", "fromB", "fromBC", "fromC", "fromTau", "otherSecondary"]
-hidden = [8]
-weight = 0.5
-[[model.tasks]]
-name = "track_vertexing"
-kind = "vertexing"
-input = "tracks"
-label = "ftagTruthVertexIndex"
-hidden = [8]
-weight = 1.5
-[[model.tasks]]
+var datasets fixture.Datasets
+
+// jetEtaTask adds a Gaussian regression of the jet eta, so the fixture has
+// every task kind: jet flavour, track origin, vertexing and regression.
+const jetEtaTask = `[[model.tasks]]
 name = "jet_eta"
 kind = "gaussian_regression"
 targets = ["eta"]
 hidden = [8]
 weight = 0.2
-[training]
-epochs = 6
-seed = 9
-threads = 2
-[training.lr]
-max = 3e-3
-warmup_fraction = 0.2
 `
 
 // fixtureTestJets is the number of jets in the fixture's test file.
@@ -93,29 +43,24 @@ const fixtureTestJets = 300
 // creating them on first use.
 func trainedRun(t testing.TB) (runDir, dataDir string) {
 	t.Helper()
-	fixture.once.Do(func() {
-		if fixture.dir, fixture.err = os.MkdirTemp("", "salt-ort-evaluate"); fixture.err != nil {
-			return
-		}
-		fixture.data = filepath.Join(fixture.dir, "data")
-		if _, fixture.err = loader.Generate(loader.GenConfig{Seed: 4, Train: 600, Val: 200, Test: fixtureTestJets}, fixture.data); fixture.err != nil {
-			return
-		}
-		cfgPath := filepath.Join(fixture.dir, "tiny.toml")
-		if fixture.err = os.WriteFile(cfgPath, []byte(strings.ReplaceAll(fixtureConfig, "DATA", fixture.data)), 0o644); fixture.err != nil {
+	shared.once.Do(func() {
+		shared.data = datasets.Get(t, loader.GenConfig{Seed: 4, Train: 600, Val: 200, Test: fixtureTestJets})
+		cfgPath := filepath.Join(shared.data, "tiny.toml")
+		text := fixture.Tiny(shared.data, fixture.Options{Name: "Tiny", Epochs: 6, Seed: 9, ExtraTasks: jetEtaTask})
+		if shared.err = os.WriteFile(cfgPath, []byte(text), 0o644); shared.err != nil {
 			return
 		}
 		var c *config.Config
-		if c, fixture.err = config.Load(cfgPath); fixture.err != nil {
+		if c, shared.err = config.Load(cfgPath); shared.err != nil {
 			return
 		}
-		fixture.run = filepath.Join(fixture.dir, "run")
-		_, fixture.err = train.Run(context.Background(), train.Options{Config: c, RunDir: fixture.run, Runtime: graphtest.OpenRuntime(t)})
+		shared.run = filepath.Join(shared.data, "run")
+		_, shared.err = train.Run(context.Background(), train.Options{Config: c, RunDir: shared.run, Runtime: graphtest.OpenRuntime(t)})
 	})
-	if fixture.err != nil {
-		t.Fatal(fixture.err)
+	if shared.err != nil {
+		t.Fatal(shared.err)
 	}
-	return fixture.run, fixture.data
+	return shared.run, shared.data
 }
 
 // TrainedRunForTest exposes the shared trained run to the package's
@@ -124,9 +69,7 @@ func TrainedRunForTest(t testing.TB) (runDir, dataDir string) { return trainedRu
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fixture.dir != "" {
-		os.RemoveAll(fixture.dir)
-	}
+	datasets.RemoveAll()
 	os.Exit(code)
 }
 

@@ -72,9 +72,9 @@ type taskOut struct {
 // outTable is one dataset of the prediction file being filled.
 type outTable struct {
 	name   string
-	in     *inputTable
+	in     *loader.FieldTable
 	layout *loader.RowLayout
-	reader *fieldReader
+	reader *loader.FieldReader
 	table  *loader.Table // nil when not writing
 	buf    []byte
 	maxLen int // constituents per jet; 1 for the jets table
@@ -277,13 +277,13 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	}()
 
 	// Jets: the kept fields, then the jet-level predictions.
-	jetsIn, err := openInputTable(po.file, cfg.Data.JetDataset)
+	jetsIn, err := loader.OpenFieldTable(po.file, cfg.Data.JetDataset)
 	if err != nil {
 		return nil, err
 	}
 	p.jets = &outTable{name: cfg.Data.JetDataset, in: jetsIn, maxLen: 1, valid: -1}
-	if len(jetsIn.dims) != 1 {
-		return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 1-D (one row per jet)", po.file, cfg.Data.JetDataset, len(jetsIn.dims))
+	if jetsIn.Rank() != 1 {
+		return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 1-D (one row per jet)", po.file, cfg.Data.JetDataset, jetsIn.Rank())
 	}
 	keep, err := keptFields(jetsIn, po.keep, jetLabelFields(cfg, spec))
 	if err != nil {
@@ -343,7 +343,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	if p.jets.layout, err = loader.NewRowLayout(jetFields...); err != nil {
 		return nil, fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, cfg.Data.JetDataset, err)
 	}
-	if p.jets.reader, err = jetsIn.newFieldReader(p.jets.layout, seq(0, nKeep), 1); err != nil {
+	if p.jets.reader, err = jetsIn.NewFieldReader(p.jets.layout, seq(0, nKeep), 1); err != nil {
 		return nil, err
 	}
 	next := nKeep
@@ -361,14 +361,14 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		if !ok {
 			continue
 		}
-		gin, err := openInputTable(po.file, in.Name)
+		gin, err := loader.OpenFieldTable(po.file, in.Name)
 		if err != nil {
 			return nil, err
 		}
 		t := &outTable{name: in.Name, in: gin, maxLen: in.MaxLen}
 		p.groups[in.Name] = t
-		if len(gin.dims) != 2 {
-			return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 2-D (jets × constituents)", po.file, in.Name, len(gin.dims))
+		if gin.Rank() != 2 {
+			return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 2-D (jets × constituents)", po.file, in.Name, gin.Rank())
 		}
 		if gin.Rows() != jetsIn.Rows() {
 			return nil, fmt.Errorf("evaluate: %s: dataset %q has %d rows, dataset %q %d", po.file, in.Name, gin.Rows(), cfg.Data.JetDataset, jetsIn.Rows())
@@ -380,7 +380,11 @@ func newPredictor(po predictOptions) (*predictor, error) {
 				if f == "" || !gin.Has(f) || slices.ContainsFunc(fields, func(x loader.Field) bool { return x.Name == f }) {
 					continue
 				}
-				fields = append(fields, loader.Field{Name: f, Type: gin.types[f]})
+				ft, err := gin.Type(f)
+				if err != nil {
+					return nil, err
+				}
+				fields = append(fields, loader.Field{Name: f, Type: ft})
 			}
 		}
 		nKeep := len(fields)
@@ -398,7 +402,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		if t.layout, err = loader.NewRowLayout(fields...); err != nil {
 			return nil, fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, in.Name, err)
 		}
-		if t.reader, err = gin.newFieldReader(t.layout, seq(0, nKeep), in.MaxLen); err != nil {
+		if t.reader, err = gin.NewFieldReader(t.layout, seq(0, nKeep), in.MaxLen); err != nil {
 			return nil, err
 		}
 		next := nKeep
@@ -451,7 +455,7 @@ func jetLabelFields(cfg *config.Config, spec model.Spec) []string {
 // keptFields resolves the jets fields to keep: explicit ones must all
 // exist; the defaults (and the model's label fields) are kept where the
 // file has them.
-func keptFields(in *inputTable, explicit, labels []string) ([]string, error) {
+func keptFields(in *loader.FieldTable, explicit, labels []string) ([]string, error) {
 	var out []string
 	add := func(f string) {
 		if f != "" && !slices.Contains(out, f) {

@@ -448,13 +448,9 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 			out := b.targets[li][slot*lm.t : (slot+1)*lm.t]
 			clear(out)
 			for _, tt := range idx {
-				x := c.f32(jet[tt*rs:])
-				if isNonFinite(x) {
-					if !zero {
-						return w.nonFiniteError(sf, di, c.name, row, tt, x)
-					}
-					x = 0
-					b.NonFinite++
+				x, err := w.finite(c.f32(jet[tt*rs:]), zero, b, sf, di, c.name, row, tt)
+				if err != nil {
+					return err
 				}
 				out[tt] = x
 			}
@@ -497,17 +493,26 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 		}
 	}
 	if d.weightDS == di {
-		x := sf.weightConv.f32(jet)
-		if isNonFinite(x) {
-			if !zero {
-				return w.nonFiniteError(sf, di, sf.weightConv.name, row, 0, x)
-			}
-			x = 0
-			b.NonFinite++
+		x, err := w.finite(sf.weightConv.f32(jet), zero, b, sf, di, sf.weightConv.name, row, 0)
+		if err != nil {
+			return err
 		}
 		b.Weights[slot] = x
 	}
 	return nil
+}
+
+// finite returns x when it is finite; otherwise the error naming where it
+// was read, or (under ZeroNonFinite) 0, counted in the batch.
+func (w *worker) finite(x float32, zero bool, b *Batch, sf *srcFile, di int, field string, row, entry int) (float32, error) {
+	if !isNonFinite(x) {
+		return x, nil
+	}
+	if !zero {
+		return 0, w.nonFiniteError(sf, di, field, row, entry, x)
+	}
+	b.NonFinite++
+	return 0, nil
 }
 
 // checkClasses rejects a class label beyond the label's class count.
@@ -536,13 +541,9 @@ func (w *worker) convertGroup(out []float32, jet []byte, idx []int, rs int, sf *
 		c := &sf.groupConv[gi][vi]
 		mean, std := gm.mean[vi], gm.std[vi]
 		for _, tt := range idx {
-			x := c.f32(jet[tt*rs:])
-			if isNonFinite(x) {
-				if !zero {
-					return w.nonFiniteError(sf, di, c.name, row, tt, x)
-				}
-				x = 0
-				b.NonFinite++
+			x, err := w.finite(c.f32(jet[tt*rs:]), zero, b, sf, di, c.name, row, tt)
+			if err != nil {
+				return err
 			}
 			out[tt*gm.f+vi] = (x - mean) / std
 		}

@@ -42,19 +42,7 @@ func Check(ctx context.Context, cfg *config.Config) (*CheckReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	var classes loader.ClassDict
-	if c.Data.ClassDict != "" {
-		if classes, err = loader.ReadClassDict(c.Data.ClassDict); err != nil {
-			return nil, err
-		}
-	}
-	spec, err := c.Spec(func(ds, field string) ([]float64, error) {
-		w, ok := classes[ds][field]
-		if !ok {
-			return nil, fmt.Errorf("%s has no weights for %s.%s", c.Data.ClassDict, ds, field)
-		}
-		return w, nil
-	})
+	spec, err := specWithClasses(c, c.Data.ClassDict)
 	if err != nil {
 		return nil, err
 	}

@@ -188,11 +188,9 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, err
 	}
 	cfg, norm, spec := run.Config, run.Norm, run.Spec
-	path := opts.Checkpoint
-	if path == "" {
-		if path, err = BestCheckpoint(opts.RunDir); err != nil {
-			return nil, err
-		}
+	path, err := ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
+	if err != nil {
+		return nil, err
 	}
 	f, err := checkpoint.Read(path)
 	if err != nil {
@@ -258,17 +256,24 @@ func LoadRun(dir string) (*RunInfo, error) {
 // runSpec builds the model spec of a run from its configuration and its
 // copy of the class dictionary.
 func runSpec(cfg *config.Config, runDir string) (model.Spec, error) {
+	return specWithClasses(cfg, filepath.Join(runDir, ClassDictFile))
+}
+
+// specWithClasses builds the model a configuration describes, taking the
+// class weights of tasks with use_class_dict from the class dictionary at
+// classPath (read only when the configuration names one).
+func specWithClasses(cfg *config.Config, classPath string) (model.Spec, error) {
 	var classes loader.ClassDict
 	if cfg.Data.ClassDict != "" {
 		var err error
-		if classes, err = loader.ReadClassDict(filepath.Join(runDir, ClassDictFile)); err != nil {
+		if classes, err = loader.ReadClassDict(classPath); err != nil {
 			return model.Spec{}, err
 		}
 	}
 	return cfg.Spec(func(ds, field string) ([]float64, error) {
 		w, ok := classes[ds][field]
 		if !ok {
-			return nil, fmt.Errorf("the class dictionary has no weights for %s.%s", ds, field)
+			return nil, fmt.Errorf("%s has no weights for %s.%s", classPath, ds, field)
 		}
 		return w, nil
 	})
@@ -309,6 +314,18 @@ func ParamsFromCheckpoint(path string, f *checkpoint.File, layout []graph.ParamS
 
 func isTrainingState(name string) bool {
 	return len(name) > len("optimizer/") && name[:len("optimizer/")] == "optimizer/" || name == weightingState
+}
+
+// ResolveCheckpoint maps "best" (or ""), "last" or a file path to a
+// checkpoint file of a run.
+func ResolveCheckpoint(runDir, which string) (string, error) {
+	switch which {
+	case "", "best":
+		return BestCheckpoint(runDir)
+	case "last":
+		return filepath.Join(runDir, LastCheckpoint), nil
+	}
+	return which, nil
 }
 
 // BestCheckpoint returns the path of a run's best checkpoint (by its

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,39 +26,13 @@ const (
 	LogFile         = "train.log"
 	checkpointMode  = 0o644
 	directoryMode   = 0o755
-	temporaryPrefix = ".tmp-"
+	temporaryPrefix = atomicfile.TempPrefix
 )
 
-// writeFileAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed, so that path holds either the old or the
-// new content, never a part.
+// writeFileAtomic writes a run-directory file atomically.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, temporaryPrefix+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(name, checkpointMode)
-	}
-	if err == nil {
-		err = os.Rename(name, path)
-	}
-	if err != nil {
-		os.Remove(name)
-		return fmt.Errorf("train: writing %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := atomicfile.Write(path, data); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }

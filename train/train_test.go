@@ -13,107 +13,31 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
-// dataset generates a small Salt-format dataset once per test binary.
-var datasets = map[[3]int]string{}
+// datasets are the generated datasets of the package's tests.
+var datasets fixture.Datasets
 
 func dataset(t *testing.T, train, val, test int) string {
-	t.Helper()
-	key := [3]int{train, val, test}
-	if dir, ok := datasets[key]; ok {
-		return dir
-	}
-	dir, err := os.MkdirTemp("", "salt-ort-train-data")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := loader.Generate(loader.GenConfig{Seed: 7, Train: train, Val: val, Test: test}, dir); err != nil {
-		t.Fatal(err)
-	}
-	datasets[key] = dir
-	return dir
+	return datasets.Get(t, loader.GenConfig{Seed: 7, Train: train, Val: val, Test: test})
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, dir := range datasets {
-		os.RemoveAll(dir)
-	}
+	datasets.RemoveAll()
 	os.Exit(code)
 }
 
-// tinyConfig is a small GN2-like configuration on the data in dir.
+// tinyConfig is fixture.Tiny with dropout, and extra tables appended.
 func tinyConfig(dir string, extra string) string {
-	return `
-[data]
-train = ["` + dir + `/train.h5"]
-val = ["` + dir + `/val.h5"]
-test = ["` + dir + `/test.h5"]
-norm_dict = "` + dir + `/norm_dict.yaml"
-class_dict = "` + dir + `/class_dict.yaml"
-batch_size = 50
-num_train = 600
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "dphi", "deta", "IP3D_signed_d0_significance", "IP3D_signed_z0_significance", "numberOfPixelHits"]
-[model]
-embed_dim = 16
-[[model.init_nets]]
-input = "tracks"
-max_len = 20
-hidden = [16]
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-dropout = 0.1
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-use_class_dict = true
-[[model.tasks]]
-name = "track_origin"
-kind = "track_classification"
-input = "tracks"
-label = "ftagTruthOriginLabel"
-class_names = ["pileup", "fake", "primary", "fromB", "fromBC", "fromC", "fromTau", "otherSecondary"]
-hidden = [8]
-weight = 0.5
-[[model.tasks]]
-name = "track_vertexing"
-kind = "vertexing"
-input = "tracks"
-label = "ftagTruthVertexIndex"
-origin_label = "ftagTruthOriginLabel"
-hidden = [8]
-weight = 1.5
-[training]
-epochs = 2
-seed = 5
-threads = 2
-grad_clip = 5.0
-[training.lr]
-initial = 1e-4
-max = 3e-3
-end = 1e-4
-warmup_fraction = 0.2
-[training.checkpoints]
-save_top_k = 2
-` + extra
+	return fixture.Tiny(dir, fixture.Options{Dropout: 0.1, Extra: extra})
 }
 
 func loadConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "model.toml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Load(path)
+	c, err := config.Load(fixture.WriteConfig(t, text))
 	if err != nil {
 		t.Fatal(err)
 	}

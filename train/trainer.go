@@ -154,19 +154,7 @@ func (t *trainer) setup() error {
 	if err != nil {
 		return err
 	}
-	var classes loader.ClassDict
-	if c.Data.ClassDict != "" {
-		if classes, err = loader.ReadClassDict(c.Resolve(c.Data.ClassDict)); err != nil {
-			return err
-		}
-	}
-	spec, err := c.Spec(func(ds, field string) ([]float64, error) {
-		w, ok := classes[ds][field]
-		if !ok {
-			return nil, fmt.Errorf("%s has no weights for %s.%s", c.Data.ClassDict, ds, field)
-		}
-		return w, nil
-	})
+	spec, err := specWithClasses(c, c.Resolve(c.Data.ClassDict))
 	if err != nil {
 		return err
 	}
