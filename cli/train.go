@@ -39,6 +39,10 @@ and exits; --resume continues from it exactly.`,
 			if c.NArg() != 1 {
 				return cli.Exit("salt-ort train: give exactly one configuration file (salt-ort train model.toml)", ExitUsage)
 			}
+			// Catch SIGINT and SIGTERM before anything slow starts, so a
+			// stop during start-up also ends cleanly.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			cfg, err := config.Load(c.Args().First())
 			if err != nil {
 				return exitFor(err)
@@ -69,8 +73,6 @@ and exits; --resume continues from it exactly.`,
 			if err != nil {
 				return cli.Exit(err, ExitFailure)
 			}
-			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			opts := train.Options{Config: cfg, RunDir: dir, Resume: c.IsSet("resume"), Runtime: rt}
 			if !c.Bool("quiet") {
 				opts.Progress = c.App.ErrWriter

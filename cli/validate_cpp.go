@@ -23,7 +23,7 @@ func validateCpp(c *cli.Context, rt *runtime.Runtime, rep *deploy.Report) error 
 		return exitFor(err)
 	}
 	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "C++ program %s (built in %v, ran in %v)\n", r.Program, r.Build.Round(time.Millisecond), r.Run.Round(time.Millisecond))
+	fmt.Fprintf(w, "C++ program %s (built in %v, ran in %v; %v per jet in Model::Run)\n", r.Program, r.Build.Round(time.Millisecond), r.Run.Round(time.Millisecond), r.PerJet.Round(time.Microsecond))
 	fmt.Fprintln(w, "output\tjets\tvalues\tjets differing\tresult")
 	for _, o := range r.Outputs {
 		result := "bit-identical to Go"

@@ -105,6 +105,9 @@ type CppReport struct {
 	Outputs []CppOutputReport
 	Build   time.Duration // generating, configuring and building
 	Run     time.Duration // running the program on the inputs
+	// PerJet is the time the program spent in Model::Run per jet, as it
+	// measured it (0 if it did not say).
+	PerJet time.Duration
 }
 
 // Pass reports whether every output is bitwise identical to Go's.
@@ -224,6 +227,7 @@ func ValidateCpp(ctx context.Context, m *Model, v *Vectors, goResults map[string
 		return nil, fmt.Errorf("deploy: %s: %w", outPath, err)
 	}
 	rep.Run = time.Since(start)
+	rep.PerJet = perJet(stderr.String())
 	if got.Jets != v.Jets {
 		return nil, fmt.Errorf("deploy: %s: the C++ program wrote %d jets, want %d", outPath, got.Jets, v.Jets)
 	}
@@ -240,6 +244,18 @@ func ValidateCpp(ctx context.Context, m *Model, v *Vectors, goResults map[string
 		rep.Outputs = append(rep.Outputs, compareBits(o.Name, o.Type.String(), g, ok, c.Jets))
 	}
 	return rep, nil
+}
+
+// perJet reads the program's "Model::Run: N jets, X ns per jet" line.
+func perJet(out string) time.Duration {
+	for _, line := range strings.Split(out, "\n") {
+		var n int
+		var ns float64
+		if _, err := fmt.Sscanf(line, "Model::Run: %d jets, %g ns per jet", &n, &ns); err == nil {
+			return time.Duration(ns)
+		}
+	}
+	return 0
 }
 
 // ValidateCppPath is ValidateCpp for the model file at path: it opens the
