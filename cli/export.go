@@ -70,6 +70,7 @@ boundary. Exits 1 when an output fails.`,
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "largest absolute difference on probabilities"},
 			&cli.BoolFlag{Name: "cpp", Usage: "also build the generated C++ program with CMake and require bit-identical outputs"},
 			&cli.StringFlag{Name: "work-dir", Usage: "where --cpp generates and builds the C++ program (default: a temporary directory)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the comparison as JSON (exit code as without)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -82,6 +83,30 @@ boundary. Exits 1 when an output fails.`,
 			rep, err := deploy.Validate(c.Context, deploy.ValidateOptions{Model: c.Args().First(), Vectors: c.String("vectors"), Tolerance: c.Float64("tolerance"), Runtime: rt})
 			if err != nil {
 				return exitFor(err)
+			}
+			if c.Bool("json") {
+				type output struct {
+					deploy.OutputReport
+					Pass bool
+				}
+				outs := make([]output, len(rep.Outputs))
+				for i, o := range rep.Outputs {
+					outs[i] = output{o, o.Pass()}
+				}
+				json.NewEncoder(c.App.Writer).Encode(struct {
+					Model, Interface string
+					Jets             int
+					Tolerance        float64
+					Outputs          []output
+					Pass             bool
+				}{rep.Model, rep.Interface, rep.Jets, rep.Tolerance, outs, rep.Pass()})
+				if !rep.Pass() {
+					return cli.Exit("", ExitFailure)
+				}
+				if c.Bool("cpp") {
+					return validateCpp(c, rt, rep)
+				}
+				return nil
 			}
 			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "%s (%s interface), %d jets, tolerance %g\n", rep.Model, rep.Interface, rep.Jets, rep.Tolerance)
