@@ -103,7 +103,7 @@ func (g *Graph) Zeros(dtype DType, shape Shape) *Tensor {
 	return g.Expand(g.Scalar(dtype, 0), shape)
 }
 
-// dummy returns a placeholder tensor after an error, so that building can go
+// dummy returns a stand-in tensor after an error, so that building can go
 // on and report the first error later.
 func (g *Graph) dummy(dtype DType, shape Shape) *Tensor {
 	return &Tensor{g: g, name: "invalid", dtype: dtype, shape: shape.Clone(), kind: constValue}
