@@ -85,7 +85,7 @@ demo: build
 	./$(BIN) train examples/gn2-small.toml --out $(DEMO_RUN)
 	./$(BIN) eval $(DEMO_RUN)
 	./$(BIN) export $(DEMO_RUN) -o $(DEMO_RUN)/export/GN2.onnx
-	./$(BIN) validate $(DEMO_RUN)/export/GN2.onnx
+	./$(BIN) validate $(DEMO_RUN)/export/GN2.onnx --cpp
 
 clean:
 	rm -rf bin third_party/bin third_party/onnxruntime/dist
