@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
-	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
@@ -66,35 +64,13 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 		JetRaw: make([]float32, n*nj), SeqRaw: make([]float32, n*t*nv), Valid: make([]bool, n*t), NTracks: make([]int, n),
 		Expected: map[string][]float32{}}
 
-	g, _, err := spec.Eval(batch)
+	ev, err := train.NewEvaluator(rt, spec, cfg.Data.JetDataset, batch, 1)
 	if err != nil {
 		return nil, err
 	}
-	mb, err := g.Marshal(graph.ModelOptions{})
-	if err != nil {
+	defer ev.Close()
+	if err := ev.SetParams(params); err != nil {
 		return nil, err
-	}
-	sess, err := rt.NewSession(g.Name(), mb, runtime.Options{IntraOpThreads: 1})
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close()
-	specs := make([]runtime.TensorSpec, 0)
-	for _, ts := range [][]*graph.Tensor{g.Inputs(), g.Outputs()} {
-		for _, x := range ts {
-			specs = append(specs, runtime.TensorSpec{Name: x.Name(), Type: runtime.ElementType(x.DType()), Shape: x.Shape()})
-		}
-	}
-	bind, err := runtime.NewBinding(sess, specs)
-	if err != nil {
-		return nil, err
-	}
-	defer bind.Close()
-	p, _ := bind.Float32(optim.ParamsInput)
-	copy(p, params)
-	w, _ := bind.Float32(model.TaskWeightsInput)
-	for i := range w {
-		w[i] = 1
 	}
 
 	for _, task := range spec.Tasks {
@@ -121,19 +97,14 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 		copy(v.JetRaw[jet*nj:], rb.Inputs[cfg.Data.JetDataset].Data[:k*nj])
 		copy(v.SeqRaw[jet*t*nv:], rb.Inputs[grp.Name].Data[:k*t*nv])
 		copy(v.Valid[jet*t:], rb.Inputs[grp.Name].Valid[:k*t])
-		if err := fill(bind, spec, cfg.Data.JetDataset, nb); err != nil {
-			return nil, err
-		}
+		preds, err := ev.Predict(nb)
 		rb.Release()
 		nb.Release()
-		if err := bind.Run(); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("deploy: evaluation graph: %w", err)
 		}
 		for _, task := range spec.Tasks {
-			out, err := bind.Float32(model.PredictionOutput(task.Name))
-			if err != nil {
-				return nil, err
-			}
+			out := preds[model.PredictionOutput(task.Name)]
 			key := probsKey(task.Name)
 			if task.Kind == model.Vertexing {
 				key = pairKey(task.Name)
@@ -162,42 +133,6 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 	}
 	deriveOutputs(spec, v)
 	return v, nil
-}
-
-// fill copies a normalised batch into the evaluation binding.
-func fill(bind *runtime.Binding, spec model.Spec, jetDataset string, b *loader.Batch) error {
-	jets, _ := bind.Float32(model.JetsInput)
-	copy(jets, b.Inputs[jetDataset].Data)
-	for _, in := range spec.Inputs {
-		x, err := bind.Float32(in.Name)
-		if err != nil {
-			return err
-		}
-		copy(x, b.Inputs[in.Name].Data)
-		valid, _ := bind.Bool(model.ValidInput(in.Name))
-		copy(valid, b.Inputs[in.Name].Valid)
-	}
-	w, _ := bind.Float32(model.JetWeightInput)
-	copy(w, b.Weights)
-	for _, task := range spec.Tasks {
-		switch task.Kind {
-		case model.JetRegression, model.JetGaussianRegression:
-			// Regression targets do not affect the predictions.
-		default:
-			l, err := bind.Int64(model.LabelInput(task.Name))
-			if err != nil {
-				return err
-			}
-			copy(l, b.Labels[task.Name])
-			if task.OriginWeighting {
-				o, _ := bind.Int64(model.OriginInput(task.Name))
-				for i := range o {
-					o[i] = -1
-				}
-			}
-		}
-	}
-	return nil
 }
 
 // deriveOutputs computes the deployment outputs from the evaluation

@@ -103,23 +103,12 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 	auc := newAUCCollector(e.spec)
 	ch, errc := ds.Batches(ctx, 0, 0)
 	for b := range ch {
-		err := e.feed.fill(e.bind, b)
-		if err == nil {
-			err = e.bind.Run()
-		}
+		preds, err := e.predict(b)
 		if err == nil {
 			err = auc.add(e.bind, b)
 		}
 		if err == nil && each != nil {
-			preds := map[string][]float32{}
-			for _, name := range e.predictionNames() {
-				if preds[name], err = e.bind.Float32(name); err != nil {
-					break
-				}
-			}
-			if err == nil {
-				err = each(b, preds)
-			}
+			err = each(b, preds)
 		}
 		n := b.N
 		b.Release()
@@ -151,6 +140,50 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 	res.AUC = auc.auc()
 	return res, nil
 }
+
+// predict fills a (normalised) batch into the graph, runs it and returns
+// its predictions by output name, valid until the next run.
+func (e *evaluator) predict(b *loader.Batch) (map[string][]float32, error) {
+	if err := e.feed.fill(e.bind, b); err != nil {
+		return nil, err
+	}
+	if err := e.bind.Run(); err != nil {
+		return nil, err
+	}
+	preds := map[string][]float32{}
+	for _, name := range e.predictionNames() {
+		p, err := e.bind.Float32(name)
+		if err != nil {
+			return nil, err
+		}
+		preds[name] = p
+	}
+	return preds, nil
+}
+
+// Evaluator is a model's evaluation graph opened in ONNX Runtime, run batch
+// by batch.
+type Evaluator struct{ e *evaluator }
+
+// NewEvaluator opens the evaluation graph of spec for batches of the given
+// size (threads 0: every core).
+func NewEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch, threads int) (*Evaluator, error) {
+	e, err := newEvaluator(rt, spec, jetDataset, batch, threads)
+	if err != nil {
+		return nil, err
+	}
+	return &Evaluator{e}, nil
+}
+
+// SetParams sets the flat parameter vector (ParamsFromCheckpoint).
+func (v *Evaluator) SetParams(p []float32) error { return v.e.setParams(p) }
+
+// Predict runs a normalised loader batch and returns the predictions by
+// output name (model.PredictionOutput), valid until the next call.
+func (v *Evaluator) Predict(b *loader.Batch) (map[string][]float32, error) { return v.e.predict(b) }
+
+// Close releases the session.
+func (v *Evaluator) Close() error { return v.e.Close() }
 
 // predictionNames lists the evaluation graph's prediction outputs.
 func (e *evaluator) predictionNames() []string {
