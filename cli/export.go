@@ -85,40 +85,10 @@ boundary. Exits 1 when an output fails.`,
 				return exitFor(err)
 			}
 			if c.Bool("json") {
-				type output struct {
-					deploy.OutputReport
-					Pass bool
-				}
-				outs := make([]output, len(rep.Outputs))
-				for i, o := range rep.Outputs {
-					outs[i] = output{o, o.Pass()}
-				}
-				json.NewEncoder(c.App.Writer).Encode(struct {
-					Model, Interface string
-					Jets             int
-					Tolerance        float64
-					Outputs          []output
-					Pass             bool
-				}{rep.Model, rep.Interface, rep.Jets, rep.Tolerance, outs, rep.Pass()})
-				if !rep.Pass() {
-					return cli.Exit("", ExitFailure)
-				}
-				if c.Bool("cpp") {
-					return validateCpp(c, rt, rep)
-				}
-				return nil
+				printValidationJSON(c, rep)
+			} else {
+				printValidationTable(c, rep)
 			}
-			w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "%s (%s interface), %d jets, tolerance %g\n", rep.Model, rep.Interface, rep.Jets, rep.Tolerance)
-			fmt.Fprintln(w, "output\ttype\tcompared\tmax abs diff\tmax rel diff\tnear boundary\tmismatches\tresult")
-			for _, o := range rep.Outputs {
-				result := "ok"
-				if !o.Pass() {
-					result = "FAIL"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%d\t%.3g\t%.3g\t%d\t%d\t%s\n", o.Name, o.Type, o.Compared, o.MaxAbs, o.MaxRel, o.NearBoundary, o.Mismatches, result)
-			}
-			w.Flush()
 			if !rep.Pass() {
 				return cli.Exit("salt-ort validate: the model does not reproduce its validation vectors", ExitFailure)
 			}
@@ -130,4 +100,38 @@ boundary. Exits 1 when an output fails.`,
 			return nil
 		},
 	}
+}
+
+// printValidationJSON writes the comparison as JSON.
+func printValidationJSON(c *cli.Context, rep *deploy.Report) {
+	type output struct {
+		deploy.OutputReport
+		Pass bool
+	}
+	outs := make([]output, len(rep.Outputs))
+	for i, o := range rep.Outputs {
+		outs[i] = output{o, o.Pass()}
+	}
+	json.NewEncoder(c.App.Writer).Encode(struct {
+		Model, Interface string
+		Jets             int
+		Tolerance        float64
+		Outputs          []output
+		Pass             bool
+	}{rep.Model, rep.Interface, rep.Jets, rep.Tolerance, outs, rep.Pass()})
+}
+
+// printValidationTable writes the comparison as a table.
+func printValidationTable(c *cli.Context, rep *deploy.Report) {
+	w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "%s (%s interface), %d jets, tolerance %g\n", rep.Model, rep.Interface, rep.Jets, rep.Tolerance)
+	fmt.Fprintln(w, "output\ttype\tcompared\tmax abs diff\tmax rel diff\tnear boundary\tmismatches\tresult")
+	for _, o := range rep.Outputs {
+		result := "ok"
+		if !o.Pass() {
+			result = "FAIL"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%.3g\t%.3g\t%d\t%d\t%s\n", o.Name, o.Type, o.Compared, o.MaxAbs, o.MaxRel, o.NearBoundary, o.Mismatches, result)
+	}
+	w.Flush()
 }
