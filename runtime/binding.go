@@ -9,13 +9,15 @@ type ElementType int32
 
 // The element types a Binding can hold.
 const (
-	TypeFloat32 ElementType = 1
-	TypeUint8   ElementType = 2
-	TypeInt8    ElementType = 3
-	TypeInt32   ElementType = 6
-	TypeInt64   ElementType = 7
-	TypeBool    ElementType = 9
-	TypeFloat64 ElementType = 11
+	TypeFloat32  ElementType = 1
+	TypeUint8    ElementType = 2
+	TypeInt8     ElementType = 3
+	TypeInt32    ElementType = 6
+	TypeInt64    ElementType = 7
+	TypeBool     ElementType = 9
+	TypeFloat16  ElementType = 10
+	TypeFloat64  ElementType = 11
+	TypeBFloat16 ElementType = 16
 )
 
 // TensorSpec describes a session input or output: its name, element type
@@ -153,6 +155,34 @@ func (b *Binding) Int64(name string) ([]int64, error) { return data[int64](b, na
 
 // Bool returns the data of a bool tensor.
 func (b *Binding) Bool(name string) ([]bool, error) { return data[bool](b, name) }
+
+// Write copies src into the float32 tensor name. (Float32 gives the
+// buffer itself; Write and Read exist so that code can move state the same
+// way through a Binding and a DeviceBinding.)
+func (b *Binding) Write(name string, src []float32) error {
+	dst, err := b.Float32(name)
+	if err != nil {
+		return err
+	}
+	if len(dst) != len(src) {
+		return fmt.Errorf("runtime: writing %d values to %q of %d", len(src), name, len(dst))
+	}
+	copy(dst, src)
+	return nil
+}
+
+// Read copies the float32 tensor name into dst.
+func (b *Binding) Read(name string, dst []float32) error {
+	src, err := b.Float32(name)
+	if err != nil {
+		return err
+	}
+	if len(dst) != len(src) {
+		return fmt.Errorf("runtime: reading %q of %d values into %d", name, len(src), len(dst))
+	}
+	copy(dst, src)
+	return nil
+}
 
 // SetScalar sets a rank-0 float32 input. (onnxruntime_go's Scalar.Set
 // does not reach the memory ONNX Runtime reads, so the value is replaced.)

@@ -75,6 +75,7 @@ func LibraryPath(explicit string) (string, error) {
 type Runtime struct {
 	path    string
 	version string
+	c       capiState // device.go
 }
 
 var (
