@@ -126,7 +126,19 @@ type Training struct {
 	Seed      uint64 `toml:"seed"`
 	Threads   int    `toml:"threads"`   // ONNX Runtime intra-op threads (0: all cores)
 	Device    string `toml:"device"`    // "cpu" or "cuda"
-	Precision string `toml:"precision"` // "fp32" (mixed precision: cuda issue)
+	// Precision is the compute precision: "fp32"; on CUDA also "tf32"
+	// (fp32 with TensorFloat-32 matrix products), and "fp16" or "bf16"
+	// (mixed precision: float32 master weights and optimizer, the forward
+	// and backward pass in the half type; fp16 with dynamic loss scaling).
+	Precision string `toml:"precision"`
+	// CUDAProvider is ONNX Runtime's CUDA provider library
+	// (libonnxruntime_providers_cuda.so); "" takes $SALT_ORT_CUDA_LIB or
+	// the one beside the loaded libonnxruntime.so.
+	CUDAProvider string `toml:"cuda_provider"`
+	// CUDAGraph captures the training step as a CUDA graph and replays it
+	// (on by default; salt-ort falls back and says why where ONNX Runtime
+	// cannot capture).
+	CUDAGraph bool `toml:"cuda_graph"`
 	// LossWeighting is "static" (the task weights, as Salt) or
 	// "uncertainty" (learned homoscedastic uncertainty, Kendall et al. 2018).
 	LossWeighting string        `toml:"loss_weighting"`
@@ -181,7 +193,7 @@ func Default() Config {
 			Pooling: Pooling{Kind: "attention"},
 		},
 		Training: Training{
-			Epochs: 40, Seed: 42, Device: "cpu", Precision: "fp32", LossWeighting: "static",
+			Epochs: 40, Seed: 42, Device: "cpu", Precision: "fp32", CUDAGraph: true, LossWeighting: "static",
 			Optimizer:   Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 			LR:          OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01},
 			Checkpoints: Checkpoints{Monitor: "val_loss", SaveTopK: 1},
@@ -296,6 +308,9 @@ func (c *Config) Absolute() (*Config, error) {
 		return nil, fmt.Errorf("config: %s: %w", c.path, err)
 	}
 	if out.Data.ClassDict, err = abs(c.Data.ClassDict); err != nil {
+		return nil, fmt.Errorf("config: %s: %w", c.path, err)
+	}
+	if out.Training.CUDAProvider, err = abs(c.Training.CUDAProvider); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", c.path, err)
 	}
 	return &out, nil

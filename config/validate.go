@@ -140,8 +140,10 @@ func (c *Config) Validate() error {
 		return c.errorf("training.threads", "must not be negative, got %d", t.Threads)
 	case t.Device != "cpu" && t.Device != "cuda":
 		return c.errorf("training.device", "must be \"cpu\" or \"cuda\", got %q", t.Device)
-	case t.Precision != "fp32":
-		return c.errorf("training.precision", "only \"fp32\" is available in this build, got %q", t.Precision)
+	case t.Precision != "fp32" && t.Precision != "tf32" && t.Precision != "fp16" && t.Precision != "bf16":
+		return c.errorf("training.precision", "must be \"fp32\", \"tf32\", \"fp16\" or \"bf16\", got %q", t.Precision)
+	case t.Precision != "fp32" && t.Device != "cuda":
+		return c.errorf("training.precision", "%q needs device = \"cuda\"; on the CPU use \"fp32\" (ONNX Runtime's CPU provider has no half-precision kernels for these graphs)", t.Precision)
 	case t.LossWeighting != "static" && t.LossWeighting != "uncertainty":
 		return c.errorf("training.loss_weighting", "must be \"static\" or \"uncertainty\", got %q", t.LossWeighting)
 	case t.Optimizer.Name != "adamw" && t.Optimizer.Name != "sgd":

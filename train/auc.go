@@ -6,7 +6,6 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
-	"github.com/salt-ort/salt-ort/runtime"
 )
 
 // DefaultFC is the charm fraction of the b-tagging discriminant
@@ -50,7 +49,7 @@ func newAUCCollector(spec model.Spec) *aucCollector {
 }
 
 // add records the real b and light jets of a batch just evaluated.
-func (a *aucCollector) add(bind *runtime.Binding, b *loader.Batch) error {
+func (a *aucCollector) add(bind tensors, b *loader.Batch) error {
 	if !a.applicable {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
-	"github.com/salt-ort/salt-ort/runtime"
 )
 
 // originLabel is the loader label name of a vertexing task's origin labels.
@@ -72,7 +71,7 @@ type feeder struct {
 // fill copies batch b into the inputs of binding bind: the jet and
 // constituent inputs and valid masks, and for graphs with losses the jet
 // weights and the labels.
-func (f *feeder) fill(bind *runtime.Binding, b *loader.Batch) error {
+func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 	copyInto := func(name string, src []float32) error {
 		dst, err := bind.Float32(name)
 		if err != nil {

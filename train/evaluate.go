@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	goruntime "runtime"
 
@@ -21,54 +22,36 @@ type evaluator struct {
 	spec   model.Spec
 	feed   feeder
 	static []float64
-	sess   *runtime.Session
-	bind   *runtime.Binding
+	session *opened
+	bind   tensors
 	layout []graph.ParamSlot
 }
 
-func newEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch, threads int) (*evaluator, error) {
+// newEvaluator opens the evaluation graph of spec where p places it, the
+// parameters resident on a device.
+func newEvaluator(p *placement, spec model.Spec, jetDataset string, batch int) (*evaluator, error) {
 	g, layout, err := spec.Eval(batch)
 	if err != nil {
 		return nil, err
 	}
-	model, err := g.Marshal(graph.ModelOptions{})
+	run, err := p.open(g, []string{optim.ParamsInput}, false)
 	if err != nil {
 		return nil, err
 	}
-	if threads == 0 {
-		threads = goruntime.NumCPU()
-	}
-	sess, err := rt.NewSession(g.Name(), model, runtime.Options{IntraOpThreads: threads})
-	if err != nil {
-		return nil, err
-	}
-	bind, err := runtime.NewBinding(sess, specs(g))
-	if err != nil {
-		sess.Close()
-		return nil, err
-	}
-	e := &evaluator{spec: spec, feed: feeder{spec: spec, jetDataset: jetDataset, labels: true}, sess: sess, bind: bind, layout: layout}
+	e := &evaluator{spec: spec, feed: feeder{spec: spec, jetDataset: jetDataset, labels: true}, session: run, bind: run.bind, layout: layout}
 	for _, t := range spec.Tasks {
 		e.static = append(e.static, t.Weight)
 	}
 	return e, nil
 }
 
-func (e *evaluator) Close() error {
-	e.bind.Close()
-	return e.sess.Close()
-}
+func (e *evaluator) Close() error { return e.session.Close() }
 
 // setParams copies a flat parameter vector into the graph's input.
 func (e *evaluator) setParams(p []float32) error {
-	dst, err := e.bind.Float32(optim.ParamsInput)
-	if err != nil {
-		return err
+	if err := e.bind.Write(optim.ParamsInput, p); err != nil {
+		return fmt.Errorf("train: evaluation parameters: %w", err)
 	}
-	if len(dst) != len(p) {
-		return fmt.Errorf("train: %d parameters given, the evaluation graph has %d", len(p), len(dst))
-	}
-	copy(dst, p)
 	return nil
 }
 
@@ -168,7 +151,10 @@ type Evaluator struct{ e *evaluator }
 // NewEvaluator opens the evaluation graph of spec for batches of the given
 // size (threads 0: every core).
 func NewEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch, threads int) (*Evaluator, error) {
-	e, err := newEvaluator(rt, spec, jetDataset, batch, threads)
+	if threads == 0 {
+		threads = goruntime.NumCPU()
+	}
+	e, err := newEvaluator(&placement{rt: rt, threads: threads}, spec, jetDataset, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +227,14 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, err
 	}
 	defer ds.Close()
-	e, err := newEvaluator(opts.Runtime, spec, cfg.Data.JetDataset, cfg.Data.BatchSize, opts.Threads)
+	place, err := newPlacement(opts.Runtime, cfg, "", io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Threads > 0 {
+		place.threads = opts.Threads
+	}
+	e, err := newEvaluator(place, spec, cfg.Data.JetDataset, cfg.Data.BatchSize)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/runtime"
 )
 
 // datasets are the generated datasets of the package's tests.
@@ -49,6 +50,14 @@ func run(t *testing.T, c *config.Config, dir string, resume bool, stopAfter int)
 	return Run(context.Background(), Options{Config: c, RunDir: dir, Resume: resume, Runtime: graphtest.OpenRuntime(t), StopAfter: stopAfter})
 }
 
+// runOnDevice is run on the CUDA code path (state resident on a provider
+// device, IoBinding, device copies) with the CPU provider standing in for
+// the GPU.
+func runOnDevice(t *testing.T, c *config.Config, dir string, resume bool, stopAfter int) (*Summary, error) {
+	t.Helper()
+	return Run(context.Background(), Options{Config: c, RunDir: dir, Resume: resume, Runtime: graphtest.OpenRuntime(t), StopAfter: stopAfter, Provider: runtime.CPUProvider})
+}
+
 func readFile(t *testing.T, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -81,6 +90,21 @@ func TestDeterministicAndExactResume(t *testing.T) {
 		}
 		if !bytes.Equal(readFile(t, filepath.Join(again, ValMetrics)), readFile(t, filepath.Join(reference, ValMetrics))) {
 			t.Fatal("two runs with the same seed wrote different validation metrics")
+		}
+	})
+	t.Run("device path, interrupted and resumed, same bytes", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "device")
+		if _, err := runOnDevice(t, c, dir, false, 7); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("err = %v, want ErrInterrupted", err)
+		}
+		if _, err := runOnDevice(t, c, dir, true, 0); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(readFile(t, filepath.Join(dir, LastCheckpoint)), want) {
+			t.Fatal("the run with device-resident state wrote a different checkpoint than the host run")
+		}
+		if !bytes.Equal(readFile(t, filepath.Join(dir, ValMetrics)), readFile(t, filepath.Join(reference, ValMetrics))) {
+			t.Fatal("the run with device-resident state wrote different validation metrics")
 		}
 	})
 	for _, stop := range []int{5, 12, 19} { // mid-epoch 1, at the epoch boundary, mid-epoch 2
@@ -191,11 +215,12 @@ func TestEarlyStopping(t *testing.T) {
 	}
 }
 
-func TestCUDARefused(t *testing.T) {
+func TestCUDAProviderMissing(t *testing.T) {
 	c := loadConfig(t, tinyConfig(dataset(t, 2000, 300, 300), ""))
 	c.Training.Device = "cuda"
+	c.Training.CUDAProvider = filepath.Join(t.TempDir(), "libonnxruntime_providers_cuda.so")
 	_, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
-	if err == nil || !strings.Contains(err.Error(), "training.device") {
-		t.Fatalf("err = %v, want one naming training.device", err)
+	if err == nil || !strings.Contains(err.Error(), "training.cuda_provider") || !strings.Contains(err.Error(), "make deps-cuda") {
+		t.Fatalf("err = %v, want one naming training.cuda_provider and the fix", err)
 	}
 }

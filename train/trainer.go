@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 	"sort"
 	"strconv"
 	"time"
@@ -46,6 +45,10 @@ type Options struct {
 	// optimizer steps in this process (0: never); for tests and for
 	// time-sliced batch jobs.
 	StopAfter int
+	// Provider, when not "", runs the graphs on that execution provider's
+	// device with the state resident there (the CUDA code path), instead of
+	// what training.device says; tests set runtime.CPUProvider.
+	Provider string
 }
 
 // Summary is what a run reports; it is also written to summary.json.
@@ -72,8 +75,9 @@ type trainer struct {
 	resolved  []byte
 	layout    *optim.Layout
 	trainG    *graph.Graph
-	train     *runtime.Session
-	trainBind *runtime.Binding
+	place     *placement
+	train     *opened
+	trainBind tensors
 	eval      *evaluator
 	logFile   *os.File
 	trainData *loader.Dataset
@@ -112,12 +116,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 }
 
 func (t *trainer) close() {
-	if t.trainBind != nil {
-		t.trainBind.Close()
-	}
-	if t.train != nil {
-		t.train.Close()
-	}
+	t.train.Close()
 	if t.eval != nil {
 		t.eval.Close()
 	}
@@ -134,9 +133,6 @@ func (t *trainer) close() {
 
 // setup prepares the run directory, the data, the graphs and the state.
 func (t *trainer) setup() error {
-	if d := t.cfg.Training.Device; d != "cpu" {
-		return fmt.Errorf("train: training.device = %q: this salt-ort runs its graphs on ONNX Runtime's CPU execution provider only; the CUDA provider is not wired in yet (set device = \"cpu\")", d)
-	}
 	original := t.cfg
 	c, err := original.Absolute()
 	if err != nil {
@@ -214,6 +210,10 @@ func (t *trainer) setup() error {
 		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
 	}
 
+	if t.place, err = newPlacement(t.opts.Runtime, c, t.opts.Provider, t.log); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.log, "graphs run on %s\n", t.place)
 	if err := t.buildSessions(); err != nil {
 		return err
 	}
@@ -306,31 +306,15 @@ func (t *trainer) buildSessions() error {
 		return err
 	}
 	t.trainG, t.layout = trainG, layout
-	threads := c.Training.Threads
-	if threads == 0 {
-		threads = goruntime.NumCPU()
+	resident := []string{optim.ParamsInput, optim.NewParams}
+	for _, s := range layout.Slots {
+		resident = append(resident, optim.StateInput(s), optim.NewStateOutput(s))
 	}
-	opts := runtime.Options{IntraOpThreads: threads}
-	open := func(g *graph.Graph) (*runtime.Session, *runtime.Binding, error) {
-		b, err := g.Marshal(graph.ModelOptions{})
-		if err != nil {
-			return nil, nil, err
-		}
-		sess, err := t.opts.Runtime.NewSession(g.Name(), b, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		bind, err := runtime.NewBinding(sess, specs(g))
-		if err != nil {
-			sess.Close()
-			return nil, nil, err
-		}
-		return sess, bind, nil
-	}
-	if t.train, t.trainBind, err = open(trainG); err != nil {
+	if t.train, err = t.place.open(trainG, resident, true); err != nil {
 		return err
 	}
-	if t.eval, err = newEvaluator(t.opts.Runtime, t.spec, c.Data.JetDataset, c.Data.BatchSize, threads); err != nil {
+	t.trainBind = t.train.bind
+	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, c.Data.BatchSize); err != nil {
 		return err
 	}
 	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
@@ -340,34 +324,26 @@ func (t *trainer) buildSessions() error {
 // loadState copies the parameters and optimizer state into the training
 // binding.
 func (t *trainer) loadState() error {
-	p, err := t.trainBind.Float32(optim.ParamsInput)
-	if err != nil {
+	if err := t.trainBind.Write(optim.ParamsInput, t.state.params); err != nil {
 		return err
 	}
-	copy(p, t.state.params)
 	for _, s := range t.layout.Slots {
-		dst, err := t.trainBind.Float32(optim.StateInput(s))
-		if err != nil {
+		if err := t.trainBind.Write(optim.StateInput(s), t.state.slots[s]); err != nil {
 			return err
 		}
-		copy(dst, t.state.slots[s])
 	}
 	return nil
 }
 
 // saveState copies the parameters and optimizer state out of the binding.
 func (t *trainer) saveState() error {
-	p, err := t.trainBind.Float32(optim.ParamsInput)
-	if err != nil {
+	if err := t.trainBind.Read(optim.ParamsInput, t.state.params); err != nil {
 		return err
 	}
-	copy(t.state.params, p)
 	for _, s := range t.layout.Slots {
-		src, err := t.trainBind.Float32(optim.StateInput(s))
-		if err != nil {
+		if err := t.trainBind.Read(optim.StateInput(s), t.state.slots[s]); err != nil {
 			return err
 		}
-		copy(t.state.slots[s], src)
 	}
 	t.state.weighting = t.weighting.State()
 	return nil
@@ -660,8 +636,10 @@ func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error
 
 // validate evaluates the current parameters on the validation set.
 func (t *trainer) validate(ctx context.Context) (*Result, error) {
-	params, err := t.trainBind.Float32(optim.ParamsInput)
-	if err != nil {
+	// The parameters travel through the host copy of the state, which is
+	// refreshed before every checkpoint anyway.
+	params := t.state.params
+	if err := t.trainBind.Read(optim.ParamsInput, params); err != nil {
 		return nil, err
 	}
 	if err := t.eval.setParams(params); err != nil {

@@ -1,0 +1,162 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	goruntime "runtime"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/runtime"
+)
+
+// tensors is what the training loop and the evaluator need of a session's
+// bound inputs and outputs. runtime.Binding keeps them in Go memory for
+// ONNX Runtime's default CPU session; runtime.DeviceBinding keeps them on
+// an execution provider's device, the parameters and optimizer state
+// resident there between steps.
+type tensors interface {
+	Float32(name string) ([]float32, error)
+	Int64(name string) ([]int64, error)
+	Bool(name string) ([]bool, error)
+	SetScalar(name string, v float32) error
+	Scalar(name string) (float32, error)
+	Write(name string, src []float32) error
+	Read(name string, dst []float32) error
+	Swap(in, out string) error
+	Run() error
+	Close() error
+}
+
+// placement says where a run's graphs execute.
+type placement struct {
+	rt      *runtime.Runtime
+	threads int
+	// device is nil for ONNX Runtime's default CPU session, else the
+	// execution provider device the graphs are placed on.
+	device *runtime.Device
+	// providerOptions pass to every session on device.
+	providerOptions map[string]string
+	// cudaGraph asks for the training step to be captured as a CUDA graph.
+	cudaGraph bool
+	log       io.Writer
+}
+
+// newPlacement places the graphs of configuration c: training.device
+// "cpu" on the default CPU session, "cuda" on the CUDA provider (registered
+// from training.cuda_provider). provider, when not "", overrides it with a
+// provider by name on the device path; tests use runtime.CPUProvider to run
+// the CUDA code path on the CPU.
+func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, log io.Writer) (*placement, error) {
+	p := &placement{rt: rt, threads: c.Training.Threads, log: log, providerOptions: map[string]string{}}
+	if p.threads == 0 {
+		p.threads = goruntime.NumCPU()
+	}
+	if provider == "" && c.Training.Device == "cuda" {
+		lib, err := rt.CUDALibraryPath(c.Training.CUDAProvider)
+		if err != nil {
+			return nil, fmt.Errorf("train: training.device = \"cuda\": %w", err)
+		}
+		if err := rt.RegisterProvider("cuda", lib); err != nil {
+			return nil, fmt.Errorf("train: training.device = \"cuda\": %w", err)
+		}
+		provider = runtime.CUDAProvider
+		p.cudaGraph = c.Training.CUDAGraph
+		// TensorFloat-32 products only when asked for: fp32 means fp32, as
+		// in PyTorch's default for matrix products.
+		p.providerOptions["use_tf32"] = "0"
+		if c.Training.Precision == "tf32" {
+			p.providerOptions["use_tf32"] = "1"
+		}
+	}
+	if provider == "" {
+		return p, nil
+	}
+	dev, err := rt.Device(provider)
+	if err != nil {
+		return nil, fmt.Errorf("train: training.device = %q: %w", c.Training.Device, err)
+	}
+	p.device = &dev
+	return p, nil
+}
+
+// String names the placement for logs.
+func (p *placement) String() string {
+	if p.device == nil {
+		return fmt.Sprintf("cpu (%d threads)", p.threads)
+	}
+	return p.device.String()
+}
+
+// opened is a session with its bound tensors.
+type opened struct {
+	sess interface{ Close() error }
+	bind tensors
+}
+
+func (o *opened) Close() error {
+	if o == nil {
+		return nil
+	}
+	var err error
+	if o.bind != nil {
+		err = o.bind.Close()
+	}
+	if o.sess != nil {
+		if cerr := o.sess.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// open creates a session for g and binds its inputs and outputs. On a
+// device, the tensors named resident stay there between runs; capture asks
+// for the graph to be captured as a CUDA graph when the placement allows,
+// falling back (and saying why) where ONNX Runtime cannot.
+func (p *placement) open(g *graph.Graph, resident []string, capture bool) (*opened, error) {
+	model, err := g.Marshal(graph.ModelOptions{})
+	if err != nil {
+		return nil, err
+	}
+	opts := runtime.Options{IntraOpThreads: p.threads}
+	if p.device == nil {
+		sess, err := p.rt.NewSession(g.Name(), model, opts)
+		if err != nil {
+			return nil, err
+		}
+		bind, err := runtime.NewBinding(sess, specs(g))
+		if err != nil {
+			sess.Close()
+			return nil, err
+		}
+		return &opened{sess: sess, bind: bind}, nil
+	}
+	capture = capture && p.cudaGraph
+	providerOptions := map[string]string{}
+	for k, v := range p.providerOptions {
+		providerOptions[k] = v
+	}
+	if capture {
+		providerOptions["enable_cuda_graph"] = "1"
+	}
+	sess, err := p.rt.NewDeviceSession(g.Name(), model, *p.device, runtime.DeviceOptions{Options: opts, ProviderOptions: providerOptions})
+	if err != nil && capture {
+		fmt.Fprintf(p.log, "cuda_graph: %s runs without CUDA graph capture: %v\n", g.Name(), err)
+		delete(providerOptions, "enable_cuda_graph")
+		capture = false
+		sess, err = p.rt.NewDeviceSession(g.Name(), model, *p.device, runtime.DeviceOptions{Options: opts, ProviderOptions: providerOptions})
+	}
+	if err != nil {
+		return nil, err
+	}
+	bind, err := runtime.NewDeviceBinding(sess, specs(g), runtime.DeviceBindingOptions{Resident: resident, Fixed: capture})
+	if err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if capture {
+		fmt.Fprintf(p.log, "cuda_graph: %s is captured on its first runs and replayed after\n", g.Name())
+	}
+	return &opened{sess: sess, bind: bind}, nil
+}
