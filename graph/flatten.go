@@ -23,15 +23,39 @@ func (g *Graph) FlattenParams(name string) (flat *Tensor, views []*Tensor, layou
 		return g.dummy(Float32, Shape{0}), nil, nil
 	}
 	dtype := g.params[0].Tensor.dtype
-	var total int64
 	for _, p := range g.params {
 		if p.Tensor.dtype != dtype {
 			g.Errorf("FlattenParams: parameter %s is %s, others %s", p.Tensor.name, p.Tensor.dtype, dtype)
 		}
+	}
+	return g.FlattenParamsAs(name, dtype)
+}
+
+// FlattenParamsAs is FlattenParams with a flat vector of type master
+// (the "master weights" of mixed-precision training): a parameter declared
+// with another float type is read as Cast(view, its type), so the forward
+// pass computes in the parameters' type while the vector, its gradient and
+// whatever updates it stay in master. The returned views are of type
+// master, before the casts, so gradients with respect to them arrive in
+// master through Cast's gradient rule. With every parameter of type master
+// the graph is exactly the one FlattenParams builds.
+func (g *Graph) FlattenParamsAs(name string, master DType) (flat *Tensor, views []*Tensor, layout []ParamSlot) {
+	if len(g.params) == 0 {
+		g.Errorf("FlattenParams: the graph has no parameters")
+		return g.dummy(master, Shape{0}), nil, nil
+	}
+	if !master.IsFloat() {
+		g.Errorf("FlattenParams: master type %s is not a float type", master)
+	}
+	var total int64
+	for _, p := range g.params {
+		if p.Tensor.dtype != master && !p.Tensor.dtype.IsFloat() {
+			g.Errorf("FlattenParams: parameter %s is %s, not a float type to cast from %s", p.Tensor.name, p.Tensor.dtype, master)
+		}
 		layout = append(layout, ParamSlot{Name: p.Tensor.name, Shape: p.Tensor.shape.Clone(), Offset: total, Size: p.Tensor.shape.Size(), Init: p.Init})
 		total += p.Tensor.shape.Size()
 	}
-	flat = g.Input(name, dtype, Shape{total})
+	flat = g.Input(name, master, Shape{total})
 
 	// The views are built at the top level and moved to the front of the
 	// node list, since the nodes using the parameters already exist.
@@ -45,9 +69,9 @@ func (g *Graph) FlattenParams(name string) (flat *Tensor, views []*Tensor, layou
 		if s.Shape.Rank() != 1 {
 			v = g.Reshape(v, s.Shape...)
 		}
-		pop()
 		views = append(views, v)
-		replace[p.Tensor] = v
+		replace[p.Tensor] = g.Cast(v, p.Tensor.dtype)
+		pop()
 	}
 	g.nodes = append(g.nodes, savedNodes...)
 	g.scope = saved

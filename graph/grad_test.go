@@ -71,6 +71,10 @@ func TestOperatorGradients(t *testing.T) {
 		{"Cast/float32", graphtest.GradCheck{Vars: vars(S{3}), Tol: 1e-5, Step: 0.25, Build: one(func(g *G, x *T) *T {
 			return g.Cast(g.Mul(g.Cast(x, graph.Float32), g.Scalar(graph.Float32, 3)), graph.Float64)
 		})}},
+		// The master-weight direction: float32 in, a float64 computation.
+		{"Cast/float64", graphtest.GradCheck{DType: graph.Float32, Vars: vars(S{3, 4}), Build: one(func(g *G, x *T) *T {
+			return g.Cast(g.Tanh(g.Cast(x, graph.Float64)), graph.Float32)
+		})}},
 		{"Identity", graphtest.GradCheck{Vars: vars(S{3}), Build: one((*G).Identity)}},
 		{"MatMul/2d", graphtest.GradCheck{Vars: vars(S{3, 4}, S{4, 5}), Build: two((*G).MatMul)}},
 		{"MatMul/batch-weight", graphtest.GradCheck{Vars: vars(S{2, 3, 4}, S{4, 5}), Build: two((*G).MatMul)}},

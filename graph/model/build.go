@@ -308,43 +308,123 @@ type TrainOptions struct {
 	// Predictions adds the jet- and constituent-level predictions (not the
 	// pair probabilities) to the outputs, for training metrics.
 	Predictions bool
+	// Compute is the element type the forward pass and its gradient run
+	// in (0: Float32, the graph salt-ort has always built). Float16 or
+	// BFloat16 make a mixed-precision step: the flat parameters, the
+	// optimizer state and update, lr and step stay float32 ("master
+	// weights", Step.Master), and each parameter is cast to Compute where
+	// the forward pass reads it; the jet and constituent inputs are
+	// declared float32 as usual and cast after declaration, dropout masks
+	// stay float32 inputs, and the heads' outputs are cast back to float32
+	// before the losses and predictions, so the losses, their sums and the
+	// outputs are float32. LayerNormalization runs in Compute with
+	// stash_type 1, which computes its statistics in float32. Float16 turns
+	// on Step.LossScaling (bfloat16 has float32's range and does not need
+	// it). Float64 is accepted too: ONNX Runtime's CPU provider has no
+	// float16 kernels, so tests check the casts with float64.
+	Compute graph.DType
+}
+
+// computeType checks a compute type and maps 0 to Float32.
+func computeType(d graph.DType) (graph.DType, error) {
+	switch d {
+	case 0:
+		return graph.Float32, nil
+	case graph.Float32, graph.Float64, graph.Float16, graph.BFloat16:
+		return d, nil
+	}
+	return 0, fmt.Errorf("compute type %s is not float32, float64, float16 or bfloat16", d)
+}
+
+// toCompute casts the inputs the forward pass reads (jets and
+// constituents) to the compute type; for Float32 it changes nothing.
+func (in *inputs) toCompute(g *graph.Graph, compute graph.DType) {
+	defer g.Scope("to_" + compute.String())()
+	in.jets = g.Cast(in.jets, compute)
+	for i := range in.seqs {
+		in.seqs[i] = g.Cast(in.seqs[i], compute)
+	}
+}
+
+// headsToFloat32 casts each task's head output to float32 for the losses
+// and predictions, in task order so that node names are deterministic.
+func (s *Spec) headsToFloat32(g *graph.Graph, f *forward) {
+	for _, task := range s.Tasks {
+		pop := g.Scope(task.Name + "/to_float32")
+		f.heads[task.Name] = g.Cast(f.heads[task.Name], graph.Float32)
+		pop()
+	}
 }
 
 // TrainStep builds the training step: the forward pass with dropout, the
 // task losses, their weighted sum with weights from the task_weights
 // input, the gradient and the optimizer update over the flat parameters
-// (see optim.BuildStep).
+// (see optim.BuildStep), optionally in mixed precision (see
+// TrainOptions.Compute).
 func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error) {
 	if err := s.Validate(); err != nil {
 		return nil, nil, err
 	}
+	compute, err := computeType(opts.Compute)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
+	}
+	step := opts.Step
+	if step.Master == 0 {
+		step.Master = graph.Float32
+	}
+	if compute == graph.Float16 {
+		step.LossScaling = true
+	}
 	g := graph.New(s.Name + "_train_step")
 	in := s.declareInputs(g, int64(opts.Batch), true)
+	in.toCompute(g, compute)
 	f := s.forward(g, in, true)
+	s.headsToFloat32(g, f)
 	total := s.totalLoss(g, s.losses(g, f, in))
 	if opts.Predictions {
 		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
 	}
-	layout, err := optim.BuildStep(g, total, opts.Step)
+	layout, err := optim.BuildStep(g, total, step)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
 	}
 	return g, layout, nil
 }
 
+// EvalOptions configure the evaluation graph.
+type EvalOptions struct {
+	Batch int
+	// Compute is the element type of the forward pass, as in
+	// TrainOptions (0: Float32); the parameters stay a float32 vector.
+	Compute graph.DType
+}
+
 // Eval builds the evaluation graph: the forward pass without dropout, the
 // task losses and every prediction, reading the same flat parameter vector
 // as the training step.
 func (s *Spec) Eval(batch int) (*graph.Graph, []graph.ParamSlot, error) {
+	return s.EvalWith(EvalOptions{Batch: batch})
+}
+
+// EvalWith is Eval with options, such as the compute type of a
+// mixed-precision training run.
+func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, error) {
 	if err := s.Validate(); err != nil {
 		return nil, nil, err
 	}
+	compute, err := computeType(opts.Compute)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: evaluation graph: %w", s.Name, err)
+	}
 	g := graph.New(s.Name + "_eval")
-	in := s.declareInputs(g, int64(batch), true)
+	in := s.declareInputs(g, int64(opts.Batch), true)
+	in.toCompute(g, compute)
 	f := s.forward(g, in, false)
+	s.headsToFloat32(g, f)
 	s.totalLoss(g, s.losses(g, f, in))
 	s.predictions(g, f, func(Task) bool { return true })
-	_, _, layout := g.FlattenParams(optim.ParamsInput)
+	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {
 		return nil, nil, fmt.Errorf("model %s: evaluation graph: %w", s.Name, err)
 	}

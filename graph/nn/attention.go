@@ -71,13 +71,20 @@ func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int
 
 // Dropout zeroes elements of x with probability p during training, scaling
 // the rest by 1/(1-p). The mask is a random graph input the caller fills
-// (see graph.RandomInput). With training false or p = 0 it returns x.
+// (see graph.RandomInput), of x's type, except that the mask of float16 or
+// bfloat16 x (mixed-precision training) is a float32 input cast in the
+// graph, so callers fill masks in float32 whatever the compute type. With
+// training false or p = 0 it returns x.
 func Dropout(g *graph.Graph, name string, x *graph.Tensor, p float64, training bool) *graph.Tensor {
 	if !training || p == 0 {
 		return x
 	}
-	mask := g.Random(name+"/mask", x.DType(), x.Shape(), "dropout", p)
-	return g.Mul(x, mask)
+	dt := x.DType()
+	if dt == graph.Float16 || dt == graph.BFloat16 {
+		dt = graph.Float32
+	}
+	mask := g.Random(name+"/mask", dt, x.Shape(), "dropout", p)
+	return g.Mul(x, g.Cast(mask, x.DType()))
 }
 
 // EncoderConfig configures a transformer encoder.

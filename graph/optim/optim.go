@@ -12,6 +12,7 @@ package optim
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/salt-ort/salt-ort/graph"
 )
@@ -123,6 +124,22 @@ type Step struct {
 	// ClipNorm is the gradient-clipping threshold (0: no clipping; the
 	// norm is still reported).
 	ClipNorm float64
+	// Master is the element type of the flat parameter vector, of the
+	// optimizer state, of lr and step and of the whole update (0: the
+	// parameters' own type). Parameters declared with another float type
+	// (the compute type of mixed-precision training) are cast from the
+	// master vector where the forward pass reads them, and their gradients
+	// are cast back to Master before they are concatenated (see
+	// graph.Graph.FlattenParamsAs).
+	Master graph.DType
+	// LossScaling multiplies the loss by the scalar input "loss_scale"
+	// before differentiating and divides the gradient by it (in Master)
+	// afterwards, so that small gradients of a float16 forward pass do not
+	// flush to zero. It also makes the step safe against overflow: when
+	// the gradient norm is not finite the step outputs the parameters and
+	// the optimizer state unchanged, and the output "grad_finite" (1 or 0)
+	// tells the caller to lower the scale (see LossScaler).
+	LossScaling bool
 }
 
 // Names of the training step's inputs and outputs besides the model's own.
@@ -132,8 +149,15 @@ const (
 	StepInput      = "step"       // 1-based step count (scalar)
 	NewParams      = "new/params" // updated flat parameters
 	GradNormOutput = "grad_norm"  // global gradient norm before clipping
-	statePrefix    = "opt/"       // optimizer state inputs: opt/<slot>
-	newStatePrefix = "new/opt/"   // optimizer state outputs: new/opt/<slot>
+	// LossScaleInput is the loss-scale input (scalar, Master type) of a
+	// step built with Step.LossScaling.
+	LossScaleInput = "loss_scale"
+	// GradFiniteOutput is the output (scalar, Master type) of a step built
+	// with Step.LossScaling that is 1 when the gradient norm was finite
+	// and the update was applied, 0 when the step was skipped.
+	GradFiniteOutput = "grad_finite"
+	statePrefix      = "opt/"     // optimizer state inputs: opt/<slot>
+	newStatePrefix   = "new/opt/" // optimizer state outputs: new/opt/<slot>
 )
 
 // StateInput returns the graph input name of optimizer slot s.
@@ -147,6 +171,9 @@ type Layout struct {
 	Params []graph.ParamSlot
 	Size   int64    // elements in the flat parameter vector
 	Slots  []string // optimizer state vectors, each of Size elements
+	// LossScaling reports that the step reads LossScaleInput and writes
+	// GradFiniteOutput (Step.LossScaling).
+	LossScaling bool
 }
 
 // BuildStep turns g, whose parameters the scalar loss depends on, into a
@@ -154,14 +181,35 @@ type Layout struct {
 // declares the scalar inputs "lr" and "step" and the state inputs
 // "opt/<slot>", appends the gradient, clipping and update, and adds the
 // outputs "new/params", "new/opt/<slot>" and "grad_norm". Outputs already
-// declared (losses, predictions) stay first.
+// declared (losses, predictions) stay first. With cfg.LossScaling it also
+// declares "loss_scale" and adds "grad_finite".
+//
+// A skipped step (grad_finite 0) leaves the parameters and the state as
+// they were, but the step count is Go's: as torch.cuda.amp.GradScaler skips
+// optimizer.step(), the caller should feed the same "step" again next time
+// so that Adam's bias correction does not count the skipped step.
 func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 	if cfg.Optimizer == nil {
 		return nil, fmt.Errorf("optim: BuildStep: no optimizer")
 	}
-	flat, views, slots := g.FlattenParams(ParamsInput)
+	var flat *graph.Tensor
+	var views []*graph.Tensor
+	var slots []graph.ParamSlot
+	if cfg.Master == 0 {
+		flat, views, slots = g.FlattenParams(ParamsInput)
+	} else {
+		flat, views, slots = g.FlattenParamsAs(ParamsInput, cfg.Master)
+	}
 	if err := g.Err(); err != nil {
 		return nil, err
+	}
+	master := flat.DType()
+	var scale *graph.Tensor
+	if cfg.LossScaling {
+		scale = g.Input(LossScaleInput, master, graph.Shape{})
+		pop := g.Scope("loss_scale")
+		loss = g.Mul(loss, g.Cast(scale, loss.DType()))
+		pop()
 	}
 	grads, err := g.Grad(loss, views)
 	if err != nil {
@@ -177,21 +225,49 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 	}
 	grad := g.Concat(0, parts...)
 	pop()
+	if scale != nil {
+		pop := g.Scope("grad/unscale")
+		grad = g.Div(grad, scale)
+		pop()
+	}
 	grad, norm := ClipByGlobalNorm(g, grad, cfg.ClipNorm)
-	lr := g.Input(LRInput, flat.DType(), graph.Shape{})
-	step := g.Input(StepInput, flat.DType(), graph.Shape{})
+	lr := g.Input(LRInput, master, graph.Shape{})
+	step := g.Input(StepInput, master, graph.Shape{})
 	var state []*graph.Tensor
 	for _, s := range cfg.Optimizer.Slots() {
-		state = append(state, g.Input(StateInput(s), flat.DType(), flat.Shape()))
+		state = append(state, g.Input(StateInput(s), master, flat.Shape()))
 	}
 	newP, newState := cfg.Optimizer.Update(g, flat, grad, state, lr, step)
+	var finite *graph.Tensor
+	if scale != nil {
+		// Skip the update when the gradient overflowed: Where keeps the old
+		// values, whatever Inf or NaN the update computed from it.
+		pop := g.Scope("skip_nonfinite")
+		finite = isFinite(g, norm)
+		newP = g.Where(finite, newP, flat)
+		for i := range newState {
+			newState[i] = g.Where(finite, newState[i], state[i])
+		}
+		pop()
+	}
 	g.Output(NewParams, newP)
 	for i, s := range cfg.Optimizer.Slots() {
 		g.Output(NewStateOutput(s), newState[i])
 	}
 	g.Output(GradNormOutput, norm)
+	if finite != nil {
+		pop := g.Scope("skip_nonfinite")
+		g.Output(GradFiniteOutput, g.Cast(finite, master))
+		pop()
+	}
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	return &Layout{Params: slots, Size: flat.Shape()[0], Slots: cfg.Optimizer.Slots()}, nil
+	return &Layout{Params: slots, Size: flat.Shape()[0], Slots: cfg.Optimizer.Slots(), LossScaling: cfg.LossScaling}, nil
+}
+
+// isFinite returns whether the scalar x, which is not negative (a norm),
+// is neither +Inf nor NaN: x < +Inf, which is false for both.
+func isFinite(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
+	return g.Less(x, g.ScalarLike(x, math.Inf(1)))
 }
