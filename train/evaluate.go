@@ -29,8 +29,8 @@ type evaluator struct {
 
 // newEvaluator opens the evaluation graph of spec where p places it, the
 // parameters resident on a device.
-func newEvaluator(p *placement, spec model.Spec, jetDataset string, batch int) (*evaluator, error) {
-	g, layout, err := spec.Eval(batch)
+func newEvaluator(p *placement, spec model.Spec, jetDataset string, opts model.EvalOptions) (*evaluator, error) {
+	g, layout, err := spec.EvalWith(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func NewEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch
 	if threads == 0 {
 		threads = goruntime.NumCPU()
 	}
-	e, err := newEvaluator(&placement{rt: rt, threads: threads}, spec, jetDataset, batch)
+	e, err := newEvaluator(&placement{rt: rt, threads: threads}, spec, jetDataset, model.EvalOptions{Batch: batch})
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 	if opts.Threads > 0 {
 		place.threads = opts.Threads
 	}
-	e, err := newEvaluator(place, spec, cfg.Data.JetDataset, cfg.Data.BatchSize)
+	e, err := newEvaluator(place, spec, cfg.Data.JetDataset, model.EvalOptions{Batch: cfg.Data.BatchSize})
 	if err != nil {
 		return nil, err
 	}

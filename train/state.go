@@ -24,8 +24,17 @@ const (
 	metaBest       = "best"   // JSON list of the best checkpoints kept
 	metaStale      = "stale_epochs"
 	metaWeighting  = "loss_weighting"
+	metaLossScale  = "loss_scale" // JSON lossScaleState, fp16 runs only
 	weightingState = "loss_weighting/state"
 )
+
+// lossScaleState is the dynamic loss scaling of an fp16 run: the scaler
+// and the steps it skipped, which the optimizer's step count leaves out.
+type lossScaleState struct {
+	Scale     float64 `json:"scale"`
+	GoodSteps int     `json:"good_steps"`
+	Skipped   int     `json:"skipped_steps"`
+}
 
 // OptimizerStateName is the checkpoint tensor name of optimizer slot s of
 // a parameter.
@@ -52,6 +61,7 @@ type trainingState struct {
 	weighting []float64
 	best      []BestEntry
 	stale     int
+	lossScale *lossScaleState // nil without loss scaling
 }
 
 // encodeState writes a training state as a checkpoint file: each
@@ -73,6 +83,13 @@ func encodeState(st *trainingState, layout []graph.ParamSlot, slotNames []string
 		return nil, err
 	}
 	f.Metadata[metaBest] = string(best)
+	if st.lossScale != nil {
+		ls, err := json.Marshal(st.lossScale)
+		if err != nil {
+			return nil, err
+		}
+		f.Metadata[metaLossScale] = string(ls)
+	}
 	for _, p := range layout {
 		f.SetFloat32(p.Name, p.Shape, st.params[p.Offset:p.Offset+p.Size])
 		for _, s := range slotNames {
@@ -149,6 +166,12 @@ func decodeState(path string, f *checkpoint.File, layout []graph.ParamSlot, size
 	}
 	if err := json.Unmarshal([]byte(f.Metadata[metaBest]), &st.best); err != nil {
 		return nil, fmt.Errorf("train: %s: metadata best: %w", path, err)
+	}
+	if ls, ok := f.Metadata[metaLossScale]; ok {
+		st.lossScale = &lossScaleState{}
+		if err := json.Unmarshal([]byte(ls), st.lossScale); err != nil || st.lossScale.Scale <= 0 {
+			return nil, fmt.Errorf("train: %s: metadata %s = %q is not a loss-scaling state", path, metaLossScale, ls)
+		}
 	}
 	return st, nil
 }

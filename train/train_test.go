@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
@@ -222,5 +225,71 @@ func TestCUDAProviderMissing(t *testing.T) {
 	_, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
 	if err == nil || !strings.Contains(err.Error(), "training.cuda_provider") || !strings.Contains(err.Error(), "make deps-cuda") {
 		t.Fatalf("err = %v, want one naming training.cuda_provider and the fix", err)
+	}
+}
+
+// TestMixedPrecisionPlumbing trains on the CUDA code path with float64
+// standing in for the half compute type (the CPU provider has no float16
+// kernels) and dynamic loss scaling from a scale so large that the first
+// gradients overflow float32: those steps are skipped and the scale halves,
+// the loss curve still follows the float32 run's, and an interrupted run
+// resumes to the same bytes, scaler state included.
+func TestMixedPrecisionPlumbing(t *testing.T) {
+	data := dataset(t, 2000, 300, 300)
+	// No dropout: its masks are float32 inputs for half compute types but
+	// float64 ones for this float64 stand-in.
+	c := loadConfig(t, fixture.Tiny(data, fixture.Options{}))
+	rt := graphtest.OpenRuntime(t)
+	mixed := &mixedPrecision{compute: graph.Float64, lossScaling: true, initialScale: 3e38}
+	train := func(dir string, resume bool, stopAfter int) (*Summary, error) {
+		return Run(context.Background(), Options{Config: c, RunDir: dir, Resume: resume, Runtime: rt, StopAfter: stopAfter, Provider: runtime.CPUProvider, mixed: mixed})
+	}
+	reference := filepath.Join(t.TempDir(), "fp32")
+	ref, err := run(t, c, reference, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "mixed")
+	sum, err := train(dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := checkpoint.Read(filepath.Join(dir, LastCheckpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls lossScaleState
+	if err := json.Unmarshal([]byte(f.Metadata[metaLossScale]), &ls); err != nil {
+		t.Fatalf("loss-scale metadata %q: %v", f.Metadata[metaLossScale], err)
+	}
+	if ls.Skipped == 0 || ls.Scale >= 3e38 {
+		t.Fatalf("loss scaling from 3e38 skipped %d steps and ended at scale %g; want skipped steps and a lower scale", ls.Skipped, ls.Scale)
+	}
+	last := func(s *Summary) map[string]float64 { return s.ValLoss[len(s.ValLoss)-1] }
+	for k, want := range last(ref) {
+		if !strings.HasPrefix(k, "val_loss") {
+			continue
+		}
+		got := last(sum)[k]
+		t.Logf("%s: mixed %.5f, float32 %.5f (%d steps skipped, scale now %g)", k, got, want, ls.Skipped, ls.Scale)
+		// The mixed run skipped ls.Skipped of its steps, so the curves
+		// agree loosely, not to rounding.
+		if math.Abs(got-want) > 0.05*math.Abs(want) {
+			t.Errorf("%s: mixed %.5f, float32 %.5f", k, got, want)
+		}
+		if first := sum.ValLoss[0][k]; got >= first {
+			t.Errorf("%s did not improve: %.5f → %.5f", k, first, got)
+		}
+	}
+	want := readFile(t, filepath.Join(dir, LastCheckpoint))
+	again := filepath.Join(t.TempDir(), "resumed")
+	if _, err := train(again, false, 3); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	if _, err := train(again, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readFile(t, filepath.Join(again, LastCheckpoint)), want) {
+		t.Fatal("the resumed mixed-precision run ended with a different checkpoint")
 	}
 }

@@ -49,6 +49,19 @@ type Options struct {
 	// device with the state resident there (the CUDA code path), instead of
 	// what training.device says; tests set runtime.CPUProvider.
 	Provider string
+
+	// mixed overrides what training.precision sets, so tests can check
+	// the mixed-precision plumbing on the CPU, which has no half-precision
+	// kernels, with float64 compute.
+	mixed *mixedPrecision
+}
+
+// mixedPrecision is a compute type with or without loss scaling, from a
+// given initial scale (0: optim.DefaultLossScaler's).
+type mixedPrecision struct {
+	compute      graph.DType
+	lossScaling  bool
+	initialScale float64
 }
 
 // Summary is what a run reports; it is also written to summary.json.
@@ -255,6 +268,15 @@ func (t *trainer) setup() error {
 			t.state.slots[s] = make([]float32, t.layout.Size)
 		}
 	}
+	switch {
+	case !t.layout.LossScaling:
+		t.state.lossScale = nil
+	case t.state.lossScale == nil:
+		t.state.lossScale = &lossScaleState{Scale: optim.DefaultLossScaler().Scale}
+		if m := t.opts.mixed; m != nil && m.initialScale > 0 {
+			t.state.lossScale.Scale = m.initialScale
+		}
+	}
 	if err := t.loadState(); err != nil {
 		return err
 	}
@@ -266,6 +288,9 @@ func (t *trainer) setup() error {
 		trainHeader = append(trainHeader, "weight/"+task.Name)
 	}
 	trainHeader = append(trainHeader, "grad_norm", "jets_per_s")
+	if t.layout.LossScaling {
+		trainHeader = append(trainHeader, "loss_scale", "skipped_steps")
+	}
 	valHeader := []string{"epoch", "step", "val_loss"}
 	for _, task := range spec.Tasks {
 		valHeader = append(valHeader, "val_loss/"+task.Name)
@@ -301,7 +326,12 @@ func (t *trainer) buildSessions() error {
 	default:
 		opt = optim.AdamW{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}
 	}
-	trainG, layout, err := t.spec.TrainStep(model.TrainOptions{Batch: c.Data.BatchSize, Step: optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip}})
+	compute := precisionCompute[c.Training.Precision]
+	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip}
+	if m := t.opts.mixed; m != nil {
+		compute, step.LossScaling = m.compute, m.lossScaling
+	}
+	trainG, layout, err := t.spec.TrainStep(model.TrainOptions{Batch: c.Data.BatchSize, Step: step, Compute: compute})
 	if err != nil {
 		return err
 	}
@@ -314,12 +344,20 @@ func (t *trainer) buildSessions() error {
 		return err
 	}
 	t.trainBind = t.train.bind
-	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, c.Data.BatchSize); err != nil {
+	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
 		return err
 	}
 	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
 	return nil
 }
+
+// precisionCompute maps training.precision to the compute type of the
+// graphs ("tf32" is float32 with TF32 products, a provider option).
+var precisionCompute = map[string]graph.DType{"fp32": graph.Float32, "tf32": graph.Float32, "fp16": graph.Float16, "bf16": graph.BFloat16}
+
+// minLossScale is the loss scale below which an fp16 run gives up: its
+// forward pass overflows whatever the gradient's scale.
+const minLossScale = 1.0 / 1024
 
 // loadState copies the parameters and optimizer state into the training
 // binding.
@@ -520,7 +558,15 @@ func (t *trainer) runStep(step int, taskLoss []float64) error {
 	if err := b.SetScalar(optim.LRInput, float32(lr)); err != nil {
 		return err
 	}
-	if err := b.SetScalar(optim.StepInput, float32(step+1)); err != nil {
+	// Adam's step count leaves out the steps loss scaling skipped.
+	done := step
+	if ls := t.state.lossScale; ls != nil {
+		done -= ls.Skipped
+		if err := b.SetScalar(optim.LossScaleInput, float32(ls.Scale)); err != nil {
+			return err
+		}
+	}
+	if err := b.SetScalar(optim.StepInput, float32(done+1)); err != nil {
 		return err
 	}
 	w, err := b.Float32(model.TaskWeightsInput)
@@ -536,17 +582,23 @@ func (t *trainer) runStep(step int, taskLoss []float64) error {
 	if err := b.Run(); err != nil {
 		return err
 	}
-	for i, task := range t.spec.Tasks {
-		v, err := b.Scalar(model.TaskLossOutput(task.Name))
-		if err != nil {
-			return err
-		}
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("task %s: loss is %v (lower the learning rate, set grad_clip, or check the inputs)", task.Name, v)
-		}
-		taskLoss[i] = float64(v)
+	applied, err := t.updateLossScale()
+	if err != nil {
+		return err
 	}
-	t.weighting.Observe(taskLoss, lr)
+	if applied {
+		for i, task := range t.spec.Tasks {
+			v, err := b.Scalar(model.TaskLossOutput(task.Name))
+			if err != nil {
+				return err
+			}
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("task %s: loss is %v (lower the learning rate, set grad_clip, or check the inputs)", task.Name, v)
+			}
+			taskLoss[i] = float64(v)
+		}
+		t.weighting.Observe(taskLoss, lr)
+	}
 	if err := b.Swap(optim.ParamsInput, optim.NewParams); err != nil {
 		return err
 	}
@@ -556,6 +608,32 @@ func (t *trainer) runStep(step int, taskLoss []float64) error {
 		}
 	}
 	return nil
+}
+
+// updateLossScale runs dynamic loss scaling after a step: it reports
+// whether the step applied its update (always, without loss scaling) and
+// halves or grows the scale as optim.LossScaler does.
+func (t *trainer) updateLossScale() (applied bool, err error) {
+	ls := t.state.lossScale
+	if ls == nil {
+		return true, nil
+	}
+	v, err := t.trainBind.Scalar(optim.GradFiniteOutput)
+	if err != nil {
+		return false, err
+	}
+	finite := v == 1
+	scaler := optim.DefaultLossScaler()
+	scaler.Scale, scaler.GoodSteps = ls.Scale, ls.GoodSteps
+	scaler.Update(finite)
+	ls.Scale, ls.GoodSteps = scaler.Scale, scaler.GoodSteps
+	if !finite {
+		ls.Skipped++
+		if ls.Scale < minLossScale {
+			return false, fmt.Errorf("the gradient overflows float16 even at loss scale %g: train with precision = \"bf16\" or \"fp32\"", ls.Scale)
+		}
+	}
+	return finite, nil
 }
 
 func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64) {
@@ -571,6 +649,9 @@ func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64)
 		row = append(row, formatFloat(w))
 	}
 	row = append(row, formatFloat(float64(norm)), formatFloat(jetsPerS))
+	if ls := t.state.lossScale; ls != nil {
+		row = append(row, formatFloat(ls.Scale), strconv.Itoa(ls.Skipped))
+	}
 	t.trainCSV.add(row)
 }
 
