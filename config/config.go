@@ -122,10 +122,10 @@ type Task struct {
 
 // Training configures the optimisation.
 type Training struct {
-	Epochs    int    `toml:"epochs"`
-	Seed      uint64 `toml:"seed"`
-	Threads   int    `toml:"threads"`   // ONNX Runtime intra-op threads (0: all cores)
-	Device    string `toml:"device"`    // "cpu" or "cuda"
+	Epochs  int    `toml:"epochs"`
+	Seed    uint64 `toml:"seed"`
+	Threads int    `toml:"threads"` // ONNX Runtime intra-op threads (0: all cores)
+	Device  string `toml:"device"`  // "cpu" or "cuda"
 	// Precision is the compute precision: "fp32"; on CUDA also "tf32"
 	// (fp32 with TensorFloat-32 matrix products), and "fp16" or "bf16"
 	// (mixed precision: float32 master weights and optimizer, the forward

@@ -19,12 +19,12 @@ import (
 
 // evaluator runs the evaluation graph over a dataset.
 type evaluator struct {
-	spec   model.Spec
-	feed   feeder
-	static []float64
+	spec    model.Spec
+	feed    feeder
+	static  []float64
 	session *opened
-	bind   tensors
-	layout []graph.ParamSlot
+	bind    tensors
+	layout  []graph.ParamSlot
 }
 
 // newEvaluator opens the evaluation graph of spec where p places it, the
