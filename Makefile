@@ -21,7 +21,7 @@ BIN := bin/salt-ort
 LDFLAGS := -X $(PKG)/runtime.buildLibraryPath=$(ORT_LIB)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all deps apt ort generate build cpp vet test fuzz bench demo clean
+.PHONY: all deps deps-cuda apt ort generate build cpp vet test fuzz bench demo clean
 
 all: build
 
@@ -33,6 +33,10 @@ apt:
 
 ort:
 	third_party/onnxruntime/fetch.sh
+
+## deps-cuda: ONNX Runtime's CUDA provider beside libonnxruntime.so (GPU machines)
+deps-cuda: ort
+	third_party/onnxruntime/fetch-cuda.sh
 
 $(PROTOC_GEN_GO):
 	GOBIN=$(CURDIR)/third_party/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

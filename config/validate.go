@@ -133,6 +133,19 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if err := c.ValidateTraining(); err != nil {
+		return err
+	}
+	if mon := t.Checkpoints.Monitor; mon != "val_loss" && !(strings.HasPrefix(mon, "val_loss/") && names[strings.TrimPrefix(mon, "val_loss/")]) {
+		return c.errorf("training.checkpoints.monitor", "must be \"val_loss\" or \"val_loss/<task name>\", got %q", mon)
+	}
+	return nil
+}
+
+// ValidateTraining checks the [training] table alone, for commands such as
+// bench that use its settings without data (Validate includes it).
+func (c *Config) ValidateTraining() error {
+	t := &c.Training
 	switch {
 	case t.Epochs < 1:
 		return c.errorf("training.epochs", "must be at least 1, got %d", t.Epochs)
@@ -162,9 +175,6 @@ func (c *Config) Validate() error {
 		return c.errorf("training.early_stopping.patience", "must not be negative, got %d", t.EarlyStopping.Patience)
 	case t.LogEvery < 1:
 		return c.errorf("training.log_every", "must be at least 1, got %d", t.LogEvery)
-	}
-	if mon := t.Checkpoints.Monitor; mon != "val_loss" && !(strings.HasPrefix(mon, "val_loss/") && names[strings.TrimPrefix(mon, "val_loss/")]) {
-		return c.errorf("training.checkpoints.monitor", "must be \"val_loss\" or \"val_loss/<task name>\", got %q", mon)
 	}
 	if t.Optimizer.Name == "adamw" && (t.Optimizer.Beta1 <= 0 || t.Optimizer.Beta1 >= 1 || t.Optimizer.Beta2 <= 0 || t.Optimizer.Beta2 >= 1 || t.Optimizer.Eps <= 0) {
 		return c.errorf("training.optimizer", "AdamW needs 0 < beta1, beta2 < 1 and eps > 0")

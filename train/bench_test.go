@@ -1,7 +1,9 @@
 package train
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -66,52 +69,53 @@ func BenchmarkGN2TrainStep(b *testing.B) {
 	}
 }
 
-// fillRandomBatch fills a training binding with a plausible random batch:
-// 3 to 39 valid tracks per jet, labels in range, weights 1.
+// fillRandomBatch fills a training binding with a synthetic batch (see
+// syntheticBatch), freshly initialised parameters and task weights 1.
 func fillRandomBatch(b *testing.B, bind *runtime.Binding, spec model.Spec, batch int, layout *optim.Layout) {
 	r := rand.New(rand.NewPCG(1, 2))
-	set := func(name string, f func(i int) float32) {
-		v, err := bind.Float32(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := range v {
-			v[i] = f(i)
-		}
+	feed := feeder{spec: spec, jetDataset: "jets", labels: true}
+	if err := feed.fill(bind, syntheticBatch(spec, "jets", batch, r)); err != nil {
+		b.Fatal(err)
 	}
-	set(model.JetsInput, func(int) float32 { return float32(r.NormFloat64()) })
-	set("tracks", func(int) float32 { return float32(r.NormFloat64()) })
-	set(model.JetWeightInput, func(int) float32 { return 1 })
-	set(model.TaskWeightsInput, func(int) float32 { return 1 })
-	init := rand.New(rand.NewPCG(3, 4))
-	params, _ := bind.Float32(optim.ParamsInput)
-	for _, p := range layout.Params {
-		for i, v := range p.Init.Sample(init, int(p.Size)) {
-			params[p.Offset+int64(i)] = float32(v)
-		}
+	if err := bind.Write(optim.ParamsInput, initialParams(layout, r)); err != nil {
+		b.Fatal(err)
+	}
+	w, _ := bind.Float32(model.TaskWeightsInput)
+	for i := range w {
+		w[i] = 1
 	}
 	bind.SetScalar(optim.LRInput, 1e-4)
 	bind.SetScalar(optim.StepInput, 1)
-	valid, _ := bind.Bool("tracks/valid")
-	t := spec.Inputs[0].MaxLen
-	n := make([]int, batch)
-	for j := range n {
-		n[j] = 3 + r.IntN(t-3)
-		for i := 0; i < t; i++ {
-			valid[j*t+i] = i < n[j]
+}
+
+// TestBench times the tiny model's training step and inference on the
+// CPU and checks that the figures hang together.
+func TestBench(t *testing.T) {
+	c := loadConfig(t, fixture.Tiny(dataset(t, 2000, 300, 300), fixture.Options{}))
+	spec, err := BenchSpec(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Bench(context.Background(), BenchOptions{Runtime: graphtest.OpenRuntime(t), Config: c, Spec: spec,
+		Modes: []string{BenchTrain, BenchInfer}, Batches: []int{8, 32}, Warmup: 1, Steps: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 {
+		t.Fatalf("%d results, want 4", len(res))
+	}
+	for _, r := range res {
+		if r.JetsPerSecond <= 0 || r.P50MS <= 0 || r.P50MS > r.P90MS || r.P90MS > r.P99MS || r.MFLOPPerJet <= 0 || r.GFLOPPerS <= 0 || r.Steps != 5 {
+			t.Errorf("implausible result %+v", r)
+		}
+		if want := float64(r.Batch) / (r.MeanMS / 1e3); math.Abs(r.JetsPerSecond-want) > 1e-6*want {
+			t.Errorf("%s batch %d: %.1f jets/s but a mean step of %.3f ms", r.Mode, r.Batch, r.JetsPerSecond, r.MeanMS)
 		}
 	}
-	for _, task := range spec.Tasks {
-		v, _ := bind.Int64(model.LabelInput(task.Name))
-		classes := max(len(task.Classes), 3)
-		for i := range v {
-			v[i] = int64(r.IntN(classes))
-		}
-		if task.OriginWeighting {
-			o, _ := bind.Int64(model.OriginInput(task.Name))
-			for i := range o {
-				o[i] = int64(r.IntN(8))
-			}
-		}
+	if train, infer := res[0], res[1]; train.MFLOPPerJet < 2*infer.MFLOPPerJet {
+		t.Errorf("a training step counts %.2f MFLOP/jet, inference %.2f: the backward pass is missing", train.MFLOPPerJet, infer.MFLOPPerJet)
+	}
+	if _, err := Bench(context.Background(), BenchOptions{Runtime: graphtest.OpenRuntime(t), Config: c, Spec: spec, Modes: []string{"fly"}, Batches: []int{8}, Steps: 1}); err == nil {
+		t.Error("an unknown mode was accepted")
 	}
 }

@@ -58,7 +58,7 @@ func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, log io
 			return nil, fmt.Errorf("train: training.device = \"cuda\": %w", err)
 		}
 		if err := rt.RegisterProvider("cuda", lib); err != nil {
-			return nil, fmt.Errorf("train: training.device = \"cuda\": %w", err)
+			return nil, fmt.Errorf("train: training.device = \"cuda\": %w (the provider needs CUDA 13's libcudart, libcublas and libcurand and cuDNN 9 on the library path, e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64)", err)
 		}
 		provider = runtime.CUDAProvider
 		p.cudaGraph = c.Training.CUDAGraph
@@ -115,7 +115,13 @@ func (o *opened) Close() error {
 // for the graph to be captured as a CUDA graph when the placement allows,
 // falling back (and saying why) where ONNX Runtime cannot.
 func (p *placement) open(g *graph.Graph, resident []string, capture bool) (*opened, error) {
-	model, err := g.Marshal(graph.ModelOptions{})
+	return p.openWith(g, graph.ModelOptions{}, resident, capture)
+}
+
+// openWith is open with options for writing the model (such as parameter
+// values as initializers).
+func (p *placement) openWith(g *graph.Graph, mo graph.ModelOptions, resident []string, capture bool) (*opened, error) {
+	model, err := g.Marshal(mo)
 	if err != nil {
 		return nil, err
 	}

@@ -319,6 +319,30 @@ func specs(g *graph.Graph) []runtime.TensorSpec {
 
 func (t *trainer) buildSessions() error {
 	c := t.cfg
+	trainG, layout, err := trainStepGraph(t.spec, c, c.Data.BatchSize, t.opts.mixed)
+	if err != nil {
+		return err
+	}
+	t.trainG, t.layout = trainG, layout
+	if t.train, err = t.place.open(trainG, residentState(layout), true); err != nil {
+		return err
+	}
+	t.trainBind = t.train.bind
+	compute := precisionCompute[c.Training.Precision]
+	if m := t.opts.mixed; m != nil {
+		compute = m.compute
+	}
+	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
+		return err
+	}
+	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
+	return nil
+}
+
+// trainStepGraph builds the training step of spec for batches of the
+// given size with training's optimizer, clipping and precision (mixed, when
+// not nil, overrides the precision).
+func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (*graph.Graph, *optim.Layout, error) {
 	var opt optim.Optimizer
 	switch o := c.Training.Optimizer; o.Name {
 	case "sgd":
@@ -328,27 +352,20 @@ func (t *trainer) buildSessions() error {
 	}
 	compute := precisionCompute[c.Training.Precision]
 	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip}
-	if m := t.opts.mixed; m != nil {
-		compute, step.LossScaling = m.compute, m.lossScaling
+	if mixed != nil {
+		compute, step.LossScaling = mixed.compute, mixed.lossScaling
 	}
-	trainG, layout, err := t.spec.TrainStep(model.TrainOptions{Batch: c.Data.BatchSize, Step: step, Compute: compute})
-	if err != nil {
-		return err
-	}
-	t.trainG, t.layout = trainG, layout
+	return spec.TrainStep(model.TrainOptions{Batch: batch, Step: step, Compute: compute})
+}
+
+// residentState names the training step's inputs and outputs that stay on
+// a device between steps: the parameters and the optimizer state.
+func residentState(layout *optim.Layout) []string {
 	resident := []string{optim.ParamsInput, optim.NewParams}
 	for _, s := range layout.Slots {
 		resident = append(resident, optim.StateInput(s), optim.NewStateOutput(s))
 	}
-	if t.train, err = t.place.open(trainG, resident, true); err != nil {
-		return err
-	}
-	t.trainBind = t.train.bind
-	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
-		return err
-	}
-	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
-	return nil
+	return resident
 }
 
 // precisionCompute maps training.precision to the compute type of the
