@@ -716,8 +716,19 @@ func (b *DeviceBinding) Swap(in, out string) error {
 }
 
 // Run copies the host inputs to the device, runs the session and copies the
-// host outputs back.
+// host outputs back: Stage, then Execute.
 func (b *DeviceBinding) Run() error {
+	if err := b.Stage(); err != nil {
+		return err
+	}
+	return b.Execute()
+}
+
+// Stage copies the host inputs to the device. Once it returns, the host
+// input buffers may be refilled for the next run while Execute runs this
+// one (in another goroutine): that is how a training loop prepares the next
+// batch while the device computes.
+func (b *DeviceBinding) Stage() error {
 	up := make([]*deviceTensor, 0, len(b.upIn))
 	upDev := make([]*deviceTensor, 0, len(b.upIn))
 	for _, n := range b.upIn {
@@ -726,6 +737,12 @@ func (b *DeviceBinding) Run() error {
 	if err := b.copy(up, upDev); err != nil {
 		return fmt.Errorf("runtime: %s: inputs: %w", b.sess.name, err)
 	}
+	return nil
+}
+
+// Execute runs the session on the staged inputs and copies the host outputs
+// back. It touches no host input buffer.
+func (b *DeviceBinding) Execute() error {
 	if err := cError(C.sr_run(b.sess.sess, b.binding)); err != nil {
 		return fmt.Errorf("runtime: %s: run: %w", b.sess.name, err)
 	}

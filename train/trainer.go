@@ -472,35 +472,77 @@ func (t *trainer) loop(ctx context.Context) error {
 		start := time.Now()
 		jets := 0
 		interrupted := false
-		for b := range ch {
-			step := t.state.pos.Step
-			err := t.feedTrain.fill(t.trainBind, b)
-			n := b.N
-			b.Release()
+		// One step may be in flight while the next batch is filled in: on a
+		// device, the host buffers are free once the step's inputs are
+		// staged (see startStep).
+		var running <-chan error
+		runningStep, runningN := 0, 0
+		finish := func() error {
+			if running == nil {
+				return nil
+			}
+			err := <-running
+			running = nil
 			if err == nil {
-				err = t.runStep(step, taskLoss)
+				err = t.finishStep(runningStep, taskLoss)
 			}
 			if err != nil {
-				cancel()
-				for range ch {
-				}
-				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, step+1, err)
+				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
 			}
 			t.state.pos.Step++
 			t.state.pos.Batch++
 			stepsHere++
-			jets += n
+			jets += runningN
 			if bar != nil {
-				bar.Add(n)
+				bar.Add(runningN)
 			}
 			if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == batches {
-				t.logStep(epoch, step, taskLoss, float64(jets)/time.Since(start).Seconds())
+				t.logStep(epoch, runningStep, taskLoss, float64(jets)/time.Since(start).Seconds())
 			}
-			if ctx.Err() != nil || (t.opts.StopAfter > 0 && stepsHere >= t.opts.StopAfter) {
+			return nil
+		}
+		stopAsked := func() bool {
+			return ctx.Err() != nil || (t.opts.StopAfter > 0 && stepsHere >= t.opts.StopAfter)
+		}
+		var err error
+		for b := range ch {
+			step := t.state.pos.Step
+			if running != nil {
+				step++
+			}
+			err = t.feedTrain.fill(t.trainBind, b)
+			n := b.N
+			b.Release()
+			if err == nil {
+				err = t.fillRandom(step)
+			}
+			if ferr := finish(); err == nil {
+				err = ferr
+			}
+			if err != nil {
+				break
+			}
+			if stopAsked() {
+				// The batch just filled in is not trained on; the position
+				// points at it, so a resumed run starts with it.
 				interrupted = true
 				break
 			}
+			if err = t.prepareStep(step); err != nil {
+				break
+			}
+			running, runningStep, runningN = t.startStep(), step, n
 		}
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			cancel()
+			for range ch {
+			}
+			return err
+		}
+		interrupted = interrupted || stopAsked()
 		cancel()
 		for range ch {
 		}
@@ -567,9 +609,10 @@ func (t *trainer) progress(epoch, batches int) *progressbar.ProgressBar {
 	)
 }
 
-// runStep runs one training step on the batch already in the binding and
-// hands the new parameters and state to the next step.
-func (t *trainer) runStep(step int, taskLoss []float64) error {
+// prepareStep sets the scalar inputs of step: the learning rate, the
+// optimizer's step count, the loss scale and the task weights (which depend
+// on the steps before, so they are set after those finished).
+func (t *trainer) prepareStep(step int) error {
 	b := t.trainBind
 	lr := t.schedule.At(step)
 	if err := b.SetScalar(optim.LRInput, float32(lr)); err != nil {
@@ -593,12 +636,36 @@ func (t *trainer) runStep(step int, taskLoss []float64) error {
 	for i, v := range t.weighting.Weights() {
 		w[i] = float32(v)
 	}
-	if err := t.fillRandom(step); err != nil {
-		return err
+	return nil
+}
+
+// startStep runs the training step on the bound inputs. On a device the
+// inputs are staged first and the run goes on in a goroutine, so the loop
+// can fill the next batch into the host buffers meanwhile; ONNX Runtime's
+// CPU session reads the Go buffers while it runs, so there the step runs
+// before startStep returns.
+func (t *trainer) startStep() <-chan error {
+	done := make(chan error, 1)
+	if p, ok := t.trainBind.(interface {
+		Stage() error
+		Execute() error
+	}); ok {
+		if err := p.Stage(); err != nil {
+			done <- err
+			return done
+		}
+		go func() { done <- p.Execute() }()
+		return done
 	}
-	if err := b.Run(); err != nil {
-		return err
-	}
+	done <- t.trainBind.Run()
+	return done
+}
+
+// finishStep reads the losses of a step that has run, updates the loss
+// weighting and scaling, and hands the new parameters and state to the
+// next step.
+func (t *trainer) finishStep(step int, taskLoss []float64) error {
+	b := t.trainBind
 	applied, err := t.updateLossScale()
 	if err != nil {
 		return err
@@ -614,7 +681,7 @@ func (t *trainer) runStep(step int, taskLoss []float64) error {
 			}
 			taskLoss[i] = float64(v)
 		}
-		t.weighting.Observe(taskLoss, lr)
+		t.weighting.Observe(taskLoss, t.schedule.At(step))
 	}
 	if err := b.Swap(optim.ParamsInput, optim.NewParams); err != nil {
 		return err
