@@ -105,6 +105,18 @@ static char *sr_stats(OrtAllocator *a, OrtKeyValuePairs **kv, const char *const 
 	return NULL;
 }
 static const char *sr_str_at(const char *const *s, size_t i) { return s[i]; }
+// sr_cuda_used reports the GPU memory in use (total - free) through the CUDA
+// runtime the CUDA provider loaded; 0 and -1 when it is not loaded.
+static int sr_cuda_used(size_t *used) {
+	void *h = dlopen("libcudart.so.13", RTLD_NOW | RTLD_NOLOAD);
+	if (!h) return -1;
+	int (*info)(size_t *, size_t *) = (int (*)(size_t *, size_t *))dlsym(h, "cudaMemGetInfo");
+	if (!info) return -1;
+	size_t free = 0, total = 0;
+	if (info(&free, &total) != 0) return -1;
+	*used = total - free;
+	return 0;
+}
 static void sr_release_kv(OrtKeyValuePairs *kv) { sr_api->ReleaseKeyValuePairs(kv); }
 static void sr_release_value(OrtValue *v) { sr_api->ReleaseValue(v); }
 static void sr_release_binding(OrtIoBinding *b) { sr_api->ReleaseIoBinding(b); }
@@ -776,6 +788,18 @@ func (b *DeviceBinding) MemoryStats() (map[string]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+// CUDAMemoryInUse returns the GPU memory in use (the device's total less
+// its free memory, as cudaMemGetInfo reports; it includes the CUDA context
+// and every allocation of ONNX Runtime's arenas), and false where the CUDA
+// provider has not loaded the CUDA runtime.
+func CUDAMemoryInUse() (int64, bool) {
+	var used C.size_t
+	if C.sr_cuda_used(&used) != 0 {
+		return 0, false
+	}
+	return int64(used), true
 }
 
 // Close releases the binding's tensors (not the session).

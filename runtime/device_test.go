@@ -142,6 +142,9 @@ func TestDeviceErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), CPUProvider) || !strings.Contains(err.Error(), "RegisterProvider") {
 		t.Fatalf("missing provider: err = %v", err)
 	}
+	if _, ok := CUDAMemoryInUse(); ok {
+		t.Error("CUDAMemoryInUse answered although no CUDA provider is loaded")
+	}
 	err = rt.RegisterProvider("missing", "/nonexistent/libonnxruntime_providers_cuda.so")
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/libonnxruntime_providers_cuda.so") {
 		t.Fatalf("missing library: err = %v", err)

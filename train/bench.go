@@ -59,8 +59,10 @@ type BenchResult struct {
 	// what the timing makes of it.
 	MFLOPPerJet float64 `json:"mflop_per_jet"`
 	GFLOPPerS   float64 `json:"gflop_per_s"`
-	// DeviceMemoryBytes is the peak memory ONNX Runtime's device allocator
-	// reports in use (-1 where it keeps no statistics, as on the CPU).
+	// DeviceMemoryBytes is the GPU memory in use after the timed runs
+	// (cudaMemGetInfo: the CUDA context and ONNX Runtime's arenas, which
+	// keep their peak), or the device allocator's peak where ONNX Runtime
+	// reports one; -1 where neither is known, as on the CPU.
 	DeviceMemoryBytes int64 `json:"device_memory_bytes"`
 }
 
@@ -233,7 +235,9 @@ func timeRuns(ctx context.Context, o BenchOptions, mode string, place *placement
 		MFLOPPerJet: float64(flops) / float64(batch) / 1e6, GFLOPPerS: float64(flops) * float64(o.Steps) / total / 1e9,
 		DeviceMemoryBytes: -1,
 	}
-	if m, ok := b.(interface {
+	if used, ok := runtime.CUDAMemoryInUse(); ok && place.device != nil {
+		res.DeviceMemoryBytes = used
+	} else if m, ok := b.(interface {
 		MemoryStats() (map[string]int64, error)
 	}); ok {
 		if stats, err := m.MemoryStats(); err == nil {
