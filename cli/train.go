@@ -30,6 +30,7 @@ and exits; --resume continues from it exactly.`,
 			&cli.StringFlag{Name: "out", Usage: "run directory to create (default: runs/<config file name>)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run in this directory from its last checkpoint"},
 			&cli.StringFlag{Name: "device", Usage: "override training.device (cpu or cuda)"},
+			&cli.StringFlag{Name: "precision", Usage: "override training.precision (fp32; on cuda also tf32, bf16, fp16)"},
 			&cli.IntFlag{Name: "epochs", Usage: "override training.epochs"},
 			&cli.IntFlag{Name: "threads", Usage: "override training.threads"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar or log lines"},
@@ -49,6 +50,9 @@ and exits; --resume continues from it exactly.`,
 			}
 			if c.IsSet("device") {
 				cfg.Training.Device = c.String("device")
+			}
+			if c.IsSet("precision") {
+				cfg.Training.Precision = c.String("precision")
 			}
 			if c.IsSet("epochs") {
 				cfg.Training.Epochs = c.Int("epochs")
