@@ -63,15 +63,7 @@ device memory ONNX Runtime's allocator reports.`,
 					}
 				}
 			}
-			if c.IsSet("device") {
-				cfg.Training.Device = c.String("device")
-			}
-			if c.IsSet("precision") {
-				cfg.Training.Precision = c.String("precision")
-			}
-			if c.IsSet("threads") {
-				cfg.Training.Threads = c.Int("threads")
-			}
+			overrideTraining(c, cfg)
 			if c.Bool("no-cuda-graph") {
 				cfg.Training.CUDAGraph = false
 			}

@@ -48,17 +48,9 @@ and exits; --resume continues from it exactly.`,
 			if err != nil {
 				return exitFor(err)
 			}
-			if c.IsSet("device") {
-				cfg.Training.Device = c.String("device")
-			}
-			if c.IsSet("precision") {
-				cfg.Training.Precision = c.String("precision")
-			}
+			overrideTraining(c, cfg)
 			if c.IsSet("epochs") {
 				cfg.Training.Epochs = c.Int("epochs")
-			}
-			if c.IsSet("threads") {
-				cfg.Training.Threads = c.Int("threads")
 			}
 			if err := cfg.Validate(); err != nil {
 				return exitFor(err)
@@ -100,6 +92,20 @@ and exits; --resume continues from it exactly.`,
 			}
 			return nil
 		},
+	}
+}
+
+// overrideTraining applies the --device, --precision and --threads flags
+// a command has to the configuration's [training] table.
+func overrideTraining(c *cli.Context, cfg *config.Config) {
+	if c.IsSet("device") {
+		cfg.Training.Device = c.String("device")
+	}
+	if c.IsSet("precision") {
+		cfg.Training.Precision = c.String("precision")
+	}
+	if c.IsSet("threads") {
+		cfg.Training.Threads = c.Int("threads")
 	}
 }
 

@@ -258,6 +258,23 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 // dataset.
 type ClassWeightsFunc func(dataset, field string) ([]float64, error)
 
+// UniformClassWeights is a ClassWeightsFunc that gives every class of the
+// task reading field the weight 1. Class weights scale losses, not the
+// network, so it serves where only the network matters: deployment models
+// and benchmarks of configurations whose class dictionary is not at hand.
+func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
+	for _, t := range c.Model.Tasks {
+		if t.Label == field {
+			w := make([]float64, len(t.ClassNames))
+			for i := range w {
+				w[i] = 1
+			}
+			return w, nil
+		}
+	}
+	return nil, fmt.Errorf("no task reads %s.%s", dataset, field)
+}
+
 // Spec returns the model the configuration describes. classWeights is
 // consulted for tasks with use_class_dict (it may be nil otherwise).
 func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {

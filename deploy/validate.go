@@ -97,19 +97,7 @@ func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: the recorded configuration: %w", path, err)
 	}
-	spec, err := cfg.Spec(func(ds, field string) ([]float64, error) {
-		// Loss weights do not shape the network; any of the right length do.
-		for _, t := range cfg.Model.Tasks {
-			if t.Label == field {
-				w := make([]float64, len(t.ClassNames))
-				for i := range w {
-					w[i] = 1
-				}
-				return w, nil
-			}
-		}
-		return nil, fmt.Errorf("no task reads %s", field)
-	})
+	spec, err := cfg.Spec(cfg.UniformClassWeights)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", path, err)
 	}

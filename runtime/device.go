@@ -741,15 +741,20 @@ func (b *DeviceBinding) Run() error {
 // one (in another goroutine): that is how a training loop prepares the next
 // batch while the device computes.
 func (b *DeviceBinding) Stage() error {
-	up := make([]*deviceTensor, 0, len(b.upIn))
-	upDev := make([]*deviceTensor, 0, len(b.upIn))
-	for _, n := range b.upIn {
-		up, upDev = append(up, b.host[n]), append(upDev, b.dev[n])
-	}
-	if err := b.copy(up, upDev); err != nil {
+	if err := b.transfer(b.upIn, b.host, b.dev); err != nil {
 		return fmt.Errorf("runtime: %s: inputs: %w", b.sess.name, err)
 	}
 	return nil
+}
+
+// transfer copies the tensors named from one map to the other.
+func (b *DeviceBinding) transfer(names []string, from, to map[string]*deviceTensor) error {
+	src := make([]*deviceTensor, len(names))
+	dst := make([]*deviceTensor, len(names))
+	for i, n := range names {
+		src[i], dst[i] = from[n], to[n]
+	}
+	return b.copy(src, dst)
 }
 
 // Execute runs the session on the staged inputs and copies the host outputs
@@ -758,12 +763,7 @@ func (b *DeviceBinding) Execute() error {
 	if err := cError(C.sr_run(b.sess.sess, b.binding)); err != nil {
 		return fmt.Errorf("runtime: %s: run: %w", b.sess.name, err)
 	}
-	down := make([]*deviceTensor, 0, len(b.downOut))
-	downHost := make([]*deviceTensor, 0, len(b.downOut))
-	for _, n := range b.downOut {
-		down, downHost = append(down, b.dev[n]), append(downHost, b.host[n])
-	}
-	if err := b.copy(down, downHost); err != nil {
+	if err := b.transfer(b.downOut, b.dev, b.host); err != nil {
 		return fmt.Errorf("runtime: %s: outputs: %w", b.sess.name, err)
 	}
 	return nil

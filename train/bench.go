@@ -259,18 +259,7 @@ func BenchSpec(c *config.Config) (model.Spec, error) {
 			return specWithClasses(c, path)
 		}
 	}
-	return c.Spec(func(dataset, field string) ([]float64, error) {
-		for _, t := range c.Model.Tasks {
-			if t.Label == field {
-				w := make([]float64, len(t.ClassNames))
-				for i := range w {
-					w[i] = 1
-				}
-				return w, nil
-			}
-		}
-		return nil, fmt.Errorf("no task reads %s.%s", dataset, field)
-	})
+	return c.Spec(c.UniformClassWeights)
 }
 
 // initialParams draws the flat parameter vector from the layout's
