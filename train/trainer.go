@@ -328,10 +328,7 @@ func (t *trainer) buildSessions() error {
 		return err
 	}
 	t.trainBind = t.train.bind
-	compute := precisionCompute[c.Training.Precision]
-	if m := t.opts.mixed; m != nil {
-		compute = m.compute
-	}
+	compute, _ := precision(c, t.opts.mixed)
 	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
 		return err
 	}
@@ -350,12 +347,19 @@ func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPr
 	default:
 		opt = optim.AdamW{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}
 	}
-	compute := precisionCompute[c.Training.Precision]
-	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip}
-	if mixed != nil {
-		compute, step.LossScaling = mixed.compute, mixed.lossScaling
-	}
+	compute, lossScaling := precision(c, mixed)
+	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling}
 	return spec.TrainStep(model.TrainOptions{Batch: batch, Step: step, Compute: compute})
+}
+
+// precision returns the compute type training.precision (or mixed, when
+// not nil) asks for, and whether loss scaling is forced on (model.TrainStep
+// turns it on for float16 anyway).
+func precision(c *config.Config, mixed *mixedPrecision) (graph.DType, bool) {
+	if mixed != nil {
+		return mixed.compute, mixed.lossScaling
+	}
+	return precisionCompute[c.Training.Precision], false
 }
 
 // residentState names the training step's inputs and outputs that stay on
