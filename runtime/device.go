@@ -540,11 +540,7 @@ func (t *deviceTensor) bytes() int {
 
 // zero clears a device tensor through a zeroed host tensor.
 func (b *DeviceBinding) zero(t *deviceTensor) error {
-	var a *C.OrtAllocator
-	if err := cError(C.sr_allocator(b.env, nil, &a)); err != nil {
-		return err
-	}
-	h, err := newDeviceTensor(a, t.spec)
+	h, err := b.hostCopy(t)
 	if err != nil {
 		return err
 	}
@@ -652,15 +648,21 @@ func (b *DeviceBinding) staging(name string, n int) (*deviceTensor, []float32, e
 	if t.spec.Type != TypeFloat32 || t.count != n {
 		return nil, nil, fmt.Errorf("runtime: %q holds %d elements of type %d, not %d float32", name, t.count, t.spec.Type, n)
 	}
-	var a *C.OrtAllocator
-	if err := cError(C.sr_allocator(b.env, nil, &a)); err != nil {
-		return nil, nil, err
-	}
-	h, err := newDeviceTensor(a, t.spec)
+	h, err := b.hostCopy(t)
 	if err != nil {
 		return nil, nil, err
 	}
 	return h, unsafe.Slice((*float32)(h.data), n), nil
+}
+
+// hostCopy allocates a tensor shaped like t in ordinary host memory, for a
+// one-off transfer; the caller releases it.
+func (b *DeviceBinding) hostCopy(t *deviceTensor) (*deviceTensor, error) {
+	var a *C.OrtAllocator
+	if err := cError(C.sr_allocator(b.env, nil, &a)); err != nil {
+		return nil, err
+	}
+	return newDeviceTensor(a, t.spec)
 }
 
 // Write copies src into the float32 tensor name, resident or not.

@@ -257,13 +257,8 @@ func (t *trainer) setup() error {
 		t.state = *st
 		fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
 	} else {
-		t.state = trainingState{params: make([]float32, t.layout.Size), slots: map[string][]float32{}}
 		r := rand.New(rand.NewPCG(c.Training.Seed, 0x9a17))
-		for _, p := range t.layout.Params {
-			for i, v := range p.Init.Sample(r, int(p.Size)) {
-				t.state.params[p.Offset+int64(i)] = float32(v)
-			}
-		}
+		t.state = trainingState{params: initialParams(t.layout, r), slots: map[string][]float32{}}
 		for _, s := range t.layout.Slots {
 			t.state.slots[s] = make([]float32, t.layout.Size)
 		}
