@@ -5,7 +5,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/urfave/cli/v2"
@@ -53,12 +52,8 @@ func App(stdout, stderr io.Writer) *cli.App {
 
 func versionString() string {
 	v := Version
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += "+" + s.Value[:12]
-			}
-		}
+	if rev, _ := buildRevision(); len(rev) >= 12 {
+		v += "+" + rev[:12]
 	}
 	return v
 }

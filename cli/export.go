@@ -2,10 +2,16 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
+	"runtime/debug"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/salt-ort/salt-ort/deploy"
+	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/urfave/cli/v2"
 )
 
@@ -14,45 +20,117 @@ func exportCommand() *cli.Command {
 		Name:      "export",
 		Usage:     "write the deployment ONNX model of a trained run, with metadata, a model card and validation vectors",
 		ArgsUsage: "RUN_DIR",
-		Description: `Writes OUT (ONNX, opset 17) in the interface ATLAS software loads: inputs
-jet_features [1, n_jet_vars] and track_features [n_tracks, n_track_vars] with
-raw variables (the normalisation is inside), outputs <model>_p<class>,
-<model>_TrackOrigin and <model>_VertexIndex. --batched writes a batched
-model instead (leading batch dimension and a valid mask). Beside OUT it
-writes <OUT>.validation.h5 (jets of the validation split with the outputs
-of the training-time evaluation graph) and <OUT>.md (a model card). The
-same checkpoint always gives the same bytes.`,
+		Description: `Writes OUT (ONNX, opset 17) in the interface ATLAS software loads, as Salt's
+exporter writes it: inputs jet_features [1, n_jet_vars] and one
+<kind>_features [n, n_vars] per constituent group (track_features,
+electron_features, …) with raw variables (the normalisation is inside) and
+each jet's valid constituents; outputs <model>_<pb|pc|pu|ptau…> per class,
+<model>_<target> (and _stddev) per regression target, int8 per-constituent
+<model>_TrackOrigin and <model>_VertexIndex. Every task is exported unless
+--tasks names some. The gnn_config metadata is Salt's (version v1).
+--batched writes a batched model instead (leading batch dimension and valid
+masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
+split with the outputs of the training-time evaluation graph) and <OUT>.md
+(a model card). Before it reports success it runs the ONNX checker (where
+python3-onnx is installed) and validates the model on its own vectors; on
+a failure it exits 1 and writes nothing. The same checkpoint always gives
+the same bytes.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "ONNX file to write", Required: true},
 			&cli.StringFlag{Name: "checkpoint", Value: "best", Usage: "best, last, or a checkpoint file"},
 			&cli.BoolFlag{Name: "batched", Usage: "batched interface instead of one jet per call"},
 			&cli.IntFlag{Name: "validation-jets", Value: 1000, Usage: "validation-split jets kept as validation vectors"},
-			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata"},
+			&cli.StringFlag{Name: "name", Usage: "model name prefixing the outputs (default: model.name); no '_' or '-'"},
+			&cli.StringSliceFlag{Name: "tasks", Usage: "export only these tasks (repeat or comma-separate; default: every task)"},
+			&cli.StringSliceFlag{Name: "rename", Usage: "rename an output, OLD:NEW without the model prefix (e.g. pu:plight); repeatable"},
+			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
+			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},
 			&cli.BoolFlag{Name: "json", Usage: "print what was written as JSON"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("salt-ort export: give exactly one run directory (salt-ort export RUN_DIR -o model.onnx)", ExitUsage)
 			}
+			rename := map[string]string{}
+			for _, r := range c.StringSlice("rename") {
+				old, name, ok := strings.Cut(r, ":")
+				if !ok || old == "" || name == "" {
+					return cli.Exit(fmt.Sprintf("salt-ort export: --rename %q: give OLD:NEW, output names without the model prefix (e.g. --rename pu:plight)", r), ExitUsage)
+				}
+				if _, dup := rename[old]; dup {
+					return cli.Exit(fmt.Sprintf("salt-ort export: --rename names %s twice", old), ExitUsage)
+				}
+				rename[old] = name
+			}
+			if name := c.String("name"); name != "" {
+				if err := model.CheckDeployName(name); err != nil {
+					return cli.Exit("salt-ort export: --name: "+err.Error(), ExitUsage)
+				}
+			}
+			if sel := c.String("track-selection"); !slices.Contains(deploy.AthenaTrackSelections, sel) {
+				return cli.Exit(fmt.Sprintf("salt-ort export: --track-selection %q is not one ATLAS's loader recognises (%s)", sel, strings.Join(deploy.AthenaTrackSelections, ", ")), ExitUsage)
+			}
 			rt, err := openRuntime(c)
 			if err != nil {
 				return cli.Exit(err, ExitFailure)
 			}
+			revision, modified := buildRevision()
 			ex, err := deploy.Export(c.Context, deploy.ExportOptions{
 				RunDir: c.Args().First(), Checkpoint: c.String("checkpoint"), Out: c.String("out"),
 				Batched: c.Bool("batched"), ValidationJets: c.Int("validation-jets"),
-				TrackSelection: c.String("track-selection"), Version: versionString(), Runtime: rt,
+				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
+				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
+				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt,
 			})
+			var verr *deploy.ValidationError
+			if errors.As(err, &verr) {
+				printValidationTable(c, verr.Report)
+				return cli.Exit("salt-ort export: "+err.Error(), ExitFailure)
+			}
 			if err != nil {
 				return exitFor(err)
 			}
 			if c.Bool("json") {
 				return json.NewEncoder(c.App.Writer).Encode(ex)
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card)
+			w := c.App.Writer
+			fmt.Fprintf(w, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card)
+			checked := "the ONNX checker passed"
+			if !ex.Checked {
+				checked = "the ONNX checker was skipped (python3-onnx is not installed)"
+			}
+			worst := 0.0
+			for _, o := range ex.Validation.Outputs {
+				worst = math.Max(worst, o.MaxAbs)
+			}
+			fmt.Fprintf(w, "checked: %s; %d outputs reproduce the evaluation graph on %d jets (max abs diff %.3g, tolerance %g)\n",
+				checked, len(ex.Validation.Outputs), ex.Validation.Jets, worst, ex.Validation.Tolerance)
+			for _, warn := range ex.Warnings {
+				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
+			}
 			return nil
 		},
 	}
+}
+
+// buildRevision returns the VCS revision salt-ort was built from and
+// whether that tree had uncommitted changes, as Go records them.
+func buildRevision() (string, bool) {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", false
+	}
+	var rev string
+	var modified bool
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	return rev, modified
 }
 
 func validateCommand() *cli.Command {

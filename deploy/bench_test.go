@@ -37,7 +37,7 @@ func BenchmarkGN2DeployLatency(b *testing.B) {
 		a.Std = append(a.Std, 1)
 	}
 	norm.Inputs["tracks"] = a
-	g, err := spec.Deploy(norm)
+	g, err := spec.Deploy(norm, model.DeployOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,12 +135,13 @@ func BenchmarkGN2LatencyGoVsCpp(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(2, 2))
-	for j := range v.NTracks {
-		v.NTracks[j] = v.MaxLen
+	g := &v.Groups[0]
+	for j := range g.N {
+		g.N[j] = g.MaxLen
 	}
-	for i := range v.SeqRaw {
-		if v.SeqRaw[i] == 0 {
-			v.SeqRaw[i] = float32(r.NormFloat64())
+	for i := range g.Raw {
+		if g.Raw[i] == 0 {
+			g.Raw[i] = float32(r.NormFloat64())
 		}
 	}
 	b.ResetTimer()

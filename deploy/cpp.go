@@ -336,11 +336,14 @@ func compareBits(name, typ string, goVals [][]float32, haveGo bool, cppVals [][]
 // writeCppInputs writes the jets of v, each with its valid constituents,
 // as a cppgen inputs file.
 func writeCppInputs(path string, v *Vectors) error {
-	nj, nv, t := len(v.JetVars), len(v.SeqVars), v.MaxLen
+	if len(v.Groups) != 1 {
+		return fmt.Errorf("deploy: validate --cpp: the model has %d constituent groups; the C++ program takes one", len(v.Groups))
+	}
+	g := &v.Groups[0]
+	nj, nv := len(v.JetVars), len(g.Vars)
 	in := &cppgen.Inputs{JetVars: nj, ConstituentVars: nv, Jets: make([]cppgen.Jet, v.Jets)}
 	for j := range in.Jets {
-		n := v.NTracks[j]
-		in.Jets[j] = cppgen.Jet{N: n, Features: v.JetRaw[j*nj : (j+1)*nj], Constituents: v.SeqRaw[j*t*nv : (j*t+n)*nv]}
+		in.Jets[j] = cppgen.Jet{N: g.N[j], Features: v.JetRaw[j*nj : (j+1)*nj], Constituents: g.rows(j)}
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -70,8 +70,8 @@ func TestCpp(t *testing.T) {
 		if iface.Kind != cppgen.Athena || len(iface.Inputs) != 2 || iface.Inputs[0].Name != "jet_features" || iface.Inputs[1].Name != "track_features" {
 			t.Fatalf("interface %+v", iface)
 		}
-		if strings.Join(iface.Inputs[1].Vars, ",") != strings.Join(v.SeqVars, ",") || strings.Join(iface.Inputs[0].Vars, ",") != strings.Join(v.JetVars, ",") {
-			t.Errorf("variables %v %v, vectors have %v %v", iface.Inputs[0].Vars, iface.Inputs[1].Vars, v.JetVars, v.SeqVars)
+		if strings.Join(iface.Inputs[1].Vars, ",") != strings.Join(v.Groups[0].Vars, ",") || strings.Join(iface.Inputs[0].Vars, ",") != strings.Join(v.JetVars, ",") {
+			t.Errorf("variables %v %v, vectors have %v %v", iface.Inputs[0].Vars, iface.Inputs[1].Vars, v.JetVars, v.Groups[0].Vars)
 		}
 		if cppgen.Float32 != cppgen.ElementType(onnxpb.TensorProto_FLOAT) || cppgen.Int8 != cppgen.ElementType(onnxpb.TensorProto_INT8) {
 			t.Error("cppgen's element types are not ONNX's")
@@ -238,8 +238,9 @@ func TestCpp(t *testing.T) {
 	t.Run("FewConstituents", func(t *testing.T) {
 		// Jets with no and with one constituent, as ATLAS sees them.
 		few := *v
-		few.NTracks = append([]int(nil), v.NTracks...)
-		few.NTracks[0], few.NTracks[1] = 0, 1
+		few.Groups = append([]GroupVectors(nil), v.Groups...)
+		few.Groups[0].N = append([]int(nil), v.Groups[0].N...)
+		few.Groups[0].N[0], few.Groups[0].N[1] = 0, 1
 		got, err := m.Run(&few)
 		if err != nil {
 			t.Fatal(err)

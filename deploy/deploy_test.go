@@ -191,17 +191,18 @@ func TestValidateCatchesDamage(t *testing.T) {
 		}
 		// Feed d0 and IP3D_signed_d0_significance (columns 0 and 4) swapped,
 		// as a C++ caller with a wrong variable order would.
-		nv := len(v.SeqVars)
-		for i := 0; i < len(v.SeqRaw); i += nv {
-			v.SeqRaw[i], v.SeqRaw[i+4] = v.SeqRaw[i+4], v.SeqRaw[i]
+		g := &v.Groups[0]
+		nv := len(g.Vars)
+		for i := 0; i < len(g.Raw); i += nv {
+			g.Raw[i], g.Raw[i+4] = g.Raw[i+4], g.Raw[i]
 		}
 		got, err := m.Run(v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		failed := false
-		for _, o := range m.Meta.ValidationOutputs {
-			if !compare(o, got[o.Name], v, m.vlayout, DefaultTolerance).Pass() {
+		for i, o := range m.vlayout.outputs {
+			if !compare(o, m.Meta.ValidationOutputs[i].Type, got[o.Name], v, m.vlayout, DefaultTolerance).Pass() {
 				failed = true
 			}
 		}

@@ -9,22 +9,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
 )
-
-// Meanings of outputs, recorded in the metadata.
-const vertexMeaning = "vertex of each track: the smallest index of the tracks it shares a vertex with (pairs with symmetrised probability >= 0.5)"
-
-func classOutputMeaning(task string) string {
-	return "argmax class of each constituent (task " + task + ")"
-}
 
 // ExportOptions configure Export.
 type ExportOptions struct {
@@ -40,18 +35,56 @@ type ExportOptions struct {
 	// ValidationJets is the number of validation-split jets kept as
 	// validation vectors (default 1000).
 	ValidationJets int
+	// Name replaces the model name that prefixes the outputs ("" keeps
+	// the configuration's model.name).
+	Name string
+	// Tasks are the tasks whose outputs are exported (nil: every task).
+	Tasks []string
+	// Rename renames outputs by name without the model prefix, as Salt's
+	// exporter's --rename does ("pu" → "plight" makes GN2_plight).
+	Rename map[string]string
 	// TrackSelection names the track selection in the gnn_config metadata
-	// (default r22default).
+	// (default r22default); it must be one ATLAS's loader knows
+	// (AthenaTrackSelections).
 	TrackSelection string
-	Version        string // salt-ort's version, recorded in the metadata
-	Runtime        *runtime.Runtime
+	// Tolerance is the validation tolerance the exported model must meet
+	// on its own vectors before Export reports success (default
+	// DefaultTolerance).
+	Tolerance float64
+	// Version, Revision and Modified are salt-ort's version, the VCS
+	// revision it was built from and whether that build had uncommitted
+	// changes, recorded in the metadata.
+	Version, Revision string
+	Modified          bool
+	Runtime           *runtime.Runtime
 }
 
-// Exported lists what Export wrote.
+// Exported lists what Export wrote and how it was checked.
 type Exported struct {
 	Model, Vectors, Card string
 	SHA256               string // of the model file
 	Metadata             *Metadata
+	// Checked says whether the reference ONNX checker (python3-onnx) ran
+	// on the model; it is skipped where it is not installed.
+	Checked bool
+	// Validation is the model's comparison with its own vectors.
+	Validation *Report
+	// Warnings list what ATLAS's loader will not accept (AthenaWarnings).
+	Warnings []string
+}
+
+// ValidationError is returned by Export when the exported model does not
+// reproduce its own validation vectors; nothing was written.
+type ValidationError struct{ Report *Report }
+
+func (e *ValidationError) Error() string {
+	var bad []string
+	for _, o := range e.Report.Outputs {
+		if !o.Pass() {
+			bad = append(bad, fmt.Sprintf("%s (%d of %d values differ, max abs diff %.3g)", o.Name, o.Mismatches, o.Compared, o.MaxAbs))
+		}
+	}
+	return fmt.Sprintf("deploy: the exported model does not reproduce the training-time evaluation graph on its validation vectors: %s; nothing was written", strings.Join(bad, ", "))
 }
 
 // VectorsPath returns where the validation vectors of model path go.
@@ -59,9 +92,18 @@ func VectorsPath(modelPath string) string {
 	return strings.TrimSuffix(modelPath, filepath.Ext(modelPath)) + ".validation.h5"
 }
 
+// CardPath returns where the model card of model path goes.
+func CardPath(modelPath string) string {
+	return strings.TrimSuffix(modelPath, filepath.Ext(modelPath)) + ".md"
+}
+
 // Export writes the deployment model of a run's checkpoint, its validation
-// vectors and its model card. The same checkpoint always gives the same
-// bytes.
+// vectors and its model card, as Salt's exporter does: it runs the ONNX
+// checker where python3-onnx is installed and then compares the model's
+// outputs on the validation vectors with those of the training-time
+// evaluation graph, and only when both pass puts the three files in
+// place. On any failure no file is left behind. The same checkpoint always
+// gives the same bytes.
 func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if opts.ValidationJets == 0 {
 		opts.ValidationJets = 1000
@@ -69,16 +111,24 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if opts.TrackSelection == "" {
 		opts.TrackSelection = "r22default"
 	}
+	if !slices.Contains(AthenaTrackSelections, opts.TrackSelection) {
+		return nil, fmt.Errorf("deploy: track selection %q is not one ATLAS's loader recognises (%s)", opts.TrackSelection, strings.Join(AthenaTrackSelections, ", "))
+	}
+	if opts.Tolerance == 0 {
+		opts.Tolerance = DefaultTolerance
+	}
 	run, err := train.LoadRun(opts.RunDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
 	spec := run.Spec
-	if len(spec.Inputs) != 1 {
-		return nil, fmt.Errorf("deploy: %s: the model has %d constituent groups; export supports one", opts.RunDir, len(spec.Inputs))
+	if opts.Name != "" {
+		spec.Name = opts.Name
+	}
+	dopts := model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename}
+	outs, err := spec.DeployOutputs(dopts)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	ckptPath, err := train.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
 	if err != nil {
@@ -100,18 +150,24 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
 
 	// The graph, and the one-jet graph whose outputs the validation
-	// vectors hold.
-	dims := map[string]string{}
-	dep, err := spec.Deploy(norm)
+	// vectors hold. Dynamic dimensions are named as Salt's exporter names
+	// them (n_tracks).
+	dep, err := spec.Deploy(norm, dopts)
 	if err != nil {
 		return nil, err
 	}
-	dims[model.FeaturesInput(spec.Inputs[0].Name)+":0"] = "n_" + spec.Inputs[0].Name
-	for _, t := range spec.Tasks {
-		if t.Kind == model.ConstituentClassification || t.Kind == model.Vertexing {
-			dims[spec.ConstituentOutput(t)+":0"] = "n_" + spec.Inputs[0].Name
+	dims := map[string]string{}
+	for _, grp := range spec.Inputs {
+		dims[model.DeployInputName(grp.Name)+":0"] = "n_" + model.AthenaGroupBase(grp.Name)
+	}
+	for _, o := range outs {
+		if o.PerConstituent() {
+			dims[o.Name+":0"] = "n_" + model.AthenaGroupBase(o.Group)
 		}
 	}
 	g := dep
@@ -129,11 +185,11 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	}
 
 	// The metadata, which the validation vectors' hash completes.
-	meta, err := describe(run, &norm, g, opts, dims)
+	meta, err := describe(run, spec, &norm, g, outs, opts.Batched, opts.Version, dims)
 	if err != nil {
 		return nil, err
 	}
-	single, err := describe(run, &norm, dep, ExportOptions{}, dims)
+	single, err := describe(run, spec, &norm, dep, outs, false, opts.Version, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -152,43 +208,81 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if err != nil {
 		return nil, err
 	}
-	vec, err := computeVectors(ctx, opts.Runtime, run, params, opts.ValidationJets)
+	vec, err := computeVectors(ctx, opts.Runtime, run, spec, outs, params, opts.ValidationJets)
 	if err != nil {
 		return nil, err
 	}
 	meta.ValidationJets = vec.Jets
-	vecPath := VectorsPath(opts.Out)
-	if err := writeVectors(vecPath, vec, vl); err != nil {
+
+	// Everything is written beside its final place first and moved there
+	// once checked.
+	vecPath, cardPath := VectorsPath(opts.Out), CardPath(opts.Out)
+	tmpModel, tmpVec, tmpCard := tempPath(opts.Out), tempPath(vecPath), tempPath(cardPath)
+	done := false
+	defer func() {
+		if !done {
+			removeAll(tmpModel, tmpVec, tmpCard)
+		}
+	}()
+	if err := writeVectors(tmpVec, vec, vl); err != nil {
 		return nil, err
 	}
-	if meta.Validation, err = hashFile(vecPath); err != nil {
+	if meta.Validation, err = hashFile(tmpVec); err != nil {
 		return nil, err
 	}
+	meta.Validation.Name = filepath.Base(vecPath)
 	js, err := json.Marshal(meta)
 	if err != nil {
 		return nil, err
 	}
 	g.SetMetadata(MetadataKey, string(js))
-	athena, err := athenaConfig(meta, opts.TrackSelection)
-	if err != nil {
-		return nil, err
-	}
 	if !opts.Batched {
+		rel, err := filepath.Rel(opts.RunDir, ckptPath)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = filepath.Base(ckptPath)
+		}
+		athena, err := athenaConfig(meta, outs, opts.Rename, opts.TrackSelection, Provenance{
+			Checkpoint: filepath.ToSlash(rel), Config: meta.Config, Version: opts.Version, Revision: opts.Revision, Modified: opts.Modified})
+		if err != nil {
+			return nil, err
+		}
 		g.SetMetadata(AthenaConfigKey, athena)
 	}
 	data, err := g.Marshal(graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name})
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(opts.Out, data); err != nil {
-		return nil, err
+	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(spec)}
+	if onnxcheck.Available() {
+		if err := onnxcheck.Check(data); err != nil {
+			return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
+		}
+		ex.Checked = true
 	}
-	card := strings.TrimSuffix(opts.Out, filepath.Ext(opts.Out)) + ".md"
-	if err := writeAtomic(card, []byte(modelCard(meta, filepath.Base(opts.Out)))); err != nil {
-		return nil, err
+	if err := atomicfile.Write(tmpModel, data); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
+	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings))); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	rep, err := Validate(ctx, ValidateOptions{Model: tmpModel, Vectors: tmpVec, Tolerance: opts.Tolerance, Runtime: opts.Runtime})
+	if err != nil {
+		return nil, fmt.Errorf("deploy: validating the exported model: %w", err)
+	}
+	rep.Model = opts.Out
+	ex.Validation = rep
+	if !rep.Pass() {
+		return nil, &ValidationError{Report: rep}
+	}
+	for _, mv := range [][2]string{{tmpVec, vecPath}, {tmpCard, cardPath}, {tmpModel, opts.Out}} {
+		if err := os.Rename(mv[0], mv[1]); err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
+		}
+	}
+	done = true
 	sum := sha256.Sum256(data)
-	return &Exported{Model: opts.Out, Vectors: vecPath, Card: card, SHA256: hex.EncodeToString(sum[:]), Metadata: meta}, nil
+	ex.SHA256 = hex.EncodeToString(sum[:])
+	return ex, nil
 }
 
 // normalisation gathers the float32 mean and std of every input variable
@@ -220,11 +314,11 @@ func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, er
 	return n, nil
 }
 
-// describe fills the metadata of the model from the run and the graph.
-func describe(run *train.RunInfo, norm *model.Normalisation, g *graph.Graph, opts ExportOptions, dims map[string]string) (*Metadata, error) {
-	spec := run.Spec
-	m := &Metadata{Format: Format, Model: spec.Name, SaltORTVersion: opts.Version, Interface: "athena", Classes: map[string][]string{}}
-	if opts.Batched {
+// describe fills the metadata of the model from the run and the graph:
+// the one-jet interface's outputs outs, or a batched graph's predictions.
+func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g *graph.Graph, outs []model.DeployOutput, batched bool, version string, dims map[string]string) (*Metadata, error) {
+	m := &Metadata{Format: Format, Model: spec.Name, SaltORTVersion: version, Interface: "athena", Classes: map[string][]string{}}
+	if batched {
 		m.Interface = "batched"
 	}
 	resolved, err := run.Config.Encode()
@@ -250,60 +344,82 @@ func describe(run *train.RunInfo, norm *model.Normalisation, g *graph.Graph, opt
 		}
 		return s
 	}
-	grp := spec.Inputs[0]
+	byName := map[string]*graph.Tensor{}
 	for _, in := range g.Inputs() {
-		switch in.Name() {
-		case model.JetFeaturesInput, model.JetsInput:
-			m.Inputs = append(m.Inputs, Input{Name: in.Name(), Group: run.Config.Data.JetDataset, Shape: shape(in), Variables: vars(spec.JetVars, norm.Jets)})
-		case model.FeaturesInput(grp.Name), grp.Name:
-			i := Input{Name: in.Name(), Group: grp.Name, Shape: shape(in), Variables: vars(grp.Vars, norm.Inputs[grp.Name])}
-			if opts.Batched {
-				i.Valid = model.ValidInput(grp.Name)
-			}
-			m.Inputs = append(m.Inputs, i)
-		}
+		byName[in.Name()] = in
 	}
-	meanings := map[string]string{}
+	jetName := model.JetFeaturesInput
+	if batched {
+		jetName = model.JetsInput
+	}
+	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: vars(spec.JetVars, norm.Jets)})
+	for _, grp := range spec.Inputs {
+		in := Input{Name: model.DeployInputName(grp.Name), Group: grp.Name, Variables: vars(grp.Vars, norm.Inputs[grp.Name])}
+		if batched {
+			in.Name, in.Valid = grp.Name, model.ValidInput(grp.Name)
+		}
+		in.Shape = shape(byName[in.Name])
+		m.Inputs = append(m.Inputs, in)
+	}
 	for _, t := range spec.Tasks {
 		switch t.Kind {
 		case model.JetClassification, model.ConstituentClassification:
 			m.Classes[t.Name] = t.Classes
 		}
-		if opts.Batched {
-			meanings[model.PredictionOutput(t.Name)] = batchedMeaning(t)
-			continue
-		}
-		switch t.Kind {
-		case model.JetClassification:
-			for _, c := range t.Classes {
-				meanings[spec.ClassOutput(c)] = fmt.Sprintf("probability that the jet is %s (task %s)", c, t.Name)
-			}
-		case model.ConstituentClassification:
-			meanings[spec.ConstituentOutput(t)] = classOutputMeaning(t.Name)
-		case model.Vertexing:
-			meanings[spec.ConstituentOutput(t)] = vertexMeaning
-		case model.JetRegression, model.JetGaussianRegression:
-			for _, target := range t.Targets {
-				meanings[spec.RegressionOutput(t, target)] = fmt.Sprintf("predicted %s (task %s)", target, t.Name)
-			}
-		}
+	}
+	kinds := map[string]model.DeployOutput{}
+	for _, o := range outs {
+		kinds[o.Name] = o
 	}
 	for _, o := range g.Outputs() {
-		m.Outputs = append(m.Outputs, Output{Name: o.Name(), Type: o.DType().String(), Shape: shape(o), Meaning: meanings[o.Name()]})
+		out := Output{Name: o.Name(), Type: o.DType().String(), Shape: shape(o)}
+		if d, ok := kinds[o.Name()]; ok {
+			out.Kind, out.Task, out.Index, out.Label, out.Group = string(d.Kind), d.Task, d.Index, d.Label, d.Group
+			out.Meaning = meaning(d)
+		} else {
+			out.Kind, out.Meaning = "prediction", batchedMeaning(spec, o.Name())
+		}
+		m.Outputs = append(m.Outputs, out)
 	}
 	return m, nil
 }
 
-func batchedMeaning(t model.Task) string {
-	switch t.Kind {
-	case model.JetClassification:
-		return "class probabilities per jet, in the order of classes[" + t.Name + "]"
-	case model.ConstituentClassification:
-		return "class probabilities per constituent, in the order of classes[" + t.Name + "]"
-	case model.Vertexing:
-		return "probability that constituents i and j share a vertex"
+// meaning says in words what a one-jet output holds.
+func meaning(o model.DeployOutput) string {
+	switch o.Kind {
+	case model.ClassProbability:
+		return fmt.Sprintf("probability that the jet is %s (task %s)", o.Label, o.Task)
+	case model.RegressionValue:
+		return fmt.Sprintf("predicted %s (task %s)", o.Label, o.Task)
+	case model.RegressionStddev:
+		return fmt.Sprintf("predicted standard deviation of %s (task %s)", o.Label, o.Task)
+	case model.ConstituentClass:
+		return fmt.Sprintf("most probable class of each of the %s (task %s)", o.Group, o.Task)
+	case model.VertexIndex:
+		return fmt.Sprintf("vertex of each of the %s: the smallest index of those it shares a vertex with, pairs linked at symmetrised probability >= 0.5; -1 where that index exceeds 127 (task %s)", o.Group, o.Task)
 	}
-	return "regression outputs per jet"
+	return ""
+}
+
+// batchedMeaning says what a batched model's prediction output holds.
+func batchedMeaning(spec model.Spec, name string) string {
+	for _, t := range spec.Tasks {
+		switch name {
+		case model.PredictionOutput(t.Name):
+			switch t.Kind {
+			case model.JetClassification:
+				return "class probabilities per jet, in the order of classes[" + t.Name + "]"
+			case model.ConstituentClassification:
+				return "class probabilities per constituent, in the order of classes[" + t.Name + "]"
+			case model.Vertexing:
+				return "probability that constituents i and j share a vertex"
+			}
+			return "regression outputs per jet (task " + t.Name + ")"
+		case model.VarianceOutput(t.Name):
+			return "predicted variance per jet and target (task " + t.Name + ")"
+		}
+	}
+	return ""
 }
 
 // hashFile returns a file's base name, size and SHA-256.
@@ -321,10 +437,3 @@ func hashFile(path string) (File, error) {
 	return File{Name: filepath.Base(path), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
-// writeAtomic writes an exported file atomically.
-func writeAtomic(path string, data []byte) error {
-	if err := atomicfile.Write(path, data); err != nil {
-		return fmt.Errorf("deploy: %w", err)
-	}
-	return nil
-}

@@ -11,18 +11,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/salt-ort/salt-ort/graph/model"
 )
 
-// Format identifies salt-ort's deployment metadata.
-const Format = "salt-ort deployment 1"
+// Format identifies salt-ort's deployment metadata. Version 2 records each
+// output's kind, task and constituent group, and any number of constituent
+// groups.
+const Format = "salt-ort deployment 2"
 
 // Metadata keys of an exported model.
 const (
 	// MetadataKey holds Metadata as JSON.
 	MetadataKey = "salt_ort"
-	// AthenaConfigKey holds the gnn_config JSON that ATLAS's
-	// FlavorTagDiscriminants reads (variables, their offsets and scales —
-	// 0 and 1, since normalisation is inside the model — and sequences).
+	// AthenaConfigKey holds the gnn_config JSON that ATLAS's flavour-tagging
+	// loaders read, in the layout Salt's exporter writes (see athenaConfig).
 	AthenaConfigKey = "gnn_config"
 )
 
@@ -49,6 +52,19 @@ type Output struct {
 	Type    string   `json:"type"` // float32, int8
 	Shape   []string `json:"shape"`
 	Meaning string   `json:"meaning"`
+	// Kind, Task, Index, Label and Group say what the output is (see
+	// model.DeployOutput); batched models' prediction outputs have the
+	// kind "prediction".
+	Kind  string `json:"kind"`
+	Task  string `json:"task"`
+	Index int    `json:"index"`
+	Label string `json:"label,omitempty"`
+	Group string `json:"group,omitempty"`
+}
+
+// deployOutput is the model's description of a one-jet output.
+func (o Output) deployOutput() model.DeployOutput {
+	return model.DeployOutput{Name: o.Name, Kind: model.OutputKind(o.Kind), Task: o.Task, Index: o.Index, Label: o.Label, Group: o.Group}
 }
 
 // File names a file and its content hash.
@@ -64,7 +80,7 @@ type Metadata struct {
 	Model          string   `json:"model"`
 	SaltORTVersion string   `json:"salt_ort_version"`
 	Interface      string   `json:"interface"` // "athena" (one jet per call) or "batched"
-	Inputs         []Input  `json:"inputs"`
+	Inputs         []Input  `json:"inputs"`    // the jet input, then one per constituent group
 	Outputs        []Output `json:"outputs"`
 	// ValidationOutputs are the outputs the validation vectors hold, in
 	// the one-jet interface's terms (the outputs themselves for that
@@ -85,55 +101,141 @@ func ParseMetadata(s string) (*Metadata, error) {
 		return nil, fmt.Errorf("deploy: metadata %s: %w", MetadataKey, err)
 	}
 	if m.Format != Format {
+		if strings.HasPrefix(m.Format, "salt-ort deployment ") {
+			return nil, fmt.Errorf("deploy: metadata %s: format %q is an earlier salt-ort's (this one reads %q): export the model again with this salt-ort", MetadataKey, m.Format, Format)
+		}
 		return nil, fmt.Errorf("deploy: metadata %s: format %q, want %q", MetadataKey, m.Format, Format)
 	}
 	return &m, nil
 }
 
-// athenaConfig writes the gnn_config JSON in the layout Salt's exporter
-// uses: jet variables without their _btagJes suffix, the track sequence
-// named after the track selection, offsets 0 and scales 1 since the
-// normalisation is inside the model.
-func athenaConfig(m *Metadata, trackSelection string) (string, error) {
+// AthenaTrackSelections are the track selections ATLAS's loader recognises
+// in a track sequence's name (FlavorTagInference's track selection
+// patterns); Salt's exporter offers most of them.
+var AthenaTrackSelections = []string{"all", "ip3d", "dipsLoose202102", "loose202102NoIpCuts", "r22default", "r22loose", "dipsTightUpgrade", "dipsLooseUpgrade"}
+
+// AthenaSequenceName is the gnn_config name of a constituent group, as
+// Salt's exporter writes it and ATLAS's loader parses it: the loader picks
+// the constituent kind from the name (tracks, flows, hits, electrons) and,
+// for tracks, the selection and the sort order ("tracks_r22default_sd0sort").
+func AthenaSequenceName(group, trackSelection string) string {
+	switch {
+	case strings.Contains(group, "tracks") || strings.Contains(group, "flows"):
+		return model.AthenaGroupBase(group) + "_" + trackSelection + "_sd0sort"
+	case strings.Contains(group, "electrons"):
+		return group + "_r22default"
+	}
+	return group + "_var"
+}
+
+// athenaKinds are the constituent kinds ATLAS's loader reads, found in a
+// sequence name.
+var athenaKinds = []string{"tracks", "flows", "hits", "electrons"}
+
+// AthenaWarnings lists what in a model ATLAS's loader will not accept
+// although the export itself is valid: constituent groups of a kind it
+// does not read.
+func AthenaWarnings(spec model.Spec) []string {
+	var w []string
+	for _, grp := range spec.Inputs {
+		known := false
+		for _, k := range athenaKinds {
+			known = known || strings.Contains(grp.Name, k)
+		}
+		if !known {
+			w = append(w, fmt.Sprintf("constituent group %s: ATLAS's loader reads only groups whose name contains %s", grp.Name, strings.Join(athenaKinds, ", ")))
+		}
+	}
+	return w
+}
+
+// Provenance is what gnn_config records of where a model comes from, as
+// Salt's exporter records its checkpoint, configuration and code version.
+type Provenance struct {
+	Checkpoint string // the checkpoint, relative to its run directory
+	Config     string // the resolved training configuration (TOML)
+	Version    string // salt-ort's version
+	Revision   string // the VCS revision salt-ort was built from ("" if unknown)
+	Modified   bool   // whether that build had uncommitted changes
+}
+
+// athenaConfig writes the gnn_config JSON as Salt's exporter (metadata
+// version v1) writes it, which is what both of ATLAS's loaders read:
+//   - onnx_model_version "v1": outputs are read from the graph, named
+//     <model_name>_<output>; model_name and output_names say so;
+//   - inputs: one node "jet_var" with the jet variables (without Salt's
+//     _btagJes suffix, as the loader's getters name them), offset 0 and
+//     scale 1 since the normalisation is inside the model;
+//   - input_sequences: one node per constituent group, named as
+//     AthenaSequenceName names it, with its variables;
+//   - layers and nodes: empty, present because the older loader parses the
+//     metadata with lwtnn's graph parser, which requires them;
+//   - combine_outputs and rename_outputs, as Salt records them;
+//   - provenance: ckpt_path, config.toml, exporter, exporter_version,
+//     exporter_revision and forced_export (uncommitted changes).
+//
+// It writes no "outputs" key: the current loader would read it as the
+// older (v0) output description.
+func athenaConfig(m *Metadata, outs []model.DeployOutput, rename map[string]string, trackSelection string, p Provenance) (string, error) {
 	type variable struct {
 		Name   string  `json:"name"`
 		Offset float64 `json:"offset"`
 		Scale  float64 `json:"scale"`
 	}
-	type group struct {
+	type node struct {
 		Name      string     `json:"name"`
 		Variables []variable `json:"variables"`
 	}
 	cfg := struct {
-		Inputs         []group  `json:"inputs"`
-		InputSequences []group  `json:"input_sequences"`
-		Outputs        []string `json:"outputs"`
-		Version        string   `json:"onnx_model_version"`
-	}{Version: "v1"}
-	for _, in := range m.Inputs {
-		var vs []variable
+		Version        string            `json:"onnx_model_version"`
+		ModelName      string            `json:"model_name"`
+		OutputNames    []string          `json:"output_names"`
+		Inputs         []node            `json:"inputs"`
+		InputSequences []node            `json:"input_sequences"`
+		Layers         []struct{}        `json:"layers"`
+		Nodes          []struct{}        `json:"nodes"`
+		CombineOutputs []struct{}        `json:"combine_outputs"`
+		RenameOutputs  map[string]string `json:"rename_outputs"`
+		Checkpoint     string            `json:"ckpt_path"`
+		Config         string            `json:"config.toml"`
+		Exporter       string            `json:"exporter"`
+		Version2       string            `json:"exporter_version"`
+		Revision       string            `json:"exporter_revision"`
+		Forced         bool              `json:"forced_export"`
+	}{
+		Version: "v1", ModelName: m.Model, OutputNames: []string{}, Inputs: []node{}, InputSequences: []node{},
+		Layers: []struct{}{}, Nodes: []struct{}{}, CombineOutputs: []struct{}{}, RenameOutputs: map[string]string{},
+		Checkpoint: p.Checkpoint, Config: p.Config, Exporter: "salt-ort", Version2: p.Version, Revision: p.Revision, Forced: p.Modified,
+	}
+	for k, v := range rename {
+		cfg.RenameOutputs[k] = v
+	}
+	for _, o := range outs {
+		cfg.OutputNames = append(cfg.OutputNames, o.Name)
+	}
+	for i, in := range m.Inputs {
+		n := node{Variables: []variable{}}
 		for _, v := range in.Variables {
 			name := v.Name
-			if in.Name == "jet_features" {
+			if i == 0 {
 				name = strings.TrimSuffix(name, "_btagJes")
 			}
-			vs = append(vs, variable{Name: name, Offset: 0, Scale: 1})
+			n.Variables = append(n.Variables, variable{Name: name, Offset: 0, Scale: 1})
 		}
-		if in.Name == "jet_features" {
-			cfg.Inputs = append(cfg.Inputs, group{Name: "jet_var", Variables: vs})
-		} else {
-			cfg.InputSequences = append(cfg.InputSequences, group{Name: in.Group + "_" + trackSelection + "_sd0sort", Variables: vs})
+		if i == 0 {
+			n.Name = "jet_var"
+			cfg.Inputs = append(cfg.Inputs, n)
+			continue
 		}
-	}
-	for _, o := range m.Outputs {
-		cfg.Outputs = append(cfg.Outputs, o.Name)
+		n.Name = AthenaSequenceName(in.Group, trackSelection)
+		cfg.InputSequences = append(cfg.InputSequences, n)
 	}
 	b, err := json.Marshal(cfg)
 	return string(b), err
 }
 
 // modelCard writes the Markdown description exported beside the model.
-func modelCard(m *Metadata, modelFile string) string {
+func modelCard(m *Metadata, modelFile string, warnings []string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", m.Model)
 	fmt.Fprintf(&b, "`%s`, exported by salt-ort %s (%s interface). ", modelFile, m.SaltORTVersion, m.Interface)
@@ -152,6 +254,12 @@ func modelCard(m *Metadata, modelFile string) string {
 	b.WriteString("## Outputs\n\n| name | type | shape | meaning |\n|---|---|---|---|\n")
 	for _, o := range m.Outputs {
 		fmt.Fprintf(&b, "| `%s` | %s | [%s] | %s |\n", o.Name, o.Type, strings.Join(o.Shape, ", "), o.Meaning)
+	}
+	if len(warnings) > 0 {
+		b.WriteString("\n## ATLAS's loader\n\n")
+		for _, w := range warnings {
+			fmt.Fprintf(&b, "- %s\n", w)
+		}
 	}
 	b.WriteString("\n## Provenance\n\n")
 	fmt.Fprintf(&b, "- checkpoint `%s`, SHA-256 `%s`\n", m.Checkpoint.Name, m.Checkpoint.SHA256)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/config"
@@ -74,7 +75,6 @@ type Model struct {
 	Outputs  []OutputSpec
 	sess     *runtime.Session
 	vlayout  vectorLayout
-	vertices map[string]bool
 }
 
 // OutputSpec is an output's name and ONNX element type.
@@ -101,6 +101,7 @@ func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", path, err)
 	}
+	spec.Name = meta.Model
 	vl, err := layoutOf(meta)
 	if err != nil {
 		return nil, err
@@ -139,8 +140,8 @@ func ReadMetadata(data []byte) (*onnxpb.ModelProto, *Metadata, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(meta.Inputs) != 2 || len(meta.ValidationOutputs) == 0 {
-		return nil, nil, fmt.Errorf("metadata %s: want 2 inputs and the validation outputs, got %d and %d", MetadataKey, len(meta.Inputs), len(meta.ValidationOutputs))
+	if len(meta.Inputs) == 0 || len(meta.ValidationOutputs) == 0 {
+		return nil, nil, fmt.Errorf("metadata %s: want the jet input and the validation outputs, got %d inputs and %d outputs", MetadataKey, len(meta.Inputs), len(meta.ValidationOutputs))
 	}
 	return mp, meta, nil
 }
@@ -159,31 +160,57 @@ func (m *Model) Run(v *Vectors) (map[string][][]float32, error) {
 
 // runSingle calls the model once per jet with its valid constituents.
 func (m *Model) runSingle(v *Vectors) (map[string][][]float32, error) {
-	nj, nv, t := len(v.JetVars), len(v.SeqVars), v.MaxLen
+	nj := len(v.JetVars)
 	res := map[string][][]float32{}
+	names := m.sess.InputNames()
 	for j := 0; j < v.Jets; j++ {
-		n := v.NTracks[j]
+		ins := map[string]runtime.Value{}
+		release := func() {
+			for _, x := range ins {
+				runtime.Destroy(x)
+			}
+		}
 		jet, err := runtime.NewTensor([]int64{1, int64(nj)}, append([]float32(nil), v.JetRaw[j*nj:(j+1)*nj]...))
 		if err != nil {
 			return nil, err
 		}
-		seq, err := runtime.NewTensor([]int64{int64(n), int64(nv)}, append(make([]float32, 0, n*nv+1), v.SeqRaw[j*t*nv:(j*t+n)*nv]...))
-		if err != nil {
-			return nil, err
+		ins[model.JetFeaturesInput] = jet
+		size := map[string]int{} // constituents per group, by group name
+		for gi := range v.Groups {
+			g := &v.Groups[gi]
+			n := g.N[j]
+			size[g.Name] = n
+			// ONNX Runtime wants a data pointer even for no constituents.
+			t, err := runtime.NewTensor([]int64{int64(n), int64(len(g.Vars))}, append(make([]float32, 0, n*len(g.Vars)+1), g.rows(j)...))
+			if err != nil {
+				release()
+				return nil, err
+			}
+			ins[g.Input] = t
+		}
+		inputs := make([]runtime.Value, len(names))
+		for i, name := range names {
+			if inputs[i] = ins[name]; inputs[i] == nil {
+				release()
+				return nil, fmt.Errorf("deploy: %s: the validation vectors have nothing for input %s", m.Path, name)
+			}
 		}
 		outs := make([]runtime.Value, len(m.Outputs))
 		for i, o := range m.Outputs {
 			switch o.Type {
 			case int32(onnxpb.TensorProto_INT8):
+				n := size[m.outputGroup(o.Name)]
 				outs[i], err = runtime.NewTensor([]int64{int64(n)}, make([]int8, n+1))
 			default:
 				outs[i], err = runtime.NewScalar[float32](0)
 			}
 			if err != nil {
+				runtime.Destroy(outs...)
+				release()
 				return nil, err
 			}
 		}
-		err = m.sess.Run([]runtime.Value{jet, seq}, outs)
+		err = m.sess.Run(inputs, outs)
 		if err == nil {
 			for i, o := range m.Outputs {
 				var vals []float32
@@ -198,70 +225,112 @@ func (m *Model) runSingle(v *Vectors) (map[string][][]float32, error) {
 				res[o.Name] = append(res[o.Name], vals)
 			}
 		}
-		runtime.Destroy(append(outs, jet, seq)...)
+		runtime.Destroy(outs...)
+		release()
 		if err != nil {
-			return nil, fmt.Errorf("deploy: %s: jet %d (%d constituents): %w", m.Path, j, n, err)
+			return nil, fmt.Errorf("deploy: %s: jet %d (%s): %w", m.Path, j, describeSizes(v, j), err)
 		}
 	}
 	return res, nil
+}
+
+// outputGroup returns the constituent group of a per-constituent output.
+func (m *Model) outputGroup(name string) string {
+	for _, o := range m.Meta.Outputs {
+		if o.Name == name {
+			return o.Group
+		}
+	}
+	return ""
+}
+
+// describeSizes says how many constituents of each group jet j has.
+func describeSizes(v *Vectors, j int) string {
+	var parts []string
+	for _, g := range v.Groups {
+		parts = append(parts, fmt.Sprintf("%d %s", g.N[j], g.Name))
+	}
+	if len(parts) == 0 {
+		return "no constituents"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // runBatched calls the batched model on chunks of jets and decides its
 // predictions into the one-jet interface's outputs.
 func (m *Model) runBatched(v *Vectors) (map[string][][]float32, error) {
 	spec := m.Spec
-	grp := spec.Inputs[0]
-	nj, nv, t := len(v.JetVars), len(v.SeqVars), v.MaxLen
+	nj := len(v.JetVars)
 	res := map[string][][]float32{}
 	const chunk = 100
 	for start := 0; start < v.Jets; start += chunk {
 		b := min(chunk, v.Jets-start)
+		ins := map[string]runtime.Value{}
+		release := func() {
+			for _, x := range ins {
+				runtime.Destroy(x)
+			}
+		}
 		jets, err := runtime.NewTensor([]int64{int64(b), int64(nj)}, append([]float32(nil), v.JetRaw[start*nj:(start+b)*nj]...))
 		if err != nil {
 			return nil, err
 		}
-		seq, err := runtime.NewTensor([]int64{int64(b), int64(t), int64(nv)}, append([]float32(nil), v.SeqRaw[start*t*nv:(start+b)*t*nv]...))
-		if err != nil {
-			return nil, err
+		ins[model.JetsInput] = jets
+		sub := &Vectors{Jets: b, Expected: map[string][]float32{}, Probs: map[string][]float32{}, Pairs: map[string][]float32{}}
+		for gi := range v.Groups {
+			g := &v.Groups[gi]
+			t, nv := g.MaxLen, len(g.Vars)
+			valid := make([]bool, b*t)
+			for j := 0; j < b; j++ {
+				for i := 0; i < g.N[start+j]; i++ {
+					valid[j*t+i] = true
+				}
+			}
+			seq, err := runtime.NewTensor([]int64{int64(b), int64(t), int64(nv)}, append([]float32(nil), g.Raw[start*t*nv:(start+b)*t*nv]...))
+			if err != nil {
+				release()
+				return nil, err
+			}
+			ins[g.Name] = seq
+			vt, err := runtime.NewTensor([]int64{int64(b), int64(t)}, valid)
+			if err != nil {
+				release()
+				return nil, err
+			}
+			ins[model.ValidInput(g.Name)] = vt
+			sub.Groups = append(sub.Groups, GroupVectors{Name: g.Name, MaxLen: t, Vars: g.Vars, N: g.N[start : start+b]})
 		}
-		valid, err := runtime.NewTensor([]int64{int64(b), int64(t)}, append([]bool(nil), v.Valid[start*t:(start+b)*t]...))
-		if err != nil {
-			return nil, err
-		}
-		ins := map[string]runtime.Value{model.JetsInput: jets, grp.Name: seq, model.ValidInput(grp.Name): valid}
-		inputs := make([]runtime.Value, 0, 3)
+		inputs := make([]runtime.Value, 0, len(ins))
 		for _, name := range m.sess.InputNames() {
+			if ins[name] == nil {
+				release()
+				return nil, fmt.Errorf("deploy: %s: the validation vectors have nothing for input %s", m.Path, name)
+			}
 			inputs = append(inputs, ins[name])
 		}
 		outs := make([]runtime.Value, len(m.Outputs))
 		err = m.sess.Run(inputs, outs)
 		if err != nil {
-			runtime.Destroy(append(outs, jets, seq, valid)...)
+			runtime.Destroy(outs...)
+			release()
 			return nil, fmt.Errorf("deploy: %s: jets %d..%d: %w", m.Path, start, start+b, err)
 		}
-		sub := &Vectors{Jets: b, MaxLen: t, Valid: v.Valid[start*t : (start+b)*t], NTracks: v.NTracks[start : start+b], Expected: map[string][]float32{}}
+		preds := map[string][]float32{}
 		for i, o := range m.Outputs {
-			data := outs[i].(*runtime.Tensor[float32]).GetData()
-			for _, task := range spec.Tasks {
-				if model.PredictionOutput(task.Name) != o.Name {
-					continue
-				}
-				key := probsKey(task.Name)
-				if task.Kind == model.Vertexing {
-					key = pairKey(task.Name)
-				}
-				sub.Expected[key] = append([]float32(nil), data...)
-			}
+			preds[o.Name] = append([]float32(nil), outs[i].(*runtime.Tensor[float32]).GetData()...)
 		}
-		runtime.Destroy(append(outs, jets, seq, valid)...)
-		deriveOutputs(spec, sub)
-		for _, o := range m.Meta.ValidationOutputs {
+		runtime.Destroy(outs...)
+		release()
+		if err := deriveOutputs(spec, m.vlayout.outputs, sub, preds); err != nil {
+			return nil, err
+		}
+		for _, o := range m.vlayout.outputs {
 			vals := sub.Expected[o.Name]
 			per := len(vals) / b
 			for j := 0; j < b; j++ {
 				row := vals[j*per : (j+1)*per]
-				if per == t { // per constituent: keep the valid ones
-					row = row[:sub.NTracks[j]]
+				if o.PerConstituent() {
+					row = row[:sub.group(o.Group).N[j]]
 				}
 				res[o.Name] = append(res[o.Name], append([]float32(nil), row...))
 			}
@@ -298,46 +367,50 @@ func Validate(ctx context.Context, opts ValidateOptions) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Model: opts.Model, Interface: m.Meta.Interface, Jets: v.Jets, Tolerance: opts.Tolerance, Results: got}
-	for _, o := range m.Meta.ValidationOutputs {
-		r.Outputs = append(r.Outputs, compare(o, got[o.Name], v, m.vlayout, opts.Tolerance))
+	for i, o := range m.vlayout.outputs {
+		r.Outputs = append(r.Outputs, compare(o, m.Meta.ValidationOutputs[i].Type, got[o.Name], v, m.vlayout, opts.Tolerance))
 	}
 	return r, nil
 }
 
 // compare checks one output against the vectors.
-func compare(o Output, got [][]float32, v *Vectors, l vectorLayout, tol float64) OutputReport {
-	rep := OutputReport{Name: o.Name, Type: o.Type}
+func compare(o model.DeployOutput, typ string, got [][]float32, v *Vectors, l vectorLayout, tol float64) OutputReport {
+	rep := OutputReport{Name: o.Name, Type: typ}
 	want := v.Expected[o.Name]
-	t := v.MaxLen
 	if len(got) != v.Jets {
 		rep.Mismatches = v.Jets
 		return rep
 	}
-	for j := 0; j < v.Jets; j++ {
-		g := got[j]
-		if o.Type == "float32" {
+	if !o.PerConstituent() {
+		for j := 0; j < v.Jets; j++ {
 			rep.Compared++
-			d := math.Abs(float64(g[0]) - float64(want[j]))
+			d := math.Abs(float64(got[j][0]) - float64(want[j]))
 			rep.MaxAbs = math.Max(rep.MaxAbs, d)
 			rep.MaxRel = math.Max(rep.MaxRel, d/math.Max(math.Abs(float64(want[j])), 1e-12))
-			if d > tol || math.IsNaN(d) {
+			// Probabilities are compared absolutely; regression values,
+			// which carry units, relative to their size above 1.
+			if d > tol*math.Max(1, scale(o, want[j])) || math.IsNaN(d) {
 				rep.Mismatches++
 			}
-			continue
 		}
-		n := v.NTracks[j]
-		if len(g) != n {
+		return rep
+	}
+	g := v.group(o.Group)
+	t := g.MaxLen
+	for j := 0; j < v.Jets; j++ {
+		gj, n := got[j], g.N[j]
+		if len(gj) != n {
 			rep.Mismatches += n
 			continue
 		}
-		if o.Name == l.vertex {
+		if o.Kind == model.VertexIndex {
 			rep.Compared += n
 			same := true
 			for i := 0; i < n; i++ {
-				same = same && g[i] == want[j*t+i]
+				same = same && gj[i] == want[j*t+i]
 			}
 			if !same {
-				if pairNearHalf(v.Expected[pairField(o.Name)][j*t*t:], n, t, tol) {
+				if pairNearHalf(v.Pairs[o.Name][j*t*t:], n, t, tol) {
 					rep.NearBoundary += n
 				} else {
 					rep.Mismatches += n
@@ -348,14 +421,10 @@ func compare(o Output, got [][]float32, v *Vectors, l vectorLayout, tol float64)
 		c := l.classes[o.Name]
 		for i := 0; i < n; i++ {
 			rep.Compared++
-			if g[i] == want[j*t+i] {
+			if gj[i] == want[j*t+i] {
 				continue
 			}
-			probs := make([]float32, c)
-			for k := range probs {
-				probs[k] = v.Expected[probField(o.Name, k)][j*t+i]
-			}
-			if nearTie(probs, tol) {
+			if nearTie(v.Probs[o.Name][(j*t+i)*c:(j*t+i+1)*c], tol) {
 				rep.NearBoundary++
 			} else {
 				rep.Mismatches++
@@ -363,6 +432,15 @@ func compare(o Output, got [][]float32, v *Vectors, l vectorLayout, tol float64)
 		}
 	}
 	return rep
+}
+
+// scale is the size an output's tolerance is relative to: 1 for
+// probabilities, the value itself for regression outputs.
+func scale(o model.DeployOutput, want float32) float64 {
+	if o.Kind == model.ClassProbability {
+		return 1
+	}
+	return math.Abs(float64(want))
 }
 
 // pairNearHalf reports whether a symmetrised pair probability of the n

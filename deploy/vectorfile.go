@@ -7,84 +7,103 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
 // The validation-vector file is HDF5 in Salt's layout, readable with h5py:
-//   - jets [N]: the raw jet variables, n_<group> (int32), and each
-//     jet-level output the model must reproduce (float32, named as the
-//     output);
-//   - <group> [N, T]: the raw constituent variables, valid, each
-//     constituent-level output (int8, -1 where invalid) and, for class
-//     outputs, the probabilities it was decided from (<output>_prob<k>);
-//   - pairs [N, T·T]: for a vertex output, the pair probabilities it was
-//     grouped from (<output>_pair_prob, row-major [T, T] per jet) and valid.
+//   - jets [N]: the raw jet variables, n_<group> (int32) per constituent
+//     group, and each jet-level output the model must reproduce (float32,
+//     named as the output);
+//   - <group> [N, T] per constituent group: the raw constituent variables
+//     (valid constituents first), valid, each per-constituent output of the
+//     group (int8, -1 where invalid) and, for class outputs, the
+//     probabilities it was decided from (<output>_prob<k>);
+//   - <group>_pairs [N, T·T] for a group with vertex outputs: the pair
+//     probabilities each was grouped from (<output>_pair_prob, row-major
+//     [T, T] per jet) and valid.
 
-// seqField names the probability of class k behind a class output.
+// probField names the probability of class k behind a class output.
 func probField(output string, k int) string { return output + "_prob" + strconv.Itoa(k) }
 
 // pairField names the pair probabilities behind a vertex output.
 func pairField(output string) string { return output + "_pair_prob" }
 
+// countField names a group's constituent count in the jets dataset.
+func countField(group string) string { return "n_" + group }
+
+// pairsDataset names a group's pair dataset.
+func pairsDataset(group string) string { return group + "_pairs" }
+
 // vectorLayout says which outputs live where in a vector file.
 type vectorLayout struct {
-	group      string
-	jetOutputs []string       // float32 per jet
-	seqOutputs []string       // int8 per constituent
-	classes    map[string]int // classes behind each constituent class output
-	vertex     string         // the vertex output ("" if none)
+	outputs []model.DeployOutput
+	classes map[string]int // classes behind each constituent class output
 }
 
-func layoutOf(m *Metadata) (vectorLayout, error) {
-	l := vectorLayout{classes: map[string]int{}}
-	if len(m.Inputs) == 2 {
-		l.group = m.Inputs[1].Group // the jet input comes first
-	}
-	for _, o := range m.ValidationOutputs {
-		switch {
-		case o.Type == "float32":
-			l.jetOutputs = append(l.jetOutputs, o.Name)
-		case o.Type == "int8" && o.Meaning == vertexMeaning:
-			l.vertex = o.Name
-			l.seqOutputs = append(l.seqOutputs, o.Name)
-		case o.Type == "int8":
-			l.seqOutputs = append(l.seqOutputs, o.Name)
-			task := ""
-			for t, cs := range m.Classes {
-				if classOutputMeaning(t) == o.Meaning {
-					task = t
-					l.classes[o.Name] = len(cs)
-				}
-			}
-			if task == "" {
-				return l, fmt.Errorf("deploy: output %s: no classes recorded", o.Name)
-			}
-		default:
-			return l, fmt.Errorf("deploy: output %s has unsupported type %s", o.Name, o.Type)
+// jetOutputs returns the jet-level outputs.
+func (l vectorLayout) jetOutputs() []model.DeployOutput {
+	var outs []model.DeployOutput
+	for _, o := range l.outputs {
+		if !o.PerConstituent() {
+			outs = append(outs, o)
 		}
 	}
-	if l.group == "" {
-		return l, fmt.Errorf("deploy: the metadata names no constituent input")
+	return outs
+}
+
+// groupOutputs returns the per-constituent outputs of a group, and its
+// vertex outputs.
+func (l vectorLayout) groupOutputs(group string) (all, vertex []model.DeployOutput) {
+	for _, o := range l.outputs {
+		if o.PerConstituent() && o.Group == group {
+			all = append(all, o)
+			if o.Kind == model.VertexIndex {
+				vertex = append(vertex, o)
+			}
+		}
+	}
+	return all, vertex
+}
+
+// layoutOf reads the vector layout from a model's metadata.
+func layoutOf(m *Metadata) (vectorLayout, error) {
+	l := vectorLayout{classes: map[string]int{}}
+	groups := map[string]bool{}
+	for _, in := range m.Inputs[1:] {
+		groups[in.Group] = true
+	}
+	for _, o := range m.ValidationOutputs {
+		d := o.deployOutput()
+		switch {
+		case d.Kind == model.ClassProbability || d.Kind == model.RegressionValue || d.Kind == model.RegressionStddev:
+			if o.Type != "float32" {
+				return l, fmt.Errorf("deploy: output %s: %s of type %s, want float32", o.Name, o.Kind, o.Type)
+			}
+		case d.PerConstituent():
+			if o.Type != "int8" {
+				return l, fmt.Errorf("deploy: output %s: %s of type %s, want int8", o.Name, o.Kind, o.Type)
+			}
+			if !groups[o.Group] {
+				return l, fmt.Errorf("deploy: output %s: the metadata has no constituent input of group %q", o.Name, o.Group)
+			}
+			if d.Kind == model.ConstituentClass {
+				cs, ok := m.Classes[o.Task]
+				if !ok {
+					return l, fmt.Errorf("deploy: output %s: no classes recorded for task %s", o.Name, o.Task)
+				}
+				l.classes[o.Name] = len(cs)
+			}
+		default:
+			return l, fmt.Errorf("deploy: output %s has unknown kind %q", o.Name, o.Kind)
+		}
+		l.outputs = append(l.outputs, d)
 	}
 	return l, nil
 }
 
-// writeVectors writes v as a validation-vector file (atomically).
+// writeVectors writes v as a validation-vector file.
 func writeVectors(path string, v *Vectors, l vectorLayout) error {
-	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err := writeVectorsTo(tmp, v, l); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("deploy: %w", err)
-	}
-	return nil
-}
-
-func writeVectorsTo(path string, v *Vectors, l vectorLayout) error {
-	n, t := v.Jets, v.MaxLen
 	w, err := loader.Create(path)
 	if err != nil {
 		return err
@@ -95,58 +114,70 @@ func writeVectorsTo(path string, v *Vectors, l vectorLayout) error {
 	for _, name := range v.JetVars {
 		jf = append(jf, loader.Field{Name: name, Type: loader.Float32})
 	}
-	jf = append(jf, loader.Field{Name: "n_" + l.group, Type: loader.Int32})
-	for _, o := range l.jetOutputs {
-		jf = append(jf, loader.Field{Name: o, Type: loader.Float32})
+	for _, g := range v.Groups {
+		jf = append(jf, loader.Field{Name: countField(g.Name), Type: loader.Int32})
 	}
-	if err := writeTable(w, "jets", []int{n}, jf, func(row int, set func(string, float64)) {
+	jetOuts := l.jetOutputs()
+	for _, o := range jetOuts {
+		jf = append(jf, loader.Field{Name: o.Name, Type: loader.Float32})
+	}
+	if err := writeTable(w, "jets", []int{v.Jets}, jf, func(row int, set func(string, float64)) {
 		for k, name := range v.JetVars {
 			set(name, float64(v.JetRaw[row*len(v.JetVars)+k]))
 		}
-		set("n_"+l.group, float64(v.NTracks[row]))
-		for _, o := range l.jetOutputs {
-			set(o, float64(v.Expected[o][row]))
+		for _, g := range v.Groups {
+			set(countField(g.Name), float64(g.N[row]))
+		}
+		for _, o := range jetOuts {
+			set(o.Name, float64(v.Expected[o.Name][row]))
 		}
 	}); err != nil {
 		return err
 	}
 
-	var sf []loader.Field
-	for _, name := range v.SeqVars {
-		sf = append(sf, loader.Field{Name: name, Type: loader.Float32})
-	}
-	sf = append(sf, loader.Field{Name: "valid", Type: loader.Bool})
-	for _, o := range l.seqOutputs {
-		sf = append(sf, loader.Field{Name: o, Type: loader.Int8})
-		for k := 0; k < l.classes[o]; k++ {
-			sf = append(sf, loader.Field{Name: probField(o, k), Type: loader.Float32})
+	for gi := range v.Groups {
+		g := &v.Groups[gi]
+		t, nv := g.MaxLen, len(g.Vars)
+		outs, vertex := l.groupOutputs(g.Name)
+		var sf []loader.Field
+		for _, name := range g.Vars {
+			sf = append(sf, loader.Field{Name: name, Type: loader.Float32})
 		}
-	}
-	nv := len(v.SeqVars)
-	if err := writeTable(w, l.group, []int{n, t}, sf, func(row int, set func(string, float64)) {
-		for k, name := range v.SeqVars {
-			set(name, float64(v.SeqRaw[row*nv+k]))
-		}
-		valid := v.Valid[row]
-		set("valid", b2f(valid))
-		for _, o := range l.seqOutputs {
-			set(o, float64(v.Expected[o][row]))
-			c := l.classes[o]
-			for k := 0; k < c; k++ {
-				set(probField(o, k), float64(v.Expected[o+"/probs"][row*c+k]))
+		sf = append(sf, loader.Field{Name: "valid", Type: loader.Bool})
+		for _, o := range outs {
+			sf = append(sf, loader.Field{Name: o.Name, Type: loader.Int8})
+			for k := 0; k < l.classes[o.Name]; k++ {
+				sf = append(sf, loader.Field{Name: probField(o.Name, k), Type: loader.Float32})
 			}
 		}
-	}); err != nil {
-		return err
-	}
-
-	if l.vertex != "" {
-		pf := []loader.Field{{Name: pairField(l.vertex), Type: loader.Float32}, {Name: "valid", Type: loader.Bool}}
-		pairs := v.Expected[l.vertex+"/pair_probs"]
-		if err := writeTable(w, "pairs", []int{n, t * t}, pf, func(row int, set func(string, float64)) {
+		if err := writeTable(w, g.Name, []int{v.Jets, t}, sf, func(row int, set func(string, float64)) {
+			for k, name := range g.Vars {
+				set(name, float64(g.Raw[row*nv+k]))
+			}
+			set("valid", b2f(row%t < g.N[row/t]))
+			for _, o := range outs {
+				set(o.Name, float64(v.Expected[o.Name][row]))
+				c := l.classes[o.Name]
+				for k := 0; k < c; k++ {
+					set(probField(o.Name, k), float64(v.Probs[o.Name][row*c+k]))
+				}
+			}
+		}); err != nil {
+			return err
+		}
+		if len(vertex) == 0 {
+			continue
+		}
+		pf := []loader.Field{{Name: "valid", Type: loader.Bool}}
+		for _, o := range vertex {
+			pf = append(pf, loader.Field{Name: pairField(o.Name), Type: loader.Float32})
+		}
+		if err := writeTable(w, pairsDataset(g.Name), []int{v.Jets, t * t}, pf, func(row int, set func(string, float64)) {
 			j, ij := row/(t*t), row%(t*t)
-			set(pairField(l.vertex), float64(pairs[row]))
-			set("valid", b2f(ij/t < v.NTracks[j] && ij%t < v.NTracks[j]))
+			set("valid", b2f(ij/t < g.N[j] && ij%t < g.N[j]))
+			for _, o := range vertex {
+				set(pairField(o.Name), float64(v.Pairs[o.Name][row]))
+			}
 		}); err != nil {
 			return err
 		}
@@ -189,32 +220,48 @@ func writeTable(w *loader.Writer, name string, dims []int, fields []loader.Field
 // readVectors reads a validation-vector file written for the model that
 // m describes.
 func readVectors(path string, m *Metadata, l vectorLayout) (*Vectors, error) {
-	var jetVars, seqVars []string
-	for i, in := range m.Inputs { // the jet input comes first
-		for _, v := range in.Variables {
-			if i == 0 {
-				jetVars = append(jetVars, v.Name)
-			} else {
-				seqVars = append(seqVars, v.Name)
+	n := m.ValidationJets
+	v := &Vectors{Jets: n, Expected: map[string][]float32{}, Probs: map[string][]float32{}, Pairs: map[string][]float32{}}
+	for _, vr := range m.Inputs[0].Variables {
+		v.JetVars = append(v.JetVars, vr.Name)
+	}
+	jetVars := []string{}
+	for _, g := range m.Inputs[1:] {
+		gv := GroupVectors{Name: g.Group, Input: g.Name}
+		for _, vr := range g.Variables {
+			gv.Vars = append(gv.Vars, vr.Name)
+		}
+		v.Groups = append(v.Groups, gv)
+		jetVars = append(jetVars, countField(g.Group))
+	}
+	jetOuts := l.jetOutputs()
+	for _, o := range jetOuts {
+		jetVars = append(jetVars, o.Name)
+	}
+	groups := []loader.Group{{Name: "jets", Dataset: "jets", Variables: v.JetVars}}
+	if len(jetVars) > 0 {
+		groups = append(groups, loader.Group{Name: "jet_outputs", Dataset: "jets", Variables: jetVars})
+	}
+	for _, g := range v.Groups {
+		groups = append(groups, loader.Group{Name: g.Name, Dataset: g.Name, Variables: g.Vars})
+		var fields []string
+		outs, vertex := l.groupOutputs(g.Name)
+		for _, o := range outs {
+			fields = append(fields, o.Name)
+			for k := 0; k < l.classes[o.Name]; k++ {
+				fields = append(fields, probField(o.Name, k))
 			}
 		}
-	}
-	n := m.ValidationJets
-	expSeq := []string{}
-	for _, o := range l.seqOutputs {
-		expSeq = append(expSeq, o)
-		for k := 0; k < l.classes[o]; k++ {
-			expSeq = append(expSeq, probField(o, k))
+		if len(fields) > 0 {
+			groups = append(groups, loader.Group{Name: g.Name + "/outputs", Dataset: g.Name, Variables: fields})
 		}
-	}
-	groups := []loader.Group{
-		{Name: "jets", Dataset: "jets", Variables: jetVars},
-		{Name: "jet_outputs", Dataset: "jets", Variables: append([]string{"n_" + l.group}, l.jetOutputs...)},
-		{Name: "seq", Dataset: l.group, Variables: seqVars},
-		{Name: "seq_outputs", Dataset: l.group, Variables: expSeq},
-	}
-	if l.vertex != "" {
-		groups = append(groups, loader.Group{Name: "pairs", Dataset: "pairs", Variables: []string{pairField(l.vertex)}})
+		fields = nil
+		for _, o := range vertex {
+			fields = append(fields, pairField(o.Name))
+		}
+		if len(fields) > 0 {
+			groups = append(groups, loader.Group{Name: pairsDataset(g.Name), Dataset: pairsDataset(g.Name), Variables: fields})
+		}
 	}
 	ds, err := loader.Open(loader.Config{Files: []string{path}, Groups: groups, BatchSize: max(n, 1)})
 	if err != nil {
@@ -234,33 +281,91 @@ func readVectors(path string, m *Metadata, l vectorLayout) (*Vectors, error) {
 	if !ok {
 		return nil, fmt.Errorf("deploy: %s holds no jets", path)
 	}
-	t := ds.Shape("seq")[1]
-	v := &Vectors{Jets: n, MaxLen: t, JetVars: jetVars, SeqVars: seqVars,
-		JetRaw: b.Inputs["jets"].Data, SeqRaw: b.Inputs["seq"].Data, Valid: b.Inputs["seq"].Valid,
-		NTracks: make([]int, n), Expected: map[string][]float32{}}
-	jo := b.Inputs["jet_outputs"].Data
-	per := 1 + len(l.jetOutputs)
-	for j := 0; j < n; j++ {
-		v.NTracks[j] = int(jo[j*per])
-	}
-	for k, o := range l.jetOutputs {
-		out := make([]float32, n)
-		for j := range out {
-			out[j] = jo[j*per+1+k]
+	// columns splits a group's interleaved fields into one slice each.
+	columns := func(group string, names []string) {
+		data := b.Inputs[group].Data
+		per := len(names)
+		for k, f := range names {
+			col := make([]float32, len(data)/per)
+			for i := range col {
+				col[i] = data[i*per+k]
+			}
+			v.Expected[f] = col
 		}
-		v.Expected[o] = out
 	}
-	so := b.Inputs["seq_outputs"].Data
-	per = len(expSeq)
-	for k, f := range expSeq {
-		out := make([]float32, n*t)
-		for i := range out {
-			out[i] = so[i*per+k]
+	v.JetRaw = b.Inputs["jets"].Data
+	if len(jetVars) > 0 {
+		columns("jet_outputs", jetVars)
+	}
+	for gi := range v.Groups {
+		g := &v.Groups[gi]
+		g.MaxLen = ds.Shape(g.Name)[1]
+		g.Raw = b.Inputs[g.Name].Data
+		g.N = make([]int, n)
+		for j, c := range v.Expected[countField(g.Name)] {
+			g.N[j] = int(c)
 		}
-		v.Expected[f] = out
-	}
-	if l.vertex != "" {
-		v.Expected[pairField(l.vertex)] = b.Inputs["pairs"].Data
+		valid := b.Inputs[g.Name].Valid
+		for j := 0; j < n; j++ {
+			for i := 0; i < g.MaxLen; i++ {
+				if valid[j*g.MaxLen+i] != (i < g.N[j]) {
+					return nil, fmt.Errorf("deploy: %s: jet %d of %s: %s says %d valid constituents first, valid disagrees at slot %d", path, j, g.Name, countField(g.Name), g.N[j], i)
+				}
+			}
+		}
+		outs, vertex := l.groupOutputs(g.Name)
+		var fields []string
+		for _, o := range outs {
+			fields = append(fields, o.Name)
+			for k := 0; k < l.classes[o.Name]; k++ {
+				fields = append(fields, probField(o.Name, k))
+			}
+		}
+		if len(fields) > 0 {
+			columns(g.Name+"/outputs", fields)
+		}
+		for _, o := range outs {
+			c := l.classes[o.Name]
+			if c == 0 {
+				continue
+			}
+			probs := make([]float32, n*g.MaxLen*c)
+			for k := 0; k < c; k++ {
+				col := v.Expected[probField(o.Name, k)]
+				for i, p := range col {
+					probs[i*c+k] = p
+				}
+				delete(v.Expected, probField(o.Name, k))
+			}
+			v.Probs[o.Name] = probs
+		}
+		fields = nil
+		for _, o := range vertex {
+			fields = append(fields, pairField(o.Name))
+		}
+		if len(fields) > 0 {
+			columns(pairsDataset(g.Name), fields)
+			for _, o := range vertex {
+				v.Pairs[o.Name] = v.Expected[pairField(o.Name)]
+				delete(v.Expected, pairField(o.Name))
+			}
+		}
+		delete(v.Expected, countField(g.Name))
 	}
 	return v, nil
+}
+
+// removeAll removes files, ignoring those that do not exist.
+func removeAll(paths ...string) {
+	for _, p := range paths {
+		if p != "" {
+			os.Remove(p)
+		}
+	}
+}
+
+// tempPath is where a file bound for path is written before it is
+// renamed into place.
+func tempPath(path string) string {
+	return filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
 }

@@ -11,36 +11,72 @@ import (
 	"github.com/salt-ort/salt-ort/train"
 )
 
+// GroupVectors are the raw inputs of one constituent group.
+type GroupVectors struct {
+	Name   string   // the group's dataset, e.g. tracks
+	Input  string   // its input in the one-jet interface, e.g. track_features
+	MaxLen int      // constituent slots per jet, T
+	Vars   []string // per-constituent variables
+	// Raw is [Jets, T, len(Vars)]: each jet's valid constituents first,
+	// in the order the file has them, then zeros.
+	Raw []float32
+	// N is the number of valid constituents of each jet.
+	N []int
+}
+
+// rows returns jet j's valid constituents, row-major [N[j], len(Vars)].
+func (g *GroupVectors) rows(j int) []float32 {
+	nv := len(g.Vars)
+	start := j * g.MaxLen * nv
+	return g.Raw[start : start+g.N[j]*nv]
+}
+
 // Vectors are validation vectors: raw inputs of some jets and the outputs
 // the training-time evaluation graph produced for them.
 type Vectors struct {
-	Jets     int
-	MaxLen   int
-	JetVars  []string
-	SeqVars  []string
-	JetRaw   []float32 // [Jets, len(JetVars)]
-	SeqRaw   []float32 // [Jets, MaxLen, len(SeqVars)], 0 where invalid
-	Valid    []bool    // [Jets, MaxLen]
-	NTracks  []int     // valid constituents per jet (they come first)
+	Jets    int
+	JetVars []string
+	JetRaw  []float32 // [Jets, len(JetVars)]
+	Groups  []GroupVectors
+	// Expected holds the deployment outputs by name: [Jets] for jet-level
+	// outputs, [Jets, T] for per-constituent ones (-1 beyond each jet's
+	// valid constituents).
 	Expected map[string][]float32
-	// Expected holds, by deployment output name, the jet-level outputs
-	// [Jets] and the per-constituent ones [Jets, MaxLen] (-1 where
-	// invalid), plus the probabilities classes and vertices were decided
-	// from: "<task>/probs" [Jets, MaxLen, C] and "<task>/pair_probs"
-	// [Jets, MaxLen, MaxLen].
+	// Probs holds, per constituent-class output, the class probabilities
+	// its classes were decided from, [Jets, T, C]; Pairs, per vertex
+	// output, the pair probabilities its vertices were grouped from,
+	// [Jets, T, T].
+	Probs, Pairs map[string][]float32
 }
 
-// probsKey and pairKey name the decision inputs kept in Vectors.Expected.
-func probsKey(task string) string { return task + "/probs" }
-func pairKey(task string) string  { return task + "/pair_probs" }
+// group returns the vectors of the named constituent group, or nil.
+func (v *Vectors) group(name string) *GroupVectors {
+	for i := range v.Groups {
+		if v.Groups[i].Name == name {
+			return &v.Groups[i]
+		}
+	}
+	return nil
+}
+
+// newVectors allocates vectors for n jets of the model spec describes.
+func newVectors(spec model.Spec, n int) *Vectors {
+	v := &Vectors{Jets: n, JetVars: spec.JetVars, JetRaw: make([]float32, n*len(spec.JetVars)),
+		Expected: map[string][]float32{}, Probs: map[string][]float32{}, Pairs: map[string][]float32{}}
+	for _, grp := range spec.Inputs {
+		v.Groups = append(v.Groups, GroupVectors{Name: grp.Name, Input: model.DeployInputName(grp.Name), MaxLen: grp.MaxLen,
+			Vars: grp.Vars, Raw: make([]float32, n*grp.MaxLen*len(grp.Vars)), N: make([]int, n)})
+	}
+	return v
+}
 
 // computeVectors reads the first n jets of the validation files raw and
-// normalised, runs the evaluation graph on them with params (one thread,
-// so the vectors do not depend on the machine's core count) and derives
-// every deployment output.
-func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo, params []float32, n int) (*Vectors, error) {
-	spec, cfg := run.Spec, run.Config
-	grp := spec.Inputs[0]
+// normalised, moves each jet's valid constituents first (the one-jet
+// interface has no padding), runs the evaluation graph on them with
+// params (one thread, so the vectors do not depend on the machine's core
+// count) and derives the deployment outputs outs from its predictions.
+func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo, spec model.Spec, outs []model.DeployOutput, params []float32, n int) (*Vectors, error) {
+	cfg := run.Config
 	batch := min(n, 100)
 	open := func(norm loader.NormDict) (*loader.Dataset, error) {
 		lc := train.LoaderConfig(cfg, cfg.Data.Val, norm, false, n)
@@ -58,11 +94,7 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 	}
 	defer normDS.Close()
 	n = rawDS.Len()
-	t := grp.MaxLen
-	nj, nv := len(spec.JetVars), len(grp.Vars)
-	v := &Vectors{Jets: n, MaxLen: t, JetVars: spec.JetVars, SeqVars: grp.Vars,
-		JetRaw: make([]float32, n*nj), SeqRaw: make([]float32, n*t*nv), Valid: make([]bool, n*t), NTracks: make([]int, n),
-		Expected: map[string][]float32{}}
+	v := newVectors(spec, n)
 
 	ev, err := train.NewEvaluator(rt, spec, cfg.Data.JetDataset, batch, 1)
 	if err != nil {
@@ -73,21 +105,11 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 		return nil, err
 	}
 
-	for _, task := range spec.Tasks {
-		switch task.Kind {
-		case model.JetClassification:
-			v.Expected[probsKey(task.Name)] = make([]float32, n*len(task.Classes))
-		case model.ConstituentClassification:
-			v.Expected[probsKey(task.Name)] = make([]float32, n*t*len(task.Classes))
-		case model.Vertexing:
-			v.Expected[pairKey(task.Name)] = make([]float32, n*t*t)
-		case model.JetRegression, model.JetGaussianRegression:
-			v.Expected[probsKey(task.Name)] = make([]float32, n*task.Outputs())
-		}
-	}
+	preds := map[string][]float32{} // the evaluation graph's, for all n jets
 	rawCh, rawErr := rawDS.Batches(ctx, 0, 0)
 	normCh, normErr := normDS.Batches(ctx, 0, 0)
 	jet := 0
+	nj := len(spec.JetVars)
 	for rb := range rawCh {
 		nb, ok := <-normCh
 		if !ok {
@@ -95,22 +117,30 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 		}
 		k := rb.N
 		copy(v.JetRaw[jet*nj:], rb.Inputs[cfg.Data.JetDataset].Data[:k*nj])
-		copy(v.SeqRaw[jet*t*nv:], rb.Inputs[grp.Name].Data[:k*t*nv])
-		copy(v.Valid[jet*t:], rb.Inputs[grp.Name].Valid[:k*t])
-		preds, err := ev.Predict(nb)
+		for gi, grp := range spec.Inputs {
+			rb.Inputs[grp.Name].PackValid()
+			nb.Inputs[grp.Name].PackValid()
+			g := &v.Groups[gi]
+			per := g.MaxLen * len(g.Vars)
+			copy(g.Raw[jet*per:], rb.Inputs[grp.Name].Data[:k*per])
+			valid := rb.Inputs[grp.Name].Valid
+			for j := 0; j < k; j++ {
+				for i := 0; i < g.MaxLen && valid[j*g.MaxLen+i]; i++ {
+					g.N[jet+j]++
+				}
+			}
+		}
+		p, err := ev.Predict(nb)
 		rb.Release()
 		nb.Release()
 		if err != nil {
 			return nil, fmt.Errorf("deploy: evaluation graph: %w", err)
 		}
-		for _, task := range spec.Tasks {
-			out := preds[model.PredictionOutput(task.Name)]
-			key := probsKey(task.Name)
-			if task.Kind == model.Vertexing {
-				key = pairKey(task.Name)
+		for name, out := range p {
+			if preds[name] == nil {
+				preds[name] = make([]float32, 0, n*len(out)/batch)
 			}
-			per := len(out) / batch
-			copy(v.Expected[key][jet*per:], out[:k*per])
+			preds[name] = append(preds[name], out[:k*len(out)/batch]...)
 		}
 		jet += k
 	}
@@ -121,78 +151,87 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 			return nil, fmt.Errorf("deploy: validation data: %w", err)
 		}
 	}
-	for j := 0; j < n; j++ {
-		for i := 0; i < t && v.Valid[j*t+i]; i++ {
-			v.NTracks[j]++
-		}
-		for i := v.NTracks[j]; i < t; i++ {
-			if v.Valid[j*t+i] {
-				return nil, fmt.Errorf("deploy: validation jet %d: valid constituents after padding; the deployment interface needs them first", j)
-			}
-		}
+	if err := deriveOutputs(spec, outs, v, preds); err != nil {
+		return nil, err
 	}
-	deriveOutputs(spec, v)
 	return v, nil
 }
 
-// deriveOutputs computes the deployment outputs from the evaluation
-// graph's predictions, as the deployment graph decides them.
-func deriveOutputs(spec model.Spec, v *Vectors) {
-	n, t := v.Jets, v.MaxLen
-	first := true
-	for _, task := range spec.Tasks {
-		switch task.Kind {
-		case model.JetClassification:
-			if !first {
-				continue
-			}
-			first = false
-			c := len(task.Classes)
-			probs := v.Expected[probsKey(task.Name)]
-			for k, class := range task.Classes {
-				out := make([]float32, n)
-				for j := range out {
-					out[j] = probs[j*c+k]
+// deriveOutputs fills v's expected outputs outs from predictions in the
+// evaluation graph's terms (model.PredictionOutput and VarianceOutput of
+// each task, for v's jets with their valid constituents first), as the
+// deployment graph decides them.
+func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds map[string][]float32) error {
+	n := v.Jets
+	for _, o := range outs {
+		task, ok := taskOf(spec, o.Task)
+		if !ok {
+			return fmt.Errorf("deploy: output %s: the model has no task %s", o.Name, o.Task)
+		}
+		pred := preds[model.PredictionOutput(task.Name)]
+		if len(pred) == 0 && n > 0 {
+			return fmt.Errorf("deploy: output %s: no predictions of task %s", o.Name, task.Name)
+		}
+		switch o.Kind {
+		case model.ClassProbability, model.RegressionValue, model.RegressionStddev:
+			per := len(pred) / max(n, 1)
+			out := make([]float32, n)
+			for j := range out {
+				out[j] = pred[j*per+o.Index]
+				if o.Kind == model.RegressionStddev {
+					out[j] = float32(math.Sqrt(float64(preds[model.VarianceOutput(task.Name)][j*per+o.Index])))
 				}
-				v.Expected[spec.ClassOutput(class)] = out
 			}
-		case model.ConstituentClassification:
-			c := len(task.Classes)
-			probs := v.Expected[probsKey(task.Name)]
+			v.Expected[o.Name] = out
+		case model.ConstituentClass:
+			g := v.group(o.Group)
+			if g == nil {
+				return fmt.Errorf("deploy: output %s: no constituent group %s", o.Name, o.Group)
+			}
+			t, c := g.MaxLen, len(task.Classes)
 			out := make([]float32, n*t)
-			for i := range out {
-				out[i] = -1
-				if v.Valid[i] {
-					out[i] = float32(argmax(probs[i*c : (i+1)*c]))
+			for j := 0; j < n; j++ {
+				for i := 0; i < t; i++ {
+					out[j*t+i] = -1
+					if i < g.N[j] {
+						k := (j*t + i) * c
+						out[j*t+i] = float32(argmax(pred[k : k+c]))
+					}
 				}
 			}
-			v.Expected[spec.ConstituentOutput(task)] = out
-			v.Expected[spec.ConstituentOutput(task)+"/probs"] = probs
-		case model.Vertexing:
-			pairs := v.Expected[pairKey(task.Name)]
+			v.Expected[o.Name] = out
+			v.Probs[o.Name] = pred
+		case model.VertexIndex:
+			g := v.group(o.Group)
+			if g == nil {
+				return fmt.Errorf("deploy: output %s: no constituent group %s", o.Name, o.Group)
+			}
+			t := g.MaxLen
 			out := make([]float32, n*t)
 			for j := 0; j < n; j++ {
 				for i := range out[j*t : (j+1)*t] {
 					out[j*t+i] = -1
 				}
-				for i, g := range model.GroupVertices(pairs[j*t*t:], v.NTracks[j], t) {
-					out[j*t+i] = float32(g)
+				for i, idx := range model.GroupVertices(pred[j*t*t:], g.N[j], t) {
+					out[j*t+i] = float32(idx)
 				}
 			}
-			v.Expected[spec.ConstituentOutput(task)] = out
-			v.Expected[spec.ConstituentOutput(task)+"/pair_probs"] = pairs
-		case model.JetRegression, model.JetGaussianRegression:
-			raw := v.Expected[probsKey(task.Name)]
-			per := task.Outputs()
-			for k, target := range task.Targets {
-				out := make([]float32, n)
-				for j := range out {
-					out[j] = raw[j*per+k]
-				}
-				v.Expected[spec.RegressionOutput(task, target)] = out
-			}
+			v.Expected[o.Name] = out
+			v.Pairs[o.Name] = pred
+		default:
+			return fmt.Errorf("deploy: output %s has unknown kind %q", o.Name, o.Kind)
 		}
 	}
+	return nil
+}
+
+func taskOf(spec model.Spec, name string) (model.Task, bool) {
+	for _, t := range spec.Tasks {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return model.Task{}, false
 }
 
 // argmax returns the index of the first largest value.

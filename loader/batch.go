@@ -90,3 +90,33 @@ func (b *Batch) clearFrom(n int) {
 		clear(t[n*len(t)/B:])
 	}
 }
+
+// PackValid moves each jet's valid constituents to the front of a 2-D
+// group's tensor, keeping their order, and zeroes the slots after them, so
+// that a jet with n valid constituents holds them in slots 0..n-1 — the
+// layout of ATLAS's one-jet interface, which has no padding. Files written
+// with padding interleaved between valid constituents (as atlas-ftag-tools'
+// mock writer does) read that way. It does nothing to a 1-D group.
+func (t *Tensor) PackValid() {
+	if t.Valid == nil || len(t.Shape) != 3 {
+		return
+	}
+	b, n, f := t.Shape[0], t.Shape[1], t.Shape[2]
+	for j := 0; j < b; j++ {
+		valid := t.Valid[j*n : (j+1)*n]
+		data := t.Data[j*n*f : (j+1)*n*f]
+		k := 0
+		for i := 0; i < n; i++ {
+			if !valid[i] {
+				continue
+			}
+			if k != i {
+				copy(data[k*f:(k+1)*f], data[i*f:(i+1)*f])
+				valid[k] = true
+			}
+			k++
+		}
+		clear(valid[k:])
+		clear(data[k*f:])
+	}
+}

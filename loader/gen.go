@@ -29,6 +29,11 @@ type GenConfig struct {
 	Train, Val, Test int
 	// MaxTracks is the tracks dataset's second dimension; 0 means 40.
 	MaxTracks int
+	// Electrons, when positive, adds an electrons dataset with that many
+	// slots per jet (GenElectronFields): electrons from semileptonic
+	// heavy-flavour and tau decays, and fakes. Its random numbers come
+	// from a stream of their own, so the jets and tracks do not change.
+	Electrons int
 	// Fractions are the flavour fractions; the zero value means
 	// DefaultFractions.
 	Fractions Fractions
@@ -92,6 +97,23 @@ func GenTrackFields() []Field {
 		Field{Name: "valid", Type: Bool})
 }
 
+// GenElectronVariables are the per-electron input variables of the
+// generated electrons dataset, named as ATLAS's loader reads them.
+func GenElectronVariables() []string {
+	return []string{"ptfrac", "ptrel", "dr", "abs_eta", "d0RelativeToBeamspotSignificance", "eProbabilityHT", "Rhad", "Eratio"}
+}
+
+// GenElectronFields are the fields of the generated electrons dataset: the
+// input variables, the electron's origin (ftagTruthOriginLabel's classes:
+// fake, fromB, fromC, fromTau) and valid.
+func GenElectronFields() []Field {
+	var fs []Field
+	for _, v := range GenElectronVariables() {
+		fs = append(fs, Field{Name: v, Type: Float32})
+	}
+	return append(fs, Field{Name: "ftagTruthOriginLabel", Type: Int8}, Field{Name: "valid", Type: Bool})
+}
+
 // Generate writes train.h5, val.h5 and test.h5 in Salt's layout into dir
 // (created if needed) and, unless NoDicts, norm_dict.yaml and
 // class_dict.yaml computed from the training file with ComputeNorm over
@@ -105,6 +127,9 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 	}
 	if cfg.MaxTracks < 0 {
 		return nil, fmt.Errorf("loader: gen: MaxTracks %d must be > 0", cfg.MaxTracks)
+	}
+	if cfg.Electrons < 0 {
+		return nil, fmt.Errorf("loader: gen: Electrons %d must be ≥ 0", cfg.Electrons)
 	}
 	if cfg.Fractions == (Fractions{}) {
 		cfg.Fractions = DefaultFractions()
@@ -132,7 +157,11 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 	if cfg.NoDicts || cfg.Train == 0 {
 		return res, nil
 	}
-	nd, cd, err := ComputeNorm([]string{res.Train}, GN2Groups(), GN2Labels()...)
+	groups := GN2Groups()
+	if cfg.Electrons > 0 {
+		groups = append(groups, Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: cfg.Electrons})
+	}
+	nd, cd, err := ComputeNorm([]string{res.Train}, groups, GN2Labels()...)
 	if err != nil {
 		return nil, err
 	}
@@ -177,23 +206,47 @@ func GenerateFile(path string, cfg GenConfig, split, n int) error {
 	if err != nil {
 		return err
 	}
+	var el *RowLayout
+	var et *Table
+	if cfg.Electrons > 0 {
+		if el, err = NewRowLayout(GenElectronFields()...); err != nil {
+			return err
+		}
+		if et, err = w.CreateTable("electrons", el, []int{n, cfg.Electrons}, cfg.Storage); err != nil {
+			return err
+		}
+	}
 	g := newGenerator(cfg, jl, tl)
 	const block = 2048
 	jbuf := make([]byte, block*jl.Size)
 	tbuf := make([]byte, block*cfg.MaxTracks*tl.Size)
+	var ebuf []byte
+	if el != nil {
+		ebuf = make([]byte, block*cfg.Electrons*el.Size)
+	}
 	for from := 0; from < n; from += block {
 		k := min(block, n-from)
 		clear(tbuf)
+		clear(ebuf)
 		for i := range k {
 			idx := from + i
 			r := newRNG(cfg.Seed, 0x67656e, uint64(split), uint64(idx))
 			g.jet(r, int64(3*idx+split), jbuf[i*jl.Size:(i+1)*jl.Size], tbuf[i*cfg.MaxTracks*tl.Size:(i+1)*cfg.MaxTracks*tl.Size])
+			if el != nil {
+				re := newRNG(cfg.Seed, 0x656c65, uint64(split), uint64(idx))
+				g.electrons(re, el, ebuf[i*cfg.Electrons*el.Size:(i+1)*cfg.Electrons*el.Size])
+			}
 		}
 		if err := jt.WriteRows(from, jbuf[:k*jl.Size]); err != nil {
 			return err
 		}
 		if err := tt.WriteRows(from, tbuf[:k*cfg.MaxTracks*tl.Size]); err != nil {
 			return err
+		}
+		if et != nil {
+			if err := et.WriteRows(from, ebuf[:k*cfg.Electrons*el.Size]); err != nil {
+				return err
+			}
 		}
 	}
 	return w.Close()
@@ -256,7 +309,10 @@ type genTrack struct {
 }
 
 type generator struct {
-	cfg    GenConfig
+	cfg GenConfig
+	// The last jet's flavour, pt and eta, which its electrons follow.
+	flav          int
+	jetPt, jetEta float64
 	jl, tl *RowLayout
 	cum    [4]float64
 	parts  []particle
@@ -505,6 +561,7 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	if flav == FlavourB {
 		mass += massB * 0.5 * r.float()
 	}
+	g.flav, g.jetPt, g.jetEta = flav, pt, eta
 	label := [4]int{5, 4, 0, 15}[flav]
 	jv := [9]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
 		float64(len(g.tracks)), float64(label), float64(flav), float64(event)}
@@ -521,6 +578,57 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		g.tl.Put(row, g.trkF[19], float64(t.origin))
 		g.tl.Put(row, g.trkF[20], float64(t.vertex))
 		g.tl.Put(row, g.trkF[21], 1)
+	}
+}
+
+// electrons fills the electrons of the jet generate last: electrons from
+// semileptonic b and c decays (about one b-jet in five, one c-jet in ten)
+// and leptonic tau decays, which are displaced, carry a sizeable fraction
+// of the jet's momentum with transverse momentum relative to the jet axis
+// set by the parent's mass, and look like electrons in the calorimeter and
+// the transition-radiation tracker; and fakes in every flavour, soft,
+// prompt and hadron-like.
+func (g *generator) electrons(r *rng, el *RowLayout, rows []byte) {
+	type electron struct {
+		vals   [8]float64
+		origin int
+	}
+	var es []electron
+	pReal := [4]float64{0.21, 0.10, 0, 0.17}[g.flav]
+	origin := [4]int{OriginFromB, OriginFromC, OriginFake, OriginFromTau}[g.flav]
+	massScale := [4]float64{1.3, 0.6, 0, 0.5}[g.flav] * gev
+	lifetime := [4]float64{6, 3, 0, 2}[g.flav]
+	if r.bernoulli(pReal) {
+		ptfrac := math.Min(0.95, math.Max(0.02, 0.18+0.12*r.normal()))
+		es = append(es, electron{origin: origin, vals: [8]float64{
+			ptfrac, massScale * (0.5 + r.exp()), 0.02 + 0.15*r.float() * r.float(),
+			math.Abs(g.jetEta + 0.03*r.normal()), lifetime * r.exp() * sign(r.normal()+0.6),
+			math.Min(1, math.Max(0, 0.75+0.12*r.normal())), math.Abs(0.005 + 0.01*r.normal()), math.Min(1, math.Max(0, 0.85+0.08*r.normal())),
+		}})
+	}
+	for range r.poisson(0.04 + 0.02*math.Log(g.jetPt/(20*gev))) {
+		es = append(es, electron{origin: OriginFake, vals: [8]float64{
+			math.Min(0.9, 0.03+0.06*r.exp()), 0.3 * gev * r.exp(), 0.4 * r.float(),
+			math.Abs(g.jetEta + 0.1*r.normal()), r.normal(),
+			math.Min(1, math.Max(0, 0.25+0.15*r.normal())), math.Abs(0.05 + 0.05*r.normal()), math.Min(1, math.Max(0, 0.55+0.2*r.normal())),
+		}})
+	}
+	slices.SortStableFunc(es, func(a, b electron) int { // hardest first
+		switch {
+		case a.vals[0] > b.vals[0]:
+			return -1
+		case a.vals[0] < b.vals[0]:
+			return 1
+		}
+		return 0
+	})
+	for i := range min(len(es), g.cfg.Electrons) {
+		row := rows[i*el.Size : (i+1)*el.Size]
+		for k, v := range es[i].vals {
+			el.Put(row, k, v)
+		}
+		el.Put(row, len(es[i].vals), float64(es[i].origin))
+		el.Put(row, len(es[i].vals)+1, 1)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -171,5 +172,72 @@ func TestGeneratorPhysics(t *testing.T) {
 		if a <= 0.55 || a >= aucB {
 			t.Errorf("AUC(%s vs light) = %.3f, want between 0.55 and b's %.3f", name, a, aucB)
 		}
+	}
+}
+
+// TestGenerateElectrons checks the optional electrons dataset: it leaves
+// the jets and tracks as they are without it, holds valid electrons
+// first, and has more, harder, more displaced electrons in b-jets than
+// in light jets.
+func TestGenerateElectrons(t *testing.T) {
+	const n = 6000
+	plain, withE := t.TempDir(), t.TempDir()
+	if _, err := Generate(GenConfig{Seed: 5, Train: n, NoDicts: true}, plain); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Generate(GenConfig{Seed: 5, Train: n, Electrons: 4}, withE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := append(GN2Groups(), Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: 4})
+	labels := []Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: ClassLabel, NumClasses: 4}}
+	read := func(file string, groups []Group) []*Batch {
+		ds, err := Open(Config{Files: []string{file}, Groups: groups, Labels: labels, BatchSize: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ds.Close()
+		return collect(t, ds, 0, 0)
+	}
+	a := read(filepath.Join(plain, "train.h5"), GN2Groups())[0]
+	b := read(res.Train, groups)[0]
+	for _, g := range []string{"jets", "tracks"} {
+		if !slices.Equal(a.Inputs[g].Data, b.Inputs[g].Data) {
+			t.Errorf("%s differ once electrons are generated too", g)
+		}
+	}
+	e := b.Inputs["electrons"]
+	const nv = 8
+	count := map[int64]float64{}
+	d0 := map[int64]float64{}
+	jets := map[int64]float64{}
+	for j := 0; j < n; j++ {
+		fl := b.Labels["flavour"][j]
+		jets[fl]++
+		for i := 0; i < 4; i++ {
+			v := e.Valid[j*4+i]
+			if i > 0 && v && !e.Valid[j*4+i-1] {
+				t.Fatalf("jet %d: a valid electron after padding", j)
+			}
+			if v {
+				count[fl]++
+				d0[fl] += math.Abs(float64(e.Data[(j*4+i)*nv+4]))
+			}
+		}
+	}
+	nd, err := ReadNormDict(res.NormDict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := nd["electrons"]["ptfrac"]; !ok {
+		t.Error("the norm dictionary has no electrons")
+	}
+	perJet := func(fl int64) float64 { return count[fl] / jets[fl] }
+	t.Logf("electrons per jet: b %.3f c %.3f light %.3f tau %.3f", perJet(FlavourB), perJet(FlavourC), perJet(FlavourLight), perJet(FlavourTau))
+	if perJet(FlavourB) < 3*perJet(FlavourLight) || perJet(FlavourC) < 1.5*perJet(FlavourLight) {
+		t.Errorf("electrons per jet b %.3f, c %.3f, light %.3f: heavy flavour should have several times more", perJet(FlavourB), perJet(FlavourC), perJet(FlavourLight))
+	}
+	if d0[FlavourB]/count[FlavourB] < 2*d0[FlavourLight]/count[FlavourLight] {
+		t.Errorf("mean |d0 significance| of electrons: b %.2f, light %.2f", d0[FlavourB]/count[FlavourB], d0[FlavourLight]/count[FlavourLight])
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -178,3 +179,23 @@ func writeText(t testing.TB, path, text string) {
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b)) }
+
+func TestPackValid(t *testing.T) {
+	// Two jets of 4 slots and 2 features; jet 0 interleaved, jet 1 packed.
+	tn := &Tensor{
+		Shape: []int{2, 4, 2},
+		Valid: []bool{false, true, false, true, true, true, false, false},
+		Data:  []float32{9, 9, 1, 2, 9, 9, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0},
+	}
+	tn.PackValid()
+	wantValid := []bool{true, true, false, false, true, true, false, false}
+	wantData := []float32{1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0}
+	if !slices.Equal(tn.Valid, wantValid) || !slices.Equal(tn.Data, wantData) {
+		t.Fatalf("packed valid %v data %v\nwant         %v data %v", tn.Valid, tn.Data, wantValid, wantData)
+	}
+	jets := &Tensor{Shape: []int{2, 1}, Data: []float32{1, 2}}
+	jets.PackValid()
+	if !slices.Equal(jets.Data, []float32{1, 2}) {
+		t.Fatal("a 1-D group changed")
+	}
+}

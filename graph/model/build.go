@@ -146,24 +146,7 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 	cfg.Training = training
 	enc, bias := nn.Encoder(g, "encoder", x, valid, cfg)
 	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
-	// The encoder output per group, registers dropped.
-	var offset int64
-	for i, grp := range s.Inputs {
-		t := xs[i].Dim(1)
-		var seq *graph.Tensor
-		switch {
-		case len(s.Inputs) == 1 && cfg.Registers > 0:
-			seq = g.Slice(enc, []int{1}, []int64{0}, []int64{-int64(cfg.Registers)})
-		case len(s.Inputs) == 1:
-			seq = enc
-		case t < 0:
-			g.Errorf("input %s: several constituent groups need static lengths", grp.Name)
-		default:
-			seq = g.Slice(enc, []int{1}, []int64{offset}, []int64{offset + t})
-		}
-		offset += t
-		f.seq = append(f.seq, seq)
-	}
+	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
 	pooled := f.pooled
 	for _, task := range s.Tasks {
 		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
@@ -180,6 +163,51 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 		}
 	}
 	return f
+}
+
+// groupSequences splits the encoder output [B, Σ T_g + registers, O] into
+// each constituent group's part, registers dropped. Groups of dynamic
+// length (the deployment graph's) are split at their lengths read from
+// the group tensors at run time.
+func (s *Spec) groupSequences(g *graph.Graph, enc *graph.Tensor, xs []*graph.Tensor, registers int64) []*graph.Tensor {
+	if len(xs) == 1 {
+		if registers == 0 {
+			return []*graph.Tensor{enc}
+		}
+		return []*graph.Tensor{g.Slice(enc, []int{1}, []int64{0}, []int64{-registers})}
+	}
+	dynamic := false
+	for _, x := range xs {
+		dynamic = dynamic || x.Dim(1) < 0
+	}
+	if !dynamic {
+		var seqs []*graph.Tensor
+		var offset int64
+		for _, x := range xs {
+			t := x.Dim(1)
+			seqs = append(seqs, g.Slice(enc, []int{1}, []int64{offset}, []int64{offset + t}))
+			offset += t
+		}
+		return seqs
+	}
+	defer g.Scope("group_split")()
+	lengths := make([]*graph.Tensor, 0, len(xs)+1)
+	outs := make([]graph.TensorType, 0, len(xs)+1)
+	for _, x := range xs {
+		lengths = append(lengths, g.Op("Shape", []*graph.Tensor{x}, []graph.TensorType{{DType: graph.Int64, Shape: graph.Shape{1}}},
+			graph.IntAttr("start", 1), graph.IntAttr("end", 2))[0])
+		sh := enc.Shape().Clone()
+		sh[1] = x.Dim(1)
+		outs = append(outs, graph.TensorType{DType: enc.DType(), Shape: sh})
+	}
+	if registers > 0 {
+		lengths = append(lengths, g.Int64s(registers))
+		sh := enc.Shape().Clone()
+		sh[1] = registers
+		outs = append(outs, graph.TensorType{DType: enc.DType(), Shape: sh})
+	}
+	split := g.Op("Split", []*graph.Tensor{enc, g.Concat(0, lengths...)}, outs, graph.IntAttr("axis", 1))
+	return split[:len(xs)]
 }
 
 // predictions adds each task's prediction output.

@@ -2,10 +2,13 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"unicode"
 
+	"github.com/salt-ort/salt-ort/flavour"
 	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/nn"
 )
 
 // Affine is the input normalisation (x − Mean)/Std of each variable, as
@@ -73,32 +76,195 @@ func (s *Spec) Infer(opts InferOptions) (*graph.Graph, error) {
 	return g, nil
 }
 
-// FeaturesInput is the deployment input name of a constituent group:
-// "tracks" → "track_features", as ATLAS software names it.
-func FeaturesInput(group string) string {
-	return strings.TrimSuffix(group, "s") + "_features"
-}
-
 // JetFeaturesInput is the deployment graph's jet input.
 const JetFeaturesInput = "jet_features"
 
-// ClassOutput is the deployment output of class c of the first jet
-// classification task: "<model>_p<class>", e.g. GN2_pb.
-func (s *Spec) ClassOutput(class string) string { return s.Name + "_p" + class }
-
-// ConstituentOutput is the deployment output of a constituent-level task:
-// "<model>_<TaskInPascalCase>", e.g. GN2_TrackOrigin; vertexing tasks are
-// "<model>_VertexIndex".
-func (s *Spec) ConstituentOutput(t Task) string {
-	if t.Kind == Vertexing {
-		return s.Name + "_VertexIndex"
-	}
-	return s.Name + "_" + pascalCase(t.Name)
+// DeployInputName is the deployment input of a constituent group, named
+// as Salt's exporter names it and as ATLAS's loader (one-jet interface,
+// metadata v1) looks it up: the group's kind without its plural s,
+// then "_features". Groups of tracks or flows are named after the text
+// before the first '_' ("tracks_loose" → "track_features"); other groups
+// after the whole name ("electrons" → "electron_features").
+func DeployInputName(group string) string {
+	return strings.TrimSuffix(AthenaGroupBase(group), "s") + "_features"
 }
 
-// RegressionOutput is the deployment output of one regression target.
-func (s *Spec) RegressionOutput(t Task, target string) string {
-	return s.Name + "_" + t.Name + "_" + target
+// AthenaGroupBase is the base name of a constituent group as Salt's
+// exporter derives it: the text before the first '_' for groups whose
+// name contains "tracks" or "flows", else the name itself.
+func AthenaGroupBase(group string) string {
+	if strings.Contains(group, "tracks") || strings.Contains(group, "flows") {
+		return strings.SplitN(group, "_", 2)[0]
+	}
+	return group
+}
+
+// OutputKind says what a deployment output holds.
+type OutputKind string
+
+// The kinds of deployment outputs.
+const (
+	// ClassProbability is a float32 scalar: the probability of one class
+	// of a jet classification.
+	ClassProbability OutputKind = "class_probability"
+	// RegressionValue is a float32 scalar: one regression target (the
+	// mean of a Gaussian regression).
+	RegressionValue OutputKind = "regression"
+	// RegressionStddev is a float32 scalar: the predicted standard
+	// deviation of one target of a Gaussian regression.
+	RegressionStddev OutputKind = "regression_stddev"
+	// ConstituentClass is int8 [n]: the most probable class of each
+	// constituent of a constituent classification.
+	ConstituentClass OutputKind = "constituent_class"
+	// VertexIndex is int8 [n]: for each constituent the smallest index of
+	// the constituents it shares a vertex with (see Deploy).
+	VertexIndex OutputKind = "vertex_index"
+)
+
+// DeployOutput is one output of the deployment interface.
+type DeployOutput struct {
+	Name  string // e.g. GN2_pb
+	Kind  OutputKind
+	Task  string // the task it comes from
+	Index int    // class index (ClassProbability) or target index (regression)
+	Label string // the class or target name; "" for per-constituent outputs
+	Group string // constituent group of per-constituent outputs
+}
+
+// PerConstituent reports whether the output has one value per constituent
+// of its Group (int8 [n]) rather than one per jet (a float32 scalar).
+func (o DeployOutput) PerConstituent() bool {
+	return o.Kind == ConstituentClass || o.Kind == VertexIndex
+}
+
+// DeployOptions choose the outputs of a deployment graph.
+type DeployOptions struct {
+	// Tasks are the tasks to export, by name; nil exports every task.
+	Tasks []string
+	// Rename renames outputs, by name without the model prefix (as Salt's
+	// exporter --rename takes them): {"pu": "plight"} makes GN2_pu
+	// GN2_plight.
+	Rename map[string]string
+}
+
+// CheckDeployName checks that a model name can prefix deployment outputs:
+// ATLAS's loader takes the text before the first '_' of every output as
+// the model name, and Salt's exporter allows no '-' either.
+func CheckDeployName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("the model name is empty")
+	case strings.ContainsAny(name, "_-"):
+		return fmt.Errorf("model name %q contains '_' or '-': ATLAS's loader reads the model name as the text before the first '_' of every output, and Salt's exporter refuses both; choose a name without them (model.name, or export --name)", name)
+	case strings.ContainsAny(name, " \t\n/"):
+		return fmt.Errorf("model name %q contains white space or '/'", name)
+	}
+	return nil
+}
+
+// DeployOutputs lists the outputs of the deployment interface in graph
+// order: the jet-level outputs of the exported tasks in task order, then
+// their per-constituent outputs in task order (as Salt's exporter orders
+// them). Names follow Salt's exporter:
+//   - <model>_<short class name> per class of a jet classification, with
+//     ATLAS's short names (class bjets or b → GN2_pb; see package flavour);
+//   - <model>_<target> per regression target, and <model>_<target>_stddev
+//     for Gaussian regression;
+//   - <model>_<Task in PascalCase> for a constituent classification
+//     (track_origin → GN2_TrackOrigin);
+//   - <model>_VertexIndex for vertexing.
+//
+// Two outputs with one name are an error naming both tasks: export fewer
+// tasks or rename one.
+func (s *Spec) DeployOutputs(opts DeployOptions) ([]DeployOutput, error) {
+	if err := CheckDeployName(s.Name); err != nil {
+		return nil, fmt.Errorf("model %s: %w", s.Name, err)
+	}
+	selected := map[string]bool{}
+	for _, name := range opts.Tasks {
+		found := false
+		for _, t := range s.Tasks {
+			found = found || t.Name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("model %s: no task %q to export; the tasks are %s", s.Name, name, strings.Join(s.taskNames(), ", "))
+		}
+		selected[name] = true
+	}
+	var jet, seq []DeployOutput
+	for _, t := range s.Tasks {
+		if len(opts.Tasks) > 0 && !selected[t.Name] {
+			continue
+		}
+		switch t.Kind {
+		case JetClassification:
+			for i, c := range t.Classes {
+				jet = append(jet, DeployOutput{Name: flavour.Short(c), Kind: ClassProbability, Task: t.Name, Index: i, Label: c})
+			}
+		case JetRegression, JetGaussianRegression:
+			for i, target := range t.Targets {
+				jet = append(jet, DeployOutput{Name: target, Kind: RegressionValue, Task: t.Name, Index: i, Label: target})
+			}
+			if t.Kind == JetGaussianRegression {
+				for i, target := range t.Targets {
+					jet = append(jet, DeployOutput{Name: target + "_stddev", Kind: RegressionStddev, Task: t.Name, Index: i, Label: target})
+				}
+			}
+		case ConstituentClassification:
+			if len(t.Classes) > math.MaxInt8+1 {
+				return nil, fmt.Errorf("model %s: task %s has %d classes; its int8 deployment output holds at most %d", s.Name, t.Name, len(t.Classes), math.MaxInt8+1)
+			}
+			seq = append(seq, DeployOutput{Name: pascalCase(t.Name), Kind: ConstituentClass, Task: t.Name, Group: t.Input})
+		case Vertexing:
+			seq = append(seq, DeployOutput{Name: "VertexIndex", Kind: VertexIndex, Task: t.Name, Group: t.Input})
+		}
+	}
+	outs := append(jet, seq...)
+	used := map[string]bool{}
+	for old, name := range opts.Rename {
+		found := false
+		for i := range outs {
+			if outs[i].Name == old {
+				found = true
+				outs[i].Name = name
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("model %s: rename %s: no output %s_%s to rename; the outputs are %s", s.Name, old, s.Name, old, strings.Join(deployNames(s.Name, outs), ", "))
+		}
+		if name == "" || strings.ContainsAny(name, " \t\n/") {
+			return nil, fmt.Errorf("model %s: rename %s: new name %q is empty or has white space or '/'", s.Name, old, name)
+		}
+		used[old] = true
+	}
+	byName := map[string]DeployOutput{}
+	for i := range outs {
+		outs[i].Name = s.Name + "_" + outs[i].Name
+		if prev, ok := byName[outs[i].Name]; ok {
+			return nil, fmt.Errorf("model %s: tasks %s and %s both have the deployment output %s: export one of them (--tasks) or rename one (--rename)", s.Name, prev.Task, outs[i].Task, outs[i].Name)
+		}
+		byName[outs[i].Name] = outs[i]
+	}
+	if len(outs) == 0 {
+		return nil, fmt.Errorf("model %s: no outputs to export", s.Name)
+	}
+	return outs, nil
+}
+
+func deployNames(model string, outs []DeployOutput) []string {
+	names := make([]string, len(outs))
+	for i, o := range outs {
+		names[i] = model + "_" + o.Name
+	}
+	return names
+}
+
+func (s *Spec) taskNames() []string {
+	names := make([]string, len(s.Tasks))
+	for i, t := range s.Tasks {
+		names[i] = t.Name
+	}
+	return names
 }
 
 func pascalCase(s string) string {
@@ -119,77 +285,70 @@ func pascalCase(s string) string {
 }
 
 // VertexIterations is the number of reachability squarings the deployment
-// graph does to group tracks into vertices: components are exact for up to
-// 2^VertexIterations = 128 tracks per jet.
-const VertexIterations = 7
+// graph does to group constituents into vertices: components are exact
+// for up to 2^VertexIterations = 256 constituents per jet.
+const VertexIterations = 8
 
 // Deploy builds the deployment graph in the interface ATLAS software
-// loads: one jet per call, inputs jet_features [1, n_jet_vars] and
-// <group>_features [n, n_vars] (n dynamic, every constituent valid) with
-// raw variables (the normalisation is folded in), and outputs
-//   - <model>_p<class>: float32 scalars, the first jet classification's
-//     class probabilities;
-//   - <model>_<Task>: int8 [n], the argmax class of each constituent of a
-//     constituent classification (e.g. GN2_TrackOrigin);
-//   - <model>_VertexIndex: int8 [n], for each track the smallest index of
-//     the tracks it shares a vertex with, from pairs whose symmetrised
-//     probability is at least 0.5 (Salt's grouping);
-//   - <model>_<task>_<target>: float32 scalars of regression tasks.
-//
-// It supports one constituent group, as Salt's exporter does.
-func (s *Spec) Deploy(norm Normalisation) (*graph.Graph, error) {
+// loads: one jet per call, inputs jet_features [1, n_jet_vars] and, per
+// constituent group, DeployInputName(group) [n, n_vars] (n dynamic, every
+// constituent valid, in the order the model was trained with) with raw
+// variables (the normalisation is folded in), and the outputs
+// DeployOutputs lists:
+//   - class probabilities, regression values and Gaussian standard
+//     deviations: float32 scalars;
+//   - constituent classes: int8 [n], the argmax class of each constituent;
+//   - vertex indices: int8 [n], for each constituent the smallest index of
+//     the constituents it shares a vertex with, from pairs whose
+//     symmetrised probability is at least 0.5 (Salt's grouping). An index
+//     that int8 cannot hold (a constituent beyond the 128th whose vertex
+//     has no earlier member) is -1, never a wrapped value.
+func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if len(s.Inputs) != 1 {
-		return nil, fmt.Errorf("model %s: the deployment interface takes one constituent group, the model has %d", s.Name, len(s.Inputs))
+	outs, err := s.DeployOutputs(opts)
+	if err != nil {
+		return nil, err
 	}
-	grp := s.Inputs[0]
 	g := graph.New(s.Name)
 	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, int64(len(s.JetVars))})
-	feats := g.Input(FeaturesInput(grp.Name), graph.Float32, graph.Shape{-1, int64(len(grp.Vars))})
-	in := &inputs{
-		jets:  normalise(g, "jets", jets, norm.Jets),
-		seqs:  []*graph.Tensor{g.Unsqueeze(normalise(g, grp.Name, feats, norm.Inputs[grp.Name]), 0)},
-		valid: []*graph.Tensor{nil},
+	in := &inputs{jets: normalise(g, "jets", jets, norm.Jets)}
+	names := map[string]string{}
+	for _, grp := range s.Inputs {
+		name := DeployInputName(grp.Name)
+		if prev, ok := names[name]; ok {
+			return nil, fmt.Errorf("model %s: constituent groups %s and %s both deploy as input %s; ATLAS's loader names inputs by the kind of constituent, so rename one group", s.Name, prev, grp.Name, name)
+		}
+		names[name] = grp.Name
+		feats := g.Input(name, graph.Float32, graph.Shape{-1, int64(len(grp.Vars))})
+		in.seqs = append(in.seqs, g.Unsqueeze(normalise(g, grp.Name, feats, norm.Inputs[grp.Name]), 0))
+		in.valid = append(in.valid, nil)
 	}
 	f := s.forward(g, in, false)
-	firstJet := true
-	for _, task := range s.Tasks {
-		pop := g.Scope(task.Name + "/deploy")
+	probs := map[string]*graph.Tensor{} // softmax of each jet classification, computed once
+	for _, o := range outs {
+		task := s.task(o.Task)
 		h := f.heads[task.Name]
-		switch task.Kind {
-		case JetClassification:
-			probs := g.Softmax(h, -1)
-			if !firstJet {
-				break
+		pop := g.Scope(task.Name + "/deploy")
+		one := func(x *graph.Tensor, i int) *graph.Tensor { // element i of [1, k] as a scalar
+			return g.Reshape(g.Slice(x, []int{1}, []int64{int64(i)}, []int64{int64(i) + 1}))
+		}
+		switch o.Kind {
+		case ClassProbability:
+			if probs[task.Name] == nil {
+				probs[task.Name] = g.Softmax(h, -1)
 			}
-			firstJet = false
-			ones := make([]int64, len(task.Classes))
-			for i := range ones {
-				ones[i] = 1
-			}
-			for i, p := range g.Split(probs, -1, ones...) {
-				g.Output(s.ClassOutput(task.Classes[i]), g.Reshape(p))
-			}
-		case ConstituentClassification:
-			cls := g.ArgMax(g.Squeeze(g.Softmax(h, -1), 0), -1, false)
-			g.Output(s.ConstituentOutput(task), g.Cast(cls, graph.Int8))
-		case Vertexing:
-			g.Output(s.ConstituentOutput(task), vertexIndex(g, g.Squeeze(g.Sigmoid(h), 0)))
-		case JetRegression, JetGaussianRegression:
-			ones := make([]int64, len(task.Targets))
-			for i := range ones {
-				ones[i] = 1
-			}
-			mean := h
-			if task.Kind == JetGaussianRegression {
-				n := int64(len(task.Targets))
-				mean = g.Split(h, -1, n, n)[0]
-			}
-			for i, v := range g.Split(mean, -1, ones...) {
-				g.Output(s.RegressionOutput(task, task.Targets[i]), g.Reshape(v))
-			}
+			g.Output(o.Name, one(probs[task.Name], o.Index))
+		case RegressionValue:
+			g.Output(o.Name, one(h, o.Index))
+		case RegressionStddev:
+			raw := one(h, len(task.Targets)+o.Index)
+			g.Output(o.Name, g.Sqrt(nn.GaussianVariance(g, raw)))
+		case ConstituentClass:
+			g.Output(o.Name, g.Cast(g.ArgMax(g.Squeeze(h, 0), -1, false), graph.Int8))
+		case VertexIndex:
+			g.Output(o.Name, vertexIndex(g, g.Squeeze(g.Sigmoid(h), 0)))
 		}
 		pop()
 	}
@@ -199,11 +358,20 @@ func (s *Spec) Deploy(norm Normalisation) (*graph.Graph, error) {
 	return g, nil
 }
 
+func (s *Spec) task(name string) Task {
+	for _, t := range s.Tasks {
+		if t.Name == name {
+			return t
+		}
+	}
+	return Task{}
+}
+
 // vertexIndex groups tracks into vertices from pair probabilities p [n, n]
 // (n dynamic) without shape operators: pairs with (p_ij + p_ji)/2 ≥ 0.5
 // are linked, reachability is closed by squaring the adjacency
 // VertexIterations times, and each track gets the smallest index it
-// reaches, as int8 [n].
+// reaches, as int8 [n] (-1 where that index exceeds 127).
 func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 	defer g.Scope("vertex_index")()
 	half := g.Scalar(graph.Float32, 0.5)
@@ -222,5 +390,7 @@ func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 	candidates := g.Where(g.Greater(reach, zero), cols, g.Scalar(graph.Float32, 1e9))
 	first := g.Op("ReduceMin", []*graph.Tensor{candidates}, []graph.TensorType{{DType: graph.Float32, Shape: graph.Shape{p.Dim(0)}}},
 		graph.IntsAttr("axes", 1), graph.IntAttr("keepdims", 0))[0]
-	return g.Cast(first, graph.Int8)
+	// Indices int8 cannot hold become -1 rather than wrapping.
+	fits := g.LessOrEqual(first, g.Scalar(graph.Float32, math.MaxInt8))
+	return g.Cast(g.Where(fits, first, g.Scalar(graph.Float32, -1)), graph.Int8)
 }

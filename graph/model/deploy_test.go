@@ -3,11 +3,13 @@ package model_test
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 )
@@ -55,111 +57,252 @@ func tinyNorm(s model.Spec) model.Normalisation {
 	return n
 }
 
-// TestDeployMatchesEval runs jets through the deployment graph one at a
-// time (raw inputs, only their valid tracks) and through the evaluation
-// graph (normalised, padded, batched) and compares every output.
-func TestDeployMatchesEval(t *testing.T) {
+// tinyMulti is tiny() with a second constituent group (electrons), jet
+// classes named as ftag names them, and a regression and a Gaussian
+// regression task.
+func tinyMulti() model.Spec {
 	s := tiny()
-	const batch = 6
-	evalG, flat, values := trainedTiny(t, s, batch)
-	norm := tinyNorm(s)
-	dep, err := s.Deploy(norm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	depRun := graphtest.Compile(t, dep, graph.ModelOptions{ParamValues: values, DimNames: map[string]string{"track_features:0": "n_tracks"}})
-	if onnxcheck.Available() {
-		if err := onnxcheck.Check(depRun.Model); err != nil {
-			t.Fatal(err)
+	s.Inputs = append(s.Inputs, model.Input{Name: "electrons", Vars: []string{"ptfrac", "dr"}, MaxLen: 3, InitHidden: []int{8}, Activation: nn.ReLU})
+	s.Tasks[0].Classes = []string{"bjets", "cjets", "ujets", "taujets"}
+	s.Tasks = append(s.Tasks,
+		model.Task{Name: "pt_regression", Kind: model.JetRegression, Targets: []string{"pt"}, Hidden: []int{6}, Activation: nn.ReLU, Weight: 1},
+		model.Task{Name: "mass_regression", Kind: model.JetGaussianRegression, Targets: []string{"mass", "energy"}, Hidden: []int{6}, Activation: nn.ReLU, Weight: 1})
+	return s
+}
+
+// fillInputs completes feeds with zeros (labels) and ones (weights) for
+// the inputs of g the test does not set, so the evaluation graph runs.
+func fillInputs(g *graph.Graph, feeds map[string][]float64) {
+	for _, in := range g.Inputs() {
+		if _, ok := feeds[in.Name()]; ok {
+			continue
 		}
-	}
-	feeds := fakeBatch(s, batch, rand.New(rand.NewPCG(8, 8)))
-	tt, nv, nj := s.Inputs[0].MaxLen, len(s.Inputs[0].Vars), len(s.JetVars)
-	// Jet 0 has no valid track, jet 1 all of them.
-	for i := 0; i < tt; i++ {
-		feeds["tracks/valid"][i] = 0
-		feeds["tracks/valid"][tt+i] = 1
-	}
-	raw := map[string][]float64{"jets": append([]float64(nil), feeds[model.JetsInput]...), "tracks": append([]float64(nil), feeds["tracks"]...)}
-	// The evaluation graph reads normalised inputs (float32 arithmetic, as
-	// the loader), zero where invalid.
-	for j := 0; j < batch; j++ {
-		for k := 0; k < nj; k++ {
-			x := float32(raw["jets"][j*nj+k])
-			feeds[model.JetsInput][j*nj+k] = float64((x - norm.Jets.Mean[k]) / norm.Jets.Std[k])
-		}
-		for i := 0; i < tt; i++ {
-			for k := 0; k < nv; k++ {
-				v := 0.0
-				if feeds["tracks/valid"][j*tt+i] != 0 {
-					a := norm.Inputs["tracks"]
-					v = float64((float32(raw["tracks"][(j*tt+i)*nv+k]) - a.Mean[k]) / a.Std[k])
-				}
-				feeds["tracks"][(j*tt+i)*nv+k] = v
+		v := make([]float64, in.Shape().Size())
+		if in.Name() == model.JetWeightInput || in.Name() == model.TaskWeightsInput {
+			for i := range v {
+				v[i] = 1
 			}
 		}
+		feeds[in.Name()] = v
 	}
-	feeds[optim.ParamsInput] = flat
-	want, err := graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	classes := s.Tasks[0].Classes
-	for j := 0; j < batch; j++ {
-		var idx []int
-		for i := 0; i < tt; i++ {
-			if feeds["tracks/valid"][j*tt+i] != 0 {
-				idx = append(idx, i)
+}
+
+// TestDeployMatchesEval runs jets through the deployment graph one at a
+// time (raw inputs, only their valid constituents) and through the
+// evaluation graph (normalised, padded, batched) and compares every
+// deployment output with what the evaluation graph's predictions give.
+// Jet 0 has no valid constituent, jet 1 every one, the others some, not
+// always first (the deployment graph gets them in order).
+func TestDeployMatchesEval(t *testing.T) {
+	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti()} {
+		t.Run(name, func(t *testing.T) {
+			const batch = 6
+			evalG, flat, values := trainedTiny(t, s, batch)
+			norm := tinyNorm(s)
+			dep, err := s.Deploy(norm, model.DeployOptions{})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		n := len(idx)
-		tf := make([]float64, 0, n*nv)
-		for _, i := range idx {
-			tf = append(tf, raw["tracks"][(j*tt+i)*nv:(j*tt+i+1)*nv]...)
-		}
-		out, err := depRun.RunShaped(map[string][]float64{
-			model.JetFeaturesInput: raw["jets"][j*nj : (j+1)*nj],
-			"track_features":       tf,
-		}, map[string][]int64{"track_features": {int64(n), int64(nv)}})
-		if err != nil {
-			t.Fatalf("jet %d (%d tracks): %v", j, n, err)
-		}
-		for c, name := range classes {
-			got, w := out[s.ClassOutput(name)][0], want[model.PredictionOutput("jets_classification")][j*len(classes)+c]
-			if math.Abs(got-w) > 1e-5 {
-				t.Errorf("jet %d: %s = %g, eval graph %g", j, s.ClassOutput(name), got, w)
+			outs, err := s.DeployOutputs(model.DeployOptions{})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		origin := out[s.ConstituentOutput(s.Tasks[1])]
-		vertex := out[s.ConstituentOutput(s.Tasks[2])]
-		if len(origin) != n || len(vertex) != n {
-			t.Fatalf("jet %d: %d origins, %d vertex indices for %d tracks", j, len(origin), len(vertex), n)
-		}
-		probs := want[model.PredictionOutput("track_origin")]
-		pairs := want[model.PredictionOutput("track_vertexing")]
-		sub := make([]float32, n*n)
-		for a, ia := range idx {
-			best := 0
-			row := probs[(j*tt+ia)*8 : (j*tt+ia+1)*8]
-			for c := range row {
-				if row[c] > row[best] {
-					best = c
+			depRun := graphtest.Compile(t, dep, graph.ModelOptions{ParamValues: values})
+			if onnxcheck.Available() {
+				if err := onnxcheck.Check(depRun.Model); err != nil {
+					t.Fatal(err)
 				}
 			}
-			if int(origin[a]) != best {
-				t.Errorf("jet %d track %d: origin %v, eval argmax %d", j, a, origin[a], best)
+			r := rand.New(rand.NewPCG(8, 8))
+			nj := len(s.JetVars)
+			raw := map[string][]float64{model.JetsInput: make([]float64, batch*nj)}
+			feeds := map[string][]float64{model.JetsInput: make([]float64, batch*nj), optim.ParamsInput: flat}
+			for i := range raw[model.JetsInput] {
+				raw[model.JetsInput][i] = 50 * r.NormFloat64()
+				k := i % nj
+				feeds[model.JetsInput][i] = float64((float32(raw[model.JetsInput][i]) - norm.Jets.Mean[k]) / norm.Jets.Std[k])
 			}
-			for b, ib := range idx {
-				sub[a*n+b] = float32(pairs[j*tt*tt+ia*tt+ib])
+			for _, grp := range s.Inputs {
+				tt, nv := grp.MaxLen, len(grp.Vars)
+				x, valid := make([]float64, batch*tt*nv), make([]float64, batch*tt)
+				raw[grp.Name] = make([]float64, batch*tt*nv)
+				for j := 0; j < batch; j++ {
+					for i := 0; i < tt; i++ {
+						v := j != 0 && (j == 1 || r.IntN(3) > 0)
+						if !v {
+							continue
+						}
+						valid[j*tt+i] = 1
+						for k := 0; k < nv; k++ {
+							p := (j*tt+i)*nv + k
+							raw[grp.Name][p] = 3 * r.NormFloat64()
+							a := norm.Inputs[grp.Name]
+							x[p] = float64((float32(raw[grp.Name][p]) - a.Mean[k]) / a.Std[k])
+						}
+					}
+				}
+				feeds[grp.Name], feeds[model.ValidInput(grp.Name)] = x, valid
 			}
+			fillInputs(evalG, feeds)
+			want, err := graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < batch; j++ {
+				in := map[string][]float64{model.JetFeaturesInput: raw[model.JetsInput][j*nj : (j+1)*nj]}
+				shapes := map[string][]int64{}
+				idx := map[string][]int{} // the valid slots of each group, in order
+				for _, grp := range s.Inputs {
+					tt, nv := grp.MaxLen, len(grp.Vars)
+					var f []float64
+					for i := 0; i < tt; i++ {
+						if feeds[model.ValidInput(grp.Name)][j*tt+i] != 0 {
+							idx[grp.Name] = append(idx[grp.Name], i)
+							f = append(f, raw[grp.Name][(j*tt+i)*nv:(j*tt+i+1)*nv]...)
+						}
+					}
+					name := model.DeployInputName(grp.Name)
+					in[name], shapes[name] = f, []int64{int64(len(idx[grp.Name])), int64(nv)}
+				}
+				got, err := depRun.RunShaped(in, shapes)
+				if err != nil {
+					t.Fatalf("jet %d: %v", j, err)
+				}
+				for _, o := range outs {
+					task := taskNamed(s, o.Task)
+					pred := want[model.PredictionOutput(task.Name)]
+					switch o.Kind {
+					case model.ClassProbability, model.RegressionValue, model.RegressionStddev:
+						per := len(pred) / batch
+						w := pred[j*per+o.Index]
+						if o.Kind == model.RegressionStddev {
+							w = math.Sqrt(float64(float32(want[model.VarianceOutput(task.Name)][j*per+o.Index])))
+						}
+						if d := math.Abs(got[o.Name][0] - w); d > 1e-5*math.Max(1, math.Abs(w)) {
+							t.Errorf("jet %d: %s = %g, eval graph %g", j, o.Name, got[o.Name][0], w)
+						}
+					case model.ConstituentClass:
+						tt, c := s.Inputs[0].MaxLen, len(task.Classes)
+						if len(got[o.Name]) != len(idx[o.Group]) {
+							t.Fatalf("jet %d: %s has %d values for %d constituents", j, o.Name, len(got[o.Name]), len(idx[o.Group]))
+						}
+						for a, ia := range idx[o.Group] {
+							row := pred[(j*tt+ia)*c : (j*tt+ia+1)*c]
+							best := 0
+							for k := range row {
+								if row[k] > row[best] {
+									best = k
+								}
+							}
+							if int(got[o.Name][a]) != best {
+								t.Errorf("jet %d constituent %d: %s %v, eval argmax %d", j, a, o.Name, got[o.Name][a], best)
+							}
+						}
+					case model.VertexIndex:
+						tt, n := s.Inputs[0].MaxLen, len(idx[o.Group])
+						sub := make([]float32, n*n)
+						for a, ia := range idx[o.Group] {
+							for b, ib := range idx[o.Group] {
+								sub[a*n+b] = float32(pred[j*tt*tt+ia*tt+ib])
+							}
+						}
+						ref := model.GroupVertices(sub, n, n)
+						if len(got[o.Name]) != n {
+							t.Fatalf("jet %d: %d vertex indices for %d tracks", j, len(got[o.Name]), n)
+						}
+						for a := range ref {
+							if int8(got[o.Name][a]) != ref[a] {
+								t.Errorf("jet %d: vertex indices %v, reference %v", j, got[o.Name], ref)
+								break
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func taskNamed(s model.Spec, name string) model.Task {
+	for _, t := range s.Tasks {
+		if t.Name == name {
+			return t
 		}
-		ref := model.GroupVertices(sub, n, n)
-		for a := range ref {
-			if int8(vertex[a]) != ref[a] {
-				t.Errorf("jet %d: vertex indices %v, reference %v", j, vertex, ref)
-				break
-			}
+	}
+	return model.Task{}
+}
+
+// TestDeployOutputs checks the output names against Salt's exporter's
+// naming, the task selection and renaming, and the errors.
+func TestDeployOutputs(t *testing.T) {
+	names := func(outs []model.DeployOutput) string {
+		var s []string
+		for _, o := range outs {
+			s = append(s, o.Name)
 		}
+		return strings.Join(s, " ")
+	}
+	twoJetTasks := tiny()
+	twoJetTasks.Tasks = append(twoJetTasks.Tasks, twoJetTasks.Tasks[0])
+	twoJetTasks.Tasks[3].Name = "other"
+	manyClasses := tiny()
+	manyClasses.Tasks[1].Classes = make([]string, 129)
+	named := func(n string) model.Spec { s := tiny(); s.Name = n; return s }
+	for _, tc := range []struct {
+		name string
+		spec model.Spec
+		opts model.DeployOptions
+		want string // names, or the error's text
+		err  bool
+	}{
+		{"gn2", tiny(), model.DeployOptions{}, "GN2_pb GN2_pc GN2_pu GN2_ptau GN2_TrackOrigin GN2_VertexIndex", false},
+		{"ftag class names and regressions", tinyMulti(), model.DeployOptions{},
+			"GN2_pb GN2_pc GN2_pu GN2_ptau GN2_pt GN2_mass GN2_energy GN2_mass_stddev GN2_energy_stddev GN2_TrackOrigin GN2_VertexIndex", false},
+		{"tasks", tinyMulti(), model.DeployOptions{Tasks: []string{"track_vertexing", "mass_regression"}},
+			"GN2_mass GN2_energy GN2_mass_stddev GN2_energy_stddev GN2_VertexIndex", false},
+		{"rename", tiny(), model.DeployOptions{Rename: map[string]string{"pu": "plight", "TrackOrigin": "Origin"}},
+			"GN2_pb GN2_pc GN2_plight GN2_ptau GN2_Origin GN2_VertexIndex", false},
+		{"unknown task", tiny(), model.DeployOptions{Tasks: []string{"jet"}}, `no task "jet"`, true},
+		{"unknown rename", tiny(), model.DeployOptions{Rename: map[string]string{"pl": "x"}}, "no output GN2_pl", true},
+		{"rename collision", tiny(), model.DeployOptions{Rename: map[string]string{"pu": "pb"}}, "both have the deployment output GN2_pb", true},
+		{"two jet classifications", twoJetTasks, model.DeployOptions{}, "tasks jets_classification and other both have the deployment output GN2_pb", true},
+		{"underscore", named("GN2_v1"), model.DeployOptions{}, "contains '_' or '-'", true},
+		{"dash", named("GN-2"), model.DeployOptions{}, "contains '_' or '-'", true},
+		{"empty", named(""), model.DeployOptions{}, "empty", true},
+		{"int8 classes", manyClasses, model.DeployOptions{}, "129 classes", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			outs, err := tc.spec.DeployOutputs(tc.opts)
+			if tc.err {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want one containing %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(outs); got != tc.want {
+				t.Fatalf("outputs %s\nwant    %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDeployInputName(t *testing.T) {
+	for group, want := range map[string]string{
+		"tracks": "track_features", "tracks_loose": "track_features", "flows": "flow_features",
+		"electrons": "electron_features", "hits": "hit_features", "muons": "muon_features",
+	} {
+		if got := model.DeployInputName(group); got != want {
+			t.Errorf("DeployInputName(%q) = %q, want %q", group, got, want)
+		}
+	}
+	s := tiny()
+	s.Inputs = append(s.Inputs, s.Inputs[0])
+	s.Inputs[1].Name = "tracks_loose"
+	if _, err := s.Deploy(tinyNorm(s), model.DeployOptions{}); err == nil || !strings.Contains(err.Error(), "both deploy as input track_features") {
+		t.Fatalf("two track groups: %v", err)
 	}
 }
 
@@ -223,14 +366,14 @@ func TestVertexIndexGraph(t *testing.T) {
 	s := tiny()
 	s.Tasks = s.Tasks[2:]
 	_, _, values := trainedTiny(t, s, 1)
-	dep, err := s.Deploy(tinyNorm(s))
+	dep, err := s.Deploy(tinyNorm(s), model.DeployOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run := graphtest.Compile(t, dep, graph.ModelOptions{ParamValues: values})
 	r := rand.New(rand.NewPCG(1, 5))
 	nv := len(s.Inputs[0].Vars)
-	for _, n := range []int{0, 1, 2, 5, 17, 40} {
+	for _, n := range []int{0, 1, 2, 5, 17, 40, 129, 200} {
 		tf := make([]float64, n*nv)
 		for i := range tf {
 			tf[i] = r.NormFloat64()
@@ -240,8 +383,14 @@ func TestVertexIndexGraph(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d tracks: %v", n, err)
 		}
-		if got := len(out[s.ConstituentOutput(s.Tasks[0])]); got != n {
+		vertex := out["GN2_VertexIndex"]
+		if got := len(vertex); got != n {
 			t.Fatalf("%d tracks: %d vertex indices", n, got)
+		}
+		for i, v := range vertex {
+			if v < -1 || v > float64(i) || (i > 127 && v != -1 && v > 127) {
+				t.Fatalf("%d tracks: track %d has vertex index %v", n, i, v)
+			}
 		}
 	}
 	// The grouping alone, on matrices with long chains.
@@ -249,8 +398,11 @@ func TestVertexIndexGraph(t *testing.T) {
 	p := g.Input("p", graph.Float32, graph.Shape{-1, -1})
 	g.Output("index", model.VertexIndexForTest(g, p))
 	grp := graphtest.Compile(t, g, graph.ModelOptions{})
-	for trial := 0; trial < 20; trial++ {
+	for trial := 0; trial < 24; trial++ {
 		n := 1 + r.IntN(60)
+		if trial%4 == 3 {
+			n = 129 + r.IntN(127) // past int8, and chains longer than 128
+		}
 		probs := make([]float32, n*n)
 		perm := r.Perm(n)
 		for i := range probs {
@@ -258,7 +410,7 @@ func TestVertexIndexGraph(t *testing.T) {
 		}
 		// A chain through a random permutation, in one direction only:
 		// symmetrised it is still ≥ 0.5.
-		for k := 0; k+1 < n && k < n/2; k++ {
+		for k := 0; k+1 < n && (k < n/2 || (n > 128 && trial%8 == 3)); k++ {
 			probs[perm[k]*n+perm[k+1]] = 0.99
 		}
 		if trial%3 == 0 && n > 3 {

@@ -1,10 +1,13 @@
 package model
 
+import "math"
+
 // GroupVertices is the Go reference of the deployment graph's vertex
 // grouping: probs holds the n×n pair probabilities of one jet (row-major,
 // row stride stride); tracks i and j are linked when
 // (p_ij + p_ji)/2 ≥ 0.5 in float32, and each track gets the smallest index
-// of the tracks connected to it.
+// of the tracks connected to it, or -1 where that index does not fit in
+// int8 (> 127), as the deployment graph writes it.
 func GroupVertices(probs []float32, n, stride int) []int8 {
 	parent := make([]int, n)
 	for i := range parent {
@@ -32,7 +35,10 @@ func GroupVertices(probs []float32, n, stride int) []int8 {
 	}
 	out := make([]int8, n)
 	for i := range out {
-		out[i] = int8(find(i))
+		out[i] = -1
+		if r := find(i); r <= math.MaxInt8 {
+			out[i] = int8(r)
+		}
 	}
 	return out
 }
