@@ -436,4 +436,3 @@ func hashFile(path string) (File, error) {
 	}
 	return File{Name: filepath.Base(path), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
-

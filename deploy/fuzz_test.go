@@ -13,10 +13,10 @@ import (
 // trip and describe a layout of validation vectors or be refused by it.
 func FuzzReadMetadata(f *testing.F) {
 	good := Metadata{Format: Format, Model: "GN2", Interface: "athena",
-		Inputs:            []Input{{Name: "jet_features", Group: "jets", Variables: []Variable{{Name: "pt", Std: 1}}}, {Name: "track_features", Group: "tracks"}},
+		Inputs: []Input{{Name: "jet_features", Group: "jets", Variables: []Variable{{Name: "pt", Std: 1}}}, {Name: "track_features", Group: "tracks"}},
 		ValidationOutputs: []Output{{Name: "GN2_pb", Type: "float32", Kind: "class_probability", Task: "jets_classification"},
 			{Name: "GN2_VertexIndex", Type: "int8", Kind: "vertex_index", Task: "track_vertexing", Group: "tracks"}},
-		Classes:           map[string][]string{"jets_classification": {"b", "u"}}}
+		Classes: map[string][]string{"jets_classification": {"b", "u"}}}
 	js, _ := json.Marshal(good)
 	for _, meta := range []string{string(js), `{"format":"salt-ort deployment 1"}`, `{"format":"salt-ort deployment 2","inputs":[]}`, `{"format":`, `[]`} {
 		m := &onnxpb.ModelProto{IrVersion: proto.Int64(8), MetadataProps: []*onnxpb.StringStringEntryProto{{Key: proto.String(MetadataKey), Value: proto.String(meta)}}}

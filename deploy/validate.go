@@ -69,12 +69,12 @@ func (r *Report) Pass() bool {
 
 // Model is an exported model opened for running.
 type Model struct {
-	Path     string
-	Meta     *Metadata
-	Spec     model.Spec
-	Outputs  []OutputSpec
-	sess     *runtime.Session
-	vlayout  vectorLayout
+	Path    string
+	Meta    *Metadata
+	Spec    model.Spec
+	Outputs []OutputSpec
+	sess    *runtime.Session
+	vlayout vectorLayout
 }
 
 // OutputSpec is an output's name and ONNX element type.

@@ -313,12 +313,12 @@ type generator struct {
 	// The last jet's flavour, pt and eta, which its electrons follow.
 	flav          int
 	jetPt, jetEta float64
-	jl, tl *RowLayout
-	cum    [4]float64
-	parts  []particle
-	tracks []genTrack
-	jetF   [9]int
-	trkF   [22]int
+	jl, tl        *RowLayout
+	cum           [4]float64
+	parts         []particle
+	tracks        []genTrack
+	jetF          [9]int
+	trkF          [22]int
 }
 
 func newGenerator(cfg GenConfig, jl, tl *RowLayout) *generator {
@@ -601,7 +601,7 @@ func (g *generator) electrons(r *rng, el *RowLayout, rows []byte) {
 	if r.bernoulli(pReal) {
 		ptfrac := math.Min(0.95, math.Max(0.02, 0.18+0.12*r.normal()))
 		es = append(es, electron{origin: origin, vals: [8]float64{
-			ptfrac, massScale * (0.5 + r.exp()), 0.02 + 0.15*r.float() * r.float(),
+			ptfrac, massScale * (0.5 + r.exp()), 0.02 + 0.15*r.float()*r.float(),
 			math.Abs(g.jetEta + 0.03*r.normal()), lifetime * r.exp() * sign(r.normal()+0.6),
 			math.Min(1, math.Max(0, 0.75+0.12*r.normal())), math.Abs(0.005 + 0.01*r.normal()), math.Min(1, math.Max(0, 0.85+0.08*r.normal())),
 		}})
