@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
@@ -332,5 +333,27 @@ func TestStems(t *testing.T) {
 	s, err := stems([]string{"a/ttbar.h5", "b/zprime.h5"})
 	if err != nil || s[0] != "ttbar" || s[1] != "zprime" {
 		t.Errorf("stems %v, %v", s, err)
+	}
+}
+
+// TestClassField checks prediction-file names against Salt's: ftag's
+// flavour names give their short names.
+func TestClassField(t *testing.T) {
+	spec := model.GN2()
+	task := spec.Tasks[0]
+	for _, tc := range []struct {
+		class string
+		first bool
+		want  string
+	}{
+		{"b", true, "GN2_pb"},
+		{"bjets", true, "GN2_pb"},
+		{"taujets", true, "GN2_ptau"},
+		{"pileup", true, "GN2_ppileup"},
+		{"cjets", false, "GN2_jets_classification_pc"},
+	} {
+		if got := ClassField(&spec, task, tc.first, tc.class); got != tc.want {
+			t.Errorf("ClassField(%s, first %v) = %s, want %s", tc.class, tc.first, got, tc.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/flavour"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
@@ -31,13 +32,14 @@ var fallbacks = map[string]string{"pt": "pt_btagJes", "eta": "eta_btagJes"}
 const ValidField = "valid"
 
 // ClassField is the prediction-file field of class c of a classification
-// task: "<model>_p<class>" (GN2_pb, GN2_ppileup) for the first task of its
-// kind, as Salt names them, and "<model>_<task>_p<class>" for later ones.
+// task: "<model>_<short name>" (GN2_pb for class b or bjets, GN2_ppileup;
+// see flavour.Short) for the first task of its kind, as Salt names them,
+// and "<model>_<task>_<short name>" for later ones.
 func ClassField(spec *model.Spec, task model.Task, first bool, class string) string {
 	if first {
-		return spec.Name + "_p" + class
+		return spec.Name + "_" + flavour.Short(class)
 	}
-	return spec.Name + "_" + task.Name + "_p" + class
+	return spec.Name + "_" + task.Name + "_" + flavour.Short(class)
 }
 
 // VertexField is the prediction-file field of a vertexing task's vertex
