@@ -1,0 +1,94 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/loader"
+)
+
+// TestExportCommand runs `salt-ort export` with its choices of name,
+// tasks and renames, and its refusals, through the binary.
+func TestExportCommand(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if _, err := loader.Generate(loader.GenConfig{Seed: 2, Train: 400, Val: 200, Test: 50}, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "tiny.toml")
+	if err := os.WriteFile(cfg, []byte(tinyModel(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	if out, err := exec.Command(bin, "train", cfg, "--out", run, "--epochs", "1", "--quiet").CombinedOutput(); err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	salt := func(args ...string) (string, int) {
+		var out bytes.Buffer
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), code
+	}
+
+	dir := t.TempDir()
+	model := filepath.Join(dir, "GN2X.onnx")
+	out, code := salt("export", run, "-o", model, "--name", "GN2X", "--tasks", "jets_classification,track_vertexing",
+		"--rename", "pu:plight", "--validation-jets", "100", "--json")
+	if code != 0 {
+		t.Fatalf("export exited %d:\n%s", code, out)
+	}
+	var ex struct {
+		Metadata struct {
+			Outputs []struct{ Name string }
+		}
+		Validation struct{ Jets int }
+	}
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatalf("export --json: %v\n%s", err, out)
+	}
+	var names []string
+	for _, o := range ex.Metadata.Outputs {
+		names = append(names, o.Name)
+	}
+	if got := strings.Join(names, " "); got != "GN2X_pb GN2X_pc GN2X_plight GN2X_ptau GN2X_VertexIndex" || ex.Validation.Jets != 100 {
+		t.Fatalf("outputs %s, %d validation jets", got, ex.Validation.Jets)
+	}
+	if out, code := salt("validate", model); code != 0 || !strings.Contains(out, "GN2X_plight") {
+		t.Fatalf("validate exited %d:\n%s", code, out)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"name with an underscore", []string{"--name", "GN2_X"}, ExitUsage, "contains '_' or '-'"},
+		{"rename without a colon", []string{"--rename", "pu"}, ExitUsage, "give OLD:NEW"},
+		{"unknown track selection", []string{"--track-selection", "tight"}, ExitUsage, "not one ATLAS's loader recognises"},
+		{"unknown task", []string{"--tasks", "jet_flavour"}, ExitFailure, `no task "jet_flavour"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out, code := salt(append([]string{"export", run, "-o", filepath.Join(dir, "m.onnx")}, tc.args...)...)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, out)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("files left behind: %v", left)
+			}
+		})
+	}
+}
