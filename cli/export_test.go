@@ -92,3 +92,32 @@ func TestExportCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestTrainOutputInBatchJobs runs train with its output going to a pipe,
+// as in a batch job: progress comes as lines, never carriage returns, and
+// --quiet keeps the final summary.
+func TestTrainOutputInBatchJobs(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if _, err := loader.Generate(loader.GenConfig{Seed: 2, Train: 400, Val: 100, Test: 50}, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "tiny.toml")
+	if err := os.WriteFile(cfg, []byte(tinyModel(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "train", cfg, "--out", filepath.Join(t.TempDir(), "run"), "--epochs", "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("train: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "\r") || !strings.Contains(string(out), "epoch 1/1: 100% 400/400 jets") || !strings.Contains(string(out), "ETA") {
+		t.Fatalf("train's output in a batch job:\n%q", out)
+	}
+	quiet, err := exec.Command(bin, "train", cfg, "--out", filepath.Join(t.TempDir(), "run"), "--epochs", "1", "--quiet").CombinedOutput()
+	if err != nil {
+		t.Fatalf("train --quiet: %v\n%s", err, quiet)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(quiet)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "trained ") {
+		t.Fatalf("train --quiet printed:\n%s", quiet)
+	}
+}

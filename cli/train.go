@@ -25,7 +25,9 @@ HDF5 files and writes a run directory: the configuration (as given and
 resolved), the norm and class dictionaries, checkpoints (last and the best
 by the monitored validation metric), metrics/train.csv, metrics/val.csv,
 train.log and summary.json. SIGINT or SIGTERM writes the last checkpoint
-and exits; --resume continues from it exactly.`,
+and exits; --resume continues from it exactly. Progress goes to stderr: a
+bar on a terminal, otherwise (a batch job's log) a line every 5 % of an
+epoch with the rate and the time left.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "run directory to create (default: runs/<config file name>)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run in this directory from its last checkpoint"},
@@ -33,7 +35,7 @@ and exits; --resume continues from it exactly.`,
 			&cli.StringFlag{Name: "precision", Usage: "override training.precision (fp32; on cuda also tf32, bf16, fp16)"},
 			&cli.IntFlag{Name: "epochs", Usage: "override training.epochs"},
 			&cli.IntFlag{Name: "threads", Usage: "override training.threads"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar or log lines"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or log lines; only the final summary"},
 			&cli.BoolFlag{Name: "json", Usage: "print the run summary as JSON on stdout"},
 		},
 		Action: func(c *cli.Context) error {
@@ -86,10 +88,8 @@ and exits; --resume continues from it exactly.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(sum)
 			}
-			if !c.Bool("quiet") {
-				fmt.Fprintf(c.App.Writer, "trained %s for %d epochs (%d steps, %.0f jets/s); best checkpoint %s (%s %.5f)\nrun directory: %s\n",
-					sum.Model, sum.Epochs, sum.Steps, sum.JetsPerSecond, filepath.Join(dir, sum.BestCheckpoint), sum.Monitor, sum.BestMetric, dir)
-			}
+			fmt.Fprintf(c.App.Writer, "trained %s for %d epochs (%d steps, %.0f jets/s); best checkpoint %s (%s %.5f)\nrun directory: %s\n",
+				sum.Model, sum.Epochs, sum.Steps, sum.JetsPerSecond, filepath.Join(dir, sum.BestCheckpoint), sum.Monitor, sum.BestMetric, dir)
 			return nil
 		},
 	}

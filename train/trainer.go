@@ -21,7 +21,6 @@ import (
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/schollz/progressbar/v3"
 )
 
 // ErrInterrupted reports a run stopped before its end (a signal, or
@@ -37,8 +36,9 @@ type Options struct {
 	Resume bool
 	// Runtime is the loaded ONNX Runtime.
 	Runtime *runtime.Runtime
-	// Progress receives a progress bar (nil: none); Log receives one line
-	// per epoch and event (nil: none).
+	// Progress receives a progress bar where it is a terminal, and
+	// otherwise a line every 5 % of an epoch (nil: none); Log receives one
+	// line per epoch and event (nil: none).
 	Progress io.Writer
 	Log      io.Writer
 	// StopAfter ends the run as an interrupt would after this many
@@ -465,7 +465,7 @@ func (t *trainer) loop(ctx context.Context) error {
 	for t.state.pos.Epoch < c.Training.Epochs {
 		epoch := t.state.pos.Epoch
 		batches := t.trainData.NumBatches()
-		bar := t.progress(epoch, batches)
+		bar := t.progress(epoch)
 		epochCtx, cancel := context.WithCancel(ctx)
 		ch, errc := t.trainData.Batches(epochCtx, epoch, t.state.pos.Batch)
 		start := time.Now()
@@ -592,20 +592,12 @@ func (t *trainer) loop(ctx context.Context) error {
 	return nil
 }
 
-func (t *trainer) progress(epoch, batches int) *progressbar.ProgressBar {
+// progress returns the progress display of an epoch, or nil.
+func (t *trainer) progress(epoch int) progress {
 	if t.opts.Progress == nil {
 		return nil
 	}
-	return progressbar.NewOptions64(int64(t.trainData.Len()),
-		progressbar.OptionSetWriter(t.opts.Progress),
-		progressbar.OptionSetDescription(fmt.Sprintf("epoch %d/%d", epoch+1, t.cfg.Training.Epochs)),
-		progressbar.OptionSetItsString("jets"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionOnCompletion(func() { fmt.Fprintln(t.opts.Progress) }),
-	)
+	return newProgress(t.opts.Progress, fmt.Sprintf("epoch %d/%d", epoch+1, t.cfg.Training.Epochs), t.trainData.Len())
 }
 
 // prepareStep sets the scalar inputs of step: the learning rate, the
