@@ -163,6 +163,9 @@ func (d *Dataset) openFile(path string) (*srcFile, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
 	}
+	if err := setupFilters(); err != nil {
+		return nil, err
+	}
 	isH5, err := h5IsHDF5(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: %w", path, err)
@@ -287,8 +290,8 @@ func openFileDS(sf *srcFile, name string) (*fileDS, error) {
 	if len(l.dims) < 1 || len(l.dims) > 2 {
 		return nil, wrap("has %d dimensions; want 1 (per jet) or 2 (per jet, per constituent)", len(l.dims))
 	}
-	if l.missing != "" {
-		return nil, wrap("needs HDF5 filter(s) %s that this libhdf5 lacks; point HDF5_PLUGIN_PATH at a directory holding the filter plugin, or rewrite the file with gzip compression (e.g. with h5py)", l.missing)
+	if err := missingFilterError(l.filters); err != nil {
+		return nil, wrap("%v", err)
 	}
 	fd.rowSize = l.rowSize
 	fd.dims = l.dims
