@@ -184,7 +184,8 @@ type FieldTable struct {
 }
 
 // OpenFieldTable opens dataset name of the HDF5 file at path. A dataset
-// needing a filter this process cannot apply is an error naming the filter.
+// needing a filter this process cannot apply is an error naming the filter;
+// a virtual dataset with a missing source is an error naming the source.
 func OpenFieldTable(path, name string) (*FieldTable, error) {
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
@@ -213,6 +214,12 @@ func OpenFieldTable(path, name string) (*FieldTable, error) {
 	if err := missingFilterError(l.filters); err != nil {
 		t.Close()
 		return nil, fmt.Errorf("loader: %s: dataset %q: %w", path, name, err)
+	}
+	if l.virtual {
+		if err := checkVirtual(path, name, int64(t.dset), l, 0); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("loader: %s: dataset %q: %w", path, name, err)
+		}
 	}
 	var dims [2]C.hsize_t
 	rank := int(C.fr_dims(t.dset, &dims[0]))

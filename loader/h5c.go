@@ -189,6 +189,20 @@ static int sa_filters(hid_t dset, int *ids, char *names, size_t name_cap, int *a
 	return n;
 }
 
+// sa_is_virtual: 1 for a virtual dataset, 0 for another layout, -1 error.
+static int sa_is_virtual(hid_t dset) {
+	sa_quiet q; sa_quiet_on(&q);
+	int out = -1;
+	hid_t pl = H5Dget_create_plist(dset);
+	if (pl >= 0) {
+		H5D_layout_t l = H5Pget_layout(pl);
+		if (l >= 0) out = l == H5D_VIRTUAL;
+		H5Pclose(pl);
+	}
+	sa_quiet_off(&q);
+	return out;
+}
+
 // Writer side. Kinds match the Go FieldType constants.
 static hid_t sa_make_type(int kind, int be) {
 	hid_t base = -1;
@@ -457,10 +471,11 @@ type h5Layout struct {
 	rowSize int
 	members []h5Member
 	filters []h5Filter
+	virtual bool // a virtual dataset (VDS): its data live in source datasets
 }
 
-// h5Describe inspects an open dataset: its shape, its compound members and
-// the filters it needs.
+// h5Describe inspects an open dataset: its shape, its compound members,
+// the filters it needs and whether it is virtual.
 func h5Describe(dset int64) (*h5Layout, error) {
 	var cdims [8]C.hsize_t
 	rank := int(C.sa_dset_dims(C.hid_t(dset), &cdims[0], 8))
@@ -510,6 +525,12 @@ func h5Describe(dset int64) (*h5Layout, error) {
 	for i := range n {
 		name := C.GoString((*C.char)(unsafe.Add(unsafe.Pointer(names), i*nameCap)))
 		l.filters = append(l.filters, h5Filter{id: int(ids[i]), name: name, avail: avail[i] != 0})
+	}
+	switch C.sa_is_virtual(C.hid_t(dset)) {
+	case 1:
+		l.virtual = true
+	case -1:
+		return nil, errors.New("cannot read the storage layout")
 	}
 	return l, nil
 }

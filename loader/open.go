@@ -82,9 +82,10 @@ const (
 
 // Open validates every file of the split up front (files exist and are
 // HDF5, every configured dataset and field is present and numeric, 2-D
-// datasets carry a valid field, filters are available, norm entries are
-// usable) and returns a Dataset ready to stream batches. Errors name the
-// file, dataset and field at fault.
+// datasets carry a valid field, filters are available, the sources of
+// virtual datasets are all there, norm entries are usable) and returns a
+// Dataset ready to stream batches. Errors name the file, dataset and field
+// at fault.
 func Open(cfg Config) (*Dataset, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -292,6 +293,11 @@ func openFileDS(sf *srcFile, name string) (*fileDS, error) {
 	}
 	if err := missingFilterError(l.filters); err != nil {
 		return nil, wrap("%v", err)
+	}
+	if l.virtual {
+		if err := checkVirtual(sf.path, name, h.ID(), l, 0); err != nil {
+			return nil, wrap("%v", err)
+		}
 	}
 	fd.rowSize = l.rowSize
 	fd.dims = l.dims
