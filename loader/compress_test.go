@@ -37,7 +37,7 @@ func hasFilter(fs []h5Filter, id int) bool {
 
 // TestCompressedFtagFiles reads files compressed the ways Salt's toolchain
 // compresses them, written by h5py as atlas-ftag-tools' H5Writer writes:
-// LZF (h5py's own filter, the writer's long-time default), gzip, and the
+// LZF (h5py's own filter, the writer's default until 2026), gzip, and the
 // plugin filters through Debian's plugin packages (found by the writer
 // process through HDF5_PLUGIN_PATH, by salt-ort without it). Zstandard has
 // no Debian plugin: its chunks are made by the zstd tool.
@@ -79,8 +79,8 @@ func TestCompressedFtagFiles(t *testing.T) {
 }
 
 // TestWriterLZF writes LZF with salt-ort's writer, as Salt's
-// PredictionWriter does by default, and checks that h5py reads it and that
-// the filter is salt-ort's in-process one (not a plugin).
+// PredictionWriter did by default before LZ4, and checks that h5py reads
+// it and that the filter is salt-ort's in-process one (not a plugin).
 func TestWriterLZF(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pred.h5")
 	jl, err := NewRowLayout(Field{Name: "pt_btagJes", Type: Float32}, Field{Name: "eventNumber", Type: Int64}, Field{Name: "flavour_label", Type: Int32})

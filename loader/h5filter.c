@@ -1,8 +1,8 @@
 // HDF5 filters that salt-ort registers in its own process, because Debian
 // ships no loadable plugin that works for them:
 //
-//   - LZF (32000), the default compression of h5py-based writers such as
-//     atlas-ftag-tools' H5Writer and Salt's PredictionWriter. Debian's
+//   - LZF (32000), h5py's own filter and the default of atlas-ftag-tools'
+//     H5Writer (and so of Salt's PredictionWriter) until 2026. Debian's
 //     hdf5-plugin-lzf plugin is not linked against liblzf and fails to load
 //     (undefined symbol lzf_decompress), so the codec comes from Debian's
 //     liblzf directly.

@@ -191,7 +191,7 @@ func Create(path string) (*Writer, error) {
 type TableOptions struct {
 	ChunkRows int  // rows (jets) per chunk; 0 = contiguous
 	Deflate   int  // gzip level 1-9 with byte shuffle, chunked only; 0 = none
-	LZF       bool // LZF (filter 32000) as h5py writes it, chunked only; the default of Salt's PredictionWriter
+	LZF       bool // LZF (filter 32000) as h5py writes it, chunked only; what atlas-ftag-tools' H5Writer (and so Salt's PredictionWriter) wrote by default until it moved to LZ4 in 2026
 }
 
 // Table is one compound dataset being written: 1-D (n_jets) or 2-D
