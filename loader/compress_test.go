@@ -58,8 +58,14 @@ func TestCompressedFtagFiles(t *testing.T) {
 		{"zstd frames without their size", filterZstd, []string{"direct", "32015", "zstd-stream"}},
 	}
 	dir := t.TempDir()
+	if err := setupFilters(); err != nil {
+		t.Fatal(err)
+	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if !filterAvailable(c.filter) {
+				t.Fatalf("%s (`make deps` installs what the tests need)", filterHelp(c.filter, "", pluginPath()))
+			}
 			path := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".h5")
 			const n, first = 250, 3
 			args := append([]string{c.args[0], path, "250", "3"}, c.args[1:]...)
