@@ -183,10 +183,15 @@ type FieldTable struct {
 	other      map[string]string    // the fields of other types: a description
 }
 
-// OpenFieldTable opens dataset name of the HDF5 file at path.
+// OpenFieldTable opens dataset name of the HDF5 file at path. A dataset
+// needing a filter this process cannot apply is an error naming the filter;
+// a virtual dataset with a missing source is an error naming the source.
 func OpenFieldTable(path, name string) (*FieldTable, error) {
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
+	if err := setupFilters(); err != nil {
+		return nil, err
+	}
 	t := &FieldTable{path: path, name: name, file: -1, dset: -1, types: map[string]FieldType{}, other: map[string]string{}}
 	if t.file = C.fr_fopen(cp); t.file < 0 {
 		return nil, fmt.Errorf("loader: %s: cannot open as an HDF5 file", path)
@@ -200,6 +205,21 @@ func OpenFieldTable(path, name string) (*FieldTable, error) {
 	case -1:
 		t.Close()
 		return nil, fmt.Errorf("loader: %s: dataset %q: cannot open", path, name)
+	}
+	l, err := h5Describe(int64(t.dset))
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("loader: %s: dataset %q: %w", path, name, err)
+	}
+	if err := missingFilterError(l.filters); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("loader: %s: dataset %q: %w", path, name, err)
+	}
+	if l.virtual {
+		if err := checkVirtual(path, name, int64(t.dset), l, 0); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("loader: %s: dataset %q: %w", path, name, err)
+		}
 	}
 	var dims [2]C.hsize_t
 	rank := int(C.fr_dims(t.dset, &dims[0]))

@@ -17,6 +17,7 @@ package loader
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "h5filter.h"
 
 typedef struct { H5E_auto2_t f; void *d; } sa_quiet;
 
@@ -163,32 +164,43 @@ static int sa_dset_dims(hid_t dset, hsize_t *dims, int max) {
 	return rank;
 }
 
-// sa_missing_filters writes "id name, ..." for each filter of the dataset
-// that this libhdf5 cannot apply and returns how many there are.
-static int sa_missing_filters(hid_t dset, char *buf, size_t cap) {
+// sa_filters lists the dataset's filters: ids, names (each name_cap bytes
+// in names) and whether this libhdf5 can apply them (loading plugins as
+// needed). It returns the number of filters, at most max, or -1.
+static int sa_filters(hid_t dset, int *ids, char *names, size_t name_cap, int *avail, int max) {
 	sa_quiet q; sa_quiet_on(&q);
-	int missing = 0;
-	size_t len = 0;
-	buf[0] = 0;
+	int n = -1;
 	hid_t pl = H5Dget_create_plist(dset);
 	if (pl >= 0) {
-		int n = H5Pget_nfilters(pl);
+		n = H5Pget_nfilters(pl);
+		if (n > max) n = max;
 		for (int i = 0; i < n; i++) {
 			unsigned flags = 0, cfg = 0;
 			size_t ncd = 0;
-			char name[64] = {0};
-			H5Z_filter_t id = H5Pget_filter2(pl, (unsigned)i, &flags, &ncd, NULL, sizeof name, name, &cfg);
-			if (id < 0) continue;
-			if (H5Zfilter_avail(id) <= 0) {
-				int w = snprintf(buf + len, cap - len, "%s%d (%s)", missing ? ", " : "", (int)id, name[0] ? name : "unnamed");
-				if (w > 0 && len + (size_t)w < cap) len += (size_t)w;
-				missing++;
-			}
+			char *name = names + (size_t)i * name_cap;
+			name[0] = 0;
+			H5Z_filter_t id = H5Pget_filter2(pl, (unsigned)i, &flags, &ncd, NULL, name_cap, name, &cfg);
+			ids[i] = (int)id;
+			avail[i] = id >= 0 && H5Zfilter_avail(id) > 0;
 		}
 		H5Pclose(pl);
 	}
 	sa_quiet_off(&q);
-	return missing;
+	return n;
+}
+
+// sa_is_virtual: 1 for a virtual dataset, 0 for another layout, -1 error.
+static int sa_is_virtual(hid_t dset) {
+	sa_quiet q; sa_quiet_on(&q);
+	int out = -1;
+	hid_t pl = H5Dget_create_plist(dset);
+	if (pl >= 0) {
+		H5D_layout_t l = H5Pget_layout(pl);
+		if (l >= 0) out = l == H5D_VIRTUAL;
+		H5Pclose(pl);
+	}
+	sa_quiet_off(&q);
+	return out;
 }
 
 // Writer side. Kinds match the Go FieldType constants.
@@ -242,7 +254,7 @@ static hid_t sa_create_file(const char *path, char *err, size_t cap) {
 }
 
 static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int rank, const hsize_t *dims,
-                               const hsize_t *chunk, int deflate, char *err, size_t cap) {
+                               const hsize_t *chunk, int filter, int level, char *err, size_t cap) {
 	sa_quiet q; sa_quiet_on(&q);
 	hid_t d = -1;
 	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -250,9 +262,13 @@ static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int ran
 	H5Pset_obj_track_times(dcpl, 0);
 	if (chunk != NULL) {
 		H5Pset_chunk(dcpl, rank, chunk);
-		if (deflate > 0) {
+		if (filter == 1) {
 			H5Pset_shuffle(dcpl);
-			H5Pset_deflate(dcpl, (unsigned)deflate);
+			H5Pset_deflate(dcpl, (unsigned)level);
+		} else if (filter == 2) {
+			// LZF as h5py applies it: optional, so incompressible chunks
+			// are stored as they are; set_local fills in the client data.
+			H5Pset_filter(dcpl, SF_FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, NULL);
 		}
 	}
 	if (dcpl >= 0 && space >= 0) d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
@@ -454,11 +470,12 @@ type h5Layout struct {
 	class   string
 	rowSize int
 	members []h5Member
-	missing string // filters libhdf5 cannot apply, "" if none
+	filters []h5Filter
+	virtual bool // a virtual dataset (VDS): its data live in source datasets
 }
 
-// h5Describe inspects an open dataset: its shape, its compound members and
-// the filters it needs.
+// h5Describe inspects an open dataset: its shape, its compound members,
+// the filters it needs and whether it is virtual.
 func h5Describe(dset int64) (*h5Layout, error) {
 	var cdims [8]C.hsize_t
 	rank := int(C.sa_dset_dims(C.hid_t(dset), &cdims[0], 8))
@@ -497,10 +514,23 @@ func h5Describe(dset int64) (*h5Layout, error) {
 			l.members = append(l.members, h5Member{name: name, offset: int(C.sa_member_offset(t, C.uint(i))), typ: ty})
 		}
 	}
-	buf := (*C.char)(C.calloc(512, 1))
-	defer C.free(unsafe.Pointer(buf))
-	if C.sa_missing_filters(C.hid_t(dset), buf, 512) > 0 {
-		l.missing = C.GoString(buf)
+	const maxFilters, nameCap = 32, 128
+	var ids, avail [maxFilters]C.int
+	names := (*C.char)(C.calloc(maxFilters*nameCap, 1))
+	defer C.free(unsafe.Pointer(names))
+	n := int(C.sa_filters(C.hid_t(dset), &ids[0], names, nameCap, &avail[0], maxFilters))
+	if n < 0 {
+		return nil, errors.New("cannot read the filter pipeline")
+	}
+	for i := range n {
+		name := C.GoString((*C.char)(unsafe.Add(unsafe.Pointer(names), i*nameCap)))
+		l.filters = append(l.filters, h5Filter{id: int(ids[i]), name: name, avail: avail[i] != 0})
+	}
+	switch C.sa_is_virtual(C.hid_t(dset)) {
+	case 1:
+		l.virtual = true
+	case -1:
+		return nil, errors.New("cannot read the storage layout")
 	}
 	return l, nil
 }
@@ -562,7 +592,14 @@ func h5CloseFile(f int64) error {
 	return nil
 }
 
-func h5CreateDataset(file int64, name string, typ int64, dims, chunk []int, deflate int) (int64, error) {
+// Filters the writer applies, as sa_create_dataset numbers them.
+const (
+	writeNoFilter = 0
+	writeDeflate  = 1
+	writeLZF      = 2
+)
+
+func h5CreateDataset(file int64, name string, typ int64, dims, chunk []int, filter, level int) (int64, error) {
 	cn := C.CString(name)
 	defer C.free(unsafe.Pointer(cn))
 	eb := newErrBuf()
@@ -578,7 +615,7 @@ func h5CreateDataset(file int64, name string, typ int64, dims, chunk []int, defl
 		}
 		pc = &cc[0]
 	}
-	d := C.sa_create_dataset(C.hid_t(file), cn, C.hid_t(typ), C.int(len(dims)), &cd[0], pc, C.int(deflate), eb.p, h5ErrCap)
+	d := C.sa_create_dataset(C.hid_t(file), cn, C.hid_t(typ), C.int(len(dims)), &cd[0], pc, C.int(filter), C.int(level), eb.p, h5ErrCap)
 	if d < 0 {
 		return 0, eb.err("H5Dcreate2")
 	}

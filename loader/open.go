@@ -82,9 +82,10 @@ const (
 
 // Open validates every file of the split up front (files exist and are
 // HDF5, every configured dataset and field is present and numeric, 2-D
-// datasets carry a valid field, filters are available, norm entries are
-// usable) and returns a Dataset ready to stream batches. Errors name the
-// file, dataset and field at fault.
+// datasets carry a valid field, filters are available, the sources of
+// virtual datasets are all there, norm entries are usable) and returns a
+// Dataset ready to stream batches. Errors name the file, dataset and field
+// at fault.
 func Open(cfg Config) (*Dataset, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -162,6 +163,9 @@ func Open(cfg Config) (*Dataset, error) {
 func (d *Dataset) openFile(path string) (*srcFile, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if err := setupFilters(); err != nil {
+		return nil, err
 	}
 	isH5, err := h5IsHDF5(path)
 	if err != nil {
@@ -287,8 +291,13 @@ func openFileDS(sf *srcFile, name string) (*fileDS, error) {
 	if len(l.dims) < 1 || len(l.dims) > 2 {
 		return nil, wrap("has %d dimensions; want 1 (per jet) or 2 (per jet, per constituent)", len(l.dims))
 	}
-	if l.missing != "" {
-		return nil, wrap("needs HDF5 filter(s) %s that this libhdf5 lacks; point HDF5_PLUGIN_PATH at a directory holding the filter plugin, or rewrite the file with gzip compression (e.g. with h5py)", l.missing)
+	if err := missingFilterError(l.filters); err != nil {
+		return nil, wrap("%v", err)
+	}
+	if l.virtual {
+		if err := checkVirtual(sf.path, name, h.ID(), l, 0); err != nil {
+			return nil, wrap("%v", err)
+		}
 	}
 	fd.rowSize = l.rowSize
 	fd.dims = l.dims

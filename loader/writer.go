@@ -176,6 +176,9 @@ type Writer struct {
 
 // Create creates (or truncates) an HDF5 file for writing.
 func Create(path string) (*Writer, error) {
+	if err := setupFilters(); err != nil {
+		return nil, err
+	}
 	id, err := h5CreateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: %w", path, err)
@@ -186,8 +189,9 @@ func Create(path string) (*Writer, error) {
 // TableOptions sets a dataset's storage. The zero value is contiguous
 // storage without compression (the fastest to read).
 type TableOptions struct {
-	ChunkRows int // rows (jets) per chunk; 0 = contiguous
-	Deflate   int // gzip level 1-9 with byte shuffle, chunked only; 0 = none
+	ChunkRows int  // rows (jets) per chunk; 0 = contiguous
+	Deflate   int  // gzip level 1-9 with byte shuffle, chunked only; 0 = none
+	LZF       bool // LZF (filter 32000) as h5py writes it, chunked only; what atlas-ftag-tools' H5Writer (and so Salt's PredictionWriter) wrote by default until it moved to LZ4 in 2026
 }
 
 // Table is one compound dataset being written: 1-D (n_jets) or 2-D
@@ -239,11 +243,21 @@ func (w *Writer) CreateTable(name string, layout *RowLayout, dims []int, opts Ta
 		if len(dims) == 2 {
 			chunk = append(chunk, max(dims[1], 1))
 		}
-	} else if opts.Deflate > 0 {
+	} else if opts.Deflate > 0 || opts.LZF {
 		h5CloseType(ct)
-		return nil, wrap(errors.New("deflate needs ChunkRows > 0"))
+		return nil, wrap(errors.New("compression needs ChunkRows > 0"))
 	}
-	id, err := h5CreateDataset(w.id, name, ct, dims, chunk, opts.Deflate)
+	filter := writeNoFilter
+	switch {
+	case opts.Deflate > 0 && opts.LZF:
+		h5CloseType(ct)
+		return nil, wrap(errors.New("choose one of Deflate and LZF"))
+	case opts.Deflate > 0:
+		filter = writeDeflate
+	case opts.LZF:
+		filter = writeLZF
+	}
+	id, err := h5CreateDataset(w.id, name, ct, dims, chunk, filter, opts.Deflate)
 	if err != nil {
 		h5CloseType(ct)
 		return nil, wrap(err)
