@@ -142,11 +142,15 @@ func validateCommand() *cli.Command {
 compares every output with what the training-time evaluation graph produced:
 probabilities within --tolerance (absolute), classes and vertex indices
 exactly, except where a probability is within the tolerance of a decision
-boundary. Exits 1 when an output fails.`,
+boundary. With --cpp it also builds the generated C++ program and requires
+its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
+applies the rules ATLAS's two loaders apply to the model's metadata, inputs
+and outputs, running it with 0, 1, 40 and 200 constituents. Exits 1 when an
+output or a rule fails.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "vectors", Usage: "validation vectors (default: <model>.validation.h5)"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "largest absolute difference on probabilities"},
-			&cli.BoolFlag{Name: "cpp", Usage: "also build the generated C++ program with CMake and require bit-identical outputs"},
+			&cli.BoolFlag{Name: "cpp", Usage: "also build the generated C++ program with CMake and require bit-identical outputs, then check the model against ATLAS's loader rules from C++"},
 			&cli.StringFlag{Name: "work-dir", Usage: "where --cpp generates and builds the C++ program (default: a temporary directory)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the comparison as JSON (exit code as without)"},
 		},

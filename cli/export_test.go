@@ -65,8 +65,9 @@ func TestExportCommand(t *testing.T) {
 	if got := strings.Join(names, " "); got != "GN2X_pb GN2X_pc GN2X_plight GN2X_ptau GN2X_VertexIndex" || ex.Validation.Jets != 100 {
 		t.Fatalf("outputs %s, %d validation jets", got, ex.Validation.Jets)
 	}
-	if out, code := salt("validate", model); code != 0 || !strings.Contains(out, "GN2X_plight") {
-		t.Fatalf("validate exited %d:\n%s", code, out)
+	if out, code := salt("validate", model, "--cpp", "--work-dir", t.TempDir()); code != 0 || !strings.Contains(out, "GN2X_plight") ||
+		!strings.Contains(out, "bit-identical to Go") || !strings.Contains(out, "ATLAS's loaders") {
+		t.Fatalf("validate --cpp exited %d:\n%s", code, out)
 	}
 
 	for _, tc := range []struct {

@@ -16,6 +16,8 @@ func genDataCommand() *cli.Command {
 		Description: `Writes DIR/train.h5, DIR/val.h5 and DIR/test.h5 in Salt's layout (a jets
 dataset and a (n_jets, max-tracks) tracks dataset with GN2's 19 track
 variables, ftagTruthOriginLabel, ftagTruthVertexIndex and valid), with
+--flows N an (n_jets, N) flows dataset (pt, energy, deta, dphi, dr,
+isCharged and valid: the jet's charged and neutral particles), with
 --electrons N an (n_jets, N) electrons dataset (ptfrac, ptrel, dr, abs_eta,
 d0RelativeToBeamspotSignificance, eProbabilityHT, Rhad, Eratio, origin and
 valid: electrons from semileptonic b, c and tau decays, and fakes), plus
@@ -30,6 +32,7 @@ are mixed in. The same seed gives byte-identical files.`,
 			&cli.IntFlag{Name: "val", Value: 10000, Usage: "validation jets"},
 			&cli.IntFlag{Name: "test", Value: 10000, Usage: "test jets"},
 			&cli.IntFlag{Name: "max-tracks", Value: 40, Usage: "track slots per jet"},
+			&cli.IntFlag{Name: "flows", Usage: "also write a flows dataset with this many slots per jet (0: none)"},
 			&cli.IntFlag{Name: "electrons", Usage: "also write an electrons dataset with this many slots per jet (0: none)"},
 			&cli.StringFlag{Name: "fractions", Value: "0.30,0.20,0.45,0.05", Usage: "b,c,light,tau flavour fractions"},
 			&cli.BoolFlag{Name: "no-dicts", Usage: "do not write norm_dict.yaml and class_dict.yaml"},
@@ -44,10 +47,10 @@ are mixed in. The same seed gives byte-identical files.`,
 			}
 			cfg := loader.GenConfig{
 				Seed: c.Uint64("seed"), Train: c.Int("train"), Val: c.Int("val"), Test: c.Int("test"),
-				MaxTracks: c.Int("max-tracks"), Electrons: c.Int("electrons"), Fractions: fr, NoDicts: c.Bool("no-dicts"),
+				MaxTracks: c.Int("max-tracks"), Flows: c.Int("flows"), Electrons: c.Int("electrons"), Fractions: fr, NoDicts: c.Bool("no-dicts"),
 			}
-			if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 || cfg.MaxTracks <= 0 || cfg.Electrons < 0 {
-				return cli.Exit("salt-ort gen-data: jet counts and --electrons must be ≥ 0 and --max-tracks > 0", ExitUsage)
+			if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 || cfg.MaxTracks <= 0 || cfg.Electrons < 0 || cfg.Flows < 0 {
+				return cli.Exit("salt-ort gen-data: jet counts, --flows and --electrons must be ≥ 0 and --max-tracks > 0", ExitUsage)
 			}
 			res, err := loader.Generate(cfg, c.String("out"))
 			if err != nil {

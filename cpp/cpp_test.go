@@ -39,6 +39,11 @@ func build(t *testing.T) string {
 
 func TestInspect(t *testing.T) {
 	dir := build(t)
+	// The repository's project also builds cpp/athenacheck's program
+	// (tested in that package).
+	if _, err := os.Stat(filepath.Join(dir, "athenacheck", "salt-ort-athena-check")); err != nil {
+		t.Errorf("the CMake project did not build salt-ort-athena-check: %v", err)
+	}
 	g := graph.New("tagger")
 	x := g.Input("track_features", graph.Float32, graph.Shape{-1, 3})
 	w := g.Param("dense/weight", graph.Shape{3, 2}, graph.InitUniform(1))

@@ -18,9 +18,9 @@ import (
 )
 
 // CppInterface describes the model's interface for C++ generation: its
-// name, interface kind, inputs (jet features, then constituent features,
-// with their variables) and outputs in graph order, per-constituent ones
-// marked by their one-dimensional shape.
+// name, interface kind, inputs (jet features, then the features of each
+// constituent group, with their variables) and outputs in graph order,
+// per-constituent ones tied to the input of their group.
 func (m *Model) CppInterface() cppgen.Interface {
 	iface := cppgen.Interface{Model: m.Meta.Model, Kind: m.Meta.Interface}
 	if m.Meta.SaltORTVersion != "" {
@@ -37,14 +37,17 @@ func (m *Model) CppInterface() cppgen.Interface {
 	for _, o := range m.Meta.Outputs {
 		meta[o.Name] = o
 	}
+	inputOf := map[string]string{} // constituent group → its input
+	for _, in := range m.Meta.Inputs[1:] {
+		inputOf[in.Group] = in.Name
+	}
 	for _, o := range m.Outputs {
 		md := meta[o.Name]
-		iface.Outputs = append(iface.Outputs, cppgen.Output{
-			Name:           o.Name,
-			Type:           cppgen.ElementType(o.Type),
-			PerConstituent: len(md.Shape) == 1,
-			Doc:            md.Meaning,
-		})
+		out := cppgen.Output{Name: o.Name, Type: cppgen.ElementType(o.Type), Doc: md.Meaning}
+		if md.deployOutput().PerConstituent() {
+			out.Input = inputOf[md.Group]
+		}
+		iface.Outputs = append(iface.Outputs, out)
 	}
 	return iface
 }
@@ -336,14 +339,18 @@ func compareBits(name, typ string, goVals [][]float32, haveGo bool, cppVals [][]
 // writeCppInputs writes the jets of v, each with its valid constituents,
 // as a cppgen inputs file.
 func writeCppInputs(path string, v *Vectors) error {
-	if len(v.Groups) != 1 {
-		return fmt.Errorf("deploy: validate --cpp: the model has %d constituent groups; the C++ program takes one", len(v.Groups))
+	nj := len(v.JetVars)
+	in := &cppgen.Inputs{JetVars: nj, Jets: make([]cppgen.Jet, v.Jets)}
+	for _, g := range v.Groups {
+		in.GroupVars = append(in.GroupVars, len(g.Vars))
 	}
-	g := &v.Groups[0]
-	nj, nv := len(v.JetVars), len(g.Vars)
-	in := &cppgen.Inputs{JetVars: nj, ConstituentVars: nv, Jets: make([]cppgen.Jet, v.Jets)}
 	for j := range in.Jets {
-		in.Jets[j] = cppgen.Jet{N: g.N[j], Features: v.JetRaw[j*nj : (j+1)*nj], Constituents: g.rows(j)}
+		jet := cppgen.Jet{Features: v.JetRaw[j*nj : (j+1)*nj]}
+		for gi := range v.Groups {
+			g := &v.Groups[gi]
+			jet.Groups = append(jet.Groups, cppgen.Constituents{N: g.N[j], Features: g.rows(j)})
+		}
+		in.Jets[j] = jet
 	}
 	f, err := os.Create(path)
 	if err != nil {

@@ -78,9 +78,9 @@ func TestCpp(t *testing.T) {
 		}
 		kinds := map[bool]int{}
 		for _, o := range iface.Outputs {
-			kinds[o.PerConstituent]++
-			if o.PerConstituent != (o.Type == cppgen.Int8) {
-				t.Errorf("output %s: %v, per constituent %v", o.Name, o.Type, o.PerConstituent)
+			kinds[o.PerConstituent()]++
+			if o.PerConstituent() != (o.Type == cppgen.Int8) {
+				t.Errorf("output %s: %v, per constituent %v", o.Name, o.Type, o.PerConstituent())
 			}
 		}
 		if kinds[false] < 4 || kinds[true] != 2 {

@@ -64,8 +64,14 @@ func trainedRun(t testing.TB) (cfgPath, runDir string) {
 }
 
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "salt-ort-deploy-cpp")
+	if err != nil {
+		panic(err)
+	}
+	cppWork = dir
 	code := m.Run()
 	datasets.RemoveAll()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
 

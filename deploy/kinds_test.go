@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
+	"github.com/salt-ort/salt-ort/cpp/athenacheck"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
@@ -44,6 +45,9 @@ type modelKind struct {
 	opts    fixture.Options
 	outputs []string // the one-jet interface's outputs
 	inputs  []string
+	// athenaFails lists the rules of the Athena loader check the model
+	// fails for a known limitation of a loader (nil: it passes).
+	athenaFails []string
 }
 
 var modelKinds = []modelKind{
@@ -55,10 +59,17 @@ var modelKinds = []modelKind{
 		opts:    fixture.Options{Name: "DL", NumTrain: 500, Seed: 9, JetTasksOnly: true},
 		outputs: []string{"DL_pb", "DL_pc", "DL_pu", "DL_ptau"},
 		inputs:  []string{"jet_features", "track_features"}},
+	{name: "tracks and flows", gen: loader.GenConfig{Seed: 6, Train: 800, Val: 300, Test: 100, Flows: 12},
+		opts:    fixture.Options{Name: "GN2X", NumTrain: 500, Seed: 9, Flows: 12},
+		outputs: []string{"GN2X_pb", "GN2X_pc", "GN2X_pu", "GN2X_ptau", "GN2X_TrackOrigin", "GN2X_VertexIndex"},
+		inputs:  []string{"jet_features", "track_features", "flow_features"}},
+	// The older loader (FlavorTagDiscriminants) reads no electrons; the
+	// current one does.
 	{name: "tracks and electrons", gen: loader.GenConfig{Seed: 6, Train: 800, Val: 300, Test: 100, Electrons: 4},
-		opts:    fixture.Options{Name: "GN2el", NumTrain: 500, Seed: 9, Electrons: 4},
-		outputs: []string{"GN2el_pb", "GN2el_pc", "GN2el_pu", "GN2el_ptau", "GN2el_TrackOrigin", "GN2el_VertexIndex"},
-		inputs:  []string{"jet_features", "track_features", "electron_features"}},
+		opts:        fixture.Options{Name: "GN2el", NumTrain: 500, Seed: 9, Electrons: 4, JetTasksOnly: true},
+		outputs:     []string{"GN2el_pb", "GN2el_pc", "GN2el_pu", "GN2el_ptau"},
+		inputs:      []string{"jet_features", "track_features", "electron_features"},
+		athenaFails: []string{"sequence_types"}},
 	{name: "regression", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "Reg", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: regressionTasks},
 		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev"},
@@ -98,6 +109,34 @@ func trainedKind(t *testing.T, k modelKind) string {
 	return run
 }
 
+// cppWork holds the C++ builds the package's tests share (TestMain
+// makes and removes it).
+var cppWork string
+
+// athena is the Athena loader check, built once.
+var athena struct {
+	once    sync.Once
+	program string
+	err     error
+}
+
+// athenaProgram builds the Athena loader check on first use.
+func athenaProgram(t *testing.T) string {
+	t.Helper()
+	athena.once.Do(func() {
+		ort, err := FindORTDir("")
+		if err != nil {
+			athena.err = err
+			return
+		}
+		athena.program, athena.err = athenacheck.Build(context.Background(), filepath.Join(cppWork, "athena"), ort, nil)
+	})
+	if athena.err != nil {
+		t.Fatal(athena.err)
+	}
+	return athena.program
+}
+
 // TestExportModelKinds exports every kind of model salt-ort trains and
 // checks that the export validates, is bit-identical when made again,
 // has the inputs and outputs Salt's exporter would give it, and carries
@@ -133,9 +172,33 @@ func TestExportModelKinds(t *testing.T) {
 				t.Errorf("inputs %v outputs %v, want %v and %v", ins, outs, k.inputs, k.outputs)
 			}
 			checkGnnConfig(t, mp, k)
-			// validate, as a user runs it, on the files in place.
-			if rep := validate(t, a.Model, ""); !rep.Pass() {
+			// validate, as a user runs it, on the files in place, then the
+			// generated C++ program bit for bit.
+			rep := validate(t, a.Model, "")
+			if !rep.Pass() {
 				t.Fatalf("validate: %+v", rep.Outputs)
+			}
+			cr, err := ValidateCppPath(context.Background(), graphtest.OpenRuntime(t), a.Model, "", nil, CppOptions{WorkDir: filepath.Join(cppWork, "validate")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cr.Err(); err != nil {
+				t.Fatal(err)
+			}
+			// ATLAS's loaders' rules, from C++.
+			ar, err := athenacheck.Run(context.Background(), athenaProgram(t), a.Model)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (k.athenaFails != nil) != (len(a.Warnings) > 0) {
+				t.Errorf("export warnings %q, known Athena failures %v", a.Warnings, k.athenaFails)
+			}
+			if k.athenaFails == nil {
+				if err := ar.Err(); err != nil {
+					t.Fatal(err)
+				}
+			} else if got := ar.Failed(); !slices.Equal(got, k.athenaFails) || !strings.Contains(ar.Rule(got[0]).Detail, "older loader") {
+				t.Fatalf("the Athena check fails rules %v, want only %v for the older loader: %v", got, k.athenaFails, ar.Err())
 			}
 		})
 	}
@@ -189,6 +252,9 @@ func checkGnnConfig(t *testing.T, mp *onnxpb.ModelProto, k modelKind) {
 		seqs = append(seqs, s.(map[string]any)["name"].(string))
 	}
 	want := []string{"tracks_r22default_sd0sort"}
+	if k.opts.Flows > 0 {
+		want = append(want, "flows_r22default_sd0sort")
+	}
 	if k.opts.Electrons > 0 {
 		want = append(want, "electrons_r22default")
 	}

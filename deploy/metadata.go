@@ -132,18 +132,25 @@ func AthenaSequenceName(group, trackSelection string) string {
 // sequence name.
 var athenaKinds = []string{"tracks", "flows", "hits", "electrons"}
 
-// AthenaWarnings lists what in a model ATLAS's loader will not accept
-// although the export itself is valid: constituent groups of a kind it
-// does not read.
+// AthenaWarnings lists what in a model ATLAS's loaders will not accept
+// although the export itself is valid: constituent groups of a kind the
+// current loader (FlavorTagInference) does not read, and kinds only it
+// reads — the older FlavorTagDiscriminants path has no electron loader
+// and builds no hit loader.
 func AthenaWarnings(spec model.Spec) []string {
 	var w []string
 	for _, grp := range spec.Inputs {
-		known := false
+		kind := ""
 		for _, k := range athenaKinds {
-			known = known || strings.Contains(grp.Name, k)
+			if kind == "" && strings.Contains(grp.Name, k) {
+				kind = k
+			}
 		}
-		if !known {
-			w = append(w, fmt.Sprintf("constituent group %s: ATLAS's loader reads only groups whose name contains %s", grp.Name, strings.Join(athenaKinds, ", ")))
+		switch kind {
+		case "":
+			w = append(w, fmt.Sprintf("constituent group %s: ATLAS's loaders read only groups whose name contains %s", grp.Name, strings.Join(athenaKinds, ", ")))
+		case "electrons", "hits":
+			w = append(w, fmt.Sprintf("constituent group %s: only ATLAS's current loader (FlavorTagInference) reads %s; the older FlavorTagDiscriminants path does not", grp.Name, kind))
 		}
 	}
 	return w

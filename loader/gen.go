@@ -29,6 +29,11 @@ type GenConfig struct {
 	Train, Val, Test int
 	// MaxTracks is the tracks dataset's second dimension; 0 means 40.
 	MaxTracks int
+	// Flows, when positive, adds a flows dataset with that many slots per
+	// jet (GenFlowFields): the jet's charged particles and neutral ones,
+	// hardest first, as particle-flow objects. Like the electrons, its
+	// random numbers come from a stream of their own.
+	Flows int
 	// Electrons, when positive, adds an electrons dataset with that many
 	// slots per jet (GenElectronFields): electrons from semileptonic
 	// heavy-flavour and tau decays, and fakes. Its random numbers come
@@ -114,6 +119,20 @@ func GenElectronFields() []Field {
 	return append(fs, Field{Name: "ftagTruthOriginLabel", Type: Int8}, Field{Name: "valid", Type: Bool})
 }
 
+// GenFlowVariables are the per-flow input variables of the generated flows
+// dataset, named as ATLAS's loaders read them.
+func GenFlowVariables() []string { return []string{"pt", "energy", "deta", "dphi", "dr"} }
+
+// GenFlowFields are the fields of the generated flows dataset: the input
+// variables, isCharged and valid.
+func GenFlowFields() []Field {
+	var fs []Field
+	for _, v := range GenFlowVariables() {
+		fs = append(fs, Field{Name: v, Type: Float32})
+	}
+	return append(fs, Field{Name: "isCharged", Type: Bool}, Field{Name: "valid", Type: Bool})
+}
+
 // Generate writes train.h5, val.h5 and test.h5 in Salt's layout into dir
 // (created if needed) and, unless NoDicts, norm_dict.yaml and
 // class_dict.yaml computed from the training file with ComputeNorm over
@@ -128,8 +147,8 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 	if cfg.MaxTracks < 0 {
 		return nil, fmt.Errorf("loader: gen: MaxTracks %d must be > 0", cfg.MaxTracks)
 	}
-	if cfg.Electrons < 0 {
-		return nil, fmt.Errorf("loader: gen: Electrons %d must be ≥ 0", cfg.Electrons)
+	if cfg.Electrons < 0 || cfg.Flows < 0 {
+		return nil, fmt.Errorf("loader: gen: Electrons %d and Flows %d must be ≥ 0", cfg.Electrons, cfg.Flows)
 	}
 	if cfg.Fractions == (Fractions{}) {
 		cfg.Fractions = DefaultFractions()
@@ -158,6 +177,9 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 		return res, nil
 	}
 	groups := GN2Groups()
+	if cfg.Flows > 0 {
+		groups = append(groups, Group{Name: "flows", Dataset: "flows", Variables: GenFlowVariables(), MaxLen: cfg.Flows})
+	}
 	if cfg.Electrons > 0 {
 		groups = append(groups, Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: cfg.Electrons})
 	}
@@ -216,22 +238,40 @@ func GenerateFile(path string, cfg GenConfig, split, n int) error {
 			return err
 		}
 	}
+	var fl *RowLayout
+	var ft *Table
+	if cfg.Flows > 0 {
+		if fl, err = NewRowLayout(GenFlowFields()...); err != nil {
+			return err
+		}
+		if ft, err = w.CreateTable("flows", fl, []int{n, cfg.Flows}, cfg.Storage); err != nil {
+			return err
+		}
+	}
 	g := newGenerator(cfg, jl, tl)
 	const block = 2048
 	jbuf := make([]byte, block*jl.Size)
 	tbuf := make([]byte, block*cfg.MaxTracks*tl.Size)
-	var ebuf []byte
+	var ebuf, fbuf []byte
 	if el != nil {
 		ebuf = make([]byte, block*cfg.Electrons*el.Size)
+	}
+	if fl != nil {
+		fbuf = make([]byte, block*cfg.Flows*fl.Size)
 	}
 	for from := 0; from < n; from += block {
 		k := min(block, n-from)
 		clear(tbuf)
 		clear(ebuf)
+		clear(fbuf)
 		for i := range k {
 			idx := from + i
 			r := newRNG(cfg.Seed, 0x67656e, uint64(split), uint64(idx))
 			g.jet(r, int64(3*idx+split), jbuf[i*jl.Size:(i+1)*jl.Size], tbuf[i*cfg.MaxTracks*tl.Size:(i+1)*cfg.MaxTracks*tl.Size])
+			if fl != nil {
+				rf := newRNG(cfg.Seed, 0x666c6f, uint64(split), uint64(idx))
+				g.flows(rf, fl, fbuf[i*cfg.Flows*fl.Size:(i+1)*cfg.Flows*fl.Size])
+			}
 			if el != nil {
 				re := newRNG(cfg.Seed, 0x656c65, uint64(split), uint64(idx))
 				g.electrons(re, el, ebuf[i*cfg.Electrons*el.Size:(i+1)*cfg.Electrons*el.Size])
@@ -242,6 +282,11 @@ func GenerateFile(path string, cfg GenConfig, split, n int) error {
 		}
 		if err := tt.WriteRows(from, tbuf[:k*cfg.MaxTracks*tl.Size]); err != nil {
 			return err
+		}
+		if ft != nil {
+			if err := ft.WriteRows(from, fbuf[:k*cfg.Flows*fl.Size]); err != nil {
+				return err
+			}
 		}
 		if et != nil {
 			if err := et.WriteRows(from, ebuf[:k*cfg.Electrons*el.Size]); err != nil {
@@ -310,9 +355,10 @@ type genTrack struct {
 
 type generator struct {
 	cfg GenConfig
-	// The last jet's flavour, pt and eta, which its electrons follow.
-	flav          int
-	jetPt, jetEta float64
+	// The last jet's flavour and direction, which its electrons and flows
+	// follow.
+	flav                  int
+	jetPt, jetEta, jetPhi float64
 	jl, tl        *RowLayout
 	cum           [4]float64
 	parts         []particle
@@ -561,7 +607,7 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	if flav == FlavourB {
 		mass += massB * 0.5 * r.float()
 	}
-	g.flav, g.jetPt, g.jetEta = flav, pt, eta
+	g.flav, g.jetPt, g.jetEta, g.jetPhi = flav, pt, eta, phi
 	label := [4]int{5, 4, 0, 15}[flav]
 	jv := [9]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
 		float64(len(g.tracks)), float64(label), float64(flav), float64(event)}
@@ -629,6 +675,45 @@ func (g *generator) electrons(r *rng, el *RowLayout, rows []byte) {
 		}
 		el.Put(row, len(es[i].vals), float64(es[i].origin))
 		el.Put(row, len(es[i].vals)+1, 1)
+	}
+}
+
+// flows fills the particle-flow objects of the jet generated last: its
+// charged particles (fakes excepted) and neutral ones (photons from π0
+// decays and neutral hadrons), which take about a third of the jet's
+// momentum, hardest first.
+func (g *generator) flows(r *rng, fl *RowLayout, rows []byte) {
+	type flow struct {
+		pt, eta, phi float64
+		charged      bool
+	}
+	var fs []flow
+	for _, p := range g.parts {
+		if !p.fake {
+			fs = append(fs, flow{p.pt, p.eta, p.phi, true})
+		}
+	}
+	var buf [64]float64
+	for _, f := range splitMomentum(r, 0.35, min(1+r.poisson(0.8*float64(len(fs))), 60), buf[:0]) {
+		e, p := offAxis(r, g.jetEta, g.jetPhi, 0.4*gev, f*g.jetPt)
+		fs = append(fs, flow{f * g.jetPt, e, p, false})
+	}
+	slices.SortStableFunc(fs, func(a, b flow) int {
+		switch {
+		case a.pt > b.pt:
+			return -1
+		case a.pt < b.pt:
+			return 1
+		}
+		return 0
+	})
+	for i := range min(len(fs), g.cfg.Flows) {
+		f := fs[i]
+		deta, dphi := f.eta-g.jetEta, wrapPhi(f.phi-g.jetPhi)
+		row := rows[i*fl.Size : (i+1)*fl.Size]
+		for k, v := range []float64{f.pt, f.pt * math.Cosh(f.eta), deta, dphi, math.Hypot(deta, dphi), float64(btoi(f.charged)), 1} {
+			fl.Put(row, k, v)
+		}
 	}
 }
 

@@ -241,3 +241,42 @@ func TestGenerateElectrons(t *testing.T) {
 		t.Errorf("mean |d0 significance| of electrons: b %.2f, light %.2f", d0[FlavourB]/count[FlavourB], d0[FlavourLight]/count[FlavourLight])
 	}
 }
+
+// TestGenerateFlows checks the optional flows dataset: charged and
+// neutral particle-flow objects, hardest first, with consistent
+// kinematics, and the jets and tracks unchanged.
+func TestGenerateFlows(t *testing.T) {
+	const n = 2000
+	res, err := Generate(GenConfig{Seed: 5, Train: n, Flows: 30}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := Open(Config{Files: []string{res.Train}, BatchSize: n,
+		Groups: []Group{{Name: "flows", Dataset: "flows", Variables: append(GenFlowVariables(), "isCharged"), MaxLen: 30}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	f := collect(t, ds, 0, 0)[0].Inputs["flows"]
+	const nv = 6
+	charged, neutral := 0, 0
+	for j := 0; j < n; j++ {
+		prev := math.Inf(1)
+		for i := 0; i < 30 && f.Valid[j*30+i]; i++ {
+			v := f.Data[(j*30+i)*nv:]
+			pt, e, deta, dphi, dr := float64(v[0]), float64(v[1]), float64(v[2]), float64(v[3]), float64(v[4])
+			if pt > prev || e < pt*(1-1e-6) || math.Abs(dr-math.Hypot(deta, dphi)) > 1e-4 {
+				t.Fatalf("jet %d flow %d: pt %g (previous %g), energy %g, deta %g dphi %g dr %g", j, i, pt, prev, e, deta, dphi, dr)
+			}
+			prev = pt
+			if v[5] == 1 {
+				charged++
+			} else {
+				neutral++
+			}
+		}
+	}
+	if charged == 0 || neutral == 0 || float64(neutral) < 0.3*float64(charged) {
+		t.Errorf("%d charged and %d neutral flows", charged, neutral)
+	}
+}

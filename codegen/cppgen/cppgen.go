@@ -4,15 +4,22 @@
 // validation vectors, and the CMakeLists.txt that builds both against a
 // given ONNX Runtime install.
 //
+// A model has one jet input, float32 [1, n_jet_vars], then zero or more
+// constituent inputs (groups of constituents: tracks, hits, flows, ...),
+// each float32 [n, n_vars] with its own number n of constituents per
+// jet. Its outputs are jet-level scalars and per-constituent vectors
+// [n], each of the latter belonging to one constituent input.
+//
 // Generate writes, for a model whose name sanitises to the identifier M
 // (lower case m in file names):
 //
 //   - m_model.h: namespace salt_ort::M with the input and output names,
-//     the variable counts and names (so that C++ code can map its own
-//     variables onto the model's), a struct Outputs with one member per
-//     model output and a class Model owning an Ort::Session, configured
-//     as salt-ort's Go validation runs it (one intra-op thread, sequential
-//     execution);
+//     the variable counts and names of every input (so that C++ code can
+//     map its own variables onto the model's), a struct Constituents
+//     holding one jet's constituents of one input, a struct Outputs with
+//     one member per model output and a class Model owning an
+//     Ort::Session, configured as salt-ort's Go validation runs it (one
+//     intra-op thread, sequential execution);
 //   - m_validate.cc: the program m_validate, run as
 //     `m_validate model.onnx inputs.bin outputs.bin`, which reads an inputs
 //     file, runs Model on every jet and writes an outputs file;
@@ -28,19 +35,22 @@
 // Both files are little-endian; u32 and i32 are 4-byte integers, f32 an
 // IEEE-754 binary32.
 //
-// Inputs file (WriteInputs, ReadInputs):
+// Inputs file (WriteInputs, ReadInputs), version 2:
 //
 //	magic      8 bytes "SALTORTI"
-//	version    u32 = 1
+//	version    u32 = 2
 //	n_jets     u32
 //	n_jet_vars u32   length of the jet input's last axis
-//	n_vars     u32   length of the constituent input's last axis
+//	n_groups   u32   number of constituent inputs
+//	per group, in the model's input order:
+//	  n_vars   u32   length of the constituent input's last axis
 //	per jet:
-//	  n        u32   constituents of this jet
 //	  jet      f32[n_jet_vars]
-//	  consts   f32[n * n_vars]   row-major [n, n_vars]
+//	  per group:
+//	    n      u32   constituents of this jet in this group
+//	    consts f32[n * n_vars]   row-major [n, n_vars]
 //
-// Outputs file (WriteOutputs, ReadOutputs):
+// Outputs file (WriteOutputs, ReadOutputs), version 1:
 //
 //	magic      8 bytes "SALTORTO"
 //	version    u32 = 1
@@ -51,7 +61,8 @@
 //	  name     len bytes (UTF-8)
 //	  type     i32   ONNX TensorProto element type: 1 float32, 3 int8
 //	per jet, per output:
-//	  count    u32   1 for a scalar output, n for a per-constituent one
+//	  count    u32   1 for a scalar output, n of its constituent input
+//	                 for a per-constituent one
 //	  values   count values of 4 bytes (float32) or 1 byte (int8)
 //
 // A file must end after its last jet; readers reject trailing bytes.
@@ -61,8 +72,10 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -102,8 +115,8 @@ func (t ElementType) Size() int {
 // Interface kinds. Only Athena can be generated.
 const (
 	// Athena is ATLAS's one-jet interface: inputs jet_features [1, n_jet_vars]
-	// and <group>_features [n, n_vars]; scalar jet outputs and [n]
-	// per-constituent outputs.
+	// and, per constituent group, <group>_features [n, n_vars]; scalar jet
+	// outputs and [n] per-constituent outputs.
 	Athena = "athena"
 	// Batched is salt-ort's batched interface (leading batch dimension and
 	// valid masks), which the generated code does not support.
@@ -121,12 +134,17 @@ type Input struct {
 type Output struct {
 	Name string      // ONNX output name, e.g. GN2_pb
 	Type ElementType // Float32 or Int8
-	// PerConstituent marks an output of shape [n], one value per
-	// constituent; otherwise the output is a scalar.
-	PerConstituent bool
+	// Input names the constituent input (e.g. track_features) of a
+	// per-constituent output, of shape [n] with n that input's number of
+	// constituents; "" marks a jet-level scalar output.
+	Input string
 	// Doc says what the output means (optional; goes into the header).
 	Doc string
 }
+
+// PerConstituent reports whether the output has one value per
+// constituent of its Input rather than being a scalar.
+func (o Output) PerConstituent() bool { return o.Input != "" }
 
 // Interface is what the generated code needs to know of a model.
 type Interface struct {
@@ -135,13 +153,22 @@ type Interface struct {
 	Model string
 	// Kind is the interface kind; "" means Athena.
 	Kind string
-	// Inputs are the jet input then the constituent input.
+	// Inputs are the jet input, then zero or more constituent inputs, in
+	// the model's input order.
 	Inputs []Input
 	// Outputs are in graph order.
 	Outputs []Output
 	// Description is an optional line for the header's comment (e.g. the
 	// exporting salt-ort version and the model's SHA-256).
 	Description string
+}
+
+// Constituents returns the constituent inputs: Inputs after the first.
+func (iface Interface) Constituents() []Input {
+	if len(iface.Inputs) == 0 {
+		return nil
+	}
+	return iface.Inputs[1:]
 }
 
 // Names are the C++ names Generate uses for an interface.
@@ -168,6 +195,26 @@ func (iface Interface) Names() Names {
 	}
 }
 
+// InputStem returns the CamelCase stem of the C++ constants of an input:
+// its name without a "_features" suffix, sanitised (Identifier) and with
+// the first letter of each '_'-separated part upper-cased, e.g. "Track"
+// for track_features (kTrackVariables, kNumTrackVariables, ...) and "Jet"
+// for jet_features.
+func InputStem(name string) string {
+	if s := strings.TrimSuffix(name, "_features"); s != "" {
+		name = s
+	}
+	var b strings.Builder
+	for _, part := range strings.Split(Identifier(name), "_") {
+		if part == "" {
+			continue
+		}
+		b.WriteString(strings.ToUpper(part[:1]))
+		b.WriteString(part[1:])
+	}
+	return b.String()
+}
+
 // Check reports what makes the interface impossible to generate.
 func (iface Interface) Check() error {
 	if k := iface.Kind; k != "" && k != Athena {
@@ -176,17 +223,35 @@ func (iface Interface) Check() error {
 		}
 		return fmt.Errorf("cppgen: model %q: unknown interface %q (want %q)", iface.Model, k, Athena)
 	}
-	if len(iface.Inputs) != 2 {
-		return fmt.Errorf("cppgen: model %q has %d inputs; the %s interface has 2 (jet features, then constituent features)", iface.Model, len(iface.Inputs), Athena)
+	if len(iface.Inputs) == 0 {
+		return fmt.Errorf("cppgen: model %q has no inputs; the %s interface has a jet input, then zero or more constituent inputs", iface.Model, Athena)
 	}
-	if iface.Inputs[0].Name == "" || iface.Inputs[1].Name == "" {
-		return fmt.Errorf("cppgen: model %q: an input has no name", iface.Model)
-	}
-	if iface.Inputs[0].Name == iface.Inputs[1].Name {
-		return fmt.Errorf("cppgen: model %q: both inputs are named %q", iface.Model, iface.Inputs[0].Name)
+	names := map[string]bool{}
+	// The jet input's stem is Jet whatever its name (kJetVariables, ...).
+	stems := map[string]string{"Jet": iface.Inputs[0].Name}
+	for i, in := range iface.Inputs {
+		if in.Name == "" {
+			return fmt.Errorf("cppgen: model %q: input %d has no name", iface.Model, i)
+		}
+		if names[in.Name] {
+			return fmt.Errorf("cppgen: model %q: two inputs are named %q", iface.Model, in.Name)
+		}
+		names[in.Name] = true
+		if i == 0 {
+			continue
+		}
+		stem := InputStem(in.Name)
+		if prev, ok := stems[stem]; ok {
+			return fmt.Errorf("cppgen: model %q: inputs %q and %q both get the C++ constants k%sVariables", iface.Model, prev, in.Name, stem)
+		}
+		stems[stem] = in.Name
 	}
 	if len(iface.Outputs) == 0 {
 		return fmt.Errorf("cppgen: model %q has no outputs", iface.Model)
+	}
+	constituents := map[string]bool{}
+	for _, in := range iface.Constituents() {
+		constituents[in.Name] = true
 	}
 	members := map[string]string{}
 	for _, o := range iface.Outputs {
@@ -195,6 +260,12 @@ func (iface Interface) Check() error {
 		}
 		if o.Type.Size() == 0 {
 			return fmt.Errorf("cppgen: model %q: output %q has element type %v; the generated code handles float32 and int8", iface.Model, o.Name, o.Type)
+		}
+		if o.PerConstituent() && !constituents[o.Input] {
+			if len(constituents) == 0 {
+				return fmt.Errorf("cppgen: model %q: output %q is per constituent of %q, but the model has no constituent inputs", iface.Model, o.Name, o.Input)
+			}
+			return fmt.Errorf("cppgen: model %q: output %q is per constituent of %q, which is not a constituent input (%s)", iface.Model, o.Name, o.Input, strings.Join(slices.Sorted(maps.Keys(constituents)), ", "))
 		}
 		m := Identifier(o.Name)
 		if prev, ok := members[m]; ok {
@@ -299,39 +370,47 @@ type view struct {
 	Description string
 	Guard       string
 	Jet         inputView
-	Constituent inputView
-	Outputs     []outputView
+	// Groups are the constituent inputs, in the model's input order.
+	Groups  []inputView
+	Outputs []outputView
 }
 
 type inputView struct {
+	Index int    // index among the constituent inputs (0 for the jet input)
+	Stem  string // CamelCase stem of its C++ constants (InputStem)
 	Name  string
 	Group string
 	Vars  []string
 }
 
 type outputView struct {
-	Name           string
-	Member         string
-	Doc            string
-	CType          string // float or int8_t
-	MemberType     string // CType or std::vector<CType>
-	ONNXEnum       string // ONNX_TENSOR_ELEMENT_DATA_TYPE_...
-	TypeName       string // float32, int8
-	PerConstituent bool
+	Name       string
+	Member     string
+	Doc        string
+	CType      string // float or int8_t
+	MemberType string // CType or std::vector<CType>
+	ONNXEnum   string // ONNX_TENSOR_ELEMENT_DATA_TYPE_...
+	TypeName   string // float32, int8
+	// Group is the constituent input of a per-constituent output, nil for
+	// a scalar.
+	Group *inputView
 }
 
 func newView(iface Interface) view {
 	names := iface.Names()
+	jet := iface.Inputs[0]
 	v := view{
 		Names:       names,
 		Model:       iface.Model,
 		Description: iface.Description,
 		Guard:       "SALT_ORT_" + strings.ToUpper(names.Library) + "_H_",
-		Jet:         inputView{Name: iface.Inputs[0].Name, Group: iface.Inputs[0].Group, Vars: iface.Inputs[0].Vars},
-		Constituent: inputView{Name: iface.Inputs[1].Name, Group: iface.Inputs[1].Group, Vars: iface.Inputs[1].Vars},
+		Jet:         inputView{Stem: "Jet", Name: jet.Name, Group: jet.Group, Vars: jet.Vars},
+	}
+	for i, in := range iface.Constituents() {
+		v.Groups = append(v.Groups, inputView{Index: i, Stem: InputStem(in.Name), Name: in.Name, Group: in.Group, Vars: in.Vars})
 	}
 	for _, o := range iface.Outputs {
-		ov := outputView{Name: o.Name, Member: Identifier(o.Name), Doc: o.Doc, TypeName: o.Type.String(), PerConstituent: o.PerConstituent}
+		ov := outputView{Name: o.Name, Member: Identifier(o.Name), Doc: o.Doc, TypeName: o.Type.String()}
 		switch o.Type {
 		case Float32:
 			ov.CType, ov.ONNXEnum = "float", "ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT"
@@ -339,8 +418,11 @@ func newView(iface Interface) view {
 			ov.CType, ov.ONNXEnum = "int8_t", "ONNX_TENSOR_ELEMENT_DATA_TYPE_INT8"
 		}
 		ov.MemberType = ov.CType
-		if o.PerConstituent {
-			ov.MemberType = "std::vector<" + ov.CType + ">"
+		for i := range v.Groups {
+			if v.Groups[i].Name == o.Input {
+				ov.Group = &v.Groups[i]
+				ov.MemberType = "std::vector<" + ov.CType + ">"
+			}
 		}
 		v.Outputs = append(v.Outputs, ov)
 	}

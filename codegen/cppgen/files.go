@@ -9,30 +9,40 @@ import (
 	"math"
 )
 
-// Magic numbers and the version of the binary formats (see the package
+// Magic numbers and the versions of the binary formats (see the package
 // documentation).
 const (
-	InputsMagic  = "SALTORTI"
-	OutputsMagic = "SALTORTO"
-	FileVersion  = 1
+	InputsMagic    = "SALTORTI"
+	OutputsMagic   = "SALTORTO"
+	InputsVersion  = 2
+	OutputsVersion = 1
 )
 
 // maxCount bounds counts read from a file, so that a corrupt file fails
 // before it allocates too much.
 const maxCount = 1 << 28
 
+// Constituents are one jet's constituents of one constituent input.
+type Constituents struct {
+	N        int       // constituents
+	Features []float32 // [N, vars], row-major
+}
+
 // Jet is one jet of an inputs file.
 type Jet struct {
-	N            int       // constituents
-	Features     []float32 // [JetVars]
-	Constituents []float32 // [N, ConstituentVars], row-major
+	Features []float32 // [Inputs.JetVars]
+	// Groups holds the jet's constituents of each constituent input, in
+	// the order of Inputs.GroupVars.
+	Groups []Constituents
 }
 
 // Inputs are the contents of an inputs file.
 type Inputs struct {
-	JetVars         int // length of the jet input's last axis
-	ConstituentVars int // length of the constituent input's last axis
-	Jets            []Jet
+	JetVars int // length of the jet input's last axis
+	// GroupVars holds, per constituent input in the model's input order,
+	// the length of its last axis.
+	GroupVars []int
+	Jets      []Jet
 }
 
 // OutputColumn is one output of an outputs file over all jets.
@@ -62,26 +72,39 @@ func (o *Outputs) Column(name string) *OutputColumn {
 
 // WriteInputs writes in as an inputs file.
 func WriteInputs(w io.Writer, in *Inputs) error {
-	if in.JetVars < 0 || in.ConstituentVars < 0 {
-		return fmt.Errorf("cppgen: inputs: negative variable count")
+	if in.JetVars < 0 {
+		return fmt.Errorf("cppgen: inputs: negative number of jet variables %d", in.JetVars)
+	}
+	for g, n := range in.GroupVars {
+		if n < 0 {
+			return fmt.Errorf("cppgen: inputs: constituent input %d: negative number of variables %d", g, n)
+		}
 	}
 	bw := bufio.NewWriter(w)
 	e := encoder{w: bw}
 	e.bytes([]byte(InputsMagic))
-	e.u32(FileVersion)
+	e.u32(InputsVersion)
 	e.u32(uint32(len(in.Jets)))
 	e.u32(uint32(in.JetVars))
-	e.u32(uint32(in.ConstituentVars))
+	e.u32(uint32(len(in.GroupVars)))
+	for _, n := range in.GroupVars {
+		e.u32(uint32(n))
+	}
 	for j, jet := range in.Jets {
 		if len(jet.Features) != in.JetVars {
 			return fmt.Errorf("cppgen: inputs: jet %d has %d jet features, want %d", j, len(jet.Features), in.JetVars)
 		}
-		if jet.N < 0 || len(jet.Constituents) != jet.N*in.ConstituentVars {
-			return fmt.Errorf("cppgen: inputs: jet %d has %d constituent features, want %d·%d", j, len(jet.Constituents), jet.N, in.ConstituentVars)
+		if len(jet.Groups) != len(in.GroupVars) {
+			return fmt.Errorf("cppgen: inputs: jet %d has %d constituent inputs, want %d", j, len(jet.Groups), len(in.GroupVars))
 		}
-		e.u32(uint32(jet.N))
 		e.f32s(jet.Features)
-		e.f32s(jet.Constituents)
+		for g, c := range jet.Groups {
+			if c.N < 0 || len(c.Features) != c.N*in.GroupVars[g] {
+				return fmt.Errorf("cppgen: inputs: jet %d constituent input %d has %d features, want %d·%d", j, g, len(c.Features), c.N, in.GroupVars[g])
+			}
+			e.u32(uint32(c.N))
+			e.f32s(c.Features)
+		}
 	}
 	if e.err == nil {
 		e.err = bw.Flush()
@@ -95,15 +118,22 @@ func WriteInputs(w io.Writer, in *Inputs) error {
 // ReadInputs reads an inputs file.
 func ReadInputs(r io.Reader) (*Inputs, error) {
 	d := decoder{r: bufio.NewReader(r), what: "inputs"}
-	if err := d.header(InputsMagic); err != nil {
+	if err := d.header(InputsMagic, InputsVersion); err != nil {
 		return nil, err
 	}
 	n := d.count("the number of jets")
-	in := &Inputs{JetVars: d.count("the number of jet variables"), ConstituentVars: d.count("the number of constituent variables")}
+	in := &Inputs{JetVars: d.count("the number of jet variables")}
+	groups := d.count("the number of constituent inputs")
+	for g := 0; g < groups && d.err == nil; g++ {
+		in.GroupVars = append(in.GroupVars, d.count(fmt.Sprintf("constituent input %d: the number of variables", g)))
+	}
 	for j := 0; j < n && d.err == nil; j++ {
-		jet := Jet{N: d.count(fmt.Sprintf("jet %d: the number of constituents", j))}
-		jet.Features = d.f32s(in.JetVars, fmt.Sprintf("jet %d: the jet features", j))
-		jet.Constituents = d.f32s(jet.N*in.ConstituentVars, fmt.Sprintf("jet %d: the constituent features", j))
+		jet := Jet{Features: d.f32s(in.JetVars, fmt.Sprintf("jet %d: the jet features", j))}
+		for g, vars := range in.GroupVars {
+			c := Constituents{N: d.count(fmt.Sprintf("jet %d: constituent input %d: the number of constituents", j, g))}
+			c.Features = d.f32s(c.N*vars, fmt.Sprintf("jet %d: constituent input %d: the features", j, g))
+			jet.Groups = append(jet.Groups, c)
+		}
 		in.Jets = append(in.Jets, jet)
 	}
 	if err := d.end(); err != nil {
@@ -118,7 +148,7 @@ func WriteOutputs(w io.Writer, out *Outputs) error {
 	bw := bufio.NewWriter(w)
 	e := encoder{w: bw}
 	e.bytes([]byte(OutputsMagic))
-	e.u32(FileVersion)
+	e.u32(OutputsVersion)
 	e.u32(uint32(out.Jets))
 	e.u32(uint32(len(out.Outputs)))
 	for _, c := range out.Outputs {
@@ -162,7 +192,7 @@ func WriteOutputs(w io.Writer, out *Outputs) error {
 // ReadOutputs reads an outputs file.
 func ReadOutputs(r io.Reader) (*Outputs, error) {
 	d := decoder{r: bufio.NewReader(r), what: "outputs"}
-	if err := d.header(OutputsMagic); err != nil {
+	if err := d.header(OutputsMagic, OutputsVersion); err != nil {
 		return nil, err
 	}
 	out := &Outputs{Jets: d.count("the number of jets")}
@@ -287,13 +317,13 @@ func (d *decoder) f32s(n int, what string) []float32 {
 	return v
 }
 
-func (d *decoder) header(magic string) error {
+func (d *decoder) header(magic string, version uint32) error {
 	m := d.bytes(len(magic), "the magic")
 	if d.err == nil && string(m) != magic {
 		d.err = fmt.Errorf("cppgen: %s: not a salt-ort %s file (magic %q, want %q)", d.what, d.what, m, magic)
 	}
-	if v := d.u32("the version"); d.err == nil && v != FileVersion {
-		d.err = fmt.Errorf("cppgen: %s: version %d, this salt-ort reads version %d", d.what, v, FileVersion)
+	if v := d.u32("the version"); d.err == nil && v != version {
+		d.err = fmt.Errorf("cppgen: %s: version %d, this salt-ort reads version %d", d.what, v, version)
 	}
 	return d.err
 }
