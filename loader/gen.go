@@ -359,12 +359,12 @@ type generator struct {
 	// follow.
 	flav                  int
 	jetPt, jetEta, jetPhi float64
-	jl, tl        *RowLayout
-	cum           [4]float64
-	parts         []particle
-	tracks        []genTrack
-	jetF          [9]int
-	trkF          [22]int
+	jl, tl                *RowLayout
+	cum                   [4]float64
+	parts                 []particle
+	tracks                []genTrack
+	jetF                  [9]int
+	trkF                  [22]int
 }
 
 func newGenerator(cfg GenConfig, jl, tl *RowLayout) *generator {

@@ -16,7 +16,7 @@ func TestProgressLines(t *testing.T) {
 	}{
 		{"even steps", 1000, 50, 20, "100% 1000/1000 jets"},
 		{"coarse steps", 1000, 300, 4, "100% 1000/1000 jets"}, // 30, 60, 90 %, then the rest
-		{"stopped early", 1000, 30, 2, " 6% 60/1000 jets"},   // 5 % at 60 jets, then Finish
+		{"stopped early", 1000, 30, 2, " 6% 60/1000 jets"},    // 5 % at 60 jets, then Finish
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
