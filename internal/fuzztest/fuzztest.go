@@ -1,0 +1,42 @@
+// Package fuzztest holds what salt-ort's fuzz targets share.
+package fuzztest
+
+import (
+	"flag"
+	"testing"
+)
+
+// MinimizeTime is how long the fuzzer may spend minimising one input
+// unless -fuzzminimizetime says otherwise.
+const MinimizeTime = "1s"
+
+// BoundMinimization makes MinimizeTime the default of -fuzzminimizetime
+// for the fuzz target f; call it first in the target. An explicit
+// -fuzzminimizetime on the command line wins.
+//
+// Go minimises every input that reaches new code before it fuzzes on, by
+// default for up to 60 s, and its minimiser tries O(n²) cuts of an n-byte
+// input, each a full call of the target. A worker minimising reports no
+// executions until it is done, so a freshly started run, which finds new
+// code every few milliseconds, spends its first minutes with both workers
+// minimising and reports 0 execs/s: `go test -fuzz FuzzParse -fuzztime 40s
+// ./config` ran 9 inputs in 40 s. Bounded, minimisation still shrinks most
+// inputs, each worker is back to fuzzing within a second, and a failing
+// input is still reported and saved, only perhaps less small.
+func BoundMinimization(f *testing.F) {
+	f.Helper()
+	if flag.Lookup("test.fuzzminimizetime") == nil {
+		return
+	}
+	set := false
+	flag.Visit(func(fl *flag.Flag) {
+		if fl.Name == "test.fuzzminimizetime" {
+			set = true
+		}
+	})
+	if !set {
+		if err := flag.Set("test.fuzzminimizetime", MinimizeTime); err != nil {
+			f.Fatal(err)
+		}
+	}
+}
