@@ -185,6 +185,12 @@ type FieldTable struct {
 
 // OpenFieldTable opens dataset name of the HDF5 file at path.
 func OpenFieldTable(path, name string) (*FieldTable, error) {
+	if err := checkName("path", path); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if err := checkName("dataset name", name); err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
 	t := &FieldTable{path: path, name: name, file: -1, dset: -1, types: map[string]FieldType{}, other: map[string]string{}}
