@@ -30,7 +30,7 @@ var fieldKind = map[FieldType]numKind{
 // reads inputs: OpenFieldTable and FieldReader (fields copied in their
 // stored types, as `salt-ort convert` does) and Open (datasets, shapes and
 // fields validated and interpreted for conversion to float32). Nothing may
-// panic or leak HDF5 identifiers or goroutines; every refusal is a
+// panic or leave HDF5 objects or goroutines behind; every refusal is a
 // "loader: " error; a file the Writer wrote opens, reports the types and
 // shape written and reads back the bytes written. Run it with
 //
@@ -42,7 +42,7 @@ var fieldKind = map[FieldType]numKind{
 func FuzzH5Fields(f *testing.F) {
 	fuzztest.BoundMinimization(f)
 	dir := fuzztest.ScratchDir(f)
-	ids := -1 // HDF5 identifiers open between calls
+	objects := -1 // HDF5 objects open between calls
 	f.Add("jets", "pt_btagJes,eta_btagJes,flavour_label", []byte{2, 3, 6}, uint8(3), uint8(0), []byte("0123456789abcdef"), "flavour_label")
 	f.Add("tracks", "d0,valid,ftagTruthOriginLabel", []byte{1, 12, 0x87}, uint8(2), uint8(3), []byte{0xff, 0x7c, 1, 0, 2, 0x80}, "ftagTruthOriginLabel")
 	f.Add("/hits", "a,b,c,d,e,f,g,h,i,j,k,valid", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, uint8(4), uint8(1), []byte{0x7f, 0xf8, 0, 0, 0, 0, 0, 1}, "z")
@@ -53,13 +53,13 @@ func FuzzH5Fields(f *testing.F) {
 		if len(dataset)+len(names)+len(types)+len(raw)+len(query) > maxFuzzH5 {
 			return
 		}
-		if ids < 0 { // once: counting costs as much as writing the file
-			ids = h5OpenIDs()
+		if objects < 0 { // once
+			objects = h5OpenObjects()
 		}
 		goroutines := runtime.NumGoroutine()
 		defer func() {
-			if n := h5OpenIDs(); n != ids {
-				t.Errorf("%d HDF5 identifiers open after the call, %d before", n, ids)
+			if n := h5OpenObjects(); n != objects {
+				t.Errorf("%d HDF5 objects open after the call, %d before", n, objects)
 			}
 			if n := runtime.NumGoroutine(); n > goroutines {
 				t.Errorf("%d goroutines after the call, %d before", n, goroutines)
