@@ -83,7 +83,7 @@ fuzz: deps
 	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg 2>&1 | tee "$$logs/$$name.log"; \
 	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
-	  scripts/fuzzcheck -min $(FUZZ_MIN_EXECS) -name "$$t" "$$logs/$$name.log" >> "$$logs/summary" || fail=1; \
+	  scripts/fuzzcheck -min $(FUZZ_MIN_EXECS) -name "$$t" -fuzztime $(FUZZTIME) "$$logs/$$name.log" >> "$$logs/summary" || fail=1; \
 	done; \
 	echo "fuzz: execs/s per target (FUZZTIME $(FUZZTIME); at least $(FUZZ_MIN_EXECS)/s after warm-up):"; \
 	cat "$$logs/summary"; \
