@@ -7,17 +7,18 @@ import (
 	"github.com/salt-ort/salt-ort/internal/fuzztest"
 )
 
-// maxFuzzInput bounds the configuration text FuzzParse hands to Parse.
-// Every key and table salt-ort knows fits in it several times over (the
-// compact seed below holds all of them in under 1 KiB); what it keeps out
-// is the mutator's long inputs, whose per-input cost and, above all,
-// minimisation cost (Go's minimiser tries O(n²) cuts of an n-byte input)
-// would stall a short run. Larger real files are covered by the unit tests
-// on examples/.
+// maxFuzzInput bounds the configuration text FuzzParse hands to Parse:
+// room for the tables and keys of a GN2 configuration (the compact seed
+// below is 915 bytes) and for the limits of limits.go to be reached. What
+// it keeps out is the mutator's long inputs, whose per-input cost and,
+// above all, minimisation cost (Go's minimiser tries O(n²) cuts of an
+// n-byte input) would slow a short run. Larger texts are the job of
+// limits_test.go and of the unit tests on examples/.
 const maxFuzzInput = 1 << 10
 
-// compact is examples/gn2.toml without comments, with short lists: every
-// table and each kind of task, small enough to mutate and minimise fast.
+// compact is examples/gn2.toml without comments and with short lists and
+// names: the data, model, encoder, training, optimizer, lr and checkpoint
+// tables and the three GN2 tasks, small enough to mutate and minimise fast.
 const compact = `[data]
 train = ["t.h5"]
 val = ["v.h5"]
