@@ -63,15 +63,31 @@ test: deps vet
 	$(MAKE) fuzz
 
 FUZZTIME ?= 10s
-FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse ./loader:FuzzReadNormDict ./loader:FuzzReadClassDict ./deploy:FuzzReadMetadata
+# A fuzz target that stops executing proves nothing: scripts/fuzzcheck
+# fails a run whose rate, in any 3 s window after warm-up, falls below
+# FUZZ_MIN_EXECS execs/s (the fuzzer's own progress lines).
+FUZZ_MIN_EXECS ?= 500
+# Minimisation of each new input, bounded by calls (internal/fuzztest says
+# why); Go's default of 60 s keeps both workers from fuzzing.
+FUZZ_MINIMIZE ?= 1000x
+FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse \
+	./loader:FuzzReadNormDict ./loader:FuzzReadClassDict ./loader:FuzzH5Fields \
+	./deploy:FuzzReadMetadata ./deploy:FuzzOpenModel
 
-## fuzz: run every fuzz target for FUZZTIME (seed corpora are in testdata/fuzz)
+## fuzz: run every fuzz target for FUZZTIME and check that it kept
+## executing; print each target's execs/s (seed corpora are in testdata/fuzz)
 fuzz: deps
-	@for t in $(FUZZ_TARGETS); do \
+	@logs=$$(mktemp -d); trap 'rm -rf "$$logs"' EXIT; fail=0; \
+	for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	done
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZ_MINIMIZE) $$pkg 2>&1 | tee "$$logs/$$name.log"; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
+	  scripts/fuzzcheck -min $(FUZZ_MIN_EXECS) -name "$$t" -fuzztime $(FUZZTIME) "$$logs/$$name.log" >> "$$logs/summary" || fail=1; \
+	done; \
+	echo "fuzz: execs/s per target (FUZZTIME $(FUZZTIME); at least $(FUZZ_MIN_EXECS)/s after warm-up):"; \
+	cat "$$logs/summary"; \
+	exit $$fail
 
 ## bench: the performance benchmarks (figures printed, nothing asserted)
 bench: deps

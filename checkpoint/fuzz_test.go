@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/internal/fuzztest"
 )
 
 // FuzzDecode checks that Decode never panics, and that whatever it accepts
@@ -18,6 +20,7 @@ import (
 //
 //	go test -fuzz=FuzzDecode ./checkpoint/
 func FuzzDecode(f *testing.F) {
+	fuzztest.BoundMinimization(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := Decode(bytes.NewReader(b), int64(len(b)))
 		if err != nil {

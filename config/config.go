@@ -241,6 +241,9 @@ func Load(path string) (*Config, error) {
 // Parse decodes configuration text read from path (used for messages and
 // to resolve relative paths) and validates it.
 func Parse(path string, data []byte) (*Config, error) {
+	if err := checkLimits(path, data); err != nil {
+		return nil, err
+	}
 	cfg := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&cfg)
 	if err != nil {
@@ -407,11 +410,24 @@ func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 func nearest(s string, candidates []string) string {
 	best, bestD := "", len(s)/2+2
 	for _, c := range candidates {
+		// The distance is at least the difference in length: skip the
+		// quadratic computation for candidates that cannot win (a long
+		// unknown key is compared with short names).
+		if abs(len(s)-len(c)) >= bestD {
+			continue
+		}
 		if d := editDistance(s, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
 	return best
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // editDistance is the Levenshtein distance between a and b.

@@ -2,23 +2,92 @@ package config
 
 import (
 	"errors"
-	"os"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/internal/fuzztest"
 )
+
+// maxFuzzInput bounds the configuration text FuzzParse hands to Parse:
+// room for the tables and keys of a GN2 configuration (the compact seed
+// below is 915 bytes) and for the limits of limits.go to be reached. What
+// it keeps out is the mutator's long inputs, whose per-input cost and,
+// above all, minimisation cost (Go's minimiser tries O(n²) cuts of an
+// n-byte input) would slow a short run. Larger texts are the job of
+// limits_test.go and of the unit tests on examples/.
+const maxFuzzInput = 1 << 10
+
+// compact is examples/gn2.toml without comments and with short lists and
+// names: the data, model, encoder, training, optimizer, lr and checkpoint
+// tables and the three GN2 tasks, small enough to mutate and minimise fast.
+const compact = `[data]
+train = ["t.h5"]
+val = ["v.h5"]
+norm_dict = "n.yaml"
+class_dict = "c.yaml"
+batch_size = 10
+[data.variables]
+jets = ["pt", "eta"]
+tracks = ["d0", "z0"]
+[model]
+name = "GN2"
+embed_dim = 8
+[[model.init_nets]]
+input = "tracks"
+max_len = 4
+hidden = [8]
+[model.encoder]
+layers = 1
+heads = 2
+registers = 1
+out_dim = 4
+[[model.tasks]]
+name = "j"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "u"]
+hidden = [4]
+use_class_dict = true
+[[model.tasks]]
+name = "o"
+kind = "track_classification"
+input = "tracks"
+label = "ftagTruthOriginLabel"
+class_names = ["p", "f"]
+weight = 0.5
+[[model.tasks]]
+name = "v"
+kind = "vertexing"
+input = "tracks"
+label = "ftagTruthVertexIndex"
+origin_label = "ftagTruthOriginLabel"
+[training]
+epochs = 2
+precision = "fp32"
+[training.optimizer]
+name = "adamw"
+weight_decay = 1e-5
+[training.lr]
+max = 5e-4
+warmup_fraction = 0.01
+[training.checkpoints]
+save_top_k = 3
+`
 
 // FuzzParse checks that no configuration text makes the decoder panic, that
 // every rejection is a *config.Error naming the file, and that an accepted
-// configuration survives Encode and Parse unchanged.
+// configuration survives Encode and Parse unchanged. Run it with
+//
+//	go test -run '^$' -fuzz '^FuzzParse$' -fuzztime 1m ./config
 func FuzzParse(f *testing.F) {
-	for _, path := range []string{"../examples/gn2.toml", "../examples/gn2-small.toml"} {
-		if data, err := os.ReadFile(path); err == nil {
-			f.Add(data)
-		}
-	}
+	fuzztest.BoundMinimization(f)
+	f.Add([]byte(compact))
 	f.Add([]byte(minimal))
 	f.Add([]byte(minimal + "[training]\nepochs = \"three\"\n"))
 	f.Add([]byte("[[model.tasks]]\nname = 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxFuzzInput {
+			return
+		}
 		c, err := Parse("fuzz.toml", data)
 		if err != nil {
 			var ce *Error
@@ -40,4 +109,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("resolved configuration does not round-trip:\n%s\n---\n%s", enc, enc2)
 		}
 	})
+}
+
+// TestFuzzSeedsFit keeps FuzzParse's compact seed meaningful: accepted,
+// and within the input bound.
+func TestFuzzSeedsFit(t *testing.T) {
+	if len(compact) > maxFuzzInput {
+		t.Fatalf("compact seed is %d bytes, over maxFuzzInput %d", len(compact), maxFuzzInput)
+	}
+	if _, err := Parse("compact.toml", []byte(compact)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
+	"github.com/salt-ort/salt-ort/internal/fuzztest"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -12,6 +13,7 @@ import (
 // it must never panic, and metadata it accepts must survive a JSON round
 // trip and describe a layout of validation vectors or be refused by it.
 func FuzzReadMetadata(f *testing.F) {
+	fuzztest.BoundMinimization(f)
 	good := Metadata{Format: Format, Model: "GN2", Interface: "athena",
 		Inputs: []Input{{Name: "jet_features", Group: "jets", Variables: []Variable{{Name: "pt", Std: 1}}}, {Name: "track_features", Group: "tracks"}},
 		ValidationOutputs: []Output{{Name: "GN2_pb", Type: "float32", Kind: "class_probability", Task: "jets_classification"},
@@ -25,6 +27,9 @@ func FuzzReadMetadata(f *testing.F) {
 	}
 	f.Add([]byte("not a model"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > maxFuzzModel {
+			return
+		}
 		_, meta, err := ReadMetadata(data)
 		if err != nil {
 			return

@@ -187,6 +187,12 @@ type FieldTable struct {
 // needing a filter this process cannot apply is an error naming the filter;
 // a virtual dataset with a missing source is an error naming the source.
 func OpenFieldTable(path, name string) (*FieldTable, error) {
+	if err := checkName("path", path); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
+	if err := checkName("dataset name", name); err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", path, err)
+	}
 	cp := C.CString(path)
 	defer C.free(unsafe.Pointer(cp))
 	if err := setupFilters(); err != nil {

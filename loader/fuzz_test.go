@@ -2,38 +2,48 @@ package loader
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/internal/fuzztest"
 )
 
 func sameFloat(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
 
+// maxFuzzDict bounds the dictionary text the dictionary fuzz targets try:
+// a norm dict of about 50 variables, more than the mutator needs to reach
+// every branch of the readers, while keeping each input, and its
+// minimisation, cheap. Larger texts are the job of TestDictLimits.
+const maxFuzzDict = 2 << 10
+
 // FuzzReadNormDict checks that no YAML makes the norm-dict reader panic and
-// that a dictionary it accepts survives WriteNormDict and ReadNormDict.
+// that a dictionary it accepts survives EncodeNormDict and ParseNormDict
+// (what WriteNormDict and ReadNormDict do, without the files). Run it with
+//
+//	go test -run '^$' -fuzz '^FuzzReadNormDict$' -fuzztime 1m ./loader
 func FuzzReadNormDict(f *testing.F) {
+	fuzztest.BoundMinimization(f)
 	f.Add([]byte("jets:\n  pt_btagJes: {mean: 1.2e5, std: 9.0e4}\n  eta_btagJes: {mean: 0.0, std: 1.2}\ntracks:\n  d0: {mean: 0.01, std: 0.9}\n"))
+	f.Add([]byte("jets:\n  pt_btagJes:\n    mean: 1.2e5\n    std: 9.0e4\n"))
 	f.Add([]byte("jets:\n  pt: {mean: 1}\n"))
 	f.Add([]byte("jets: [1, 2]\n"))
 	f.Add([]byte("{"))
 	f.Add([]byte("jets:\n  pt: {mean: .nan, std: .inf}\n"))
+	f.Add([]byte("jets:\n  pt: &e {mean: 1, std: 2}\n  eta: *e\ntracks:\n  <<: {d0: *e}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		in := filepath.Join(dir, "norm.yaml")
-		if err := os.WriteFile(in, data, 0o644); err != nil {
-			t.Fatal(err)
+		if len(data) > maxFuzzDict {
+			return
 		}
-		nd, err := ReadNormDict(in)
+		nd, err := ParseNormDict("norm.yaml", data)
 		if err != nil {
 			return
 		}
-		out := filepath.Join(dir, "again.yaml")
-		if err := WriteNormDict(out, nd); err != nil {
+		text, err := EncodeNormDict(nd)
+		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := ReadNormDict(out)
+		back, err := ParseNormDict("again.yaml", text)
 		if err != nil {
-			t.Fatalf("a written norm dict does not read back: %v", err)
+			t.Fatalf("a written norm dict does not read back: %v\n%s", err, text)
 		}
 		for ds, vars := range nd {
 			for v, e := range vars {
@@ -48,26 +58,27 @@ func FuzzReadNormDict(f *testing.F) {
 
 // FuzzReadClassDict is FuzzReadNormDict for class dictionaries.
 func FuzzReadClassDict(f *testing.F) {
+	fuzztest.BoundMinimization(f)
 	f.Add([]byte("jets:\n  flavour_label: [0.8, 1.2, 0.5, 4.9]\n"))
+	f.Add([]byte("jets:\n  flavour_label:\n  - 0.8\n  - 1.2\ntracks:\n  ftagTruthOriginLabel: [1.9, 7.8, 0.17]\n"))
 	f.Add([]byte("jets:\n  flavour_label: [-1]\n"))
 	f.Add([]byte("jets: 3\n"))
+	f.Add([]byte("jets:\n  a: &w [1, 2]\n  b: *w\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		in := filepath.Join(dir, "class.yaml")
-		if err := os.WriteFile(in, data, 0o644); err != nil {
-			t.Fatal(err)
+		if len(data) > maxFuzzDict {
+			return
 		}
-		cd, err := ReadClassDict(in)
+		cd, err := ParseClassDict("class.yaml", data)
 		if err != nil {
 			return
 		}
-		out := filepath.Join(dir, "again.yaml")
-		if err := WriteClassDict(out, cd); err != nil {
+		text, err := EncodeClassDict(cd)
+		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := ReadClassDict(out)
+		back, err := ParseClassDict("again.yaml", text)
 		if err != nil {
-			t.Fatalf("a written class dict does not read back: %v", err)
+			t.Fatalf("a written class dict does not read back: %v\n%s", err, text)
 		}
 		for ds, labels := range cd {
 			for l, ws := range labels {

@@ -300,6 +300,10 @@ static int sa_write_rows(hid_t dset, hid_t type, int rank, hsize_t start, hsize_
 
 static int sa_dclose(hid_t d) { return H5Dclose(d); }
 
+// sa_open_objects counts the files, datasets, groups, named datatypes and
+// attributes open in every file.
+static long sa_open_objects(void) { return (long)H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL); }
+
 static int sa_fclose(hid_t f, char *err, size_t cap) {
 	sa_quiet q; sa_quiet_on(&q);
 	int rc = H5Fclose(f) < 0 ? -1 : 0;
@@ -636,3 +640,8 @@ func h5WriteRows(dset, typ int64, rank, start, count, dim1 int, buf []byte) erro
 }
 
 func h5CloseDataset(d int64) { C.sa_dclose(C.hid_t(d)) }
+
+// h5OpenObjects is the number of HDF5 objects open in the process (files,
+// datasets, groups, named datatypes, attributes), for tests that check
+// nothing leaks.
+func h5OpenObjects() int { return int(C.sa_open_objects()) }

@@ -58,11 +58,17 @@ func ReadNormDict(path string) (NormDict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: norm dict: %w", err)
 	}
+	return ParseNormDict(path, data)
+}
+
+// ParseNormDict is ReadNormDict on the text of a file; path names it in
+// errors.
+func ParseNormDict(path string, data []byte) (NormDict, error) {
 	var raw map[string]map[string]struct {
 		Mean *float64 `yaml:"mean"`
 		Std  *float64 `yaml:"std"`
 	}
-	if err := yaml.Unmarshal(data, &raw); err != nil {
+	if err := decodeDict(data, &raw); err != nil {
 		return nil, fmt.Errorf("loader: norm dict %s: %w (want {dataset: {variable: {mean: m, std: s}}})", path, err)
 	}
 	nd := NormDict{}
@@ -82,6 +88,15 @@ func ReadNormDict(path string) (NormDict, error) {
 // as a flow mapping {mean: m, std: s}. Floats are written so that PyYAML
 // (which Salt uses) also reads them as floats.
 func WriteNormDict(path string, nd NormDict) error {
+	return writeYAML(path, normDictNode(nd))
+}
+
+// EncodeNormDict returns the text WriteNormDict writes.
+func EncodeNormDict(nd NormDict) ([]byte, error) {
+	return encodeYAML(normDictNode(nd))
+}
+
+func normDictNode(nd NormDict) *yaml.Node {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	for _, ds := range sortedKeys(nd) {
 		vars := &yaml.Node{Kind: yaml.MappingNode}
@@ -94,7 +109,7 @@ func WriteNormDict(path string, nd NormDict) error {
 		}
 		root.Content = append(root.Content, strNode(ds), vars)
 	}
-	return writeYAML(path, root)
+	return root
 }
 
 // ClassDict is Salt's class_dict: dataset → label field → per-class loss
@@ -107,8 +122,14 @@ func ReadClassDict(path string) (ClassDict, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loader: class dict: %w", err)
 	}
+	return ParseClassDict(path, data)
+}
+
+// ParseClassDict is ReadClassDict on the text of a file; path names it in
+// errors.
+func ParseClassDict(path string, data []byte) (ClassDict, error) {
 	var cd ClassDict
-	if err := yaml.Unmarshal(data, &cd); err != nil {
+	if err := decodeDict(data, &cd); err != nil {
 		return nil, fmt.Errorf("loader: class dict %s: %w (want {dataset: {label: [w0, w1, ...]}})", path, err)
 	}
 	for ds, labels := range cd {
@@ -126,6 +147,15 @@ func ReadClassDict(path string) (ClassDict, error) {
 // WriteClassDict writes cd as Salt's class_dict YAML, keys sorted, each
 // weight list as a flow sequence.
 func WriteClassDict(path string, cd ClassDict) error {
+	return writeYAML(path, classDictNode(cd))
+}
+
+// EncodeClassDict returns the text WriteClassDict writes.
+func EncodeClassDict(cd ClassDict) ([]byte, error) {
+	return encodeYAML(classDictNode(cd))
+}
+
+func classDictNode(cd ClassDict) *yaml.Node {
 	root := &yaml.Node{Kind: yaml.MappingNode}
 	for _, ds := range sortedKeys(cd) {
 		labels := &yaml.Node{Kind: yaml.MappingNode}
@@ -138,7 +168,63 @@ func WriteClassDict(path string, cd ClassDict) error {
 		}
 		root.Content = append(root.Content, strNode(ds), labels)
 	}
-	return writeYAML(path, root)
+	return root
+}
+
+// Limits on dictionary files. go.yaml.in/yaml/v3 decodes a mapping in
+// time quadratic in its number of keys (1 MiB of norm entries took 9 s) and
+// expands aliases before its own excessive-aliasing check stops it (1 MiB
+// of aliases to a mapping took 20-30 s). Salt's dictionaries hold tens of
+// variables in a few KiB.
+const (
+	// MaxDictSize is the largest norm or class dictionary read, in bytes.
+	MaxDictSize = 256 << 10
+	// MaxDictNodes bounds the YAML nodes of a dictionary with every
+	// alias expanded.
+	MaxDictNodes = 100_000
+)
+
+// decodeDict decodes a dictionary's YAML into out within the limits.
+func decodeDict(data []byte, out any) error {
+	if len(data) > MaxDictSize {
+		return fmt.Errorf("%d bytes; a dictionary is at most %d (256 KiB)", len(data), MaxDictSize)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if doc.Kind == 0 { // empty document
+		return nil
+	}
+	if n := expandedNodes(&doc, map[*yaml.Node]int{}); n > MaxDictNodes {
+		return fmt.Errorf("aliases expand the document to more than %d nodes", MaxDictNodes)
+	}
+	return doc.Decode(out)
+}
+
+// expandedNodes counts the nodes of n with aliases expanded, saturating
+// past MaxDictNodes. seen memoises anchored nodes (and breaks alias cycles,
+// which Decode then rejects).
+func expandedNodes(n *yaml.Node, seen map[*yaml.Node]int) int {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 1
+		}
+		return 1 + expandedNodes(n.Alias, seen)
+	}
+	if c, ok := seen[n]; ok {
+		return c
+	}
+	seen[n] = 1
+	total := 1
+	for _, c := range n.Content {
+		if total += expandedNodes(c, seen); total > MaxDictNodes {
+			total = MaxDictNodes + 1
+			break
+		}
+	}
+	seen[n] = total
+	return total
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -178,18 +264,26 @@ func floatNode(v float64) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: formatYAMLFloat(v)}
 }
 
-func writeYAML(path string, root *yaml.Node) error {
+func encodeYAML(root *yaml.Node) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	doc := &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{root}}
 	if err := enc.Encode(doc); err != nil {
-		return fmt.Errorf("loader: %s: %w", path, err)
+		return nil, err
 	}
 	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func writeYAML(path string, root *yaml.Node) error {
+	b, err := encodeYAML(root)
+	if err != nil {
 		return fmt.Errorf("loader: %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
 	return nil

@@ -1,11 +1,13 @@
 package loader
 
 import (
+	"fmt"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormDictRoundTrip(t *testing.T) {
@@ -104,6 +106,68 @@ func TestReadDictErrors(t *testing.T) {
 			}
 			if c.want != "" && (err == nil || !contains(err.Error(), c.want)) {
 				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestDictLimits reproduces dictionaries on which the YAML decoder takes
+// quadratic time (1 MiB of keys in one mapping: 9 s; 1 MiB of aliases to a
+// mapping: 20-30 s) and checks that they are refused at once, while a
+// dictionary using a few aliases, and empty ones, still read.
+func TestDictLimits(t *testing.T) {
+	var keys, aliases, laughs strings.Builder
+	keys.WriteString("jets:\n")
+	for i := 0; keys.Len() <= MaxDictSize; i++ {
+		fmt.Fprintf(&keys, "  v%d: {mean: 1, std: 2}\n", i)
+	}
+	aliases.WriteString("d0: &x\n")
+	for i := range 1000 {
+		fmt.Fprintf(&aliases, "  v%d: {mean: 1, std: 2}\n", i)
+	}
+	for i := 1; i < 500; i++ {
+		fmt.Fprintf(&aliases, "d%d: *x\n", i)
+	}
+	laughs.WriteString("a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]\n")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&laughs, "a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 9), ", "))
+	}
+	cases := []struct {
+		name, text string
+		want       string // "" for no error, "*" for any answer
+	}{
+		{"large", keys.String(), "a dictionary is at most 262144"},
+		{"aliased mapping", aliases.String(), "aliases expand the document to more than 100000 nodes"},
+		{"billion laughs", laughs.String(), "aliases expand the document to more than 100000 nodes"},
+		{"a few aliases", "jets:\n  pt: &e {mean: 1, std: 2}\n  eta: *e\ntracks:\n  <<: {d0: *e}\n", ""},
+		{"empty", "", ""},
+		{"comment", "# nothing\n", ""},
+		{"recursive", "a: &a {b: *a}\nb: &b [*b]\n", "*"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			nd, errN := ParseNormDict("norm.yaml", []byte(c.text))
+			_, errC := ParseClassDict("class.yaml", []byte(c.text))
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
+			switch c.want {
+			case "*":
+				return
+			case "":
+				if errN != nil {
+					t.Fatal(errN)
+				}
+				if c.name == "a few aliases" && (nd["jets"]["eta"] != NormEntry{1, 2} || nd["tracks"]["d0"] != NormEntry{1, 2}) {
+					t.Fatalf("parsed %+v", nd)
+				}
+				return
+			}
+			for _, err := range []error{errN, errC} {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("error %v, want %q", err, c.want)
+				}
 			}
 		})
 	}

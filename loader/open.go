@@ -252,6 +252,9 @@ func (d *Dataset) openFile(path string) (*srcFile, error) {
 
 // openFileDS opens and inspects one dataset of a file.
 func openFileDS(sf *srcFile, name string) (*fileDS, error) {
+	if err := checkName("dataset name", name); err != nil {
+		return nil, fmt.Errorf("loader: %s: %w", sf.path, err)
+	}
 	kind, err := h5ObjectKind(sf.h.ID(), name)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: dataset %q: %w", sf.path, name, err)

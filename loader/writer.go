@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // FieldType is the storage type of one member of a compound (structured)
@@ -69,6 +70,9 @@ func NewRowLayout(fields ...Field) (*RowLayout, error) {
 		if f.Name == "" {
 			return nil, fmt.Errorf("loader: field %d has no name", i)
 		}
+		if err := checkName("field", f.Name); err != nil {
+			return nil, fmt.Errorf("loader: %w", err)
+		}
 		if _, dup := l.index[f.Name]; dup {
 			return nil, fmt.Errorf("loader: field %q appears twice", f.Name)
 		}
@@ -80,6 +84,16 @@ func NewRowLayout(fields ...Field) (*RowLayout, error) {
 		l.Size += f.Type.Size()
 	}
 	return l, nil
+}
+
+// checkName refuses a name that HDF5 would cut short: its C API takes
+// NUL-terminated strings, so "pt\x00x" would name the field or dataset
+// "pt".
+func checkName(what, s string) error {
+	if strings.IndexByte(s, 0) >= 0 {
+		return fmt.Errorf("%s %q contains a NUL byte, which HDF5 names cannot hold", what, s)
+	}
+	return nil
 }
 
 // Index returns the position of the named field, or -1.
@@ -179,6 +193,9 @@ func Create(path string) (*Writer, error) {
 	if err := setupFilters(); err != nil {
 		return nil, err
 	}
+	if err := checkName("path", path); err != nil {
+		return nil, fmt.Errorf("loader: %w", err)
+	}
 	id, err := h5CreateFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: %s: %w", path, err)
@@ -209,6 +226,9 @@ type Table struct {
 // dims = [n] for per-jet rows or [n, maxLen] for per-constituent rows.
 func (w *Writer) CreateTable(name string, layout *RowLayout, dims []int, opts TableOptions) (*Table, error) {
 	wrap := func(err error) error { return fmt.Errorf("loader: %s: dataset %q: %w", w.path, name, err) }
+	if err := checkName("dataset name", name); err != nil {
+		return nil, wrap(err)
+	}
 	if len(dims) < 1 || len(dims) > 2 {
 		return nil, wrap(fmt.Errorf("rank %d not supported (want 1 or 2)", len(dims)))
 	}

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"math"
+	"path/filepath"
 	"testing"
 )
 
@@ -60,5 +61,47 @@ func TestRowLayout(t *testing.T) {
 	}
 	if _, err := NewRowLayout(Field{Name: "a", Type: Uint8}, Field{Name: "a", Type: Int8}); err == nil {
 		t.Error("duplicate names accepted")
+	}
+}
+
+// TestNULInNames checks that names HDF5 would cut at a NUL byte are
+// refused rather than written or read as their prefix (FuzzH5Fields wrote
+// field "0\x00" as "0" and could not read it back).
+func TestNULInNames(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := NewRowLayout(Field{Name: "pt\x00x", Type: Float32}); err == nil || !contains(err.Error(), "NUL") {
+		t.Errorf("field name: %v", err)
+	}
+	if _, err := Create(filepath.Join(dir, "a.h5\x00b")); err == nil || !contains(err.Error(), "NUL") {
+		t.Errorf("path: %v", err)
+	}
+	path := filepath.Join(dir, "a.h5")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := NewRowLayout(Field{Name: "pt", Type: Float32}, Field{Name: "valid", Type: Bool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.CreateTable("jets\x00x", l, []int{1}, TableOptions{}); err == nil || !contains(err.Error(), "NUL") {
+		t.Errorf("dataset name: %v", err)
+	}
+	tab, err := w.CreateTable("jets", l, []int{1}, TableOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tab.WriteRows(0, make([]byte, l.Size)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenFieldTable(path, "jets\x00x"); err == nil || !contains(err.Error(), "NUL") {
+		t.Errorf("OpenFieldTable: %v", err)
+	}
+	cfg := Config{Files: []string{path}, BatchSize: 1, Groups: []Group{{Name: "jets", Dataset: "jets\x00x", Variables: []string{"pt"}}}}
+	if _, err := Open(cfg); err == nil || !contains(err.Error(), "NUL") {
+		t.Errorf("Open: %v", err)
 	}
 }

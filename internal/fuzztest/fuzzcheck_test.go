@@ -1,0 +1,61 @@
+package fuzztest
+
+import (
+	"errors"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFuzzcheck runs scripts/fuzzcheck, which `make fuzz` uses to fail a
+// target whose rate falls below 500 execs/s, on progress lines of real
+// runs: FuzzParse stalled by minimisation, a steady run, a dip below the
+// minimum, a run too short for a window after warm-up, no run, and a run
+// whose workers were slow to stop.
+func TestFuzzcheck(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	script := filepath.Join("..", "..", "scripts", "fuzzcheck")
+	cases := []struct {
+		log, fuzztime string
+		code          int
+		want          []string
+	}{
+		{"stalled.log", "30s", 1, []string{"FAIL stalled: below 500 execs/s: 0/s at 3s-6s;", "0/s at 27s-30s;"}},
+		{"steady.log", "30s", 0, []string{"239565 execs in  30s", "min 1206/s (3s-6s)", "over 9 windows"}},
+		{"dip.log", "10s", 1, []string{"FAIL dip: below 500 execs/s: 311/s at 6s-9s;"}},
+		{"short.log", "4s", 0, []string{"1190/s overall (run too short"}},
+		{"none.log", "10s", 2, []string{"no progress lines"}},
+		// A 9 s run whose workers took 3 s to stop: the window after
+		// -fuzztime is not the target's fault, but without the bound it
+		// looks like a dip.
+		{"stopping.log", "9s", 0, []string{"min 1326/s (6s-9s)", "over 2 windows"}},
+		{"stopping.log", "", 1, []string{"100/s at 9s-12s"}},
+	}
+	for _, c := range cases {
+		name := strings.TrimSuffix(c.log, ".log")
+		args := []string{script, "-min", "500", "-name", name}
+		if c.fuzztime != "" {
+			args = append(args, "-fuzztime", c.fuzztime)
+		}
+		out, err := exec.Command(bash, append(args, filepath.Join("testdata", c.log))...).CombinedOutput()
+		code := 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s", c.log, code, c.code, out)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s: output lacks %q:\n%s", c.log, w, out)
+			}
+		}
+	}
+}
