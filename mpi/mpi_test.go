@@ -1,0 +1,133 @@
+package mpi
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// childEnv marks the test binary's processes that mpirun starts as ranks.
+const childEnv = "SALT_ORT_MPI_TEST"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(rankMain())
+	}
+	os.Exit(m.Run())
+}
+
+// rankMain is what each rank of TestCollectives runs: every collective,
+// with values that say which rank they came from.
+func rankMain() int {
+	fail := func(format string, args ...any) int {
+		fmt.Printf("FAIL "+format+"\n", args...)
+		return 1
+	}
+	if !Launched() {
+		return fail("not launched: the environment has none of %v", launchVars)
+	}
+	w, err := Init()
+	if err != nil {
+		return fail("%v", err)
+	}
+	if again, err := Init(); again != w || err != nil {
+		return fail("a second Init gave %p, %v", again, err)
+	}
+	r, n := w.Rank(), w.Size()
+	f := []float32{float32(r), 1, float32(r * r)}
+	if err := w.SumFloat32(f); err != nil {
+		return fail("%v", err)
+	}
+	want := []float32{float32(n * (n - 1) / 2), float32(n), 0}
+	for i := 0; i < n; i++ {
+		want[2] += float32(i * i)
+	}
+	for i := range f {
+		if f[i] != want[i] {
+			return fail("rank %d: SumFloat32 %v, want %v", r, f, want)
+		}
+	}
+	d := []float64{0.5 * float64(r)}
+	if err := w.SumFloat64(d); err != nil || d[0] != 0.25*float64(n*(n-1)) {
+		return fail("rank %d: SumFloat64 %v, %v", r, d, err)
+	}
+	m := []int64{int64(r), -int64(r)}
+	if err := w.MaxInt64(m); err != nil || m[0] != int64(n-1) || m[1] != 0 {
+		return fail("rank %d: MaxInt64 %v, %v", r, m, err)
+	}
+	b := []byte("........")
+	if r == n-1 {
+		b = []byte("the last")
+	}
+	if err := w.Broadcast(b, n-1); err != nil || string(b) != "the last" {
+		return fail("rank %d: Broadcast %q, %v", r, b, err)
+	}
+	all, err := w.Gather([]byte(strings.Repeat("x", r)))
+	if err != nil || len(all) != n {
+		return fail("rank %d: Gather %q, %v", r, all, err)
+	}
+	for i, got := range all {
+		if string(got) != strings.Repeat("x", i) {
+			return fail("rank %d: Gather %q", r, all)
+		}
+	}
+	if err := w.Barrier(); err != nil {
+		return fail("%v", err)
+	}
+	if err := w.Finalize(); err != nil {
+		return fail("%v", err)
+	}
+	if err := w.Barrier(); err == nil {
+		return fail("a Barrier after Finalize succeeded")
+	}
+	fmt.Printf("rank %d of %d ok\n", r, n)
+	return 0
+}
+
+// Mpirun returns the command that runs program as n ranks on this
+// machine, as the tests run MPI jobs (as root, more ranks than cores).
+func mpirun(t *testing.T, n int, env []string, program string, args ...string) *exec.Cmd {
+	t.Helper()
+	if _, err := exec.LookPath("mpirun"); err != nil {
+		t.Fatal("mpirun is not installed: run `make deps` (Debian's openmpi-bin)")
+	}
+	a := []string{"--allow-run-as-root", "--oversubscribe", "-np", fmt.Sprint(n)}
+	for _, e := range env {
+		a = append(a, "-x", e)
+	}
+	return exec.Command("mpirun", append(append(a, program), args...)...)
+}
+
+func TestCollectives(t *testing.T) {
+	for _, n := range []int{1, 2, 3} {
+		t.Run(fmt.Sprintf("%d ranks", n), func(t *testing.T) {
+			cmd := mpirun(t, n, []string{childEnv + "=1"}, os.Args[0])
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("mpirun: %v\n%s", err, out.String())
+			}
+			for r := 0; r < n; r++ {
+				if !strings.Contains(out.String(), fmt.Sprintf("rank %d of %d ok", r, n)) {
+					t.Fatalf("rank %d did not finish:\n%s", r, out.String())
+				}
+			}
+		})
+	}
+}
+
+func TestLaunched(t *testing.T) {
+	for _, v := range launchVars {
+		t.Setenv(v, "")
+	}
+	if Launched() {
+		t.Fatal("Launched without a launcher's variables")
+	}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	if !Launched() {
+		t.Fatal("not Launched with OMPI_COMM_WORLD_SIZE set")
+	}
+}
