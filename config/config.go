@@ -160,13 +160,19 @@ type Optimizer struct {
 	Momentum    float64 `toml:"momentum"`
 }
 
-// OneCycle is the one-cycle learning-rate schedule: cosine from Initial to
-// Max over the warm-up fraction of all steps, then cosine to End.
+// OneCycle is the one-cycle learning-rate schedule (PyTorch's OneCycleLR,
+// as Salt configures it): cosine from Initial to Max over the warm-up
+// fraction of all steps, then cosine to End. With CycleMomentum the
+// optimizer's momentum (AdamW's β₁, which optimizer.beta1 then does not
+// set) goes from MaxMomentum to BaseMomentum over the warm-up and back.
 type OneCycle struct {
 	Initial        float64 `toml:"initial"`
 	Max            float64 `toml:"max"`
 	End            float64 `toml:"end"`
 	WarmupFraction float64 `toml:"warmup_fraction"`
+	CycleMomentum  bool    `toml:"cycle_momentum"`
+	BaseMomentum   float64 `toml:"base_momentum"`
+	MaxMomentum    float64 `toml:"max_momentum"`
 }
 
 // Checkpoints configures which checkpoints are kept.
@@ -195,7 +201,8 @@ func Default() Config {
 		Training: Training{
 			Epochs: 40, Seed: 42, Device: "cpu", Precision: "fp32", CUDAGraph: true, LossWeighting: "static",
 			Optimizer:   Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-			LR:          OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01},
+			LR: OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01,
+				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95},
 			Checkpoints: Checkpoints{Monitor: "val_loss", SaveTopK: 1},
 			LogEvery:    10,
 		},

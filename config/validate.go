@@ -167,6 +167,8 @@ func (c *Config) ValidateTraining() error {
 		return c.errorf("training.lr", "initial, max and end must be positive (got %g, %g, %g)", t.LR.Initial, t.LR.Max, t.LR.End)
 	case t.LR.WarmupFraction <= 0 || t.LR.WarmupFraction >= 1:
 		return c.errorf("training.lr.warmup_fraction", "must be in (0, 1), got %g", t.LR.WarmupFraction)
+	case t.LR.CycleMomentum && !(t.LR.BaseMomentum > 0 && t.LR.BaseMomentum < 1 && t.LR.MaxMomentum > 0 && t.LR.MaxMomentum < 1):
+		return c.errorf("training.lr", "cycle_momentum needs 0 < base_momentum, max_momentum < 1 (got %g, %g); set cycle_momentum = false to keep the optimizer's own", t.LR.BaseMomentum, t.LR.MaxMomentum)
 	case t.GradClip < 0:
 		return c.errorf("training.grad_clip", "must not be negative, got %g", t.GradClip)
 	case t.Checkpoints.SaveTopK < 1:
