@@ -67,24 +67,34 @@ type Model struct {
 	Tasks    []Task    `toml:"tasks"`
 }
 
-// InitNet is the per-constituent network of one input dataset.
+// InitNet is the per-constituent network of one input dataset: Salt's
+// InitNet, a Dense on the jet variables followed by the constituent's.
 type InitNet struct {
 	Input      string `toml:"input"`      // dataset, e.g. "tracks"
 	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the dataset's length)
 	Hidden     []int  `toml:"hidden"`     // hidden layer sizes; the output is embed_dim
-	Activation string `toml:"activation"` // ReLU, SiLU or GELU
+	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU or GELU
+	// FinalActivation follows the last layer ("": none, as Salt's Dense
+	// without final_activation).
+	FinalActivation string `toml:"final_activation"`
 }
 
-// Encoder configures the transformer encoder.
+// Encoder configures the transformer encoder (Salt's Transformer).
 type Encoder struct {
-	Layers     int     `toml:"layers"`
-	Heads      int     `toml:"heads"`
-	DenseRatio int     `toml:"dense_ratio"`
-	Activation string  `toml:"activation"`
-	Registers  int     `toml:"registers"`
-	OutDim     int     `toml:"out_dim"`
-	FinalNorm  bool    `toml:"final_norm"`
-	Dropout    float64 `toml:"dropout"`
+	Layers     int    `toml:"layers"`
+	Heads      int    `toml:"heads"`
+	DenseRatio int    `toml:"dense_ratio"`
+	Activation string `toml:"activation"`
+	Registers  int    `toml:"registers"`
+	// OutDim is the size of the output projection, before the final norm
+	// (0: no projection, as Salt's out_dim null).
+	OutDim    int  `toml:"out_dim"`
+	FinalNorm bool `toml:"final_norm"`
+	// Dropout is the dropout on the feed-forward hidden layer (Salt's
+	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
+	// attn_kwargs.dropout).
+	Dropout     float64 `toml:"dropout"`
+	AttnDropout float64 `toml:"attn_dropout"`
 }
 
 // Pooling configures how constituents are pooled into the jet
