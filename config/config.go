@@ -210,7 +210,7 @@ func Default() Config {
 		},
 		Training: Training{
 			Epochs: 40, Seed: 42, Device: "cpu", Precision: "fp32", CUDAGraph: true, LossWeighting: "static",
-			Optimizer:   Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			Optimizer: Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
 			LR: OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01,
 				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95},
 			Checkpoints: Checkpoints{Monitor: "val_loss", SaveTopK: 1},
