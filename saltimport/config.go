@@ -291,7 +291,11 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 			c.note(key, "the pattern %q is listed as its %d files", s, len(matches))
 			return matches
 		}
-		return []string{abs(s)}
+		p := abs(s)
+		if _, err := os.Stat(p); err != nil {
+			c.note(key, "%s is not here: eval needs --test FILE, and train and export need the files at this path (edit config.toml)", p)
+		}
+		return []string{p}
 	}
 	d.Train, d.Val, d.Test = file("data.train_file"), file("data.val_file"), file("data.test_file")
 	if len(d.Train) == 0 {

@@ -271,6 +271,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		}
 		if adamStep >= 0 && int(adamStep) < pos.Step {
 			run.SkippedSteps = pos.Step - int(adamStep)
+			if cfg.Training.Precision != "fp16" {
+				res.Converted.Notes = append(res.Converted.Notes, fmt.Sprintf("optimizer_states[0].state.*.step: AdamW took %d steps of the schedule's %d (fp16 overflows skipped); without fp16 loss scaling salt-ort's bias correction counts the schedule's steps", int(adamStep), pos.Step))
+			}
 		}
 		for k, want := range map[string]float64{"eps": cfg.Training.Optimizer.Eps, "weight_decay": cfg.Training.Optimizer.WeightDecay, "beta2": cfg.Training.Optimizer.Beta2} {
 			if got, ok := o.Group[k]; ok && math.Abs(got-want) > 1e-12*math.Abs(want) {
