@@ -26,7 +26,7 @@ config.toml, resolved.toml, the norm and class dictionaries as Salt used them
 checkpoints/last.safetensors and salt-import.txt, which lists the keys not
 carried over and why. Without a checkpoint it writes the configuration only,
 to train Salt's model from the start (salt-ort train RUN_DIR/config.toml
---out RUN_DIR).
+--resume RUN_DIR).
 
 Keys that change the model or its training and that salt-ort cannot
 represent are one error listing every one of them by name (exit 2); a
@@ -70,7 +70,7 @@ not fit (exit 1). Either way nothing is written.`,
 					fmt.Fprintf(w, "optimizer state and schedule position imported: training continues with epoch %d of %d, after step %d\n", res.Position.Epoch+1, res.Converted.Config.Training.Epochs, res.Position.Step)
 				}
 			} else {
-				fmt.Fprintf(w, "converted %s (no checkpoint: train it with salt-ort train %s/config.toml --out %s)\n", opts.Config, res.Dir, res.Dir)
+				fmt.Fprintf(w, "converted %s (no checkpoint: train it from the start with salt-ort train %s/config.toml --resume %s)\n", opts.Config, res.Dir, res.Dir)
 			}
 			fmt.Fprintf(w, "run directory: %s (%d keys not carried over, %d notes: see %s)\n", res.Dir, len(res.Converted.Ignored), len(res.Converted.Notes), saltimport.ReportFile)
 			return nil

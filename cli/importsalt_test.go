@@ -66,6 +66,18 @@ func TestImportSaltCommand(t *testing.T) {
 		t.Fatalf("train --resume exited %d:\n%s", code, out)
 	}
 
+	// The configuration alone, trained from the start.
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if out, code := salt("import-salt", tw.ConfigYAML, "--out", fresh); code != 0 || !strings.Contains(out, "no checkpoint") {
+		t.Fatalf("import-salt without a checkpoint exited %d:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "checkpoints", "last.safetensors")); err == nil {
+		t.Fatal("import-salt without a checkpoint wrote one")
+	}
+	if out, code := salt("train", filepath.Join(fresh, "config.toml"), "--resume", fresh, "--epochs", "1", "--threads", "1", "--quiet"); code != 0 || !strings.Contains(out, "(1 steps") {
+		t.Fatalf("train --resume of the configuration alone exited %d:\n%s", code, out)
+	}
+
 	// Bad input.
 	text, err := os.ReadFile(tw.ConfigYAML)
 	if err != nil {

@@ -60,10 +60,11 @@ type OptimizerState struct {
 	Group map[string]float64
 }
 
-// ParamState is AdamW's state of one parameter.
+// ParamState is AdamW's state of one parameter: its step count and its
+// first and second moments.
 type ParamState struct {
-	Step            float64
-	ExpAvg, ExpAvgS *Tensor
+	Step             float64
+	ExpAvg, ExpAvgSq *Tensor
 }
 
 // ErrNotCheckpoint reports a file that is not a PyTorch zip checkpoint
@@ -230,7 +231,7 @@ func optimizerState(v any) (*OptimizerState, error) {
 		if ps.ExpAvg, err = tensor(sm["exp_avg"]); err != nil {
 			return nil, fmt.Errorf("state[%d].exp_avg: %w", i, err)
 		}
-		if ps.ExpAvgS, err = tensor(sm["exp_avg_sq"]); err != nil {
+		if ps.ExpAvgSq, err = tensor(sm["exp_avg_sq"]); err != nil {
 			return nil, fmt.Errorf("state[%d].exp_avg_sq: %w", i, err)
 		}
 		o.State[i] = ps

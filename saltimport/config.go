@@ -39,6 +39,7 @@ type ConfigError struct {
 	Problems []string // "key: problem"
 }
 
+// Error lists the file and every key with its problem, one per line.
 func (e *ConfigError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d key(s) salt-ort cannot represent:", e.File, len(e.Problems))

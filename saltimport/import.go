@@ -49,6 +49,7 @@ type CheckpointError struct {
 	Problems []string // "tensor: problem"
 }
 
+// Error lists the file and every problem, one per line.
 func (e *CheckpointError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s does not fit the model its configuration describes (%d problem(s)):", e.File, len(e.Problems))
@@ -254,7 +255,7 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 			for _, m := range []struct {
 				slot string
 				t    *Tensor
-			}{{"exp_avg", st.ExpAvg}, {"exp_avg_sq", st.ExpAvgS}} {
+			}{{"exp_avg", st.ExpAvg}, {"exp_avg_sq", st.ExpAvgSq}} {
 				if !equalShape(m.t.Shape, p.SaltShape) {
 					problems = append(problems, fmt.Sprintf("optimizer_states[0].state[%d].%s (%s): shape %v, the parameter's %v", idx, m.slot, p.Salt, m.t.Shape, p.SaltShape))
 					continue
