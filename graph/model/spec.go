@@ -24,8 +24,9 @@ type Spec struct {
 	Inputs []Input
 	// EmbedDim is the encoder width; every init net ends at it.
 	EmbedDim int
-	// Encoder configures the transformer encoder (its OutDim is the width
-	// of the pooled representation and of the track features the heads see).
+	// Encoder configures the transformer encoder (its output width,
+	// Encoder.Width(EmbedDim), is that of the pooled representation and of
+	// the constituent features the heads see).
 	Encoder nn.EncoderConfig
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
@@ -120,6 +121,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Encoder.Dropout < 0 || s.Encoder.Dropout >= 1 {
 		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, s.Encoder.Dropout)
+	}
+	if s.Encoder.OutDim < 0 {
+		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, s.Encoder.OutDim)
 	}
 	if s.Encoder.AttnDropout < 0 || s.Encoder.AttnDropout >= 1 {
 		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, s.Encoder.AttnDropout)
