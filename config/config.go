@@ -164,10 +164,13 @@ type Training struct {
 type Optimizer struct {
 	Name        string  `toml:"name"` // "adamw" or "sgd"
 	WeightDecay float64 `toml:"weight_decay"`
-	Beta1       float64 `toml:"beta1"`
-	Beta2       float64 `toml:"beta2"`
-	Eps         float64 `toml:"eps"`
-	Momentum    float64 `toml:"momentum"`
+	// Beta1 is AdamW's first β and Momentum SGD's momentum; with
+	// training.lr.cycle_momentum (the default, as Salt's OneCycleLR) the
+	// schedule sets them every step instead.
+	Beta1    float64 `toml:"beta1"`
+	Beta2    float64 `toml:"beta2"`
+	Eps      float64 `toml:"eps"`
+	Momentum float64 `toml:"momentum"`
 }
 
 // OneCycle is the one-cycle learning-rate schedule (PyTorch's OneCycleLR,
