@@ -67,24 +67,34 @@ type Model struct {
 	Tasks    []Task    `toml:"tasks"`
 }
 
-// InitNet is the per-constituent network of one input dataset.
+// InitNet is the per-constituent network of one input dataset: Salt's
+// InitNet, a Dense on the jet variables followed by the constituent's.
 type InitNet struct {
 	Input      string `toml:"input"`      // dataset, e.g. "tracks"
 	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the dataset's length)
 	Hidden     []int  `toml:"hidden"`     // hidden layer sizes; the output is embed_dim
-	Activation string `toml:"activation"` // ReLU, SiLU or GELU
+	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU or GELU
+	// FinalActivation follows the last layer ("": none, as Salt's Dense
+	// without final_activation).
+	FinalActivation string `toml:"final_activation"`
 }
 
-// Encoder configures the transformer encoder.
+// Encoder configures the transformer encoder (Salt's Transformer).
 type Encoder struct {
-	Layers     int     `toml:"layers"`
-	Heads      int     `toml:"heads"`
-	DenseRatio int     `toml:"dense_ratio"`
-	Activation string  `toml:"activation"`
-	Registers  int     `toml:"registers"`
-	OutDim     int     `toml:"out_dim"`
-	FinalNorm  bool    `toml:"final_norm"`
-	Dropout    float64 `toml:"dropout"`
+	Layers     int    `toml:"layers"`
+	Heads      int    `toml:"heads"`
+	DenseRatio int    `toml:"dense_ratio"`
+	Activation string `toml:"activation"`
+	Registers  int    `toml:"registers"`
+	// OutDim is the size of the output projection, before the final norm
+	// (0: no projection, as Salt's out_dim null).
+	OutDim    int  `toml:"out_dim"`
+	FinalNorm bool `toml:"final_norm"`
+	// Dropout is the dropout on the feed-forward hidden layer (Salt's
+	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
+	// attn_kwargs.dropout).
+	Dropout     float64 `toml:"dropout"`
+	AttnDropout float64 `toml:"attn_dropout"`
 }
 
 // Pooling configures how constituents are pooled into the jet
@@ -154,19 +164,28 @@ type Training struct {
 type Optimizer struct {
 	Name        string  `toml:"name"` // "adamw" or "sgd"
 	WeightDecay float64 `toml:"weight_decay"`
-	Beta1       float64 `toml:"beta1"`
-	Beta2       float64 `toml:"beta2"`
-	Eps         float64 `toml:"eps"`
-	Momentum    float64 `toml:"momentum"`
+	// Beta1 is AdamW's first β and Momentum SGD's momentum; with
+	// training.lr.cycle_momentum (the default, as Salt's OneCycleLR) the
+	// schedule sets them every step instead.
+	Beta1    float64 `toml:"beta1"`
+	Beta2    float64 `toml:"beta2"`
+	Eps      float64 `toml:"eps"`
+	Momentum float64 `toml:"momentum"`
 }
 
-// OneCycle is the one-cycle learning-rate schedule: cosine from Initial to
-// Max over the warm-up fraction of all steps, then cosine to End.
+// OneCycle is the one-cycle learning-rate schedule (PyTorch's OneCycleLR,
+// as Salt configures it): cosine from Initial to Max over the warm-up
+// fraction of all steps, then cosine to End. With CycleMomentum the
+// optimizer's momentum (AdamW's β₁, which optimizer.beta1 then does not
+// set) goes from MaxMomentum to BaseMomentum over the warm-up and back.
 type OneCycle struct {
 	Initial        float64 `toml:"initial"`
 	Max            float64 `toml:"max"`
 	End            float64 `toml:"end"`
 	WarmupFraction float64 `toml:"warmup_fraction"`
+	CycleMomentum  bool    `toml:"cycle_momentum"`
+	BaseMomentum   float64 `toml:"base_momentum"`
+	MaxMomentum    float64 `toml:"max_momentum"`
 }
 
 // Checkpoints configures which checkpoints are kept.
@@ -194,8 +213,9 @@ func Default() Config {
 		},
 		Training: Training{
 			Epochs: 40, Seed: 42, Device: "cpu", Precision: "fp32", CUDAGraph: true, LossWeighting: "static",
-			Optimizer:   Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
-			LR:          OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01},
+			Optimizer: Optimizer{Name: "adamw", WeightDecay: 1e-5, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8},
+			LR: OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01,
+				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95},
 			Checkpoints: Checkpoints{Monitor: "val_loss", SaveTopK: 1},
 			LogEvery:    10,
 		},

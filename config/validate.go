@@ -95,6 +95,11 @@ func (c *Config) Validate() error {
 		if _, err := nn.ParseActivation(n.Activation); err != nil {
 			return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
 		}
+		if n.FinalActivation != "" {
+			if _, err := nn.ParseActivation(n.FinalActivation); err != nil {
+				return c.errorf("model.init_nets.final_activation", "%s: %v", n.Input, err)
+			}
+		}
 	}
 	for ds := range d.Variables {
 		if ds != d.JetDataset && !nets[ds] {
@@ -113,10 +118,12 @@ func (c *Config) Validate() error {
 		return c.errorf("model.encoder.dense_ratio", "must be at least 1, got %d", e.DenseRatio)
 	case e.Registers < 0:
 		return c.errorf("model.encoder.registers", "must not be negative, got %d", e.Registers)
-	case e.OutDim < 1:
-		return c.errorf("model.encoder.out_dim", "must be at least 1, got %d", e.OutDim)
+	case e.OutDim < 0:
+		return c.errorf("model.encoder.out_dim", "must be at least 1, or 0 for no output projection, got %d", e.OutDim)
 	case e.Dropout < 0 || e.Dropout >= 1:
 		return c.errorf("model.encoder.dropout", "must be in [0, 1), got %g", e.Dropout)
+	case e.AttnDropout < 0 || e.AttnDropout >= 1:
+		return c.errorf("model.encoder.attn_dropout", "must be in [0, 1), got %g", e.AttnDropout)
 	case m.Pooling.Kind != "attention":
 		return c.errorf("model.pooling.kind", "only \"attention\" (Salt's global attention pooling) is available, got %q", m.Pooling.Kind)
 	}
@@ -167,6 +174,8 @@ func (c *Config) ValidateTraining() error {
 		return c.errorf("training.lr", "initial, max and end must be positive (got %g, %g, %g)", t.LR.Initial, t.LR.Max, t.LR.End)
 	case t.LR.WarmupFraction <= 0 || t.LR.WarmupFraction >= 1:
 		return c.errorf("training.lr.warmup_fraction", "must be in (0, 1), got %g", t.LR.WarmupFraction)
+	case t.LR.CycleMomentum && !(t.LR.BaseMomentum > 0 && t.LR.BaseMomentum < 1 && t.LR.MaxMomentum > 0 && t.LR.MaxMomentum < 1):
+		return c.errorf("training.lr", "cycle_momentum needs 0 < base_momentum, max_momentum < 1 (got %g, %g); set cycle_momentum = false to keep the optimizer's own", t.LR.BaseMomentum, t.LR.MaxMomentum)
 	case t.GradClip < 0:
 		return c.errorf("training.grad_clip", "must not be negative, got %g", t.GradClip)
 	case t.Checkpoints.SaveTopK < 1:
@@ -241,7 +250,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
 			task.Name, task.OutputSize, spec.Outputs(), max(len(task.ClassNames), len(task.Targets)))
 	}
-	in := m.Encoder.OutDim
+	in := m.Encoder.width(m.EmbedDim)
 	switch kind {
 	case model.ConstituentClassification:
 		in *= 2
@@ -249,9 +258,18 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		in *= 3
 	}
 	if task.InputSize != 0 && task.InputSize != in {
-		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder out_dim %d)", task.Name, task.InputSize, in, m.Encoder.OutDim)
+		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d)", task.Name, task.InputSize, in, m.Encoder.width(m.EmbedDim))
 	}
 	return nil
+}
+
+// width is the size of the encoder's output: out_dim, or embed_dim
+// without an output projection.
+func (e Encoder) width(embed int) int {
+	if e.OutDim > 0 {
+		return e.OutDim
+	}
+	return embed
 }
 
 // ClassWeightsFunc looks up the class_dict weights of a label field of a
@@ -287,12 +305,16 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		Encoder: nn.EncoderConfig{
 			Layers: m.Encoder.Layers, Heads: m.Encoder.Heads, DenseRatio: m.Encoder.DenseRatio,
 			Activation: enc, Registers: m.Encoder.Registers, OutDim: m.Encoder.OutDim,
-			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout,
+			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout, AttnDropout: m.Encoder.AttnDropout,
 		},
 	}
 	for _, n := range m.InitNets {
 		a, _ := nn.ParseActivation(n.Activation)
-		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a})
+		final := nn.None
+		if n.FinalActivation != "" {
+			final, _ = nn.ParseActivation(n.FinalActivation)
+		}
+		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a, FinalActivation: final})
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)

@@ -295,6 +295,15 @@ func (t *FieldTable) Rows() int { return t.dims[0] }
 // per-constituent ones.
 func (t *FieldTable) Rank() int { return len(t.dims) }
 
+// Width is the number of constituents per jet (the second dimension) of a
+// per-constituent dataset, 0 for a per-jet one.
+func (t *FieldTable) Width() int {
+	if len(t.dims) < 2 {
+		return 0
+	}
+	return t.dims[1]
+}
+
 // Has reports whether the dataset has a readable field of that name.
 func (t *FieldTable) Has(field string) bool {
 	_, ok := t.types[field]

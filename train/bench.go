@@ -141,6 +141,11 @@ func benchTrain(ctx context.Context, place *placement, o BenchOptions, batch int
 	if err := b.SetScalar(optim.LRInput, 1e-4); err != nil {
 		return nil, err
 	}
+	if layout.CycleMomentum {
+		if err := b.SetScalar(optim.MomentumInput, float32(c.Training.LR.MaxMomentum)); err != nil {
+			return nil, err
+		}
+	}
 	if layout.LossScaling {
 		if err := b.SetScalar(optim.LossScaleInput, float32(optim.DefaultLossScaler().Scale)); err != nil {
 			return nil, err

@@ -1,8 +1,11 @@
 package train
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/internal/torchref"
 )
 
 func TestOneCycle(t *testing.T) {
@@ -75,5 +78,68 @@ func TestUncertaintyWeighting(t *testing.T) {
 	}
 	if err := v.SetState([]float64{1}); err == nil {
 		t.Fatal("short state accepted")
+	}
+}
+
+// oneCycleScript prints PyTorch's OneCycleLR learning rate and Adam β₁ for
+// every step of each schedule of a JSON list (initial, max, end, pct_start,
+// total_steps), configured as Salt's ModelWrapper configures it.
+const oneCycleScript = `
+import json, sys
+out = []
+for cfg in json.loads(sys.argv[1]):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=cfg["initial"], weight_decay=1e-5)
+    s = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg["max"], total_steps=cfg["total_steps"],
+        div_factor=cfg["max"] / cfg["initial"], final_div_factor=cfg["initial"] / cfg["end"],
+        pct_start=cfg["pct_start"], cycle_momentum=True)
+    steps = []
+    for k in range(cfg["total_steps"]):
+        g = opt.param_groups[0]
+        steps.append([g["lr"], g["betas"][0]])
+        opt.step()
+        s.step()
+    out.append(steps)
+print(json.dumps(out))
+`
+
+// TestOneCycleMatchesPyTorch compares the learning rate and β₁ of every
+// step with PyTorch's OneCycleLR (cycle_momentum, Salt's settings), among
+// them warm-ups shorter than one step, where PyTorch starts the annealing
+// before step 0.
+func TestOneCycleMatchesPyTorch(t *testing.T) {
+	cases := []struct {
+		name                 string
+		initial, max, end, f float64
+		total                int
+	}{
+		{"GN2", 1e-7, 5e-4, 1e-5, 0.01, 1000},
+		{"long-warmup", 1e-5, 2e-3, 1e-4, 0.3, 37},
+		{"warmup-under-a-step", 1e-7, 5e-4, 1e-5, 0.01, 50},
+		{"one-step", 1e-7, 5e-4, 1e-5, 0.1, 1},
+	}
+	var cfgs []map[string]any
+	for _, c := range cases {
+		cfgs = append(cfgs, map[string]any{"initial": c.initial, "max": c.max, "end": c.end, "pct_start": c.f, "total_steps": c.total})
+	}
+	arg, _ := json.Marshal(cfgs)
+	var want [][][2]float64
+	if err := json.Unmarshal(torchref.Run(t, oneCycleScript, string(arg)), &want); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := OneCycle{Initial: c.initial, Max: c.max, End: c.end, WarmupFraction: c.f, TotalSteps: c.total,
+				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95}
+			for k, w := range want[i] {
+				if lr := s.At(k); math.Abs(lr-w[0]) > 1e-12*w[0]+1e-18 {
+					t.Fatalf("step %d: lr %.17g, PyTorch %.17g", k, lr, w[0])
+				}
+				if m := s.Momentum(k); math.Abs(m-w[1]) > 1e-12 {
+					t.Fatalf("step %d: beta1 %.17g, PyTorch %.17g", k, m, w[1])
+				}
+			}
+		})
 	}
 }

@@ -230,8 +230,7 @@ func (t *trainer) setup() error {
 	if err := t.buildSessions(); err != nil {
 		return err
 	}
-	t.schedule = OneCycle{Initial: c.Training.LR.Initial, Max: c.Training.LR.Max, End: c.Training.LR.End,
-		WarmupFraction: c.Training.LR.WarmupFraction, TotalSteps: c.Training.Epochs * t.trainData.NumBatches()}
+	t.schedule = schedule(c, c.Training.Epochs*t.trainData.NumBatches())
 	for _, task := range spec.Tasks {
 		t.static = append(t.static, task.Weight)
 	}
@@ -343,8 +342,16 @@ func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPr
 		opt = optim.AdamW{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}
 	}
 	compute, lossScaling := precision(c, mixed)
-	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling}
+	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling, CycleMomentum: c.Training.LR.CycleMomentum}
 	return spec.TrainStep(model.TrainOptions{Batch: batch, Step: step, Compute: compute})
+}
+
+// schedule is the one-cycle schedule training.lr describes over total
+// optimizer steps.
+func schedule(c *config.Config, total int) OneCycle {
+	lr := c.Training.LR
+	return OneCycle{Initial: lr.Initial, Max: lr.Max, End: lr.End, WarmupFraction: lr.WarmupFraction, TotalSteps: total,
+		CycleMomentum: lr.CycleMomentum, BaseMomentum: lr.BaseMomentum, MaxMomentum: lr.MaxMomentum}
 }
 
 // precision returns the compute type training.precision (or mixed, when
@@ -608,6 +615,11 @@ func (t *trainer) prepareStep(step int) error {
 	lr := t.schedule.At(step)
 	if err := b.SetScalar(optim.LRInput, float32(lr)); err != nil {
 		return err
+	}
+	if t.layout.CycleMomentum {
+		if err := b.SetScalar(optim.MomentumInput, float32(t.schedule.Momentum(step))); err != nil {
+			return err
+		}
 	}
 	// Adam's step count leaves out the steps loss scaling skipped.
 	done := step

@@ -124,8 +124,12 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 	jets := g.Unsqueeze(in.jets, 1) // [B, 1, J]
 	var xs, valids []*graph.Tensor
 	for i, grp := range s.Inputs {
+		// Salt's InitNet attaches the jet variables in front of each
+		// constituent's ([jets, constituent], attach_context) and runs a
+		// Dense with no activation after its last layer unless
+		// final_activation asks for one.
 		sizes := append(append([]int{}, grp.InitHidden...), s.EmbedDim)
-		x := nn.Activate(g, head(g, "init/"+grp.Name, []*graph.Tensor{in.seqs[i], jets}, sizes, grp.Activation), grp.Activation)
+		x := nn.Activate(g, head(g, "init/"+grp.Name, []*graph.Tensor{jets, in.seqs[i]}, sizes, grp.Activation), grp.FinalActivation)
 		xs = append(xs, x)
 		if in.valid[i] != nil {
 			valids = append(valids, in.valid[i])
@@ -148,6 +152,9 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
 	pooled := f.pooled
+	// The heads of constituent tasks read the pooled jet representation
+	// as context in front of the constituent features, as Salt's Dense
+	// attaches it: [g, x_i] per constituent and [g, x_i, x_j] per pair.
 	for _, task := range s.Tasks {
 		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
 		switch task.Kind {
@@ -155,10 +162,10 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
 		case ConstituentClassification:
 			x := f.seq[s.groupIndex(task.Input)]
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{x, g.Unsqueeze(pooled, 1)}, sizes, task.Activation)
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
 		case Vertexing:
 			x := f.seq[s.groupIndex(task.Input)]
-			parts := []*graph.Tensor{g.Unsqueeze(x, 2), g.Unsqueeze(x, 1), g.Unsqueeze(pooled, 1, 2)}
+			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
 			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
 		}
 	}
@@ -265,11 +272,14 @@ func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []*graph.Tensor {
 	return out
 }
 
-// vertexingLoss is Salt's vertexing loss: binary cross-entropy on every
-// ordered pair (i, j), i ≠ j, of valid constituents, with target 1 when
-// both carry the same vertex index and it is not negative (negative means
-// "no vertex"), summed with optional origin weights and divided by the
-// number of true pairs, as Salt normalises it (at least 1).
+// vertexingLoss is Salt's vertexing loss (VertexingTask.calculate_loss):
+// binary cross-entropy on every ordered pair (i, j), i ≠ j, of valid
+// constituents, with target 1 when both carry the same vertex index and it
+// is not negative (negative means "no vertex"), summed with optional origin
+// weights and divided by the number of true pairs in the batch, as Salt
+// divides by match_matrix.sum(). Where a batch has no true pair at all
+// Salt divides by zero (an infinite or NaN loss); salt-ort divides by 1
+// there instead, so the value is Salt's whenever Salt's is finite.
 func (s *Spec) vertexingLoss(g *graph.Graph, task Task, logits, vertex *graph.Tensor, in *inputs) *graph.Tensor {
 	valid := in.valid[s.groupIndex(task.Input)]
 	t := valid.Dim(1)

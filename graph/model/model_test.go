@@ -331,6 +331,8 @@ func TestValidateNamesTheProblem(t *testing.T) {
 		{"task input", func(s *model.Spec) { s.Tasks[1].Input = "hits" }, `"hits"`},
 		{"classes", func(s *model.Spec) { s.Tasks[0].Classes = []string{"b"} }, "class names"},
 		{"kind", func(s *model.Spec) { s.Tasks[0].Kind = "clustering" }, "clustering"},
+		{"out_dim", func(s *model.Spec) { s.Encoder.OutDim = -1 }, "out_dim"},
+		{"attention dropout", func(s *model.Spec) { s.Encoder.AttnDropout = 1 }, "attention dropout"},
 	}
 	for _, c := range cases {
 		s := model.GN2()

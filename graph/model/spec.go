@@ -24,8 +24,9 @@ type Spec struct {
 	Inputs []Input
 	// EmbedDim is the encoder width; every init net ends at it.
 	EmbedDim int
-	// Encoder configures the transformer encoder (its OutDim is the width
-	// of the pooled representation and of the track features the heads see).
+	// Encoder configures the transformer encoder (its output width,
+	// Encoder.Width(EmbedDim), is that of the pooled representation and of
+	// the constituent features the heads see).
 	Encoder nn.EncoderConfig
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
@@ -37,7 +38,10 @@ type Input struct {
 	Vars       []string      // per-constituent input variables
 	MaxLen     int           // constituents per jet
 	InitHidden []int         // hidden layer sizes of the init net (the output is EmbedDim)
-	Activation nn.Activation // of the init net, applied after its last layer too
+	Activation nn.Activation // of the init net's hidden layers
+	// FinalActivation follows the init net's last layer ("" or None: none,
+	// as Salt's Dense without final_activation).
+	FinalActivation nn.Activation
 }
 
 // TaskKind is the kind of a task.
@@ -118,6 +122,12 @@ func (s *Spec) Validate() error {
 	if s.Encoder.Dropout < 0 || s.Encoder.Dropout >= 1 {
 		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, s.Encoder.Dropout)
 	}
+	if s.Encoder.OutDim < 0 {
+		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, s.Encoder.OutDim)
+	}
+	if s.Encoder.AttnDropout < 0 || s.Encoder.AttnDropout >= 1 {
+		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, s.Encoder.AttnDropout)
+	}
 	seen := map[string]bool{}
 	for _, in := range s.Inputs {
 		if in.Name == "" || seen[in.Name] {
@@ -166,9 +176,9 @@ func (s *Spec) Validate() error {
 }
 
 // GN2 returns Salt's GN2 configuration (configs/GN2/GN2.yaml): 2 jet and
-// 19 track variables, a 4-layer, 8-head, 256-wide encoder with one register
-// and a 128-wide output, and the jet flavour, track origin and vertexing
-// tasks.
+// 19 track variables, an init net 21→256→256 without a final activation, a
+// 4-layer, 8-head, 256-wide encoder with one register and a 128-wide
+// output, and the jet flavour, track origin and vertexing tasks.
 func GN2() Spec {
 	return Spec{
 		Name:    "GN2",
@@ -182,9 +192,10 @@ func GN2() Spec {
 				"numberOfNextToInnermostPixelLayerHits", "numberOfInnermostPixelLayerSharedHits",
 				"numberOfInnermostPixelLayerSplitHits", "numberOfPixelSharedHits",
 				"numberOfPixelSplitHits", "numberOfSCTSharedHits"},
-			MaxLen:     40,
-			InitHidden: []int{256},
-			Activation: nn.ReLU,
+			MaxLen:          40,
+			InitHidden:      []int{256},
+			Activation:      nn.ReLU,
+			FinalActivation: nn.None,
 		}},
 		EmbedDim: 256,
 		Encoder:  nn.EncoderConfig{Layers: 4, Heads: 8, DenseRatio: 2, Activation: nn.ReLU, Registers: 1, OutDim: 128},

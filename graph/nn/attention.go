@@ -24,11 +24,18 @@ func PaddingBias(g *graph.Graph, valid *graph.Tensor, dtype graph.DType) *graph.
 }
 
 // SelfAttention is multi-head scaled dot-product self-attention over
-// x [B, T, D] as PyTorch's nn.MultiheadAttention computes it: one fused
-// input projection to q, k, v, softmax(q·kᵀ/√d_h + bias)·v per head, and an
-// output projection. bias is nil (every key valid) or an additive key bias
-// [B, T] from PaddingBias.
+// x [B, T, D] as Salt's Attention (salt/models/attention.py) computes it:
+// one fused input projection to q, k, v, softmax(q·kᵀ/√d_h + bias)·v per
+// head, and an output projection. bias is nil (every key valid) or an
+// additive key bias [B, T] from PaddingBias: padded constituents send
+// nothing but still receive, as Salt masks them. With training set and
+// dropout > 0 the attention weights are dropped out, as Salt's
+// attn_kwargs.dropout does inside scaled_dot_product_attention.
 func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int) *graph.Tensor {
+	return selfAttention(g, name, x, bias, heads, 0, false)
+}
+
+func selfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int, dropout float64, training bool) *graph.Tensor {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
 	h := int64(heads)
@@ -40,8 +47,8 @@ func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int
 	dt := x.DType()
 	{
 		pop := g.Scope("in_proj")
-		// Xavier-uniform over the fused [D, 3D] projection, biases zero, as
-		// nn.MultiheadAttention initialises them.
+		// Xavier-uniform over the fused [D, 3D] projection and a zero bias,
+		// as Salt's Attention.reset_parameters draws them.
 		w := g.ParamOf("weight", dt, graph.Shape{d, 3 * d}, graph.InitUniform(math.Sqrt(6/float64(4*d))))
 		b := g.ParamOf("bias", dt, graph.Shape{3 * d}, graph.InitZeros())
 		x = g.Add(g.MatMul(x, w), b)
@@ -56,17 +63,12 @@ func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int
 	if bias != nil {
 		scores = g.Add(scores, g.Unsqueeze(bias, 1, 2))
 	}
-	attn := g.Softmax(scores, -1)
+	attn := Dropout(g, "dropout", g.Softmax(scores, -1), dropout, training)
 	o := g.Transpose(g.MatMul(attn, v), 0, 2, 1, 3) // [B,T,H,dh]
 	o = g.Reshape(o, 0, 0, d)
-	{
-		pop := g.Scope("out_proj")
-		w := g.ParamOf("weight", dt, graph.Shape{d, d}, graph.InitUniform(1/math.Sqrt(float64(d))))
-		b := g.ParamOf("bias", dt, graph.Shape{d}, graph.InitZeros())
-		o = g.Add(g.MatMul(o, w), b)
-		pop()
-	}
-	return o
+	// The output projection is an nn.Linear whose reset_parameters Salt
+	// calls: weight and bias U(±1/√D).
+	return Linear(g, "out_proj", o, int(d), true)
 }
 
 // Dropout zeroes elements of x with probability p during training, scaling
@@ -94,29 +96,46 @@ type EncoderConfig struct {
 	DenseRatio  int        // hidden size of the feed-forward net as a multiple of the embedding
 	Activation  Activation // of the feed-forward net
 	Registers   int        // learnable register tokens appended to every sequence
-	OutDim      int        // size of the final projection (0: none)
-	NoFinalNorm bool       // skip the LayerNorm after the last layer
-	Dropout     float64    // dropout probability after attention and feed-forward
+	OutDim      int        // size of the output projection (0: none; the output keeps the embedding size)
+	NoFinalNorm bool       // skip the LayerNorm at the encoder's output
+	Dropout     float64    // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
+	AttnDropout float64    // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
 	Training    bool       // build training-time dropout
 }
 
-// EncoderLayer is one pre-norm transformer layer:
-// x + attn(norm(x)), then x + dense(norm(x)).
+// EncoderLayer is one pre-norm transformer layer as Salt's EncoderLayer
+// builds it with norm_type "pre": x + attn(norm(x)), then
+// x + dense(norm(x)), where the norms have no parameters (Norm) and dense
+// is Salt's ungated GLU, Linear(D→ratio·D), activation, dropout,
+// Linear(ratio·D→D).
 func EncoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg EncoderConfig) *graph.Tensor {
 	defer g.Scope(name)()
 	d := int(x.Dim(-1))
-	a := SelfAttention(g, "attn", LayerNorm(g, "attn_norm", x), bias, cfg.Heads)
-	x = g.Add(x, Dropout(g, "attn_dropout", a, cfg.Dropout, cfg.Training))
-	f := MLP(g, "dense", LayerNorm(g, "dense_norm", x), []int{cfg.DenseRatio * d, d}, cfg.Activation, false)
-	return g.Add(x, Dropout(g, "dense_dropout", f, cfg.Dropout, cfg.Training))
+	x = g.Add(x, selfAttention(g, "attn", Norm(g, "attn_norm", x), bias, cfg.Heads, cfg.AttnDropout, cfg.Training))
+	pop := g.Scope("dense")
+	h := Activate(g, Linear(g, "0", Norm(g, "norm", x), cfg.DenseRatio*d, true), cfg.Activation)
+	h = Dropout(g, "dropout", h, cfg.Dropout, cfg.Training)
+	f := Linear(g, "1", h, d, true)
+	pop()
+	return g.Add(x, f)
+}
+
+// Width returns the size of the encoder's output for embeddings of size
+// embed: OutDim, or embed without an output projection.
+func (cfg EncoderConfig) Width(embed int) int {
+	if cfg.OutDim > 0 {
+		return cfg.OutDim
+	}
+	return embed
 }
 
 // Encoder runs the transformer encoder over x [B, T, D] with valid [B, T]
-// (nil: all valid). It appends cfg.Registers register tokens (always
-// valid, so no jet has an empty sequence), applies the layers, a final
-// LayerNorm (unless NoFinalNorm) and the projection to OutDim. It returns the encoded sequence
-// [B, T+R, O] and the additive key bias [B, T+R] of that sequence (nil when
-// valid is nil).
+// (nil: all valid) as Salt's Transformer does: it appends cfg.Registers
+// register tokens (always valid, so no jet has an empty sequence), applies
+// the layers, the projection to OutDim (if any) and then, unless
+// NoFinalNorm, the final parameter-free LayerNorm at the output width. It
+// returns the encoded sequence [B, T+R, O] and the additive key bias
+// [B, T+R] of that sequence (nil when valid is nil).
 func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
 	defer g.Scope(name)()
 	dt := x.DType()
@@ -126,10 +145,11 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 	if cfg.Registers > 0 {
 		r := int64(cfg.Registers)
 		b, t, d := x.Dim(0), x.Dim(1), x.Dim(2)
-		reg := g.ParamOf("registers", dt, graph.Shape{1, r, d}, graph.InitNormal(1e-4))
+		// [R, D] as Salt's Transformer.registers, drawn N(0, 1e-4²).
+		reg := g.ParamOf("registers", dt, graph.Shape{r, d}, graph.InitNormal(1e-4))
 		switch {
 		case b >= 0:
-			x = g.Concat(1, x, g.Expand(reg, graph.Shape{b, r, d}))
+			x = g.Concat(1, x, g.Expand(g.Unsqueeze(reg, 0), graph.Shape{b, r, d}))
 		case t >= 0:
 			// A dynamic batch cannot be expanded to without shape
 			// operators: pad the sequence with R zero rows and add the
@@ -151,11 +171,11 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 	for i := 0; i < cfg.Layers; i++ {
 		x = EncoderLayer(g, "layer"+strconv.Itoa(i), x, bias, cfg)
 	}
-	if !cfg.NoFinalNorm {
-		x = LayerNorm(g, "out_norm", x)
-	}
 	if cfg.OutDim > 0 {
 		x = Linear(g, "out_proj", x, cfg.OutDim, true)
+	}
+	if !cfg.NoFinalNorm {
+		x = Norm(g, "out_norm", x)
 	}
 	return x, bias
 }

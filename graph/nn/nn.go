@@ -136,11 +136,26 @@ func MLP(g *graph.Graph, name string, x *graph.Tensor, sizes []int, a Activation
 }
 
 // LayerNorm normalises over the last dimension with a learnable scale
-// (init 1) and bias (init 0), ε = 1e-5 as PyTorch.
+// (init 1) and bias (init 0), ε = 1e-5 as PyTorch's nn.LayerNorm.
 func LayerNorm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 	defer g.Scope(name)()
 	d := graph.Shape{x.Dim(-1)}
 	scale := g.ParamOf("weight", x.DType(), d, graph.InitOnes())
 	bias := g.ParamOf("bias", x.DType(), d, graph.InitZeros())
 	return g.LayerNorm(x, scale, bias, 1e-5)
+}
+
+// Norm normalises over the last dimension without learnable parameters,
+// ε = 1e-5: Salt's LayerNorm (salt/models/layernorm.py), which is
+// PyTorch's nn.LayerNorm with elementwise_affine=False, the norm of every
+// residual block and of the output of Salt's Transformer. It declares no
+// parameters, so name only scopes its nodes.
+func Norm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	d := x.Dim(-1)
+	ones := make([]float64, d)
+	for i := range ones {
+		ones[i] = 1
+	}
+	return g.LayerNorm(x, g.Const("ones", x.DType(), graph.Shape{d}, ones), nil, 1e-5)
 }

@@ -41,6 +41,12 @@ func TestLayerGradients(t *testing.T) {
 			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.GELU, true)
 		}}},
 		{"LayerNorm", graphtest.GradCheck{Vars: x(S{2, 3, 8}), Build: func(g *G, v, _ []*T) *T { return nn.LayerNorm(g, "norm", v[0]) }}},
+		{"Norm", graphtest.GradCheck{Vars: x(S{2, 3, 8}), Build: func(g *G, v, _ []*T) *T { return nn.Norm(g, "norm", v[0]) }}},
+		{"Encoder/no-projection", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Layers: 1, Heads: 4, DenseRatio: 1, Activation: nn.SiLU, Registers: 1}
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.AttentionPool(g, "pool", out, bias)
+		}}},
 		{"SelfAttention/masked", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
 			return nn.SelfAttention(g, "attn", v[0], nn.PaddingBias(g, f[0], v[0].DType()), 2)
 		}}},

@@ -45,12 +45,19 @@ func (AdamW) Slots() []string { return []string{"exp_avg", "exp_avg_sq"} }
 
 // Update implements Optimizer.
 func (o AdamW) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	return o.UpdateWithMomentum(g, p, grad, state, lr, step, g.ScalarLike(p, o.Beta1))
+}
+
+// UpdateWithMomentum implements MomentumOptimizer: β₁ is the scalar
+// momentum, of p's type, and also enters the bias correction 1 − β₁ᵗ, as
+// torch.optim.AdamW reads the β₁ its param group holds at each step.
+func (o AdamW) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, beta1 *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
 	defer g.Scope("adamw")()
 	c := func(v float64) *graph.Tensor { return g.ScalarLike(p, v) }
-	m := g.Add(g.Mul(state[0], c(o.Beta1)), g.Mul(grad, c(1-o.Beta1)))
+	m := g.Add(g.Mul(state[0], beta1), g.Mul(grad, g.Sub(c(1), beta1)))
 	v := g.Add(g.Mul(state[1], c(o.Beta2)), g.Mul(g.Mul(grad, grad), c(1-o.Beta2)))
 	// Scalars first: the bias corrections and the step size.
-	bc1 := g.Sub(c(1), g.Pow(c(o.Beta1), step))
+	bc1 := g.Sub(c(1), g.Pow(beta1, step))
 	bc2 := g.Sub(c(1), g.Pow(c(o.Beta2), step))
 	stepSize := g.Div(lr, bc1)
 	denom := g.Add(g.Div(g.Sqrt(v), g.Sqrt(bc2)), c(o.Eps))
@@ -80,34 +87,78 @@ func (o SGD) Slots() []string {
 }
 
 // Update implements Optimizer.
-func (o SGD) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, _ *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
-	defer g.Scope("sgd")()
-	c := func(v float64) *graph.Tensor { return g.ScalarLike(p, v) }
-	if o.WeightDecay != 0 {
-		grad = g.Add(grad, g.Mul(p, c(o.WeightDecay)))
-	}
+func (o SGD) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
 	if o.Momentum == 0 {
+		defer g.Scope("sgd")()
+		if o.WeightDecay != 0 {
+			grad = g.Add(grad, g.Mul(p, g.ScalarLike(p, o.WeightDecay)))
+		}
 		return g.Sub(p, g.Mul(lr, grad)), nil
 	}
-	buf := g.Add(g.Mul(state[0], c(o.Momentum)), grad)
+	return o.UpdateWithMomentum(g, p, grad, state, lr, step, g.ScalarLike(p, o.Momentum))
+}
+
+// UpdateWithMomentum implements MomentumOptimizer with the scalar momentum
+// μ of p's type; the momentum buffer is kept whatever o.Momentum says.
+func (o SGD) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, _, momentum *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	defer g.Scope("sgd")()
+	if o.WeightDecay != 0 {
+		grad = g.Add(grad, g.Mul(p, g.ScalarLike(p, o.WeightDecay)))
+	}
+	buf := g.Add(g.Mul(state[0], momentum), grad)
 	dir := buf
 	if o.Nesterov {
-		dir = g.Add(grad, g.Mul(buf, c(o.Momentum)))
+		dir = g.Add(grad, g.Mul(buf, momentum))
 	}
 	return g.Sub(p, g.Mul(lr, dir)), []*graph.Tensor{buf}
 }
 
+// MomentumOptimizer is an Optimizer whose momentum coefficient can be a
+// graph input (AdamW's β₁, SGD's momentum), so that the schedule can change
+// it every step as PyTorch's OneCycleLR does with cycle_momentum.
+type MomentumOptimizer interface {
+	Optimizer
+	// UpdateWithMomentum is Update with the momentum coefficient given as a
+	// scalar tensor of p's type. Its state has the slots SlotsWithMomentum
+	// names.
+	UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, momentum *graph.Tensor) (newP *graph.Tensor, newState []*graph.Tensor)
+	// SlotsWithMomentum names the state of UpdateWithMomentum.
+	SlotsWithMomentum() []string
+}
+
+// SlotsWithMomentum implements MomentumOptimizer.
+func (o AdamW) SlotsWithMomentum() []string { return o.Slots() }
+
+// SlotsWithMomentum implements MomentumOptimizer: the buffer exists even
+// where o.Momentum is 0, since the input sets the coefficient.
+func (SGD) SlotsWithMomentum() []string { return []string{"momentum_buffer"} }
+
 // ClipByGlobalNorm scales grad so that its L2 norm is at most maxNorm, as
 // torch.nn.utils.clip_grad_norm_ does (factor min(1, maxNorm/(‖g‖+1e-6))),
-// and returns the clipped gradient and the norm before clipping.
+// and returns the clipped gradient and the norm before clipping, of grad's
+// type. The sum of squares is accumulated in float64 whatever grad's type:
+// one float32 sum over a million parameters loses ~1e-5 relative, far more
+// than the float32 rounding of the norm itself.
 func ClipByGlobalNorm(g *graph.Graph, grad *graph.Tensor, maxNorm float64) (clipped, norm *graph.Tensor) {
 	defer g.Scope("clip")()
-	norm = g.Sqrt(g.ReduceSum(g.Mul(grad, grad), allAxes(grad.Rank()), false))
+	wide := grad
+	if grad.DType() != graph.Float64 {
+		wide = g.Cast(grad, graph.Float64)
+	}
+	norm64 := g.Sqrt(g.ReduceSum(g.Mul(wide, wide), allAxes(grad.Rank()), false))
+	norm = norm64
+	if grad.DType() != graph.Float64 {
+		norm = g.Cast(norm64, grad.DType())
+	}
 	if maxNorm <= 0 {
 		return grad, norm
 	}
-	coef := g.Div(g.ScalarLike(norm, maxNorm), g.Add(norm, g.ScalarLike(norm, 1e-6)))
-	return g.Mul(grad, g.Min(coef, g.ScalarLike(coef, 1))), norm
+	coef := g.Div(g.ScalarLike(norm64, maxNorm), g.Add(norm64, g.ScalarLike(norm64, 1e-6)))
+	coef = g.Min(coef, g.ScalarLike(coef, 1))
+	if grad.DType() != graph.Float64 {
+		coef = g.Cast(coef, grad.DType())
+	}
+	return g.Mul(grad, coef), norm
 }
 
 func allAxes(rank int) []int {
@@ -140,6 +191,11 @@ type Step struct {
 	// the optimizer state unchanged, and the output "grad_finite" (1 or 0)
 	// tells the caller to lower the scale (see LossScaler).
 	LossScaling bool
+	// CycleMomentum reads the optimizer's momentum coefficient (AdamW's β₁,
+	// SGD's momentum) from the scalar input "momentum" each step, for a
+	// schedule that cycles it (PyTorch's OneCycleLR with cycle_momentum).
+	// The optimizer must be a MomentumOptimizer.
+	CycleMomentum bool
 }
 
 // Names of the training step's inputs and outputs besides the model's own.
@@ -149,6 +205,9 @@ const (
 	StepInput      = "step"       // 1-based step count (scalar)
 	NewParams      = "new/params" // updated flat parameters
 	GradNormOutput = "grad_norm"  // global gradient norm before clipping
+	// MomentumInput is the momentum input (scalar, Master type) of a step
+	// built with Step.CycleMomentum: AdamW's β₁ or SGD's momentum.
+	MomentumInput = "momentum"
 	// LossScaleInput is the loss-scale input (scalar, Master type) of a
 	// step built with Step.LossScaling.
 	LossScaleInput = "loss_scale"
@@ -174,6 +233,9 @@ type Layout struct {
 	// LossScaling reports that the step reads LossScaleInput and writes
 	// GradFiniteOutput (Step.LossScaling).
 	LossScaling bool
+	// CycleMomentum reports that the step reads MomentumInput
+	// (Step.CycleMomentum).
+	CycleMomentum bool
 }
 
 // BuildStep turns g, whose parameters the scalar loss depends on, into a
@@ -194,11 +256,11 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 	}
 	var flat *graph.Tensor
 	var views []*graph.Tensor
-	var slots []graph.ParamSlot
+	var params []graph.ParamSlot
 	if cfg.Master == 0 {
-		flat, views, slots = g.FlattenParams(ParamsInput)
+		flat, views, params = g.FlattenParams(ParamsInput)
 	} else {
-		flat, views, slots = g.FlattenParamsAs(ParamsInput, cfg.Master)
+		flat, views, params = g.FlattenParamsAs(ParamsInput, cfg.Master)
 	}
 	if err := g.Err(); err != nil {
 		return nil, err
@@ -233,11 +295,27 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 	grad, norm := ClipByGlobalNorm(g, grad, cfg.ClipNorm)
 	lr := g.Input(LRInput, master, graph.Shape{})
 	step := g.Input(StepInput, master, graph.Shape{})
+	slots := cfg.Optimizer.Slots()
+	var mo MomentumOptimizer
+	if cfg.CycleMomentum {
+		var ok bool
+		if mo, ok = cfg.Optimizer.(MomentumOptimizer); !ok {
+			return nil, fmt.Errorf("optim: BuildStep: %T has no momentum to cycle", cfg.Optimizer)
+		}
+		slots = mo.SlotsWithMomentum()
+	}
 	var state []*graph.Tensor
-	for _, s := range cfg.Optimizer.Slots() {
+	for _, s := range slots {
 		state = append(state, g.Input(StateInput(s), master, flat.Shape()))
 	}
-	newP, newState := cfg.Optimizer.Update(g, flat, grad, state, lr, step)
+	var newP *graph.Tensor
+	var newState []*graph.Tensor
+	if mo != nil {
+		momentum := g.Input(MomentumInput, master, graph.Shape{})
+		newP, newState = mo.UpdateWithMomentum(g, flat, grad, state, lr, step, momentum)
+	} else {
+		newP, newState = cfg.Optimizer.Update(g, flat, grad, state, lr, step)
+	}
 	var finite *graph.Tensor
 	if scale != nil {
 		// Skip the update when the gradient overflowed: Where keeps the old
@@ -251,7 +329,7 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 		pop()
 	}
 	g.Output(NewParams, newP)
-	for i, s := range cfg.Optimizer.Slots() {
+	for i, s := range slots {
 		g.Output(NewStateOutput(s), newState[i])
 	}
 	g.Output(GradNormOutput, norm)
@@ -263,7 +341,7 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	return &Layout{Params: slots, Size: flat.Shape()[0], Slots: cfg.Optimizer.Slots(), LossScaling: cfg.LossScaling}, nil
+	return &Layout{Params: params, Size: flat.Shape()[0], Slots: slots, LossScaling: cfg.LossScaling, CycleMomentum: cfg.CycleMomentum}, nil
 }
 
 // isFinite returns whether the scalar x, which is not negative (a norm),

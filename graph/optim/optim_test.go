@@ -2,8 +2,10 @@ package optim_test
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph"
@@ -306,5 +308,173 @@ func TestStepGraphDeterministic(t *testing.T) {
 	}
 	if a, b := build(), build(); !bytes.Equal(a, b) {
 		t.Fatal("two builds of the same training step differ")
+	}
+}
+
+// TestMomentumInput checks the optimizers' update with the momentum
+// coefficient from a graph input (OneCycleLR's cycle_momentum) against the
+// reference updates with that coefficient, changed every step. AdamW's
+// bias correction must use the β₁ of the step, as torch.optim.AdamW does.
+func TestMomentumInput(t *testing.T) {
+	const n, steps = 40, 12
+	cases := []struct {
+		name string
+		opt  optim.MomentumOptimizer
+	}{
+		{"AdamW", optim.AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}},
+		{"SGD", optim.SGD{Momentum: 0.5, WeightDecay: 1e-3}},
+		{"SGD/nesterov-without-momentum", optim.SGD{Nesterov: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := graph.New("update")
+			p := g.Input("p", graph.Float64, graph.Shape{n})
+			grad := g.Input("grad", graph.Float64, graph.Shape{n})
+			lr := g.Input("lr", graph.Float64, graph.Shape{})
+			step := g.Input("step", graph.Float64, graph.Shape{})
+			mom := g.Input("momentum", graph.Float64, graph.Shape{})
+			var state []*graph.Tensor
+			for _, s := range c.opt.SlotsWithMomentum() {
+				state = append(state, g.Input(s, graph.Float64, graph.Shape{n}))
+			}
+			newP, newState := c.opt.UpdateWithMomentum(g, p, grad, state, lr, step, mom)
+			g.Output("new_p", newP)
+			for i, s := range c.opt.SlotsWithMomentum() {
+				g.Output("new_"+s, newState[i])
+			}
+			run := graphtest.Compile(t, g, graph.ModelOptions{})
+			r := rand.New(rand.NewPCG(2, 7))
+			params := make([]float64, n)
+			for i := range params {
+				params[i] = r.NormFloat64()
+			}
+			ref := append([]float64(nil), params...)
+			st, refSt := map[string][]float64{}, map[string][]float64{}
+			for _, s := range c.opt.SlotsWithMomentum() {
+				st[s], refSt[s] = make([]float64, n), make([]float64, n)
+			}
+			for k := 1; k <= steps; k++ {
+				beta := 0.85 + 0.1*float64(k%5)/4 // a different coefficient each step
+				rate := 1e-2 / float64(k)
+				gr := make([]float64, n)
+				for i := range gr {
+					gr[i] = r.NormFloat64()
+				}
+				feeds := map[string][]float64{"p": params, "grad": gr, "lr": {rate}, "step": {float64(k)}, "momentum": {beta}}
+				for s, v := range st {
+					feeds[s] = v
+				}
+				out, err := run.Run(feeds)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch o := c.opt.(type) {
+				case optim.AdamW:
+					o.Beta1 = beta
+					adamwReference(o, ref, refSt["exp_avg"], refSt["exp_avg_sq"], gr, rate, k)
+				case optim.SGD:
+					o.Momentum = beta
+					sgdReference(o, ref, refSt["momentum_buffer"], gr, rate)
+				}
+				params = out["new_p"]
+				for s := range st {
+					st[s] = out["new_"+s]
+				}
+				for i := range params {
+					if math.Abs(params[i]-ref[i]) > 1e-12*math.Max(1, math.Abs(ref[i])) {
+						t.Fatalf("step %d (momentum %g): p[%d] = %.17g, reference %.17g", k, beta, i, params[i], ref[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCycleMomentumStep checks that BuildStep with CycleMomentum declares
+// the momentum input and keeps SGD's momentum buffer, and refuses an
+// optimizer without momentum.
+func TestCycleMomentumStep(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		opt       optim.Optimizer
+		wantSlots []string
+	}{
+		{"AdamW", optim.DefaultAdamW(), []string{"exp_avg", "exp_avg_sq"}},
+		{"SGD", optim.SGD{}, []string{"momentum_buffer"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := graph.New("step")
+			x := g.Input("x", graph.Float32, graph.Shape{4, 2})
+			loss := g.ReduceMean(nn.Linear(g, "lin", x, 1, true), []int{0, 1}, false)
+			layout, err := optim.BuildStep(g, loss, optim.Step{Optimizer: c.opt, CycleMomentum: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !layout.CycleMomentum || fmt.Sprint(layout.Slots) != fmt.Sprint(c.wantSlots) {
+				t.Fatalf("layout: cycle %v, slots %v; want true, %v", layout.CycleMomentum, layout.Slots, c.wantSlots)
+			}
+			found := false
+			for _, in := range g.Inputs() {
+				found = found || in.Name() == optim.MomentumInput
+			}
+			if !found {
+				t.Fatalf("no %q input", optim.MomentumInput)
+			}
+		})
+	}
+	g := graph.New("step")
+	x := g.Input("x", graph.Float32, graph.Shape{4, 2})
+	loss := g.ReduceMean(nn.Linear(g, "lin", x, 1, true), []int{0, 1}, false)
+	if _, err := optim.BuildStep(g, loss, optim.Step{Optimizer: noMomentum{}, CycleMomentum: true}); err == nil || !strings.Contains(err.Error(), "no momentum") {
+		t.Fatalf("an optimizer without momentum: err = %v", err)
+	}
+}
+
+// noMomentum is an optimizer with no momentum coefficient.
+type noMomentum struct{}
+
+func (noMomentum) Slots() []string { return nil }
+func (noMomentum) Update(g *graph.Graph, p, grad *graph.Tensor, _ []*graph.Tensor, lr, _ *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	return g.Sub(p, g.Mul(lr, grad)), nil
+}
+
+// TestGradNormAccumulation checks the global norm of a float32 gradient
+// of a million entries against the exact norm: the sum of squares must be
+// accumulated wider than float32 for the float32 norm to be the correctly
+// rounded one (a float32 running sum reads ~1e-5 low here).
+func TestGradNormAccumulation(t *testing.T) {
+	const n = 1 << 20
+	r := rand.New(rand.NewPCG(4, 4))
+	grad := make([]float64, n)
+	var exact float64
+	for i := range grad {
+		v := float64(float32(1 + 0.01*r.NormFloat64()))
+		grad[i] = v
+		exact += v * v
+	}
+	exact = math.Sqrt(exact)
+	for _, maxNorm := range []float64{0, 100} {
+		g := graph.New("norm")
+		x := g.Input("g", graph.Float32, graph.Shape{n})
+		clipped, norm := optim.ClipByGlobalNorm(g, x, maxNorm)
+		g.Output("norm", norm)
+		g.Output("clipped", g.Slice(clipped, []int{0}, []int64{0}, []int64{4}))
+		out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{"g": grad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := float64(float32(exact))
+		if got := out["norm"][0]; got != want {
+			t.Errorf("max_norm %g: norm = %.9g, want %.9g (exact %.12g; relative error %.2g)", maxNorm, got, want, exact, (got-exact)/exact)
+		}
+		scale := 1.0
+		if maxNorm > 0 {
+			scale = maxNorm / (exact + 1e-6)
+		}
+		for i, v := range out["clipped"] {
+			if w := float64(float32(grad[i] * scale)); math.Abs(v-w) > 1e-7*math.Abs(w) {
+				t.Errorf("max_norm %g: clipped[%d] = %.9g, want %.9g", maxNorm, i, v, w)
+			}
+		}
 	}
 }

@@ -1,0 +1,111 @@
+// Package salttwin runs salt_twin.py, an independent PyTorch
+// implementation of Salt's GN2 written for salt-ort's tests, to make a model
+// "trained by Salt": the config.yaml Salt writes into its log directory, a
+// Lightning checkpoint, and PyTorch's outputs to compare salt-ort with.
+package salttwin
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/checkpoint"
+	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/loader"
+)
+
+// Twin is a small GN2 the PyTorch twin trained on generated data.
+type Twin struct {
+	Dir string
+	// ConfigYAML and Ckpt are Salt's config.yaml and the Lightning
+	// checkpoint at the end of epoch Steps-1 (one step per epoch).
+	ConfigYAML, Ckpt string
+	Data             *loader.GenResult
+	// Expected holds PyTorch's outputs: eval/<task> (probabilities of the
+	// checkpoint on the test file: [jets, 4], [jets, T, 8], [jets, T, T]),
+	// step/lr and step/beta1 of the next step, and step/before/<name> and
+	// step/after/<name>, every parameter (Salt's names) before and after it.
+	Expected *checkpoint.File
+}
+
+// Sizes of the twin.
+const (
+	TrainJets = 64 // one batch per epoch: salt-ort and the twin step on the same jets
+	TestJets  = 300
+	Tracks    = 12
+	Steps     = 3  // steps taken before the checkpoint
+	Epochs    = 10 // the schedule's length, one step per epoch
+	Embed     = 32
+)
+
+// script returns the path of salt_twin.py.
+func script() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "salt_twin.py")
+}
+
+// Build trains the twin in a new directory under dir and returns it; it
+// fails the test where python3-torch is missing (`make deps`).
+func Build(t testing.TB, dir string) *Twin {
+	t.Helper()
+	torchref.Require(t)
+	gen, err := loader.Generate(loader.GenConfig{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := loader.ReadClassDict(gen.ClassDict)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := &Twin{Dir: dir, Data: gen, ConfigYAML: filepath.Join(dir, "logs", "config.yaml"),
+		Ckpt: filepath.Join(dir, "logs", "ckpts", "epoch=002-val_loss=1.00000.ckpt")}
+	if err := os.MkdirAll(filepath.Dir(tw.Ckpt), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	expected := filepath.Join(dir, "expected.safetensors")
+	spec := map[string]any{
+		"seed": 3, "jet_vars": loader.GN2JetVariables(), "track_vars": loader.GN2TrackVariables(),
+		"embed": Embed, "init_hidden": []int{32}, "layers": 2, "heads": 4, "out_dim": 16, "registers": 1,
+		"task_hidden":       []int{16, 8},
+		"jet_class_weights": cd["jets"]["flavour_label"], "origin_class_weights": cd["tracks"]["ftagTruthOriginLabel"],
+		"lr": []float64{1e-4, 5e-3, 1e-5}, "pct_start": 0.3, "epochs": Epochs, "steps": Steps,
+		"batch": TrainJets, "train": gen.Train, "val": gen.Val, "test": gen.Test,
+		"norm_dict": gen.NormDict, "class_dict": gen.ClassDict,
+		"ckpt": tw.Ckpt, "config_yaml": tw.ConfigYAML, "expected": expected,
+	}
+	run(t, "make", spec, dir)
+	if tw.Expected, err = checkpoint.Read(expected); err != nil {
+		t.Fatal(err)
+	}
+	return tw
+}
+
+// Count returns the parameter count of the twin at the sizes spec gives
+// (jet_vars, track_vars, embed, init_hidden, layers, heads, out_dim,
+// registers, task_hidden).
+func Count(t testing.TB, spec map[string]any) int64 {
+	t.Helper()
+	out := strings.TrimSpace(string(run(t, "count", spec, t.TempDir())))
+	n, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		t.Fatalf("salt_twin.py count printed %q", out)
+	}
+	return n
+}
+
+func run(t testing.TB, mode string, spec map[string]any, dir string) []byte {
+	t.Helper()
+	path := filepath.Join(dir, "spec-"+mode+".json")
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return torchref.RunFile(t, script(), mode, path)
+}

@@ -1,0 +1,1044 @@
+package saltimport
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/loader"
+)
+
+// Converted is a Salt configuration converted to salt-ort's.
+type Converted struct {
+	// Config is the salt-ort configuration, every default filled in.
+	Config config.Config
+	// NormDict and ClassDict are the dictionaries Salt's config names,
+	// found on this machine ("" where neither the path nor a file of its
+	// name beside config.yaml exists; ClassDict also where none is named).
+	NormDict, ClassDict string
+	// Ignored lists the keys salt-ort does not carry because they do not
+	// change the model or how it trains (logging, loader performance,
+	// bookkeeping), as "key: why", for the import report.
+	Ignored []string
+	// Notes say where salt-ort computes the same thing differently, or
+	// where a value came from elsewhere than the key, as "key: note".
+	Notes []string
+}
+
+// ConfigError lists every key of a Salt configuration that salt-ort cannot
+// represent, each with why and, where there is one, the fix.
+type ConfigError struct {
+	File     string
+	Problems []string // "key: problem"
+}
+
+// Error lists the file and every key with its problem, one per line.
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d key(s) salt-ort cannot represent:", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  " + p)
+	}
+	return b.String()
+}
+
+// ConvertOptions configure Convert.
+type ConvertOptions struct {
+	// MaxLen gives the constituents per jet of groups whose count Salt takes
+	// from the files (no data.num_inputs entry), by group name; where a
+	// group has none here the training file is read for it.
+	MaxLen map[string]int
+	// Device overrides the device trainer.accelerator implies ("cpu" or
+	// "cuda"; with "cpu", a 16-bit precision becomes fp32).
+	Device string
+}
+
+// converter walks Salt's configuration, marking the keys it uses.
+type converter struct {
+	file     string
+	dir      string
+	root     map[string]any
+	used     map[string]bool
+	problems []string
+	ignored  []string
+	notes    []string
+}
+
+func (c *converter) problem(key, format string, args ...any) {
+	c.problems = append(c.problems, key+": "+fmt.Sprintf(format, args...))
+}
+
+func (c *converter) note(key, format string, args ...any) {
+	c.notes = append(c.notes, key+": "+fmt.Sprintf(format, args...))
+}
+
+// get returns the value at a dotted path (list elements by index) and
+// marks it used.
+func (c *converter) get(path string) (any, bool) {
+	v, ok := lookup(c.root, path)
+	if ok {
+		c.used[path] = true
+	}
+	return v, ok
+}
+
+// peek returns the value at a dotted path without marking it used.
+func (c *converter) peek(path string) any {
+	v, _ := lookup(c.root, path)
+	return v
+}
+
+func lookup(root any, path string) (any, bool) {
+	cur := root
+	for _, part := range strings.Split(path, ".") {
+		switch n := cur.(type) {
+		case map[string]any:
+			v, ok := n[part]
+			if !ok {
+				return nil, false
+			}
+			cur = v
+		case []any:
+			i, err := strconv.Atoi(part)
+			if err != nil || i < 0 || i >= len(n) {
+				return nil, false
+			}
+			cur = n[i]
+		default:
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func (c *converter) str(path string) string {
+	v, _ := c.get(path)
+	s, _ := v.(string)
+	return s
+}
+
+// integer returns the integer at path, def where it is absent or null, and
+// records a problem where it is something else.
+func (c *converter) integer(path string, def int) int {
+	v, ok := c.get(path)
+	if !ok || v == nil {
+		return def
+	}
+	switch n := v.(type) {
+	case int:
+		return n
+	case float64:
+		if n == math.Trunc(n) {
+			return int(n)
+		}
+	}
+	c.problem(path, "%v is not a whole number", v)
+	return def
+}
+
+func (c *converter) number(path string, def float64) float64 {
+	v, ok := c.get(path)
+	if !ok || v == nil {
+		return def
+	}
+	switch n := v.(type) {
+	case int:
+		return float64(n)
+	case float64:
+		return n
+	case string:
+		// YAML 1.1 reads 1e-5 without a dot as a string; Salt's jsonargparse
+		// reads it as a number.
+		if f, err := strconv.ParseFloat(n, 64); err == nil {
+			return f
+		}
+	}
+	c.problem(path, "%v is not a number", v)
+	return def
+}
+
+func (c *converter) boolean(path string, def bool) bool {
+	v, ok := c.get(path)
+	if !ok || v == nil {
+		return def
+	}
+	b, isBool := v.(bool)
+	if !isBool {
+		c.problem(path, "%v is not true or false", v)
+		return def
+	}
+	return b
+}
+
+func (c *converter) ints(path string) []int {
+	v, _ := c.get(path)
+	l, _ := v.([]any)
+	var out []int
+	for i := range l {
+		out = append(out, c.integer(path+"."+strconv.Itoa(i), 0))
+	}
+	return out
+}
+
+func (c *converter) strs(path string) []string {
+	v, _ := c.get(path)
+	l, _ := v.([]any)
+	var out []string
+	for i, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			c.problem(path+"."+strconv.Itoa(i), "%v is not a string", e)
+			continue
+		}
+		c.used[path+"."+strconv.Itoa(i)] = true
+		out = append(out, s)
+	}
+	return out
+}
+
+// classPath returns the class_path of the object at path and marks it.
+func (c *converter) classPath(path string) string {
+	return c.str(path + ".class_path")
+}
+
+// Convert converts the text of the config.yaml Salt writes into its log
+// directory (LightningCLI's full configuration) read from path into a
+// salt-ort configuration. Every key that changes the model or its training
+// is either carried over or reported: one *ConfigError lists every key
+// salt-ort cannot represent.
+func Convert(path string, data []byte, opts ConvertOptions) (*Converted, error) {
+	var root map[string]any
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &ConfigError{File: path, Problems: []string{"(file): not YAML: " + err.Error()}}
+	}
+	if root == nil {
+		return nil, &ConfigError{File: path, Problems: []string{"(file): empty"}}
+	}
+	c := &converter{file: path, dir: filepath.Dir(path), root: root, used: map[string]bool{}}
+	out := &Converted{Config: config.Default()}
+	cfg := &out.Config
+	for _, k := range []string{"model", "data", "trainer"} {
+		if _, ok := root[k].(map[string]any); !ok {
+			c.problem(k, "missing: this is not the config.yaml Salt writes into its log directory")
+		}
+	}
+	if len(c.problems) > 0 {
+		return nil, &ConfigError{File: path, Problems: c.problems}
+	}
+	c.convertData(cfg, opts)
+	out.NormDict, out.ClassDict = c.dictionaries(cfg)
+	c.convertModel(cfg)
+	c.convertTraining(cfg, opts)
+	c.checkRest()
+	sort.Strings(c.problems)
+	if len(c.problems) > 0 {
+		return nil, &ConfigError{File: path, Problems: c.problems}
+	}
+	out.Ignored, out.Notes = c.ignored, c.notes
+	return out, nil
+}
+
+func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
+	d := &cfg.Data
+	d.JetDataset = c.str("data.global_object")
+	if d.JetDataset == "" {
+		d.JetDataset = "jets"
+	}
+	if mg := c.str("model.global_object"); mg != "" && mg != d.JetDataset {
+		c.problem("model.global_object", "%q differs from data.global_object %q", mg, d.JetDataset)
+	}
+	vars, _ := c.get("data.variables")
+	vm, ok := vars.(map[string]any)
+	if !ok || len(vm) == 0 {
+		c.problem("data.variables", "no input variables")
+	}
+	d.Variables = map[string][]string{}
+	for _, ds := range sortedKeys(vm) {
+		key := "data.variables." + ds
+		switch {
+		case ds == "global" || ds == "parameters" || strings.HasPrefix(ds, "_") || ds == "EDGE":
+			c.problem(key, "salt-ort has no %q inputs (global features, parameterised training, edge features)", ds)
+			continue
+		}
+		d.Variables[ds] = c.strs(key)
+	}
+	if im, _ := c.get("data.input_map"); im != nil {
+		m, _ := im.(map[string]any)
+		for _, k := range sortedKeys(m) {
+			if v, _ := m[k].(string); v != k {
+				c.problem("data.input_map."+k, "maps %q to dataset %q: salt-ort reads each input from the dataset of its own name; rename the input to %q", k, m[k], m[k])
+			}
+		}
+	}
+	file := func(key string) []string {
+		s := c.str(key)
+		if s == "" {
+			return nil
+		}
+		if strings.ContainsAny(s, "*?[") {
+			matches, _ := filepath.Glob(s)
+			if len(matches) == 0 {
+				c.problem(key, "the pattern %q matches no file here; salt-ort lists files, so give the files (or make the pattern match)", s)
+				return nil
+			}
+			sort.Strings(matches)
+			c.note(key, "the pattern %q is listed as its %d files", s, len(matches))
+			return matches
+		}
+		p := abs(s)
+		if _, err := os.Stat(p); err != nil {
+			c.note(key, "%s is not here: eval needs --test FILE, and train and export need the files at this path (edit config.toml)", p)
+		}
+		return []string{p}
+	}
+	d.Train, d.Val, d.Test = file("data.train_file"), file("data.val_file"), file("data.test_file")
+	if len(d.Train) == 0 {
+		c.problem("data.train_file", "missing")
+	}
+	if len(d.Val) == 0 {
+		c.problem("data.val_file", "missing")
+	}
+	d.BatchSize = c.integer("data.batch_size", d.BatchSize)
+	d.NumWorkers = max(1, c.integer("data.num_workers", d.NumWorkers))
+	d.NumTrain = c.integer("data.num_train", -1)
+	d.NumVal = c.integer("data.num_val", -1)
+	if n := c.integer("data.num_test", -1); n != -1 {
+		c.note("data.num_test", "salt-ort's eval reads every jet of the test files, not the first %d", n)
+	}
+	if c.boolean("data.non_finite_to_num", false) {
+		d.NonFinite = "zero"
+	}
+	if c.boolean("data.ignore_finite_checks", false) {
+		c.note("data.ignore_finite_checks", "salt-ort checks every input for NaN and Inf and stops at one (data.non_finite = \"zero\" replaces them instead)")
+	}
+	// Constituents per jet: num_inputs where Salt's config limits them, else
+	// the files' count, which Salt uses.
+	numInputs, _ := c.get("data.num_inputs")
+	limits, _ := numInputs.(map[string]any)
+	for _, ds := range sortedKeys(d.Variables) {
+		if ds == d.JetDataset {
+			continue
+		}
+		n := 0
+		if _, ok := limits[ds]; ok {
+			n = c.integer("data.num_inputs."+ds, 0)
+		} else if m, ok := opts.MaxLen[ds]; ok {
+			n = m
+		} else if len(d.Train) > 0 {
+			var err error
+			if n, err = constituents(d.Train[0], ds); err != nil {
+				c.problem("data.num_inputs."+ds, "Salt takes the %s per jet from the files, and %v; give the count with --max-len %s=N", ds, err, ds)
+				continue
+			}
+		}
+		cfg.Model.InitNets = append(cfg.Model.InitNets, config.InitNet{Input: ds, MaxLen: n})
+	}
+}
+
+// dictionaries finds the norm and class dictionaries: at the path Salt's
+// config gives, or, as Salt copies them into the log directory, beside
+// config.yaml.
+func (c *converter) dictionaries(cfg *config.Config) (norm, class string) {
+	find := func(key string) string {
+		p := c.str(key)
+		if p == "" {
+			return ""
+		}
+		if _, err := os.Stat(p); err == nil {
+			return abs(p)
+		}
+		beside := filepath.Join(c.dir, filepath.Base(p))
+		if _, err := os.Stat(beside); err == nil {
+			c.note(key, "%s is not here; using the copy Salt wrote beside config.yaml, %s", p, beside)
+			return abs(beside)
+		}
+		return ""
+	}
+	norm, class = find("data.norm_dict"), find("data.class_dict")
+	c.get("model.norm_config")
+	return norm, class
+}
+
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+func (c *converter) convertModel(cfg *config.Config) {
+	m := &cfg.Model
+	if name := c.str("model.name"); name != "" {
+		m.Name = name
+	} else if name := c.str("name"); name != "" {
+		m.Name = name
+	}
+	c.get("name")
+	const sm = "model.model"
+	if cp := c.classPath(sm); cp != "salt.models.SaltModel" {
+		c.problem(sm+".class_path", "%q: salt-ort builds Salt's SaltModel only", cp)
+		return
+	}
+	const ia = sm + ".init_args"
+	if opt := c.str("model.optimizer"); opt != "" && opt != "AdamW" {
+		c.problem("model.optimizer", "%q: salt-ort trains Salt's models with AdamW (or SGD)", opt)
+	}
+	if lm := c.str("model.loss_mode"); lm != "" && lm != "wsum" {
+		c.problem("model.loss_mode", "%q: salt-ort sums the weighted task losses (wsum); a geometric mean (GLS) it does not have", lm)
+	}
+	if v, _ := c.get("model.mup_config"); !empty(v) {
+		c.problem("model.mup_config", "muP parametrisation is not available in salt-ort")
+	}
+
+	// Init nets, in Salt's order (the order of the encoder's sequence).
+	nets, _ := c.get(ia + ".init_nets")
+	list, _ := nets.([]any)
+	if len(list) == 0 {
+		c.problem(ia+".init_nets", "no init nets")
+	}
+	embed := 0
+	byInput := map[string]config.InitNet{}
+	var order []string
+	for i := range list {
+		p := fmt.Sprintf("%s.init_nets.%d", ia, i)
+		in := c.str(p + ".input_name")
+		n := config.InitNet{Input: in}
+		dc := p + ".dense_config"
+		out := c.integer(dc+".output_size", 0)
+		if embed == 0 {
+			embed = out
+		} else if out != embed {
+			c.problem(dc+".output_size", "%d differs from the first init net's %d (Salt requires one embedding size)", out, embed)
+		}
+		inputs := len(cfg.Data.Variables[in]) + len(cfg.Data.Variables[cfg.Data.JetDataset])
+		if n := c.integer(dc+".input_size", inputs); n != inputs {
+			c.problem(dc+".input_size", "%d, but %s has %d variables and the jets %d", n, in, len(cfg.Data.Variables[in]), len(cfg.Data.Variables[cfg.Data.JetDataset]))
+		}
+		n.Hidden = c.denseHidden(dc, inputs)
+		n.Activation = c.activation(dc+".activation", "ReLU")
+		if fa, _ := c.get(dc + ".final_activation"); fa != nil {
+			n.FinalActivation = c.activation(dc+".final_activation", "")
+		}
+		c.denseCommon(dc, 0)
+		if !c.boolean(p+".attach_global", true) {
+			c.problem(p+".attach_global", "false: salt-ort always attaches the jet variables to each constituent, as Salt's default")
+		}
+		c.get(p + ".variables")
+		c.get(p + ".global_object")
+		if _, dup := byInput[in]; dup {
+			c.problem(p+".input_name", "two init nets for %q", in)
+		}
+		byInput[in] = n
+		order = append(order, in)
+		if _, ok := cfg.Data.Variables[in]; !ok {
+			c.problem(p+".input_name", "%q has no variables in data.variables", in)
+		}
+	}
+	// The init nets in Salt's order, with the constituent counts found above.
+	counts := map[string]int{}
+	for _, n := range m.InitNets {
+		counts[n.Input] = n.MaxLen
+	}
+	m.InitNets = nil
+	for _, in := range order {
+		n := byInput[in]
+		n.MaxLen = counts[in]
+		m.InitNets = append(m.InitNets, n)
+	}
+	m.EmbedDim = embed
+
+	width := c.convertEncoder(cfg, ia+".encoder", embed)
+	if cp := c.classPath(ia + ".pool_net"); cp != "salt.models.GlobalAttentionPooling" {
+		c.problem(ia+".pool_net.class_path", "%q: salt-ort pools with Salt's GlobalAttentionPooling only", cp)
+	} else if n := c.integer(ia+".pool_net.init_args.input_size", width); n != width {
+		c.problem(ia+".pool_net.init_args.input_size", "%d, but the encoder's output has %d features", n, width)
+	}
+	m.Pooling.Kind = "attention"
+	c.convertTasks(cfg, ia+".tasks", width)
+}
+
+// denseHidden reads the hidden layers of a Dense config: hidden_layers, or
+// one layer of input_size·hidden_dim_scale as Salt's Dense defaults.
+func (c *converter) denseHidden(dc string, inputSize int) []int {
+	if v, _ := c.get(dc + ".hidden_layers"); v != nil {
+		return c.ints(dc + ".hidden_layers")
+	}
+	if n := c.integer(dc+".input_size", 0); n > 0 {
+		inputSize = n
+	}
+	return []int{inputSize * c.integer(dc+".hidden_dim_scale", 2)}
+}
+
+// denseCommon checks the Dense settings salt-ort has no key for: they must
+// keep Salt's defaults. context is the context size the head must have.
+func (c *converter) denseCommon(dc string, context int) {
+	if d := c.number(dc+".dropout", 0); d != 0 {
+		c.problem(dc+".dropout", "%g: salt-ort's init nets and heads have no dropout", d)
+	}
+	if !c.boolean(dc+".bias", true) {
+		c.problem(dc+".bias", "false: salt-ort's dense layers always have biases")
+	}
+	if c.boolean(dc+".mup", false) {
+		c.problem(dc+".mup", "muP parametrisation is not available in salt-ort")
+	}
+	if n := c.integer(dc+".context_size", 0); n != context {
+		c.problem(dc+".context_size", "%d, but salt-ort's head here reads %d context features (the pooled jet representation for constituent tasks, none for jet tasks)", n, context)
+	}
+	c.get(dc + ".hidden_dim_scale")
+}
+
+func (c *converter) activation(path, def string) string {
+	v, _ := c.get(path)
+	if v == nil {
+		return def
+	}
+	s, _ := v.(string)
+	switch s {
+	case "ReLU", "SiLU", "GELU":
+		return s
+	}
+	c.problem(path, "%v: salt-ort has ReLU, SiLU and GELU", v)
+	return def
+}
+
+// convertEncoder maps Salt's Transformer and returns its output width.
+func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int {
+	e := &cfg.Model.Encoder
+	cp := c.classPath(p)
+	if cp != "salt.models.Transformer" {
+		if cp == "" {
+			c.problem(p, "no encoder: salt-ort always has a transformer encoder")
+		} else {
+			c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer)", cp)
+		}
+		return embed
+	}
+	a := p + ".init_args"
+	e.Layers = c.integer(a+".num_layers", 0)
+	if n := c.integer(a+".embed_dim", embed); n != embed {
+		c.problem(a+".embed_dim", "%d differs from the init nets' output_size %d", n, embed)
+	}
+	width := embed
+	if v, _ := c.get(a + ".out_dim"); v != nil {
+		e.OutDim = c.integer(a+".out_dim", 0)
+		width = e.OutDim
+	} else {
+		e.OutDim = 0
+	}
+	if n := c.str(a + ".norm"); n != "" && n != "LayerNorm" {
+		c.problem(a+".norm", "%q: salt-ort's encoder normalises with Salt's LayerNorm (no learnable parameters) only", n)
+	}
+	if at := c.str(a + ".attn_type"); at != "" {
+		c.note(a+".attn_type", "%q: salt-ort computes the same masked attention with ONNX operators; flash-varlen's packed sequences give the same values for valid constituents", at)
+	}
+	e.FinalNorm = c.boolean(a+".do_final_norm", true)
+	e.Registers = c.integer(a+".num_registers", 1)
+	if c.boolean(a+".drop_registers", false) {
+		c.problem(a+".drop_registers", "true: salt-ort keeps the registers in the pooled sequence, as Salt's default")
+	}
+	for _, k := range []string{"edge_embed_dim", "num_dense"} {
+		def := map[string]int{"edge_embed_dim": 0, "num_dense": 1}[k]
+		if n := c.integer(a+"."+k, def); n != def {
+			c.problem(a+"."+k, "%d: salt-ort's encoder layers have one attention and one dense block and no edge features", n)
+		}
+	}
+	for _, k := range []string{"update_edges", "mup"} {
+		if c.boolean(a+"."+k, false) {
+			c.problem(a+"."+k, "true: not available in salt-ort")
+		}
+	}
+	if v, _ := c.get(a + ".ls_init"); v != nil {
+		c.problem(a+".ls_init", "%v: salt-ort has no LayerScale", v)
+	}
+	if d := c.number(a+".drop_path", 0); d != 0 {
+		c.problem(a+".drop_path", "%g: salt-ort has no stochastic depth", d)
+	}
+	if nt := c.str(a + ".norm_type"); nt != "" && nt != "pre" {
+		c.problem(a+".norm_type", "%q: salt-ort's encoder layers are pre-norm, as Salt's default", nt)
+	}
+	dk := a + ".dense_kwargs"
+	e.Activation = c.activation(dk+".activation", "SiLU")
+	if c.boolean(dk+".gated", false) {
+		c.problem(dk+".gated", "true: salt-ort's feed-forward block is Salt's ungated GLU")
+	}
+	e.DenseRatio = 2
+	if v, _ := c.get(dk + ".hidden_dim"); v != nil {
+		h := c.integer(dk+".hidden_dim", 0)
+		if embed == 0 || h%embed != 0 {
+			c.problem(dk+".hidden_dim", "%d is not a multiple of embed_dim %d (salt-ort's dense_ratio)", h, embed)
+		} else {
+			e.DenseRatio = h / embed
+		}
+	}
+	e.Dropout = c.number(dk+".dropout", 0)
+	if !c.boolean(dk+".bias", true) {
+		c.problem(dk+".bias", "false: salt-ort's dense layers always have biases")
+	}
+	if c.boolean(dk+".mup", false) {
+		c.problem(dk+".mup", "muP parametrisation is not available in salt-ort")
+	}
+	ak := a + ".attn_kwargs"
+	e.Heads = c.integer(ak+".num_heads", 1)
+	e.AttnDropout = c.number(ak+".dropout", 0)
+	if !c.boolean(ak+".bias", true) {
+		c.problem(ak+".bias", "false: salt-ort's attention projections always have biases")
+	}
+	for _, k := range []string{"do_qk_norm", "do_v_norm", "mup"} {
+		if c.boolean(ak+"."+k, false) {
+			c.problem(ak+"."+k, "true: not available in salt-ort")
+		}
+	}
+	c.get(ak + ".attn_type")
+	return width
+}
+
+// convertTasks maps Salt's task heads and their losses.
+func (c *converter) convertTasks(cfg *config.Config, p string, width int) {
+	if cp := c.classPath(p); cp != "torch.nn.ModuleList" {
+		c.problem(p+".class_path", "%q: Salt's tasks are a torch.nn.ModuleList", cp)
+		return
+	}
+	mods, _ := c.get(p + ".init_args.modules")
+	list, _ := mods.([]any)
+	if len(list) == 0 {
+		c.problem(p+".init_args.modules", "no tasks")
+	}
+	groups := map[string]bool{}
+	for _, n := range cfg.Model.InitNets {
+		groups[n.Input] = true
+	}
+	for i := range list {
+		tp := fmt.Sprintf("%s.init_args.modules.%d", p, i)
+		a := tp + ".init_args"
+		t := config.Task{Name: c.str(a + ".name"), Input: c.str(a + ".input_name")}
+		w := c.number(a+".weight", 1)
+		t.Weight = &w
+		dc := a + ".dense_config"
+		jetLevel := t.Input == cfg.Data.JetDataset
+		if !jetLevel && !groups[t.Input] {
+			c.problem(a+".input_name", "%q is neither the global object %q nor an input with an init net", t.Input, cfg.Data.JetDataset)
+		}
+		t.Hidden = c.denseHidden(dc, width)
+		t.Activation = c.activation(dc+".activation", "ReLU")
+		if v, _ := c.get(dc + ".final_activation"); v != nil {
+			c.problem(dc+".final_activation", "%v: salt-ort's heads end with the logits, as Salt's default", v)
+		}
+		context := width
+		if jetLevel {
+			context = 0
+		}
+		c.denseCommon(dc, context)
+		loss := c.classPath(a + ".loss")
+		la := a + ".loss.init_args"
+		out := c.integer(dc+".output_size", 0)
+		in := c.integer(dc+".input_size", 0)
+		switch cls := c.classPath(tp); cls {
+		case "salt.models.ClassificationTask":
+			t.Label = c.str(a + ".label")
+			if jetLevel {
+				t.Kind = "jet_classification"
+			} else {
+				t.Kind = "constituent_classification"
+			}
+			if loss != "torch.nn.CrossEntropyLoss" {
+				c.problem(a+".loss.class_path", "%q: salt-ort's classification tasks use CrossEntropyLoss (multi-class)", loss)
+			}
+			if r := c.str(la + ".reduction"); r != "" && r != "mean" {
+				c.problem(la+".reduction", "%q: salt-ort averages the loss (\"mean\")", r)
+			}
+			if ls := c.number(la+".label_smoothing", 0); ls != 0 {
+				c.problem(la+".label_smoothing", "%g: salt-ort has no label smoothing", ls)
+			}
+			c.get(la + ".ignore_index") // Salt sets -1, which salt-ort's padding labels are
+			for _, k := range []string{"size_average", "reduce"} {
+				if v, _ := c.get(la + "." + k); v != nil {
+					c.problem(la+"."+k, "%v: deprecated PyTorch argument salt-ort does not have; use reduction", v)
+				}
+			}
+			if v, _ := c.get(la + ".weight"); v != nil {
+				l, _ := v.([]any)
+				for j := range l {
+					t.ClassWeights = append(t.ClassWeights, c.number(fmt.Sprintf("%s.weight.%d", la, j), 0))
+				}
+			} else if c.boolean(a+".use_class_dict", false) {
+				t.UseClassDict = true
+			}
+			c.get(a + ".use_class_dict")
+			t.ClassNames = c.strs(a + ".class_names")
+			if t.ClassNames == nil {
+				if names, ok := classNames[t.Label]; ok {
+					t.ClassNames = names
+					c.note(a+".class_names", "null: Salt's names for %s, %v", t.Label, names)
+				} else {
+					c.problem(a+".class_names", "null, and %s has no class names salt-ort knows: list them", t.Label)
+				}
+			}
+			if out != len(t.ClassNames) {
+				c.problem(dc+".output_size", "%d outputs for %d class names", out, len(t.ClassNames))
+			}
+			if v, _ := c.get(a + ".label_map"); v != nil {
+				c.problem(a+".label_map", "salt-ort reads the labels as the files hold them; relabel the files instead")
+			}
+			if v, _ := c.get(a + ".sample_weight"); v != nil {
+				c.problem(a+".sample_weight", "%v: Salt's sample weighting (mean of weight·loss) is not salt-ort's (data.sample_weight, a weighted mean)", v)
+			}
+			if in != 0 && in != width {
+				c.problem(dc+".input_size", "%d, but the head reads the %d features of the encoder", in, width)
+			}
+		case "salt.models.VertexingTask":
+			t.Kind = "vertexing"
+			t.Label = c.str(a + ".label")
+			// Salt always weights pairs by the origin label of the same name.
+			t.OriginLabel = strings.Replace(t.Label, "VertexIndex", "OriginLabel", 1)
+			if loss != "torch.nn.BCEWithLogitsLoss" {
+				c.problem(a+".loss.class_path", "%q: Salt's vertexing uses BCEWithLogitsLoss", loss)
+			}
+			if r := c.str(la + ".reduction"); r != "none" {
+				c.problem(la+".reduction", "%q: Salt's vertexing loss needs reduction \"none\"", r)
+			}
+			for _, k := range []string{"weight", "pos_weight", "size_average", "reduce"} {
+				if v, _ := c.get(la + "." + k); v != nil {
+					c.problem(la+"."+k, "%v: salt-ort's vertexing loss has no %s", v, k)
+				}
+			}
+			if out != 1 {
+				c.problem(dc+".output_size", "%d: a vertexing head has one output per pair", out)
+			}
+			if in != 0 && in != 2*width {
+				c.problem(dc+".input_size", "%d, but the head reads the pair's 2×%d features", in, width)
+			}
+		case "salt.models.RegressionTask":
+			t.Kind = "regression"
+			t.Targets = c.strs(a + ".targets")
+			if t.Targets == nil {
+				if s := c.str(a + ".targets"); s != "" {
+					t.Targets = []string{s}
+				}
+			}
+			switch loss {
+			case "torch.nn.MSELoss":
+			case "torch.nn.HuberLoss":
+				t.HuberDelta = c.number(la+".delta", 1)
+			default:
+				c.problem(a+".loss.class_path", "%q: salt-ort's regression has MSELoss and HuberLoss", loss)
+			}
+			if r := c.str(la + ".reduction"); r != "" && r != "mean" {
+				c.problem(la+".reduction", "%q: salt-ort averages the loss (\"mean\")", r)
+			}
+			for _, k := range []string{"scaler", "target_denominators", "norm_params", "sample_weight"} {
+				if v, _ := c.get(a + "." + k); !empty(v) {
+					c.problem(a+"."+k, "salt-ort regresses the targets as the files hold them, unweighted")
+				}
+			}
+			c.get(a + ".custom_output_names")
+			if !jetLevel {
+				c.problem(a+".input_name", "%q: salt-ort's regression tasks are jet-level", t.Input)
+			}
+			if out != len(t.Targets) {
+				c.problem(dc+".output_size", "%d outputs for %d targets", out, len(t.Targets))
+			}
+		default:
+			c.problem(tp+".class_path", "%q: salt-ort has Salt's ClassificationTask, VertexingTask and RegressionTask", cls)
+			continue
+		}
+		if jetLevel {
+			t.Input = ""
+		}
+		cfg.Model.Tasks = append(cfg.Model.Tasks, t)
+	}
+}
+
+// classNames are the class names Salt uses for a label where the config
+// gives none (salt/utils/class_names.py).
+var classNames = map[string][]string{
+	"ftagTruthOriginLabel": {"Pileup", "Fake", "Primary", "FromB", "FromBC", "FromC", "FromTau", "OtherSecondary"},
+	"ftagTruthTypeLabel":   {"NoTruth", "Other", "Pion", "Kaon", "Electron", "Muon"},
+	"ftagTruthSourceLabel": {"NoTruth", "NotSecondary", "HadronicInteraction", "StrangeMesonDecay", "StrangeBaryonDecay", "GammaConversion", "Other"},
+}
+
+func (c *converter) convertTraining(cfg *config.Config, opts ConvertOptions) {
+	t := &cfg.Training
+	if v, _ := c.get("seed_everything"); v != nil {
+		if n, ok := v.(int); ok && n >= 0 {
+			t.Seed = uint64(n)
+		} else if b, ok := v.(bool); !ok || b {
+			c.note("seed_everything", "%v: salt-ort needs a fixed seed; it uses %d", v, t.Seed)
+		}
+	}
+	t.Epochs = c.integer("trainer.max_epochs", 0)
+	if t.Epochs < 1 {
+		c.problem("trainer.max_epochs", "salt-ort trains for a number of epochs: set max_epochs")
+	}
+	lr := "model.lrs_config"
+	t.LR.Initial = c.number(lr+".initial", t.LR.Initial)
+	t.LR.Max = c.number(lr+".max", t.LR.Max)
+	t.LR.End = c.number(lr+".end", t.LR.End)
+	t.LR.WarmupFraction = c.number(lr+".pct_start", t.LR.WarmupFraction)
+	t.Optimizer.WeightDecay = c.number(lr+".weight_decay", 1e-5)
+	t.LR.CycleMomentum = true
+	t.LR.BaseMomentum, t.LR.MaxMomentum = 0.85, 0.95
+	if le := c.integer(lr+".last_epoch", -1); le != -1 {
+		c.note(lr+".last_epoch", "%d: salt-ort continues the schedule from the step its checkpoint records", le)
+	}
+	if v, _ := c.get("model.lrs_config"); v != nil {
+		m, _ := v.(map[string]any)
+		for _, k := range sortedKeys(m) {
+			if !c.used[lr+"."+k] {
+				c.problem(lr+"."+k, "unknown learning-rate setting")
+			}
+		}
+	}
+
+	device := "cpu"
+	switch acc := c.str("trainer.accelerator"); acc {
+	case "gpu", "cuda":
+		device = "cuda"
+	case "", "cpu", "auto":
+	default:
+		c.problem("trainer.accelerator", "%q: salt-ort runs on \"cpu\" or \"gpu\" (CUDA)", acc)
+	}
+	if opts.Device != "" {
+		device = opts.Device
+	}
+	t.Device = device
+	precision := "fp32"
+	key := "trainer.precision"
+	v, _ := c.get(key)
+	switch p := fmt.Sprint(v); p {
+	case "<nil>", "32", "32-true", "fp32":
+	case "16", "16-mixed":
+		precision = "fp16"
+	case "bf16", "bf16-mixed":
+		precision = "bf16"
+	default:
+		c.problem(key, "%v: salt-ort trains in 32-true, 16-mixed or bf16-mixed", v)
+	}
+	if precision != "fp32" && device != "cuda" {
+		c.note(key, "%v on the CPU: salt-ort trains in fp32 there", v)
+		precision = "fp32"
+	}
+	t.Precision = precision
+	for _, k := range []string{"devices", "num_nodes"} {
+		v, _ := c.get("trainer." + k)
+		switch n := v.(type) {
+		case nil, string:
+		case int:
+			if n > 1 {
+				c.problem("trainer."+k, "%d: salt-ort trains on one device (several average the gradient over devices·batch_size jets per step)", n)
+			}
+		case []any:
+			if len(n) > 1 {
+				c.problem("trainer."+k, "%d devices: salt-ort trains on one device", len(n))
+			}
+		}
+	}
+	if v, _ := c.get("trainer.gradient_clip_val"); v != nil {
+		t.GradClip = c.number("trainer.gradient_clip_val", 0)
+		if a := c.str("trainer.gradient_clip_algorithm"); a != "" && a != "norm" {
+			c.problem("trainer.gradient_clip_algorithm", "%q: salt-ort clips the global norm (\"norm\")", a)
+		}
+	}
+	c.get("trainer.gradient_clip_algorithm")
+	if n := c.integer("trainer.log_every_n_steps", 0); n > 0 {
+		t.LogEvery = n
+	}
+	if n := c.integer("trainer.accumulate_grad_batches", 1); n != 1 {
+		c.problem("trainer.accumulate_grad_batches", "%d: salt-ort steps the optimizer after every batch", n)
+	}
+	if n := c.integer("trainer.max_steps", -1); n != -1 {
+		c.problem("trainer.max_steps", "%d: salt-ort trains for max_epochs epochs", n)
+	}
+	if v, _ := c.get("trainer.max_time"); v != nil {
+		c.problem("trainer.max_time", "%v: salt-ort trains for max_epochs epochs", v)
+	}
+	for _, k := range []string{"limit_train_batches", "overfit_batches"} {
+		v, _ := c.get("trainer." + k)
+		if f, ok := v.(float64); v != nil && !(ok && (f == 1 && k == "limit_train_batches" || f == 0 && k == "overfit_batches")) {
+			if n, ok := v.(int); !(ok && n == 0 && k == "overfit_batches") {
+				c.problem("trainer."+k, "%v: salt-ort trains on every batch of num_train jets; set data.num_train instead", v)
+			}
+		}
+	}
+	if c.boolean("trainer.fast_dev_run", false) {
+		c.problem("trainer.fast_dev_run", "true: a debugging run; import the configuration of a real training")
+	}
+	if v, _ := c.get("trainer.plugins"); v != nil {
+		c.problem("trainer.plugins", "Lightning plugins are not available in salt-ort")
+	}
+	// The monitored loss of Salt's Checkpoint callback.
+	list, _ := c.peek("trainer.callbacks").([]any)
+	for i := range list {
+		p := fmt.Sprintf("trainer.callbacks.%d", i)
+		if cp, _ := c.peek(p + ".class_path").(string); cp != "salt.callbacks.Checkpoint" {
+			continue
+		}
+		mon, _ := c.peek(p + ".init_args.monitor_loss").(string)
+		switch {
+		case mon == "val/loss":
+			t.Checkpoints.Monitor = "val_loss"
+		case strings.HasPrefix(mon, "val/") && strings.HasSuffix(mon, "_loss"):
+			t.Checkpoints.Monitor = "val_loss/" + strings.TrimSuffix(strings.TrimPrefix(mon, "val/"), "_loss")
+		default:
+			c.note(p+".init_args.monitor_loss", "%q: salt-ort monitors val_loss", mon)
+		}
+		c.note(p, "Salt keeps every epoch's checkpoint; salt-ort keeps the last and the best %d by %s", t.Checkpoints.SaveTopK, t.Checkpoints.Monitor)
+	}
+	for _, k := range []string{"optimizer", "lr_scheduler"} {
+		if v, _ := c.get(k); v != nil {
+			c.problem(k, "LightningCLI's %s is not Salt's (model.lrs_config); salt-ort has Salt's AdamW with OneCycleLR", k)
+		}
+	}
+	if c.boolean("compile", false) {
+		c.note("compile", "true: torch.compile changes how, not what, Salt computes")
+	}
+}
+
+// ignoredPrefixes are keys that do not change the model or how it trains,
+// with why salt-ort does not carry them.
+var ignoredPrefixes = []struct{ prefix, why string }{
+	{"trainer.logger", "logging (salt-ort writes metrics/train.csv and metrics/val.csv)"},
+	{"trainer.callbacks", "logging, progress and prediction-writing callbacks (salt-ort's eval writes predictions)"},
+	{"trainer.default_root_dir", "the log directory (salt-ort's is the run directory)"},
+	{"trainer.strategy", "how Lightning distributes one device's work"},
+	{"trainer.enable_", "logging, progress and summary switches"},
+	{"trainer.num_sanity_val_steps", "a check before training"},
+	{"trainer.check_val_every_n_epoch", "validation schedule (salt-ort validates every epoch)"},
+	{"trainer.val_check_interval", "validation schedule (salt-ort validates every epoch)"},
+	{"trainer.limit_val_batches", "validation size (salt-ort uses data.num_val)"},
+	{"trainer.limit_test_batches", "test size"},
+	{"trainer.limit_predict_batches", "prediction size"},
+	{"trainer.min_epochs", "salt-ort trains for max_epochs (early stopping is off unless configured)"},
+	{"trainer.min_steps", "salt-ort trains for max_epochs"},
+	{"trainer.deterministic", "salt-ort's runs are deterministic for a seed and thread count"},
+	{"trainer.benchmark", "cuDNN autotuning"},
+	{"trainer.inference_mode", "evaluation without autograd (salt-ort's evaluation graph has none)"},
+	{"trainer.use_distributed_sampler", "multi-device sampling"},
+	{"trainer.profiler", "profiling"},
+	{"trainer.detect_anomaly", "autograd debugging"},
+	{"trainer.barebones", "Lightning overhead switch"},
+	{"trainer.sync_batchnorm", "there is no batch norm"},
+	{"trainer.reload_dataloaders_every_n_epochs", "loader lifetime"},
+	{"trainer.model_registry", "model registry"},
+	{"data.pin_memory", "loader performance"},
+	{"data.persistent_workers", "loader performance"},
+	{"data.prefetch_factor", "loader performance (salt-ort: data.prefetch)"},
+	{"data.multiprocessing_context", "loader processes"},
+	{"data.move_files_temp", "file staging"},
+	{"data.train_vds_path", "virtual dataset staging"},
+	{"data.val_vds_path", "virtual dataset staging"},
+	{"data.test_vds_path", "virtual dataset staging"},
+	{"data.test_suff", "prediction file naming"},
+	{"data.config_s3", "S3 access"},
+	{"data.labels", "the labels Salt derived from the tasks"},
+	{"data.norm_dict", "copied into the run directory"},
+	{"data.class_dict", "copied into the run directory"},
+	{"force", "Salt's git check"},
+	{"tag", "Salt's git tag"},
+	{"overwrite_config", "Salt's config writing"},
+	{"log_suffix", "Salt's log directory name"},
+	{"ckpt_path", "the checkpoint Salt resumed from"},
+	{"config", "the config files Salt was given"},
+}
+
+// checkRest classifies every key the conversion did not use: keys
+// without effect on the model or its training are noted as ignored; null,
+// false, zero and empty values switch nothing on; any other value is a
+// feature salt-ort lacks.
+func (c *converter) checkRest() {
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		if c.usedOrAncestor(path) {
+			return
+		}
+		for _, ig := range ignoredPrefixes {
+			if path == ig.prefix || strings.HasPrefix(path, ig.prefix+".") || (strings.HasSuffix(ig.prefix, "_") && strings.HasPrefix(path, ig.prefix)) {
+				if !empty(v) {
+					c.ignored = append(c.ignored, path+": "+ig.why)
+				}
+				return
+			}
+		}
+		switch n := v.(type) {
+		case map[string]any:
+			if len(n) == 0 {
+				return
+			}
+			for _, k := range sortedKeys(n) {
+				walk(joinKey(path, k), n[k])
+			}
+		case []any:
+			for i, e := range n {
+				walk(joinKey(path, strconv.Itoa(i)), e)
+			}
+		default:
+			if !empty(v) {
+				c.problem(path, "%v: salt-ort has no equivalent of this setting", v)
+			}
+		}
+	}
+	walk("", c.root)
+	sort.Strings(c.ignored)
+}
+
+func joinKey(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+func (c *converter) usedOrAncestor(path string) bool {
+	for p := path; p != ""; {
+		if c.used[p] {
+			return true
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return false
+}
+
+// empty reports values that switch nothing on.
+func empty(v any) bool {
+	switch n := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !n
+	case int:
+		return n == 0
+	case float64:
+		return n == 0
+	case string:
+		return n == ""
+	case []any:
+		return len(n) == 0
+	case map[string]any:
+		return len(n) == 0
+	}
+	return false
+}
+
+// constituents returns the constituents per jet of a dataset of an HDF5
+// file: what Salt trains on where data.num_inputs does not limit it.
+func constituents(file, dataset string) (int, error) {
+	t, err := loader.OpenFieldTable(file, dataset)
+	if err != nil {
+		return 0, err
+	}
+	defer t.Close()
+	if t.Width() == 0 {
+		return 0, fmt.Errorf("%s: dataset %q has one row per jet", file, dataset)
+	}
+	return t.Width(), nil
+}

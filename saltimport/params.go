@@ -1,0 +1,93 @@
+package saltimport
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+)
+
+// Param pairs a parameter of Salt's model (its name in the Lightning
+// checkpoint's state_dict and its PyTorch shape) with salt-ort's (its name
+// in the flat parameter layout). Salt's linear weights are [out, in] and
+// salt-ort's [in, out], so Transpose is set for every weight matrix; other
+// parameters are copied in their row-major order.
+type Param struct {
+	Salt, Ort string
+	SaltShape []int
+	Transpose bool
+}
+
+// Params lists the parameters of the model spec describes under Salt's
+// names, in the order Salt's SaltModel registers them (init nets, tasks,
+// encoder, pooling), which is the order of its optimizer's parameters.
+// Every parameter of salt-ort's layout appears once.
+func Params(spec model.Spec) []Param {
+	var out []Param
+	linear := func(salt, ort string, in, outDim int) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{outDim, in}, Transpose: true},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{outDim}})
+	}
+	// dense is Salt's Dense: Linear layers at the even indices of its
+	// nn.Sequential, the activations between them.
+	dense := func(salt, ort string, in int, sizes []int) {
+		for k, n := range sizes {
+			linear(salt+".net."+strconv.Itoa(2*k), ort+"/"+strconv.Itoa(k), in, n)
+			in = n
+		}
+	}
+	d := spec.EmbedDim
+	width := spec.Encoder.Width(d)
+	for i, in := range spec.Inputs {
+		sizes := append(append([]int{}, in.InitHidden...), d)
+		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, len(spec.JetVars)+len(in.Vars), sizes)
+	}
+	for i, t := range spec.Tasks {
+		in := width
+		switch t.Kind {
+		case model.ConstituentClassification:
+			in = 2 * width
+		case model.Vertexing:
+			in = 3 * width
+		}
+		sizes := append(append([]int{}, t.Hidden...), t.Outputs())
+		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
+	}
+	e := spec.Encoder
+	if e.Registers > 0 {
+		out = append(out, Param{Salt: "model.encoder.registers", Ort: "encoder/registers", SaltShape: []int{e.Registers, d}})
+	}
+	for l := 0; l < e.Layers; l++ {
+		s, o := fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l)
+		out = append(out,
+			Param{Salt: s + ".attn.fn.in_proj_weight", Ort: o + "/attn/in_proj/weight", SaltShape: []int{3 * d, d}, Transpose: true},
+			Param{Salt: s + ".attn.fn.in_proj_bias", Ort: o + "/attn/in_proj/bias", SaltShape: []int{3 * d}})
+		linear(s+".attn.fn.out_proj", o+"/attn/out_proj", d, d)
+		linear(s+".dense.fn.in_proj", o+"/dense/0", d, e.DenseRatio*d)
+		linear(s+".dense.fn.out_proj", o+"/dense/1", e.DenseRatio*d, d)
+	}
+	if e.OutDim > 0 {
+		linear("model.encoder.out_proj", "encoder/out_proj", d, e.OutDim)
+	}
+	linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
+	return out
+}
+
+// buffer reports whether a state_dict entry of Salt's model is a buffer
+// rather than a parameter: the input normalisation (norm.<input>_means and
+// _stds), the register mask and the loss modules' class weights.
+func buffer(name string) bool {
+	switch {
+	case len(name) > 5 && name[:5] == "norm.":
+		return true
+	case name == "model.encoder.register_mask":
+		return true
+	}
+	var i int
+	var rest string
+	if n, _ := fmt.Sscanf(name, "model.tasks.%d.%s", &i, &rest); n == 2 {
+		return rest == "loss.weight" || rest == "loss.pos_weight"
+	}
+	return false
+}
