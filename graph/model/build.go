@@ -34,6 +34,16 @@ func OriginInput(task string) string { return task + "/origin" }
 // TaskLossOutput is the unweighted scalar loss of a task.
 func TaskLossOutput(task string) string { return "loss/" + task }
 
+// LossDenInput is the scalar input of a sharded graph (TrainOptions.Sharded)
+// holding a task's loss denominator over the whole batch, the sum over the
+// ranks of LossDenOutput.
+func LossDenInput(task string) string { return "loss_den/" + task }
+
+// LossDenOutput is a task's loss denominator over the graph's batch (the
+// summed mask and class weights of the entries its mean divides by), an
+// output of the Denominators graph.
+func LossDenOutput(task string) string { return "loss_den/" + task }
+
 // PredictionOutput names a task's prediction: class probabilities
 // [B, C] or [B, T, C], vertexing pair probabilities [B, T, T], regression
 // values [B, n] ("<task>/pred"; Gaussian tasks also "<task>/variance").
@@ -242,30 +252,31 @@ func (s *Spec) predictions(g *graph.Graph, f *forward, tasks func(Task) bool) {
 	}
 }
 
-// losses returns each task's unweighted scalar loss.
-func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []*graph.Tensor {
-	out := make([]*graph.Tensor, len(s.Tasks))
+// losses returns each task's unweighted loss as a numerator and a
+// denominator (see nn.Mean).
+func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []nn.Mean {
+	out := make([]nn.Mean, len(s.Tasks))
 	for i, task := range s.Tasks {
 		pop := g.Scope(task.Name + "/loss")
 		h, label := f.heads[task.Name], in.labels[task.Name]
 		switch task.Kind {
 		case JetClassification:
-			out[i] = nn.CrossEntropy(g, "ce", h, label, in.jetWeight, task.ClassWeights)
+			out[i] = nn.CrossEntropyMean(g, "ce", h, label, in.jetWeight, task.ClassWeights)
 		case ConstituentClassification:
 			mask := g.Mul(g.Cast(in.valid[s.groupIndex(task.Input)], graph.Float32), g.Unsqueeze(in.jetWeight, 1))
-			out[i] = nn.CrossEntropy(g, "ce", h, label, mask, task.ClassWeights)
+			out[i] = nn.CrossEntropyMean(g, "ce", h, label, mask, task.ClassWeights)
 		case Vertexing:
 			out[i] = s.vertexingLoss(g, task, h, label, in)
 		case JetRegression:
 			if task.HuberDelta > 0 {
-				out[i] = nn.Huber(g, "huber", h, label, g.Unsqueeze(in.jetWeight, 1), task.HuberDelta)
+				out[i] = nn.HuberMean(g, "huber", h, label, g.Unsqueeze(in.jetWeight, 1), task.HuberDelta)
 			} else {
-				out[i] = nn.MSE(g, "mse", h, label, g.Unsqueeze(in.jetWeight, 1))
+				out[i] = nn.MSEMean(g, "mse", h, label, g.Unsqueeze(in.jetWeight, 1))
 			}
 		case JetGaussianRegression:
 			n := int64(len(task.Targets))
 			parts := g.Split(h, -1, n, n)
-			out[i] = nn.GaussianNLL(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), label, g.Unsqueeze(in.jetWeight, 1))
+			out[i] = nn.GaussianNLLMean(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), label, g.Unsqueeze(in.jetWeight, 1))
 		}
 		pop()
 	}
@@ -280,7 +291,7 @@ func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []*graph.Tensor {
 // divides by match_matrix.sum(). Where a batch has no true pair at all
 // Salt divides by zero (an infinite or NaN loss); salt-ort divides by 1
 // there instead, so the value is Salt's whenever Salt's is finite.
-func (s *Spec) vertexingLoss(g *graph.Graph, task Task, logits, vertex *graph.Tensor, in *inputs) *graph.Tensor {
+func (s *Spec) vertexingLoss(g *graph.Graph, task Task, logits, vertex *graph.Tensor, in *inputs) nn.Mean {
 	valid := in.valid[s.groupIndex(task.Input)]
 	t := valid.Dim(1)
 	eye := make([]float64, t*t)
@@ -302,7 +313,7 @@ func (s *Spec) vertexingLoss(g *graph.Graph, task Task, logits, vertex *graph.Te
 	all := []int{0, 1, 2}
 	num := g.ReduceSum(g.Mul(terms, weight), all, false)
 	positives := g.ReduceSum(g.Mul(target, mask), all, false)
-	return g.Div(num, g.Max(positives, g.Scalar(graph.Float32, 1)))
+	return nn.Mean{Num: num, Den: positives, Floor: 1}
 }
 
 // originPairWeights is Salt's vertexing pair weight from track origin
@@ -322,8 +333,21 @@ func originPairWeights(g *graph.Graph, origin *graph.Tensor) *graph.Tensor {
 }
 
 // totalLoss returns Σ task_weights[i]·losses[i] with task_weights a graph
-// input, and adds the per-task and total loss outputs.
-func (s *Spec) totalLoss(g *graph.Graph, losses []*graph.Tensor) *graph.Tensor {
+// input, and adds the per-task and total loss outputs. With sharded, each
+// task's loss divides by its whole-batch denominator, an input
+// (LossDenInput), so that the outputs are this shard's share of the
+// batch's losses and the ranks' gradients sum to the batch's gradient.
+func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.Tensor {
+	losses := make([]*graph.Tensor, len(means))
+	for i, m := range means {
+		pop := g.Scope(s.Tasks[i].Name + "/loss")
+		if sharded {
+			losses[i] = m.Over(g, g.Input(LossDenInput(s.Tasks[i].Name), graph.Float32, graph.Shape{}))
+		} else {
+			losses[i] = m.Value(g)
+		}
+		pop()
+	}
 	w := g.Input(TaskWeightsInput, graph.Float32, graph.Shape{int64(len(s.Tasks))})
 	pop := g.Scope("loss")
 	stacked := make([]*graph.Tensor, len(losses))
@@ -361,6 +385,11 @@ type TrainOptions struct {
 	// it). Float64 is accepted too: ONNX Runtime's CPU provider has no
 	// float16 kernels, so tests check the casts with float64.
 	Compute graph.DType
+	// Sharded makes the batch one rank's shard of a data-parallel batch:
+	// each task's loss divides by the whole batch's denominator, read from
+	// LossDenInput(task), so that the loss outputs are the shard's shares
+	// of the batch's losses and the ranks' gradients sum to its gradient.
+	Sharded bool
 }
 
 // computeType checks a compute type and maps 0 to Float32.
@@ -407,19 +436,13 @@ func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
 	}
-	step := opts.Step
-	if step.Master == 0 {
-		step.Master = graph.Float32
-	}
-	if compute == graph.Float16 {
-		step.LossScaling = true
-	}
+	step := trainStepConfig(opts, compute)
 	g := graph.New(s.Name + "_train_step")
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
 	f := s.forward(g, in, true)
 	s.headsToFloat32(g, f)
-	total := s.totalLoss(g, s.losses(g, f, in))
+	total := s.totalLoss(g, s.losses(g, f, in), opts.Sharded)
 	if opts.Predictions {
 		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
 	}
@@ -428,6 +451,99 @@ func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error)
 		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
 	}
 	return g, layout, nil
+}
+
+// GradientStep builds the first half of a training step split for
+// data-parallel training: TrainStep's forward pass and losses (sharded
+// with opts.Sharded) and the flat gradient as the output optim.GradOutput
+// (see optim.BuildGradient); UpdateStep builds the second half.
+func (s *Spec) GradientStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error) {
+	if err := s.Validate(); err != nil {
+		return nil, nil, err
+	}
+	compute, err := computeType(opts.Compute)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, err)
+	}
+	step := trainStepConfig(opts, compute)
+	g := graph.New(s.Name + "_gradient")
+	in := s.declareInputs(g, int64(opts.Batch), true)
+	in.toCompute(g, compute)
+	f := s.forward(g, in, true)
+	s.headsToFloat32(g, f)
+	total := s.totalLoss(g, s.losses(g, f, in), opts.Sharded)
+	if opts.Predictions {
+		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
+	}
+	layout, err := optim.BuildGradient(g, total, step)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, err)
+	}
+	return g, layout, nil
+}
+
+// UpdateStep builds the second half of a split training step: the
+// optimizer update of the summed gradient (optim.BuildUpdate) for the
+// layout GradientStep returned with the same options.
+func (s *Spec) UpdateStep(opts TrainOptions, layout *optim.Layout) (*graph.Graph, error) {
+	compute, err := computeType(opts.Compute)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: update graph: %w", s.Name, err)
+	}
+	g, err := optim.BuildUpdate(s.Name+"_update", layout, trainStepConfig(opts, compute))
+	if err != nil {
+		return nil, fmt.Errorf("model %s: update graph: %w", s.Name, err)
+	}
+	return g, nil
+}
+
+// trainStepConfig completes opts.Step for the compute type: float32 master
+// weights by default, loss scaling for float16.
+func trainStepConfig(opts TrainOptions, compute graph.DType) optim.Step {
+	step := opts.Step
+	if step.Master == 0 {
+		step.Master = graph.Float32
+	}
+	if compute == graph.Float16 {
+		step.LossScaling = true
+	}
+	return step
+}
+
+// Denominators builds the graph that computes, from a batch's masks,
+// weights and labels alone, each task's loss denominator
+// (LossDenOutput): what data-parallel training sums over the ranks'
+// shards before their gradient graphs divide by it. The forward pass is
+// not part of it: the losses' numerators, which would need it, are not
+// outputs, and the graph keeps only what its outputs need.
+func (s *Spec) Denominators(batch int) (*graph.Graph, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	g := graph.New(s.Name + "_denominators")
+	in := s.declareInputs(g, int64(batch), true)
+	f := &forward{heads: map[string]*graph.Tensor{}}
+	for _, task := range s.Tasks {
+		// Stand-ins of the heads' shapes: the denominators do not read them.
+		var shape graph.Shape
+		switch task.Kind {
+		case JetClassification, JetRegression, JetGaussianRegression:
+			shape = graph.Shape{int64(batch), int64(task.Outputs())}
+		case ConstituentClassification:
+			shape = graph.Shape{int64(batch), int64(s.group(task.Input).MaxLen), int64(task.Outputs())}
+		case Vertexing:
+			t := int64(s.group(task.Input).MaxLen)
+			shape = graph.Shape{int64(batch), t, t}
+		}
+		f.heads[task.Name] = g.Zeros(graph.Float32, shape)
+	}
+	for i, m := range s.losses(g, f, in) {
+		g.Output(LossDenOutput(s.Tasks[i].Name), m.Den)
+	}
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("model %s: denominator graph: %w", s.Name, err)
+	}
+	return g, nil
 }
 
 // EvalOptions configure the evaluation graph.
@@ -460,7 +576,7 @@ func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, erro
 	in.toCompute(g, compute)
 	f := s.forward(g, in, false)
 	s.headsToFloat32(g, f)
-	s.totalLoss(g, s.losses(g, f, in))
+	s.totalLoss(g, s.losses(g, f, in), false)
 	s.predictions(g, f, func(Task) bool { return true })
 	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {

@@ -6,7 +6,30 @@ import "github.com/salt-ort/salt-ort/graph"
 // mask selects, Σ m·l / Σ m, as PyTorch's reduction="mean" does for the
 // entries Salt keeps. A nil mask includes every entry. The denominator is
 // floored at a tiny value so that a batch with no selected entry gives a
-// zero loss rather than NaN.
+// zero loss rather than NaN. Each has a ...Mean variant that returns the
+// numerator and the denominator apart, for data-parallel training, which
+// sums both over the ranks' shards of a batch before it divides.
+
+// Mean is a loss as Σ m·l over the selected entries (Num) and Σ m (Den),
+// both scalars.
+type Mean struct {
+	Num, Den *graph.Tensor
+	// Floor bounds Den from below in Value: a tiny value for the losses
+	// here, 1 where a loss divides by a count (Salt's vertexing).
+	Floor float64
+}
+
+// Value is the loss, Num / max(Den, Floor).
+func (m Mean) Value(g *graph.Graph) *graph.Tensor { return m.Over(g, m.Den) }
+
+// Over is the loss with another denominator, Num / max(den, Floor): the
+// denominator of the whole batch where Num is one shard's.
+func (m Mean) Over(g *graph.Graph, den *graph.Tensor) *graph.Tensor {
+	return g.Div(m.Num, g.Max(den, g.ScalarLike(den, m.Floor)))
+}
+
+// tiny is the floor of the masked means' denominators.
+const tiny = 1e-12
 
 func allAxes(t *graph.Tensor) []int {
 	a := make([]int, t.Rank())
@@ -16,14 +39,15 @@ func allAxes(t *graph.Tensor) []int {
 	return a
 }
 
-// weightedMean returns Σ w·l / max(Σ w, tiny); w may be nil (plain mean).
-func weightedMean(g *graph.Graph, l, w *graph.Tensor) *graph.Tensor {
+// weightedMean returns Σ w·l and Σ w; w may be nil (every entry counts
+// once, for a tensor of static shape).
+func weightedMean(g *graph.Graph, l, w *graph.Tensor) Mean {
 	if w == nil {
-		return g.ReduceMean(l, allAxes(l), false)
+		return Mean{Num: g.ReduceSum(l, allAxes(l), false), Den: g.ScalarLike(l, float64(l.Shape().Size())), Floor: tiny}
 	}
 	num := g.ReduceSum(g.Mul(l, w), allAxes(l), false)
 	den := g.ReduceSum(g.Expand(w, l.Shape()), allAxes(l), false)
-	return g.Div(num, g.Max(den, g.ScalarLike(den, 1e-12)))
+	return Mean{Num: num, Den: den, Floor: tiny}
 }
 
 // OneHot returns the one-hot encoding [..., classes] of int64 labels of
@@ -43,6 +67,16 @@ func OneHot(g *graph.Graph, labels *graph.Tensor, classes int, dtype graph.DType
 // entries) and an optional mask [...] (also carrying sample weights).
 func CrossEntropy(g *graph.Graph, name string, logits, labels, mask *graph.Tensor, classWeights []float64) *graph.Tensor {
 	defer g.Scope(name)()
+	return crossEntropy(g, logits, labels, mask, classWeights).Value(g)
+}
+
+// CrossEntropyMean is CrossEntropy's numerator and denominator.
+func CrossEntropyMean(g *graph.Graph, name string, logits, labels, mask *graph.Tensor, classWeights []float64) Mean {
+	defer g.Scope(name)()
+	return crossEntropy(g, logits, labels, mask, classWeights)
+}
+
+func crossEntropy(g *graph.Graph, logits, labels, mask *graph.Tensor, classWeights []float64) Mean {
 	c := int(logits.Dim(-1))
 	dt := logits.DType()
 	if len(classWeights) > 0 && len(classWeights) != c {
@@ -82,12 +116,22 @@ func BCEWithLogitsTerms(g *graph.Graph, logits, targets *graph.Tensor) *graph.Te
 // BCEWithLogits is binary cross-entropy on logits averaged over the mask.
 func BCEWithLogits(g *graph.Graph, name string, logits, targets, mask *graph.Tensor) *graph.Tensor {
 	defer g.Scope(name)()
-	return weightedMean(g, BCEWithLogitsTerms(g, logits, targets), mask)
+	return weightedMean(g, BCEWithLogitsTerms(g, logits, targets), mask).Value(g)
 }
 
 // MSE is the mean squared error, averaged over the mask.
 func MSE(g *graph.Graph, name string, pred, target, mask *graph.Tensor) *graph.Tensor {
 	defer g.Scope(name)()
+	return mse(g, pred, target, mask).Value(g)
+}
+
+// MSEMean is MSE's numerator and denominator.
+func MSEMean(g *graph.Graph, name string, pred, target, mask *graph.Tensor) Mean {
+	defer g.Scope(name)()
+	return mse(g, pred, target, mask)
+}
+
+func mse(g *graph.Graph, pred, target, mask *graph.Tensor) Mean {
 	d := g.Sub(pred, target)
 	return weightedMean(g, g.Mul(d, d), mask)
 }
@@ -96,6 +140,16 @@ func MSE(g *graph.Graph, name string, pred, target, mask *graph.Tensor) *graph.T
 // δ(|d| − ½δ) beyond, written as ½q² + δ(|d| − q) with q = min(|d|, δ).
 func Huber(g *graph.Graph, name string, pred, target, mask *graph.Tensor, delta float64) *graph.Tensor {
 	defer g.Scope(name)()
+	return huber(g, pred, target, mask, delta).Value(g)
+}
+
+// HuberMean is Huber's numerator and denominator.
+func HuberMean(g *graph.Graph, name string, pred, target, mask *graph.Tensor, delta float64) Mean {
+	defer g.Scope(name)()
+	return huber(g, pred, target, mask, delta)
+}
+
+func huber(g *graph.Graph, pred, target, mask *graph.Tensor, delta float64) Mean {
 	a := g.Abs(g.Sub(pred, target))
 	q := g.Min(a, g.ScalarLike(a, delta))
 	l := g.Add(g.Mul(g.ScalarLike(q, 0.5), g.Mul(q, q)), g.Mul(g.ScalarLike(a, delta), g.Sub(a, q)))
@@ -113,6 +167,16 @@ func GaussianVariance(g *graph.Graph, raw *graph.Tensor) *graph.Tensor {
 // (without the constant), averaged over the mask.
 func GaussianNLL(g *graph.Graph, name string, mean, variance, target, mask *graph.Tensor) *graph.Tensor {
 	defer g.Scope(name)()
+	return gaussianNLL(g, mean, variance, target, mask).Value(g)
+}
+
+// GaussianNLLMean is GaussianNLL's numerator and denominator.
+func GaussianNLLMean(g *graph.Graph, name string, mean, variance, target, mask *graph.Tensor) Mean {
+	defer g.Scope(name)()
+	return gaussianNLL(g, mean, variance, target, mask)
+}
+
+func gaussianNLL(g *graph.Graph, mean, variance, target, mask *graph.Tensor) Mean {
 	d := g.Sub(target, mean)
 	l := g.Mul(g.ScalarLike(d, 0.5), g.Add(g.Log(variance), g.Div(g.Mul(d, d), variance)))
 	return weightedMean(g, l, mask)

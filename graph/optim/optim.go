@@ -251,10 +251,73 @@ type Layout struct {
 // optimizer.step(), the caller should feed the same "step" again next time
 // so that Adam's bias correction does not count the skipped step.
 func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
-	if cfg.Optimizer == nil {
-		return nil, fmt.Errorf("optim: BuildStep: no optimizer")
+	flat, grad, scale, layout, err := gradient(g, loss, cfg)
+	if err != nil {
+		return nil, err
 	}
-	var flat *graph.Tensor
+	if err := update(g, flat, grad, scale, cfg, layout); err != nil {
+		return nil, err
+	}
+	return layout, nil
+}
+
+// GradOutput is the flat gradient output of a gradient graph, and
+// GradInput the gradient input of an update graph.
+const (
+	GradOutput = "grad"
+	GradInput  = "grad"
+)
+
+// BuildGradient turns g, whose parameters the scalar loss depends on, into
+// the first half of a training step: it flattens the parameters into the
+// input "params" and adds the flat gradient of loss as the output "grad"
+// (multiplied by the scalar input "loss_scale" with cfg.LossScaling;
+// BuildUpdate divides it out). Data-parallel training runs it on each
+// rank's shard of a batch, sums the gradients over the ranks and runs
+// BuildUpdate's graph on the sum; BuildStep does both halves in one graph.
+func BuildGradient(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
+	_, grad, _, layout, err := gradient(g, loss, cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.Output(GradOutput, grad)
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	return layout, nil
+}
+
+// BuildUpdate builds the second half of a training step as a graph of its
+// own: inputs "params", "grad" (as BuildGradient's graph writes it, the
+// sum over the ranks), the state "opt/<slot>", "lr", "step" and, as cfg
+// asks, "momentum" and "loss_scale"; it unscales and clips the gradient
+// and writes the outputs of BuildStep: "new/params", "new/opt/<slot>",
+// "grad_norm" and with loss scaling "grad_finite". layout is
+// BuildGradient's.
+func BuildUpdate(name string, layout *Layout, cfg Step) (*graph.Graph, error) {
+	master := cfg.Master
+	if master == 0 {
+		master = graph.Float32
+	}
+	g := graph.New(name)
+	flat := g.Input(ParamsInput, master, graph.Shape{layout.Size})
+	grad := g.Input(GradInput, master, graph.Shape{layout.Size})
+	var scale *graph.Tensor
+	if cfg.LossScaling {
+		scale = g.Input(LossScaleInput, master, graph.Shape{})
+	}
+	if err := update(g, flat, grad, scale, cfg, layout); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// gradient adds the flat parameter input and the flat gradient of loss
+// (scaled by the loss-scale input with cfg.LossScaling, which it returns).
+func gradient(g *graph.Graph, loss *graph.Tensor, cfg Step) (flat, grad, scale *graph.Tensor, layout *Layout, err error) {
+	if cfg.Optimizer == nil {
+		return nil, nil, nil, nil, fmt.Errorf("optim: no optimizer")
+	}
 	var views []*graph.Tensor
 	var params []graph.ParamSlot
 	if cfg.Master == 0 {
@@ -263,19 +326,17 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 		flat, views, params = g.FlattenParamsAs(ParamsInput, cfg.Master)
 	}
 	if err := g.Err(); err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
-	master := flat.DType()
-	var scale *graph.Tensor
 	if cfg.LossScaling {
-		scale = g.Input(LossScaleInput, master, graph.Shape{})
+		scale = g.Input(LossScaleInput, flat.DType(), graph.Shape{})
 		pop := g.Scope("loss_scale")
 		loss = g.Mul(loss, g.Cast(scale, loss.DType()))
 		pop()
 	}
 	grads, err := g.Grad(loss, views)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, nil, err
 	}
 	pop := g.Scope("grad/flatten")
 	parts := make([]*graph.Tensor, len(grads))
@@ -285,8 +346,25 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 			parts[i] = g.Reshape(gr, -1)
 		}
 	}
-	grad := g.Concat(0, parts...)
+	grad = g.Concat(0, parts...)
 	pop()
+	slots := cfg.Optimizer.Slots()
+	if cfg.CycleMomentum {
+		mo, ok := cfg.Optimizer.(MomentumOptimizer)
+		if !ok {
+			return nil, nil, nil, nil, fmt.Errorf("optim: %T has no momentum to cycle", cfg.Optimizer)
+		}
+		slots = mo.SlotsWithMomentum()
+	}
+	layout = &Layout{Params: params, Size: flat.Shape()[0], Slots: slots, LossScaling: cfg.LossScaling, CycleMomentum: cfg.CycleMomentum}
+	return flat, grad, scale, layout, nil
+}
+
+// update adds, for the flat parameters and their (scaled, with a non-nil
+// scale) gradient, the unscaling, clipping and optimizer update and the
+// outputs new/params, new/opt/<slot>, grad_norm and grad_finite.
+func update(g *graph.Graph, flat, grad, scale *graph.Tensor, cfg Step, layout *Layout) error {
+	master := flat.DType()
 	if scale != nil {
 		pop := g.Scope("grad/unscale")
 		grad = g.Div(grad, scale)
@@ -295,24 +373,15 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 	grad, norm := ClipByGlobalNorm(g, grad, cfg.ClipNorm)
 	lr := g.Input(LRInput, master, graph.Shape{})
 	step := g.Input(StepInput, master, graph.Shape{})
-	slots := cfg.Optimizer.Slots()
-	var mo MomentumOptimizer
-	if cfg.CycleMomentum {
-		var ok bool
-		if mo, ok = cfg.Optimizer.(MomentumOptimizer); !ok {
-			return nil, fmt.Errorf("optim: BuildStep: %T has no momentum to cycle", cfg.Optimizer)
-		}
-		slots = mo.SlotsWithMomentum()
-	}
 	var state []*graph.Tensor
-	for _, s := range slots {
+	for _, s := range layout.Slots {
 		state = append(state, g.Input(StateInput(s), master, flat.Shape()))
 	}
 	var newP *graph.Tensor
 	var newState []*graph.Tensor
-	if mo != nil {
+	if cfg.CycleMomentum {
 		momentum := g.Input(MomentumInput, master, graph.Shape{})
-		newP, newState = mo.UpdateWithMomentum(g, flat, grad, state, lr, step, momentum)
+		newP, newState = cfg.Optimizer.(MomentumOptimizer).UpdateWithMomentum(g, flat, grad, state, lr, step, momentum)
 	} else {
 		newP, newState = cfg.Optimizer.Update(g, flat, grad, state, lr, step)
 	}
@@ -329,7 +398,7 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 		pop()
 	}
 	g.Output(NewParams, newP)
-	for i, s := range slots {
+	for i, s := range layout.Slots {
 		g.Output(NewStateOutput(s), newState[i])
 	}
 	g.Output(GradNormOutput, norm)
@@ -338,10 +407,7 @@ func BuildStep(g *graph.Graph, loss *graph.Tensor, cfg Step) (*Layout, error) {
 		g.Output(GradFiniteOutput, g.Cast(finite, master))
 		pop()
 	}
-	if err := g.Err(); err != nil {
-		return nil, err
-	}
-	return &Layout{Params: params, Size: flat.Shape()[0], Slots: slots, LossScaling: cfg.LossScaling, CycleMomentum: cfg.CycleMomentum}, nil
+	return g.Err()
 }
 
 // isFinite returns whether the scalar x, which is not negative (a norm),
