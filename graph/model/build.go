@@ -121,11 +121,18 @@ func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.
 
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
-	jets := g.Unsqueeze(in.jets, 1) // [B, 1, J]
+	var jets *graph.Tensor // [B, 1, J] the attached jet variables
+	if att := s.attached(); len(att) > 0 {
+		jets = g.Unsqueeze(s.jetColumns(g, in.jets, att), 1)
+	}
 	var xs, valids []*graph.Tensor
 	for i, grp := range s.Inputs {
 		sizes := append(append([]int{}, grp.InitHidden...), s.EmbedDim)
-		x := nn.Activate(g, head(g, "init/"+grp.Name, []*graph.Tensor{in.seqs[i], jets}, sizes, grp.Activation), grp.Activation)
+		parts := []*graph.Tensor{in.seqs[i]}
+		if jets != nil && !grp.NoJetVars {
+			parts = append(parts, jets)
+		}
+		x := nn.Activate(g, head(g, "init/"+grp.Name, parts, sizes, grp.Activation), grp.Activation)
 		xs = append(xs, x)
 		if in.valid[i] != nil {
 			valids = append(valids, in.valid[i])
@@ -148,6 +155,9 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
 	pooled := f.pooled
+	if len(s.GlobalVars) > 0 {
+		pooled = g.Concat(1, pooled, s.jetColumns(g, in.jets, s.GlobalVars))
+	}
 	for _, task := range s.Tasks {
 		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
 		switch task.Kind {
