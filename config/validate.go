@@ -61,8 +61,10 @@ func (c *Config) Validate() error {
 		return c.errorf("data.prefetch", "must be at least 1, got %d", d.Prefetch)
 	case d.NonFinite != "error" && d.NonFinite != "zero":
 		return c.errorf("data.non_finite", "must be \"error\" or \"zero\", got %q", d.NonFinite)
-	case len(d.Variables[d.JetDataset]) == 0:
+	case len(d.Variables[d.JetDataset]) == 0 && len(d.Variables[GlobalVariables]) == 0:
 		return c.errorf("data.variables", "no variables for the jet dataset %q: add e.g. %s = [\"pt_btagJes\", \"eta_btagJes\"]", d.JetDataset, d.JetDataset)
+	case d.JetDataset == GlobalVariables:
+		return c.errorf("data.jet_dataset", "%q names the global variables of [data.variables]; name the jet dataset as the files do (e.g. \"jets\")", d.JetDataset)
 	}
 	for ds, vars := range d.Variables {
 		seen := map[string]bool{}
@@ -89,17 +91,28 @@ func (c *Config) Validate() error {
 			return c.errorf("model.init_nets.input", "two init nets for %q", n.Input)
 		}
 		nets[n.Input] = true
-		if n.MaxLen < 1 {
-			return c.errorf("model.init_nets.max_len", "%s: must be at least 1, got %d", n.Input, n.MaxLen)
+		if n.MaxLen < 0 {
+			return c.errorf("model.init_nets.max_len", "%s: must be at least 1, or 0 for the training files' length; got %d", n.Input, n.MaxLen)
 		}
 		if _, err := nn.ParseActivation(n.Activation); err != nil {
 			return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
 		}
 	}
 	for ds := range d.Variables {
-		if ds != d.JetDataset && !nets[ds] {
+		if ds != d.JetDataset && ds != GlobalVariables && !nets[ds] {
 			return c.errorf("data.variables", "dataset %q has variables but no [[model.init_nets]] entry reads it", ds)
 		}
+	}
+	for ds, cuts := range d.Selections {
+		if ds != d.JetDataset && !nets[ds] {
+			return c.errorf("data.selections", "selections on %q, which is neither the jet dataset %q nor an init net's input", ds, d.JetDataset)
+		}
+		if len(cuts) == 0 {
+			return c.errorf("data.selections", "%s: the list of cuts is empty", ds)
+		}
+	}
+	if _, err := c.LoaderSelections(); err != nil {
+		return err
 	}
 	e := m.Encoder
 	switch {
@@ -193,7 +206,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.errorf(key("name"), "task name %q is used twice", task.Name)
 	case !ok:
 		return c.taskErrorf(task.Name, key("kind"), "task %s: unknown kind %q (want jet_classification, track_classification, vertexing, regression or gaussian_regression)", task.Name, task.Kind)
-	case task.Label == "" && len(task.Targets) == 0:
+	case task.Label == "" && len(task.Targets) == 0 && !task.UseLabeller:
 		return c.taskErrorf(task.Name, key("label"), "task %s: no label field", task.Name)
 	case *task.Weight < 0:
 		return c.taskErrorf(task.Name, key("weight"), "task %s: must not be negative, got %g", task.Name, *task.Weight)
@@ -236,6 +249,20 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	if task.OriginLabel != "" && kind != model.Vertexing {
 		return c.taskErrorf(task.Name, key("origin_label"), "task %s: origin_label is for vertexing tasks", task.Name)
 	}
+	if !classification && (len(task.LabelMap) > 0 || task.UseLabeller) {
+		return c.taskErrorf(task.Name, key("label_map"), "task %s: label_map and use_labeller belong to classification tasks", task.Name)
+	}
+	if task.UseLabeller && kind != model.JetClassification {
+		return c.taskErrorf(task.Name, key("use_labeller"), "task %s: use_labeller labels jets by their flavour; it is for jet_classification tasks", task.Name)
+	}
+	if task.UseLabeller && len(task.LabelMap) > 0 {
+		return c.taskErrorf(task.Name, key("label_map"), "task %s: give label_map or use_labeller, not both", task.Name)
+	}
+	if classification {
+		if _, err := c.TaskLabel(task); err != nil {
+			return err
+		}
+	}
 	spec := model.Task{Kind: kind, Classes: task.ClassNames, Targets: task.Targets}
 	if task.OutputSize != 0 && task.OutputSize != spec.Outputs() {
 		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
@@ -248,8 +275,14 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	case model.Vertexing:
 		in *= 3
 	}
+	global := len(d.Variables[GlobalVariables])
+	in += global
 	if task.InputSize != 0 && task.InputSize != in {
-		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder out_dim %d)", task.Name, task.InputSize, in, m.Encoder.OutDim)
+		extra := ""
+		if global > 0 {
+			extra = fmt.Sprintf(" and %d global variables", global)
+		}
+		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder out_dim %d%s)", task.Name, task.InputSize, in, m.Encoder.OutDim, extra)
 	}
 	return nil
 }
@@ -290,9 +323,18 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout,
 		},
 	}
+	if global := c.Data.Variables[GlobalVariables]; len(global) > 0 {
+		s.JetVars = c.Data.JetInputVariables()
+		s.GlobalVars = global
+		s.AttachVars = append([]string{}, c.Data.Variables[c.Data.JetDataset]...)
+	}
 	for _, n := range m.InitNets {
+		if n.MaxLen == 0 {
+			return model.Spec{}, c.errorf("model.init_nets.max_len", "%s: 0 (the training files' length) is resolved when training starts; this command needs a length: give one", n.Input)
+		}
 		a, _ := nn.ParseActivation(n.Activation)
-		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a})
+		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a,
+			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal})
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)
