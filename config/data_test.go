@@ -289,3 +289,25 @@ func TestDataError(t *testing.T) {
 		t.Error("an unrelated error was rewritten")
 	}
 }
+
+// TestLabellerClassDict looks a labeller task's class weights up under
+// the field salt-ort norm writes them for: flavour_label.
+func TestLabellerClassDict(t *testing.T) {
+	text := labelled("", `["ghostbjets", "ghostcjets"]`, "use_labeller = true\nuse_class_dict = true")
+	text = strings.Replace(text, `norm_dict = "norm.yaml"`, "norm_dict = \"norm.yaml\"\nclass_dict = \"class.yaml\"", 1)
+	cfg, err := Parse("minimal.toml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	s, err := cfg.Spec(func(ds, field string) ([]float64, error) {
+		asked = append(asked, ds+"."+field)
+		return []float64{1, 3}, nil
+	})
+	if err != nil || !reflect.DeepEqual(asked, []string{"jets.flavour_label"}) || !reflect.DeepEqual(s.Tasks[0].ClassWeights, []float64{1, 3}) {
+		t.Errorf("asked for %v, weights %v, %v", asked, s.Tasks, err)
+	}
+	if w, err := cfg.UniformClassWeights("jets", "flavour_label"); err != nil || len(w) != 2 {
+		t.Errorf("uniform weights %v, %v", w, err)
+	}
+}

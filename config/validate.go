@@ -297,7 +297,8 @@ type ClassWeightsFunc func(dataset, field string) ([]float64, error)
 // and benchmarks of configurations whose class dictionary is not at hand.
 func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
 	for _, t := range c.Model.Tasks {
-		if t.Label == field {
+		l, err := c.TaskLabel(t)
+		if t.Label == field || err == nil && l.Field == field && len(t.ClassNames) > 0 {
 			w := make([]float64, len(t.ClassNames))
 			for i := range w {
 				w[i] = 1
@@ -351,12 +352,18 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			if classWeights == nil {
 				return model.Spec{}, c.errorf("model.tasks.use_class_dict", "task %s: no class dictionary loaded", t.Name)
 			}
-			w, err := classWeights(ds, t.Label)
+			// The class dict is keyed by the label's field (flavour_label
+			// for a labeller without one), as salt-ort norm writes it.
+			field := t.Label
+			if l, err := c.TaskLabel(t); err == nil {
+				field = l.Field
+			}
+			w, err := classWeights(ds, field)
 			if err != nil {
 				return model.Spec{}, c.errorf("data.class_dict", "task %s: %v", t.Name, err)
 			}
 			if len(w) != len(t.ClassNames) {
-				return model.Spec{}, c.errorf("data.class_dict", "task %s: class_dict has %d weights for %s.%s, the task has %d classes", t.Name, len(w), ds, t.Label, len(t.ClassNames))
+				return model.Spec{}, c.errorf("data.class_dict", "task %s: class_dict has %d weights for %s.%s, the task has %d classes", t.Name, len(w), ds, field, len(t.ClassNames))
 			}
 			mt.ClassWeights = w
 		}
