@@ -15,12 +15,13 @@ func evalCommand() *cli.Command {
 		Name:      "eval",
 		Usage:     "evaluate a trained run on test files: Salt-compatible predictions, performance table and plots",
 		ArgsUsage: "RUN_DIR | --compare RUN_A RUN_B",
-		Description: `Runs the run's evaluation graph (best checkpoint) over each test file (--test,
-relative to the working directory; default: the configuration's test files),
-after the configuration's selections and up to --num-jets jets, and writes
-into RUN_DIR/eval (or --out): <stem>.h5 with the predictions in the layout of Salt's prediction
-writer (jets: the kept fields plus <model>_pb/_pc/_pu/_ptau; tracks: the
-per-class track-origin probabilities, <model>_VertexIndex and valid),
+		Description: `Runs the run's evaluation graph (best checkpoint) over each test file
+(--test, relative to the working directory; default: the configuration's
+test files), after the configuration's selections and up to --num-jets jets,
+and writes into RUN_DIR/eval (or --out): <stem>.h5 with the predictions in
+the layout of Salt's prediction writer (jets: the kept fields plus
+<model>_pb/_pc/_pu/_ptau; tracks: the per-class track-origin
+probabilities, <model>_VertexIndex and valid),
 <stem>.json with the performance summary, <stem>_disc_b.png (D_b per
 flavour), <stem>_roc.png (c- and light-rejection against b-efficiency) and
 loss.png (training and validation loss per epoch). It prints the c- and

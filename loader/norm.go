@@ -397,7 +397,7 @@ func ComputeNormWith(o NormOptions) (*NormResult, error) {
 	for li, l := range cls {
 		k := max(l.NumClasses, len(counts[li]))
 		if l.NumClasses > 0 && len(counts[li]) > l.NumClasses {
-			return nil, fmt.Errorf("loader: class dict: %s.%s has label %d but NumClasses is %d", l.Dataset, l.Field, len(counts[li])-1, l.NumClasses)
+			return nil, fmt.Errorf("loader: class dict: %s.%s has label %d, beyond the %d classes given", l.Dataset, l.Field, len(counts[li])-1, l.NumClasses)
 		}
 		total := 0.0
 		for _, c := range counts[li] {
