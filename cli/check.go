@@ -45,6 +45,11 @@ error, each with the file, the field and the fix.`,
 				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\n", s.Split, len(s.Files), s.Jets, s.Batches, s.NonFinite)
 			}
 			w.Flush()
+			for _, s := range rep.Splits {
+				for _, n := range s.Notes {
+					fmt.Fprintf(c.App.Writer, "note: %s\n", n)
+				}
+			}
 			fmt.Fprintln(c.App.Writer, "ok")
 			return nil
 		},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/salt-ort/salt-ort/evaluate"
 	"github.com/urfave/cli/v2"
@@ -14,24 +15,29 @@ func evalCommand() *cli.Command {
 		Name:      "eval",
 		Usage:     "evaluate a trained run on test files: Salt-compatible predictions, performance table and plots",
 		ArgsUsage: "RUN_DIR | --compare RUN_A RUN_B",
-		Description: `Runs the run's evaluation graph (best checkpoint) over each test file (--test,
-default: the configuration's test files) and writes into RUN_DIR/eval (or
---out): <stem>.h5 with the predictions in the layout of Salt's prediction
-writer (jets: the kept fields plus <model>_pb/_pc/_pu/_ptau; tracks: the
-per-class track-origin probabilities, <model>_VertexIndex and valid),
+		Description: `Runs the run's evaluation graph (best checkpoint) over each test file
+(--test, relative to the working directory; default: the configuration's
+test files), after the configuration's selections and up to --num-jets jets,
+and writes into RUN_DIR/eval (or --out): <stem>.h5 with the predictions in
+the layout of Salt's prediction writer (jets: the kept fields plus
+<model>_pb/_pc/_pu/_ptau; tracks: the per-class track-origin
+probabilities, <model>_VertexIndex and valid),
 <stem>.json with the performance summary, <stem>_disc_b.png (D_b per
 flavour), <stem>_roc.png (c- and light-rejection against b-efficiency) and
 loss.png (training and validation loss per epoch). It prints the c- and
 light-rejection at 60/70/77/85 % b-efficiency for
 D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)), the AUCs, the track-origin
 accuracy per class, the vertexing pair efficiency and purity and the
-regression resolution.
+regression resolution. A file without the truth labels of a task (an
+unlabelled sample) gets that task's predictions only; a file with none at all
+gets the prediction file only.
 
 --compare RUN_A RUN_B evaluates both runs on the same test files (default:
 RUN_A's) and writes compare_<stem>_roc.png (both ROC curves with the ratio
 B/A) into --out (default: the current directory).`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "test", Usage: "test file (repeat the flag for several; default: the configuration's test files)"},
+			&cli.StringSliceFlag{Name: "test", Usage: "test file, relative to the working directory; a pattern (*.h5) stands for the files it matches (repeat the flag for several; default: the configuration's test files)"},
+			&cli.IntFlag{Name: "num-jets", Aliases: []string{"n"}, Usage: "evaluate the first N jets of each file (after the configuration's selections; 0 = all)"},
 			&cli.StringFlag{Name: "checkpoint", Value: "best", Usage: "best, last, or a checkpoint file"},
 			&cli.StringSliceFlag{Name: "keep", Usage: "jets field to copy into the prediction file (repeatable; default: pt, eta, truth labels, eventNumber where present)"},
 			&cli.Float64Flag{Name: "fc", Value: evaluate.DefaultFC, Usage: "charm fraction f_c of D_b"},
@@ -60,8 +66,11 @@ B/A) into --out (default: the current directory).`,
 			if err != nil {
 				return cli.Exit(err, ExitFailure)
 			}
+			if c.Int("num-jets") < 0 {
+				return cli.Exit("salt-ort eval: --num-jets must be ≥ 0 (0 = all)", ExitUsage)
+			}
 			opts := evaluate.Options{
-				Checkpoint: c.String("checkpoint"), OutDir: c.String("out"),
+				Checkpoint: c.String("checkpoint"), OutDir: c.String("out"), NumJets: c.Int("num-jets"),
 				FC: fc, NoPlots: c.Bool("no-plots"), Runtime: rt, Threads: c.Int("threads"),
 			}
 			if c.IsSet("test") {
@@ -81,15 +90,25 @@ B/A) into --out (default: the current directory).`,
 			if c.Bool("json") {
 				var sums []*evaluate.Summary
 				for _, f := range rep.Files {
-					sums = append(sums, f.Summary)
+					if f.Summary != nil {
+						sums = append(sums, f.Summary)
+					}
 				}
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
 				return enc.Encode(sums)
 			}
 			for _, f := range rep.Files {
+				if f.Summary == nil {
+					fmt.Fprintf(c.App.Writer, "%s has no truth labels (%s): wrote the predictions only\nwrote %s\n\n",
+						f.File, strings.Join(f.Unlabelled, ", "), f.Predictions)
+					continue
+				}
 				if err := evaluate.WriteTable(c.App.Writer, f.Summary); err != nil {
 					return cli.Exit(err, ExitFailure)
+				}
+				if len(f.Unlabelled) > 0 {
+					fmt.Fprintf(c.App.Writer, "no truth for %s: predictions only for those tasks\n", strings.Join(f.Unlabelled, ", "))
 				}
 				fmt.Fprintf(c.App.Writer, "wrote %s\n      %s\n", f.Predictions, f.JSON)
 				for _, p := range f.Plots {

@@ -36,13 +36,18 @@ type Config struct {
 
 // Data says what to read and how to batch it.
 type Data struct {
-	Train     []string `toml:"train"`      // training files
-	Val       []string `toml:"val"`        // validation files
-	Test      []string `toml:"test"`       // test files (eval)
+	// Train, Val and Test are the training, validation and test (eval)
+	// files; a name with *, ? or [...] is a pattern for the files it
+	// matches, sorted (Salt's wildcards).
+	Train     []string `toml:"train"`
+	Val       []string `toml:"val"`
+	Test      []string `toml:"test"`
 	NormDict  string   `toml:"norm_dict"`  // Salt norm_dict YAML
 	ClassDict string   `toml:"class_dict"` // Salt class_dict YAML ("" if no task uses one)
 	// Variables lists the input variables per dataset; the jet dataset's
-	// variables are concatenated to every constituent.
+	// variables are concatenated to every constituent, those under
+	// "global" (jet variables too) to the pooled representation, before
+	// the task heads (Salt's global variables).
 	Variables  map[string][]string `toml:"variables"`
 	JetDataset string              `toml:"jet_dataset"` // name of the jet-level dataset (default "jets")
 	BatchSize  int                 `toml:"batch_size"`
@@ -55,6 +60,11 @@ type Data struct {
 	// NonFinite is "error" (default: NaN/Inf in an input is an error) or
 	// "zero" (replace with 0 and count).
 	NonFinite string `toml:"non_finite"`
+	// Selections are cuts per dataset in atlas-ftag-tools' notation
+	// (Salt's data.selections), e.g. tracks = ["d0 < 3.5"]: a jet that
+	// fails a cut on the jet dataset is skipped; a constituent that fails
+	// a cut on its dataset is dropped, before the max_len truncation.
+	Selections map[string][]string `toml:"selections"`
 }
 
 // Model describes the network.
@@ -71,12 +81,16 @@ type Model struct {
 // InitNet, a Dense on the jet variables followed by the constituent's.
 type InitNet struct {
 	Input      string `toml:"input"`      // dataset, e.g. "tracks"
-	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the dataset's length)
+	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the training files' length)
 	Hidden     []int  `toml:"hidden"`     // hidden layer sizes; the output is embed_dim
 	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU or GELU
 	// FinalActivation follows the last layer ("": none, as Salt's Dense
 	// without final_activation).
 	FinalActivation string `toml:"final_activation"`
+	// AttachGlobal concatenates the jet dataset's variables to every
+	// constituent before the init net (default true, Salt's
+	// attach_global).
+	AttachGlobal *bool `toml:"attach_global"`
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
@@ -113,10 +127,20 @@ type Task struct {
 	Input      string   `toml:"input"`       // constituent dataset of track tasks
 	Label      string   `toml:"label"`       // label field
 	ClassNames []string `toml:"class_names"` // classification classes in label order
-	Targets    []string `toml:"targets"`     // regression target fields
-	Hidden     []int    `toml:"hidden"`
-	Activation string   `toml:"activation"`
-	Weight     *float64 `toml:"weight"` // static loss weight (default 1)
+	// LabelMap maps values of the label field to classes (Salt's
+	// label_map): value = class index or class name.
+	LabelMap map[string]any `toml:"label_map"`
+	// UseLabeller labels jets by atlas-ftag-tools' flavour cuts of the
+	// class names (Salt's labeller_config.use_labeller).
+	UseLabeller bool `toml:"use_labeller"`
+	// RequireLabels (default true, Salt's require_labels) makes a value
+	// that no class covers an error; false leaves such jets or
+	// constituents out of the losses.
+	RequireLabels *bool    `toml:"require_labels"`
+	Targets       []string `toml:"targets"` // regression target fields
+	Hidden        []int    `toml:"hidden"`
+	Activation    string   `toml:"activation"`
+	Weight        *float64 `toml:"weight"` // static loss weight (default 1)
 	// UseClassDict takes class weights from the data's class_dict.
 	UseClassDict bool      `toml:"use_class_dict"`
 	ClassWeights []float64 `toml:"class_weights"`
@@ -320,14 +344,26 @@ func (c *Config) Absolute() (*Config, error) {
 		return filepath.Abs(c.Resolve(p))
 	}
 	var err error
-	for _, list := range []*[]string{&out.Data.Train, &out.Data.Val, &out.Data.Test} {
-		fixed := make([]string, len(*list))
-		for i, p := range *list {
+	for _, split := range []struct {
+		key  string
+		list *[]string
+	}{{"train", &out.Data.Train}, {"val", &out.Data.Val}, {"test", &out.Data.Test}} {
+		// Patterns become the files they match, sorted, so that the run
+		// directory records what was read. A test pattern may match
+		// nothing yet: it stays a pattern, expanded again by eval.
+		var files []string
+		if split.key == "test" {
+			files = c.ResolveAll(*split.list)
+		} else if files, err = c.Files(split.key); err != nil {
+			return nil, err
+		}
+		fixed := make([]string, len(files))
+		for i, p := range files {
 			if fixed[i], err = abs(p); err != nil {
 				return nil, fmt.Errorf("config: %s: %w", c.path, err)
 			}
 		}
-		*list = fixed
+		*split.list = fixed
 	}
 	if out.Data.NormDict, err = abs(c.Data.NormDict); err != nil {
 		return nil, fmt.Errorf("config: %s: %w", c.path, err)
@@ -341,15 +377,6 @@ func (c *Config) Absolute() (*Config, error) {
 	return &out, nil
 }
 
-// ResolveAll resolves each path (see Resolve).
-func (c *Config) ResolveAll(ps []string) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = c.Resolve(p)
-	}
-	return out
-}
-
 // applyDefaults fills per-item defaults that TOML arrays of tables cannot
 // carry.
 func (c *Config) applyDefaults() {
@@ -357,6 +384,10 @@ func (c *Config) applyDefaults() {
 		n := &c.Model.InitNets[i]
 		if n.Activation == "" {
 			n.Activation = "ReLU"
+		}
+		if n.AttachGlobal == nil {
+			yes := true
+			n.AttachGlobal = &yes
 		}
 	}
 	for i := range c.Model.Tasks {
@@ -367,6 +398,10 @@ func (c *Config) applyDefaults() {
 		}
 		if t.Activation == "" {
 			t.Activation = "ReLU"
+		}
+		if t.RequireLabels == nil && (t.Kind == "jet_classification" || t.Kind == "track_classification" || t.Kind == "constituent_classification") {
+			yes := true
+			t.RequireLabels = &yes
 		}
 		if t.Kind == "track_classification" {
 			t.Kind = "constituent_classification"

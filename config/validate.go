@@ -61,8 +61,10 @@ func (c *Config) Validate() error {
 		return c.errorf("data.prefetch", "must be at least 1, got %d", d.Prefetch)
 	case d.NonFinite != "error" && d.NonFinite != "zero":
 		return c.errorf("data.non_finite", "must be \"error\" or \"zero\", got %q", d.NonFinite)
-	case len(d.Variables[d.JetDataset]) == 0:
+	case len(d.Variables[d.JetDataset]) == 0 && len(d.Variables[GlobalVariables]) == 0:
 		return c.errorf("data.variables", "no variables for the jet dataset %q: add e.g. %s = [\"pt_btagJes\", \"eta_btagJes\"]", d.JetDataset, d.JetDataset)
+	case d.JetDataset == GlobalVariables:
+		return c.errorf("data.jet_dataset", "%q names the global variables of [data.variables]; name the jet dataset as the files do (e.g. \"jets\")", d.JetDataset)
 	}
 	for ds, vars := range d.Variables {
 		seen := map[string]bool{}
@@ -89,8 +91,8 @@ func (c *Config) Validate() error {
 			return c.errorf("model.init_nets.input", "two init nets for %q", n.Input)
 		}
 		nets[n.Input] = true
-		if n.MaxLen < 1 {
-			return c.errorf("model.init_nets.max_len", "%s: must be at least 1, got %d", n.Input, n.MaxLen)
+		if n.MaxLen < 0 {
+			return c.errorf("model.init_nets.max_len", "%s: must be at least 1, or 0 for the training files' length; got %d", n.Input, n.MaxLen)
 		}
 		if _, err := nn.ParseActivation(n.Activation); err != nil {
 			return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
@@ -102,9 +104,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	for ds := range d.Variables {
-		if ds != d.JetDataset && !nets[ds] {
+		if ds != d.JetDataset && ds != GlobalVariables && !nets[ds] {
 			return c.errorf("data.variables", "dataset %q has variables but no [[model.init_nets]] entry reads it", ds)
 		}
+	}
+	for ds, cuts := range d.Selections {
+		if ds != d.JetDataset && !nets[ds] {
+			return c.errorf("data.selections", "selections on %q, which is neither the jet dataset %q nor an init net's input", ds, d.JetDataset)
+		}
+		if len(cuts) == 0 {
+			return c.errorf("data.selections", "%s: the list of cuts is empty", ds)
+		}
+	}
+	if _, err := c.LoaderSelections(); err != nil {
+		return err
 	}
 	e := m.Encoder
 	switch {
@@ -202,7 +215,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.errorf(key("name"), "task name %q is used twice", task.Name)
 	case !ok:
 		return c.taskErrorf(task.Name, key("kind"), "task %s: unknown kind %q (want jet_classification, track_classification, vertexing, regression or gaussian_regression)", task.Name, task.Kind)
-	case task.Label == "" && len(task.Targets) == 0:
+	case task.Label == "" && len(task.Targets) == 0 && !task.UseLabeller:
 		return c.taskErrorf(task.Name, key("label"), "task %s: no label field", task.Name)
 	case *task.Weight < 0:
 		return c.taskErrorf(task.Name, key("weight"), "task %s: must not be negative, got %g", task.Name, *task.Weight)
@@ -245,6 +258,20 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	if task.OriginLabel != "" && kind != model.Vertexing {
 		return c.taskErrorf(task.Name, key("origin_label"), "task %s: origin_label is for vertexing tasks", task.Name)
 	}
+	if !classification && (len(task.LabelMap) > 0 || task.UseLabeller) {
+		return c.taskErrorf(task.Name, key("label_map"), "task %s: label_map and use_labeller belong to classification tasks", task.Name)
+	}
+	if task.UseLabeller && kind != model.JetClassification {
+		return c.taskErrorf(task.Name, key("use_labeller"), "task %s: use_labeller labels jets by their flavour; it is for jet_classification tasks", task.Name)
+	}
+	if task.UseLabeller && len(task.LabelMap) > 0 {
+		return c.taskErrorf(task.Name, key("label_map"), "task %s: give label_map or use_labeller, not both", task.Name)
+	}
+	if classification {
+		if _, err := c.TaskLabel(task); err != nil {
+			return err
+		}
+	}
 	spec := model.Task{Kind: kind, Classes: task.ClassNames, Targets: task.Targets}
 	if task.OutputSize != 0 && task.OutputSize != spec.Outputs() {
 		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
@@ -257,8 +284,14 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	case model.Vertexing:
 		in *= 3
 	}
+	global := len(d.Variables[GlobalVariables])
+	in += global
 	if task.InputSize != 0 && task.InputSize != in {
-		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d)", task.Name, task.InputSize, in, m.Encoder.width(m.EmbedDim))
+		extra := ""
+		if global > 0 {
+			extra = fmt.Sprintf(" and %d global variables", global)
+		}
+		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d%s)", task.Name, task.InputSize, in, m.Encoder.width(m.EmbedDim), extra)
 	}
 	return nil
 }
@@ -282,7 +315,8 @@ type ClassWeightsFunc func(dataset, field string) ([]float64, error)
 // and benchmarks of configurations whose class dictionary is not at hand.
 func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
 	for _, t := range c.Model.Tasks {
-		if t.Label == field {
+		l, err := c.TaskLabel(t)
+		if t.Label == field || err == nil && l.Field == field && len(t.ClassNames) > 0 {
 			w := make([]float64, len(t.ClassNames))
 			for i := range w {
 				w[i] = 1
@@ -308,13 +342,22 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout, AttnDropout: m.Encoder.AttnDropout,
 		},
 	}
+	if global := c.Data.Variables[GlobalVariables]; len(global) > 0 {
+		s.JetVars = c.Data.JetInputVariables()
+		s.GlobalVars = global
+		s.AttachVars = append([]string{}, c.Data.Variables[c.Data.JetDataset]...)
+	}
 	for _, n := range m.InitNets {
+		if n.MaxLen == 0 {
+			return model.Spec{}, c.errorf("model.init_nets.max_len", "%s: 0 (the training files' length) is resolved when training starts; this command needs a length: give one", n.Input)
+		}
 		a, _ := nn.ParseActivation(n.Activation)
 		final := nn.None
 		if n.FinalActivation != "" {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
-		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a, FinalActivation: final})
+		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a, FinalActivation: final,
+			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal})
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)
@@ -331,12 +374,18 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			if classWeights == nil {
 				return model.Spec{}, c.errorf("model.tasks.use_class_dict", "task %s: no class dictionary loaded", t.Name)
 			}
-			w, err := classWeights(ds, t.Label)
+			// The class dict is keyed by the label's field (flavour_label
+			// for a labeller without one), as salt-ort norm writes it.
+			field := t.Label
+			if l, err := c.TaskLabel(t); err == nil {
+				field = l.Field
+			}
+			w, err := classWeights(ds, field)
 			if err != nil {
 				return model.Spec{}, c.errorf("data.class_dict", "task %s: %v", t.Name, err)
 			}
 			if len(w) != len(t.ClassNames) {
-				return model.Spec{}, c.errorf("data.class_dict", "task %s: class_dict has %d weights for %s.%s, the task has %d classes", t.Name, len(w), ds, t.Label, len(t.ClassNames))
+				return model.Spec{}, c.errorf("data.class_dict", "task %s: class_dict has %d weights for %s.%s, the task has %d classes", t.Name, len(w), ds, field, len(t.ClassNames))
 			}
 			mt.ClassWeights = w
 		}

@@ -34,6 +34,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/runtime"
@@ -52,8 +53,13 @@ type Options struct {
 	RunDir string
 	// Checkpoint is "best" (or ""), "last" or a checkpoint file.
 	Checkpoint string
-	// Files are the test files; nil takes the configuration's test files.
+	// Files are the test files, relative to the working directory; nil
+	// takes the configuration's test files. Patterns (*, ?, [...]) stand
+	// for the files they match.
 	Files []string
+	// NumJets evaluates the first NumJets jets of each file (after the
+	// selections); 0 all.
+	NumJets int
 	// OutDir is where the outputs go; "" is <RunDir>/eval (Run) or the
 	// current directory (Compare).
 	OutDir string
@@ -78,11 +84,16 @@ type Options struct {
 
 // FileResult is what Run wrote for one test file.
 type FileResult struct {
-	Summary     *Summary
-	Predictions string // the prediction file
-	JSON        string // the summary
+	File        string   // the test file
+	Summary     *Summary // nil when the file has no truth labels
+	Predictions string   // the prediction file
+	JSON        string   // the summary ("" without one)
 	Plots       []string
 	ROC         []ROC // nil without flavour performance
+	// Unlabelled lists the tasks the file has no truth for, with the
+	// missing field: "task (dataset.field)". Their predictions are
+	// written, their performance is not computed.
+	Unlabelled []string
 }
 
 // Report is what Run did.
@@ -130,16 +141,49 @@ func stems(files []string) ([]string, error) {
 	return out, nil
 }
 
-// testFiles returns the files to evaluate: opts.Files or the run's test
-// files.
+// testFiles returns the files to evaluate: opts.Files (relative to the
+// working directory) or the run's test files, patterns expanded.
 func testFiles(run *train.RunInfo, files []string) ([]string, error) {
 	if files == nil {
 		files = run.Config.ResolveAll(run.Config.Data.Test)
+		if len(files) == 0 {
+			return nil, fmt.Errorf("evaluate: %s: no test files: the configuration lists none; give them with --test", run.Dir)
+		}
+	} else {
+		var out []string
+		for _, f := range files {
+			if !strings.ContainsAny(filepath.Base(f), "*?[") {
+				out = append(out, f)
+				continue
+			}
+			m, err := filepath.Glob(f)
+			if err != nil {
+				return nil, fmt.Errorf("evaluate: --test %q: %w", f, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("evaluate: --test %q matches no file", f)
+			}
+			sort.Strings(m)
+			out = append(out, m...)
+		}
+		files = out
 	}
-	if len(files) == 0 {
-		return nil, fmt.Errorf("evaluate: %s: no test files: the configuration lists none; give them with --test", run.Dir)
+	out := make([]string, len(files))
+	for i, f := range files {
+		if strings.ContainsAny(filepath.Base(f), "*?[") {
+			if _, err := os.Stat(f); err != nil {
+				return nil, fmt.Errorf("evaluate: the test files %q of %s match no file; give them with --test", f, run.Dir)
+			}
+		}
+		// Absolute, so that the run's configuration (in the run
+		// directory) does not resolve them against itself.
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		out[i] = abs
 	}
-	return files, nil
+	return out, nil
 }
 
 // Run evaluates a run on its test files and writes the prediction files,
@@ -159,10 +203,21 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	rep := &Report{RunDir: opts.RunDir, Checkpoint: ckpt, OutDir: out}
 	for i, file := range files {
-		fr := FileResult{Predictions: filepath.Join(out, names[i]+".h5"), JSON: filepath.Join(out, names[i]+".json")}
-		coll, err := predict(ctx, predictOptions{run: run, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, opts: &opts})
+		fr := FileResult{File: file, Predictions: filepath.Join(out, names[i]+".h5"), JSON: filepath.Join(out, names[i]+".json")}
+		coll, err := predict(ctx, predictOptions{run: run, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, limit: opts.NumJets, opts: &opts})
 		if err != nil {
 			return nil, err
+		}
+		fr.Unlabelled = coll.unlabelled
+		if len(coll.unlabelled) == len(run.Spec.Tasks) {
+			// No truth at all: the predictions are the result.
+			fr.JSON = ""
+			os.Remove(filepath.Join(out, names[i]+".json"))
+			if opts.Log != nil {
+				fmt.Fprintf(opts.Log, "evaluated %s: no truth labels, wrote the predictions %s\n", file, fr.Predictions)
+			}
+			rep.Files = append(rep.Files, fr)
+			continue
 		}
 		var scores []float64
 		if fr.Summary, scores, err = summarise(file, run.Spec.Name, ckpt, coll, opts.FC, opts.Efficiencies); err != nil {
@@ -262,7 +317,7 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 				return nil, err
 			}
 			// No prediction file, so no jets fields to copy.
-			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, opts: &opts})
+			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, limit: opts.NumJets, opts: &opts})
 			if err != nil {
 				return nil, err
 			}

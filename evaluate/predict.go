@@ -81,6 +81,11 @@ type outTable struct {
 	buf    []byte
 	maxLen int // constituents per jet; 1 for the jets table
 	valid  int // index of the valid field, -1 for the jets table
+	// width is the entries per jet the reader reads: maxLen, or for a
+	// dataset with selections every entry of the file (the batch says
+	// which entry each slot holds); span is scratch for them.
+	width int
+	span  []byte
 }
 
 func (t *outTable) close() {
@@ -96,6 +101,7 @@ func (t *outTable) close() {
 // performance summary and the plots.
 type collection struct {
 	jets        int
+	unlabelled  []string // tasks without truth in the file: "task (dataset.field)"
 	loss        map[string]float64
 	flavour     *jetScores
 	origins     []*classCounts
@@ -156,15 +162,19 @@ func (w *welford) std() float64 {
 // predictor runs one test file through a run's evaluation graph and
 // writes the prediction file (when out is set) while collecting scores.
 type predictor struct {
-	run     *train.RunInfo
-	spec    *model.Spec
-	file    string
-	writer  *loader.Writer
-	jets    *outTable
-	groups  map[string]*outTable
-	outs    []taskOut
-	coll    *collection
-	scratch struct {
+	run  *train.RunInfo
+	spec *model.Spec
+	file string
+	// unlabelled are the tasks whose truth the file lacks; missing says
+	// which field each lacks.
+	unlabelled map[string]bool
+	missing    []string
+	writer     *loader.Writer
+	jets       *outTable
+	groups     map[string]*outTable
+	outs       []taskOut
+	coll       *collection
+	scratch    struct {
 		probs  []float64
 		labels []int
 		mask   []bool
@@ -182,6 +192,7 @@ type predictOptions struct {
 	file       string
 	out        string   // prediction file to write; "" writes none
 	keep       []string // jets fields to keep; nil: DefaultKeep
+	limit      int      // the first jets only (0: all)
 	opts       *Options
 }
 
@@ -194,39 +205,53 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 	}
 	defer p.close()
 	tmp := ""
-	if po.out != "" {
-		tmp = po.out + ".tmp"
-		if p.writer, err = loader.Create(tmp); err != nil {
-			return nil, err
+	jets := 0
+	opened := func(n int) error {
+		jets = n
+		if po.out == "" {
+			return nil
 		}
-		defer os.Remove(tmp)
+		tmp = po.out + ".tmp"
+		var err error
+		if p.writer, err = loader.Create(tmp); err != nil {
+			return err
+		}
 		for _, t := range p.tables() {
-			dims := []int{t.in.Rows()}
+			dims := []int{n}
 			if t.valid >= 0 {
 				dims = append(dims, t.maxLen)
 			}
-			if t.table, err = p.writer.CreateTable(t.name, t.layout, dims, loader.TableOptions{ChunkRows: min(max(t.in.Rows(), 1), 1024), Deflate: 4}); err != nil {
-				p.writer.Close()
-				return nil, err
+			if t.table, err = p.writer.CreateTable(t.name, t.layout, dims, loader.TableOptions{ChunkRows: min(max(n, 1), 1024), Deflate: 4}); err != nil {
+				return err
 			}
 		}
+		return nil
 	}
+	var unlabelled []string
+	for task := range p.unlabelled {
+		unlabelled = append(unlabelled, task)
+	}
+	slices.Sort(unlabelled)
 	res, err := train.Evaluate(ctx, train.EvalOptions{
-		RunDir: po.run.Dir, Checkpoint: po.checkpoint, Files: []string{po.file},
-		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Each: p.batch,
+		RunDir: po.run.Dir, Checkpoint: po.checkpoint, Files: []string{po.file}, Limit: po.limit, Unlabelled: unlabelled,
+		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Each: p.batch, Opened: opened,
 	})
 	if p.writer != nil {
 		if cerr := p.writer.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
 	}
+	if tmp != "" {
+		defer os.Remove(tmp)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if p.coll.jets != p.jets.in.Rows() {
-		return nil, fmt.Errorf("evaluate: %s: evaluated %d jets, the %q dataset has %d", po.file, p.coll.jets, p.jets.name, p.jets.in.Rows())
+	if p.coll.jets != jets {
+		return nil, fmt.Errorf("evaluate: %s: evaluated %d jets of the %d to evaluate", po.file, p.coll.jets, jets)
 	}
 	p.coll.loss = res.Loss
+	p.coll.unlabelled = p.missing
 	if tmp != "" {
 		if err := os.Rename(tmp, po.out); err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
@@ -270,7 +295,7 @@ func configTask(cfg *config.Config, name string) config.Task {
 func newPredictor(po predictOptions) (*predictor, error) {
 	spec := po.run.Spec
 	cfg := po.run.Config
-	p := &predictor{run: po.run, spec: &spec, file: po.file, groups: map[string]*outTable{}, coll: &collection{}}
+	p := &predictor{run: po.run, spec: &spec, file: po.file, groups: map[string]*outTable{}, coll: &collection{}, unlabelled: map[string]bool{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -283,9 +308,12 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.jets = &outTable{name: cfg.Data.JetDataset, in: jetsIn, maxLen: 1, valid: -1}
+	p.jets = &outTable{name: cfg.Data.JetDataset, in: jetsIn, maxLen: 1, valid: -1, width: 1}
 	if jetsIn.Rank() != 1 {
 		return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 1-D (one row per jet)", po.file, cfg.Data.JetDataset, jetsIn.Rank())
+	}
+	if err := p.findUnlabelled(cfg, spec, jetsIn); err != nil {
+		return nil, err
 	}
 	keep, err := keptFields(jetsIn, po.keep, jetLabelFields(cfg, spec))
 	if err != nil {
@@ -367,7 +395,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		if err != nil {
 			return nil, err
 		}
-		t := &outTable{name: in.Name, in: gin, maxLen: in.MaxLen}
+		t := &outTable{name: in.Name, in: gin, maxLen: in.MaxLen, width: in.MaxLen}
 		p.groups[in.Name] = t
 		if gin.Rank() != 2 {
 			return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 2-D (jets × constituents)", po.file, in.Name, gin.Rank())
@@ -404,7 +432,12 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		if t.layout, err = loader.NewRowLayout(fields...); err != nil {
 			return nil, fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, in.Name, err)
 		}
-		if t.reader, err = gin.NewFieldReader(t.layout, seq(0, nKeep), in.MaxLen); err != nil {
+		if len(cfg.Data.Selections[in.Name]) > 0 {
+			// The batch packs the selected constituents: read every entry
+			// and take the ones each slot holds.
+			t.width = gin.Dims()[1]
+		}
+		if t.reader, err = gin.NewFieldReader(t.layout, seq(0, nKeep), t.width); err != nil {
 			return nil, err
 		}
 		next := nKeep
@@ -419,6 +452,9 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		t.buf = make([]byte, cfg.Data.BatchSize*t.maxLen*t.layout.Size)
 	}
 	for _, o := range p.outs {
+		if p.unlabelled[o.task.Name] {
+			continue
+		}
 		switch o.task.Kind {
 		case model.JetClassification:
 			if o.first {
@@ -437,6 +473,55 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	}
 	ok = true
 	return p, nil
+}
+
+// findUnlabelled finds the tasks whose truth the test file lacks (an
+// evaluation file that was never labelled): they get predictions only.
+func (p *predictor) findUnlabelled(cfg *config.Config, spec model.Spec, jetsIn *loader.FieldTable) error {
+	tables := map[string]*loader.FieldTable{cfg.Data.JetDataset: jetsIn}
+	defer func() {
+		for name, t := range tables {
+			if name != cfg.Data.JetDataset {
+				t.Close()
+			}
+		}
+	}()
+	for _, task := range spec.Tasks {
+		ct := configTask(cfg, task.Name)
+		ds := cfg.Data.JetDataset
+		var fields []string
+		switch task.Kind {
+		case model.JetClassification, model.ConstituentClassification:
+			l, err := cfg.TaskLabel(ct)
+			if err != nil {
+				return err
+			}
+			ds, fields = l.Dataset, config.LabelFields(l)
+		case model.Vertexing:
+			ds, fields = task.Input, []string{ct.Label}
+			if ct.OriginLabel != "" {
+				fields = append(fields, ct.OriginLabel)
+			}
+		case model.JetRegression, model.JetGaussianRegression:
+			fields = task.Targets
+		}
+		t, ok := tables[ds]
+		if !ok {
+			var err error
+			if t, err = loader.OpenFieldTable(p.file, ds); err != nil {
+				return err
+			}
+			tables[ds] = t
+		}
+		for _, f := range fields {
+			if !t.Has(f) {
+				p.unlabelled[task.Name] = true
+				p.missing = append(p.missing, fmt.Sprintf("%s (%s.%s)", task.Name, ds, f))
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // jetLabelFields lists the jets fields the model's jet tasks read as truth:
@@ -501,7 +586,7 @@ func (p *predictor) batch(b *loader.Batch, preds map[string][]float32) error {
 	for _, t := range p.tables() {
 		buf := t.buf[:k*t.maxLen*t.layout.Size]
 		clear(buf)
-		if err := t.reader.Read(start, k, buf); err != nil {
+		if err := t.read(b, k, buf); err != nil {
 			return err
 		}
 		if t.valid >= 0 {
@@ -540,6 +625,47 @@ func (p *predictor) batch(b *loader.Batch, preds map[string][]float32) error {
 	return nil
 }
 
+// read fills buf with the kept fields of the batch's k jets: from the
+// file rows the batch holds (jet selections skip rows) and, for a dataset
+// with selections, from the file entry each slot holds.
+func (t *outTable) read(b *loader.Batch, k int, buf []byte) error {
+	rows := b.Rows[:k]
+	first := rows[0]
+	consecutive := rows[k-1]-first == k-1
+	if consecutive && t.width == t.maxLen {
+		return t.reader.Read(first, k, buf)
+	}
+	size := t.layout.Size
+	perJet := t.width * size
+	span := rows[k-1] - first + 1
+	if cap(t.span) < span*perJet {
+		t.span = make([]byte, span*perJet)
+	}
+	scratch := t.span[:span*perJet]
+	clear(scratch)
+	if err := t.reader.Read(first, span, scratch); err != nil {
+		return err
+	}
+	var src *loader.Tensor
+	if t.width != t.maxLen {
+		src = b.Inputs[t.name]
+	}
+	for j, r := range rows {
+		jet := scratch[(r-first)*perJet:]
+		out := buf[j*t.maxLen*size:]
+		if src == nil {
+			copy(out[:t.maxLen*size], jet[:t.maxLen*size])
+			continue
+		}
+		for slot := range t.maxLen {
+			if e := src.SourceOf(j, slot); e >= 0 {
+				copy(out[slot*size:(slot+1)*size], jet[e*size:(e+1)*size])
+			}
+		}
+	}
+	return nil
+}
+
 // output returns a prediction output of the evaluation graph.
 func output(preds map[string][]float32, name string, want int) ([]float32, error) {
 	v, ok := preds[name]
@@ -565,7 +691,7 @@ func (p *predictor) jetClasses(o taskOut, b *loader.Batch, preds map[string][]fl
 			l.Put(row, f, float64(probs[j*nc+c]))
 		}
 	}
-	if o.first {
+	if o.first && !p.unlabelled[o.task.Name] {
 		s := p.coll.flavour
 		s.probs = append(s.probs, probs[:k*nc]...)
 		for _, v := range b.Labels[o.task.Name][:k] {
@@ -582,7 +708,7 @@ func (p *predictor) constituentClasses(o taskOut, b *loader.Batch, preds map[str
 	if err != nil {
 		return err
 	}
-	valid, labels := b.Inputs[t.name].Valid[:n], b.Labels[o.task.Name][:n]
+	valid := b.Inputs[t.name].Valid[:n]
 	l := t.layout
 	for r := range n {
 		if !valid[r] {
@@ -593,6 +719,10 @@ func (p *predictor) constituentClasses(o taskOut, b *loader.Batch, preds map[str
 			l.Put(row, f, float64(probs[r*nc+c]))
 		}
 	}
+	if p.unlabelled[o.task.Name] {
+		return nil
+	}
+	labels := b.Labels[o.task.Name][:n]
 	// Per-class accuracy over valid constituents with a known label:
 	// ClassAccuracy gives correct/total per class, and total·accuracy
 	// recovers the integer count of correct ones.
@@ -668,9 +798,14 @@ func (p *predictor) vertices(o taskOut, b *loader.Batch, preds map[string][]floa
 			}
 			groups = model.GroupVertices(s.pairs, n, n)
 		}
-		s.pred, s.truth = resize(s.pred, n*n), resize(s.truth, n*n)
 		for a, ia := range s.idx {
 			l.Put(t.buf[(j*T+ia)*l.Size:], f, float64(groups[a]))
+		}
+		if pc == nil { // a file without vertex truth: the indices only
+			continue
+		}
+		s.pred, s.truth = resize(s.pred, n*n), resize(s.truth, n*n)
+		for a, ia := range s.idx {
 			va := labels[j*T+ia]
 			for c, ic := range s.idx {
 				s.pred[a*n+c] = groups[a] == groups[c]

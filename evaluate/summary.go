@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/salt-ort/salt-ort/flavour"
 	"github.com/salt-ort/salt-ort/metrics"
 )
 
@@ -152,9 +153,12 @@ var (
 )
 
 // classIndex returns the index of the first class with one of the names,
-// or -1.
+// or -1. Names compare by their short output names (flavour.Short), so
+// Salt's class names play the same roles as GN2's: bjets is b, ujets u.
 func classIndex(classes []string, names []string) int {
-	return slices.IndexFunc(classes, func(c string) bool { return slices.Contains(names, c) })
+	return slices.IndexFunc(classes, func(c string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return flavour.Short(n) == flavour.Short(c) })
+	})
 }
 
 // Discriminant returns D_b of each jet from its class probabilities
@@ -340,7 +344,7 @@ func WriteTable(w io.Writer, s *Summary) error {
 	fmt.Fprintf(tw, "%s: %d jets, model %s, checkpoint %s\n", s.File, s.Jets, s.Model, s.Checkpoint)
 	if f := s.Flavour; f != nil {
 		var counts []string
-		counts = append(counts, fmt.Sprintf("%s %d", f.Signal, f.SignalJets))
+		counts = append(counts, fmt.Sprintf("b %d", f.SignalJets))
 		for _, b := range f.Backgrounds {
 			counts = append(counts, fmt.Sprintf("%s %d", b.Name, b.Jets))
 		}

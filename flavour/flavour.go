@@ -161,3 +161,19 @@ func Short(name string) string {
 	}
 	return "p" + name
 }
+
+// Resolve returns the class a configuration's class name means: the
+// class of that name ("bjets"), else the first class whose short output
+// name is "p" + name, so that the short names GN2's outputs use name the
+// same classes ("b" → bjets, "tau" → taujets, "hbb" → hbb).
+func Resolve(name string) (Class, bool) {
+	if c, ok := Lookup(name); ok {
+		return c, true
+	}
+	for _, c := range table {
+		if c.Short == "p"+name {
+			return c, true
+		}
+	}
+	return Class{}, false
+}

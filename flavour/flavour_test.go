@@ -70,3 +70,21 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+// TestResolve finds the flavour a class name means, by its name or by
+// the short name of its output.
+func TestResolve(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{"bjets", "bjets", true}, {"b", "bjets", true}, {"c", "cjets", true}, {"u", "ujets", true},
+		{"tau", "taujets", true}, {"ghostsjets", "ghostsjets", true}, {"hbb", "hbb", true},
+		{"light", "", false}, {"pileup", "", false}, {"bjet", "", false},
+	} {
+		got, ok := Resolve(c.name)
+		if ok != c.ok || got.Name != c.want {
+			t.Errorf("Resolve(%q) = %q, %v; want %q, %v", c.name, got.Name, ok, c.want, c.ok)
+		}
+	}
+}

@@ -11,6 +11,10 @@ type Tensor struct {
 	Valid []bool
 	// Shape is [B, F] or [B, T, F].
 	Shape []int
+	// Source is [B*T] for 2-D groups whose dataset has selections: the
+	// file entry (second index) each slot holds, -1 for padding. nil
+	// otherwise: slot t then holds file entry t.
+	Source []int32
 }
 
 // Batch is one fixed-shape batch of B jets.
@@ -33,6 +37,9 @@ type Batch struct {
 	// Weights is [B]: the sample weight of each real jet (1 without a
 	// weight field) and 0 for padding.
 	Weights []float32
+	// Rows is [B]: each real jet's row in the file that holds it (jet
+	// selections skip rows), -1 for padding.
+	Rows []int
 	// NonFinite counts the non-finite values replaced by 0 in this batch
 	// under ZeroNonFinite.
 	NonFinite int
@@ -68,17 +75,36 @@ func (b *Batch) reset(index, n int) {
 	clear(b.Weights)
 }
 
+// Source returns the file entry that slot t of jet j of a 2-D tensor
+// holds, or -1 for padding.
+func (t *Tensor) SourceOf(j, slot int) int {
+	n := t.Shape[1]
+	if t.Source != nil {
+		return int(t.Source[j*n+slot])
+	}
+	if t.Valid != nil && !t.Valid[j*n+slot] {
+		return -1
+	}
+	return slot
+}
+
 // clearFrom zeroes slots n..B-1 (padding): zero data and mask, -1 labels.
 func (b *Batch) clearFrom(n int) {
 	B := len(b.JetMask)
 	if n >= B {
 		return
 	}
+	for i := n; i < B; i++ {
+		b.Rows[i] = -1
+	}
 	for _, t := range b.Inputs {
 		per := len(t.Data) / B
 		clear(t.Data[n*per:])
 		if t.Valid != nil {
 			clear(t.Valid[n*len(t.Valid)/B:])
+		}
+		for i := n * len(t.Source) / B; i < len(t.Source); i++ {
+			t.Source[i] = -1
 		}
 	}
 	for _, l := range b.Labels {

@@ -47,6 +47,16 @@ type Config struct {
 	// ShuffleBuffer is the number of jets shuffled together; it is rounded
 	// up to a multiple of BatchSize. 0 means max(BatchSize, 2048) rounded up.
 	ShuffleBuffer int
+	// Selections are cuts per dataset name (Salt's selections, applied as
+	// atlas-ftag-tools' TrackSelector applies them). On a 1-D dataset they
+	// select jets: a jet failing any cut is not part of the dataset at all
+	// (Len, Limit and the epoch count only the jets that pass). On a 2-D
+	// dataset they select constituents: a valid entry failing any cut
+	// reads as padding, and the entries that pass are packed to the front
+	// in file order before the MaxLen truncation, so MaxLen counts
+	// selected constituents (Tensor.Source then says which file entry each
+	// slot holds). Every dataset named must be one the configuration reads.
+	Selections map[string][]Cut
 }
 
 // Group is one input group: a dataset's named variables as a float32 tensor.
@@ -110,6 +120,39 @@ type Label struct {
 	// NumClasses is the number of classes of a ClassLabel for class dicts;
 	// 0 infers it from the largest label seen.
 	NumClasses int
+	// Map turns the stored values of Field into class indices (Salt's
+	// label_map), e.g. HadronConeExclTruthLabelID {5: 0, 4: 1, 0: 2}. A
+	// negative value that Map does not list reads as -1 (ignored); any
+	// other unlisted value is an error unless IgnoreUnmatched is set.
+	Map map[int64]int
+	// Rules give the class from cuts on fields of Dataset instead of a
+	// stored value (atlas-ftag-tools' Labeller): an entry gets the class of
+	// the first rule whose cuts all hold. Field is then only a name for
+	// messages. An entry no rule matches is an error unless
+	// IgnoreUnmatched is set.
+	Rules []ClassRule
+	// IgnoreUnmatched reads entries that Map or Rules do not cover as -1
+	// (no class, left out of the losses) instead of failing.
+	IgnoreUnmatched bool
+	// ClassNames name the classes in messages; optional.
+	ClassNames []string
+}
+
+// ClassRule assigns Class to the entries where every cut holds.
+type ClassRule struct {
+	Class int
+	Cuts  []Cut
+}
+
+// mapped reports whether the label's classes come from Map or Rules.
+func (l *Label) mapped() bool { return l.Map != nil || len(l.Rules) > 0 }
+
+// className names class i for messages.
+func (l *Label) className(i int) string {
+	if i >= 0 && i < len(l.ClassNames) {
+		return l.ClassNames[i]
+	}
+	return fmt.Sprint(i)
 }
 
 // PartialPolicy decides the fate of a final batch with fewer than B jets.
@@ -221,6 +264,34 @@ func (c Config) withDefaults() (Config, error) {
 		names[l.Name] = true
 		if l.Kind < ClassLabel || l.Kind > FloatLabel {
 			return c, fmt.Errorf("loader: label %q: unknown kind %d", l.Name, l.Kind)
+		}
+		if l.mapped() && l.Kind != ClassLabel {
+			return c, fmt.Errorf("loader: label %q: a label map or class rules need a class label, not a %s label", l.Name, l.Kind)
+		}
+		for _, r := range l.Rules {
+			if r.Class < 0 || l.NumClasses > 0 && r.Class >= l.NumClasses {
+				return c, fmt.Errorf("loader: label %q: rule class %d outside 0..%d", l.Name, r.Class, l.NumClasses-1)
+			}
+			if len(r.Cuts) == 0 {
+				return c, fmt.Errorf("loader: label %q: the rule for class %s has no cuts", l.Name, l.className(r.Class))
+			}
+			for i := range r.Cuts {
+				if err := r.Cuts[i].check(); err != nil {
+					return c, fmt.Errorf("loader: label %q: %w", l.Name, err)
+				}
+			}
+		}
+		for v, k := range l.Map {
+			if k < 0 || l.NumClasses > 0 && k >= l.NumClasses {
+				return c, fmt.Errorf("loader: label %q: value %d maps to class %d, outside 0..%d", l.Name, v, k, l.NumClasses-1)
+			}
+		}
+	}
+	for ds, cuts := range c.Selections {
+		for i := range cuts {
+			if err := cuts[i].check(); err != nil {
+				return c, fmt.Errorf("loader: selection on %q: %w", ds, err)
+			}
 		}
 	}
 	return c, nil

@@ -191,6 +191,30 @@ func (c *fieldConv) i64(row []byte) (v int64, ok bool) {
 	return int64(f), true
 }
 
+// f64 converts the member to float64, exactly for integers up to 2^53
+// (cuts on eventNumber, labels stored as any type).
+func (c *fieldConv) f64(row []byte) float64 {
+	if !c.kind.isFloat() {
+		v, _ := c.i64(row)
+		if c.kind == kU64 {
+			var o binary.ByteOrder = binary.LittleEndian
+			if c.be {
+				o = binary.BigEndian
+			}
+			return float64(o.Uint64(row[c.off:]))
+		}
+		return float64(v)
+	}
+	if c.kind == kF64 {
+		b := row[c.off:]
+		if c.be {
+			return math.Float64frombits(binary.BigEndian.Uint64(b))
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(b))
+	}
+	return float64(c.f32(row))
+}
+
 // isNonFinite reports NaN or ±Inf.
 func isNonFinite(x float32) bool { return x != x || x > math.MaxFloat32 || x < -math.MaxFloat32 }
 
@@ -230,12 +254,13 @@ func newRowPlan(convs []fieldConv, mean, std []float32) rowPlan {
 }
 
 // run writes (x-mean)/std of every variable of the rows listed in idx
-// into out (F values per row). It returns false, leaving out partly
-// written, if it meets a non-finite value.
-func (p *rowPlan) run(out []float32, jet []byte, idx []int, rs, f int) bool {
-	for _, tt := range idx {
+// into out (F values per row), row idx[k] to output row dst[k]. It
+// returns false, leaving out partly written, if it meets a non-finite
+// value.
+func (p *rowPlan) run(out []float32, jet []byte, idx, dst []int, rs, f int) bool {
+	for k, tt := range idx {
 		row := jet[tt*rs : tt*rs+rs]
-		o := out[tt*f : tt*f+f]
+		o := out[dst[k]*f : dst[k]*f+f]
 		for i := range p.f32 {
 			v := &p.f32[i]
 			x := math.Float32frombits(binary.LittleEndian.Uint32(row[v.off:]))

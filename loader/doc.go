@@ -21,7 +21,18 @@
 //   - Padding: entries with valid == false and jets beyond Batch.N are 0 in
 //     Data, false in Valid, 0 in JetMask and Weights, -1 in Labels and 0 in
 //     Targets. Normalisation (x-mean)/std applies to valid entries only.
-//   - Class labels: negative values read as -1 (ignored).
+//   - Class labels: negative values read as -1 (ignored). A Label.Map
+//     (Salt's label_map) or Label.Rules (cuts, as atlas-ftag-tools'
+//     Labeller applies its flavour definitions) turn truth fields such as
+//     HadronConeExclTruthLabelID into class indices while reading; a value
+//     neither covers is a *LabelError unless IgnoreUnmatched.
+//   - Selections: Config.Selections holds cuts in ftag's notation (ParseCut).
+//     Jets failing a cut on a 1-D dataset are skipped (Batch.Rows says which
+//     file row each jet is); constituents failing a cut on a 2-D dataset are
+//     dropped before the MaxLen truncation, the rest packed to the front
+//     (Tensor.Source says which file entry each slot holds).
+//   - Errors about configured fields are *FieldError, with the dataset's
+//     nearest field; a truncated file says so, with its sizes.
 //   - Index labels (ftagTruthVertexIndex): negative values (no vertex) read
 //     as -1, like padding; two valid tracks are in the same vertex iff their
 //     indices are equal and ≥ 0.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"gonum.org/v1/hdf5"
@@ -259,6 +260,10 @@ type worker struct {
 	owner []int32  // per buffer position: its piece
 	perm  []int32
 	idx   []int
+	seq   []int   // 0, 1, 2, ...: the destinations of packed entries
+	span  []byte  // scratch for reading selected jets
+	seen  []int64 // per dataset: valid entries the selections saw
+	kept  []int64 // per dataset: and kept
 }
 
 // run reads buffer j.buffer: every piece of every dataset in one HDF5 read
@@ -284,6 +289,7 @@ func (w *worker) run(ctx context.Context, j job) error {
 			w.perm[i] = int32(i)
 		}
 	}
+	defer w.flushCounts()
 	first := j.buffer * p.perBuffer
 	for bi := range (n + B - 1) / B {
 		idx := first + bi
@@ -346,12 +352,62 @@ func (w *worker) readBuffer(ctx context.Context, ps []piece, n int) error {
 			sf := d.files[pc.file]
 			fd := &sf.ds[di]
 			raw := arena[w.base[di][k] : w.base[di][k]+pc.n*fd.rowSize*fd.tRead]
-			if err := readRows(fd, d.dss[di].rank, pc.start, pc.n, raw); err != nil {
-				return fmt.Errorf("loader: %s: dataset %q: reading jets %d..%d: %w", sf.path, d.dss[di].name, pc.start, pc.start+pc.n, err)
+			if err := w.readSelected(sf, fd, d.dss[di].rank, pc.start, pc.n, raw); err != nil {
+				return fmt.Errorf("loader: %s: dataset %q: reading jets %d..%d: %w", sf.path, d.dss[di].name, sf.row(pc.start), sf.row(pc.start+pc.n-1)+1, err)
 			}
 		}
 	}
 	return nil
+}
+
+// readSelected reads the file's jets pos..pos+n (positions among the
+// jets that pass the selections) into raw, in order: the rows in one
+// read when they are consecutive or close together, else run by run.
+func (w *worker) readSelected(sf *srcFile, fd *fileDS, rank, pos, n int, raw []byte) error {
+	if sf.sel == nil {
+		return readRows(fd, rank, pos, n, raw)
+	}
+	rows := sf.sel[pos : pos+n]
+	per := fd.rowSize * fd.tRead
+	first, last := int(rows[0]), int(rows[n-1])
+	if span := last - first + 1; span <= 2*n+64 {
+		if span == n {
+			return readRows(fd, rank, first, n, raw)
+		}
+		if cap(w.span) < span*per {
+			w.span = make([]byte, span*per)
+		}
+		buf := w.span[:span*per]
+		if err := readRows(fd, rank, first, span, buf); err != nil {
+			return err
+		}
+		for i, r := range rows {
+			copy(raw[i*per:(i+1)*per], buf[(int(r)-first)*per:])
+		}
+		return nil
+	}
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && rows[j] == rows[j-1]+1 {
+			j++
+		}
+		if err := readRows(fd, rank, int(rows[i]), j-i, raw[i*per:j*per]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// flushCounts adds the worker's selection counts to the dataset's.
+func (w *worker) flushCounts() {
+	for di := range w.seen {
+		if w.seen[di] > 0 {
+			w.d.dss[di].seen.Add(w.seen[di])
+			w.d.dss[di].kept.Add(w.kept[di])
+			w.seen[di], w.kept[di] = 0, 0
+		}
+	}
 }
 
 // fillSlot converts the jet at buffer position pos into slot s of b.
@@ -361,7 +417,12 @@ func (w *worker) fillSlot(b *Batch, s int, ps []piece, pos int) error {
 	pc := &ps[k]
 	sf := d.files[pc.file]
 	r := pos - pc.bufferFrom
+	row := sf.row(pc.start + r)
+	if len(w.seen) < len(d.dss) {
+		w.seen, w.kept = make([]int64, len(d.dss)), make([]int64, len(d.dss))
+	}
 	for di := range d.dss {
+		m := &d.dss[di]
 		fd := &sf.ds[di]
 		perJet := fd.rowSize * fd.tRead
 		off := w.base[di][k] + r*perJet
@@ -388,10 +449,39 @@ func (w *worker) fillSlot(b *Batch, s int, ps []piece, pos int) error {
 				}
 			}
 		}
-		if err := w.convertJet(b, s, sf, di, jet, idx, pc.start+r); err != nil {
+		// dst lists where each entry goes: where it is in the file, or
+		// for a selected dataset the next free slot, the entries that
+		// pass packed in file order and then cut to the batch length.
+		dst := idx
+		if m.pack {
+			kept := idx[:0]
+			convs := sf.cutConv[di]
+			for _, tt := range idx {
+				entry := jet[tt*fd.rowSize:]
+				pass := true
+				for ci := range m.cuts {
+					if !m.cuts[ci].Holds(convs[ci].f64(entry)) {
+						pass = false
+						break
+					}
+				}
+				if pass {
+					kept = append(kept, tt)
+				}
+			}
+			w.seen[di] += int64(len(idx))
+			w.kept[di] += int64(len(kept))
+			idx = kept[:min(len(kept), m.t)]
+			for len(w.seq) < m.t {
+				w.seq = append(w.seq, len(w.seq))
+			}
+			dst = w.seq[:len(idx)]
+		}
+		if err := w.convertJet(b, s, sf, di, jet, idx, dst, row); err != nil {
 			return err
 		}
 	}
+	b.Rows[s] = row
 	b.JetMask[s] = 1
 	if d.weightDS < 0 {
 		b.Weights[s] = 1
@@ -405,14 +495,15 @@ func (w *worker) nonFiniteError(sf *srcFile, di int, field string, row, t int, x
 	if w.d.dss[di].rank == 2 {
 		at = fmt.Sprintf("jet %d, entry %d", row, t)
 	}
-	return fmt.Errorf("loader: %s: dataset %q: field %q: non-finite value %v at %s; fix the file or set NonFinite: ZeroNonFinite to read it as 0",
+	return fmt.Errorf("loader: %s: dataset %q: field %q: non-finite value %v at %s; fix the file, or read non-finite values as 0 with data.non_finite = \"zero\" in the configuration (salt-ort norm: --non-finite zero)",
 		sf.path, w.d.dss[di].name, field, x, at)
 }
 
 // convertJet converts one jet's rows of dataset di into batch b's slot;
-// idx lists the jet's valid entries. Each output region of the slot is
-// cleared here, while it is in cache, and then filled.
-func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte, idx []int, row int) error {
+// idx lists the jet's entries to use, which go to positions dst. Each
+// output region of the slot is cleared here, while it is in cache, and
+// then filled.
+func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte, idx, dst []int, row int) error {
 	d := w.d
 	fd := &sf.ds[di]
 	rs := fd.rowSize
@@ -429,11 +520,20 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 		if t.Valid != nil {
 			valid := t.Valid[slot*gm.t : (slot+1)*gm.t]
 			clear(valid)
-			for _, tt := range idx {
+			for _, tt := range dst {
 				valid[tt] = true
 			}
 		}
-		if err := w.convertGroup(out, jet, idx, rs, sf, gi, di, row, zero, b); err != nil {
+		if t.Source != nil {
+			src := t.Source[slot*gm.t : (slot+1)*gm.t]
+			for i := range src {
+				src[i] = -1
+			}
+			for k, tt := range idx {
+				src[dst[k]] = int32(tt)
+			}
+		}
+		if err := w.convertGroup(out, jet, idx, dst, rs, sf, gi, di, row, zero, b); err != nil {
 			return err
 		}
 	}
@@ -447,12 +547,12 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 		if l.Kind == FloatLabel {
 			out := b.targets[li][slot*lm.t : (slot+1)*lm.t]
 			clear(out)
-			for _, tt := range idx {
+			for k, tt := range idx {
 				x, err := w.finite(c.f32(jet[tt*rs:]), zero, b, sf, di, c.name, row, tt)
 				if err != nil {
 					return err
 				}
-				out[tt] = x
+				out[dst[k]] = x
 			}
 			continue
 		}
@@ -460,9 +560,19 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 		for i := range out {
 			out[i] = -1
 		}
+		if l.mapped() {
+			for k, tt := range idx {
+				v, err := w.mapClass(l, sf, li, di, jet[tt*rs:], row, tt)
+				if err != nil {
+					return err
+				}
+				out[dst[k]] = v
+			}
+			continue
+		}
 		if !c.be && (c.kind == kI8 || c.kind == kU8 || c.kind == kI32) {
 			// The usual label types, without calls.
-			for _, tt := range idx {
+			for k, tt := range idx {
 				p := tt*rs + c.off
 				var v int64
 				switch c.kind {
@@ -473,22 +583,19 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 				default:
 					v = int64(int32(binary.LittleEndian.Uint32(jet[p:])))
 				}
-				out[tt] = max(v, -1)
+				out[dst[k]] = max(v, -1)
 			}
-			if err := checkClasses(l, out, idx, sf.path, d.dss[di].name, c.name, row); err != nil {
-				return err
+		} else {
+			for k, tt := range idx {
+				v, fin := c.i64(jet[tt*rs:])
+				if !fin {
+					return fmt.Errorf("loader: %s: dataset %q: label field %q: non-finite value at jet %d, entry %d",
+						sf.path, d.dss[di].name, c.name, row, tt)
+				}
+				out[dst[k]] = max(v, -1)
 			}
-			continue
 		}
-		for _, tt := range idx {
-			v, fin := c.i64(jet[tt*rs:])
-			if !fin {
-				return fmt.Errorf("loader: %s: dataset %q: label field %q: non-finite value at jet %d, entry %d",
-					sf.path, d.dss[di].name, c.name, row, tt)
-			}
-			out[tt] = max(v, -1)
-		}
-		if err := checkClasses(l, out, idx, sf.path, d.dss[di].name, c.name, row); err != nil {
+		if err := checkClasses(l, out, idx, dst, sf.path, d.dss[di].name, row, d.dss[di].rank == 2); err != nil {
 			return err
 		}
 	}
@@ -515,15 +622,107 @@ func (w *worker) finite(x float32, zero bool, b *Batch, sf *srcFile, di int, fie
 	return 0, nil
 }
 
+// mapClass gives the class of one entry of a label with a Map or Rules.
+func (w *worker) mapClass(l *Label, sf *srcFile, li, di int, entry []byte, row, tt int) (int64, error) {
+	if len(l.Rules) > 0 {
+		for ri, r := range l.Rules {
+			match := true
+			for ci := range r.Cuts {
+				if !r.Cuts[ci].Holds(sf.ruleConv[li][ri][ci].f64(entry)) {
+					match = false
+					break
+				}
+			}
+			if match {
+				return int64(r.Class), nil
+			}
+		}
+		if l.IgnoreUnmatched {
+			return -1, nil
+		}
+		var vals []string
+		seen := map[string]bool{}
+		for ri, r := range l.Rules {
+			for ci, c := range r.Cuts {
+				if !seen[c.Field] {
+					seen[c.Field] = true
+					vals = append(vals, fmt.Sprintf("%s = %v", c.Field, sf.ruleConv[li][ri][ci].f64(entry)))
+				}
+			}
+		}
+		return 0, &LabelError{File: sf.path, Dataset: w.d.dss[di].name, Label: l.Name, Field: l.Field, Row: row, Entry: entryOf(w.d.dss[di].rank, tt),
+			Values: strings.Join(vals, ", "), Classes: l.ClassNames, NumClasses: l.NumClasses, Unmatched: true}
+	}
+	c := &sf.labelConv[li]
+	v, fin := c.i64(entry)
+	if !fin {
+		return 0, fmt.Errorf("loader: %s: dataset %q: label field %q: non-finite value at jet %d, entry %d", sf.path, w.d.dss[di].name, c.name, row, tt)
+	}
+	if k, ok := l.Map[v]; ok {
+		return int64(k), nil
+	}
+	if v < 0 || l.IgnoreUnmatched {
+		return -1, nil
+	}
+	return 0, &LabelError{File: sf.path, Dataset: w.d.dss[di].name, Label: l.Name, Field: c.name, Row: row, Entry: entryOf(w.d.dss[di].rank, tt),
+		Value: v, Values: fmt.Sprintf("%s = %d", c.name, v), Classes: l.ClassNames, NumClasses: l.NumClasses, Unmatched: true}
+}
+
+func entryOf(rank, tt int) int {
+	if rank == 2 {
+		return tt
+	}
+	return -1
+}
+
+// LabelError is a class label the loader cannot turn into a class index:
+// a stored value beyond the class count, or a value that a label map or
+// the class rules do not cover. Callers that know where the label was
+// configured can rewrite it with errors.As.
+type LabelError struct {
+	File, Dataset string
+	Label, Field  string
+	Row           int
+	Entry         int // constituent index, -1 for a jet label
+	Value         int64
+	Values        string // the fields read, "field = value, ..."
+	Classes       []string
+	NumClasses    int
+	// Unmatched is set for a value a map or the rules do not cover; else
+	// Value is a stored class index ≥ NumClasses.
+	Unmatched bool
+}
+
+// Error names where the value is and what to do.
+func (e *LabelError) Error() string {
+	at := fmt.Sprintf("jet %d", e.Row)
+	if e.Entry >= 0 {
+		at += fmt.Sprintf(", entry %d", e.Entry)
+	}
+	classes := fmt.Sprintf("%d classes", e.NumClasses)
+	if len(e.Classes) > 0 {
+		classes = fmt.Sprintf("%d classes (%s)", len(e.Classes), strings.Join(e.Classes, ", "))
+	}
+	if e.Unmatched {
+		return fmt.Sprintf("loader: %s: dataset %q: label %q: %s at %s matches none of the %s; add the value to the label map, drop such entries with a selection, or ignore them",
+			e.File, e.Dataset, e.Label, e.Values, at, classes)
+	}
+	return fmt.Sprintf("loader: %s: dataset %q: label field %q: class %d at %s, but the task has %s (0..%d): the field does not hold class indices; map its values to classes (a label map) or check class_names and the label field",
+		e.File, e.Dataset, e.Field, e.Value, at, classes, e.NumClasses-1)
+}
+
 // checkClasses rejects a class label beyond the label's class count.
-func checkClasses(l *Label, out []int64, idx []int, path, dataset, field string, row int) error {
+func checkClasses(l *Label, out []int64, idx, dst []int, path, dataset string, row int, perEntry bool) error {
 	if l.Kind != ClassLabel || l.NumClasses <= 0 {
 		return nil
 	}
-	for _, tt := range idx {
-		if out[tt] >= int64(l.NumClasses) {
-			return fmt.Errorf("loader: %s: dataset %q: label field %q: class %d at jet %d, entry %d, but the task has %d classes (0..%d): check class_names or the label field",
-				path, dataset, field, out[tt], row, tt, l.NumClasses, l.NumClasses-1)
+	for k, tt := range idx {
+		if v := out[dst[k]]; v >= int64(l.NumClasses) {
+			entry := -1
+			if perEntry {
+				entry = tt
+			}
+			return &LabelError{File: path, Dataset: dataset, Label: l.Name, Field: l.Field, Row: row, Entry: entry, Value: v, Classes: l.ClassNames, NumClasses: l.NumClasses}
 		}
 	}
 	return nil
@@ -532,20 +731,20 @@ func checkClasses(l *Label, out []int64, idx []int, path, dataset, field string,
 // convertGroup fills one jet's group tensor region from its valid rows:
 // the fast path runs the file's rowPlan; a non-finite value sends the jet
 // to the checked path, which errors or replaces and counts.
-func (w *worker) convertGroup(out []float32, jet []byte, idx []int, rs int, sf *srcFile, gi, di, row int, zero bool, b *Batch) error {
+func (w *worker) convertGroup(out []float32, jet []byte, idx, dst []int, rs int, sf *srcFile, gi, di, row int, zero bool, b *Batch) error {
 	gm := &w.d.groups[gi]
-	if sf.plans[gi].run(out, jet, idx, rs, gm.f) {
+	if sf.plans[gi].run(out, jet, idx, dst, rs, gm.f) {
 		return nil
 	}
 	for vi := range sf.groupConv[gi] {
 		c := &sf.groupConv[gi][vi]
 		mean, std := gm.mean[vi], gm.std[vi]
-		for _, tt := range idx {
+		for k, tt := range idx {
 			x, err := w.finite(c.f32(jet[tt*rs:]), zero, b, sf, di, c.name, row, tt)
 			if err != nil {
 				return err
 			}
-			out[tt*gm.f+vi] = (x - mean) / std
+			out[dst[k]*gm.f+vi] = (x - mean) / std
 		}
 	}
 	return nil

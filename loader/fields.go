@@ -160,6 +160,7 @@ import "C"
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"unsafe"
@@ -200,6 +201,12 @@ func OpenFieldTable(path, name string) (*FieldTable, error) {
 	}
 	t := &FieldTable{path: path, name: name, file: -1, dset: -1, types: map[string]FieldType{}, other: map[string]string{}}
 	if t.file = C.fr_fopen(cp); t.file < 0 {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("loader: %w", err)
+		}
+		if err := h5CheckOpen(path); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("loader: %s: cannot open as an HDF5 file", path)
 	}
 	cn := C.CString(name)
@@ -288,6 +295,19 @@ func memberFieldType(cls, size int, signed bool) (FieldType, bool) {
 	return t[0], true
 }
 
+// Fields lists the dataset's readable fields, sorted.
+func (t *FieldTable) Fields() []string {
+	names := make([]string, 0, len(t.types))
+	for n := range t.types {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Dims returns the dataset's dimensions: [jets] or [jets, constituents].
+func (t *FieldTable) Dims() []int { return append([]int(nil), t.dims...) }
+
 // Rows is the number of jets (the first dimension).
 func (t *FieldTable) Rows() int { return t.dims[0] }
 
@@ -327,7 +347,11 @@ func (t *FieldTable) Type(field string) (FieldType, error) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	return 0, fmt.Errorf("loader: %s: dataset %q has no field %q (it has: %s)", t.path, t.name, field, strings.Join(names, ", "))
+	hint := ""
+	if n := NearestName(field, names); n != "" {
+		hint = fmt.Sprintf("; did you mean %q?", n)
+	}
+	return 0, fmt.Errorf("loader: %s: dataset %q has no field %q%s (it has: %s)", t.path, t.name, field, hint, strings.Join(names, ", "))
 }
 
 // Close closes the dataset and the file.

@@ -57,6 +57,22 @@ static int sa_is_hdf5(const char *path, char *err, size_t cap) {
 	return (int)r;
 }
 
+// sa_open_check opens and closes the file read-only, capturing HDF5's
+// error text when it cannot.
+static int sa_open_check(const char *path, char *err, size_t cap) {
+	sa_quiet q; sa_quiet_on(&q);
+	int rc = 0;
+	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+	if (f < 0) {
+		sa_err_capture(err, cap);
+		rc = -1;
+	} else {
+		H5Fclose(f);
+	}
+	sa_quiet_off(&q);
+	return rc;
+}
+
 // sa_object_kind: 1 dataset, 2 another kind of object, 0 missing, -1 error.
 static int sa_object_kind(hid_t loc, const char *name, char *err, size_t cap) {
 	sa_quiet q; sa_quiet_on(&q);
@@ -317,6 +333,8 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"unsafe"
 )
 
@@ -346,6 +364,34 @@ func h5IsHDF5(path string) (bool, error) {
 		return false, eb.err("H5Fis_hdf5")
 	}
 	return r > 0, nil
+}
+
+var truncatedRE = regexp.MustCompile(`truncated file: eof = (\d+), sblock->base_addr = (\d+), stored_eof = (\d+)`)
+
+// h5CheckOpen opens the file once to turn HDF5's failure into a message:
+// a truncated file (a copy or transfer cut short, a job killed while
+// writing) says so, with its size and the size its superblock records.
+func h5CheckOpen(path string) error {
+	cp := C.CString(path)
+	defer C.free(unsafe.Pointer(cp))
+	eb := newErrBuf()
+	defer eb.free()
+	if C.sa_open_check(cp, eb.p, h5ErrCap) == 0 {
+		return nil
+	}
+	text := C.GoString(eb.p)
+	if m := truncatedRE.FindStringSubmatch(text); m != nil {
+		eof, _ := strconv.ParseInt(m[1], 10, 64)
+		base, _ := strconv.ParseInt(m[2], 10, 64)
+		stored, _ := strconv.ParseInt(m[3], 10, 64)
+		want := base + stored
+		return fmt.Errorf("loader: %s: the file is truncated: it has %d bytes, but its HDF5 superblock says it should have %d (%d missing); the copy or download was cut short, or the job writing it stopped before closing it: copy or write it again",
+			path, eof, want, want-eof)
+	}
+	if text == "" {
+		text = "H5Fopen failed"
+	}
+	return fmt.Errorf("loader: %s: cannot open as an HDF5 file: %s", path, text)
 }
 
 // Object kinds returned by h5ObjectKind.

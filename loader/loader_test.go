@@ -331,7 +331,7 @@ func TestNonFinite(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error for a non-finite input")
 			}
-			for _, w := range []string{path, `dataset "tracks"`, `field "d0"`, "jet 2, entry 1", "ZeroNonFinite"} {
+			for _, w := range []string{path, `dataset "tracks"`, `field "d0"`, "jet 2, entry 1", `data.non_finite = "zero"`} {
 				if !contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -283,7 +284,7 @@ func writeYAML(path string, root *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("loader: %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
 	return nil
@@ -305,15 +306,98 @@ func ComputeNorm(files []string, groups []Group, labels ...Label) (NormDict, Cla
 // ComputeNormLimit is ComputeNorm over the first limit jets of the files
 // (0 = all).
 func ComputeNormLimit(files []string, limit int, groups []Group, labels ...Label) (NormDict, ClassDict, error) {
+	r, err := ComputeNormWith(NormOptions{Files: files, Limit: limit, Groups: groups, Labels: labels})
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Norm, r.Class, nil
+}
+
+// ConstantPolicy decides what ComputeNormWith does with a variable whose
+// values are all the same (zero standard deviation, which Salt rejects).
+type ConstantPolicy int
+
+const (
+	// ConstantFail (the default) fails with a *ConstantError listing
+	// every constant variable at once.
+	ConstantFail ConstantPolicy = iota
+	// ConstantDrop leaves constant variables out of the norm dict (and
+	// lists them in NormResult.Constant): a configuration must then drop
+	// them from its variables.
+	ConstantDrop
+	// ConstantKeep writes them with their value as mean and std 1, so
+	// that they normalise to 0 and training can keep them.
+	ConstantKeep
+)
+
+// NormOptions configure ComputeNormWith.
+type NormOptions struct {
+	Files  []string
+	Limit  int // the first Limit jets (0 = all)
+	Groups []Group
+	// Labels are the labels to count for the class dict; only ClassLabel
+	// ones are read.
+	Labels []Label
+	// Selections are the cuts of Config.Selections: the statistics are
+	// over the jets and constituents training will read.
+	Selections map[string][]Cut
+	// NonFinite is Config.NonFinite: ZeroNonFinite counts non-finite
+	// values as 0, as training reads them.
+	NonFinite NonFinitePolicy
+	// Constant decides what a constant variable gives.
+	Constant ConstantPolicy
+}
+
+// ConstantVar is a variable with the same value everywhere.
+type ConstantVar struct {
+	Dataset, Variable string
+	Value             float64
+}
+
+// ConstantError lists every variable that is constant in the files.
+type ConstantError struct {
+	Files []string
+	Vars  []ConstantVar
+}
+
+// Error lists the variables and what to do.
+func (e *ConstantError) Error() string {
+	parts := make([]string, len(e.Vars))
+	for i, v := range e.Vars {
+		parts[i] = fmt.Sprintf("%s.%s = %v", v.Dataset, v.Variable, v.Value)
+	}
+	return fmt.Sprintf("loader: norm: %d variable(s) are constant in %s: %s; Salt rejects a zero std: drop them from the variables, or keep them normalised to 0 (std 1)",
+		len(e.Vars), strings.Join(e.Files, ", "), strings.Join(parts, ", "))
+}
+
+// NormResult is what ComputeNormWith computed.
+type NormResult struct {
+	Norm  NormDict
+	Class ClassDict
+	// Constant lists the constant variables (dropped or kept as the
+	// policy says).
+	Constant []ConstantVar
+	// NonFinite counts the non-finite values read as 0.
+	NonFinite int64
+	// Jets is the number of jets read.
+	Jets int
+}
+
+// ComputeNormWith is ComputeNorm with options: a jet limit, the
+// selections and non-finite policy of training, and what to do with
+// constant variables.
+func ComputeNormWith(o NormOptions) (*NormResult, error) {
+	files, groups := o.Files, o.Groups
 	var cls []Label
-	for _, l := range labels {
+	for _, l := range o.Labels {
 		if l.Kind == ClassLabel {
 			cls = append(cls, l)
 		}
 	}
-	ds, err := Open(Config{Files: files, Groups: groups, Labels: cls, Limit: limit, BatchSize: 1024, ChunkSize: 1024, Workers: 2})
+	ds, err := Open(Config{Files: files, Groups: groups, Labels: cls, Limit: o.Limit, BatchSize: 1024, ChunkSize: 1024, Workers: 2,
+		Selections: o.Selections, NonFinite: o.NonFinite})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer ds.Close()
 	cfg := ds.Config()
@@ -375,9 +459,10 @@ func ComputeNormLimit(files []string, limit int, groups []Group, labels ...Label
 		b.Release()
 	}
 	if err := <-errc; err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	nd := NormDict{}
+	res := &NormResult{Norm: NormDict{}, NonFinite: ds.NonFiniteCount(), Jets: ds.Len()}
+	nd := res.Norm
 	for gi, g := range cfg.Groups {
 		if nd[g.Dataset] == nil {
 			nd[g.Dataset] = map[string]NormEntry{}
@@ -385,22 +470,28 @@ func ComputeNormLimit(files []string, limit int, groups []Group, labels ...Label
 		for vi, v := range g.Variables {
 			a := accs[gi][vi]
 			if a.n == 0 {
-				return nil, nil, fmt.Errorf("loader: norm: %s.%s: no valid entries in %s", g.Dataset, v, strings.Join(files, ", "))
+				return nil, fmt.Errorf("loader: norm: %s.%s: no valid entries in %s", g.Dataset, v, strings.Join(files, ", "))
 			}
 			m := a.s1 / a.n
 			std := math.Sqrt(math.Max(a.s2/a.n-m*m, 0))
 			if std == 0 || float32(std) == 0 {
-				return nil, nil, fmt.Errorf("loader: norm: %s.%s is constant (%v) in %s; Salt rejects zero std: drop the variable",
-					g.Dataset, v, a.shift+m, strings.Join(files, ", "))
+				res.Constant = append(res.Constant, ConstantVar{Dataset: g.Dataset, Variable: v, Value: a.shift + m})
+				if o.Constant == ConstantKeep {
+					nd[g.Dataset][v] = NormEntry{Mean: a.shift + m, Std: 1}
+				}
+				continue
 			}
 			nd[g.Dataset][v] = NormEntry{Mean: a.shift + m, Std: std}
 		}
+	}
+	if len(res.Constant) > 0 && o.Constant == ConstantFail {
+		return nil, &ConstantError{Files: files, Vars: res.Constant}
 	}
 	cd := ClassDict{}
 	for li, l := range cls {
 		k := max(l.NumClasses, len(counts[li]))
 		if l.NumClasses > 0 && len(counts[li]) > l.NumClasses {
-			return nil, nil, fmt.Errorf("loader: class dict: %s.%s has label %d but NumClasses is %d", l.Dataset, l.Field, len(counts[li])-1, l.NumClasses)
+			return nil, fmt.Errorf("loader: class dict: %s.%s has label %d, beyond the %d classes given", l.Dataset, l.Field, len(counts[li])-1, l.NumClasses)
 		}
 		total := 0.0
 		for _, c := range counts[li] {
@@ -417,5 +508,6 @@ func ComputeNormLimit(files []string, limit int, groups []Group, labels ...Label
 		}
 		cd[l.Dataset][l.Field] = w
 	}
-	return nd, cd, nil
+	res.Class = cd
+	return res, nil
 }

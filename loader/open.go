@@ -23,6 +23,8 @@ type Dataset struct {
 	weightDS   int // index into dss, -1 without a weight field
 	total      int
 	numBatches int
+	fileJets   int // jets in the files
+	selected   int // jets passing the jet selections (before Limit)
 
 	free      chan *Batch // released batches for reuse (a free list the GC leaves alone)
 	nonFinite atomic.Int64
@@ -37,6 +39,12 @@ type dsMeta struct {
 	name string
 	rank int // 1 (jets) or 2 (tracks, hits, ...)
 	t    int // output length of the second axis (0 for rank 1)
+	// cuts select entries; a rank 2 dataset with cuts packs the entries
+	// that pass (pack), counting the valid entries seen and kept.
+	cuts       []Cut
+	pack       bool
+	seen, kept *atomic.Int64
+	fileT      int // the longest second dimension among the files
 }
 
 type groupMeta struct {
@@ -60,7 +68,27 @@ type srcFile struct {
 	groupConv  [][]fieldConv
 	plans      []rowPlan // per group, built by setNorm
 	labelConv  []fieldConv
+	ruleConv   [][][]fieldConv // per label, per rule, per cut
 	weightConv fieldConv
+	cutConv    [][]fieldConv // per dataset: the fields of its cuts
+	// sel lists the rows that pass the jet selections (nil: every row).
+	sel []int32
+}
+
+// row returns the file row of the file's pos-th jet.
+func (sf *srcFile) row(pos int) int {
+	if sf.sel == nil {
+		return pos
+	}
+	return int(sf.sel[pos])
+}
+
+// available is the number of the file's jets that pass the selections.
+func (sf *srcFile) available() int {
+	if sf.sel == nil {
+		return sf.rows
+	}
+	return len(sf.sel)
 }
 
 type fileDS struct {
@@ -110,6 +138,23 @@ func Open(cfg Config) (*Dataset, error) {
 	if cfg.Weight != "" {
 		d.weightDS = dsIndex(cfg.WeightDataset)
 	}
+	for _, name := range sortedKeys(cfg.Selections) {
+		found := false
+		for i := range d.dss {
+			if d.dss[i].name == name {
+				found = true
+				d.dss[i].cuts = cfg.Selections[name]
+				d.dss[i].seen, d.dss[i].kept = new(atomic.Int64), new(atomic.Int64)
+			}
+		}
+		if !found && len(cfg.Selections[name]) > 0 {
+			var names []string
+			for _, m := range d.dss {
+				names = append(names, m.name)
+			}
+			return nil, fmt.Errorf("loader: selections on dataset %q, which is not read (the datasets read are %s)", name, strings.Join(names, ", "))
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -126,17 +171,25 @@ func Open(cfg Config) (*Dataset, error) {
 	if err := d.resolveShapes(); err != nil {
 		return nil, err
 	}
+	if err := d.selectJets(); err != nil {
+		return nil, err
+	}
 	start := 0
 	for _, sf := range d.files {
+		d.fileJets += sf.rows
+		d.selected += sf.available()
 		sf.start = start
-		sf.n = sf.rows
+		sf.n = sf.available()
 		if cfg.Limit > 0 {
-			sf.n = min(sf.rows, cfg.Limit-start)
+			sf.n = max(0, min(sf.available(), cfg.Limit-start))
 		}
 		start += sf.n
 	}
 	d.total = start
 	if d.total == 0 {
+		if d.fileJets > 0 {
+			return nil, fmt.Errorf("loader: no jet of %s passes the selections (%s)", strings.Join(cfg.Files, ", "), d.jetCuts())
+		}
 		return nil, fmt.Errorf("loader: no jets in %s: every file is empty", strings.Join(cfg.Files, ", "))
 	}
 	if err := d.setNorm(); err != nil {
@@ -173,6 +226,9 @@ func (d *Dataset) openFile(path string) (*srcFile, error) {
 	}
 	if !isH5 {
 		return nil, fmt.Errorf("loader: %s: not an HDF5 file", path)
+	}
+	if err := h5CheckOpen(path); err != nil {
+		return nil, err
 	}
 	h, err := hdf5.OpenFile(path, hdf5.F_ACC_RDONLY)
 	if err != nil {
@@ -214,36 +270,60 @@ func (d *Dataset) openFile(path string) (*srcFile, error) {
 			}
 			sf.ds[i].valid = conv
 		}
+		var cuts []fieldConv
+		for _, c := range m.cuts {
+			conv, err := fd.field(c.Field)
+			if err != nil {
+				return fail(fieldError(sf, fd, m.name, "selection", "", c.String(), c.Field, err))
+			}
+			cuts = append(cuts, conv)
+		}
+		sf.cutConv = append(sf.cutConv, cuts)
 	}
 	for gi, g := range d.cfg.Groups {
-		fd := &sf.ds[d.groups[gi].ds]
+		di := d.groups[gi].ds
+		fd := &sf.ds[di]
 		var convs []fieldConv
 		for _, v := range g.Variables {
 			field := g.field(v)
 			conv, err := fd.field(field)
 			if err != nil {
-				what := fmt.Sprintf("variable %q", v)
-				if field != v {
-					what = fmt.Sprintf("variable %q (field %q)", v, field)
-				}
-				return fail(fmt.Errorf("loader: %s: dataset %q: input group %q: %s: %w", path, g.Dataset, g.Name, what, err))
+				return fail(fieldError(sf, fd, g.Dataset, "variable", g.Name, v, field, err))
 			}
 			convs = append(convs, conv)
 		}
 		sf.groupConv = append(sf.groupConv, convs)
 	}
-	for _, l := range d.cfg.Labels {
-		fd := &sf.ds[d.labels[len(sf.labelConv)].ds]
+	for li, l := range d.cfg.Labels {
+		fd := &sf.ds[d.labels[li].ds]
+		var rules [][]fieldConv
+		for _, r := range l.Rules {
+			var convs []fieldConv
+			for _, c := range r.Cuts {
+				conv, err := fd.field(c.Field)
+				if err != nil {
+					return fail(fieldError(sf, fd, l.Dataset, "label", l.Name, c.String(), c.Field, err))
+				}
+				convs = append(convs, conv)
+			}
+			rules = append(rules, convs)
+		}
+		sf.ruleConv = append(sf.ruleConv, rules)
+		if len(l.Rules) > 0 {
+			sf.labelConv = append(sf.labelConv, fieldConv{name: l.Field})
+			continue
+		}
 		conv, err := fd.field(l.Field)
 		if err != nil {
-			return fail(fmt.Errorf("loader: %s: dataset %q: label %q: field %q: %w", path, l.Dataset, l.Name, l.Field, err))
+			return fail(fieldError(sf, fd, l.Dataset, "label", l.Name, l.Field, l.Field, err))
 		}
 		sf.labelConv = append(sf.labelConv, conv)
 	}
 	if d.weightDS >= 0 {
-		conv, err := sf.ds[d.weightDS].field(d.cfg.Weight)
+		fd := &sf.ds[d.weightDS]
+		conv, err := fd.field(d.cfg.Weight)
 		if err != nil {
-			return fail(fmt.Errorf("loader: %s: dataset %q: weight field %q: %w", path, d.cfg.WeightDataset, d.cfg.Weight, err))
+			return fail(fieldError(sf, fd, d.cfg.WeightDataset, "weight field", "", d.cfg.Weight, d.cfg.Weight, err))
 		}
 		sf.weightConv = conv
 	}
@@ -314,17 +394,127 @@ func openFileDS(sf *srcFile, name string) (*fileDS, error) {
 	return fd, nil
 }
 
+// errNoField is the cause of a FieldError for a field the dataset lacks.
+var errNoField = errors.New("not found")
+
 // field resolves a member by name into a converter.
 func (fd *fileDS) field(name string) (fieldConv, error) {
 	m, ok := fd.members[name]
 	if !ok {
-		names := make([]string, 0, len(fd.members))
-		for n := range fd.members {
-			names = append(names, n)
-		}
-		return fieldConv{}, fmt.Errorf("not found (the dataset has %d fields: %s)", len(names), strings.Join(sortedNames(names), ", "))
+		return fieldConv{}, errNoField
 	}
 	return memberConv(m)
+}
+
+// fieldNames lists the dataset's fields, sorted.
+func (fd *fileDS) fieldNames() []string {
+	names := make([]string, 0, len(fd.members))
+	for n := range fd.members {
+		names = append(names, n)
+	}
+	return sortedNames(names)
+}
+
+// FieldError is a configured field that a dataset of a file lacks or
+// cannot read as a number. Callers that know where the field was
+// configured (a configuration key) can rewrite it with errors.As.
+type FieldError struct {
+	File, Dataset string
+	// Role is what the field is for: "variable", "label", "weight field" or
+	// "selection".
+	Role string
+	// Group is the input group of a variable or the name of a label.
+	Group string
+	// Name is what was configured: the variable, the label field or the
+	// cut; Field is the file field it reads.
+	Name, Field string
+	// Nearest is the dataset's field closest to Field ("" if none is
+	// close); Fields lists all of them.
+	Nearest string
+	Fields  []string
+	// Err is why the field cannot be read; Missing reports a field the
+	// dataset does not have.
+	Err     error
+	Missing bool
+}
+
+// Error names the file, dataset and field, and the nearest field.
+func (e *FieldError) Error() string {
+	what := fmt.Sprintf("%s %q", e.Role, e.Name)
+	if e.Field != e.Name {
+		what = fmt.Sprintf("%s %q (field %q)", e.Role, e.Name, e.Field)
+	}
+	if e.Role == "variable" && e.Group != "" && e.Group != e.Dataset {
+		what = fmt.Sprintf("input group %q: %s", e.Group, what)
+	}
+	if e.Role == "label" && e.Group != "" {
+		what = fmt.Sprintf("label %q: %s", e.Group, what)
+		if e.Field == e.Name {
+			what = fmt.Sprintf("label %q: field %q", e.Group, e.Field)
+		}
+	}
+	if !e.Missing {
+		return fmt.Sprintf("loader: %s: dataset %q: %s: %v", e.File, e.Dataset, what, e.Err)
+	}
+	hint := ""
+	if e.Nearest != "" {
+		hint = fmt.Sprintf("; did you mean %q?", e.Nearest)
+	}
+	return fmt.Sprintf("loader: %s: dataset %q: %s: not found%s (the dataset has %d fields: %s)",
+		e.File, e.Dataset, what, hint, len(e.Fields), strings.Join(e.Fields, ", "))
+}
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldError(sf *srcFile, fd *fileDS, dataset, role, group, name, field string, err error) error {
+	e := &FieldError{File: sf.path, Dataset: dataset, Role: role, Group: group, Name: name, Field: field, Err: err, Missing: errors.Is(err, errNoField)}
+	if e.Missing {
+		e.Fields = fd.fieldNames()
+		e.Nearest = NearestName(field, e.Fields)
+	}
+	return e
+}
+
+// NearestName returns the candidate closest to s: one that differs only
+// in case, else the one at the smallest edit distance if that distance is
+// small for the length of s; "" if none is close.
+func NearestName(s string, candidates []string) string {
+	for _, c := range candidates {
+		if strings.EqualFold(c, s) {
+			return c
+		}
+	}
+	best, bestD := "", max(2, len(s)/3)+1
+	for _, c := range candidates {
+		if d := levenshtein(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// levenshtein is the number of single-character insertions, deletions
+// and substitutions that turn a into b.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	row := make([]int, len(rb)+1)
+	for j := range row {
+		row[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		diag := row[0]
+		row[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			next := min(row[j]+1, row[j-1]+1, diag+cost)
+			diag, row[j] = row[j], next
+		}
+	}
+	return row[len(rb)]
 }
 
 func sortedNames(s []string) []string {
@@ -362,20 +552,25 @@ func (d *Dataset) resolveShapes() error {
 			maxLen, from = g.MaxLen, g.Name
 		}
 		if m.rank == 2 {
+			for _, sf := range d.files {
+				m.fileT = max(m.fileT, sf.ds[i].fileT)
+			}
 			if maxLen == 0 {
-				for _, sf := range d.files {
-					maxLen = max(maxLen, sf.ds[i].fileT)
-				}
+				maxLen = m.fileT
 			}
 			if maxLen == 0 {
 				return fmt.Errorf("loader: dataset %q has a zero-length second dimension in every file", m.name)
 			}
 			m.t = maxLen
+			m.pack = len(m.cuts) > 0
 		}
 		for _, sf := range d.files {
 			fd := &sf.ds[i]
 			fd.tRead = 1
-			if m.rank == 2 {
+			switch {
+			case m.pack:
+				fd.tRead = fd.fileT // select first, then truncate
+			case m.rank == 2:
 				fd.tRead = min(fd.fileT, m.t)
 			}
 		}
@@ -392,6 +587,121 @@ func (d *Dataset) resolveShapes() error {
 		return fmt.Errorf("loader: weight field %q: dataset %q is 2-D; weights are per jet", d.cfg.Weight, d.cfg.WeightDataset)
 	}
 	return nil
+}
+
+// selectJets applies the cuts on 1-D datasets: each file's rows that
+// pass every one go to sf.sel.
+func (d *Dataset) selectJets() error {
+	var dis []int
+	for i, m := range d.dss {
+		if m.rank == 1 && len(m.cuts) > 0 {
+			dis = append(dis, i)
+		}
+	}
+	if len(dis) == 0 {
+		return nil
+	}
+	const block = 1 << 14
+	var raw []byte
+	for _, sf := range d.files {
+		pass := make([]bool, sf.rows)
+		for i := range pass {
+			pass[i] = true
+		}
+		for _, di := range dis {
+			fd := &sf.ds[di]
+			m := &d.dss[di]
+			if need := block * fd.rowSize; cap(raw) < need {
+				raw = make([]byte, need)
+			}
+			for start := 0; start < sf.rows; start += block {
+				n := min(block, sf.rows-start)
+				buf := raw[:n*fd.rowSize]
+				if err := readRows(fd, 1, start, n, buf); err != nil {
+					return fmt.Errorf("loader: %s: dataset %q: reading jets %d..%d for the selections: %w", sf.path, m.name, start, start+n, err)
+				}
+				for r := range n {
+					row := buf[r*fd.rowSize:]
+					for ci := range m.cuts {
+						if pass[start+r] && !m.cuts[ci].Holds(sf.cutConv[di][ci].f64(row)) {
+							pass[start+r] = false
+						}
+					}
+				}
+			}
+			m.seen.Add(int64(sf.rows))
+		}
+		sf.sel = make([]int32, 0, sf.rows)
+		for r, ok := range pass {
+			if ok {
+				sf.sel = append(sf.sel, int32(r))
+			}
+		}
+		for _, di := range dis {
+			d.dss[di].kept.Add(int64(len(sf.sel)))
+		}
+	}
+	return nil
+}
+
+// jetCuts lists the jet selections for messages.
+func (d *Dataset) jetCuts() string {
+	var parts []string
+	for _, m := range d.dss {
+		if m.rank == 1 {
+			for _, c := range m.cuts {
+				parts = append(parts, m.name+": "+c.String())
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// SelectionCount says how many entries of a dataset its selections kept:
+// jets for a 1-D dataset (counted when the dataset is opened), valid
+// constituents for a 2-D one (counted as epochs read them, so zero
+// before the first batch).
+type SelectionCount struct {
+	Dataset    string
+	Cuts       []string
+	Seen, Kept int64
+}
+
+// Selections reports each dataset with selections and what they kept so
+// far.
+func (d *Dataset) Selections() []SelectionCount {
+	var out []SelectionCount
+	for _, m := range d.dss {
+		if len(m.cuts) == 0 {
+			continue
+		}
+		sc := SelectionCount{Dataset: m.name, Seen: m.seen.Load(), Kept: m.kept.Load()}
+		for _, c := range m.cuts {
+			sc.Cuts = append(sc.Cuts, c.String())
+		}
+		out = append(out, sc)
+	}
+	return out
+}
+
+// FileJets is the number of jets in the files, before selections and
+// Limit.
+func (d *Dataset) FileJets() int { return d.fileJets }
+
+// Available is the number of jets that pass the jet selections, before
+// Limit.
+func (d *Dataset) Available() int { return d.selected }
+
+// FileLength returns the longest second dimension among the files of a
+// 2-D dataset, and the length batches have (MaxLen, or that longest
+// dimension); zeros for an unknown or 1-D dataset.
+func (d *Dataset) FileLength(dataset string) (file, batch int) {
+	for _, m := range d.dss {
+		if m.name == dataset && m.rank == 2 {
+			return m.fileT, m.t
+		}
+	}
+	return 0, 0
 }
 
 // setNorm resolves the norm dict entries (identity without a norm dict).
@@ -443,6 +753,7 @@ func (d *Dataset) newBatch() *Batch {
 	bt := &Batch{
 		JetMask: make([]float32, b),
 		Weights: make([]float32, b),
+		Rows:    make([]int, b),
 		Inputs:  map[string]*Tensor{},
 		Labels:  map[string][]int64{},
 		Targets: map[string][]float32{},
@@ -454,6 +765,9 @@ func (d *Dataset) newBatch() *Batch {
 			t.Data = make([]float32, b*gm.t*gm.f)
 			t.Valid = make([]bool, b*gm.t)
 			t.Shape = []int{b, gm.t, gm.f}
+			if d.dss[gm.ds].pack {
+				t.Source = make([]int32, b*gm.t)
+			}
 		} else {
 			t.Data = make([]float32, b*gm.f)
 			t.Shape = []int{b, gm.f}

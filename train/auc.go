@@ -3,6 +3,7 @@ package train
 import (
 	"math"
 
+	"github.com/salt-ort/salt-ort/flavour"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
@@ -24,10 +25,13 @@ type aucCollector struct {
 	applicable bool
 }
 
+// classIndex returns the index of the first class with one of the names,
+// comparing short output names (flavour.Short: bjets and b are both pb),
+// or -1.
 func classIndex(classes []string, names ...string) int {
 	for i, c := range classes {
 		for _, n := range names {
-			if c == n {
+			if flavour.Short(c) == flavour.Short(n) {
 				return i
 			}
 		}
@@ -58,6 +62,9 @@ func (a *aucCollector) add(bind tensors, b *loader.Batch) error {
 		return err
 	}
 	labels := b.Labels[a.task]
+	if labels == nil { // a file without truth labels
+		return nil
+	}
 	for j := 0; j < b.N; j++ {
 		l := int(labels[j])
 		if l != a.b && l != a.u {

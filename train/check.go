@@ -18,6 +18,9 @@ type SplitCheck struct {
 	Batches int
 	// NonFinite counts values replaced by 0 (non_finite = "zero").
 	NonFinite int64
+	// Notes say what the configuration asks that the files do not have
+	// (more jets or constituent slots) and what the selections kept.
+	Notes []string `json:",omitempty"`
 }
 
 // CheckReport is the result of Check.
@@ -34,13 +37,38 @@ type CheckReport struct {
 // fields, every batch reads (labels within their class counts, no
 // non-finite inputs unless configured), and the graphs build.
 func Check(ctx context.Context, cfg *config.Config) (*CheckReport, error) {
-	c, err := cfg.Absolute()
+	c, err := Prepare(cfg)
 	if err != nil {
 		return nil, err
 	}
 	norm, err := loader.ReadNormDict(c.Data.NormDict)
 	if err != nil {
 		return nil, err
+	}
+	// Open every split before the model: a misspelt variable or label is
+	// reported as what it is.
+	splits := []struct {
+		name  string
+		key   string
+		files []string
+		limit int
+	}{{"train", "num_train", c.Data.Train, c.Data.NumTrain}, {"val", "num_val", c.Data.Val, c.Data.NumVal}, {"test", "", c.Data.Test, 0}}
+	var opened []*loader.Dataset
+	defer func() {
+		for _, ds := range opened {
+			ds.Close()
+		}
+	}()
+	for _, s := range splits {
+		if len(s.files) == 0 {
+			opened = append(opened, nil)
+			continue
+		}
+		ds, err := loader.Open(LoaderConfig(c, s.files, norm, false, s.limit))
+		if err != nil {
+			return nil, fmt.Errorf("check: %s split: %w", s.name, c.DataError(err))
+		}
+		opened = append(opened, ds)
 	}
 	spec, err := specWithClasses(c, c.Data.ClassDict)
 	if err != nil {
@@ -53,29 +81,25 @@ func Check(ctx context.Context, cfg *config.Config) (*CheckReport, error) {
 	cost := g.Cost()
 	rep := &CheckReport{Model: spec.Name, Parameters: layout.Size, TrainingNodes: cost.Nodes,
 		MFLOPsPerJet: float64(cost.FLOPs()) / float64(c.Data.BatchSize) / 1e6}
-	splits := []struct {
-		name  string
-		files []string
-		limit int
-	}{{"train", c.Data.Train, c.Data.NumTrain}, {"val", c.Data.Val, c.Data.NumVal}, {"test", c.Data.Test, 0}}
-	for _, s := range splits {
-		if len(s.files) == 0 {
+	for i, s := range splits {
+		ds := opened[i]
+		if ds == nil {
 			continue
 		}
-		ds, err := loader.Open(LoaderConfig(c, s.files, norm, false, s.limit))
-		if err != nil {
-			return nil, fmt.Errorf("check: %s split: %w", s.name, err)
-		}
 		sc := SplitCheck{Split: s.name, Files: s.files, Jets: ds.Len(), Batches: ds.NumBatches()}
+		if s.key != "" {
+			sc.Notes = dataNotes(c, s.name, s.key, ds, s.limit)
+		}
 		ch, errc := ds.Batches(ctx, 0, 0)
 		for b := range ch {
 			b.Release()
 		}
 		err = <-errc
 		sc.NonFinite = ds.NonFiniteCount()
-		ds.Close()
+		sc.Notes = append(sc.Notes, selectionNotes(ds, c.Data.JetDataset, false)...)
+		sc.Notes = append(sc.Notes, selectionNotes(ds, c.Data.JetDataset, true)...)
 		if err != nil {
-			return nil, fmt.Errorf("check: %s split: %w", s.name, err)
+			return nil, fmt.Errorf("check: %s split: %w", s.name, c.DataError(err))
 		}
 		if sc.Jets == 0 {
 			return nil, fmt.Errorf("check: %s split: the files hold no jets (%v)", s.name, s.files)

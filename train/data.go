@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -15,8 +16,11 @@ func originLabel(task string) string { return task + "/origin" }
 func targetLabel(task, target string) string { return task + "/" + target }
 
 // LoaderConfig returns the loader configuration of one split (files) of a
-// training configuration: the jet dataset and every init net's dataset as
-// input groups, and the labels every task reads.
+// training configuration: the jet dataset (its variables and the global
+// ones) and every init net's dataset as input groups, the selections, and
+// the labels every task reads, class labels mapped to the task's classes
+// as the configuration says (config.TaskLabel). The configuration must be
+// valid (config.Validate).
 func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffle bool, limit int) loader.Config {
 	d := c.Data
 	lc := loader.Config{
@@ -31,22 +35,22 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		Workers:       d.NumWorkers,
 		Prefetch:      d.Prefetch,
 	}
+	lc.Selections, _ = c.LoaderSelections()
 	if limit > 0 {
 		lc.Limit = limit
 	}
 	if d.NonFinite == "zero" {
 		lc.NonFinite = loader.ZeroNonFinite
 	}
-	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.Variables[d.JetDataset]})
+	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
 	for _, n := range c.Model.InitNets {
 		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
 	}
 	for _, t := range c.Model.Tasks {
 		switch t.Kind {
-		case "jet_classification":
-			lc.Labels = append(lc.Labels, loader.Label{Name: t.Name, Dataset: d.JetDataset, Field: t.Label, Kind: loader.ClassLabel, NumClasses: len(t.ClassNames)})
-		case "constituent_classification":
-			lc.Labels = append(lc.Labels, loader.Label{Name: t.Name, Dataset: t.Input, Field: t.Label, Kind: loader.ClassLabel, NumClasses: len(t.ClassNames)})
+		case "jet_classification", "constituent_classification":
+			l, _ := c.TaskLabel(t)
+			lc.Labels = append(lc.Labels, l)
 		case "vertexing":
 			lc.Labels = append(lc.Labels, loader.Label{Name: t.Name, Dataset: t.Input, Field: t.Label, Kind: loader.IndexLabel})
 			if t.OriginLabel != "" {
@@ -59,6 +63,101 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		}
 	}
 	return lc
+}
+
+// labelTask returns the task a loader label belongs to.
+func labelTask(name string) string {
+	task, _, _ := strings.Cut(name, "/")
+	return task
+}
+
+// withoutLabels drops the labels of the named tasks from a loader
+// configuration.
+func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
+	if len(tasks) == 0 {
+		return lc
+	}
+	var keep []loader.Label
+	for _, l := range lc.Labels {
+		if !tasks[labelTask(l.Name)] {
+			keep = append(keep, l)
+		}
+	}
+	lc.Labels = keep
+	return lc
+}
+
+// Prepare returns the configuration a run uses: data paths absolute,
+// patterns expanded into the files they match, and max_len = 0 resolved
+// to the longest constituent dimension among the training files.
+func Prepare(cfg *config.Config) (*config.Config, error) {
+	c, err := cfg.Absolute()
+	if err != nil {
+		return nil, err
+	}
+	nets := append([]config.InitNet(nil), c.Model.InitNets...)
+	for i := range nets {
+		if nets[i].MaxLen != 0 {
+			continue
+		}
+		longest := 0
+		for _, f := range c.Data.Train {
+			t, err := loader.OpenFieldTable(f, nets[i].Input)
+			if err != nil {
+				return nil, fmt.Errorf("train: model.init_nets.max_len = 0 for %s: %w", nets[i].Input, err)
+			}
+			if dims := t.Dims(); len(dims) == 2 {
+				longest = max(longest, dims[1])
+			}
+			t.Close()
+		}
+		if longest == 0 {
+			return nil, fmt.Errorf("train: model.init_nets.max_len = 0 for %s: the training files' %q datasets have no second dimension to take the length from; give max_len", nets[i].Input, nets[i].Input)
+		}
+		nets[i].MaxLen = longest
+	}
+	c.Model.InitNets = nets
+	return c, nil
+}
+
+// dataNotes lists what a training configuration asks of a split that its
+// files do not have: more jets than they hold (num_train, num_val), or
+// more constituent slots than they have (max_len, padded).
+func dataNotes(c *config.Config, split, key string, ds *loader.Dataset, limit int) []string {
+	var notes []string
+	if limit > 0 && limit > ds.Available() {
+		what := fmt.Sprintf("%d jets", ds.Available())
+		if ds.Available() != ds.FileJets() {
+			what = fmt.Sprintf("%d jets passing the selections (of %d)", ds.Available(), ds.FileJets())
+		}
+		notes = append(notes, fmt.Sprintf("data.%s = %d, but the %s files hold %s: using all %d", key, limit, split, what, ds.Len()))
+	}
+	for _, n := range c.Model.InitNets {
+		file, batch := ds.FileLength(n.Input)
+		if file > 0 && batch > file {
+			notes = append(notes, fmt.Sprintf("model.init_nets.max_len = %d for %s, but the %s files have %d slots per jet: the last %d slots are always padding (max_len = 0 takes the files' length)",
+				batch, n.Input, split, file, batch-file))
+		}
+	}
+	return notes
+}
+
+// selectionNotes describes what the selections kept: of the jets, or
+// (constituents) of the constituents read so far.
+func selectionNotes(ds *loader.Dataset, jetDataset string, constituents bool) []string {
+	var notes []string
+	for _, s := range ds.Selections() {
+		what := "valid constituents"
+		if s.Dataset == jetDataset {
+			what = "jets"
+		}
+		if s.Seen == 0 || (s.Dataset != jetDataset) != constituents {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("selections on %s (%s): kept %d of %d %s (%.1f %%)",
+			s.Dataset, strings.Join(s.Cuts, ", "), s.Kept, s.Seen, what, 100*float64(s.Kept)/float64(s.Seen)))
+	}
+	return notes
 }
 
 // feeder copies loader batches into a graph binding.
@@ -119,7 +218,13 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 			}
 			n := len(task.Targets)
 			for k, target := range task.Targets {
-				src := b.Targets[targetLabel(task.Name, target)]
+				src, ok := b.Targets[targetLabel(task.Name, target)]
+				if !ok { // a file without the targets: predictions only
+					src = nil
+					for j := range len(dst) / n {
+						dst[j*n+k] = 0
+					}
+				}
 				for j := range src {
 					dst[j*n+k] = src[j]
 				}
@@ -129,15 +234,27 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 			if err != nil {
 				return err
 			}
-			copy(dst, b.Labels[task.Name])
+			copyLabels(dst, b.Labels[task.Name])
 			if task.Kind == model.Vertexing && task.OriginWeighting {
 				o, err := bind.Int64(model.OriginInput(task.Name))
 				if err != nil {
 					return err
 				}
-				copy(o, b.Labels[originLabel(task.Name)])
+				copyLabels(o, b.Labels[originLabel(task.Name)])
 			}
 		}
 	}
 	return nil
+}
+
+// copyLabels copies labels into a graph input, or fills it with -1 (no
+// label) when the batch has none (a file without truth labels).
+func copyLabels(dst, src []int64) {
+	if src == nil {
+		for i := range dst {
+			dst[i] = -1
+		}
+		return
+	}
+	copy(dst, src)
 }

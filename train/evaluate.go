@@ -19,12 +19,15 @@ import (
 
 // evaluator runs the evaluation graph over a dataset.
 type evaluator struct {
-	spec    model.Spec
-	feed    feeder
-	static  []float64
-	session *opened
-	bind    tensors
-	layout  []graph.ParamSlot
+	spec   model.Spec
+	feed   feeder
+	static []float64
+	// unlabelled are tasks the files have no truth for: no loss is
+	// reported for them.
+	unlabelled map[string]bool
+	session    *opened
+	bind       tensors
+	layout     []graph.ParamSlot
 }
 
 // newEvaluator opens the evaluation graph of spec where p places it, the
@@ -99,6 +102,9 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 			if err != nil {
 				break
 			}
+			if e.unlabelled[task.Name] {
+				continue
+			}
 			var v float32
 			v, err = e.bind.Scalar(model.TaskLossOutput(task.Name))
 			res.Loss[task.Name] += float64(v) * float64(n)
@@ -117,6 +123,9 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 		return nil, fmt.Errorf("no jets to evaluate")
 	}
 	for i, task := range e.spec.Tasks {
+		if e.unlabelled[task.Name] {
+			continue
+		}
 		res.Loss[task.Name] /= float64(res.Jets)
 		res.Total += e.static[i] * res.Loss[task.Name]
 	}
@@ -190,13 +199,22 @@ type EvalOptions struct {
 	Checkpoint string
 	// Files are the HDF5 files to evaluate; nil takes the configuration's
 	// test files.
-	Files   []string
-	Runtime *runtime.Runtime
-	Threads int
+	Files []string
+	// Limit evaluates the first Limit jets (after the selections); 0 all.
+	Limit int
+	// Unlabelled names tasks whose truth labels the files lack: their
+	// labels are not read and Result has no loss for them (predictions
+	// only).
+	Unlabelled []string
+	Runtime    *runtime.Runtime
+	Threads    int
 	// Each, if set, receives every batch (raw loader batch, normalised
 	// inputs) with the evaluation graph's predictions by output name
 	// (model.PredictionOutput), valid until it returns.
 	Each func(b *loader.Batch, predictions map[string][]float32) error
+	// Opened, if set, is told the number of jets to evaluate (after the
+	// selections and Limit) before the first batch.
+	Opened func(jets int) error
 }
 
 // Evaluate evaluates a trained run's checkpoint on HDF5 files with the
@@ -222,9 +240,13 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("train: no files to evaluate: the configuration lists no test files")
 	}
-	ds, err := loader.Open(LoaderConfig(cfg, files, norm, false, 0))
+	unlabelled := map[string]bool{}
+	for _, t := range opts.Unlabelled {
+		unlabelled[t] = true
+	}
+	ds, err := loader.Open(withoutLabels(LoaderConfig(cfg, files, norm, false, opts.Limit), unlabelled))
 	if err != nil {
-		return nil, err
+		return nil, cfg.DataError(err)
 	}
 	defer ds.Close()
 	place, err := newPlacement(opts.Runtime, cfg, "", io.Discard)
@@ -239,6 +261,12 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, err
 	}
 	defer e.Close()
+	e.unlabelled = unlabelled
+	if opts.Opened != nil {
+		if err := opts.Opened(ds.Len()); err != nil {
+			return nil, err
+		}
+	}
 	params, err := ParamsFromCheckpoint(path, f, e.layout)
 	if err != nil {
 		return nil, err
@@ -248,7 +276,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 	}
 	res, err := e.runEach(ctx, ds, opts.Each)
 	if err != nil {
-		return nil, fmt.Errorf("train: evaluating %s: %w", path, err)
+		return nil, fmt.Errorf("train: evaluating %s: %w", path, cfg.DataError(err))
 	}
 	return res, nil
 }

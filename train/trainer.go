@@ -104,6 +104,9 @@ type trainer struct {
 	valCSV    *metricsTable
 	summary   Summary
 	log       io.Writer
+	// selectionsLogged is set once the constituent selection counts of
+	// the first epoch read are in the log.
+	selectionsLogged bool
 }
 
 // Run trains the model the configuration describes and returns the
@@ -147,7 +150,7 @@ func (t *trainer) close() {
 // setup prepares the run directory, the data, the graphs and the state.
 func (t *trainer) setup() error {
 	original := t.cfg
-	c, err := original.Absolute()
+	c, err := Prepare(original)
 	if err != nil {
 		return err
 	}
@@ -163,6 +166,20 @@ func (t *trainer) setup() error {
 	if err != nil {
 		return err
 	}
+	// The data first: a misspelt variable or label is reported as what it
+	// is, with the configuration key to change, before the dictionaries
+	// are consulted about it.
+	if t.trainData, err = loader.Open(LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)); err != nil {
+		return fmt.Errorf("train: training data: %w", c.DataError(err))
+	}
+	if t.valData, err = loader.Open(LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
+		return fmt.Errorf("train: validation data: %w", c.DataError(err))
+	}
+	if t.trainData.NumBatches() == 0 {
+		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
+	}
+	notes := append(dataNotes(c, "training", "num_train", t.trainData, c.Data.NumTrain), dataNotes(c, "validation", "num_val", t.valData, c.Data.NumVal)...)
+	notes = append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...)
 	spec, err := specWithClasses(c, c.Resolve(c.Data.ClassDict))
 	if err != nil {
 		return err
@@ -212,15 +229,9 @@ func (t *trainer) setup() error {
 		return fmt.Errorf("train: %w", err)
 	}
 	t.log = io.MultiWriter(t.log, t.logFile)
-
-	if t.trainData, err = loader.Open(LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)); err != nil {
-		return fmt.Errorf("train: training data: %w", err)
-	}
-	if t.valData, err = loader.Open(LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
-		return fmt.Errorf("train: validation data: %w", err)
-	}
-	if t.trainData.NumBatches() == 0 {
-		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
+	fmt.Fprintf(t.log, "training on %d jets of %d files, validating on %d jets of %d files\n", t.trainData.Len(), len(c.Data.Train), t.valData.Len(), len(c.Data.Val))
+	for _, n := range notes {
+		fmt.Fprintf(t.log, "note: %s\n", n)
 	}
 
 	if t.place, err = newPlacement(t.opts.Runtime, c, t.opts.Provider, t.log); err != nil {
@@ -553,7 +564,7 @@ func (t *trainer) loop(ctx context.Context) error {
 		for range ch {
 		}
 		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("train: epoch %d: %w", epoch+1, err)
+			return fmt.Errorf("train: epoch %d: %w", epoch+1, c.DataError(err))
 		}
 		if bar != nil {
 			bar.Finish()
@@ -746,6 +757,13 @@ func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64)
 // stopping.
 func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error) {
 	c := t.cfg
+	if !t.selectionsLogged {
+		// Constituent selections are counted as the batches are read.
+		for _, n := range selectionNotes(t.trainData, c.Data.JetDataset, true) {
+			fmt.Fprintf(t.log, "note: %s in the first epoch\n", n)
+		}
+		t.selectionsLogged = true
+	}
 	val, err := t.validate(ctx)
 	if err != nil {
 		return false, err
@@ -815,7 +833,7 @@ func (t *trainer) validate(ctx context.Context) (*Result, error) {
 	}
 	res, err := t.eval.run(ctx, t.valData)
 	if err != nil {
-		return nil, fmt.Errorf("train: validation: %w", err)
+		return nil, fmt.Errorf("train: validation: %w", t.cfg.DataError(err))
 	}
 	return res, nil
 }

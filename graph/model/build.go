@@ -131,7 +131,10 @@ func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.
 
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
-	jets := g.Unsqueeze(in.jets, 1) // [B, 1, J]
+	var jets *graph.Tensor // [B, 1, J] the attached jet variables
+	if att := s.attached(); len(att) > 0 {
+		jets = g.Unsqueeze(s.jetColumns(g, in.jets, att), 1)
+	}
 	var xs, valids []*graph.Tensor
 	for i, grp := range s.Inputs {
 		// Salt's InitNet attaches the jet variables in front of each
@@ -139,7 +142,11 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 		// Dense with no activation after its last layer unless
 		// final_activation asks for one.
 		sizes := append(append([]int{}, grp.InitHidden...), s.EmbedDim)
-		x := nn.Activate(g, head(g, "init/"+grp.Name, []*graph.Tensor{jets, in.seqs[i]}, sizes, grp.Activation), grp.FinalActivation)
+		parts := []*graph.Tensor{in.seqs[i]}
+		if jets != nil && !grp.NoJetVars {
+			parts = []*graph.Tensor{jets, in.seqs[i]}
+		}
+		x := nn.Activate(g, head(g, "init/"+grp.Name, parts, sizes, grp.Activation), grp.FinalActivation)
 		xs = append(xs, x)
 		if in.valid[i] != nil {
 			valids = append(valids, in.valid[i])
@@ -162,6 +169,9 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
 	pooled := f.pooled
+	if len(s.GlobalVars) > 0 {
+		pooled = g.Concat(1, pooled, s.jetColumns(g, in.jets, s.GlobalVars))
+	}
 	// The heads of constituent tasks read the pooled jet representation
 	// as context in front of the constituent features, as Salt's Dense
 	// attaches it: [g, x_i] per constituent and [g, x_i, x_j] per pair.

@@ -16,9 +16,18 @@ import (
 type Spec struct {
 	// Name prefixes the deployment outputs, e.g. "GN2" → GN2_pb.
 	Name string
-	// JetVars are the jet-level input variables, concatenated to every
-	// constituent of every sequence input.
+	// JetVars are the jet-level input variables: the columns of the jet
+	// input (jets, and jet_features when deployed). Those of AttachVars
+	// are concatenated to every constituent of every sequence input, those
+	// of GlobalVars to the pooled representation.
 	JetVars []string
+	// AttachVars are the jet variables concatenated to every constituent
+	// (Salt's jet-dataset variables); nil means all of JetVars.
+	AttachVars []string
+	// GlobalVars are jet variables concatenated to the pooled
+	// representation before the task heads (Salt's global variables);
+	// each must be one of JetVars.
+	GlobalVars []string
 	// Inputs are the constituent groups (tracks, hits, electrons, …), in
 	// the order their elements are concatenated for the encoder.
 	Inputs []Input
@@ -42,6 +51,9 @@ type Input struct {
 	// FinalActivation follows the init net's last layer ("" or None: none,
 	// as Salt's Dense without final_activation).
 	FinalActivation nn.Activation
+	// NoJetVars keeps the jet variables away from this group's
+	// constituents (Salt's attach_global = false).
+	NoJetVars bool
 }
 
 // TaskKind is the kind of a task.
@@ -128,6 +140,16 @@ func (s *Spec) Validate() error {
 	if s.Encoder.AttnDropout < 0 || s.Encoder.AttnDropout >= 1 {
 		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, s.Encoder.AttnDropout)
 	}
+	for _, list := range []struct {
+		name string
+		vars []string
+	}{{"attached", s.AttachVars}, {"global", s.GlobalVars}} {
+		for _, v := range list.vars {
+			if s.jetColumn(v) < 0 {
+				return fmt.Errorf("model %s: %s jet variable %q is not among the jet variables %v", s.Name, list.name, v, s.JetVars)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, in := range s.Inputs {
 		if in.Name == "" || seen[in.Name] {
@@ -173,6 +195,24 @@ func (s *Spec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// jetColumn returns the column of jet variable v in the jet input, or -1.
+func (s *Spec) jetColumn(v string) int {
+	for i, x := range s.JetVars {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// attached returns the jet variables concatenated to constituents.
+func (s *Spec) attached() []string {
+	if s.AttachVars == nil {
+		return s.JetVars
+	}
+	return s.AttachVars
 }
 
 // GN2 returns Salt's GN2 configuration (configs/GN2/GN2.yaml): 2 jet and
