@@ -20,6 +20,14 @@ type Config struct {
 	WeightDataset string
 	// BatchSize is the number of jets per batch (B); required.
 	BatchSize int
+	// Shards and Shard split every batch between the ranks of a
+	// data-parallel job: with Shards = N > 1, each batch the epoch plan
+	// makes of B jets is dealt in N consecutive shards of B/N jets, and the
+	// Dataset emits shard Shard (0-based) of each, as batches of B/N rows.
+	// The N ranks thus see, together, exactly the batches one process
+	// would (the same jets in the same order), whatever N is. B must be a
+	// multiple of N. 0 or 1 means the whole batch.
+	Shards, Shard int
 	// Limit caps the number of jets taken, the first Limit in file order
 	// (Salt's num_train / num_val); 0 takes all.
 	Limit int
@@ -194,6 +202,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Workers < 0 || c.Prefetch < 0 || c.ChunkSize < 0 || c.ShuffleBuffer < 0 {
 		return c, fmt.Errorf("loader: workers, prefetch, chunk size and shuffle buffer must be ≥ 0")
+	}
+	if c.Shards < 0 || c.Shard < 0 || (c.Shards > 1 && c.Shard >= c.Shards) || (c.Shards <= 1 && c.Shard != 0) {
+		return c, fmt.Errorf("loader: shard %d of %d: want 0 <= shard < shards", c.Shard, c.Shards)
+	}
+	if c.Shards > 1 && c.BatchSize%c.Shards != 0 {
+		return c, fmt.Errorf("loader: batch size %d is not a multiple of the %d shards", c.BatchSize, c.Shards)
+	}
+	if c.Shards == 0 {
+		c.Shards = 1
 	}
 	if c.Partial != PadPartial && c.Partial != DropPartial {
 		return c, fmt.Errorf("loader: unknown partial-batch policy %d", c.Partial)

@@ -299,11 +299,15 @@ func (w *worker) run(ctx context.Context, j job) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		// This shard's slots of the batch: rows [from, from+rows) of its B,
+		// of which the real jets are those before nb.
 		b := d.getBatch()
-		nb := min(B, n-bi*B)
+		rows := d.rows()
+		from := d.cfg.Shard * rows
+		nb := max(0, min(rows, min(B, n-bi*B)-from))
 		b.reset(idx, nb)
 		for s := range nb {
-			if err := w.fillSlot(b, s, ps, int(w.perm[bi*B+s])); err != nil {
+			if err := w.fillSlot(b, s, ps, int(w.perm[bi*B+from+s])); err != nil {
 				b.Release()
 				return err
 			}

@@ -747,9 +747,12 @@ func (d *Dataset) getBatch() *Batch {
 	return b
 }
 
+// rows is the number of jets of an emitted batch: B, or B/N for a shard.
+func (d *Dataset) rows() int { return d.cfg.BatchSize / d.cfg.Shards }
+
 // newBatch allocates a batch of this dataset's shapes.
 func (d *Dataset) newBatch() *Batch {
-	b := d.cfg.BatchSize
+	b := d.rows()
 	bt := &Batch{
 		JetMask: make([]float32, b),
 		Weights: make([]float32, b),
@@ -799,8 +802,9 @@ func (d *Dataset) Len() int { return d.total }
 // NumBatches is the number of batches per epoch under the partial policy.
 func (d *Dataset) NumBatches() int { return d.numBatches }
 
-// BatchSize is B.
-func (d *Dataset) BatchSize() int { return d.cfg.BatchSize }
+// BatchSize is the number of rows of the batches the Dataset emits: B, or
+// B/N for one of N shards.
+func (d *Dataset) BatchSize() int { return d.rows() }
 
 // Shape returns the batch shape of an input group, [B, F] or [B, T, F],
 // or nil for an unknown group.
@@ -809,9 +813,9 @@ func (d *Dataset) Shape(group string) []int {
 		if g.Name == group {
 			gm := d.groups[gi]
 			if d.dss[gm.ds].rank == 2 {
-				return []int{d.cfg.BatchSize, gm.t, gm.f}
+				return []int{d.rows(), gm.t, gm.f}
 			}
-			return []int{d.cfg.BatchSize, gm.f}
+			return []int{d.rows(), gm.f}
 		}
 	}
 	return nil
