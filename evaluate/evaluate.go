@@ -143,9 +143,8 @@ func testFiles(run *train.RunInfo, files []string) ([]string, error) {
 	return files, nil
 }
 
-// Run evaluates a run on its test files and writes the prediction files,
-// summaries and plots (see the package documentation).
-func Run(ctx context.Context, opts Options) (*Report, error) {
+// run is Run without the removal of a failed run's outputs.
+func run(ctx context.Context, opts Options) (*Report, error) {
 	run, err := train.LoadRun(opts.RunDir)
 	if err != nil {
 		return nil, err
