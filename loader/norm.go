@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -283,7 +284,7 @@ func writeYAML(path string, root *yaml.Node) error {
 	if err != nil {
 		return fmt.Errorf("loader: %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("loader: %w", err)
 	}
 	return nil
