@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -76,11 +77,16 @@ epoch with the rate and the time left.`,
 				opts.Progress = c.App.ErrWriter
 				opts.Log = c.App.ErrWriter
 			}
+			_, statErr := os.Lstat(dir)
+			fresh := errors.Is(statErr, fs.ErrNotExist)
 			sum, err := train.Run(ctx, opts)
 			if errors.Is(err, train.ErrInterrupted) {
 				return cli.Exit(fmt.Sprintf("salt-ort train: %v: continue with salt-ort train %s --resume %s", err, c.Args().First(), dir), ExitFailure)
 			}
 			if err != nil {
+				if fresh {
+					removeUnstartedRun(dir)
+				}
 				return exitFor(err)
 			}
 			if c.Bool("json") {
@@ -107,6 +113,17 @@ func overrideTraining(c *cli.Context, cfg *config.Config) {
 	if c.IsSet("threads") {
 		cfg.Training.Threads = c.Int("threads")
 	}
+}
+
+// removeUnstartedRun removes the run directory a failed `salt-ort train`
+// created, unless it holds a checkpoint: without one there is nothing to
+// resume, and a directory left behind would make the same command line,
+// run again once the input is fixed, refuse to start.
+func removeUnstartedRun(dir string) {
+	if ckpts, _ := filepath.Glob(filepath.Join(dir, train.CheckpointDir, "*.safetensors")); len(ckpts) > 0 {
+		return
+	}
+	os.RemoveAll(dir)
 }
 
 // exitFor maps an error to salt-ort's exit codes: configuration errors
