@@ -127,11 +127,29 @@ func removeUnstartedRun(dir string) {
 }
 
 // exitFor maps an error to salt-ort's exit codes: configuration errors
-// are usage errors (2), everything else a runtime failure (1).
+// are usage errors (2), everything else a runtime failure (1). A write
+// that failed for want of space gets the fix appended.
 func exitFor(err error) error {
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return cli.Exit("salt-ort: "+err.Error(), ExitUsage)
 	}
-	return cli.Exit("salt-ort: "+err.Error(), ExitFailure)
+	return cli.Exit("salt-ort: "+err.Error()+diskFullHint(err), ExitFailure)
+}
+
+// diskFullHint returns the fix for an error from a write that ran out of
+// space (a full file system, a quota, a file-size limit), or "". HDF5
+// reports the errno only in its message text.
+func diskFullHint(err error) string {
+	const hint = "\nsalt-ort: the disk is full (or a quota or file-size limit was reached): free space there or write elsewhere, then run the command again"
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return hint
+	}
+	msg := err.Error()
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EFBIG, syscall.EDQUOT} {
+		if strings.Contains(msg, fmt.Sprintf("errno = %d,", int(errno))) {
+			return hint
+		}
+	}
+	return ""
 }
