@@ -2,6 +2,8 @@ package evaluate
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -16,7 +18,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if out == "" {
 		out = filepath.Join(opts.RunDir, Dir)
 	}
-	before, existed := listNames(out)
+	_, statErr := os.Lstat(out)
+	existed := !errors.Is(statErr, fs.ErrNotExist) // a file there, too
+	before := listNames(out)
 	rep, err := run(ctx, opts)
 	if err != nil {
 		removeNew(out, before, existed)
@@ -24,22 +28,25 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, err
 }
 
-// listNames returns the names in dir and whether dir exists.
-func listNames(dir string) (map[string]bool, bool) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, false
-	}
+// listNames returns the names in dir (none when it is not a directory).
+func listNames(dir string) map[string]bool {
+	entries, _ := os.ReadDir(dir)
 	names := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		names[e.Name()] = true
 	}
-	return names, true
+	return names
 }
 
 // removeNew removes the regular files in dir that are not in before, and
-// dir itself, when it did not exist before and is then empty.
+// dir itself when it did not exist before (existed false) and is then an
+// empty directory.
 func removeNew(dir string, before map[string]bool, existed bool) {
+	if existed {
+		if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+			return // not a directory Run wrote into: nothing of Run's there
+		}
+	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if !before[e.Name()] && e.Type().IsRegular() {

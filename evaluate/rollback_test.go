@@ -48,8 +48,14 @@ func TestFailedRunLeavesNoOutput(t *testing.T) {
 		files   func(run string) []string // test files (nil: the run's)
 		breakIt func(t *testing.T, run string)
 		outDir  bool // the output directory exists beforehand, with a file
+		outFile bool // the output "directory" is a file
 		want    string
 	}{
+		{
+			name:    "the output directory is a file",
+			outFile: true,
+			want:    "eval",
+		},
 		{
 			name:    "the loss plot fails (metrics missing)",
 			breakIt: func(t *testing.T, run string) { os.Remove(filepath.Join(run, "metrics", "val.csv")) },
@@ -77,6 +83,11 @@ func TestFailedRunLeavesNoOutput(t *testing.T) {
 			}
 			out := filepath.Join(t.TempDir(), "eval")
 			var before []string
+			if c.outFile {
+				if err := os.WriteFile(out, []byte("mine"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if c.outDir {
 				if err := os.Mkdir(out, 0o755); err != nil {
 					t.Fatal(err)
@@ -96,6 +107,10 @@ func TestFailedRunLeavesNoOutput(t *testing.T) {
 			}
 			entries, err := os.ReadDir(out)
 			switch {
+			case c.outFile:
+				if b, err := os.ReadFile(out); err != nil || string(b) != "mine" {
+					t.Errorf("the file given as the output directory is now %q (%v)", b, err)
+				}
 			case !c.outDir && err == nil:
 				t.Errorf("the output directory %s was made and left (%d entries)", out, len(entries))
 			case c.outDir:
