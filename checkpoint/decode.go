@@ -36,6 +36,8 @@ func Read(path string) (*File, error) {
 	f, err := decode(fh, info.Size())
 	if err == nil {
 		err = verify(f)
+	} else {
+		err = fmt.Errorf("%w: not a whole safetensors file; use another checkpoint or copy it again", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)

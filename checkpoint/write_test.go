@@ -300,3 +300,38 @@ func TestChecksum(t *testing.T) {
 		})
 	}
 }
+
+// TestReadCorruptSaysFix checks that Read's errors for a file that is not
+// a whole checkpoint (cut short, damaged, not safetensors) name the file
+// and the fix.
+func TestReadCorruptSaysFix(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := Write(good, sample()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"cut short", b[:len(b)/2]},
+		{"4 bytes", b[:4]},
+		{"header length damaged", append([]byte{b[0] ^ 0x02}, b[1:]...)},
+		{"an ONNX model", []byte{0x08, 0x08, 0x12, 0x08, 's', 'a', 'l', 't', '-', 'o', 'r', 't'}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.safetensors")
+			if err := os.WriteFile(path, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Read(path)
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "use another checkpoint or copy it again") {
+				t.Fatalf("error %v, want one naming %s and the fix", err, path)
+			}
+		})
+	}
+}
