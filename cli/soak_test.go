@@ -804,8 +804,30 @@ func (s *soak) cases() []soakCase {
 	add("eval", "run directory missing", []string{"no-such-run"}, filepath.Join(s.root, "no-such-run"), "--out", s.out())
 	add("eval", "run directory a file", []string{"run_is_a_file"}, runFile, "--out", s.out())
 	add("eval", "--out a file", []string{"run_is_a_file"}, s.run, "--out", runFile)
-	for _, lim := range []int{8 << 10, 33 << 10} {
-		c := add("eval", fmt.Sprintf("disk full (files up to %d KiB)", lim>>10), []string{"too large", diskFull}, s.run, "--out", s.out())
+	// The disk fills at the prediction file, and after it and the
+	// summary, at a plot: a limit between the prediction file's size and
+	// the largest plot's, measured on a good evaluation.
+	good := filepath.Join(s.root, "eval-good")
+	if out, err := s.command(context.Background(), 0, "eval", s.run, "--out", good).CombinedOutput(); err != nil {
+		t.Fatalf("eval: %v\n%s", err, out)
+	}
+	var h5, plot int
+	if entries, err := os.ReadDir(good); err == nil {
+		for _, e := range entries {
+			info, _ := e.Info()
+			switch filepath.Ext(e.Name()) {
+			case ".h5", ".json":
+				h5 = max(h5, int(info.Size()))
+			case ".png":
+				plot = max(plot, int(info.Size()))
+			}
+		}
+	}
+	if h5 == 0 || plot <= h5+512 {
+		t.Fatalf("eval wrote a prediction file of %d bytes and plots of at most %d: no limit lets one through and stops the other", h5, plot)
+	}
+	for _, lim := range []int{h5 / 4, h5 + 512} {
+		c := add("eval", fmt.Sprintf("disk full (files up to %d bytes)", lim), []string{"too large", diskFull}, s.run, "--out", s.out())
 		c.fsize = lim
 	}
 
