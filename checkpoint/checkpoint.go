@@ -25,6 +25,13 @@
 // and key order. They reject everything the format forbids. A file they
 // accept re-encodes to its canonical form, and a canonical file re-encodes
 // to identical bytes.
+//
+// # Checksum
+//
+// [Write] adds a CRC-32C of the tensor data to the metadata
+// ([ChecksumKey]) and [Read] checks it, so that a checkpoint corrupted on
+// disk is refused rather than loaded as another model. [Encode] and
+// [Decode] leave the metadata as given.
 package checkpoint
 
 import (

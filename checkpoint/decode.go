@@ -16,7 +16,10 @@ import (
 )
 
 // Read reads and validates the safetensors file at path; see [Decode].
-// Errors name path, and the tensor where one is at fault.
+// When the file records a [ChecksumKey], Read checks the tensor data
+// against it (an error wrapping [ErrChecksum]) and leaves the key out of
+// the returned metadata. Errors name path, and the tensor where one is at
+// fault.
 func Read(path string) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
@@ -31,6 +34,11 @@ func Read(path string) (*File, error) {
 		return nil, fmt.Errorf("checkpoint: %s: not a regular file", path)
 	}
 	f, err := decode(fh, info.Size())
+	if err == nil {
+		err = verify(f)
+	} else {
+		err = fmt.Errorf("%w: not a whole safetensors file; use another checkpoint or copy it again", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %s: %w", path, err)
 	}

@@ -109,7 +109,7 @@ func TestPythonReadsCheckpoint(t *testing.T) {
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("numpy reader output %q: %v", out, err)
 	}
-	if len(got.Metadata) != 2 || got.Metadata["note"] != "ünïcode ✓" || got.Metadata["epoch"] != "12" {
+	if len(got.Metadata) != 3 || got.Metadata["note"] != "ünïcode ✓" || got.Metadata["epoch"] != "12" || got.Metadata[ChecksumKey] != dataChecksum(f) {
 		t.Errorf("metadata in Python: %v", got.Metadata)
 	}
 	hexFloat := func(raw json.RawMessage) float64 {

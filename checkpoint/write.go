@@ -11,7 +11,8 @@ import (
 )
 
 // Write writes f to path in canonical safetensors form (see [Encode]),
-// atomically: it writes a temporary file in the same directory, named
+// with a checksum of the tensor data added to the metadata under
+// [ChecksumKey], atomically: it writes a temporary file in the same directory, named
 // ".<base of path>.tmp<random digits>", syncs it to stable storage, renames
 // it over path and syncs the directory. Readers of path see either the old
 // file or the complete new one, never a partial file. On any error before
@@ -66,7 +67,7 @@ func syncDir(dir string) error {
 }
 
 func (fs fileSystem) write(path string, f *File) error {
-	e, err := plan(f)
+	e, err := plan(sealed(f))
 	if err != nil {
 		return fmt.Errorf("checkpoint: %s: %w", path, err)
 	}

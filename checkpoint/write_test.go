@@ -79,8 +79,8 @@ func TestWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := encode(t, f); !bytes.Equal(b, want) {
-			t.Errorf("Write %d wrote other bytes than Encode", i)
+		if want := encode(t, sealed(f)); !bytes.Equal(b, want) {
+			t.Errorf("Write %d wrote other bytes than Encode with the checksum", i)
 		}
 		if names := listDir(t, dir); !slices.Equal(names, []string{"model.safetensors"}) {
 			t.Errorf("directory after Write %d holds %q", i, names)
@@ -112,8 +112,9 @@ func TestWriteFailures(t *testing.T) {
 	old := &File{Metadata: map[string]string{"epoch": "1"}}
 	old.SetFloat32("w", []int64{2}, []float32{1, 2})
 	next := sample()
-	size := len(encode(t, next))
-	header := 8 + int(binary.LittleEndian.Uint64(encode(t, next)))
+	// What Write writes: the file with its checksum.
+	size := len(encode(t, sealed(next)))
+	header := 8 + int(binary.LittleEndian.Uint64(encode(t, sealed(next))))
 	errSync := errors.New("injected sync failure")
 	errClose := errors.New("injected close failure")
 	errRename := errors.New("injected rename failure")
@@ -244,5 +245,93 @@ func TestWriteTempNameCollision(t *testing.T) {
 	}
 	if tries != 3 {
 		t.Errorf("%d tries, want 3", tries)
+	}
+}
+
+// TestChecksum checks that Read refuses a checkpoint whose tensor bytes
+// changed after Write, wherever the change is, and reads one without a
+// checksum (written by Encode, or by another tool) as before.
+func TestChecksum(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := Write(good, sample()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := 8 + int(binary.LittleEndian.Uint64(b)) // the data section's first byte
+	cases := []struct {
+		name string
+		edit func([]byte) []byte
+		want error // nil: reads
+	}{
+		{"as written", func(b []byte) []byte { return b }, nil},
+		{"first data byte flipped", func(b []byte) []byte { b[data] ^= 1; return b }, ErrChecksum},
+		{"last data byte flipped", func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }, ErrChecksum},
+		{"a middle byte's high bit", func(b []byte) []byte { b[(data+len(b))/2] ^= 0x40; return b }, ErrChecksum},
+		{"checksum digit changed", func(b []byte) []byte {
+			i := bytes.Index(b, []byte(ChecksumKey+`":"`)) + len(ChecksumKey) + 3
+			b[i] ^= 1 // the recorded sum no longer matches the data
+			return b
+		}, ErrChecksum},
+		{"without a checksum (Encode)", func([]byte) []byte { return encode(t, sample()) }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "edited.safetensors")
+			if err := os.WriteFile(path, c.edit(slices.Clone(b)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f, err := Read(path)
+			if c.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sameFile(f, sample()) {
+					t.Fatalf("read %+v, want the sample without the checksum", f)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "another checkpoint") {
+				t.Fatalf("error %v; want %v naming %s and the fix", err, c.want, path)
+			}
+		})
+	}
+}
+
+// TestReadCorruptSaysFix checks that Read's errors for a file that is not
+// a whole checkpoint (cut short, damaged, not safetensors) name the file
+// and the fix.
+func TestReadCorruptSaysFix(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.safetensors")
+	if err := Write(good, sample()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"cut short", b[:len(b)/2]},
+		{"4 bytes", b[:4]},
+		{"header length damaged", append([]byte{b[0] ^ 0x02}, b[1:]...)},
+		{"an ONNX model", []byte{0x08, 0x08, 0x12, 0x08, 's', 'a', 'l', 't', '-', 'o', 'r', 't'}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "bad.safetensors")
+			if err := os.WriteFile(path, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Read(path)
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "use another checkpoint or copy it again") {
+				t.Fatalf("error %v, want one naming %s and the fix", err, path)
+			}
+		})
 	}
 }

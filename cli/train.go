@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -76,11 +77,16 @@ epoch with the rate and the time left.`,
 				opts.Progress = c.App.ErrWriter
 				opts.Log = c.App.ErrWriter
 			}
+			_, statErr := os.Lstat(dir)
+			fresh := errors.Is(statErr, fs.ErrNotExist)
 			sum, err := train.Run(ctx, opts)
 			if errors.Is(err, train.ErrInterrupted) {
 				return cli.Exit(fmt.Sprintf("salt-ort train: %v: continue with salt-ort train %s --resume %s", err, c.Args().First(), dir), ExitFailure)
 			}
 			if err != nil {
+				if fresh {
+					removeUnstartedRun(dir)
+				}
 				return exitFor(err)
 			}
 			if c.Bool("json") {
@@ -109,12 +115,41 @@ func overrideTraining(c *cli.Context, cfg *config.Config) {
 	}
 }
 
+// removeUnstartedRun removes the run directory a failed `salt-ort train`
+// created, unless it holds a checkpoint: without one there is nothing to
+// resume, and a directory left behind would make the same command line,
+// run again once the input is fixed, refuse to start.
+func removeUnstartedRun(dir string) {
+	if ckpts, _ := filepath.Glob(filepath.Join(dir, train.CheckpointDir, "*.safetensors")); len(ckpts) > 0 {
+		return
+	}
+	os.RemoveAll(dir)
+}
+
 // exitFor maps an error to salt-ort's exit codes: configuration errors
-// are usage errors (2), everything else a runtime failure (1).
+// are usage errors (2), everything else a runtime failure (1). A write
+// that failed for want of space gets the fix appended.
 func exitFor(err error) error {
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return cli.Exit("salt-ort: "+err.Error(), ExitUsage)
 	}
-	return cli.Exit("salt-ort: "+err.Error(), ExitFailure)
+	return cli.Exit("salt-ort: "+err.Error()+diskFullHint(err), ExitFailure)
+}
+
+// diskFullHint returns the fix for an error from a write that ran out of
+// space (a full file system, a quota, a file-size limit), or "". HDF5
+// reports the errno only in its message text.
+func diskFullHint(err error) string {
+	const hint = "\nsalt-ort: the disk is full (or a quota or file-size limit was reached): free space there or write elsewhere, then run the command again"
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return hint
+	}
+	msg := err.Error()
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EFBIG, syscall.EDQUOT} {
+		if strings.Contains(msg, fmt.Sprintf("errno = %d,", int(errno))) {
+			return hint
+		}
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -123,9 +124,12 @@ func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
 // ReadMetadata parses serialised model bytes and the salt-ort metadata
 // they carry.
 func ReadMetadata(data []byte) (*onnxpb.ModelProto, *Metadata, error) {
+	if len(data) == 0 {
+		return nil, nil, errors.New("empty file: export the model again (salt-ort export)")
+	}
 	mp, err := onnxpb.Unmarshal(data)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: not an ONNX model, or a truncated or damaged one; export it again (salt-ort export)", err)
 	}
 	var raw string
 	for _, kv := range mp.GetMetadataProps() {

@@ -37,6 +37,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -186,9 +187,8 @@ func testFiles(run *train.RunInfo, files []string) ([]string, error) {
 	return out, nil
 }
 
-// Run evaluates a run on its test files and writes the prediction files,
-// summaries and plots (see the package documentation).
-func Run(ctx context.Context, opts Options) (*Report, error) {
+// run is Run without the removal of a failed run's outputs.
+func run(ctx context.Context, opts Options) (*Report, error) {
 	run, err := train.LoadRun(opts.RunDir)
 	if err != nil {
 		return nil, err
@@ -260,13 +260,13 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
-// writeJSON writes v as indented JSON.
+// writeJSON writes v as indented JSON, atomically.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("evaluate: %s: %w", path, err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	return nil

@@ -208,7 +208,7 @@ func TestPredictionFileWithH5py(t *testing.T) {
 		}
 	}
 	wp := light.WorkingPoints[2]
-	if math.Abs(wp.Cut-got.Cut77) > 1e-4 || (!math.IsInf(float64(wp.Rejection), 1) && math.Abs(float64(wp.Rejection)-got.Rej77) > 1e-6*got.Rej77) {
+	if math.Abs(float64(wp.Cut)-got.Cut77) > 1e-4 || (!math.IsInf(float64(wp.Rejection), 1) && math.Abs(float64(wp.Rejection)-got.Rej77) > 1e-6*got.Rej77) {
 		t.Errorf("77 %% working point: cut %v, rejection %v; numpy from the file: %v, %v", wp.Cut, wp.Rejection, got.Cut77, got.Rej77)
 	}
 }

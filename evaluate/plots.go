@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"bytes"
 	"encoding/csv"
 	"fmt"
 	"image/color"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/metrics"
 	"github.com/salt-ort/salt-ort/train"
 	"gonum.org/v1/plot"
@@ -104,7 +106,7 @@ func ROCCurves(classes []string, disc []float64, labels []int32, effs []float64)
 
 // savePNG draws the plots stacked on one canvas, each in its fraction of
 // the height (top first), with their data areas aligned horizontally, and
-// writes a PNG.
+// writes a PNG, atomically.
 func savePNG(path string, plots []*plot.Plot, fractions []float64) error {
 	c := vgimg.NewWith(vgimg.UseWH(plotWidth, plotHeight), vgimg.UseDPI(plotDPI))
 	dc := draw.New(c)
@@ -129,15 +131,13 @@ func savePNG(path string, plots []*plot.Plot, fractions []float64) error {
 		da := p.DataCanvas(canvases[i])
 		p.Draw(draw.Crop(canvases[i], left-da.Min.X, right-da.Max.X, 0, 0))
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
+	// Encoded in memory and written atomically: a full disk leaves no
+	// partial PNG.
+	var png bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&png); err != nil {
+		return fmt.Errorf("evaluate: encoding %s: %w", path, err)
 	}
-	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(f); err != nil {
-		f.Close()
-		return fmt.Errorf("evaluate: writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
+	if err := atomicfile.Write(path, png.Bytes()); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	return nil

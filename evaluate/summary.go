@@ -48,11 +48,13 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 // Summary is the performance of a model on one test file, as written to
 // <run>/eval/<stem>.json.
 type Summary struct {
-	File       string             `json:"file"`
-	Model      string             `json:"model"`
-	Checkpoint string             `json:"checkpoint"`
-	Jets       int                `json:"jets"`
-	Loss       map[string]float64 `json:"loss"` // each task's loss on the file
+	File       string `json:"file"`
+	Model      string `json:"model"`
+	Checkpoint string `json:"checkpoint"`
+	Jets       int    `json:"jets"`
+	// Loss is each task's loss on the file; null where it is not finite
+	// (a model that gives a true class probability 0, or a diverged one).
+	Loss map[string]Float `json:"loss"`
 	// Flavour is the b-tagging performance of the first jet classification
 	// task; nil without one with a b class.
 	Flavour *Flavour `json:"flavour,omitempty"`
@@ -95,8 +97,10 @@ type Background struct {
 
 // WorkingPoint is a background's rejection at one b-efficiency.
 type WorkingPoint struct {
-	Efficiency       float64 `json:"efficiency"`        // target signal efficiency
-	Cut              float64 `json:"cut"`               // D_b ≥ Cut is tagged
+	Efficiency float64 `json:"efficiency"` // target signal efficiency
+	// Cut is the D_b threshold (D_b ≥ Cut is tagged); null when infinite,
+	// as it is when signal jets have p_b = 0.
+	Cut              Float   `json:"cut"`
 	SignalEfficiency float64 `json:"signal_efficiency"` // achieved with Cut
 	// BackgroundEfficiency is the tagged fraction of the background.
 	BackgroundEfficiency float64 `json:"background_efficiency"`
@@ -250,7 +254,7 @@ func FlavourPerformance(task string, classes []string, disc []float64, labels []
 			}
 			for _, wp := range wps {
 				out.WorkingPoints = append(out.WorkingPoints, WorkingPoint{
-					Efficiency: wp.Efficiency, Cut: wp.Cut, SignalEfficiency: wp.SignalEfficiency,
+					Efficiency: wp.Efficiency, Cut: Float(wp.Cut), SignalEfficiency: wp.SignalEfficiency,
 					BackgroundEfficiency: 1 / wp.Rejection, Rejection: Float(wp.Rejection), Uncertainty: Float(wp.Uncertainty),
 				})
 			}
@@ -262,7 +266,10 @@ func FlavourPerformance(task string, classes []string, disc []float64, labels []
 
 // summarise turns a pass's collection into the summary.
 func summarise(file, modelName, checkpoint string, c *collection, fc float64, effs []float64) (*Summary, []float64, error) {
-	s := &Summary{File: file, Model: modelName, Checkpoint: checkpoint, Jets: c.jets, Loss: c.loss}
+	s := &Summary{File: file, Model: modelName, Checkpoint: checkpoint, Jets: c.jets, Loss: map[string]Float{}}
+	for task, l := range c.loss {
+		s.Loss[task] = Float(l)
+	}
 	var disc []float64
 	if fl := c.flavour; fl != nil && classIndex(fl.classes, bNames) >= 0 && classIndex(fl.classes, lightNames) >= 0 {
 		var err error

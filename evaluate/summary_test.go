@@ -116,7 +116,7 @@ func TestFlavourPerformanceHandComputed(t *testing.T) {
 				}
 				for k, ww := range w.wps {
 					gw := g.WorkingPoints[k]
-					got := []float64{gw.Efficiency, gw.Cut, gw.SignalEfficiency, gw.BackgroundEfficiency, float64(gw.Rejection), float64(gw.Uncertainty)}
+					got := []float64{gw.Efficiency, float64(gw.Cut), gw.SignalEfficiency, gw.BackgroundEfficiency, float64(gw.Rejection), float64(gw.Uncertainty)}
 					want := []float64{ww.eff, ww.cut, ww.sigEff, ww.bkgEff, ww.rej, ww.unc}
 					for q := range got {
 						if !near(got[q], want[q]) {
@@ -206,5 +206,46 @@ func TestWriteTable(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q", want)
 		}
+	}
+}
+
+// TestSummaryJSONNonFinite checks that a summary of a model whose losses
+// or D_b are not finite (a true class given probability 0, a diverged
+// or corrupted model) writes, with null where the numbers are not finite:
+// encoding/json refuses NaN and ±Inf, and eval failed with "json:
+// unsupported value: +Inf".
+func TestSummaryJSONNonFinite(t *testing.T) {
+	inf := math.Inf(1)
+	cases := []struct {
+		name string
+		disc []float64 // D_b of b, b, b, light, light
+		loss float64
+		want []string // in the JSON
+	}{
+		{"infinite loss", []float64{3, 4, 5, 0, 1}, inf, []string{`"loss":{"jets":null}`}},
+		{"NaN loss", []float64{3, 4, 5, 0, 1}, math.NaN(), []string{`"loss":{"jets":null}`}},
+		{"b jets with p_b = 0", []float64{-inf, -inf, -inf, 0, 1}, 2.5, []string{`"loss":{"jets":2.5}`, `"cut":null`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := FlavourPerformance("jets", []string{"b", "u"}, c.disc, []int32{0, 0, 0, 1, 1}, 0.2, []float64{0.6})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := &Summary{File: "x.h5", Jets: 5, Model: "M", Checkpoint: "ck", Flavour: f, Loss: map[string]Float{"jets": Float(c.loss)}}
+			b, err := json.Marshal(s)
+			if err != nil {
+				t.Fatalf("json.Marshal: %v", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s lacks %s", b, w)
+				}
+			}
+			var back Summary
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatalf("the summary does not read back: %v", err)
+			}
+		})
 	}
 }

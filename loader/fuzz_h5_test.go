@@ -38,18 +38,35 @@ var fieldKind = map[FieldType]numKind{
 //
 // types[i] is field i's FieldType in its low 4 bits (0 and 13-15 are not
 // types), big-endian if bit 7 is set; rows and maxLen (0: 1-D) are taken
-// modulo 5; raw fills the rows, repeated.
+// modulo 5; raw fills the rows, repeated; storage's low 2 bits choose
+// contiguous storage, chunks, gzip or LZF, with 1 + (storage>>2)%4 jets
+// per chunk.
+//
+// Among the seeds are the shapes of files that broke salt-ort: tracks
+// whose valid entries are interleaved with padding (atlas-ftag-tools'
+// mock writer makes them), and LZF-compressed datasets (h5py's filter,
+// the default of ftag's H5Writer until 2026). Virtual datasets with a
+// missing source are FuzzVDSCoverage's.
 func FuzzH5Fields(f *testing.F) {
 	fuzztest.BoundMinimization(f)
 	dir := fuzztest.ScratchDir(f)
 	objects := -1 // HDF5 objects open between calls
-	f.Add("jets", "pt_btagJes,eta_btagJes,flavour_label", []byte{2, 3, 6}, uint8(3), uint8(0), []byte("0123456789abcdef"), "flavour_label")
-	f.Add("tracks", "d0,valid,ftagTruthOriginLabel", []byte{1, 12, 0x87}, uint8(2), uint8(3), []byte{0xff, 0x7c, 1, 0, 2, 0x80}, "ftagTruthOriginLabel")
-	f.Add("/hits", "a,b,c,d,e,f,g,h,i,j,k,valid", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, uint8(4), uint8(1), []byte{0x7f, 0xf8, 0, 0, 0, 0, 0, 1}, "z")
-	f.Add("x", "a,a", []byte{2, 2}, uint8(1), uint8(0), []byte{}, "a")
-	f.Add("a/b", "a,b", []byte{0, 13}, uint8(1), uint8(0), []byte{1}, "")
-	f.Add("jets", "valid", []byte{0x8c}, uint8(1), uint8(4), []byte{2}, "valid")
-	f.Fuzz(func(t *testing.T, dataset, names string, types []byte, rows, maxLen uint8, raw []byte, query string) {
+	f.Add("jets", "pt_btagJes,eta_btagJes,flavour_label", []byte{2, 3, 6}, uint8(3), uint8(0), []byte("0123456789abcdef"), "flavour_label", uint8(0))
+	f.Add("tracks", "d0,valid,ftagTruthOriginLabel", []byte{1, 12, 0x87}, uint8(2), uint8(3), []byte{0xff, 0x7c, 1, 0, 2, 0x80}, "ftagTruthOriginLabel", uint8(0))
+	f.Add("/hits", "a,b,c,d,e,f,g,h,i,j,k,valid", []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, uint8(4), uint8(1), []byte{0x7f, 0xf8, 0, 0, 0, 0, 0, 1}, "z", uint8(0))
+	f.Add("x", "a,a", []byte{2, 2}, uint8(1), uint8(0), []byte{}, "a", uint8(0))
+	f.Add("a/b", "a,b", []byte{0, 13}, uint8(1), uint8(0), []byte{1}, "", uint8(0))
+	f.Add("jets", "valid", []byte{0x8c}, uint8(1), uint8(4), []byte{2}, "valid", uint8(0))
+	// Tracks with valid entries interleaved with padding: rows of 10
+	// bytes (d0, z0SinTheta, valid, ftagTruthOriginLabel), a valid track
+	// then padding (valid 0, d0 NaN, label -1), repeated.
+	interleaved := []byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0xbf, 1, 2, 0, 0, 0xc0, 0x7f, 0, 0, 0, 0, 0, 0xff}
+	f.Add("tracks", "d0,z0SinTheta,valid,ftagTruthOriginLabel", []byte{2, 2, 12, 4}, uint8(3), uint8(4), interleaved, "ftagTruthOriginLabel", uint8(0))
+	f.Add("tracks", "d0,z0SinTheta,valid,ftagTruthOriginLabel", []byte{2, 2, 12, 4}, uint8(3), uint8(4), interleaved, "ftagTruthOriginLabel", uint8(3))
+	// LZF, as ftag's H5Writer wrote jets, in chunks of 2 jets; and gzip.
+	f.Add("jets", "pt_btagJes,eta_btagJes,flavour_label", []byte{2, 2, 6}, uint8(4), uint8(0), []byte{0, 0x40, 0x9c, 0x46, 0xcd, 0xcc, 0x4c, 0x3f, 2, 0, 0, 0}, "flavour_label", uint8(3|1<<2))
+	f.Add("jets", "pt_btagJes,eta_btagJes,flavour_label", []byte{2, 2, 6}, uint8(4), uint8(0), []byte{0, 0x40, 0x9c, 0x46, 0xcd, 0xcc, 0x4c, 0x3f, 2, 0, 0, 0}, "flavour_label", uint8(2))
+	f.Fuzz(func(t *testing.T, dataset, names string, types []byte, rows, maxLen uint8, raw []byte, query string, storage uint8) {
 		if len(dataset)+len(names)+len(types)+len(raw)+len(query) > maxFuzzH5 {
 			return
 		}
@@ -94,7 +111,13 @@ func FuzzH5Fields(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tab, err := w.CreateTable(dataset, layout, dims, TableOptions{})
+		var opts TableOptions
+		if storage&3 != 0 {
+			opts.ChunkRows = 1 + int(storage>>2)%4
+			opts.Deflate = map[bool]int{true: 1}[storage&3 == 2]
+			opts.LZF = storage&3 == 3
+		}
+		tab, err := w.CreateTable(dataset, layout, dims, opts)
 		if err != nil {
 			refused("CreateTable", err)
 			if err := w.Close(); err != nil {

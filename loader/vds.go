@@ -289,6 +289,14 @@ func checkCoverage(maps []vdsMapping, dims []int) error {
 		spans = append(spans, span{m.vStart[0], m.vEnd[0] + 1})
 	}
 	if !fullRows {
+		// Mappings of part of a row: count values only where the bounds
+		// do not describe the selections, since overlapping mappings
+		// can reach the total and still leave values unmapped.
+		if rows, cols, found, exact := unmappedEntries(maps, dims); found {
+			return fmt.Errorf("virtual dataset maps no source to rows %d..%d, entries %d..%d (of %v): they would read as the fill value", rows[0], rows[1], cols[0], cols[1], dims)
+		} else if exact {
+			return nil
+		}
 		if points < total {
 			return fmt.Errorf("virtual dataset maps %d of its %d values to sources; the rest would read as the fill value", points, total)
 		}
@@ -313,6 +321,66 @@ func checkCoverage(maps []vdsMapping, dims []int) error {
 		return fmt.Errorf("virtual dataset maps no source to rows %d..%d (of %d): they would read as the fill value", next, end, dims[0])
 	}
 	return nil
+}
+
+// unmappedEntries finds the first block of a 2-D virtual dataset of shape
+// dims that no mapping covers: rows [rows[0], rows[1]) and entries
+// [cols[0], cols[1]). exact is false, and nothing is found, when the
+// dataset is not 2-D or a mapping does not select the whole rectangle
+// its bounds span (a point or irregular selection).
+func unmappedEntries(maps []vdsMapping, dims []int) (rows, cols [2]int, found, exact bool) {
+	if len(dims) != 2 {
+		return rows, cols, false, false
+	}
+	type rect struct{ r0, r1, c0, c1 int } // half-open
+	var rects []rect
+	cuts := []int{0, dims[0]}
+	for _, m := range maps {
+		if m.vPoints == 0 {
+			continue
+		}
+		if len(m.vStart) != 2 || len(m.vEnd) != 2 {
+			return rows, cols, false, false
+		}
+		r := rect{m.vStart[0], m.vEnd[0] + 1, m.vStart[1], m.vEnd[1] + 1}
+		if int64(r.r1-r.r0)*int64(r.c1-r.c0) != m.vPoints {
+			return rows, cols, false, false
+		}
+		rects = append(rects, r)
+		cuts = append(cuts, r.r0, r.r1)
+	}
+	slices.Sort(cuts)
+	cuts = slices.Compact(cuts)
+	// Between consecutive row boundaries the same mappings span every
+	// row: the union of their entries must be [0, dims[1]).
+	for i := 0; i+1 < len(cuts) && cuts[i] < dims[0]; i++ {
+		a, b := cuts[i], cuts[i+1]
+		var spans [][2]int
+		for _, r := range rects {
+			if r.r0 <= a && r.r1 >= b {
+				spans = append(spans, [2]int{r.c0, r.c1})
+			}
+		}
+		slices.SortFunc(spans, func(x, y [2]int) int { return x[0] - y[0] })
+		next := 0
+		for _, sp := range spans {
+			if sp[0] > next {
+				break
+			}
+			next = max(next, sp[1])
+		}
+		if next < dims[1] {
+			end := dims[1]
+			for _, sp := range spans {
+				if sp[0] > next {
+					end = sp[0]
+					break
+				}
+			}
+			return [2]int{a, b}, [2]int{next, end}, true, true
+		}
+	}
+	return rows, cols, false, true
 }
 
 // checkVDSSource opens the source dataset of mapping m in file path and

@@ -148,7 +148,13 @@ func TestCheckCoverage(t *testing.T) {
 		{"out of order and overlapping", []vdsMapping{rows(8, 20), rows(0, 10)}, ""},
 		{"a gap", []vdsMapping{rows(0, 8), rows(10, 20)}, "rows 8..10 (of 20)"},
 		{"short", []vdsMapping{rows(0, 15)}, "rows 15..20 (of 20)"},
-		{"part of the tracks", []vdsMapping{{vStart: []int{0, 0}, vEnd: []int{19, 2}, vPoints: 60}}, "maps 60 of its 100 values"},
+		{"part of the tracks", []vdsMapping{{vStart: []int{0, 0}, vEnd: []int{19, 2}, vPoints: 60}}, "rows 0..20, entries 3..5 (of [20 5])"},
+		// Twice the same part maps 120 values, more than the 100, and
+		// still leaves entries 3..5 of every row to the fill value.
+		{"the same part of the tracks twice", []vdsMapping{{vStart: []int{0, 0}, vEnd: []int{19, 2}, vPoints: 60}, {vStart: []int{0, 0}, vEnd: []int{19, 2}, vPoints: 60}}, "rows 0..20, entries 3..5"},
+		{"the tracks in two parts", []vdsMapping{{vStart: []int{0, 0}, vEnd: []int{19, 2}, vPoints: 60}, {vStart: []int{0, 3}, vEnd: []int{19, 4}, vPoints: 40}}, ""},
+		{"a part missing in some rows", []vdsMapping{{vStart: []int{0, 0}, vEnd: []int{19, 2}, vPoints: 60}, {vStart: []int{0, 3}, vEnd: []int{9, 4}, vPoints: 20}}, "rows 10..20, entries 3..5"},
+		{"an irregular selection: values counted", []vdsMapping{{vStart: []int{0, 0}, vEnd: []int{19, 4}, vPoints: 90}}, "maps 90 of its 100 values"},
 		{"unlimited", []vdsMapping{{unlimited: true}}, "unlimited"},
 	}
 	for _, c := range cases {
