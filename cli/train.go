@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/mpi"
 	"github.com/salt-ort/salt-ort/train"
 	"github.com/urfave/cli/v2"
 )
@@ -73,13 +74,43 @@ epoch with the rate and the time left.`,
 				return cli.Exit(err, ExitFailure)
 			}
 			opts := train.Options{Config: cfg, RunDir: dir, Resume: c.IsSet("resume"), Runtime: rt}
-			if !c.Bool("quiet") {
+			// A rank of an MPI job (mpirun, srun): rank 0 speaks and writes
+			// for the job.
+			var world *mpi.World
+			if mpi.Launched() {
+				if world, err = mpi.Init(); err != nil {
+					return cli.Exit(fmt.Sprintf("salt-ort train: started by an MPI launcher, but %v", err), ExitFailure)
+				}
+				defer world.Finalize()
+				if world.Size() > 1 {
+					opts.Group = world
+				}
+			}
+			rank := 0
+			if opts.Group != nil {
+				rank = world.Rank()
+			}
+			if !c.Bool("quiet") && rank == 0 {
 				opts.Progress = c.App.ErrWriter
 				opts.Log = c.App.ErrWriter
 			}
 			_, statErr := os.Lstat(dir)
 			fresh := errors.Is(statErr, fs.ErrNotExist)
 			sum, err := train.Run(ctx, opts)
+			if err != nil && opts.Group != nil && !errors.Is(err, train.ErrInterrupted) {
+				// The other ranks may be waiting for this one: end the job.
+				fmt.Fprintf(c.App.ErrWriter, "salt-ort: rank %d of %d: %v\n", rank, world.Size(), err)
+				if fresh && rank == 0 {
+					removeUnstartedRun(dir)
+				}
+				world.Abort(ExitFailure)
+			}
+			if rank != 0 {
+				if err != nil {
+					return cli.Exit("", ExitFailure)
+				}
+				return nil
+			}
 			if errors.Is(err, train.ErrInterrupted) {
 				return cli.Exit(fmt.Sprintf("salt-ort train: %v: continue with salt-ort train %s --resume %s", err, c.Args().First(), dir), ExitFailure)
 			}

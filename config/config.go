@@ -182,6 +182,10 @@ type Training struct {
 	Checkpoints   Checkpoints   `toml:"checkpoints"`
 	EarlyStopping EarlyStopping `toml:"early_stopping"`
 	LogEvery      int           `toml:"log_every"` // steps between metric rows
+	// CollectiveTimeout is how long, in seconds, a rank of a data-parallel
+	// job (mpirun, srun) waits for the others in a collective call before
+	// it decides one has died and ends the job.
+	CollectiveTimeout float64 `toml:"collective_timeout"`
 }
 
 // Optimizer configures the optimizer.
@@ -241,7 +245,7 @@ func Default() Config {
 			LR: OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.01,
 				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95},
 			Checkpoints: Checkpoints{Monitor: "val_loss", SaveTopK: 1},
-			LogEvery:    10,
+			LogEvery:    10, CollectiveTimeout: 600,
 		},
 	}
 }

@@ -197,6 +197,8 @@ func (c *Config) ValidateTraining() error {
 		return c.errorf("training.early_stopping.patience", "must not be negative, got %d", t.EarlyStopping.Patience)
 	case t.LogEvery < 1:
 		return c.errorf("training.log_every", "must be at least 1, got %d", t.LogEvery)
+	case !(t.CollectiveTimeout > 0):
+		return c.errorf("training.collective_timeout", "must be a positive number of seconds, got %g", t.CollectiveTimeout)
 	}
 	if t.Optimizer.Name == "adamw" && (t.Optimizer.Beta1 <= 0 || t.Optimizer.Beta1 >= 1 || t.Optimizer.Beta2 <= 0 || t.Optimizer.Beta2 >= 1 || t.Optimizer.Eps <= 0) {
 		return c.errorf("training.optimizer", "AdamW needs 0 < beta1, beta2 < 1 and eps > 0")

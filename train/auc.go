@@ -1,6 +1,9 @@
 package train
 
 import (
+	"encoding/binary"
+	"fmt"
+	"io"
 	"math"
 
 	"github.com/salt-ort/salt-ort/flavour"
@@ -96,4 +99,43 @@ func (a *aucCollector) auc() float64 {
 		return math.NaN()
 	}
 	return v
+}
+
+// encode writes the collected scores, as decodeAppend reads them.
+func (a *aucCollector) encode(w io.Writer) error {
+	if err := binary.Write(w, binary.LittleEndian, int64(len(a.scores))); err != nil {
+		return err
+	}
+	for _, v := range []any{a.scores, a.signal, a.weights} {
+		if err := binary.Write(w, binary.LittleEndian, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeAppend appends scores another collector encoded.
+func (a *aucCollector) decodeAppend(r io.Reader) error {
+	var n int64
+	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
+		return err
+	}
+	if n < 0 || n > 1<<34 {
+		return fmt.Errorf("%d scores", n)
+	}
+	scores, signal, weights := make([]float64, n), make([]bool, n), make([]float64, n)
+	for _, v := range []any{scores, signal, weights} {
+		if err := binary.Read(r, binary.LittleEndian, v); err != nil {
+			return err
+		}
+	}
+	a.scores = append(a.scores, scores...)
+	a.signal = append(a.signal, signal...)
+	a.weights = append(a.weights, weights...)
+	return nil
+}
+
+// reset forgets the collected scores.
+func (a *aucCollector) reset() {
+	a.scores, a.signal, a.weights = a.scores[:0], a.signal[:0], a.weights[:0]
 }

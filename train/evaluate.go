@@ -28,6 +28,11 @@ type evaluator struct {
 	session    *opened
 	bind       tensors
 	layout     []graph.ParamSlot
+	// With shares > 1 the evaluator is one rank's of a data-parallel job:
+	// it evaluates the batches whose index is share modulo shares, and
+	// reduce sums the ranks' results before they are averaged.
+	share, shares int
+	reduce        func(*Result, *aucCollector) error
 }
 
 // newEvaluator opens the evaluation graph of spec where p places it, the
@@ -89,6 +94,10 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 	auc := newAUCCollector(e.spec)
 	ch, errc := ds.Batches(ctx, 0, 0)
 	for b := range ch {
+		if e.shares > 1 && b.Index%e.shares != e.share {
+			b.Release() // another rank's batch
+			continue
+		}
 		preds, err := e.predict(b)
 		if err == nil {
 			err = auc.add(e.bind, b)
@@ -118,6 +127,11 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 	}
 	if err := <-errc; err != nil {
 		return nil, err
+	}
+	if e.reduce != nil {
+		if err := e.reduce(res, auc); err != nil {
+			return nil, err
+		}
 	}
 	if res.Jets == 0 {
 		return nil, fmt.Errorf("no jets to evaluate")

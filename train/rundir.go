@@ -99,6 +99,9 @@ func openMetrics(path string, header []string, keepUpTo int) (*metricsTable, err
 func (t *metricsTable) add(row []string) { t.rows = append(t.rows, row) }
 
 func (t *metricsTable) flush() error {
+	if t.path == "" { // a table kept in memory only
+		return nil
+	}
 	var b strings.Builder
 	w := csv.NewWriter(&b)
 	w.Write(t.header)

@@ -45,6 +45,12 @@ type Options struct {
 	// optimizer steps in this process (0: never); for tests and for
 	// time-sliced batch jobs.
 	StopAfter int
+	// Group, when it has more than one rank, makes the run one rank of a
+	// data-parallel job (started by mpirun or srun; package mpi): each rank
+	// trains on its shard of every batch (data.batch_size / ranks jets),
+	// the gradients are summed over the ranks, every rank applies the same
+	// update, and rank 0 alone writes the run directory.
+	Group Group
 	// Provider, when not "", runs the graphs on that execution provider's
 	// device with the state resident there (the CUDA code path), instead of
 	// what training.device says; tests set runtime.CPUProvider.
@@ -77,6 +83,11 @@ type Summary struct {
 	ValLoss        []map[string]float64 `json:"val_history"`
 	FinalTrainLoss map[string]float64   `json:"final_train_loss"`
 	JetsPerSecond  float64              `json:"train_jets_per_second"`
+	// Ranks is the number of processes of a data-parallel job (1 alone),
+	// and AllReduceMs the mean time a step spent summing the gradients
+	// over them.
+	Ranks       int     `json:"ranks"`
+	AllReduceMs float64 `json:"allreduce_ms_per_step,omitempty"`
 	StoppedEarly   bool                 `json:"stopped_early"`
 }
 
@@ -107,6 +118,10 @@ type trainer struct {
 	// selectionsLogged is set once the constituent selection counts of
 	// the first epoch read are in the log.
 	selectionsLogged bool
+	// par is the data-parallel part of a run of several ranks, nil alone;
+	// rank is this process's rank (0 alone), and only rank 0 writes.
+	par  *parallel
+	rank int
 }
 
 // Run trains the model the configuration describes and returns the
@@ -133,6 +148,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 
 func (t *trainer) close() {
 	t.train.Close()
+	t.par.close()
 	if t.eval != nil {
 		t.eval.Close()
 	}
@@ -162,6 +178,25 @@ func (t *trainer) setup() error {
 		return err
 	}
 	t.resolved = resolved
+	group := t.opts.Group
+	if group != nil && group.Size() > 1 {
+		t.rank = group.Rank()
+		if t.rank != 0 {
+			t.log = io.Discard // rank 0 speaks for the job
+		}
+		if c.Data.BatchSize%group.Size() != 0 {
+			return fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
+		}
+		fp, err := fingerprintOf(c, resolved, group.Size())
+		if err != nil {
+			return err
+		}
+		if err := checkFingerprints(group, fp); err != nil {
+			return err
+		}
+	} else {
+		group = nil
+	}
 	norm, err := loader.ReadNormDict(c.Resolve(c.Data.NormDict))
 	if err != nil {
 		return err
@@ -169,7 +204,11 @@ func (t *trainer) setup() error {
 	// The data first: a misspelt variable or label is reported as what it
 	// is, with the configuration key to change, before the dictionaries
 	// are consulted about it.
-	if t.trainData, err = loader.Open(LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)); err != nil {
+	lc := LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)
+	if group != nil {
+		lc.Shards, lc.Shard = group.Size(), group.Rank()
+	}
+	if t.trainData, err = loader.Open(lc); err != nil {
 		return fmt.Errorf("train: training data: %w", c.DataError(err))
 	}
 	if t.valData, err = loader.Open(LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
@@ -186,7 +225,12 @@ func (t *trainer) setup() error {
 	}
 	t.spec = spec
 
-	if t.opts.Resume {
+	if t.rank != 0 {
+		// Rank 0 alone reads and writes the run directory; the others take
+		// its state when training starts (syncState).
+		t.opts.Resume = false
+	}
+	if t.rank == 0 && t.opts.Resume {
 		if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
 			// Stopped before its first checkpoint (or never started):
 			// nothing was trained, and starting afresh gives what continuing
@@ -196,12 +240,15 @@ func (t *trainer) setup() error {
 			t.opts.Resume, restart = false, true
 		}
 	}
-	removeStaleTemporaries(dir)
-	if t.opts.Resume {
+	switch {
+	case t.rank != 0:
+	case t.opts.Resume:
+		removeStaleTemporaries(dir)
 		if old, err := os.ReadFile(filepath.Join(dir, ResolvedFile)); err == nil && string(old) != string(resolved) {
 			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), ResolvedFile)
 		}
-	} else {
+	default:
+		removeStaleTemporaries(dir)
 		if err := prepareRunDir(dir, restart); err != nil {
 			return err
 		}
@@ -225,10 +272,15 @@ func (t *trainer) setup() error {
 		}
 	}
 
-	if t.logFile, err = os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, checkpointMode); err != nil {
-		return fmt.Errorf("train: %w", err)
+	if t.rank == 0 {
+		if t.logFile, err = os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, checkpointMode); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		t.log = io.MultiWriter(t.log, t.logFile)
 	}
-	t.log = io.MultiWriter(t.log, t.logFile)
+	if group != nil {
+		fmt.Fprintf(t.log, "data-parallel job of %d ranks: %d jets per rank and step, batches of %d summed\n", group.Size(), c.Data.BatchSize/group.Size(), c.Data.BatchSize)
+	}
 	fmt.Fprintf(t.log, "training on %d jets of %d files, validating on %d jets of %d files\n", t.trainData.Len(), len(c.Data.Train), t.valData.Len(), len(c.Data.Val))
 	for _, n := range notes {
 		fmt.Fprintf(t.log, "note: %s\n", n)
@@ -238,7 +290,7 @@ func (t *trainer) setup() error {
 		return err
 	}
 	fmt.Fprintf(t.log, "graphs run on %s\n", t.place)
-	if err := t.buildSessions(); err != nil {
+	if err := t.buildSessions(group); err != nil {
 		return err
 	}
 	t.schedule = schedule(c, c.Training.Epochs*t.trainData.NumBatches())
@@ -273,6 +325,11 @@ func (t *trainer) setup() error {
 			t.state.slots[s] = make([]float32, t.layout.Size)
 		}
 	}
+	if t.par != nil {
+		if err := t.syncState(); err != nil {
+			return err
+		}
+	}
 	switch {
 	case !t.layout.LossScaling:
 		t.state.lossScale = nil
@@ -301,13 +358,20 @@ func (t *trainer) setup() error {
 		valHeader = append(valHeader, "val_loss/"+task.Name)
 	}
 	valHeader = append(valHeader, "val_auc_b_vs_light")
-	if t.trainCSV, err = openMetrics(filepath.Join(dir, TrainMetrics), trainHeader, t.state.pos.Step); err != nil {
+	trainPath, valPath := filepath.Join(dir, TrainMetrics), filepath.Join(dir, ValMetrics)
+	if t.rank != 0 {
+		trainPath, valPath = "", "" // kept in memory only
+	}
+	if t.trainCSV, err = openMetrics(trainPath, trainHeader, t.state.pos.Step); err != nil {
 		return err
 	}
-	if t.valCSV, err = openMetrics(filepath.Join(dir, ValMetrics), valHeader, t.state.pos.Epoch); err != nil {
+	if t.valCSV, err = openMetrics(valPath, valHeader, t.state.pos.Epoch); err != nil {
 		return err
 	}
-	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}}
+	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
+	if t.par != nil {
+		t.summary.Ranks = t.par.group.Size()
+	}
 	return nil
 }
 
@@ -322,20 +386,32 @@ func specs(g *graph.Graph) []runtime.TensorSpec {
 	return out
 }
 
-func (t *trainer) buildSessions() error {
+func (t *trainer) buildSessions(group Group) error {
 	c := t.cfg
-	trainG, layout, err := trainStepGraph(t.spec, c, c.Data.BatchSize, t.opts.mixed)
-	if err != nil {
-		return err
+	if group != nil {
+		timeout := time.Duration(c.Training.CollectiveTimeout * float64(time.Second))
+		if err := t.newParallel(group, timeout, os.Stderr); err != nil {
+			return err
+		}
+	} else {
+		trainG, layout, err := trainStepGraph(t.spec, c, c.Data.BatchSize, t.opts.mixed)
+		if err != nil {
+			return err
+		}
+		t.trainG, t.layout = trainG, layout
+		if t.train, err = t.place.open(trainG, residentState(layout), true); err != nil {
+			return err
+		}
+		t.trainBind = t.train.bind
 	}
-	t.trainG, t.layout = trainG, layout
-	if t.train, err = t.place.open(trainG, residentState(layout), true); err != nil {
-		return err
-	}
-	t.trainBind = t.train.bind
 	compute, _ := precision(c, t.opts.mixed)
+	var err error
 	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
 		return err
+	}
+	if group != nil {
+		t.eval.share, t.eval.shares = group.Rank(), group.Size()
+		t.eval.reduce = t.reduceResult
 	}
 	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
 	return nil
@@ -345,6 +421,16 @@ func (t *trainer) buildSessions() error {
 // given size with training's optimizer, clipping and precision (mixed, when
 // not nil, overrides the precision).
 func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (*graph.Graph, *optim.Layout, error) {
+	opts, err := trainOptions(spec, c, batch, mixed)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec.TrainStep(opts)
+}
+
+// trainOptions are the training-step options of training's optimizer,
+// clipping and precision (mixed, when not nil, overrides the precision).
+func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (model.TrainOptions, error) {
 	var opt optim.Optimizer
 	switch o := c.Training.Optimizer; o.Name {
 	case "sgd":
@@ -354,7 +440,7 @@ func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPr
 	}
 	compute, lossScaling := precision(c, mixed)
 	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling, CycleMomentum: c.Training.LR.CycleMomentum}
-	return spec.TrainStep(model.TrainOptions{Batch: batch, Step: step, Compute: compute})
+	return model.TrainOptions{Batch: batch, Step: step, Compute: compute}, nil
 }
 
 // schedule is the one-cycle schedule training.lr describes over total
@@ -399,21 +485,35 @@ func (t *trainer) loadState() error {
 	if err := t.trainBind.Write(optim.ParamsInput, t.state.params); err != nil {
 		return err
 	}
+	if t.par != nil { // the update graph holds the parameters and the state
+		if err := t.stepBind().Write(optim.ParamsInput, t.state.params); err != nil {
+			return err
+		}
+	}
 	for _, s := range t.layout.Slots {
-		if err := t.trainBind.Write(optim.StateInput(s), t.state.slots[s]); err != nil {
+		if err := t.stepBind().Write(optim.StateInput(s), t.state.slots[s]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// stepBind is the binding of the graph that updates the parameters: the
+// training step's, or a data-parallel run's update graph's.
+func (t *trainer) stepBind() tensors {
+	if t.par != nil {
+		return t.par.update.bind
+	}
+	return t.trainBind
+}
+
 // saveState copies the parameters and optimizer state out of the binding.
 func (t *trainer) saveState() error {
-	if err := t.trainBind.Read(optim.ParamsInput, t.state.params); err != nil {
+	if err := t.stepBind().Read(optim.ParamsInput, t.state.params); err != nil {
 		return err
 	}
 	for _, s := range t.layout.Slots {
-		if err := t.trainBind.Read(optim.StateInput(s), t.state.slots[s]); err != nil {
+		if err := t.stepBind().Read(optim.StateInput(s), t.state.slots[s]); err != nil {
 			return err
 		}
 	}
@@ -424,6 +524,9 @@ func (t *trainer) saveState() error {
 // writeCheckpoint writes the current state to path (relative to the run
 // directory).
 func (t *trainer) writeCheckpoint(rel string) error {
+	if t.rank != 0 {
+		return nil
+	}
 	if err := t.saveState(); err != nil {
 		return err
 	}
@@ -436,7 +539,13 @@ func (t *trainer) writeCheckpoint(rel string) error {
 
 // fillRandom fills the dropout masks of the step from a generator seeded
 // by the run's seed and the step, so a resumed run draws the same masks.
+// A rank of a data-parallel job draws the masks of the whole batch and
+// keeps its shard's rows, so the job draws what one process would.
 func (t *trainer) fillRandom(step int) error {
+	shard := 0
+	if t.par != nil {
+		shard = t.par.group.Rank()
+	}
 	for i, ri := range t.trainG.RandomInputs() {
 		dst, err := t.trainBind.Float32(ri.Tensor.Name())
 		if err != nil {
@@ -444,6 +553,10 @@ func (t *trainer) fillRandom(step int) error {
 		}
 		r := rand.New(rand.NewPCG(t.cfg.Training.Seed^0xd409, uint64(step)<<16|uint64(i)))
 		keep := float32(1 / (1 - ri.P))
+		skip := shard * len(dst) // the masks' leading axis is the batch
+		for k := 0; k < skip; k++ {
+			r.Float64()
+		}
 		for k := range dst {
 			if r.Float64() < ri.P {
 				dst[k] = 0
@@ -455,6 +568,20 @@ func (t *trainer) fillRandom(step int) error {
 	return nil
 }
 
+// agree returns whether any rank of a data-parallel job says yes (its own
+// answer alone otherwise), so that the ranks take decisions together.
+func (t *trainer) agree(yes bool) (bool, error) {
+	if t.par == nil {
+		return yes, nil
+	}
+	v := []float64{0}
+	if yes {
+		v[0] = 1
+	}
+	err := t.par.watch.run("agreeing to stop", func() error { return t.par.group.SumFloat64(v) })
+	return v[0] > 0, err
+}
+
 // loop runs the epochs from the current position.
 func (t *trainer) loop(ctx context.Context) error {
 	c := t.cfg
@@ -463,8 +590,17 @@ func (t *trainer) loop(ctx context.Context) error {
 	if t.state.pos.Step == 0 && t.state.pos.Epoch == 0 && t.state.pos.Batch == 0 {
 		// The untrained model's validation loss: the baseline every later
 		// epoch is compared with.
-		val, err := t.validate(ctx)
-		if ctx.Err() != nil {
+		vctx := ctx
+		if t.par != nil {
+			// The ranks validate together and stop together.
+			vctx = context.WithoutCancel(ctx)
+		}
+		val, err := t.validate(vctx)
+		stop, aerr := t.agree(ctx.Err() != nil)
+		if aerr != nil {
+			return aerr
+		}
+		if stop {
 			return ErrInterrupted
 		}
 		if err != nil {
@@ -509,9 +645,10 @@ func (t *trainer) loop(ctx context.Context) error {
 			t.state.pos.Step++
 			t.state.pos.Batch++
 			stepsHere++
-			jets += runningN
+			// Jets of the whole job (every rank trained its shard).
+			jets += runningN * t.summary.Ranks
 			if bar != nil {
-				bar.Add(runningN)
+				bar.Add(runningN * t.summary.Ranks)
 			}
 			if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == batches {
 				t.logStep(epoch, runningStep, taskLoss, float64(jets)/time.Since(start).Seconds())
@@ -528,6 +665,9 @@ func (t *trainer) loop(ctx context.Context) error {
 				step++
 			}
 			err = t.feedTrain.fill(t.trainBind, b)
+			if err == nil && t.par != nil {
+				err = t.par.fill(&t.feedTrain, b)
+			}
 			n := b.N
 			b.Release()
 			if err == nil {
@@ -539,7 +679,10 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err != nil {
 				break
 			}
-			if stopAsked() {
+			if t.par != nil {
+				// The ranks agree on stopping before the step (parallelStep).
+				t.par.stop = stopAsked()
+			} else if stopAsked() {
 				// The batch just filled in is not trained on; the position
 				// points at it, so a resumed run starts with it.
 				interrupted = true
@@ -549,6 +692,16 @@ func (t *trainer) loop(ctx context.Context) error {
 				break
 			}
 			running, runningStep, runningN = t.startStep(), step, n
+			if t.par != nil {
+				// The step ran; errStop means the ranks stopped before it.
+				if err = <-running; errors.Is(err, errStop) {
+					running, err, interrupted = nil, nil, true
+					break
+				}
+				done := make(chan error, 1)
+				done <- err
+				running = done
+			}
 		}
 		if ferr := finish(); err == nil {
 			err = ferr
@@ -559,7 +712,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			}
 			return err
 		}
-		interrupted = interrupted || stopAsked()
+		if t.par == nil {
+			interrupted = interrupted || stopAsked()
+		}
 		cancel()
 		for range ch {
 		}
@@ -571,6 +726,10 @@ func (t *trainer) loop(ctx context.Context) error {
 		}
 		if jets > 0 {
 			t.summary.JetsPerSecond = float64(jets) / time.Since(start).Seconds()
+		}
+		if p := t.par; p != nil && p.steps > 0 {
+			t.summary.AllReduceMs = float64(p.reduceTime.Microseconds()) / 1000 / float64(p.steps)
+			fmt.Fprintf(t.log, "epoch %d: summing the gradients over %d ranks took %.2f ms per step (%d values)\n", epoch+1, p.group.Size(), t.summary.AllReduceMs, len(p.grad))
 		}
 		if interrupted && t.state.pos.Batch < batches {
 			if err := t.trainCSV.flush(); err != nil {
@@ -591,8 +750,10 @@ func (t *trainer) loop(ctx context.Context) error {
 		// An epoch that has run to its end is validated and checkpointed
 		// even when a stop was asked for meanwhile.
 		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
-		interrupted = interrupted || ctx.Err() != nil
 		if err != nil {
+			return err
+		}
+		if interrupted, err = t.agree(interrupted || ctx.Err() != nil); err != nil {
 			return err
 		}
 		t.summary.Epochs = t.state.pos.Epoch
@@ -622,7 +783,7 @@ func (t *trainer) progress(epoch int) progress {
 // optimizer's step count, the loss scale and the task weights (which depend
 // on the steps before, so they are set after those finished).
 func (t *trainer) prepareStep(step int) error {
-	b := t.trainBind
+	b := t.stepBind()
 	lr := t.schedule.At(step)
 	if err := b.SetScalar(optim.LRInput, float32(lr)); err != nil {
 		return err
@@ -639,11 +800,16 @@ func (t *trainer) prepareStep(step int) error {
 		if err := b.SetScalar(optim.LossScaleInput, float32(ls.Scale)); err != nil {
 			return err
 		}
+		if t.par != nil { // the gradient graph scales the loss
+			if err := t.trainBind.SetScalar(optim.LossScaleInput, float32(ls.Scale)); err != nil {
+				return err
+			}
+		}
 	}
 	if err := b.SetScalar(optim.StepInput, float32(done+1)); err != nil {
 		return err
 	}
-	w, err := b.Float32(model.TaskWeightsInput)
+	w, err := t.trainBind.Float32(model.TaskWeightsInput)
 	if err != nil {
 		return err
 	}
@@ -660,6 +826,10 @@ func (t *trainer) prepareStep(step int) error {
 // before startStep returns.
 func (t *trainer) startStep() <-chan error {
 	done := make(chan error, 1)
+	if t.par != nil {
+		done <- t.parallelStep()
+		return done
+	}
 	if p, ok := t.trainBind.(interface {
 		Stage() error
 		Execute() error
@@ -679,14 +849,17 @@ func (t *trainer) startStep() <-chan error {
 // weighting and scaling, and hands the new parameters and state to the
 // next step.
 func (t *trainer) finishStep(step int, taskLoss []float64) error {
-	b := t.trainBind
+	b := t.stepBind()
 	applied, err := t.updateLossScale()
 	if err != nil {
 		return err
 	}
 	if applied {
 		for i, task := range t.spec.Tasks {
-			v, err := b.Scalar(model.TaskLossOutput(task.Name))
+			v, err := t.trainBind.Scalar(model.TaskLossOutput(task.Name))
+			if t.par != nil {
+				v = float32(t.par.losses[i])
+			}
 			if err != nil {
 				return err
 			}
@@ -705,6 +878,12 @@ func (t *trainer) finishStep(step int, taskLoss []float64) error {
 			return err
 		}
 	}
+	if t.par != nil { // the next gradient reads the new parameters
+		if err := b.Read(optim.ParamsInput, t.state.params); err != nil {
+			return err
+		}
+		return t.trainBind.Write(optim.ParamsInput, t.state.params)
+	}
 	return nil
 }
 
@@ -716,7 +895,7 @@ func (t *trainer) updateLossScale() (applied bool, err error) {
 	if ls == nil {
 		return true, nil
 	}
-	v, err := t.trainBind.Scalar(optim.GradFiniteOutput)
+	v, err := t.stepBind().Scalar(optim.GradFiniteOutput)
 	if err != nil {
 		return false, err
 	}
@@ -735,9 +914,11 @@ func (t *trainer) updateLossScale() (applied bool, err error) {
 }
 
 func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64) {
-	b := t.trainBind
-	total, _ := b.Scalar(model.LossOutput)
-	norm, _ := b.Scalar(optim.GradNormOutput)
+	total, _ := t.trainBind.Scalar(model.LossOutput)
+	if t.par != nil {
+		total = float32(t.par.losses[len(t.spec.Tasks)])
+	}
+	norm, _ := t.stepBind().Scalar(optim.GradNormOutput)
 	row := []string{strconv.Itoa(step + 1), strconv.Itoa(epoch + 1), formatFloat(t.schedule.At(step)), formatFloat(float64(total))}
 	for i, task := range t.spec.Tasks {
 		row = append(row, formatFloat(taskLoss[i]))
@@ -798,7 +979,7 @@ func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error
 			return false, err
 		}
 		for _, d := range drop {
-			if d.File != entry.File {
+			if d.File != entry.File && t.rank == 0 {
 				os.Remove(filepath.Join(t.opts.RunDir, d.File))
 			}
 		}
@@ -858,6 +1039,9 @@ func (t *trainer) recordValidation(epoch int, val *Result) {
 }
 
 func (t *trainer) writeSummary() error {
+	if t.rank != 0 {
+		return nil
+	}
 	// The validation history comes from the metrics table, which a resumed
 	// run keeps from before the interruption.
 	t.summary.ValLoss = nil
