@@ -86,9 +86,9 @@ type Summary struct {
 	// Ranks is the number of processes of a data-parallel job (1 alone),
 	// and AllReduceMs the mean time a step spent summing the gradients
 	// over them.
-	Ranks       int     `json:"ranks"`
-	AllReduceMs float64 `json:"allreduce_ms_per_step,omitempty"`
-	StoppedEarly   bool                 `json:"stopped_early"`
+	Ranks        int     `json:"ranks"`
+	AllReduceMs  float64 `json:"allreduce_ms_per_step,omitempty"`
+	StoppedEarly bool    `json:"stopped_early"`
 }
 
 // trainer holds a run in progress.
