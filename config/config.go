@@ -186,6 +186,11 @@ type Training struct {
 	// job (mpirun, srun) waits for the others in a collective call before
 	// it decides one has died and ends the job.
 	CollectiveTimeout float64 `toml:"collective_timeout"`
+	// NCCLLib is NVIDIA's libnccl.so.2, which a data-parallel job on CUDA
+	// sums its gradients with on the GPUs; "" takes $SALT_ORT_NCCL_LIB,
+	// then the dynamic loader's search path. Without it the gradients are
+	// summed through host memory over MPI.
+	NCCLLib string `toml:"nccl_lib"`
 }
 
 // Optimizer configures the optimizer.

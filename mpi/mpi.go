@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"unsafe"
 )
@@ -110,6 +111,22 @@ func Init() (*World, error) {
 		theWorld = w
 	})
 	return theWorld, initErr
+}
+
+// localRankVars are where launchers say which of a node's ranks a process
+// is: Open MPI's mpirun, SLURM's srun, MPICH's Hydra.
+var localRankVars = []string{"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK"}
+
+// LocalRank is this process's rank among the ranks on its node, as its
+// launcher says (0 if none does): the GPU a rank takes on a machine with
+// several.
+func (w *World) LocalRank() int {
+	for _, v := range localRankVars {
+		if n, err := strconv.Atoi(os.Getenv(v)); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 // Rank is this process's rank, 0..Size()-1.

@@ -30,6 +30,7 @@ typedef struct {
 	int (*all_reduce)(const void *, void *, size_t, int, int, nccl_comm, void *);
 	int (*comm_destroy)(nccl_comm);
 	const char *(*error_string)(int);
+	int (*set_device)(int);
 	int (*device_sync)(void);
 	int (*stream_sync)(void *);
 	const char *(*cuda_error_string)(int);
@@ -51,6 +52,7 @@ static const char *nccl_open(nccl_lib *l, const char *nccl, const char *cudart) 
 	SYM(nccl, all_reduce, "ncclAllReduce")
 	SYM(nccl, comm_destroy, "ncclCommDestroy")
 	SYM(nccl, error_string, "ncclGetErrorString")
+	SYM(cudart, set_device, "cudaSetDevice")
 	SYM(cudart, device_sync, "cudaDeviceSynchronize")
 	SYM(cudart, stream_sync, "cudaStreamSynchronize")
 	SYM(cudart, cuda_error_string, "cudaGetErrorString")
@@ -70,6 +72,7 @@ static int nccl_sum(nccl_lib *l, nccl_comm c, void *buf, size_t n) {
 }
 static int nccl_destroy(nccl_lib *l, nccl_comm c) { return l->comm_destroy(c); }
 static const char *nccl_error(nccl_lib *l, int rc) { return l->error_string(rc); }
+static int cuda_set_device(nccl_lib *l, int d) { return l->set_device(d); }
 static int cuda_device_sync(nccl_lib *l) { return l->device_sync(); }
 static int cuda_stream_sync(nccl_lib *l) { return l->stream_sync(NULL); }
 static const char *cuda_error(nccl_lib *l, int rc) { return l->cuda_error_string(rc); }
@@ -80,6 +83,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	goruntime "runtime"
 	"unsafe"
 )
 
@@ -173,12 +177,20 @@ type Comm struct {
 	lib        *Library
 	comm       C.nccl_comm
 	rank, size int
+	device     int
 }
 
-// NewComm joins the communicator id as rank of size ranks; every rank
-// calls it with the same id, and it returns once all have.
-func (l *Library) NewComm(id ID, rank, size int) (*Comm, error) {
-	c := &Comm{lib: l, rank: rank, size: size}
+// NewComm joins the communicator id as rank of size ranks, on CUDA device
+// ordinal device (the GPU the rank's ONNX Runtime sessions run on); every
+// rank calls it with the same id, and it returns once all have.
+func (l *Library) NewComm(id ID, rank, size, device int) (*Comm, error) {
+	c := &Comm{lib: l, rank: rank, size: size, device: device}
+	// The current device is a property of the OS thread.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	if err := c.setDevice(); err != nil {
+		return nil, err
+	}
 	if rc := C.nccl_init(&l.lib, &c.comm, C.int(size), unsafe.Pointer(&id[0]), C.int(rank)); rc != 0 {
 		return nil, l.err(fmt.Sprintf("ncclCommInitRank (rank %d of %d)", rank, size), rc)
 	}
@@ -189,6 +201,11 @@ func (l *Library) NewComm(id ID, rank, size int) (*Comm, error) {
 // their sum over the ranks, in place, after the device finished the work
 // queued before, and returns when the sum is complete.
 func (c *Comm) SumFloat32(ptr unsafe.Pointer, n int) error {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	if err := c.setDevice(); err != nil {
+		return err
+	}
 	if rc := C.cuda_device_sync(&c.lib.lib); rc != 0 {
 		return fmt.Errorf("nccl: cudaDeviceSynchronize before the sum: %s (code %d)", C.GoString(C.cuda_error(&c.lib.lib, rc)), int(rc))
 	}
@@ -197,6 +214,15 @@ func (c *Comm) SumFloat32(ptr unsafe.Pointer, n int) error {
 	}
 	if rc := C.cuda_stream_sync(&c.lib.lib); rc != 0 {
 		return fmt.Errorf("nccl: cudaStreamSynchronize after the sum: %s (code %d)", C.GoString(C.cuda_error(&c.lib.lib, rc)), int(rc))
+	}
+	return nil
+}
+
+// setDevice makes the rank's GPU current on the calling thread, as NCCL
+// and the stream it runs on need.
+func (c *Comm) setDevice() error {
+	if rc := C.cuda_set_device(&c.lib.lib, C.int(c.device)); rc != 0 {
+		return fmt.Errorf("nccl: cudaSetDevice(%d): %s (code %d)", c.device, C.GoString(C.cuda_error(&c.lib.lib, rc)), int(rc))
 	}
 	return nil
 }

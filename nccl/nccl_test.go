@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/salt-ort/salt-ort/internal/fakenccl"
 	"github.com/salt-ort/salt-ort/mpi"
 )
 
@@ -49,7 +50,7 @@ func rankMain(lib string) int {
 	if err := w.Broadcast(id[:], 0); err != nil {
 		return fail("%v", err)
 	}
-	c, err := l.NewComm(id, w.Rank(), w.Size())
+	c, err := l.NewComm(id, w.Rank(), w.Size(), 0)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -68,20 +69,8 @@ func rankMain(lib string) int {
 	return 0
 }
 
-// fakeLibrary builds testdata/fake_nccl.c into a shared library.
-func fakeLibrary(t *testing.T) string {
-	t.Helper()
-	flags, err := exec.Command("pkg-config", "--cflags", "--libs", "ompi-c").Output()
-	if err != nil {
-		t.Fatalf("pkg-config ompi-c: %v: run `make deps` (Debian's libopenmpi-dev)", err)
-	}
-	lib := filepath.Join(t.TempDir(), "libfakenccl.so")
-	args := append([]string{"-shared", "-fPIC", "-Wall", "-Werror", "-o", lib, "testdata/fake_nccl.c"}, strings.Fields(string(flags))...)
-	if out, err := exec.Command("cc", args...).CombinedOutput(); err != nil {
-		t.Fatalf("cc: %v\n%s", err, out)
-	}
-	return lib
-}
+// fakeLibrary builds the stand-in for NCCL and the CUDA runtime.
+func fakeLibrary(t *testing.T) string { return fakenccl.Build(t) }
 
 // TestSumOverRanks runs 1 and 3 ranks against the fake NCCL, which checks
 // that every rank passed the id rank 0 made.

@@ -256,16 +256,28 @@ func (r *Runtime) Devices() ([]Device, error) {
 
 // Device returns the first device of the named execution provider.
 func (r *Runtime) Device(provider string) (Device, error) {
+	return r.DeviceAt(provider, 0)
+}
+
+// DeviceAt returns device index (modulo their number) of the named
+// execution provider's devices, in ONNX Runtime's order: the CUDA
+// ordinal, for the CUDA provider. The ranks of a data-parallel job on one
+// machine pick their GPU by their local rank this way.
+func (r *Runtime) DeviceAt(provider string, index int) (Device, error) {
 	devs, err := r.Devices()
 	if err != nil {
 		return Device{}, err
 	}
 	var names []string
+	var match []Device
 	for _, d := range devs {
 		if d.Provider == provider {
-			return d, nil
+			match = append(match, d)
 		}
 		names = append(names, d.String())
+	}
+	if len(match) > 0 {
+		return match[index%len(match)], nil
 	}
 	return Device{}, fmt.Errorf("runtime: no %s device; ONNX Runtime %s lists %s (a plugin provider must be registered first: RegisterProvider)", provider, r.version, strings.Join(names, ", "))
 }
@@ -702,6 +714,41 @@ func (b *DeviceBinding) Read(name string, dst []float32) error {
 	}
 	copy(dst, buf)
 	return nil
+}
+
+// DevicePointer returns the device address of the resident tensor name
+// and its number of elements, for a library that works on the device's
+// memory in place (NCCL). It stays valid until the next Swap.
+func (b *DeviceBinding) DevicePointer(name string) (unsafe.Pointer, int, error) {
+	t, ok := b.dev[name]
+	if !ok {
+		return nil, 0, fmt.Errorf("runtime: binding has no value %q", name)
+	}
+	if _, twin := b.host[name]; twin {
+		return nil, 0, fmt.Errorf("runtime: %q is not resident on the device", name)
+	}
+	return t.data, t.count, nil
+}
+
+// CopyFrom copies the resident tensor srcName of binding src into the
+// resident tensor name of b, on the device: how one graph's output on the
+// device becomes another graph's input there. Both sessions must be on
+// the same device, and the tensors of one type and size.
+func (b *DeviceBinding) CopyFrom(name string, src *DeviceBinding, srcName string) error {
+	dst, ok := b.dev[name]
+	from, ok2 := src.dev[srcName]
+	if !ok || !ok2 {
+		return fmt.Errorf("runtime: copying %q to %q: no such values", srcName, name)
+	}
+	_, twin := b.host[name]
+	_, twin2 := src.host[srcName]
+	if twin || twin2 {
+		return fmt.Errorf("runtime: copying %q to %q: both must be resident on the device", srcName, name)
+	}
+	if dst.spec.Type != from.spec.Type || dst.count != from.count {
+		return fmt.Errorf("runtime: copying %q to %q: types or sizes differ", srcName, name)
+	}
+	return b.copy([]*deviceTensor{from}, []*deviceTensor{dst})
 }
 
 // Swap makes output out's values the next run's input in (both resident or

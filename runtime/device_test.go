@@ -3,6 +3,7 @@ package runtime
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/salt-ort/salt-ort/graph"
 )
@@ -148,5 +149,70 @@ func TestDeviceErrors(t *testing.T) {
 	err = rt.RegisterProvider("missing", "/nonexistent/libonnxruntime_providers_cuda.so")
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/libonnxruntime_providers_cuda.so") {
 		t.Fatalf("missing library: err = %v", err)
+	}
+}
+
+// TestDevicePointerAndCopyFrom hands one session's resident output to
+// another session's resident input on the device, and changes a resident
+// tensor in place through its device address, as data-parallel training
+// does with the gradient (the CPU provider standing in for the GPU).
+func TestDevicePointerAndCopyFrom(t *testing.T) {
+	rt := openRuntime(t)
+	model, specs := doubleStep(t)
+	dev := cpuDevice(t, rt)
+	var bs []*DeviceBinding
+	for i := 0; i < 2; i++ {
+		sess, err := rt.NewDeviceSession("double", model, dev, DeviceOptions{Options: Options{IntraOpThreads: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		b, err := NewDeviceBinding(sess, specs, DeviceBindingOptions{Resident: []string{"p", "new/p"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		bs = append(bs, b)
+	}
+	a, b := bs[0], bs[1]
+	if err := a.Write("p", []float32{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetScalar("lr", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Run(); err != nil {
+		t.Fatal(err)
+	}
+	// new/p = 2p on a's device, then into b's p.
+	if err := b.CopyFrom("p", a, "new/p"); err != nil {
+		t.Fatal(err)
+	}
+	ptr, n, err := b.DevicePointer("p")
+	if err != nil || n != 3 {
+		t.Fatalf("DevicePointer: %v, %d values", err, n)
+	}
+	unsafe.Slice((*float32)(ptr), n)[0] += 10 // in place, as NCCL sums
+	got := make([]float32, 3)
+	if err := b.Read("p", got); err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != 12 || got[1] != 4 || got[2] != 6 {
+		t.Fatalf("b's p = %v, want [12 4 6]", got)
+	}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{b.CopyFrom("x", a, "new/p"), "both must be resident"},
+		{b.CopyFrom("p", a, "sum"), "both must be resident"},
+		{b.CopyFrom("nope", a, "new/p"), "no such values"},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", tc.err, tc.want)
+		}
+	}
+	if _, _, err := b.DevicePointer("x"); err == nil || !strings.Contains(err.Error(), "not resident") {
+		t.Errorf("DevicePointer of a host-twinned input: %v", err)
 	}
 }

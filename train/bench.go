@@ -79,7 +79,7 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if o.Steps < 1 {
 		return nil, fmt.Errorf("train: bench: steps must be at least 1, got %d", o.Steps)
 	}
-	place, err := newPlacement(o.Runtime, o.Config, "", log)
+	place, err := newPlacement(o.Runtime, o.Config, "", 0, log)
 	if err != nil {
 		return nil, err
 	}

@@ -39,7 +39,10 @@ type placement struct {
 	providerOptions map[string]string
 	// cudaGraph asks for the training step to be captured as a CUDA graph.
 	cudaGraph bool
-	log       io.Writer
+	// index is the device's position among the provider's devices (its
+	// CUDA ordinal).
+	index int
+	log   io.Writer
 }
 
 // newPlacement places the graphs of configuration c: training.device
@@ -47,8 +50,8 @@ type placement struct {
 // from training.cuda_provider). provider, when not "", overrides it with a
 // provider by name on the device path; tests use runtime.CPUProvider to run
 // the CUDA code path on the CPU.
-func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, log io.Writer) (*placement, error) {
-	p := &placement{rt: rt, threads: c.Training.Threads, log: log, providerOptions: map[string]string{}}
+func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, index int, log io.Writer) (*placement, error) {
+	p := &placement{rt: rt, threads: c.Training.Threads, log: log, providerOptions: map[string]string{}, index: index}
 	if p.threads == 0 {
 		p.threads = goruntime.NumCPU()
 	}
@@ -72,7 +75,7 @@ func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, log io
 	if provider == "" {
 		return p, nil
 	}
-	dev, err := rt.Device(provider)
+	dev, err := rt.DeviceAt(provider, index)
 	if err != nil {
 		return nil, fmt.Errorf("train: training.device = %q: %w", c.Training.Device, err)
 	}

@@ -263,7 +263,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, cfg.DataError(err)
 	}
 	defer ds.Close()
-	place, err := newPlacement(opts.Runtime, cfg, "", io.Discard)
+	place, err := newPlacement(opts.Runtime, cfg, "", 0, io.Discard)
 	if err != nil {
 		return nil, err
 	}

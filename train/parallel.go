@@ -20,6 +20,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/nccl"
+	"github.com/salt-ort/salt-ort/runtime"
 )
 
 // Group is the set of processes (ranks) of a data-parallel job, as the
@@ -28,6 +30,9 @@ import (
 type Group interface {
 	Rank() int
 	Size() int
+	// LocalRank is the rank among the ranks on this machine, which picks
+	// its GPU.
+	LocalRank() int
 	// SumFloat32 and SumFloat64 replace buf on every rank by the
 	// element-wise sum over the ranks, the same bits on every rank.
 	SumFloat32(buf []float32) error
@@ -55,8 +60,11 @@ type parallel struct {
 	update  *opened // the optimizer update (model.UpdateStep)
 	updateG *graph.Graph
 	grad    []float32 // the gradient, summed over the ranks
-	sums    []float64 // task denominators, then stop flags, per step
-	losses  []float64 // the batch's task losses and total, summed
+	// comm sums the gradient on the GPUs (NCCL); nil sums it through host
+	// memory over the group.
+	comm   *nccl.Comm
+	sums   []float64 // task denominators, then stop flags, per step
+	losses []float64 // the batch's task losses and total, summed
 	// stop is set by a rank that wants the job to stop; the ranks agree on
 	// it with the denominators, before a step, so that all stop together.
 	stop bool
@@ -148,25 +156,85 @@ func (t *trainer) newParallel(group Group, timeout time.Duration, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	// On a device the gradient stays there: NCCL sums it in place and it
+	// is copied on the device into the update graph's input.
+	var gradResident []string
+	updateResident := residentState(layout)
+	if t.place.device != nil {
+		gradResident = []string{optim.GradOutput}
+		updateResident = append(updateResident, optim.GradInput)
+	}
 	p := &parallel{group: group, updateG: updateG, grad: make([]float32, layout.Size),
 		sums: make([]float64, len(t.spec.Tasks)+1), losses: make([]float64, len(t.spec.Tasks)+1)}
 	p.watch = newWatchdog(timeout, group.Rank(), group.Abort, stderr)
 	if p.den, err = t.place.open(denG, nil, false); err != nil {
 		return err
 	}
-	if p.update, err = t.place.open(updateG, residentState(layout), true); err != nil {
+	if p.update, err = t.place.open(updateG, updateResident, true); err != nil {
 		return err
 	}
-	if t.train, err = t.place.open(gradG, nil, true); err != nil {
+	if t.train, err = t.place.open(gradG, gradResident, true); err != nil {
 		return err
 	}
 	t.trainG, t.layout, t.trainBind, t.par = gradG, layout, t.train.bind, p
+	if t.place.device != nil {
+		if err := p.openNCCL(t.opts.NCCL, c.Training.NCCLLib, t.place.index, t.log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openNCCL joins the ranks' NCCL communicator for summing the gradients
+// on the GPUs; where NCCL cannot be loaded the gradients are summed
+// through host memory over the group, and the log says why.
+func (p *parallel) openNCCL(opts nccl.Options, lib string, device int, log io.Writer) error {
+	if opts.Library == "" {
+		opts.Library = lib
+	}
+	l, loadErr := nccl.Open(opts)
+	// Every rank must take the same path: they agree on it first.
+	ok := []float64{0}
+	if loadErr == nil {
+		ok[0] = 1
+	}
+	if err := p.watch.run("checking NCCL on every rank", func() error { return p.group.SumFloat64(ok) }); err != nil {
+		return err
+	}
+	if int(ok[0]) != p.group.Size() {
+		if loadErr == nil {
+			loadErr = fmt.Errorf("another rank could not load NCCL")
+		}
+		fmt.Fprintf(log, "summing the gradients through host memory over MPI, not NCCL: %v\n", loadErr)
+		return nil
+	}
+	var id nccl.ID
+	if p.group.Rank() == 0 {
+		var err error
+		if id, err = l.NewID(); err != nil {
+			return err
+		}
+	}
+	if err := p.watch.run("sharing NCCL's unique id", func() error { return p.group.Broadcast(id[:], 0) }); err != nil {
+		return err
+	}
+	var err error
+	if err = p.watch.run("joining NCCL's communicator", func() error {
+		p.comm, err = l.NewComm(id, p.group.Rank(), p.group.Size(), device)
+		return err
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "summing the gradients on the GPUs with NCCL %d (%s)\n", l.Version(), l.Path())
 	return nil
 }
 
 func (p *parallel) close() {
 	if p == nil {
 		return
+	}
+	if p.comm != nil {
+		p.comm.Close()
 	}
 	p.watch.close()
 	p.den.Close()
@@ -211,9 +279,6 @@ func (t *trainer) parallelStep() error {
 	if err := b.Run(); err != nil {
 		return err
 	}
-	if err := b.Read(optim.GradOutput, p.grad); err != nil {
-		return err
-	}
 	for i, task := range tasks {
 		v, err := b.Scalar(model.TaskLossOutput(task.Name))
 		if err != nil {
@@ -227,7 +292,7 @@ func (t *trainer) parallelStep() error {
 	}
 	p.losses[len(tasks)] = float64(total)
 	start := time.Now()
-	if err := p.watch.run("summing the gradients", func() error { return p.group.SumFloat32(p.grad) }); err != nil {
+	if err := p.sumGradient(b); err != nil {
 		return err
 	}
 	p.reduceTime += time.Since(start)
@@ -235,10 +300,31 @@ func (t *trainer) parallelStep() error {
 	if err := p.watch.run("summing the losses", func() error { return p.group.SumFloat64(p.losses) }); err != nil {
 		return err
 	}
-	if err := p.update.bind.Write(optim.GradInput, p.grad); err != nil {
+	return p.update.bind.Run()
+}
+
+// sumGradient sums the gradient graph's output over the ranks into the
+// update graph's input: with NCCL on the device, else through the host.
+func (p *parallel) sumGradient(grad tensors) error {
+	if p.comm != nil {
+		src := grad.(*runtime.DeviceBinding)
+		dst := p.update.bind.(*runtime.DeviceBinding)
+		ptr, n, err := src.DevicePointer(optim.GradOutput)
+		if err != nil {
+			return err
+		}
+		if err := p.watch.run("summing the gradients with NCCL", func() error { return p.comm.SumFloat32(ptr, n) }); err != nil {
+			return err
+		}
+		return dst.CopyFrom(optim.GradInput, src, optim.GradOutput)
+	}
+	if err := grad.Read(optim.GradOutput, p.grad); err != nil {
 		return err
 	}
-	return p.update.bind.Run()
+	if err := p.watch.run("summing the gradients", func() error { return p.group.SumFloat32(p.grad) }); err != nil {
+		return err
+	}
+	return p.update.bind.Write(optim.GradInput, p.grad)
 }
 
 // errStop reports that the ranks agreed to stop before a step.

@@ -29,6 +29,9 @@ func dataset(t *testing.T, train, val, test int) string {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(rankEnv) != "" {
+		os.Exit(rankMain())
+	}
 	code := m.Run()
 	datasets.RemoveAll()
 	os.Exit(code)

@@ -20,6 +20,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/nccl"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -51,6 +52,10 @@ type Options struct {
 	// the gradients are summed over the ranks, every rank applies the same
 	// update, and rank 0 alone writes the run directory.
 	Group Group
+	// NCCL says where NCCL and the CUDA runtime are, for a data-parallel
+	// job on a device (default: training.nccl_lib, then nccl's defaults);
+	// tests point it at a stand-in.
+	NCCL nccl.Options
 	// Provider, when not "", runs the graphs on that execution provider's
 	// device with the state resident there (the CUDA code path), instead of
 	// what training.device says; tests set runtime.CPUProvider.
@@ -286,7 +291,11 @@ func (t *trainer) setup() error {
 		fmt.Fprintf(t.log, "note: %s\n", n)
 	}
 
-	if t.place, err = newPlacement(t.opts.Runtime, c, t.opts.Provider, t.log); err != nil {
+	deviceIndex := 0
+	if group != nil {
+		deviceIndex = group.LocalRank()
+	}
+	if t.place, err = newPlacement(t.opts.Runtime, c, t.opts.Provider, deviceIndex, t.log); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.log, "graphs run on %s\n", t.place)
