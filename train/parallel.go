@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -529,12 +528,4 @@ func (t *trainer) reduceResult(res *Result, auc *aucCollector) error {
 		}
 	}
 	return nil
-}
-
-// finiteOr returns v, or NaN's stand-in 0 for a sum that is not finite.
-func finiteOr(v float64) float64 {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return 0
-	}
-	return v
 }
