@@ -308,6 +308,11 @@ func TestDataParallelRefusals(t *testing.T) {
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		t.Fatal("mpirun is not installed: run `make deps` (Debian's openmpi-bin)")
 	}
+	// Another build of salt-ort: the same code without its symbol table.
+	otherBin := filepath.Join(t.TempDir(), "salt-ort")
+	if out, err := exec.Command("go", "build", "-ldflags", "-s -w", "-o", otherBin, "../cmd/salt-ort").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -315,6 +320,8 @@ func TestDataParallelRefusals(t *testing.T) {
 	}{
 		{"different configurations", []string{"-np", "1", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r"), ":",
 			"-np", "1", bin, "train", other, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "rank 1's resolved configuration differs from rank 0's"},
+		{"different executables", []string{"-np", "1", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r"), ":",
+			"-np", "1", otherBin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "rank 1 runs another salt-ort executable than rank 0"},
 		{"batch not divisible", []string{"-np", "3", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "data.batch_size = 50 is not a multiple of the job's 3 ranks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
