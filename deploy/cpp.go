@@ -3,7 +3,6 @@ package deploy
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/salt-ort/salt-ort/codegen/cppgen"
+	"github.com/salt-ort/salt-ort/internal/cmake"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -160,8 +160,8 @@ func ValidateCpp(ctx context.Context, m *Model, v *Vectors, goResults map[string
 	if err := iface.Check(); err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", m.Path, err)
 	}
-	if err := checkCppTools(); err != nil {
-		return nil, err
+	if err := cmake.CheckTools(""); err != nil {
+		return nil, fmt.Errorf("deploy: validate --cpp needs cmake and a C++ compiler: %w", err)
 	}
 	modelPath, err := filepath.Abs(m.Path)
 	if err != nil {
@@ -197,8 +197,8 @@ func ValidateCpp(ctx context.Context, m *Model, v *Vectors, goResults map[string
 		{"-S", src, "-B", build, "-DORT_DIR=" + opts.ORTDir, "-DCMAKE_BUILD_TYPE=Release"},
 		{"--build", build, "-j2"},
 	} {
-		if err := runCmake(ctx, opts.Log, args); err != nil {
-			return nil, err
+		if err := cmake.Run(ctx, opts.Log, args...); err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
 		}
 	}
 	rep.Program = filepath.Join(build, iface.Names().Program)
@@ -218,7 +218,7 @@ func ValidateCpp(ctx context.Context, m *Model, v *Vectors, goResults map[string
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(&stderr, opts.Log), io.MultiWriter(&stderr, opts.Log)
 	}
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("deploy: running %s on %s: %w\n%s", filepath.Base(rep.Program), m.Path, err, tail(stderr.String()))
+		return nil, fmt.Errorf("deploy: running %s on %s: %w\n%s", filepath.Base(rep.Program), m.Path, err, cmake.Tail(stderr.String()))
 	}
 	f, err := os.Open(outPath)
 	if err != nil {
@@ -364,52 +364,6 @@ func writeCppInputs(path string, v *Vectors) error {
 		return fmt.Errorf("deploy: %s: %w", path, err)
 	}
 	return nil
-}
-
-// checkCppTools checks for cmake and a C++ compiler ($CXX, c++, g++ or
-// clang++), naming what is missing and how to install it.
-func checkCppTools() error {
-	if _, err := exec.LookPath("cmake"); err != nil {
-		return errors.New("deploy: validate --cpp needs cmake, which is not in $PATH: run `make deps` (it installs Debian's cmake and g++)")
-	}
-	compilers := []string{"c++", "g++", "clang++"}
-	if cxx := os.Getenv("CXX"); cxx != "" {
-		if _, err := exec.LookPath(strings.Fields(cxx)[0]); err != nil {
-			return fmt.Errorf("deploy: validate --cpp: the C++ compiler $CXX=%s is not in $PATH: install it, unset $CXX or run `make deps`", cxx)
-		}
-		return nil
-	}
-	for _, c := range compilers {
-		if _, err := exec.LookPath(c); err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("deploy: validate --cpp needs a C++ compiler (%s), none is in $PATH: run `make deps` (it installs Debian's cmake and g++)", strings.Join(compilers, ", "))
-}
-
-// runCmake runs cmake with args, returning its output's tail on failure.
-func runCmake(ctx context.Context, log io.Writer, args []string) error {
-	cmd := exec.CommandContext(ctx, "cmake", args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if log != nil {
-		fmt.Fprintf(log, "$ cmake %s\n", strings.Join(args, " "))
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, log), io.MultiWriter(&out, log)
-	}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("deploy: cmake %s: %w\n%s", strings.Join(args, " "), err, tail(out.String()))
-	}
-	return nil
-}
-
-// tail returns the last lines of a command's output.
-func tail(s string) string {
-	const keep = 40
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > keep {
-		lines = append([]string{"..."}, lines[len(lines)-keep:]...)
-	}
-	return strings.Join(lines, "\n")
 }
 
 // FindORTDir returns the ONNX Runtime install (a directory with

@@ -30,6 +30,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/salt-ort/salt-ort/internal/cmake"
 )
 
 // ProgramName is the name of the program Build builds.
@@ -175,8 +177,8 @@ func (r *Report) Err() error {
 // rebuilds only what changed. log, if not nil, receives the commands and
 // CMake's output.
 func Build(ctx context.Context, workDir, ortDir string, log io.Writer) (string, error) {
-	if err := checkTools(); err != nil {
-		return "", err
+	if err := cmake.CheckTools("nlohmann-json3-dev"); err != nil {
+		return "", fmt.Errorf("athenacheck: %w", err)
 	}
 	var err error
 	if workDir, err = filepath.Abs(workDir); err != nil {
@@ -196,8 +198,8 @@ func Build(ctx context.Context, workDir, ortDir string, log io.Writer) (string, 
 		{"-S", src, "-B", build, "-DORT_DIR=" + ortDir, "-DCMAKE_BUILD_TYPE=Release"},
 		{"--build", build, "-j2"},
 	} {
-		if err := cmake(ctx, log, args); err != nil {
-			return "", err
+		if err := cmake.Run(ctx, log, args...); err != nil {
+			return "", fmt.Errorf("athenacheck: %w", err)
 		}
 	}
 	program := filepath.Join(build, ProgramName)
@@ -228,52 +230,6 @@ func writeSources(dir string) error {
 	return nil
 }
 
-// checkTools checks for cmake and a C++ compiler ($CXX, c++, g++ or
-// clang++), naming what is missing and how to install it.
-func checkTools() error {
-	if _, err := exec.LookPath("cmake"); err != nil {
-		return errors.New("athenacheck: cmake is not in $PATH: `make deps` installs it (with g++ and nlohmann-json3-dev)")
-	}
-	if cxx := os.Getenv("CXX"); cxx != "" {
-		if _, err := exec.LookPath(strings.Fields(cxx)[0]); err != nil {
-			return fmt.Errorf("athenacheck: the C++ compiler $CXX=%s is not in $PATH: install it, unset $CXX or run `make deps`", cxx)
-		}
-		return nil
-	}
-	compilers := []string{"c++", "g++", "clang++"}
-	for _, c := range compilers {
-		if _, err := exec.LookPath(c); err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("athenacheck: no C++ compiler (%s) is in $PATH: `make deps` installs g++ (with cmake and nlohmann-json3-dev)", strings.Join(compilers, ", "))
-}
-
-// cmake runs cmake with args, returning the tail of its output on failure.
-func cmake(ctx context.Context, log io.Writer, args []string) error {
-	cmd := exec.CommandContext(ctx, "cmake", args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if log != nil {
-		fmt.Fprintf(log, "$ cmake %s\n", strings.Join(args, " "))
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, log), io.MultiWriter(&out, log)
-	}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("athenacheck: cmake %s: %w\n%s", strings.Join(args, " "), err, tail(out.String()))
-	}
-	return nil
-}
-
-// tail returns the last lines of a command's output.
-func tail(s string) string {
-	const keep = 40
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > keep {
-		lines = append([]string{"..."}, lines[len(lines)-keep:]...)
-	}
-	return strings.Join(lines, "\n")
-}
-
 // Run runs program (from Build) on the model at modelPath and returns its
 // report, whether or not the model passes (see Report.Pass and Err). An
 // error means there is no report: the model could not be opened, or the
@@ -296,7 +252,7 @@ func Run(ctx context.Context, program, modelPath string) (*Report, error) {
 	case exitCannotOpen:
 		return nil, fmt.Errorf("athenacheck: %s: %s", modelPath, strings.TrimSpace(stderr.String()))
 	default:
-		return nil, fmt.Errorf("athenacheck: %s on %s: %w\n%s", filepath.Base(program), modelPath, err, tail(stderr.String()))
+		return nil, fmt.Errorf("athenacheck: %s on %s: %w\n%s", filepath.Base(program), modelPath, err, cmake.Tail(stderr.String()))
 	}
 	var r Report
 	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {

@@ -446,8 +446,20 @@ func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
 	}
-	step := trainStepConfig(opts, compute)
-	g := graph.New(s.Name + "_train_step")
+	g, total := s.trainingLoss(s.Name+"_train_step", opts, compute)
+	layout, err := optim.BuildStep(g, total, trainStepConfig(opts, compute))
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
+	}
+	return g, layout, nil
+}
+
+// trainingLoss starts a training graph: the batch inputs, the forward pass
+// with dropout in the compute type, the task losses (sharded with
+// opts.Sharded), their weighted sum, which it returns, and with
+// opts.Predictions the predictions other than pair probabilities.
+func (s *Spec) trainingLoss(name string, opts TrainOptions, compute graph.DType) (*graph.Graph, *graph.Tensor) {
+	g := graph.New(name)
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
 	f := s.forward(g, in, true)
@@ -456,11 +468,7 @@ func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error)
 	if opts.Predictions {
 		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
 	}
-	layout, err := optim.BuildStep(g, total, step)
-	if err != nil {
-		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
-	}
-	return g, layout, nil
+	return g, total
 }
 
 // GradientStep builds the first half of a training step split for
@@ -475,17 +483,8 @@ func (s *Spec) GradientStep(opts TrainOptions) (*graph.Graph, *optim.Layout, err
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, err)
 	}
-	step := trainStepConfig(opts, compute)
-	g := graph.New(s.Name + "_gradient")
-	in := s.declareInputs(g, int64(opts.Batch), true)
-	in.toCompute(g, compute)
-	f := s.forward(g, in, true)
-	s.headsToFloat32(g, f)
-	total := s.totalLoss(g, s.losses(g, f, in), opts.Sharded)
-	if opts.Predictions {
-		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
-	}
-	layout, err := optim.BuildGradient(g, total, step)
+	g, total := s.trainingLoss(s.Name+"_gradient", opts, compute)
+	layout, err := optim.BuildGradient(g, total, trainStepConfig(opts, compute))
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, err)
 	}
