@@ -401,8 +401,8 @@ func (s *Spec) task(name string) Task {
 // vertexIndex groups tracks into vertices from pair probabilities p [n, n]
 // (n dynamic) without shape operators: pairs with (p_ij + p_ji)/2 ≥ 0.5
 // are linked, reachability is closed by squaring the adjacency
-// VertexIterations times (each product's entries counted paths, Sign
-// makes them 0 or 1 again), and each track gets the first column it
+// VertexIterations times (each product's entries count paths, Clip to
+// [0, 1] makes them 0 or 1 again), and each track gets the first column it
 // reaches, the smallest index in its component (ArgMax returns the first
 // maximum), as int8 [n] (-1 where that index exceeds 127).
 func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
@@ -411,8 +411,10 @@ func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 	sym := g.Mul(g.Add(p, g.Transpose(p, 1, 0)), half)
 	eye := g.Op("EyeLike", []*graph.Tensor{p}, []graph.TensorType{{DType: graph.Float32, Shape: p.Shape()}})[0]
 	reach := g.Max(g.Cast(g.GreaterOrEqual(sym, half), graph.Float32), eye)
+	zero, one := g.Scalar(graph.Float32, 0), g.Scalar(graph.Float32, 1)
 	for i := 0; i < VertexIterations; i++ {
-		reach = g.Sign(g.MatMul(reach, reach))
+		m := g.MatMul(reach, reach)
+		reach = g.Op("Clip", []*graph.Tensor{m, zero, one}, []graph.TensorType{{DType: graph.Float32, Shape: m.Shape()}})[0]
 	}
 	first := g.ArgMax(reach, 1, false)
 	// Indices int8 cannot hold become -1 rather than wrapping.
