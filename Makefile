@@ -21,7 +21,7 @@ BIN := bin/salt-ort
 LDFLAGS := -X $(PKG)/runtime.buildLibraryPath=$(ORT_LIB)
 TEST_TIMEOUT ?= 80m
 
-.PHONY: all deps deps-cuda apt ort generate build cpp vet test fuzz bench demo clean
+.PHONY: all deps deps-cuda apt ort generate build cpp vet test fuzz bench bench-deploy demo clean
 
 all: build
 
@@ -92,6 +92,12 @@ fuzz: deps
 ## bench: the performance benchmarks (figures printed, nothing asserted)
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+## bench-deploy: GN2's one-jet deployment latency, salt-ort's export beside
+## a Salt-shaped GN2 that PyTorch exports as Salt's exporter does, from Go and
+## from the generated C++ (deploy.BenchmarkDeployVsSalt; about a minute)
+bench-deploy: deps
+	$(GO) test -run '^$$' -bench '^BenchmarkDeployVsSalt$$' -benchtime 1x -timeout 30m ./deploy
 
 DEMO_DATA := data/demo
 DEMO_RUN := runs/demo

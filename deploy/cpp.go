@@ -195,7 +195,7 @@ func ValidateCpp(ctx context.Context, m *Model, v *Vectors, goResults map[string
 	}
 	for _, args := range [][]string{
 		{"-S", src, "-B", build, "-DORT_DIR=" + opts.ORTDir, "-DCMAKE_BUILD_TYPE=Release"},
-		{"--build", build, "-j2"},
+		{"--build", build, "-j2", "--target", iface.Names().Program},
 	} {
 		if err := cmake.Run(ctx, opts.Log, args...); err != nil {
 			return nil, fmt.Errorf("deploy: %w", err)

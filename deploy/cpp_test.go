@@ -103,7 +103,7 @@ func TestCpp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pa) != 3 {
+		if len(pa) != 4 { // header, validation and latency programs, CMakeLists.txt
 			t.Fatalf("generated %v", pa)
 		}
 		for i := range pa {

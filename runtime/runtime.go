@@ -126,6 +126,41 @@ type Options struct {
 	// DisableOptimizations turns off ONNX Runtime's graph rewrites, so that
 	// the graph runs exactly as written (useful to compare graphs op by op).
 	DisableOptimizations bool
+	// Optimization limits ONNX Runtime's graph rewrites to a level below
+	// its default (OptimizeAll); DisableOptimizations takes precedence.
+	Optimization Optimization
+	// ProfilePrefix, when set, turns on ONNX Runtime's profiler: closing
+	// the session writes a Chrome-trace JSON file of every node's run
+	// times, named <ProfilePrefix>_<date and time>.json.
+	ProfilePrefix string
+}
+
+// Optimization is a level of ONNX Runtime's graph rewrites.
+type Optimization int
+
+// The levels of ONNX Runtime's graph rewrites.
+const (
+	// OptimizeAll is ONNX Runtime's default (ORT_ENABLE_ALL), which
+	// salt-ort's validation and the generated C++ program use.
+	OptimizeAll Optimization = iota
+	// OptimizeExtended is ORT_ENABLE_EXTENDED, the level ATLAS's
+	// flavour-tagging loaders set.
+	OptimizeExtended
+	// OptimizeBasic is ORT_ENABLE_BASIC.
+	OptimizeBasic
+)
+
+// String returns ONNX Runtime's name of the level.
+func (o Optimization) String() string {
+	switch o {
+	case OptimizeAll:
+		return "ORT_ENABLE_ALL"
+	case OptimizeExtended:
+		return "ORT_ENABLE_EXTENDED"
+	case OptimizeBasic:
+		return "ORT_ENABLE_BASIC"
+	}
+	return fmt.Sprintf("Optimization(%d)", int(o))
 }
 
 // Session is a model loaded for execution. A Session may be run from one
@@ -172,9 +207,25 @@ func configure(so *ort.SessionOptions, opts Options) error {
 			return fmt.Errorf("inter-op threads: %w", err)
 		}
 	}
-	if opts.DisableOptimizations {
-		if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+	level := ort.GraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll)
+	switch {
+	case opts.DisableOptimizations:
+		level = ort.GraphOptimizationLevelDisableAll
+	case opts.Optimization == OptimizeExtended:
+		level = ort.GraphOptimizationLevelEnableExtended
+	case opts.Optimization == OptimizeBasic:
+		level = ort.GraphOptimizationLevelEnableBasic
+	case opts.Optimization != OptimizeAll:
+		return fmt.Errorf("graph optimisation level: unknown %v", opts.Optimization)
+	}
+	if level != ort.GraphOptimizationLevelEnableAll {
+		if err := so.SetGraphOptimizationLevel(level); err != nil {
 			return fmt.Errorf("graph optimisation level: %w", err)
+		}
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
+			return fmt.Errorf("profiling: %w", err)
 		}
 	}
 	return nil

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
@@ -189,5 +193,66 @@ func TestLibraryPathErrors(t *testing.T) {
 	t.Setenv(LibraryEnv, "/nonexistent/env.so")
 	if _, err := LibraryPath(""); err == nil {
 		t.Fatal("missing $SALT_ORT_LIB library accepted")
+	}
+}
+
+// TestSessionOptions runs the dense layer at every optimisation level,
+// with the profiler on, and checks the outputs, the profile file and the
+// refusal of an unknown level.
+func TestSessionOptions(t *testing.T) {
+	rt := openRuntime(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	w, b, x := randomFloats(r, 4*2), randomFloats(r, 2), randomFloats(r, 3*4)
+	model, err := onnxpb.Marshal(denseReLU(3, 4, 2, w, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first []float32
+	for _, c := range []struct {
+		name string
+		opts Options
+		err  bool
+	}{
+		{"default", Options{IntraOpThreads: 1}, false},
+		{"extended", Options{IntraOpThreads: 1, Optimization: OptimizeExtended}, false},
+		{"basic", Options{IntraOpThreads: 1, Optimization: OptimizeBasic}, false},
+		{"disabled", Options{IntraOpThreads: 1, DisableOptimizations: true}, false},
+		{"profiled", Options{IntraOpThreads: 1, ProfilePrefix: filepath.Join(t.TempDir(), "dense")}, false},
+		{"unknown level", Options{Optimization: Optimization(9)}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sess, err := rt.NewSession("dense_relu", model, c.opts)
+			if c.err {
+				if err == nil || !strings.Contains(err.Error(), "optimisation level") {
+					t.Fatalf("got %v, want an error naming the optimisation level", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			xt, _ := NewTensor([]int64{3, 4}, x)
+			yt, _ := NewEmptyTensor[float32]([]int64{3, 2})
+			defer Destroy(xt, yt)
+			if err := sess.Run([]Value{xt}, []Value{yt}); err != nil {
+				t.Fatal(err)
+			}
+			if first == nil {
+				first = append([]float32(nil), yt.GetData()...)
+			} else if !slices.Equal(first, yt.GetData()) {
+				t.Errorf("outputs %v, default level %v", yt.GetData(), first)
+			}
+			sess.Close()
+			if c.opts.ProfilePrefix != "" {
+				files, _ := filepath.Glob(c.opts.ProfilePrefix + "_*.json")
+				if len(files) != 1 {
+					t.Fatalf("profile files %v, want one", files)
+				}
+				data, _ := os.ReadFile(files[0])
+				if !bytes.Contains(data, []byte("dense/MatMul")) || !bytes.Contains(data, []byte("_kernel_time")) {
+					t.Errorf("the profile has no kernel time of the dense layer's nodes:\n%.400s", data)
+				}
+			}
+		})
 	}
 }

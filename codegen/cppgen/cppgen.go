@@ -23,10 +23,16 @@
 //   - m_validate.cc: the program m_validate, run as
 //     `m_validate model.onnx inputs.bin outputs.bin`, which reads an inputs
 //     file, runs Model on every jet and writes an outputs file;
-//   - CMakeLists.txt: builds m_validate (-Wall -Wextra -Werror, C++17)
-//     against the ONNX Runtime install named by -DORT_DIR=..., with that
-//     install's lib/ as RPATH, and declares the header-only target m_model
-//     for projects that add the directory with add_subdirectory.
+//   - m_latency.cc: the program m_latency, run as
+//     `m_latency inputs.bin runs model.onnx [model.onnx ...]`, which times
+//     Model::Run one jet per call for one or more models of the interface
+//     (another exporter's too), interleaved, and prints the median, 90th
+//     percentile and mean per model;
+//   - CMakeLists.txt: builds m_validate and m_latency (-Wall -Wextra
+//     -Werror, C++17) against the ONNX Runtime install named by
+//     -DORT_DIR=..., with that install's lib/ as RPATH, and declares the
+//     header-only target m_model for projects that add the directory with
+//     add_subdirectory.
 //
 // The same Interface always gives the same bytes.
 //
@@ -177,8 +183,11 @@ type Names struct {
 	Header    string // <base>_model.h
 	Source    string // <base>_validate.cc
 	Program   string // <base>_validate, the CMake target and executable
-	Library   string // <base>_model, the header-only CMake target
-	Project   string // the CMake project
+	// LatencySource and LatencyProgram are the latency program's source
+	// (<base>_latency.cc) and executable (<base>_latency).
+	LatencySource, LatencyProgram string
+	Library                       string // <base>_model, the header-only CMake target
+	Project                       string // the CMake project
 }
 
 // Names returns the C++ names of the interface's model.
@@ -192,6 +201,9 @@ func (iface Interface) Names() Names {
 		Program:   base + "_validate",
 		Library:   base + "_model",
 		Project:   "salt_ort_" + base,
+
+		LatencySource:  base + "_latency.cc",
+		LatencyProgram: base + "_latency",
 	}
 }
 
@@ -439,6 +451,7 @@ func Render(iface Interface) (map[string][]byte, error) {
 	for _, f := range []struct{ name, tmpl string }{
 		{v.Header, "model.h.tmpl"},
 		{v.Source, "validate.cc.tmpl"},
+		{v.LatencySource, "latency.cc.tmpl"},
 		{"CMakeLists.txt", "CMakeLists.txt.tmpl"},
 	} {
 		var b bytes.Buffer
@@ -450,9 +463,9 @@ func Render(iface Interface) (map[string][]byte, error) {
 	return files, nil
 }
 
-// Generate writes the header, the validation program and the
-// CMakeLists.txt for iface into dir (created if missing) and returns their
-// paths in that order. A file that already holds the right bytes is left
+// Generate writes the header, the validation program, the latency program
+// and the CMakeLists.txt for iface into dir (created if missing) and
+// returns their paths in that order. A file that already holds the right bytes is left
 // untouched, so that a build directory reused across calls rebuilds only
 // when the interface changed.
 func Generate(dir string, iface Interface) ([]string, error) {
@@ -465,7 +478,7 @@ func Generate(dir string, iface Interface) ([]string, error) {
 	}
 	names := iface.Names()
 	var paths []string
-	for _, name := range []string{names.Header, names.Source, "CMakeLists.txt"} {
+	for _, name := range []string{names.Header, names.Source, names.LatencySource, "CMakeLists.txt"} {
 		path := filepath.Join(dir, name)
 		paths = append(paths, path)
 		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, files[name]) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -181,7 +182,7 @@ func TestRenderDeterministic(t *testing.T) {
 				t.Fatal(err)
 			}
 			names := c.iface.Names()
-			want := []string{names.Header, names.Source, "CMakeLists.txt"}
+			want := []string{names.Header, names.Source, names.LatencySource, "CMakeLists.txt"}
 			for i := range p1 {
 				if filepath.Base(p1[i]) != want[i] {
 					t.Errorf("file %d is %s, want %s", i, filepath.Base(p1[i]), want[i])
@@ -577,6 +578,35 @@ func TestBuildAndRun(t *testing.T) {
 					if g := got.Outputs[k].Jets[j]; len(g) != len(want) || (len(g) > 0 && !reflect.DeepEqual(g, want)) {
 						t.Errorf("jet %d output %s = %v, want %v", j, got.Outputs[k].Name, g, want)
 					}
+				}
+			}
+
+			// The latency program, on the model twice: a line per model,
+			// runs × jets calls each.
+			latency := filepath.Join(build, base, names.LatencyProgram)
+			lat, err := exec.Command(latency, inPath, "3", modelPath, modelPath).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", latency, err, lat)
+			}
+			lines := strings.Split(strings.TrimSpace(string(lat)), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("%s printed %d lines, want 2:\n%s", latency, len(lines), lat)
+			}
+			for i, line := range lines {
+				var k, calls int
+				var path string
+				var median, p90, mean float64
+				if _, err := fmt.Sscanf(line, "Model::Run latency: model %d %s %d calls, median %g ns, p90 %g ns, mean %g ns", &k, &path, &calls, &median, &p90, &mean); err != nil {
+					t.Fatalf("line %q: %v", line, err)
+				}
+				if k != i || path != "("+modelPath+"):" || calls != 3*len(m.inputs.Jets) || median <= 0 || p90 < median || mean <= 0 {
+					t.Errorf("line %q: model %d, path %s, %d calls, median %g, p90 %g, mean %g", line, k, path, calls, median, p90, mean)
+				}
+			}
+			for _, args := range [][]string{{inPath, "x", modelPath}, {inPath, "3"}} {
+				var exit *exec.ExitError
+				if out, err := exec.Command(latency, args...).CombinedOutput(); !errors.As(err, &exit) || exit.ExitCode() != 2 {
+					t.Errorf("%s %v: %v, want exit 2\n%s", latency, args, err, out)
 				}
 			}
 

@@ -145,6 +145,12 @@ type DeployOptions struct {
 	// exporter --rename takes them): {"pu": "plight"} makes GN2_pu
 	// GN2_plight.
 	Rename map[string]string
+	// Reference builds the graph from the forward pass the training and
+	// evaluation graphs share, with a batch axis of one jet, instead of the
+	// one-jet pass written for speed (see onejet.go). Both compute the same
+	// outputs up to float32 rounding; Deploy builds the reference graph
+	// anyway for a model with an option the one-jet pass does not know.
+	Reference bool
 }
 
 // CheckDeployName checks that a model name can prefix deployment outputs:
@@ -303,6 +309,11 @@ const VertexIterations = 8
 //     symmetrised probability is at least 0.5 (Salt's grouping). An index
 //     that int8 cannot hold (a constituent beyond the 128th whose vertex
 //     has no earlier member) is -1, never a wrapped value.
+//
+// The graph computes the forward pass of the training and evaluation
+// graphs with the same parameters, in operators chosen for one jet on one
+// CPU thread (see onejet.go); DeployOptions.Reference builds it from the
+// shared forward pass instead.
 func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
@@ -313,20 +324,33 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 	}
 	g := graph.New(s.Name)
 	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, int64(len(s.JetVars))})
-	in := &inputs{jets: normalise(g, "jets", jets, norm.Jets)}
 	names := map[string]string{}
+	var feats []*graph.Tensor
 	for _, grp := range s.Inputs {
 		name := DeployInputName(grp.Name)
 		if prev, ok := names[name]; ok {
 			return nil, fmt.Errorf("model %s: constituent groups %s and %s both deploy as input %s; ATLAS's loader names inputs by the kind of constituent, so rename one group", s.Name, prev, grp.Name, name)
 		}
 		names[name] = grp.Name
-		feats := g.Input(name, graph.Float32, graph.Shape{-1, int64(len(grp.Vars))})
-		in.seqs = append(in.seqs, g.Unsqueeze(normalise(g, grp.Name, feats, norm.Inputs[grp.Name]), 0))
-		in.valid = append(in.valid, nil)
+		feats = append(feats, g.Input(name, graph.Float32, graph.Shape{-1, int64(len(grp.Vars))}))
 	}
-	f := s.forward(g, in, false)
-	probs := map[string]*graph.Tensor{} // softmax of each jet classification, computed once
+	// The heads of the reference pass have a batch axis of 1, those of the
+	// one-jet pass none.
+	var f *forward
+	reference := opts.Reference || !s.oneJetSupported()
+	unbatch := func(h *graph.Tensor) *graph.Tensor { return h }
+	if reference {
+		in := &inputs{jets: normalise(g, "jets", jets, norm.Jets)}
+		for i, grp := range s.Inputs {
+			in.seqs = append(in.seqs, g.Unsqueeze(normalise(g, grp.Name, feats[i], norm.Inputs[grp.Name]), 0))
+			in.valid = append(in.valid, nil)
+		}
+		f = s.forward(g, in, false)
+		unbatch = func(h *graph.Tensor) *graph.Tensor { return g.Squeeze(h, 0) }
+	} else {
+		f = s.oneJetForward(g, jets, feats, norm)
+	}
+	probs := map[string][]*graph.Tensor{} // per jet classification, the probability of each class, computed once
 	for _, o := range outs {
 		task := s.task(o.Task)
 		h := f.heads[task.Name]
@@ -337,18 +361,25 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		switch o.Kind {
 		case ClassProbability:
 			if probs[task.Name] == nil {
-				probs[task.Name] = g.Softmax(h, -1)
+				p := g.Softmax(h, -1)
+				sizes := make([]int64, len(task.Classes))
+				for i := range sizes {
+					sizes[i] = 1
+				}
+				for _, c := range g.Split(p, 1, sizes...) {
+					probs[task.Name] = append(probs[task.Name], g.Reshape(c))
+				}
 			}
-			g.Output(o.Name, one(probs[task.Name], o.Index))
+			g.Output(o.Name, probs[task.Name][o.Index])
 		case RegressionValue:
 			g.Output(o.Name, one(h, o.Index))
 		case RegressionStddev:
 			raw := one(h, len(task.Targets)+o.Index)
 			g.Output(o.Name, g.Sqrt(nn.GaussianVariance(g, raw)))
 		case ConstituentClass:
-			g.Output(o.Name, g.Cast(g.ArgMax(g.Squeeze(h, 0), -1, false), graph.Int8))
+			g.Output(o.Name, g.Cast(g.ArgMax(unbatch(h), -1, false), graph.Int8))
 		case VertexIndex:
-			g.Output(o.Name, vertexIndex(g, g.Squeeze(g.Sigmoid(h), 0)))
+			g.Output(o.Name, vertexIndex(g, g.Sigmoid(unbatch(h))))
 		}
 		pop()
 	}
@@ -370,27 +401,23 @@ func (s *Spec) task(name string) Task {
 // vertexIndex groups tracks into vertices from pair probabilities p [n, n]
 // (n dynamic) without shape operators: pairs with (p_ij + p_ji)/2 ≥ 0.5
 // are linked, reachability is closed by squaring the adjacency
-// VertexIterations times, and each track gets the smallest index it
-// reaches, as int8 [n] (-1 where that index exceeds 127).
+// VertexIterations times (each product's entries count paths, Clip to
+// [0, 1] makes them 0 or 1 again), and each track gets the first column it
+// reaches, the smallest index in its component (ArgMax returns the first
+// maximum), as int8 [n] (-1 where that index exceeds 127).
 func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 	defer g.Scope("vertex_index")()
 	half := g.Scalar(graph.Float32, 0.5)
 	sym := g.Mul(g.Add(p, g.Transpose(p, 1, 0)), half)
 	eye := g.Op("EyeLike", []*graph.Tensor{p}, []graph.TensorType{{DType: graph.Float32, Shape: p.Shape()}})[0]
-	linked := g.Or(g.GreaterOrEqual(sym, half), g.Cast(eye, graph.Bool))
-	zero := g.Scalar(graph.Float32, 0)
-	reach := g.Cast(linked, graph.Float32)
+	reach := g.Max(g.Cast(g.GreaterOrEqual(sym, half), graph.Float32), eye)
+	zero, one := g.Scalar(graph.Float32, 0), g.Scalar(graph.Float32, 1)
 	for i := 0; i < VertexIterations; i++ {
-		reach = g.Cast(g.Greater(g.MatMul(reach, reach), zero), graph.Float32)
+		m := g.MatMul(reach, reach)
+		reach = g.Op("Clip", []*graph.Tensor{m, zero, one}, []graph.TensorType{{DType: graph.Float32, Shape: m.Shape()}})[0]
 	}
-	// Column indices 0..n-1 from a cumulative sum of a row of ones.
-	ones := g.ReduceSum(eye, []int{0}, true) // [1, n]
-	cum := g.Op("CumSum", []*graph.Tensor{ones, g.Int64s(1)}, []graph.TensorType{{DType: graph.Float32, Shape: ones.Shape()}})[0]
-	cols := g.Sub(cum, g.Scalar(graph.Float32, 1))
-	candidates := g.Where(g.Greater(reach, zero), cols, g.Scalar(graph.Float32, 1e9))
-	first := g.Op("ReduceMin", []*graph.Tensor{candidates}, []graph.TensorType{{DType: graph.Float32, Shape: graph.Shape{p.Dim(0)}}},
-		graph.IntsAttr("axes", 1), graph.IntAttr("keepdims", 0))[0]
+	first := g.ArgMax(reach, 1, false)
 	// Indices int8 cannot hold become -1 rather than wrapping.
-	fits := g.LessOrEqual(first, g.Scalar(graph.Float32, math.MaxInt8))
-	return g.Cast(g.Where(fits, first, g.Scalar(graph.Float32, -1)), graph.Int8)
+	fits := g.LessOrEqual(first, g.Scalar(graph.Int64, math.MaxInt8))
+	return g.Cast(g.Where(fits, first, g.Scalar(graph.Int64, -1)), graph.Int8)
 }

@@ -6,6 +6,7 @@ package salttwin
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -108,4 +109,37 @@ func run(t testing.TB, mode string, spec map[string]any, dir string) []byte {
 		t.Fatal(err)
 	}
 	return torchref.RunFile(t, script(), mode, path)
+}
+
+// Exported is a Salt-shaped GN2 that salt_onnx.py exported to ONNX the way
+// Salt's exporter exports one.
+type Exported struct {
+	// ONNX is the model: jet_features and track_features in, Salt's
+	// outputs (<name>_pb, ..., <name>_TrackOrigin, <name>_VertexIndex) out.
+	ONNX string
+	// Weights holds its parameters under Salt's state_dict names and its
+	// normalisation (norm.jets_means, ...), a safetensors file.
+	Weights string
+}
+
+// ExportONNX runs salt_onnx.py with spec (its keys: salt_onnx.py's
+// documentation; onnx and weights are set here) and writes the model and
+// its weights into dir. It fails the test where python3-torch is missing
+// (`make deps`).
+func ExportONNX(t testing.TB, dir string, spec map[string]any) Exported {
+	t.Helper()
+	name := "salt_" + strings.ReplaceAll(strings.ToLower(spec["pair_rows"].(string)), " ", "_")
+	e := Exported{ONNX: filepath.Join(dir, name+".onnx"), Weights: filepath.Join(dir, name+".safetensors")}
+	spec = maps.Clone(spec)
+	spec["onnx"], spec["weights"] = e.ONNX, e.Weights
+	data, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	torchref.RunFile(t, filepath.Join(filepath.Dir(script()), "salt_onnx.py"), path)
+	return e
 }
