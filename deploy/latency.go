@@ -16,6 +16,8 @@ import (
 	"github.com/salt-ort/salt-ort/codegen/cppgen"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/runtime"
+
+	"github.com/salt-ort/salt-ort/internal/cmake"
 )
 
 // LatencyModel is a one-jet model file MeasureLatency times.
@@ -283,8 +285,8 @@ func summarise(label, side string, n int, ts []time.Duration) Latency {
 // cppLatency builds the generated latency program and runs it on the
 // jets of each size, as many rounds as the Go side ran.
 func cppLatency(ctx context.Context, o LatencyOptions, jets map[int]*cppgen.Inputs, rounds map[int]int, log io.Writer) ([]Latency, error) {
-	if err := checkCppTools(); err != nil {
-		return nil, err
+	if err := cmake.CheckTools(""); err != nil {
+		return nil, fmt.Errorf("deploy: the C++ latency program needs cmake and a C++ compiler: %w", err)
 	}
 	var err error
 	if o.ORTDir == "" {
@@ -309,8 +311,8 @@ func cppLatency(ctx context.Context, o LatencyOptions, jets map[int]*cppgen.Inpu
 		{"-S", src, "-B", build, "-DORT_DIR=" + o.ORTDir, "-DCMAKE_BUILD_TYPE=Release"},
 		{"--build", build, "-j2", "--target", names.LatencyProgram},
 	} {
-		if err := runCmake(ctx, log, args); err != nil {
-			return nil, err
+		if err := cmake.Run(ctx, log, args...); err != nil {
+			return nil, fmt.Errorf("deploy: %w", err)
 		}
 	}
 	program := filepath.Join(build, names.LatencyProgram)
@@ -330,7 +332,7 @@ func cppLatency(ctx context.Context, o LatencyOptions, jets map[int]*cppgen.Inpu
 		}
 		out, err := exec.CommandContext(ctx, program, args...).CombinedOutput()
 		if err != nil {
-			return nil, fmt.Errorf("deploy: latency: %s: %w\n%s", program, err, tail(string(out)))
+			return nil, fmt.Errorf("deploy: latency: %s: %w\n%s", program, err, cmake.Tail(string(out)))
 		}
 		got, err := parseLatency(string(out), o.Models, n)
 		if err != nil {
@@ -366,7 +368,7 @@ func parseLatency(out string, models []LatencyModel, n int) ([]Latency, error) {
 	}
 	for k, ok := range found {
 		if !ok {
-			return nil, fmt.Errorf("deploy: latency: the C++ program printed nothing for %s:\n%s", models[k].Path, tail(out))
+			return nil, fmt.Errorf("deploy: latency: the C++ program printed nothing for %s:\n%s", models[k].Path, cmake.Tail(out))
 		}
 	}
 	return res, nil
