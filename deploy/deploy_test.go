@@ -13,6 +13,7 @@ import (
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/loader"
@@ -222,4 +223,35 @@ func TestValidateCatchesDamage(t *testing.T) {
 			t.Fatal("a training file was accepted as validation vectors")
 		}
 	})
+}
+
+// TestAthenaWarnings checks what export warns about: constituent kinds
+// ATLAS's loaders do not both read, and a model without registers.
+func TestAthenaWarnings(t *testing.T) {
+	base := model.GN2()
+	for _, tc := range []struct {
+		name   string
+		change func(*model.Spec)
+		want   []string
+	}{
+		{"gn2", func(*model.Spec) {}, nil},
+		{"muons", func(s *model.Spec) { s.Inputs = append(s.Inputs, model.Input{Name: "muons"}) }, []string{"read only groups whose name contains tracks, flows, hits, electrons"}},
+		{"electrons", func(s *model.Spec) { s.Inputs = append(s.Inputs, model.Input{Name: "electrons"}) }, []string{"only ATLAS's current loader (FlavorTagInference) reads electrons"}},
+		{"no registers", func(s *model.Spec) { s.Encoder.Registers = 0 }, []string{"model.encoder.registers = 0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base
+			s.Inputs = append([]model.Input(nil), base.Inputs...)
+			tc.change(&s)
+			got := AthenaWarnings(s)
+			if len(got) != len(tc.want) {
+				t.Fatalf("warnings %q, want %d", got, len(tc.want))
+			}
+			for i, w := range tc.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %q lacks %q", got[i], w)
+				}
+			}
+		})
+	}
 }
