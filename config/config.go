@@ -367,8 +367,8 @@ func (c *Config) Absolute() (*Config, error) {
 			return nil, err
 		}
 		fixed := make([]string, len(files))
-		for i, p := range files {
-			if fixed[i], err = abs(p); err != nil {
+		for i, p := range files { // resolved already: relative to the working directory
+			if fixed[i], err = filepath.Abs(p); err != nil {
 				return nil, fmt.Errorf("config: %s: %w", c.path, err)
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -309,5 +310,42 @@ func TestLabellerClassDict(t *testing.T) {
 	}
 	if w, err := cfg.UniformClassWeights("jets", "flavour_label"); err != nil || len(w) != 2 {
 		t.Errorf("uniform weights %v, %v", w, err)
+	}
+}
+
+// TestAbsoluteFromRelativeConfig loads a configuration by a relative path,
+// as `salt-ort train examples/gn2-small.toml` does, whose data paths are
+// relative to it: each is resolved once, against the file's directory.
+func TestAbsoluteFromRelativeConfig(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"examples", "data"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"train_a.h5", "train_b.h5", "val.h5"} {
+		if err := os.WriteFile(filepath.Join(root, "data", f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.Replace(minimal, `train = ["train.h5"]`, `train = ["../data/train_*.h5"]`, 1)
+	text = strings.Replace(text, `val = ["val.h5"]`, `val = ["../data/val.h5"]`, 1)
+	text = strings.Replace(text, `norm_dict = "norm.yaml"`, `norm_dict = "../data/norm.yaml"`, 1)
+	if err := os.WriteFile(filepath.Join(root, "examples", "model.toml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(root)
+	c, err := Load("examples/model.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := c.Absolute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(root, "data")
+	want := []string{filepath.Join(data, "train_a.h5"), filepath.Join(data, "train_b.h5")}
+	if !slices.Equal(abs.Data.Train, want) || !slices.Equal(abs.Data.Val, []string{filepath.Join(data, "val.h5")}) || abs.Data.NormDict != filepath.Join(data, "norm.yaml") {
+		t.Fatalf("train %v val %v norm %s, want the files under %s", abs.Data.Train, abs.Data.Val, abs.Data.NormDict, data)
 	}
 }
