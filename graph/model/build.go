@@ -131,6 +131,46 @@ func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.
 
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
+	f := &forward{heads: map[string]*graph.Tensor{}}
+	if s.JetInit != nil {
+		// A model without constituents: the jet init net reads the jet
+		// dataset's variables and its output is the jet representation
+		// (Salt's global_rep without pool_net); global variables join it
+		// below.
+		j := s.JetInit
+		sizes := append(append([]int{}, j.Hidden...), s.EmbedDim)
+		x := s.jetColumns(g, in.jets, s.attached())
+		f.pooled = nn.Activate(g, head(g, "init/"+j.Name, []*graph.Tensor{x}, sizes, j.Activation), j.FinalActivation)
+	} else {
+		s.encode(g, in, training, f)
+	}
+	pooled := f.pooled
+	if len(s.GlobalVars) > 0 {
+		pooled = g.Concat(1, pooled, s.jetColumns(g, in.jets, s.GlobalVars))
+	}
+	// The heads of constituent tasks read the pooled jet representation
+	// as context in front of the constituent features, as Salt's Dense
+	// attaches it: [g, x_i] per constituent and [g, x_i, x_j] per pair.
+	for _, task := range s.Tasks {
+		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
+		switch task.Kind {
+		case JetClassification, JetRegression, JetGaussianRegression:
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
+		case ConstituentClassification:
+			x := f.seq[s.groupIndex(task.Input)]
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
+		case Vertexing:
+			x := f.seq[s.groupIndex(task.Input)]
+			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
+			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
+		}
+	}
+	return f
+}
+
+// encode runs the init nets of the constituent groups, the encoder (if
+// any) and the pooling, and sets f.pooled and f.seq.
+func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	var jets *graph.Tensor // [B, 1, J] the attached jet variables
 	if att := s.attached(); len(att) > 0 {
 		jets = g.Unsqueeze(s.jetColumns(g, in.jets, att), 1)
@@ -163,33 +203,24 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 			valid = g.Concat(1, valids...)
 		}
 	}
+	if !s.HasEncoder() {
+		// A DeepSets model: the init nets' outputs are pooled as they are.
+		// Without registers a jet may have no valid constituent, so the
+		// pooling zeroes the weights of padding as Salt's masked softmax
+		// does (an empty jet pools to zeros, as it does deployed).
+		f.pooled = nn.MaskedAttentionPool(g, "pooling", x, valid)
+		f.seq = s.groupSequences(g, x, xs, 0)
+		return
+	}
 	cfg := s.Encoder
 	cfg.Training = training
 	enc, bias := nn.Encoder(g, "encoder", x, valid, cfg)
-	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
+	if cfg.Registers > 0 {
+		f.pooled = nn.AttentionPool(g, "pooling", enc, bias)
+	} else {
+		f.pooled = nn.MaskedAttentionPool(g, "pooling", enc, valid)
+	}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
-	pooled := f.pooled
-	if len(s.GlobalVars) > 0 {
-		pooled = g.Concat(1, pooled, s.jetColumns(g, in.jets, s.GlobalVars))
-	}
-	// The heads of constituent tasks read the pooled jet representation
-	// as context in front of the constituent features, as Salt's Dense
-	// attaches it: [g, x_i] per constituent and [g, x_i, x_j] per pair.
-	for _, task := range s.Tasks {
-		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
-		switch task.Kind {
-		case JetClassification, JetRegression, JetGaussianRegression:
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
-		case ConstituentClassification:
-			x := f.seq[s.groupIndex(task.Input)]
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
-		case Vertexing:
-			x := f.seq[s.groupIndex(task.Input)]
-			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
-			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
-		}
-	}
-	return f
 }
 
 // groupSequences splits the encoder output [B, Σ T_g + registers, O] into

@@ -94,7 +94,8 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 // Jet 0 has no valid constituent, jet 1 every one, the others some, not
 // always first (the deployment graph gets them in order).
 func TestDeployMatchesEval(t *testing.T) {
-	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal()} {
+	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
+		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)

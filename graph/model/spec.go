@@ -29,14 +29,24 @@ type Spec struct {
 	// each must be one of JetVars.
 	GlobalVars []string
 	// Inputs are the constituent groups (tracks, hits, electrons, …), in
-	// the order their elements are concatenated for the encoder.
+	// the order their elements are concatenated for the encoder. A model
+	// without constituents (JetInit) has none.
 	Inputs []Input
+	// JetInit, when set, is the init net of a model that reads the jet
+	// variables alone (Salt's init net on the jet dataset, as DL1's): its
+	// output is the jet representation the task heads read, with neither
+	// encoder nor pooling (Pooling must be NoPooling).
+	JetInit *JetInit
 	// EmbedDim is the encoder width; every init net ends at it.
 	EmbedDim int
 	// Encoder configures the transformer encoder (its output width,
 	// Encoder.Width(EmbedDim), is that of the pooled representation and of
-	// the constituent features the heads see).
+	// the constituent features the heads see). Encoder.Layers = 0 means no
+	// encoder (Salt's SaltModel without encoder): the init nets' outputs
+	// are pooled directly, a DeepSets model.
 	Encoder nn.EncoderConfig
+	// Pooling says how the constituents become the jet representation.
+	Pooling Pooling
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
 }
@@ -54,6 +64,43 @@ type Input struct {
 	// NoJetVars keeps the jet variables away from this group's
 	// constituents (Salt's attach_global = false).
 	NoJetVars bool
+}
+
+// JetInit is the init net of a jet-only model: a dense network from the
+// jet variables that are not only global (AttachVars, or all of JetVars)
+// to EmbedDim.
+type JetInit struct {
+	Name       string        // the jet dataset, which scopes the parameters: init/<Name>
+	Hidden     []int         // hidden layer sizes (the output is EmbedDim)
+	Activation nn.Activation // of the hidden layers
+	// FinalActivation follows the last layer (None: none, as Salt's Dense
+	// without final_activation).
+	FinalActivation nn.Activation
+}
+
+// Pooling is how constituents are pooled into the jet representation.
+type Pooling string
+
+// The poolings.
+const (
+	// AttentionPooling is Salt's GlobalAttentionPooling (the default).
+	AttentionPooling Pooling = ""
+	// NoPooling is a model without constituents (Salt's pool_net unset):
+	// the jet representation is JetInit's output.
+	NoPooling Pooling = "none"
+)
+
+// HasEncoder reports whether the model has a transformer encoder.
+func (s *Spec) HasEncoder() bool { return s.Encoder.Layers > 0 }
+
+// Width is the width of the jet representation before the global
+// variables are joined, and of the constituent features the heads read:
+// the encoder's output width, or EmbedDim without an encoder.
+func (s *Spec) Width() int {
+	if s.HasEncoder() {
+		return s.Encoder.Width(s.EmbedDim)
+	}
+	return s.EmbedDim
 }
 
 // TaskKind is the kind of a task.
@@ -119,26 +166,26 @@ func (s *Spec) Validate() error {
 	if s.Name == "" {
 		return fmt.Errorf("model: name is empty")
 	}
-	if len(s.Inputs) == 0 {
-		return fmt.Errorf("model %s: no constituent inputs", s.Name)
-	}
 	if s.EmbedDim <= 0 {
 		return fmt.Errorf("model %s: embed_dim must be positive, got %d", s.Name, s.EmbedDim)
 	}
-	if s.Encoder.Heads <= 0 || s.EmbedDim%s.Encoder.Heads != 0 {
-		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, s.Encoder.Heads)
+	switch s.Pooling {
+	case AttentionPooling:
+		if s.JetInit != nil {
+			return fmt.Errorf("model %s: a jet init net (a model without constituents) needs pooling none", s.Name)
+		}
+		if len(s.Inputs) == 0 {
+			return fmt.Errorf("model %s: no constituent inputs", s.Name)
+		}
+	case NoPooling:
+		if s.JetInit == nil || len(s.Inputs) > 0 || s.HasEncoder() {
+			return fmt.Errorf("model %s: without pooling the model reads the jet variables alone: one jet init net, no constituent inputs, no encoder", s.Name)
+		}
+	default:
+		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
 	}
-	if s.Encoder.DenseRatio <= 0 {
-		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, s.Encoder.DenseRatio)
-	}
-	if s.Encoder.Dropout < 0 || s.Encoder.Dropout >= 1 {
-		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, s.Encoder.Dropout)
-	}
-	if s.Encoder.OutDim < 0 {
-		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, s.Encoder.OutDim)
-	}
-	if s.Encoder.AttnDropout < 0 || s.Encoder.AttnDropout >= 1 {
-		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, s.Encoder.AttnDropout)
+	if err := s.validateEncoder(); err != nil {
+		return err
 	}
 	for _, list := range []struct {
 		name string
@@ -193,6 +240,32 @@ func (s *Spec) Validate() error {
 		if t.Weight < 0 {
 			return fmt.Errorf("model %s: task %s: negative weight %g", s.Name, t.Name, t.Weight)
 		}
+	}
+	return nil
+}
+
+// validateEncoder checks the encoder's settings; without an encoder
+// (Layers 0) it needs none of them.
+func (s *Spec) validateEncoder() error {
+	e := s.Encoder
+	switch {
+	case e.Layers < 0:
+		return fmt.Errorf("model %s: encoder layers %d is negative (0: no encoder)", s.Name, e.Layers)
+	case e.Layers == 0:
+		if e.Registers != 0 || e.OutDim != 0 {
+			return fmt.Errorf("model %s: encoder registers %d and out_dim %d need an encoder (layers > 0)", s.Name, e.Registers, e.OutDim)
+		}
+		return nil
+	case e.Heads <= 0 || s.EmbedDim%e.Heads != 0:
+		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, e.Heads)
+	case e.DenseRatio <= 0:
+		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, e.DenseRatio)
+	case e.Dropout < 0 || e.Dropout >= 1:
+		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, e.Dropout)
+	case e.OutDim < 0:
+		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, e.OutDim)
+	case e.AttnDropout < 0 || e.AttnDropout >= 1:
+		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, e.AttnDropout)
 	}
 	return nil
 }

@@ -192,3 +192,21 @@ func AttentionPool(g *graph.Graph, name string, x, bias *graph.Tensor) *graph.Te
 	w = g.Softmax(w, -1)
 	return g.ReduceSum(g.Mul(g.Unsqueeze(w, -1), x), []int{1}, false)
 }
+
+// MaskedAttentionPool is AttentionPool for sequences that may have no
+// valid entry (no register tokens): the weights of padded entries are
+// zeroed after the softmax, as Salt's masked_softmax zeroes them, so a jet
+// without valid constituents pools to zeros rather than to a mean of its
+// padding. valid is the [B, T] mask, or nil when every entry is valid.
+func MaskedAttentionPool(g *graph.Graph, name string, x, valid *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	w := g.Squeeze(Linear(g, "gate", x, 1, true), -1) // [B,T]
+	if valid != nil {
+		w = g.Add(w, PaddingBias(g, valid, w.DType()))
+	}
+	w = g.Softmax(w, -1)
+	if valid != nil {
+		w = g.Mul(w, g.Cast(valid, w.DType()))
+	}
+	return g.ReduceSum(g.Mul(g.Unsqueeze(w, -1), x), []int{1}, false)
+}

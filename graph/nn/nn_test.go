@@ -62,6 +62,10 @@ func TestLayerGradients(t *testing.T) {
 		{"AttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
 			return nn.AttentionPool(g, "pool", v[0], nn.PaddingBias(g, f[0], v[0].DType()))
 		}}},
+		// The second jet has no valid entry: its weights are all zero.
+		{"MaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
+			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
+			Build: func(g *G, v, f []*T) *T { return nn.MaskedAttentionPool(g, "pool", v[0], f[0]) }}},
 		{"Dropout", graphtest.GradCheck{Vars: x(S{2, 3}), Build: func(g *G, v, _ []*T) *T {
 			return nn.Dropout(g, "drop", v[0], 0, true) // p = 0: identity
 		}}},

@@ -1,0 +1,287 @@
+package model_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/graph/optim"
+)
+
+// tinyDeepSets is tiny() without an encoder: the init net's outputs are
+// pooled as they are (Salt's DIPS).
+func tinyDeepSets() model.Spec {
+	s := tiny()
+	s.Name = "DIPS"
+	s.Encoder = nn.EncoderConfig{}
+	return s
+}
+
+// tinyJetOnly reads the jet variables alone (Salt's DL1): a jet init net
+// and a jet classification.
+func tinyJetOnly() model.Spec {
+	s := tiny()
+	s.Name = "DL1"
+	s.Inputs = nil
+	s.JetVars = []string{"pt_btagJes", "eta_btagJes", "softMuon_pt"}
+	s.JetInit = &model.JetInit{Name: "jets", Hidden: []int{8, 8}, Activation: nn.SiLU}
+	s.Encoder = nn.EncoderConfig{}
+	s.Pooling = model.NoPooling
+	s.Tasks = s.Tasks[:1]
+	return s
+}
+
+// kindBatch fills every input of g for a batch in which each task is
+// learnable: the jet class shows in the first jet variable and the first
+// constituent variable, a constituent's origin in its second variable and
+// its vertex in its third, regression targets are functions of the
+// second jet variable. Row b-1 is padding (jet weight 0).
+func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]float64 {
+	nj := len(s.JetVars)
+	class := make([]int, b)
+	jets := make([]float64, b*nj)
+	for j := range class {
+		class[j] = r.IntN(4)
+		for k := 0; k < nj; k++ {
+			jets[j*nj+k] = r.NormFloat64()
+		}
+		jets[j*nj] = float64(class[j]) - 1.5 + 0.3*r.NormFloat64()
+	}
+	feeds := map[string][]float64{model.JetsInput: jets}
+	type seq struct{ origin, vertex []float64 }
+	seqs := map[string]seq{}
+	for _, grp := range s.Inputs {
+		t, nv := grp.MaxLen, len(grp.Vars)
+		x, valid := make([]float64, b*t*nv), make([]float64, b*t)
+		q := seq{make([]float64, b*t), make([]float64, b*t)}
+		for j := 0; j < b; j++ {
+			n := 1 + r.IntN(t)
+			for i := 0; i < t; i++ {
+				q.origin[j*t+i], q.vertex[j*t+i] = -1, -1
+				if i >= n {
+					continue
+				}
+				valid[j*t+i] = 1
+				q.origin[j*t+i] = float64(r.IntN(8))
+				q.vertex[j*t+i] = float64(r.IntN(3) - 1)
+				v := x[(j*t+i)*nv : (j*t+i+1)*nv]
+				for k := range v {
+					v[k] = r.NormFloat64()
+				}
+				v[0] = float64(class[j]) - 1.5 + 0.3*r.NormFloat64()
+				if nv > 1 {
+					v[1] = (q.origin[j*t+i]-3.5)/2 + 0.1*r.NormFloat64()
+				}
+				if nv > 2 {
+					v[2] = q.vertex[j*t+i] + 0.1*r.NormFloat64()
+				}
+			}
+		}
+		feeds[grp.Name], feeds[model.ValidInput(grp.Name)] = x, valid
+		seqs[grp.Name] = q
+	}
+	weight := make([]float64, b)
+	for j := range weight {
+		weight[j] = 1
+	}
+	weight[b-1] = 0
+	feeds[model.JetWeightInput] = weight
+	var tw []float64
+	for _, task := range s.Tasks {
+		tw = append(tw, task.Weight)
+		switch task.Kind {
+		case model.JetClassification:
+			l := make([]float64, b)
+			for j := range l {
+				l[j] = float64(class[j])
+			}
+			feeds[model.LabelInput(task.Name)] = l
+		case model.ConstituentClassification:
+			feeds[model.LabelInput(task.Name)] = seqs[task.Input].origin
+		case model.Vertexing:
+			feeds[model.LabelInput(task.Name)] = seqs[task.Input].vertex
+			feeds[model.OriginInput(task.Name)] = seqs[task.Input].origin
+		case model.JetRegression, model.JetGaussianRegression:
+			n := len(task.Targets)
+			y := make([]float64, b*n)
+			for j := 0; j < b; j++ {
+				for k := 0; k < n; k++ {
+					y[j*n+k] = float64(k+1)*jets[j*nj+1%nj] + 0.1*r.NormFloat64()
+				}
+			}
+			feeds[model.LabelInput(task.Name)] = y
+		}
+	}
+	feeds[model.TaskWeightsInput] = tw
+	for _, in := range g.Inputs() {
+		if _, ok := feeds[in.Name()]; !ok && !strings.HasPrefix(in.Name(), "opt/") {
+			switch in.Name() {
+			case optim.ParamsInput, optim.LRInput, optim.StepInput, optim.MomentumInput:
+			default:
+				panic("kindBatch: no value for input " + in.Name())
+			}
+		}
+	}
+	return feeds
+}
+
+// trainKind trains s on kindBatch batches with opt and returns each
+// task's loss on a fixed validation batch before and after.
+func trainKind(t *testing.T, s model.Spec, opt optim.Optimizer, steps int, lr float64) (before, after map[string]float64) {
+	t.Helper()
+	const batch = 16
+	g, layout, err := s.TrainStep(model.TrainOptions{Batch: batch, Step: optim.Step{Optimizer: opt, ClipNorm: 5}, Predictions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := graphtest.Compile(t, g, graph.ModelOptions{})
+	params := initialParams(layout.Params, layout.Size, 1)
+	state := map[string][]float64{}
+	for _, sl := range layout.Slots {
+		state[sl] = make([]float64, layout.Size)
+	}
+	evalG, _, err := s.Eval(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval := graphtest.Compile(t, evalG, graph.ModelOptions{})
+	val := kindBatch(s, evalG, batch, rand.New(rand.NewPCG(99, 99)))
+	evalLoss := func() map[string]float64 {
+		feeds := map[string][]float64{optim.ParamsInput: params}
+		for k, v := range val {
+			feeds[k] = v
+		}
+		out, err := eval.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]float64{}
+		for _, task := range s.Tasks {
+			m[task.Name] = out[model.TaskLossOutput(task.Name)][0]
+		}
+		return m
+	}
+	before = evalLoss()
+	r := rand.New(rand.NewPCG(2, 2))
+	for step := 1; step <= steps; step++ {
+		feeds := kindBatch(s, g, batch, r)
+		feeds[optim.ParamsInput] = params
+		feeds[optim.LRInput] = []float64{lr}
+		feeds[optim.StepInput] = []float64{float64(step)}
+		for sl, v := range state {
+			feeds[optim.StateInput(sl)] = v
+		}
+		out, err := run.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := out[model.LossOutput][0]; math.IsNaN(l) || math.IsInf(l, 0) {
+			t.Fatalf("step %d: loss %g", step, l)
+		}
+		params = out[optim.NewParams]
+		for sl := range state {
+			state[sl] = out[optim.NewStateOutput(sl)]
+		}
+	}
+	return before, evalLoss()
+}
+
+// TestModelKindsTrain trains each kind of model on learnable batches and
+// checks that every task's validation loss falls clearly.
+func TestModelKindsTrain(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		spec model.Spec
+	}{
+		{"deepsets", tinyDeepSets()},
+		{"jet only", tinyJetOnly()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), 300, 3e-3)
+			for _, task := range c.spec.Tasks {
+				if after[task.Name] >= 0.9*before[task.Name] {
+					t.Errorf("task %s: validation loss %g → %g, want a clear decrease", task.Name, before[task.Name], after[task.Name])
+				}
+			}
+		})
+	}
+}
+
+// TestModelKindsShape checks what the kinds without an encoder are made
+// of: their parameters, and that the jet-only model has no constituent
+// input.
+func TestModelKindsShape(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		spec       model.Spec
+		has, hasNo []string // parameter name prefixes
+		inputs     []string
+	}{
+		{"deepsets", tinyDeepSets(), []string{"init/tracks/0/weight", "pooling/gate/weight", "track_origin/0/weight"}, []string{"encoder/"},
+			[]string{model.JetsInput, "tracks", "tracks/valid"}},
+		{"jet only", tinyJetOnly(), []string{"init/jets/0/weight", "init/jets/2/weight", "jets_classification/0/weight"}, []string{"encoder/", "pooling/", "init/tracks"},
+			[]string{model.JetsInput}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := c.spec.Infer(model.InferOptions{Batch: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			names := map[string]bool{}
+			for _, p := range g.Params() {
+				names[p.Name()] = true
+			}
+			for _, want := range c.has {
+				if !names[want] {
+					t.Errorf("no parameter %s", want)
+				}
+			}
+			for p := range names {
+				for _, no := range c.hasNo {
+					if strings.HasPrefix(p, no) {
+						t.Errorf("parameter %s, want none under %s", p, no)
+					}
+				}
+			}
+			var ins []string
+			for _, in := range g.Inputs() {
+				ins = append(ins, in.Name())
+			}
+			if strings.Join(ins, ",") != strings.Join(c.inputs, ",") {
+				t.Errorf("inputs %v, want %v", ins, c.inputs)
+			}
+		})
+	}
+}
+
+// TestModelKindsRefused checks that inconsistent kinds are refused with
+// the setting named.
+func TestModelKindsRefused(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		modify func(*model.Spec)
+		want   string
+	}{
+		{"jet init net with constituents", func(s *model.Spec) { s.Inputs = tiny().Inputs }, "one jet init net, no constituent inputs"},
+		{"jet init net with attention pooling", func(s *model.Spec) { s.Pooling = model.AttentionPooling }, "needs pooling none"},
+		{"jet init net with an encoder", func(s *model.Spec) { s.Encoder = tiny().Encoder }, "no encoder"},
+		{"no pooling without a jet init net", func(s *model.Spec) { s.JetInit = nil }, "one jet init net"},
+		{"registers without an encoder", func(s *model.Spec) { s.Encoder.Registers = 1 }, "registers 1 and out_dim 0 need an encoder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := tinyJetOnly()
+			if strings.Contains(c.name, "registers") {
+				s = tinyDeepSets()
+			}
+			c.modify(&s)
+			if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
