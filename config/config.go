@@ -29,9 +29,11 @@ type Config struct {
 
 	// path is the file the configuration was read from; relative data
 	// paths are resolved against its directory. raw is its text, for line
-	// numbers in errors.
-	path string
-	raw  []byte
+	// numbers in errors. defined holds the keys the text sets, dotted
+	// (model.encoder.registers), to tell a setting from a default.
+	path    string
+	raw     []byte
+	defined map[string]bool
 }
 
 // Data says what to read and how to batch it.
@@ -94,6 +96,8 @@ type InitNet struct {
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
+// Layers = 0 means no encoder (Salt's model without encoder): the other
+// keys then have no effect and must not be set.
 type Encoder struct {
 	Layers     int    `toml:"layers"`
 	Heads      int    `toml:"heads"`
@@ -114,7 +118,10 @@ type Encoder struct {
 // Pooling configures how constituents are pooled into the jet
 // representation.
 type Pooling struct {
-	Kind string `toml:"kind"` // "attention" (Salt's GlobalAttentionPooling)
+	// Kind is "attention" (Salt's GlobalAttentionPooling) or "none" (Salt's
+	// pool_net unset: a model reading the jet variables alone, whose one
+	// init net reads the jet dataset).
+	Kind string `toml:"kind"`
 }
 
 // Task is one objective.
@@ -322,11 +329,42 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, &Error{File: path, Line: lineOf(data, k[len(k)-1]), Key: k.String(), Msg: msg}
 	}
 	cfg.path, cfg.raw = path, data
+	cfg.defined = map[string]bool{}
+	for _, k := range md.Keys() {
+		cfg.defined[k.String()] = true
+	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// Defined reports whether the configuration text sets key (dotted, as
+// model.encoder.registers), rather than leaving it to its default.
+func (c *Config) Defined(key string) bool { return c.defined[key] }
+
+// JetNet returns the init net that reads the jet dataset, a model without
+// constituents (Salt's DL1), if there is one.
+func (c *Config) JetNet() (InitNet, bool) {
+	for _, n := range c.Model.InitNets {
+		if n.Input == c.Data.JetDataset {
+			return n, true
+		}
+	}
+	return InitNet{}, false
+}
+
+// ConstituentNets returns the init nets of the constituent datasets (all
+// but the jet dataset's).
+func (c *Config) ConstituentNets() []InitNet {
+	var out []InitNet
+	for _, n := range c.Model.InitNets {
+		if n.Input != c.Data.JetDataset {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Path returns the file the configuration was read from.
@@ -395,8 +433,10 @@ func (c *Config) applyDefaults() {
 			n.Activation = "ReLU"
 		}
 		if n.AttachGlobal == nil {
-			yes := true
-			n.AttachGlobal = &yes
+			// The init net of the jet dataset reads the jet variables as
+			// its input; there is nothing to attach.
+			attach := n.Input != c.Data.JetDataset
+			n.AttachGlobal = &attach
 		}
 	}
 	for i := range c.Model.Tasks {
@@ -419,10 +459,16 @@ func (c *Config) applyDefaults() {
 }
 
 // Encode writes the configuration with every default filled in, the
-// "resolved config" saved in a run directory.
+// "resolved config" saved in a run directory. Without an encoder
+// (model.encoder.layers = 0) the encoder's other keys are written as 0,
+// which they mean there.
 func (c *Config) Encode() ([]byte, error) {
 	var b bytes.Buffer
-	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+	out := *c
+	if out.Model.Encoder.Layers == 0 {
+		out.Model.Encoder = Encoder{}
+	}
+	if err := toml.NewEncoder(&b).Encode(&out); err != nil {
 		return nil, fmt.Errorf("config: encoding %s: %w", c.path, err)
 	}
 	return b.Bytes(), nil

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -84,8 +85,15 @@ func (c *Config) Validate() error {
 	}
 	nets := map[string]bool{}
 	for _, n := range m.InitNets {
-		if _, ok := d.Variables[n.Input]; !ok || n.Input == d.JetDataset {
-			return c.errorf("model.init_nets.input", "%q has no variables in [data.variables] (or is the jet dataset)", n.Input)
+		if n.Input == d.JetDataset {
+			if err := c.validateJetNet(n); err != nil {
+				return err
+			}
+			nets[n.Input] = true
+			continue
+		}
+		if _, ok := d.Variables[n.Input]; !ok {
+			return c.errorf("model.init_nets.input", "%q has no variables in [data.variables]", n.Input)
 		}
 		if nets[n.Input] {
 			return c.errorf("model.init_nets.input", "two init nets for %q", n.Input)
@@ -103,6 +111,9 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if _, jetOnly := c.JetNet(); !jetOnly && m.Pooling.Kind == "none" {
+		return c.errorf("model.pooling.kind", "\"none\" is for a model that reads the jet variables alone: give it one [[model.init_nets]] with input = %q, or pool the constituents with \"attention\"", d.JetDataset)
+	}
 	for ds := range d.Variables {
 		if ds != d.JetDataset && ds != GlobalVariables && !nets[ds] {
 			return c.errorf("data.variables", "dataset %q has variables but no [[model.init_nets]] entry reads it", ds)
@@ -119,29 +130,11 @@ func (c *Config) Validate() error {
 	if _, err := c.LoaderSelections(); err != nil {
 		return err
 	}
-	e := m.Encoder
-	switch {
-	case m.EmbedDim < 1:
-		return c.errorf("model.embed_dim", "must be at least 1, got %d", m.EmbedDim)
-	case e.Layers < 1:
-		return c.errorf("model.encoder.layers", "must be at least 1, got %d", e.Layers)
-	case e.Heads < 1 || m.EmbedDim%e.Heads != 0:
-		return c.errorf("model.encoder.heads", "embed_dim %d must be divisible by heads %d", m.EmbedDim, e.Heads)
-	case e.DenseRatio < 1:
-		return c.errorf("model.encoder.dense_ratio", "must be at least 1, got %d", e.DenseRatio)
-	case e.Registers < 0:
-		return c.errorf("model.encoder.registers", "must not be negative, got %d", e.Registers)
-	case e.OutDim < 0:
-		return c.errorf("model.encoder.out_dim", "must be at least 1, or 0 for no output projection, got %d", e.OutDim)
-	case e.Dropout < 0 || e.Dropout >= 1:
-		return c.errorf("model.encoder.dropout", "must be in [0, 1), got %g", e.Dropout)
-	case e.AttnDropout < 0 || e.AttnDropout >= 1:
-		return c.errorf("model.encoder.attn_dropout", "must be in [0, 1), got %g", e.AttnDropout)
-	case m.Pooling.Kind != "attention":
-		return c.errorf("model.pooling.kind", "only \"attention\" (Salt's global attention pooling) is available, got %q", m.Pooling.Kind)
+	if err := c.validateEncoder(); err != nil {
+		return err
 	}
-	if _, err := nn.ParseActivation(e.Activation); err != nil {
-		return c.errorf("model.encoder.activation", "%v", err)
+	if k := m.Pooling.Kind; k != "attention" && k != "none" {
+		return c.errorf("model.pooling.kind", "must be \"attention\" (Salt's global attention pooling) or \"none\" (a model reading the jet variables alone), got %q", k)
 	}
 	if len(m.Tasks) == 0 {
 		return c.errorf("model.tasks", "no tasks: add at least one [[model.tasks]]")
@@ -160,6 +153,81 @@ func (c *Config) Validate() error {
 		return c.errorf("training.checkpoints.monitor", "must be \"val_loss\" or \"val_loss/<task name>\", got %q", mon)
 	}
 	return nil
+}
+
+// validateJetNet checks the init net of the jet dataset: the one init
+// net of a model that reads the jet variables alone (Salt's DL1, whose
+// pool_net and encoder are unset).
+func (c *Config) validateJetNet(n InitNet) error {
+	m := &c.Model
+	switch {
+	case len(m.InitNets) > 1:
+		return c.errorf("model.init_nets.input", "%q is the jet dataset: an init net on it makes a model of the jet variables alone, which has no other init net; remove the others, or the jet dataset's (the jet variables are attached to every constituent anyway)", n.Input)
+	case m.Pooling.Kind != "none":
+		return c.errorf("model.pooling.kind", "a model of the jet variables alone (init net on %q) has nothing to pool: set kind = \"none\"", n.Input)
+	case m.Encoder.Layers != 0:
+		return c.errorf("model.encoder.layers", "a model of the jet variables alone (init net on %q) has no constituents to encode: set layers = 0", n.Input)
+	case n.MaxLen != 0:
+		return c.errorf("model.init_nets.max_len", "%s is the jet dataset, one row per jet: remove max_len", n.Input)
+	case n.AttachGlobal != nil && *n.AttachGlobal:
+		return c.errorf("model.init_nets.attach_global", "%s is the jet dataset, whose variables are the init net's input already: remove attach_global or set it false", n.Input)
+	}
+	if _, err := nn.ParseActivation(n.Activation); err != nil {
+		return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
+	}
+	if n.FinalActivation != "" {
+		if _, err := nn.ParseActivation(n.FinalActivation); err != nil {
+			return c.errorf("model.init_nets.final_activation", "%s: %v", n.Input, err)
+		}
+	}
+	return nil
+}
+
+// encoderKeys are the [model.encoder] keys besides layers, which have no
+// effect without an encoder.
+var encoderKeys = []string{"heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout"}
+
+// validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
+// it refuses any other key set in the file.
+func (c *Config) validateEncoder() error {
+	m := &c.Model
+	e := m.Encoder
+	switch {
+	case m.EmbedDim < 1:
+		return c.errorf("model.embed_dim", "must be at least 1, got %d", m.EmbedDim)
+	case e.Layers < 0:
+		return c.errorf("model.encoder.layers", "must be at least 1, or 0 for no encoder, got %d", e.Layers)
+	case e.Layers == 0:
+		for _, k := range encoderKeys {
+			if key := "model.encoder." + k; c.Defined(key) && !reflect.ValueOf(fieldOf(&e, k)).IsZero() {
+				return c.errorf(key, "has no effect without an encoder (layers = 0): remove it, or give the encoder layers")
+			}
+		}
+		return nil
+	case e.Heads < 1 || m.EmbedDim%e.Heads != 0:
+		return c.errorf("model.encoder.heads", "embed_dim %d must be divisible by heads %d", m.EmbedDim, e.Heads)
+	case e.DenseRatio < 1:
+		return c.errorf("model.encoder.dense_ratio", "must be at least 1, got %d", e.DenseRatio)
+	case e.Registers < 0:
+		return c.errorf("model.encoder.registers", "must not be negative, got %d", e.Registers)
+	case e.OutDim < 0:
+		return c.errorf("model.encoder.out_dim", "must be at least 1, or 0 for no output projection, got %d", e.OutDim)
+	case e.Dropout < 0 || e.Dropout >= 1:
+		return c.errorf("model.encoder.dropout", "must be in [0, 1), got %g", e.Dropout)
+	case e.AttnDropout < 0 || e.AttnDropout >= 1:
+		return c.errorf("model.encoder.attn_dropout", "must be in [0, 1), got %g", e.AttnDropout)
+	}
+	if _, err := nn.ParseActivation(e.Activation); err != nil {
+		return c.errorf("model.encoder.activation", "%v", err)
+	}
+	return nil
+}
+
+// fieldOf returns the value of the field of *s whose toml tag is tag.
+func fieldOf(s any, tag string) any {
+	v := reflect.ValueOf(s).Elem()
+	f, _ := fieldByTag(v.Type(), tag)
+	return v.FieldByIndex(f.Index).Interface()
 }
 
 // ValidateTraining checks the [training] table alone, for commands such as
@@ -229,7 +297,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	perTrack := kind == model.ConstituentClassification || kind == model.Vertexing
 	if perTrack {
 		found := false
-		for _, n := range m.InitNets {
+		for _, n := range c.ConstituentNets() {
 			found = found || n.Input == task.Input
 		}
 		if !found {
@@ -279,7 +347,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
 			task.Name, task.OutputSize, spec.Outputs(), max(len(task.ClassNames), len(task.Targets)))
 	}
-	in := m.Encoder.width(m.EmbedDim)
+	in := m.width()
 	switch kind {
 	case model.ConstituentClassification:
 		in *= 2
@@ -293,18 +361,19 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		if global > 0 {
 			extra = fmt.Sprintf(" and %d global variables", global)
 		}
-		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d%s)", task.Name, task.InputSize, in, m.Encoder.width(m.EmbedDim), extra)
+		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d%s)", task.Name, task.InputSize, in, m.width(), extra)
 	}
 	return nil
 }
 
-// width is the size of the encoder's output: out_dim, or embed_dim
-// without an output projection.
-func (e Encoder) width(embed int) int {
-	if e.OutDim > 0 {
-		return e.OutDim
+// width is the size of the jet representation and of the constituent
+// features the heads read: the encoder's out_dim, or embed_dim without an
+// output projection or without an encoder.
+func (m *Model) width() int {
+	if m.Encoder.Layers > 0 && m.Encoder.OutDim > 0 {
+		return m.Encoder.OutDim
 	}
-	return embed
+	return m.EmbedDim
 }
 
 // ClassWeightsFunc looks up the class_dict weights of a label field of a
@@ -333,23 +402,36 @@ func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
 // consulted for tasks with use_class_dict (it may be nil otherwise).
 func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	m := c.Model
-	enc, _ := nn.ParseActivation(m.Encoder.Activation)
 	s := model.Spec{
 		Name:     m.Name,
 		JetVars:  c.Data.Variables[c.Data.JetDataset],
 		EmbedDim: m.EmbedDim,
-		Encoder: nn.EncoderConfig{
+	}
+	if m.Encoder.Layers > 0 {
+		enc, _ := nn.ParseActivation(m.Encoder.Activation)
+		s.Encoder = nn.EncoderConfig{
 			Layers: m.Encoder.Layers, Heads: m.Encoder.Heads, DenseRatio: m.Encoder.DenseRatio,
 			Activation: enc, Registers: m.Encoder.Registers, OutDim: m.Encoder.OutDim,
 			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout, AttnDropout: m.Encoder.AttnDropout,
-		},
+		}
+	}
+	if m.Pooling.Kind == "none" {
+		s.Pooling = model.NoPooling
 	}
 	if global := c.Data.Variables[GlobalVariables]; len(global) > 0 {
 		s.JetVars = c.Data.JetInputVariables()
 		s.GlobalVars = global
 		s.AttachVars = append([]string{}, c.Data.Variables[c.Data.JetDataset]...)
 	}
-	for _, n := range m.InitNets {
+	if n, ok := c.JetNet(); ok {
+		a, _ := nn.ParseActivation(n.Activation)
+		final := nn.None
+		if n.FinalActivation != "" {
+			final, _ = nn.ParseActivation(n.FinalActivation)
+		}
+		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final}
+	}
+	for _, n := range c.ConstituentNets() {
 		if n.MaxLen == 0 {
 			return model.Spec{}, c.errorf("model.init_nets.max_len", "%s: 0 (the training files' length) is resolved when training starts; this command needs a length: give one", n.Input)
 		}

@@ -43,7 +43,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		lc.NonFinite = loader.ZeroNonFinite
 	}
 	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
-	for _, n := range c.Model.InitNets {
+	for _, n := range c.ConstituentNets() {
 		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
 	}
 	for _, t := range c.Model.Tasks {
@@ -97,7 +97,7 @@ func Prepare(cfg *config.Config) (*config.Config, error) {
 	}
 	nets := append([]config.InitNet(nil), c.Model.InitNets...)
 	for i := range nets {
-		if nets[i].MaxLen != 0 {
+		if nets[i].MaxLen != 0 || nets[i].Input == c.Data.JetDataset {
 			continue
 		}
 		longest := 0
@@ -132,7 +132,7 @@ func dataNotes(c *config.Config, split, key string, ds *loader.Dataset, limit in
 		}
 		notes = append(notes, fmt.Sprintf("data.%s = %d, but the %s files hold %s: using all %d", key, limit, split, what, ds.Len()))
 	}
-	for _, n := range c.Model.InitNets {
+	for _, n := range c.ConstituentNets() {
 		file, batch := ds.FileLength(n.Input)
 		if file > 0 && batch > file {
 			notes = append(notes, fmt.Sprintf("model.init_nets.max_len = %d for %s, but the %s files have %d slots per jet: the last %d slots are always padding (max_len = 0 takes the files' length)",

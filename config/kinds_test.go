@@ -1,0 +1,149 @@
+package config
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+)
+
+// jetOnly is Salt's DL1 (configs/legacy/DL1.yaml) in salt-ort's keys: one
+// init net on the jet dataset, no encoder and no pooling.
+const jetOnly = `
+[data]
+train = ["train.h5"]
+val = ["val.h5"]
+norm_dict = "norm.yaml"
+[data.variables]
+jets = ["pt_btagJes", "eta_btagJes"]
+[model]
+name = "DL1"
+embed_dim = 64
+[[model.init_nets]]
+input = "jets"
+hidden = [128, 128, 128]
+activation = "SiLU"
+[model.encoder]
+layers = 0
+[model.pooling]
+kind = "none"
+[[model.tasks]]
+name = "jets_classification"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "c", "u"]
+hidden = [128]
+`
+
+// deepSets is Salt's DIPS (configs/legacy/dips.yaml): an init net per
+// track pooled without an encoder.
+const deepSets = `
+[data]
+train = ["train.h5"]
+val = ["val.h5"]
+norm_dict = "norm.yaml"
+[data.variables]
+jets = ["pt_btagJes", "eta_btagJes"]
+tracks = ["d0", "z0SinTheta"]
+[model]
+name = "DIPS"
+embed_dim = 128
+[[model.init_nets]]
+input = "tracks"
+max_len = 40
+hidden = [256]
+[model.encoder]
+layers = 0
+[[model.tasks]]
+name = "jets_classification"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "c", "u"]
+hidden = [128, 64, 32]
+input_size = 128
+`
+
+// TestModelKindsParse checks the specs of the kinds without an encoder and
+// that their resolved configurations read back the same.
+func TestModelKindsParse(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		check      func(t *testing.T, s model.Spec)
+	}{
+		{"jet only", jetOnly, func(t *testing.T, s model.Spec) {
+			want := &model.JetInit{Name: "jets", Hidden: []int{128, 128, 128}, Activation: "silu", FinalActivation: "none"}
+			if !reflect.DeepEqual(s.JetInit, want) || len(s.Inputs) != 0 || s.Pooling != model.NoPooling || s.HasEncoder() || s.Width() != 64 {
+				t.Errorf("spec %+v", s)
+			}
+		}},
+		{"deepsets", deepSets, func(t *testing.T, s model.Spec) {
+			if s.JetInit != nil || len(s.Inputs) != 1 || s.Pooling != model.AttentionPooling || s.HasEncoder() || s.Width() != 128 || s.Encoder.Registers != 0 {
+				t.Errorf("spec %+v", s)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse("model.toml", []byte(c.text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := cfg.Spec(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, s)
+			enc, err := cfg.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := Parse("resolved.toml", enc)
+			if err != nil {
+				t.Fatalf("resolved configuration: %v\n%s", err, enc)
+			}
+			s2, err := back.Spec(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(s, s2) {
+				t.Errorf("resolved configuration's spec differs:\n%+v\n%+v", s, s2)
+			}
+		})
+	}
+}
+
+// TestModelKindsErrors checks that inconsistent kinds are errors naming
+// the key and what to do.
+func TestModelKindsErrors(t *testing.T) {
+	for _, c := range []struct {
+		name, text string
+		key, want  string
+	}{
+		{"jet net beside a constituent net", strings.Replace(deepSets, `[[model.init_nets]]`, "[[model.init_nets]]\ninput = \"jets\"\n[[model.init_nets]]", 1),
+			"model.init_nets.input", "has no other init net"},
+		{"jet net with attention pooling", strings.Replace(jetOnly, `kind = "none"`, `kind = "attention"`, 1), "model.pooling.kind", `set kind = "none"`},
+		{"jet net with an encoder", strings.Replace(jetOnly, "layers = 0", "layers = 2", 1), "model.encoder.layers", "set layers = 0"},
+		{"jet net with max_len", strings.Replace(jetOnly, `input = "jets"`, "input = \"jets\"\nmax_len = 3", 1), "model.init_nets.max_len", "remove max_len"},
+		{"jet net attaching the jet variables", strings.Replace(jetOnly, `input = "jets"`, "input = \"jets\"\nattach_global = true", 1), "model.init_nets.attach_global", "set it false"},
+		{"no pooling with constituents", strings.Replace(deepSets, "layers = 0", "layers = 0\n[model.pooling]\nkind = \"none\"", 1), "model.pooling.kind", "reads the jet variables alone"},
+		{"unknown pooling", strings.Replace(deepSets, "layers = 0", "layers = 0\n[model.pooling]\nkind = \"sum\"", 1), "model.pooling.kind", `"attention"`},
+		{"registers without an encoder", strings.Replace(deepSets, "layers = 0", "layers = 0\nregisters = 2", 1), "model.encoder.registers", "without an encoder"},
+		{"heads without an encoder", strings.Replace(deepSets, "layers = 0", "layers = 0\nheads = 4", 1), "model.encoder.heads", "without an encoder"},
+		{"negative layers", strings.Replace(deepSets, "layers = 0", "layers = -1", 1), "model.encoder.layers", "0 for no encoder"},
+		{"track task of a jet-only model", jetOnly + "[[model.tasks]]\nname = \"origin\"\nkind = \"track_classification\"\ninput = \"jets\"\nlabel = \"o\"\nclass_names = [\"a\", \"b\"]\n",
+			"model.tasks.input", "not a constituent dataset"},
+		{"input size of a deepsets head", strings.Replace(deepSets, "input_size = 128", "input_size = 64", 1), "model.tasks.input_size", "reads 128 features"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("model.toml", []byte(c.text))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v, want a *config.Error", err)
+			}
+			if ce.Key != c.key || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q, want key %s and %q", err, c.key, c.want)
+			}
+		})
+	}
+}
