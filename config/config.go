@@ -202,9 +202,11 @@ type Training struct {
 
 // Optimizer configures the optimizer.
 type Optimizer struct {
-	Name        string  `toml:"name"` // "adamw" or "sgd"
+	// Name is "adamw", "sgd" or "lion" (Salt's model.optimizer: lion,
+	// lion-pytorch's update; beta2 then defaults to Lion's 0.99).
+	Name        string  `toml:"name"`
 	WeightDecay float64 `toml:"weight_decay"`
-	// Beta1 is AdamW's first β and Momentum SGD's momentum; with
+	// Beta1 is AdamW's and Lion's first β and Momentum SGD's momentum; with
 	// training.lr.cycle_momentum (the default, as Salt's OneCycleLR) the
 	// schedule sets them every step instead.
 	Beta1    float64 `toml:"beta1"`
@@ -438,6 +440,9 @@ func (c *Config) applyDefaults() {
 			attach := n.Input != c.Data.JetDataset
 			n.AttachGlobal = &attach
 		}
+	}
+	if o := &c.Training.Optimizer; o.Name == "lion" && !c.Defined("training.optimizer.beta2") {
+		o.Beta2 = 0.99 // lion-pytorch's default, which Salt trains with
 	}
 	for i := range c.Model.Tasks {
 		t := &c.Model.Tasks[i]

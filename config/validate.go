@@ -247,8 +247,8 @@ func (c *Config) ValidateTraining() error {
 		return c.errorf("training.precision", "%q needs device = \"cuda\"; on the CPU use \"fp32\" (ONNX Runtime's CPU provider has no half-precision kernels for these graphs)", t.Precision)
 	case t.LossWeighting != "static" && t.LossWeighting != "uncertainty":
 		return c.errorf("training.loss_weighting", "must be \"static\" or \"uncertainty\", got %q", t.LossWeighting)
-	case t.Optimizer.Name != "adamw" && t.Optimizer.Name != "sgd":
-		return c.errorf("training.optimizer.name", "must be \"adamw\" or \"sgd\", got %q", t.Optimizer.Name)
+	case t.Optimizer.Name != "adamw" && t.Optimizer.Name != "sgd" && t.Optimizer.Name != "lion":
+		return c.errorf("training.optimizer.name", "must be \"adamw\", \"sgd\" or \"lion\", got %q", t.Optimizer.Name)
 	case t.Optimizer.WeightDecay < 0:
 		return c.errorf("training.optimizer.weight_decay", "must not be negative, got %g", t.Optimizer.WeightDecay)
 	case t.LR.Initial <= 0 || t.LR.Max <= 0 || t.LR.End <= 0:
@@ -270,6 +270,9 @@ func (c *Config) ValidateTraining() error {
 	}
 	if t.Optimizer.Name == "adamw" && (t.Optimizer.Beta1 <= 0 || t.Optimizer.Beta1 >= 1 || t.Optimizer.Beta2 <= 0 || t.Optimizer.Beta2 >= 1 || t.Optimizer.Eps <= 0) {
 		return c.errorf("training.optimizer", "AdamW needs 0 < beta1, beta2 < 1 and eps > 0")
+	}
+	if t.Optimizer.Name == "lion" && (t.Optimizer.Beta1 <= 0 || t.Optimizer.Beta1 >= 1 || t.Optimizer.Beta2 <= 0 || t.Optimizer.Beta2 >= 1) {
+		return c.errorf("training.optimizer", "Lion needs 0 < beta1, beta2 < 1 (lion-pytorch's are 0.9 and 0.99)")
 	}
 	return nil
 }

@@ -444,6 +444,8 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 	switch o := c.Training.Optimizer; o.Name {
 	case "sgd":
 		opt = optim.SGD{Momentum: o.Momentum, WeightDecay: o.WeightDecay}
+	case "lion":
+		opt = optim.Lion{Beta1: o.Beta1, Beta2: o.Beta2, WeightDecay: o.WeightDecay}
 	default:
 		opt = optim.AdamW{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}
 	}
