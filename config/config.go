@@ -180,8 +180,10 @@ type Training struct {
 	// (on by default; salt-ort falls back and says why where ONNX Runtime
 	// cannot capture).
 	CUDAGraph bool `toml:"cuda_graph"`
-	// LossWeighting is "static" (the task weights, as Salt) or
-	// "uncertainty" (learned homoscedastic uncertainty, Kendall et al. 2018).
+	// LossWeighting is "static" (the task weights, as Salt's loss_mode
+	// wsum), "uncertainty" (learned homoscedastic uncertainty, Kendall et
+	// al. 2018) or "GLS" (Salt's loss_mode GLS: the geometric mean of the
+	// task losses, every task weight 1; not for data-parallel jobs).
 	LossWeighting string        `toml:"loss_weighting"`
 	Optimizer     Optimizer     `toml:"optimizer"`
 	LR            OneCycle      `toml:"lr"`
@@ -440,6 +442,9 @@ func (c *Config) applyDefaults() {
 			attach := n.Input != c.Data.JetDataset
 			n.AttachGlobal = &attach
 		}
+	}
+	if strings.EqualFold(c.Training.LossWeighting, "gls") {
+		c.Training.LossWeighting = "GLS"
 	}
 	if o := &c.Training.Optimizer; o.Name == "lion" && !c.Defined("training.optimizer.beta2") {
 		o.Beta2 = 0.99 // lion-pytorch's default, which Salt trains with

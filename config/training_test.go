@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/graph/model"
 )
 
 // TestOptimizerDefaults checks the optimizer settings each name gets.
@@ -42,6 +44,8 @@ func TestTrainingErrors(t *testing.T) {
 	}{
 		{"unknown optimizer", "[training.optimizer]\nname = \"adam\"\n", "training.optimizer.name", `"lion"`},
 		{"lion beta2", "[training.optimizer]\nname = \"lion\"\nbeta2 = 1.0\n", "training.optimizer", "Lion needs 0 < beta1, beta2 < 1"},
+		{"unknown loss weighting", "[training]\nloss_weighting = \"geometric\"\n", "training.loss_weighting", `"GLS"`},
+		{"GLS with a task weight", "weight = 0.5\n[training]\nloss_weighting = \"GLS\"\n", "model.tasks.weight", "does not use task weights"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("minimal.toml", []byte(minimal+c.text))
@@ -50,5 +54,23 @@ func TestTrainingErrors(t *testing.T) {
 				t.Errorf("error %v, want key %s and %q", err, c.key, c.want)
 			}
 		})
+	}
+}
+
+// TestGLS checks that loss_weighting = "GLS" (any case) makes the model's
+// loss the geometric mean.
+func TestGLS(t *testing.T) {
+	for _, v := range []string{"GLS", "gls"} {
+		cfg, err := Parse("minimal.toml", []byte(minimal+"[training]\nloss_weighting = \""+v+"\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := cfg.Spec(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Training.LossWeighting != "GLS" || s.LossMode != model.GeometricMean {
+			t.Errorf("%s: loss weighting %q, loss mode %q", v, cfg.Training.LossWeighting, s.LossMode)
+		}
 	}
 }

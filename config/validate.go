@@ -144,6 +144,9 @@ func (c *Config) Validate() error {
 		if err := c.validateTask(task, names); err != nil {
 			return err
 		}
+		if t.LossWeighting == "GLS" && *task.Weight != 1 {
+			return c.taskErrorf(task.Name, "model.tasks.weight", "task %s: weight %g, but the geometric loss strategy (training.loss_weighting = \"GLS\") does not use task weights, as Salt's: remove the weight or set it to 1", task.Name, *task.Weight)
+		}
 	}
 
 	if err := c.ValidateTraining(); err != nil {
@@ -245,8 +248,8 @@ func (c *Config) ValidateTraining() error {
 		return c.errorf("training.precision", "must be \"fp32\", \"tf32\", \"fp16\" or \"bf16\", got %q", t.Precision)
 	case t.Precision != "fp32" && t.Device != "cuda":
 		return c.errorf("training.precision", "%q needs device = \"cuda\"; on the CPU use \"fp32\" (ONNX Runtime's CPU provider has no half-precision kernels for these graphs)", t.Precision)
-	case t.LossWeighting != "static" && t.LossWeighting != "uncertainty":
-		return c.errorf("training.loss_weighting", "must be \"static\" or \"uncertainty\", got %q", t.LossWeighting)
+	case t.LossWeighting != "static" && t.LossWeighting != "uncertainty" && t.LossWeighting != "GLS":
+		return c.errorf("training.loss_weighting", "must be \"static\", \"uncertainty\" or \"GLS\", got %q", t.LossWeighting)
 	case t.Optimizer.Name != "adamw" && t.Optimizer.Name != "sgd" && t.Optimizer.Name != "lion":
 		return c.errorf("training.optimizer.name", "must be \"adamw\", \"sgd\" or \"lion\", got %q", t.Optimizer.Name)
 	case t.Optimizer.WeightDecay < 0:
@@ -420,6 +423,9 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	}
 	if m.Pooling.Kind == "none" {
 		s.Pooling = model.NoPooling
+	}
+	if c.Training.LossWeighting == "GLS" {
+		s.LossMode = model.GeometricMean
 	}
 	if global := c.Data.Variables[GlobalVariables]; len(global) > 0 {
 		s.JetVars = c.Data.JetInputVariables()

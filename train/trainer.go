@@ -192,6 +192,9 @@ func (t *trainer) setup() error {
 		if c.Data.BatchSize%group.Size() != 0 {
 			return fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
 		}
+		if c.Training.LossWeighting == "GLS" {
+			return &config.Error{File: c.Path(), Key: "training.loss_weighting", Msg: model.ErrShardedGLS.Error()}
+		}
 		fp, err := fingerprintOf(c, resolved, group.Size())
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -374,7 +375,8 @@ func originPairWeights(g *graph.Graph, origin *graph.Tensor) *graph.Tensor {
 }
 
 // totalLoss returns Σ task_weights[i]·losses[i] with task_weights a graph
-// input, and adds the per-task and total loss outputs. With sharded, each
+// input (or, with the GeometricMean loss mode, their weighted geometric
+// mean), and adds the per-task and total loss outputs. With sharded, each
 // task's loss divides by its whole-batch denominator, an input
 // (LossDenInput), so that the outputs are this shard's share of the
 // batch's losses and the ranks' gradients sum to the batch's gradient.
@@ -395,7 +397,15 @@ func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.T
 	for i, l := range losses {
 		stacked[i] = g.Reshape(l, 1)
 	}
-	total := g.ReduceSum(g.Mul(g.Concat(0, stacked...), w), []int{0}, false)
+	var total *graph.Tensor
+	if s.LossMode == GeometricMean {
+		// exp(Σ w_i·ln L_i / n): the n-th root of the product, without
+		// forming a product that under- or overflows.
+		logs := g.Mul(g.Log(g.Concat(0, stacked...)), w)
+		total = g.Exp(g.Mul(g.ReduceSum(logs, []int{0}, false), g.Scalar(graph.Float32, 1/float64(len(losses)))))
+	} else {
+		total = g.ReduceSum(g.Mul(g.Concat(0, stacked...), w), []int{0}, false)
+	}
 	pop()
 	for i, task := range s.Tasks {
 		g.Output(TaskLossOutput(task.Name), losses[i])
@@ -403,6 +413,12 @@ func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.T
 	g.Output(LossOutput, total)
 	return total
 }
+
+// ErrShardedGLS is the error of a sharded graph with the GeometricMean loss
+// mode: its gradient scales each task's by a ratio of the whole batch's
+// losses, which the ranks of a data-parallel job know only after their
+// gradients are computed, so their gradients do not sum to the batch's.
+var ErrShardedGLS = errors.New("the geometric loss strategy (GLS) combines the whole batch's task losses nonlinearly, so the ranks of a data-parallel job cannot sum their gradients to the batch's: train GLS in one process, or combine the losses with training.loss_weighting = \"static\" or \"uncertainty\"")
 
 // TrainOptions configure the training-step graph.
 type TrainOptions struct {
@@ -477,6 +493,9 @@ func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
 	}
+	if opts.Sharded && s.LossMode == GeometricMean {
+		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, ErrShardedGLS)
+	}
 	step := trainStepConfig(opts, compute)
 	g := graph.New(s.Name + "_train_step")
 	in := s.declareInputs(g, int64(opts.Batch), true)
@@ -505,6 +524,9 @@ func (s *Spec) GradientStep(opts TrainOptions) (*graph.Graph, *optim.Layout, err
 	compute, err := computeType(opts.Compute)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, err)
+	}
+	if opts.Sharded && s.LossMode == GeometricMean {
+		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, ErrShardedGLS)
 	}
 	step := trainStepConfig(opts, compute)
 	g := graph.New(s.Name + "_gradient")

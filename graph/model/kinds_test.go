@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -75,7 +76,7 @@ func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]f
 				}
 				v[0] = float64(class[j]) - 1.5 + 0.3*r.NormFloat64()
 				if nv > 1 {
-					v[1] = (q.origin[j*t+i]-3.5)/2 + 0.1*r.NormFloat64()
+					v[1] = q.origin[j*t+i] + 0.1*r.NormFloat64()
 				}
 				if nv > 2 {
 					v[2] = q.vertex[j*t+i] + 0.1*r.NormFloat64()
@@ -198,11 +199,12 @@ func TestModelKindsTrain(t *testing.T) {
 		name string
 		spec model.Spec
 	}{
+		{"gn2", tiny()},
 		{"deepsets", tinyDeepSets()},
 		{"jet only", tinyJetOnly()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), 300, 3e-3)
+			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), 600, 3e-3)
 			for _, task := range c.spec.Tasks {
 				if after[task.Name] >= 0.9*before[task.Name] {
 					t.Errorf("task %s: validation loss %g → %g, want a clear decrease", task.Name, before[task.Name], after[task.Name])
@@ -283,5 +285,72 @@ func TestModelKindsRefused(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestGeometricLoss checks the GLS total against the geometric mean of
+// the task losses the same graph outputs, that training on it lowers
+// every task's loss, and that a sharded step refuses it.
+func TestGeometricLoss(t *testing.T) {
+	s := tiny()
+	s.LossMode = model.GeometricMean
+	for i := range s.Tasks {
+		s.Tasks[i].Weight = 1
+	}
+	g, layout, err := s.Eval(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, sl := range layout {
+		size += sl.Size
+	}
+	feeds := kindBatch(s, g, 8, rand.New(rand.NewPCG(3, 3)))
+	feeds[optim.ParamsInput] = initialParams(layout, size, 4)
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := 1.0
+	for _, task := range s.Tasks {
+		prod *= out[model.TaskLossOutput(task.Name)][0]
+	}
+	want := math.Pow(prod, 1/float64(len(s.Tasks)))
+	if got := out[model.LossOutput][0]; math.Abs(got-want) > 1e-6*want {
+		t.Errorf("GLS loss %.7g, want (Π L_i)^(1/n) = %.7g", got, want)
+	}
+
+	// GLS's gradient weighs each task by 1/L_i: the task learnt best
+	// leads, and the others fall more slowly than in a sum.
+	before, after := trainKind(t, s, optim.DefaultAdamW(), 600, 3e-3)
+	gls := func(l map[string]float64) float64 {
+		p := 1.0
+		for _, v := range l {
+			p *= v
+		}
+		return math.Pow(p, 1/float64(len(l)))
+	}
+	if gls(after) >= 0.7*gls(before) {
+		t.Errorf("GLS validation loss %g → %g, want a clear decrease", gls(before), gls(after))
+	}
+	for _, task := range s.Tasks {
+		if after[task.Name] >= before[task.Name] {
+			t.Errorf("task %s: validation loss %g → %g, want a decrease", task.Name, before[task.Name], after[task.Name])
+		}
+	}
+
+	for _, build := range []func() error{
+		func() error {
+			_, _, err := s.GradientStep(model.TrainOptions{Batch: 4, Step: optim.Step{Optimizer: optim.DefaultAdamW()}, Sharded: true})
+			return err
+		},
+		func() error {
+			_, _, err := s.TrainStep(model.TrainOptions{Batch: 4, Step: optim.Step{Optimizer: optim.DefaultAdamW()}, Sharded: true})
+			return err
+		},
+	} {
+		if err := build(); !errors.Is(err, model.ErrShardedGLS) {
+			t.Errorf("sharded GLS step: %v, want ErrShardedGLS", err)
+		}
 	}
 }

@@ -49,7 +49,26 @@ type Spec struct {
 	Pooling Pooling
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
+	// LossMode is how the task losses combine into the loss training
+	// minimises.
+	LossMode LossMode
 }
+
+// LossMode is how the task losses combine.
+type LossMode string
+
+// The loss modes.
+const (
+	// WeightedSum is Σ w_i·L_i with the task weights (Salt's wsum), the
+	// default.
+	WeightedSum LossMode = ""
+	// GeometricMean is the geometric loss strategy (Salt's GLS, Chennupati
+	// et al. 2019): (Π L_i)^(1/n) over the n tasks, computed as
+	// exp(Σ w_i·ln L_i / n), so that a task's weight is its exponent (Salt
+	// requires every weight to be 1, which gives its GLS). Its gradient
+	// scales each task's by the total over n·L_i: no task's scale dominates.
+	GeometricMean LossMode = "gls"
+)
 
 // Input is one constituent group.
 type Input struct {
@@ -209,6 +228,9 @@ func (s *Spec) Validate() error {
 	}
 	if len(s.Tasks) == 0 {
 		return fmt.Errorf("model %s: no tasks", s.Name)
+	}
+	if s.LossMode != WeightedSum && s.LossMode != GeometricMean {
+		return fmt.Errorf("model %s: unknown loss mode %q", s.Name, s.LossMode)
 	}
 	names := map[string]bool{}
 	for _, t := range s.Tasks {
