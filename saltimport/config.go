@@ -387,11 +387,20 @@ func (c *converter) convertModel(cfg *config.Config) {
 		return
 	}
 	const ia = sm + ".init_args"
-	if opt := c.str("model.optimizer"); opt != "" && opt != "AdamW" {
-		c.problem("model.optimizer", "%q: salt-ort trains Salt's models with AdamW (or SGD)", opt)
+	switch opt := c.str("model.optimizer"); opt {
+	case "", "AdamW":
+	case "lion":
+		cfg.Training.Optimizer.Name = "lion"
+		cfg.Training.Optimizer.Beta2 = 0.99 // lion-pytorch's default
+	default:
+		c.problem("model.optimizer", "%q: salt-ort trains Salt's models with AdamW or Lion (lion)", opt)
 	}
-	if lm := c.str("model.loss_mode"); lm != "" && lm != "wsum" {
-		c.problem("model.loss_mode", "%q: salt-ort sums the weighted task losses (wsum); a geometric mean (GLS) it does not have", lm)
+	switch lm := c.str("model.loss_mode"); lm {
+	case "", "wsum":
+	case "GLS":
+		cfg.Training.LossWeighting = "GLS"
+	default:
+		c.problem("model.loss_mode", "%q: salt-ort combines the task losses as Salt's wsum or GLS", lm)
 	}
 	if v, _ := c.get("model.mup_config"); !empty(v) {
 		c.problem("model.mup_config", "muP parametrisation is not available in salt-ort")

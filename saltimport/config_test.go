@@ -173,6 +173,8 @@ func TestConvertMapsSettings(t *testing.T) {
 		{"trainer.callbacks.0.init_args.monitor_loss", "val/jets_classification_loss", func(c config.Config) any { return c.Training.Checkpoints.Monitor }, "val_loss/jets_classification"},
 		{task0 + "weight", 2.5, func(c config.Config) any { return *c.Model.Tasks[0].Weight }, 2.5},
 		{"model.lrs_config.weight_decay", "1e-4", func(c config.Config) any { return c.Training.Optimizer.WeightDecay }, 1e-4},
+		{"model.optimizer", "lion", func(c config.Config) any { return [2]any{c.Training.Optimizer.Name, c.Training.Optimizer.Beta2} }, [2]any{"lion", 0.99}},
+		{"model.loss_mode", "GLS", func(c config.Config) any { return c.Training.LossWeighting }, "GLS"},
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			m := gn2Config(t)
@@ -212,8 +214,8 @@ func TestConvertRejects(t *testing.T) {
 		{task0 + "loss.init_args.label_smoothing", 0.1, "label smoothing"},
 		{task0 + "sample_weight", "weight", "weighted mean"},
 		{ia + "tasks.init_args.modules.2.class_path", "salt.models.GaussianRegressionTask", "ClassificationTask, VertexingTask and RegressionTask"},
-		{"model.loss_mode", "GLS", "geometric mean"},
-		{"model.optimizer", "lion", "AdamW"},
+		{"model.loss_mode", "geometric", "wsum or GLS"},
+		{"model.optimizer", "HybridMuonAdamW", "AdamW or Lion"},
 		{"trainer.accumulate_grad_batches", 4, "after every batch"},
 		{"trainer.devices", 4, "one device"},
 		{"data.input_map", map[string]any{"tracks": "tracks_loose"}, "rename the input"},
