@@ -113,6 +113,27 @@ type Encoder struct {
 	// attn_kwargs.dropout).
 	Dropout     float64 `toml:"dropout"`
 	AttnDropout float64 `toml:"attn_dropout"`
+	// Gated makes the feed-forward net a gated linear unit (Salt's
+	// dense_kwargs.gated).
+	Gated bool `toml:"gated"`
+	// Norm is "LayerNorm" (Salt's parameter-free LayerNorm, the default)
+	// or "RMSNorm" (with a learnable scale), in every residual block and
+	// at the output (Salt's norm).
+	Norm string `toml:"norm"`
+	// NormType is "pre" (the default), "post" or "hybrid" (Salt's
+	// norm_type; hybrid, GN3's, also normalises queries, keys and values).
+	NormType string `toml:"norm_type"`
+	// LSInit, when positive, is LayerScale's initial value (Salt's
+	// ls_init): each block's output is scaled by a learnable vector.
+	LSInit float64 `toml:"ls_init"`
+	// DropPath is the probability of dropping a block's output for a
+	// whole jet in training (Salt's drop_path, stochastic depth).
+	DropPath float64 `toml:"drop_path"`
+	// DoQKNorm and DoVNorm normalise each attention head's queries and
+	// keys, and values, with RMSNorm (Salt's attn_kwargs.do_qk_norm and
+	// do_v_norm).
+	DoQKNorm bool `toml:"do_qk_norm"`
+	DoVNorm  bool `toml:"do_v_norm"`
 }
 
 // Pooling configures how constituents are pooled into the jet
@@ -252,7 +273,7 @@ func Default() Config {
 		Data: Data{JetDataset: "jets", BatchSize: 1000, NumTrain: -1, NumVal: -1, NumWorkers: 1, Prefetch: 4, NonFinite: "error"},
 		Model: Model{
 			Name: "GN2", EmbedDim: 256,
-			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true},
+			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"},
 			Pooling: Pooling{Kind: "attention"},
 		},
 		Training: Training{

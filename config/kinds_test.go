@@ -147,3 +147,52 @@ func TestModelKindsErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestEncoderOptions checks the keys of Salt's GN3 encoder options and
+// their errors.
+func TestEncoderOptions(t *testing.T) {
+	gn3 := minimal + `[model.encoder]
+gated = true
+norm = "RMSNorm"
+norm_type = "hybrid"
+ls_init = 1e-3
+drop_path = 0.1
+`
+	cfg, err := Parse("model.toml", []byte(gn3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.Spec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Encoder
+	if !e.Gated || e.Norm != "rmsnorm" || e.NormType != "hybrid" || e.LayerScale != 1e-3 || e.DropPath != 0.1 {
+		t.Errorf("encoder %+v", e)
+	}
+	qk, err := Parse("model.toml", []byte(minimal+"[model.encoder]\ndo_qk_norm = true\ndo_v_norm = true\nnorm_type = \"post\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := qk.Spec(nil); err != nil || !s.Encoder.QKNorm || !s.Encoder.VNorm || s.Encoder.NormType != "post" {
+		t.Errorf("do_qk_norm, do_v_norm, post: %+v, %v", s.Encoder, err)
+	}
+	for _, c := range []struct {
+		name, text, key, want string
+	}{
+		{"unknown norm", "[model.encoder]\nnorm = \"BatchNorm\"\n", "model.encoder.norm", `"RMSNorm"`},
+		{"unknown norm type", "[model.encoder]\nnorm_type = \"sandwich\"\n", "model.encoder.norm_type", `"hybrid"`},
+		{"drop path of 1", "[model.encoder]\ndrop_path = 1.0\n", "model.encoder.drop_path", "[0, 1)"},
+		{"negative ls_init", "[model.encoder]\nls_init = -0.1\n", "model.encoder.ls_init", "0 for no LayerScale"},
+		{"hybrid without qk norm", "[model.encoder]\nnorm_type = \"hybrid\"\ndo_qk_norm = false\n", "model.encoder.do_qk_norm", "remove do_qk_norm = false"},
+		{"gated without an encoder", "[model.encoder]\nlayers = 0\ngated = true\n", "model.encoder.gated", "without an encoder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("model.toml", []byte(minimal+c.text))
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want key %s and %q", err, c.key, c.want)
+			}
+		})
+	}
+}

@@ -188,7 +188,8 @@ func (c *Config) validateJetNet(n InitNet) error {
 
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
-var encoderKeys = []string{"heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout"}
+var encoderKeys = []string{"heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
+	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
 // it refuses any other key set in the file.
@@ -219,6 +220,18 @@ func (c *Config) validateEncoder() error {
 		return c.errorf("model.encoder.dropout", "must be in [0, 1), got %g", e.Dropout)
 	case e.AttnDropout < 0 || e.AttnDropout >= 1:
 		return c.errorf("model.encoder.attn_dropout", "must be in [0, 1), got %g", e.AttnDropout)
+	case e.DropPath < 0 || e.DropPath >= 1:
+		return c.errorf("model.encoder.drop_path", "must be in [0, 1), got %g", e.DropPath)
+	case e.LSInit < 0:
+		return c.errorf("model.encoder.ls_init", "must be positive, or 0 for no LayerScale, got %g", e.LSInit)
+	case e.Norm != "LayerNorm" && e.Norm != "RMSNorm":
+		return c.errorf("model.encoder.norm", "must be \"LayerNorm\" or \"RMSNorm\" (Salt's norms), got %q", e.Norm)
+	case e.NormType != "pre" && e.NormType != "post" && e.NormType != "hybrid":
+		return c.errorf("model.encoder.norm_type", "must be \"pre\", \"post\" or \"hybrid\" (Salt's norm_type), got %q", e.NormType)
+	case e.NormType == "hybrid" && c.Defined("model.encoder.do_qk_norm") && !e.DoQKNorm:
+		return c.errorf("model.encoder.do_qk_norm", "norm_type = \"hybrid\" normalises queries and keys, as Salt's: remove do_qk_norm = false")
+	case e.NormType == "hybrid" && c.Defined("model.encoder.do_v_norm") && !e.DoVNorm:
+		return c.errorf("model.encoder.do_v_norm", "norm_type = \"hybrid\" normalises values, as Salt's: remove do_v_norm = false")
 	}
 	if _, err := nn.ParseActivation(e.Activation); err != nil {
 		return c.errorf("model.encoder.activation", "%v", err)
@@ -415,10 +428,21 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	}
 	if m.Encoder.Layers > 0 {
 		enc, _ := nn.ParseActivation(m.Encoder.Activation)
+		e := m.Encoder
 		s.Encoder = nn.EncoderConfig{
-			Layers: m.Encoder.Layers, Heads: m.Encoder.Heads, DenseRatio: m.Encoder.DenseRatio,
-			Activation: enc, Registers: m.Encoder.Registers, OutDim: m.Encoder.OutDim,
-			NoFinalNorm: !m.Encoder.FinalNorm, Dropout: m.Encoder.Dropout, AttnDropout: m.Encoder.AttnDropout,
+			Layers: e.Layers, Heads: e.Heads, DenseRatio: e.DenseRatio,
+			Activation: enc, Registers: e.Registers, OutDim: e.OutDim,
+			NoFinalNorm: !e.FinalNorm, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
+			Gated: e.Gated, LayerScale: e.LSInit, DropPath: e.DropPath, QKNorm: e.DoQKNorm, VNorm: e.DoVNorm,
+		}
+		if e.Norm == "RMSNorm" {
+			s.Encoder.Norm = nn.RMSNormKind
+		}
+		switch e.NormType {
+		case "post":
+			s.Encoder.NormType = nn.PostNorm
+		case "hybrid":
+			s.Encoder.NormType = nn.HybridNorm
 		}
 	}
 	if m.Pooling.Kind == "none" {

@@ -541,8 +541,13 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	} else {
 		e.OutDim = 0
 	}
-	if n := c.str(a + ".norm"); n != "" && n != "LayerNorm" {
-		c.problem(a+".norm", "%q: salt-ort's encoder normalises with Salt's LayerNorm (no learnable parameters) only", n)
+	switch n := c.str(a + ".norm"); n {
+	case "", "LayerNorm":
+		e.Norm = "LayerNorm"
+	case "RMSNorm":
+		e.Norm = "RMSNorm"
+	default:
+		c.problem(a+".norm", "%q: salt-ort's encoder normalises with Salt's LayerNorm or RMSNorm", n)
 	}
 	if at := c.str(a + ".attn_type"); at != "" {
 		c.note(a+".attn_type", "%q: salt-ort computes the same masked attention with ONNX operators; flash-varlen's packed sequences give the same values for valid constituents", at)
@@ -564,19 +569,20 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 		}
 	}
 	if v, _ := c.get(a + ".ls_init"); v != nil {
-		c.problem(a+".ls_init", "%v: salt-ort has no LayerScale", v)
+		e.LSInit = c.number(a+".ls_init", 0)
 	}
-	if d := c.number(a+".drop_path", 0); d != 0 {
-		c.problem(a+".drop_path", "%g: salt-ort has no stochastic depth", d)
-	}
-	if nt := c.str(a + ".norm_type"); nt != "" && nt != "pre" {
-		c.problem(a+".norm_type", "%q: salt-ort's encoder layers are pre-norm, as Salt's default", nt)
+	e.DropPath = c.number(a+".drop_path", 0)
+	switch nt := c.str(a + ".norm_type"); nt {
+	case "", "pre":
+		e.NormType = "pre"
+	case "post", "hybrid":
+		e.NormType = nt
+	default:
+		c.problem(a+".norm_type", "%q: salt-ort's encoder layers are pre-norm, post-norm or hybrid, as Salt's", nt)
 	}
 	dk := a + ".dense_kwargs"
 	e.Activation = c.activation(dk+".activation", "SiLU")
-	if c.boolean(dk+".gated", false) {
-		c.problem(dk+".gated", "true: salt-ort's feed-forward block is Salt's ungated GLU")
-	}
+	e.Gated = c.boolean(dk+".gated", false)
 	e.DenseRatio = 2
 	if v, _ := c.get(dk + ".hidden_dim"); v != nil {
 		h := c.integer(dk+".hidden_dim", 0)
@@ -599,10 +605,13 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if !c.boolean(ak+".bias", true) {
 		c.problem(ak+".bias", "false: salt-ort's attention projections always have biases")
 	}
-	for _, k := range []string{"do_qk_norm", "do_v_norm", "mup"} {
-		if c.boolean(ak+"."+k, false) {
-			c.problem(ak+"."+k, "true: not available in salt-ort")
-		}
+	e.DoQKNorm = c.boolean(ak+".do_qk_norm", false)
+	e.DoVNorm = c.boolean(ak+".do_v_norm", false)
+	if e.NormType == "hybrid" {
+		e.DoQKNorm, e.DoVNorm = true, true // Salt's hybrid layers set both
+	}
+	if c.boolean(ak+".mup", false) {
+		c.problem(ak+".mup", "true: not available in salt-ort")
 	}
 	c.get(ak + ".attn_type")
 	return width

@@ -95,7 +95,7 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 // always first (the deployment graph gets them in order).
 func TestDeployMatchesEval(t *testing.T) {
 	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
-		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly()} {
+		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)

@@ -23,6 +23,21 @@ func tinyDeepSets() model.Spec {
 	return s
 }
 
+// tinyGN3 is tiny() with the encoder options of Salt's GN3 configurations:
+// a gated dense net, RMSNorm in the hybrid arrangement (which normalises
+// queries, keys and values), LayerScale and drop-path.
+func tinyGN3() model.Spec {
+	s := tiny()
+	s.Name = "GN3"
+	s.Encoder.Layers = 2
+	s.Encoder.Gated = true
+	s.Encoder.Norm = nn.RMSNormKind
+	s.Encoder.NormType = nn.HybridNorm
+	s.Encoder.LayerScale = 0.1
+	s.Encoder.DropPath = 0.1
+	return s
+}
+
 // tinyJetOnly reads the jet variables alone (Salt's DL1): a jet init net
 // and a jet classification.
 func tinyJetOnly() model.Spec {
@@ -119,8 +134,12 @@ func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]f
 		}
 	}
 	feeds[model.TaskWeightsInput] = tw
+	random := map[string]bool{}
+	for _, ri := range g.RandomInputs() {
+		random[ri.Tensor.Name()] = true
+	}
 	for _, in := range g.Inputs() {
-		if _, ok := feeds[in.Name()]; !ok && !strings.HasPrefix(in.Name(), "opt/") {
+		if _, ok := feeds[in.Name()]; !ok && !strings.HasPrefix(in.Name(), "opt/") && !random[in.Name()] {
 			switch in.Name() {
 			case optim.ParamsInput, optim.LRInput, optim.StepInput, optim.MomentumInput:
 			default:
@@ -171,6 +190,15 @@ func trainKind(t *testing.T, s model.Spec, opt optim.Optimizer, steps int, lr fl
 	r := rand.New(rand.NewPCG(2, 2))
 	for step := 1; step <= steps; step++ {
 		feeds := kindBatch(s, g, batch, r)
+		for _, ri := range g.RandomInputs() {
+			m := make([]float64, ri.Tensor.Shape().Size())
+			for i := range m {
+				if r.Float64() >= ri.P {
+					m[i] = 1 / (1 - ri.P)
+				}
+			}
+			feeds[ri.Tensor.Name()] = m
+		}
 		feeds[optim.ParamsInput] = params
 		feeds[optim.LRInput] = []float64{lr}
 		feeds[optim.StepInput] = []float64{float64(step)}
@@ -200,6 +228,7 @@ func TestModelKindsTrain(t *testing.T) {
 		spec model.Spec
 	}{
 		{"gn2", tiny()},
+		{"gn3 encoder", tinyGN3()},
 		{"deepsets", tinyDeepSets()},
 		{"jet only", tinyJetOnly()},
 	} {

@@ -288,6 +288,14 @@ func (s *Spec) validateEncoder() error {
 		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, e.OutDim)
 	case e.AttnDropout < 0 || e.AttnDropout >= 1:
 		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, e.AttnDropout)
+	case e.DropPath < 0 || e.DropPath >= 1:
+		return fmt.Errorf("model %s: encoder drop_path %g is outside [0, 1)", s.Name, e.DropPath)
+	case e.LayerScale < 0:
+		return fmt.Errorf("model %s: encoder ls_init %g is negative (0: no LayerScale)", s.Name, e.LayerScale)
+	case e.Norm != nn.LayerNormKind && e.Norm != nn.RMSNormKind:
+		return fmt.Errorf("model %s: unknown encoder norm %q", s.Name, e.Norm)
+	case e.NormType != nn.PreNorm && e.NormType != nn.PostNorm && e.NormType != nn.HybridNorm:
+		return fmt.Errorf("model %s: unknown encoder norm_type %q", s.Name, e.NormType)
 	}
 	return nil
 }

@@ -159,3 +159,23 @@ func Norm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 	}
 	return g.LayerNorm(x, g.Const("ones", x.DType(), graph.Shape{d}, ones), nil, 1e-5)
 }
+
+// RMSNorm is Salt's RMSNorm over the last dimension:
+// x/√(mean(x²) + ε)·w with a learnable scale w (init 1), ε = 1e-5. The
+// statistics are computed in float32 for half-precision x, as Salt
+// computes them on x.float().
+func RMSNorm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	dt := x.DType()
+	w := g.ParamOf("weight", dt, graph.Shape{x.Dim(-1)}, graph.InitOnes())
+	xs := x
+	if dt == graph.Float16 || dt == graph.BFloat16 {
+		xs = g.Cast(x, graph.Float32)
+	}
+	ms := g.ReduceMean(g.Mul(xs, xs), []int{-1}, true)
+	y := g.Div(xs, g.Sqrt(g.Add(ms, g.ScalarLike(ms, 1e-5))))
+	if y.DType() != dt {
+		y = g.Cast(y, dt)
+	}
+	return g.Mul(y, w)
+}
