@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/salt-ort/salt-ort/graph"
@@ -31,6 +32,17 @@ func LabelInput(task string) string { return task + "/label" }
 // OriginInput is the int64 [B, T] origin-label input a vertexing task with
 // origin weighting reads.
 func OriginInput(task string) string { return task + "/origin" }
+
+// DenominatorInput is the float32 input of a regression task whose
+// targets are scaled by denominators (TargetScaling DenominatorScaling):
+// the raw values of each target's denominator, [B, n_targets] for jet
+// tasks, [B, T, n_targets] for constituent tasks (1 for targets without
+// one).
+func DenominatorInput(task string) string { return task + "/denominator" }
+
+// SampleWeightInput is the float32 input of a task with SampleWeight: each
+// jet's ([B]) or constituent's ([B, T]) weight in the task's loss.
+func SampleWeightInput(task string) string { return task + "/sample_weight" }
 
 // TaskLossOutput is the unweighted scalar loss of a task.
 func TaskLossOutput(task string) string { return "loss/" + task }
@@ -61,12 +73,21 @@ type inputs struct {
 	jetWeight *graph.Tensor
 	labels    map[string]*graph.Tensor
 	origins   map[string]*graph.Tensor
+	// denoms are the raw denominators of regression tasks that have them
+	// (DenominatorInput), sampleWeights the weights of tasks with
+	// SampleWeight.
+	denoms, sampleWeights map[string]*graph.Tensor
+	// rawJets and rawSeqs are the inputs before normalisation, in graphs
+	// that read raw variables (the deployment graphs); nil otherwise.
+	rawJets *graph.Tensor
+	rawSeqs []*graph.Tensor
 }
 
 // declareInputs declares the batch inputs of a graph with batch size b;
 // labels only for graphs that compute losses.
 func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
-	in := &inputs{labels: map[string]*graph.Tensor{}, origins: map[string]*graph.Tensor{}}
+	in := &inputs{labels: map[string]*graph.Tensor{}, origins: map[string]*graph.Tensor{},
+		denoms: map[string]*graph.Tensor{}, sampleWeights: map[string]*graph.Tensor{}}
 	in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, int64(len(s.JetVars))})
 	for _, grp := range s.Inputs {
 		t := int64(grp.MaxLen)
@@ -87,11 +108,29 @@ func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
 			if task.Kind == Vertexing && task.OriginWeighting {
 				in.origins[task.Name] = g.Input(OriginInput(task.Name), graph.Int64, graph.Shape{b, t})
 			}
-		case JetRegression, JetGaussianRegression:
-			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Float32, graph.Shape{b, int64(len(task.Targets))})
+		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
+			shape := s.entryShape(task, b).Clone()
+			shape = append(shape, int64(len(task.Targets)))
+			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Float32, shape)
+			if task.HasDenominators() {
+				in.denoms[task.Name] = g.Input(DenominatorInput(task.Name), graph.Float32, shape)
+			}
+		}
+		if task.SampleWeight {
+			in.sampleWeights[task.Name] = g.Input(SampleWeightInput(task.Name), graph.Float32, s.entryShape(task, b))
 		}
 	}
 	return in
+}
+
+// entryShape is the shape of a task's entries in a batch of b jets: [b]
+// for jet tasks, [b, T] for constituent tasks (vertexing's pairs are
+// weighed by their constituents).
+func (s *Spec) entryShape(task Task, b int64) graph.Shape {
+	if task.Kind.PerConstituent() {
+		return graph.Shape{b, int64(s.group(task.Input).MaxLen)}
+	}
+	return graph.Shape{b}
 }
 
 func (s *Spec) group(name string) Input {
@@ -117,6 +156,9 @@ type forward struct {
 	pooled *graph.Tensor            // [B, O]
 	seq    []*graph.Tensor          // per group [B, T, O]
 	heads  map[string]*graph.Tensor // raw head output per task
+	// denoms are the denominators of the regression tasks that have them
+	// (see denominators), which scale their predictions back.
+	denoms map[string][]*graph.Tensor
 }
 
 // head is an MLP whose first layer reads the concatenation of parts
@@ -132,7 +174,7 @@ func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.
 
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
-	f := &forward{heads: map[string]*graph.Tensor{}}
+	f := &forward{heads: map[string]*graph.Tensor{}, denoms: map[string][]*graph.Tensor{}}
 	if s.JetInit != nil {
 		// A model without constituents: the jet init net reads the jet
 		// dataset's variables and its output is the jet representation
@@ -156,8 +198,14 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
 		switch task.Kind {
 		case JetClassification, JetRegression, JetGaussianRegression:
+			if task.Kind.Regression() {
+				f.denoms[task.Name] = s.denominators(g, task, in)
+			}
 			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
-		case ConstituentClassification:
+		case ConstituentClassification, ConstituentRegression, ConstituentGaussianRegression:
+			if task.Kind.Regression() {
+				f.denoms[task.Name] = s.denominators(g, task, in)
+			}
 			x := f.seq[s.groupIndex(task.Input)]
 			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
 		case Vertexing:
@@ -282,16 +330,157 @@ func (s *Spec) predictions(g *graph.Graph, f *forward, tasks func(Task) bool) {
 			g.Output(PredictionOutput(task.Name), g.Softmax(h, -1))
 		case Vertexing:
 			g.Output(PredictionOutput(task.Name), g.Sigmoid(h))
-		case JetRegression:
-			g.Output(PredictionOutput(task.Name), h)
-		case JetGaussianRegression:
+		case JetRegression, ConstituentRegression:
+			g.Output(PredictionOutput(task.Name), s.unscale(g, task, h, f.denoms[task.Name]))
+		case JetGaussianRegression, ConstituentGaussianRegression:
 			n := int64(len(task.Targets))
 			parts := g.Split(h, -1, n, n)
-			g.Output(PredictionOutput(task.Name), parts[0])
-			g.Output(VarianceOutput(task.Name), nn.GaussianVariance(g, parts[1]))
+			g.Output(PredictionOutput(task.Name), s.unscale(g, task, parts[0], f.denoms[task.Name]))
+			g.Output(VarianceOutput(task.Name), s.unscaleVariance(g, task, nn.GaussianVariance(g, parts[1]), f.denoms[task.Name]))
 		}
 		pop()
 	}
+}
+
+// columns applies f to each target's column k of x [..., n] and
+// concatenates the results; x itself where f leaves every column as it is.
+func columns(g *graph.Graph, x *graph.Tensor, n int, f func(k int, col *graph.Tensor) *graph.Tensor) *graph.Tensor {
+	sizes := make([]int64, n)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	cols := []*graph.Tensor{x}
+	if n > 1 {
+		// A copy: Split returns its node's own list of outputs.
+		cols = append([]*graph.Tensor(nil), g.Split(x, -1, sizes...)...)
+	}
+	changed := false
+	for k, c := range cols {
+		if y := f(k, c); y != c {
+			cols[k], changed = y, true
+		}
+	}
+	if !changed {
+		return x
+	}
+	if n == 1 {
+		return cols[0]
+	}
+	return g.Concat(-1, cols...)
+}
+
+// denominators returns each target's raw denominator [..., 1] of a task
+// with DenominatorScaling (nil for targets without one): from the
+// DenominatorInput in graphs with labels, else from the raw inputs of the
+// deployment graphs.
+func (s *Spec) denominators(g *graph.Graph, task Task, in *inputs) []*graph.Tensor {
+	if !task.HasDenominators() {
+		return nil
+	}
+	defer g.Scope(task.Name + "/denominators")()
+	out := make([]*graph.Tensor, len(task.Targets))
+	for k, sc := range task.Scaling {
+		if sc.Op != DenominatorScaling {
+			continue
+		}
+		if d := in.denoms[task.Name]; d != nil {
+			out[k] = g.Slice(d, []int{d.Rank() - 1}, []int64{int64(k)}, []int64{int64(k + 1)})
+			continue
+		}
+		if task.Kind.PerConstituent() {
+			gi := s.groupIndex(task.Input)
+			raw := in.rawSeqs[gi]
+			if raw == nil {
+				g.Errorf("task %s: the raw %s the denominators are read from are not inputs of this graph", task.Name, task.Input)
+				return out
+			}
+			c := int64(slices.Index(s.Inputs[gi].Vars, sc.Denominator))
+			out[k] = g.Slice(raw, []int{raw.Rank() - 1}, []int64{c}, []int64{c + 1})
+			continue
+		}
+		if in.rawJets == nil {
+			g.Errorf("task %s: the raw jet variables the denominators are read from are not inputs of this graph", task.Name)
+			return out
+		}
+		c := int64(s.jetColumn(sc.Denominator))
+		out[k] = g.Slice(in.rawJets, []int{1}, []int64{c}, []int64{c + 1})
+	}
+	return out
+}
+
+// scale applies a task's target scaling to raw targets y [..., n], with
+// the denominators that denominators returns.
+func (s *Spec) scale(g *graph.Graph, task Task, y *graph.Tensor, den []*graph.Tensor) *graph.Tensor {
+	if task.Scaling == nil {
+		return y
+	}
+	defer g.Scope("scale")()
+	n := len(task.Targets)
+	return columns(g, y, n, func(k int, c *graph.Tensor) *graph.Tensor {
+		sc := task.Scaling[k]
+		v := func(x float64) *graph.Tensor { return g.ScalarLike(c, x) }
+		switch sc.Op {
+		case NormScaling:
+			return g.Div(g.Sub(c, v(sc.Mean)), v(sc.Std))
+		case DenominatorScaling:
+			return g.Div(c, den[k])
+		case LogScaling:
+			return g.Add(g.Mul(g.Log(g.Add(g.Mul(c, v(sc.XScale)), v(sc.XOff))), v(sc.OpScale)), v(sc.OpOff))
+		case ExpScaling:
+			return g.Add(g.Mul(g.Exp(g.Add(g.Mul(c, v(sc.XScale)), v(sc.XOff))), v(sc.OpScale)), v(sc.OpOff))
+		case LinearScaling:
+			return g.Add(g.Mul(g.Add(g.Mul(c, v(sc.XScale)), v(sc.XOff)), v(sc.OpScale)), v(sc.OpOff))
+		}
+		return c
+	})
+}
+
+// unscale maps predictions [..., n] in the scaled space back to the
+// targets' units: the inverse of scale.
+func (s *Spec) unscale(g *graph.Graph, task Task, h *graph.Tensor, den []*graph.Tensor) *graph.Tensor {
+	if task.Scaling == nil {
+		return h
+	}
+	defer g.Scope("unscale")()
+	n := len(task.Targets)
+	return columns(g, h, n, func(k int, c *graph.Tensor) *graph.Tensor {
+		sc := task.Scaling[k]
+		v := func(x float64) *graph.Tensor { return g.ScalarLike(c, x) }
+		switch sc.Op {
+		case NormScaling:
+			return g.Add(g.Mul(c, v(sc.Std)), v(sc.Mean))
+		case DenominatorScaling:
+			return g.Mul(c, den[k])
+		case LogScaling:
+			return g.Div(g.Sub(g.Exp(g.Div(g.Sub(c, v(sc.OpOff)), v(sc.OpScale))), v(sc.XOff)), v(sc.XScale))
+		case ExpScaling:
+			return g.Div(g.Sub(g.Log(g.Div(g.Sub(c, v(sc.OpOff)), v(sc.OpScale))), v(sc.XOff)), v(sc.XScale))
+		case LinearScaling:
+			return g.Div(g.Sub(g.Div(g.Sub(c, v(sc.OpOff)), v(sc.OpScale)), v(sc.XOff)), v(sc.XScale))
+		}
+		return c
+	})
+}
+
+// unscaleVariance maps predicted variances [..., n] in the scaled space
+// to the targets' units: an affine scaling y' = a·y + c divides them by a².
+func (s *Spec) unscaleVariance(g *graph.Graph, task Task, v *graph.Tensor, den []*graph.Tensor) *graph.Tensor {
+	if task.Scaling == nil {
+		return v
+	}
+	defer g.Scope("unscale_variance")()
+	n := len(task.Targets)
+	return columns(g, v, n, func(k int, c *graph.Tensor) *graph.Tensor {
+		sc := task.Scaling[k]
+		if sc.Op == DenominatorScaling {
+			return g.Mul(c, g.Mul(den[k], den[k]))
+		}
+		a, _ := sc.linearFactor()
+		if a == 1 {
+			return c
+		}
+		return g.Mul(c, g.ScalarLike(c, 1/(a*a)))
+	})
 }
 
 // losses returns each task's unweighted loss as a numerator and a
@@ -302,27 +491,55 @@ func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []nn.Mean {
 		pop := g.Scope(task.Name + "/loss")
 		h, label := f.heads[task.Name], in.labels[task.Name]
 		switch task.Kind {
-		case JetClassification:
-			out[i] = nn.CrossEntropyMean(g, "ce", h, label, in.jetWeight, task.ClassWeights)
-		case ConstituentClassification:
-			mask := g.Mul(g.Cast(in.valid[s.groupIndex(task.Input)], graph.Float32), g.Unsqueeze(in.jetWeight, 1))
-			out[i] = nn.CrossEntropyMean(g, "ce", h, label, mask, task.ClassWeights)
+		case JetClassification, ConstituentClassification:
+			out[i] = nn.CrossEntropyMean(g, "ce", h, label, s.entryMask(g, task, in), task.ClassWeights)
 		case Vertexing:
 			out[i] = s.vertexingLoss(g, task, h, label, in)
-		case JetRegression:
-			if task.HuberDelta > 0 {
-				out[i] = nn.HuberMean(g, "huber", h, label, g.Unsqueeze(in.jetWeight, 1), task.HuberDelta)
-			} else {
-				out[i] = nn.MSEMean(g, "mse", h, label, g.Unsqueeze(in.jetWeight, 1))
-			}
-		case JetGaussianRegression:
-			n := int64(len(task.Targets))
-			parts := g.Split(h, -1, n, n)
-			out[i] = nn.GaussianNLLMean(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), label, g.Unsqueeze(in.jetWeight, 1))
+		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
+			out[i] = s.regressionLoss(g, task, h, label, in, f.denoms[task.Name])
 		}
 		pop()
 	}
 	return out
+}
+
+// entryMask is the weight of each entry of a task in the loss ([B] or
+// [B, T]): the jet weight, times validity for constituent tasks, times the
+// task's sample weight.
+func (s *Spec) entryMask(g *graph.Graph, task Task, in *inputs) *graph.Tensor {
+	mask := in.jetWeight
+	if task.Kind.PerConstituent() {
+		mask = g.Mul(g.Cast(in.valid[s.groupIndex(task.Input)], graph.Float32), g.Unsqueeze(in.jetWeight, 1))
+	}
+	if w := in.sampleWeights[task.Name]; w != nil {
+		mask = g.Mul(mask, w)
+	}
+	return mask
+}
+
+// regressionLoss is a regression task's loss on the scaled targets (Salt's
+// norm_params, target_denominators or scaler): MSE, Huber or the Gaussian
+// NLL, a mean over the entries that have a target. A target that is NaN
+// (missing) or that the scaling makes non-finite weighs 0 and is replaced
+// by 0 before the loss, so it neither counts nor turns the loss into NaN.
+func (s *Spec) regressionLoss(g *graph.Graph, task Task, h, label *graph.Tensor, in *inputs, den []*graph.Tensor) nn.Mean {
+	if den == nil {
+		den = s.denominators(g, task, in)
+	}
+	y := s.scale(g, task, label, den)
+	finite := g.Not(g.Or(g.Op("IsNaN", []*graph.Tensor{y}, []graph.TensorType{{DType: graph.Bool, Shape: y.Shape()}})[0],
+		g.Op("IsInf", []*graph.Tensor{y}, []graph.TensorType{{DType: graph.Bool, Shape: y.Shape()}})[0]))
+	y = g.Where(finite, y, g.ScalarLike(y, 0))
+	mask := g.Mul(g.Unsqueeze(s.entryMask(g, task, in), -1), g.Cast(finite, graph.Float32))
+	if task.Kind.Gaussian() {
+		n := int64(len(task.Targets))
+		parts := g.Split(h, -1, n, n)
+		return nn.GaussianNLLMean(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), y, mask)
+	}
+	if task.HuberDelta > 0 {
+		return nn.HuberMean(g, "huber", h, y, mask, task.HuberDelta)
+	}
+	return nn.MSEMean(g, "mse", h, y, mask)
 }
 
 // vertexingLoss is Salt's vertexing loss (VertexingTask.calculate_loss):
@@ -592,7 +809,7 @@ func (s *Spec) Denominators(batch int) (*graph.Graph, error) {
 		switch task.Kind {
 		case JetClassification, JetRegression, JetGaussianRegression:
 			shape = graph.Shape{int64(batch), int64(task.Outputs())}
-		case ConstituentClassification:
+		case ConstituentClassification, ConstituentRegression, ConstituentGaussianRegression:
 			shape = graph.Shape{int64(batch), int64(s.group(task.Input).MaxLen), int64(task.Outputs())}
 		case Vertexing:
 			t := int64(s.group(task.Input).MaxLen)

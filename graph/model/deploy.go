@@ -63,10 +63,20 @@ func (s *Spec) Infer(opts InferOptions) (*graph.Graph, error) {
 	g := graph.New(s.Name)
 	in := s.declareInputs(g, int64(opts.Batch), false)
 	if opts.Norm != nil {
+		in.rawJets, in.rawSeqs = in.jets, append([]*graph.Tensor(nil), in.seqs...)
 		in.jets = normalise(g, "jets", in.jets, opts.Norm.Jets)
 		for i, grp := range s.Inputs {
 			x := normalise(g, grp.Name, in.seqs[i], opts.Norm.Inputs[grp.Name])
 			in.seqs[i] = g.Where(g.Unsqueeze(in.valid[i], -1), x, g.Scalar(graph.Float32, 0))
+		}
+	} else {
+		// Normalised inputs: the raw denominators of regression targets
+		// come as inputs of their own.
+		for _, task := range s.Tasks {
+			if task.HasDenominators() {
+				shape := s.entryShape(task, int64(opts.Batch)).Clone()
+				in.denoms[task.Name] = g.Input(DenominatorInput(task.Name), graph.Float32, append(shape, int64(len(task.Targets))))
+			}
 		}
 	}
 	s.predictions(g, s.forward(g, in, false), func(Task) bool { return true })
@@ -119,6 +129,12 @@ const (
 	// VertexIndex is int8 [n]: for each constituent the smallest index of
 	// the constituents it shares a vertex with (see Deploy).
 	VertexIndex OutputKind = "vertex_index"
+	// ConstituentRegressionValue is float32 [n]: one regression target of
+	// each constituent (the mean of a Gaussian regression).
+	ConstituentRegressionValue OutputKind = "constituent_regression"
+	// ConstituentRegressionStddev is float32 [n]: the predicted standard
+	// deviation of one target of each constituent.
+	ConstituentRegressionStddev OutputKind = "constituent_regression_stddev"
 )
 
 // DeployOutput is one output of the deployment interface.
@@ -132,9 +148,27 @@ type DeployOutput struct {
 }
 
 // PerConstituent reports whether the output has one value per constituent
-// of its Group (int8 [n]) rather than one per jet (a float32 scalar).
+// of its Group ([n]) rather than one per jet (a float32 scalar).
 func (o DeployOutput) PerConstituent() bool {
-	return o.Kind == ConstituentClass || o.Kind == VertexIndex
+	switch o.Kind {
+	case ConstituentClass, VertexIndex, ConstituentRegressionValue, ConstituentRegressionStddev:
+		return true
+	}
+	return false
+}
+
+// Int8 reports whether the output's values are int8 (constituent classes
+// and vertex indices) rather than float32.
+func (o DeployOutput) Int8() bool { return o.Kind == ConstituentClass || o.Kind == VertexIndex }
+
+// Regression reports whether the output is a regression value or spread,
+// per jet or per constituent.
+func (o DeployOutput) Regression() bool {
+	switch o.Kind {
+	case RegressionValue, RegressionStddev, ConstituentRegressionValue, ConstituentRegressionStddev:
+		return true
+	}
+	return false
 }
 
 // DeployOptions choose the outputs of a deployment graph.
@@ -208,6 +242,15 @@ func (s *Spec) DeployOutputs(opts DeployOptions) ([]DeployOutput, error) {
 			if t.Kind == JetGaussianRegression {
 				for i, target := range t.Targets {
 					jet = append(jet, DeployOutput{Name: target + "_stddev", Kind: RegressionStddev, Task: t.Name, Index: i, Label: target})
+				}
+			}
+		case ConstituentRegression, ConstituentGaussianRegression:
+			for i, target := range t.Targets {
+				seq = append(seq, DeployOutput{Name: target, Kind: ConstituentRegressionValue, Task: t.Name, Index: i, Label: target, Group: t.Input})
+			}
+			if t.Kind.Gaussian() {
+				for i, target := range t.Targets {
+					seq = append(seq, DeployOutput{Name: target + "_stddev", Kind: ConstituentRegressionStddev, Task: t.Name, Index: i, Label: target, Group: t.Input})
 				}
 			}
 		case ConstituentClassification:
@@ -313,7 +356,7 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 	}
 	g := graph.New(s.Name)
 	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, int64(len(s.JetVars))})
-	in := &inputs{jets: normalise(g, "jets", jets, norm.Jets)}
+	in := &inputs{jets: normalise(g, "jets", jets, norm.Jets), rawJets: jets}
 	names := map[string]string{}
 	for _, grp := range s.Inputs {
 		name := DeployInputName(grp.Name)
@@ -323,10 +366,33 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		names[name] = grp.Name
 		feats := g.Input(name, graph.Float32, graph.Shape{-1, int64(len(grp.Vars))})
 		in.seqs = append(in.seqs, g.Unsqueeze(normalise(g, grp.Name, feats, norm.Inputs[grp.Name]), 0))
+		in.rawSeqs = append(in.rawSeqs, g.Unsqueeze(feats, 0))
 		in.valid = append(in.valid, nil)
 	}
 	f := s.forward(g, in, false)
 	probs := map[string]*graph.Tensor{} // softmax of each jet classification, computed once
+	// Each regression's predictions in the targets' units, [1, k] or
+	// [1, n, k], and its variances, computed once.
+	means, variances := map[string]*graph.Tensor{}, map[string]*graph.Tensor{}
+	regression := func(task Task) {
+		if means[task.Name] != nil {
+			return
+		}
+		h, den := f.heads[task.Name], f.denoms[task.Name]
+		if !task.Kind.Gaussian() {
+			means[task.Name] = s.unscale(g, task, h, den)
+			return
+		}
+		k := int64(len(task.Targets))
+		parts := g.Split(h, -1, k, k)
+		means[task.Name] = s.unscale(g, task, parts[0], den)
+		variances[task.Name] = s.unscaleVariance(g, task, nn.GaussianVariance(g, parts[1]), den)
+	}
+	// column is element i of the last axis of a per-constituent [1, n, k]
+	// as [n].
+	column := func(x *graph.Tensor, i int) *graph.Tensor {
+		return g.Squeeze(g.Slice(g.Squeeze(x, 0), []int{1}, []int64{int64(i)}, []int64{int64(i) + 1}), 1)
+	}
 	for _, o := range outs {
 		task := s.task(o.Task)
 		h := f.heads[task.Name]
@@ -341,10 +407,17 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 			}
 			g.Output(o.Name, one(probs[task.Name], o.Index))
 		case RegressionValue:
-			g.Output(o.Name, one(h, o.Index))
+			regression(task)
+			g.Output(o.Name, one(means[task.Name], o.Index))
 		case RegressionStddev:
-			raw := one(h, len(task.Targets)+o.Index)
-			g.Output(o.Name, g.Sqrt(nn.GaussianVariance(g, raw)))
+			regression(task)
+			g.Output(o.Name, g.Sqrt(one(variances[task.Name], o.Index)))
+		case ConstituentRegressionValue:
+			regression(task)
+			g.Output(o.Name, column(means[task.Name], o.Index))
+		case ConstituentRegressionStddev:
+			regression(task)
+			g.Output(o.Name, g.Sqrt(column(variances[task.Name], o.Index)))
 		case ConstituentClass:
 			g.Output(o.Name, g.Cast(g.ArgMax(g.Squeeze(h, 0), -1, false), graph.Int8))
 		case VertexIndex:

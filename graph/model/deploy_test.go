@@ -3,6 +3,7 @@ package model_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,7 +96,7 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 // always first (the deployment graph gets them in order).
 func TestDeployMatchesEval(t *testing.T) {
 	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
-		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3()} {
+		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)
@@ -144,6 +145,28 @@ func TestDeployMatchesEval(t *testing.T) {
 				}
 				feeds[grp.Name], feeds[model.ValidInput(grp.Name)] = x, valid
 			}
+			// The raw denominators of scaled regression targets.
+			for _, task := range s.Tasks {
+				if !task.HasDenominators() {
+					continue
+				}
+				n := len(task.Targets)
+				vars, x, rows := s.JetVars, raw[model.JetsInput], batch
+				if task.Kind.PerConstituent() {
+					grp := s.Inputs[0]
+					vars, x, rows = grp.Vars, raw[grp.Name], batch*grp.MaxLen
+				}
+				den := make([]float64, rows*n)
+				for e := 0; e < rows; e++ {
+					for k, sc := range task.Scaling {
+						den[e*n+k] = 1
+						if sc.Op == model.DenominatorScaling {
+							den[e*n+k] = float64(float32(x[e*len(vars)+slices.Index(vars, sc.Denominator)]))
+						}
+					}
+				}
+				feeds[model.DenominatorInput(task.Name)] = den
+			}
 			fillInputs(evalG, feeds)
 			want, err := graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds)
 			if err != nil {
@@ -181,6 +204,20 @@ func TestDeployMatchesEval(t *testing.T) {
 						}
 						if d := math.Abs(got[o.Name][0] - w); d > 1e-5*math.Max(1, math.Abs(w)) {
 							t.Errorf("jet %d: %s = %g, eval graph %g", j, o.Name, got[o.Name][0], w)
+						}
+					case model.ConstituentRegressionValue, model.ConstituentRegressionStddev:
+						tt, k := s.Inputs[0].MaxLen, len(task.Targets)
+						if len(got[o.Name]) != len(idx[o.Group]) {
+							t.Fatalf("jet %d: %s has %d values for %d constituents", j, o.Name, len(got[o.Name]), len(idx[o.Group]))
+						}
+						for a, ia := range idx[o.Group] {
+							w := pred[(j*tt+ia)*k+o.Index]
+							if o.Kind == model.ConstituentRegressionStddev {
+								w = math.Sqrt(float64(float32(want[model.VarianceOutput(task.Name)][(j*tt+ia)*k+o.Index])))
+							}
+							if d := math.Abs(got[o.Name][a] - w); d > 1e-5*math.Max(1, math.Abs(w)) {
+								t.Errorf("jet %d constituent %d: %s = %g, eval graph %g", j, a, o.Name, got[o.Name][a], w)
+							}
 						}
 					case model.ConstituentClass:
 						tt, c := s.Inputs[0].MaxLen, len(task.Classes)

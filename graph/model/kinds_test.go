@@ -38,6 +38,33 @@ func tinyGN3() model.Spec {
 	return s
 }
 
+// tinyRegression is tiny() with regressions of every kind and scaling:
+// two jet targets scaled by Salt's norm_params and target_denominators, a
+// log-scaled one, a Gaussian one with a linear scaler, and a Gaussian
+// regression of each track, with sample weights on the track regression
+// and the jet classification.
+func tinyRegression() model.Spec {
+	s := tiny()
+	s.Name = "Reg"
+	s.Tasks[0].SampleWeight = true
+	reg := func(name string, kind model.TaskKind, targets []string, sc ...model.TargetScaling) model.Task {
+		t := model.Task{Name: name, Kind: kind, Targets: targets, Scaling: sc, Hidden: []int{6}, Activation: nn.ReLU, Weight: 1}
+		if kind.PerConstituent() {
+			t.Input = "tracks"
+		}
+		return t
+	}
+	s.Tasks = append(s.Tasks[:1],
+		reg("pt_regression", model.JetRegression, []string{"truth_pt", "truth_pt_ratio"},
+			model.TargetScaling{Op: model.NormScaling, Mean: 2, Std: 1.5}, model.TargetScaling{Op: model.DenominatorScaling, Denominator: "pt_btagJes"}),
+		reg("lxy_regression", model.JetRegression, []string{"lxy"}, model.TargetScaling{Op: model.LogScaling, XScale: 2, XOff: 0.5, OpScale: 1.5, OpOff: -0.3}),
+		reg("mass_regression", model.JetGaussianRegression, []string{"mass"}, model.TargetScaling{Op: model.LinearScaling, XScale: 0.5, XOff: 1, OpScale: 2, OpOff: -1}),
+		reg("track_regression", model.ConstituentGaussianRegression, []string{"track_pt"}, model.TargetScaling{Op: model.NormScaling, Mean: 3, Std: 2}),
+	)
+	s.Tasks[4].SampleWeight = true
+	return s
+}
+
 // tinyJetOnly reads the jet variables alone (Salt's DL1): a jet init net
 // and a jet classification.
 func tinyJetOnly() model.Spec {
@@ -123,14 +150,50 @@ func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]f
 			feeds[model.LabelInput(task.Name)] = seqs[task.Input].vertex
 			feeds[model.OriginInput(task.Name)] = seqs[task.Input].origin
 		case model.JetRegression, model.JetGaussianRegression:
+			// Positive targets, functions of the second jet variable; every
+			// fifth jet's are missing (NaN).
 			n := len(task.Targets)
-			y := make([]float64, b*n)
+			y, den := make([]float64, b*n), make([]float64, b*n)
 			for j := 0; j < b; j++ {
 				for k := 0; k < n; k++ {
-					y[j*n+k] = float64(k+1)*jets[j*nj+1%nj] + 0.1*r.NormFloat64()
+					den[j*n+k] = 1 + 0.1*math.Abs(r.NormFloat64())
+					y[j*n+k] = float64(k+1) * math.Exp(0.5*jets[j*nj+1%nj]) * den[j*n+k] * (1 + 0.02*r.NormFloat64())
+					if j%5 == 3 {
+						y[j*n+k] = math.NaN()
+					}
 				}
 			}
 			feeds[model.LabelInput(task.Name)] = y
+			if task.HasDenominators() {
+				feeds[model.DenominatorInput(task.Name)] = den
+			}
+		case model.ConstituentRegression, model.ConstituentGaussianRegression:
+			n, t, nv := len(task.Targets), s.Inputs[0].MaxLen, len(s.Inputs[0].Vars)
+			x, valid := feeds[task.Input], feeds[model.ValidInput(task.Input)]
+			y, den := make([]float64, b*t*n), make([]float64, b*t*n)
+			for e := 0; e < b*t; e++ {
+				for k := 0; k < n; k++ {
+					den[e*n+k] = 1
+					if valid[e] != 0 {
+						y[e*n+k] = float64(k+1)*(2+x[e*nv+nv-1]) + 0.05*r.NormFloat64()
+					}
+				}
+			}
+			feeds[model.LabelInput(task.Name)] = y
+			if task.HasDenominators() {
+				feeds[model.DenominatorInput(task.Name)] = den
+			}
+		}
+		if task.SampleWeight {
+			n := b
+			if task.Kind.PerConstituent() {
+				n *= s.Inputs[0].MaxLen
+			}
+			w := make([]float64, n)
+			for i := range w {
+				w[i] = 0.5 + r.Float64()
+			}
+			feeds[model.SampleWeightInput(task.Name)] = w
 		}
 	}
 	feeds[model.TaskWeightsInput] = tw
@@ -231,6 +294,7 @@ func TestModelKindsTrain(t *testing.T) {
 		{"gn3 encoder", tinyGN3()},
 		{"deepsets", tinyDeepSets()},
 		{"jet only", tinyJetOnly()},
+		{"regressions", tinyRegression()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), 600, 3e-3)
@@ -381,5 +445,132 @@ func TestGeometricLoss(t *testing.T) {
 		if err := build(); !errors.Is(err, model.ErrShardedGLS) {
 			t.Errorf("sharded GLS step: %v, want ErrShardedGLS", err)
 		}
+	}
+}
+
+// goScale is Salt's target scaling written in Go: the target as the loss
+// sees it.
+func goScale(sc model.TargetScaling, y, den float64) float64 {
+	switch sc.Op {
+	case model.NormScaling:
+		return (y - sc.Mean) / sc.Std
+	case model.DenominatorScaling:
+		return y / den
+	case model.LogScaling:
+		return math.Log(y*sc.XScale+sc.XOff)*sc.OpScale + sc.OpOff
+	case model.ExpScaling:
+		return math.Exp(y*sc.XScale+sc.XOff)*sc.OpScale + sc.OpOff
+	case model.LinearScaling:
+		return (y*sc.XScale+sc.XOff)*sc.OpScale + sc.OpOff
+	}
+	return y
+}
+
+// TestRegressionLossValues recomputes every regression loss of
+// tinyRegression in Go from the evaluation graph's predictions, which are
+// in the targets' units: scaled as Salt scales targets, each entry
+// weighted by its jet weight, validity and sample weight, the missing
+// (NaN) targets left out. It checks the target scaling and its inverse,
+// the variance's scaling, the masks and the weights at once.
+func TestRegressionLossValues(t *testing.T) {
+	s := tinyRegression()
+	const batch = 10
+	g, layout, err := s.Eval(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, sl := range layout {
+		size += sl.Size
+	}
+	feeds := kindBatch(s, g, batch, rand.New(rand.NewPCG(12, 12)))
+	feeds[optim.ParamsInput] = initialParams(layout, size, 13)
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked, missing := 0, 0
+	for _, task := range s.Tasks {
+		if !task.Kind.Regression() {
+			continue
+		}
+		n := len(task.Targets)
+		pred, y := out[model.PredictionOutput(task.Name)], feeds[model.LabelInput(task.Name)]
+		variance := out[model.VarianceOutput(task.Name)]
+		den := feeds[model.DenominatorInput(task.Name)]
+		per := 1
+		if task.Kind.PerConstituent() {
+			per = s.Inputs[0].MaxLen
+		}
+		var num, sum float64
+		for e := 0; e < batch*per; e++ {
+			w := feeds[model.JetWeightInput][e/per]
+			if task.Kind.PerConstituent() {
+				w *= feeds[model.ValidInput(task.Input)][e]
+			}
+			if task.SampleWeight {
+				w *= feeds[model.SampleWeightInput(task.Name)][e]
+			}
+			for k := 0; k < n; k++ {
+				if math.IsNaN(y[e*n+k]) {
+					missing++
+					continue
+				}
+				d := 1.0
+				if den != nil {
+					d = float64(float32(den[e*n+k]))
+				}
+				sc := task.Scaling[k]
+				yt, m := goScale(sc, float64(float32(y[e*n+k])), d), goScale(sc, pred[e*n+k], d)
+				l := (yt - m) * (yt - m)
+				if task.Kind.Gaussian() {
+					// The variance in the scaled space.
+					v := variance[e*n+k] * math.Pow(goScale(sc, 1, d)-goScale(sc, 0, d), 2)
+					l = 0.5 * (math.Log(v) + l/v)
+				}
+				num += w * l
+				sum += w
+			}
+		}
+		want := num / sum
+		got := out[model.TaskLossOutput(task.Name)][0]
+		if math.Abs(got-want) > 1e-4*math.Max(1, math.Abs(want)) {
+			t.Errorf("task %s: loss %.7g, recomputed %.7g", task.Name, got, want)
+		}
+		checked++
+	}
+	if checked != 4 || missing == 0 {
+		t.Fatalf("%d regression losses checked, %d missing targets: the test proves less than it claims", checked, missing)
+	}
+}
+
+// TestRegressionRefused checks that inconsistent target scalings are
+// refused with the target named.
+func TestRegressionRefused(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		modify func(*model.Spec)
+		want   string
+	}{
+		{"denominator not an input", func(s *model.Spec) { s.Tasks[1].Scaling[1].Denominator = "mass" }, `denominator "mass" is not an input variable of the jets`},
+		{"track denominator not a track variable", func(s *model.Spec) {
+			s.Tasks[4].Scaling[0] = model.TargetScaling{Op: model.DenominatorScaling, Denominator: "pt_btagJes"}
+		}, "not an input variable of tracks"},
+		{"log scaling of a Gaussian regression", func(s *model.Spec) {
+			s.Tasks[3].Scaling[0] = model.TargetScaling{Op: model.LogScaling, XScale: 1, OpScale: 1}
+		}, "spread cannot be scaled back through log"},
+		{"zero x_scale", func(s *model.Spec) { s.Tasks[2].Scaling[0].XScale = 0 }, "x_scale and op_scale must not be 0"},
+		{"zero std", func(s *model.Spec) { s.Tasks[1].Scaling[0].Std = 0 }, "positive std"},
+		{"scalings for fewer targets", func(s *model.Spec) { s.Tasks[1].Scaling = s.Tasks[1].Scaling[:1] }, "1 target scalings for 2 targets"},
+		{"scaling a classification", func(s *model.Spec) { s.Tasks[0].Scaling = []model.TargetScaling{{Op: model.NormScaling, Std: 1}} }, "for regression tasks"},
+		{"track regression of no input", func(s *model.Spec) { s.Tasks[4].Input = "hits" }, `input "hits"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := tinyRegression()
+			c.modify(&s)
+			if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,8 @@ package model
 
 import (
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/salt-ort/salt-ort/graph/nn"
 )
@@ -140,7 +142,90 @@ const (
 	// JetGaussianRegression predicts a mean and a variance per target with
 	// the Gaussian negative log-likelihood.
 	JetGaussianRegression TaskKind = "jet_gaussian_regression"
+	// ConstituentRegression regresses targets of each constituent of an
+	// input from [pooled, x_i] (Salt's RegressionTask on tracks).
+	ConstituentRegression TaskKind = "constituent_regression"
+	// ConstituentGaussianRegression is the Gaussian regression of targets
+	// of each constituent.
+	ConstituentGaussianRegression TaskKind = "constituent_gaussian_regression"
 )
+
+// PerConstituent reports whether the task has an output per constituent
+// (or pair of constituents) of its Input.
+func (k TaskKind) PerConstituent() bool {
+	switch k {
+	case ConstituentClassification, Vertexing, ConstituentRegression, ConstituentGaussianRegression:
+		return true
+	}
+	return false
+}
+
+// Regression reports whether the task regresses targets.
+func (k TaskKind) Regression() bool {
+	switch k {
+	case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
+		return true
+	}
+	return false
+}
+
+// Gaussian reports whether the task predicts a mean and a variance per
+// target.
+func (k TaskKind) Gaussian() bool {
+	return k == JetGaussianRegression || k == ConstituentGaussianRegression
+}
+
+// ScalingOp is how a regression target is scaled for the loss; the
+// predictions are scaled back (Salt's norm_params, target_denominators and
+// RegressionTargetScaler).
+type ScalingOp string
+
+// The target scalings.
+const (
+	// NoScaling leaves the target as it is.
+	NoScaling ScalingOp = ""
+	// NormScaling is (y − Mean)/Std (Salt's norm_params).
+	NormScaling ScalingOp = "norm"
+	// DenominatorScaling is y/d with d the variable Denominator of the
+	// task's input (Salt's target_denominators).
+	DenominatorScaling ScalingOp = "denominator"
+	// LogScaling is ln(y·XScale + XOff)·OpScale + OpOff (Salt's scaler op
+	// log).
+	LogScaling ScalingOp = "log"
+	// ExpScaling is exp(y·XScale + XOff)·OpScale + OpOff (op exp).
+	ExpScaling ScalingOp = "exp"
+	// LinearScaling is (y·XScale + XOff)·OpScale + OpOff (op linear).
+	LinearScaling ScalingOp = "linear"
+)
+
+// TargetScaling is the scaling of one regression target.
+type TargetScaling struct {
+	Op        ScalingOp
+	Mean, Std float64 // NormScaling
+	// Denominator is a variable of the task's input: a jet variable
+	// (JetVars) for jet tasks, one of the group's Vars for constituent
+	// tasks, so that the deployed model can scale its predictions back.
+	Denominator string
+	// XScale, XOff, OpScale and OpOff are the constants of Salt's scaler
+	// (1, 0, 1, 0 by default; zero scales are errors).
+	XScale, XOff, OpScale, OpOff float64
+}
+
+// linearFactor returns the factor by which the scaling multiplies
+// deviations of the target (the inverse maps a predicted spread s to
+// s/factor), for the scalings that are affine; ok is false for log and
+// exp.
+func (ts TargetScaling) linearFactor() (factor float64, ok bool) {
+	switch ts.Op {
+	case NoScaling, DenominatorScaling:
+		return 1, true
+	case NormScaling:
+		return 1 / ts.Std, true
+	case LinearScaling:
+		return ts.XScale * ts.OpScale, true
+	}
+	return 0, false
+}
 
 // Task is one objective.
 type Task struct {
@@ -161,6 +246,26 @@ type Task struct {
 	// (pairs with a heavy-flavour track count twice, pairs of two fake
 	// tracks not at all); it needs the group's origin labels as an input.
 	OriginWeighting bool
+	// Scaling scales each regression target for the loss (one per target,
+	// or nil for none); predictions are scaled back, so they, the
+	// evaluation's outputs and the deployed model's are in the targets'
+	// units.
+	Scaling []TargetScaling
+	// SampleWeight makes the task's loss weigh each jet (or constituent)
+	// by a weight of its own, read from SampleWeightInput(task) (Salt's
+	// per-task sample_weight), on top of the jet weight.
+	SampleWeight bool
+}
+
+// HasDenominators reports whether a target of the task is scaled by a
+// variable of its input.
+func (t Task) HasDenominators() bool {
+	for _, sc := range t.Scaling {
+		if sc.Op == DenominatorScaling {
+			return true
+		}
+	}
+	return false
 }
 
 // Outputs returns the number of network outputs of the task's head per
@@ -171,9 +276,9 @@ func (t Task) Outputs() int {
 		return len(t.Classes)
 	case Vertexing:
 		return 1
-	case JetRegression:
+	case JetRegression, ConstituentRegression:
 		return len(t.Targets)
-	case JetGaussianRegression:
+	case JetGaussianRegression, ConstituentGaussianRegression:
 		return 2 * len(t.Targets)
 	}
 	return 0
@@ -247,14 +352,20 @@ func (s *Spec) Validate() error {
 				return fmt.Errorf("model %s: task %s: %d class weights for %d classes", s.Name, t.Name, len(t.ClassWeights), len(t.Classes))
 			}
 		case Vertexing:
-		case JetRegression, JetGaussianRegression:
+		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
 			if len(t.Targets) == 0 {
 				return fmt.Errorf("model %s: task %s: a regression needs targets", s.Name, t.Name)
+			}
+			if err := s.validateScaling(t); err != nil {
+				return err
 			}
 		default:
 			return fmt.Errorf("model %s: task %s: unknown kind %q", s.Name, t.Name, t.Kind)
 		}
-		if t.Kind == ConstituentClassification || t.Kind == Vertexing {
+		if !t.Kind.Regression() && len(t.Scaling) > 0 {
+			return fmt.Errorf("model %s: task %s: target scaling is for regression tasks", s.Name, t.Name)
+		}
+		if t.Kind.PerConstituent() {
 			if !seen[t.Input] {
 				return fmt.Errorf("model %s: task %s: input %q is not one of the model's inputs", s.Name, t.Name, t.Input)
 			}
@@ -264,6 +375,52 @@ func (s *Spec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validateScaling checks a regression task's target scaling.
+func (s *Spec) validateScaling(t Task) error {
+	if t.Scaling == nil {
+		return nil
+	}
+	if len(t.Scaling) != len(t.Targets) {
+		return fmt.Errorf("model %s: task %s: %d target scalings for %d targets", s.Name, t.Name, len(t.Scaling), len(t.Targets))
+	}
+	for k, sc := range t.Scaling {
+		target := t.Targets[k]
+		switch sc.Op {
+		case NoScaling:
+		case NormScaling:
+			if !(sc.Std > 0) || math.IsInf(sc.Std, 0) || math.IsNaN(sc.Mean) || math.IsInf(sc.Mean, 0) {
+				return fmt.Errorf("model %s: task %s: target %s: norm_params need a finite mean and a positive std, got %g and %g", s.Name, t.Name, target, sc.Mean, sc.Std)
+			}
+		case DenominatorScaling:
+			vars := s.attached()
+			if t.Kind.PerConstituent() {
+				vars = s.group(t.Input).Vars
+			}
+			if !slices.Contains(vars, sc.Denominator) {
+				return fmt.Errorf("model %s: task %s: target %s: denominator %q is not an input variable of %s (%v), which the deployed model needs to scale its prediction back", s.Name, t.Name, target, sc.Denominator, t.inputName(), vars)
+			}
+		case LogScaling, ExpScaling, LinearScaling:
+			if sc.XScale == 0 || sc.OpScale == 0 {
+				return fmt.Errorf("model %s: task %s: target %s: scaler x_scale and op_scale must not be 0", s.Name, t.Name, target)
+			}
+		default:
+			return fmt.Errorf("model %s: task %s: target %s: unknown scaling %q", s.Name, t.Name, target, sc.Op)
+		}
+		if _, affine := sc.linearFactor(); t.Kind.Gaussian() && !affine {
+			return fmt.Errorf("model %s: task %s: target %s: a Gaussian regression's spread cannot be scaled back through %s; use norm_params, target_denominators or a linear scaler", s.Name, t.Name, target, sc.Op)
+		}
+	}
+	return nil
+}
+
+// inputName names the dataset a task reads its targets and weights from.
+func (t Task) inputName() string {
+	if t.Kind.PerConstituent() {
+		return t.Input
+	}
+	return "the jets"
 }
 
 // validateEncoder checks the encoder's settings; without an encoder
