@@ -150,9 +150,10 @@ type Task struct {
 	Name string `toml:"name"`
 	// Kind is jet_classification, track_classification (or
 	// constituent_classification), vertexing, regression or
-	// gaussian_regression.
+	// gaussian_regression; a regression with input = a constituent
+	// dataset regresses targets of each constituent.
 	Kind       string   `toml:"kind"`
-	Input      string   `toml:"input"`       // constituent dataset of track tasks
+	Input      string   `toml:"input"`       // constituent dataset of track tasks and constituent regressions
 	Label      string   `toml:"label"`       // label field
 	ClassNames []string `toml:"class_names"` // classification classes in label order
 	// LabelMap maps values of the label field to classes (Salt's
@@ -180,6 +181,39 @@ type Task struct {
 	// they must agree with what the model computes.
 	InputSize  int `toml:"input_size"`
 	OutputSize int `toml:"output_size"`
+	// NormParams, TargetDenominators and Scaler scale a regression's
+	// targets for the loss, as Salt's keys of the same names do (at most
+	// one of them); predictions are scaled back.
+	NormParams *NormParams `toml:"norm_params"`
+	// TargetDenominators are variables of the task's input, one per target
+	// (the target is divided by it); each must be an input variable, so
+	// that the deployed model can scale its prediction back.
+	TargetDenominators []string `toml:"target_denominators"`
+	// Scaler maps targets to Salt's RegressionTargetScaler operations.
+	Scaler map[string]Scale `toml:"scaler"`
+	// SampleWeight is a field of the task's input dataset (the jets, or
+	// the constituents of a constituent task) weighing each entry in this
+	// task's loss, on top of data.sample_weight (Salt's per-task
+	// sample_weight, but a weighted mean where Salt takes the mean of
+	// weight × loss).
+	SampleWeight string `toml:"sample_weight"`
+}
+
+// NormParams are Salt's norm_params: (target − mean)/std per target.
+type NormParams struct {
+	Mean []float64 `toml:"mean"`
+	Std  []float64 `toml:"std"`
+}
+
+// Scale is one target's RegressionTargetScaler operation: op is "log",
+// "exp" or "linear", applied as op(y·x_scale + x_off)·op_scale + op_off
+// (x_scale and op_scale 1, the offsets 0 by default).
+type Scale struct {
+	Op      string   `toml:"op"`
+	XScale  *float64 `toml:"x_scale"`
+	XOff    float64  `toml:"x_off"`
+	OpScale *float64 `toml:"op_scale"`
+	OpOff   float64  `toml:"op_off"`
 }
 
 // Training configures the optimisation.

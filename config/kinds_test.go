@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -194,5 +195,78 @@ drop_path = 0.1
 				t.Errorf("error %v, want key %s and %q", err, c.key, c.want)
 			}
 		})
+	}
+}
+
+// regression is minimal with a regression of two jet targets and one of
+// each track's d0.
+const regression = minimal + `[[model.tasks]]
+name = "pt_regression"
+kind = "regression"
+targets = ["truth_pt", "truth_mass"]
+%s
+[[model.tasks]]
+name = "track_d0"
+kind = "gaussian_regression"
+input = "tracks"
+targets = ["truth_d0"]
+%s
+`
+
+// TestRegressionKeys checks the keys of Salt's regression settings and
+// the model they make.
+func TestRegressionKeys(t *testing.T) {
+	cfg, err := Parse("model.toml", []byte(fmt.Sprintf(regression,
+		"target_denominators = [\"pt\", \"pt\"]\nsample_weight = \"w\"",
+		"sample_weight = \"track_w\"\n[model.tasks.norm_params]\nmean = [0.0]\nstd = [0.5]")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.Spec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, d0 := s.Tasks[1], s.Tasks[2]
+	if pt.Kind != model.JetRegression || !pt.SampleWeight || !pt.HasDenominators() || pt.Scaling[1].Denominator != "pt" {
+		t.Errorf("jet regression %+v", pt)
+	}
+	if d0.Kind != model.ConstituentGaussianRegression || d0.Input != "tracks" || !d0.SampleWeight || d0.Scaling[0] != (model.TargetScaling{Op: model.NormScaling, Std: 0.5}) {
+		t.Errorf("track regression %+v", d0)
+	}
+	log, err := Parse("model.toml", []byte(fmt.Sprintf(regression, "[model.tasks.scaler.truth_mass]\nop = \"log\"\nx_scale = 2.0", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := log.Spec(nil); err != nil || s.Tasks[1].Scaling[0].Op != model.NoScaling ||
+		s.Tasks[1].Scaling[1] != (model.TargetScaling{Op: model.LogScaling, XScale: 2, OpScale: 1}) {
+		t.Errorf("scaler: %+v, %v", s.Tasks[1].Scaling, err)
+	}
+	for _, c := range []struct {
+		name, jet, track, key, want string
+	}{
+		{"two scalings", "target_denominators = [\"pt\", \"pt\"]\n[model.tasks.norm_params]\nmean = [0.0, 0.0]\nstd = [1.0, 1.0]", "",
+			"model.tasks.norm_params", "a single scaling method"},
+		{"denominator not an input", "target_denominators = [\"pt\", \"mass\"]", "", "model.tasks.target_denominators", `"mass" is not an input variable of jets`},
+		{"too few denominators", "target_denominators = [\"pt\"]", "", "model.tasks.target_denominators", "1 denominators for 2 targets"},
+		{"norm params per target", "[model.tasks.norm_params]\nmean = [0.0]\nstd = [1.0]", "", "model.tasks.norm_params", "for 2 targets"},
+		{"zero std", "[model.tasks.norm_params]\nmean = [0.0, 0.0]\nstd = [1.0, 0.0]", "", "model.tasks.norm_params", "must be positive"},
+		{"scaler of no target", "[model.tasks.scaler.pt]\nop = \"log\"", "", "model.tasks.scaler", `"pt", which is not one of the targets`},
+		{"unknown scaler op", "[model.tasks.scaler.truth_pt]\nop = \"sqrt\"", "", "model.tasks.scaler.truth_pt.op", `"linear"`},
+		{"zero x_scale", "[model.tasks.scaler.truth_pt]\nop = \"linear\"\nx_scale = 0.0", "", "model.tasks.scaler.truth_pt.x_scale", "must not be 0"},
+		{"log scaler of a Gaussian regression", "", "[model.tasks.scaler.truth_d0]\nop = \"log\"", "model.tasks.scaler.truth_d0.op", "spread cannot be scaled back"},
+		{"track denominator of the jets", "", "target_denominators = [\"pt\"]", "model.tasks.target_denominators", "not an input variable of tracks"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("model.toml", []byte(fmt.Sprintf(regression, c.jet, c.track)))
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want key %s and %q", err, c.key, c.want)
+			}
+		})
+	}
+	_, err = Parse("model.toml", []byte(minimal+"sample_weight = \"w\"\n[[model.tasks]]\nname = \"vtx\"\nkind = \"vertexing\"\ninput = \"tracks\"\nlabel = \"v\"\nsample_weight = \"w\"\n"))
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Key != "model.tasks.sample_weight" || !strings.Contains(err.Error(), "vertexing weighs pairs") {
+		t.Errorf("sample_weight of a vertexing task: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -293,10 +294,26 @@ func (c *Config) ValidateTraining() error {
 	return nil
 }
 
+// TaskKind returns the model's kind of a configured task: a regression
+// whose input is a constituent dataset regresses each constituent's
+// targets. ok is false for an unknown kind.
+func (c *Config) TaskKind(t Task) (kind model.TaskKind, ok bool) {
+	kind, ok = taskKinds[t.Kind]
+	if t.Input != "" && t.Input != c.Data.JetDataset {
+		switch kind {
+		case model.JetRegression:
+			kind = model.ConstituentRegression
+		case model.JetGaussianRegression:
+			kind = model.ConstituentGaussianRegression
+		}
+	}
+	return kind, ok
+}
+
 func (c *Config) validateTask(task Task, names map[string]bool) error {
 	key := func(k string) string { return "model.tasks." + k }
 	d, m := &c.Data, &c.Model
-	kind, ok := taskKinds[task.Kind]
+	kind, ok := c.TaskKind(task)
 	switch {
 	case task.Name == "":
 		return c.errorf(key("name"), "a task has no name")
@@ -313,7 +330,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	if _, err := nn.ParseActivation(task.Activation); err != nil {
 		return c.taskErrorf(task.Name, key("activation"), "task %s: %v", task.Name, err)
 	}
-	perTrack := kind == model.ConstituentClassification || kind == model.Vertexing
+	perTrack := kind.PerConstituent()
 	if perTrack {
 		found := false
 		for _, n := range c.ConstituentNets() {
@@ -332,8 +349,14 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	if !classification && (len(task.ClassNames) > 0 || task.UseClassDict || len(task.ClassWeights) > 0) {
 		return c.taskErrorf(task.Name, key("class_names"), "task %s: class names and weights belong to classification tasks", task.Name)
 	}
-	if (kind == model.JetRegression || kind == model.JetGaussianRegression) && len(task.Targets) == 0 {
-		return c.taskErrorf(task.Name, key("targets"), "task %s: list the jets fields to regress in targets", task.Name)
+	if kind.Regression() && len(task.Targets) == 0 {
+		return c.taskErrorf(task.Name, key("targets"), "task %s: list the fields of %s to regress in targets", task.Name, c.taskDataset(task))
+	}
+	if err := c.validateScaling(task, kind); err != nil {
+		return err
+	}
+	if task.SampleWeight != "" && kind == model.Vertexing {
+		return c.taskErrorf(task.Name, key("sample_weight"), "task %s: vertexing weighs pairs of constituents (origin_label), not single entries: remove sample_weight", task.Name)
 	}
 	if task.UseClassDict && d.ClassDict == "" {
 		return c.errorf("data.class_dict", "task %s sets use_class_dict but no class_dict is given; write one with `salt-ort norm`", task.Name)
@@ -383,6 +406,111 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d%s)", task.Name, task.InputSize, in, m.width(), extra)
 	}
 	return nil
+}
+
+// taskDataset is the dataset a task reads its labels, targets and sample
+// weights from.
+func (c *Config) taskDataset(t Task) string {
+	if t.Input != "" {
+		return t.Input
+	}
+	return c.Data.JetDataset
+}
+
+// validateScaling checks a task's target scaling keys (Salt's norm_params,
+// target_denominators and scaler).
+func (c *Config) validateScaling(task Task, kind model.TaskKind) error {
+	key := func(k string) string { return "model.tasks." + k }
+	set := 0
+	for _, on := range []bool{task.NormParams != nil, len(task.TargetDenominators) > 0, len(task.Scaler) > 0} {
+		if on {
+			set++
+		}
+	}
+	if set == 0 {
+		return nil
+	}
+	if !kind.Regression() {
+		return c.taskErrorf(task.Name, key("norm_params"), "task %s: norm_params, target_denominators and scaler scale regression targets; remove them", task.Name)
+	}
+	if set > 1 {
+		return c.taskErrorf(task.Name, key("norm_params"), "task %s: give one of norm_params, target_denominators and scaler, as Salt takes a single scaling method", task.Name)
+	}
+	n := len(task.Targets)
+	if p := task.NormParams; p != nil {
+		if len(p.Mean) != n || len(p.Std) != n {
+			return c.taskErrorf(task.Name, key("norm_params"), "task %s: %d means and %d stds for %d targets: give one of each per target", task.Name, len(p.Mean), len(p.Std), n)
+		}
+		for i, sd := range p.Std {
+			if !(sd > 0) {
+				return c.taskErrorf(task.Name, key("norm_params"), "task %s: target %s: std %g must be positive", task.Name, task.Targets[i], sd)
+			}
+		}
+	}
+	if dens := task.TargetDenominators; len(dens) > 0 {
+		if len(dens) != n {
+			return c.taskErrorf(task.Name, key("target_denominators"), "task %s: %d denominators for %d targets: give one per target", task.Name, len(dens), n)
+		}
+		ds := c.taskDataset(task)
+		vars := c.Data.JetInputVariables()
+		if kind.PerConstituent() {
+			vars = c.Data.Variables[ds]
+		}
+		for _, den := range dens {
+			if !slices.Contains(vars, den) {
+				return c.taskErrorf(task.Name, key("target_denominators"), "task %s: %q is not an input variable of %s (%s): the deployed model reads the denominator from its inputs to scale the prediction back; add it to [data.variables] %s", task.Name, den, ds, strings.Join(vars, ", "), ds)
+			}
+		}
+	}
+	for target, sc := range task.Scaler {
+		if !slices.Contains(task.Targets, target) {
+			return c.taskErrorf(task.Name, key("scaler"), "task %s: scaler for %q, which is not one of the targets %s", task.Name, target, strings.Join(task.Targets, ", "))
+		}
+		switch sc.Op {
+		case "log", "exp", "linear":
+		default:
+			return c.taskErrorf(task.Name, key("scaler."+target+".op"), "task %s: target %s: op must be \"log\", \"exp\" or \"linear\" (Salt's scaler), got %q", task.Name, target, sc.Op)
+		}
+		for k, v := range map[string]*float64{"x_scale": sc.XScale, "op_scale": sc.OpScale} {
+			if v != nil && *v == 0 {
+				return c.taskErrorf(task.Name, key("scaler."+target+"."+k), "task %s: target %s: %s must not be 0", task.Name, target, k)
+			}
+		}
+		if kind.Gaussian() && sc.Op != "linear" {
+			return c.taskErrorf(task.Name, key("scaler."+target+".op"), "task %s: target %s: a Gaussian regression's predicted spread cannot be scaled back through %s, as in Salt; use norm_params, target_denominators or op = \"linear\"", task.Name, target, sc.Op)
+		}
+	}
+	return nil
+}
+
+// scaling returns the model's target scalings of a configured task.
+func (c *Config) scaling(t Task) []model.TargetScaling {
+	if t.NormParams == nil && len(t.TargetDenominators) == 0 && len(t.Scaler) == 0 {
+		return nil
+	}
+	out := make([]model.TargetScaling, len(t.Targets))
+	for k, target := range t.Targets {
+		switch {
+		case t.NormParams != nil:
+			out[k] = model.TargetScaling{Op: model.NormScaling, Mean: t.NormParams.Mean[k], Std: t.NormParams.Std[k]}
+		case len(t.TargetDenominators) > 0:
+			out[k] = model.TargetScaling{Op: model.DenominatorScaling, Denominator: t.TargetDenominators[k]}
+		default:
+			sc, ok := t.Scaler[target]
+			if !ok {
+				continue
+			}
+			ts := model.TargetScaling{Op: model.ScalingOp(sc.Op), XScale: 1, XOff: sc.XOff, OpScale: 1, OpOff: sc.OpOff}
+			if sc.XScale != nil {
+				ts.XScale = *sc.XScale
+			}
+			if sc.OpScale != nil {
+				ts.OpScale = *sc.OpScale
+			}
+			out[k] = ts
+		}
+	}
+	return out
 }
 
 // width is the size of the jet representation and of the constituent
@@ -478,10 +606,12 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)
+		kind, _ := c.TaskKind(t)
 		mt := model.Task{
-			Name: t.Name, Kind: taskKinds[t.Kind], Input: t.Input, Classes: t.ClassNames, Targets: t.Targets,
+			Name: t.Name, Kind: kind, Input: t.Input, Classes: t.ClassNames, Targets: t.Targets,
 			Hidden: t.Hidden, Activation: a, Weight: *t.Weight, ClassWeights: t.ClassWeights,
 			HuberDelta: t.HuberDelta, OriginWeighting: t.OriginLabel != "",
+			Scaling: c.scaling(t), SampleWeight: t.SampleWeight != "",
 		}
 		if t.UseClassDict {
 			ds := t.Input

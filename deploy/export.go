@@ -395,6 +395,10 @@ func meaning(o model.DeployOutput) string {
 		return fmt.Sprintf("predicted standard deviation of %s (task %s)", o.Label, o.Task)
 	case model.ConstituentClass:
 		return fmt.Sprintf("most probable class of each of the %s (task %s)", o.Group, o.Task)
+	case model.ConstituentRegressionValue:
+		return fmt.Sprintf("predicted %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
+	case model.ConstituentRegressionStddev:
+		return fmt.Sprintf("predicted standard deviation of %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
 	case model.VertexIndex:
 		return fmt.Sprintf("vertex of each of the %s: the smallest index of those it shares a vertex with, pairs linked at symmetrised probability >= 0.5; -1 where that index exceeds 127 (task %s)", o.Group, o.Task)
 	}
@@ -413,9 +417,14 @@ func batchedMeaning(spec model.Spec, name string) string {
 				return "class probabilities per constituent, in the order of classes[" + t.Name + "]"
 			case model.Vertexing:
 				return "probability that constituents i and j share a vertex"
+			case model.ConstituentRegression, model.ConstituentGaussianRegression:
+				return "regression outputs per constituent and target (task " + t.Name + ")"
 			}
 			return "regression outputs per jet (task " + t.Name + ")"
 		case model.VarianceOutput(t.Name):
+			if t.Kind.PerConstituent() {
+				return "predicted variance per constituent and target (task " + t.Name + ")"
+			}
 			return "predicted variance per jet and target (task " + t.Name + ")"
 		}
 	}

@@ -23,19 +23,45 @@ import (
 // h5pyPython is Debian's python3, which has python3-h5py.
 const h5pyPython = "/usr/bin/python3"
 
-// regressionTasks are a regression and a Gaussian regression of generated
-// jet fields.
+// regressionTasks are regressions of every kind of generated jet and
+// track fields, with Salt's target scalings: pt over the jet's
+// pt_btagJes (target_denominators), the mass with norm_params and a
+// Gaussian spread, the b or c hadron's decay length (NaN for light jets)
+// through a log scaler, and each track's eta with a Gaussian spread and
+// per-track sample weights.
 const regressionTasks = `
 [[model.tasks]]
 name = "pt_regression"
 kind = "regression"
 targets = ["pt"]
+target_denominators = ["pt_btagJes"]
 hidden = [8]
 [[model.tasks]]
 name = "mass_regression"
 kind = "gaussian_regression"
 targets = ["mass"]
 hidden = [8]
+[model.tasks.norm_params]
+mean = [10000.0]
+std = [5000.0]
+[[model.tasks]]
+name = "lxy_regression"
+kind = "regression"
+targets = ["HadronConeExclTruthLabelLxy"]
+hidden = [8]
+[model.tasks.scaler.HadronConeExclTruthLabelLxy]
+op = "log"
+x_off = 1.0
+[[model.tasks]]
+name = "track_eta"
+kind = "gaussian_regression"
+input = "tracks"
+targets = ["eta"]
+sample_weight = "pt"
+hidden = [8]
+[model.tasks.norm_params]
+mean = [0.0]
+std = [1.5]
 `
 
 // modelKind is one kind of model every export must handle.
@@ -86,7 +112,7 @@ var modelKinds = []modelKind{
 		athenaFails: []string{"tracks_sequence"}, athenaDetail: "track_features"},
 	{name: "regression", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "Reg", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: regressionTasks},
-		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev"},
+		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev", "Reg_HadronConeExclTruthLabelLxy", "Reg_eta", "Reg_eta_stddev"},
 		inputs:  []string{"jet_features", "track_features"}},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
@@ -118,6 +119,13 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 		k := rb.N
 		copy(v.JetRaw[jet*nj:], rb.Inputs[cfg.Data.JetDataset].Data[:k*nj])
 		for gi, grp := range spec.Inputs {
+			// The constituents' targets, denominators and sample weights
+			// move with them.
+			for name, tgt := range nb.Targets {
+				if task, _, _ := strings.Cut(name, "/"); taskInput(spec, task) == grp.Name {
+					packLike(nb.Inputs[grp.Name].Valid, grp.MaxLen, tgt)
+				}
+			}
 			rb.Inputs[grp.Name].PackValid()
 			nb.Inputs[grp.Name].PackValid()
 			g := &v.Groups[gi]
@@ -201,6 +209,23 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 			}
 			v.Expected[o.Name] = out
 			v.Probs[o.Name] = pred
+		case model.ConstituentRegressionValue, model.ConstituentRegressionStddev:
+			g := v.group(o.Group)
+			if g == nil {
+				return fmt.Errorf("deploy: output %s: no constituent group %s", o.Name, o.Group)
+			}
+			t, k := g.MaxLen, len(task.Targets)
+			out := make([]float32, n*t)
+			for j := 0; j < n; j++ {
+				for i := 0; i < g.N[j]; i++ {
+					e := (j*t+i)*k + o.Index
+					out[j*t+i] = pred[e]
+					if o.Kind == model.ConstituentRegressionStddev {
+						out[j*t+i] = float32(math.Sqrt(float64(preds[model.VarianceOutput(task.Name)][e])))
+					}
+				}
+			}
+			v.Expected[o.Name] = out
 		case model.VertexIndex:
 			g := v.group(o.Group)
 			if g == nil {
@@ -223,6 +248,33 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 		}
 	}
 	return nil
+}
+
+// taskInput is the constituent group of a per-constituent task, or "".
+func taskInput(spec model.Spec, name string) string {
+	if t, ok := taskOf(spec, name); ok && t.Kind.PerConstituent() {
+		return t.Input
+	}
+	return ""
+}
+
+// packLike moves each jet's values of the valid slots of valid ([B·T]) to
+// the front of vals ([B·T·k]), as loader.Tensor.PackValid moves the
+// constituents; the slots after them keep stale values, as padding.
+func packLike(valid []bool, t int, vals []float32) {
+	if len(valid) == 0 || len(vals)%len(valid) != 0 {
+		return
+	}
+	k := len(vals) / len(valid)
+	for j := 0; j < len(valid)/t; j++ {
+		n := 0
+		for i := 0; i < t; i++ {
+			if valid[j*t+i] {
+				copy(vals[(j*t+n)*k:(j*t+n+1)*k], vals[(j*t+i)*k:(j*t+i+1)*k])
+				n++
+			}
+		}
+	}
 }
 
 func taskOf(spec model.Spec, name string) (model.Task, bool) {

@@ -320,10 +320,24 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 		if task.Input != "" {
 			rows *= lengths[task.Input]
 		}
+		if task.SampleWeight {
+			w := make([]float32, rows)
+			for i := range w {
+				w[i] = 1
+			}
+			b.Targets[sampleWeightLabel(task.Name)] = w
+		}
 		switch task.Kind {
-		case model.JetRegression, model.JetGaussianRegression:
+		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
 			for _, target := range task.Targets {
-				b.Targets[targetLabel(task.Name, target)] = normal(batch)
+				b.Targets[targetLabel(task.Name, target)] = normal(rows)
+				if task.HasDenominators() {
+					d := normal(rows)
+					for i := range d {
+						d[i] = 1 + 0.1*float32(math.Abs(float64(d[i])))
+					}
+					b.Targets[denominatorLabel(task.Name, target)] = d
+				}
 			}
 		case model.Vertexing:
 			b.Labels[task.Name] = ints(rows, 4)

@@ -15,6 +15,13 @@ func originLabel(task string) string { return task + "/origin" }
 // targetLabel is the loader label name of one regression target.
 func targetLabel(task, target string) string { return task + "/" + target }
 
+// denominatorLabel is the loader label name of one regression target's
+// denominator.
+func denominatorLabel(task, target string) string { return task + "/denominator/" + target }
+
+// sampleWeightLabel is the loader label name of a task's sample weights.
+func sampleWeightLabel(task string) string { return task + "/sample_weight" }
+
 // LoaderConfig returns the loader configuration of one split (files) of a
 // training configuration: the jet dataset (its variables and the global
 // ones) and every init net's dataset as input groups, the selections, and
@@ -57,9 +64,24 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 				lc.Labels = append(lc.Labels, loader.Label{Name: originLabel(t.Name), Dataset: t.Input, Field: t.OriginLabel, Kind: loader.ClassLabel})
 			}
 		case "regression", "gaussian_regression":
-			for _, target := range t.Targets {
-				lc.Labels = append(lc.Labels, loader.Label{Name: targetLabel(t.Name, target), Dataset: d.JetDataset, Field: target, Kind: loader.FloatLabel})
+			// A NaN target is a missing one, which the loss leaves out.
+			ds := d.JetDataset
+			if t.Input != "" {
+				ds = t.Input
 			}
+			for k, target := range t.Targets {
+				lc.Labels = append(lc.Labels, loader.Label{Name: targetLabel(t.Name, target), Dataset: ds, Field: target, Kind: loader.FloatLabel, KeepNaN: true})
+				if len(t.TargetDenominators) > 0 {
+					lc.Labels = append(lc.Labels, loader.Label{Name: denominatorLabel(t.Name, target), Dataset: ds, Field: t.TargetDenominators[k], Kind: loader.FloatLabel})
+				}
+			}
+		}
+		if t.SampleWeight != "" {
+			ds := d.JetDataset
+			if t.Input != "" {
+				ds = t.Input
+			}
+			lc.Labels = append(lc.Labels, loader.Label{Name: sampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
 		}
 	}
 	return lc
@@ -79,7 +101,9 @@ func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
 	}
 	var keep []loader.Label
 	for _, l := range lc.Labels {
-		if !tasks[labelTask(l.Name)] {
+		// Denominators are input variables, which scale the predictions
+		// back whether or not the files have the targets.
+		if !tasks[labelTask(l.Name)] || strings.Contains(l.Name, "/denominator/") {
 			keep = append(keep, l)
 		}
 	}
@@ -209,25 +233,55 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 	if err := copyInto(model.JetWeightInput, b.Weights); err != nil {
 		return err
 	}
+	// interleave writes the per-target columns src(k) ([entries]) into dst
+	// [entries, n]; a missing column is filled with none.
+	interleave := func(dst []float32, n int, src func(k int) ([]float32, bool), none float32) {
+		for k := 0; k < n; k++ {
+			col, ok := src(k)
+			for e := range len(dst) / n {
+				if ok {
+					dst[e*n+k] = col[e]
+				} else {
+					dst[e*n+k] = none
+				}
+			}
+		}
+	}
 	for _, task := range f.spec.Tasks {
-		switch task.Kind {
-		case model.JetRegression, model.JetGaussianRegression:
+		if task.SampleWeight {
+			dst, err := bind.Float32(model.SampleWeightInput(task.Name))
+			if err != nil {
+				return err
+			}
+			if src, ok := b.Targets[sampleWeightLabel(task.Name)]; ok {
+				copy(dst, src)
+			} else {
+				for i := range dst {
+					dst[i] = 1
+				}
+			}
+		}
+		switch {
+		case task.Kind.Regression():
 			dst, err := bind.Float32(model.LabelInput(task.Name))
 			if err != nil {
 				return err
 			}
 			n := len(task.Targets)
-			for k, target := range task.Targets {
-				src, ok := b.Targets[targetLabel(task.Name, target)]
-				if !ok { // a file without the targets: predictions only
-					src = nil
-					for j := range len(dst) / n {
-						dst[j*n+k] = 0
-					}
+			// A file without the targets: predictions only.
+			interleave(dst, n, func(k int) ([]float32, bool) {
+				src, ok := b.Targets[targetLabel(task.Name, task.Targets[k])]
+				return src, ok
+			}, 0)
+			if task.HasDenominators() {
+				den, err := bind.Float32(model.DenominatorInput(task.Name))
+				if err != nil {
+					return err
 				}
-				for j := range src {
-					dst[j*n+k] = src[j]
-				}
+				interleave(den, n, func(k int) ([]float32, bool) {
+					src, ok := b.Targets[denominatorLabel(task.Name, task.Targets[k])]
+					return src, ok
+				}, 1)
 			}
 		default:
 			dst, err := bind.Int64(model.LabelInput(task.Name))

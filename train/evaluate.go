@@ -210,7 +210,7 @@ func (e *evaluator) predictionNames() []string {
 	var names []string
 	for _, t := range e.spec.Tasks {
 		names = append(names, model.PredictionOutput(t.Name))
-		if t.Kind == model.JetGaussianRegression {
+		if t.Kind.Gaussian() {
 			names = append(names, model.VarianceOutput(t.Name))
 		}
 	}

@@ -394,7 +394,7 @@ func (s *Spec) validateScaling(t Task) error {
 				return fmt.Errorf("model %s: task %s: target %s: norm_params need a finite mean and a positive std, got %g and %g", s.Name, t.Name, target, sc.Mean, sc.Std)
 			}
 		case DenominatorScaling:
-			vars := s.attached()
+			vars := s.JetVars
 			if t.Kind.PerConstituent() {
 				vars = s.group(t.Input).Vars
 			}
