@@ -81,6 +81,9 @@ type inputs struct {
 	// that read raw variables (the deployment graphs); nil otherwise.
 	rawJets *graph.Tensor
 	rawSeqs []*graph.Tensor
+	// edgeVars are the raw variables the edge features are computed from
+	// (EdgeVariablesInput), in graphs that do not read raw constituents.
+	edgeVars *graph.Tensor
 }
 
 // declareInputs declares the batch inputs of a graph with batch size b;
@@ -96,6 +99,10 @@ func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
 	}
 	if !labels {
 		return in
+	}
+	if e := s.Edges; e != nil {
+		t := int64(s.Inputs[0].MaxLen)
+		in.edgeVars = g.Input(EdgeVariablesInput(e.Input), graph.Float32, graph.Shape{b, t, int64(max(len(e.Needs()), 1))})
 	}
 	in.jetWeight = g.Input(JetWeightInput, graph.Float32, graph.Shape{b})
 	for _, task := range s.Tasks {
@@ -263,7 +270,11 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	}
 	cfg := s.Encoder
 	cfg.Training = training
-	enc, bias := nn.Encoder(g, "encoder", x, valid, cfg)
+	var edges *graph.Tensor
+	if s.Edges != nil {
+		edges = s.edgeEmbedding(g, in, x)
+	}
+	enc, bias := nn.EdgeEncoder(g, "encoder", x, valid, edges, cfg)
 	if cfg.Registers > 0 {
 		f.pooled = nn.AttentionPool(g, "pooling", enc, bias)
 	} else {

@@ -70,8 +70,13 @@ func (s *Spec) Infer(opts InferOptions) (*graph.Graph, error) {
 			in.seqs[i] = g.Where(g.Unsqueeze(in.valid[i], -1), x, g.Scalar(graph.Float32, 0))
 		}
 	} else {
-		// Normalised inputs: the raw denominators of regression targets
-		// come as inputs of their own.
+		// Normalised inputs: the raw variables of the edge features and
+		// the raw denominators of regression targets come as inputs of
+		// their own.
+		if e := s.Edges; e != nil {
+			t := int64(s.Inputs[0].MaxLen)
+			in.edgeVars = g.Input(EdgeVariablesInput(e.Input), graph.Float32, graph.Shape{int64(opts.Batch), t, int64(max(len(e.Needs()), 1))})
+		}
 		for _, task := range s.Tasks {
 			if task.HasDenominators() {
 				shape := s.entryShape(task, int64(opts.Batch)).Clone()

@@ -96,7 +96,7 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 // always first (the deployment graph gets them in order).
 func TestDeployMatchesEval(t *testing.T) {
 	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
-		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression()} {
+		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression(), "edge features": tinyEdges()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)
@@ -166,6 +166,18 @@ func TestDeployMatchesEval(t *testing.T) {
 					}
 				}
 				feeds[model.DenominatorInput(task.Name)] = den
+			}
+			// The raw variables of the edge features.
+			if e := s.Edges; e != nil {
+				grp := s.Inputs[0]
+				nv, needs := len(grp.Vars), e.Needs()
+				ev := make([]float64, batch*grp.MaxLen*len(needs))
+				for i := 0; i < batch*grp.MaxLen; i++ {
+					for k, v := range needs {
+						ev[i*len(needs)+k] = float64(float32(raw[grp.Name][i*nv+slices.Index(grp.Vars, e.Variable(v))]))
+					}
+				}
+				feeds[model.EdgeVariablesInput(e.Input)] = ev
 			}
 			fillInputs(evalG, feeds)
 			want, err := graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds)

@@ -65,6 +65,21 @@ func tinyRegression() model.Spec {
 	return s
 }
 
+// tinyEdges is tiny() with every edge feature of Salt's edge constructor
+// between the tracks, updated by each of two layers; eta and phi are read
+// from the tracks' deta and dphi (Salt's indices_map).
+func tinyEdges() model.Spec {
+	s := tiny()
+	s.Name = "GN2dR"
+	s.Inputs[0].Vars = []string{"d0", "z0SinTheta", "dphi", "deta", "pt", "energy", "subjetIndex"}
+	s.Edges = &model.Edges{Input: "tracks", Features: []string{"dR", "kt", "z", "mass", "isSelfLoop", "subjetIndex"},
+		Vars: map[string]string{"eta": "deta", "phi": "dphi"}, Hidden: []int{4}, Activation: nn.SiLU}
+	s.Encoder.Layers = 2
+	s.Encoder.EdgeDim = 4
+	s.Encoder.UpdateEdges = true
+	return s
+}
+
 // tinyJetOnly reads the jet variables alone (Salt's DL1): a jet init net
 // and a jet classification.
 func tinyJetOnly() model.Spec {
@@ -197,6 +212,21 @@ func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]f
 		}
 	}
 	feeds[model.TaskWeightsInput] = tw
+	if e := s.Edges; e != nil {
+		// Raw kinematics: eta, phi, pt, energy and subjet index per track.
+		t := s.Inputs[0].MaxLen
+		needs := e.Needs()
+		v := make([]float64, b*t*max(len(needs), 1))
+		for i := 0; i < b*t; i++ {
+			eta, pt := r.NormFloat64(), 1000*math.Exp(r.NormFloat64())
+			for k, name := range needs {
+				x := map[string]float64{"eta": eta, "phi": (2*r.Float64() - 1) * math.Pi, "pt": pt,
+					"energy": pt * math.Cosh(eta) * 1.01, "subjetIndex": float64(r.IntN(3) - 1)}[name]
+				v[i*len(needs)+k] = x
+			}
+		}
+		feeds[model.EdgeVariablesInput(e.Input)] = v
+	}
 	random := map[string]bool{}
 	for _, ri := range g.RandomInputs() {
 		random[ri.Tensor.Name()] = true
@@ -287,17 +317,21 @@ func trainKind(t *testing.T, s model.Spec, opt optim.Optimizer, steps int, lr fl
 // checks that every task's validation loss falls clearly.
 func TestModelKindsTrain(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		spec model.Spec
+		name  string
+		spec  model.Spec
+		steps int
 	}{
-		{"gn2", tiny()},
-		{"gn3 encoder", tinyGN3()},
-		{"deepsets", tinyDeepSets()},
-		{"jet only", tinyJetOnly()},
-		{"regressions", tinyRegression()},
+		{"gn2", tiny(), 600},
+		{"gn3 encoder", tinyGN3(), 600},
+		{"deepsets", tinyDeepSets(), 600},
+		{"jet only", tinyJetOnly(), 600},
+		{"regressions", tinyRegression(), 600},
+		// Seven track variables and two layers learn the origins more
+		// slowly, with edge features or without.
+		{"edge features", tinyEdges(), 1500},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), 600, 3e-3)
+			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), c.steps, 3e-3)
 			for _, task := range c.spec.Tasks {
 				if after[task.Name] >= 0.9*before[task.Name] {
 					t.Errorf("task %s: validation loss %g → %g, want a clear decrease", task.Name, before[task.Name], after[task.Name])
@@ -567,6 +601,31 @@ func TestRegressionRefused(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := tinyRegression()
+			c.modify(&s)
+			if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestEdgesRefused checks that inconsistent edge features are refused with
+// the setting named.
+func TestEdgesRefused(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		modify func(*model.Spec)
+		want   string
+	}{
+		{"without an encoder", func(s *model.Spec) { s.Encoder = nn.EncoderConfig{} }, "need an encoder"},
+		{"without an edge width", func(s *model.Spec) { s.Encoder.EdgeDim = 0 }, "need the encoder's edge_embed_dim"},
+		{"edge width without edges", func(s *model.Spec) { s.Edges = nil }, "edge_embed_dim 4 and update_edges need edge features"},
+		{"group not first", func(s *model.Spec) { s.Edges.Input = "electrons" }, `group "electrons" must be the first`},
+		{"unknown feature", func(s *model.Spec) { s.Edges.Features = []string{"deltaR"} }, `unknown edge feature "deltaR"`},
+		{"missing variable", func(s *model.Spec) { s.Edges.Vars["eta"] = "eta" }, `need eta, read from "eta", which is not a variable of tracks`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := tinyEdges()
 			c.modify(&s)
 			if err := s.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one containing %q", err, c.want)

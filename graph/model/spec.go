@@ -49,6 +49,10 @@ type Spec struct {
 	Encoder nn.EncoderConfig
 	// Pooling says how the constituents become the jet representation.
 	Pooling Pooling
+	// Edges, when set, are edge features between the constituents of the
+	// first group, which the encoder's layers attend with
+	// (Encoder.EdgeDim wide, updated with Encoder.UpdateEdges).
+	Edges *Edges
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
 	// LossMode is how the task losses combine into the loss training
@@ -309,6 +313,9 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
 	}
 	if err := s.validateEncoder(); err != nil {
+		return err
+	}
+	if err := s.validateEdges(); err != nil {
 		return err
 	}
 	for _, list := range []struct {

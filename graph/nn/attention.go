@@ -32,7 +32,18 @@ func PaddingBias(g *graph.Graph, valid *graph.Tensor, dtype graph.DType) *graph.
 // dropout > 0 the attention weights are dropped out, as Salt's
 // attn_kwargs.dropout does inside scaled_dot_product_attention.
 func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int) *graph.Tensor {
-	return selfAttention(g, name, x, bias, attention{heads: heads})
+	y, _ := selfAttention(g, name, x, bias, nil, attention{heads: heads})
+	return y
+}
+
+// EdgeAttention is SelfAttention with edge features edge [B, T, T, E]
+// between the sequence's entries, as Salt's EdgeAttention computes it: a
+// per-head bias Linear(E→H)(e_ij) added to the scaled scores and a gate
+// sigmoid(Linear(E→H)(e_ij)) multiplying the attention weights. With
+// update, it also returns the edges updated from the scores before
+// masking, Linear(H→E); otherwise edge itself.
+func EdgeAttention(g *graph.Graph, name string, x, bias, edge *graph.Tensor, heads int, update bool) (*graph.Tensor, *graph.Tensor) {
+	return selfAttention(g, name, x, bias, edge, attention{heads: heads, updateEdges: update})
 }
 
 // attention are the settings of one self-attention block.
@@ -41,16 +52,19 @@ type attention struct {
 	dropout       float64
 	training      bool
 	qkNorm, vNorm bool // RMSNorm of each head's queries and keys, and values
-	normDType     graph.DType
+	updateEdges   bool // return edges updated from the scores (edge attention)
 }
 
-func selfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, a attention) *graph.Tensor {
+// selfAttention is SelfAttention, and with edge features (edge not nil)
+// Salt's EdgeAttention; it returns the output and the edges (updated, or
+// edge itself).
+func selfAttention(g *graph.Graph, name string, x, bias, edge *graph.Tensor, a attention) (*graph.Tensor, *graph.Tensor) {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
 	h := int64(a.heads)
 	if d%h != 0 {
 		g.Errorf("embedding %d is not divisible by %d heads", d, a.heads)
-		return x
+		return x, edge
 	}
 	dh := d / h
 	dt := x.DType()
@@ -82,15 +96,45 @@ func selfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, a attenti
 	}
 	v = g.Transpose(vs, 0, 2, 1, 3) // [B,H,T,dh]
 	scores := g.MatMul(q, k)        // [B,H,T,T]
+	var gate *graph.Tensor
+	edgeOut := edge
+	if edge != nil {
+		// Salt's EdgeAttention: a bias per head from each edge, dropout on
+		// the scores, and a gate on the weights. Its linear layers are
+		// nn.Linear with zeroed biases.
+		scores = g.Add(scores, g.Transpose(lin0(g, "linear_e", edge, a.heads), 0, 3, 1, 2))
+		gate = g.Transpose(g.Sigmoid(lin0(g, "linear_g", edge, a.heads)), 0, 3, 1, 2)
+		scores = Dropout(g, "dropout", scores, a.dropout, a.training)
+		if a.updateEdges {
+			edgeOut = lin0(g, "linear_e_out", g.Transpose(scores, 0, 2, 3, 1), int(edge.Dim(-1)))
+		}
+	}
 	if bias != nil {
 		scores = g.Add(scores, g.Unsqueeze(bias, 1, 2))
 	}
-	attn := Dropout(g, "dropout", g.Softmax(scores, -1), a.dropout, a.training)
+	attn := g.Softmax(scores, -1)
+	if gate != nil {
+		attn = g.Mul(attn, gate)
+	} else {
+		attn = Dropout(g, "dropout", attn, a.dropout, a.training)
+	}
 	o := g.Transpose(g.MatMul(attn, v), 0, 2, 1, 3) // [B,T,H,dh]
 	o = g.Reshape(o, 0, 0, d)
 	// The output projection is an nn.Linear whose reset_parameters Salt
-	// calls: weight and bias U(±1/√D).
-	return Linear(g, "out_proj", o, int(d), true)
+	// calls: weight and bias U(±1/√D); EdgeAttention zeroes the bias.
+	if edge != nil {
+		return lin0(g, "out_proj", o, int(d)), edgeOut
+	}
+	return Linear(g, "out_proj", o, int(d), true), edgeOut
+}
+
+// lin0 is Linear with a zero-initialised bias.
+func lin0(g *graph.Graph, name string, x *graph.Tensor, out int) *graph.Tensor {
+	defer g.Scope(name)()
+	in := x.Dim(-1)
+	w := g.ParamOf("weight", x.DType(), graph.Shape{in, int64(out)}, graph.InitUniform(1/math.Sqrt(float64(in))))
+	b := g.ParamOf("bias", x.DType(), graph.Shape{int64(out)}, graph.InitZeros())
+	return g.Add(g.MatMul(x, w), b)
 }
 
 // Dropout zeroes elements of x with probability p during training, scaling
@@ -173,6 +217,11 @@ type EncoderConfig struct {
 	// QKNorm and VNorm normalise each head's queries and keys, and values,
 	// with RMSNorm (Salt's attn_kwargs.do_qk_norm and do_v_norm).
 	QKNorm, VNorm bool
+	// EdgeDim is the width of the edge features the layers attend with
+	// (Salt's edge_embed_dim; 0: none), UpdateEdges whether each layer
+	// updates them (Salt's update_edges).
+	EdgeDim     int
+	UpdateEdges bool
 }
 
 // norm applies the configured normalisation.
@@ -236,13 +285,23 @@ func dropMask(g *graph.Graph, name string, dt graph.DType, shape graph.Shape, p 
 // q/k/v normalisation); a hybrid layer is built as a later layer (depth
 // > 0), Encoder builds the first one as Salt does.
 func EncoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg EncoderConfig) *graph.Tensor {
-	return encoderLayer(g, name, x, bias, cfg, 1)
+	y, _ := encoderLayer(g, name, x, bias, nil, cfg, 1)
+	return y
 }
 
-func encoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg EncoderConfig, depth int) *graph.Tensor {
+// EdgeEncoderLayer is EncoderLayer attending with edge features edge
+// [B, T, T, cfg.EdgeDim] (Salt's EncoderLayer with edge_embed_dim): it
+// returns the sequence and the edges, which with cfg.UpdateEdges are u +
+// norm(u) for the edges u the attention updated, as Salt's layer makes
+// them.
+func EdgeEncoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, cfg EncoderConfig) (*graph.Tensor, *graph.Tensor) {
+	return encoderLayer(g, name, x, bias, edge, cfg, 1)
+}
+
+func encoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, cfg EncoderConfig, depth int) (*graph.Tensor, *graph.Tensor) {
 	defer g.Scope(name)()
 	d := int(x.Dim(-1))
-	a := attention{heads: cfg.Heads, dropout: cfg.AttnDropout, training: cfg.Training, qkNorm: cfg.QKNorm, vNorm: cfg.VNorm}
+	a := attention{heads: cfg.Heads, dropout: cfg.AttnDropout, training: cfg.Training, qkNorm: cfg.QKNorm, vNorm: cfg.VNorm, updateEdges: cfg.UpdateEdges}
 	blockNorm := cfg.NormType
 	if cfg.NormType == HybridNorm {
 		// Salt's hybrid layers normalise queries, keys and values, and only
@@ -254,8 +313,13 @@ func encoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg Encode
 		}
 	}
 	x = cfg.residual(g, "attn_", "attn_norm", x, blockNorm, func(h *graph.Tensor) *graph.Tensor {
-		return selfAttention(g, "attn", h, bias, a)
+		var y *graph.Tensor
+		y, edge = selfAttention(g, "attn", h, bias, edge, a)
+		return y
 	})
+	if edge != nil && cfg.UpdateEdges {
+		edge = g.Add(edge, cfg.norm(g, "edge_postnorm", edge))
+	}
 	if cfg.NormType == HybridNorm && depth > 0 {
 		x = cfg.norm(g, "norm", x)
 	}
@@ -272,7 +336,7 @@ func encoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg Encode
 		return Linear(g, "1", h, d, true)
 	})
 	pop()
-	return x
+	return x, edge
 }
 
 // Width returns the size of the encoder's output for embeddings of size
@@ -292,6 +356,13 @@ func (cfg EncoderConfig) Width(embed int) int {
 // returns the encoded sequence [B, T+R, O] and the additive key bias
 // [B, T+R] of that sequence (nil when valid is nil).
 func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
+	return EdgeEncoder(g, name, x, valid, nil, cfg)
+}
+
+// EdgeEncoder is Encoder with edge features edge [B, T, T, cfg.EdgeDim]
+// between the entries of x (nil: none), padded with zeros for the
+// registers as Salt's Transformer pads them.
+func EdgeEncoder(g *graph.Graph, name string, x, valid, edge *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
 	defer g.Scope(name)()
 	dt := x.DType()
 	if valid != nil {
@@ -322,9 +393,12 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 		if bias != nil {
 			bias = g.Pad(bias, []int64{0, 0}, []int64{0, r})
 		}
+		if edge != nil {
+			edge = g.Pad(edge, []int64{0, 0, 0, 0}, []int64{0, r, r, 0})
+		}
 	}
 	for i := 0; i < cfg.Layers; i++ {
-		x = encoderLayer(g, "layer"+strconv.Itoa(i), x, bias, cfg, i)
+		x, edge = encoderLayer(g, "layer"+strconv.Itoa(i), x, bias, edge, cfg, i)
 	}
 	if cfg.OutDim > 0 {
 		x = Linear(g, "out_proj", x, cfg.OutDim, true)

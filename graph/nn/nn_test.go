@@ -78,6 +78,24 @@ func TestLayerGradients(t *testing.T) {
 			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
 			return nn.AttentionPool(g, "pool", out, bias)
 		}}},
+		{"EdgeAttention", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{2, 5, 8}}, {Name: "edge", Shape: S{2, 5, 5, 3}}},
+			Fixed: valid,
+			Build: func(g *G, v, f []*T) *T {
+				y, e := nn.EdgeAttention(g, "attn", v[0], nn.PaddingBias(g, f[0], v[0].DType()), v[1], 2, true)
+				return g.Add(g.ReduceSum(y, []int{1, 2}, false), g.ReduceSum(e, []int{1, 2, 3}, false))
+			},
+		}},
+		{"Encoder/edges", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{2, 5, 8}}, {Name: "edge", Shape: S{2, 5, 5, 4}}},
+			Fixed: valid,
+			Build: func(g *G, v, f []*T) *T {
+				cfg := nn.EncoderConfig{Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.SiLU, Registers: 1, EdgeDim: 4, UpdateEdges: true,
+					AttnDropout: 0.2, Training: true}
+				out, bias := nn.EdgeEncoder(g, "encoder", v[0], f[0], v[1], cfg)
+				return nn.AttentionPool(g, "pool", out, bias)
+			},
+		}},
 		// The second jet has no valid entry: its weights are all zero.
 		{"MaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
 			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
@@ -425,5 +443,131 @@ func TestDropPathDropsWholeJets(t *testing.T) {
 	}
 	if same {
 		t.Fatal("the kept jet's sequence did not change")
+	}
+}
+
+// naiveEdgeAttention is Salt's EdgeAttention written out with loops: the
+// output [B, T, D] and the updated edges [B, T, T, E].
+func naiveEdgeAttention(x, valid, edge []float64, p map[string][]float64, b, t, d, e, heads int) (out, edgeOut []float64) {
+	win, bin := p["attn/in_proj/weight"], p["attn/in_proj/bias"]
+	wout, bout := p["attn/out_proj/weight"], p["attn/out_proj/bias"]
+	we, be := p["attn/linear_e/weight"], p["attn/linear_e/bias"]
+	wg, bg := p["attn/linear_g/weight"], p["attn/linear_g/bias"]
+	weo, beo := p["attn/linear_e_out/weight"], p["attn/linear_e_out/bias"]
+	dh := d / heads
+	out, edgeOut = make([]float64, b*t*d), make([]float64, b*t*t*e)
+	lin := func(in []float64, w, bias []float64, n, m, o int) float64 { // (in · w)[o] + bias[o], w [n, m]
+		s := bias[o]
+		for k := 0; k < n; k++ {
+			s += in[k] * w[k*m+o]
+		}
+		return s
+	}
+	for j := 0; j < b; j++ {
+		qkv := make([][]float64, t)
+		for i := 0; i < t; i++ {
+			qkv[i] = make([]float64, 3*d)
+			for o := range qkv[i] {
+				qkv[i][o] = lin(x[(j*t+i)*d:], win, bin, d, 3*d, o)
+			}
+		}
+		concat := make([][]float64, t)
+		for i := range concat {
+			concat[i] = make([]float64, d)
+		}
+		raw := make([]float64, t*t*heads) // scores before masking, [i, k, h]
+		for h := 0; h < heads; h++ {
+			for i := 0; i < t; i++ {
+				w := make([]float64, t)
+				maxS := math.Inf(-1)
+				for k := 0; k < t; k++ {
+					ek := edge[((j*t+i)*t+k)*e:]
+					var s float64
+					for c := 0; c < dh; c++ {
+						s += qkv[i][h*dh+c] * qkv[k][d+h*dh+c]
+					}
+					s = s/math.Sqrt(float64(dh)) + lin(ek, we, be, e, heads, h)
+					raw[(i*t+k)*heads+h] = s
+					if valid[j*t+k] == 0 {
+						w[k] = math.Inf(-1)
+						continue
+					}
+					w[k] = s
+					maxS = math.Max(maxS, s)
+				}
+				var z float64
+				for k := range w {
+					w[k] = math.Exp(w[k] - maxS)
+					z += w[k]
+				}
+				for k := range w {
+					gate := 1 / (1 + math.Exp(-lin(edge[((j*t+i)*t+k)*e:], wg, bg, e, heads, h)))
+					w[k] = w[k] / z * gate
+				}
+				for c := 0; c < dh; c++ {
+					var s float64
+					for k := 0; k < t; k++ {
+						s += w[k] * qkv[k][2*d+h*dh+c]
+					}
+					concat[i][h*dh+c] = s
+				}
+			}
+		}
+		for i := 0; i < t; i++ {
+			for o := 0; o < d; o++ {
+				out[(j*t+i)*d+o] = lin(concat[i], wout, bout, d, d, o)
+			}
+			for k := 0; k < t; k++ {
+				for o := 0; o < e; o++ {
+					edgeOut[((j*t+i)*t+k)*e+o] = lin(raw[(i*t+k)*heads:], weo, beo, heads, e, o)
+				}
+			}
+		}
+	}
+	return out, edgeOut
+}
+
+// TestEdgeAttentionMatchesLoops compares EdgeAttention with Salt's
+// EdgeAttention written out with loops: the edge bias per head, the gate,
+// the masking and the edges updated from the unmasked scores.
+func TestEdgeAttentionMatchesLoops(t *testing.T) {
+	const b, tt, d, e, heads = 2, 5, 8, 3, 2
+	g := graph.New("edge_attn")
+	x := g.Input("x", graph.Float64, S{b, tt, d})
+	valid := g.Input("valid", graph.Bool, S{b, tt})
+	edge := g.Input("edge", graph.Float64, S{b, tt, tt, e})
+	y, eo := nn.EdgeAttention(g, "attn", x, nn.PaddingBias(g, valid, graph.Float64), edge, heads, true)
+	g.Output("y", y)
+	g.Output("edge_out", eo)
+	r := rand.New(rand.NewPCG(8, 9))
+	feeds := map[string][]float64{"valid": validMask}
+	params := map[string][]float64{}
+	for _, p := range g.Params() {
+		params[p.Name()] = p.Init.Sample(r, int(p.Shape().Size()))
+		if p.Init.Kind == "zeros" {
+			for i := range params[p.Name()] {
+				params[p.Name()][i] = 0.2 * r.NormFloat64()
+			}
+		}
+		feeds[p.Name()] = params[p.Name()]
+	}
+	for name, n := range map[string]int{"x": b * tt * d, "edge": b * tt * tt * e} {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = r.NormFloat64()
+		}
+		feeds[name] = v
+	}
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantY, wantE := naiveEdgeAttention(feeds["x"], validMask, feeds["edge"], params, b, tt, d, e, heads)
+	for name, want := range map[string][]float64{"y": wantY, "edge_out": wantE} {
+		for i := range want {
+			if math.Abs(out[name][i]-want[i]) > 1e-10 {
+				t.Fatalf("%s[%d] = %g, want %g", name, i, out[name][i], want[i])
+			}
+		}
 	}
 }
