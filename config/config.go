@@ -62,6 +62,10 @@ type Data struct {
 	// NonFinite is "error" (default: NaN/Inf in an input is an error) or
 	// "zero" (replace with 0 and count).
 	NonFinite string `toml:"non_finite"`
+	// EdgeConstructors compute Salt's edge features between the
+	// constituents of a dataset (Salt's data.edge_constructors; at most
+	// one).
+	EdgeConstructors []EdgeConstructor `toml:"edge_constructors"`
 	// Selections are cuts per dataset in atlas-ftag-tools' notation
 	// (Salt's data.selections), e.g. tracks = ["d0 < 3.5"]: a jet that
 	// fails a cut on the jet dataset is skipped; a constituent that fails
@@ -69,14 +73,34 @@ type Data struct {
 	Selections map[string][]string `toml:"selections"`
 }
 
+// EdgeConstructor is Salt's EdgeConstructor: edge features between the
+// constituents of one dataset, computed from their raw variables.
+type EdgeConstructor struct {
+	// Input is the constituent dataset (Salt's input_name), which must be
+	// the first [[model.init_nets]] entry's.
+	Input string `toml:"input"`
+	// EdgeFeatures are any of "dR", "kt", "z", "mass", "isSelfLoop" and
+	// "subjetIndex".
+	EdgeFeatures []string `toml:"edge_features"`
+	// Variables maps the variables the features need, by Salt's names
+	// (eta, phi, pt, energy, subjetIndex), to input variables of the
+	// dataset (Salt's indices_map, by name), e.g. eta = "deta"; a name not
+	// mapped is read from the variable of that name.
+	Variables map[string]string `toml:"variables"`
+}
+
 // Model describes the network.
 type Model struct {
 	Name     string    `toml:"name"`
 	EmbedDim int       `toml:"embed_dim"`
 	InitNets []InitNet `toml:"init_nets"`
-	Encoder  Encoder   `toml:"encoder"`
-	Pooling  Pooling   `toml:"pooling"`
-	Tasks    []Task    `toml:"tasks"`
+	// EdgeInitNets embed the edge features (Salt's edge_init_nets; at most
+	// one, on the edge constructor's dataset): their output is
+	// model.encoder.edge_embed_dim wide.
+	EdgeInitNets []InitNet `toml:"edge_init_nets"`
+	Encoder      Encoder   `toml:"encoder"`
+	Pooling      Pooling   `toml:"pooling"`
+	Tasks        []Task    `toml:"tasks"`
 }
 
 // InitNet is the per-constituent network of one input dataset: Salt's
@@ -134,6 +158,11 @@ type Encoder struct {
 	// do_v_norm).
 	DoQKNorm bool `toml:"do_qk_norm"`
 	DoVNorm  bool `toml:"do_v_norm"`
+	// EdgeEmbedDim is the width of the embedded edge features the
+	// attention uses (Salt's edge_embed_dim; 0 without edge features), and
+	// UpdateEdges has each layer update them (Salt's update_edges).
+	EdgeEmbedDim int  `toml:"edge_embed_dim"`
+	UpdateEdges  bool `toml:"update_edges"`
 }
 
 // Pooling configures how constituents are pooled into the jet
@@ -503,6 +532,16 @@ func (c *Config) applyDefaults() {
 	}
 	if o := &c.Training.Optimizer; o.Name == "lion" && !c.Defined("training.optimizer.beta2") {
 		o.Beta2 = 0.99 // lion-pytorch's default, which Salt trains with
+	}
+	for i := range c.Model.EdgeInitNets {
+		n := &c.Model.EdgeInitNets[i]
+		if n.Activation == "" {
+			n.Activation = "ReLU"
+		}
+		if n.AttachGlobal == nil {
+			no := false // Salt's edge init nets attach nothing
+			n.AttachGlobal = &no
+		}
 	}
 	for i := range c.Model.Tasks {
 		t := &c.Model.Tasks[i]

@@ -270,3 +270,86 @@ func TestRegressionKeys(t *testing.T) {
 		t.Errorf("sample_weight of a vertexing task: %v", err)
 	}
 }
+
+// edges is minimal with Salt's edge features between the tracks (GN3's
+// dR configurations): %s replaces the edge constructor's lines, %s the
+// encoder's.
+const edges = `
+[data]
+train = ["train.h5"]
+val = ["val.h5"]
+norm_dict = "norm.yaml"
+[data.variables]
+jets = ["pt"]
+tracks = ["d0", "deta", "dphi", "pt"]
+[[data.edge_constructors]]
+input = "tracks"
+%s
+[[model.init_nets]]
+input = "tracks"
+max_len = 10
+[[model.edge_init_nets]]
+input = "tracks"
+hidden = [32]
+activation = "SiLU"
+[model.encoder]
+%s
+[[model.tasks]]
+name = "jets_classification"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "c", "u"]
+`
+
+// TestEdgeKeys checks the keys of Salt's edge features and their errors.
+func TestEdgeKeys(t *testing.T) {
+	good := "edge_features = [\"dR\", \"kt\", \"z\", \"isSelfLoop\"]\n[data.edge_constructors.variables]\neta = \"deta\"\nphi = \"dphi\""
+	cfg, err := Parse("model.toml", []byte(fmt.Sprintf(edges, good, "edge_embed_dim = 32\nupdate_edges = true")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.Spec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := s.Edges
+	if e == nil || e.Input != "tracks" || len(e.Features) != 4 || e.Variable("eta") != "deta" || e.Variable("pt") != "pt" || e.Hidden[0] != 32 ||
+		s.Encoder.EdgeDim != 32 || !s.Encoder.UpdateEdges {
+		t.Fatalf("edges %+v, encoder %+v", e, s.Encoder)
+	}
+	enc, err := cfg.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := Parse("resolved.toml", enc); err != nil {
+		t.Fatalf("resolved configuration: %v", err)
+	} else if s2, _ := back.Spec(nil); !reflect.DeepEqual(s2.Edges, s.Edges) {
+		t.Errorf("resolved edges %+v, want %+v", s2.Edges, s.Edges)
+	}
+	for _, c := range []struct {
+		name, ec, enc, key, want string
+	}{
+		{"variable not an input", "edge_features = [\"dR\"]", "edge_embed_dim = 32", "data.edge_constructors", `need eta, read from "eta", which is not an input variable of tracks`},
+		{"unknown feature", "edge_features = [\"deltaR\"]", "edge_embed_dim = 32", "data.edge_constructors.edge_features", `"deltaR" is unknown`},
+		{"no edge width", good, "", "model.encoder.edge_embed_dim", "set edge_embed_dim"},
+		{"mapping an unneeded variable", "edge_features = [\"z\"]\n[data.edge_constructors.variables]\neta = \"deta\"", "edge_embed_dim = 32", "data.edge_constructors.variables", "none of the edge features z needs eta"},
+		{"no encoder", good, "layers = 0\nedge_embed_dim = 32", "model.encoder.edge_embed_dim", "without an encoder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("model.toml", []byte(fmt.Sprintf(edges, c.ec, c.enc)))
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want key %s and %q", err, c.key, c.want)
+			}
+		})
+	}
+	noNet := strings.Replace(fmt.Sprintf(edges, good, "edge_embed_dim = 32"), "[[model.edge_init_nets]]\ninput = \"tracks\"\nhidden = [32]\nactivation = \"SiLU\"\n", "", 1)
+	if _, err := Parse("model.toml", []byte(noNet)); err == nil || !strings.Contains(err.Error(), "model.edge_init_nets: the edge features of [[data.edge_constructors]] need an edge init net") {
+		t.Errorf("edge features without an edge init net: %v", err)
+	}
+	second := strings.Replace(fmt.Sprintf(edges, good, "edge_embed_dim = 32"), "[[model.init_nets]]\ninput = \"tracks\"", "[[model.init_nets]]\ninput = \"flows\"\nmax_len = 5\n[[model.init_nets]]\ninput = \"tracks\"", 1)
+	second = strings.Replace(second, "tracks = [", "flows = [\"pt\"]\ntracks = [", 1)
+	if _, err := Parse("model.toml", []byte(second)); err == nil || !strings.Contains(err.Error(), "must be the dataset of the first [[model.init_nets]] entry") {
+		t.Errorf("edges of the second group: %v", err)
+	}
+}

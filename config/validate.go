@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -134,6 +135,9 @@ func (c *Config) Validate() error {
 	if err := c.validateEncoder(); err != nil {
 		return err
 	}
+	if err := c.validateEdges(); err != nil {
+		return err
+	}
 	if k := m.Pooling.Kind; k != "attention" && k != "none" {
 		return c.errorf("model.pooling.kind", "must be \"attention\" (Salt's global attention pooling) or \"none\" (a model reading the jet variables alone), got %q", k)
 	}
@@ -158,6 +162,110 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// validateEdges checks the edge features: Salt's edge constructor, edge
+// init net and the encoder's edge_embed_dim and update_edges.
+func (c *Config) validateEdges() error {
+	d, m := &c.Data, &c.Model
+	e := m.Encoder
+	switch {
+	case len(d.EdgeConstructors) > 1:
+		return c.errorf("data.edge_constructors", "%d edge constructors: salt-ort, as Salt, computes edge features for one dataset", len(d.EdgeConstructors))
+	case len(m.EdgeInitNets) > 1:
+		return c.errorf("model.edge_init_nets", "%d edge init nets: one embeds the edge features of the one edge constructor", len(m.EdgeInitNets))
+	case len(d.EdgeConstructors) != len(m.EdgeInitNets):
+		if len(d.EdgeConstructors) == 0 {
+			return c.errorf("model.edge_init_nets", "there are no edge features to embed: add a [[data.edge_constructors]] entry, or remove the edge init net")
+		}
+		return c.errorf("model.edge_init_nets", "the edge features of [[data.edge_constructors]] need an edge init net: add [[model.edge_init_nets]] with input = %q", d.EdgeConstructors[0].Input)
+	case e.EdgeEmbedDim < 0:
+		return c.errorf("model.encoder.edge_embed_dim", "must not be negative, got %d", e.EdgeEmbedDim)
+	case len(d.EdgeConstructors) == 0 && e.EdgeEmbedDim > 0:
+		return c.errorf("model.encoder.edge_embed_dim", "%d, but there are no edge features: add [[data.edge_constructors]] and [[model.edge_init_nets]], or remove edge_embed_dim", e.EdgeEmbedDim)
+	case len(d.EdgeConstructors) == 0 && e.UpdateEdges:
+		return c.errorf("model.encoder.update_edges", "there are no edge features to update: add [[data.edge_constructors]], or remove update_edges")
+	case len(d.EdgeConstructors) == 0:
+		return nil
+	}
+	ec, en := d.EdgeConstructors[0], m.EdgeInitNets[0]
+	nets := c.ConstituentNets()
+	switch {
+	case e.Layers == 0:
+		return c.errorf("data.edge_constructors", "edge features are used by the encoder's attention: give the encoder layers")
+	case e.EdgeEmbedDim == 0:
+		return c.errorf("model.encoder.edge_embed_dim", "the edge init net's output width is needed: set edge_embed_dim (Salt's, e.g. 32)")
+	case len(nets) == 0 || nets[0].Input != ec.Input:
+		return c.errorf("data.edge_constructors.input", "%q must be the dataset of the first [[model.init_nets]] entry, as Salt puts the input with edges first: move its init net first", ec.Input)
+	case en.Input != ec.Input:
+		return c.errorf("model.edge_init_nets.input", "%q, but the edge constructor's input is %q", en.Input, ec.Input)
+	case len(ec.EdgeFeatures) == 0:
+		return c.errorf("data.edge_constructors.edge_features", "empty: list any of %s", edgeFeatureList())
+	case *en.AttachGlobal:
+		return c.errorf("model.edge_init_nets.attach_global", "Salt's edge init nets attach nothing: remove it")
+	case en.MaxLen != 0:
+		return c.errorf("model.edge_init_nets.max_len", "the edges have the length of %s's init net: remove it", en.Input)
+	}
+	seen := map[string]bool{}
+	for _, f := range ec.EdgeFeatures {
+		if _, ok := model.EdgeFeatures[f]; !ok || seen[f] {
+			return c.errorf("data.edge_constructors.edge_features", "%q is unknown or repeated: list any of %s", f, edgeFeatureList())
+		}
+		seen[f] = true
+	}
+	edges := c.edges()
+	for name, v := range ec.Variables {
+		if !slices.Contains([]string{"eta", "phi", "pt", "energy", "subjetIndex"}, name) {
+			return c.errorf("data.edge_constructors.variables", "%q is none of the variables edge features need (eta, phi, pt, energy, subjetIndex)", name)
+		}
+		if !slices.Contains(edges.Needs(), name) {
+			return c.errorf("data.edge_constructors.variables", "%s = %q: none of the edge features %s needs %s", name, v, strings.Join(ec.EdgeFeatures, ", "), name)
+		}
+	}
+	vars := d.Variables[ec.Input]
+	for _, v := range edges.Needs() {
+		if f := edges.Variable(v); !slices.Contains(vars, f) {
+			return c.errorf("data.edge_constructors", "edge features %s need %s, read from %q, which is not an input variable of %s: add it to [data.variables] %s (the deployed model computes the edges from its inputs), or map %s to one in [data.edge_constructors.variables]",
+				strings.Join(ec.EdgeFeatures, ", "), v, f, ec.Input, ec.Input, v)
+		}
+	}
+	if _, err := nn.ParseActivation(en.Activation); err != nil {
+		return c.errorf("model.edge_init_nets.activation", "%v", err)
+	}
+	if en.FinalActivation != "" {
+		if _, err := nn.ParseActivation(en.FinalActivation); err != nil {
+			return c.errorf("model.edge_init_nets.final_activation", "%v", err)
+		}
+	}
+	return nil
+}
+
+// edgeFeatureList lists the edge features Salt computes.
+func edgeFeatureList() string {
+	var names []string
+	for f := range model.EdgeFeatures {
+		names = append(names, strconv.Quote(f))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+// edges returns the model's edge features, or nil.
+func (c *Config) edges() *model.Edges {
+	if len(c.Data.EdgeConstructors) == 0 || len(c.Model.EdgeInitNets) == 0 {
+		return nil
+	}
+	ec, en := c.Data.EdgeConstructors[0], c.Model.EdgeInitNets[0]
+	a, _ := nn.ParseActivation(en.Activation)
+	final := nn.None
+	if en.FinalActivation != "" {
+		final, _ = nn.ParseActivation(en.FinalActivation)
+	}
+	return &model.Edges{Input: ec.Input, Features: ec.EdgeFeatures, Vars: ec.Variables, Hidden: en.Hidden, Activation: a, FinalActivation: final}
+}
+
+// Edges returns the model's edge features (nil without): the loader reads
+// the raw variables they are computed from.
+func (c *Config) Edges() *model.Edges { return c.edges() }
 
 // validateJetNet checks the init net of the jet dataset: the one init
 // net of a model that reads the jet variables alone (Salt's DL1, whose
@@ -190,7 +298,7 @@ func (c *Config) validateJetNet(n InitNet) error {
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
 var encoderKeys = []string{"heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
-	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm"}
+	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
 // it refuses any other key set in the file.
@@ -566,6 +674,8 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		if e.Norm == "RMSNorm" {
 			s.Encoder.Norm = nn.RMSNormKind
 		}
+		s.Encoder.EdgeDim, s.Encoder.UpdateEdges = e.EdgeEmbedDim, e.UpdateEdges
+		s.Edges = c.edges()
 		switch e.NormType {
 		case "post":
 			s.Encoder.NormType = nn.PostNorm

@@ -102,6 +102,10 @@ var modelKinds = []modelKind{
 		opts:    fixture.Options{Name: "DIPS", NumTrain: 500, Seed: 9, NoEncoder: true},
 		outputs: []string{"DIPS_pb", "DIPS_pc", "DIPS_pu", "DIPS_ptau", "DIPS_TrackOrigin", "DIPS_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
+	{name: "edge features", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+		opts:    fixture.Options{Name: "GN2dR", NumTrain: 500, Seed: 9, EdgeFeatures: []string{"dR", "kt", "z", "isSelfLoop"}},
+		outputs: []string{"GN2dR_pb", "GN2dR_pc", "GN2dR_pu", "GN2dR_ptau", "GN2dR_TrackOrigin", "GN2dR_VertexIndex"},
+		inputs:  []string{"jet_features", "track_features"}},
 	// Athena's GNN tool reads the track_features of every jet: a model of
 	// the jet variables alone exports and validates, but Athena cannot run
 	// it.

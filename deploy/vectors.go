@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
@@ -122,7 +121,7 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 			// The constituents' targets, denominators and sample weights
 			// move with them.
 			for name, tgt := range nb.Targets {
-				if task, _, _ := strings.Cut(name, "/"); taskInput(spec, task) == grp.Name {
+				if train.TargetGroup(spec, name) == grp.Name {
 					packLike(nb.Inputs[grp.Name].Valid, grp.MaxLen, tgt)
 				}
 			}
@@ -248,14 +247,6 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 		}
 	}
 	return nil
-}
-
-// taskInput is the constituent group of a per-constituent task, or "".
-func taskInput(spec model.Spec, name string) string {
-	if t, ok := taskOf(spec, name); ok && t.Kind.PerConstituent() {
-		return t.Input
-	}
-	return ""
 }
 
 // packLike moves each jet's values of the valid slots of valid ([B·T]) to

@@ -308,6 +308,20 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 		b.Inputs[in.Name] = &loader.Tensor{Data: normal(batch * t * len(in.Vars)), Valid: valid, Shape: []int{batch, t, len(in.Vars)}}
 		lengths[in.Name] = t
 	}
+	if e := spec.Edges; e != nil {
+		// Plausible kinematics for the edge features: positive pt and
+		// energy, angles of order one.
+		n := batch * lengths[e.Input]
+		for _, v := range e.Needs() {
+			x := normal(n)
+			if v == "pt" || v == "energy" {
+				for i := range x {
+					x[i] = 1000 * float32(math.Exp(float64(x[i])))
+				}
+			}
+			b.Targets[edgeLabelPrefix+v] = x
+		}
+	}
 	ints := func(n, below int) []int64 {
 		v := make([]int64, n)
 		for i := range v {

@@ -22,6 +22,28 @@ func denominatorLabel(task, target string) string { return task + "/denominator/
 // sampleWeightLabel is the loader label name of a task's sample weights.
 func sampleWeightLabel(task string) string { return task + "/sample_weight" }
 
+// edgeLabelPrefix starts the loader label names of the raw variables the
+// edge features are computed from: edge_variables/<Salt's name>.
+const edgeLabelPrefix = "edge_variables/"
+
+// TargetGroup returns the constituent group whose entries a loader float
+// target of spec holds (a constituent regression's targets and
+// denominators, a constituent task's sample weights, the edge features'
+// raw variables), or "" for jet-level targets: what moves with the
+// constituents when a batch's valid constituents are packed first.
+func TargetGroup(spec model.Spec, label string) string {
+	if strings.HasPrefix(label, edgeLabelPrefix) && spec.Edges != nil {
+		return spec.Edges.Input
+	}
+	task, _, _ := strings.Cut(label, "/")
+	for _, t := range spec.Tasks {
+		if t.Name == task && t.Kind.PerConstituent() {
+			return t.Input
+		}
+	}
+	return ""
+}
+
 // LoaderConfig returns the loader configuration of one split (files) of a
 // training configuration: the jet dataset (its variables and the global
 // ones) and every init net's dataset as input groups, the selections, and
@@ -52,6 +74,13 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
 	for _, n := range c.ConstituentNets() {
 		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
+	}
+	if e := c.Edges(); e != nil {
+		// The edge features are computed from raw variables: read them as
+		// targets, which are not normalised.
+		for _, v := range e.Needs() {
+			lc.Labels = append(lc.Labels, loader.Label{Name: edgeLabelPrefix + v, Dataset: e.Input, Field: e.Variable(v), Kind: loader.FloatLabel})
+		}
 	}
 	for _, t := range c.Model.Tasks {
 		switch t.Kind {
@@ -103,7 +132,7 @@ func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
 	for _, l := range lc.Labels {
 		// Denominators are input variables, which scale the predictions
 		// back whether or not the files have the targets.
-		if !tasks[labelTask(l.Name)] || strings.Contains(l.Name, "/denominator/") {
+		if !tasks[labelTask(l.Name)] || strings.Contains(l.Name, "/denominator/") || strings.HasPrefix(l.Name, edgeLabelPrefix) {
 			keep = append(keep, l)
 		}
 	}
@@ -245,6 +274,21 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 					dst[e*n+k] = none
 				}
 			}
+		}
+	}
+	if e := f.spec.Edges; e != nil {
+		dst, err := bind.Float32(model.EdgeVariablesInput(e.Input))
+		if err != nil {
+			return err
+		}
+		needs := e.Needs()
+		if len(needs) == 0 { // the self-loop flag alone reads no variable
+			clear(dst)
+		} else {
+			interleave(dst, len(needs), func(k int) ([]float32, bool) {
+				src, ok := b.Targets[edgeLabelPrefix+needs[k]]
+				return src, ok
+			}, 0)
 		}
 	}
 	for _, task := range f.spec.Tasks {
