@@ -84,14 +84,34 @@ type inputs struct {
 	// edgeVars are the raw variables the edge features are computed from
 	// (EdgeVariablesInput), in graphs that do not read raw constituents.
 	edgeVars *graph.Tensor
+	// params are the parameters' values [B, P] (nil without parameters).
+	params *graph.Tensor
 }
 
 // declareInputs declares the batch inputs of a graph with batch size b;
 // labels only for graphs that compute losses.
 func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
+	return s.declareInputsWith(g, b, labels, false)
+}
+
+// declareInputsWith is declareInputs; with jetParams the parameters are
+// the last columns of the jets input, as deployed models read them, rather
+// than an input of their own.
+func (s *Spec) declareInputsWith(g *graph.Graph, b int64, labels, jetParams bool) *inputs {
 	in := &inputs{labels: map[string]*graph.Tensor{}, origins: map[string]*graph.Tensor{},
 		denoms: map[string]*graph.Tensor{}, sampleWeights: map[string]*graph.Tensor{}}
-	in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, int64(len(s.JetVars))})
+	nj, np := int64(len(s.JetVars)), int64(len(s.Parameters))
+	switch {
+	case np > 0 && jetParams:
+		jets := g.Input(JetsInput, graph.Float32, graph.Shape{b, nj + np})
+		in.jets = g.Slice(jets, []int{1}, []int64{0}, []int64{nj})
+		in.params = g.Slice(jets, []int{1}, []int64{nj}, []int64{nj + np})
+	case np > 0:
+		in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, nj})
+		in.params = g.Input(ParametersInput, graph.Float32, graph.Shape{b, np})
+	default:
+		in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, nj})
+	}
 	for _, grp := range s.Inputs {
 		t := int64(grp.MaxLen)
 		in.seqs = append(in.seqs, g.Input(grp.Name, graph.Float32, graph.Shape{b, t, int64(len(grp.Vars))}))
@@ -190,7 +210,10 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 		j := s.JetInit
 		sizes := append(append([]int{}, j.Hidden...), s.EmbedDim)
 		x := s.jetColumns(g, in.jets, s.attached())
-		f.pooled = nn.Activate(g, head(g, "init/"+j.Name, []*graph.Tensor{x}, sizes, j.Activation), j.FinalActivation)
+		f.pooled = nn.Activate(g, head(g, "init/"+j.Name, s.initParts(g, j.Name, in, x, nil), sizes, j.Activation), j.FinalActivation)
+		if fw := s.featurewise(FeaturewiseGlobal); fw != nil {
+			f.pooled = applyFeaturewise(g, "featurewise/global", fw, in.params, f.pooled)
+		}
 	} else {
 		s.encode(g, in, training, f)
 	}
@@ -238,10 +261,11 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 		// Dense with no activation after its last layer unless
 		// final_activation asks for one.
 		sizes := append(append([]int{}, grp.InitHidden...), s.EmbedDim)
-		parts := []*graph.Tensor{in.seqs[i]}
+		var att *graph.Tensor
 		if jets != nil && !grp.NoJetVars {
-			parts = []*graph.Tensor{jets, in.seqs[i]}
+			att = jets
 		}
+		parts := s.initParts(g, grp.Name, in, att, in.seqs[i])
 		x := nn.Activate(g, head(g, "init/"+grp.Name, parts, sizes, grp.Activation), grp.FinalActivation)
 		xs = append(xs, x)
 		if in.valid[i] != nil {
@@ -259,22 +283,32 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 			valid = g.Concat(1, valids...)
 		}
 	}
+	global := s.featurewise(FeaturewiseGlobal)
 	if !s.HasEncoder() {
 		// A DeepSets model: the init nets' outputs are pooled as they are.
 		// Without registers a jet may have no valid constituent, so the
 		// pooling zeroes the weights of padding as Salt's masked softmax
 		// does (an empty jet pools to zeros, as it does deployed).
+		if global != nil {
+			x = applyFeaturewise(g, "featurewise/global", global, in.params, x)
+		}
 		f.pooled = nn.MaskedAttentionPool(g, "pooling", x, valid)
 		f.seq = s.groupSequences(g, x, xs, 0)
 		return
 	}
 	cfg := s.Encoder
 	cfg.Training = training
+	cfg.BeforeLayer = s.encoderFeaturewise(in.params)
 	var edges *graph.Tensor
 	if s.Edges != nil {
 		edges = s.edgeEmbedding(g, in, x)
 	}
 	enc, bias := nn.EdgeEncoder(g, "encoder", x, valid, edges, cfg)
+	if global != nil {
+		// Salt transforms the encoder's output, which the pooling and the
+		// constituent tasks read.
+		enc = applyFeaturewise(g, "featurewise/global", global, in.params, enc)
+	}
 	if cfg.Registers > 0 {
 		f.pooled = nn.AttentionPool(g, "pooling", enc, bias)
 	} else {

@@ -61,7 +61,9 @@ func (s *Spec) Infer(opts InferOptions) (*graph.Graph, error) {
 		return nil, err
 	}
 	g := graph.New(s.Name)
-	in := s.declareInputs(g, int64(opts.Batch), false)
+	// Raw inputs take the parameters in the jets' last columns, as the
+	// one-jet interface does.
+	in := s.declareInputsWith(g, int64(opts.Batch), false, opts.Norm != nil)
 	if opts.Norm != nil {
 		in.rawJets, in.rawSeqs = in.jets, append([]*graph.Tensor(nil), in.seqs...)
 		in.jets = normalise(g, "jets", in.jets, opts.Norm.Jets)
@@ -338,7 +340,8 @@ func pascalCase(s string) string {
 const VertexIterations = 8
 
 // Deploy builds the deployment graph in the interface ATLAS software
-// loads: one jet per call, inputs jet_features [1, n_jet_vars] and, per
+// loads: one jet per call, inputs jet_features [1, n_jet_vars] (the jet
+// variables, then any parameters, raw) and, per
 // constituent group, DeployInputName(group) [n, n_vars] (n dynamic, every
 // constituent valid, in the order the model was trained with) with raw
 // variables (the normalisation is folded in), and the outputs
@@ -360,8 +363,15 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		return nil, err
 	}
 	g := graph.New(s.Name)
-	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, int64(len(s.JetVars))})
-	in := &inputs{jets: normalise(g, "jets", jets, norm.Jets), rawJets: jets}
+	// jet_features holds the jet variables, then the parameters (raw).
+	nj, np := int64(len(s.JetVars)), int64(len(s.Parameters))
+	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, nj + np})
+	in := &inputs{}
+	if np > 0 {
+		in.params = g.Slice(jets, []int{1}, []int64{nj}, []int64{nj + np})
+		jets = g.Slice(jets, []int{1}, []int64{0}, []int64{nj})
+	}
+	in.jets, in.rawJets = normalise(g, "jets", jets, norm.Jets), jets
 	names := map[string]string{}
 	for _, grp := range s.Inputs {
 		name := DeployInputName(grp.Name)

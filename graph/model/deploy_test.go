@@ -96,7 +96,8 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 // always first (the deployment graph gets them in order).
 func TestDeployMatchesEval(t *testing.T) {
 	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
-		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression(), "edge features": tinyEdges()} {
+		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression(), "edge features": tinyEdges(),
+		"parameterised": tinyParameterised(), "parameters attached": tinyBaldi()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)
@@ -179,13 +180,24 @@ func TestDeployMatchesEval(t *testing.T) {
 				}
 				feeds[model.EdgeVariablesInput(e.Input)] = ev
 			}
+			// The parameters: raw in both graphs, the last columns of
+			// jet_features when deployed.
+			np := len(s.Parameters)
+			params := make([]float64, batch*np)
+			for i := range params {
+				params[i] = float64(1 + r.IntN(3))
+			}
+			if np > 0 {
+				feeds[model.ParametersInput] = params
+			}
 			fillInputs(evalG, feeds)
 			want, err := graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for j := 0; j < batch; j++ {
-				in := map[string][]float64{model.JetFeaturesInput: raw[model.JetsInput][j*nj : (j+1)*nj]}
+				jf := append(append([]float64{}, raw[model.JetsInput][j*nj:(j+1)*nj]...), params[j*np:(j+1)*np]...)
+				in := map[string][]float64{model.JetFeaturesInput: jf}
 				shapes := map[string][]int64{}
 				idx := map[string][]int{} // the valid slots of each group, in order
 				for _, grp := range s.Inputs {

@@ -80,6 +80,32 @@ func tinyEdges() model.Spec {
 	return s
 }
 
+// tinyParameterised is tiny() conditioned on a mass hypothesis as Salt's
+// parameterised networks are: with feature-wise transformations of the
+// init nets' inputs, of every encoder layer's input (with a norm) and of
+// the encoder's output (a sigmoid scale); tinyBaldi attaches it to the
+// init nets' inputs instead (Baldi et al.).
+func tinyParameterised() model.Spec {
+	s := tiny()
+	s.Name = "GN2X"
+	s.Parameters = []model.Parameter{{Name: "mass_hypothesis", Train: []float64{1, 2, 3}, Prob: []float64{0.2, 0.3, 0.5}, Test: 2}}
+	dense := func(final nn.Activation) *model.FeaturewiseDense {
+		return &model.FeaturewiseDense{Hidden: []int{4}, Activation: nn.ReLU, FinalActivation: final}
+	}
+	s.Featurewise = []model.Featurewise{
+		{Layer: model.FeaturewiseInput, Scale: dense(nn.None), Bias: dense(nn.None)},
+		{Layer: model.FeaturewiseEncoder, Scale: dense(nn.None), Bias: dense(nn.None), Norm: true},
+		{Layer: model.FeaturewiseGlobal, Scale: dense(nn.Sigmoid)},
+	}
+	return s
+}
+
+func tinyBaldi() model.Spec {
+	s := tinyParameterised()
+	s.Featurewise = nil
+	return s
+}
+
 // tinyJetOnly reads the jet variables alone (Salt's DL1): a jet init net
 // and a jet classification.
 func tinyJetOnly() model.Spec {
@@ -212,6 +238,16 @@ func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]f
 		}
 	}
 	feeds[model.TaskWeightsInput] = tw
+	if len(s.Parameters) > 0 {
+		// Each jet's class shows in its parameter too.
+		p := make([]float64, b*len(s.Parameters))
+		for j := range class {
+			for k := range s.Parameters {
+				p[j*len(s.Parameters)+k] = 1 + float64(class[j]%3)
+			}
+		}
+		feeds[model.ParametersInput] = p
+	}
 	if e := s.Edges; e != nil {
 		// Raw kinematics: eta, phi, pt, energy and subjet index per track.
 		t := s.Inputs[0].MaxLen
@@ -329,6 +365,8 @@ func TestModelKindsTrain(t *testing.T) {
 		// Seven track variables and two layers learn the origins more
 		// slowly, with edge features or without.
 		{"edge features", tinyEdges(), 1500},
+		{"parameterised", tinyParameterised(), 1500},
+		{"parameters attached", tinyBaldi(), 600},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), c.steps, 3e-3)
@@ -631,5 +669,51 @@ func TestEdgesRefused(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestConditioningShape checks where the parameters go: attached first to
+// each init net's input without an input transformation, and the
+// transformations' networks and their widths.
+func TestConditioningShape(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		spec model.Spec
+		want map[string]graph.Shape
+	}{
+		{"attached", tinyBaldi(), map[string]graph.Shape{"init/tracks/0/weight": {1 + 2 + 3, 8}}},
+		{"featurewise", tinyParameterised(), map[string]graph.Shape{
+			"init/tracks/0/weight":                     {2 + 3, 8},
+			"featurewise/input/tracks/scale/1/weight":  {4, 2 + 3},
+			"encoder/featurewise/layer0/bias/0/weight": {1, 4},
+			"encoder/featurewise/layer0/norm/weight":   {8},
+			"featurewise/global/scale/1/weight":        {4, 6},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := c.spec.Infer(model.InferOptions{Batch: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]graph.Shape{}
+			for _, p := range g.Params() {
+				got[p.Name()] = p.Shape()
+			}
+			for name, shape := range c.want {
+				if !got[name].Equal(shape) {
+					t.Errorf("%s: %v, want %v", name, got[name], shape)
+				}
+			}
+		})
+	}
+	bad := tinyParameterised()
+	bad.Featurewise = append(bad.Featurewise, bad.Featurewise[0])
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "two featurewise transformations of the input layer") {
+		t.Errorf("two input transformations: %v", err)
+	}
+	bad = tinyParameterised()
+	bad.Parameters = nil
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "need parameters") {
+		t.Errorf("transformations without parameters: %v", err)
 	}
 }

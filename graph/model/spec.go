@@ -53,6 +53,12 @@ type Spec struct {
 	// first group, which the encoder's layers attend with
 	// (Encoder.EdgeDim wide, updated with Encoder.UpdateEdges).
 	Edges *Edges
+	// Parameters are the variables the model is conditioned on (Salt's
+	// parameters); Featurewise the transformations they drive (Salt's
+	// featurewise_nets). Without an input featurewise transformation the
+	// parameters are attached to every init net's input, first.
+	Parameters  []Parameter
+	Featurewise []Featurewise
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
 	// LossMode is how the task losses combine into the loss training
@@ -318,6 +324,9 @@ func (s *Spec) Validate() error {
 	if err := s.validateEdges(); err != nil {
 		return err
 	}
+	if err := s.validateConditioning(); err != nil {
+		return err
+	}
 	for _, list := range []struct {
 		name string
 		vars []string
@@ -472,6 +481,16 @@ func (s *Spec) jetColumn(v string) int {
 		}
 	}
 	return -1
+}
+
+// ParameterNames lists the parameters' names, in the order of the
+// parameter inputs.
+func (s *Spec) ParameterNames() []string {
+	var out []string
+	for _, p := range s.Parameters {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // attached returns the jet variables concatenated to constituents.

@@ -222,6 +222,10 @@ type EncoderConfig struct {
 	// updates them (Salt's update_edges).
 	EdgeDim     int
 	UpdateEdges bool
+	// BeforeLayer, when set, transforms the sequence before each layer
+	// (Salt's featurewise transformations of the encoder layers); it is
+	// called with the layer's index.
+	BeforeLayer func(g *graph.Graph, layer int, x *graph.Tensor) *graph.Tensor
 }
 
 // norm applies the configured normalisation.
@@ -398,6 +402,9 @@ func EdgeEncoder(g *graph.Graph, name string, x, valid, edge *graph.Tensor, cfg 
 		}
 	}
 	for i := 0; i < cfg.Layers; i++ {
+		if cfg.BeforeLayer != nil {
+			x = cfg.BeforeLayer(g, i, x)
+		}
 		x, edge = encoderLayer(g, "layer"+strconv.Itoa(i), x, bias, edge, cfg, i)
 	}
 	if cfg.OutDim > 0 {

@@ -25,16 +25,20 @@ const (
 	ReLU Activation = "relu"
 	SiLU Activation = "silu"
 	GELU Activation = "gelu"
-	None Activation = "none"
+	// Sigmoid is the logistic function, as the final activation of Salt's
+	// featurewise scale networks.
+	Sigmoid Activation = "sigmoid"
+	None    Activation = "none"
 )
 
-// ParseActivation accepts Salt's spellings ("ReLU", "SiLU", "GELU").
+// ParseActivation accepts Salt's spellings ("ReLU", "SiLU", "GELU",
+// "Sigmoid").
 func ParseActivation(s string) (Activation, error) {
 	switch a := Activation(strings.ToLower(s)); a {
-	case ReLU, SiLU, GELU, None:
+	case ReLU, SiLU, GELU, Sigmoid, None:
 		return a, nil
 	}
-	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU or none)", s)
+	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU, Sigmoid or none)", s)
 }
 
 // Activate applies a to x.
@@ -48,6 +52,8 @@ func Activate(g *graph.Graph, x *graph.Tensor, a Activation) *graph.Tensor {
 		// The exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), as PyTorch's default.
 		half := g.Mul(x, g.ScalarLike(x, 0.5))
 		return g.Mul(half, g.Add(g.ScalarLike(x, 1), g.Erf(g.Mul(x, g.ScalarLike(x, 1/math.Sqrt2)))))
+	case Sigmoid:
+		return g.Sigmoid(x)
 	case None, "":
 		return x
 	}
