@@ -62,6 +62,11 @@ type Data struct {
 	// NonFinite is "error" (default: NaN/Inf in an input is an error) or
 	// "zero" (replace with 0 and count).
 	NonFinite string `toml:"non_finite"`
+	// Parameters describe each parameter of [data.variables] parameters
+	// (Salt's data.parameters): the values the training set has (train;
+	// other jets, the background, get one of them drawn with the
+	// probabilities prob), and the value evaluation uses (test).
+	Parameters map[string]ParameterValues `toml:"parameters"`
 	// EdgeConstructors compute Salt's edge features between the
 	// constituents of a dataset (Salt's data.edge_constructors; at most
 	// one).
@@ -71,6 +76,38 @@ type Data struct {
 	// fails a cut on the jet dataset is skipped; a constituent that fails
 	// a cut on its dataset is dropped, before the max_len truncation.
 	Selections map[string][]string `toml:"selections"`
+}
+
+// ParameterValues are Salt's description of one parameter.
+type ParameterValues struct {
+	Train []float64 `toml:"train"`
+	Test  *float64  `toml:"test"`
+	Prob  []float64 `toml:"prob"`
+}
+
+// FeaturewiseNet is Salt's featurewise transformation of one layer's
+// features by networks of the parameters.
+type FeaturewiseNet struct {
+	// Layer is "input" (each init net's input), "encoder" (each encoder
+	// layer's input) or "global" (the encoder's output).
+	Layer string `toml:"layer"`
+	// DenseConfigScale and DenseConfigBias are the networks of the
+	// features' scales and shifts (at least one).
+	DenseConfigScale *FeaturewiseDense `toml:"dense_config_scale"`
+	DenseConfigBias  *FeaturewiseDense `toml:"dense_config_bias"`
+	// ApplyNorm normalises the transformed features with a LayerNorm of
+	// learnable scale and shift.
+	ApplyNorm bool `toml:"apply_norm"`
+}
+
+// FeaturewiseDense is one featurewise network (Salt's dense_config).
+type FeaturewiseDense struct {
+	Hidden          []int  `toml:"hidden"`
+	Activation      string `toml:"activation"`
+	FinalActivation string `toml:"final_activation"`
+	// OutputSize is optional, as Salt writes it: the width of the layer
+	// transformed, which salt-ort works out.
+	OutputSize int `toml:"output_size"`
 }
 
 // EdgeConstructor is Salt's EdgeConstructor: edge features between the
@@ -94,6 +131,10 @@ type Model struct {
 	Name     string    `toml:"name"`
 	EmbedDim int       `toml:"embed_dim"`
 	InitNets []InitNet `toml:"init_nets"`
+	// FeaturewiseNets are Salt's featurewise_nets: transformations of a
+	// layer's features by networks of the parameters (at most one per
+	// layer).
+	FeaturewiseNets []FeaturewiseNet `toml:"featurewise_nets"`
 	// EdgeInitNets embed the edge features (Salt's edge_init_nets; at most
 	// one, on the edge constructor's dataset): their output is
 	// model.encoder.edge_embed_dim wide.
@@ -532,6 +573,14 @@ func (c *Config) applyDefaults() {
 	}
 	if o := &c.Training.Optimizer; o.Name == "lion" && !c.Defined("training.optimizer.beta2") {
 		o.Beta2 = 0.99 // lion-pytorch's default, which Salt trains with
+	}
+	for i := range c.Model.FeaturewiseNets {
+		f := &c.Model.FeaturewiseNets[i]
+		for _, d := range []*FeaturewiseDense{f.DenseConfigScale, f.DenseConfigBias} {
+			if d != nil && d.Activation == "" {
+				d.Activation = "ReLU"
+			}
+		}
 	}
 	for i := range c.Model.EdgeInitNets {
 		n := &c.Model.EdgeInitNets[i]

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -351,5 +352,92 @@ func TestEdgeKeys(t *testing.T) {
 	second = strings.Replace(second, "tracks = [", "flows = [\"pt\"]\ntracks = [", 1)
 	if _, err := Parse("model.toml", []byte(second)); err == nil || !strings.Contains(err.Error(), "must be the dataset of the first [[model.init_nets]] entry") {
 		t.Errorf("edges of the second group: %v", err)
+	}
+}
+
+// parameterised is minimal conditioned on a mass hypothesis (Salt's
+// parameters documentation): %s replaces the parameter's table, %s the
+// featurewise nets.
+const parameterised = `
+[data]
+train = ["train.h5"]
+val = ["val.h5"]
+norm_dict = "norm.yaml"
+[data.variables]
+jets = ["pt", "eta"]
+tracks = ["d0", "z0"]
+parameters = ["mass"]
+%s
+[[model.init_nets]]
+input = "tracks"
+max_len = 10
+[[model.tasks]]
+name = "jets_classification"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "c", "u"]
+%s
+`
+
+const massParameter = "[data.parameters.mass]\ntrain = [5.0, 16.0, 55.0]\ntest = 40.0\nprob = [0.2, 0.3, 0.5]"
+
+const featurewiseNets = `[[model.featurewise_nets]]
+layer = "input"
+[model.featurewise_nets.dense_config_scale]
+hidden = [4]
+output_size = 4
+[model.featurewise_nets.dense_config_bias]
+hidden = [4]
+[[model.featurewise_nets]]
+layer = "encoder"
+apply_norm = true
+[model.featurewise_nets.dense_config_scale]
+hidden = [128]
+[[model.featurewise_nets]]
+layer = "global"
+[model.featurewise_nets.dense_config_scale]
+hidden = [64]
+final_activation = "Sigmoid"`
+
+// TestConditioningKeys checks the keys of Salt's parameters and
+// featurewise nets, and their errors.
+func TestConditioningKeys(t *testing.T) {
+	cfg, err := Parse("model.toml", []byte(fmt.Sprintf(parameterised, massParameter, featurewiseNets)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.Spec(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []model.Parameter{{Name: "mass", Train: []float64{5, 16, 55}, Prob: []float64{0.2, 0.3, 0.5}, Test: 40}}
+	if !reflect.DeepEqual(s.Parameters, want) || len(s.Featurewise) != 3 || !s.Featurewise[1].Norm || s.Featurewise[2].Scale.FinalActivation != "sigmoid" ||
+		slices.Contains(s.JetVars, "mass") {
+		t.Errorf("parameters %+v, featurewise %+v, jet variables %v", s.Parameters, s.Featurewise, s.JetVars)
+	}
+	for _, c := range []struct {
+		name, params, nets, key, want string
+	}{
+		{"no parameter table", "", "", "data.parameters", "has no [data.parameters.mass] table"},
+		{"no test value", "[data.parameters.mass]\ntrain = [5.0]", "", "data.parameters.mass.test", "missing"},
+		{"probabilities per value", "[data.parameters.mass]\ntrain = [5.0, 16.0]\ntest = 5.0\nprob = [1.0]", "", "data.parameters.mass.prob", "1 probabilities for 2 train values"},
+		{"probabilities not summing to one", "[data.parameters.mass]\ntrain = [5.0, 16.0]\ntest = 5.0\nprob = [0.5, 0.6]", "", "data.parameters.mass.prob", "sum to 1.1"},
+		{"a table of no parameter", massParameter + "\n[data.parameters.pt]\ntrain = [1.0]\ntest = 1.0", "", "data.parameters", `"pt" is not listed`},
+		{"unknown layer", massParameter, "[[model.featurewise_nets]]\nlayer = \"pooling\"\n[model.featurewise_nets.dense_config_bias]\nhidden = [4]", "model.featurewise_nets.layer", `"global"`},
+		{"neither network", massParameter, "[[model.featurewise_nets]]\nlayer = \"global\"", "model.featurewise_nets", "needs dense_config_scale or dense_config_bias"},
+		{"wrong output size", massParameter, "[[model.featurewise_nets]]\nlayer = \"global\"\n[model.featurewise_nets.dense_config_bias]\noutput_size = 64", "model.featurewise_nets.dense_config_bias.output_size", "64, but the global layer has [128] features"},
+		{"two nets of a layer", massParameter, "[[model.featurewise_nets]]\nlayer = \"global\"\n[model.featurewise_nets.dense_config_bias]\nhidden = [4]\n[[model.featurewise_nets]]\nlayer = \"global\"\n[model.featurewise_nets.dense_config_scale]\nhidden = [4]", "model.featurewise_nets.layer", "two featurewise nets of the global layer"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("model.toml", []byte(fmt.Sprintf(parameterised, c.params, c.nets)))
+			var ce *Error
+			if !errors.As(err, &ce) || ce.Key != c.key || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want key %s and %q", err, c.key, c.want)
+			}
+		})
+	}
+	noParams := strings.Replace(fmt.Sprintf(parameterised, "", featurewiseNets), "parameters = [\"mass\"]\n", "", 1)
+	if _, err := Parse("model.toml", []byte(noParams)); err == nil || !strings.Contains(err.Error(), "list them in [data.variables] parameters") {
+		t.Errorf("featurewise nets without parameters: %v", err)
 	}
 }

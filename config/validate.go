@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -117,7 +118,7 @@ func (c *Config) Validate() error {
 		return c.errorf("model.pooling.kind", "\"none\" is for a model that reads the jet variables alone: give it one [[model.init_nets]] with input = %q, or pool the constituents with \"attention\"", d.JetDataset)
 	}
 	for ds := range d.Variables {
-		if ds != d.JetDataset && ds != GlobalVariables && !nets[ds] {
+		if ds != d.JetDataset && ds != GlobalVariables && ds != ParameterVariables && !nets[ds] {
 			return c.errorf("data.variables", "dataset %q has variables but no [[model.init_nets]] entry reads it", ds)
 		}
 	}
@@ -136,6 +137,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateEdges(); err != nil {
+		return err
+	}
+	if err := c.validateConditioning(); err != nil {
 		return err
 	}
 	if k := m.Pooling.Kind; k != "attention" && k != "none" {
@@ -266,6 +270,133 @@ func (c *Config) edges() *model.Edges {
 // Edges returns the model's edge features (nil without): the loader reads
 // the raw variables they are computed from.
 func (c *Config) Edges() *model.Edges { return c.edges() }
+
+// validateConditioning checks the parameters and the featurewise nets.
+func (c *Config) validateConditioning() error {
+	d, m := &c.Data, &c.Model
+	names := d.Variables[ParameterVariables]
+	for _, name := range names {
+		p, ok := d.Parameters[name]
+		switch {
+		case !ok:
+			return c.errorf("data.parameters", "parameter %q of [data.variables] parameters has no [data.parameters.%s] table: give its train values and test value, as Salt's data.parameters does", name, name)
+		case len(p.Train) == 0:
+			return c.errorf("data.parameters."+name+".train", "no values: list the values of %s the training set has", name)
+		case p.Test == nil:
+			return c.errorf("data.parameters."+name+".test", "missing: give the value of %s the evaluation uses", name)
+		case p.Prob != nil && len(p.Prob) != len(p.Train):
+			return c.errorf("data.parameters."+name+".prob", "%d probabilities for %d train values", len(p.Prob), len(p.Train))
+		case slices.Contains(d.JetInputVariables(), name):
+			return c.errorf("data.variables", "%q is both a parameter and a jet variable", name)
+		}
+		if p.Prob != nil {
+			sum := 0.0
+			for _, x := range p.Prob {
+				if x < 0 {
+					return c.errorf("data.parameters."+name+".prob", "negative probability %g", x)
+				}
+				sum += x
+			}
+			if math.Abs(sum-1) > 1e-6 {
+				return c.errorf("data.parameters."+name+".prob", "the probabilities sum to %g, not 1", sum)
+			}
+		}
+	}
+	for name := range d.Parameters {
+		if !slices.Contains(names, name) {
+			return c.errorf("data.parameters", "[data.parameters.%s], but %q is not listed in [data.variables] parameters", name, name)
+		}
+	}
+	layers := map[string]bool{}
+	for _, f := range m.FeaturewiseNets {
+		switch {
+		case len(names) == 0:
+			return c.errorf("model.featurewise_nets", "featurewise nets transform features by networks of the parameters: list them in [data.variables] parameters")
+		case f.Layer != "input" && f.Layer != "encoder" && f.Layer != "global":
+			return c.errorf("model.featurewise_nets.layer", "must be \"input\", \"encoder\" or \"global\" (Salt's layers), got %q", f.Layer)
+		case layers[f.Layer]:
+			return c.errorf("model.featurewise_nets.layer", "two featurewise nets of the %s layer: give one, with dense_config_scale and dense_config_bias", f.Layer)
+		case f.DenseConfigScale == nil && f.DenseConfigBias == nil:
+			return c.errorf("model.featurewise_nets", "the %s layer's featurewise net needs dense_config_scale or dense_config_bias", f.Layer)
+		case f.Layer == "encoder" && m.Encoder.Layers == 0:
+			return c.errorf("model.featurewise_nets.layer", "\"encoder\" transforms the encoder layers' inputs, but there is no encoder")
+		}
+		layers[f.Layer] = true
+		for k, dc := range map[string]*FeaturewiseDense{"dense_config_scale": f.DenseConfigScale, "dense_config_bias": f.DenseConfigBias} {
+			if dc == nil {
+				continue
+			}
+			key := "model.featurewise_nets." + k
+			if _, err := nn.ParseActivation(dc.Activation); err != nil {
+				return c.errorf(key+".activation", "%v", err)
+			}
+			if dc.FinalActivation != "" {
+				if _, err := nn.ParseActivation(dc.FinalActivation); err != nil {
+					return c.errorf(key+".final_activation", "%v", err)
+				}
+			}
+			if dc.OutputSize != 0 {
+				if want := c.featurewiseWidths(f.Layer); !slices.Equal(want, []int{dc.OutputSize}) {
+					return c.errorf(key+".output_size", "%d, but the %s layer has %v features", dc.OutputSize, f.Layer, want)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// featurewiseWidths lists the widths of the features a featurewise net
+// of layer transforms (one per init net for the input layer; salt-ort
+// sizes each init net's own).
+func (c *Config) featurewiseWidths(layer string) []int {
+	m := &c.Model
+	switch layer {
+	case "encoder":
+		return []int{m.EmbedDim}
+	case "global":
+		return []int{m.width()}
+	}
+	var out []int
+	for _, n := range m.InitNets {
+		w := len(c.Data.Variables[c.Data.JetDataset])
+		if n.Input != c.Data.JetDataset {
+			if !*n.AttachGlobal {
+				w = 0
+			}
+			w += len(c.Data.Variables[n.Input])
+		}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// conditioning returns the model's parameters and featurewise
+// transformations.
+func (c *Config) conditioning() ([]model.Parameter, []model.Featurewise) {
+	var params []model.Parameter
+	for _, name := range c.Data.Variables[ParameterVariables] {
+		p := c.Data.Parameters[name]
+		params = append(params, model.Parameter{Name: name, Train: p.Train, Prob: p.Prob, Test: *p.Test})
+	}
+	var fws []model.Featurewise
+	dense := func(d *FeaturewiseDense) *model.FeaturewiseDense {
+		if d == nil {
+			return nil
+		}
+		a, _ := nn.ParseActivation(d.Activation)
+		final := nn.None
+		if d.FinalActivation != "" {
+			final, _ = nn.ParseActivation(d.FinalActivation)
+		}
+		return &model.FeaturewiseDense{Hidden: d.Hidden, Activation: a, FinalActivation: final}
+	}
+	for _, f := range c.Model.FeaturewiseNets {
+		fws = append(fws, model.Featurewise{Layer: model.FeaturewiseLayer(f.Layer), Scale: dense(f.DenseConfigScale), Bias: dense(f.DenseConfigBias), Norm: f.ApplyNorm})
+	}
+	return params, fws
+}
 
 // validateJetNet checks the init net of the jet dataset: the one init
 // net of a model that reads the jet variables alone (Salt's DL1, whose
@@ -686,6 +817,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	if m.Pooling.Kind == "none" {
 		s.Pooling = model.NoPooling
 	}
+	s.Parameters, s.Featurewise = c.conditioning()
 	if c.Training.LossWeighting == "GLS" {
 		s.LossMode = model.GeometricMean
 	}

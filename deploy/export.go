@@ -352,7 +352,12 @@ func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g 
 	if batched {
 		jetName = model.JetsInput
 	}
-	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: vars(spec.JetVars, norm.Jets)})
+	jetVars := vars(spec.JetVars, norm.Jets)
+	for _, p := range spec.ParameterNames() {
+		// Parameters are read raw, after the jet variables.
+		jetVars = append(jetVars, Variable{Name: p, Mean: 0, Std: 1})
+	}
+	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: jetVars})
 	for _, grp := range spec.Inputs {
 		in := Input{Name: model.DeployInputName(grp.Name), Group: grp.Name, Variables: vars(grp.Vars, norm.Inputs[grp.Name])}
 		if batched {

@@ -76,6 +76,8 @@ type modelKind struct {
 	// athenaDetail what the first one's detail says.
 	athenaFails  []string
 	athenaDetail string
+	// jetVars are gnn_config's jet variables (nil: pt and eta).
+	jetVars []string
 }
 
 var modelKinds = []modelKind{
@@ -106,6 +108,13 @@ var modelKinds = []modelKind{
 		opts:    fixture.Options{Name: "GN2dR", NumTrain: 500, Seed: 9, EdgeFeatures: []string{"dR", "kt", "z", "isSelfLoop"}},
 		outputs: []string{"GN2dR_pb", "GN2dR_pc", "GN2dR_pu", "GN2dR_ptau", "GN2dR_TrackOrigin", "GN2dR_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
+	// A mass-parameterised tagger (Salt's parameters and featurewise nets).
+	{name: "parameterised", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+		opts:    fixture.Options{Name: "GN2X", NumTrain: 500, Seed: 9, Parameterised: true, JetTasksOnly: true},
+		outputs: []string{"GN2X_pb", "GN2X_pc", "GN2X_pu", "GN2X_ptau"},
+		inputs:  []string{"jet_features", "track_features"}, jetVars: []string{"pt", "eta", "mass_hypothesis"},
+		// No jet getter of Athena's gives a parameter's value.
+		athenaFails: []string{"jet_variable_types", "jet_variable_getters", "jet_variable_order"}, athenaDetail: "mass_hypothesis"},
 	// Athena's GNN tool reads the track_features of every jet: a model of
 	// the jet variables alone exports and validates, but Athena cannot run
 	// it.
@@ -288,8 +297,12 @@ func checkGnnConfig(t *testing.T, mp *onnxpb.ModelProto, k modelKind) {
 	for _, v := range jet["variables"].([]any) {
 		jetVars = append(jetVars, v.(map[string]any)["name"].(string))
 	}
-	if !slices.Equal(jetVars, []string{"pt", "eta"}) {
-		t.Errorf("jet variables %v, want pt and eta (Salt drops _btagJes)", jetVars)
+	wantJet := k.jetVars
+	if wantJet == nil {
+		wantJet = []string{"pt", "eta"}
+	}
+	if !slices.Equal(jetVars, wantJet) {
+		t.Errorf("jet variables %v, want %v (Salt drops _btagJes)", jetVars, wantJet)
 	}
 	var seqs []string
 	for _, s := range cfg["input_sequences"].([]any) {

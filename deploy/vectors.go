@@ -61,7 +61,9 @@ func (v *Vectors) group(name string) *GroupVectors {
 
 // newVectors allocates vectors for n jets of the model spec describes.
 func newVectors(spec model.Spec, n int) *Vectors {
-	v := &Vectors{Jets: n, JetVars: spec.JetVars, JetRaw: make([]float32, n*len(spec.JetVars)),
+	// The jet input: the jet variables, then the parameters (raw).
+	jetVars := append(append([]string{}, spec.JetVars...), spec.ParameterNames()...)
+	v := &Vectors{Jets: n, JetVars: jetVars, JetRaw: make([]float32, n*len(jetVars)),
 		Expected: map[string][]float32{}, Probs: map[string][]float32{}, Pairs: map[string][]float32{}}
 	for _, grp := range spec.Inputs {
 		v.Groups = append(v.Groups, GroupVectors{Name: grp.Name, Input: model.DeployInputName(grp.Name), MaxLen: grp.MaxLen,
@@ -116,7 +118,16 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 			return nil, fmt.Errorf("deploy: validation data: raw and normalised reads disagree")
 		}
 		k := rb.N
-		copy(v.JetRaw[jet*nj:], rb.Inputs[cfg.Data.JetDataset].Data[:k*nj])
+		jetRaw := rb.Inputs[cfg.Data.JetDataset].Data
+		np := len(spec.Parameters)
+		for j := 0; j < k; j++ {
+			// Evaluation feeds every jet the parameters' test values.
+			row := v.JetRaw[(jet+j)*(nj+np) : (jet+j+1)*(nj+np)]
+			copy(row, jetRaw[j*nj:(j+1)*nj])
+			for p, par := range spec.Parameters {
+				row[nj+p] = float32(par.Test)
+			}
+		}
 		for gi, grp := range spec.Inputs {
 			// The constituents' targets, denominators and sample weights
 			// move with them.

@@ -80,7 +80,9 @@ const (
 // (HadronConeExclTruthLabelPt, HadronConeExclTruthLabelLxy: the b hadron of
 // b-jets, the c hadron of c-jets, the tau of tau-jets, in MeV and mm) are
 // NaN for light jets, which have none: regression targets that are
-// missing for some jets.
+// missing for some jets. mass_hypothesis is a parameter for conditioned
+// taggers: for b-jets, the signal, the one of GenMassHypotheses nearest to
+// the jet's mass; NaN for the other jets, the background.
 func GenJetFields() []Field {
 	return []Field{
 		{Name: "pt_btagJes", Type: Float32}, {Name: "eta_btagJes", Type: Float32},
@@ -88,8 +90,13 @@ func GenJetFields() []Field {
 		{Name: "n_tracks", Type: Int32}, {Name: "HadronConeExclTruthLabelID", Type: Int32},
 		{Name: "flavour_label", Type: Int32}, {Name: "eventNumber", Type: Int64},
 		{Name: "HadronConeExclTruthLabelPt", Type: Float32}, {Name: "HadronConeExclTruthLabelLxy", Type: Float32},
+		{Name: "mass_hypothesis", Type: Float32},
 	}
 }
+
+// GenMassHypotheses are the values of the generated jets'
+// mass_hypothesis (MeV).
+func GenMassHypotheses() []float64 { return []float64{5000, 10000, 20000} }
 
 // GenTrackKinematics are the generated tracks' measured momentum and
 // direction (pt in MeV, eta, phi): the variables Salt's edge features are
@@ -389,7 +396,7 @@ type generator struct {
 	cum                   [4]float64
 	parts                 []particle
 	tracks                []genTrack
-	jetF                  [11]int
+	jetF                  [12]int
 	trkF                  [25]int
 }
 
@@ -640,8 +647,16 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	}
 	g.flav, g.jetPt, g.jetEta, g.jetPhi = flav, pt, eta, phi
 	label := [4]int{5, 4, 0, 15}[flav]
-	jv := [11]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
-		float64(len(g.tracks)), float64(label), float64(flav), float64(event), truthPt, truthLxy}
+	hypothesis := math.NaN()
+	if flav == FlavourB {
+		for _, h := range GenMassHypotheses() {
+			if math.IsNaN(hypothesis) || math.Abs(math.Log(mass/h)) < math.Abs(math.Log(mass/hypothesis)) {
+				hypothesis = h
+			}
+		}
+	}
+	jv := [12]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
+		float64(len(g.tracks)), float64(label), float64(flav), float64(event), truthPt, truthLxy, hypothesis}
 	for i, v := range jv {
 		g.jl.Put(jrow, g.jetF[i], v)
 	}

@@ -264,7 +264,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 		key := "data.variables." + ds
 		switch {
 		case ds == "global" || ds == "parameters" || strings.HasPrefix(ds, "_") || ds == "EDGE":
-			c.problem(key, "salt-ort has no %q inputs (global features, parameterised training, edge features)", ds)
+			c.problem(key, "import-salt does not carry %q inputs yet (global features, parameters, edge features); salt-ort trains them: write [data.variables] and its tables by hand (docs/salt-parity.md)", ds)
 			continue
 		}
 		d.Variables[ds] = c.strs(key)

@@ -228,7 +228,7 @@ func TestConvertRejects(t *testing.T) {
 		{"trainer.devices", 4, "one device"},
 		{"data.input_map", map[string]any{"tracks": "tracks_loose"}, "rename the input"},
 		{"data.selections", map[string]any{"tracks": []any{"pt > 1000"}}, "no equivalent"},
-		{"data.variables.global", []any{"x"}, "no \"global\" inputs"},
+		{"data.variables.global", []any{"x"}, "does not carry \"global\" inputs"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {

@@ -308,6 +308,13 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 		b.Inputs[in.Name] = &loader.Tensor{Data: normal(batch * t * len(in.Vars)), Valid: valid, Shape: []int{batch, t, len(in.Vars)}}
 		lengths[in.Name] = t
 	}
+	for _, p := range spec.Parameters {
+		v := make([]float32, batch)
+		for j := range v {
+			v[j] = float32(p.Train[r.IntN(len(p.Train))])
+		}
+		b.Targets[parameterLabel(p.Name)] = v
+	}
 	if e := spec.Edges; e != nil {
 		// Plausible kinematics for the edge features: positive pt and
 		// energy, angles of order one.

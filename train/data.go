@@ -2,6 +2,9 @@ package train
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/config"
@@ -21,6 +24,9 @@ func denominatorLabel(task, target string) string { return task + "/denominator/
 
 // sampleWeightLabel is the loader label name of a task's sample weights.
 func sampleWeightLabel(task string) string { return task + "/sample_weight" }
+
+// parameterLabel is the loader label name of a parameter's values.
+func parameterLabel(name string) string { return "parameters/" + name }
 
 // edgeLabelPrefix starts the loader label names of the raw variables the
 // edge features are computed from: edge_variables/<Salt's name>.
@@ -74,6 +80,10 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
 	for _, n := range c.ConstituentNets() {
 		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
+	}
+	for _, name := range d.Variables[config.ParameterVariables] {
+		// Parameters are read raw; a NaN is a jet without one (background).
+		lc.Labels = append(lc.Labels, loader.Label{Name: parameterLabel(name), Dataset: d.JetDataset, Field: name, Kind: loader.FloatLabel, KeepNaN: true})
 	}
 	if e := c.Edges(); e != nil {
 		// The edge features are computed from raw variables: read them as
@@ -218,6 +228,66 @@ type feeder struct {
 	spec       model.Spec
 	jetDataset string
 	labels     bool
+	// fit feeds the parameters as Salt's fit stage does: a jet whose value
+	// is none of a parameter's training values (a background jet) gets one
+	// of them, drawn from seed, epoch and the jet's row, so that a run is
+	// reproducible and resumable. Otherwise (evaluation) every jet gets
+	// the parameter's test value.
+	fit   bool
+	seed  uint64
+	epoch int
+}
+
+// fillParameters writes each jet's parameter values (see feeder.fit).
+func (f *feeder) fillParameters(bind tensors, b *loader.Batch) error {
+	ps := f.spec.Parameters
+	dst, err := bind.Float32(model.ParametersInput)
+	if err != nil {
+		return err
+	}
+	np := len(ps)
+	for j := range len(dst) / np {
+		row := -1
+		if j < len(b.Rows) {
+			row = b.Rows[j]
+		}
+		var r *rand.Rand
+		for k, p := range ps {
+			if !f.fit {
+				dst[j*np+k] = float32(p.Test)
+				continue
+			}
+			var v float32 = float32(math.NaN())
+			if src := b.Targets[parameterLabel(p.Name)]; j < len(src) {
+				v = src[j]
+			}
+			if slices.ContainsFunc(p.Train, func(x float64) bool { return float32(x) == v }) {
+				dst[j*np+k] = v
+				continue
+			}
+			if r == nil {
+				r = rand.New(rand.NewPCG(f.seed^0x70617261, uint64(f.epoch)<<32^uint64(int64(row))))
+			}
+			dst[j*np+k] = float32(p.Train[draw(r, p.Prob, len(p.Train))])
+		}
+	}
+	return nil
+}
+
+// draw returns an index below n drawn with the probabilities prob (nil:
+// equal).
+func draw(r *rand.Rand, prob []float64, n int) int {
+	if prob == nil {
+		return r.IntN(n)
+	}
+	u := r.Float64()
+	for i, p := range prob {
+		if u < p {
+			return i
+		}
+		u -= p
+	}
+	return n - 1
 }
 
 // fill copies batch b into the inputs of binding bind: the jet and
@@ -241,6 +311,11 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 	}
 	if err := copyInto(model.JetsInput, jets.Data); err != nil {
 		return err
+	}
+	if len(f.spec.Parameters) > 0 {
+		if err := f.fillParameters(bind, b); err != nil {
+			return err
+		}
 	}
 	for _, in := range f.spec.Inputs {
 		t, ok := b.Inputs[in.Name]

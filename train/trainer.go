@@ -425,7 +425,9 @@ func (t *trainer) buildSessions(group Group) error {
 		t.eval.share, t.eval.shares = group.Rank(), group.Size()
 		t.eval.reduce = t.reduceResult
 	}
-	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
+	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true, fit: true, seed: c.Training.Seed}
+	// Validation feeds the parameters as training does (Salt's fit stage).
+	t.eval.feed.fit, t.eval.feed.seed = true, c.Training.Seed
 	return nil
 }
 
@@ -632,6 +634,7 @@ func (t *trainer) loop(ctx context.Context) error {
 	}
 	for t.state.pos.Epoch < c.Training.Epochs {
 		epoch := t.state.pos.Epoch
+		t.feedTrain.epoch = epoch
 		batches := t.trainData.NumBatches()
 		bar := t.progress(epoch)
 		epochCtx, cancel := context.WithCancel(ctx)
