@@ -533,9 +533,11 @@ func (c *Config) Absolute() (*Config, error) {
 		} else if files, err = c.Files(split.key); err != nil {
 			return nil, err
 		}
+		// Files and ResolveAll resolved the paths against the
+		// configuration's directory already.
 		fixed := make([]string, len(files))
 		for i, p := range files {
-			if fixed[i], err = abs(p); err != nil {
+			if fixed[i], err = filepath.Abs(p); err != nil {
 				return nil, fmt.Errorf("config: %s: %w", c.path, err)
 			}
 		}

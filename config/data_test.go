@@ -311,3 +311,34 @@ func TestLabellerClassDict(t *testing.T) {
 		t.Errorf("uniform weights %v, %v", w, err)
 	}
 }
+
+// TestAbsoluteFromRelativePath resolves the data files of a configuration
+// read through a relative path with a directory (salt-ort train
+// examples/model.toml), once: relative to the configuration's directory.
+func TestAbsoluteFromRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"examples", "data"} {
+		if err := os.MkdirAll(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"data/train.h5", "data/val.h5"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	text := strings.Replace(strings.Replace(minimal, `train = ["train.h5"]`, `train = ["../data/train.h5"]`, 1), `val = ["val.h5"]`, `val = ["../data/val.h5"]`, 1)
+	cfg, err := Parse(filepath.Join("examples", "model.toml"), []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := cfg.Absolute()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "data", "train.h5")
+	if len(abs.Data.Train) != 1 || abs.Data.Train[0] != want {
+		t.Errorf("train files %v, want [%s]", abs.Data.Train, want)
+	}
+}
