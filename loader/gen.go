@@ -126,11 +126,11 @@ func GenTrackFields() []Field {
 }
 
 // GenNormGroups are the groups whose variables the generated norm_dict.yaml
-// covers: GN2's, the jets' pt, eta and mass, the tracks' kinematics, and
+// covers: GN2's, the jets' pt, eta, mass and n_tracks, the tracks' kinematics, and
 // the flows and electrons when generated.
 func GenNormGroups(cfg GenConfig) []Group {
 	groups := GN2Groups()
-	groups[0].Variables = append(groups[0].Variables, "pt", "eta", "mass")
+	groups[0].Variables = append(groups[0].Variables, "pt", "eta", "mass", "n_tracks")
 	groups[1].Variables = append(groups[1].Variables, GenTrackKinematics()...)
 	if cfg.Flows > 0 {
 		groups = append(groups, Group{Name: "flows", Dataset: "flows", Variables: GenFlowVariables(), MaxLen: cfg.Flows})
