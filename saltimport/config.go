@@ -557,16 +557,17 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if c.boolean(a+".drop_registers", false) {
 		c.problem(a+".drop_registers", "true: salt-ort keeps the registers in the pooled sequence, as Salt's default")
 	}
-	for _, k := range []string{"edge_embed_dim", "num_dense"} {
-		def := map[string]int{"edge_embed_dim": 0, "num_dense": 1}[k]
-		if n := c.integer(a+"."+k, def); n != def {
-			c.problem(a+"."+k, "%d: salt-ort's encoder layers have one attention and one dense block and no edge features", n)
-		}
+	if n := c.integer(a+".num_dense", 1); n != 1 {
+		c.problem(a+".num_dense", "%d: salt-ort's encoder layers have one attention and one dense block", n)
 	}
-	for _, k := range []string{"update_edges", "mup"} {
-		if c.boolean(a+"."+k, false) {
-			c.problem(a+"."+k, "true: not available in salt-ort")
-		}
+	if n := c.integer(a+".edge_embed_dim", 0); n != 0 {
+		c.problem(a+".edge_embed_dim", "%d: import-salt does not carry edge features yet; salt-ort trains them ([[data.edge_constructors]], [[model.edge_init_nets]], edge_embed_dim)", n)
+	}
+	if c.boolean(a+".update_edges", false) {
+		c.problem(a+".update_edges", "true: import-salt does not carry edge features yet")
+	}
+	if c.boolean(a+".mup", false) {
+		c.problem(a+".mup", "true: not available in salt-ort")
 	}
 	if v, _ := c.get(a + ".ls_init"); v != nil {
 		e.LSInit = c.number(a+".ls_init", 0)
