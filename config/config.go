@@ -616,12 +616,18 @@ func (c *Config) applyDefaults() {
 // Encode writes the configuration with every default filled in, the
 // "resolved config" saved in a run directory. Without an encoder
 // (model.encoder.layers = 0) the encoder's other keys are written as 0,
-// which they mean there.
+// which they mean there; with norm_type = "hybrid", do_qk_norm and
+// do_v_norm as true, which it implies.
 func (c *Config) Encode() ([]byte, error) {
 	var b bytes.Buffer
 	out := *c
 	if out.Model.Encoder.Layers == 0 {
 		out.Model.Encoder = Encoder{}
+	}
+	if out.Model.Encoder.NormType == "hybrid" {
+		// Hybrid layers normalise queries, keys and values whatever the
+		// keys say; the resolved form says so.
+		out.Model.Encoder.DoQKNorm, out.Model.Encoder.DoVNorm = true, true
 	}
 	if err := toml.NewEncoder(&b).Encode(&out); err != nil {
 		return nil, fmt.Errorf("config: encoding %s: %w", c.path, err)
