@@ -218,6 +218,11 @@ func (s *Spec) edgeFeatures(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 func (s *Spec) edgeEmbedding(g *graph.Graph, in *inputs, x *graph.Tensor) *graph.Tensor {
 	e := s.Edges
 	feats := s.edgeFeatures(g, s.edgeVariables(g, in))
+	if feats.DType() != x.DType() {
+		// The features are computed from the raw float32 variables; the
+		// edge init net runs in the sequence's (compute) type.
+		feats = g.Cast(feats, x.DType())
+	}
 	sizes := append(append([]int{}, e.Hidden...), s.Encoder.EdgeDim)
 	emb := nn.Activate(g, head(g, "edge_init/"+e.Input, []*graph.Tensor{feats}, sizes, e.Activation), e.FinalActivation)
 	t := emb.Dim(1)
