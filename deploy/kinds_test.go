@@ -104,8 +104,9 @@ var modelKinds = []modelKind{
 		opts:    fixture.Options{Name: "DIPS", NumTrain: 500, Seed: 9, NoEncoder: true},
 		outputs: []string{"DIPS_pb", "DIPS_pc", "DIPS_pu", "DIPS_ptau", "DIPS_TrackOrigin", "DIPS_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
+	// Edge features with GN3's encoder options.
 	{name: "edge features", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
-		opts:    fixture.Options{Name: "GN2dR", NumTrain: 500, Seed: 9, EdgeFeatures: []string{"dR", "kt", "z", "isSelfLoop"}},
+		opts:    fixture.Options{Name: "GN2dR", NumTrain: 500, Seed: 9, EdgeFeatures: []string{"dR", "kt", "z", "isSelfLoop"}, GN3Encoder: true},
 		outputs: []string{"GN2dR_pb", "GN2dR_pc", "GN2dR_pu", "GN2dR_ptau", "GN2dR_TrackOrigin", "GN2dR_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
 	// A mass-parameterised tagger (Salt's parameters and featurewise nets).
