@@ -91,7 +91,7 @@ device memory ONNX Runtime's allocator reports.`,
 				if r.DeviceMemoryBytes >= 0 {
 					mem = fmt.Sprintf("%.0f", float64(r.DeviceMemoryBytes)/(1<<20))
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%.1f\t%s\t\n",
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3g\t%.1f\t%s\t\n",
 					spec.Name, r.Mode, r.Device, r.Precision, r.Batch, r.JetsPerSecond, r.MeanMS, r.P50MS, r.P90MS, r.P99MS, r.MFLOPPerJet, r.GFLOPPerS, mem)
 			}
 			return w.Flush()

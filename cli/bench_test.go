@@ -57,3 +57,34 @@ func TestBenchCommand(t *testing.T) {
 		t.Errorf("fp16 on the CPU: err = %v, stderr %q; want exit %d naming training.precision", err, stderr.String(), ExitUsage)
 	}
 }
+
+// TestBenchExampleKinds runs `salt-ort bench` on each example of a model
+// kind beyond GN2, as a user runs it on examples/ (no data needed): every
+// kind reports its FLOPs per jet and jets/s for training and inference.
+// The figures are printed, not asserted.
+func TestBenchExampleKinds(t *testing.T) {
+	bin := buildBinary(t)
+	for _, name := range []string{"gn2emu", "dl1", "gn2x", "gn2-edges"} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cmd := exec.Command(bin, "bench", "../examples/"+name+".toml", "--batch", "32", "--steps", "2", "--warmup", "1", "--threads", "1", "--json")
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("bench: %v\n%s", err, stderr.String())
+			}
+			var res []train.BenchResult
+			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+				t.Fatalf("bench --json: %v\n%s", err, stdout.String())
+			}
+			if len(res) != 2 {
+				t.Fatalf("%d results, want train and infer", len(res))
+			}
+			for _, r := range res {
+				if !(r.MFLOPPerJet > 0) || !(r.JetsPerSecond > 0) {
+					t.Errorf("%s: %+v", r.Mode, r)
+				}
+				t.Logf("%s %s, batch %d: %.3g MFLOP/jet, %.0f jets/s (1 thread)", name, r.Mode, r.Batch, r.MFLOPPerJet, r.JetsPerSecond)
+			}
+		})
+	}
+}

@@ -21,12 +21,14 @@ func exportCommand() *cli.Command {
 		Usage:     "write the deployment ONNX model of a trained run, with metadata, a model card and validation vectors",
 		ArgsUsage: "RUN_DIR",
 		Description: `Writes OUT (ONNX, opset 17) in the interface ATLAS software loads, as Salt's
-exporter writes it: inputs jet_features [1, n_jet_vars] and one
-<kind>_features [n, n_vars] per constituent group (track_features,
-electron_features, …) with raw variables (the normalisation is inside) and
-each jet's valid constituents; outputs <model>_<pb|pc|pu|ptau…> per class,
-<model>_<target> (and _stddev) per regression target, int8 per-constituent
-<model>_TrackOrigin and <model>_VertexIndex. Every task is exported unless
+exporter writes it: inputs jet_features [1, n_jet_vars] (then any
+parameters) and one <kind>_features [n, n_vars] per constituent group
+(track_features, electron_features, …) with raw variables (the
+normalisation is inside) and each jet's valid constituents; outputs
+<model>_<pb|pc|pu|ptau…> per class, <model>_<target> (and _stddev) per
+regression target in its units (float32 [n] for targets of each
+constituent), int8 per-constituent <model>_TrackOrigin and
+<model>_VertexIndex. Every task is exported unless
 --tasks names some. The gnn_config metadata is Salt's (version v1).
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation

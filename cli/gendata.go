@@ -14,8 +14,12 @@ func genDataCommand() *cli.Command {
 		Name:  "gen-data",
 		Usage: "write generated b, c, light and tau jets as Salt-format train/val/test HDF5 files",
 		Description: `Writes DIR/train.h5, DIR/val.h5 and DIR/test.h5 in Salt's layout (a jets
-dataset and a (n_jets, max-tracks) tracks dataset with GN2's 19 track
-variables, ftagTruthOriginLabel, ftagTruthVertexIndex and valid), with
+dataset with the jet kinematics, labels, the truth hadron's pt and decay
+length (HadronConeExclTruthLabelPt, HadronConeExclTruthLabelLxy; NaN for
+light jets) and a mass_hypothesis parameter (NaN but for b-jets), and a
+(n_jets, max-tracks) tracks dataset with GN2's 19 track variables, the
+tracks' pt, eta and phi, ftagTruthOriginLabel, ftagTruthVertexIndex and
+valid), with
 --flows N an (n_jets, N) flows dataset (pt, energy, deta, dphi, dr,
 isCharged and valid: the jet's charged and neutral particles), with
 --electrons N an (n_jets, N) electrons dataset (ptfrac, ptrel, dr, abs_eta,

@@ -29,9 +29,11 @@ type Config struct {
 
 	// path is the file the configuration was read from; relative data
 	// paths are resolved against its directory. raw is its text, for line
-	// numbers in errors.
-	path string
-	raw  []byte
+	// numbers in errors. defined holds the keys the text sets, dotted
+	// (model.encoder.registers), to tell a setting from a default.
+	path    string
+	raw     []byte
+	defined map[string]bool
 }
 
 // Data says what to read and how to batch it.
@@ -60,6 +62,15 @@ type Data struct {
 	// NonFinite is "error" (default: NaN/Inf in an input is an error) or
 	// "zero" (replace with 0 and count).
 	NonFinite string `toml:"non_finite"`
+	// Parameters describe each parameter of [data.variables] parameters
+	// (Salt's data.parameters): the values the training set has (train;
+	// other jets, the background, get one of them drawn with the
+	// probabilities prob), and the value evaluation uses (test).
+	Parameters map[string]ParameterValues `toml:"parameters"`
+	// EdgeConstructors compute Salt's edge features between the
+	// constituents of a dataset (Salt's data.edge_constructors; at most
+	// one).
+	EdgeConstructors []EdgeConstructor `toml:"edge_constructors"`
 	// Selections are cuts per dataset in atlas-ftag-tools' notation
 	// (Salt's data.selections), e.g. tracks = ["d0 < 3.5"]: a jet that
 	// fails a cut on the jet dataset is skipped; a constituent that fails
@@ -67,14 +78,70 @@ type Data struct {
 	Selections map[string][]string `toml:"selections"`
 }
 
+// ParameterValues are Salt's description of one parameter.
+type ParameterValues struct {
+	Train []float64 `toml:"train"`
+	Test  *float64  `toml:"test"`
+	Prob  []float64 `toml:"prob"`
+}
+
+// FeaturewiseNet is Salt's featurewise transformation of one layer's
+// features by networks of the parameters.
+type FeaturewiseNet struct {
+	// Layer is "input" (each init net's input), "encoder" (each encoder
+	// layer's input) or "global" (the encoder's output).
+	Layer string `toml:"layer"`
+	// DenseConfigScale and DenseConfigBias are the networks of the
+	// features' scales and shifts (at least one).
+	DenseConfigScale *FeaturewiseDense `toml:"dense_config_scale"`
+	DenseConfigBias  *FeaturewiseDense `toml:"dense_config_bias"`
+	// ApplyNorm normalises the transformed features with a LayerNorm of
+	// learnable scale and shift.
+	ApplyNorm bool `toml:"apply_norm"`
+}
+
+// FeaturewiseDense is one featurewise network (Salt's dense_config).
+type FeaturewiseDense struct {
+	Hidden          []int  `toml:"hidden"`
+	Activation      string `toml:"activation"`
+	FinalActivation string `toml:"final_activation"`
+	// OutputSize is optional, as Salt writes it: the width of the layer
+	// transformed, which salt-ort works out.
+	OutputSize int `toml:"output_size"`
+}
+
+// EdgeConstructor is Salt's EdgeConstructor: edge features between the
+// constituents of one dataset, computed from their raw variables.
+type EdgeConstructor struct {
+	// Input is the constituent dataset (Salt's input_name), which must be
+	// the first [[model.init_nets]] entry's.
+	Input string `toml:"input"`
+	// EdgeFeatures are any of "dR", "kt", "z", "mass", "isSelfLoop" and
+	// "subjetIndex".
+	EdgeFeatures []string `toml:"edge_features"`
+	// Variables maps the variables the features need, by Salt's names
+	// (eta, phi, pt, energy, subjetIndex), to input variables of the
+	// dataset (Salt's indices_map, by name), e.g. eta = "deta"; a name not
+	// mapped is read from the variable of that name.
+	Variables map[string]string `toml:"variables"`
+}
+
 // Model describes the network.
 type Model struct {
 	Name     string    `toml:"name"`
 	EmbedDim int       `toml:"embed_dim"`
 	InitNets []InitNet `toml:"init_nets"`
-	Encoder  Encoder   `toml:"encoder"`
-	Pooling  Pooling   `toml:"pooling"`
-	Tasks    []Task    `toml:"tasks"`
+	// FeaturewiseNets are Salt's featurewise_nets: transformations of a
+	// layer's features by networks of the parameters (at most one per
+	// layer).
+	FeaturewiseNets []FeaturewiseNet `toml:"featurewise_nets"`
+	// EdgeInitNets embed the edge features (Salt's edge_init_nets; at most
+	// one, on the edge constructor's dataset): their output is
+	// model.encoder.edge_embed_dim wide.
+	EdgeInitNets []InitNet `toml:"edge_init_nets"`
+	Encoder      Encoder   `toml:"encoder"`
+	Pooling      Pooling   `toml:"pooling"`
+	Tasks        []Task    `toml:"tasks"`
 }
 
 // InitNet is the per-constituent network of one input dataset: Salt's
@@ -94,6 +161,8 @@ type InitNet struct {
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
+// Layers = 0 means no encoder (Salt's model without encoder): the other
+// keys then have no effect and must not be set.
 type Encoder struct {
 	Layers     int    `toml:"layers"`
 	Heads      int    `toml:"heads"`
@@ -109,12 +178,41 @@ type Encoder struct {
 	// attn_kwargs.dropout).
 	Dropout     float64 `toml:"dropout"`
 	AttnDropout float64 `toml:"attn_dropout"`
+	// Gated makes the feed-forward net a gated linear unit (Salt's
+	// dense_kwargs.gated).
+	Gated bool `toml:"gated"`
+	// Norm is "LayerNorm" (Salt's parameter-free LayerNorm, the default)
+	// or "RMSNorm" (with a learnable scale), in every residual block and
+	// at the output (Salt's norm).
+	Norm string `toml:"norm"`
+	// NormType is "pre" (the default), "post" or "hybrid" (Salt's
+	// norm_type; hybrid, GN3's, also normalises queries, keys and values).
+	NormType string `toml:"norm_type"`
+	// LSInit, when positive, is LayerScale's initial value (Salt's
+	// ls_init): each block's output is scaled by a learnable vector.
+	LSInit float64 `toml:"ls_init"`
+	// DropPath is the probability of dropping a block's output for a
+	// whole jet in training (Salt's drop_path, stochastic depth).
+	DropPath float64 `toml:"drop_path"`
+	// DoQKNorm and DoVNorm normalise each attention head's queries and
+	// keys, and values, with RMSNorm (Salt's attn_kwargs.do_qk_norm and
+	// do_v_norm).
+	DoQKNorm bool `toml:"do_qk_norm"`
+	DoVNorm  bool `toml:"do_v_norm"`
+	// EdgeEmbedDim is the width of the embedded edge features the
+	// attention uses (Salt's edge_embed_dim; 0 without edge features), and
+	// UpdateEdges has each layer update them (Salt's update_edges).
+	EdgeEmbedDim int  `toml:"edge_embed_dim"`
+	UpdateEdges  bool `toml:"update_edges"`
 }
 
 // Pooling configures how constituents are pooled into the jet
 // representation.
 type Pooling struct {
-	Kind string `toml:"kind"` // "attention" (Salt's GlobalAttentionPooling)
+	// Kind is "attention" (Salt's GlobalAttentionPooling) or "none" (Salt's
+	// pool_net unset: a model reading the jet variables alone, whose one
+	// init net reads the jet dataset).
+	Kind string `toml:"kind"`
 }
 
 // Task is one objective.
@@ -122,9 +220,10 @@ type Task struct {
 	Name string `toml:"name"`
 	// Kind is jet_classification, track_classification (or
 	// constituent_classification), vertexing, regression or
-	// gaussian_regression.
+	// gaussian_regression; a regression with input = a constituent
+	// dataset regresses targets of each constituent.
 	Kind       string   `toml:"kind"`
-	Input      string   `toml:"input"`       // constituent dataset of track tasks
+	Input      string   `toml:"input"`       // constituent dataset of track tasks and constituent regressions
 	Label      string   `toml:"label"`       // label field
 	ClassNames []string `toml:"class_names"` // classification classes in label order
 	// LabelMap maps values of the label field to classes (Salt's
@@ -152,6 +251,39 @@ type Task struct {
 	// they must agree with what the model computes.
 	InputSize  int `toml:"input_size"`
 	OutputSize int `toml:"output_size"`
+	// NormParams, TargetDenominators and Scaler scale a regression's
+	// targets for the loss, as Salt's keys of the same names do (at most
+	// one of them); predictions are scaled back.
+	NormParams *NormParams `toml:"norm_params"`
+	// TargetDenominators are variables of the task's input, one per target
+	// (the target is divided by it); each must be an input variable, so
+	// that the deployed model can scale its prediction back.
+	TargetDenominators []string `toml:"target_denominators"`
+	// Scaler maps targets to Salt's RegressionTargetScaler operations.
+	Scaler map[string]Scale `toml:"scaler"`
+	// SampleWeight is a field of the task's input dataset (the jets, or
+	// the constituents of a constituent task) weighing each entry in this
+	// task's loss, on top of data.sample_weight (Salt's per-task
+	// sample_weight, but a weighted mean where Salt takes the mean of
+	// weight × loss).
+	SampleWeight string `toml:"sample_weight"`
+}
+
+// NormParams are Salt's norm_params: (target − mean)/std per target.
+type NormParams struct {
+	Mean []float64 `toml:"mean"`
+	Std  []float64 `toml:"std"`
+}
+
+// Scale is one target's RegressionTargetScaler operation: op is "log",
+// "exp" or "linear", applied as op(y·x_scale + x_off)·op_scale + op_off
+// (x_scale and op_scale 1, the offsets 0 by default).
+type Scale struct {
+	Op      string   `toml:"op"`
+	XScale  *float64 `toml:"x_scale"`
+	XOff    float64  `toml:"x_off"`
+	OpScale *float64 `toml:"op_scale"`
+	OpOff   float64  `toml:"op_off"`
 }
 
 // Training configures the optimisation.
@@ -173,8 +305,10 @@ type Training struct {
 	// (on by default; salt-ort falls back and says why where ONNX Runtime
 	// cannot capture).
 	CUDAGraph bool `toml:"cuda_graph"`
-	// LossWeighting is "static" (the task weights, as Salt) or
-	// "uncertainty" (learned homoscedastic uncertainty, Kendall et al. 2018).
+	// LossWeighting is "static" (the task weights, as Salt's loss_mode
+	// wsum), "uncertainty" (learned homoscedastic uncertainty, Kendall et
+	// al. 2018) or "GLS" (Salt's loss_mode GLS: the geometric mean of the
+	// task losses, every task weight 1; not for data-parallel jobs).
 	LossWeighting string        `toml:"loss_weighting"`
 	Optimizer     Optimizer     `toml:"optimizer"`
 	LR            OneCycle      `toml:"lr"`
@@ -195,9 +329,11 @@ type Training struct {
 
 // Optimizer configures the optimizer.
 type Optimizer struct {
-	Name        string  `toml:"name"` // "adamw" or "sgd"
+	// Name is "adamw", "sgd" or "lion" (Salt's model.optimizer: lion,
+	// lion-pytorch's update; beta2 then defaults to Lion's 0.99).
+	Name        string  `toml:"name"`
 	WeightDecay float64 `toml:"weight_decay"`
-	// Beta1 is AdamW's first β and Momentum SGD's momentum; with
+	// Beta1 is AdamW's and Lion's first β and Momentum SGD's momentum; with
 	// training.lr.cycle_momentum (the default, as Salt's OneCycleLR) the
 	// schedule sets them every step instead.
 	Beta1    float64 `toml:"beta1"`
@@ -241,7 +377,7 @@ func Default() Config {
 		Data: Data{JetDataset: "jets", BatchSize: 1000, NumTrain: -1, NumVal: -1, NumWorkers: 1, Prefetch: 4, NonFinite: "error"},
 		Model: Model{
 			Name: "GN2", EmbedDim: 256,
-			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true},
+			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"},
 			Pooling: Pooling{Kind: "attention"},
 		},
 		Training: Training{
@@ -322,11 +458,42 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, &Error{File: path, Line: lineOf(data, k[len(k)-1]), Key: k.String(), Msg: msg}
 	}
 	cfg.path, cfg.raw = path, data
+	cfg.defined = map[string]bool{}
+	for _, k := range md.Keys() {
+		cfg.defined[k.String()] = true
+	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// Defined reports whether the configuration text sets key (dotted, as
+// model.encoder.registers), rather than leaving it to its default.
+func (c *Config) Defined(key string) bool { return c.defined[key] }
+
+// JetNet returns the init net that reads the jet dataset, a model without
+// constituents (Salt's DL1), if there is one.
+func (c *Config) JetNet() (InitNet, bool) {
+	for _, n := range c.Model.InitNets {
+		if n.Input == c.Data.JetDataset {
+			return n, true
+		}
+	}
+	return InitNet{}, false
+}
+
+// ConstituentNets returns the init nets of the constituent datasets (all
+// but the jet dataset's).
+func (c *Config) ConstituentNets() []InitNet {
+	var out []InitNet
+	for _, n := range c.Model.InitNets {
+		if n.Input != c.Data.JetDataset {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Path returns the file the configuration was read from.
@@ -366,8 +533,10 @@ func (c *Config) Absolute() (*Config, error) {
 		} else if files, err = c.Files(split.key); err != nil {
 			return nil, err
 		}
+		// Files and ResolveAll resolved the paths against the
+		// configuration's directory already.
 		fixed := make([]string, len(files))
-		for i, p := range files { // resolved already: relative to the working directory
+		for i, p := range files {
 			if fixed[i], err = filepath.Abs(p); err != nil {
 				return nil, fmt.Errorf("config: %s: %w", c.path, err)
 			}
@@ -395,8 +564,34 @@ func (c *Config) applyDefaults() {
 			n.Activation = "ReLU"
 		}
 		if n.AttachGlobal == nil {
-			yes := true
-			n.AttachGlobal = &yes
+			// The init net of the jet dataset reads the jet variables as
+			// its input; there is nothing to attach.
+			attach := n.Input != c.Data.JetDataset
+			n.AttachGlobal = &attach
+		}
+	}
+	if strings.EqualFold(c.Training.LossWeighting, "gls") {
+		c.Training.LossWeighting = "GLS"
+	}
+	if o := &c.Training.Optimizer; o.Name == "lion" && !c.Defined("training.optimizer.beta2") {
+		o.Beta2 = 0.99 // lion-pytorch's default, which Salt trains with
+	}
+	for i := range c.Model.FeaturewiseNets {
+		f := &c.Model.FeaturewiseNets[i]
+		for _, d := range []*FeaturewiseDense{f.DenseConfigScale, f.DenseConfigBias} {
+			if d != nil && d.Activation == "" {
+				d.Activation = "ReLU"
+			}
+		}
+	}
+	for i := range c.Model.EdgeInitNets {
+		n := &c.Model.EdgeInitNets[i]
+		if n.Activation == "" {
+			n.Activation = "ReLU"
+		}
+		if n.AttachGlobal == nil {
+			no := false // Salt's edge init nets attach nothing
+			n.AttachGlobal = &no
 		}
 	}
 	for i := range c.Model.Tasks {
@@ -419,10 +614,22 @@ func (c *Config) applyDefaults() {
 }
 
 // Encode writes the configuration with every default filled in, the
-// "resolved config" saved in a run directory.
+// "resolved config" saved in a run directory. Without an encoder
+// (model.encoder.layers = 0) the encoder's other keys are written as 0,
+// which they mean there; with norm_type = "hybrid", do_qk_norm and
+// do_v_norm as true, which it implies.
 func (c *Config) Encode() ([]byte, error) {
 	var b bytes.Buffer
-	if err := toml.NewEncoder(&b).Encode(c); err != nil {
+	out := *c
+	if out.Model.Encoder.Layers == 0 {
+		out.Model.Encoder = Encoder{}
+	}
+	if out.Model.Encoder.NormType == "hybrid" {
+		// Hybrid layers normalise queries, keys and values whatever the
+		// keys say; the resolved form says so.
+		out.Model.Encoder.DoQKNorm, out.Model.Encoder.DoVNorm = true, true
+	}
+	if err := toml.NewEncoder(&b).Encode(&out); err != nil {
 		return nil, fmt.Errorf("config: encoding %s: %w", c.path, err)
 	}
 	return b.Bytes(), nil

@@ -19,6 +19,11 @@ import (
 // (Salt's data.variables.global).
 const GlobalVariables = "global"
 
+// ParameterVariables is the key of [data.variables] that lists the
+// parameters the model is conditioned on (Salt's parameters): jet-dataset
+// fields read raw, each described in [data.parameters.<name>].
+const ParameterVariables = "parameters"
+
 // hasGlob reports whether a path is a pattern (Salt's wildcard check).
 func hasGlob(p string) bool { return strings.ContainsAny(filepath.Base(p), "*?[") }
 

@@ -73,6 +73,130 @@ warmup_fraction = 0.01
 save_top_k = 3
 `
 
+// kindSeeds are compact configurations of the model kinds beyond GN2,
+// each within maxFuzzInput: a jet-only model; GN3's encoder with edge
+// features; regressions with every scaling, GLS and Lion; a parameterised
+// model with featurewise nets.
+var kindSeeds = []string{`[data]
+train = ["t.h5"]
+val = ["v.h5"]
+norm_dict = "n.yaml"
+[data.variables]
+jets = ["pt", "eta"]
+[model]
+embed_dim = 8
+[[model.init_nets]]
+input = "jets"
+hidden = [8]
+[model.encoder]
+layers = 0
+[model.pooling]
+kind = "none"
+[[model.tasks]]
+name = "j"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "u"]
+`, `[data]
+train = ["t.h5"]
+val = ["v.h5"]
+norm_dict = "n.yaml"
+[data.variables]
+jets = ["pt"]
+tracks = ["deta", "dphi", "pt"]
+[[data.edge_constructors]]
+input = "tracks"
+edge_features = ["dR", "z", "isSelfLoop"]
+[data.edge_constructors.variables]
+eta = "deta"
+phi = "dphi"
+[model]
+embed_dim = 8
+[[model.init_nets]]
+input = "tracks"
+max_len = 4
+[[model.edge_init_nets]]
+input = "tracks"
+[model.encoder]
+layers = 1
+heads = 2
+edge_embed_dim = 4
+update_edges = true
+gated = true
+norm = "RMSNorm"
+norm_type = "hybrid"
+ls_init = 0.1
+drop_path = 0.1
+[[model.tasks]]
+name = "j"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "u"]
+`, `[data]
+train = ["t.h5"]
+val = ["v.h5"]
+norm_dict = "n.yaml"
+[data.variables]
+jets = ["pt"]
+tracks = ["d0"]
+[[model.init_nets]]
+input = "tracks"
+max_len = 4
+[[model.tasks]]
+name = "a"
+kind = "regression"
+targets = ["x", "y"]
+target_denominators = ["pt", "pt"]
+sample_weight = "w"
+[[model.tasks]]
+name = "b"
+kind = "gaussian_regression"
+input = "tracks"
+targets = ["z"]
+[model.tasks.norm_params]
+mean = [0.0]
+std = [2.0]
+[[model.tasks]]
+name = "c"
+kind = "regression"
+targets = ["l"]
+[model.tasks.scaler.l]
+op = "log"
+x_off = 1.0
+[training]
+loss_weighting = "GLS"
+[training.optimizer]
+name = "lion"
+`, `[data]
+train = ["t.h5"]
+val = ["v.h5"]
+norm_dict = "n.yaml"
+[data.variables]
+jets = ["pt"]
+tracks = ["d0"]
+parameters = ["m"]
+[data.parameters.m]
+train = [1.0, 2.0]
+test = 1.0
+[[model.init_nets]]
+input = "tracks"
+max_len = 4
+[[model.featurewise_nets]]
+layer = "input"
+[model.featurewise_nets.dense_config_scale]
+hidden = [4]
+[[model.featurewise_nets]]
+layer = "global"
+apply_norm = true
+[model.featurewise_nets.dense_config_bias]
+final_activation = "Sigmoid"
+[[model.tasks]]
+name = "j"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b", "u"]
+`}
+
 // FuzzParse checks that no configuration text makes the decoder panic, that
 // every rejection is a *config.Error naming the file, and that an accepted
 // configuration survives Encode and Parse unchanged. Run it with
@@ -84,6 +208,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte(minimal + "[training]\nepochs = \"three\"\n"))
 	f.Add([]byte("[[model.tasks]]\nname = 1\n"))
+	for _, k := range kindSeeds {
+		f.Add([]byte(k))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzInput {
 			return
@@ -119,5 +246,22 @@ func TestFuzzSeedsFit(t *testing.T) {
 	}
 	if _, err := Parse("compact.toml", []byte(compact)); err != nil {
 		t.Fatal(err)
+	}
+	for i, k := range kindSeeds {
+		if len(k) > maxFuzzInput {
+			t.Errorf("kind seed %d is %d bytes, over maxFuzzInput %d", i, len(k), maxFuzzInput)
+		}
+		c, err := Parse("kind.toml", []byte(k))
+		if err != nil {
+			t.Errorf("kind seed %d: %v", i, err)
+			continue
+		}
+		enc, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Parse("resolved.toml", enc); err != nil {
+			t.Errorf("kind seed %d: resolved form rejected: %v\n%s", i, err, enc)
+		}
 	}
 }

@@ -352,7 +352,12 @@ func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g 
 	if batched {
 		jetName = model.JetsInput
 	}
-	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: vars(spec.JetVars, norm.Jets)})
+	jetVars := vars(spec.JetVars, norm.Jets)
+	for _, p := range spec.ParameterNames() {
+		// Parameters are read raw, after the jet variables.
+		jetVars = append(jetVars, Variable{Name: p, Mean: 0, Std: 1})
+	}
+	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: jetVars})
 	for _, grp := range spec.Inputs {
 		in := Input{Name: model.DeployInputName(grp.Name), Group: grp.Name, Variables: vars(grp.Vars, norm.Inputs[grp.Name])}
 		if batched {
@@ -395,6 +400,10 @@ func meaning(o model.DeployOutput) string {
 		return fmt.Sprintf("predicted standard deviation of %s (task %s)", o.Label, o.Task)
 	case model.ConstituentClass:
 		return fmt.Sprintf("most probable class of each of the %s (task %s)", o.Group, o.Task)
+	case model.ConstituentRegressionValue:
+		return fmt.Sprintf("predicted %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
+	case model.ConstituentRegressionStddev:
+		return fmt.Sprintf("predicted standard deviation of %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
 	case model.VertexIndex:
 		return fmt.Sprintf("vertex of each of the %s: the smallest index of those it shares a vertex with, pairs linked at symmetrised probability >= 0.5; -1 where that index exceeds 127 (task %s)", o.Group, o.Task)
 	}
@@ -413,9 +422,14 @@ func batchedMeaning(spec model.Spec, name string) string {
 				return "class probabilities per constituent, in the order of classes[" + t.Name + "]"
 			case model.Vertexing:
 				return "probability that constituents i and j share a vertex"
+			case model.ConstituentRegression, model.ConstituentGaussianRegression:
+				return "regression outputs per constituent and target (task " + t.Name + ")"
 			}
 			return "regression outputs per jet (task " + t.Name + ")"
 		case model.VarianceOutput(t.Name):
+			if t.Kind.PerConstituent() {
+				return "predicted variance per constituent and target (task " + t.Name + ")"
+			}
 			return "predicted variance per jet and target (task " + t.Name + ")"
 		}
 	}

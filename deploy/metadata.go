@@ -133,12 +133,26 @@ func AthenaSequenceName(group, trackSelection string) string {
 var athenaKinds = []string{"tracks", "flows", "hits", "electrons"}
 
 // AthenaWarnings lists what in a model ATLAS's loaders will not accept
-// although the export itself is valid: constituent groups of a kind the
-// current loader (FlavorTagInference) does not read, and kinds only it
-// reads — the older FlavorTagDiscriminants path has no electron loader
-// and builds no hit loader.
+// although the export itself is valid: a model without a tracks group
+// (Athena's GNN tool reads the track_features input of every jet), a
+// model conditioned on parameters (no jet getter gives their values),
+// constituent groups of a kind the current loader (FlavorTagInference)
+// does not read, and kinds only it reads — the older
+// FlavorTagDiscriminants path has no electron loader and builds no hit
+// loader.
 func AthenaWarnings(spec model.Spec) []string {
 	var w []string
+	tracks := false
+	for _, grp := range spec.Inputs {
+		tracks = tracks || strings.Contains(grp.Name, "tracks")
+	}
+	if !tracks {
+		w = append(w, "no tracks group: ATLAS's GNN tool (GNN::decorate) reads the track_features input of every jet, so Athena cannot run this model; ONNX Runtime, validate --cpp and the generated C++ program can")
+	}
+	if ps := spec.ParameterNames(); len(ps) > 0 {
+		w = append(w, fmt.Sprintf("parameters %s: ATLAS's GNN tool fills jet_features through its jet getters (pt, eta, mass, ...) and has none for a parameter's value, so Athena cannot run this model; ONNX Runtime, validate --cpp and the generated C++ program take the parameters as the last columns of jet_features",
+			strings.Join(ps, ", ")))
+	}
 	for _, grp := range spec.Inputs {
 		kind := ""
 		for _, k := range athenaKinds {

@@ -201,10 +201,14 @@ func (m *Model) runSingle(v *Vectors) (map[string][][]float32, error) {
 		}
 		outs := make([]runtime.Value, len(m.Outputs))
 		for i, o := range m.Outputs {
-			switch o.Type {
-			case int32(onnxpb.TensorProto_INT8):
-				n := size[m.outputGroup(o.Name)]
+			group := m.outputGroup(o.Name)
+			switch {
+			case o.Type == int32(onnxpb.TensorProto_INT8):
+				n := size[group]
 				outs[i], err = runtime.NewTensor([]int64{int64(n)}, make([]int8, n+1))
+			case group != "": // float32 [n]
+				n := size[group]
+				outs[i], err = runtime.NewTensor([]int64{int64(n)}, make([]float32, n+1))
 			default:
 				outs[i], err = runtime.NewScalar[float32](0)
 			}
@@ -223,6 +227,8 @@ func (m *Model) runSingle(v *Vectors) (map[string][][]float32, error) {
 					for _, c := range x.GetData() {
 						vals = append(vals, float32(c))
 					}
+				case *runtime.Tensor[float32]:
+					vals = append(vals, x.GetData()...)
 				case *runtime.Scalar[float32]:
 					vals = []float32{x.GetData()}
 				}
@@ -405,6 +411,19 @@ func compare(o model.DeployOutput, typ string, got [][]float32, v *Vectors, l ve
 		gj, n := got[j], g.N[j]
 		if len(gj) != n {
 			rep.Mismatches += n
+			continue
+		}
+		if !o.Int8() { // regression values of each constituent
+			for i := 0; i < n; i++ {
+				rep.Compared++
+				w := want[j*t+i]
+				d := math.Abs(float64(gj[i]) - float64(w))
+				rep.MaxAbs = math.Max(rep.MaxAbs, d)
+				rep.MaxRel = math.Max(rep.MaxRel, d/math.Max(math.Abs(float64(w)), 1e-12))
+				if d > tol*math.Max(1, scale(o, w)) || math.IsNaN(d) {
+					rep.Mismatches++
+				}
+			}
 			continue
 		}
 		if o.Kind == model.VertexIndex {

@@ -17,8 +17,9 @@ import (
 //     named as the output);
 //   - <group> [N, T] per constituent group: the raw constituent variables
 //     (valid constituents first), valid, each per-constituent output of the
-//     group (int8, -1 where invalid) and, for class outputs, the
-//     probabilities it was decided from (<output>_prob<k>);
+//     group (classes and vertices int8, -1 where invalid; regression values
+//     float32, 0 where invalid) and, for class outputs, the probabilities it
+//     was decided from (<output>_prob<k>);
 //   - <group>_pairs [N, T·T] for a group with vertex outputs: the pair
 //     probabilities each was grouped from (<output>_pair_prob, row-major
 //     [T, T] per jet) and valid.
@@ -81,8 +82,12 @@ func layoutOf(m *Metadata) (vectorLayout, error) {
 				return l, fmt.Errorf("deploy: output %s: %s of type %s, want float32", o.Name, o.Kind, o.Type)
 			}
 		case d.PerConstituent():
-			if o.Type != "int8" {
-				return l, fmt.Errorf("deploy: output %s: %s of type %s, want int8", o.Name, o.Kind, o.Type)
+			want := "float32"
+			if d.Int8() {
+				want = "int8"
+			}
+			if o.Type != want {
+				return l, fmt.Errorf("deploy: output %s: %s of type %s, want %s", o.Name, o.Kind, o.Type, want)
 			}
 			if !groups[o.Group] {
 				return l, fmt.Errorf("deploy: output %s: the metadata has no constituent input of group %q", o.Name, o.Group)
@@ -145,7 +150,11 @@ func writeVectors(path string, v *Vectors, l vectorLayout) error {
 		}
 		sf = append(sf, loader.Field{Name: "valid", Type: loader.Bool})
 		for _, o := range outs {
-			sf = append(sf, loader.Field{Name: o.Name, Type: loader.Int8})
+			ft := loader.Float32
+			if o.Int8() {
+				ft = loader.Int8
+			}
+			sf = append(sf, loader.Field{Name: o.Name, Type: ft})
 			for k := 0; k < l.classes[o.Name]; k++ {
 				sf = append(sf, loader.Field{Name: probField(o.Name, k), Type: loader.Float32})
 			}

@@ -61,7 +61,9 @@ func (v *Vectors) group(name string) *GroupVectors {
 
 // newVectors allocates vectors for n jets of the model spec describes.
 func newVectors(spec model.Spec, n int) *Vectors {
-	v := &Vectors{Jets: n, JetVars: spec.JetVars, JetRaw: make([]float32, n*len(spec.JetVars)),
+	// The jet input: the jet variables, then the parameters (raw).
+	jetVars := append(append([]string{}, spec.JetVars...), spec.ParameterNames()...)
+	v := &Vectors{Jets: n, JetVars: jetVars, JetRaw: make([]float32, n*len(jetVars)),
 		Expected: map[string][]float32{}, Probs: map[string][]float32{}, Pairs: map[string][]float32{}}
 	for _, grp := range spec.Inputs {
 		v.Groups = append(v.Groups, GroupVectors{Name: grp.Name, Input: model.DeployInputName(grp.Name), MaxLen: grp.MaxLen,
@@ -116,8 +118,24 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 			return nil, fmt.Errorf("deploy: validation data: raw and normalised reads disagree")
 		}
 		k := rb.N
-		copy(v.JetRaw[jet*nj:], rb.Inputs[cfg.Data.JetDataset].Data[:k*nj])
+		jetRaw := rb.Inputs[cfg.Data.JetDataset].Data
+		np := len(spec.Parameters)
+		for j := 0; j < k; j++ {
+			// Evaluation feeds every jet the parameters' test values.
+			row := v.JetRaw[(jet+j)*(nj+np) : (jet+j+1)*(nj+np)]
+			copy(row, jetRaw[j*nj:(j+1)*nj])
+			for p, par := range spec.Parameters {
+				row[nj+p] = float32(par.Test)
+			}
+		}
 		for gi, grp := range spec.Inputs {
+			// The constituents' targets, denominators and sample weights
+			// move with them.
+			for name, tgt := range nb.Targets {
+				if train.TargetGroup(spec, name) == grp.Name {
+					packLike(nb.Inputs[grp.Name].Valid, grp.MaxLen, tgt)
+				}
+			}
 			rb.Inputs[grp.Name].PackValid()
 			nb.Inputs[grp.Name].PackValid()
 			g := &v.Groups[gi]
@@ -201,6 +219,23 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 			}
 			v.Expected[o.Name] = out
 			v.Probs[o.Name] = pred
+		case model.ConstituentRegressionValue, model.ConstituentRegressionStddev:
+			g := v.group(o.Group)
+			if g == nil {
+				return fmt.Errorf("deploy: output %s: no constituent group %s", o.Name, o.Group)
+			}
+			t, k := g.MaxLen, len(task.Targets)
+			out := make([]float32, n*t)
+			for j := 0; j < n; j++ {
+				for i := 0; i < g.N[j]; i++ {
+					e := (j*t+i)*k + o.Index
+					out[j*t+i] = pred[e]
+					if o.Kind == model.ConstituentRegressionStddev {
+						out[j*t+i] = float32(math.Sqrt(float64(preds[model.VarianceOutput(task.Name)][e])))
+					}
+				}
+			}
+			v.Expected[o.Name] = out
 		case model.VertexIndex:
 			g := v.group(o.Group)
 			if g == nil {
@@ -223,6 +258,25 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 		}
 	}
 	return nil
+}
+
+// packLike moves each jet's values of the valid slots of valid ([B·T]) to
+// the front of vals ([B·T·k]), as loader.Tensor.PackValid moves the
+// constituents; the slots after them keep stale values, as padding.
+func packLike(valid []bool, t int, vals []float32) {
+	if len(valid) == 0 || len(vals)%len(valid) != 0 {
+		return
+	}
+	k := len(vals) / len(valid)
+	for j := 0; j < len(valid)/t; j++ {
+		n := 0
+		for i := 0; i < t; i++ {
+			if valid[j*t+i] {
+				copy(vals[(j*t+n)*k:(j*t+n+1)*k], vals[(j*t+i)*k:(j*t+i+1)*k])
+				n++
+			}
+		}
+	}
 }
 
 func taskOf(spec model.Spec, name string) (model.Task, bool) {

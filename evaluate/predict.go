@@ -345,7 +345,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 			for _, target := range t.Targets {
 				names = append(names, RegressionField(&spec, target, false))
 			}
-			if t.Kind == model.JetGaussianRegression {
+			if t.Kind.Gaussian() {
 				for _, target := range t.Targets {
 					names = append(names, RegressionField(&spec, target, true))
 				}
@@ -362,6 +362,16 @@ func newPredictor(po predictOptions) (*predictor, error) {
 			first := !firstVertex[t.Input]
 			firstVertex[t.Input] = true
 			names = []string{VertexField(&spec, t, first)}
+			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
+		case model.ConstituentRegression, model.ConstituentGaussianRegression:
+			for _, target := range t.Targets {
+				names = append(names, RegressionField(&spec, target, false))
+			}
+			if t.Kind.Gaussian() {
+				for _, target := range t.Targets {
+					names = append(names, RegressionField(&spec, target, true))
+				}
+			}
 			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
 		}
 	}
@@ -406,7 +416,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		var fields []loader.Field
 		for _, task := range tasks {
 			ct := configTask(cfg, task.out.task.Name)
-			for _, f := range []string{ct.Label, ct.OriginLabel} {
+			for _, f := range append([]string{ct.Label, ct.OriginLabel}, task.out.task.Targets...) {
 				if f == "" || !gin.Has(f) || slices.ContainsFunc(fields, func(x loader.Field) bool { return x.Name == f }) {
 					continue
 				}
@@ -465,7 +475,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 			p.coll.origins = append(p.coll.origins, &classCounts{task: o.task.Name, classes: o.task.Classes, total: make([]int64, n), correct: make([]int64, n)})
 		case model.Vertexing:
 			p.coll.vertexing = append(p.coll.vertexing, &pairCounts{task: o.task.Name})
-		case model.JetRegression, model.JetGaussianRegression:
+		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
 			for _, target := range o.task.Targets {
 				p.coll.regressions = append(p.coll.regressions, &residuals{task: o.task.Name, target: target})
 			}
@@ -504,6 +514,8 @@ func (p *predictor) findUnlabelled(cfg *config.Config, spec model.Spec, jetsIn *
 			}
 		case model.JetRegression, model.JetGaussianRegression:
 			fields = task.Targets
+		case model.ConstituentRegression, model.ConstituentGaussianRegression:
+			ds, fields = task.Input, task.Targets
 		}
 		t, ok := tables[ds]
 		if !ok {
@@ -607,7 +619,7 @@ func (p *predictor) batch(b *loader.Batch, preds map[string][]float32) error {
 			err = p.constituentClasses(o, b, preds, k)
 		case model.Vertexing:
 			err = p.vertices(o, b, preds, k)
-		case model.JetRegression, model.JetGaussianRegression:
+		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
 			err = p.regression(o, b, preds, k)
 		}
 		if err != nil {
@@ -831,13 +843,20 @@ func resize(s []bool, n int) []bool {
 
 func (p *predictor) regression(o taskOut, b *loader.Batch, preds map[string][]float32, k int) error {
 	nt := len(o.task.Targets)
-	mean, err := output(preds, model.PredictionOutput(o.task.Name), k*nt)
+	// Entries: one per jet, or one per constituent slot (valid ones only).
+	per := 1
+	var valid []bool
+	if o.task.Kind.PerConstituent() {
+		per = o.table.maxLen
+		valid = b.Inputs[o.task.Input].Valid
+	}
+	mean, err := output(preds, model.PredictionOutput(o.task.Name), k*per*nt)
 	if err != nil {
 		return err
 	}
 	var variance []float32
-	if o.task.Kind == model.JetGaussianRegression {
-		if variance, err = output(preds, model.VarianceOutput(o.task.Name), k*nt); err != nil {
+	if o.task.Kind.Gaussian() {
+		if variance, err = output(preds, model.VarianceOutput(o.task.Name), k*per*nt); err != nil {
 			return err
 		}
 	}
@@ -850,17 +869,23 @@ func (p *predictor) regression(o taskOut, b *loader.Batch, preds map[string][]fl
 			}
 		}
 		truth := b.Targets[o.task.Name+"/"+target]
-		for j := range k {
-			v := float64(mean[j*nt+ti])
-			row := o.table.buf[j*l.Size:]
-			l.Put(row, o.fields[ti], v)
-			if variance != nil {
-				l.Put(row, o.fields[nt+ti], math.Sqrt(float64(variance[j*nt+ti])))
-			}
-			if truth == nil {
+		for e := range k * per {
+			if valid != nil && !valid[e] {
 				continue
 			}
-			y := float64(truth[j])
+			v := float64(mean[e*nt+ti])
+			row := o.table.buf[e*l.Size:]
+			l.Put(row, o.fields[ti], v)
+			if variance != nil {
+				l.Put(row, o.fields[nt+ti], math.Sqrt(float64(variance[e*nt+ti])))
+			}
+			if truth == nil || acc == nil {
+				continue
+			}
+			y := float64(truth[e])
+			if math.IsNaN(y) { // a missing target
+				continue
+			}
 			acc.abs.add(v - y)
 			if y != 0 {
 				acc.rel.add((v - y) / y)

@@ -142,6 +142,10 @@ type Label struct {
 	// IgnoreUnmatched reads entries that Map or Rules do not cover as -1
 	// (no class, left out of the losses) instead of failing.
 	IgnoreUnmatched bool
+	// KeepNaN reads a NaN value of a FloatLabel as NaN, a missing target
+	// that the losses leave out, rather than as a non-finite value under
+	// Config.NonFinite (which ±Inf still is).
+	KeepNaN bool
 	// ClassNames name the classes in messages; optional.
 	ClassNames []string
 }

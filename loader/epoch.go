@@ -552,7 +552,12 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 			out := b.targets[li][slot*lm.t : (slot+1)*lm.t]
 			clear(out)
 			for k, tt := range idx {
-				x, err := w.finite(c.f32(jet[tt*rs:]), zero, b, sf, di, c.name, row, tt)
+				x := c.f32(jet[tt*rs:])
+				if l.KeepNaN && x != x {
+					out[dst[k]] = x
+					continue
+				}
+				x, err := w.finite(x, zero, b, sf, di, c.name, row, tt)
 				if err != nil {
 					return err
 				}

@@ -75,18 +75,37 @@ const (
 	OriginOtherSecondary = 7
 )
 
-// GenJetFields are the fields of the generated jets dataset.
+// GenJetFields are the fields of the generated jets dataset. The truth
+// hadron's transverse momentum and transverse decay length
+// (HadronConeExclTruthLabelPt, HadronConeExclTruthLabelLxy: the b hadron of
+// b-jets, the c hadron of c-jets, the tau of tau-jets, in MeV and mm) are
+// NaN for light jets, which have none: regression targets that are
+// missing for some jets. mass_hypothesis is a parameter for conditioned
+// taggers: for b-jets, the signal, the one of GenMassHypotheses nearest to
+// the jet's mass; NaN for the other jets, the background.
 func GenJetFields() []Field {
 	return []Field{
 		{Name: "pt_btagJes", Type: Float32}, {Name: "eta_btagJes", Type: Float32},
 		{Name: "pt", Type: Float32}, {Name: "eta", Type: Float32}, {Name: "mass", Type: Float32},
 		{Name: "n_tracks", Type: Int32}, {Name: "HadronConeExclTruthLabelID", Type: Int32},
 		{Name: "flavour_label", Type: Int32}, {Name: "eventNumber", Type: Int64},
+		{Name: "HadronConeExclTruthLabelPt", Type: Float32}, {Name: "HadronConeExclTruthLabelLxy", Type: Float32},
+		{Name: "mass_hypothesis", Type: Float32},
 	}
 }
 
+// GenMassHypotheses are the values of the generated jets'
+// mass_hypothesis (MeV).
+func GenMassHypotheses() []float64 { return []float64{5000, 10000, 20000} }
+
+// GenTrackKinematics are the generated tracks' measured momentum and
+// direction (pt in MeV, eta, phi): the variables Salt's edge features are
+// computed from.
+func GenTrackKinematics() []string { return []string{"pt", "eta", "phi"} }
+
 // GenTrackFields are the fields of the generated tracks dataset: GN2's 19
-// inputs, the two auxiliary-task labels and valid.
+// inputs, the two auxiliary-task labels, valid, and the track's pt, eta
+// and phi (GenTrackKinematics).
 func GenTrackFields() []Field {
 	var fs []Field
 	for i, v := range GN2TrackVariables() {
@@ -96,10 +115,30 @@ func GenTrackFields() []Field {
 		}
 		fs = append(fs, Field{Name: v, Type: t})
 	}
-	return append(fs,
+	fs = append(fs,
 		Field{Name: "ftagTruthOriginLabel", Type: Int8},
 		Field{Name: "ftagTruthVertexIndex", Type: Int32},
 		Field{Name: "valid", Type: Bool})
+	for _, v := range GenTrackKinematics() {
+		fs = append(fs, Field{Name: v, Type: Float32})
+	}
+	return fs
+}
+
+// GenNormGroups are the groups whose variables the generated norm_dict.yaml
+// covers: GN2's, the jets' pt, eta, mass and n_tracks, the tracks' kinematics, and
+// the flows and electrons when generated.
+func GenNormGroups(cfg GenConfig) []Group {
+	groups := GN2Groups()
+	groups[0].Variables = append(groups[0].Variables, "pt", "eta", "mass", "n_tracks")
+	groups[1].Variables = append(groups[1].Variables, GenTrackKinematics()...)
+	if cfg.Flows > 0 {
+		groups = append(groups, Group{Name: "flows", Dataset: "flows", Variables: GenFlowVariables(), MaxLen: cfg.Flows})
+	}
+	if cfg.Electrons > 0 {
+		groups = append(groups, Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: cfg.Electrons})
+	}
+	return groups
 }
 
 // GenElectronVariables are the per-electron input variables of the
@@ -176,14 +215,7 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 	if cfg.NoDicts || cfg.Train == 0 {
 		return res, nil
 	}
-	groups := GN2Groups()
-	if cfg.Flows > 0 {
-		groups = append(groups, Group{Name: "flows", Dataset: "flows", Variables: GenFlowVariables(), MaxLen: cfg.Flows})
-	}
-	if cfg.Electrons > 0 {
-		groups = append(groups, Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: cfg.Electrons})
-	}
-	nd, cd, err := ComputeNorm([]string{res.Train}, groups, GN2Labels()...)
+	nd, cd, err := ComputeNorm([]string{res.Train}, GenNormGroups(cfg), GN2Labels()...)
 	if err != nil {
 		return nil, err
 	}
@@ -348,6 +380,7 @@ type particle struct {
 // genTrack is a reconstructed, selected track.
 type genTrack struct {
 	vals   [19]float64
+	kin    [3]float64 // measured pt, eta, phi
 	origin int
 	vertex int
 	absS   float64
@@ -363,8 +396,8 @@ type generator struct {
 	cum                   [4]float64
 	parts                 []particle
 	tracks                []genTrack
-	jetF                  [9]int
-	trkF                  [22]int
+	jetF                  [12]int
+	trkF                  [25]int
 }
 
 func newGenerator(cfg GenConfig, jl, tl *RowLayout) *generator {
@@ -502,12 +535,15 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	}
 
 	vtx := 1
+	// The truth hadron (the tau of tau-jets): none for light jets.
+	truthPt, truthLxy := math.NaN(), math.NaN()
 	switch flav {
 	case FlavourB:
 		x := math.Min(0.98, math.Max(0.2, 0.72+0.14*r.normal()))
 		hpt := x * pt
 		he, hp := offAxis(r, eta, phi, 1.0*gev, hpt)
 		bx, by, bz := fly(r, hpt, he, hp, massB, ctauB, 0, 0, 0)
+		truthPt, truthLxy = hpt, math.Hypot(bx, by)
 		// B → D + charged; the D flies on from the B vertex.
 		xd := math.Min(0.8, math.Max(0.15, 0.45+0.12*r.normal()))
 		dpt := xd * hpt
@@ -524,6 +560,7 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		he, hp := offAxis(r, eta, phi, 1.0*gev, hpt)
 		sp := g.pickCharm(r)
 		dx, dy, dz := fly(r, hpt, he, hp, sp.mass, sp.ctau, 0, 0, 0)
+		truthPt, truthLxy = hpt, math.Hypot(dx, dy)
 		g.decay(r, g.prongs(r, sp), hpt, he, hp, dx, dy, dz, 0.75*gev, 0.7, OriginFromC, vtx)
 		vtx++
 	case FlavourTau:
@@ -531,6 +568,7 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		hpt := x * pt
 		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
 		tx, ty, tz := fly(r, hpt, he, hp, massTau, ctauTau, 0, 0, 0)
+		truthPt, truthLxy = hpt, math.Hypot(tx, ty)
 		n := 1
 		if r.bernoulli(0.28) {
 			n = 3
@@ -609,8 +647,16 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	}
 	g.flav, g.jetPt, g.jetEta, g.jetPhi = flav, pt, eta, phi
 	label := [4]int{5, 4, 0, 15}[flav]
-	jv := [9]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
-		float64(len(g.tracks)), float64(label), float64(flav), float64(event)}
+	hypothesis := math.NaN()
+	if flav == FlavourB {
+		for _, h := range GenMassHypotheses() {
+			if math.IsNaN(hypothesis) || math.Abs(math.Log(mass/h)) < math.Abs(math.Log(mass/hypothesis)) {
+				hypothesis = h
+			}
+		}
+	}
+	jv := [12]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
+		float64(len(g.tracks)), float64(label), float64(flav), float64(event), truthPt, truthLxy, hypothesis}
 	for i, v := range jv {
 		g.jl.Put(jrow, g.jetF[i], v)
 	}
@@ -624,6 +670,9 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		g.tl.Put(row, g.trkF[19], float64(t.origin))
 		g.tl.Put(row, g.trkF[20], float64(t.vertex))
 		g.tl.Put(row, g.trkF[21], 1)
+		for k, v := range t.kin {
+			g.tl.Put(row, g.trkF[22+k], v)
+		}
 	}
 }
 
@@ -844,7 +893,7 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 		sgnZ := sign((jetEta - mEta) * z0)
 		ipS := sgnD * math.Abs(d0) / sd0
 		zS := sgnZ * math.Abs(z0) / sz0
-		t := genTrack{origin: p.origin, vertex: p.vertex, absS: math.Abs(ipS)}
+		t := genTrack{origin: p.origin, vertex: p.vertex, absS: math.Abs(ipS), kin: [3]float64{p.pt, mEta, mPhi}}
 		if p.fake || p.pileup {
 			t.vertex = -1
 		}

@@ -2,10 +2,12 @@ package loader
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -278,5 +280,70 @@ func TestGenerateFlows(t *testing.T) {
 	}
 	if charged == 0 || neutral == 0 || float64(neutral) < 0.3*float64(charged) {
 		t.Errorf("%d charged and %d neutral flows", charged, neutral)
+	}
+}
+
+// TestGenerateTruthAndKinematics checks the truth hadron fields (NaN for
+// light jets, read as NaN with KeepNaN and as an error without) and the
+// tracks' kinematics (pt above the selection, eta − deta the jet's axis
+// for every track).
+func TestGenerateTruthAndKinematics(t *testing.T) {
+	dir := t.TempDir()
+	res, err := Generate(GenConfig{Seed: 5, Train: 600, NoDicts: true}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := []Group{{Name: "jets", Variables: []string{"eta"}}, {Name: "tracks", Variables: []string{"pt", "eta", "phi", "deta", "dphi"}, MaxLen: 40}}
+	labels := []Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: ClassLabel},
+		{Name: "lxy", Dataset: "jets", Field: "HadronConeExclTruthLabelLxy", Kind: FloatLabel, KeepNaN: true},
+		{Name: "hpt", Dataset: "jets", Field: "HadronConeExclTruthLabelPt", Kind: FloatLabel, KeepNaN: true}}
+	ds, err := Open(Config{Files: []string{res.Train}, Groups: groups, Labels: labels, BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	lxy := map[int64][]float64{}
+	for _, b := range collect(t, ds, 0, 0) {
+		tr := b.Inputs["tracks"]
+		for j := range b.N {
+			f := b.Labels["flavour"][j]
+			x, pt := float64(b.Targets["lxy"][j]), float64(b.Targets["hpt"][j])
+			if (f == FlavourLight) != math.IsNaN(x) || (f == FlavourLight) != math.IsNaN(pt) {
+				t.Fatalf("flavour %d: truth Lxy %g, pt %g; want NaN for light jets alone", f, x, pt)
+			}
+			if f != FlavourLight {
+				lxy[f] = append(lxy[f], x)
+			}
+			axis := math.NaN() // eta − deta: the jet axis, the same for every track
+			for k := j * 40; k < (j+1)*40; k++ {
+				if !tr.Valid[k] {
+					continue
+				}
+				v := tr.Data[k*5 : k*5+5]
+				a := float64(v[1] - v[3])
+				if math.IsNaN(axis) {
+					axis = a
+				}
+				if v[0] < minTrkPt || math.Abs(a-axis) > 1e-5 || math.Abs(a-float64(b.Inputs["jets"].Data[j])) > 0.1 {
+					t.Fatalf("track pt %g, eta %g, deta %g for a jet at eta %g", v[0], v[1], v[3], b.Inputs["jets"].Data[j])
+				}
+			}
+		}
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	if mb, mc, mt := median(lxy[FlavourB]), median(lxy[FlavourC]), median(lxy[FlavourTau]); !(mb > mc && mb > mt && mc > 0) {
+		t.Errorf("median truth Lxy: b %g, c %g, tau %g mm; want b's the longest", mb, mc, mt)
+	}
+	labels[1].KeepNaN = false
+	ds2, err := Open(Config{Files: []string{res.Train}, Groups: groups, Labels: labels, BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds2.Close()
+	batches, errc := ds2.Batches(context.Background(), 0, 0)
+	for range batches {
+	}
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "HadronConeExclTruthLabelLxy") {
+		t.Errorf("NaN targets without KeepNaN: %v, want an error naming the field", err)
 	}
 }

@@ -160,19 +160,19 @@ with h5py.File(sys.argv[1], "r") as f:
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	want := map[string]string{"pt_btagJes": "<f4", "n_tracks": "<i4", "flavour_label": "<i4", "eventNumber": "<i8"}
+	want := map[string]string{"pt_btagJes": "<f4", "n_tracks": "<i4", "flavour_label": "<i4", "eventNumber": "<i8", "HadronConeExclTruthLabelLxy": "<f4"}
 	for k, v := range want {
 		if got.Jets[k] != v {
 			t.Errorf("jets %s dtype %q, want %q", k, got.Jets[k], v)
 		}
 	}
-	want = map[string]string{"d0": "<f4", "numberOfPixelHits": "|u1", "ftagTruthOriginLabel": "|i1", "ftagTruthVertexIndex": "<i4", "valid": "|b1"}
+	want = map[string]string{"d0": "<f4", "numberOfPixelHits": "|u1", "ftagTruthOriginLabel": "|i1", "ftagTruthVertexIndex": "<i4", "valid": "|b1", "phi": "<f4"}
 	for k, v := range want {
 		if got.Tracks[k] != v {
 			t.Errorf("tracks %s dtype %q, want %q", k, got.Tracks[k], v)
 		}
 	}
-	if len(got.Tracks) != 22 || len(got.Jets) != 9 {
+	if len(got.Tracks) != len(GenTrackFields()) || len(got.Jets) != len(GenJetFields()) {
 		t.Errorf("%d track fields, %d jet fields", len(got.Tracks), len(got.Jets))
 	}
 	if !got.ValidIsBool || got.NValid == 0 || !got.NtrkOK || !got.PaddedZero || got.Shape[0] != 200 || got.Shape[1] != 40 {

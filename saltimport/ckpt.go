@@ -61,7 +61,8 @@ type OptimizerState struct {
 }
 
 // ParamState is AdamW's state of one parameter: its step count and its
-// first and second moments.
+// first and second moments; Lion's has the first moment alone (Step -1,
+// ExpAvgSq nil).
 type ParamState struct {
 	Step             float64
 	ExpAvg, ExpAvgSq *Tensor
@@ -212,8 +213,9 @@ func optimizerState(v any) (*OptimizerState, error) {
 		if !ok {
 			return nil, fmt.Errorf("state[%d] is a %T", i, s)
 		}
-		ps := &ParamState{}
+		ps := &ParamState{Step: -1}
 		switch st := sm["step"].(type) {
+		case nil: // Lion keeps no step count
 		case *pytorch.Tensor:
 			t, err := tensor(st)
 			if err != nil || len(t.Data) != 1 {
@@ -231,8 +233,10 @@ func optimizerState(v any) (*OptimizerState, error) {
 		if ps.ExpAvg, err = tensor(sm["exp_avg"]); err != nil {
 			return nil, fmt.Errorf("state[%d].exp_avg: %w", i, err)
 		}
-		if ps.ExpAvgSq, err = tensor(sm["exp_avg_sq"]); err != nil {
-			return nil, fmt.Errorf("state[%d].exp_avg_sq: %w", i, err)
+		if _, ok := sm["exp_avg_sq"]; ok {
+			if ps.ExpAvgSq, err = tensor(sm["exp_avg_sq"]); err != nil {
+				return nil, fmt.Errorf("state[%d].exp_avg_sq: %w", i, err)
+			}
 		}
 		o.State[i] = ps
 	}

@@ -264,7 +264,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 		key := "data.variables." + ds
 		switch {
 		case ds == "global" || ds == "parameters" || strings.HasPrefix(ds, "_") || ds == "EDGE":
-			c.problem(key, "salt-ort has no %q inputs (global features, parameterised training, edge features)", ds)
+			c.problem(key, "import-salt does not carry %q inputs yet (global features, parameters, edge features); salt-ort trains them: write [data.variables] and its tables by hand (docs/salt-parity.md)", ds)
 			continue
 		}
 		d.Variables[ds] = c.strs(key)
@@ -387,11 +387,20 @@ func (c *converter) convertModel(cfg *config.Config) {
 		return
 	}
 	const ia = sm + ".init_args"
-	if opt := c.str("model.optimizer"); opt != "" && opt != "AdamW" {
-		c.problem("model.optimizer", "%q: salt-ort trains Salt's models with AdamW (or SGD)", opt)
+	switch opt := c.str("model.optimizer"); opt {
+	case "", "AdamW":
+	case "lion":
+		cfg.Training.Optimizer.Name = "lion"
+		cfg.Training.Optimizer.Beta2 = 0.99 // lion-pytorch's default
+	default:
+		c.problem("model.optimizer", "%q: salt-ort trains Salt's models with AdamW or Lion (lion)", opt)
 	}
-	if lm := c.str("model.loss_mode"); lm != "" && lm != "wsum" {
-		c.problem("model.loss_mode", "%q: salt-ort sums the weighted task losses (wsum); a geometric mean (GLS) it does not have", lm)
+	switch lm := c.str("model.loss_mode"); lm {
+	case "", "wsum":
+	case "GLS":
+		cfg.Training.LossWeighting = "GLS"
+	default:
+		c.problem("model.loss_mode", "%q: salt-ort combines the task losses as Salt's wsum or GLS", lm)
 	}
 	if v, _ := c.get("model.mup_config"); !empty(v) {
 		c.problem("model.mup_config", "muP parametrisation is not available in salt-ort")
@@ -532,8 +541,13 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	} else {
 		e.OutDim = 0
 	}
-	if n := c.str(a + ".norm"); n != "" && n != "LayerNorm" {
-		c.problem(a+".norm", "%q: salt-ort's encoder normalises with Salt's LayerNorm (no learnable parameters) only", n)
+	switch n := c.str(a + ".norm"); n {
+	case "", "LayerNorm":
+		e.Norm = "LayerNorm"
+	case "RMSNorm":
+		e.Norm = "RMSNorm"
+	default:
+		c.problem(a+".norm", "%q: salt-ort's encoder normalises with Salt's LayerNorm or RMSNorm", n)
 	}
 	if at := c.str(a + ".attn_type"); at != "" {
 		c.note(a+".attn_type", "%q: salt-ort computes the same masked attention with ONNX operators; flash-varlen's packed sequences give the same values for valid constituents", at)
@@ -543,31 +557,33 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if c.boolean(a+".drop_registers", false) {
 		c.problem(a+".drop_registers", "true: salt-ort keeps the registers in the pooled sequence, as Salt's default")
 	}
-	for _, k := range []string{"edge_embed_dim", "num_dense"} {
-		def := map[string]int{"edge_embed_dim": 0, "num_dense": 1}[k]
-		if n := c.integer(a+"."+k, def); n != def {
-			c.problem(a+"."+k, "%d: salt-ort's encoder layers have one attention and one dense block and no edge features", n)
-		}
+	if n := c.integer(a+".num_dense", 1); n != 1 {
+		c.problem(a+".num_dense", "%d: salt-ort's encoder layers have one attention and one dense block", n)
 	}
-	for _, k := range []string{"update_edges", "mup"} {
-		if c.boolean(a+"."+k, false) {
-			c.problem(a+"."+k, "true: not available in salt-ort")
-		}
+	if n := c.integer(a+".edge_embed_dim", 0); n != 0 {
+		c.problem(a+".edge_embed_dim", "%d: import-salt does not carry edge features yet; salt-ort trains them ([[data.edge_constructors]], [[model.edge_init_nets]], edge_embed_dim)", n)
+	}
+	if c.boolean(a+".update_edges", false) {
+		c.problem(a+".update_edges", "true: import-salt does not carry edge features yet")
+	}
+	if c.boolean(a+".mup", false) {
+		c.problem(a+".mup", "true: not available in salt-ort")
 	}
 	if v, _ := c.get(a + ".ls_init"); v != nil {
-		c.problem(a+".ls_init", "%v: salt-ort has no LayerScale", v)
+		e.LSInit = c.number(a+".ls_init", 0)
 	}
-	if d := c.number(a+".drop_path", 0); d != 0 {
-		c.problem(a+".drop_path", "%g: salt-ort has no stochastic depth", d)
-	}
-	if nt := c.str(a + ".norm_type"); nt != "" && nt != "pre" {
-		c.problem(a+".norm_type", "%q: salt-ort's encoder layers are pre-norm, as Salt's default", nt)
+	e.DropPath = c.number(a+".drop_path", 0)
+	switch nt := c.str(a + ".norm_type"); nt {
+	case "", "pre":
+		e.NormType = "pre"
+	case "post", "hybrid":
+		e.NormType = nt
+	default:
+		c.problem(a+".norm_type", "%q: salt-ort's encoder layers are pre-norm, post-norm or hybrid, as Salt's", nt)
 	}
 	dk := a + ".dense_kwargs"
 	e.Activation = c.activation(dk+".activation", "SiLU")
-	if c.boolean(dk+".gated", false) {
-		c.problem(dk+".gated", "true: salt-ort's feed-forward block is Salt's ungated GLU")
-	}
+	e.Gated = c.boolean(dk+".gated", false)
 	e.DenseRatio = 2
 	if v, _ := c.get(dk + ".hidden_dim"); v != nil {
 		h := c.integer(dk+".hidden_dim", 0)
@@ -590,10 +606,13 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if !c.boolean(ak+".bias", true) {
 		c.problem(ak+".bias", "false: salt-ort's attention projections always have biases")
 	}
-	for _, k := range []string{"do_qk_norm", "do_v_norm", "mup"} {
-		if c.boolean(ak+"."+k, false) {
-			c.problem(ak+"."+k, "true: not available in salt-ort")
-		}
+	e.DoQKNorm = c.boolean(ak+".do_qk_norm", false)
+	e.DoVNorm = c.boolean(ak+".do_v_norm", false)
+	if e.NormType == "hybrid" {
+		e.DoQKNorm, e.DoVNorm = true, true // Salt's hybrid layers set both
+	}
+	if c.boolean(ak+".mup", false) {
+		c.problem(ak+".mup", "true: not available in salt-ort")
 	}
 	c.get(ak + ".attn_type")
 	return width

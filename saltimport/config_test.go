@@ -173,6 +173,18 @@ func TestConvertMapsSettings(t *testing.T) {
 		{"trainer.callbacks.0.init_args.monitor_loss", "val/jets_classification_loss", func(c config.Config) any { return c.Training.Checkpoints.Monitor }, "val_loss/jets_classification"},
 		{task0 + "weight", 2.5, func(c config.Config) any { return *c.Model.Tasks[0].Weight }, 2.5},
 		{"model.lrs_config.weight_decay", "1e-4", func(c config.Config) any { return c.Training.Optimizer.WeightDecay }, 1e-4},
+		{enc + "norm", "RMSNorm", func(c config.Config) any { return c.Model.Encoder.Norm }, "RMSNorm"},
+		{enc + "norm_type", "hybrid", func(c config.Config) any {
+			e := c.Model.Encoder
+			return [3]any{e.NormType, e.DoQKNorm, e.DoVNorm}
+		}, [3]any{"hybrid", true, true}},
+		{enc + "dense_kwargs.gated", true, func(c config.Config) any { return c.Model.Encoder.Gated }, true},
+		{enc + "attn_kwargs.do_qk_norm", true, func(c config.Config) any { return c.Model.Encoder.DoQKNorm }, true},
+		{enc + "attn_kwargs.do_v_norm", true, func(c config.Config) any { return c.Model.Encoder.DoVNorm }, true},
+		{enc + "ls_init", 1e-3, func(c config.Config) any { return c.Model.Encoder.LSInit }, 1e-3},
+		{enc + "drop_path", 0.1, func(c config.Config) any { return c.Model.Encoder.DropPath }, 0.1},
+		{"model.optimizer", "lion", func(c config.Config) any { return [2]any{c.Training.Optimizer.Name, c.Training.Optimizer.Beta2} }, [2]any{"lion", 0.99}},
+		{"model.loss_mode", "GLS", func(c config.Config) any { return c.Training.LossWeighting }, "GLS"},
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			m := gn2Config(t)
@@ -200,10 +212,8 @@ func TestConvertRejects(t *testing.T) {
 		value any
 		want  string
 	}{
-		{enc + "norm", "RMSNorm", "Salt's LayerNorm"},
-		{enc + "dense_kwargs.gated", true, "ungated"},
-		{enc + "attn_kwargs.do_qk_norm", true, "not available"},
-		{enc + "ls_init", 1e-3, "LayerScale"},
+		{enc + "norm", "BatchNorm", "LayerNorm or RMSNorm"},
+		{enc + "norm_type", "sandwich", "pre-norm, post-norm or hybrid"},
 		{enc + "drop_registers", true, "keeps the registers"},
 		{ia + "encoder.class_path", "salt.models.TransformerV2", "salt.models.Transformer"},
 		{ia + "pool_net.class_path", "salt.models.NodeQueryGAP", "GlobalAttentionPooling"},
@@ -212,13 +222,13 @@ func TestConvertRejects(t *testing.T) {
 		{task0 + "loss.init_args.label_smoothing", 0.1, "label smoothing"},
 		{task0 + "sample_weight", "weight", "weighted mean"},
 		{ia + "tasks.init_args.modules.2.class_path", "salt.models.GaussianRegressionTask", "ClassificationTask, VertexingTask and RegressionTask"},
-		{"model.loss_mode", "GLS", "geometric mean"},
-		{"model.optimizer", "lion", "AdamW"},
+		{"model.loss_mode", "geometric", "wsum or GLS"},
+		{"model.optimizer", "HybridMuonAdamW", "AdamW or Lion"},
 		{"trainer.accumulate_grad_batches", 4, "after every batch"},
 		{"trainer.devices", 4, "one device"},
 		{"data.input_map", map[string]any{"tracks": "tracks_loose"}, "rename the input"},
 		{"data.selections", map[string]any{"tracks": []any{"pt > 1000"}}, "no equivalent"},
-		{"data.variables.global", []any{"x"}, "no \"global\" inputs"},
+		{"data.variables.global", []any{"x"}, "does not carry \"global\" inputs"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {

@@ -238,7 +238,15 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		if len(order) != len(o.Params) {
 			return &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("optimizer_states[0]: %d parameters for the model's %d", len(o.Params), len(order))}}
 		}
-		run.Slots = map[string]map[string][]float32{"exp_avg": {}, "exp_avg_sq": {}}
+		// AdamW keeps both moments, Lion the first alone.
+		slots := []string{"exp_avg", "exp_avg_sq"}
+		if cfg.Training.Optimizer.Name == "lion" {
+			slots = slots[:1]
+		}
+		run.Slots = map[string]map[string][]float32{}
+		for _, sl := range slots {
+			run.Slots[sl] = map[string][]float32{}
+		}
 		adamStep := -1.0
 		for k, idx := range o.Params {
 			p, ok := bySalt[order[k]]
@@ -249,18 +257,29 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 			if st == nil {
 				// No step taken yet for this parameter: zero moments.
 				n := len(run.Params[p.Ort])
-				run.Slots["exp_avg"][p.Ort], run.Slots["exp_avg_sq"][p.Ort] = make([]float32, n), make([]float32, n)
+				for _, sl := range slots {
+					run.Slots[sl][p.Ort] = make([]float32, n)
+				}
 				continue
 			}
-			for _, m := range []struct {
-				slot string
-				t    *Tensor
-			}{{"exp_avg", st.ExpAvg}, {"exp_avg_sq", st.ExpAvgSq}} {
+			moments := map[string]*Tensor{"exp_avg": st.ExpAvg, "exp_avg_sq": st.ExpAvgSq}
+			for _, sl := range slots {
+				m := struct {
+					slot string
+					t    *Tensor
+				}{sl, moments[sl]}
+				if m.t == nil {
+					problems = append(problems, fmt.Sprintf("optimizer_states[0].state[%d] (%s): no %s, which %s keeps", idx, p.Salt, m.slot, cfg.Training.Optimizer.Name))
+					continue
+				}
 				if !equalShape(m.t.Shape, p.SaltShape) {
 					problems = append(problems, fmt.Sprintf("optimizer_states[0].state[%d].%s (%s): shape %v, the parameter's %v", idx, m.slot, p.Salt, m.t.Shape, p.SaltShape))
 					continue
 				}
 				run.Slots[m.slot][p.Ort] = layoutOf(p, m.t.Data)
+			}
+			if st.Step < 0 { // Lion: no step count
+				continue
 			}
 			if adamStep >= 0 && st.Step != adamStep {
 				problems = append(problems, fmt.Sprintf("optimizer_states[0].state[%d].step: %g, other parameters %g", idx, st.Step, adamStep))

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 )
 
 // Param pairs a parameter of Salt's model (its name in the Lightning
@@ -58,17 +59,65 @@ func Params(spec model.Spec) []Param {
 	if e.Registers > 0 {
 		out = append(out, Param{Salt: "model.encoder.registers", Ort: "encoder/registers", SaltShape: []int{e.Registers, d}})
 	}
+	// Salt's RMSNorm has a weight, its LayerNorm none.
+	rms := e.Norm == nn.RMSNormKind
+	vector := func(salt, ort string, n int) {
+		out = append(out, Param{Salt: salt, Ort: ort, SaltShape: []int{n}})
+	}
+	hybrid := e.NormType == nn.HybridNorm
+	qk, v := e.QKNorm || hybrid, e.VNorm || hybrid
+	dh := 0
+	if e.Heads > 0 {
+		dh = d / e.Heads
+	}
+	hidden := e.DenseRatio * d
 	for l := 0; l < e.Layers; l++ {
 		s, o := fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l)
+		// A residual block (Salt's NormResidual) registers its function,
+		// then its norm (none in a hybrid layer past the first) and its
+		// LayerScale; a hybrid layer past the first registers its own norm
+		// before the blocks.
+		blockNorm := !hybrid || l == 0
+		if hybrid && l > 0 && rms {
+			vector(s+".norm.weight", o+"/norm/weight", d)
+		}
 		out = append(out,
 			Param{Salt: s + ".attn.fn.in_proj_weight", Ort: o + "/attn/in_proj/weight", SaltShape: []int{3 * d, d}, Transpose: true},
 			Param{Salt: s + ".attn.fn.in_proj_bias", Ort: o + "/attn/in_proj/bias", SaltShape: []int{3 * d}})
+		if qk {
+			vector(s+".attn.fn.q_norm.weight", o+"/attn/q_norm/weight", dh)
+			vector(s+".attn.fn.k_norm.weight", o+"/attn/k_norm/weight", dh)
+		}
+		if v {
+			vector(s+".attn.fn.v_norm.weight", o+"/attn/v_norm/weight", dh)
+		}
 		linear(s+".attn.fn.out_proj", o+"/attn/out_proj", d, d)
-		linear(s+".dense.fn.in_proj", o+"/dense/0", d, e.DenseRatio*d)
-		linear(s+".dense.fn.out_proj", o+"/dense/1", e.DenseRatio*d, d)
+		if blockNorm && rms {
+			vector(s+".attn.norm.weight", o+"/attn_norm/weight", d)
+		}
+		if e.LayerScale > 0 {
+			vector(s+".attn.ls.gamma", o+"/attn_layerscale/gamma", d)
+		}
+		if e.Gated {
+			// Salt's gated in_proj chunks its output into the activated
+			// half and the gate, in salt-ort's order.
+			linear(s+".dense.fn.in_proj", o+"/dense/0", d, 2*hidden)
+		} else {
+			linear(s+".dense.fn.in_proj", o+"/dense/0", d, hidden)
+		}
+		linear(s+".dense.fn.out_proj", o+"/dense/1", hidden, d)
+		if blockNorm && rms {
+			vector(s+".dense.norm.weight", o+"/dense/norm/weight", d)
+		}
+		if e.LayerScale > 0 {
+			vector(s+".dense.ls.gamma", o+"/dense/layerscale/gamma", d)
+		}
 	}
 	if e.OutDim > 0 {
 		linear("model.encoder.out_proj", "encoder/out_proj", d, e.OutDim)
+	}
+	if rms && !e.NoFinalNorm {
+		vector("model.encoder.out_norm.weight", "encoder/out_norm/weight", width)
 	}
 	linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
 	return out

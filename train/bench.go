@@ -308,6 +308,27 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 		b.Inputs[in.Name] = &loader.Tensor{Data: normal(batch * t * len(in.Vars)), Valid: valid, Shape: []int{batch, t, len(in.Vars)}}
 		lengths[in.Name] = t
 	}
+	for _, p := range spec.Parameters {
+		v := make([]float32, batch)
+		for j := range v {
+			v[j] = float32(p.Train[r.IntN(len(p.Train))])
+		}
+		b.Targets[parameterLabel(p.Name)] = v
+	}
+	if e := spec.Edges; e != nil {
+		// Plausible kinematics for the edge features: positive pt and
+		// energy, angles of order one.
+		n := batch * lengths[e.Input]
+		for _, v := range e.Needs() {
+			x := normal(n)
+			if v == "pt" || v == "energy" {
+				for i := range x {
+					x[i] = 1000 * float32(math.Exp(float64(x[i])))
+				}
+			}
+			b.Targets[edgeLabelPrefix+v] = x
+		}
+	}
 	ints := func(n, below int) []int64 {
 		v := make([]int64, n)
 		for i := range v {
@@ -320,10 +341,24 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 		if task.Input != "" {
 			rows *= lengths[task.Input]
 		}
+		if task.SampleWeight {
+			w := make([]float32, rows)
+			for i := range w {
+				w[i] = 1
+			}
+			b.Targets[sampleWeightLabel(task.Name)] = w
+		}
 		switch task.Kind {
-		case model.JetRegression, model.JetGaussianRegression:
+		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
 			for _, target := range task.Targets {
-				b.Targets[targetLabel(task.Name, target)] = normal(batch)
+				b.Targets[targetLabel(task.Name, target)] = normal(rows)
+				if task.HasDenominators() {
+					d := normal(rows)
+					for i := range d {
+						d[i] = 1 + 0.1*float32(math.Abs(float64(d[i])))
+					}
+					b.Targets[denominatorLabel(task.Name, target)] = d
+				}
 			}
 		case model.Vertexing:
 			b.Labels[task.Name] = ints(rows, 4)

@@ -2,6 +2,9 @@ package train
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/config"
@@ -14,6 +17,38 @@ func originLabel(task string) string { return task + "/origin" }
 
 // targetLabel is the loader label name of one regression target.
 func targetLabel(task, target string) string { return task + "/" + target }
+
+// denominatorLabel is the loader label name of one regression target's
+// denominator.
+func denominatorLabel(task, target string) string { return task + "/denominator/" + target }
+
+// sampleWeightLabel is the loader label name of a task's sample weights.
+func sampleWeightLabel(task string) string { return task + "/sample_weight" }
+
+// parameterLabel is the loader label name of a parameter's values.
+func parameterLabel(name string) string { return "parameters/" + name }
+
+// edgeLabelPrefix starts the loader label names of the raw variables the
+// edge features are computed from: edge_variables/<Salt's name>.
+const edgeLabelPrefix = "edge_variables/"
+
+// TargetGroup returns the constituent group whose entries a loader float
+// target of spec holds (a constituent regression's targets and
+// denominators, a constituent task's sample weights, the edge features'
+// raw variables), or "" for jet-level targets: what moves with the
+// constituents when a batch's valid constituents are packed first.
+func TargetGroup(spec model.Spec, label string) string {
+	if strings.HasPrefix(label, edgeLabelPrefix) && spec.Edges != nil {
+		return spec.Edges.Input
+	}
+	task, _, _ := strings.Cut(label, "/")
+	for _, t := range spec.Tasks {
+		if t.Name == task && t.Kind.PerConstituent() {
+			return t.Input
+		}
+	}
+	return ""
+}
 
 // LoaderConfig returns the loader configuration of one split (files) of a
 // training configuration: the jet dataset (its variables and the global
@@ -43,8 +78,19 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		lc.NonFinite = loader.ZeroNonFinite
 	}
 	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
-	for _, n := range c.Model.InitNets {
+	for _, n := range c.ConstituentNets() {
 		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
+	}
+	for _, name := range d.Variables[config.ParameterVariables] {
+		// Parameters are read raw; a NaN is a jet without one (background).
+		lc.Labels = append(lc.Labels, loader.Label{Name: parameterLabel(name), Dataset: d.JetDataset, Field: name, Kind: loader.FloatLabel, KeepNaN: true})
+	}
+	if e := c.Edges(); e != nil {
+		// The edge features are computed from raw variables: read them as
+		// targets, which are not normalised.
+		for _, v := range e.Needs() {
+			lc.Labels = append(lc.Labels, loader.Label{Name: edgeLabelPrefix + v, Dataset: e.Input, Field: e.Variable(v), Kind: loader.FloatLabel})
+		}
 	}
 	for _, t := range c.Model.Tasks {
 		switch t.Kind {
@@ -57,9 +103,24 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 				lc.Labels = append(lc.Labels, loader.Label{Name: originLabel(t.Name), Dataset: t.Input, Field: t.OriginLabel, Kind: loader.ClassLabel})
 			}
 		case "regression", "gaussian_regression":
-			for _, target := range t.Targets {
-				lc.Labels = append(lc.Labels, loader.Label{Name: targetLabel(t.Name, target), Dataset: d.JetDataset, Field: target, Kind: loader.FloatLabel})
+			// A NaN target is a missing one, which the loss leaves out.
+			ds := d.JetDataset
+			if t.Input != "" {
+				ds = t.Input
 			}
+			for k, target := range t.Targets {
+				lc.Labels = append(lc.Labels, loader.Label{Name: targetLabel(t.Name, target), Dataset: ds, Field: target, Kind: loader.FloatLabel, KeepNaN: true})
+				if len(t.TargetDenominators) > 0 {
+					lc.Labels = append(lc.Labels, loader.Label{Name: denominatorLabel(t.Name, target), Dataset: ds, Field: t.TargetDenominators[k], Kind: loader.FloatLabel})
+				}
+			}
+		}
+		if t.SampleWeight != "" {
+			ds := d.JetDataset
+			if t.Input != "" {
+				ds = t.Input
+			}
+			lc.Labels = append(lc.Labels, loader.Label{Name: sampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
 		}
 	}
 	return lc
@@ -79,7 +140,9 @@ func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
 	}
 	var keep []loader.Label
 	for _, l := range lc.Labels {
-		if !tasks[labelTask(l.Name)] {
+		// Denominators are input variables, which scale the predictions
+		// back whether or not the files have the targets.
+		if !tasks[labelTask(l.Name)] || strings.Contains(l.Name, "/denominator/") || strings.HasPrefix(l.Name, edgeLabelPrefix) {
 			keep = append(keep, l)
 		}
 	}
@@ -97,7 +160,7 @@ func Prepare(cfg *config.Config) (*config.Config, error) {
 	}
 	nets := append([]config.InitNet(nil), c.Model.InitNets...)
 	for i := range nets {
-		if nets[i].MaxLen != 0 {
+		if nets[i].MaxLen != 0 || nets[i].Input == c.Data.JetDataset {
 			continue
 		}
 		longest := 0
@@ -132,7 +195,7 @@ func dataNotes(c *config.Config, split, key string, ds *loader.Dataset, limit in
 		}
 		notes = append(notes, fmt.Sprintf("data.%s = %d, but the %s files hold %s: using all %d", key, limit, split, what, ds.Len()))
 	}
-	for _, n := range c.Model.InitNets {
+	for _, n := range c.ConstituentNets() {
 		file, batch := ds.FileLength(n.Input)
 		if file > 0 && batch > file {
 			notes = append(notes, fmt.Sprintf("model.init_nets.max_len = %d for %s, but the %s files have %d slots per jet: the last %d slots are always padding (max_len = 0 takes the files' length)",
@@ -165,6 +228,66 @@ type feeder struct {
 	spec       model.Spec
 	jetDataset string
 	labels     bool
+	// fit feeds the parameters as Salt's fit stage does: a jet whose value
+	// is none of a parameter's training values (a background jet) gets one
+	// of them, drawn from seed, epoch and the jet's row, so that a run is
+	// reproducible and resumable. Otherwise (evaluation) every jet gets
+	// the parameter's test value.
+	fit   bool
+	seed  uint64
+	epoch int
+}
+
+// fillParameters writes each jet's parameter values (see feeder.fit).
+func (f *feeder) fillParameters(bind tensors, b *loader.Batch) error {
+	ps := f.spec.Parameters
+	dst, err := bind.Float32(model.ParametersInput)
+	if err != nil {
+		return err
+	}
+	np := len(ps)
+	for j := range len(dst) / np {
+		row := -1
+		if j < len(b.Rows) {
+			row = b.Rows[j]
+		}
+		var r *rand.Rand
+		for k, p := range ps {
+			if !f.fit {
+				dst[j*np+k] = float32(p.Test)
+				continue
+			}
+			var v float32 = float32(math.NaN())
+			if src := b.Targets[parameterLabel(p.Name)]; j < len(src) {
+				v = src[j]
+			}
+			if slices.ContainsFunc(p.Train, func(x float64) bool { return float32(x) == v }) {
+				dst[j*np+k] = v
+				continue
+			}
+			if r == nil {
+				r = rand.New(rand.NewPCG(f.seed^0x70617261, uint64(f.epoch)<<32^uint64(int64(row))))
+			}
+			dst[j*np+k] = float32(p.Train[draw(r, p.Prob, len(p.Train))])
+		}
+	}
+	return nil
+}
+
+// draw returns an index below n drawn with the probabilities prob (nil:
+// equal).
+func draw(r *rand.Rand, prob []float64, n int) int {
+	if prob == nil {
+		return r.IntN(n)
+	}
+	u := r.Float64()
+	for i, p := range prob {
+		if u < p {
+			return i
+		}
+		u -= p
+	}
+	return n - 1
 }
 
 // fill copies batch b into the inputs of binding bind: the jet and
@@ -189,6 +312,11 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 	if err := copyInto(model.JetsInput, jets.Data); err != nil {
 		return err
 	}
+	if len(f.spec.Parameters) > 0 {
+		if err := f.fillParameters(bind, b); err != nil {
+			return err
+		}
+	}
 	for _, in := range f.spec.Inputs {
 		t, ok := b.Inputs[in.Name]
 		if !ok {
@@ -209,25 +337,70 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 	if err := copyInto(model.JetWeightInput, b.Weights); err != nil {
 		return err
 	}
+	// interleave writes the per-target columns src(k) ([entries]) into dst
+	// [entries, n]; a missing column is filled with none.
+	interleave := func(dst []float32, n int, src func(k int) ([]float32, bool), none float32) {
+		for k := 0; k < n; k++ {
+			col, ok := src(k)
+			for e := range len(dst) / n {
+				if ok {
+					dst[e*n+k] = col[e]
+				} else {
+					dst[e*n+k] = none
+				}
+			}
+		}
+	}
+	if e := f.spec.Edges; e != nil {
+		dst, err := bind.Float32(model.EdgeVariablesInput(e.Input))
+		if err != nil {
+			return err
+		}
+		needs := e.Needs()
+		if len(needs) == 0 { // the self-loop flag alone reads no variable
+			clear(dst)
+		} else {
+			interleave(dst, len(needs), func(k int) ([]float32, bool) {
+				src, ok := b.Targets[edgeLabelPrefix+needs[k]]
+				return src, ok
+			}, 0)
+		}
+	}
 	for _, task := range f.spec.Tasks {
-		switch task.Kind {
-		case model.JetRegression, model.JetGaussianRegression:
+		if task.SampleWeight {
+			dst, err := bind.Float32(model.SampleWeightInput(task.Name))
+			if err != nil {
+				return err
+			}
+			if src, ok := b.Targets[sampleWeightLabel(task.Name)]; ok {
+				copy(dst, src)
+			} else {
+				for i := range dst {
+					dst[i] = 1
+				}
+			}
+		}
+		switch {
+		case task.Kind.Regression():
 			dst, err := bind.Float32(model.LabelInput(task.Name))
 			if err != nil {
 				return err
 			}
 			n := len(task.Targets)
-			for k, target := range task.Targets {
-				src, ok := b.Targets[targetLabel(task.Name, target)]
-				if !ok { // a file without the targets: predictions only
-					src = nil
-					for j := range len(dst) / n {
-						dst[j*n+k] = 0
-					}
+			// A file without the targets: predictions only.
+			interleave(dst, n, func(k int) ([]float32, bool) {
+				src, ok := b.Targets[targetLabel(task.Name, task.Targets[k])]
+				return src, ok
+			}, 0)
+			if task.HasDenominators() {
+				den, err := bind.Float32(model.DenominatorInput(task.Name))
+				if err != nil {
+					return err
 				}
-				for j := range src {
-					dst[j*n+k] = src[j]
-				}
+				interleave(den, n, func(k int) ([]float32, bool) {
+					src, ok := b.Targets[denominatorLabel(task.Name, task.Targets[k])]
+					return src, ok
+				}, 1)
 			}
 		default:
 			dst, err := bind.Int64(model.LabelInput(task.Name))

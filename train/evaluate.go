@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	goruntime "runtime"
 
@@ -67,7 +68,8 @@ func (e *evaluator) setParams(p []float32) error {
 type Result struct {
 	// Loss is each task's loss, averaged over jets.
 	Loss map[string]float64
-	// Total is Σ weight·loss with the configured task weights.
+	// Total is Σ weight·loss with the configured task weights, or with
+	// GLS the geometric mean of the task losses.
 	Total float64
 	// AUC is the b-versus-light AUC of D_b (f_c = DefaultFC) of the jet
 	// classification task, NaN without one with b and light classes.
@@ -136,12 +138,21 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 	if res.Jets == 0 {
 		return nil, fmt.Errorf("no jets to evaluate")
 	}
+	var logSum float64
+	labelled := 0
 	for i, task := range e.spec.Tasks {
 		if e.unlabelled[task.Name] {
 			continue
 		}
 		res.Loss[task.Name] /= float64(res.Jets)
 		res.Total += e.static[i] * res.Loss[task.Name]
+		logSum += e.static[i] * math.Log(res.Loss[task.Name])
+		labelled++
+	}
+	if e.spec.LossMode == model.GeometricMean && labelled > 0 {
+		// GLS: the geometric mean of the task losses, the loss training
+		// minimises (Salt's val/loss with loss_mode GLS).
+		res.Total = math.Exp(logSum / float64(labelled))
 	}
 	res.AUC = auc.auc()
 	return res, nil
@@ -199,7 +210,7 @@ func (e *evaluator) predictionNames() []string {
 	var names []string
 	for _, t := range e.spec.Tasks {
 		names = append(names, model.PredictionOutput(t.Name))
-		if t.Kind == model.JetGaussianRegression {
+		if t.Kind.Gaussian() {
 			names = append(names, model.VarianceOutput(t.Name))
 		}
 	}

@@ -296,3 +296,103 @@ func TestMixedPrecisionPlumbing(t *testing.T) {
 		t.Fatal("the resumed mixed-precision run ended with a different checkpoint")
 	}
 }
+
+// TestGLSLionTrains trains the tiny model with Salt's GN3 settings, the
+// geometric loss strategy and Lion: every task's validation loss falls,
+// val_loss is the geometric mean of the task losses, and the task weights
+// stay 1.
+func TestGLSLionTrains(t *testing.T) {
+	data := dataset(t, 2000, 300, 300)
+	c := loadConfig(t, tinyConfig(data, "[training.optimizer]\nname = \"lion\"\n"))
+	for i := range c.Model.Tasks {
+		one := 1.0
+		c.Model.Tasks[i].Weight = &one
+	}
+	c.Training.LossWeighting = "GLS"
+	c.Training.LR.Max = 5e-4
+	dir := filepath.Join(t.TempDir(), "run")
+	sum, err := run(t, c, dir, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := sum.ValLoss[0], sum.ValLoss[len(sum.ValLoss)-1]
+	logs := 0.0
+	for _, task := range c.Model.Tasks {
+		k := "val_loss/" + task.Name
+		if !(last[k] < first[k]) {
+			t.Errorf("%s: validation loss %g before training, %g after", task.Name, first[k], last[k])
+		}
+		logs += math.Log(last[k])
+	}
+	if gls := math.Exp(logs / float64(len(c.Model.Tasks))); math.Abs(last["val_loss"]-gls) > 1e-6*gls {
+		t.Errorf("val_loss %g, want the geometric mean of the task losses %g", last["val_loss"], gls)
+	}
+	rows := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(dir, TrainMetrics)))), "\n")
+	header, row := strings.Split(rows[0], ","), strings.Split(rows[len(rows)-1], ",")
+	for i, h := range header {
+		if strings.HasPrefix(h, "weight/") && row[i] != "1" {
+			t.Errorf("%s = %s under GLS, want 1", h, row[i])
+		}
+	}
+}
+
+// oneOfTwo is rank 0 of a two-rank job whose collective calls fail: a
+// run must refuse what a data-parallel job cannot do before it calls them.
+type oneOfTwo struct{}
+
+func (oneOfTwo) Rank() int                       { return 0 }
+func (oneOfTwo) Size() int                       { return 2 }
+func (oneOfTwo) LocalRank() int                  { return 0 }
+func (oneOfTwo) SumFloat32([]float32) error      { return errors.New("no collective calls here") }
+func (oneOfTwo) SumFloat64([]float64) error      { return errors.New("no collective calls here") }
+func (oneOfTwo) Broadcast([]byte, int) error     { return errors.New("no collective calls here") }
+func (oneOfTwo) Gather([]byte) ([][]byte, error) { return nil, errors.New("no collective calls here") }
+func (oneOfTwo) Abort(int)                       {}
+
+// TestGLSRefusedDataParallel checks that a data-parallel job refuses GLS
+// as a configuration error naming the key.
+func TestGLSRefusedDataParallel(t *testing.T) {
+	data := dataset(t, 600, 200, 100)
+	c := loadConfig(t, tinyConfig(data, ""))
+	for i := range c.Model.Tasks {
+		one := 1.0
+		c.Model.Tasks[i].Weight = &one
+	}
+	c.Training.LossWeighting = "GLS"
+	_, err := Run(context.Background(), Options{Config: c, RunDir: filepath.Join(t.TempDir(), "run"), Runtime: graphtest.OpenRuntime(t), Group: oneOfTwo{}})
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Key != "training.loss_weighting" || !strings.Contains(err.Error(), "train GLS in one process") {
+		t.Fatalf("error %v, want a configuration error on training.loss_weighting", err)
+	}
+}
+
+// TestExampleKindsTrain trains each example of a model kind beyond GN2 on
+// gen-data output (with electrons and flows), briefly, and checks that
+// every task's validation loss improves on the untrained model's: the
+// GN2emu-like model (electrons, a global variable), the DL1-style one
+// (the jet variables alone), the Xbb-like one with regressions (missing
+// targets, a denominator and a log scaler) and GN2 with edge features.
+func TestExampleKindsTrain(t *testing.T) {
+	data := datasets.Get(t, loader.GenConfig{Seed: 7, Train: 2000, Val: 400, Test: 200, Electrons: 4, Flows: 20})
+	for _, name := range []string{"gn2emu", "dl1", "gn2x", "gn2-edges"} {
+		t.Run(name, func(t *testing.T) {
+			text := strings.ReplaceAll(string(readFile(t, "../examples/"+name+".toml")), "../data/kinds", data)
+			c := loadConfig(t, text)
+			c.Training.Epochs = 2
+			dir := filepath.Join(t.TempDir(), "run")
+			sum, err := run(t, c, dir, false, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, last := sum.ValLoss[0], sum.ValLoss[len(sum.ValLoss)-1]
+			for _, task := range c.Model.Tasks {
+				k := "val_loss/" + task.Name
+				if !(last[k] < first[k]) {
+					t.Errorf("%s: validation loss %g before training, %g after", task.Name, first[k], last[k])
+				} else {
+					t.Logf("%s: validation loss %.4f → %.4f", task.Name, first[k], last[k])
+				}
+			}
+		})
+	}
+}

@@ -192,6 +192,9 @@ func (t *trainer) setup() error {
 		if c.Data.BatchSize%group.Size() != 0 {
 			return fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
 		}
+		if c.Training.LossWeighting == "GLS" {
+			return &config.Error{File: c.Path(), Key: "training.loss_weighting", Msg: model.ErrShardedGLS.Error()}
+		}
 		fp, err := fingerprintOf(c, resolved, group.Size())
 		if err != nil {
 			return err
@@ -422,7 +425,9 @@ func (t *trainer) buildSessions(group Group) error {
 		t.eval.share, t.eval.shares = group.Rank(), group.Size()
 		t.eval.reduce = t.reduceResult
 	}
-	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true}
+	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true, fit: true, seed: c.Training.Seed}
+	// Validation feeds the parameters as training does (Salt's fit stage).
+	t.eval.feed.fit, t.eval.feed.seed = true, c.Training.Seed
 	return nil
 }
 
@@ -444,6 +449,8 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 	switch o := c.Training.Optimizer; o.Name {
 	case "sgd":
 		opt = optim.SGD{Momentum: o.Momentum, WeightDecay: o.WeightDecay}
+	case "lion":
+		opt = optim.Lion{Beta1: o.Beta1, Beta2: o.Beta2, WeightDecay: o.WeightDecay}
 	default:
 		opt = optim.AdamW{Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay}
 	}
@@ -627,6 +634,7 @@ func (t *trainer) loop(ctx context.Context) error {
 	}
 	for t.state.pos.Epoch < c.Training.Epochs {
 		epoch := t.state.pos.Epoch
+		t.feedTrain.epoch = epoch
 		batches := t.trainData.NumBatches()
 		bar := t.progress(epoch)
 		epochCtx, cancel := context.WithCancel(ctx)

@@ -216,6 +216,8 @@ type Fixed struct {
 // GradCheck compares the gradients Grad appends with central finite
 // differences of the same graph run in ONNX Runtime. The loss is
 // Σ y·R for a fixed random R, so every element of y's gradient matters.
+// Random inputs the graph declares (dropout masks) are drawn once and
+// fed unchanged to every run.
 type GradCheck struct {
 	DType graph.DType // Float64 (tolerance 1e-6) or Float32 (1e-3) by default
 	Vars  []Var
@@ -280,6 +282,16 @@ func (c GradCheck) Run(t *testing.T) {
 	y := c.Build(g, vars, fixed)
 	if g.Err() != nil {
 		t.Fatal(g.Err())
+	}
+	// Random inputs (dropout masks) get one fixed draw for the whole check.
+	for _, ri := range g.RandomInputs() {
+		vals := make([]float64, ri.Tensor.Shape().Size())
+		for k := range vals {
+			if r.Float64() >= ri.P {
+				vals[k] = 1 / (1 - ri.P)
+			}
+		}
+		feeds[ri.Tensor.Name()] = vals
 	}
 	weights := make([]float64, y.Shape().Size())
 	for k := range weights {

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/salt-ort/salt-ort/graph"
@@ -30,6 +32,17 @@ func LabelInput(task string) string { return task + "/label" }
 // OriginInput is the int64 [B, T] origin-label input a vertexing task with
 // origin weighting reads.
 func OriginInput(task string) string { return task + "/origin" }
+
+// DenominatorInput is the float32 input of a regression task whose
+// targets are scaled by denominators (TargetScaling DenominatorScaling):
+// the raw values of each target's denominator, [B, n_targets] for jet
+// tasks, [B, T, n_targets] for constituent tasks (1 for targets without
+// one).
+func DenominatorInput(task string) string { return task + "/denominator" }
+
+// SampleWeightInput is the float32 input of a task with SampleWeight: each
+// jet's ([B]) or constituent's ([B, T]) weight in the task's loss.
+func SampleWeightInput(task string) string { return task + "/sample_weight" }
 
 // TaskLossOutput is the unweighted scalar loss of a task.
 func TaskLossOutput(task string) string { return "loss/" + task }
@@ -60,13 +73,45 @@ type inputs struct {
 	jetWeight *graph.Tensor
 	labels    map[string]*graph.Tensor
 	origins   map[string]*graph.Tensor
+	// denoms are the raw denominators of regression tasks that have them
+	// (DenominatorInput), sampleWeights the weights of tasks with
+	// SampleWeight.
+	denoms, sampleWeights map[string]*graph.Tensor
+	// rawJets and rawSeqs are the inputs before normalisation, in graphs
+	// that read raw variables (the deployment graphs); nil otherwise.
+	rawJets *graph.Tensor
+	rawSeqs []*graph.Tensor
+	// edgeVars are the raw variables the edge features are computed from
+	// (EdgeVariablesInput), in graphs that do not read raw constituents.
+	edgeVars *graph.Tensor
+	// params are the parameters' values [B, P] (nil without parameters).
+	params *graph.Tensor
 }
 
 // declareInputs declares the batch inputs of a graph with batch size b;
 // labels only for graphs that compute losses.
 func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
-	in := &inputs{labels: map[string]*graph.Tensor{}, origins: map[string]*graph.Tensor{}}
-	in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, int64(len(s.JetVars))})
+	return s.declareInputsWith(g, b, labels, false)
+}
+
+// declareInputsWith is declareInputs; with jetParams the parameters are
+// the last columns of the jets input, as deployed models read them, rather
+// than an input of their own.
+func (s *Spec) declareInputsWith(g *graph.Graph, b int64, labels, jetParams bool) *inputs {
+	in := &inputs{labels: map[string]*graph.Tensor{}, origins: map[string]*graph.Tensor{},
+		denoms: map[string]*graph.Tensor{}, sampleWeights: map[string]*graph.Tensor{}}
+	nj, np := int64(len(s.JetVars)), int64(len(s.Parameters))
+	switch {
+	case np > 0 && jetParams:
+		jets := g.Input(JetsInput, graph.Float32, graph.Shape{b, nj + np})
+		in.jets = g.Slice(jets, []int{1}, []int64{0}, []int64{nj})
+		in.params = g.Slice(jets, []int{1}, []int64{nj}, []int64{nj + np})
+	case np > 0:
+		in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, nj})
+		in.params = g.Input(ParametersInput, graph.Float32, graph.Shape{b, np})
+	default:
+		in.jets = g.Input(JetsInput, graph.Float32, graph.Shape{b, nj})
+	}
 	for _, grp := range s.Inputs {
 		t := int64(grp.MaxLen)
 		in.seqs = append(in.seqs, g.Input(grp.Name, graph.Float32, graph.Shape{b, t, int64(len(grp.Vars))}))
@@ -74,6 +119,10 @@ func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
 	}
 	if !labels {
 		return in
+	}
+	if e := s.Edges; e != nil {
+		t := int64(s.Inputs[0].MaxLen)
+		in.edgeVars = g.Input(EdgeVariablesInput(e.Input), graph.Float32, graph.Shape{b, t, int64(max(len(e.Needs()), 1))})
 	}
 	in.jetWeight = g.Input(JetWeightInput, graph.Float32, graph.Shape{b})
 	for _, task := range s.Tasks {
@@ -86,11 +135,29 @@ func (s *Spec) declareInputs(g *graph.Graph, b int64, labels bool) *inputs {
 			if task.Kind == Vertexing && task.OriginWeighting {
 				in.origins[task.Name] = g.Input(OriginInput(task.Name), graph.Int64, graph.Shape{b, t})
 			}
-		case JetRegression, JetGaussianRegression:
-			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Float32, graph.Shape{b, int64(len(task.Targets))})
+		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
+			shape := s.entryShape(task, b).Clone()
+			shape = append(shape, int64(len(task.Targets)))
+			in.labels[task.Name] = g.Input(LabelInput(task.Name), graph.Float32, shape)
+			if task.HasDenominators() {
+				in.denoms[task.Name] = g.Input(DenominatorInput(task.Name), graph.Float32, shape)
+			}
+		}
+		if task.SampleWeight {
+			in.sampleWeights[task.Name] = g.Input(SampleWeightInput(task.Name), graph.Float32, s.entryShape(task, b))
 		}
 	}
 	return in
+}
+
+// entryShape is the shape of a task's entries in a batch of b jets: [b]
+// for jet tasks, [b, T] for constituent tasks (vertexing's pairs are
+// weighed by their constituents).
+func (s *Spec) entryShape(task Task, b int64) graph.Shape {
+	if task.Kind.PerConstituent() {
+		return graph.Shape{b, int64(s.group(task.Input).MaxLen)}
+	}
+	return graph.Shape{b}
 }
 
 func (s *Spec) group(name string) Input {
@@ -116,6 +183,9 @@ type forward struct {
 	pooled *graph.Tensor            // [B, O]
 	seq    []*graph.Tensor          // per group [B, T, O]
 	heads  map[string]*graph.Tensor // raw head output per task
+	// denoms are the denominators of the regression tasks that have them
+	// (see denominators), which scale their predictions back.
+	denoms map[string][]*graph.Tensor
 }
 
 // head is an MLP whose first layer reads the concatenation of parts
@@ -131,6 +201,55 @@ func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.
 
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
+	f := &forward{heads: map[string]*graph.Tensor{}, denoms: map[string][]*graph.Tensor{}}
+	if s.JetInit != nil {
+		// A model without constituents: the jet init net reads the jet
+		// dataset's variables and its output is the jet representation
+		// (Salt's global_rep without pool_net); global variables join it
+		// below.
+		j := s.JetInit
+		sizes := append(append([]int{}, j.Hidden...), s.EmbedDim)
+		x := s.jetColumns(g, in.jets, s.attached())
+		f.pooled = nn.Activate(g, head(g, "init/"+j.Name, s.initParts(g, j.Name, in, x, nil), sizes, j.Activation), j.FinalActivation)
+		if fw := s.featurewise(FeaturewiseGlobal); fw != nil {
+			f.pooled = applyFeaturewise(g, "featurewise/global", fw, in.params, f.pooled)
+		}
+	} else {
+		s.encode(g, in, training, f)
+	}
+	pooled := f.pooled
+	if len(s.GlobalVars) > 0 {
+		pooled = g.Concat(1, pooled, s.jetColumns(g, in.jets, s.GlobalVars))
+	}
+	// The heads of constituent tasks read the pooled jet representation
+	// as context in front of the constituent features, as Salt's Dense
+	// attaches it: [g, x_i] per constituent and [g, x_i, x_j] per pair.
+	for _, task := range s.Tasks {
+		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
+		switch task.Kind {
+		case JetClassification, JetRegression, JetGaussianRegression:
+			if task.Kind.Regression() {
+				f.denoms[task.Name] = s.denominators(g, task, in)
+			}
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
+		case ConstituentClassification, ConstituentRegression, ConstituentGaussianRegression:
+			if task.Kind.Regression() {
+				f.denoms[task.Name] = s.denominators(g, task, in)
+			}
+			x := f.seq[s.groupIndex(task.Input)]
+			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
+		case Vertexing:
+			x := f.seq[s.groupIndex(task.Input)]
+			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
+			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
+		}
+	}
+	return f
+}
+
+// encode runs the init nets of the constituent groups, the encoder (if
+// any) and the pooling, and sets f.pooled and f.seq.
+func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	var jets *graph.Tensor // [B, 1, J] the attached jet variables
 	if att := s.attached(); len(att) > 0 {
 		jets = g.Unsqueeze(s.jetColumns(g, in.jets, att), 1)
@@ -142,10 +261,11 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 		// Dense with no activation after its last layer unless
 		// final_activation asks for one.
 		sizes := append(append([]int{}, grp.InitHidden...), s.EmbedDim)
-		parts := []*graph.Tensor{in.seqs[i]}
+		var att *graph.Tensor
 		if jets != nil && !grp.NoJetVars {
-			parts = []*graph.Tensor{jets, in.seqs[i]}
+			att = jets
 		}
+		parts := s.initParts(g, grp.Name, in, att, in.seqs[i])
 		x := nn.Activate(g, head(g, "init/"+grp.Name, parts, sizes, grp.Activation), grp.FinalActivation)
 		xs = append(xs, x)
 		if in.valid[i] != nil {
@@ -163,33 +283,38 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 			valid = g.Concat(1, valids...)
 		}
 	}
+	global := s.featurewise(FeaturewiseGlobal)
+	if !s.HasEncoder() {
+		// A DeepSets model: the init nets' outputs are pooled as they are.
+		// Without registers a jet may have no valid constituent, so the
+		// pooling zeroes the weights of padding as Salt's masked softmax
+		// does (an empty jet pools to zeros, as it does deployed).
+		if global != nil {
+			x = applyFeaturewise(g, "featurewise/global", global, in.params, x)
+		}
+		f.pooled = nn.MaskedAttentionPool(g, "pooling", x, valid)
+		f.seq = s.groupSequences(g, x, xs, 0)
+		return
+	}
 	cfg := s.Encoder
 	cfg.Training = training
-	enc, bias := nn.Encoder(g, "encoder", x, valid, cfg)
-	f := &forward{pooled: nn.AttentionPool(g, "pooling", enc, bias), heads: map[string]*graph.Tensor{}}
+	cfg.BeforeLayer = s.encoderFeaturewise(in.params)
+	var edges *graph.Tensor
+	if s.Edges != nil {
+		edges = s.edgeEmbedding(g, in, x)
+	}
+	enc, bias := nn.EdgeEncoder(g, "encoder", x, valid, edges, cfg)
+	if global != nil {
+		// Salt transforms the encoder's output, which the pooling and the
+		// constituent tasks read.
+		enc = applyFeaturewise(g, "featurewise/global", global, in.params, enc)
+	}
+	if cfg.Registers > 0 {
+		f.pooled = nn.AttentionPool(g, "pooling", enc, bias)
+	} else {
+		f.pooled = nn.MaskedAttentionPool(g, "pooling", enc, valid)
+	}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
-	pooled := f.pooled
-	if len(s.GlobalVars) > 0 {
-		pooled = g.Concat(1, pooled, s.jetColumns(g, in.jets, s.GlobalVars))
-	}
-	// The heads of constituent tasks read the pooled jet representation
-	// as context in front of the constituent features, as Salt's Dense
-	// attaches it: [g, x_i] per constituent and [g, x_i, x_j] per pair.
-	for _, task := range s.Tasks {
-		sizes := append(append([]int{}, task.Hidden...), task.Outputs())
-		switch task.Kind {
-		case JetClassification, JetRegression, JetGaussianRegression:
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
-		case ConstituentClassification:
-			x := f.seq[s.groupIndex(task.Input)]
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
-		case Vertexing:
-			x := f.seq[s.groupIndex(task.Input)]
-			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
-			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
-		}
-	}
-	return f
 }
 
 // groupSequences splits the encoder output [B, Σ T_g + registers, O] into
@@ -250,16 +375,157 @@ func (s *Spec) predictions(g *graph.Graph, f *forward, tasks func(Task) bool) {
 			g.Output(PredictionOutput(task.Name), g.Softmax(h, -1))
 		case Vertexing:
 			g.Output(PredictionOutput(task.Name), g.Sigmoid(h))
-		case JetRegression:
-			g.Output(PredictionOutput(task.Name), h)
-		case JetGaussianRegression:
+		case JetRegression, ConstituentRegression:
+			g.Output(PredictionOutput(task.Name), s.unscale(g, task, h, f.denoms[task.Name]))
+		case JetGaussianRegression, ConstituentGaussianRegression:
 			n := int64(len(task.Targets))
 			parts := g.Split(h, -1, n, n)
-			g.Output(PredictionOutput(task.Name), parts[0])
-			g.Output(VarianceOutput(task.Name), nn.GaussianVariance(g, parts[1]))
+			g.Output(PredictionOutput(task.Name), s.unscale(g, task, parts[0], f.denoms[task.Name]))
+			g.Output(VarianceOutput(task.Name), s.unscaleVariance(g, task, nn.GaussianVariance(g, parts[1]), f.denoms[task.Name]))
 		}
 		pop()
 	}
+}
+
+// columns applies f to each target's column k of x [..., n] and
+// concatenates the results; x itself where f leaves every column as it is.
+func columns(g *graph.Graph, x *graph.Tensor, n int, f func(k int, col *graph.Tensor) *graph.Tensor) *graph.Tensor {
+	sizes := make([]int64, n)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	cols := []*graph.Tensor{x}
+	if n > 1 {
+		// A copy: Split returns its node's own list of outputs.
+		cols = append([]*graph.Tensor(nil), g.Split(x, -1, sizes...)...)
+	}
+	changed := false
+	for k, c := range cols {
+		if y := f(k, c); y != c {
+			cols[k], changed = y, true
+		}
+	}
+	if !changed {
+		return x
+	}
+	if n == 1 {
+		return cols[0]
+	}
+	return g.Concat(-1, cols...)
+}
+
+// denominators returns each target's raw denominator [..., 1] of a task
+// with DenominatorScaling (nil for targets without one): from the
+// DenominatorInput in graphs with labels, else from the raw inputs of the
+// deployment graphs.
+func (s *Spec) denominators(g *graph.Graph, task Task, in *inputs) []*graph.Tensor {
+	if !task.HasDenominators() {
+		return nil
+	}
+	defer g.Scope(task.Name + "/denominators")()
+	out := make([]*graph.Tensor, len(task.Targets))
+	for k, sc := range task.Scaling {
+		if sc.Op != DenominatorScaling {
+			continue
+		}
+		if d := in.denoms[task.Name]; d != nil {
+			out[k] = g.Slice(d, []int{d.Rank() - 1}, []int64{int64(k)}, []int64{int64(k + 1)})
+			continue
+		}
+		if task.Kind.PerConstituent() {
+			gi := s.groupIndex(task.Input)
+			raw := in.rawSeqs[gi]
+			if raw == nil {
+				g.Errorf("task %s: the raw %s the denominators are read from are not inputs of this graph", task.Name, task.Input)
+				return out
+			}
+			c := int64(slices.Index(s.Inputs[gi].Vars, sc.Denominator))
+			out[k] = g.Slice(raw, []int{raw.Rank() - 1}, []int64{c}, []int64{c + 1})
+			continue
+		}
+		if in.rawJets == nil {
+			g.Errorf("task %s: the raw jet variables the denominators are read from are not inputs of this graph", task.Name)
+			return out
+		}
+		c := int64(s.jetColumn(sc.Denominator))
+		out[k] = g.Slice(in.rawJets, []int{1}, []int64{c}, []int64{c + 1})
+	}
+	return out
+}
+
+// scale applies a task's target scaling to raw targets y [..., n], with
+// the denominators that denominators returns.
+func (s *Spec) scale(g *graph.Graph, task Task, y *graph.Tensor, den []*graph.Tensor) *graph.Tensor {
+	if task.Scaling == nil {
+		return y
+	}
+	defer g.Scope("scale")()
+	n := len(task.Targets)
+	return columns(g, y, n, func(k int, c *graph.Tensor) *graph.Tensor {
+		sc := task.Scaling[k]
+		v := func(x float64) *graph.Tensor { return g.ScalarLike(c, x) }
+		switch sc.Op {
+		case NormScaling:
+			return g.Div(g.Sub(c, v(sc.Mean)), v(sc.Std))
+		case DenominatorScaling:
+			return g.Div(c, den[k])
+		case LogScaling:
+			return g.Add(g.Mul(g.Log(g.Add(g.Mul(c, v(sc.XScale)), v(sc.XOff))), v(sc.OpScale)), v(sc.OpOff))
+		case ExpScaling:
+			return g.Add(g.Mul(g.Exp(g.Add(g.Mul(c, v(sc.XScale)), v(sc.XOff))), v(sc.OpScale)), v(sc.OpOff))
+		case LinearScaling:
+			return g.Add(g.Mul(g.Add(g.Mul(c, v(sc.XScale)), v(sc.XOff)), v(sc.OpScale)), v(sc.OpOff))
+		}
+		return c
+	})
+}
+
+// unscale maps predictions [..., n] in the scaled space back to the
+// targets' units: the inverse of scale.
+func (s *Spec) unscale(g *graph.Graph, task Task, h *graph.Tensor, den []*graph.Tensor) *graph.Tensor {
+	if task.Scaling == nil {
+		return h
+	}
+	defer g.Scope("unscale")()
+	n := len(task.Targets)
+	return columns(g, h, n, func(k int, c *graph.Tensor) *graph.Tensor {
+		sc := task.Scaling[k]
+		v := func(x float64) *graph.Tensor { return g.ScalarLike(c, x) }
+		switch sc.Op {
+		case NormScaling:
+			return g.Add(g.Mul(c, v(sc.Std)), v(sc.Mean))
+		case DenominatorScaling:
+			return g.Mul(c, den[k])
+		case LogScaling:
+			return g.Div(g.Sub(g.Exp(g.Div(g.Sub(c, v(sc.OpOff)), v(sc.OpScale))), v(sc.XOff)), v(sc.XScale))
+		case ExpScaling:
+			return g.Div(g.Sub(g.Log(g.Div(g.Sub(c, v(sc.OpOff)), v(sc.OpScale))), v(sc.XOff)), v(sc.XScale))
+		case LinearScaling:
+			return g.Div(g.Sub(g.Div(g.Sub(c, v(sc.OpOff)), v(sc.OpScale)), v(sc.XOff)), v(sc.XScale))
+		}
+		return c
+	})
+}
+
+// unscaleVariance maps predicted variances [..., n] in the scaled space
+// to the targets' units: an affine scaling y' = a·y + c divides them by a².
+func (s *Spec) unscaleVariance(g *graph.Graph, task Task, v *graph.Tensor, den []*graph.Tensor) *graph.Tensor {
+	if task.Scaling == nil {
+		return v
+	}
+	defer g.Scope("unscale_variance")()
+	n := len(task.Targets)
+	return columns(g, v, n, func(k int, c *graph.Tensor) *graph.Tensor {
+		sc := task.Scaling[k]
+		if sc.Op == DenominatorScaling {
+			return g.Mul(c, g.Mul(den[k], den[k]))
+		}
+		a, _ := sc.linearFactor()
+		if a == 1 {
+			return c
+		}
+		return g.Mul(c, g.ScalarLike(c, 1/(a*a)))
+	})
 }
 
 // losses returns each task's unweighted loss as a numerator and a
@@ -270,27 +536,55 @@ func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []nn.Mean {
 		pop := g.Scope(task.Name + "/loss")
 		h, label := f.heads[task.Name], in.labels[task.Name]
 		switch task.Kind {
-		case JetClassification:
-			out[i] = nn.CrossEntropyMean(g, "ce", h, label, in.jetWeight, task.ClassWeights)
-		case ConstituentClassification:
-			mask := g.Mul(g.Cast(in.valid[s.groupIndex(task.Input)], graph.Float32), g.Unsqueeze(in.jetWeight, 1))
-			out[i] = nn.CrossEntropyMean(g, "ce", h, label, mask, task.ClassWeights)
+		case JetClassification, ConstituentClassification:
+			out[i] = nn.CrossEntropyMean(g, "ce", h, label, s.entryMask(g, task, in), task.ClassWeights)
 		case Vertexing:
 			out[i] = s.vertexingLoss(g, task, h, label, in)
-		case JetRegression:
-			if task.HuberDelta > 0 {
-				out[i] = nn.HuberMean(g, "huber", h, label, g.Unsqueeze(in.jetWeight, 1), task.HuberDelta)
-			} else {
-				out[i] = nn.MSEMean(g, "mse", h, label, g.Unsqueeze(in.jetWeight, 1))
-			}
-		case JetGaussianRegression:
-			n := int64(len(task.Targets))
-			parts := g.Split(h, -1, n, n)
-			out[i] = nn.GaussianNLLMean(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), label, g.Unsqueeze(in.jetWeight, 1))
+		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
+			out[i] = s.regressionLoss(g, task, h, label, in, f.denoms[task.Name])
 		}
 		pop()
 	}
 	return out
+}
+
+// entryMask is the weight of each entry of a task in the loss ([B] or
+// [B, T]): the jet weight, times validity for constituent tasks, times the
+// task's sample weight.
+func (s *Spec) entryMask(g *graph.Graph, task Task, in *inputs) *graph.Tensor {
+	mask := in.jetWeight
+	if task.Kind.PerConstituent() {
+		mask = g.Mul(g.Cast(in.valid[s.groupIndex(task.Input)], graph.Float32), g.Unsqueeze(in.jetWeight, 1))
+	}
+	if w := in.sampleWeights[task.Name]; w != nil {
+		mask = g.Mul(mask, w)
+	}
+	return mask
+}
+
+// regressionLoss is a regression task's loss on the scaled targets (Salt's
+// norm_params, target_denominators or scaler): MSE, Huber or the Gaussian
+// NLL, a mean over the entries that have a target. A target that is NaN
+// (missing) or that the scaling makes non-finite weighs 0 and is replaced
+// by 0 before the loss, so it neither counts nor turns the loss into NaN.
+func (s *Spec) regressionLoss(g *graph.Graph, task Task, h, label *graph.Tensor, in *inputs, den []*graph.Tensor) nn.Mean {
+	if den == nil {
+		den = s.denominators(g, task, in)
+	}
+	y := s.scale(g, task, label, den)
+	finite := g.Not(g.Or(g.Op("IsNaN", []*graph.Tensor{y}, []graph.TensorType{{DType: graph.Bool, Shape: y.Shape()}})[0],
+		g.Op("IsInf", []*graph.Tensor{y}, []graph.TensorType{{DType: graph.Bool, Shape: y.Shape()}})[0]))
+	y = g.Where(finite, y, g.ScalarLike(y, 0))
+	mask := g.Mul(g.Unsqueeze(s.entryMask(g, task, in), -1), g.Cast(finite, graph.Float32))
+	if task.Kind.Gaussian() {
+		n := int64(len(task.Targets))
+		parts := g.Split(h, -1, n, n)
+		return nn.GaussianNLLMean(g, "nll", parts[0], nn.GaussianVariance(g, parts[1]), y, mask)
+	}
+	if task.HuberDelta > 0 {
+		return nn.HuberMean(g, "huber", h, y, mask, task.HuberDelta)
+	}
+	return nn.MSEMean(g, "mse", h, y, mask)
 }
 
 // vertexingLoss is Salt's vertexing loss (VertexingTask.calculate_loss):
@@ -343,7 +637,8 @@ func originPairWeights(g *graph.Graph, origin *graph.Tensor) *graph.Tensor {
 }
 
 // totalLoss returns Σ task_weights[i]·losses[i] with task_weights a graph
-// input, and adds the per-task and total loss outputs. With sharded, each
+// input (or, with the GeometricMean loss mode, their weighted geometric
+// mean), and adds the per-task and total loss outputs. With sharded, each
 // task's loss divides by its whole-batch denominator, an input
 // (LossDenInput), so that the outputs are this shard's share of the
 // batch's losses and the ranks' gradients sum to the batch's gradient.
@@ -364,7 +659,15 @@ func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.T
 	for i, l := range losses {
 		stacked[i] = g.Reshape(l, 1)
 	}
-	total := g.ReduceSum(g.Mul(g.Concat(0, stacked...), w), []int{0}, false)
+	var total *graph.Tensor
+	if s.LossMode == GeometricMean {
+		// exp(Σ w_i·ln L_i / n): the n-th root of the product, without
+		// forming a product that under- or overflows.
+		logs := g.Mul(g.Log(g.Concat(0, stacked...)), w)
+		total = g.Exp(g.Mul(g.ReduceSum(logs, []int{0}, false), g.Scalar(graph.Float32, 1/float64(len(losses)))))
+	} else {
+		total = g.ReduceSum(g.Mul(g.Concat(0, stacked...), w), []int{0}, false)
+	}
 	pop()
 	for i, task := range s.Tasks {
 		g.Output(TaskLossOutput(task.Name), losses[i])
@@ -372,6 +675,12 @@ func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.T
 	g.Output(LossOutput, total)
 	return total
 }
+
+// ErrShardedGLS is the error of a sharded graph with the GeometricMean loss
+// mode: its gradient scales each task's by a ratio of the whole batch's
+// losses, which the ranks of a data-parallel job know only after their
+// gradients are computed, so their gradients do not sum to the batch's.
+var ErrShardedGLS = errors.New("the geometric loss strategy (GLS) combines the whole batch's task losses nonlinearly, so the ranks of a data-parallel job cannot sum their gradients to the batch's: train GLS in one process, or combine the losses with training.loss_weighting = \"static\" or \"uncertainty\"")
 
 // TrainOptions configure the training-step graph.
 type TrainOptions struct {
@@ -446,6 +755,9 @@ func (s *Spec) TrainStep(opts TrainOptions) (*graph.Graph, *optim.Layout, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, err)
 	}
+	if opts.Sharded && s.LossMode == GeometricMean {
+		return nil, nil, fmt.Errorf("model %s: training step: %w", s.Name, ErrShardedGLS)
+	}
 	g, total := s.trainingLoss(s.Name+"_train_step", opts, compute)
 	layout, err := optim.BuildStep(g, total, trainStepConfig(opts, compute))
 	if err != nil {
@@ -482,6 +794,9 @@ func (s *Spec) GradientStep(opts TrainOptions) (*graph.Graph, *optim.Layout, err
 	compute, err := computeType(opts.Compute)
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, err)
+	}
+	if opts.Sharded && s.LossMode == GeometricMean {
+		return nil, nil, fmt.Errorf("model %s: gradient graph: %w", s.Name, ErrShardedGLS)
 	}
 	g, total := s.trainingLoss(s.Name+"_gradient", opts, compute)
 	layout, err := optim.BuildGradient(g, total, trainStepConfig(opts, compute))
@@ -538,7 +853,7 @@ func (s *Spec) Denominators(batch int) (*graph.Graph, error) {
 		switch task.Kind {
 		case JetClassification, JetRegression, JetGaussianRegression:
 			shape = graph.Shape{int64(batch), int64(task.Outputs())}
-		case ConstituentClassification:
+		case ConstituentClassification, ConstituentRegression, ConstituentGaussianRegression:
 			shape = graph.Shape{int64(batch), int64(s.group(task.Input).MaxLen), int64(task.Outputs())}
 		case Vertexing:
 			t := int64(s.group(task.Input).MaxLen)

@@ -61,12 +61,29 @@ func (s *Spec) Infer(opts InferOptions) (*graph.Graph, error) {
 		return nil, err
 	}
 	g := graph.New(s.Name)
-	in := s.declareInputs(g, int64(opts.Batch), false)
+	// Raw inputs take the parameters in the jets' last columns, as the
+	// one-jet interface does.
+	in := s.declareInputsWith(g, int64(opts.Batch), false, opts.Norm != nil)
 	if opts.Norm != nil {
+		in.rawJets, in.rawSeqs = in.jets, append([]*graph.Tensor(nil), in.seqs...)
 		in.jets = normalise(g, "jets", in.jets, opts.Norm.Jets)
 		for i, grp := range s.Inputs {
 			x := normalise(g, grp.Name, in.seqs[i], opts.Norm.Inputs[grp.Name])
 			in.seqs[i] = g.Where(g.Unsqueeze(in.valid[i], -1), x, g.Scalar(graph.Float32, 0))
+		}
+	} else {
+		// Normalised inputs: the raw variables of the edge features and
+		// the raw denominators of regression targets come as inputs of
+		// their own.
+		if e := s.Edges; e != nil {
+			t := int64(s.Inputs[0].MaxLen)
+			in.edgeVars = g.Input(EdgeVariablesInput(e.Input), graph.Float32, graph.Shape{int64(opts.Batch), t, int64(max(len(e.Needs()), 1))})
+		}
+		for _, task := range s.Tasks {
+			if task.HasDenominators() {
+				shape := s.entryShape(task, int64(opts.Batch)).Clone()
+				in.denoms[task.Name] = g.Input(DenominatorInput(task.Name), graph.Float32, append(shape, int64(len(task.Targets))))
+			}
 		}
 	}
 	s.predictions(g, s.forward(g, in, false), func(Task) bool { return true })
@@ -119,6 +136,12 @@ const (
 	// VertexIndex is int8 [n]: for each constituent the smallest index of
 	// the constituents it shares a vertex with (see Deploy).
 	VertexIndex OutputKind = "vertex_index"
+	// ConstituentRegressionValue is float32 [n]: one regression target of
+	// each constituent (the mean of a Gaussian regression).
+	ConstituentRegressionValue OutputKind = "constituent_regression"
+	// ConstituentRegressionStddev is float32 [n]: the predicted standard
+	// deviation of one target of each constituent.
+	ConstituentRegressionStddev OutputKind = "constituent_regression_stddev"
 )
 
 // DeployOutput is one output of the deployment interface.
@@ -132,9 +155,27 @@ type DeployOutput struct {
 }
 
 // PerConstituent reports whether the output has one value per constituent
-// of its Group (int8 [n]) rather than one per jet (a float32 scalar).
+// of its Group ([n]) rather than one per jet (a float32 scalar).
 func (o DeployOutput) PerConstituent() bool {
-	return o.Kind == ConstituentClass || o.Kind == VertexIndex
+	switch o.Kind {
+	case ConstituentClass, VertexIndex, ConstituentRegressionValue, ConstituentRegressionStddev:
+		return true
+	}
+	return false
+}
+
+// Int8 reports whether the output's values are int8 (constituent classes
+// and vertex indices) rather than float32.
+func (o DeployOutput) Int8() bool { return o.Kind == ConstituentClass || o.Kind == VertexIndex }
+
+// Regression reports whether the output is a regression value or spread,
+// per jet or per constituent.
+func (o DeployOutput) Regression() bool {
+	switch o.Kind {
+	case RegressionValue, RegressionStddev, ConstituentRegressionValue, ConstituentRegressionStddev:
+		return true
+	}
+	return false
 }
 
 // DeployOptions choose the outputs of a deployment graph.
@@ -214,6 +255,15 @@ func (s *Spec) DeployOutputs(opts DeployOptions) ([]DeployOutput, error) {
 			if t.Kind == JetGaussianRegression {
 				for i, target := range t.Targets {
 					jet = append(jet, DeployOutput{Name: target + "_stddev", Kind: RegressionStddev, Task: t.Name, Index: i, Label: target})
+				}
+			}
+		case ConstituentRegression, ConstituentGaussianRegression:
+			for i, target := range t.Targets {
+				seq = append(seq, DeployOutput{Name: target, Kind: ConstituentRegressionValue, Task: t.Name, Index: i, Label: target, Group: t.Input})
+			}
+			if t.Kind.Gaussian() {
+				for i, target := range t.Targets {
+					seq = append(seq, DeployOutput{Name: target + "_stddev", Kind: ConstituentRegressionStddev, Task: t.Name, Index: i, Label: target, Group: t.Input})
 				}
 			}
 		case ConstituentClassification:
@@ -296,7 +346,8 @@ func pascalCase(s string) string {
 const VertexIterations = 8
 
 // Deploy builds the deployment graph in the interface ATLAS software
-// loads: one jet per call, inputs jet_features [1, n_jet_vars] and, per
+// loads: one jet per call, inputs jet_features [1, n_jet_vars] (the jet
+// variables, then any parameters, raw) and, per
 // constituent group, DeployInputName(group) [n, n_vars] (n dynamic, every
 // constituent valid, in the order the model was trained with) with raw
 // variables (the normalisation is folded in), and the outputs
@@ -323,7 +374,14 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		return nil, err
 	}
 	g := graph.New(s.Name)
-	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, int64(len(s.JetVars))})
+	// jet_features holds the jet variables, then the parameters (raw).
+	nj, np := int64(len(s.JetVars)), int64(len(s.Parameters))
+	jets := g.Input(JetFeaturesInput, graph.Float32, graph.Shape{1, nj + np})
+	var params *graph.Tensor
+	if np > 0 {
+		params = g.Slice(jets, []int{1}, []int64{nj}, []int64{nj + np})
+		jets = g.Slice(jets, []int{1}, []int64{0}, []int64{nj})
+	}
 	names := map[string]string{}
 	var feats []*graph.Tensor
 	for _, grp := range s.Inputs {
@@ -340,9 +398,10 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 	reference := opts.Reference || !s.oneJetSupported()
 	unbatch := func(h *graph.Tensor) *graph.Tensor { return h }
 	if reference {
-		in := &inputs{jets: normalise(g, "jets", jets, norm.Jets)}
+		in := &inputs{params: params, jets: normalise(g, "jets", jets, norm.Jets), rawJets: jets}
 		for i, grp := range s.Inputs {
 			in.seqs = append(in.seqs, g.Unsqueeze(normalise(g, grp.Name, feats[i], norm.Inputs[grp.Name]), 0))
+			in.rawSeqs = append(in.rawSeqs, g.Unsqueeze(feats[i], 0))
 			in.valid = append(in.valid, nil)
 		}
 		f = s.forward(g, in, false)
@@ -351,6 +410,28 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		f = s.oneJetForward(g, jets, feats, norm)
 	}
 	probs := map[string][]*graph.Tensor{} // per jet classification, the probability of each class, computed once
+	// Each regression's predictions in the targets' units, [1, k] or
+	// [1, n, k], and its variances, computed once.
+	means, variances := map[string]*graph.Tensor{}, map[string]*graph.Tensor{}
+	regression := func(task Task) {
+		if means[task.Name] != nil {
+			return
+		}
+		h, den := f.heads[task.Name], f.denoms[task.Name]
+		if !task.Kind.Gaussian() {
+			means[task.Name] = s.unscale(g, task, h, den)
+			return
+		}
+		k := int64(len(task.Targets))
+		parts := g.Split(h, -1, k, k)
+		means[task.Name] = s.unscale(g, task, parts[0], den)
+		variances[task.Name] = s.unscaleVariance(g, task, nn.GaussianVariance(g, parts[1]), den)
+	}
+	// column is element i of the last axis of a per-constituent [1, n, k]
+	// as [n].
+	column := func(x *graph.Tensor, i int) *graph.Tensor {
+		return g.Squeeze(g.Slice(g.Squeeze(x, 0), []int{1}, []int64{int64(i)}, []int64{int64(i) + 1}), 1)
+	}
 	for _, o := range outs {
 		task := s.task(o.Task)
 		h := f.heads[task.Name]
@@ -372,10 +453,17 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 			}
 			g.Output(o.Name, probs[task.Name][o.Index])
 		case RegressionValue:
-			g.Output(o.Name, one(h, o.Index))
+			regression(task)
+			g.Output(o.Name, one(means[task.Name], o.Index))
 		case RegressionStddev:
-			raw := one(h, len(task.Targets)+o.Index)
-			g.Output(o.Name, g.Sqrt(nn.GaussianVariance(g, raw)))
+			regression(task)
+			g.Output(o.Name, g.Sqrt(one(variances[task.Name], o.Index)))
+		case ConstituentRegressionValue:
+			regression(task)
+			g.Output(o.Name, column(means[task.Name], o.Index))
+		case ConstituentRegressionStddev:
+			regression(task)
+			g.Output(o.Name, g.Sqrt(column(variances[task.Name], o.Index)))
 		case ConstituentClass:
 			g.Output(o.Name, g.Cast(g.ArgMax(unbatch(h), -1, false), graph.Int8))
 		case VertexIndex:

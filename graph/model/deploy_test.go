@@ -3,6 +3,7 @@ package model_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -94,7 +95,9 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 // Jet 0 has no valid constituent, jet 1 every one, the others some, not
 // always first (the deployment graph gets them in order).
 func TestDeployMatchesEval(t *testing.T) {
-	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal()} {
+	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
+		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression(), "edge features": tinyEdges(),
+		"parameterised": tinyParameterised(), "parameters attached": tinyBaldi()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)
@@ -143,13 +146,58 @@ func TestDeployMatchesEval(t *testing.T) {
 				}
 				feeds[grp.Name], feeds[model.ValidInput(grp.Name)] = x, valid
 			}
+			// The raw denominators of scaled regression targets.
+			for _, task := range s.Tasks {
+				if !task.HasDenominators() {
+					continue
+				}
+				n := len(task.Targets)
+				vars, x, rows := s.JetVars, raw[model.JetsInput], batch
+				if task.Kind.PerConstituent() {
+					grp := s.Inputs[0]
+					vars, x, rows = grp.Vars, raw[grp.Name], batch*grp.MaxLen
+				}
+				den := make([]float64, rows*n)
+				for e := 0; e < rows; e++ {
+					for k, sc := range task.Scaling {
+						den[e*n+k] = 1
+						if sc.Op == model.DenominatorScaling {
+							den[e*n+k] = float64(float32(x[e*len(vars)+slices.Index(vars, sc.Denominator)]))
+						}
+					}
+				}
+				feeds[model.DenominatorInput(task.Name)] = den
+			}
+			// The raw variables of the edge features.
+			if e := s.Edges; e != nil {
+				grp := s.Inputs[0]
+				nv, needs := len(grp.Vars), e.Needs()
+				ev := make([]float64, batch*grp.MaxLen*len(needs))
+				for i := 0; i < batch*grp.MaxLen; i++ {
+					for k, v := range needs {
+						ev[i*len(needs)+k] = float64(float32(raw[grp.Name][i*nv+slices.Index(grp.Vars, e.Variable(v))]))
+					}
+				}
+				feeds[model.EdgeVariablesInput(e.Input)] = ev
+			}
+			// The parameters: raw in both graphs, the last columns of
+			// jet_features when deployed.
+			np := len(s.Parameters)
+			params := make([]float64, batch*np)
+			for i := range params {
+				params[i] = float64(1 + r.IntN(3))
+			}
+			if np > 0 {
+				feeds[model.ParametersInput] = params
+			}
 			fillInputs(evalG, feeds)
 			want, err := graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for j := 0; j < batch; j++ {
-				in := map[string][]float64{model.JetFeaturesInput: raw[model.JetsInput][j*nj : (j+1)*nj]}
+				jf := append(append([]float64{}, raw[model.JetsInput][j*nj:(j+1)*nj]...), params[j*np:(j+1)*np]...)
+				in := map[string][]float64{model.JetFeaturesInput: jf}
 				shapes := map[string][]int64{}
 				idx := map[string][]int{} // the valid slots of each group, in order
 				for _, grp := range s.Inputs {
@@ -180,6 +228,20 @@ func TestDeployMatchesEval(t *testing.T) {
 						}
 						if d := math.Abs(got[o.Name][0] - w); d > 1e-5*math.Max(1, math.Abs(w)) {
 							t.Errorf("jet %d: %s = %g, eval graph %g", j, o.Name, got[o.Name][0], w)
+						}
+					case model.ConstituentRegressionValue, model.ConstituentRegressionStddev:
+						tt, k := s.Inputs[0].MaxLen, len(task.Targets)
+						if len(got[o.Name]) != len(idx[o.Group]) {
+							t.Fatalf("jet %d: %s has %d values for %d constituents", j, o.Name, len(got[o.Name]), len(idx[o.Group]))
+						}
+						for a, ia := range idx[o.Group] {
+							w := pred[(j*tt+ia)*k+o.Index]
+							if o.Kind == model.ConstituentRegressionStddev {
+								w = math.Sqrt(float64(float32(want[model.VarianceOutput(task.Name)][(j*tt+ia)*k+o.Index])))
+							}
+							if d := math.Abs(got[o.Name][a] - w); d > 1e-5*math.Max(1, math.Abs(w)) {
+								t.Errorf("jet %d constituent %d: %s = %g, eval graph %g", j, a, o.Name, got[o.Name][a], w)
+							}
 						}
 					case model.ConstituentClass:
 						tt, c := s.Inputs[0].MaxLen, len(task.Classes)

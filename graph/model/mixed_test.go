@@ -305,3 +305,76 @@ func TestComputeTypeIsChecked(t *testing.T) {
 		t.Fatalf("err = %v, want one naming int32", err)
 	}
 }
+
+// TestMixedPrecisionKinds runs a few training steps of each model kind
+// beyond GN2 in float32 and with float64 standing in for a half compute
+// type (the casts of mixed precision are the same): the inputs beyond
+// GN2's (raw edge variables, parameters, denominators, sample weights)
+// stay float32 inputs, the graphs build and run, and the losses agree.
+func TestMixedPrecisionKinds(t *testing.T) {
+	const batch, steps = 8, 3
+	for name, s := range map[string]model.Spec{"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(),
+		"regressions": tinyRegression(), "edge features": tinyEdges(), "parameterised": tinyParameterised()} {
+		t.Run(name, func(t *testing.T) {
+			run := func(compute graph.DType) [][]float64 {
+				g, layout, err := s.TrainStep(model.TrainOptions{Batch: batch, Step: optim.Step{Optimizer: optim.DefaultAdamW(), ClipNorm: 5}, Compute: compute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				random := map[string]bool{} // dropout masks follow float64 (float32 for half types)
+				for _, ri := range g.RandomInputs() {
+					random[ri.Tensor.Name()] = true
+				}
+				for _, in := range g.Inputs() {
+					if in.DType() == graph.Float64 && !random[in.Name()] {
+						t.Fatalf("input %s: the compute type leaked into the inputs", in)
+					}
+				}
+				r := rand.New(rand.NewPCG(8, 8))
+				params := initialParams(layout.Params, layout.Size, 7)
+				state := map[string][]float64{}
+				for _, sl := range layout.Slots {
+					state[sl] = make([]float64, layout.Size)
+				}
+				exe := graphtest.Compile(t, g, graph.ModelOptions{})
+				var losses [][]float64
+				for step := 1; step <= steps; step++ {
+					feeds := kindBatch(s, g, batch, r)
+					for _, ri := range g.RandomInputs() {
+						m := make([]float64, ri.Tensor.Shape().Size())
+						for i := range m {
+							m[i] = 1 / (1 - ri.P)
+						}
+						feeds[ri.Tensor.Name()] = m
+					}
+					feeds[optim.ParamsInput], feeds[optim.LRInput], feeds[optim.StepInput] = params, []float64{1e-3}, []float64{float64(step)}
+					for sl, v := range state {
+						feeds[optim.StateInput(sl)] = v
+					}
+					out, err := exe.Run(feeds)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var l []float64
+					for _, task := range s.Tasks {
+						l = append(l, out[model.TaskLossOutput(task.Name)][0])
+					}
+					losses = append(losses, l)
+					params = out[optim.NewParams]
+					for sl := range state {
+						state[sl] = out[optim.NewStateOutput(sl)]
+					}
+				}
+				return losses
+			}
+			want, got := run(graph.Float32), run(graph.Float64)
+			for i := range want {
+				for j := range want[i] {
+					if !relClose(got[i][j], want[i][j], 1e-4) {
+						t.Errorf("step %d, task %s: loss %.9g in float64, %.9g in float32", i+1, s.Tasks[j].Name, got[i][j], want[i][j])
+					}
+				}
+			}
+		})
+	}
+}

@@ -86,7 +86,8 @@ func (s *Spec) oneJetSupported() bool {
 			return false
 		}
 	}
-	return len(s.Inputs) > 0
+	// A model without an encoder (DeepSets, jet-only) pools differently.
+	return len(s.Inputs) > 0 && s.Encoder.Layers > 0
 }
 
 // gemm returns a·b + c for a [M, K], b [K, N] and c nil, [N] or [1, N]

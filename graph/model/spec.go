@@ -11,6 +11,8 @@ package model
 
 import (
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/salt-ort/salt-ort/graph/nn"
 )
@@ -32,17 +34,56 @@ type Spec struct {
 	// each must be one of JetVars.
 	GlobalVars []string
 	// Inputs are the constituent groups (tracks, hits, electrons, …), in
-	// the order their elements are concatenated for the encoder.
+	// the order their elements are concatenated for the encoder. A model
+	// without constituents (JetInit) has none.
 	Inputs []Input
+	// JetInit, when set, is the init net of a model that reads the jet
+	// variables alone (Salt's init net on the jet dataset, as DL1's): its
+	// output is the jet representation the task heads read, with neither
+	// encoder nor pooling (Pooling must be NoPooling).
+	JetInit *JetInit
 	// EmbedDim is the encoder width; every init net ends at it.
 	EmbedDim int
 	// Encoder configures the transformer encoder (its output width,
 	// Encoder.Width(EmbedDim), is that of the pooled representation and of
-	// the constituent features the heads see).
+	// the constituent features the heads see). Encoder.Layers = 0 means no
+	// encoder (Salt's SaltModel without encoder): the init nets' outputs
+	// are pooled directly, a DeepSets model.
 	Encoder nn.EncoderConfig
+	// Pooling says how the constituents become the jet representation.
+	Pooling Pooling
+	// Edges, when set, are edge features between the constituents of the
+	// first group, which the encoder's layers attend with
+	// (Encoder.EdgeDim wide, updated with Encoder.UpdateEdges).
+	Edges *Edges
+	// Parameters are the variables the model is conditioned on (Salt's
+	// parameters); Featurewise the transformations they drive (Salt's
+	// featurewise_nets). Without an input featurewise transformation the
+	// parameters are attached to every init net's input, first.
+	Parameters  []Parameter
+	Featurewise []Featurewise
 	// Tasks are the training objectives and outputs.
 	Tasks []Task
+	// LossMode is how the task losses combine into the loss training
+	// minimises.
+	LossMode LossMode
 }
+
+// LossMode is how the task losses combine.
+type LossMode string
+
+// The loss modes.
+const (
+	// WeightedSum is Σ w_i·L_i with the task weights (Salt's wsum), the
+	// default.
+	WeightedSum LossMode = ""
+	// GeometricMean is the geometric loss strategy (Salt's GLS, Chennupati
+	// et al. 2019): (Π L_i)^(1/n) over the n tasks, computed as
+	// exp(Σ w_i·ln L_i / n), so that a task's weight is its exponent (Salt
+	// requires every weight to be 1, which gives its GLS). Its gradient
+	// scales each task's by the total over n·L_i: no task's scale dominates.
+	GeometricMean LossMode = "gls"
+)
 
 // Input is one constituent group.
 type Input struct {
@@ -57,6 +98,43 @@ type Input struct {
 	// NoJetVars keeps the jet variables away from this group's
 	// constituents (Salt's attach_global = false).
 	NoJetVars bool
+}
+
+// JetInit is the init net of a jet-only model: a dense network from the
+// jet variables that are not only global (AttachVars, or all of JetVars)
+// to EmbedDim.
+type JetInit struct {
+	Name       string        // the jet dataset, which scopes the parameters: init/<Name>
+	Hidden     []int         // hidden layer sizes (the output is EmbedDim)
+	Activation nn.Activation // of the hidden layers
+	// FinalActivation follows the last layer (None: none, as Salt's Dense
+	// without final_activation).
+	FinalActivation nn.Activation
+}
+
+// Pooling is how constituents are pooled into the jet representation.
+type Pooling string
+
+// The poolings.
+const (
+	// AttentionPooling is Salt's GlobalAttentionPooling (the default).
+	AttentionPooling Pooling = ""
+	// NoPooling is a model without constituents (Salt's pool_net unset):
+	// the jet representation is JetInit's output.
+	NoPooling Pooling = "none"
+)
+
+// HasEncoder reports whether the model has a transformer encoder.
+func (s *Spec) HasEncoder() bool { return s.Encoder.Layers > 0 }
+
+// Width is the width of the jet representation before the global
+// variables are joined, and of the constituent features the heads read:
+// the encoder's output width, or EmbedDim without an encoder.
+func (s *Spec) Width() int {
+	if s.HasEncoder() {
+		return s.Encoder.Width(s.EmbedDim)
+	}
+	return s.EmbedDim
 }
 
 // TaskKind is the kind of a task.
@@ -77,7 +155,90 @@ const (
 	// JetGaussianRegression predicts a mean and a variance per target with
 	// the Gaussian negative log-likelihood.
 	JetGaussianRegression TaskKind = "jet_gaussian_regression"
+	// ConstituentRegression regresses targets of each constituent of an
+	// input from [pooled, x_i] (Salt's RegressionTask on tracks).
+	ConstituentRegression TaskKind = "constituent_regression"
+	// ConstituentGaussianRegression is the Gaussian regression of targets
+	// of each constituent.
+	ConstituentGaussianRegression TaskKind = "constituent_gaussian_regression"
 )
+
+// PerConstituent reports whether the task has an output per constituent
+// (or pair of constituents) of its Input.
+func (k TaskKind) PerConstituent() bool {
+	switch k {
+	case ConstituentClassification, Vertexing, ConstituentRegression, ConstituentGaussianRegression:
+		return true
+	}
+	return false
+}
+
+// Regression reports whether the task regresses targets.
+func (k TaskKind) Regression() bool {
+	switch k {
+	case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
+		return true
+	}
+	return false
+}
+
+// Gaussian reports whether the task predicts a mean and a variance per
+// target.
+func (k TaskKind) Gaussian() bool {
+	return k == JetGaussianRegression || k == ConstituentGaussianRegression
+}
+
+// ScalingOp is how a regression target is scaled for the loss; the
+// predictions are scaled back (Salt's norm_params, target_denominators and
+// RegressionTargetScaler).
+type ScalingOp string
+
+// The target scalings.
+const (
+	// NoScaling leaves the target as it is.
+	NoScaling ScalingOp = ""
+	// NormScaling is (y − Mean)/Std (Salt's norm_params).
+	NormScaling ScalingOp = "norm"
+	// DenominatorScaling is y/d with d the variable Denominator of the
+	// task's input (Salt's target_denominators).
+	DenominatorScaling ScalingOp = "denominator"
+	// LogScaling is ln(y·XScale + XOff)·OpScale + OpOff (Salt's scaler op
+	// log).
+	LogScaling ScalingOp = "log"
+	// ExpScaling is exp(y·XScale + XOff)·OpScale + OpOff (op exp).
+	ExpScaling ScalingOp = "exp"
+	// LinearScaling is (y·XScale + XOff)·OpScale + OpOff (op linear).
+	LinearScaling ScalingOp = "linear"
+)
+
+// TargetScaling is the scaling of one regression target.
+type TargetScaling struct {
+	Op        ScalingOp
+	Mean, Std float64 // NormScaling
+	// Denominator is a variable of the task's input: a jet variable
+	// (JetVars) for jet tasks, one of the group's Vars for constituent
+	// tasks, so that the deployed model can scale its predictions back.
+	Denominator string
+	// XScale, XOff, OpScale and OpOff are the constants of Salt's scaler
+	// (1, 0, 1, 0 by default; zero scales are errors).
+	XScale, XOff, OpScale, OpOff float64
+}
+
+// linearFactor returns the factor by which the scaling multiplies
+// deviations of the target (the inverse maps a predicted spread s to
+// s/factor), for the scalings that are affine; ok is false for log and
+// exp.
+func (ts TargetScaling) linearFactor() (factor float64, ok bool) {
+	switch ts.Op {
+	case NoScaling, DenominatorScaling:
+		return 1, true
+	case NormScaling:
+		return 1 / ts.Std, true
+	case LinearScaling:
+		return ts.XScale * ts.OpScale, true
+	}
+	return 0, false
+}
 
 // Task is one objective.
 type Task struct {
@@ -98,6 +259,26 @@ type Task struct {
 	// (pairs with a heavy-flavour track count twice, pairs of two fake
 	// tracks not at all); it needs the group's origin labels as an input.
 	OriginWeighting bool
+	// Scaling scales each regression target for the loss (one per target,
+	// or nil for none); predictions are scaled back, so they, the
+	// evaluation's outputs and the deployed model's are in the targets'
+	// units.
+	Scaling []TargetScaling
+	// SampleWeight makes the task's loss weigh each jet (or constituent)
+	// by a weight of its own, read from SampleWeightInput(task) (Salt's
+	// per-task sample_weight), on top of the jet weight.
+	SampleWeight bool
+}
+
+// HasDenominators reports whether a target of the task is scaled by a
+// variable of its input.
+func (t Task) HasDenominators() bool {
+	for _, sc := range t.Scaling {
+		if sc.Op == DenominatorScaling {
+			return true
+		}
+	}
+	return false
 }
 
 // Outputs returns the number of network outputs of the task's head per
@@ -108,9 +289,9 @@ func (t Task) Outputs() int {
 		return len(t.Classes)
 	case Vertexing:
 		return 1
-	case JetRegression:
+	case JetRegression, ConstituentRegression:
 		return len(t.Targets)
-	case JetGaussianRegression:
+	case JetGaussianRegression, ConstituentGaussianRegression:
 		return 2 * len(t.Targets)
 	}
 	return 0
@@ -122,26 +303,32 @@ func (s *Spec) Validate() error {
 	if s.Name == "" {
 		return fmt.Errorf("model: name is empty")
 	}
-	if len(s.Inputs) == 0 {
-		return fmt.Errorf("model %s: no constituent inputs", s.Name)
-	}
 	if s.EmbedDim <= 0 {
 		return fmt.Errorf("model %s: embed_dim must be positive, got %d", s.Name, s.EmbedDim)
 	}
-	if s.Encoder.Heads <= 0 || s.EmbedDim%s.Encoder.Heads != 0 {
-		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, s.Encoder.Heads)
+	switch s.Pooling {
+	case AttentionPooling:
+		if s.JetInit != nil {
+			return fmt.Errorf("model %s: a jet init net (a model without constituents) needs pooling none", s.Name)
+		}
+		if len(s.Inputs) == 0 {
+			return fmt.Errorf("model %s: no constituent inputs", s.Name)
+		}
+	case NoPooling:
+		if s.JetInit == nil || len(s.Inputs) > 0 || s.HasEncoder() {
+			return fmt.Errorf("model %s: without pooling the model reads the jet variables alone: one jet init net, no constituent inputs, no encoder", s.Name)
+		}
+	default:
+		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
 	}
-	if s.Encoder.DenseRatio <= 0 {
-		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, s.Encoder.DenseRatio)
+	if err := s.validateEncoder(); err != nil {
+		return err
 	}
-	if s.Encoder.Dropout < 0 || s.Encoder.Dropout >= 1 {
-		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, s.Encoder.Dropout)
+	if err := s.validateEdges(); err != nil {
+		return err
 	}
-	if s.Encoder.OutDim < 0 {
-		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, s.Encoder.OutDim)
-	}
-	if s.Encoder.AttnDropout < 0 || s.Encoder.AttnDropout >= 1 {
-		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, s.Encoder.AttnDropout)
+	if err := s.validateConditioning(); err != nil {
+		return err
 	}
 	for _, list := range []struct {
 		name string
@@ -166,6 +353,9 @@ func (s *Spec) Validate() error {
 	if len(s.Tasks) == 0 {
 		return fmt.Errorf("model %s: no tasks", s.Name)
 	}
+	if s.LossMode != WeightedSum && s.LossMode != GeometricMean {
+		return fmt.Errorf("model %s: unknown loss mode %q", s.Name, s.LossMode)
+	}
 	names := map[string]bool{}
 	for _, t := range s.Tasks {
 		if t.Name == "" || names[t.Name] {
@@ -181,14 +371,20 @@ func (s *Spec) Validate() error {
 				return fmt.Errorf("model %s: task %s: %d class weights for %d classes", s.Name, t.Name, len(t.ClassWeights), len(t.Classes))
 			}
 		case Vertexing:
-		case JetRegression, JetGaussianRegression:
+		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
 			if len(t.Targets) == 0 {
 				return fmt.Errorf("model %s: task %s: a regression needs targets", s.Name, t.Name)
+			}
+			if err := s.validateScaling(t); err != nil {
+				return err
 			}
 		default:
 			return fmt.Errorf("model %s: task %s: unknown kind %q", s.Name, t.Name, t.Kind)
 		}
-		if t.Kind == ConstituentClassification || t.Kind == Vertexing {
+		if !t.Kind.Regression() && len(t.Scaling) > 0 {
+			return fmt.Errorf("model %s: task %s: target scaling is for regression tasks", s.Name, t.Name)
+		}
+		if t.Kind.PerConstituent() {
 			if !seen[t.Input] {
 				return fmt.Errorf("model %s: task %s: input %q is not one of the model's inputs", s.Name, t.Name, t.Input)
 			}
@@ -196,6 +392,86 @@ func (s *Spec) Validate() error {
 		if t.Weight < 0 {
 			return fmt.Errorf("model %s: task %s: negative weight %g", s.Name, t.Name, t.Weight)
 		}
+	}
+	return nil
+}
+
+// validateScaling checks a regression task's target scaling.
+func (s *Spec) validateScaling(t Task) error {
+	if t.Scaling == nil {
+		return nil
+	}
+	if len(t.Scaling) != len(t.Targets) {
+		return fmt.Errorf("model %s: task %s: %d target scalings for %d targets", s.Name, t.Name, len(t.Scaling), len(t.Targets))
+	}
+	for k, sc := range t.Scaling {
+		target := t.Targets[k]
+		switch sc.Op {
+		case NoScaling:
+		case NormScaling:
+			if !(sc.Std > 0) || math.IsInf(sc.Std, 0) || math.IsNaN(sc.Mean) || math.IsInf(sc.Mean, 0) {
+				return fmt.Errorf("model %s: task %s: target %s: norm_params need a finite mean and a positive std, got %g and %g", s.Name, t.Name, target, sc.Mean, sc.Std)
+			}
+		case DenominatorScaling:
+			vars := s.JetVars
+			if t.Kind.PerConstituent() {
+				vars = s.group(t.Input).Vars
+			}
+			if !slices.Contains(vars, sc.Denominator) {
+				return fmt.Errorf("model %s: task %s: target %s: denominator %q is not an input variable of %s (%v), which the deployed model needs to scale its prediction back", s.Name, t.Name, target, sc.Denominator, t.inputName(), vars)
+			}
+		case LogScaling, ExpScaling, LinearScaling:
+			if sc.XScale == 0 || sc.OpScale == 0 {
+				return fmt.Errorf("model %s: task %s: target %s: scaler x_scale and op_scale must not be 0", s.Name, t.Name, target)
+			}
+		default:
+			return fmt.Errorf("model %s: task %s: target %s: unknown scaling %q", s.Name, t.Name, target, sc.Op)
+		}
+		if _, affine := sc.linearFactor(); t.Kind.Gaussian() && !affine {
+			return fmt.Errorf("model %s: task %s: target %s: a Gaussian regression's spread cannot be scaled back through %s; use norm_params, target_denominators or a linear scaler", s.Name, t.Name, target, sc.Op)
+		}
+	}
+	return nil
+}
+
+// inputName names the dataset a task reads its targets and weights from.
+func (t Task) inputName() string {
+	if t.Kind.PerConstituent() {
+		return t.Input
+	}
+	return "the jets"
+}
+
+// validateEncoder checks the encoder's settings; without an encoder
+// (Layers 0) it needs none of them.
+func (s *Spec) validateEncoder() error {
+	e := s.Encoder
+	switch {
+	case e.Layers < 0:
+		return fmt.Errorf("model %s: encoder layers %d is negative (0: no encoder)", s.Name, e.Layers)
+	case e.Layers == 0:
+		if e.Registers != 0 || e.OutDim != 0 {
+			return fmt.Errorf("model %s: encoder registers %d and out_dim %d need an encoder (layers > 0)", s.Name, e.Registers, e.OutDim)
+		}
+		return nil
+	case e.Heads <= 0 || s.EmbedDim%e.Heads != 0:
+		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, e.Heads)
+	case e.DenseRatio <= 0:
+		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, e.DenseRatio)
+	case e.Dropout < 0 || e.Dropout >= 1:
+		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, e.Dropout)
+	case e.OutDim < 0:
+		return fmt.Errorf("model %s: encoder out_dim %d is negative (0: no output projection)", s.Name, e.OutDim)
+	case e.AttnDropout < 0 || e.AttnDropout >= 1:
+		return fmt.Errorf("model %s: encoder attention dropout %g is outside [0, 1)", s.Name, e.AttnDropout)
+	case e.DropPath < 0 || e.DropPath >= 1:
+		return fmt.Errorf("model %s: encoder drop_path %g is outside [0, 1)", s.Name, e.DropPath)
+	case e.LayerScale < 0:
+		return fmt.Errorf("model %s: encoder ls_init %g is negative (0: no LayerScale)", s.Name, e.LayerScale)
+	case e.Norm != nn.LayerNormKind && e.Norm != nn.RMSNormKind:
+		return fmt.Errorf("model %s: unknown encoder norm %q", s.Name, e.Norm)
+	case e.NormType != nn.PreNorm && e.NormType != nn.PostNorm && e.NormType != nn.HybridNorm:
+		return fmt.Errorf("model %s: unknown encoder norm_type %q", s.Name, e.NormType)
 	}
 	return nil
 }
@@ -208,6 +484,16 @@ func (s *Spec) jetColumn(v string) int {
 		}
 	}
 	return -1
+}
+
+// ParameterNames lists the parameters' names, in the order of the
+// parameter inputs.
+func (s *Spec) ParameterNames() []string {
+	var out []string
+	for _, p := range s.Parameters {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // attached returns the jet variables concatenated to constituents.

@@ -32,16 +32,39 @@ func PaddingBias(g *graph.Graph, valid *graph.Tensor, dtype graph.DType) *graph.
 // dropout > 0 the attention weights are dropped out, as Salt's
 // attn_kwargs.dropout does inside scaled_dot_product_attention.
 func SelfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int) *graph.Tensor {
-	return selfAttention(g, name, x, bias, heads, 0, false)
+	y, _ := selfAttention(g, name, x, bias, nil, attention{heads: heads})
+	return y
 }
 
-func selfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int, dropout float64, training bool) *graph.Tensor {
+// EdgeAttention is SelfAttention with edge features edge [B, T, T, E]
+// between the sequence's entries, as Salt's EdgeAttention computes it: a
+// per-head bias Linear(E→H)(e_ij) added to the scaled scores and a gate
+// sigmoid(Linear(E→H)(e_ij)) multiplying the attention weights. With
+// update, it also returns the edges updated from the scores before
+// masking, Linear(H→E); otherwise edge itself.
+func EdgeAttention(g *graph.Graph, name string, x, bias, edge *graph.Tensor, heads int, update bool) (*graph.Tensor, *graph.Tensor) {
+	return selfAttention(g, name, x, bias, edge, attention{heads: heads, updateEdges: update})
+}
+
+// attention are the settings of one self-attention block.
+type attention struct {
+	heads         int
+	dropout       float64
+	training      bool
+	qkNorm, vNorm bool // RMSNorm of each head's queries and keys, and values
+	updateEdges   bool // return edges updated from the scores (edge attention)
+}
+
+// selfAttention is SelfAttention, and with edge features (edge not nil)
+// Salt's EdgeAttention; it returns the output and the edges (updated, or
+// edge itself).
+func selfAttention(g *graph.Graph, name string, x, bias, edge *graph.Tensor, a attention) (*graph.Tensor, *graph.Tensor) {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
-	h := int64(heads)
+	h := int64(a.heads)
 	if d%h != 0 {
-		g.Errorf("embedding %d is not divisible by %d heads", d, heads)
-		return x
+		g.Errorf("embedding %d is not divisible by %d heads", d, a.heads)
+		return x, edge
 	}
 	dh := d / h
 	dt := x.DType()
@@ -56,19 +79,62 @@ func selfAttention(g *graph.Graph, name string, x, bias *graph.Tensor, heads int
 	}
 	qkv := g.Split(x, -1, d, d, d)
 	split := func(t *graph.Tensor) *graph.Tensor { return g.Reshape(t, 0, 0, h, dh) }
-	q := g.Transpose(split(g.Mul(qkv[0], g.Scalar(dt, 1/math.Sqrt(float64(dh))))), 0, 2, 1, 3) // [B,H,T,dh]
-	k := g.Transpose(split(qkv[1]), 0, 2, 3, 1)                                                // [B,H,dh,T]
-	v := g.Transpose(split(qkv[2]), 0, 2, 1, 3)                                                // [B,H,T,dh]
-	scores := g.MatMul(q, k)                                                                   // [B,H,T,T]
+	scale := g.Scalar(dt, 1/math.Sqrt(float64(dh)))
+	var q, k, v *graph.Tensor
+	if a.qkNorm {
+		// Salt's do_qk_norm: RMSNorm over each head's features, before the
+		// 1/√d_h scale (which scaled_dot_product_attention applies).
+		q = g.Transpose(g.Mul(RMSNorm(g, "q_norm", split(qkv[0])), scale), 0, 2, 1, 3) // [B,H,T,dh]
+		k = g.Transpose(RMSNorm(g, "k_norm", split(qkv[1])), 0, 2, 3, 1)               // [B,H,dh,T]
+	} else {
+		q = g.Transpose(split(g.Mul(qkv[0], scale)), 0, 2, 1, 3) // [B,H,T,dh]
+		k = g.Transpose(split(qkv[1]), 0, 2, 3, 1)               // [B,H,dh,T]
+	}
+	vs := split(qkv[2])
+	if a.vNorm {
+		vs = RMSNorm(g, "v_norm", vs)
+	}
+	v = g.Transpose(vs, 0, 2, 1, 3) // [B,H,T,dh]
+	scores := g.MatMul(q, k)        // [B,H,T,T]
+	var gate *graph.Tensor
+	edgeOut := edge
+	if edge != nil {
+		// Salt's EdgeAttention: a bias per head from each edge, dropout on
+		// the scores, and a gate on the weights. Its linear layers are
+		// nn.Linear with zeroed biases.
+		scores = g.Add(scores, g.Transpose(lin0(g, "linear_e", edge, a.heads), 0, 3, 1, 2))
+		gate = g.Transpose(g.Sigmoid(lin0(g, "linear_g", edge, a.heads)), 0, 3, 1, 2)
+		scores = Dropout(g, "dropout", scores, a.dropout, a.training)
+		if a.updateEdges {
+			edgeOut = lin0(g, "linear_e_out", g.Transpose(scores, 0, 2, 3, 1), int(edge.Dim(-1)))
+		}
+	}
 	if bias != nil {
 		scores = g.Add(scores, g.Unsqueeze(bias, 1, 2))
 	}
-	attn := Dropout(g, "dropout", g.Softmax(scores, -1), dropout, training)
+	attn := g.Softmax(scores, -1)
+	if gate != nil {
+		attn = g.Mul(attn, gate)
+	} else {
+		attn = Dropout(g, "dropout", attn, a.dropout, a.training)
+	}
 	o := g.Transpose(g.MatMul(attn, v), 0, 2, 1, 3) // [B,T,H,dh]
 	o = g.Reshape(o, 0, 0, d)
 	// The output projection is an nn.Linear whose reset_parameters Salt
-	// calls: weight and bias U(±1/√D).
-	return Linear(g, "out_proj", o, int(d), true)
+	// calls: weight and bias U(±1/√D); EdgeAttention zeroes the bias.
+	if edge != nil {
+		return lin0(g, "out_proj", o, int(d)), edgeOut
+	}
+	return Linear(g, "out_proj", o, int(d), true), edgeOut
+}
+
+// lin0 is Linear with a zero-initialised bias.
+func lin0(g *graph.Graph, name string, x *graph.Tensor, out int) *graph.Tensor {
+	defer g.Scope(name)()
+	in := x.Dim(-1)
+	w := g.ParamOf("weight", x.DType(), graph.Shape{in, int64(out)}, graph.InitUniform(1/math.Sqrt(float64(in))))
+	b := g.ParamOf("bias", x.DType(), graph.Shape{int64(out)}, graph.InitZeros())
+	return g.Add(g.MatMul(x, w), b)
 }
 
 // Dropout zeroes elements of x with probability p during training, scaling
@@ -89,6 +155,37 @@ func Dropout(g *graph.Graph, name string, x *graph.Tensor, p float64, training b
 	return g.Mul(x, g.Cast(mask, x.DType()))
 }
 
+// NormKind is the normalisation of an encoder's residual blocks and
+// output.
+type NormKind string
+
+// The normalisations.
+const (
+	// LayerNormKind is Salt's LayerNorm: LayerNormalization without
+	// learnable scale or shift (Norm). The default.
+	LayerNormKind NormKind = ""
+	// RMSNormKind is Salt's RMSNorm: x/√(mean(x²)+ε) times a learnable
+	// scale (RMSNorm).
+	RMSNormKind NormKind = "rmsnorm"
+)
+
+// NormType is where the residual blocks normalise (Salt's norm_type).
+type NormType string
+
+// The residual arrangements.
+const (
+	// PreNorm is x + f(norm(x)) (the default).
+	PreNorm NormType = ""
+	// PostNorm is norm(x + f(x)).
+	PostNorm NormType = "post"
+	// HybridNorm is Salt's "hybrid" (GN3): the first layer's blocks are
+	// pre-norm; in later layers the attention block has no norm and the
+	// dense block reads the normalised sequence, z + dense(z) with
+	// z = norm(x); attention normalises each head's queries, keys and
+	// values.
+	HybridNorm NormType = "hybrid"
+)
+
 // EncoderConfig configures a transformer encoder.
 type EncoderConfig struct {
 	Layers      int        // number of encoder layers
@@ -101,23 +198,149 @@ type EncoderConfig struct {
 	Dropout     float64    // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
 	AttnDropout float64    // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
 	Training    bool       // build training-time dropout
+	// Gated makes the feed-forward net a gated linear unit (Salt's
+	// dense_kwargs.gated): Linear(D→2·ratio·D) split in two halves a and
+	// b, activation(a)·b, dropout, Linear(ratio·D→D).
+	Gated bool
+	// Norm is the normalisation of the residual blocks and of the output
+	// (Salt's norm: LayerNorm or RMSNorm).
+	Norm NormKind
+	// NormType arranges the norms of the residual blocks (Salt's
+	// norm_type: pre, post or hybrid).
+	NormType NormType
+	// LayerScale, when positive, scales each block's output by a learnable
+	// vector initialised to it (Salt's ls_init, CaiT's LayerScale).
+	LayerScale float64
+	// DropPath is the probability of dropping a block's output for a
+	// whole jet in training (Salt's drop_path, stochastic depth).
+	DropPath float64
+	// QKNorm and VNorm normalise each head's queries and keys, and values,
+	// with RMSNorm (Salt's attn_kwargs.do_qk_norm and do_v_norm).
+	QKNorm, VNorm bool
+	// EdgeDim is the width of the edge features the layers attend with
+	// (Salt's edge_embed_dim; 0: none), UpdateEdges whether each layer
+	// updates them (Salt's update_edges).
+	EdgeDim     int
+	UpdateEdges bool
+	// BeforeLayer, when set, transforms the sequence before each layer
+	// (Salt's featurewise transformations of the encoder layers); it is
+	// called with the layer's index.
+	BeforeLayer func(g *graph.Graph, layer int, x *graph.Tensor) *graph.Tensor
 }
 
-// EncoderLayer is one pre-norm transformer layer as Salt's EncoderLayer
-// builds it with norm_type "pre": x + attn(norm(x)), then
+// norm applies the configured normalisation.
+func (cfg EncoderConfig) norm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
+	if cfg.Norm == RMSNormKind {
+		return RMSNorm(g, name, x)
+	}
+	return Norm(g, name, x)
+}
+
+// residual adds block f to x as normType arranges it, with LayerScale and
+// drop-path on f's output: x + dp(ls(f(norm(x)))) (pre),
+// norm(x + dp(ls(f(x)))) (post) or x + dp(ls(f(x))) (none). name scopes
+// the norm, the scale and the drop-path mask.
+func (cfg EncoderConfig) residual(g *graph.Graph, name, normName string, x *graph.Tensor, normType NormType, f func(*graph.Tensor) *graph.Tensor) *graph.Tensor {
+	var y *graph.Tensor
+	switch normType {
+	case PreNorm:
+		y = f(cfg.norm(g, normName, x))
+	default:
+		y = f(x)
+	}
+	if cfg.LayerScale > 0 {
+		pop := g.Scope(name + "layerscale")
+		gamma := g.ParamOf("gamma", y.DType(), graph.Shape{y.Dim(-1)}, graph.InitConstant(cfg.LayerScale))
+		y = g.Mul(y, gamma)
+		pop()
+	}
+	if cfg.DropPath > 0 && cfg.Training {
+		// One draw per jet: the block is dropped for the whole sequence.
+		sh := make(graph.Shape, y.Rank())
+		for i := range sh {
+			sh[i] = 1
+		}
+		sh[0] = y.Dim(0)
+		y = g.Mul(y, dropMask(g, name+"drop_path/mask", y.DType(), sh, cfg.DropPath))
+	}
+	out := g.Add(x, y)
+	if normType == PostNorm {
+		out = cfg.norm(g, normName, out)
+	}
+	return out
+}
+
+// dropMask is a dropout mask input (see Dropout) of the given shape, cast
+// to dt.
+func dropMask(g *graph.Graph, name string, dt graph.DType, shape graph.Shape, p float64) *graph.Tensor {
+	mt := dt
+	if dt == graph.Float16 || dt == graph.BFloat16 {
+		mt = graph.Float32
+	}
+	return g.Cast(g.Random(name, mt, shape, "dropout", p), dt)
+}
+
+// EncoderLayer is one transformer layer as Salt's EncoderLayer builds it.
+// With the defaults it is pre-norm: x + attn(norm(x)), then
 // x + dense(norm(x)), where the norms have no parameters (Norm) and dense
 // is Salt's ungated GLU, Linear(D→ratio·D), activation, dropout,
-// Linear(ratio·D→D).
+// Linear(ratio·D→D). cfg's further settings give Salt's GN3 options
+// (gated dense, RMSNorm, post and hybrid norms, LayerScale, drop-path,
+// q/k/v normalisation); a hybrid layer is built as a later layer (depth
+// > 0), Encoder builds the first one as Salt does.
 func EncoderLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg EncoderConfig) *graph.Tensor {
+	y, _ := encoderLayer(g, name, x, bias, nil, cfg, 1)
+	return y
+}
+
+// EdgeEncoderLayer is EncoderLayer attending with edge features edge
+// [B, T, T, cfg.EdgeDim] (Salt's EncoderLayer with edge_embed_dim): it
+// returns the sequence and the edges, which with cfg.UpdateEdges are u +
+// norm(u) for the edges u the attention updated, as Salt's layer makes
+// them.
+func EdgeEncoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, cfg EncoderConfig) (*graph.Tensor, *graph.Tensor) {
+	return encoderLayer(g, name, x, bias, edge, cfg, 1)
+}
+
+func encoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, cfg EncoderConfig, depth int) (*graph.Tensor, *graph.Tensor) {
 	defer g.Scope(name)()
 	d := int(x.Dim(-1))
-	x = g.Add(x, selfAttention(g, "attn", Norm(g, "attn_norm", x), bias, cfg.Heads, cfg.AttnDropout, cfg.Training))
+	a := attention{heads: cfg.Heads, dropout: cfg.AttnDropout, training: cfg.Training, qkNorm: cfg.QKNorm, vNorm: cfg.VNorm, updateEdges: cfg.UpdateEdges}
+	blockNorm := cfg.NormType
+	if cfg.NormType == HybridNorm {
+		// Salt's hybrid layers normalise queries, keys and values, and only
+		// the first layer's blocks are pre-norm.
+		a.qkNorm, a.vNorm = true, true
+		blockNorm = NormType("none")
+		if depth == 0 {
+			blockNorm = PreNorm
+		}
+	}
+	x = cfg.residual(g, "attn_", "attn_norm", x, blockNorm, func(h *graph.Tensor) *graph.Tensor {
+		var y *graph.Tensor
+		y, edge = selfAttention(g, "attn", h, bias, edge, a)
+		return y
+	})
+	if edge != nil && cfg.UpdateEdges {
+		edge = g.Add(edge, cfg.norm(g, "edge_postnorm", edge))
+	}
+	if cfg.NormType == HybridNorm && depth > 0 {
+		x = cfg.norm(g, "norm", x)
+	}
 	pop := g.Scope("dense")
-	h := Activate(g, Linear(g, "0", Norm(g, "norm", x), cfg.DenseRatio*d, true), cfg.Activation)
-	h = Dropout(g, "dropout", h, cfg.Dropout, cfg.Training)
-	f := Linear(g, "1", h, d, true)
+	x = cfg.residual(g, "", "norm", x, blockNorm, func(h *graph.Tensor) *graph.Tensor {
+		hidden := cfg.DenseRatio * d
+		if cfg.Gated {
+			ab := g.Split(Linear(g, "0", h, 2*hidden, true), -1, int64(hidden), int64(hidden))
+			h = g.Mul(Activate(g, ab[0], cfg.Activation), ab[1])
+		} else {
+			h = Activate(g, Linear(g, "0", h, hidden, true), cfg.Activation)
+		}
+		h = Dropout(g, "dropout", h, cfg.Dropout, cfg.Training)
+		return Linear(g, "1", h, d, true)
+	})
 	pop()
-	return g.Add(x, f)
+	return x, edge
 }
 
 // Width returns the size of the encoder's output for embeddings of size
@@ -137,6 +360,13 @@ func (cfg EncoderConfig) Width(embed int) int {
 // returns the encoded sequence [B, T+R, O] and the additive key bias
 // [B, T+R] of that sequence (nil when valid is nil).
 func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
+	return EdgeEncoder(g, name, x, valid, nil, cfg)
+}
+
+// EdgeEncoder is Encoder with edge features edge [B, T, T, cfg.EdgeDim]
+// between the entries of x (nil: none), padded with zeros for the
+// registers as Salt's Transformer pads them.
+func EdgeEncoder(g *graph.Graph, name string, x, valid, edge *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
 	defer g.Scope(name)()
 	dt := x.DType()
 	if valid != nil {
@@ -167,15 +397,21 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 		if bias != nil {
 			bias = g.Pad(bias, []int64{0, 0}, []int64{0, r})
 		}
+		if edge != nil {
+			edge = g.Pad(edge, []int64{0, 0, 0, 0}, []int64{0, r, r, 0})
+		}
 	}
 	for i := 0; i < cfg.Layers; i++ {
-		x = EncoderLayer(g, "layer"+strconv.Itoa(i), x, bias, cfg)
+		if cfg.BeforeLayer != nil {
+			x = cfg.BeforeLayer(g, i, x)
+		}
+		x, edge = encoderLayer(g, "layer"+strconv.Itoa(i), x, bias, edge, cfg, i)
 	}
 	if cfg.OutDim > 0 {
 		x = Linear(g, "out_proj", x, cfg.OutDim, true)
 	}
 	if !cfg.NoFinalNorm {
-		x = Norm(g, "out_norm", x)
+		x = cfg.norm(g, "out_norm", x)
 	}
 	return x, bias
 }
@@ -190,5 +426,23 @@ func AttentionPool(g *graph.Graph, name string, x, bias *graph.Tensor) *graph.Te
 		w = g.Add(w, bias)
 	}
 	w = g.Softmax(w, -1)
+	return g.ReduceSum(g.Mul(g.Unsqueeze(w, -1), x), []int{1}, false)
+}
+
+// MaskedAttentionPool is AttentionPool for sequences that may have no
+// valid entry (no register tokens): the weights of padded entries are
+// zeroed after the softmax, as Salt's masked_softmax zeroes them, so a jet
+// without valid constituents pools to zeros rather than to a mean of its
+// padding. valid is the [B, T] mask, or nil when every entry is valid.
+func MaskedAttentionPool(g *graph.Graph, name string, x, valid *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	w := g.Squeeze(Linear(g, "gate", x, 1, true), -1) // [B,T]
+	if valid != nil {
+		w = g.Add(w, PaddingBias(g, valid, w.DType()))
+	}
+	w = g.Softmax(w, -1)
+	if valid != nil {
+		w = g.Mul(w, g.Cast(valid, w.DType()))
+	}
 	return g.ReduceSum(g.Mul(g.Unsqueeze(w, -1), x), []int{1}, false)
 }

@@ -25,16 +25,20 @@ const (
 	ReLU Activation = "relu"
 	SiLU Activation = "silu"
 	GELU Activation = "gelu"
-	None Activation = "none"
+	// Sigmoid is the logistic function, as the final activation of Salt's
+	// featurewise scale networks.
+	Sigmoid Activation = "sigmoid"
+	None    Activation = "none"
 )
 
-// ParseActivation accepts Salt's spellings ("ReLU", "SiLU", "GELU").
+// ParseActivation accepts Salt's spellings ("ReLU", "SiLU", "GELU",
+// "Sigmoid").
 func ParseActivation(s string) (Activation, error) {
 	switch a := Activation(strings.ToLower(s)); a {
-	case ReLU, SiLU, GELU, None:
+	case ReLU, SiLU, GELU, Sigmoid, None:
 		return a, nil
 	}
-	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU or none)", s)
+	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU, Sigmoid or none)", s)
 }
 
 // Activate applies a to x.
@@ -48,6 +52,8 @@ func Activate(g *graph.Graph, x *graph.Tensor, a Activation) *graph.Tensor {
 		// The exact GELU, x·Φ(x) = ½x(1 + erf(x/√2)), as PyTorch's default.
 		half := g.Mul(x, g.ScalarLike(x, 0.5))
 		return g.Mul(half, g.Add(g.ScalarLike(x, 1), g.Erf(g.Mul(x, g.ScalarLike(x, 1/math.Sqrt2)))))
+	case Sigmoid:
+		return g.Sigmoid(x)
 	case None, "":
 		return x
 	}
@@ -158,4 +164,24 @@ func Norm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 		ones[i] = 1
 	}
 	return g.LayerNorm(x, g.Const("ones", x.DType(), graph.Shape{d}, ones), nil, 1e-5)
+}
+
+// RMSNorm is Salt's RMSNorm over the last dimension:
+// x/√(mean(x²) + ε)·w with a learnable scale w (init 1), ε = 1e-5. The
+// statistics are computed in float32 for half-precision x, as Salt
+// computes them on x.float().
+func RMSNorm(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	dt := x.DType()
+	w := g.ParamOf("weight", dt, graph.Shape{x.Dim(-1)}, graph.InitOnes())
+	xs := x
+	if dt == graph.Float16 || dt == graph.BFloat16 {
+		xs = g.Cast(x, graph.Float32)
+	}
+	ms := g.ReduceMean(g.Mul(xs, xs), []int{-1}, true)
+	y := g.Div(xs, g.Sqrt(g.Add(ms, g.ScalarLike(ms, 1e-5))))
+	if y.DType() != dt {
+		y = g.Cast(y, dt)
+	}
+	return g.Mul(y, w)
 }

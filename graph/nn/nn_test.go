@@ -62,6 +62,44 @@ func TestLayerGradients(t *testing.T) {
 		{"AttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
 			return nn.AttentionPool(g, "pool", v[0], nn.PaddingBias(g, f[0], v[0].DType()))
 		}}},
+		{"RMSNorm", graphtest.GradCheck{Vars: x(S{2, 3, 8}), Build: func(g *G, v, _ []*T) *T { return nn.RMSNorm(g, "norm", v[0]) }}},
+		{"RMSNorm/float32", graphtest.GradCheck{DType: graph.Float32, Vars: x(S{2, 3, 8}), Build: func(g *G, v, _ []*T) *T { return nn.RMSNorm(g, "norm", v[0]) }}},
+		// Salt's GN3 options of the encoder, each alone and all together.
+		{"EncoderLayer/gated", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.SiLU, Gated: true})},
+		{"EncoderLayer/rmsnorm", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU, Norm: nn.RMSNormKind})},
+		{"EncoderLayer/post-norm", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU, NormType: nn.PostNorm})},
+		{"EncoderLayer/layerscale", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU, LayerScale: 0.1})},
+		{"EncoderLayer/drop-path", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU, DropPath: 0.5, Training: true})},
+		{"EncoderLayer/qk-norm", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU, QKNorm: true})},
+		{"EncoderLayer/v-norm", encoderCheck(nn.EncoderConfig{Heads: 2, DenseRatio: 2, Activation: nn.ReLU, VNorm: true})},
+		{"Encoder/hybrid", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.SiLU, Registers: 1, OutDim: 6,
+				Gated: true, Norm: nn.RMSNormKind, NormType: nn.HybridNorm, LayerScale: 0.5, DropPath: 0.3, Training: true}
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.AttentionPool(g, "pool", out, bias)
+		}}},
+		{"EdgeAttention", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{2, 5, 8}}, {Name: "edge", Shape: S{2, 5, 5, 3}}},
+			Fixed: valid,
+			Build: func(g *G, v, f []*T) *T {
+				y, e := nn.EdgeAttention(g, "attn", v[0], nn.PaddingBias(g, f[0], v[0].DType()), v[1], 2, true)
+				return g.Add(g.ReduceSum(y, []int{1, 2}, false), g.ReduceSum(e, []int{1, 2, 3}, false))
+			},
+		}},
+		{"Encoder/edges", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{2, 5, 8}}, {Name: "edge", Shape: S{2, 5, 5, 4}}},
+			Fixed: valid,
+			Build: func(g *G, v, f []*T) *T {
+				cfg := nn.EncoderConfig{Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.SiLU, Registers: 1, EdgeDim: 4, UpdateEdges: true,
+					AttnDropout: 0.2, Training: true}
+				out, bias := nn.EdgeEncoder(g, "encoder", v[0], f[0], v[1], cfg)
+				return nn.AttentionPool(g, "pool", out, bias)
+			},
+		}},
+		// The second jet has no valid entry: its weights are all zero.
+		{"MaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
+			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
+			Build: func(g *G, v, f []*T) *T { return nn.MaskedAttentionPool(g, "pool", v[0], f[0]) }}},
 		{"Dropout", graphtest.GradCheck{Vars: x(S{2, 3}), Build: func(g *G, v, _ []*T) *T {
 			return nn.Dropout(g, "drop", v[0], 0, true) // p = 0: identity
 		}}},
@@ -97,6 +135,18 @@ func TestLayerGradients(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.check.Run(t) })
+	}
+}
+
+// encoderCheck is the gradient check of one encoder layer with cfg over
+// the masked [2, 5, 8] input.
+func encoderCheck(cfg nn.EncoderConfig) graphtest.GradCheck {
+	return graphtest.GradCheck{
+		Vars:  []graphtest.Var{{Name: "x", Shape: S{2, 5, 8}}},
+		Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: validMask}},
+		Build: func(g *G, v, f []*T) *T {
+			return nn.EncoderLayer(g, "layer", v[0], nn.PaddingBias(g, f[0], v[0].DType()), cfg)
+		},
 	}
 }
 
@@ -270,4 +320,254 @@ func naiveAttention(x, valid []float64, p map[string][]float64, b, t, d, heads i
 		}
 	}
 	return out
+}
+
+// TestRMSNormValue compares RMSNorm with its formula.
+func TestRMSNormValue(t *testing.T) {
+	g := graph.New("rms")
+	x := g.Input("x", graph.Float64, S{2, 4})
+	g.Output("y", nn.RMSNorm(g, "norm", x))
+	xs := []float64{1, -2, 3, 0.5, 1e-3, 0, -1e-3, 2e-3}
+	w := []float64{1, 2, 0.5, -1}
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{"x": xs, "norm/weight": w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := 0; r < 2; r++ {
+		var ms float64
+		for _, v := range xs[r*4 : r*4+4] {
+			ms += v * v / 4
+		}
+		for i := 0; i < 4; i++ {
+			want := xs[r*4+i] / math.Sqrt(ms+1e-5) * w[i]
+			if got := out["y"][r*4+i]; math.Abs(got-want) > 1e-12 {
+				t.Errorf("y[%d][%d] = %g, want %g", r, i, got, want)
+			}
+		}
+	}
+}
+
+// TestEncoderOptionParams checks the parameters each GN3 option of the
+// encoder adds, with their shapes and initial values, on a 2-layer,
+// 8-wide, 2-head encoder with dense ratio 2.
+func TestEncoderOptionParams(t *testing.T) {
+	base := nn.EncoderConfig{Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.SiLU}
+	for _, c := range []struct {
+		name   string
+		modify func(*nn.EncoderConfig)
+		want   map[string]S // parameter → shape
+		absent []string
+		init   map[string]graph.Init
+	}{
+		{"default", func(*nn.EncoderConfig) {}, map[string]S{"enc/layer0/dense/0/weight": {8, 16}}, []string{"enc/out_norm/weight", "enc/layer0/attn/q_norm/weight"}, nil},
+		{"gated", func(c *nn.EncoderConfig) { c.Gated = true }, map[string]S{"enc/layer0/dense/0/weight": {8, 32}, "enc/layer0/dense/1/weight": {16, 8}}, nil, nil},
+		{"rmsnorm", func(c *nn.EncoderConfig) { c.Norm = nn.RMSNormKind }, map[string]S{"enc/layer0/attn_norm/weight": {8}, "enc/layer1/dense/norm/weight": {8}, "enc/out_norm/weight": {8}}, nil,
+			map[string]graph.Init{"enc/out_norm/weight": graph.InitOnes()}},
+		{"layerscale", func(c *nn.EncoderConfig) { c.LayerScale = 1e-3 }, map[string]S{"enc/layer0/attn_layerscale/gamma": {8}, "enc/layer1/dense/layerscale/gamma": {8}}, nil,
+			map[string]graph.Init{"enc/layer0/attn_layerscale/gamma": graph.InitConstant(1e-3)}},
+		{"qk-norm", func(c *nn.EncoderConfig) { c.QKNorm = true }, map[string]S{"enc/layer0/attn/q_norm/weight": {4}, "enc/layer0/attn/k_norm/weight": {4}}, []string{"enc/layer0/attn/v_norm/weight"}, nil},
+		{"hybrid", func(c *nn.EncoderConfig) { c.NormType = nn.HybridNorm; c.Norm = nn.RMSNormKind },
+			map[string]S{"enc/layer0/attn_norm/weight": {8}, "enc/layer0/dense/norm/weight": {8}, "enc/layer1/norm/weight": {8}, "enc/layer1/attn/v_norm/weight": {4}},
+			[]string{"enc/layer1/attn_norm/weight", "enc/layer1/dense/norm/weight", "enc/layer0/norm/weight"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := base
+			c.modify(&cfg)
+			g := graph.New("enc")
+			x := g.Input("x", graph.Float32, S{2, 5, 8})
+			nn.Encoder(g, "enc", x, nil, cfg)
+			if err := g.Err(); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]*graph.Param{}
+			for _, p := range g.Params() {
+				got[p.Name()] = p
+			}
+			for name, shape := range c.want {
+				if p, ok := got[name]; !ok || !p.Shape().Equal(shape) {
+					t.Errorf("parameter %s: %v, want shape %v", name, p, shape)
+				}
+			}
+			for _, name := range c.absent {
+				if _, ok := got[name]; ok {
+					t.Errorf("parameter %s, want none", name)
+				}
+			}
+			for name, init := range c.init {
+				if p := got[name]; p == nil || p.Init != init {
+					t.Errorf("parameter %s initialised %+v, want %+v", name, p, init)
+				}
+			}
+		})
+	}
+}
+
+// TestDropPathDropsWholeJets checks that a dropped block leaves a jet's
+// sequence exactly as it was, and a kept one changes it.
+func TestDropPathDropsWholeJets(t *testing.T) {
+	g := graph.New("droppath")
+	x := g.Input("x", graph.Float64, S{2, 3, 4})
+	cfg := nn.EncoderConfig{Heads: 2, DenseRatio: 1, Activation: nn.ReLU, DropPath: 0.5, Training: true}
+	g.Output("y", nn.EncoderLayer(g, "layer", x, nil, cfg))
+	if len(g.RandomInputs()) != 2 {
+		t.Fatalf("%d random inputs, want one mask per block", len(g.RandomInputs()))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	feeds := map[string][]float64{}
+	for _, p := range g.Params() {
+		feeds[p.Name()] = p.Init.Sample(r, int(p.Shape().Size()))
+	}
+	xs := make([]float64, 24)
+	for i := range xs {
+		xs[i] = r.NormFloat64()
+	}
+	feeds["x"] = xs
+	for _, ri := range g.RandomInputs() {
+		if !ri.Tensor.Shape().Equal(S{2, 1, 1}) {
+			t.Fatalf("mask %s, want one value per jet", ri.Tensor)
+		}
+		feeds[ri.Tensor.Name()] = []float64{0, 2} // jet 0 dropped, jet 1 kept (×1/(1-p))
+	}
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 12; i++ {
+		if out["y"][i] != xs[i] {
+			t.Fatalf("dropped jet: y[%d] = %g, x = %g", i, out["y"][i], xs[i])
+		}
+	}
+	same := true
+	for i := 12; i < 24; i++ {
+		same = same && out["y"][i] == xs[i]
+	}
+	if same {
+		t.Fatal("the kept jet's sequence did not change")
+	}
+}
+
+// naiveEdgeAttention is Salt's EdgeAttention written out with loops: the
+// output [B, T, D] and the updated edges [B, T, T, E].
+func naiveEdgeAttention(x, valid, edge []float64, p map[string][]float64, b, t, d, e, heads int) (out, edgeOut []float64) {
+	win, bin := p["attn/in_proj/weight"], p["attn/in_proj/bias"]
+	wout, bout := p["attn/out_proj/weight"], p["attn/out_proj/bias"]
+	we, be := p["attn/linear_e/weight"], p["attn/linear_e/bias"]
+	wg, bg := p["attn/linear_g/weight"], p["attn/linear_g/bias"]
+	weo, beo := p["attn/linear_e_out/weight"], p["attn/linear_e_out/bias"]
+	dh := d / heads
+	out, edgeOut = make([]float64, b*t*d), make([]float64, b*t*t*e)
+	lin := func(in []float64, w, bias []float64, n, m, o int) float64 { // (in · w)[o] + bias[o], w [n, m]
+		s := bias[o]
+		for k := 0; k < n; k++ {
+			s += in[k] * w[k*m+o]
+		}
+		return s
+	}
+	for j := 0; j < b; j++ {
+		qkv := make([][]float64, t)
+		for i := 0; i < t; i++ {
+			qkv[i] = make([]float64, 3*d)
+			for o := range qkv[i] {
+				qkv[i][o] = lin(x[(j*t+i)*d:], win, bin, d, 3*d, o)
+			}
+		}
+		concat := make([][]float64, t)
+		for i := range concat {
+			concat[i] = make([]float64, d)
+		}
+		raw := make([]float64, t*t*heads) // scores before masking, [i, k, h]
+		for h := 0; h < heads; h++ {
+			for i := 0; i < t; i++ {
+				w := make([]float64, t)
+				maxS := math.Inf(-1)
+				for k := 0; k < t; k++ {
+					ek := edge[((j*t+i)*t+k)*e:]
+					var s float64
+					for c := 0; c < dh; c++ {
+						s += qkv[i][h*dh+c] * qkv[k][d+h*dh+c]
+					}
+					s = s/math.Sqrt(float64(dh)) + lin(ek, we, be, e, heads, h)
+					raw[(i*t+k)*heads+h] = s
+					if valid[j*t+k] == 0 {
+						w[k] = math.Inf(-1)
+						continue
+					}
+					w[k] = s
+					maxS = math.Max(maxS, s)
+				}
+				var z float64
+				for k := range w {
+					w[k] = math.Exp(w[k] - maxS)
+					z += w[k]
+				}
+				for k := range w {
+					gate := 1 / (1 + math.Exp(-lin(edge[((j*t+i)*t+k)*e:], wg, bg, e, heads, h)))
+					w[k] = w[k] / z * gate
+				}
+				for c := 0; c < dh; c++ {
+					var s float64
+					for k := 0; k < t; k++ {
+						s += w[k] * qkv[k][2*d+h*dh+c]
+					}
+					concat[i][h*dh+c] = s
+				}
+			}
+		}
+		for i := 0; i < t; i++ {
+			for o := 0; o < d; o++ {
+				out[(j*t+i)*d+o] = lin(concat[i], wout, bout, d, d, o)
+			}
+			for k := 0; k < t; k++ {
+				for o := 0; o < e; o++ {
+					edgeOut[((j*t+i)*t+k)*e+o] = lin(raw[(i*t+k)*heads:], weo, beo, heads, e, o)
+				}
+			}
+		}
+	}
+	return out, edgeOut
+}
+
+// TestEdgeAttentionMatchesLoops compares EdgeAttention with Salt's
+// EdgeAttention written out with loops: the edge bias per head, the gate,
+// the masking and the edges updated from the unmasked scores.
+func TestEdgeAttentionMatchesLoops(t *testing.T) {
+	const b, tt, d, e, heads = 2, 5, 8, 3, 2
+	g := graph.New("edge_attn")
+	x := g.Input("x", graph.Float64, S{b, tt, d})
+	valid := g.Input("valid", graph.Bool, S{b, tt})
+	edge := g.Input("edge", graph.Float64, S{b, tt, tt, e})
+	y, eo := nn.EdgeAttention(g, "attn", x, nn.PaddingBias(g, valid, graph.Float64), edge, heads, true)
+	g.Output("y", y)
+	g.Output("edge_out", eo)
+	r := rand.New(rand.NewPCG(8, 9))
+	feeds := map[string][]float64{"valid": validMask}
+	params := map[string][]float64{}
+	for _, p := range g.Params() {
+		params[p.Name()] = p.Init.Sample(r, int(p.Shape().Size()))
+		if p.Init.Kind == "zeros" {
+			for i := range params[p.Name()] {
+				params[p.Name()][i] = 0.2 * r.NormFloat64()
+			}
+		}
+		feeds[p.Name()] = params[p.Name()]
+	}
+	for name, n := range map[string]int{"x": b * tt * d, "edge": b * tt * tt * e} {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = r.NormFloat64()
+		}
+		feeds[name] = v
+	}
+	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantY, wantE := naiveEdgeAttention(feeds["x"], validMask, feeds["edge"], params, b, tt, d, e, heads)
+	for name, want := range map[string][]float64{"y": wantY, "edge_out": wantE} {
+		for i := range want {
+			if math.Abs(out[name][i]-want[i]) > 1e-10 {
+				t.Fatalf("%s[%d] = %g, want %g", name, i, out[name][i], want[i])
+			}
+		}
+	}
 }

@@ -113,6 +113,52 @@ func (o SGD) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state []*
 	return g.Sub(p, g.Mul(lr, dir)), []*graph.Tensor{buf}
 }
 
+// Lion is the Lion optimizer (Chen et al. 2023, "Symbolic Discovery of
+// Optimization Algorithms"), as the lion-pytorch package Salt trains with
+// (model.optimizer: lion) computes it, with its default coupled weight
+// decay:
+//
+//	p ← p·(1 − lr·λ)
+//	p ← p − lr·sign(β₁m + (1−β₁)g)
+//	m ← β₂m + (1−β₂)g
+//
+// The update has the same size in every coordinate, so Lion wants a
+// smaller learning rate than AdamW. sign(0) is 0.
+type Lion struct {
+	Beta1, Beta2, WeightDecay float64
+}
+
+// DefaultLion returns lion-pytorch's betas (0.9, 0.99) with Salt's weight
+// decay 1e-5.
+func DefaultLion() Lion { return Lion{Beta1: 0.9, Beta2: 0.99, WeightDecay: 1e-5} }
+
+// Slots implements Optimizer.
+func (Lion) Slots() []string { return []string{"exp_avg"} }
+
+// SlotsWithMomentum implements MomentumOptimizer.
+func (o Lion) SlotsWithMomentum() []string { return o.Slots() }
+
+// Update implements Optimizer.
+func (o Lion) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	return o.UpdateWithMomentum(g, p, grad, state, lr, step, g.ScalarLike(p, o.Beta1))
+}
+
+// UpdateWithMomentum implements MomentumOptimizer: β₁ is the scalar
+// momentum, as OneCycleLR cycles the first of Lion's betas.
+func (o Lion) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, _, beta1 *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	defer g.Scope("lion")()
+	c := func(v float64) *graph.Tensor { return g.ScalarLike(p, v) }
+	m := state[0]
+	dir := g.Sign(g.Add(g.Mul(m, beta1), g.Mul(grad, g.Sub(c(1), beta1))))
+	decayed := p
+	if o.WeightDecay != 0 {
+		decayed = g.Mul(p, g.Sub(c(1), g.Mul(lr, c(o.WeightDecay))))
+	}
+	newP := g.Sub(decayed, g.Mul(lr, dir))
+	newM := g.Add(g.Mul(m, c(o.Beta2)), g.Mul(grad, c(1-o.Beta2)))
+	return newP, []*graph.Tensor{newM}
+}
+
 // MomentumOptimizer is an Optimizer whose momentum coefficient can be a
 // graph input (AdamW's β₁, SGD's momentum), so that the schedule can change
 // it every step as PyTorch's OneCycleLR does with cycle_momentum.

@@ -26,6 +26,21 @@ func adamwReference(o optim.AdamW, p, m, v, grad []float64, lr float64, step int
 	}
 }
 
+// lionReference is lion-pytorch's update written in plain Go.
+func lionReference(o optim.Lion, p, m, grad []float64, lr float64) {
+	for i := range p {
+		p[i] *= 1 - lr*o.WeightDecay
+		c := o.Beta1*m[i] + (1-o.Beta1)*grad[i]
+		switch {
+		case c > 0:
+			p[i] -= lr
+		case c < 0:
+			p[i] += lr
+		}
+		m[i] = o.Beta2*m[i] + (1-o.Beta2)*grad[i]
+	}
+}
+
 func sgdReference(o optim.SGD, p, buf, grad []float64, lr float64) {
 	for i := range p {
 		gi := grad[i] + o.WeightDecay*p[i]
@@ -70,6 +85,8 @@ func TestOptimizersMatchReference(t *testing.T) {
 		{"SGD/momentum", graph.Float64, optim.SGD{Momentum: 0.9, WeightDecay: 1e-3}, 1e-12},
 		{"SGD/nesterov", graph.Float64, optim.SGD{Momentum: 0.8, Nesterov: true}, 1e-12},
 		{"SGD/plain", graph.Float64, optim.SGD{}, 1e-12},
+		{"Lion/float64", graph.Float64, optim.Lion{Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.01}, 1e-12},
+		{"Lion/float32", graph.Float32, optim.DefaultLion(), 1e-6},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -124,6 +141,12 @@ func TestOptimizersMatchReference(t *testing.T) {
 						buf = make([]float64, n)
 					}
 					sgdReference(o, ref, buf, grad, lr)
+				case optim.Lion:
+					rlr := lr
+					if c.dtype == graph.Float32 {
+						rlr = float64(float32(lr))
+					}
+					lionReference(o, ref, refState["exp_avg"], grad, rlr)
 				}
 				p = out["new_p"]
 				for s := range state {
@@ -287,6 +310,40 @@ func TestToyClassification(t *testing.T) {
 	}
 }
 
+// TestToyRegressionLion fits TestToyRegression's function with Lion, at
+// a third of AdamW's learning rate (Lion's steps are ±lr in every
+// coordinate).
+func TestToyRegressionLion(t *testing.T) {
+	const batch = 64
+	g := graph.New("regression")
+	x := g.Input("x", graph.Float32, graph.Shape{batch, 2})
+	y := g.Input("y", graph.Float32, graph.Shape{batch, 1})
+	pred := nn.MLP(g, "net", x, []int{32, 32, 1}, nn.SiLU, false)
+	loss := nn.MSE(g, "mse", pred, y, nil)
+	g.Output("loss", loss)
+	tr := newTrainer(t, g, loss, optim.Step{Optimizer: optim.DefaultLion(), ClipNorm: 5}, 1)
+	r := rand.New(rand.NewPCG(2, 2))
+	sample := func() map[string][]float64 {
+		xs, ys := make([]float64, 2*batch), make([]float64, batch)
+		for i := 0; i < batch; i++ {
+			a, b := 2*r.Float64()-1, 2*r.Float64()-1
+			xs[2*i], xs[2*i+1] = a, b
+			ys[i] = math.Sin(3*a) + b*b
+		}
+		return map[string][]float64{"x": xs, "y": ys}
+	}
+	var sum float64
+	for i := 0; i < 1500; i++ {
+		l := tr.Step(t, 1e-3, sample())["loss"][0]
+		if i >= 1400 {
+			sum += l
+		}
+	}
+	if mean := sum / 100; mean > 0.02 {
+		t.Fatalf("regression loss after training with Lion = %g, want < 0.02", mean)
+	}
+}
+
 func TestStepGraphDeterministic(t *testing.T) {
 	build := func() []byte {
 		g := graph.New("step")
@@ -324,6 +381,7 @@ func TestMomentumInput(t *testing.T) {
 		{"AdamW", optim.AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01}},
 		{"SGD", optim.SGD{Momentum: 0.5, WeightDecay: 1e-3}},
 		{"SGD/nesterov-without-momentum", optim.SGD{Nesterov: true}},
+		{"Lion", optim.Lion{Beta1: 0.9, Beta2: 0.99, WeightDecay: 0.01}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -375,6 +433,9 @@ func TestMomentumInput(t *testing.T) {
 				case optim.SGD:
 					o.Momentum = beta
 					sgdReference(o, ref, refSt["momentum_buffer"], gr, rate)
+				case optim.Lion:
+					o.Beta1 = beta
+					lionReference(o, ref, refSt["exp_avg"], gr, rate)
 				}
 				params = out["new_p"]
 				for s := range st {
@@ -401,6 +462,7 @@ func TestCycleMomentumStep(t *testing.T) {
 	}{
 		{"AdamW", optim.DefaultAdamW(), []string{"exp_avg", "exp_avg_sq"}},
 		{"SGD", optim.SGD{}, []string{"momentum_buffer"}},
+		{"Lion", optim.DefaultLion(), []string{"exp_avg"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := graph.New("step")
