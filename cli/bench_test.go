@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -21,7 +21,7 @@ import (
 func TestBenchCommand(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 5, Train: 100, Val: 50, Test: 10}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 5, Train: 100, Val: 50, Test: 10}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "tiny.toml")

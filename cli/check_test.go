@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/gendata"
 )
 
 // TestCheckBadInputs runs `salt-ort check` on a good configuration and on
@@ -16,7 +16,7 @@ import (
 func TestCheckBadInputs(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 5, Train: 1200, Val: 200, Test: 100}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 5, Train: 1200, Val: 200, Test: 100}, data); err != nil {
 		t.Fatal(err)
 	}
 	truncated := filepath.Join(data, "truncated.h5")
@@ -26,7 +26,7 @@ func TestCheckBadInputs(t *testing.T) {
 	}
 	os.WriteFile(truncated, whole[:len(whole)/2], 0o644)
 	empty := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 5, Train: 0, NoDicts: true}, empty); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 5, Train: 0, NoDicts: true}, empty); err != nil {
 		t.Fatal(err)
 	}
 	normMissing := filepath.Join(data, "norm_missing.yaml")

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/gendata"
 )
 
 // TestExportCommand runs `salt-ort export` with its choices of name,
@@ -17,7 +17,7 @@ import (
 func TestExportCommand(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 2, Train: 400, Val: 200, Test: 50}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 2, Train: 400, Val: 200, Test: 50}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "tiny.toml")
@@ -100,7 +100,7 @@ func TestExportCommand(t *testing.T) {
 func TestTrainOutputInBatchJobs(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 2, Train: 400, Val: 100, Test: 50}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 2, Train: 400, Val: 100, Test: 50}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "tiny.toml")

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/urfave/cli/v2"
 )
 
@@ -49,14 +49,14 @@ are mixed in. The same seed gives byte-identical files.`,
 			if err != nil {
 				return cli.Exit("salt-ort gen-data: --fractions: "+err.Error(), ExitUsage)
 			}
-			cfg := loader.GenConfig{
+			cfg := gendata.Config{
 				Seed: c.Uint64("seed"), Train: c.Int("train"), Val: c.Int("val"), Test: c.Int("test"),
 				MaxTracks: c.Int("max-tracks"), Flows: c.Int("flows"), Electrons: c.Int("electrons"), Fractions: fr, NoDicts: c.Bool("no-dicts"),
 			}
 			if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 || cfg.MaxTracks <= 0 || cfg.Electrons < 0 || cfg.Flows < 0 {
 				return cli.Exit("salt-ort gen-data: jet counts, --flows and --electrons must be ≥ 0 and --max-tracks > 0", ExitUsage)
 			}
-			res, err := loader.Generate(cfg, c.String("out"))
+			res, err := gendata.Generate(cfg, c.String("out"))
 			if err != nil {
 				return cli.Exit(err, ExitFailure)
 			}
@@ -71,21 +71,21 @@ are mixed in. The same seed gives byte-identical files.`,
 }
 
 // parseFractions reads "b,c,light,tau".
-func parseFractions(s string) (loader.Fractions, error) {
+func parseFractions(s string) (gendata.Fractions, error) {
 	parts := strings.Split(s, ",")
 	if len(parts) != 4 {
-		return loader.Fractions{}, fmt.Errorf("want four numbers b,c,light,tau, got %q", s)
+		return gendata.Fractions{}, fmt.Errorf("want four numbers b,c,light,tau, got %q", s)
 	}
 	var v [4]float64
 	for i, p := range parts {
 		x, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
 		if err != nil || x < 0 {
-			return loader.Fractions{}, fmt.Errorf("%q is not a fraction ≥ 0", p)
+			return gendata.Fractions{}, fmt.Errorf("%q is not a fraction ≥ 0", p)
 		}
 		v[i] = x
 	}
 	if v[0]+v[1]+v[2]+v[3] <= 0 {
-		return loader.Fractions{}, fmt.Errorf("fractions sum to zero")
+		return gendata.Fractions{}, fmt.Errorf("fractions sum to zero")
 	}
-	return loader.Fractions{B: v[0], C: v[1], Light: v[2], Tau: v[3]}, nil
+	return gendata.Fractions{B: v[0], C: v[1], Light: v[2], Tau: v[3]}, nil
 }

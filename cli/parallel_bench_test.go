@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/gendata"
 )
 
 // benchParallel holds BenchmarkDataParallel's measurements, made once.
@@ -35,7 +35,7 @@ func BenchmarkDataParallel(b *testing.B) {
 			b.Fatalf("go build: %v\n%s", err, out)
 		}
 		data := b.TempDir()
-		if _, err := loader.Generate(loader.GenConfig{Seed: 5, Train: 4000, Val: 1000, Test: 100}, data); err != nil {
+		if _, err := gendata.Generate(gendata.Config{Seed: 5, Train: 4000, Val: 1000, Test: 100}, data); err != nil {
 			b.Fatal(err)
 		}
 		text, err := os.ReadFile("../examples/gn2-small.toml")

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/salt-ort/salt-ort/checkpoint"
-	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/gendata"
 )
 
 // mpiJob runs `salt-ort args...` as n ranks under mpirun (as root, more
@@ -75,7 +75,7 @@ func relDiff(a, b float64) float64 {
 func TestDataParallel(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := parallelConfig(t, data, 3)
@@ -298,7 +298,7 @@ func children(pid int) []int {
 func TestDataParallelRefusals(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 11, Train: 300, Val: 100, Test: 50}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 11, Train: 300, Val: 100, Test: 50}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := parallelConfig(t, data, 1)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
@@ -160,11 +161,11 @@ func newSoak(t *testing.T) *soak {
 	// ONNX Runtime through the environment.
 	s.env = append(os.Environ(), runtime.LibraryEnv+"="+lib)
 	s.data, s.gz, s.bad = s.dir("data"), s.dir("gz"), s.dir("bad")
-	if _, err := loader.Generate(loader.GenConfig{Seed: soakSeed, Train: 600, Val: 200, Test: 100}, s.data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: soakSeed, Train: 600, Val: 200, Test: 100}, s.data); err != nil {
 		t.Fatal(err)
 	}
-	gz := loader.GenConfig{Seed: soakSeed, Train: 300, Val: 100, Test: 100, NoDicts: true, Storage: loader.TableOptions{ChunkRows: 100, Deflate: 4}}
-	if _, err := loader.Generate(gz, s.gz); err != nil {
+	gz := gendata.Config{Seed: soakSeed, Train: 300, Val: 100, Test: 100, NoDicts: true, Storage: loader.TableOptions{ChunkRows: 100, Deflate: 4}}
+	if _, err := gendata.Generate(gz, s.gz); err != nil {
 		t.Fatal(err)
 	}
 	s.config = fixture.Tiny(s.data, fixture.Options{Epochs: 1})

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/urfave/cli/v2"
 )
 
@@ -41,7 +41,7 @@ func runApp(t *testing.T, args ...string) (string, int) {
 // stays.
 func TestFailedTrainRemovesItsRunDir(t *testing.T) {
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 8, Train: 200, Val: 100, Test: 50}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 8, Train: 200, Val: 100, Test: 50}, data); err != nil {
 		t.Fatal(err)
 	}
 	// A training file with a label beyond the classes in jet 150: training

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 )
 
 // buildBinary compiles salt-ort once for the process tests.
@@ -41,7 +41,7 @@ func tinyModel(data string) string {
 func TestTrainSurvivesSignalsAndKills(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
-	if _, err := loader.Generate(loader.GenConfig{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(t.TempDir(), "tiny.toml")

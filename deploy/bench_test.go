@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 
 	"github.com/salt-ort/salt-ort/graph"
@@ -103,7 +103,7 @@ func BenchmarkGN2DeployLatency(b *testing.B) {
 // program (time in Model::Run), after checking their outputs are
 // bit-identical.
 func BenchmarkGN2LatencyGoVsCpp(b *testing.B) {
-	data := datasets.Get(b, loader.GenConfig{Seed: 3, Train: 100, Val: 100, Test: 10})
+	data := datasets.Get(b, gendata.Config{Seed: 3, Train: 100, Val: 100, Test: 10})
 	text, err := os.ReadFile("../examples/gn2.toml")
 	if err != nil {
 		b.Fatal(err)

@@ -13,9 +13,9 @@ import (
 	"github.com/salt-ort/salt-ort/codegen/cppgen"
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -25,7 +25,7 @@ import (
 func cppExport(t *testing.T, rt *runtime.Runtime, jets int) string {
 	t.Helper()
 	ctx := context.Background()
-	data := datasets.Get(t, loader.GenConfig{Seed: 7, Train: 300, Val: jets, Test: 10})
+	data := datasets.Get(t, gendata.Config{Seed: 7, Train: 300, Val: jets, Test: 10})
 	cfg, err := config.Load(fixture.WriteConfig(t, fixture.Tiny(data, fixture.Options{NumTrain: 200, Epochs: 1, Threads: 1, Dropout: 0.1})))
 	if err != nil {
 		t.Fatal(err)

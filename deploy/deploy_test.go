@@ -12,11 +12,11 @@ import (
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -47,7 +47,7 @@ func trainRun(t testing.TB, cfgPath, dir string) {
 func trainedRun(t testing.TB) (cfgPath, runDir string) {
 	t.Helper()
 	shared.once.Do(func() {
-		shared.data = datasets.Get(t, loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100})
+		shared.data = datasets.Get(t, gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100})
 		// The configuration and run live beside the data, which outlives
 		// the test that makes them.
 		cfg := filepath.Join(shared.data, "tiny.toml")

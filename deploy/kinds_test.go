@@ -14,10 +14,10 @@ import (
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/cpp/athenacheck"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
-	"github.com/salt-ort/salt-ort/loader"
 )
 
 // h5pyPython is Debian's python3, which has python3-h5py.
@@ -67,7 +67,7 @@ std = [1.5]
 // modelKind is one kind of model every export must handle.
 type modelKind struct {
 	name    string
-	gen     loader.GenConfig
+	gen     gendata.Config
 	opts    fixture.Options
 	outputs []string // the one-jet interface's outputs
 	inputs  []string
@@ -81,36 +81,36 @@ type modelKind struct {
 }
 
 var modelKinds = []modelKind{
-	{name: "gn2", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "gn2", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "GN2", NumTrain: 500, Seed: 9},
 		outputs: []string{"GN2_pb", "GN2_pc", "GN2_pu", "GN2_ptau", "GN2_TrackOrigin", "GN2_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
-	{name: "jet tasks only", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "jet tasks only", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "DL", NumTrain: 500, Seed: 9, JetTasksOnly: true},
 		outputs: []string{"DL_pb", "DL_pc", "DL_pu", "DL_ptau"},
 		inputs:  []string{"jet_features", "track_features"}},
-	{name: "tracks and flows", gen: loader.GenConfig{Seed: 6, Train: 800, Val: 300, Test: 100, Flows: 12},
+	{name: "tracks and flows", gen: gendata.Config{Seed: 6, Train: 800, Val: 300, Test: 100, Flows: 12},
 		opts:    fixture.Options{Name: "GN2X", NumTrain: 500, Seed: 9, Flows: 12},
 		outputs: []string{"GN2X_pb", "GN2X_pc", "GN2X_pu", "GN2X_ptau", "GN2X_TrackOrigin", "GN2X_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features", "flow_features"}},
 	// The older loader (FlavorTagDiscriminants) reads no electrons; the
 	// current one does.
-	{name: "tracks and electrons", gen: loader.GenConfig{Seed: 6, Train: 800, Val: 300, Test: 100, Electrons: 4},
+	{name: "tracks and electrons", gen: gendata.Config{Seed: 6, Train: 800, Val: 300, Test: 100, Electrons: 4},
 		opts:        fixture.Options{Name: "GN2el", NumTrain: 500, Seed: 9, Electrons: 4, JetTasksOnly: true},
 		outputs:     []string{"GN2el_pb", "GN2el_pc", "GN2el_pu", "GN2el_ptau"},
 		inputs:      []string{"jet_features", "track_features", "electron_features"},
 		athenaFails: []string{"sequence_types"}, athenaDetail: "older loader"},
-	{name: "deepsets", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "deepsets", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "DIPS", NumTrain: 500, Seed: 9, NoEncoder: true},
 		outputs: []string{"DIPS_pb", "DIPS_pc", "DIPS_pu", "DIPS_ptau", "DIPS_TrackOrigin", "DIPS_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
 	// Edge features with GN3's encoder options.
-	{name: "edge features", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "edge features", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "GN2dR", NumTrain: 500, Seed: 9, EdgeFeatures: []string{"dR", "kt", "z", "isSelfLoop"}, GN3Encoder: true},
 		outputs: []string{"GN2dR_pb", "GN2dR_pc", "GN2dR_pu", "GN2dR_ptau", "GN2dR_TrackOrigin", "GN2dR_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
 	// A mass-parameterised tagger (Salt's parameters and featurewise nets).
-	{name: "parameterised", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "parameterised", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "GN2X", NumTrain: 500, Seed: 9, Parameterised: true, JetTasksOnly: true},
 		outputs: []string{"GN2X_pb", "GN2X_pc", "GN2X_pu", "GN2X_ptau"},
 		inputs:  []string{"jet_features", "track_features"}, jetVars: []string{"pt", "eta", "mass_hypothesis"},
@@ -119,12 +119,12 @@ var modelKinds = []modelKind{
 	// Athena's GNN tool reads the track_features of every jet: a model of
 	// the jet variables alone exports and validates, but Athena cannot run
 	// it.
-	{name: "jet only", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "jet only", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:        fixture.Options{Name: "DL1", NumTrain: 500, Seed: 9, JetOnly: true},
 		outputs:     []string{"DL1_pb", "DL1_pc", "DL1_pu", "DL1_ptau"},
 		inputs:      []string{"jet_features"},
 		athenaFails: []string{"tracks_sequence"}, athenaDetail: "track_features"},
-	{name: "regression", gen: loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100},
+	{name: "regression", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "Reg", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: regressionTasks},
 		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev", "Reg_HadronConeExclTruthLabelLxy", "Reg_eta", "Reg_eta_stddev"},
 		inputs:  []string{"jet_features", "track_features"}},
@@ -331,7 +331,7 @@ func TestExportInterleavedPadding(t *testing.T) {
 	if err := exec.Command(h5pyPython, "-c", "import h5py, numpy").Run(); err != nil {
 		t.Fatalf("%s cannot import h5py and numpy (%v): run `make deps`", h5pyPython, err)
 	}
-	src := datasets.Get(t, loader.GenConfig{Seed: 4, Train: 800, Val: 300, Test: 100})
+	src := datasets.Get(t, gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100})
 	dir := t.TempDir()
 	// Shuffle each jet's track slots, valid and padding alike, with numpy.
 	script := `

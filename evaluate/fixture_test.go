@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -44,7 +44,7 @@ const fixtureTestJets = 300
 func trainedRun(t testing.TB) (runDir, dataDir string) {
 	t.Helper()
 	shared.once.Do(func() {
-		shared.data = datasets.Get(t, loader.GenConfig{Seed: 4, Train: 600, Val: 200, Test: fixtureTestJets})
+		shared.data = datasets.Get(t, gendata.Config{Seed: 4, Train: 600, Val: 200, Test: fixtureTestJets})
 		cfgPath := filepath.Join(shared.data, "tiny.toml")
 		text := fixture.Tiny(shared.data, fixture.Options{Name: "Tiny", Epochs: 6, Seed: 9, ExtraTasks: jetEtaTask})
 		if shared.err = os.WriteFile(cfgPath, []byte(text), 0o644); shared.err != nil {

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -42,7 +42,7 @@ func TestRegressionEvaluation(t *testing.T) {
 	if py == "" {
 		t.Fatalf("%s: run `make deps`", why)
 	}
-	data := datasets.Get(t, loader.GenConfig{Seed: 8, Train: 600, Val: 200, Test: 200})
+	data := datasets.Get(t, gendata.Config{Seed: 8, Train: 600, Val: 200, Test: 200})
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "model.toml")
 	text := fixture.Tiny(data, fixture.Options{Name: "Reg", Seed: 3, JetTasksOnly: true, ExtraTasks: regressionTasks})

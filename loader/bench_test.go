@@ -1,17 +1,19 @@
-package loader
+package loader_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/salt-ort/salt-ort/gendata"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // h5pyBenchScript times h5py's structured read of a Salt file the way Salt's
@@ -48,18 +50,6 @@ out = {"jets_per_s": max(run(True) for _ in range(3)), "raw_jets_per_s": max(run
 print(json.dumps(out))
 `
 
-// pythonH5py returns the interpreter with h5py, or a reason it is missing.
-func pythonH5py() (string, string) {
-	const py = "/usr/bin/python3"
-	if _, err := os.Stat(py); err != nil {
-		return "", py + " not found"
-	}
-	if out, err := exec.Command(py, "-c", "import h5py, numpy").CombinedOutput(); err != nil {
-		return "", "python3-h5py is not installed (" + strings.TrimSpace(string(out)) + ")"
-	}
-	return py, ""
-}
-
 type h5pyRates struct {
 	JetsPerS    float64 `json:"jets_per_s"`
 	RawJetsPerS float64 `json:"raw_jets_per_s"`
@@ -69,7 +59,7 @@ type h5pyRates struct {
 
 func runH5pyBench(py, path string, batch int) (*h5pyRates, error) {
 	cmd := exec.Command(py, "-c", h5pyBenchScript, path, strconv.Itoa(batch),
-		strings.Join(GN2JetVariables(), ","), strings.Join(GN2TrackVariables(), ","))
+		strings.Join(loader.GN2JetVariables(), ","), strings.Join(loader.GN2TrackVariables(), ","))
 	out, err := cmd.Output()
 	if err != nil {
 		return nil, fmt.Errorf("h5py benchmark: %w", err)
@@ -91,7 +81,7 @@ func cpuTime() time.Duration {
 }
 
 // readEpoch streams one epoch and returns the jets read.
-func readEpoch(tb testing.TB, ds *Dataset, epoch int) int {
+func readEpoch(tb testing.TB, ds *loader.Dataset, epoch int) int {
 	n := 0
 	batches, errc := ds.Batches(context.Background(), epoch, 0)
 	for b := range batches {
@@ -111,11 +101,11 @@ func readEpoch(tb testing.TB, ds *Dataset, epoch int) int {
 func BenchmarkGN2Read(b *testing.B) {
 	const jets, batch = 50000, 1000
 	dir := b.TempDir()
-	res, err := Generate(GenConfig{Seed: 7, Train: jets}, dir)
+	res, err := gendata.Generate(gendata.Config{Seed: 7, Train: jets}, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	nd, err := ReadNormDict(res.NormDict)
+	nd, err := loader.ReadNormDict(res.NormDict)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,7 +114,7 @@ func BenchmarkGN2Read(b *testing.B) {
 	rates, cpuRates := map[int]float64{}, map[int]float64{}
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			ds, err := Open(Config{Files: []string{res.Train}, Groups: GN2Groups(), Labels: GN2Labels(), BatchSize: batch,
+			ds, err := loader.Open(loader.Config{Files: []string{res.Train}, Groups: loader.GN2Groups(), Labels: loader.GN2Labels(), BatchSize: batch,
 				Shuffle: true, Seed: 1, Norm: nd, Workers: workers})
 			if err != nil {
 				b.Fatal(err)
@@ -147,7 +137,7 @@ func BenchmarkGN2Read(b *testing.B) {
 	}
 	var h5 *h5pyRates
 	b.Run("h5py", func(b *testing.B) {
-		py, why := pythonH5py()
+		py, why := loader.PythonH5py()
 		if py == "" {
 			fmt.Printf("BenchmarkGN2Read: h5py comparison skipped: %s\n", why)
 			b.Skip(why)
@@ -175,18 +165,18 @@ func BenchmarkGN2Read(b *testing.B) {
 // step's at every size.
 func BenchmarkBatchSize(b *testing.B) {
 	dir := b.TempDir()
-	res, err := Generate(GenConfig{Seed: 8, Train: 40000}, dir)
+	res, err := gendata.Generate(gendata.Config{Seed: 8, Train: 40000}, dir)
 	if err != nil {
 		b.Fatal(err)
 	}
-	nd, err := ReadNormDict(res.NormDict)
+	nd, err := loader.ReadNormDict(res.NormDict)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, bs := range []int{100, 1000, 4000} {
 		b.Run(fmt.Sprintf("B=%d", bs), func(b *testing.B) {
-			ds, err := Open(Config{Files: []string{res.Train}, Groups: GN2Groups(), Labels: GN2Labels(), BatchSize: bs,
-				Shuffle: true, Seed: 1, Norm: nd, Workers: 2, Partial: DropPartial})
+			ds, err := loader.Open(loader.Config{Files: []string{res.Train}, Groups: loader.GN2Groups(), Labels: loader.GN2Labels(), BatchSize: bs,
+				Shuffle: true, Seed: 1, Norm: nd, Workers: 2, Partial: loader.DropPartial})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -57,17 +57,6 @@
 // queue of Prefetch batches; cancelling the context stops every goroutine
 // of the epoch. Batch.Release returns a batch's buffers for reuse.
 //
-// # Generator
-//
-// Generate writes train/val/test files with b, c, light and tau jets
-// (default fractions 0.30/0.20/0.45/0.05). Heavy-flavour hadrons (B, the D
-// from its decay, D mesons and baryons, taus) fly exponential distances
-// scaled by their boost and decay into tracks with displaced, lifetime-
-// signed impact parameters, shared vertex indices and origin labels; light
-// jets have prompt tracks plus occasional K0s/Λ decays and material
-// interactions; every jet gets pile-up and fake tracks. Resolutions depend
-// on track pT and on the innermost hits; tracks are sorted by |d0
-// significance|. Every number derives from (Seed, split, jet index), and
-// HDF5 object timestamps are off, so the same seed gives byte-identical
-// files.
+// Package gendata writes generated files in this layout for the demo, tests
+// and benchmarks.
 package loader

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/salt-ort/salt-ort/internal/detrand"
 	"gonum.org/v1/hdf5"
 )
 
@@ -65,9 +66,9 @@ func (d *Dataset) plan(epoch, start int) *epochPlan {
 	}
 	if c.Shuffle {
 		full := d.total / c.ChunkSize // a short last chunk stays last
-		r := newRNG(c.Seed, 0x636875, uint64(epoch))
+		r := detrand.New(c.Seed, 0x636875, uint64(epoch))
 		for i := full - 1; i > 0; i-- {
-			j := r.intn(i + 1)
+			j := r.IntN(i + 1)
 			p.order[i], p.order[j] = p.order[j], p.order[i]
 		}
 	}
@@ -283,7 +284,7 @@ func (w *worker) run(ctx context.Context, j job) error {
 	}
 	w.perm = w.perm[:n]
 	if d.cfg.Shuffle {
-		newRNG(d.cfg.Seed, 0x627566, uint64(p.epoch), uint64(j.buffer)).perm(w.perm)
+		detrand.New(d.cfg.Seed, 0x627566, uint64(p.epoch), uint64(j.buffer)).Perm(w.perm)
 	} else {
 		for i := range w.perm {
 			w.perm[i] = int32(i)

@@ -135,6 +135,18 @@ elif mode == "dump":
 // ftagT is the tracks' second dimension in ftagScript's files.
 const ftagT = 5
 
+// pythonH5py returns the interpreter with h5py, or a reason it is missing.
+func pythonH5py() (string, string) {
+	const py = "/usr/bin/python3"
+	if _, err := os.Stat(py); err != nil {
+		return "", py + " not found"
+	}
+	if out, err := exec.Command(py, "-c", "import h5py, numpy").CombinedOutput(); err != nil {
+		return "", "python3-h5py is not installed (" + strings.TrimSpace(string(out)) + ")"
+	}
+	return py, ""
+}
+
 // needH5py returns Debian's python3 with h5py, or fails the test saying how
 // to install it.
 func needH5py(t testing.TB) string {

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -121,61 +120,5 @@ func TestReadH5pyFile(t *testing.T) {
 		if got := b.Inputs["jets"].Data[j]; got != float32(1000*j) {
 			t.Fatalf("lzf file: jet %d pt %v", j, got)
 		}
-	}
-}
-
-// TestH5pyReadsGenerated checks that h5py sees the generator's files in
-// Salt's layout: field names and dtypes, valid as numpy bool.
-func TestH5pyReadsGenerated(t *testing.T) {
-	py := needH5py(t)
-	res, err := Generate(GenConfig{Seed: 1, Train: 200, NoDicts: true}, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(py, "-c", `
-import json, sys
-import numpy as np, h5py
-with h5py.File(sys.argv[1], "r") as f:
-    j, t = f["jets"][:], f["tracks"][:]
-    print(json.dumps({
-        "jets": {n: j.dtype[n].str for n in j.dtype.names},
-        "tracks": {n: t.dtype[n].str for n in t.dtype.names},
-        "shape": list(t.shape),
-        "valid_is_bool": bool(t.dtype["valid"] == np.dtype(bool)),
-        "n_valid": int(t["valid"].sum()),
-        "ntrk_ok": bool((t["valid"].sum(axis=1) <= j["n_tracks"]).all()),
-        "padded_zero": bool((t["d0"][~t["valid"]] == 0).all()),
-    }))`, res.Train).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Jets, Tracks map[string]string
-		Shape        []int
-		ValidIsBool  bool `json:"valid_is_bool"`
-		NValid       int  `json:"n_valid"`
-		NtrkOK       bool `json:"ntrk_ok"`
-		PaddedZero   bool `json:"padded_zero"`
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
-	want := map[string]string{"pt_btagJes": "<f4", "n_tracks": "<i4", "flavour_label": "<i4", "eventNumber": "<i8", "HadronConeExclTruthLabelLxy": "<f4"}
-	for k, v := range want {
-		if got.Jets[k] != v {
-			t.Errorf("jets %s dtype %q, want %q", k, got.Jets[k], v)
-		}
-	}
-	want = map[string]string{"d0": "<f4", "numberOfPixelHits": "|u1", "ftagTruthOriginLabel": "|i1", "ftagTruthVertexIndex": "<i4", "valid": "|b1", "phi": "<f4"}
-	for k, v := range want {
-		if got.Tracks[k] != v {
-			t.Errorf("tracks %s dtype %q, want %q", k, got.Tracks[k], v)
-		}
-	}
-	if len(got.Tracks) != len(GenTrackFields()) || len(got.Jets) != len(GenJetFields()) {
-		t.Errorf("%d track fields, %d jet fields", len(got.Tracks), len(got.Jets))
-	}
-	if !got.ValidIsBool || got.NValid == 0 || !got.NtrkOK || !got.PaddedZero || got.Shape[0] != 200 || got.Shape[1] != 40 {
-		t.Errorf("h5py view: %+v", got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 )
@@ -136,39 +135,6 @@ func ids(bs []*Batch) []int64 {
 	return out
 }
 
-// auc is the area under the ROC curve of scores for signal vs background
-// (Mann–Whitney, ties counted half).
-func auc(sig, bkg []float64) float64 {
-	type e struct {
-		s   float64
-		sig bool
-	}
-	all := make([]e, 0, len(sig)+len(bkg))
-	for _, s := range sig {
-		all = append(all, e{s, true})
-	}
-	for _, s := range bkg {
-		all = append(all, e{s, false})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].s < all[j].s })
-	rankSum := 0.0
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].s == all[i].s {
-			j++
-		}
-		r := float64(i+j+1) / 2
-		for k := i; k < j; k++ {
-			if all[k].sig {
-				rankSum += r
-			}
-		}
-		i = j
-	}
-	n1, n0 := float64(len(sig)), float64(len(bkg))
-	return (rankSum - n1*(n1+1)/2) / (n1 * n0)
-}
-
 func writeText(t testing.TB, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -198,4 +164,12 @@ func TestPackValid(t *testing.T) {
 	if !slices.Equal(jets.Data, []float32{1, 2}) {
 		t.Fatal("a 1-D group changed")
 	}
+}
+
+// btoi is 1 for true and 0 for false.
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

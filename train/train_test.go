@@ -14,10 +14,10 @@ import (
 
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
-	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -25,7 +25,7 @@ import (
 var datasets fixture.Datasets
 
 func dataset(t *testing.T, train, val, test int) string {
-	return datasets.Get(t, loader.GenConfig{Seed: 7, Train: train, Val: val, Test: test})
+	return datasets.Get(t, gendata.Config{Seed: 7, Train: train, Val: val, Test: test})
 }
 
 func TestMain(m *testing.M) {
@@ -373,7 +373,7 @@ func TestGLSRefusedDataParallel(t *testing.T) {
 // (the jet variables alone), the Xbb-like one with regressions (missing
 // targets, a denominator and a log scaler) and GN2 with edge features.
 func TestExampleKindsTrain(t *testing.T) {
-	data := datasets.Get(t, loader.GenConfig{Seed: 7, Train: 2000, Val: 400, Test: 200, Electrons: 4, Flows: 20})
+	data := datasets.Get(t, gendata.Config{Seed: 7, Train: 2000, Val: 400, Test: 200, Electrons: 4, Flows: 20})
 	for _, name := range []string{"gn2emu", "dl1", "gn2x", "gn2-edges"} {
 		t.Run(name, func(t *testing.T) {
 			text := strings.ReplaceAll(string(readFile(t, "../examples/"+name+".toml")), "../data/kinds", data)

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/checkpoint"
+	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/internal/torchref"
 	"github.com/salt-ort/salt-ort/loader"
 )
@@ -25,7 +26,7 @@ type Twin struct {
 	// ConfigYAML and Ckpt are Salt's config.yaml and the Lightning
 	// checkpoint at the end of epoch Steps-1 (one step per epoch).
 	ConfigYAML, Ckpt string
-	Data             *loader.GenResult
+	Data             *gendata.Result
 	// Expected holds PyTorch's outputs: eval/<task> (probabilities of the
 	// checkpoint on the test file: [jets, 4], [jets, T, 8], [jets, T, T]),
 	// step/lr and step/beta1 of the next step, and step/before/<name> and
@@ -54,7 +55,7 @@ func script() string {
 func Build(t testing.TB, dir string) *Twin {
 	t.Helper()
 	torchref.Require(t)
-	gen, err := loader.Generate(loader.GenConfig{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
+	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

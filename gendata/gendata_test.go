@@ -1,4 +1,4 @@
-package loader
+package gendata
 
 import (
 	"bytes"
@@ -10,12 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/metrics"
 )
 
 // TestGenerateDeterministic checks that one seed gives byte-identical
 // files (HDF5 object time tracking is off) and another seed does not.
 func TestGenerateDeterministic(t *testing.T) {
-	cfg := GenConfig{Seed: 11, Train: 400, Val: 50, Test: 0}
+	cfg := Config{Seed: 11, Train: 400, Val: 50, Test: 0}
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	for i, d := range dirs {
 		c := cfg
@@ -42,7 +45,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		t.Error("seeds 11 and 12 give the same train.h5")
 	}
 	// The empty test split is a valid, empty Salt file.
-	if _, err := Open(Config{Files: []string{filepath.Join(dirs[0], "test.h5")}, Groups: GN2Groups(), BatchSize: 10}); err == nil || !contains(err.Error(), "no jets") {
+	if _, err := loader.Open(loader.Config{Files: []string{filepath.Join(dirs[0], "test.h5")}, Groups: loader.GN2Groups(), BatchSize: 10}); err == nil || !strings.Contains(err.Error(), "no jets") {
 		t.Fatalf("empty split: %v", err)
 	}
 }
@@ -61,13 +64,13 @@ func readAll(t *testing.T, path string) []byte {
 func TestGeneratorPhysics(t *testing.T) {
 	const n = 20000
 	dir := t.TempDir()
-	res, err := Generate(GenConfig{Seed: 3, Train: n, NoDicts: true}, dir)
+	res, err := Generate(Config{Seed: 3, Train: n, NoDicts: true}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	labels := append(GN2Labels(), Label{Name: "n_tracks", Dataset: "jets", Field: "n_tracks", Kind: IndexLabel},
-		Label{Name: "hadron", Dataset: "jets", Field: "HadronConeExclTruthLabelID", Kind: IndexLabel})
-	ds, err := Open(Config{Files: []string{res.Train}, Groups: GN2Groups(), Labels: labels, BatchSize: 1000, Workers: 2})
+	labels := append(loader.GN2Labels(), loader.Label{Name: "n_tracks", Dataset: "jets", Field: "n_tracks", Kind: loader.IndexLabel},
+		loader.Label{Name: "hadron", Dataset: "jets", Field: "HadronConeExclTruthLabelID", Kind: loader.IndexLabel})
+	ds, err := loader.Open(loader.Config{Files: []string{res.Train}, Groups: loader.GN2Groups(), Labels: labels, BatchSize: 1000, Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,9 +161,9 @@ func TestGeneratorPhysics(t *testing.T) {
 		originCount[FlavourC][OriginFromC] == 0 || originCount[FlavourTau][OriginFromTau] == 0 {
 		t.Errorf("heavy-flavour decay tracks missing: %v", originCount)
 	}
-	aucB := auc(lead[FlavourB], lead[FlavourLight])
-	aucC := auc(lead[FlavourC], lead[FlavourLight])
-	aucTau := auc(lead[FlavourTau], lead[FlavourLight])
+	aucB := auc(t, lead[FlavourB], lead[FlavourLight])
+	aucC := auc(t, lead[FlavourC], lead[FlavourLight])
+	aucTau := auc(t, lead[FlavourTau], lead[FlavourLight])
 	t.Logf("leading-track d0 significance cut: AUC b/light %.3f, c/light %.3f, tau/light %.3f", aucB, aucC, aucTau)
 	t.Logf("mean valid tracks: b %.1f, c %.1f, light %.1f, tau %.1f",
 		tracks[0]/jets[0], tracks[1]/jets[1], tracks[2]/jets[2], tracks[3]/jets[3])
@@ -184,24 +187,24 @@ func TestGeneratorPhysics(t *testing.T) {
 func TestGenerateElectrons(t *testing.T) {
 	const n = 6000
 	plain, withE := t.TempDir(), t.TempDir()
-	if _, err := Generate(GenConfig{Seed: 5, Train: n, NoDicts: true}, plain); err != nil {
+	if _, err := Generate(Config{Seed: 5, Train: n, NoDicts: true}, plain); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Generate(GenConfig{Seed: 5, Train: n, Electrons: 4}, withE)
+	res, err := Generate(Config{Seed: 5, Train: n, Electrons: 4}, withE)
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := append(GN2Groups(), Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: 4})
-	labels := []Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: ClassLabel, NumClasses: 4}}
-	read := func(file string, groups []Group) []*Batch {
-		ds, err := Open(Config{Files: []string{file}, Groups: groups, Labels: labels, BatchSize: n})
+	groups := append(loader.GN2Groups(), loader.Group{Name: "electrons", Dataset: "electrons", Variables: ElectronVariables(), MaxLen: 4})
+	labels := []loader.Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: loader.ClassLabel, NumClasses: 4}}
+	read := func(file string, groups []loader.Group) []*loader.Batch {
+		ds, err := loader.Open(loader.Config{Files: []string{file}, Groups: groups, Labels: labels, BatchSize: n})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ds.Close()
 		return collect(t, ds, 0, 0)
 	}
-	a := read(filepath.Join(plain, "train.h5"), GN2Groups())[0]
+	a := read(filepath.Join(plain, "train.h5"), loader.GN2Groups())[0]
 	b := read(res.Train, groups)[0]
 	for _, g := range []string{"jets", "tracks"} {
 		if !slices.Equal(a.Inputs[g].Data, b.Inputs[g].Data) {
@@ -227,7 +230,7 @@ func TestGenerateElectrons(t *testing.T) {
 			}
 		}
 	}
-	nd, err := ReadNormDict(res.NormDict)
+	nd, err := loader.ReadNormDict(res.NormDict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,12 +252,12 @@ func TestGenerateElectrons(t *testing.T) {
 // kinematics, and the jets and tracks unchanged.
 func TestGenerateFlows(t *testing.T) {
 	const n = 2000
-	res, err := Generate(GenConfig{Seed: 5, Train: n, Flows: 30}, t.TempDir())
+	res, err := Generate(Config{Seed: 5, Train: n, Flows: 30}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := Open(Config{Files: []string{res.Train}, BatchSize: n,
-		Groups: []Group{{Name: "flows", Dataset: "flows", Variables: append(GenFlowVariables(), "isCharged"), MaxLen: 30}}})
+	ds, err := loader.Open(loader.Config{Files: []string{res.Train}, BatchSize: n,
+		Groups: []loader.Group{{Name: "flows", Dataset: "flows", Variables: append(FlowVariables(), "isCharged"), MaxLen: 30}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,15 +292,15 @@ func TestGenerateFlows(t *testing.T) {
 // for every track).
 func TestGenerateTruthAndKinematics(t *testing.T) {
 	dir := t.TempDir()
-	res, err := Generate(GenConfig{Seed: 5, Train: 600, NoDicts: true}, dir)
+	res, err := Generate(Config{Seed: 5, Train: 600, NoDicts: true}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups := []Group{{Name: "jets", Variables: []string{"eta"}}, {Name: "tracks", Variables: []string{"pt", "eta", "phi", "deta", "dphi"}, MaxLen: 40}}
-	labels := []Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: ClassLabel},
-		{Name: "lxy", Dataset: "jets", Field: "HadronConeExclTruthLabelLxy", Kind: FloatLabel, KeepNaN: true},
-		{Name: "hpt", Dataset: "jets", Field: "HadronConeExclTruthLabelPt", Kind: FloatLabel, KeepNaN: true}}
-	ds, err := Open(Config{Files: []string{res.Train}, Groups: groups, Labels: labels, BatchSize: 100})
+	groups := []loader.Group{{Name: "jets", Variables: []string{"eta"}}, {Name: "tracks", Variables: []string{"pt", "eta", "phi", "deta", "dphi"}, MaxLen: 40}}
+	labels := []loader.Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: loader.ClassLabel},
+		{Name: "lxy", Dataset: "jets", Field: "HadronConeExclTruthLabelLxy", Kind: loader.FloatLabel, KeepNaN: true},
+		{Name: "hpt", Dataset: "jets", Field: "HadronConeExclTruthLabelPt", Kind: loader.FloatLabel, KeepNaN: true}}
+	ds, err := loader.Open(loader.Config{Files: []string{res.Train}, Groups: groups, Labels: labels, BatchSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +338,7 @@ func TestGenerateTruthAndKinematics(t *testing.T) {
 		t.Errorf("median truth Lxy: b %g, c %g, tau %g mm; want b's the longest", mb, mc, mt)
 	}
 	labels[1].KeepNaN = false
-	ds2, err := Open(Config{Files: []string{res.Train}, Groups: groups, Labels: labels, BatchSize: 100})
+	ds2, err := loader.Open(loader.Config{Files: []string{res.Train}, Groups: groups, Labels: labels, BatchSize: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,4 +349,33 @@ func TestGenerateTruthAndKinematics(t *testing.T) {
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "HadronConeExclTruthLabelLxy") {
 		t.Errorf("NaN targets without KeepNaN: %v, want an error naming the field", err)
 	}
+}
+
+// collect reads every batch of an epoch.
+func collect(t testing.TB, ds *loader.Dataset, epoch, start int) []*loader.Batch {
+	t.Helper()
+	var out []*loader.Batch
+	batches, errc := ds.Batches(context.Background(), epoch, start)
+	for b := range batches {
+		out = append(out, b)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// auc is the area under the ROC curve of sig against bkg scores.
+func auc(t *testing.T, sig, bkg []float64) float64 {
+	t.Helper()
+	scores := append(slices.Clone(sig), bkg...)
+	labels := make([]bool, len(scores))
+	for i := range sig {
+		labels[i] = true
+	}
+	a, err := metrics.AUC(scores, labels, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -1,4 +1,20 @@
-package loader
+// Package gendata writes generated jets in Salt's HDF5 layout for the
+// demo, the tests and the benchmarks, plus the norm and class
+// dictionaries. It writes with package loader's HDF5 writer and reads
+// nothing.
+//
+// Generate writes train/val/test files with b, c, light and tau jets
+// (default fractions 0.30/0.20/0.45/0.05). Heavy-flavour hadrons (B, the D
+// from its decay, D mesons and baryons, taus) fly exponential distances
+// scaled by their boost and decay into tracks with displaced, lifetime-
+// signed impact parameters, shared vertex indices and origin labels; light
+// jets have prompt tracks plus occasional K0s/Λ decays and material
+// interactions; every jet gets pile-up and fake tracks, and optionally
+// electrons and particle-flow objects. Resolutions depend on track pT and
+// on the innermost hits; tracks are sorted by |d0 significance|. Every
+// number derives from (Seed, split, jet index), and HDF5 object timestamps
+// are off, so the same seed gives byte-identical files.
+package gendata
 
 import (
 	"fmt"
@@ -6,6 +22,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/salt-ort/salt-ort/internal/detrand"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // Fractions are the flavour fractions of generated jets; they need not sum
@@ -19,9 +38,9 @@ type Fractions struct {
 // for the class weights to matter.
 func DefaultFractions() Fractions { return Fractions{B: 0.30, C: 0.20, Light: 0.45, Tau: 0.05} }
 
-// GenConfig configures the jet generator.
-type GenConfig struct {
-	// Seed fixes every random number: the same GenConfig gives
+// Config configures the jet generator.
+type Config struct {
+	// Seed fixes every random number: the same Config gives
 	// byte-identical files.
 	Seed uint64
 	// Train, Val and Test are the number of jets per split; a split with 0
@@ -30,12 +49,12 @@ type GenConfig struct {
 	// MaxTracks is the tracks dataset's second dimension; 0 means 40.
 	MaxTracks int
 	// Flows, when positive, adds a flows dataset with that many slots per
-	// jet (GenFlowFields): the jet's charged particles and neutral ones,
+	// jet (FlowFields): the jet's charged particles and neutral ones,
 	// hardest first, as particle-flow objects. Like the electrons, its
 	// random numbers come from a stream of their own.
 	Flows int
 	// Electrons, when positive, adds an electrons dataset with that many
-	// slots per jet (GenElectronFields): electrons from semileptonic
+	// slots per jet (ElectronFields): electrons from semileptonic
 	// heavy-flavour and tau decays, and fakes. Its random numbers come
 	// from a stream of their own, so the jets and tracks do not change.
 	Electrons int
@@ -43,13 +62,13 @@ type GenConfig struct {
 	// DefaultFractions.
 	Fractions Fractions
 	// Storage is the datasets' storage (default contiguous, uncompressed).
-	Storage TableOptions
+	Storage loader.TableOptions
 	// NoDicts skips writing norm_dict.yaml and class_dict.yaml.
 	NoDicts bool
 }
 
-// GenResult lists what Generate wrote.
-type GenResult struct {
+// Result lists what Generate wrote.
+type Result struct {
 	Train, Val, Test string // file paths
 	NormDict         string // "" with NoDicts or no training jets
 	ClassDict        string
@@ -75,108 +94,108 @@ const (
 	OriginOtherSecondary = 7
 )
 
-// GenJetFields are the fields of the generated jets dataset. The truth
+// JetFields are the fields of the generated jets dataset. The truth
 // hadron's transverse momentum and transverse decay length
 // (HadronConeExclTruthLabelPt, HadronConeExclTruthLabelLxy: the b hadron of
 // b-jets, the c hadron of c-jets, the tau of tau-jets, in MeV and mm) are
 // NaN for light jets, which have none: regression targets that are
 // missing for some jets. mass_hypothesis is a parameter for conditioned
-// taggers: for b-jets, the signal, the one of GenMassHypotheses nearest to
+// taggers: for b-jets, the signal, the one of MassHypotheses nearest to
 // the jet's mass; NaN for the other jets, the background.
-func GenJetFields() []Field {
-	return []Field{
-		{Name: "pt_btagJes", Type: Float32}, {Name: "eta_btagJes", Type: Float32},
-		{Name: "pt", Type: Float32}, {Name: "eta", Type: Float32}, {Name: "mass", Type: Float32},
-		{Name: "n_tracks", Type: Int32}, {Name: "HadronConeExclTruthLabelID", Type: Int32},
-		{Name: "flavour_label", Type: Int32}, {Name: "eventNumber", Type: Int64},
-		{Name: "HadronConeExclTruthLabelPt", Type: Float32}, {Name: "HadronConeExclTruthLabelLxy", Type: Float32},
-		{Name: "mass_hypothesis", Type: Float32},
+func JetFields() []loader.Field {
+	return []loader.Field{
+		{Name: "pt_btagJes", Type: loader.Float32}, {Name: "eta_btagJes", Type: loader.Float32},
+		{Name: "pt", Type: loader.Float32}, {Name: "eta", Type: loader.Float32}, {Name: "mass", Type: loader.Float32},
+		{Name: "n_tracks", Type: loader.Int32}, {Name: "HadronConeExclTruthLabelID", Type: loader.Int32},
+		{Name: "flavour_label", Type: loader.Int32}, {Name: "eventNumber", Type: loader.Int64},
+		{Name: "HadronConeExclTruthLabelPt", Type: loader.Float32}, {Name: "HadronConeExclTruthLabelLxy", Type: loader.Float32},
+		{Name: "mass_hypothesis", Type: loader.Float32},
 	}
 }
 
-// GenMassHypotheses are the values of the generated jets'
+// MassHypotheses are the values of the generated jets'
 // mass_hypothesis (MeV).
-func GenMassHypotheses() []float64 { return []float64{5000, 10000, 20000} }
+func MassHypotheses() []float64 { return []float64{5000, 10000, 20000} }
 
-// GenTrackKinematics are the generated tracks' measured momentum and
+// TrackKinematics are the generated tracks' measured momentum and
 // direction (pt in MeV, eta, phi): the variables Salt's edge features are
 // computed from.
-func GenTrackKinematics() []string { return []string{"pt", "eta", "phi"} }
+func TrackKinematics() []string { return []string{"pt", "eta", "phi"} }
 
-// GenTrackFields are the fields of the generated tracks dataset: GN2's 19
+// TrackFields are the fields of the generated tracks dataset: GN2's 19
 // inputs, the two auxiliary-task labels, valid, and the track's pt, eta
-// and phi (GenTrackKinematics).
-func GenTrackFields() []Field {
-	var fs []Field
-	for i, v := range GN2TrackVariables() {
-		t := Float32
+// and phi (TrackKinematics).
+func TrackFields() []loader.Field {
+	var fs []loader.Field
+	for i, v := range loader.GN2TrackVariables() {
+		t := loader.Float32
 		if i >= 10 {
-			t = Uint8 // hit counts
+			t = loader.Uint8 // hit counts
 		}
-		fs = append(fs, Field{Name: v, Type: t})
+		fs = append(fs, loader.Field{Name: v, Type: t})
 	}
 	fs = append(fs,
-		Field{Name: "ftagTruthOriginLabel", Type: Int8},
-		Field{Name: "ftagTruthVertexIndex", Type: Int32},
-		Field{Name: "valid", Type: Bool})
-	for _, v := range GenTrackKinematics() {
-		fs = append(fs, Field{Name: v, Type: Float32})
+		loader.Field{Name: "ftagTruthOriginLabel", Type: loader.Int8},
+		loader.Field{Name: "ftagTruthVertexIndex", Type: loader.Int32},
+		loader.Field{Name: "valid", Type: loader.Bool})
+	for _, v := range TrackKinematics() {
+		fs = append(fs, loader.Field{Name: v, Type: loader.Float32})
 	}
 	return fs
 }
 
-// GenNormGroups are the groups whose variables the generated norm_dict.yaml
+// NormGroups are the groups whose variables the generated norm_dict.yaml
 // covers: GN2's, the jets' pt, eta, mass and n_tracks, the tracks' kinematics, and
 // the flows and electrons when generated.
-func GenNormGroups(cfg GenConfig) []Group {
-	groups := GN2Groups()
+func NormGroups(cfg Config) []loader.Group {
+	groups := loader.GN2Groups()
 	groups[0].Variables = append(groups[0].Variables, "pt", "eta", "mass", "n_tracks")
-	groups[1].Variables = append(groups[1].Variables, GenTrackKinematics()...)
+	groups[1].Variables = append(groups[1].Variables, TrackKinematics()...)
 	if cfg.Flows > 0 {
-		groups = append(groups, Group{Name: "flows", Dataset: "flows", Variables: GenFlowVariables(), MaxLen: cfg.Flows})
+		groups = append(groups, loader.Group{Name: "flows", Dataset: "flows", Variables: FlowVariables(), MaxLen: cfg.Flows})
 	}
 	if cfg.Electrons > 0 {
-		groups = append(groups, Group{Name: "electrons", Dataset: "electrons", Variables: GenElectronVariables(), MaxLen: cfg.Electrons})
+		groups = append(groups, loader.Group{Name: "electrons", Dataset: "electrons", Variables: ElectronVariables(), MaxLen: cfg.Electrons})
 	}
 	return groups
 }
 
-// GenElectronVariables are the per-electron input variables of the
+// ElectronVariables are the per-electron input variables of the
 // generated electrons dataset, named as ATLAS's loader reads them.
-func GenElectronVariables() []string {
+func ElectronVariables() []string {
 	return []string{"ptfrac", "ptrel", "dr", "abs_eta", "d0RelativeToBeamspotSignificance", "eProbabilityHT", "Rhad", "Eratio"}
 }
 
-// GenElectronFields are the fields of the generated electrons dataset: the
+// ElectronFields are the fields of the generated electrons dataset: the
 // input variables, the electron's origin (ftagTruthOriginLabel's classes:
 // fake, fromB, fromC, fromTau) and valid.
-func GenElectronFields() []Field {
-	var fs []Field
-	for _, v := range GenElectronVariables() {
-		fs = append(fs, Field{Name: v, Type: Float32})
+func ElectronFields() []loader.Field {
+	var fs []loader.Field
+	for _, v := range ElectronVariables() {
+		fs = append(fs, loader.Field{Name: v, Type: loader.Float32})
 	}
-	return append(fs, Field{Name: "ftagTruthOriginLabel", Type: Int8}, Field{Name: "valid", Type: Bool})
+	return append(fs, loader.Field{Name: "ftagTruthOriginLabel", Type: loader.Int8}, loader.Field{Name: "valid", Type: loader.Bool})
 }
 
-// GenFlowVariables are the per-flow input variables of the generated flows
+// FlowVariables are the per-flow input variables of the generated flows
 // dataset, named as ATLAS's loaders read them.
-func GenFlowVariables() []string { return []string{"pt", "energy", "deta", "dphi", "dr"} }
+func FlowVariables() []string { return []string{"pt", "energy", "deta", "dphi", "dr"} }
 
-// GenFlowFields are the fields of the generated flows dataset: the input
+// FlowFields are the fields of the generated flows dataset: the input
 // variables, isCharged and valid.
-func GenFlowFields() []Field {
-	var fs []Field
-	for _, v := range GenFlowVariables() {
-		fs = append(fs, Field{Name: v, Type: Float32})
+func FlowFields() []loader.Field {
+	var fs []loader.Field
+	for _, v := range FlowVariables() {
+		fs = append(fs, loader.Field{Name: v, Type: loader.Float32})
 	}
-	return append(fs, Field{Name: "isCharged", Type: Bool}, Field{Name: "valid", Type: Bool})
+	return append(fs, loader.Field{Name: "isCharged", Type: loader.Bool}, loader.Field{Name: "valid", Type: loader.Bool})
 }
 
 // Generate writes train.h5, val.h5 and test.h5 in Salt's layout into dir
 // (created if needed) and, unless NoDicts, norm_dict.yaml and
-// class_dict.yaml computed from the training file with ComputeNorm over
+// class_dict.yaml computed from the training file with loader.ComputeNorm over
 // GN2's variables and labels.
-func Generate(cfg GenConfig, dir string) (*GenResult, error) {
+func Generate(cfg Config, dir string) (*Result, error) {
 	if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 {
 		return nil, fmt.Errorf("loader: gen: negative jet count")
 	}
@@ -199,7 +218,7 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("loader: gen: %w", err)
 	}
-	res := &GenResult{
+	res := &Result{
 		Train: filepath.Join(dir, "train.h5"),
 		Val:   filepath.Join(dir, "val.h5"),
 		Test:  filepath.Join(dir, "test.h5"),
@@ -215,16 +234,16 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 	if cfg.NoDicts || cfg.Train == 0 {
 		return res, nil
 	}
-	nd, cd, err := ComputeNorm([]string{res.Train}, GenNormGroups(cfg), GN2Labels()...)
+	nd, cd, err := loader.ComputeNorm([]string{res.Train}, NormGroups(cfg), loader.GN2Labels()...)
 	if err != nil {
 		return nil, err
 	}
 	res.NormDict = filepath.Join(dir, "norm_dict.yaml")
 	res.ClassDict = filepath.Join(dir, "class_dict.yaml")
-	if err := WriteNormDict(res.NormDict, nd); err != nil {
+	if err := loader.WriteNormDict(res.NormDict, nd); err != nil {
 		return nil, err
 	}
-	if err := WriteClassDict(res.ClassDict, cd); err != nil {
+	if err := loader.WriteClassDict(res.ClassDict, cd); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -232,22 +251,22 @@ func Generate(cfg GenConfig, dir string) (*GenResult, error) {
 
 // GenerateFile writes one file of n jets. split (0 train, 1 val, 2 test)
 // selects an independent random stream and sets eventNumber = 3*i + split.
-func GenerateFile(path string, cfg GenConfig, split, n int) error {
+func GenerateFile(path string, cfg Config, split, n int) error {
 	if cfg.MaxTracks <= 0 {
 		cfg.MaxTracks = 40
 	}
 	if cfg.Fractions == (Fractions{}) {
 		cfg.Fractions = DefaultFractions()
 	}
-	jl, err := NewRowLayout(GenJetFields()...)
+	jl, err := loader.NewRowLayout(JetFields()...)
 	if err != nil {
 		return err
 	}
-	tl, err := NewRowLayout(GenTrackFields()...)
+	tl, err := loader.NewRowLayout(TrackFields()...)
 	if err != nil {
 		return err
 	}
-	w, err := Create(path)
+	w, err := loader.Create(path)
 	if err != nil {
 		return err
 	}
@@ -260,20 +279,20 @@ func GenerateFile(path string, cfg GenConfig, split, n int) error {
 	if err != nil {
 		return err
 	}
-	var el *RowLayout
-	var et *Table
+	var el *loader.RowLayout
+	var et *loader.Table
 	if cfg.Electrons > 0 {
-		if el, err = NewRowLayout(GenElectronFields()...); err != nil {
+		if el, err = loader.NewRowLayout(ElectronFields()...); err != nil {
 			return err
 		}
 		if et, err = w.CreateTable("electrons", el, []int{n, cfg.Electrons}, cfg.Storage); err != nil {
 			return err
 		}
 	}
-	var fl *RowLayout
-	var ft *Table
+	var fl *loader.RowLayout
+	var ft *loader.Table
 	if cfg.Flows > 0 {
-		if fl, err = NewRowLayout(GenFlowFields()...); err != nil {
+		if fl, err = loader.NewRowLayout(FlowFields()...); err != nil {
 			return err
 		}
 		if ft, err = w.CreateTable("flows", fl, []int{n, cfg.Flows}, cfg.Storage); err != nil {
@@ -298,14 +317,14 @@ func GenerateFile(path string, cfg GenConfig, split, n int) error {
 		clear(fbuf)
 		for i := range k {
 			idx := from + i
-			r := newRNG(cfg.Seed, 0x67656e, uint64(split), uint64(idx))
+			r := detrand.New(cfg.Seed, 0x67656e, uint64(split), uint64(idx))
 			g.jet(r, int64(3*idx+split), jbuf[i*jl.Size:(i+1)*jl.Size], tbuf[i*cfg.MaxTracks*tl.Size:(i+1)*cfg.MaxTracks*tl.Size])
 			if fl != nil {
-				rf := newRNG(cfg.Seed, 0x666c6f, uint64(split), uint64(idx))
+				rf := detrand.New(cfg.Seed, 0x666c6f, uint64(split), uint64(idx))
 				g.flows(rf, fl, fbuf[i*cfg.Flows*fl.Size:(i+1)*cfg.Flows*fl.Size])
 			}
 			if el != nil {
-				re := newRNG(cfg.Seed, 0x656c65, uint64(split), uint64(idx))
+				re := detrand.New(cfg.Seed, 0x656c65, uint64(split), uint64(idx))
 				g.electrons(re, el, ebuf[i*cfg.Electrons*el.Size:(i+1)*cfg.Electrons*el.Size])
 			}
 		}
@@ -387,12 +406,12 @@ type genTrack struct {
 }
 
 type generator struct {
-	cfg GenConfig
+	cfg Config
 	// The last jet's flavour and direction, which its electrons and flows
 	// follow.
 	flav                  int
 	jetPt, jetEta, jetPhi float64
-	jl, tl                *RowLayout
+	jl, tl                *loader.RowLayout
 	cum                   [4]float64
 	parts                 []particle
 	tracks                []genTrack
@@ -400,15 +419,15 @@ type generator struct {
 	trkF                  [25]int
 }
 
-func newGenerator(cfg GenConfig, jl, tl *RowLayout) *generator {
+func newGenerator(cfg Config, jl, tl *loader.RowLayout) *generator {
 	g := &generator{cfg: cfg, jl: jl, tl: tl}
 	f := cfg.Fractions
 	sum := f.B + f.C + f.Light + f.Tau
 	g.cum = [4]float64{f.B / sum, (f.B + f.C) / sum, (f.B + f.C + f.Light) / sum, 1}
-	for i, fl := range GenJetFields() {
+	for i, fl := range JetFields() {
 		g.jetF[i] = jl.Index(fl.Name)
 	}
-	for i, fl := range GenTrackFields() {
+	for i, fl := range TrackFields() {
 		g.trkF[i] = tl.Index(fl.Name)
 	}
 	return g
@@ -432,11 +451,11 @@ func wrapPhi(p float64) float64 {
 }
 
 // splitMomentum shares total among n by a flat Dirichlet.
-func splitMomentum(r *rng, total float64, n int, out []float64) []float64 {
+func splitMomentum(r *detrand.Stream, total float64, n int, out []float64) []float64 {
 	out = out[:0]
 	sum := 0.0
 	for range n {
-		w := r.exp()
+		w := r.Exp()
 		out = append(out, w)
 		sum += w
 	}
@@ -448,15 +467,15 @@ func splitMomentum(r *rng, total float64, n int, out []float64) []float64 {
 
 // decay adds n charged products of a hadron of momentum p (direction
 // eta,phi) decaying at vertex (vx,vy,vz); pstar sets the opening angles.
-func (g *generator) decay(r *rng, n int, pt, eta, phi, vx, vy, vz, pstar, chargedFrac float64, origin, vertex int) {
+func (g *generator) decay(r *detrand.Stream, n int, pt, eta, phi, vx, vy, vz, pstar, chargedFrac float64, origin, vertex int) {
 	var buf [8]float64
 	fr := splitMomentum(r, chargedFrac, n, buf[:0])
 	sinTh := 1 / math.Cosh(eta)
 	for _, f := range fr {
 		ptI := f * pt
 		pI := ptI * math.Cosh(eta)
-		alpha := math.Min(1.2, pstar/pI*math.Abs(r.normal())*0.9)
-		psi := r.uniform(-math.Pi, math.Pi)
+		alpha := math.Min(1.2, pstar/pI*math.Abs(r.Normal())*0.9)
+		psi := r.Uniform(-math.Pi, math.Pi)
 		g.parts = append(g.parts, particle{
 			pt:  ptI,
 			eta: eta + alpha*math.Cos(psi)/sinTh, // dη ≈ dθ/sinθ
@@ -468,30 +487,30 @@ func (g *generator) decay(r *rng, n int, pt, eta, phi, vx, vy, vz, pstar, charge
 }
 
 // fly returns a hadron's decay vertex.
-func fly(r *rng, pt, eta, phi, mass, ctau, ox, oy, oz float64) (x, y, z float64) {
+func fly(r *detrand.Stream, pt, eta, phi, mass, ctau, ox, oy, oz float64) (x, y, z float64) {
 	p := pt * math.Cosh(eta)
-	l := p / mass * ctau * r.exp()
+	l := p / mass * ctau * r.Exp()
 	dx, dy, dz := direction(eta, phi)
 	return ox + l*dx, oy + l*dy, oz + l*dz
 }
 
 // offAxis returns a direction near (eta, phi) at a typical angle k/pt.
-func offAxis(r *rng, eta, phi, k, pt float64) (float64, float64) {
-	dr := math.Min(0.35, k/pt*r.exp())
-	psi := r.uniform(-math.Pi, math.Pi)
+func offAxis(r *detrand.Stream, eta, phi, k, pt float64) (float64, float64) {
+	dr := math.Min(0.35, k/pt*r.Exp())
+	psi := r.Uniform(-math.Pi, math.Pi)
 	return eta + dr*math.Cos(psi), wrapPhi(phi + dr*math.Sin(psi))
 }
 
 // inCone returns a direction uniform within ΔR < 0.4 of (eta, phi).
-func inCone(r *rng, eta, phi float64) (float64, float64) {
-	dr := 0.4 * math.Sqrt(r.float())
-	psi := r.uniform(-math.Pi, math.Pi)
+func inCone(r *detrand.Stream, eta, phi float64) (float64, float64) {
+	dr := 0.4 * math.Sqrt(r.Float())
+	psi := r.Uniform(-math.Pi, math.Pi)
 	return eta + dr*math.Cos(psi), wrapPhi(phi + dr*math.Sin(psi))
 }
 
 // jet generates one jet into its jets row and MaxTracks tracks rows.
-func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
-	u := r.float()
+func (g *generator) jet(r *detrand.Stream, event int64, jrow, trows []byte) {
+	u := r.Float()
 	flav := FlavourTau
 	for i, c := range g.cum {
 		if u < c {
@@ -500,14 +519,14 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		}
 	}
 	var pt float64
-	if r.bernoulli(0.8) {
-		pt = 20*gev + 45*gev*r.exp()
+	if r.Bernoulli(0.8) {
+		pt = 20*gev + 45*gev*r.Exp()
 	} else {
-		pt = 20 * gev * math.Exp(r.float()*math.Log(50))
+		pt = 20 * gev * math.Exp(r.Float()*math.Log(50))
 	}
 	pt = math.Min(pt, 3000*gev)
-	eta := r.uniform(-2.5, 2.5)
-	phi := r.uniform(-math.Pi, math.Pi)
+	eta := r.Uniform(-2.5, 2.5)
+	phi := r.Uniform(-math.Pi, math.Pi)
 	g.parts = g.parts[:0]
 
 	// Prompt fragmentation: fewer for heavy flavour (the hadron takes the
@@ -526,7 +545,7 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		mean = 0.6 + 0.3*lnpt
 		charged = 0.1
 	}
-	nPrompt := r.poisson(math.Max(mean, 0.5))
+	nPrompt := r.Poisson(math.Max(mean, 0.5))
 	var buf [64]float64
 	for _, f := range splitMomentum(r, charged, min(nPrompt, 60), buf[:0]) {
 		ptI := f * pt
@@ -539,23 +558,23 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	truthPt, truthLxy := math.NaN(), math.NaN()
 	switch flav {
 	case FlavourB:
-		x := math.Min(0.98, math.Max(0.2, 0.72+0.14*r.normal()))
+		x := math.Min(0.98, math.Max(0.2, 0.72+0.14*r.Normal()))
 		hpt := x * pt
 		he, hp := offAxis(r, eta, phi, 1.0*gev, hpt)
 		bx, by, bz := fly(r, hpt, he, hp, massB, ctauB, 0, 0, 0)
 		truthPt, truthLxy = hpt, math.Hypot(bx, by)
 		// B → D + charged; the D flies on from the B vertex.
-		xd := math.Min(0.8, math.Max(0.15, 0.45+0.12*r.normal()))
+		xd := math.Min(0.8, math.Max(0.15, 0.45+0.12*r.Normal()))
 		dpt := xd * hpt
 		de, dp := offAxis(r, he, hp, 1.7*gev, dpt)
 		sp := g.pickCharm(r)
 		dx, dy, dz := fly(r, dpt, de, dp, sp.mass, sp.ctau, bx, by, bz)
-		nB := min(1+r.poisson(1.2), 5)
+		nB := min(1+r.Poisson(1.2), 5)
 		g.decay(r, nB, hpt*(1-xd), he, hp, bx, by, bz, 1.7*gev, 0.7, OriginFromB, vtx)
 		g.decay(r, g.prongs(r, sp), dpt, de, dp, dx, dy, dz, 0.75*gev, 0.7, OriginFromBC, vtx+1)
 		vtx += 2
 	case FlavourC:
-		x := math.Min(0.95, math.Max(0.15, 0.55+0.18*r.normal()))
+		x := math.Min(0.95, math.Max(0.15, 0.55+0.18*r.Normal()))
 		hpt := x * pt
 		he, hp := offAxis(r, eta, phi, 1.0*gev, hpt)
 		sp := g.pickCharm(r)
@@ -564,33 +583,33 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		g.decay(r, g.prongs(r, sp), hpt, he, hp, dx, dy, dz, 0.75*gev, 0.7, OriginFromC, vtx)
 		vtx++
 	case FlavourTau:
-		x := math.Min(0.98, math.Max(0.3, 0.8+0.12*r.normal()))
+		x := math.Min(0.98, math.Max(0.3, 0.8+0.12*r.Normal()))
 		hpt := x * pt
 		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
 		tx, ty, tz := fly(r, hpt, he, hp, massTau, ctauTau, 0, 0, 0)
 		truthPt, truthLxy = hpt, math.Hypot(tx, ty)
 		n := 1
-		if r.bernoulli(0.28) {
+		if r.Bernoulli(0.28) {
 			n = 3
 		}
 		g.decay(r, n, hpt, he, hp, tx, ty, tz, 0.6*gev, 0.75, OriginFromTau, vtx)
 		vtx++
 	}
 	// Long-lived strange hadrons and material interactions, in every flavour.
-	if r.bernoulli(0.10) {
-		hpt := pt * math.Min(0.5, math.Max(0.03, 0.12+0.08*r.normal()))
+	if r.Bernoulli(0.10) {
+		hpt := pt * math.Min(0.5, math.Max(0.03, 0.12+0.08*r.Normal()))
 		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
 		m, ct, ps := massKs, ctauKs, 0.206*gev
-		if r.bernoulli(0.3) {
+		if r.Bernoulli(0.3) {
 			m, ct, ps = massLam, ctauLam, 0.101*gev
 		}
 		x, y, z := fly(r, hpt, he, hp, m, ct, 0, 0, 0)
 		g.decay(r, 2, hpt, he, hp, x, y, z, ps, 1.0, OriginOtherSecondary, vtx)
 		vtx++
 	}
-	if r.bernoulli(0.04) {
-		rad := []float64{24, pixelRadii[0], pixelRadii[1], pixelRadii[2]}[r.intn(4)] + r.uniform(-1, 1)
-		hpt := pt * math.Min(0.3, 0.02+0.04*r.exp())
+	if r.Bernoulli(0.04) {
+		rad := []float64{24, pixelRadii[0], pixelRadii[1], pixelRadii[2]}[r.IntN(4)] + r.Uniform(-1, 1)
+		hpt := pt * math.Min(0.3, 0.02+0.04*r.Exp())
 		he, hp := offAxis(r, eta, phi, 0.5*gev, hpt)
 		dx, dy, dz := direction(he, hp)
 		s := rad / math.Hypot(dx, dy)
@@ -598,14 +617,14 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 		vtx++
 	}
 	// Pile-up and fake tracks.
-	for range r.poisson(0.5) {
-		ptI := minTrkPt + gev*r.exp()
+	for range r.Poisson(0.5) {
+		ptI := minTrkPt + gev*r.Exp()
 		e, p := inCone(r, eta, phi)
 		g.parts = append(g.parts, particle{pt: ptI, eta: e, phi: p, origin: OriginPileup, vertex: -1, pileup: true,
-			z0pu: r.uniform(-1.5, 1.5)})
+			z0pu: r.Uniform(-1.5, 1.5)})
 	}
-	for range r.poisson(0.08 + 0.04*lnpt) {
-		ptI := minTrkPt + 2*gev*r.exp()
+	for range r.Poisson(0.08 + 0.04*lnpt) {
+		ptI := minTrkPt + 2*gev*r.Exp()
 		e, p := inCone(r, eta, phi)
 		g.parts = append(g.parts, particle{pt: ptI, eta: e, phi: p, origin: OriginFake, vertex: -1, fake: true})
 	}
@@ -638,24 +657,24 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 	}
 
 	// Jet-level quantities.
-	ptJes := pt * (1 + 0.08*r.normal())
+	ptJes := pt * (1 + 0.08*r.Normal())
 	ptJes = math.Max(ptJes, 15*gev)
-	etaJes := eta + 0.01*r.normal()
-	mass := pt * (0.07 + 0.04*r.exp())
+	etaJes := eta + 0.01*r.Normal()
+	mass := pt * (0.07 + 0.04*r.Exp())
 	if flav == FlavourB {
-		mass += massB * 0.5 * r.float()
+		mass += massB * 0.5 * r.Float()
 	}
 	g.flav, g.jetPt, g.jetEta, g.jetPhi = flav, pt, eta, phi
 	label := [4]int{5, 4, 0, 15}[flav]
 	hypothesis := math.NaN()
 	if flav == FlavourB {
-		for _, h := range GenMassHypotheses() {
+		for _, h := range MassHypotheses() {
 			if math.IsNaN(hypothesis) || math.Abs(math.Log(mass/h)) < math.Abs(math.Log(mass/hypothesis)) {
 				hypothesis = h
 			}
 		}
 	}
-	jv := [12]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.normal()), etaJes + 0.005*r.normal(), mass,
+	jv := [12]float64{ptJes, etaJes, ptJes * (1 + 0.03*r.Normal()), etaJes + 0.005*r.Normal(), mass,
 		float64(len(g.tracks)), float64(label), float64(flav), float64(event), truthPt, truthLxy, hypothesis}
 	for i, v := range jv {
 		g.jl.Put(jrow, g.jetF[i], v)
@@ -683,7 +702,7 @@ func (g *generator) jet(r *rng, event int64, jrow, trows []byte) {
 // set by the parent's mass, and look like electrons in the calorimeter and
 // the transition-radiation tracker; and fakes in every flavour, soft,
 // prompt and hadron-like.
-func (g *generator) electrons(r *rng, el *RowLayout, rows []byte) {
+func (g *generator) electrons(r *detrand.Stream, el *loader.RowLayout, rows []byte) {
 	type electron struct {
 		vals   [8]float64
 		origin int
@@ -693,19 +712,19 @@ func (g *generator) electrons(r *rng, el *RowLayout, rows []byte) {
 	origin := [4]int{OriginFromB, OriginFromC, OriginFake, OriginFromTau}[g.flav]
 	massScale := [4]float64{1.3, 0.6, 0, 0.5}[g.flav] * gev
 	lifetime := [4]float64{6, 3, 0, 2}[g.flav]
-	if r.bernoulli(pReal) {
-		ptfrac := math.Min(0.95, math.Max(0.02, 0.18+0.12*r.normal()))
+	if r.Bernoulli(pReal) {
+		ptfrac := math.Min(0.95, math.Max(0.02, 0.18+0.12*r.Normal()))
 		es = append(es, electron{origin: origin, vals: [8]float64{
-			ptfrac, massScale * (0.5 + r.exp()), 0.02 + 0.15*r.float()*r.float(),
-			math.Abs(g.jetEta + 0.03*r.normal()), lifetime * r.exp() * sign(r.normal()+0.6),
-			math.Min(1, math.Max(0, 0.75+0.12*r.normal())), math.Abs(0.005 + 0.01*r.normal()), math.Min(1, math.Max(0, 0.85+0.08*r.normal())),
+			ptfrac, massScale * (0.5 + r.Exp()), 0.02 + 0.15*r.Float()*r.Float(),
+			math.Abs(g.jetEta + 0.03*r.Normal()), lifetime * r.Exp() * sign(r.Normal()+0.6),
+			math.Min(1, math.Max(0, 0.75+0.12*r.Normal())), math.Abs(0.005 + 0.01*r.Normal()), math.Min(1, math.Max(0, 0.85+0.08*r.Normal())),
 		}})
 	}
-	for range r.poisson(0.04 + 0.02*math.Log(g.jetPt/(20*gev))) {
+	for range r.Poisson(0.04 + 0.02*math.Log(g.jetPt/(20*gev))) {
 		es = append(es, electron{origin: OriginFake, vals: [8]float64{
-			math.Min(0.9, 0.03+0.06*r.exp()), 0.3 * gev * r.exp(), 0.4 * r.float(),
-			math.Abs(g.jetEta + 0.1*r.normal()), r.normal(),
-			math.Min(1, math.Max(0, 0.25+0.15*r.normal())), math.Abs(0.05 + 0.05*r.normal()), math.Min(1, math.Max(0, 0.55+0.2*r.normal())),
+			math.Min(0.9, 0.03+0.06*r.Exp()), 0.3 * gev * r.Exp(), 0.4 * r.Float(),
+			math.Abs(g.jetEta + 0.1*r.Normal()), r.Normal(),
+			math.Min(1, math.Max(0, 0.25+0.15*r.Normal())), math.Abs(0.05 + 0.05*r.Normal()), math.Min(1, math.Max(0, 0.55+0.2*r.Normal())),
 		}})
 	}
 	slices.SortStableFunc(es, func(a, b electron) int { // hardest first
@@ -731,7 +750,7 @@ func (g *generator) electrons(r *rng, el *RowLayout, rows []byte) {
 // charged particles (fakes excepted) and neutral ones (photons from π0
 // decays and neutral hadrons), which take about a third of the jet's
 // momentum, hardest first.
-func (g *generator) flows(r *rng, fl *RowLayout, rows []byte) {
+func (g *generator) flows(r *detrand.Stream, fl *loader.RowLayout, rows []byte) {
 	type flow struct {
 		pt, eta, phi float64
 		charged      bool
@@ -743,7 +762,7 @@ func (g *generator) flows(r *rng, fl *RowLayout, rows []byte) {
 		}
 	}
 	var buf [64]float64
-	for _, f := range splitMomentum(r, 0.35, min(1+r.poisson(0.8*float64(len(fs))), 60), buf[:0]) {
+	for _, f := range splitMomentum(r, 0.35, min(1+r.Poisson(0.8*float64(len(fs))), 60), buf[:0]) {
 		e, p := offAxis(r, g.jetEta, g.jetPhi, 0.4*gev, f*g.jetPt)
 		fs = append(fs, flow{f * g.jetPt, e, p, false})
 	}
@@ -766,8 +785,8 @@ func (g *generator) flows(r *rng, fl *RowLayout, rows []byte) {
 	}
 }
 
-func (g *generator) pickCharm(r *rng) *charmSpecies {
-	u := r.float()
+func (g *generator) pickCharm(r *detrand.Stream) *charmSpecies {
+	u := r.Float()
 	for i := range charm {
 		if u < charm[i].weight {
 			return &charm[i]
@@ -777,8 +796,8 @@ func (g *generator) pickCharm(r *rng) *charmSpecies {
 	return &charm[0]
 }
 
-func (g *generator) prongs(r *rng, sp *charmSpecies) int {
-	if r.bernoulli(sp.pFirst) {
+func (g *generator) prongs(r *detrand.Stream, sp *charmSpecies) int {
+	if r.Bernoulli(sp.pFirst) {
 		return sp.prongs[0]
 	}
 	return sp.prongs[1]
@@ -786,7 +805,7 @@ func (g *generator) prongs(r *rng, sp *charmSpecies) int {
 
 // reconstruct turns particles into selected tracks with measured
 // parameters, hits and lifetime-signed impact parameters.
-func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
+func (g *generator) reconstruct(r *detrand.Stream, jetPt, jetEta, jetPhi float64) {
 	g.tracks = g.tracks[:0]
 	density := math.Min(3, jetPt/(250*gev))
 	for i := range g.parts {
@@ -800,7 +819,7 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 		}
 		rad := math.Hypot(p.vx, p.vy)
 		eff := 0.92 * math.Exp(-rad/150)
-		if rad > sctRadii[0] || !r.bernoulli(eff) {
+		if rad > sctRadii[0] || !r.Bernoulli(eff) {
 			continue
 		}
 		ptG := p.pt / gev
@@ -810,18 +829,18 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 		var pixHits [4]int
 		nPix, nSCT := 0, 0
 		for l, lr := range pixelRadii {
-			if rad < lr && r.bernoulli(0.98) {
+			if rad < lr && r.Bernoulli(0.98) {
 				pixHits[l] = 1
-				if r.bernoulli(0.03) {
+				if r.Bernoulli(0.03) {
 					pixHits[l] = 2 // module overlap
 				}
 				nPix += pixHits[l]
 			}
 		}
 		for range sctRadii {
-			nSCT += 2 * btoi(r.bernoulli(0.985))
+			nSCT += 2 * btoi(r.Bernoulli(0.985))
 		}
-		nSCT += r.poisson(0.3)
+		nSCT += r.Poisson(0.3)
 		core := 1.0
 		if math.Hypot(dEta, dPhi) < 0.05 {
 			core = 2
@@ -829,9 +848,9 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 		pShare := 0.01 + 0.04*density*core
 		pSplit := 0.01 + 0.05*density*core
 		if p.fake {
-			nPix = 1 + r.intn(3)
-			pixHits = [4]int{btoi(r.bernoulli(0.5)), btoi(r.bernoulli(0.5)), 0, 0}
-			nSCT = 4 + r.intn(5)
+			nPix = 1 + r.IntN(3)
+			pixHits = [4]int{btoi(r.Bernoulli(0.5)), btoi(r.Bernoulli(0.5)), 0, 0}
+			nSCT = 4 + r.IntN(5)
 			pShare, pSplit = 0.3, 0.2
 		}
 		if nPix+nSCT < 7 {
@@ -840,11 +859,11 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 		ibl, bl := pixHits[0], pixHits[1]
 		sharedIBL, splitIBL := 0, 0
 		if ibl > 0 {
-			sharedIBL, splitIBL = btoi(r.bernoulli(pShare)), btoi(r.bernoulli(pSplit))
+			sharedIBL, splitIBL = btoi(r.Bernoulli(pShare)), btoi(r.Bernoulli(pSplit))
 		}
-		pixShared := r.binomial(nPix, pShare)
-		pixSplit := r.binomial(nPix, pSplit)
-		sctShared := r.binomial(nSCT, pShare*0.7)
+		pixShared := r.Binomial(nPix, pShare)
+		pixSplit := r.Binomial(nPix, pSplit)
+		sctShared := r.Binomial(nSCT, pShare*0.7)
 
 		// Resolutions (mm), worse without the innermost layers.
 		sd0 := math.Hypot(0.010, 0.080/(ptG*math.Sqrt(sinTh)))
@@ -865,29 +884,29 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 			z0 = p.z0pu
 		}
 		if p.fake {
-			d0 = 0.5 * r.normal()
-			z0 = 0.8 * r.normal()
+			d0 = 0.5 * r.Normal()
+			z0 = 0.8 * r.Normal()
 		}
 		tail := 1.0
-		if r.bernoulli(0.04 + 0.1*float64(pixShared)/float64(max(nPix, 1))) {
+		if r.Bernoulli(0.04 + 0.1*float64(pixShared)/float64(max(nPix, 1))) {
 			tail = 4
 		}
-		d0 += sd0 * tail * r.normal()
-		z0 += sz0 * tail * r.normal()
+		d0 += sd0 * tail * r.Normal()
+		z0 += sz0 * tail * r.Normal()
 		if math.Abs(d0) > maxD0 || math.Abs(z0) > maxZ0 {
 			continue
 		}
 		// Measured direction and momentum.
 		sPhi := math.Hypot(1e-4, 1.5e-3/ptG)
 		sTheta := math.Hypot(5e-5, 1e-3/ptG) * sinTh
-		mPhi := wrapPhi(p.phi + sPhi*r.normal())
-		mEta := p.eta + sTheta/sinTh*r.normal()
+		mPhi := wrapPhi(p.phi + sPhi*r.Normal())
+		mEta := p.eta + sTheta/sinTh*r.Normal()
 		q := 1.0
-		if r.bernoulli(0.5) {
+		if r.Bernoulli(0.5) {
 			q = -1
 		}
 		qop := q / (p.pt * math.Cosh(p.eta))
-		sQop := math.Abs(qop) * math.Hypot(0.01, 0.0004*ptG) * (1 + 0.05*r.normal())
+		sQop := math.Abs(qop) * math.Hypot(0.01, 0.0004*ptG) * (1 + 0.05*r.Normal())
 		// Lifetime signs with respect to the jet axis.
 		sgnD := sign(math.Sin(jetPhi-mPhi) * d0)
 		sgnZ := sign((jetEta - mEta) * z0)
@@ -899,7 +918,7 @@ func (g *generator) reconstruct(r *rng, jetPt, jetEta, jetPhi float64) {
 		}
 		t.vals = [19]float64{
 			d0, z0, wrapPhi(mPhi - jetPhi), mEta - jetEta, qop, ipS, zS,
-			sPhi * (1 + 0.05*r.normal()), sTheta * (1 + 0.05*r.normal()), sQop,
+			sPhi * (1 + 0.05*r.Normal()), sTheta * (1 + 0.05*r.Normal()), sQop,
 			float64(nPix), float64(nSCT), float64(ibl), float64(bl),
 			float64(sharedIBL), float64(splitIBL), float64(pixShared), float64(pixSplit), float64(sctShared),
 		}
