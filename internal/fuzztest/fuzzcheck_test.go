@@ -59,3 +59,33 @@ func TestFuzzcheck(t *testing.T) {
 		}
 	}
 }
+
+// TestFuzzcheckCoordinatorRace checks the rule by which `make fuzz` runs a
+// target a second time: only a failure that is Go 1.26's bare coordinator
+// deadline (go.dev/issue/75804, from a real run of FuzzReadNormDict) is
+// retried; a failing input, a build failure or a clean log is not.
+func TestFuzzcheckCoordinatorRace(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	script := filepath.Join("..", "..", "scripts", "fuzzcheck")
+	for _, c := range []struct {
+		log   string
+		retry bool
+	}{
+		{"race.log", true},
+		{"crash.log", false},
+		{"build.log", false},
+		{"steady.log", false},
+	} {
+		err := exec.Command(bash, script, "-coordinator-race", filepath.Join("testdata", c.log)).Run()
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatal(err)
+		}
+		if got := err == nil; got != c.retry {
+			t.Errorf("%s: retry %v, want %v", c.log, got, c.retry)
+		}
+	}
+}
