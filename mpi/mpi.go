@@ -27,6 +27,13 @@ static MPI_Op op_sum(void) { return MPI_SUM; }
 static MPI_Op op_max(void) { return MPI_MAX; }
 static int thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 
+// An in-place all-reduce. MPI_IN_PLACE is the address 1 in Open MPI: it
+// stays in C, since a Go stack slot holding it is an invalid pointer to
+// Go's runtime (a fatal error when the stack moves).
+static int allreduce_in_place(void *buf, int n, MPI_Datatype t, MPI_Op op) {
+	return MPI_Allreduce(MPI_IN_PLACE, buf, n, t, op, MPI_COMM_WORLD);
+}
+
 // Errors are returned, not fatal, so Go can wrap them with context.
 static int errors_return(void) { return MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN); }
 
@@ -163,7 +170,7 @@ func (w *World) SumFloat32(buf []float32) error {
 		return w.call("MPI_Allreduce", func() C.int { return C.MPI_Barrier(C.world()) })
 	}
 	return w.call("MPI_Allreduce", func() C.int {
-		return C.MPI_Allreduce(C.MPI_IN_PLACE, unsafe.Pointer(&buf[0]), C.int(len(buf)), C.type_float(), C.op_sum(), C.world())
+		return C.allreduce_in_place(unsafe.Pointer(&buf[0]), C.int(len(buf)), C.type_float(), C.op_sum())
 	})
 }
 
@@ -173,7 +180,7 @@ func (w *World) SumFloat64(buf []float64) error {
 		return w.call("MPI_Allreduce", func() C.int { return C.MPI_Barrier(C.world()) })
 	}
 	return w.call("MPI_Allreduce", func() C.int {
-		return C.MPI_Allreduce(C.MPI_IN_PLACE, unsafe.Pointer(&buf[0]), C.int(len(buf)), C.type_double(), C.op_sum(), C.world())
+		return C.allreduce_in_place(unsafe.Pointer(&buf[0]), C.int(len(buf)), C.type_double(), C.op_sum())
 	})
 }
 
@@ -184,7 +191,7 @@ func (w *World) MaxInt64(buf []int64) error {
 		return nil
 	}
 	return w.call("MPI_Allreduce", func() C.int {
-		return C.MPI_Allreduce(C.MPI_IN_PLACE, unsafe.Pointer(&buf[0]), C.int(len(buf)), C.type_int64(), C.op_max(), C.world())
+		return C.allreduce_in_place(unsafe.Pointer(&buf[0]), C.int(len(buf)), C.type_int64(), C.op_max())
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,11 @@ func rankMain() int {
 			return fail("rank %d: Gather %q", r, all)
 		}
 	}
+	if n == 2 {
+		if err := stress(w); err != nil {
+			return fail("rank %d: %v", r, err)
+		}
+	}
 	if err := w.Barrier(); err != nil {
 		return fail("%v", err)
 	}
@@ -85,6 +91,53 @@ func rankMain() int {
 	}
 	fmt.Printf("rank %d of %d ok\n", r, n)
 	return 0
+}
+
+// stress repeats the in-place sums while the garbage collector runs
+// without pause: the collector shrinks goroutine stacks, and copying a
+// stack fails fatally on a frame that holds a value no Go pointer may have
+// (MPI_IN_PLACE is the address 1), as a data-parallel training once did.
+func stress(w *World) error {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	f, d := make([]float32, 64), make([]float64, 64)
+	sums := func() error {
+		if err := w.SumFloat32(f); err != nil {
+			return err
+		}
+		return w.SumFloat64(d)
+	}
+	// Sums from every depth up to a few stack sizes: some call reaches
+	// the end of the stack inside the sum, where the collector's request
+	// to shrink it is carried out.
+	for i := range 1500 {
+		if err := deep(i%500, sums); err != nil {
+			return fmt.Errorf("sum %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// deep calls f from n frames down.
+func deep(n int, f func() error) error {
+	var pad [24]byte
+	pad[n%len(pad)] = byte(n)
+	if n == 0 {
+		return f()
+	}
+	return deep(n-1, f)
 }
 
 // Mpirun returns the command that runs program as n ranks on this
