@@ -14,7 +14,6 @@ import (
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/train"
 
-	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/runtime"
@@ -25,40 +24,8 @@ import (
 // one jet at a time with 40 tracks, single-threaded, as ATLAS software
 // calls it.
 func BenchmarkGN2DeployLatency(b *testing.B) {
-	spec := model.GN2()
-	norm := model.Normalisation{Inputs: map[string]model.Affine{}}
-	for range spec.JetVars {
-		norm.Jets.Mean = append(norm.Jets.Mean, 0)
-		norm.Jets.Std = append(norm.Jets.Std, 1)
-	}
-	var a model.Affine
-	for range spec.Inputs[0].Vars {
-		a.Mean = append(a.Mean, 0)
-		a.Std = append(a.Std, 1)
-	}
-	norm.Inputs["tracks"] = a
-	g, err := spec.Deploy(norm, model.DeployOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, layout, err := spec.Eval(1)
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := randomDeployModel(b, model.GN2(), model.DeployOptions{})
 	r := rand.New(rand.NewPCG(1, 1))
-	values := map[string][]byte{}
-	for _, p := range layout {
-		v := p.Init.Sample(r, int(p.Size))
-		f := make([]float32, len(v))
-		for i := range v {
-			f[i] = float32(v[i])
-		}
-		values[p.Name] = graph.Float32Bytes(f)
-	}
-	data, err := g.Marshal(graph.ModelOptions{ParamValues: values})
-	if err != nil {
-		b.Fatal(err)
-	}
 	sess, err := graphtest.OpenRuntime(b).NewSession("GN2", data, runtime.Options{IntraOpThreads: 1})
 	if err != nil {
 		b.Fatal(err)

@@ -34,6 +34,15 @@ func latencySpec() model.Spec {
 // weights and an identity normalisation to path.
 func writeDeployModel(t *testing.T, spec model.Spec, opts model.DeployOptions, path string) {
 	t.Helper()
+	if err := os.WriteFile(path, randomDeployModel(t, spec, opts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// randomDeployModel is spec's deployment graph (opts) with random weights
+// (a fixed seed) and an identity normalisation, as ONNX bytes.
+func randomDeployModel(tb testing.TB, spec model.Spec, opts model.DeployOptions) []byte {
+	tb.Helper()
 	norm := model.Normalisation{Inputs: map[string]model.Affine{}}
 	for range spec.JetVars {
 		norm.Jets.Mean, norm.Jets.Std = append(norm.Jets.Mean, 0), append(norm.Jets.Std, 1)
@@ -47,11 +56,11 @@ func writeDeployModel(t *testing.T, spec model.Spec, opts model.DeployOptions, p
 	}
 	g, err := spec.Deploy(norm, opts)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	_, layout, err := spec.Eval(1)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(3, 3))
 	values := map[string][]byte{}
@@ -65,11 +74,9 @@ func writeDeployModel(t *testing.T, spec model.Spec, opts model.DeployOptions, p
 	}
 	data, err := g.Marshal(graph.ModelOptions{ParamValues: values})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return data
 }
 
 // TestMeasureLatency times two models of one interface from Go and from
