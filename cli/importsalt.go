@@ -15,9 +15,13 @@ func importSaltCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "import-salt",
 		Usage:     "carry a model Salt trained (config.yaml and .ckpt) into a salt-ort run directory",
-		ArgsUsage: "CONFIG.yaml [CKPT.ckpt] --out RUN_DIR",
-		Description: `Converts the config.yaml Salt writes into its log directory (the full
-LightningCLI configuration) into salt-ort's TOML, and reads Salt's Lightning
+		ArgsUsage: "CONFIG.yaml [MORE.yaml ...] [CKPT.ckpt] --out RUN_DIR",
+		Description: `Converts Salt's configuration into salt-ort's TOML: the config.yaml Salt
+writes into its log directory (the full LightningCLI configuration), or a
+configuration as Salt ships them and users write them, laid over Salt's
+base.yaml as salt fit lays it (beside the configuration, in a configs
+directory above it, or --base), several files laid one over the other as
+salt fit --config A --config B lays them. It reads Salt's Lightning
 checkpoint with Go alone: the parameters, AdamW's moments and the position
 in the one-cycle schedule. It writes a run directory that eval, export,
 validate and train --resume (fine-tuning) read as if salt-ort had trained it:
@@ -36,13 +40,26 @@ not fit (exit 1). Either way nothing is written.`,
 			&cli.StringFlag{Name: "out", Usage: "run directory to create (must not exist or be empty)", Required: true},
 			&cli.StringSliceFlag{Name: "max-len", Usage: "GROUP=N: constituents per jet of a group where the config has no data.num_inputs and the training file is not here to count them (repeatable)"},
 			&cli.StringFlag{Name: "device", Usage: "cpu or cuda, instead of what trainer.accelerator says (with cpu, 16-bit precision becomes fp32)"},
+			baseFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() < 1 || c.NArg() > 2 {
-				return cli.Exit("salt-ort import-salt: give Salt's config.yaml and optionally its checkpoint (salt-ort import-salt logs/RUN/config.yaml logs/RUN/ckpts/EPOCH.ckpt --out runs/RUN)", ExitUsage)
+			var configs []string
+			ckpt := ""
+			for _, a := range c.Args().Slice() {
+				switch {
+				case saltimport.IsSaltConfig(a):
+					configs = append(configs, a)
+				case ckpt == "":
+					ckpt = a
+				default:
+					configs = nil
+				}
 			}
-			opts := saltimport.Options{Config: c.Args().Get(0), Checkpoint: c.Args().Get(1), Out: c.String("out"),
-				Convert: saltimport.ConvertOptions{MaxLen: map[string]int{}, Device: c.String("device")}}
+			if len(configs) == 0 || (ckpt != "" && c.Args().Get(c.NArg()-1) != ckpt) {
+				return cli.Exit("salt-ort import-salt: give Salt's configuration (CONFIG.yaml, or several laid one over the other) and optionally its checkpoint last (salt-ort import-salt logs/RUN/config.yaml logs/RUN/ckpts/EPOCH.ckpt --out runs/RUN)", ExitUsage)
+			}
+			opts := saltimport.Options{Config: configs[0], Overlays: configs[1:], Checkpoint: ckpt, Out: c.String("out"),
+				Convert: saltimport.ConvertOptions{MaxLen: map[string]int{}, Device: c.String("device"), Read: saltimport.ReadOptions{Base: c.String("base")}}}
 			if d := opts.Convert.Device; d != "" && d != "cpu" && d != "cuda" {
 				return cli.Exit(fmt.Sprintf("salt-ort import-salt: --device %q: give cpu or cuda", d), ExitUsage)
 			}

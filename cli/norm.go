@@ -170,7 +170,7 @@ func normFromConfig(cfg *config.Config, opts *loader.NormOptions) error {
 	}
 	opts.Groups = append(opts.Groups, loader.Group{Name: d.JetDataset, Variables: d.JetInputVariables()})
 	for _, n := range cfg.ConstituentNets() {
-		opts.Groups = append(opts.Groups, loader.Group{Name: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
+		opts.Groups = append(opts.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
 	}
 	sel, err := cfg.LoaderSelections()
 	if err != nil {

@@ -21,7 +21,7 @@ func trainCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "train",
 		Usage:     "train the model a TOML configuration describes",
-		ArgsUsage: "model.toml",
+		ArgsUsage: "model.toml | CONFIG.yaml [MORE.yaml ...]",
 		Description: `Builds the training-step and evaluation graphs, trains on the configured
 HDF5 files and writes a run directory: the configuration (as given and
 resolved), the norm and class dictionaries, checkpoints (last and the best
@@ -29,7 +29,12 @@ by the monitored validation metric), metrics/train.csv, metrics/val.csv,
 train.log and summary.json. SIGINT or SIGTERM writes the last checkpoint
 and exits; --resume continues from it exactly. Progress goes to stderr: a
 bar on a terminal, otherwise (a batch job's log) a line every 5 % of an
-epoch with the rate and the time left.`,
+epoch with the rate and the time left.
+
+Salt's configuration files train as they are: salt-ort train CONFIG.yaml
+converts them as import-salt does (Salt's base.yaml laid beneath, see
+--base; several files laid one over the other as salt fit --config A
+--config B lays them) and writes the resolved TOML into the run directory.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "run directory to create (default: runs/<config file name>)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run in this directory from its last checkpoint"},
@@ -39,16 +44,17 @@ epoch with the rate and the time left.`,
 			&cli.IntFlag{Name: "threads", Usage: "override training.threads"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or log lines; only the final summary"},
 			&cli.BoolFlag{Name: "json", Usage: "print the run summary as JSON on stdout"},
+			baseFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return cli.Exit("salt-ort train: give exactly one configuration file (salt-ort train model.toml)", ExitUsage)
+			if c.NArg() < 1 {
+				return cli.Exit("salt-ort train: give a configuration file (salt-ort train model.toml, or Salt's CONFIG.yaml)", ExitUsage)
 			}
 			// Catch SIGINT and SIGTERM before anything slow starts, so a
 			// stop during start-up also ends cleanly.
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg, err := config.Load(c.Args().First())
+			cfg, err := loadTrainConfig(c)
 			if err != nil {
 				return exitFor(err)
 			}
@@ -161,6 +167,10 @@ func removeUnstartedRun(dir string) {
 // are usage errors (2), everything else a runtime failure (1). A write
 // that failed for want of space gets the fix appended.
 func exitFor(err error) error {
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return err
+	}
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return cli.Exit("salt-ort: "+err.Error(), ExitUsage)

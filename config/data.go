@@ -133,6 +133,26 @@ func (d *Data) JetInputVariables() []string {
 	return out
 }
 
+// DatasetOf returns the dataset of the files an input is read from: its
+// data.input_map entry, or the input's own name.
+func (d *Data) DatasetOf(input string) string {
+	if ds, ok := d.InputMap[input]; ok {
+		return ds
+	}
+	return input
+}
+
+// InputOf returns the input read from a dataset of the files: the
+// data.input_map entry that maps to it, or the dataset's own name.
+func (d *Data) InputOf(dataset string) string {
+	for in, ds := range d.InputMap {
+		if ds == dataset {
+			return in
+		}
+	}
+	return dataset
+}
+
 // LoaderSelections parses data.selections into the loader's cuts.
 func (c *Config) LoaderSelections() (map[string][]loader.Cut, error) {
 	if len(c.Data.Selections) == 0 {
@@ -145,7 +165,7 @@ func (c *Config) LoaderSelections() (map[string][]loader.Cut, error) {
 			if err != nil {
 				return nil, &Error{File: c.path, Line: lineOfValue(c.raw, s), Key: "data.selections." + ds, Msg: err.Error()}
 			}
-			out[ds] = append(out[ds], cut)
+			out[c.Data.DatasetOf(ds)] = append(out[c.Data.DatasetOf(ds)], cut)
 		}
 	}
 	return out, nil
@@ -163,7 +183,7 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // labelDataset is the dataset a task's labels are read from.
 func (c *Config) labelDataset(t Task) string {
 	if t.Kind == "constituent_classification" || t.Kind == "track_classification" || t.Kind == "vertexing" {
-		return t.Input
+		return c.Data.DatasetOf(t.Input)
 	}
 	return c.Data.JetDataset
 }
@@ -419,7 +439,7 @@ func (c *Config) fieldError(fe *loader.FieldError) error {
 		}
 		return c.taskErrorf(task, "model.tasks."+k, "%s", msg)
 	case "selection":
-		return &Error{File: c.path, Line: lineOfValue(c.raw, fe.Name), Key: "data.selections." + fe.Dataset,
+		return &Error{File: c.path, Line: lineOfValue(c.raw, fe.Name), Key: "data.selections." + c.Data.InputOf(fe.Dataset),
 			Msg: fmt.Sprintf("cut %q: %q %s %s%s", fe.Name, fe.Field, problem, where, near)}
 	case "weight field":
 		return c.errorf("data.sample_weight", "%q %s %s%s", fe.Field, problem, where, near)

@@ -133,6 +133,19 @@ func (c *Config) Validate() error {
 	if _, err := c.LoaderSelections(); err != nil {
 		return err
 	}
+	read := map[string]string{}
+	for _, in := range sortedMapKeys(d.InputMap) {
+		ds := d.InputMap[in]
+		switch {
+		case !nets[in] || in == d.JetDataset:
+			return c.errorf("data.input_map", "%s: maps %q, which is not an init net's constituent input (the jet dataset is named by data.jet_dataset)", in, in)
+		case ds == "":
+			return c.errorf("data.input_map", "%s: give the dataset it is read from, e.g. %s = \"%s_loose\"", in, in, in)
+		case read[ds] != "":
+			return c.errorf("data.input_map", "%s and %s are both read from dataset %q: map each input to a dataset of its own", read[ds], in, ds)
+		}
+		read[ds] = in
+	}
 	if err := c.validateEncoder(); err != nil {
 		return err
 	}

@@ -292,7 +292,10 @@ func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, er
 	get := func(ds string, vars []string) (model.Affine, error) {
 		var a model.Affine
 		for _, v := range vars {
-			e, ok := run.Norm[ds][v]
+			e, ok := run.Norm[run.Config.Data.DatasetOf(ds)][v]
+			if !ok {
+				e, ok = run.Norm[ds][v]
+			}
 			if !ok {
 				return a, fmt.Errorf("deploy: %s: the norm dictionary has no %s.%s", run.Dir, ds, v)
 			}

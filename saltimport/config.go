@@ -5,11 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/loader"
@@ -30,6 +30,12 @@ type Converted struct {
 	// Notes say where salt-ort computes the same thing differently, or
 	// where a value came from elsewhere than the key, as "key: note".
 	Notes []string
+	// Files are the configuration files combined, Salt's base.yaml first
+	// where one was laid beneath.
+	Files []string
+	// Ranks is the number of processes Salt trained on (trainer.devices ×
+	// trainer.num_nodes): salt-ort runs them as the ranks of an MPI job.
+	Ranks int
 }
 
 // ConfigError lists every key of a Salt configuration that salt-ort cannot
@@ -58,6 +64,9 @@ type ConvertOptions struct {
 	// Device overrides the device trainer.accelerator implies ("cpu" or
 	// "cuda"; with "cpu", a 16-bit precision becomes fp32).
 	Device string
+	// Read says how the configuration files are combined with Salt's
+	// base.yaml.
+	Read ReadOptions
 }
 
 // converter walks Salt's configuration, marking the keys it uses.
@@ -69,6 +78,8 @@ type converter struct {
 	problems []string
 	ignored  []string
 	notes    []string
+	opts     ConvertOptions
+	ranks    int
 }
 
 func (c *converter) problem(key, format string, args ...any) {
@@ -208,29 +219,55 @@ func (c *converter) classPath(path string) string {
 	return c.str(path + ".class_path")
 }
 
-// Convert converts the text of the config.yaml Salt writes into its log
-// directory (LightningCLI's full configuration) read from path into a
-// salt-ort configuration. Every key that changes the model or its training
-// is either carried over or reported: one *ConfigError lists every key
+// Convert converts one Salt configuration, the text data of the file at
+// path, into a salt-ort configuration: the config.yaml Salt writes into
+// its log directory (LightningCLI's full configuration) or a configuration
+// as Salt ships and users write them, laid over Salt's base.yaml as
+// opts.Read says. Every key that changes the model or its training is
+// either carried over or reported: one *ConfigError lists every key
 // salt-ort cannot represent.
 func Convert(path string, data []byte, opts ConvertOptions) (*Converted, error) {
-	var root map[string]any
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ConfigError{File: path, Problems: []string{"(file): not YAML: " + err.Error()}}
+	comb, err := Combine([]string{path}, opts.Read, map[string][]byte{path: data})
+	if err != nil {
+		return nil, err
 	}
-	if root == nil {
-		return nil, &ConfigError{File: path, Problems: []string{"(file): empty"}}
+	return convertCombined(comb, opts)
+}
+
+// ConvertFiles converts the Salt configuration that `salt fit --config
+// paths[0] --config paths[1] ...` would train: Salt's base.yaml beneath
+// (opts.Read), then each file laid over the ones before.
+func ConvertFiles(paths []string, opts ConvertOptions) (*Converted, error) {
+	comb, err := Combine(paths, opts.Read, nil)
+	if err != nil {
+		return nil, err
 	}
-	c := &converter{file: path, dir: filepath.Dir(path), root: root, used: map[string]bool{}}
-	out := &Converted{Config: config.Default()}
+	return convertCombined(comb, opts)
+}
+
+// IsSaltConfig reports whether path names a Salt configuration (YAML)
+// rather than salt-ort's TOML, by its extension.
+func IsSaltConfig(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+func convertCombined(comb *Combined, opts ConvertOptions) (*Converted, error) {
+	path := comb.Files[len(comb.Files)-1]
+	root := comb.Root()
+	c := &converter{file: path, dir: filepath.Dir(path), root: root, used: map[string]bool{}, opts: opts}
+	out := &Converted{Config: config.Default(), Files: comb.Files}
+	if comb.Base != "" {
+		c.note("(base)", "Salt's %s laid beneath the configuration, as Salt's CLI does (--base to choose another)", comb.Base)
+	}
 	cfg := &out.Config
 	for _, k := range []string{"model", "data", "trainer"} {
 		if _, ok := root[k].(map[string]any); !ok {
-			c.problem(k, "missing: this is not the config.yaml Salt writes into its log directory")
+			c.problem(k, "missing: a Salt configuration has model, data and trainer sections (is Salt's base.yaml beside it, or give --base)")
 		}
 	}
 	if len(c.problems) > 0 {
-		return nil, &ConfigError{File: path, Problems: c.problems}
+		return nil, &ConfigError{File: strings.Join(comb.Files, " + "), Problems: c.problems}
 	}
 	c.convertData(cfg, opts)
 	out.NormDict, out.ClassDict = c.dictionaries(cfg)
@@ -239,9 +276,10 @@ func Convert(path string, data []byte, opts ConvertOptions) (*Converted, error) 
 	c.checkRest()
 	sort.Strings(c.problems)
 	if len(c.problems) > 0 {
-		return nil, &ConfigError{File: path, Problems: c.problems}
+		return nil, &ConfigError{File: strings.Join(comb.Files, " + "), Problems: c.problems}
 	}
 	out.Ignored, out.Notes = c.ignored, c.notes
+	out.Ranks = c.ranks
 	return out, nil
 }
 
@@ -262,21 +300,19 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 	d.Variables = map[string][]string{}
 	for _, ds := range sortedKeys(vm) {
 		key := "data.variables." + ds
-		switch {
-		case ds == "global" || ds == "parameters" || strings.HasPrefix(ds, "_") || ds == "EDGE":
-			c.problem(key, "import-salt does not carry %q inputs yet (global features, parameters, edge features); salt-ort trains them: write [data.variables] and its tables by hand (docs/salt-parity.md)", ds)
+		if strings.HasPrefix(ds, "_") {
+			// Salt's CLI adds _edge_features_<group> for its edge
+			// constructors; salt-ort computes them from
+			// data.edge_constructors.
+			c.get(key)
 			continue
 		}
 		d.Variables[ds] = c.strs(key)
 	}
-	if im, _ := c.get("data.input_map"); im != nil {
-		m, _ := im.(map[string]any)
-		for _, k := range sortedKeys(m) {
-			if v, _ := m[k].(string); v != k {
-				c.problem("data.input_map."+k, "maps %q to dataset %q: salt-ort reads each input from the dataset of its own name; rename the input to %q", k, m[k], m[k])
-			}
-		}
-	}
+	c.convertInputMap(d)
+	c.convertParameters(d)
+	c.convertEdgeConstructors(d)
+	c.convertSelections(d)
 	file := func(key string) []string {
 		s := c.str(key)
 		if s == "" {
@@ -323,7 +359,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 	numInputs, _ := c.get("data.num_inputs")
 	limits, _ := numInputs.(map[string]any)
 	for _, ds := range sortedKeys(d.Variables) {
-		if ds == d.JetDataset {
+		if ds == d.JetDataset || ds == config.GlobalVariables || ds == config.ParameterVariables {
 			continue
 		}
 		n := 0
@@ -333,7 +369,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 			n = m
 		} else if len(d.Train) > 0 {
 			var err error
-			if n, err = constituents(d.Train[0], ds); err != nil {
+			if n, err = constituents(d.Train[0], d.DatasetOf(ds)); err != nil {
 				c.problem("data.num_inputs."+ds, "Salt takes the %s per jet from the files, and %v; give the count with --max-len %s=N", ds, err, ds)
 				continue
 			}
@@ -412,65 +448,197 @@ func (c *converter) convertModel(cfg *config.Config) {
 	if len(list) == 0 {
 		c.problem(ia+".init_nets", "no init nets")
 	}
-	embed := 0
-	byInput := map[string]config.InitNet{}
-	var order []string
-	for i := range list {
-		p := fmt.Sprintf("%s.init_nets.%d", ia, i)
-		in := c.str(p + ".input_name")
-		n := config.InitNet{Input: in}
-		dc := p + ".dense_config"
-		out := c.integer(dc+".output_size", 0)
-		if embed == 0 {
-			embed = out
-		} else if out != embed {
-			c.problem(dc+".output_size", "%d differs from the first init net's %d (Salt requires one embedding size)", out, embed)
-		}
-		inputs := len(cfg.Data.Variables[in]) + len(cfg.Data.Variables[cfg.Data.JetDataset])
-		if n := c.integer(dc+".input_size", inputs); n != inputs {
-			c.problem(dc+".input_size", "%d, but %s has %d variables and the jets %d", n, in, len(cfg.Data.Variables[in]), len(cfg.Data.Variables[cfg.Data.JetDataset]))
-		}
-		n.Hidden = c.denseHidden(dc, inputs)
-		n.Activation = c.activation(dc+".activation", "ReLU")
-		if fa, _ := c.get(dc + ".final_activation"); fa != nil {
-			n.FinalActivation = c.activation(dc+".final_activation", "")
-		}
-		c.denseCommon(dc, 0)
-		if !c.boolean(p+".attach_global", true) {
-			c.problem(p+".attach_global", "false: salt-ort always attaches the jet variables to each constituent, as Salt's default")
-		}
-		c.get(p + ".variables")
-		c.get(p + ".global_object")
-		if _, dup := byInput[in]; dup {
-			c.problem(p+".input_name", "two init nets for %q", in)
-		}
-		byInput[in] = n
-		order = append(order, in)
-		if _, ok := cfg.Data.Variables[in]; !ok {
-			c.problem(p+".input_name", "%q has no variables in data.variables", in)
-		}
-	}
-	// The init nets in Salt's order, with the constituent counts found above.
 	counts := map[string]int{}
 	for _, n := range m.InitNets {
 		counts[n.Input] = n.MaxLen
 	}
 	m.InitNets = nil
-	for _, in := range order {
-		n := byInput[in]
-		n.MaxLen = counts[in]
+	embed := 0
+	seen := map[string]bool{}
+	for i := range list {
+		p := fmt.Sprintf("%s.init_nets.%d", ia, i)
+		n, out := c.initNet(cfg, p, true)
+		if embed == 0 {
+			embed = out
+		} else if out != embed {
+			c.problem(p+".dense_config.output_size", "%d differs from the first init net's %d (Salt requires one embedding size)", out, embed)
+		}
+		if seen[n.Input] {
+			c.problem(p+".input_name", "two init nets for %q", n.Input)
+		}
+		seen[n.Input] = true
+		n.MaxLen = counts[n.Input]
 		m.InitNets = append(m.InitNets, n)
 	}
 	m.EmbedDim = embed
+	c.convertEdgeInitNets(cfg, ia+".edge_init_nets")
+	c.convertFeaturewise(cfg, ia+".featurewise_nets")
 
-	width := c.convertEncoder(cfg, ia+".encoder", embed)
-	if cp := c.classPath(ia + ".pool_net"); cp != "salt.models.GlobalAttentionPooling" {
-		c.problem(ia+".pool_net.class_path", "%q: salt-ort pools with Salt's GlobalAttentionPooling only", cp)
-	} else if n := c.integer(ia+".pool_net.init_args.input_size", width); n != width {
-		c.problem(ia+".pool_net.init_args.input_size", "%d, but the encoder's output has %d features", n, width)
+	width := embed
+	if v, _ := c.get(ia + ".encoder"); v == nil {
+		// Salt's SaltModel without an encoder: the init nets' outputs are
+		// pooled directly (DeepSets) or, without pool_net, are the jet's.
+		cfg.Model.Encoder = config.Encoder{}
+	} else {
+		width = c.convertEncoder(cfg, ia+".encoder", embed)
 	}
-	m.Pooling.Kind = "attention"
-	c.convertTasks(cfg, ia+".tasks", width)
+	switch v, _ := c.get(ia + ".pool_net"); {
+	case v == nil:
+		m.Pooling.Kind = "none"
+		if len(m.InitNets) != 1 || m.InitNets[0].Input != cfg.Data.JetDataset {
+			c.problem(ia+".pool_net", "unset, but Salt pools unless one init net reads the global object %q alone (Salt asserts the same)", cfg.Data.JetDataset)
+		}
+	case c.classPath(ia+".pool_net") == "salt.models.GlobalAttentionPooling":
+		m.Pooling.Kind = "attention"
+		if n := c.integer(ia+".pool_net.init_args.input_size", width); n != width {
+			c.problem(ia+".pool_net.init_args.input_size", "%d, but the encoder's output has %d features", n, width)
+		}
+	default:
+		c.problem(ia+".pool_net.class_path", "%q: salt-ort pools with Salt's GlobalAttentionPooling (or, with pool_net unset, reads a jet-only model's init net)", c.classPath(ia+".pool_net"))
+	}
+	if len(m.InitNets) == 1 && m.InitNets[0].Input == cfg.Data.JetDataset {
+		// The jet init net is not a constituent group.
+		m.InitNets[0].MaxLen = 0
+	}
+	if v, _ := c.get(ia + ".merge_dict"); !empty(v) {
+		c.problem(ia+".merge_dict", "merging input groups into one stream is not available in salt-ort; give each group its own init net")
+	}
+	if v, _ := c.get(ia + ".mask_decoder"); !empty(v) {
+		c.problem(ia+".mask_decoder", "Salt's MaskFormer (object reconstruction) is not available in salt-ort yet")
+	}
+	c.convertTasks(cfg, ia+".tasks", width, len(cfg.Data.Variables[config.GlobalVariables]))
+}
+
+// initNet converts one of Salt's InitNet configurations (input_name,
+// dense_config, attach_global) and returns it with its output size.
+func (c *converter) initNet(cfg *config.Config, p string, constituents bool) (config.InitNet, int) {
+	in := c.str(p + ".input_name")
+	n := config.InitNet{Input: in}
+	dc := p + ".dense_config"
+	out := c.integer(dc+".output_size", 0)
+	jet := cfg.Data.JetDataset
+	// Salt's InitNet attaches the global object's variables (and the
+	// parameters, unless a featurewise net takes them) unless told not to.
+	attach := c.boolean(p+".attach_global", true)
+	switch {
+	case in == jet && attach:
+		c.problem(p+".attach_global", "true (Salt's default) on the global object's own init net attaches the jet variables to themselves; set attach_global: false, as Salt's DL1 does")
+	case in != jet && !attach:
+		n.AttachGlobal = &attach
+	}
+	inputs := len(cfg.Data.Variables[in])
+	if attach && in != jet {
+		inputs += len(cfg.Data.Variables[jet])
+		if !c.featurewiseInput() {
+			inputs += len(cfg.Data.Variables[config.ParameterVariables])
+		}
+	}
+	if constituents {
+		if _, ok := cfg.Data.Variables[in]; !ok {
+			c.problem(p+".input_name", "%q has no variables in data.variables", in)
+		}
+	}
+	if n := c.integer(dc+".input_size", inputs); n != inputs {
+		c.problem(dc+".input_size", "%d, but %s has %d variables (with the jets' %d where attach_global)", n, in, len(cfg.Data.Variables[in]), len(cfg.Data.Variables[jet]))
+	}
+	n.Hidden = c.denseHidden(dc, inputs)
+	n.Activation = c.activation(dc+".activation", "ReLU")
+	if fa, _ := c.get(dc + ".final_activation"); fa != nil {
+		n.FinalActivation = c.activation(dc+".final_activation", "")
+	}
+	c.denseCommon(dc, 0)
+	c.get(p + ".variables")
+	c.get(p + ".global_object")
+	if v, _ := c.get(p + ".featurewise"); !empty(v) {
+		c.problem(p+".featurewise", "set by Salt's CLI from featurewise_nets; give those instead")
+	}
+	return n, out
+}
+
+// featurewiseInput reports whether a featurewise net transforms the init
+// nets' inputs (Salt then does not attach the parameters).
+func (c *converter) featurewiseInput() bool {
+	list, _ := c.peek("model.model.init_args.featurewise_nets").([]any)
+	for _, f := range list {
+		if m, _ := f.(map[string]any); m != nil && m["layer"] == "input" {
+			return true
+		}
+	}
+	return false
+}
+
+// convertEdgeInitNets carries edge_init_nets: the Dense over the edge
+// features, whose output width is the encoder's edge_embed_dim.
+func (c *converter) convertEdgeInitNets(cfg *config.Config, path string) {
+	v, _ := c.get(path)
+	list, _ := v.([]any)
+	for i := range list {
+		p := fmt.Sprintf("%s.%d", path, i)
+		in := strings.TrimPrefix(c.str(p+".input_name"), "_edge_features_")
+		dc := p + ".dense_config"
+		n := config.InitNet{Input: in, Activation: c.activation(dc+".activation", "ReLU")}
+		c.get(p + ".input_name")
+		feats := 0
+		for _, e := range cfg.Data.EdgeConstructors {
+			if e.Input == in {
+				feats = edgeFeatureWidth(e.EdgeFeatures)
+			}
+		}
+		n.Hidden = c.denseHidden(dc, feats)
+		if fa, _ := c.get(dc + ".final_activation"); fa != nil {
+			n.FinalActivation = c.activation(dc+".final_activation", "")
+		}
+		c.integer(dc+".output_size", 0)
+		c.integer(dc+".input_size", 0)
+		c.denseCommon(dc, 0)
+		c.get(p + ".attach_global")
+		c.get(p + ".variables")
+		c.get(p + ".global_object")
+		cfg.Model.EdgeInitNets = append(cfg.Model.EdgeInitNets, n)
+	}
+}
+
+// edgeFeatureWidth is the number of edge feature columns Salt's
+// EdgeConstructor makes of the features listed (dR gives Δφ, Δη and ln ΔR).
+func edgeFeatureWidth(features []string) int {
+	n := 0
+	for _, f := range features {
+		if f == "dR" {
+			n += 3
+		} else {
+			n++
+		}
+	}
+	return n
+}
+
+// convertFeaturewise carries featurewise_nets: networks of the parameters
+// that scale and shift a layer's features.
+func (c *converter) convertFeaturewise(cfg *config.Config, path string) {
+	v, _ := c.get(path)
+	list, _ := v.([]any)
+	for i := range list {
+		p := fmt.Sprintf("%s.%d", path, i)
+		f := config.FeaturewiseNet{Layer: c.str(p + ".layer"), ApplyNorm: c.boolean(p+".apply_norm", false)}
+		dense := func(key string) *config.FeaturewiseDense {
+			dc := p + "." + key
+			if v, _ := c.get(dc); v == nil {
+				return nil
+			}
+			d := &config.FeaturewiseDense{Hidden: c.ints(dc + ".hidden_layers"), Activation: c.activation(dc+".activation", "ReLU"),
+				OutputSize: c.integer(dc+".output_size", 0)}
+			if fa, _ := c.get(dc + ".final_activation"); fa != nil {
+				d.FinalActivation = c.activation(dc+".final_activation", "")
+			}
+			c.integer(dc+".input_size", 0)
+			c.denseCommon(dc, 0)
+			return d
+		}
+		f.DenseConfigScale = dense("dense_config_scale")
+		f.DenseConfigBias = dense("dense_config_bias")
+		c.get(p + ".variables")
+		cfg.Model.FeaturewiseNets = append(cfg.Model.FeaturewiseNets, f)
+	}
 }
 
 // denseHidden reads the hidden layers of a Dense config: hidden_layers, or
@@ -520,13 +688,13 @@ func (c *converter) activation(path, def string) string {
 // convertEncoder maps Salt's Transformer and returns its output width.
 func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int {
 	e := &cfg.Model.Encoder
-	cp := c.classPath(p)
-	if cp != "salt.models.Transformer" {
-		if cp == "" {
-			c.problem(p, "no encoder: salt-ort always has a transformer encoder")
-		} else {
-			c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer)", cp)
-		}
+	switch cp := c.classPath(p); cp {
+	case "salt.models.Transformer":
+	case "salt.models.TransformerCrossAttentionEncoder":
+		c.problem(p+".class_path", "%q (self- and cross-attention between constituent groups) is not available in salt-ort yet; Salt's Transformer attends over all groups at once", cp)
+		return embed
+	default:
+		c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer, alias TransformerV2)", cp)
 		return embed
 	}
 	a := p + ".init_args"
@@ -560,12 +728,8 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if n := c.integer(a+".num_dense", 1); n != 1 {
 		c.problem(a+".num_dense", "%d: salt-ort's encoder layers have one attention and one dense block", n)
 	}
-	if n := c.integer(a+".edge_embed_dim", 0); n != 0 {
-		c.problem(a+".edge_embed_dim", "%d: import-salt does not carry edge features yet; salt-ort trains them ([[data.edge_constructors]], [[model.edge_init_nets]], edge_embed_dim)", n)
-	}
-	if c.boolean(a+".update_edges", false) {
-		c.problem(a+".update_edges", "true: import-salt does not carry edge features yet")
-	}
+	e.EdgeEmbedDim = c.integer(a+".edge_embed_dim", 0)
+	e.UpdateEdges = c.boolean(a+".update_edges", false)
 	if c.boolean(a+".mup", false) {
 		c.problem(a+".mup", "true: not available in salt-ort")
 	}
@@ -618,8 +782,10 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	return width
 }
 
-// convertTasks maps Salt's task heads and their losses.
-func (c *converter) convertTasks(cfg *config.Config, p string, width int) {
+// convertTasks maps Salt's task heads and their losses. width is the
+// encoder's (or the init nets') output width and global the number of
+// global variables joined to the pooled representation.
+func (c *converter) convertTasks(cfg *config.Config, p string, width, global int) {
 	if cp := c.classPath(p); cp != "torch.nn.ModuleList" {
 		c.problem(p+".class_path", "%q: Salt's tasks are a torch.nn.ModuleList", cp)
 		return
@@ -633,6 +799,7 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width int) {
 	for _, n := range cfg.Model.InitNets {
 		groups[n.Input] = true
 	}
+	pooled := width + global
 	for i := range list {
 		tp := fmt.Sprintf("%s.init_args.modules.%d", p, i)
 		a := tp + ".init_args"
@@ -641,130 +808,58 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width int) {
 		t.Weight = &w
 		dc := a + ".dense_config"
 		jetLevel := t.Input == cfg.Data.JetDataset
-		if !jetLevel && !groups[t.Input] {
+		if !jetLevel && (!groups[t.Input] || t.Input == cfg.Data.JetDataset) {
 			c.problem(a+".input_name", "%q is neither the global object %q nor an input with an init net", t.Input, cfg.Data.JetDataset)
 		}
-		t.Hidden = c.denseHidden(dc, width)
+		// A jet task reads the pooled representation (with the global
+		// variables); a constituent task reads its constituent's
+		// encoding with the pooled representation as context; a
+		// vertexing task a pair of them.
+		headIn, context := pooled, 0
+		if !jetLevel {
+			headIn, context = width, pooled
+		}
+		cls := c.classPath(tp)
+		if cls == "salt.models.VertexingTask" {
+			headIn = 2 * width
+		}
+		if in := c.integer(dc+".input_size", headIn); in != headIn {
+			c.problem(dc+".input_size", "%d, but the head reads %d features (the encoder's output is %d wide, the global variables %d)", in, headIn, width, global)
+		}
+		t.Hidden = c.denseHidden(dc, headIn)
 		t.Activation = c.activation(dc+".activation", "ReLU")
 		if v, _ := c.get(dc + ".final_activation"); v != nil {
 			c.problem(dc+".final_activation", "%v: salt-ort's heads end with the logits, as Salt's default", v)
 		}
-		context := width
-		if jetLevel {
-			context = 0
-		}
 		c.denseCommon(dc, context)
-		loss := c.classPath(a + ".loss")
-		la := a + ".loss.init_args"
 		out := c.integer(dc+".output_size", 0)
-		in := c.integer(dc+".input_size", 0)
-		switch cls := c.classPath(tp); cls {
+		loss := c.lossOf(a + ".loss")
+		switch cls {
 		case "salt.models.ClassificationTask":
-			t.Label = c.str(a + ".label")
-			if jetLevel {
-				t.Kind = "jet_classification"
-			} else {
-				t.Kind = "constituent_classification"
-			}
-			if loss != "torch.nn.CrossEntropyLoss" {
-				c.problem(a+".loss.class_path", "%q: salt-ort's classification tasks use CrossEntropyLoss (multi-class)", loss)
-			}
-			if r := c.str(la + ".reduction"); r != "" && r != "mean" {
-				c.problem(la+".reduction", "%q: salt-ort averages the loss (\"mean\")", r)
-			}
-			if ls := c.number(la+".label_smoothing", 0); ls != 0 {
-				c.problem(la+".label_smoothing", "%g: salt-ort has no label smoothing", ls)
-			}
-			c.get(la + ".ignore_index") // Salt sets -1, which salt-ort's padding labels are
-			for _, k := range []string{"size_average", "reduce"} {
-				if v, _ := c.get(la + "." + k); v != nil {
-					c.problem(la+"."+k, "%v: deprecated PyTorch argument salt-ort does not have; use reduction", v)
-				}
-			}
-			if v, _ := c.get(la + ".weight"); v != nil {
-				l, _ := v.([]any)
-				for j := range l {
-					t.ClassWeights = append(t.ClassWeights, c.number(fmt.Sprintf("%s.weight.%d", la, j), 0))
-				}
-			} else if c.boolean(a+".use_class_dict", false) {
-				t.UseClassDict = true
-			}
-			c.get(a + ".use_class_dict")
-			t.ClassNames = c.strs(a + ".class_names")
-			if t.ClassNames == nil {
-				if names, ok := classNames[t.Label]; ok {
-					t.ClassNames = names
-					c.note(a+".class_names", "null: Salt's names for %s, %v", t.Label, names)
-				} else {
-					c.problem(a+".class_names", "null, and %s has no class names salt-ort knows: list them", t.Label)
-				}
-			}
-			if out != len(t.ClassNames) {
-				c.problem(dc+".output_size", "%d outputs for %d class names", out, len(t.ClassNames))
-			}
-			if v, _ := c.get(a + ".label_map"); v != nil {
-				c.problem(a+".label_map", "salt-ort reads the labels as the files hold them; relabel the files instead")
-			}
-			if v, _ := c.get(a + ".sample_weight"); v != nil {
-				c.problem(a+".sample_weight", "%v: Salt's sample weighting (mean of weight·loss) is not salt-ort's (data.sample_weight, a weighted mean)", v)
-			}
-			if in != 0 && in != width {
-				c.problem(dc+".input_size", "%d, but the head reads the %d features of the encoder", in, width)
-			}
+			c.classificationTask(cfg, &t, a, loss, out, jetLevel)
 		case "salt.models.VertexingTask":
 			t.Kind = "vertexing"
 			t.Label = c.str(a + ".label")
 			// Salt always weights pairs by the origin label of the same name.
 			t.OriginLabel = strings.Replace(t.Label, "VertexIndex", "OriginLabel", 1)
-			if loss != "torch.nn.BCEWithLogitsLoss" {
-				c.problem(a+".loss.class_path", "%q: Salt's vertexing uses BCEWithLogitsLoss", loss)
+			if loss.class != "torch.nn.BCEWithLogitsLoss" {
+				c.problem(a+".loss.class_path", "%q: Salt's vertexing uses BCEWithLogitsLoss", loss.class)
 			}
-			if r := c.str(la + ".reduction"); r != "none" {
-				c.problem(la+".reduction", "%q: Salt's vertexing loss needs reduction \"none\"", r)
+			if loss.reduction != "none" {
+				c.problem(loss.path+".reduction", "%q: Salt's vertexing loss needs reduction \"none\"", loss.reduction)
 			}
-			for _, k := range []string{"weight", "pos_weight", "size_average", "reduce"} {
-				if v, _ := c.get(la + "." + k); v != nil {
-					c.problem(la+"."+k, "%v: salt-ort's vertexing loss has no %s", v, k)
+			for _, k := range []string{"weight", "pos_weight"} {
+				if v, _ := c.get(loss.path + "." + k); v != nil {
+					c.problem(loss.path+"."+k, "%v: salt-ort's vertexing loss has no %s", v, k)
 				}
 			}
 			if out != 1 {
 				c.problem(dc+".output_size", "%d: a vertexing head has one output per pair", out)
 			}
-			if in != 0 && in != 2*width {
-				c.problem(dc+".input_size", "%d, but the head reads the pair's 2×%d features", in, width)
-			}
-		case "salt.models.RegressionTask":
-			t.Kind = "regression"
-			t.Targets = c.strs(a + ".targets")
-			if t.Targets == nil {
-				if s := c.str(a + ".targets"); s != "" {
-					t.Targets = []string{s}
-				}
-			}
-			switch loss {
-			case "torch.nn.MSELoss":
-			case "torch.nn.HuberLoss":
-				t.HuberDelta = c.number(la+".delta", 1)
-			default:
-				c.problem(a+".loss.class_path", "%q: salt-ort's regression has MSELoss and HuberLoss", loss)
-			}
-			if r := c.str(la + ".reduction"); r != "" && r != "mean" {
-				c.problem(la+".reduction", "%q: salt-ort averages the loss (\"mean\")", r)
-			}
-			for _, k := range []string{"scaler", "target_denominators", "norm_params", "sample_weight"} {
-				if v, _ := c.get(a + "." + k); !empty(v) {
-					c.problem(a+"."+k, "salt-ort regresses the targets as the files hold them, unweighted")
-				}
-			}
-			c.get(a + ".custom_output_names")
-			if !jetLevel {
-				c.problem(a+".input_name", "%q: salt-ort's regression tasks are jet-level", t.Input)
-			}
-			if out != len(t.Targets) {
-				c.problem(dc+".output_size", "%d outputs for %d targets", out, len(t.Targets))
-			}
+		case "salt.models.RegressionTask", "salt.models.GaussianRegressionTask":
+			c.regressionTask(cfg, &t, a, cls, loss, out, jetLevel)
 		default:
-			c.problem(tp+".class_path", "%q: salt-ort has Salt's ClassificationTask, VertexingTask and RegressionTask", cls)
+			c.problem(tp+".class_path", "%q: salt-ort has Salt's ClassificationTask, VertexingTask, RegressionTask and GaussianRegressionTask", cls)
 			continue
 		}
 		if jetLevel {
@@ -772,6 +867,211 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width int) {
 		}
 		cfg.Model.Tasks = append(cfg.Model.Tasks, t)
 	}
+}
+
+// lossConfig is a task's loss as Salt's configuration gives it.
+type lossConfig struct {
+	path      string // the loss's init_args
+	class     string
+	reduction string
+}
+
+// lossOf reads the loss of a task: its class and reduction, and checks
+// the PyTorch arguments salt-ort has no use for.
+func (c *converter) lossOf(p string) lossConfig {
+	l := lossConfig{path: p + ".init_args", class: c.classPath(p)}
+	l.reduction = c.str(l.path + ".reduction")
+	for _, k := range []string{"size_average", "reduce"} {
+		if v, _ := c.get(l.path + "." + k); v != nil {
+			c.problem(l.path+"."+k, "%v: deprecated PyTorch argument salt-ort does not have; use reduction", v)
+		}
+	}
+	return l
+}
+
+// classificationTask fills a ClassificationTask: its classes (from the
+// configuration, the file's flavour_label attribute or Salt's names of
+// truth labels), label map, loss and weights.
+func (c *converter) classificationTask(cfg *config.Config, t *config.Task, a string, loss lossConfig, out int, jetLevel bool) {
+	t.Label = c.str(a + ".label")
+	if jetLevel {
+		t.Kind = "jet_classification"
+	} else {
+		t.Kind = "constituent_classification"
+	}
+	la := loss.path
+	switch loss.class {
+	case "torch.nn.CrossEntropyLoss":
+		if ls := c.number(la+".label_smoothing", 0); ls != 0 {
+			c.problem(la+".label_smoothing", "%g: salt-ort has no label smoothing", ls)
+		}
+		c.get(la + ".ignore_index") // Salt sets -1, which salt-ort's padding labels are
+	default:
+		c.problem(a+".loss.class_path", "%q: salt-ort's classification tasks use CrossEntropyLoss", loss.class)
+	}
+	if v, _ := c.get(la + ".weight"); v != nil {
+		t.ClassWeights = c.numbers(la + ".weight")
+	} else if c.boolean(a+".use_class_dict", false) {
+		t.UseClassDict = true
+	}
+	c.get(a + ".use_class_dict")
+	t.ClassNames = c.strs(a + ".class_names")
+	if lc := "data.labeller_config"; jetLevel && t.Label == "flavour_label" && c.boolean(lc+".use_labeller", false) {
+		// Salt's dataset labels the global object's flavour_label on the
+		// fly with atlas-ftag-tools' Labeller of these classes.
+		t.UseLabeller = true
+		names := c.strs(lc + ".class_names")
+		if t.ClassNames == nil {
+			t.ClassNames = names
+		} else if !slices.Equal(names, t.ClassNames) {
+			c.problem(a+".class_names", "%v, but data.labeller_config labels the jets as %v", t.ClassNames, names)
+		}
+		if !c.boolean(lc+".require_labels", true) {
+			f := false
+			t.RequireLabels = &f
+		}
+		c.note(lc, "flavour_label is computed from the truth labels by atlas-ftag-tools' flavour cuts of %v, as Salt's Labeller does", names)
+	}
+	if t.ClassNames == nil {
+		t.ClassNames = c.defaultClassNames(cfg, t, a)
+	}
+	if len(t.ClassNames) > 0 && out != len(t.ClassNames) {
+		c.problem(a+".dense_config.output_size", "%d outputs for %d class names %v", out, len(t.ClassNames), t.ClassNames)
+	}
+	if v, _ := c.get(a + ".label_map"); v != nil {
+		m, ok := v.(map[string]any)
+		if !ok {
+			c.problem(a+".label_map", "%v is not a map of label values to classes", v)
+		}
+		t.LabelMap = map[string]any{}
+		for _, k := range sortedKeys(m) {
+			switch x := m[k].(type) {
+			case int, string:
+				t.LabelMap[k] = x
+			default:
+				c.problem(a+".label_map."+k, "%v is neither a class index nor a class name", x)
+			}
+		}
+	}
+	c.sampleWeight(t, a, loss)
+}
+
+// sampleWeight carries a task's sample_weight, which Salt applies to the
+// unreduced loss (reduction: none).
+func (c *converter) sampleWeight(t *config.Task, a string, loss lossConfig) {
+	t.SampleWeight = c.str(a + ".sample_weight")
+	switch {
+	case t.SampleWeight != "" && loss.reduction != "none":
+		c.problem(a+".sample_weight", "%q with the loss's reduction %q: Salt weights samples only with reduction \"none\" (it asserts so)", t.SampleWeight, loss.reduction)
+	case t.SampleWeight != "":
+		c.note(a+".sample_weight", "salt-ort weighs the loss by %s as a weighted mean Σw·l/Σw, where Salt takes the mean of w·l", t.SampleWeight)
+	case loss.reduction != "" && loss.reduction != "mean" && loss.reduction != "none":
+		c.problem(loss.path+".reduction", "%q: salt-ort averages the loss (\"mean\")", loss.reduction)
+	}
+}
+
+// defaultClassNames are the class names Salt uses where a classification
+// leaves class_names unset: the flavour_label attribute of the training
+// file's jet dataset (written by the ftag preprocessing) for the global
+// object's flavour_label, Salt's names of the truth labels otherwise.
+func (c *converter) defaultClassNames(cfg *config.Config, t *config.Task, a string) []string {
+	if names, ok := classNames[t.Label]; ok {
+		c.note(a+".class_names", "null: Salt's names for %s, %v", t.Label, names)
+		return names
+	}
+	if t.Kind == "jet_classification" && t.Label == "flavour_label" && len(cfg.Data.Train) > 0 {
+		names, err := flavourLabelNames(cfg.Data.Train[0], cfg.Data.JetDataset)
+		if err == nil {
+			c.note(a+".class_names", "null: %v, from the flavour_label attribute of %s's %s dataset, as Salt's CLI reads them", names, cfg.Data.Train[0], cfg.Data.JetDataset)
+			return names
+		}
+		c.problem(a+".class_names", "null, and Salt would read them from the training file's flavour_label attribute, but %v: list class_names", err)
+		return nil
+	}
+	c.problem(a+".class_names", "null, and %s has no class names salt-ort knows: list them", t.Label)
+	return nil
+}
+
+// regressionTask fills a RegressionTask or GaussianRegressionTask: its
+// targets, loss and target scaling.
+func (c *converter) regressionTask(cfg *config.Config, t *config.Task, a, cls string, loss lossConfig, out int, jetLevel bool) {
+	t.Kind = "regression"
+	if cls == "salt.models.GaussianRegressionTask" {
+		t.Kind = "gaussian_regression"
+	}
+	t.Targets = c.strs(a + ".targets")
+	if t.Targets == nil {
+		if s := c.str(a + ".targets"); s != "" {
+			t.Targets = []string{s}
+		}
+	}
+	la := loss.path
+	switch {
+	case t.Kind == "gaussian_regression":
+		if loss.class != "torch.nn.GaussianNLLLoss" {
+			c.problem(a+".loss.class_path", "%q: a Gaussian regression trains with GaussianNLLLoss", loss.class)
+		}
+		c.get(la + ".eps")
+		c.get(la + ".full")
+	case loss.class == "torch.nn.MSELoss":
+	case loss.class == "torch.nn.HuberLoss":
+		t.HuberDelta = c.number(la+".delta", 1)
+	default:
+		c.problem(a+".loss.class_path", "%q: salt-ort's regression has MSELoss and HuberLoss", loss.class)
+	}
+	c.sampleWeight(t, a, loss)
+	if v, _ := c.get(a + ".target_denominators"); !empty(v) {
+		t.TargetDenominators = c.strs(a + ".target_denominators")
+		if t.TargetDenominators == nil {
+			t.TargetDenominators = []string{c.str(a + ".target_denominators")}
+		}
+	}
+	if v, _ := c.get(a + ".norm_params"); !empty(v) {
+		np := &config.NormParams{Mean: c.listOrNumber(a + ".norm_params.mean"), Std: c.listOrNumber(a + ".norm_params.std")}
+		t.NormParams = np
+	}
+	if v, _ := c.get(a + ".scaler"); !empty(v) {
+		sp := a + ".scaler"
+		if cp := c.classPath(sp); cp != "salt.utils.scalers.RegressionTargetScaler" {
+			c.problem(sp+".class_path", "%q: salt-ort has Salt's RegressionTargetScaler", cp)
+		}
+		scales, _ := c.get(sp + ".init_args.scales")
+		m, _ := scales.(map[string]any)
+		t.Scaler = map[string]config.Scale{}
+		for _, target := range sortedKeys(m) {
+			p := sp + ".init_args.scales." + target
+			sc := config.Scale{Op: c.str(p + ".op"), XOff: c.number(p+".x_off", 0), OpOff: c.number(p+".op_off", 0)}
+			if v, _ := c.get(p + ".x_scale"); v != nil {
+				x := c.number(p+".x_scale", 1)
+				sc.XScale = &x
+			}
+			if v, _ := c.get(p + ".op_scale"); v != nil {
+				x := c.number(p+".op_scale", 1)
+				sc.OpScale = &x
+			}
+			t.Scaler[target] = sc
+		}
+	}
+	if v, _ := c.get(a + ".custom_output_names"); !empty(v) {
+		c.note(a+".custom_output_names", "salt-ort names each output after its target")
+	}
+	want := len(t.Targets)
+	if t.Kind == "gaussian_regression" {
+		want *= 2
+	}
+	if out != want {
+		c.problem(a+".dense_config.output_size", "%d outputs for %d targets (a Gaussian regression has a mean and a variance each)", out, len(t.Targets))
+	}
+}
+
+// listOrNumber reads a list of numbers, or one number as a list of one
+// (Salt's listify).
+func (c *converter) listOrNumber(path string) []float64 {
+	v, _ := c.peek(path).([]any)
+	if v != nil {
+		return c.numbers(path)
+	}
+	return []float64{c.number(path, 0)}
 }
 
 // classNames are the class names Salt uses for a label where the config
@@ -844,19 +1144,12 @@ func (c *converter) convertTraining(cfg *config.Config, opts ConvertOptions) {
 		precision = "fp32"
 	}
 	t.Precision = precision
-	for _, k := range []string{"devices", "num_nodes"} {
-		v, _ := c.get("trainer." + k)
-		switch n := v.(type) {
-		case nil, string:
-		case int:
-			if n > 1 {
-				c.problem("trainer."+k, "%d: salt-ort trains on one device (several average the gradient over devices·batch_size jets per step)", n)
-			}
-		case []any:
-			if len(n) > 1 {
-				c.problem("trainer."+k, "%d devices: salt-ort trains on one device", len(n))
-			}
-		}
+	c.ranks = c.deviceCount("trainer.devices") * c.deviceCount("trainer.num_nodes")
+	if c.ranks > 1 {
+		// Salt's batch_size is each device's; salt-ort's is the step's,
+		// dealt between the ranks.
+		c.note("trainer.devices", "Salt trained on %d devices (devices × num_nodes) with batch_size %d each; salt-ort runs them as the %d ranks of an MPI job, mpirun -n %d salt-ort train …, with data.batch_size = %d jets a step, %d a rank", c.ranks, cfg.Data.BatchSize, c.ranks, c.ranks, c.ranks*cfg.Data.BatchSize, cfg.Data.BatchSize)
+		cfg.Data.BatchSize *= c.ranks
 	}
 	if v, _ := c.get("trainer.gradient_clip_val"); v != nil {
 		t.GradClip = c.number("trainer.gradient_clip_val", 0)
@@ -917,6 +1210,33 @@ func (c *converter) convertTraining(cfg *config.Config, opts ConvertOptions) {
 	if c.boolean("compile", false) {
 		c.note("compile", "true: torch.compile changes how, not what, Salt computes")
 	}
+}
+
+// deviceCount reads trainer.devices or trainer.num_nodes as Lightning
+// does: a count, a list of device indices, or "auto" (one here).
+func (c *converter) deviceCount(key string) int {
+	v, _ := c.get(key)
+	switch n := v.(type) {
+	case int:
+		if n > 0 {
+			return n
+		}
+		if n == -1 {
+			c.note(key, "-1 (every device of the node): salt-ort counts one; give mpirun -n the number you want")
+		}
+	case []any:
+		if len(n) > 0 {
+			return len(n)
+		}
+	case string:
+		if k, err := strconv.Atoi(n); err == nil && k > 0 {
+			return k
+		}
+		if n != "auto" && n != "" {
+			c.problem(key, "%q: give a number of devices", n)
+		}
+	}
+	return 1
 }
 
 // ignoredPrefixes are keys that do not change the model or how it trains,

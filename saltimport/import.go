@@ -27,6 +27,9 @@ type Options struct {
 	// Config is Salt's config.yaml; Checkpoint its .ckpt ("" converts the
 	// configuration only, to train it from the start).
 	Config, Checkpoint string
+	// Overlays are further configuration files laid over Config, as
+	// `salt fit --config Config --config Overlay` lays them.
+	Overlays []string
 	// Out is the run directory to create.
 	Out     string
 	Convert ConvertOptions
@@ -66,11 +69,7 @@ func (e *CheckpointError) Error() string {
 // and the import report. Configuration problems are a *ConfigError,
 // checkpoint mismatches a *CheckpointError; either way nothing is written.
 func Import(opts Options) (*Result, error) {
-	text, err := os.ReadFile(opts.Config)
-	if err != nil {
-		return nil, fmt.Errorf("saltimport: %w", err)
-	}
-	conv, err := Convert(opts.Config, text, opts.Convert)
+	conv, err := ConvertFiles(append([]string{opts.Config}, opts.Overlays...), opts.Convert)
 	if err != nil {
 		return nil, err
 	}
@@ -364,7 +363,10 @@ func checkNorm(name string, t *Tensor, cfg *config.Config, nd loader.NormDict) s
 		return fmt.Sprintf("%d values for the %d variables of %s", len(t.Data), len(vars), ds)
 	}
 	for i, v := range vars {
-		e, ok := nd[ds][v]
+		e, ok := nd[cfg.Data.DatasetOf(ds)][v]
+		if !ok {
+			e, ok = nd[ds][v]
+		}
 		if !ok {
 			return fmt.Sprintf("the norm dictionary has no %s.%s", ds, v)
 		}
@@ -399,9 +401,10 @@ func normFromCheckpoint(ck *Checkpoint, cfg *config.Config) ([]byte, error) {
 		if !ok1 || !ok2 || len(means.Data) != len(vars) || len(stds.Data) != len(vars) {
 			return nil, &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("norm.%s_means, norm.%s_stds: missing or not one value per variable of %s, and no norm dictionary is here to take the normalisation from", ds, ds, ds)}}
 		}
-		nd[ds] = map[string]loader.NormEntry{}
+		file := cfg.Data.DatasetOf(ds)
+		nd[file] = map[string]loader.NormEntry{}
 		for i, v := range vars {
-			nd[ds][v] = loader.NormEntry{Mean: float64(means.Data[i]), Std: float64(stds.Data[i])}
+			nd[file][v] = loader.NormEntry{Mean: float64(means.Data[i]), Std: float64(stds.Data[i])}
 		}
 	}
 	tmp, err := os.CreateTemp("", "norm_dict-*.yaml")
@@ -420,7 +423,13 @@ func normFromCheckpoint(ck *Checkpoint, cfg *config.Config) ([]byte, error) {
 // not carried over with why.
 func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "salt-ort import-salt\n\nconfiguration: %s (sha256 %s)\n", opts.Config, fileHash(opts.Config))
+	b.WriteString("salt-ort import-salt\n\n")
+	for _, f := range conv.Files {
+		fmt.Fprintf(&b, "configuration: %s (sha256 %s)\n", f, fileHash(f))
+	}
+	if conv.Ranks > 1 {
+		fmt.Fprintf(&b, "launch: Salt trained on %d devices; train as the %d ranks of an MPI job: mpirun -n %d salt-ort train %s/config.toml --resume %s\n", conv.Ranks, conv.Ranks, conv.Ranks, opts.Out, opts.Out)
+	}
 	if ck != nil {
 		fmt.Fprintf(&b, "checkpoint: %s (sha256 %s)\n", opts.Checkpoint, fileHash(opts.Checkpoint))
 		fmt.Fprintf(&b, "parameters: %d\n", res.Parameters)

@@ -79,7 +79,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	}
 	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
 	for _, n := range c.ConstituentNets() {
-		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: n.Input, Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
+		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
 	}
 	for _, name := range d.Variables[config.ParameterVariables] {
 		// Parameters are read raw; a NaN is a jet without one (background).
@@ -89,7 +89,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		// The edge features are computed from raw variables: read them as
 		// targets, which are not normalised.
 		for _, v := range e.Needs() {
-			lc.Labels = append(lc.Labels, loader.Label{Name: edgeLabelPrefix + v, Dataset: e.Input, Field: e.Variable(v), Kind: loader.FloatLabel})
+			lc.Labels = append(lc.Labels, loader.Label{Name: edgeLabelPrefix + v, Dataset: d.DatasetOf(e.Input), Field: e.Variable(v), Kind: loader.FloatLabel})
 		}
 	}
 	for _, t := range c.Model.Tasks {
@@ -98,15 +98,15 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			l, _ := c.TaskLabel(t)
 			lc.Labels = append(lc.Labels, l)
 		case "vertexing":
-			lc.Labels = append(lc.Labels, loader.Label{Name: t.Name, Dataset: t.Input, Field: t.Label, Kind: loader.IndexLabel})
+			lc.Labels = append(lc.Labels, loader.Label{Name: t.Name, Dataset: d.DatasetOf(t.Input), Field: t.Label, Kind: loader.IndexLabel})
 			if t.OriginLabel != "" {
-				lc.Labels = append(lc.Labels, loader.Label{Name: originLabel(t.Name), Dataset: t.Input, Field: t.OriginLabel, Kind: loader.ClassLabel})
+				lc.Labels = append(lc.Labels, loader.Label{Name: originLabel(t.Name), Dataset: d.DatasetOf(t.Input), Field: t.OriginLabel, Kind: loader.ClassLabel})
 			}
 		case "regression", "gaussian_regression":
 			// A NaN target is a missing one, which the loss leaves out.
 			ds := d.JetDataset
 			if t.Input != "" {
-				ds = t.Input
+				ds = d.DatasetOf(t.Input)
 			}
 			for k, target := range t.Targets {
 				lc.Labels = append(lc.Labels, loader.Label{Name: targetLabel(t.Name, target), Dataset: ds, Field: target, Kind: loader.FloatLabel, KeepNaN: true})
@@ -118,7 +118,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		if t.SampleWeight != "" {
 			ds := d.JetDataset
 			if t.Input != "" {
-				ds = t.Input
+				ds = d.DatasetOf(t.Input)
 			}
 			lc.Labels = append(lc.Labels, loader.Label{Name: sampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
 		}
