@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/loader"
 )
