@@ -503,6 +503,10 @@ func (c *Config) ConstituentNets() []InitNet {
 // Path returns the file the configuration was read from.
 func (c *Config) Path() string { return c.path }
 
+// Text returns the configuration's text as it was parsed: the TOML file's
+// bytes, or the TOML a Salt configuration was converted to.
+func (c *Config) Text() []byte { return c.raw }
+
 // Resolve returns p relative to the configuration file's directory (p if
 // absolute).
 func (c *Config) Resolve(p string) string {

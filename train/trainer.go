@@ -260,9 +260,11 @@ func (t *trainer) setup() error {
 		if err := prepareRunDir(dir, restart); err != nil {
 			return err
 		}
-		given, err := os.ReadFile(original.Path())
-		if err != nil {
-			return fmt.Errorf("train: %w", err)
+		given := original.Text()
+		if given == nil {
+			if given, err = os.ReadFile(original.Path()); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
 		}
 		files := map[string][]byte{ConfigFile: given, ResolvedFile: resolved}
 		if files[NormDictFile], err = os.ReadFile(c.Resolve(c.Data.NormDict)); err != nil {
