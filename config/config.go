@@ -208,6 +208,10 @@ type Encoder struct {
 	// UpdateEdges has each layer update them (Salt's update_edges).
 	EdgeEmbedDim int  `toml:"edge_embed_dim"`
 	UpdateEdges  bool `toml:"update_edges"`
+	// DropRegisters leaves the registers out of the pooling (Salt's
+	// drop_registers): the jet representation pools the constituents
+	// alone. A jet without constituents then has nothing to pool.
+	DropRegisters bool `toml:"drop_registers"`
 }
 
 // Pooling configures how constituents are pooled into the jet

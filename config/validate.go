@@ -442,7 +442,7 @@ func (c *Config) validateJetNet(n InitNet) error {
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
 var encoderKeys = []string{"heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
-	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges"}
+	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
 // it refuses any other key set in the file.
@@ -467,6 +467,8 @@ func (c *Config) validateEncoder() error {
 		return c.errorf("model.encoder.dense_ratio", "must be at least 1, got %d", e.DenseRatio)
 	case e.Registers < 0:
 		return c.errorf("model.encoder.registers", "must not be negative, got %d", e.Registers)
+	case e.DropRegisters && e.Registers == 0:
+		return c.errorf("model.encoder.drop_registers", "leaves the registers out of the pooling, but the encoder has none (registers = 0): remove it, or give registers")
 	case e.OutDim < 0:
 		return c.errorf("model.encoder.out_dim", "must be at least 1, or 0 for no output projection, got %d", e.OutDim)
 	case e.Dropout < 0 || e.Dropout >= 1:
@@ -819,6 +821,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			s.Encoder.Norm = nn.RMSNormKind
 		}
 		s.Encoder.EdgeDim, s.Encoder.UpdateEdges = e.EdgeEmbedDim, e.UpdateEdges
+		s.DropRegisters = e.DropRegisters
 		s.Edges = c.edges()
 		switch e.NormType {
 		case "post":

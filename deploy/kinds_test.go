@@ -104,6 +104,11 @@ var modelKinds = []modelKind{
 		opts:    fixture.Options{Name: "DIPS", NumTrain: 500, Seed: 9, NoEncoder: true},
 		outputs: []string{"DIPS_pb", "DIPS_pc", "DIPS_pu", "DIPS_ptau", "DIPS_TrackOrigin", "DIPS_VertexIndex"},
 		inputs:  []string{"jet_features", "track_features"}},
+	// Registers the pooling leaves out (Salt's drop_registers).
+	{name: "registers dropped", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
+		opts:    fixture.Options{Name: "GN2", NumTrain: 500, Seed: 9, DropRegisters: true},
+		outputs: []string{"GN2_pb", "GN2_pc", "GN2_pu", "GN2_ptau", "GN2_TrackOrigin", "GN2_VertexIndex"},
+		inputs:  []string{"jet_features", "track_features"}},
 	// Edge features with GN3's encoder options.
 	{name: "edge features", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "GN2dR", NumTrain: 500, Seed: 9, EdgeFeatures: []string{"dR", "kt", "z", "isSelfLoop"}, GN3Encoder: true},

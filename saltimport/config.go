@@ -721,9 +721,7 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	}
 	e.FinalNorm = c.boolean(a+".do_final_norm", true)
 	e.Registers = c.integer(a+".num_registers", 1)
-	if c.boolean(a+".drop_registers", false) {
-		c.problem(a+".drop_registers", "true: salt-ort keeps the registers in the pooled sequence, as Salt's default")
-	}
+	e.DropRegisters = c.boolean(a+".drop_registers", false)
 	if n := c.integer(a+".num_dense", 1); n != 1 {
 		c.problem(a+".num_dense", "%d: salt-ort's encoder layers have one attention and one dense block", n)
 	}

@@ -183,6 +183,11 @@ func TestConvertMapsSettings(t *testing.T) {
 		{enc + "attn_kwargs.do_v_norm", true, func(c config.Config) any { return c.Model.Encoder.DoVNorm }, true},
 		{enc + "ls_init", 1e-3, func(c config.Config) any { return c.Model.Encoder.LSInit }, 1e-3},
 		{enc + "drop_path", 0.1, func(c config.Config) any { return c.Model.Encoder.DropPath }, 0.1},
+		{enc + "drop_registers", true, func(c config.Config) any { return c.Model.Encoder.DropRegisters }, true},
+		{"model.model.init_args.encoder.class_path", "salt.models.TransformerV2", func(c config.Config) any { return c.Model.Encoder.Layers }, 4},
+		{"trainer.devices", 4, func(c config.Config) any { return c.Data.BatchSize }, 16000},
+		{"data.input_map", map[string]any{"tracks": "tracks_loose", "jets": "jets"}, func(c config.Config) any { return c.Data.InputMap["tracks"] }, "tracks_loose"},
+		{"data.selections", map[string]any{"tracks": []any{"d0 < 3.5"}}, func(c config.Config) any { return c.Data.Selections["tracks"][0] }, "d0 < 3.5"},
 		{"model.optimizer", "lion", func(c config.Config) any { return [2]any{c.Training.Optimizer.Name, c.Training.Optimizer.Beta2} }, [2]any{"lion", 0.99}},
 		{"model.loss_mode", "GLS", func(c config.Config) any { return c.Training.LossWeighting }, "GLS"},
 	} {
@@ -214,7 +219,6 @@ func TestConvertRejects(t *testing.T) {
 	}{
 		{enc + "norm", "BatchNorm", "LayerNorm or RMSNorm"},
 		{enc + "norm_type", "sandwich", "pre-norm, post-norm or hybrid"},
-		{enc + "drop_registers", true, "keeps the registers"},
 		{ia + "encoder.class_path", "salt.models.TransformerCrossAttentionEncoder", "not available in salt-ort yet"},
 		{ia + "pool_net.class_path", "salt.models.NodeQueryGAP", "GlobalAttentionPooling"},
 		{ia + "merge_dict", map[string]any{"all": []any{"tracks"}}, "give each group its own init net"},

@@ -309,9 +309,13 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 		// constituent tasks read.
 		enc = applyFeaturewise(g, "featurewise/global", global, in.params, enc)
 	}
-	if cfg.Registers > 0 {
+	switch {
+	case cfg.Registers > 0 && s.DropRegisters:
+		// Salt's drop_registers: the pooling sees the constituents alone.
+		f.pooled = nn.MaskedAttentionPool(g, "pooling", g.Slice(enc, []int{1}, []int64{0}, []int64{-int64(cfg.Registers)}), valid)
+	case cfg.Registers > 0:
 		f.pooled = nn.AttentionPool(g, "pooling", enc, bias)
-	} else {
+	default:
 		f.pooled = nn.MaskedAttentionPool(g, "pooling", enc, valid)
 	}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))

@@ -395,3 +395,47 @@ func countOp(m *onnxpb.ModelProto, op string) int {
 	}
 	return n
 }
+
+// TestDropRegisters checks that Salt's drop_registers changes what the
+// pooling reads: with the same parameters, the jet predictions differ
+// from pooling with the registers, and the track predictions (which never
+// read the registers' outputs directly, only the pooled context) follow.
+func TestDropRegisters(t *testing.T) {
+	const batch = 4
+	run := func(drop bool) map[string][]float64 {
+		s := tiny()
+		s.Encoder.Registers = 2
+		s.DropRegisters = drop
+		g, layout, err := s.Eval(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size int64
+		for _, sl := range layout {
+			size += sl.Size
+		}
+		feeds := fakeBatch(s, batch, rand.New(rand.NewPCG(4, 4)))
+		feeds[optim.ParamsInput] = initialParams(layout, size, 3)
+		out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	with, without := run(false), run(true)
+	name := model.PredictionOutput(tiny().Tasks[0].Name)
+	a, b := with[name], without[name]
+	if len(a) == 0 || len(a) != len(b) {
+		t.Fatalf("%s: %d and %d values", name, len(a), len(b))
+	}
+	differ := false
+	for i := range a {
+		if math.IsNaN(b[i]) {
+			t.Fatalf("%s[%d] is NaN with the registers dropped", name, i)
+		}
+		differ = differ || math.Abs(a[i]-b[i]) > 1e-6
+	}
+	if !differ {
+		t.Fatal("drop_registers left the jet predictions unchanged: the pooling still reads the registers")
+	}
+}

@@ -52,6 +52,10 @@ type Spec struct {
 	Encoder nn.EncoderConfig
 	// Pooling says how the constituents become the jet representation.
 	Pooling Pooling
+	// DropRegisters leaves the encoder's registers out of the pooling
+	// (Salt's drop_registers): the pooled representation is of the
+	// constituents alone.
+	DropRegisters bool
 	// Edges, when set, are edge features between the constituents of the
 	// first group, which the encoder's layers attend with
 	// (Encoder.EdgeDim wide, updated with Encoder.UpdateEdges).
