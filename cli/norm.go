@@ -168,7 +168,7 @@ func normFromConfig(cfg *config.Config, opts *loader.NormOptions) error {
 		}
 		opts.Files = files
 	}
-	opts.Groups = append(opts.Groups, loader.Group{Name: d.JetDataset, Variables: d.JetInputVariables()})
+	opts.Groups = append(opts.Groups, loader.Group{Name: d.JetDataset, Dataset: d.DatasetOf(d.JetDataset), Variables: d.JetInputVariables()})
 	for _, n := range cfg.ConstituentNets() {
 		opts.Groups = append(opts.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
 	}

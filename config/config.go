@@ -76,9 +76,10 @@ type Data struct {
 	// fails a cut on the jet dataset is skipped; a constituent that fails
 	// a cut on its dataset is dropped, before the max_len truncation.
 	Selections map[string][]string `toml:"selections"`
-	// InputMap reads a constituent input from a dataset of another name
-	// (Salt's input_map), e.g. tracks = "tracks_ghost": every other key
-	// names the input ("tracks"); only the files are read through the map.
+	// InputMap reads an input (a constituent group, or the jets named by
+	// jet_dataset) from a dataset of another name (Salt's input_map), e.g.
+	// tracks = "tracks_ghost": every other key names the input ("tracks");
+	// only the files are read through the map.
 	InputMap map[string]string `toml:"input_map"`
 }
 

@@ -185,7 +185,7 @@ func (c *Config) labelDataset(t Task) string {
 	if t.Kind == "constituent_classification" || t.Kind == "track_classification" || t.Kind == "vertexing" {
 		return c.Data.DatasetOf(t.Input)
 	}
-	return c.Data.JetDataset
+	return c.Data.DatasetOf(c.Data.JetDataset)
 }
 
 // TaskLabel returns how a classification task's class indices come from
@@ -393,7 +393,7 @@ func (c *Config) fieldError(fe *loader.FieldError) error {
 		ds := fe.Group
 		table := "data.variables"
 		vars := c.Data.Variables[ds]
-		if fe.Dataset == c.Data.JetDataset && !slices.Contains(vars, fe.Name) {
+		if fe.Dataset == c.Data.DatasetOf(c.Data.JetDataset) && !slices.Contains(vars, fe.Name) {
 			ds = GlobalVariables
 			vars = c.Data.Variables[ds]
 		}

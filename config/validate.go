@@ -137,8 +137,8 @@ func (c *Config) Validate() error {
 	for _, in := range sortedMapKeys(d.InputMap) {
 		ds := d.InputMap[in]
 		switch {
-		case !nets[in] || in == d.JetDataset:
-			return c.errorf("data.input_map", "%s: maps %q, which is not an init net's constituent input (the jet dataset is named by data.jet_dataset)", in, in)
+		case !nets[in] && in != d.JetDataset:
+			return c.errorf("data.input_map", "%s: maps %q, which is neither the jet dataset %q nor an init net's input", in, in, d.JetDataset)
 		case ds == "":
 			return c.errorf("data.input_map", "%s: give the dataset it is read from, e.g. %s = \"%s_loose\"", in, in, in)
 		case read[ds] != "":

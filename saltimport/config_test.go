@@ -230,7 +230,6 @@ func TestConvertRejects(t *testing.T) {
 		{"model.optimizer", "HybridMuonAdamW", "AdamW or Lion"},
 		{"trainer.accumulate_grad_batches", 4, "after every batch"},
 		{"trainer.devices", "many", "number of devices"},
-		{"data.input_map", map[string]any{"jets": "jets_loose"}, "data.global_object"},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {

@@ -30,10 +30,6 @@ func (c *converter) convertInputMap(d *config.Data) {
 		if ds == k || k == config.GlobalVariables || k == config.ParameterVariables {
 			continue
 		}
-		if k == d.JetDataset {
-			c.problem("data.input_map."+k, "reads the global object from dataset %q: salt-ort names the jet dataset with data.global_object; set it to %q", ds, ds)
-			continue
-		}
 		if d.InputMap == nil {
 			d.InputMap = map[string]string{}
 		}

@@ -61,7 +61,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	lc := loader.Config{
 		Files:         c.ResolveAll(files),
 		Weight:        d.SampleWeight,
-		WeightDataset: d.JetDataset,
+		WeightDataset: d.DatasetOf(d.JetDataset),
 		BatchSize:     d.BatchSize,
 		Shuffle:       shuffle,
 		Seed:          c.Training.Seed,
@@ -77,13 +77,13 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	if d.NonFinite == "zero" {
 		lc.NonFinite = loader.ZeroNonFinite
 	}
-	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.JetDataset, Variables: d.JetInputVariables()})
+	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.DatasetOf(d.JetDataset), Variables: d.JetInputVariables()})
 	for _, n := range c.ConstituentNets() {
 		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
 	}
 	for _, name := range d.Variables[config.ParameterVariables] {
 		// Parameters are read raw; a NaN is a jet without one (background).
-		lc.Labels = append(lc.Labels, loader.Label{Name: parameterLabel(name), Dataset: d.JetDataset, Field: name, Kind: loader.FloatLabel, KeepNaN: true})
+		lc.Labels = append(lc.Labels, loader.Label{Name: parameterLabel(name), Dataset: d.DatasetOf(d.JetDataset), Field: name, Kind: loader.FloatLabel, KeepNaN: true})
 	}
 	if e := c.Edges(); e != nil {
 		// The edge features are computed from raw variables: read them as
@@ -104,7 +104,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			}
 		case "regression", "gaussian_regression":
 			// A NaN target is a missing one, which the loss leaves out.
-			ds := d.JetDataset
+			ds := d.DatasetOf(d.JetDataset)
 			if t.Input != "" {
 				ds = d.DatasetOf(t.Input)
 			}
@@ -116,7 +116,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			}
 		}
 		if t.SampleWeight != "" {
-			ds := d.JetDataset
+			ds := d.DatasetOf(d.JetDataset)
 			if t.Input != "" {
 				ds = d.DatasetOf(t.Input)
 			}
