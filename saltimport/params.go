@@ -40,17 +40,35 @@ func Params(spec model.Spec) []Param {
 	}
 	d := spec.EmbedDim
 	width := spec.Encoder.Width(d)
+	// The jet variables attached to every constituent: all of them, or
+	// those that are not only global.
+	attached := len(spec.JetVars)
+	if spec.AttachVars != nil {
+		attached = len(spec.AttachVars)
+	}
+	if j := spec.JetInit; j != nil {
+		// A jet-only model's init net reads the attached jet variables.
+		dense("model.init_nets.0.net", "init/"+j.Name, attached, append(append([]int{}, j.Hidden...), d))
+	}
 	for i, in := range spec.Inputs {
 		sizes := append(append([]int{}, in.InitHidden...), d)
-		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, len(spec.JetVars)+len(in.Vars), sizes)
+		n := len(in.Vars)
+		if !in.NoJetVars {
+			n += attached
+		}
+		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, n, sizes)
 	}
+	// The jet representation the heads read is the pooled one with the
+	// global variables after it; a constituent head reads it as context
+	// before the constituent's (and a vertexing head's pair of) features.
+	pooled := width + len(spec.GlobalVars)
 	for i, t := range spec.Tasks {
-		in := width
-		switch t.Kind {
-		case model.ConstituentClassification:
-			in = 2 * width
-		case model.Vertexing:
-			in = 3 * width
+		in := pooled
+		switch {
+		case t.Kind == model.Vertexing:
+			in = pooled + 2*width
+		case t.Kind.PerConstituent():
+			in = pooled + width
 		}
 		sizes := append(append([]int{}, t.Hidden...), t.Outputs())
 		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
@@ -119,7 +137,9 @@ func Params(spec model.Spec) []Param {
 	if rms && !e.NoFinalNorm {
 		vector("model.encoder.out_norm.weight", "encoder/out_norm/weight", width)
 	}
-	linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
+	if spec.Pooling != model.NoPooling {
+		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
+	}
 	return out
 }
 

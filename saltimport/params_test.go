@@ -1,10 +1,13 @@
 package saltimport_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/saltimport"
 )
 
@@ -30,27 +33,91 @@ func TestParamsCoverEncoderOptions(t *testing.T) {
 			spec := model.GN2()
 			spec.Encoder.Layers = 3
 			c.modify(&spec.Encoder)
-			_, layout, err := spec.Eval(1)
+			checkParamsCover(t, spec)
+		})
+	}
+}
+
+// checkParamsCover checks that Params names every parameter of the
+// layout of spec once, with as many values as salt-ort's.
+func checkParamsCover(t *testing.T, spec model.Spec) {
+	t.Helper()
+	_, layout, err := spec.Eval(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	for _, p := range layout {
+		sizes[p.Name] = p.Size
+	}
+	for _, p := range saltimport.Params(spec) {
+		n := int64(1)
+		for _, d := range p.SaltShape {
+			n *= int64(d)
+		}
+		if got, ok := sizes[p.Ort]; !ok || got != n {
+			t.Errorf("Params maps %s (%v) to %s, which salt-ort has with %d values", p.Salt, p.SaltShape, p.Ort, got)
+		}
+		delete(sizes, p.Ort)
+	}
+	for n := range sizes {
+		t.Errorf("salt-ort's parameter %s has no Salt name in Params", n)
+	}
+}
+
+// TestParamsCoverModelKinds checks Params on the model kinds of Salt's
+// configurations: global variables, a second group without the jet
+// variables, DeepSets, a jet-only network, and regressions of jets and
+// constituents.
+func TestParamsCoverModelKinds(t *testing.T) {
+	const regressions = `
+[[model.tasks]]
+name = "pt_regression"
+kind = "regression"
+targets = ["pt"]
+hidden = [8]
+[[model.tasks]]
+name = "mass_regression"
+kind = "gaussian_regression"
+targets = ["mass"]
+hidden = [8]
+[[model.tasks]]
+name = "track_eta"
+kind = "gaussian_regression"
+input = "tracks"
+targets = ["eta"]
+hidden = [8]
+`
+	for _, c := range []struct {
+		name string
+		opts fixture.Options
+		edit func(string) string
+	}{
+		{"global variables", fixture.Options{Electrons: 4}, func(s string) string {
+			return strings.Replace(s, "[data.variables]", "[data.variables]\nglobal = [\"mass\", \"n_tracks\"]", 1)
+		}},
+		{"electrons without the jet variables", fixture.Options{Electrons: 4, Extra: ""}, func(s string) string {
+			return strings.Replace(s, "input = \"electrons\"", "input = \"electrons\"\nattach_global = false", 1)
+		}},
+		{"deepsets", fixture.Options{NoEncoder: true}, nil},
+		{"jet only", fixture.Options{JetOnly: true}, nil},
+		{"regressions", fixture.Options{NoGN2Tasks: true, ExtraTasks: regressions}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.opts.NoClassDict = true
+			text := fixture.Tiny(t.TempDir(), c.opts)
+			if c.edit != nil {
+				text = c.edit(text)
+			}
+			cfg, err := config.Parse(fixture.WriteConfig(t, text), []byte(text))
 			if err != nil {
 				t.Fatal(err)
 			}
-			sizes := map[string]int64{}
-			for _, p := range layout {
-				sizes[p.Name] = p.Size
+			spec, err := cfg.Spec(nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for _, p := range saltimport.Params(spec) {
-				n := int64(1)
-				for _, d := range p.SaltShape {
-					n *= int64(d)
-				}
-				if got, ok := sizes[p.Ort]; !ok || got != n {
-					t.Errorf("Params maps %s (%v) to %s, which salt-ort has with %d values", p.Salt, p.SaltShape, p.Ort, got)
-				}
-				delete(sizes, p.Ort)
-			}
-			for n := range sizes {
-				t.Errorf("salt-ort's parameter %s has no Salt name in Params", n)
-			}
+			checkParamsCover(t, spec)
 		})
 	}
 }
