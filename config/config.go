@@ -34,6 +34,11 @@ type Config struct {
 	path    string
 	raw     []byte
 	defined map[string]bool
+	// notes say what Parse took from the data files (class names);
+	// namesErr holds, per task, why the files could not supply the class
+	// names the task leaves to them, for Validate to report.
+	notes    []string
+	namesErr map[string]error
 }
 
 // Data says what to read and how to batch it.
@@ -428,7 +433,11 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes configuration text read from path (used for messages and
-// to resolve relative paths) and validates it.
+// to resolve relative paths) and validates it. A jet classification of
+// flavour_label without class_names takes them, as Salt does, from the
+// flavour_label attribute of the first training file's jet dataset (see
+// Notes); a file that cannot supply them is a configuration error at
+// model.tasks.class_names.
 func Parse(path string, data []byte) (*Config, error) {
 	if err := checkLimits(path, data); err != nil {
 		return nil, err
@@ -463,6 +472,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		cfg.defined[k.String()] = true
 	}
 	cfg.applyDefaults()
+	cfg.classNamesFromFile()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
