@@ -230,7 +230,11 @@ type Task struct {
 	Kind       string   `toml:"kind"`
 	Input      string   `toml:"input"`       // constituent dataset of track tasks and constituent regressions
 	Label      string   `toml:"label"`       // label field
-	ClassNames []string `toml:"class_names"` // classification classes in label order
+	// ClassNames are a classification's classes in label order. A
+	// jet_classification of flavour_label may leave them out: they are
+	// then read from the flavour_label attribute of the first training
+	// file's jet dataset, as Salt does (see Parse).
+	ClassNames []string `toml:"class_names"`
 	// LabelMap maps values of the label field to classes (Salt's
 	// label_map): value = class index or class name.
 	LabelMap map[string]any `toml:"label_map"`
