@@ -227,9 +227,9 @@ type Task struct {
 	// constituent_classification), vertexing, regression or
 	// gaussian_regression; a regression with input = a constituent
 	// dataset regresses targets of each constituent.
-	Kind       string   `toml:"kind"`
-	Input      string   `toml:"input"`       // constituent dataset of track tasks and constituent regressions
-	Label      string   `toml:"label"`       // label field
+	Kind  string `toml:"kind"`
+	Input string `toml:"input"` // constituent dataset of track tasks and constituent regressions
+	Label string `toml:"label"` // label field
 	// ClassNames are a classification's classes in label order. A
 	// jet_classification of flavour_label may leave them out: they are
 	// then read from the flavour_label attribute of the first training
