@@ -7,7 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/internal/fuzztest"
 )
 
 // h5pyAttrScript writes a jets dataset with string attributes of every
@@ -35,13 +38,17 @@ with h5py.File(sys.argv[1], "w") as f:
     a = h5py.h5a.create(d.id, b"spacepad", tid, h5py.h5s.create_simple((2,)))
     a.write(np.array([b"bjets", b"c"], dtype="S6"))
     f.create_group("meta").attrs["flavour_label"] = ["x", "y"]
+# Dense attribute storage (libver latest) holds attributes over 64 KiB.
+with h5py.File(sys.argv[2], "w", libver="latest") as f:
+    d = f.create_dataset("jets", data=np.zeros(3, dtype=[("flavour_label", "<i4")]))
+    d.attrs["too_many"] = np.zeros(70000, dtype="S1")
 `
 
 // TestReadStringsAttrH5py reads string attributes h5py wrote.
 func TestReadStringsAttrH5py(t *testing.T) {
 	py := needH5py(t)
-	path := filepath.Join(t.TempDir(), "attrs.h5")
-	if out, err := exec.Command(py, "-c", h5pyAttrScript, path).CombinedOutput(); err != nil {
+	path, dense := filepath.Join(t.TempDir(), "attrs.h5"), filepath.Join(t.TempDir(), "dense.h5")
+	if out, err := exec.Command(py, "-c", h5pyAttrScript, path, dense).CombinedOutput(); err != nil {
 		t.Fatalf("writing with h5py: %v\n%s", err, out)
 	}
 	cases := []struct {
@@ -87,6 +94,9 @@ func TestReadStringsAttrH5py(t *testing.T) {
 		if got == nil || !slices.Equal(got, c.want) {
 			t.Errorf("%s/%s = %q, want %q", c.dataset, c.attr, got, c.want)
 		}
+	}
+	if _, err := ReadStringsAttr(dense, "jets", "too_many"); err == nil || !contains(err.Error(), "holds 70000 strings, more than the 65536") {
+		t.Errorf("70000 strings: %v", err)
 	}
 	if n := h5OpenObjects(); n != objects {
 		t.Errorf("%d HDF5 objects open after reading, %d before", n, objects)
@@ -218,4 +228,65 @@ with h5py.File(sys.argv[1], "r") as f:
 			t.Errorf("h5py reads %s = %q, want %q", name, got[name], vals)
 		}
 	}
+}
+
+// FuzzStringsAttr writes a string attribute with fuzzed name and values
+// (split at "|") on a dataset and reads it back: a value the writer
+// accepts reads back as written, a refusal is a "loader: " error that
+// writes nothing, and nothing leaves HDF5 objects open. Run it with
+//
+//	go test -run '^$' -fuzz '^FuzzStringsAttr$' -fuzztime 1m ./loader
+func FuzzStringsAttr(f *testing.F) {
+	fuzztest.BoundMinimization(f)
+	dir := fuzztest.ScratchDir(f)
+	objects := -1
+	f.Add("flavour_label", "bjets|cjets|ujets|taujets")
+	f.Add("unicode", "τjets|")
+	f.Add("", "a")
+	f.Add("nul\x00", "a")
+	f.Add("bad", "\xff|a\x00b")
+	f.Fuzz(func(t *testing.T, name, joined string) {
+		if len(name)+len(joined) > 512 {
+			return
+		}
+		if objects < 0 {
+			objects = h5OpenObjects()
+		}
+		defer func() {
+			if n := h5OpenObjects(); n != objects {
+				t.Errorf("%d HDF5 objects open after the call, %d before", n, objects)
+			}
+		}()
+		vals := strings.Split(joined, "|")
+		path := filepath.Join(dir, "attr.h5")
+		w, err := Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := NewRowLayout(Field{Name: "flavour_label", Type: Int32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := w.CreateTable("jets", l, []int{1}, TableOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		werr := tab.SetStringsAttr(name, vals)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, rerr := ReadStringsAttr(path, "jets", name)
+		if werr != nil {
+			if !strings.HasPrefix(werr.Error(), "loader: ") {
+				t.Fatalf("refusal %q lacks the package prefix", werr)
+			}
+			if rerr == nil {
+				t.Fatalf("a refused attribute (%v) reads back as %q", werr, got)
+			}
+			return
+		}
+		if rerr != nil || !slices.Equal(got, vals) {
+			t.Fatalf("wrote %q, read %q, %v", vals, got, rerr)
+		}
+	})
 }
