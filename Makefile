@@ -74,7 +74,7 @@ FUZZ_MIN_EXECS ?= 500
 # why); Go's default of 60 s keeps both workers from fuzzing.
 FUZZ_MINIMIZE ?= 1000x
 FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse \
-	./loader:FuzzReadNormDict ./loader:FuzzReadClassDict ./loader:FuzzH5Fields \
+	./loader:FuzzReadNormDict ./loader:FuzzReadClassDict ./loader:FuzzH5Fields ./loader:FuzzStringsAttr \
 	./loader:FuzzVDSCoverage ./deploy:FuzzReadMetadata ./deploy:FuzzOpenModel
 
 ## fuzz: run every fuzz target for FUZZTIME and check that it kept

@@ -16,7 +16,9 @@ func genDataCommand() *cli.Command {
 		Description: `Writes DIR/train.h5, DIR/val.h5 and DIR/test.h5 in Salt's layout (a jets
 dataset with the jet kinematics, labels, the truth hadron's pt and decay
 length (HadronConeExclTruthLabelPt, HadronConeExclTruthLabelLxy; NaN for
-light jets) and a mass_hypothesis parameter (NaN but for b-jets), and a
+light jets) and a mass_hypothesis parameter (NaN but for b-jets), whose
+flavour_label attribute names the classes of flavour_label (bjets, cjets,
+ujets, taujets) as the ftag preprocessing records them, and a
 (n_jets, max-tracks) tracks dataset with GN2's 19 track variables, the
 tracks' pt, eta and phi, ftagTruthOriginLabel, ftagTruthVertexIndex and
 valid), with

@@ -34,6 +34,11 @@ type Config struct {
 	path    string
 	raw     []byte
 	defined map[string]bool
+	// notes say what Parse took from the data files (class names);
+	// namesErr holds, per task, why the files could not supply the class
+	// names the task leaves to them, for Validate to report.
+	notes    []string
+	namesErr map[string]error
 }
 
 // Data says what to read and how to batch it.
@@ -231,10 +236,14 @@ type Task struct {
 	// constituent_classification), vertexing, regression or
 	// gaussian_regression; a regression with input = a constituent
 	// dataset regresses targets of each constituent.
-	Kind       string   `toml:"kind"`
-	Input      string   `toml:"input"`       // constituent dataset of track tasks and constituent regressions
-	Label      string   `toml:"label"`       // label field
-	ClassNames []string `toml:"class_names"` // classification classes in label order
+	Kind  string `toml:"kind"`
+	Input string `toml:"input"` // constituent dataset of track tasks and constituent regressions
+	Label string `toml:"label"` // label field
+	// ClassNames are a classification's classes in label order. A
+	// jet_classification of flavour_label may leave them out: they are
+	// then read from the flavour_label attribute of the first training
+	// file's jet dataset, as Salt does (see Parse).
+	ClassNames []string `toml:"class_names"`
 	// LabelMap maps values of the label field to classes (Salt's
 	// label_map): value = class index or class name.
 	LabelMap map[string]any `toml:"label_map"`
@@ -437,7 +446,11 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes configuration text read from path (used for messages and
-// to resolve relative paths) and validates it.
+// to resolve relative paths) and validates it. A jet classification of
+// flavour_label without class_names takes them, as Salt does, from the
+// flavour_label attribute of the first training file's jet dataset (see
+// Notes); a file that cannot supply them is a configuration error at
+// model.tasks.class_names.
 func Parse(path string, data []byte) (*Config, error) {
 	if err := checkLimits(path, data); err != nil {
 		return nil, err
@@ -472,6 +485,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		cfg.defined[k.String()] = true
 	}
 	cfg.applyDefaults()
+	cfg.classNamesFromFile()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

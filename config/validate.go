@@ -597,8 +597,15 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.taskErrorf(task.Name, key("input"), "task %s: a jet-level task reads the jet dataset %q, not %q", task.Name, d.JetDataset, task.Input)
 	}
 	classification := kind == model.JetClassification || kind == model.ConstituentClassification
+	if err := c.namesErr[task.Name]; err != nil && namesFromFile(task) {
+		return err
+	}
 	if classification && len(task.ClassNames) < 2 {
-		return c.taskErrorf(task.Name, key("class_names"), "task %s: a classification needs at least 2 class names, got %d", task.Name, len(task.ClassNames))
+		hint := ""
+		if len(task.ClassNames) == 0 && kind == model.JetClassification {
+			hint = fmt.Sprintf(": list them in label order (only a task with label = %q and no label_map or use_labeller may leave them to the %s attribute of the training file's jet dataset)", FlavourLabel, FlavourLabel)
+		}
+		return c.taskErrorf(task.Name, key("class_names"), "task %s: a classification needs at least 2 class names, got %d%s", task.Name, len(task.ClassNames), hint)
 	}
 	if !classification && (len(task.ClassNames) > 0 || task.UseClassDict || len(task.ClassWeights) > 0) {
 		return c.taskErrorf(task.Name, key("class_names"), "task %s: class names and weights belong to classification tasks", task.Name)

@@ -82,6 +82,12 @@ const (
 	FlavourTau   = 3
 )
 
+// FlavourNames are the names of the flavour classes, indexed by their
+// flavour_label value: atlas-ftag-tools' names, which the ftag
+// preprocessing (UPP) records in the jets dataset's flavour_label
+// attribute and GenerateFile records there too.
+func FlavourNames() []string { return []string{"bjets", "cjets", "ujets", "taujets"} }
+
 // Track origin classes (ftagTruthOriginLabel).
 const (
 	OriginPileup         = 0
@@ -273,6 +279,11 @@ func GenerateFile(path string, cfg Config, split, n int) error {
 	defer w.Close()
 	jt, err := w.CreateTable("jets", jl, []int{n}, cfg.Storage)
 	if err != nil {
+		return err
+	}
+	// As the ftag preprocessing does: Salt reads a jet classification's
+	// class names from it when its configuration gives none.
+	if err := jt.SetStringsAttr("flavour_label", FlavourNames()); err != nil {
 		return err
 	}
 	tt, err := w.CreateTable("tracks", tl, []int{n, cfg.MaxTracks}, cfg.Storage)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/salt-ort/salt-ort/flavour"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
 )
@@ -378,4 +379,57 @@ func auc(t *testing.T, sig, bkg []float64) float64 {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestFlavourLabelAttr checks that the jets dataset records the names of
+// its flavour_label classes as the ftag preprocessing does, and that each
+// name's atlas-ftag-tools definition holds for the jets of its label.
+func TestFlavourLabelAttr(t *testing.T) {
+	dir := t.TempDir()
+	res, err := Generate(Config{Seed: 3, Train: 500, Val: 0, Test: 0, NoDicts: true}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{res.Train, res.Val} {
+		names, err := loader.ReadStringsAttr(path, "jets", "flavour_label")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(names, FlavourNames()) {
+			t.Fatalf("%s: flavour_label attribute %q, want %q", path, names, FlavourNames())
+		}
+	}
+	names := FlavourNames()
+	labels := []loader.Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: loader.ClassLabel},
+		{Name: "truth", Dataset: "jets", Field: "HadronConeExclTruthLabelID", Kind: loader.FloatLabel}}
+	ds, err := loader.Open(loader.Config{Files: []string{res.Train}, Groups: []loader.Group{{Name: "jets", Variables: []string{"eta"}}}, Labels: labels, BatchSize: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	seen := make([]int, len(names))
+	for _, b := range collect(t, ds, 0, 0) {
+		for j := range b.N {
+			f := b.Labels["flavour"][j]
+			if f < 0 || int(f) >= len(names) {
+				t.Fatalf("flavour_label %d has no name in %q", f, names)
+			}
+			fl, ok := flavour.Resolve(names[f])
+			if !ok {
+				t.Fatalf("%q is not an atlas-ftag-tools flavour", names[f])
+			}
+			id := int64(b.Targets["truth"][j])
+			for _, c := range fl.Cuts {
+				if c.Field == "HadronConeExclTruthLabelID" && !c.Matches(id) {
+					t.Fatalf("a jet with flavour_label %d (%s) has HadronConeExclTruthLabelID %d", f, names[f], id)
+				}
+			}
+			seen[f]++
+		}
+	}
+	for i, n := range seen {
+		if n == 0 {
+			t.Errorf("no %s jets among 500", names[i])
+		}
+	}
 }

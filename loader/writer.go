@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // FieldType is the storage type of one member of a compound (structured)
@@ -307,6 +308,38 @@ func (t *Table) WriteRows(start int, rows []byte) error {
 	}
 	if err := h5WriteRows(t.id, t.typ, len(t.dims), start, k, dim1, rows); err != nil {
 		return fmt.Errorf("loader: %s: dataset %q: %w", t.w.path, t.name, err)
+	}
+	return nil
+}
+
+// SetStringsAttr writes vals as attribute name of the dataset: a
+// one-dimensional array of variable-length UTF-8 strings, as h5py writes
+// attrs[name] = list_of_str (the ftag preprocessing records its class
+// names so: attrs["flavour_label"] = ["bjets", "cjets", ...]). An
+// attribute of that name is replaced. ReadStringsAttr reads it back.
+func (t *Table) SetStringsAttr(name string, vals []string) error {
+	wrap := func(err error) error {
+		return fmt.Errorf("loader: %s: dataset %q: attribute %q: %w", t.w.path, t.name, name, err)
+	}
+	if t.id == 0 {
+		return wrap(errors.New("the dataset is closed"))
+	}
+	if name == "" {
+		return wrap(errors.New("an attribute needs a name"))
+	}
+	if err := checkName("attribute name", name); err != nil {
+		return wrap(err)
+	}
+	for i, v := range vals {
+		if err := checkName(fmt.Sprintf("string %d", i), v); err != nil {
+			return wrap(err)
+		}
+		if !utf8.ValidString(v) {
+			return wrap(fmt.Errorf("string %d (%q) is not valid UTF-8", i, v))
+		}
+	}
+	if err := h5WriteStringsAttr(t.id, name, vals); err != nil {
+		return wrap(err)
 	}
 	return nil
 }

@@ -225,7 +225,8 @@ func (t *trainer) setup() error {
 	if t.trainData.NumBatches() == 0 {
 		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
 	}
-	notes := append(dataNotes(c, "training", "num_train", t.trainData, c.Data.NumTrain), dataNotes(c, "validation", "num_val", t.valData, c.Data.NumVal)...)
+	notes := append(c.Notes(), dataNotes(c, "training", "num_train", t.trainData, c.Data.NumTrain)...)
+	notes = append(notes, dataNotes(c, "validation", "num_val", t.valData, c.Data.NumVal)...)
 	notes = append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...)
 	spec, err := specWithClasses(c, c.Resolve(c.Data.ClassDict))
 	if err != nil {
