@@ -22,7 +22,7 @@ var saltConfigs = []struct {
 	check func(t *testing.T, c *config.Config)
 }{
 	{"GN2.yaml", func(t *testing.T, c *config.Config) {
-		want(t, "classes from the file", strings.Join(c.Model.Tasks[0].ClassNames, ","), "b,c,u,tau")
+		want(t, "classes from the file", strings.Join(c.Model.Tasks[0].ClassNames, ","), "bjets,cjets,ujets,taujets")
 		want(t, "vertexing origin label", c.Model.Tasks[2].OriginLabel, "ftagTruthOriginLabel")
 	}},
 	{"GN2emu.yaml", func(t *testing.T, c *config.Config) {

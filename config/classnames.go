@@ -43,7 +43,7 @@ func (c *Config) classNamesFromFile() {
 			}
 			first = files[0]
 		}
-		names, err := loader.ReadStringsAttr(first, c.Data.JetDataset, FlavourLabel)
+		names, err := loader.ReadStringsAttr(first, c.Data.DatasetOf(c.Data.JetDataset), FlavourLabel)
 		if err == nil && len(names) < 2 {
 			err = fmt.Errorf("it names %d classes (%s); a classification needs at least 2", len(names), quoteList(names))
 		}

@@ -977,12 +977,12 @@ func (c *converter) defaultClassNames(cfg *config.Config, t *config.Task, a stri
 		return names
 	}
 	if t.Kind == "jet_classification" && t.Label == "flavour_label" && len(cfg.Data.Train) > 0 {
-		names, err := flavourLabelNames(cfg.Data.Train[0], cfg.Data.JetDataset)
+		names, err := flavourLabelNames(cfg.Data.Train[0], cfg.Data.DatasetOf(cfg.Data.JetDataset))
 		if err == nil {
 			c.note(a+".class_names", "null: %v, from the flavour_label attribute of %s's %s dataset, as Salt's CLI reads them", names, cfg.Data.Train[0], cfg.Data.JetDataset)
 			return names
 		}
-		c.problem(a+".class_names", "null, and Salt would read them from the training file's flavour_label attribute, but %v: list class_names", err)
+		c.problem(a+".class_names", "null, and Salt reads them from the training file's flavour_label attribute, but %v; list class_names, or give the training file (data.train_file) as the ftag preprocessing writes it", err)
 		return nil
 	}
 	c.problem(a+".class_names", "null, and %s has no class names salt-ort knows: list them", t.Label)

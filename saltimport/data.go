@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // convertInputMap carries data.input_map (an input name → the dataset of
@@ -124,5 +125,9 @@ func (c *converter) numbers(path string) []float64 {
 // jet classification of flavour_label leaves class_names unset: the
 // flavour_label attribute of the first training file's jet dataset.
 func flavourLabelNames(file, jets string) ([]string, error) {
-	return nil, fmt.Errorf("%s: reading the flavour_label attribute of %q is not built yet", file, jets)
+	names, err := loader.ReadStringsAttr(file, jets, config.FlavourLabel)
+	if err == nil && len(names) < 2 {
+		err = fmt.Errorf("%s: the %s attribute of dataset %q names %d classes; a classification needs at least 2", file, config.FlavourLabel, jets, len(names))
+	}
+	return names, err
 }
