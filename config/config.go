@@ -150,7 +150,7 @@ type InitNet struct {
 	Input      string `toml:"input"`      // dataset, e.g. "tracks"
 	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the training files' length)
 	Hidden     []int  `toml:"hidden"`     // hidden layer sizes; the output is embed_dim
-	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU or GELU
+	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU, GELU or Mish
 	// FinalActivation follows the last layer ("": none, as Salt's Dense
 	// without final_activation).
 	FinalActivation string `toml:"final_activation"`

@@ -66,7 +66,7 @@ func onlyKnownFields(v reflect.Value) bool {
 // describes: every option it has is one oneJetForward implements.
 func (s *Spec) oneJetSupported() bool {
 	known := func(a nn.Activation) bool {
-		return a == nn.ReLU || a == nn.SiLU || a == nn.GELU || a == nn.None || a == ""
+		return a == nn.ReLU || a == nn.SiLU || a == nn.GELU || a == nn.Mish || a == nn.None || a == ""
 	}
 	if !onlyKnownFields(reflect.ValueOf(*s)) || !onlyKnownFields(reflect.ValueOf(s.Encoder)) || !known(s.Encoder.Activation) {
 		return false

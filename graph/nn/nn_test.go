@@ -37,6 +37,13 @@ func TestLayerGradients(t *testing.T) {
 		{"MLP/silu", graphtest.GradCheck{Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
 			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.SiLU, true)
 		}}},
+		// Mish at points away from 0 and at 0 itself, where the stable
+		// softplus's pieces have kinks that Mish's x factor cancels.
+		{"MLP/mish", graphtest.GradCheck{Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
+			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.Mish, true)
+		}}},
+		{"Mish/large", graphtest.GradCheck{Vars: []graphtest.Var{{Name: "x", Shape: S{8}, Gen: func(r *rand.Rand) float64 { return 30 * (r.Float64() - 0.5) }}},
+			Build: func(g *G, v, _ []*T) *T { return nn.Activate(g, v[0], nn.Mish) }}},
 		{"MLP/gelu/float32", graphtest.GradCheck{DType: graph.Float32, Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
 			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.GELU, true)
 		}}},
@@ -147,6 +154,33 @@ func encoderCheck(cfg nn.EncoderConfig) graphtest.GradCheck {
 		Build: func(g *G, v, f []*T) *T {
 			return nn.EncoderLayer(g, "layer", v[0], nn.PaddingBias(g, f[0], v[0].DType()), cfg)
 		},
+	}
+}
+
+// TestMishValues compares Mish with x·tanh(ln(1+eˣ)) evaluated in Go,
+// including arguments where eˣ overflows float32 and where it underflows.
+func TestMishValues(t *testing.T) {
+	xs := []float64{-200, -20, -3, -0.5, 0, 0.5, 3, 20, 200}
+	for _, dt := range []graph.DType{graph.Float64, graph.Float32} {
+		g := graph.New("mish")
+		g.Output("y", nn.Activate(g, g.Input("x", dt, S{int64(len(xs))}), nn.Mish))
+		out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{"x": xs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range xs {
+			want := x * math.Tanh(math.Log1p(math.Exp(x)))
+			if math.IsInf(math.Exp(x), 1) {
+				want = x
+			}
+			tol := 1e-14
+			if dt == graph.Float32 {
+				tol = 1e-6
+			}
+			if got := out["y"][i]; math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s: mish(%g) = %.17g, want %.17g", dt, x, got, want)
+			}
+		}
 	}
 }
 
