@@ -132,6 +132,19 @@ func TestLayerGradients(t *testing.T) {
 			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{10}, Values: validMask}},
 			Build: func(g *G, v, f []*T) *T { return nn.Huber(g, "huber", v[0], f[0], nil, 1) },
 		}},
+		// L1 away from its kink at pred = target: the targets are 0 and 1,
+		// the predictions at least 0.2 away from both.
+		{"L1", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{10}, Gen: func(r *rand.Rand) float64 { return 0.5 + 1.4*(float64(r.IntN(2))-0.5)*(1+r.Float64()) }}},
+			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{10}, Values: validMask}, {Name: "m", Shape: S{10}, Values: []float64{1, 2, 0, 1, 0.5, 1, 1, 0, 3, 1}}},
+			Build: func(g *G, v, f []*T) *T { return nn.L1Mean(g, "l1", v[0], f[0], f[1]).Value(g) },
+		}},
+		{"BinaryCrossEntropy", graphtest.GradCheck{
+			Vars: []graphtest.Var{{Name: "z", Shape: S{2, 5, 1}}},
+			Fixed: []graphtest.Fixed{{Name: "label", DType: graph.Int64, Shape: S{2, 5}, Values: []float64{1, 0, 1, -1, -1, 0, 0, 1, 1, 1}},
+				{Name: "m", Shape: S{2, 5}, Values: []float64{1, 2, 0.5, 1, 0, 1, 1, 0, 3, 1}}},
+			Build: func(g *G, v, f []*T) *T { return nn.BinaryCrossEntropyMean(g, "bce", v[0], f[0], f[1]).Value(g) },
+		}},
 		{"GaussianNLL", graphtest.GradCheck{
 			Vars:  []graphtest.Var{{Name: "mu", Shape: S{6}}, {Name: "raw", Shape: S{6}}},
 			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{6}, Values: []float64{0.3, -1, 2, 0.5, 0, 1}}},
@@ -221,17 +234,29 @@ func TestLossValues(t *testing.T) {
 	pp := g.Input("pred", graph.Float64, S{3})
 	tt := g.Input("target", graph.Float64, S{3})
 	g.Output("ce", nn.CrossEntropy(g, "ce", lg, lb, nil, cw))
+	g.Output("binary", nn.BinaryCrossEntropyMean(g, "binary", g.Unsqueeze(zz, -1), g.Cast(yy, graph.Int64), g.Input("bw", graph.Float64, S{3})).Value(g))
+	g.Output("l1", nn.L1(g, "l1", pp, tt, nil))
 	g.Output("bce", nn.BCEWithLogits(g, "bce", zz, yy, nil))
 	g.Output("huber", nn.Huber(g, "huber", pp, tt, nil, 1))
 	m := g.Scalar(graph.Float64, mu)
 	g.Output("nll", nn.GaussianNLL(g, "nll", g.Reshape(m, 1), g.Reshape(g.Scalar(graph.Float64, v), 1), g.Reshape(g.Scalar(graph.Float64, 1), 1), nil))
 	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{
-		"logits": logits, "labels": labels, "z": z, "y": y, "pred": pred, "target": target,
+		"logits": logits, "labels": labels, "z": z, "y": y, "pred": pred, "target": target, "bw": {2, 0, 0.5},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]float64{"ce": wantCE, "bce": wantBCE, "huber": wantHuber, "nll": wantNLL} {
+	// The binary cross-entropy of labels y weighted by bw: the second
+	// entry weighs 0, so the mean is over the first and the third.
+	bw := []float64{2, 0, 0.5}
+	var bnum float64
+	for i := range z {
+		p := 1 / (1 + math.Exp(-z[i]))
+		bnum -= bw[i] * (y[i]*math.Log(p) + (1-y[i])*math.Log(1-p))
+	}
+	wantBinary := bnum / (bw[0] + bw[2])
+	wantL1 := (0.5 + 2 + 3) / 3
+	for name, want := range map[string]float64{"ce": wantCE, "bce": wantBCE, "huber": wantHuber, "nll": wantNLL, "binary": wantBinary, "l1": wantL1} {
 		if got := out[name][0]; math.Abs(got-want) > 1e-12*math.Max(1, math.Abs(want)) {
 			t.Errorf("%s = %.15g, want %.15g", name, got, want)
 		}
