@@ -131,7 +131,8 @@ const (
 	// deviation of one target of a Gaussian regression.
 	RegressionStddev OutputKind = "regression_stddev"
 	// ConstituentClass is int8 [n]: the most probable class of each
-	// constituent of a constituent classification.
+	// constituent of a constituent classification; for a binary one, 1
+	// where the class's probability is at least ½, else 0.
 	ConstituentClass OutputKind = "constituent_class"
 	// VertexIndex is int8 [n]: for each constituent the smallest index of
 	// the constituents it shares a vertex with (see Deploy).
