@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -261,6 +262,34 @@ func TestDropoutPlacement(t *testing.T) {
 	}
 	if a, e := dropped[model.TaskLossOutput("track_origin")][0], trainOut[model.TaskLossOutput("track_origin")][0]; a != e {
 		t.Errorf("track loss %g with the jet head's input dropped, was %g", a, e)
+	}
+}
+
+// TestJetInitDropout checks that a model of the jet variables alone (Salt's
+// DL1) drops its jet init net's inputs as Salt's Dense does, in training
+// only.
+func TestJetInitDropout(t *testing.T) {
+	s := tinyJetOnly()
+	s.JetInit.Dropout = 0.1
+	s.JetInit.Activation = nn.Mish
+	g, _, err := s.TrainStep(model.TrainOptions{Batch: 3, Step: optim.Step{Optimizer: optim.DefaultAdamW()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ri := range g.RandomInputs() {
+		got = append(got, fmt.Sprintf("%s%v", ri.Tensor.Name(), ri.Tensor.Shape()))
+	}
+	want := []string{"init/jets/dropout/0/0/mask[3, 3]", "init/jets/dropout/1/mask[3, 8]", "init/jets/dropout/2/mask[3, 8]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("dropout masks %v, want %v", got, want)
+	}
+	e, _, err := s.Eval(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.RandomInputs()); n != 0 {
+		t.Errorf("the evaluation graph has %d dropout masks", n)
 	}
 }
 
