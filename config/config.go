@@ -160,7 +160,7 @@ type InitNet struct {
 	Input      string `toml:"input"`      // dataset, e.g. "tracks"
 	MaxLen     int    `toml:"max_len"`    // constituents per jet (0: the training files' length)
 	Hidden     []int  `toml:"hidden"`     // hidden layer sizes; the output is embed_dim
-	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU or GELU
+	Activation string `toml:"activation"` // of the hidden layers: ReLU, SiLU, GELU or Mish
 	// FinalActivation follows the last layer ("": none, as Salt's Dense
 	// without final_activation).
 	FinalActivation string `toml:"final_activation"`
@@ -168,6 +168,10 @@ type InitNet struct {
 	// constituent before the init net (default true, Salt's
 	// attach_global).
 	AttachGlobal *bool `toml:"attach_global"`
+	// Dropout is the probability with which training drops each input of
+	// each linear layer, as Salt's Dense applies dense_config.dropout
+	// (default 0; not for edge init nets).
+	Dropout float64 `toml:"dropout,omitzero"`
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
@@ -285,6 +289,23 @@ type Task struct {
 	// sample_weight, but a weighted mean where Salt takes the mean of
 	// weight × loss).
 	SampleWeight string `toml:"sample_weight"`
+	// Loss is the task's loss by Salt's (PyTorch's) class name, where the
+	// kind allows a choice: "CrossEntropyLoss" (the default) or
+	// "BCEWithLogitsLoss" (a binary classification with one class name)
+	// for classifications; "MSELoss" (the default), "HuberLoss" (with
+	// huber_delta, default 1) or "L1Loss" for regressions.
+	Loss string `toml:"loss,omitempty"`
+	// LossMean is how the loss averages over the task's entries:
+	// "weighted" (the default), Σ w·l / Σ w over the entries that count;
+	// or "entries", Salt's form with reduction "none": the mean of
+	// weight × loss over every entry of the batch's jets (padded
+	// constituent slots and missing targets counting 0 in the numerator
+	// and 1 in the count).
+	LossMean string `toml:"loss_mean,omitempty"`
+	// Dropout is the probability with which training drops each input of
+	// each of the head's linear layers, as Salt's Dense applies
+	// dense_config.dropout (default 0; not for vertexing).
+	Dropout float64 `toml:"dropout,omitzero"`
 }
 
 // NormParams are Salt's norm_params: (target − mean)/std per target.
@@ -686,7 +707,7 @@ func suggest(t reflect.Type, k toml.Key) string {
 	}
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+		if tag := tomlName(t.Field(i)); tag != "" && tag != "-" {
 			names = append(names, tag)
 		}
 	}
@@ -694,9 +715,16 @@ func suggest(t reflect.Type, k toml.Key) string {
 	return nearest(k[len(k)-1], names)
 }
 
+// tomlName is a field's TOML key: its tag without options such as
+// omitempty.
+func tomlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	return name
+}
+
 func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("toml") == tag {
+		if tomlName(t.Field(i)) == tag {
 			return t.Field(i), true
 		}
 	}

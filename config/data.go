@@ -205,16 +205,26 @@ func (c *Config) labelDataset(t Task) string {
 // (left out of the losses) instead of failing.
 func (c *Config) TaskLabel(t Task) (loader.Label, error) {
 	key := func(k string) string { return "model.tasks." + k }
+	names := t.ClassNames
+	binary := t.Loss == "BCEWithLogitsLoss" && len(names) == 1
+	if binary {
+		// A binary task's label is 1 for its one class and 0 otherwise,
+		// as Salt's BCEWithLogitsLoss reads it.
+		names = []string{"not " + names[0], names[0]}
+		if t.UseLabeller {
+			return loader.Label{}, c.taskErrorf(t.Name, key("use_labeller"), "task %s: a binary classification reads its label as 0 or 1 (or through label_map); remove use_labeller", t.Name)
+		}
+	}
 	l := loader.Label{Name: t.Name, Dataset: c.labelDataset(t), Field: t.Label, Kind: loader.ClassLabel,
-		NumClasses: len(t.ClassNames), ClassNames: t.ClassNames, IgnoreUnmatched: t.RequireLabels != nil && !*t.RequireLabels}
+		NumClasses: len(names), ClassNames: names, IgnoreUnmatched: t.RequireLabels != nil && !*t.RequireLabels}
 	index := map[string]int{}
-	for i, n := range t.ClassNames {
+	for i, n := range names {
 		index[n] = i
 	}
 	switch {
 	case len(t.LabelMap) > 0:
 		l.Map = map[int64]int{}
-		covered := make([]bool, len(t.ClassNames))
+		covered := make([]bool, len(names))
 		for _, k := range sortedMapKeys(t.LabelMap) {
 			v, err := strconv.ParseInt(strings.TrimSpace(k), 10, 64)
 			if err != nil {
@@ -224,13 +234,13 @@ func (c *Config) TaskLabel(t Task) (loader.Label, error) {
 			switch x := t.LabelMap[k].(type) {
 			case int64:
 				class = int(x)
-				if x < 0 || int(x) >= len(t.ClassNames) {
-					return l, c.taskErrorf(t.Name, key("label_map"), "task %s: %s = %d: class indices run 0..%d (one per class name)", t.Name, k, x, len(t.ClassNames)-1)
+				if x < 0 || int(x) >= len(names) {
+					return l, c.taskErrorf(t.Name, key("label_map"), "task %s: %s = %d: class indices run 0..%d (one per class name; 0 and 1 for a binary task)", t.Name, k, x, len(names)-1)
 				}
 			case string:
 				i, ok := index[x]
 				if !ok {
-					return l, c.taskErrorf(t.Name, key("label_map"), "task %s: %s = %q is not one of class_names (%s)", t.Name, k, x, strings.Join(t.ClassNames, ", "))
+					return l, c.taskErrorf(t.Name, key("label_map"), "task %s: %s = %q is not one of class_names (%s)", t.Name, k, x, strings.Join(names, ", "))
 				}
 				class = i
 			default:
@@ -241,7 +251,7 @@ func (c *Config) TaskLabel(t Task) (loader.Label, error) {
 		}
 		for i, ok := range covered {
 			if !ok {
-				return l, c.taskErrorf(t.Name, key("label_map"), "task %s: no value maps to class %s (index %d), so it would never be trained: add one (e.g. %s = %q) or drop the class", t.Name, t.ClassNames[i], i, "<value>", t.ClassNames[i])
+				return l, c.taskErrorf(t.Name, key("label_map"), "task %s: no value maps to class %s (index %d), so it would never be trained: add one (e.g. %s = %q) or drop the class", t.Name, names[i], i, "<value>", names[i])
 			}
 		}
 	case t.UseLabeller:
@@ -253,6 +263,7 @@ func (c *Config) TaskLabel(t Task) (loader.Label, error) {
 		if l.Field == "" {
 			l.Field = "flavour_label"
 		}
+	case binary:
 	default:
 		if rules, ok := autoRules(t); ok {
 			l.Rules = rules

@@ -105,6 +105,9 @@ func (c *Config) Validate() error {
 		if n.MaxLen < 0 {
 			return c.errorf("model.init_nets.max_len", "%s: must be at least 1, or 0 for the training files' length; got %d", n.Input, n.MaxLen)
 		}
+		if n.Dropout < 0 || n.Dropout >= 1 {
+			return c.errorf("model.init_nets.dropout", "%s: must be in [0, 1), got %g", n.Input, n.Dropout)
+		}
 		if _, err := nn.ParseActivation(n.Activation); err != nil {
 			return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
 		}
@@ -221,6 +224,8 @@ func (c *Config) validateEdges() error {
 		return c.errorf("model.edge_init_nets.attach_global", "Salt's edge init nets attach nothing: remove it")
 	case en.MaxLen != 0:
 		return c.errorf("model.edge_init_nets.max_len", "the edges have the length of %s's init net: remove it", en.Input)
+	case en.Dropout != 0:
+		return c.errorf("model.edge_init_nets.dropout", "dropout on the edge init net would need a mask over every pair of constituents, which salt-ort does not draw: remove it")
 	}
 	seen := map[string]bool{}
 	for _, f := range ec.EdgeFeatures {
@@ -427,6 +432,8 @@ func (c *Config) validateJetNet(n InitNet) error {
 		return c.errorf("model.init_nets.max_len", "%s is the jet dataset, one row per jet: remove max_len", n.Input)
 	case n.AttachGlobal != nil && *n.AttachGlobal:
 		return c.errorf("model.init_nets.attach_global", "%s is the jet dataset, whose variables are the init net's input already: remove attach_global or set it false", n.Input)
+	case n.Dropout < 0 || n.Dropout >= 1:
+		return c.errorf("model.init_nets.dropout", "%s: must be in [0, 1), got %g", n.Input, n.Dropout)
 	}
 	if _, err := nn.ParseActivation(n.Activation); err != nil {
 		return c.errorf("model.init_nets.activation", "%s: %v", n.Input, err)
@@ -600,12 +607,22 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 	if err := c.namesErr[task.Name]; err != nil && namesFromFile(task) {
 		return err
 	}
-	if classification && len(task.ClassNames) < 2 {
-		hint := ""
+	if err := c.validateLoss(task, kind); err != nil {
+		return err
+	}
+	binary := task.Loss == "BCEWithLogitsLoss" && classification
+	if classification && !binary && len(task.ClassNames) < 2 {
+		hint := " (a binary classification has one, with loss = \"BCEWithLogitsLoss\")"
 		if len(task.ClassNames) == 0 && kind == model.JetClassification {
 			hint = fmt.Sprintf(": list them in label order (only a task with label = %q and no label_map or use_labeller may leave them to the %s attribute of the training file's jet dataset)", FlavourLabel, FlavourLabel)
 		}
 		return c.taskErrorf(task.Name, key("class_names"), "task %s: a classification needs at least 2 class names, got %d%s", task.Name, len(task.ClassNames), hint)
+	}
+	if binary && len(task.ClassNames) != 1 {
+		return c.taskErrorf(task.Name, key("class_names"), "task %s: a binary classification (loss = \"BCEWithLogitsLoss\") has one output and one class name, the class label 1 means (e.g. [\"signal\"]); got %d", task.Name, len(task.ClassNames))
+	}
+	if binary && (task.UseClassDict || len(task.ClassWeights) > 0) {
+		return c.taskErrorf(task.Name, key("class_weights"), "task %s: a binary classification (loss = \"BCEWithLogitsLoss\") takes no class weights: remove class_weights and use_class_dict", task.Name)
 	}
 	if !classification && (len(task.ClassNames) > 0 || task.UseClassDict || len(task.ClassWeights) > 0) {
 		return c.taskErrorf(task.Name, key("class_names"), "task %s: class names and weights belong to classification tasks", task.Name)
@@ -645,7 +662,7 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 			return err
 		}
 	}
-	spec := model.Task{Kind: kind, Classes: task.ClassNames, Targets: task.Targets}
+	spec := model.Task{Kind: kind, Classes: task.ClassNames, Targets: task.Targets, Loss: c.taskLoss(task, kind)}
 	if task.OutputSize != 0 && task.OutputSize != spec.Outputs() {
 		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
 			task.Name, task.OutputSize, spec.Outputs(), max(len(task.ClassNames), len(task.Targets)))
@@ -667,6 +684,70 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.taskErrorf(task.Name, key("input_size"), "task %s: input_size %d, but the head reads %d features (encoder output width %d%s)", task.Name, task.InputSize, in, m.width(), extra)
 	}
 	return nil
+}
+
+// taskLosses are the losses a task of each kind may name in loss, the
+// kind's default first.
+var taskLosses = map[model.TaskKind][]string{
+	model.JetClassification:             {"CrossEntropyLoss", "BCEWithLogitsLoss"},
+	model.ConstituentClassification:     {"CrossEntropyLoss", "BCEWithLogitsLoss"},
+	model.Vertexing:                     {"BCEWithLogitsLoss"},
+	model.JetRegression:                 {"MSELoss", "HuberLoss", "L1Loss"},
+	model.ConstituentRegression:         {"MSELoss", "HuberLoss", "L1Loss"},
+	model.JetGaussianRegression:         {"GaussianNLLLoss"},
+	model.ConstituentGaussianRegression: {"GaussianNLLLoss"},
+}
+
+// validateLoss checks a task's loss, loss_mean and dropout keys.
+func (c *Config) validateLoss(task Task, kind model.TaskKind) error {
+	key := func(k string) string { return "model.tasks." + k }
+	if task.Loss != "" && !slices.Contains(taskLosses[kind], task.Loss) {
+		return c.taskErrorf(task.Name, key("loss"), "task %s: a %s task's loss is one of %s (Salt's class names without torch.nn.), got %q", task.Name, task.Kind, strings.Join(taskLosses[kind], ", "), task.Loss)
+	}
+	if task.HuberDelta != 0 && (task.Loss == "MSELoss" || task.Loss == "L1Loss") {
+		return c.taskErrorf(task.Name, key("huber_delta"), "task %s: huber_delta is the HuberLoss's, but loss is %q: remove one of them", task.Name, task.Loss)
+	}
+	if task.HuberDelta < 0 {
+		return c.taskErrorf(task.Name, key("huber_delta"), "task %s: must be positive, got %g", task.Name, task.HuberDelta)
+	}
+	switch task.LossMean {
+	case "", "weighted":
+	case "entries":
+		if kind == model.Vertexing {
+			return c.taskErrorf(task.Name, key("loss_mean"), "task %s: vertexing divides its pair losses by the number of true pairs, as Salt's: remove loss_mean", task.Name)
+		}
+	default:
+		return c.taskErrorf(task.Name, key("loss_mean"), "task %s: must be \"weighted\" (Σ w·l / Σ w, the default) or \"entries\" (Salt's reduction \"none\": the mean of weight × loss over every entry), got %q", task.Name, task.LossMean)
+	}
+	switch {
+	case task.Dropout < 0 || task.Dropout >= 1:
+		return c.taskErrorf(task.Name, key("dropout"), "task %s: must be in [0, 1), got %g", task.Name, task.Dropout)
+	case task.Dropout > 0 && kind == model.Vertexing:
+		return c.taskErrorf(task.Name, key("dropout"), "task %s: dropout on a vertexing head would need a mask over every pair of constituents, which salt-ort does not draw: remove it (0 is accepted)", task.Name)
+	}
+	return nil
+}
+
+// taskLoss is the model's loss of a configured task.
+func (c *Config) taskLoss(t Task, kind model.TaskKind) model.Loss {
+	switch t.Loss {
+	case "BCEWithLogitsLoss":
+		if kind == model.JetClassification || kind == model.ConstituentClassification {
+			return model.BCELoss
+		}
+	case "L1Loss":
+		return model.L1Loss
+	}
+	return model.DefaultLoss
+}
+
+// huberDelta is a task's Huber threshold: huber_delta, or PyTorch's
+// default 1 for loss = "HuberLoss" without one.
+func (t Task) huberDelta() float64 {
+	if t.Loss == "HuberLoss" && t.HuberDelta == 0 {
+		return 1
+	}
+	return t.HuberDelta
 }
 
 // taskDataset is the dataset a task reads its labels, targets and sample
@@ -855,7 +936,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		if n.FinalActivation != "" {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
-		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final}
+		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final, Dropout: n.Dropout}
 	}
 	for _, n := range c.ConstituentNets() {
 		if n.MaxLen == 0 {
@@ -867,7 +948,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
 		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a, FinalActivation: final,
-			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal})
+			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal, Dropout: n.Dropout})
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)
@@ -875,8 +956,12 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		mt := model.Task{
 			Name: t.Name, Kind: kind, Input: t.Input, Classes: t.ClassNames, Targets: t.Targets,
 			Hidden: t.Hidden, Activation: a, Weight: *t.Weight, ClassWeights: t.ClassWeights,
-			HuberDelta: t.HuberDelta, OriginWeighting: t.OriginLabel != "",
+			HuberDelta: t.huberDelta(), OriginWeighting: t.OriginLabel != "",
 			Scaling: c.scaling(t), SampleWeight: t.SampleWeight != "",
+			Loss: c.taskLoss(t, kind), Dropout: t.Dropout,
+		}
+		if t.LossMean == "entries" {
+			mt.Mean = model.EntryMean
 		}
 		if t.UseClassDict {
 			ds := t.Input

@@ -384,6 +384,9 @@ func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g 
 		if d, ok := kinds[o.Name()]; ok {
 			out.Kind, out.Task, out.Index, out.Label, out.Group = string(d.Kind), d.Task, d.Index, d.Label, d.Group
 			out.Meaning = meaning(d)
+			if t, _ := taskOf(spec, d.Task); d.Kind == model.ConstituentClass && t.Binary() {
+				out.Meaning = fmt.Sprintf("1 where a constituent of the %s is %s (probability at least 0.5), else 0 (task %s)", d.Group, d.Label, d.Task)
+			}
 		} else {
 			out.Kind, out.Meaning = "prediction", batchedMeaning(spec, o.Name())
 		}

@@ -64,6 +64,56 @@ mean = [0.0]
 std = [1.5]
 `
 
+// saltFeatureTasks use the features of Salt's shipped configurations
+// beyond GN2: binary classifications of jets (b or not, Salt's
+// BCEWithLogitsLoss) and of tracks (primary or not), an L1
+// regression, dropout in the heads, Mish, and Salt's mean of weight ×
+// loss over every entry.
+const saltFeatureTasks = `
+[[model.tasks]]
+name = "bjets"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b"]
+loss = "BCEWithLogitsLoss"
+loss_mean = "entries"
+dropout = 0.1
+activation = "Mish"
+hidden = [8]
+[model.tasks.label_map]
+0 = "b"
+1 = 0
+2 = 0
+3 = 0
+[[model.tasks]]
+name = "primary_tracks"
+kind = "track_classification"
+input = "tracks"
+label = "ftagTruthOriginLabel"
+class_names = ["primary"]
+loss = "BCEWithLogitsLoss"
+dropout = 0.1
+hidden = [8]
+[model.tasks.label_map]
+0 = 0
+1 = 0
+2 = 1
+3 = 0
+4 = 0
+5 = 0
+6 = 0
+7 = 0
+[[model.tasks]]
+name = "pt_regression"
+kind = "regression"
+targets = ["pt"]
+target_denominators = ["pt_btagJes"]
+loss = "L1Loss"
+loss_mean = "entries"
+dropout = 0.1
+hidden = [8]
+`
+
 // modelKind is one kind of model every export must handle.
 type modelKind struct {
 	name    string
@@ -132,6 +182,10 @@ var modelKinds = []modelKind{
 	{name: "regression", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "Reg", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: regressionTasks},
 		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev", "Reg_HadronConeExclTruthLabelLxy", "Reg_eta", "Reg_eta_stddev"},
+		inputs:  []string{"jet_features", "track_features"}},
+	{name: "salt features", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
+		opts:    fixture.Options{Name: "SF", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: saltFeatureTasks},
+		outputs: []string{"SF_pb", "SF_pt", "SF_PrimaryTracks"},
 		inputs:  []string{"jet_features", "track_features"}},
 }
 

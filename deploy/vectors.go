@@ -213,7 +213,7 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 					out[j*t+i] = -1
 					if i < g.N[j] {
 						k := (j*t + i) * c
-						out[j*t+i] = float32(argmax(pred[k : k+c]))
+						out[j*t+i] = float32(classOf(pred[k : k+c]))
 					}
 				}
 			}
@@ -299,8 +299,26 @@ func argmax(v []float32) int {
 	return best
 }
 
-// nearTie reports whether the two largest values are within tol.
+// classOf is the class a constituent's probabilities [C] decide: the
+// most probable, or for a binary task's one probability p, 1 where p is
+// at least ½ (as the deployed model decides on its logit), else 0.
+func classOf(v []float32) int {
+	if len(v) == 1 {
+		if v[0] >= 0.5 {
+			return 1
+		}
+		return 0
+	}
+	return argmax(v)
+}
+
+// nearTie reports whether the two largest values are within tol (for a
+// binary task's one probability p, p and 1 − p).
 func nearTie(v []float32, tol float64) bool {
+	if len(v) == 1 {
+		// A binary task's probability p of its class against 1 − p.
+		return math.Abs(2*float64(v[0])-1) <= tol
+	}
 	a, b := math.Inf(-1), math.Inf(-1)
 	for _, x := range v {
 		switch f := float64(x); {

@@ -467,12 +467,14 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		}
 		switch o.task.Kind {
 		case model.JetClassification:
-			if o.first {
+			// A binary task's one probability is no flavour tagger's.
+			if o.first && !o.task.Binary() {
 				p.coll.flavour = &jetScores{task: o.task.Name, classes: o.task.Classes}
 			}
 		case model.ConstituentClassification:
-			n := len(o.task.Classes)
-			p.coll.origins = append(p.coll.origins, &classCounts{task: o.task.Name, classes: o.task.Classes, total: make([]int64, n), correct: make([]int64, n)})
+			classes := metricClasses(o.task)
+			n := len(classes)
+			p.coll.origins = append(p.coll.origins, &classCounts{task: o.task.Name, classes: classes, total: make([]int64, n), correct: make([]int64, n)})
 		case model.Vertexing:
 			p.coll.vertexing = append(p.coll.vertexing, &pairCounts{task: o.task.Name})
 		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
@@ -703,7 +705,7 @@ func (p *predictor) jetClasses(o taskOut, b *loader.Batch, preds map[string][]fl
 			l.Put(row, f, float64(probs[j*nc+c]))
 		}
 	}
-	if o.first && !p.unlabelled[o.task.Name] {
+	if o.first && !p.unlabelled[o.task.Name] && p.coll.flavour != nil {
 		s := p.coll.flavour
 		s.probs = append(s.probs, probs[:k*nc]...)
 		for _, v := range b.Labels[o.task.Name][:k] {
@@ -711,6 +713,16 @@ func (p *predictor) jetClasses(o taskOut, b *loader.Batch, preds map[string][]fl
 		}
 	}
 	return nil
+}
+
+// metricClasses are the classes a classification's accuracy is counted
+// over: its classes, or for a binary task the two values of its label,
+// "not <class>" (0) and the class (1).
+func metricClasses(t model.Task) []string {
+	if t.Binary() {
+		return []string{"not " + t.Classes[0], t.Classes[0]}
+	}
+	return t.Classes
 }
 
 func (p *predictor) constituentClasses(o taskOut, b *loader.Batch, preds map[string][]float32, k int) error {
@@ -741,8 +753,13 @@ func (p *predictor) constituentClasses(o taskOut, b *loader.Batch, preds map[str
 	s := &p.scratch
 	s.probs, s.labels, s.mask = s.probs[:0], s.labels[:0], s.mask[:0]
 	for _, x := range probs[:n*nc] {
+		if o.task.Binary() {
+			// The label's two classes: 0, not the class, and 1, the class.
+			s.probs = append(s.probs, 1-float64(x))
+		}
 		s.probs = append(s.probs, float64(x))
 	}
+	nc = len(metricClasses(o.task))
 	var cc *classCounts
 	for _, c := range p.coll.origins {
 		if c.task == o.task.Name {

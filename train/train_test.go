@@ -149,6 +149,83 @@ func TestDeterministicAndExactResume(t *testing.T) {
 	})
 }
 
+// TestHeadDropoutExactResume checks that Salt's dense dropout, in the init
+// net and the heads (and Mish and a binary task with Salt's entry mean),
+// keeps seeded runs and resumes byte-identical, and that the dropout
+// changes the training.
+func TestHeadDropoutExactResume(t *testing.T) {
+	data := dataset(t, 2000, 300, 300)
+	text := strings.Replace(tinyConfig(data, ""), "input = \"tracks\"\nmax_len = 20\nhidden = [16]\n", "input = \"tracks\"\nmax_len = 20\nhidden = [16]\ndropout = 0.1\nactivation = \"Mish\"\n", 1)
+	if !strings.Contains(text, "activation = \"Mish\"") {
+		t.Fatal("the fixture's track init net was not found")
+	}
+	if !strings.Contains(text, "name = \"track_origin\"") {
+		t.Fatal("the fixture has no track_origin task")
+	}
+	heads := strings.Replace(text, "name = \"track_origin\"", "name = \"track_origin\"\ndropout = 0.2", 1) + `
+[[model.tasks]]
+name = "bjets"
+kind = "jet_classification"
+label = "flavour_label"
+class_names = ["b"]
+loss = "BCEWithLogitsLoss"
+loss_mean = "entries"
+dropout = 0.1
+hidden = [8]
+[model.tasks.label_map]
+0 = 1
+1 = 0
+2 = 0
+3 = 0
+`
+	c := loadConfig(t, heads)
+	c.Training.Epochs = 1
+	reference := filepath.Join(t.TempDir(), "reference")
+	if _, err := run(t, c, reference, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := readFile(t, filepath.Join(reference, LastCheckpoint))
+	again := filepath.Join(t.TempDir(), "again")
+	if _, err := run(t, c, again, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readFile(t, filepath.Join(again, LastCheckpoint)), want) {
+		t.Fatal("two runs with the same seed and head dropout wrote different checkpoints")
+	}
+	dir := filepath.Join(t.TempDir(), "resumed")
+	if _, err := run(t, c, dir, false, 5); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	if _, err := run(t, c, dir, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readFile(t, filepath.Join(dir, LastCheckpoint)), want) {
+		t.Fatal("the resumed run with head dropout ended with a different checkpoint")
+	}
+	// Without the heads' dropout the run differs: the masks are used.
+	c2 := loadConfig(t, strings.Replace(strings.Replace(heads, "dropout = 0.2\n", "", 1), "dropout = 0.1\nhidden = [8]", "hidden = [8]", 1))
+	c2.Training.Epochs = 1
+	other := filepath.Join(t.TempDir(), "other")
+	if _, err := run(t, c2, other, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	a, err := checkpoint.Read(filepath.Join(reference, LastCheckpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.Read(filepath.Join(other, LastCheckpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "bjets/0/weight"
+	if _, ok := a.Tensors[head]; !ok {
+		t.Fatalf("no tensor %s in the checkpoint", head)
+	}
+	if bytes.Equal(a.Tensors[head].Data, b.Tensors[head].Data) {
+		t.Fatal("the heads' dropout changed nothing")
+	}
+}
+
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestUncertaintyWeightingTrains(t *testing.T) {

@@ -199,6 +199,39 @@ func head(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.
 	return x
 }
 
+// denseHead is head with Salt's Dense dropout: in training with p > 0,
+// each linear layer's input is dropped out with probability p, the first
+// layer's over the concatenation as Salt builds it (each part expanded to
+// the broadcast shape first, so that every constituent draws its own mask
+// for the jet-level part too). Otherwise it is head, with the same
+// parameters either way.
+func denseHead(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, a nn.Activation, p float64, training bool) *graph.Tensor {
+	if !training || p == 0 {
+		return head(g, name, parts, sizes, a)
+	}
+	defer g.Scope(name)()
+	lead := parts[0].Shape()[:parts[0].Rank()-1].Clone()
+	for _, part := range parts[1:] {
+		for i, d := range part.Shape()[:part.Rank()-1] {
+			lead[i] = max(lead[i], d)
+		}
+	}
+	dropped := make([]*graph.Tensor, len(parts))
+	for k, part := range parts {
+		full := append(lead.Clone(), part.Dim(-1))
+		if !slices.Equal(part.Shape(), full) {
+			part = g.Expand(part, full)
+		}
+		dropped[k] = nn.Dropout(g, "dropout/0/"+strconv.Itoa(k), part, p, true)
+	}
+	x := nn.ConcatLinear(g, "0", dropped, sizes[0])
+	for i := 1; i < len(sizes); i++ {
+		h := nn.Dropout(g, "dropout/"+strconv.Itoa(i), nn.Activate(g, x, a), p, true)
+		x = nn.Linear(g, strconv.Itoa(i), h, sizes[i], true)
+	}
+	return x
+}
+
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 	f := &forward{heads: map[string]*graph.Tensor{}, denoms: map[string][]*graph.Tensor{}}
@@ -210,7 +243,7 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 		j := s.JetInit
 		sizes := append(append([]int{}, j.Hidden...), s.EmbedDim)
 		x := s.jetColumns(g, in.jets, s.attached())
-		f.pooled = nn.Activate(g, head(g, "init/"+j.Name, s.initParts(g, j.Name, in, x, nil), sizes, j.Activation), j.FinalActivation)
+		f.pooled = nn.Activate(g, denseHead(g, "init/"+j.Name, s.initParts(g, j.Name, in, x, nil), sizes, j.Activation, j.Dropout, training), j.FinalActivation)
 		if fw := s.featurewise(FeaturewiseGlobal); fw != nil {
 			f.pooled = applyFeaturewise(g, "featurewise/global", fw, in.params, f.pooled)
 		}
@@ -231,13 +264,13 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 			if task.Kind.Regression() {
 				f.denoms[task.Name] = s.denominators(g, task, in)
 			}
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation)
+			f.heads[task.Name] = denseHead(g, task.Name, []*graph.Tensor{pooled}, sizes, task.Activation, task.Dropout, training)
 		case ConstituentClassification, ConstituentRegression, ConstituentGaussianRegression:
 			if task.Kind.Regression() {
 				f.denoms[task.Name] = s.denominators(g, task, in)
 			}
 			x := f.seq[s.groupIndex(task.Input)]
-			f.heads[task.Name] = head(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation)
+			f.heads[task.Name] = denseHead(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation, task.Dropout, training)
 		case Vertexing:
 			x := f.seq[s.groupIndex(task.Input)]
 			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
@@ -266,7 +299,7 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 			att = jets
 		}
 		parts := s.initParts(g, grp.Name, in, att, in.seqs[i])
-		x := nn.Activate(g, head(g, "init/"+grp.Name, parts, sizes, grp.Activation), grp.FinalActivation)
+		x := nn.Activate(g, denseHead(g, "init/"+grp.Name, parts, sizes, grp.Activation, grp.Dropout, training), grp.FinalActivation)
 		xs = append(xs, x)
 		if in.valid[i] != nil {
 			valids = append(valids, in.valid[i])
@@ -376,7 +409,7 @@ func (s *Spec) predictions(g *graph.Graph, f *forward, tasks func(Task) bool) {
 		h := f.heads[task.Name]
 		switch task.Kind {
 		case JetClassification, ConstituentClassification:
-			g.Output(PredictionOutput(task.Name), g.Softmax(h, -1))
+			g.Output(PredictionOutput(task.Name), classProbabilities(g, task, h))
 		case Vertexing:
 			g.Output(PredictionOutput(task.Name), g.Sigmoid(h))
 		case JetRegression, ConstituentRegression:
@@ -389,6 +422,16 @@ func (s *Spec) predictions(g *graph.Graph, f *forward, tasks func(Task) bool) {
 		}
 		pop()
 	}
+}
+
+// classProbabilities are a classification's probabilities from its
+// logits [..., C]: the softmax, or the sigmoid of a binary task's one
+// logit (Salt's run_inference for BCEWithLogitsLoss).
+func classProbabilities(g *graph.Graph, task Task, logits *graph.Tensor) *graph.Tensor {
+	if task.Binary() {
+		return g.Sigmoid(logits)
+	}
+	return g.Softmax(logits, -1)
 }
 
 // columns applies f to each target's column k of x [..., n] and
@@ -541,11 +584,18 @@ func (s *Spec) losses(g *graph.Graph, f *forward, in *inputs) []nn.Mean {
 		h, label := f.heads[task.Name], in.labels[task.Name]
 		switch task.Kind {
 		case JetClassification, ConstituentClassification:
-			out[i] = nn.CrossEntropyMean(g, "ce", h, label, s.entryMask(g, task, in), task.ClassWeights)
+			if task.Binary() {
+				out[i] = nn.BinaryCrossEntropyMean(g, "bce", h, label, s.entryMask(g, task, in))
+			} else {
+				out[i] = nn.CrossEntropyMean(g, "ce", h, label, s.entryMask(g, task, in), task.ClassWeights)
+			}
 		case Vertexing:
 			out[i] = s.vertexingLoss(g, task, h, label, in)
 		case JetRegression, JetGaussianRegression, ConstituentRegression, ConstituentGaussianRegression:
 			out[i] = s.regressionLoss(g, task, h, label, in, f.denoms[task.Name])
+		}
+		if task.Mean == EntryMean {
+			out[i] = nn.Mean{Num: out[i].Num, Den: s.entryCount(g, task, in), Floor: 1}
 		}
 		pop()
 	}
@@ -564,6 +614,29 @@ func (s *Spec) entryMask(g *graph.Graph, task Task, in *inputs) *graph.Tensor {
 		mask = g.Mul(mask, w)
 	}
 	return mask
+}
+
+// entryCount is the denominator of a task's EntryMean: the number of
+// entries of the batch's jets, Salt's mean over its loss tensor. A jet
+// counts where its jet weight is not 0 (padding rows are 0); a
+// constituent task counts every slot of the group (max_len per jet,
+// padding included, as Salt's loss tensor has them), a regression every
+// target.
+func (s *Spec) entryCount(g *graph.Graph, task Task, in *inputs) *graph.Tensor {
+	defer g.Scope("entries")()
+	jets := g.Cast(g.Not(g.Equal(in.jetWeight, g.ScalarLike(in.jetWeight, 0))), graph.Float32)
+	per := int64(1)
+	if task.Kind.PerConstituent() {
+		per *= int64(s.group(task.Input).MaxLen)
+	}
+	if task.Kind.Regression() {
+		per *= int64(len(task.Targets))
+	}
+	n := g.ReduceSum(jets, []int{0}, false)
+	if per == 1 {
+		return n
+	}
+	return g.Mul(n, g.Scalar(graph.Float32, float64(per)))
 }
 
 // regressionLoss is a regression task's loss on the scaled targets (Salt's
@@ -587,6 +660,9 @@ func (s *Spec) regressionLoss(g *graph.Graph, task Task, h, label *graph.Tensor,
 	}
 	if task.HuberDelta > 0 {
 		return nn.HuberMean(g, "huber", h, y, mask, task.HuberDelta)
+	}
+	if task.Loss == L1Loss {
+		return nn.L1Mean(g, "l1", h, y, mask)
 	}
 	return nn.MSEMean(g, "mse", h, y, mask)
 }

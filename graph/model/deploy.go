@@ -131,7 +131,8 @@ const (
 	// deviation of one target of a Gaussian regression.
 	RegressionStddev OutputKind = "regression_stddev"
 	// ConstituentClass is int8 [n]: the most probable class of each
-	// constituent of a constituent classification.
+	// constituent of a constituent classification; for a binary one, 1
+	// where the class's probability is at least ½, else 0.
 	ConstituentClass OutputKind = "constituent_class"
 	// VertexIndex is int8 [n]: for each constituent the smallest index of
 	// the constituents it shares a vertex with (see Deploy).
@@ -442,14 +443,7 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		switch o.Kind {
 		case ClassProbability:
 			if probs[task.Name] == nil {
-				p := g.Softmax(h, -1)
-				sizes := make([]int64, len(task.Classes))
-				for i := range sizes {
-					sizes[i] = 1
-				}
-				for _, c := range g.Split(p, 1, sizes...) {
-					probs[task.Name] = append(probs[task.Name], g.Reshape(c))
-				}
+				probs[task.Name] = classColumns(g, classProbabilities(g, task, h))
 			}
 			g.Output(o.Name, probs[task.Name][o.Index])
 		case RegressionValue:
@@ -465,6 +459,12 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 			regression(task)
 			g.Output(o.Name, g.Sqrt(column(variances[task.Name], o.Index)))
 		case ConstituentClass:
+			if task.Binary() {
+				// 1 where the class's probability, sigmoid(h), is at
+				// least ½, which is where the logit is at least 0.
+				g.Output(o.Name, g.Cast(g.GreaterOrEqual(g.Squeeze(unbatch(h), -1), g.Scalar(graph.Float32, 0)), graph.Int8))
+				break
+			}
 			g.Output(o.Name, g.Cast(g.ArgMax(unbatch(h), -1, false), graph.Int8))
 		case VertexIndex:
 			g.Output(o.Name, vertexIndex(g, g.Sigmoid(unbatch(h))))
@@ -508,4 +508,21 @@ func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 	// Indices int8 cannot hold become -1 rather than wrapping.
 	fits := g.LessOrEqual(first, g.Scalar(graph.Int64, math.MaxInt8))
 	return g.Cast(g.Where(fits, first, g.Scalar(graph.Int64, -1)), graph.Int8)
+}
+
+// classColumns splits a jet's class probabilities [1, C] into C scalars.
+func classColumns(g *graph.Graph, p *graph.Tensor) []*graph.Tensor {
+	c := p.Dim(1)
+	if c == 1 {
+		return []*graph.Tensor{g.Reshape(p)}
+	}
+	sizes := make([]int64, c)
+	for i := range sizes {
+		sizes[i] = 1
+	}
+	var out []*graph.Tensor
+	for _, col := range g.Split(p, 1, sizes...) {
+		out = append(out, g.Reshape(col))
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -97,7 +98,7 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 func TestDeployMatchesEval(t *testing.T) {
 	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
 		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression(), "edge features": tinyEdges(),
-		"parameterised": tinyParameterised(), "parameters attached": tinyBaldi()} {
+		"parameterised": tinyParameterised(), "parameters attached": tinyBaldi(), "salt features": tinySalt()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)
@@ -195,6 +196,25 @@ func TestDeployMatchesEval(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if centreBinaryLogits(t, s, feeds, want, values) {
+				// Binary decisions on both sides: the changed parameters
+				// in both graphs.
+				if want, err = graphtest.Compile(t, evalG, graph.ModelOptions{}).Run(feeds); err != nil {
+					t.Fatal(err)
+				}
+				depRun = graphtest.Compile(t, dep, graph.ModelOptions{ParamValues: values})
+			}
+			// The constituent classes the deployed model decided, which
+			// for a binary task must include 0 and 1 for the comparison to
+			// test both sides of its decision.
+			decided := map[int]bool{}
+			defer func() {
+				for _, task := range s.Tasks {
+					if task.Binary() && task.Kind == model.ConstituentClassification && (!decided[0] || !decided[1]) {
+						t.Errorf("task %s: the deployed classes %v, want 0 and 1", task.Name, decided)
+					}
+				}
+			}()
 			for j := 0; j < batch; j++ {
 				jf := append(append([]float64{}, raw[model.JetsInput][j*nj:(j+1)*nj]...), params[j*np:(j+1)*np]...)
 				in := map[string][]float64{model.JetFeaturesInput: jf}
@@ -256,6 +276,10 @@ func TestDeployMatchesEval(t *testing.T) {
 									best = k
 								}
 							}
+							if task.Binary() && row[0] >= 0.5 {
+								best = 1 // the class's probability decides
+							}
+							decided[best] = true
 							if int(got[o.Name][a]) != best {
 								t.Errorf("jet %d constituent %d: %s %v, eval argmax %d", j, a, o.Name, got[o.Name][a], best)
 							}
@@ -283,6 +307,44 @@ func TestDeployMatchesEval(t *testing.T) {
 			}
 		})
 	}
+}
+
+// centreBinaryLogits shifts the last bias of each binary constituent
+// classification's head by the median logit of the valid constituents in
+// want, in the flat parameters of feeds and in values, so that the
+// decisions fall on both sides of ½ (untrained heads put every
+// constituent on one side). It reports whether it changed anything.
+func centreBinaryLogits(t *testing.T, s model.Spec, feeds, want map[string][]float64, values map[string][]byte) bool {
+	t.Helper()
+	_, layout, err := s.Eval(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := false
+	for _, task := range s.Tasks {
+		if !task.Binary() || task.Kind != model.ConstituentClassification {
+			continue
+		}
+		var logits []float64
+		for e, p := range want[model.PredictionOutput(task.Name)] {
+			if feeds[model.ValidInput(task.Input)][e] != 0 {
+				logits = append(logits, math.Log(p/(1-p)))
+			}
+		}
+		slices.Sort(logits)
+		median := logits[len(logits)/2]
+		bias := fmt.Sprintf("%s/%d/bias", task.Name, len(task.Hidden))
+		i := slices.IndexFunc(layout, func(sl graph.ParamSlot) bool { return sl.Name == bias })
+		if i < 0 {
+			t.Fatalf("no parameter %s", bias)
+		}
+		off := layout[i].Offset
+		v := float32(feeds[optim.ParamsInput][off] - median + 1e-3)
+		feeds[optim.ParamsInput][off] = float64(v)
+		values[bias] = graph.Float32Bytes([]float32{v})
+		changed = true
+	}
+	return changed
 }
 
 func taskNamed(s model.Spec, name string) model.Task {

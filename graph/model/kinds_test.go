@@ -279,7 +279,10 @@ func kindBatch(s model.Spec, g *graph.Graph, b int, r *rand.Rand) map[string][]f
 	return feeds
 }
 
-// trainKind trains s on kindBatch batches with opt and returns each
+// batchOf makes trainKind's batches: kindBatch unless a test changes it.
+var batchOf = kindBatch
+
+// trainKind trains s on batchOf batches with opt and returns each
 // task's loss on a fixed validation batch before and after.
 func trainKind(t *testing.T, s model.Spec, opt optim.Optimizer, steps int, lr float64) (before, after map[string]float64) {
 	t.Helper()
@@ -299,7 +302,7 @@ func trainKind(t *testing.T, s model.Spec, opt optim.Optimizer, steps int, lr fl
 		t.Fatal(err)
 	}
 	eval := graphtest.Compile(t, evalG, graph.ModelOptions{})
-	val := kindBatch(s, evalG, batch, rand.New(rand.NewPCG(99, 99)))
+	val := batchOf(s, evalG, batch, rand.New(rand.NewPCG(99, 99)))
 	evalLoss := func() map[string]float64 {
 		feeds := map[string][]float64{optim.ParamsInput: params}
 		for k, v := range val {
@@ -318,7 +321,7 @@ func trainKind(t *testing.T, s model.Spec, opt optim.Optimizer, steps int, lr fl
 	before = evalLoss()
 	r := rand.New(rand.NewPCG(2, 2))
 	for step := 1; step <= steps; step++ {
-		feeds := kindBatch(s, g, batch, r)
+		feeds := batchOf(s, g, batch, r)
 		for _, ri := range g.RandomInputs() {
 			m := make([]float64, ri.Tensor.Shape().Size())
 			for i := range m {

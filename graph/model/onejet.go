@@ -42,9 +42,9 @@ import (
 // forward instead, so that an option is never silently ignored.
 var oneJetFields = map[reflect.Type][]string{
 	reflect.TypeOf(Spec{}):             {"Name", "JetVars", "AttachVars", "GlobalVars", "Inputs", "EmbedDim", "Encoder", "Tasks"},
-	reflect.TypeOf(Input{}):            {"Name", "Vars", "MaxLen", "InitHidden", "Activation", "FinalActivation", "NoJetVars"},
+	reflect.TypeOf(Input{}):            {"Name", "Vars", "MaxLen", "InitHidden", "Activation", "FinalActivation", "NoJetVars", "Dropout"},
 	reflect.TypeOf(nn.EncoderConfig{}): {"Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "Dropout", "AttnDropout", "Training"},
-	reflect.TypeOf(Task{}):             {"Name", "Kind", "Input", "Classes", "Targets", "Hidden", "Activation", "Weight", "ClassWeights", "HuberDelta", "OriginWeighting"},
+	reflect.TypeOf(Task{}):             {"Name", "Kind", "Input", "Classes", "Targets", "Hidden", "Activation", "Weight", "ClassWeights", "HuberDelta", "OriginWeighting", "Loss", "Mean", "Dropout"},
 }
 
 // onlyKnownFields reports whether every field of the struct v that
@@ -66,7 +66,7 @@ func onlyKnownFields(v reflect.Value) bool {
 // describes: every option it has is one oneJetForward implements.
 func (s *Spec) oneJetSupported() bool {
 	known := func(a nn.Activation) bool {
-		return a == nn.ReLU || a == nn.SiLU || a == nn.GELU || a == nn.None || a == ""
+		return a == nn.ReLU || a == nn.SiLU || a == nn.GELU || a == nn.Mish || a == nn.None || a == ""
 	}
 	if !onlyKnownFields(reflect.ValueOf(*s)) || !onlyKnownFields(reflect.ValueOf(s.Encoder)) || !known(s.Encoder.Activation) {
 		return false

@@ -3,6 +3,8 @@ package model
 import (
 	"reflect"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/graph/nn"
 )
 
 // TestOneJetFieldsExist checks that every field oneJetFields lists exists
@@ -47,9 +49,15 @@ func TestOneJetRefusesUnknownOptions(t *testing.T) {
 		want   bool
 	}{
 		{"GN2", func(*Spec) {}, true},
-		{"unknown encoder activation", func(s *Spec) { s.Encoder.Activation = "mish" }, false},
-		{"unknown init activation", func(s *Spec) { s.Inputs[0].Activation = "mish" }, false},
-		{"unknown task activation", func(s *Spec) { s.Tasks[1].Activation = "mish" }, false},
+		{"unknown encoder activation", func(s *Spec) { s.Encoder.Activation = "softsign" }, false},
+		{"unknown init activation", func(s *Spec) { s.Inputs[0].Activation = "softsign" }, false},
+		{"unknown task activation", func(s *Spec) { s.Tasks[1].Activation = "softsign" }, false},
+		{"mish", func(s *Spec) {
+			s.Encoder.Activation, s.Inputs[0].Activation, s.Tasks[1].Activation = nn.Mish, nn.Mish, nn.Mish
+		}, true},
+		{"dropout, L1 and entry means", func(s *Spec) {
+			s.Inputs[0].Dropout, s.Tasks[0].Dropout, s.Tasks[1].Mean = 0.1, 0.2, EntryMean
+		}, true},
 		{"unknown task kind", func(s *Spec) { s.Tasks[0].Kind = "jet_ranking" }, false},
 		{"no constituents", func(s *Spec) { s.Inputs = nil }, false},
 	} {

@@ -3,6 +3,7 @@ package model_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph"
@@ -40,6 +41,7 @@ func TestOneJetMatchesReference(t *testing.T) {
 		{"global variables", tinyGlobal()},
 		{"no registers, projection or final norm; GELU and SiLU", plain},
 		{"no jet variables, three registers, heads without hidden layers", bare},
+		{"dropout, Mish, binary and L1 tasks", oneJetSalt()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := c.spec
@@ -117,4 +119,16 @@ func TestOneJetMatchesReference(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneJetSalt is tinySalt without what the one-jet graph does not build
+// (a track regression) and without sample weights, which it does not know
+// to be irrelevant to inference.
+func oneJetSalt() model.Spec {
+	s := tinySalt()
+	s.Tasks = slices.DeleteFunc(slices.Clone(s.Tasks), func(t model.Task) bool { return t.Name == "track_l1" })
+	for i := range s.Tasks {
+		s.Tasks[i].SampleWeight = false
+	}
+	return s
 }

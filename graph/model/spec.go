@@ -102,6 +102,10 @@ type Input struct {
 	// NoJetVars keeps the jet variables away from this group's
 	// constituents (Salt's attach_global = false).
 	NoJetVars bool
+	// Dropout is the probability with which training drops each input of
+	// each of the init net's linear layers, as Salt's Dense applies
+	// dense_config.dropout (0: none; no effect outside training).
+	Dropout float64
 }
 
 // JetInit is the init net of a jet-only model: a dense network from the
@@ -114,6 +118,8 @@ type JetInit struct {
 	// FinalActivation follows the last layer (None: none, as Salt's Dense
 	// without final_activation).
 	FinalActivation nn.Activation
+	// Dropout is the init net's dropout, as Input's.
+	Dropout float64
 }
 
 // Pooling is how constituents are pooled into the jet representation.
@@ -272,7 +278,53 @@ type Task struct {
 	// by a weight of its own, read from SampleWeightInput(task) (Salt's
 	// per-task sample_weight), on top of the jet weight.
 	SampleWeight bool
+	// Loss is the loss of the task when it is not the kind's default
+	// (cross-entropy for classification, MSE or Huber for regression).
+	Loss Loss
+	// Mean is how the task's loss averages over its entries.
+	Mean LossMean
+	// Dropout is the probability with which training drops each input of
+	// each of the head's linear layers, as Salt's Dense applies
+	// dense_config.dropout (0: none; not for vertexing tasks).
+	Dropout float64
 }
+
+// Loss is a task's loss where the kind allows a choice.
+type Loss string
+
+// The losses a task may choose.
+const (
+	// DefaultLoss is the kind's loss: cross-entropy for classification,
+	// MSE (Huber with HuberDelta) for regression.
+	DefaultLoss Loss = ""
+	// BCELoss makes a classification with one class binary (Salt's
+	// BCEWithLogitsLoss with output_size 1): one logit per jet or
+	// constituent, label 1 for the class and 0 otherwise, and the
+	// sigmoid of the logit as the class's probability.
+	BCELoss Loss = "bce"
+	// L1Loss is the mean absolute error of a regression (Salt's L1Loss).
+	L1Loss Loss = "l1"
+)
+
+// Binary reports whether the task is a binary classification (BCELoss).
+func (t Task) Binary() bool { return t.Loss == BCELoss }
+
+// LossMean is how a task's loss averages the per-entry losses l with
+// their weights w (sample weights, class weights, validity).
+type LossMean string
+
+// The loss means.
+const (
+	// WeightedMean is Σ w·l / Σ w, the default: the weights' sum
+	// normalises, so padding and missing targets do not count.
+	WeightedMean LossMean = ""
+	// EntryMean is Σ w·l / N with N the number of entries of the batch's
+	// jets (constituent slots and targets included, padding too): Salt's
+	// form with reduction "none", the mean over the loss tensor of
+	// weight × loss. A jet of jet weight 0 (data.sample_weight 0, or the
+	// padding of a short last batch) is not counted.
+	EntryMean LossMean = "entries"
+)
 
 // HasDenominators reports whether a target of the task is scaled by a
 // variable of its input.
@@ -290,6 +342,9 @@ func (t Task) HasDenominators() bool {
 func (t Task) Outputs() int {
 	switch t.Kind {
 	case JetClassification, ConstituentClassification:
+		if t.Binary() {
+			return 1
+		}
 		return len(t.Classes)
 	case Vertexing:
 		return 1
@@ -322,6 +377,9 @@ func (s *Spec) Validate() error {
 		if s.JetInit == nil || len(s.Inputs) > 0 || s.HasEncoder() {
 			return fmt.Errorf("model %s: without pooling the model reads the jet variables alone: one jet init net, no constituent inputs, no encoder", s.Name)
 		}
+		if d := s.JetInit.Dropout; d < 0 || d >= 1 {
+			return fmt.Errorf("model %s: jet init net dropout %g is outside [0, 1)", s.Name, d)
+		}
 	default:
 		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
 	}
@@ -353,6 +411,9 @@ func (s *Spec) Validate() error {
 		if len(in.Vars) == 0 || in.MaxLen <= 0 {
 			return fmt.Errorf("model %s: input %s needs variables and a positive max_len", s.Name, in.Name)
 		}
+		if in.Dropout < 0 || in.Dropout >= 1 {
+			return fmt.Errorf("model %s: input %s: init net dropout %g is outside [0, 1)", s.Name, in.Name, in.Dropout)
+		}
 	}
 	if len(s.Tasks) == 0 {
 		return fmt.Errorf("model %s: no tasks", s.Name)
@@ -366,8 +427,17 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("model %s: task name %q is empty or repeated", s.Name, t.Name)
 		}
 		names[t.Name] = true
+		if err := s.validateLoss(t); err != nil {
+			return err
+		}
 		switch t.Kind {
 		case JetClassification, ConstituentClassification:
+			if t.Binary() {
+				if len(t.Classes) != 1 || len(t.ClassWeights) > 0 {
+					return fmt.Errorf("model %s: task %s: a binary classification has one class name and no class weights, got %d names and %d weights", s.Name, t.Name, len(t.Classes), len(t.ClassWeights))
+				}
+				break
+			}
 			if len(t.Classes) < 2 {
 				return fmt.Errorf("model %s: task %s: a classification needs at least 2 class names, got %d", s.Name, t.Name, len(t.Classes))
 			}
@@ -396,6 +466,37 @@ func (s *Spec) Validate() error {
 		if t.Weight < 0 {
 			return fmt.Errorf("model %s: task %s: negative weight %g", s.Name, t.Name, t.Weight)
 		}
+	}
+	return nil
+}
+
+// validateLoss checks a task's loss, mean and dropout against its kind.
+func (s *Spec) validateLoss(t Task) error {
+	switch t.Loss {
+	case DefaultLoss:
+	case BCELoss:
+		if t.Kind != JetClassification && t.Kind != ConstituentClassification {
+			return fmt.Errorf("model %s: task %s: binary cross-entropy is for classification tasks", s.Name, t.Name)
+		}
+	case L1Loss:
+		if t.Kind != JetRegression && t.Kind != ConstituentRegression {
+			return fmt.Errorf("model %s: task %s: the L1 loss is for (non-Gaussian) regression tasks", s.Name, t.Name)
+		}
+		if t.HuberDelta > 0 {
+			return fmt.Errorf("model %s: task %s: a Huber delta with the L1 loss", s.Name, t.Name)
+		}
+	default:
+		return fmt.Errorf("model %s: task %s: unknown loss %q", s.Name, t.Name, t.Loss)
+	}
+	switch {
+	case t.Mean != WeightedMean && t.Mean != EntryMean:
+		return fmt.Errorf("model %s: task %s: unknown loss mean %q", s.Name, t.Name, t.Mean)
+	case t.Mean == EntryMean && t.Kind == Vertexing:
+		return fmt.Errorf("model %s: task %s: vertexing divides by the number of true pairs, as Salt's; it has no entry mean", s.Name, t.Name)
+	case t.Dropout < 0 || t.Dropout >= 1:
+		return fmt.Errorf("model %s: task %s: dropout %g is outside [0, 1)", s.Name, t.Name, t.Dropout)
+	case t.Dropout > 0 && t.Kind == Vertexing:
+		return fmt.Errorf("model %s: task %s: dropout on a vertexing head would need a mask over every pair of constituents", s.Name, t.Name)
 	}
 	return nil
 }

@@ -181,3 +181,37 @@ func gaussianNLL(g *graph.Graph, mean, variance, target, mask *graph.Tensor) Mea
 	l := g.Mul(g.ScalarLike(d, 0.5), g.Add(g.Log(variance), g.Div(g.Mul(d, d), variance)))
 	return weightedMean(g, l, mask)
 }
+
+// L1 is the mean absolute error, averaged over the mask (PyTorch's
+// L1Loss).
+func L1(g *graph.Graph, name string, pred, target, mask *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	return l1(g, pred, target, mask).Value(g)
+}
+
+// L1Mean is L1's numerator and denominator.
+func L1Mean(g *graph.Graph, name string, pred, target, mask *graph.Tensor) Mean {
+	defer g.Scope(name)()
+	return l1(g, pred, target, mask)
+}
+
+func l1(g *graph.Graph, pred, target, mask *graph.Tensor) Mean {
+	return weightedMean(g, g.Abs(g.Sub(pred, target)), mask)
+}
+
+// BinaryCrossEntropyMean is the binary cross-entropy of one logit per
+// entry, logits [..., 1], against int64 labels [...] (1: the class, 0:
+// not), as PyTorch's BCEWithLogitsLoss on the squeezed logits: Σ m·l / Σ m
+// over the entries the mask [...] selects. A label other than 0 or 1
+// (such as -1 padding) weighs 0 whatever the mask says.
+func BinaryCrossEntropyMean(g *graph.Graph, name string, logits, labels, mask *graph.Tensor) Mean {
+	defer g.Scope(name)()
+	z := g.Squeeze(logits, -1)
+	dt := z.DType()
+	target := g.Cast(g.Equal(labels, g.Scalar(graph.Int64, 1)), dt)
+	w := g.Cast(g.Or(g.Equal(labels, g.Scalar(graph.Int64, 0)), g.Equal(labels, g.Scalar(graph.Int64, 1))), dt)
+	if mask != nil {
+		w = g.Mul(w, mask)
+	}
+	return weightedMean(g, BCEWithLogitsTerms(g, z, target), w)
+}

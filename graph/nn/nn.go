@@ -28,17 +28,20 @@ const (
 	// Sigmoid is the logistic function, as the final activation of Salt's
 	// featurewise scale networks.
 	Sigmoid Activation = "sigmoid"
-	None    Activation = "none"
+	// Mish is x·tanh(softplus(x)) (Misra 2019), PyTorch's nn.Mish, which
+	// Salt's DL1 configuration uses.
+	Mish Activation = "mish"
+	None Activation = "none"
 )
 
 // ParseActivation accepts Salt's spellings ("ReLU", "SiLU", "GELU",
-// "Sigmoid").
+// "Sigmoid", "Mish").
 func ParseActivation(s string) (Activation, error) {
 	switch a := Activation(strings.ToLower(s)); a {
-	case ReLU, SiLU, GELU, Sigmoid, None:
+	case ReLU, SiLU, GELU, Sigmoid, Mish, None:
 		return a, nil
 	}
-	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU, Sigmoid or none)", s)
+	return "", fmt.Errorf("nn: unknown activation %q (want ReLU, SiLU, GELU, Mish, Sigmoid or none)", s)
 }
 
 // Activate applies a to x.
@@ -54,6 +57,11 @@ func Activate(g *graph.Graph, x *graph.Tensor, a Activation) *graph.Tensor {
 		return g.Mul(half, g.Add(g.ScalarLike(x, 1), g.Erf(g.Mul(x, g.ScalarLike(x, 1/math.Sqrt2)))))
 	case Sigmoid:
 		return g.Sigmoid(x)
+	case Mish:
+		// ONNX's Mish operator needs opset 18; the graphs are opset 17,
+		// so it is composed: x·tanh(softplus(x)), with the stable
+		// softplus of the losses (finite for any x, every float type).
+		return g.Mul(x, g.Tanh(softplus(g, x)))
 	case None, "":
 		return x
 	}

@@ -37,6 +37,13 @@ func TestLayerGradients(t *testing.T) {
 		{"MLP/silu", graphtest.GradCheck{Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
 			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.SiLU, true)
 		}}},
+		// Mish at points away from 0 and at 0 itself, where the stable
+		// softplus's pieces have kinks that Mish's x factor cancels.
+		{"MLP/mish", graphtest.GradCheck{Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
+			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.Mish, true)
+		}}},
+		{"Mish/large", graphtest.GradCheck{Vars: []graphtest.Var{{Name: "x", Shape: S{8}, Gen: func(r *rand.Rand) float64 { return 30 * (r.Float64() - 0.5) }}},
+			Build: func(g *G, v, _ []*T) *T { return nn.Activate(g, v[0], nn.Mish) }}},
 		{"MLP/gelu/float32", graphtest.GradCheck{DType: graph.Float32, Vars: x(S{3, 4}), Build: func(g *G, v, _ []*T) *T {
 			return nn.MLP(g, "mlp", v[0], []int{6, 2}, nn.GELU, true)
 		}}},
@@ -125,6 +132,19 @@ func TestLayerGradients(t *testing.T) {
 			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{10}, Values: validMask}},
 			Build: func(g *G, v, f []*T) *T { return nn.Huber(g, "huber", v[0], f[0], nil, 1) },
 		}},
+		// L1 away from its kink at pred = target: the targets are 0 and 1,
+		// the predictions at least 0.2 away from both.
+		{"L1", graphtest.GradCheck{
+			Vars:  []graphtest.Var{{Name: "x", Shape: S{10}, Gen: func(r *rand.Rand) float64 { return 0.5 + 1.4*(float64(r.IntN(2))-0.5)*(1+r.Float64()) }}},
+			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{10}, Values: validMask}, {Name: "m", Shape: S{10}, Values: []float64{1, 2, 0, 1, 0.5, 1, 1, 0, 3, 1}}},
+			Build: func(g *G, v, f []*T) *T { return nn.L1Mean(g, "l1", v[0], f[0], f[1]).Value(g) },
+		}},
+		{"BinaryCrossEntropy", graphtest.GradCheck{
+			Vars: []graphtest.Var{{Name: "z", Shape: S{2, 5, 1}}},
+			Fixed: []graphtest.Fixed{{Name: "label", DType: graph.Int64, Shape: S{2, 5}, Values: []float64{1, 0, 1, -1, -1, 0, 0, 1, 1, 1}},
+				{Name: "m", Shape: S{2, 5}, Values: []float64{1, 2, 0.5, 1, 0, 1, 1, 0, 3, 1}}},
+			Build: func(g *G, v, f []*T) *T { return nn.BinaryCrossEntropyMean(g, "bce", v[0], f[0], f[1]).Value(g) },
+		}},
 		{"GaussianNLL", graphtest.GradCheck{
 			Vars:  []graphtest.Var{{Name: "mu", Shape: S{6}}, {Name: "raw", Shape: S{6}}},
 			Fixed: []graphtest.Fixed{{Name: "y", Shape: S{6}, Values: []float64{0.3, -1, 2, 0.5, 0, 1}}},
@@ -147,6 +167,33 @@ func encoderCheck(cfg nn.EncoderConfig) graphtest.GradCheck {
 		Build: func(g *G, v, f []*T) *T {
 			return nn.EncoderLayer(g, "layer", v[0], nn.PaddingBias(g, f[0], v[0].DType()), cfg)
 		},
+	}
+}
+
+// TestMishValues compares Mish with x·tanh(ln(1+eˣ)) evaluated in Go,
+// including arguments where eˣ overflows float32 and where it underflows.
+func TestMishValues(t *testing.T) {
+	xs := []float64{-200, -20, -3, -0.5, 0, 0.5, 3, 20, 200}
+	for _, dt := range []graph.DType{graph.Float64, graph.Float32} {
+		g := graph.New("mish")
+		g.Output("y", nn.Activate(g, g.Input("x", dt, S{int64(len(xs))}), nn.Mish))
+		out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{"x": xs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range xs {
+			want := x * math.Tanh(math.Log1p(math.Exp(x)))
+			if math.IsInf(math.Exp(x), 1) {
+				want = x
+			}
+			tol := 1e-14
+			if dt == graph.Float32 {
+				tol = 1e-6
+			}
+			if got := out["y"][i]; math.Abs(got-want) > tol*math.Max(1, math.Abs(want)) {
+				t.Errorf("%s: mish(%g) = %.17g, want %.17g", dt, x, got, want)
+			}
+		}
 	}
 }
 
@@ -187,17 +234,29 @@ func TestLossValues(t *testing.T) {
 	pp := g.Input("pred", graph.Float64, S{3})
 	tt := g.Input("target", graph.Float64, S{3})
 	g.Output("ce", nn.CrossEntropy(g, "ce", lg, lb, nil, cw))
+	g.Output("binary", nn.BinaryCrossEntropyMean(g, "binary", g.Unsqueeze(zz, -1), g.Cast(yy, graph.Int64), g.Input("bw", graph.Float64, S{3})).Value(g))
+	g.Output("l1", nn.L1(g, "l1", pp, tt, nil))
 	g.Output("bce", nn.BCEWithLogits(g, "bce", zz, yy, nil))
 	g.Output("huber", nn.Huber(g, "huber", pp, tt, nil, 1))
 	m := g.Scalar(graph.Float64, mu)
 	g.Output("nll", nn.GaussianNLL(g, "nll", g.Reshape(m, 1), g.Reshape(g.Scalar(graph.Float64, v), 1), g.Reshape(g.Scalar(graph.Float64, 1), 1), nil))
 	out, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(map[string][]float64{
-		"logits": logits, "labels": labels, "z": z, "y": y, "pred": pred, "target": target,
+		"logits": logits, "labels": labels, "z": z, "y": y, "pred": pred, "target": target, "bw": {2, 0, 0.5},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]float64{"ce": wantCE, "bce": wantBCE, "huber": wantHuber, "nll": wantNLL} {
+	// The binary cross-entropy of labels y weighted by bw: the second
+	// entry weighs 0, so the mean is over the first and the third.
+	bw := []float64{2, 0, 0.5}
+	var bnum float64
+	for i := range z {
+		p := 1 / (1 + math.Exp(-z[i]))
+		bnum -= bw[i] * (y[i]*math.Log(p) + (1-y[i])*math.Log(1-p))
+	}
+	wantBinary := bnum / (bw[0] + bw[2])
+	wantL1 := (0.5 + 2 + 3) / 3
+	for name, want := range map[string]float64{"ce": wantCE, "bce": wantBCE, "huber": wantHuber, "nll": wantNLL, "binary": wantBinary, "l1": wantL1} {
 		if got := out[name][0]; math.Abs(got-want) > 1e-12*math.Max(1, math.Abs(want)) {
 			t.Errorf("%s = %.15g, want %.15g", name, got, want)
 		}
