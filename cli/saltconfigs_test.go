@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,12 +40,14 @@ var saltConfigs = []struct {
 	{"DL1.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "pooling", c.Model.Pooling.Kind, "none")
 		want(t, "encoder layers", c.Model.Encoder.Layers, 0)
-		want(t, "label_map", c.Model.Tasks[0].LabelMap["15"], any(0))
+		want(t, "label_map", fmt.Sprint(c.Model.Tasks[0].LabelMap["15"]), "0")
+		want(t, "activation", c.Model.InitNets[0].Activation, "Mish")
 	}},
 	{"dips.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "encoder layers", c.Model.Encoder.Layers, 0)
 		want(t, "pooling", c.Model.Pooling.Kind, "attention")
 		want(t, "selection", strings.Join(c.Data.Selections["tracks"], ","), "d0 < 3.5")
+		want(t, "head dropout", c.Model.Tasks[0].Dropout, 0.1)
 	}},
 	{"regression_gaussian.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "kind", c.Model.Tasks[0].Kind, "gaussian_regression")
@@ -58,6 +61,7 @@ var saltConfigs = []struct {
 		want(t, "norm", c.Model.Encoder.Norm, "RMSNorm")
 		want(t, "registers", c.Model.Encoder.Registers, 8)
 		want(t, "denominator", strings.Join(c.Model.Tasks[4].TargetDenominators, ","), "pt_btagJes")
+		want(t, "L1 loss", c.Model.Tasks[4].Loss, "L1Loss")
 		want(t, "init nets", len(c.Model.InitNets), 3)
 	}},
 }

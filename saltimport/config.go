@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph/nn"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
@@ -545,7 +546,7 @@ func (c *converter) initNet(cfg *config.Config, p string, constituents bool) (co
 	if fa, _ := c.get(dc + ".final_activation"); fa != nil {
 		n.FinalActivation = c.activation(dc+".final_activation", "")
 	}
-	c.denseCommon(dc, 0)
+	n.Dropout = c.denseCommon(dc, 0)
 	c.get(p + ".variables")
 	c.get(p + ".global_object")
 	if v, _ := c.get(p + ".featurewise"); !empty(v) {
@@ -589,7 +590,7 @@ func (c *converter) convertEdgeInitNets(cfg *config.Config, path string) {
 		}
 		c.integer(dc+".output_size", 0)
 		c.integer(dc+".input_size", 0)
-		c.denseCommon(dc, 0)
+		c.noDropout(dc, c.denseCommon(dc, 0), "edge init nets")
 		c.get(p + ".attach_global")
 		c.get(p + ".variables")
 		c.get(p + ".global_object")
@@ -630,7 +631,7 @@ func (c *converter) convertFeaturewise(cfg *config.Config, path string) {
 				d.FinalActivation = c.activation(dc+".final_activation", "")
 			}
 			c.integer(dc+".input_size", 0)
-			c.denseCommon(dc, 0)
+			c.noDropout(dc, c.denseCommon(dc, 0), "featurewise networks")
 			return d
 		}
 		f.DenseConfigScale = dense("dense_config_scale")
@@ -652,22 +653,29 @@ func (c *converter) denseHidden(dc string, inputSize int) []int {
 	return []int{inputSize * c.integer(dc+".hidden_dim_scale", 2)}
 }
 
-// denseCommon checks the Dense settings salt-ort has no key for: they must
-// keep Salt's defaults. context is the context size the head must have.
-func (c *converter) denseCommon(dc string, context int) {
-	if d := c.number(dc+".dropout", 0); d != 0 {
-		c.problem(dc+".dropout", "%g: salt-ort's init nets and heads have no dropout", d)
-	}
+// denseCommon checks the Dense settings salt-ort has no key for (they
+// must keep Salt's defaults) and returns the dropout. context is the
+// context size the head must have.
+func (c *converter) denseCommon(dc string, context int) (dropout float64) {
+	dropout = c.number(dc+".dropout", 0)
 	if !c.boolean(dc+".bias", true) {
 		c.problem(dc+".bias", "false: salt-ort's dense layers always have biases")
 	}
 	if c.boolean(dc+".mup", false) {
-		c.problem(dc+".mup", "muP parametrisation is not available in salt-ort")
+		c.problem(dc+".mup", "muP parametrisation is not available in salt-ort yet")
 	}
 	if n := c.integer(dc+".context_size", 0); n != context {
 		c.problem(dc+".context_size", "%d, but salt-ort's head here reads %d context features (the pooled jet representation for constituent tasks, none for jet tasks)", n, context)
 	}
 	c.get(dc + ".hidden_dim_scale")
+	return dropout
+}
+
+// noDropout refuses dropout where salt-ort's network has none.
+func (c *converter) noDropout(dc string, dropout float64, where string) {
+	if dropout != 0 {
+		c.problem(dc+".dropout", "%g: salt-ort has no dropout in %s", dropout, where)
+	}
 }
 
 func (c *converter) activation(path, def string) string {
@@ -676,12 +684,12 @@ func (c *converter) activation(path, def string) string {
 		return def
 	}
 	s, _ := v.(string)
-	switch s {
-	case "ReLU", "SiLU", "GELU":
-		return s
+	a, err := nn.ParseActivation(s)
+	if err != nil || a == nn.None {
+		c.problem(path, "%v: salt-ort has ReLU, SiLU, GELU, Mish and Sigmoid", v)
+		return def
 	}
-	c.problem(path, "%v: salt-ort has ReLU, SiLU and GELU", v)
-	return def
+	return s
 }
 
 // convertEncoder maps Salt's Transformer and returns its output width.
@@ -828,7 +836,11 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 		if v, _ := c.get(dc + ".final_activation"); v != nil {
 			c.problem(dc+".final_activation", "%v: salt-ort's heads end with the logits, as Salt's default", v)
 		}
-		c.denseCommon(dc, context)
+		t.Dropout = c.denseCommon(dc, context)
+		if cls == "salt.models.VertexingTask" && t.Dropout != 0 {
+			c.problem(dc+".dropout", "%g: salt-ort's vertexing head has no dropout yet (it would need a mask over every pair of constituents)", t.Dropout)
+			t.Dropout = 0
+		}
 		out := c.integer(dc+".output_size", 0)
 		loss := c.lossOf(a + ".loss")
 		switch cls {
@@ -903,8 +915,14 @@ func (c *converter) classificationTask(cfg *config.Config, t *config.Task, a str
 			c.problem(la+".label_smoothing", "%g: salt-ort has no label smoothing", ls)
 		}
 		c.get(la + ".ignore_index") // Salt sets -1, which salt-ort's padding labels are
+	case "torch.nn.BCEWithLogitsLoss":
+		// A binary classification: one output, the probability of label 1.
+		t.Loss = "BCEWithLogitsLoss"
+		if v, _ := c.get(la + ".pos_weight"); v != nil {
+			c.problem(la+".pos_weight", "%v: salt-ort's binary classification has no pos_weight", v)
+		}
 	default:
-		c.problem(a+".loss.class_path", "%q: salt-ort's classification tasks use CrossEntropyLoss", loss.class)
+		c.problem(a+".loss.class_path", "%q: salt-ort's classification tasks use CrossEntropyLoss, or BCEWithLogitsLoss with one output", loss.class)
 	}
 	if v, _ := c.get(la + ".weight"); v != nil {
 		t.ClassWeights = c.numbers(la + ".weight")
@@ -961,7 +979,9 @@ func (c *converter) sampleWeight(t *config.Task, a string, loss lossConfig) {
 	case t.SampleWeight != "" && loss.reduction != "none":
 		c.problem(a+".sample_weight", "%q with the loss's reduction %q: Salt weights samples only with reduction \"none\" (it asserts so)", t.SampleWeight, loss.reduction)
 	case t.SampleWeight != "":
-		c.note(a+".sample_weight", "salt-ort weighs the loss by %s as a weighted mean Σw·l/Σw, where Salt takes the mean of w·l", t.SampleWeight)
+		// Salt's apply_sample_weight: the mean of weight × loss over every
+		// entry.
+		t.LossMean = "entries"
 	case loss.reduction != "" && loss.reduction != "mean" && loss.reduction != "none":
 		c.problem(loss.path+".reduction", "%q: salt-ort averages the loss (\"mean\")", loss.reduction)
 	}
@@ -1011,10 +1031,13 @@ func (c *converter) regressionTask(cfg *config.Config, t *config.Task, a, cls st
 		c.get(la + ".eps")
 		c.get(la + ".full")
 	case loss.class == "torch.nn.MSELoss":
+	case loss.class == "torch.nn.L1Loss":
+		t.Loss = "L1Loss"
 	case loss.class == "torch.nn.HuberLoss":
+		t.Loss = "HuberLoss"
 		t.HuberDelta = c.number(la+".delta", 1)
 	default:
-		c.problem(a+".loss.class_path", "%q: salt-ort's regression has MSELoss and HuberLoss", loss.class)
+		c.problem(a+".loss.class_path", "%q: salt-ort's regression has MSELoss, L1Loss and HuberLoss", loss.class)
 	}
 	c.sampleWeight(t, a, loss)
 	if v, _ := c.get(a + ".target_denominators"); !empty(v) {

@@ -184,6 +184,9 @@ func TestConvertMapsSettings(t *testing.T) {
 		{enc + "ls_init", 1e-3, func(c config.Config) any { return c.Model.Encoder.LSInit }, 1e-3},
 		{enc + "drop_path", 0.1, func(c config.Config) any { return c.Model.Encoder.DropPath }, 0.1},
 		{enc + "drop_registers", true, func(c config.Config) any { return c.Model.Encoder.DropRegisters }, true},
+		{"model.model.init_args.init_nets.0.dense_config.dropout", 0.1, func(c config.Config) any { return c.Model.InitNets[0].Dropout }, 0.1},
+		{task0 + "dense_config.dropout", 0.2, func(c config.Config) any { return c.Model.Tasks[0].Dropout }, 0.2},
+		{"model.model.init_args.init_nets.0.dense_config.activation", "Mish", func(c config.Config) any { return c.Model.InitNets[0].Activation }, "Mish"},
 		{"model.model.init_args.encoder.class_path", "salt.models.TransformerV2", func(c config.Config) any { return c.Model.Encoder.Layers }, 4},
 		{"trainer.devices", 4, func(c config.Config) any { return c.Data.BatchSize }, 16000},
 		{"data.input_map", map[string]any{"tracks": "tracks_loose", "jets": "jets"}, func(c config.Config) any { return c.Data.InputMap["tracks"] }, "tracks_loose"},
@@ -222,7 +225,7 @@ func TestConvertRejects(t *testing.T) {
 		{ia + "encoder.class_path", "salt.models.TransformerCrossAttentionEncoder", "not available in salt-ort yet"},
 		{ia + "pool_net.class_path", "salt.models.NodeQueryGAP", "GlobalAttentionPooling"},
 		{ia + "merge_dict", map[string]any{"all": []any{"tracks"}}, "give each group its own init net"},
-		{ia + "init_nets.0.dense_config.dropout", 0.1, "no dropout"},
+		{ia + "tasks.init_args.modules.2.init_args.dense_config.dropout", 0.1, "vertexing head has no dropout"},
 		{task0 + "loss.init_args.label_smoothing", 0.1, "label smoothing"},
 		{task0 + "sample_weight", "weight", "reduction \"none\""},
 		{ia + "tasks.init_args.modules.2.class_path", "salt.models.MaskFormerTask", "GaussianRegressionTask"},
@@ -278,4 +281,38 @@ func TestConvertNeedsConstituentCount(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "data.num_inputs.tracks:") || !strings.Contains(err.Error(), "--max-len tracks=N") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// TestConvertLosses checks the losses Salt's configurations write beyond
+// cross entropy: BCEWithLogitsLoss for a binary classification, L1Loss
+// for a regression, and a sample weight on the unreduced loss (Salt's
+// mean of weight × loss over every entry).
+func TestConvertLosses(t *testing.T) {
+	const task0 = "model.model.init_args.tasks.init_args.modules.0.init_args."
+	m := gn2Config(t)
+	set(t, m, task0+"loss", map[string]any{"class_path": "torch.nn.BCEWithLogitsLoss", "init_args": map[string]any{"reduction": "none"}})
+	set(t, m, task0+"class_names", []any{"bjets"})
+	set(t, m, task0+"dense_config.output_size", 1)
+	set(t, m, task0+"sample_weight", "weight")
+	delete(lookupMap(t, m, task0+"loss"), "weight")
+	set(t, m, task0+"use_class_dict", false)
+	conv, err := convert(t, m, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := conv.Config.Model.Tasks[0]
+	if task.Loss != "BCEWithLogitsLoss" || task.SampleWeight != "weight" || task.LossMean != "entries" || len(task.ClassWeights) != 0 {
+		t.Errorf("binary task converted to loss %q, sample_weight %q, loss_mean %q, class weights %v", task.Loss, task.SampleWeight, task.LossMean, task.ClassWeights)
+	}
+}
+
+// lookupMap returns the map at a dotted path of a configuration tree.
+func lookupMap(t *testing.T, m map[string]any, path string) map[string]any {
+	t.Helper()
+	v, ok := lookup(m, path)
+	out, isMap := v.(map[string]any)
+	if !ok || !isMap {
+		t.Fatalf("%s is not a map", path)
+	}
+	return out
 }
