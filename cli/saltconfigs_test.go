@@ -52,6 +52,7 @@ var saltConfigs = []struct {
 	{"regression_gaussian.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "kind", c.Model.Tasks[0].Kind, "gaussian_regression")
 		want(t, "norm_params std", c.Model.Tasks[0].NormParams.Std[0], 30000.0)
+		want(t, "track regression without context", *c.Model.Tasks[1].ContextSize, 0)
 	}},
 	{"GN3V01.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "optimizer", c.Training.Optimizer.Name, "lion")
@@ -76,7 +77,8 @@ func want[T comparable](t *testing.T, what string, got, want T) {
 // TestSaltConfigurationsTrain is the acceptance of Salt's configurations
 // as they are: each converts with import-salt, trains one epoch on
 // generated files, and `salt-ort train` given the YAML itself writes the
-// same resolved configuration as import-salt.
+// same resolved configuration as import-salt; the run then evaluates,
+// exports and validates.
 func TestSaltConfigurationsTrain(t *testing.T) {
 	data := t.TempDir()
 	if _, err := gendata.Generate(gendata.Config{Seed: 3, Train: 300, Val: 100, Test: 100, MaxTracks: 20, Flows: 10, Electrons: 4}, data); err != nil {
@@ -125,6 +127,19 @@ func TestSaltConfigurationsTrain(t *testing.T) {
 			b := resolvedWithoutDicts(t, filepath.Join(trained, "resolved.toml"))
 			if a != b {
 				t.Errorf("train %s resolved another configuration than import-salt:\n--- import-salt\n%s\n--- train\n%s", sc.file, a, b)
+			}
+			// Every other door: eval, export and validate the trained run.
+			if out, errOut, code := inProcess(t, "eval", trained, "--no-plots"); code != 0 {
+				t.Fatalf("eval %s exited %d:\n%s%s", sc.file, code, out, errOut)
+			}
+			model := filepath.Join(t.TempDir(), "model.onnx")
+			// ATLAS's loader reads the model name before the first '_'.
+			name := strings.NewReplacer("_", "", ".yaml", "").Replace(sc.file)
+			if out, errOut, code := inProcess(t, "export", trained, "-o", model, "--validation-jets", "32", "--name", name); code != 0 {
+				t.Fatalf("export %s exited %d:\n%s%s", sc.file, code, out, errOut)
+			}
+			if out, errOut, code := inProcess(t, "validate", model); code != 0 {
+				t.Fatalf("validate %s exited %d:\n%s%s", sc.file, code, out, errOut)
 			}
 		})
 	}

@@ -273,6 +273,11 @@ type Task struct {
 	// they must agree with what the model computes.
 	InputSize  int `toml:"input_size"`
 	OutputSize int `toml:"output_size"`
+	// ContextSize of a constituent classification or regression is 0 for
+	// a head that reads the constituent's features alone (Salt's Dense
+	// with context_size 0); unset, or the pooled representation's width,
+	// the head reads that representation as context, as GN2's do.
+	ContextSize *int `toml:"context_size"`
 	// NormParams, TargetDenominators and Scaler scale a regression's
 	// targets for the loss, as Salt's keys of the same names do (at most
 	// one of them); predictions are scaled back.
@@ -307,6 +312,10 @@ type Task struct {
 	// dense_config.dropout (default 0; not for vertexing).
 	Dropout float64 `toml:"dropout,omitzero"`
 }
+
+// noContext reports whether the task's head reads no context
+// (context_size = 0).
+func (t Task) noContext() bool { return t.ContextSize != nil && *t.ContextSize == 0 }
 
 // NormParams are Salt's norm_params: (target − mean)/std per target.
 type NormParams struct {

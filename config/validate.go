@@ -667,15 +667,26 @@ func (c *Config) validateTask(task Task, names map[string]bool) error {
 		return c.taskErrorf(task.Name, key("output_size"), "task %s: output_size %d, but the task has %d outputs (%d class names / targets)",
 			task.Name, task.OutputSize, spec.Outputs(), max(len(task.ClassNames), len(task.Targets)))
 	}
-	in := m.width()
-	switch kind {
-	case model.ConstituentClassification:
-		in *= 2
-	case model.Vertexing:
-		in *= 3
-	}
 	global := len(d.Variables[GlobalVariables])
-	in += global
+	context := m.width() + global
+	if task.ContextSize != nil {
+		switch {
+		case !kind.PerConstituent() || kind == model.Vertexing:
+			return c.taskErrorf(task.Name, key("context_size"), "task %s: only a constituent classification or regression may set context_size (0: its head reads the constituent's features alone)", task.Name)
+		case *task.ContextSize != 0 && *task.ContextSize != context:
+			return c.taskErrorf(task.Name, key("context_size"), "task %s: context_size %d, but the pooled jet representation the head reads as context has %d features; give %d, or 0 for no context", task.Name, *task.ContextSize, context, context)
+		}
+	}
+	in := m.width()
+	switch {
+	case kind == model.Vertexing:
+		in = 3*m.width() + global
+	case kind.PerConstituent() && task.noContext():
+	case kind.PerConstituent():
+		in = 2*m.width() + global
+	default:
+		in += global
+	}
 	if task.InputSize != 0 && task.InputSize != in {
 		extra := ""
 		if global > 0 {
@@ -958,7 +969,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			Hidden: t.Hidden, Activation: a, Weight: *t.Weight, ClassWeights: t.ClassWeights,
 			HuberDelta: t.huberDelta(), OriginWeighting: t.OriginLabel != "",
 			Scaling: c.scaling(t), SampleWeight: t.SampleWeight != "",
-			Loss: c.taskLoss(t, kind), Dropout: t.Dropout,
+			Loss: c.taskLoss(t, kind), Dropout: t.Dropout, NoContext: t.noContext(),
 		}
 		if t.LossMean == "entries" {
 			mt.Mean = model.EntryMean
@@ -968,6 +979,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			if ds == "" {
 				ds = c.Data.JetDataset
 			}
+			ds = c.Data.DatasetOf(ds)
 			if classWeights == nil {
 				return model.Spec{}, c.errorf("model.tasks.use_class_dict", "task %s: no class dictionary loaded", t.Name)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -30,8 +31,16 @@ func probField(output string, k int) string { return output + "_prob" + strconv.
 // pairField names the pair probabilities behind a vertex output.
 func pairField(output string) string { return output + "_pair_prob" }
 
-// countField names a group's constituent count in the jets dataset.
-func countField(group string) string { return "n_" + group }
+// countField names a group's constituent count in the jets dataset:
+// n_<group>, or, where a jet variable has that name (n_tracks is one of
+// ATLAS's jet variables), n_<group>_valid.
+func countField(group string, jetVars []string) string {
+	name := "n_" + group
+	for slices.Contains(jetVars, name) {
+		name += "_valid"
+	}
+	return name
+}
 
 // pairsDataset names a group's pair dataset.
 func pairsDataset(group string) string { return group + "_pairs" }
@@ -120,7 +129,7 @@ func writeVectors(path string, v *Vectors, l vectorLayout) error {
 		jf = append(jf, loader.Field{Name: name, Type: loader.Float32})
 	}
 	for _, g := range v.Groups {
-		jf = append(jf, loader.Field{Name: countField(g.Name), Type: loader.Int32})
+		jf = append(jf, loader.Field{Name: countField(g.Name, v.JetVars), Type: loader.Int32})
 	}
 	jetOuts := l.jetOutputs()
 	for _, o := range jetOuts {
@@ -131,7 +140,7 @@ func writeVectors(path string, v *Vectors, l vectorLayout) error {
 			set(name, float64(v.JetRaw[row*len(v.JetVars)+k]))
 		}
 		for _, g := range v.Groups {
-			set(countField(g.Name), float64(g.N[row]))
+			set(countField(g.Name, v.JetVars), float64(g.N[row]))
 		}
 		for _, o := range jetOuts {
 			set(o.Name, float64(v.Expected[o.Name][row]))
@@ -241,7 +250,7 @@ func readVectors(path string, m *Metadata, l vectorLayout) (*Vectors, error) {
 			gv.Vars = append(gv.Vars, vr.Name)
 		}
 		v.Groups = append(v.Groups, gv)
-		jetVars = append(jetVars, countField(g.Group))
+		jetVars = append(jetVars, countField(g.Group, v.JetVars))
 	}
 	jetOuts := l.jetOutputs()
 	for _, o := range jetOuts {
@@ -311,14 +320,14 @@ func readVectors(path string, m *Metadata, l vectorLayout) (*Vectors, error) {
 		g.MaxLen = ds.Shape(g.Name)[1]
 		g.Raw = b.Inputs[g.Name].Data
 		g.N = make([]int, n)
-		for j, c := range v.Expected[countField(g.Name)] {
+		for j, c := range v.Expected[countField(g.Name, v.JetVars)] {
 			g.N[j] = int(c)
 		}
 		valid := b.Inputs[g.Name].Valid
 		for j := 0; j < n; j++ {
 			for i := 0; i < g.MaxLen; i++ {
 				if valid[j*g.MaxLen+i] != (i < g.N[j]) {
-					return nil, fmt.Errorf("deploy: %s: jet %d of %s: %s says %d valid constituents first, valid disagrees at slot %d", path, j, g.Name, countField(g.Name), g.N[j], i)
+					return nil, fmt.Errorf("deploy: %s: jet %d of %s: %s says %d valid constituents first, valid disagrees at slot %d", path, j, g.Name, countField(g.Name, v.JetVars), g.N[j], i)
 				}
 			}
 		}
@@ -359,7 +368,7 @@ func readVectors(path string, m *Metadata, l vectorLayout) (*Vectors, error) {
 				delete(v.Expected, pairField(o.Name))
 			}
 		}
-		delete(v.Expected, countField(g.Name))
+		delete(v.Expected, countField(g.Name, v.JetVars))
 	}
 	return v, nil
 }

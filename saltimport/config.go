@@ -821,12 +821,19 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 		// encoding with the pooled representation as context; a
 		// vertexing task a pair of them.
 		headIn, context := pooled, 0
-		if !jetLevel {
-			headIn, context = width, pooled
-		}
 		cls := c.classPath(tp)
-		if cls == "salt.models.VertexingTask" {
-			headIn = 2 * width
+		switch {
+		case jetLevel:
+		case cls == "salt.models.VertexingTask":
+			headIn, context = 2*width, pooled
+		case c.peek(dc+".context_size") == nil || c.peek(dc+".context_size") == 0:
+			// Salt's Dense attaches no context unless given its size: the
+			// head reads the constituent's features alone.
+			headIn = width
+			zero := 0
+			t.ContextSize = &zero
+		default:
+			headIn, context = width, pooled
 		}
 		if in := c.integer(dc+".input_size", headIn); in != headIn {
 			c.problem(dc+".input_size", "%d, but the head reads %d features (the encoder's output is %d wide, the global variables %d)", in, headIn, width, global)

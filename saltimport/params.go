@@ -67,6 +67,8 @@ func Params(spec model.Spec) []Param {
 		switch {
 		case t.Kind == model.Vertexing:
 			in = pooled + 2*width
+		case t.Kind.PerConstituent() && t.NoContext:
+			in = width
 		case t.Kind.PerConstituent():
 			in = pooled + width
 		}

@@ -270,7 +270,11 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 				f.denoms[task.Name] = s.denominators(g, task, in)
 			}
 			x := f.seq[s.groupIndex(task.Input)]
-			f.heads[task.Name] = denseHead(g, task.Name, []*graph.Tensor{g.Unsqueeze(pooled, 1), x}, sizes, task.Activation, task.Dropout, training)
+			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1), x}
+			if task.NoContext {
+				parts = parts[1:]
+			}
+			f.heads[task.Name] = denseHead(g, task.Name, parts, sizes, task.Activation, task.Dropout, training)
 		case Vertexing:
 			x := f.seq[s.groupIndex(task.Input)]
 			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}

@@ -283,6 +283,10 @@ type Task struct {
 	Loss Loss
 	// Mean is how the task's loss averages over its entries.
 	Mean LossMean
+	// NoContext makes a constituent task's head read the constituent's
+	// features alone, without the pooled representation (Salt's Dense
+	// with context_size 0).
+	NoContext bool
 	// Dropout is the probability with which training drops each input of
 	// each of the head's linear layers, as Salt's Dense applies
 	// dense_config.dropout (0: none; not for vertexing tasks).
