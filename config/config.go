@@ -164,6 +164,20 @@ type InitNet struct {
 // Layers = 0 means no encoder (Salt's model without encoder): the other
 // keys then have no effect and must not be set.
 type Encoder struct {
+	// Kind is "transformer" (Salt's Transformer; the default, also when
+	// unset) or "legacy": Salt's TransformerEncoder as it was until 2026,
+	// with which ATLAS's GN2 taggers were trained (learnable LayerNorms,
+	// separate q/k/v projections, no registers, the final norm before the
+	// out_dim projection). The legacy encoder reads layers, heads,
+	// activation, out_dim, dropout, attn_dropout and hidden (or
+	// dense_ratio); it has no registers, and the options of the later
+	// Transformer (gated, norm, norm_type, ls_init, drop_path, do_qk_norm,
+	// do_v_norm, edge features, final_norm = false) are refused.
+	Kind string `toml:"kind,omitempty"`
+	// Hidden are the hidden layer sizes of the legacy encoder's dense
+	// block (Salt's dense_config.hidden_layers); unset, one layer of
+	// dense_ratio × embed_dim, as Salt's Dense defaults.
+	Hidden     []int  `toml:"hidden,omitempty"`
 	Layers     int    `toml:"layers"`
 	Heads      int    `toml:"heads"`
 	DenseRatio int    `toml:"dense_ratio"`
@@ -176,6 +190,10 @@ type Encoder struct {
 	// Dropout is the dropout on the feed-forward hidden layer (Salt's
 	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
 	// attn_kwargs.dropout).
+	// In the legacy encoder, Dropout is on the input of each Linear of the
+	// dense block (Salt's dense_config.dropout) and AttnDropout on the
+	// attention scores before the softmax (ScaledDotProductAttention's
+	// dropout).
 	Dropout     float64 `toml:"dropout"`
 	AttnDropout float64 `toml:"attn_dropout"`
 	// Gated makes the feed-forward net a gated linear unit (Salt's
@@ -570,6 +588,9 @@ func (c *Config) applyDefaults() {
 			n.AttachGlobal = &attach
 		}
 	}
+	if e := &c.Model.Encoder; e.Kind == "legacy" && !c.Defined("model.encoder.registers") {
+		e.Registers = 0 // Salt's TransformerEncoder has none
+	}
 	if strings.EqualFold(c.Training.LossWeighting, "gls") {
 		c.Training.LossWeighting = "GLS"
 	}
@@ -659,7 +680,7 @@ func suggest(t reflect.Type, k toml.Key) string {
 	}
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
-		if tag := t.Field(i).Tag.Get("toml"); tag != "" && tag != "-" {
+		if tag := tomlName(t.Field(i)); tag != "" && tag != "-" {
 			names = append(names, tag)
 		}
 	}
@@ -669,11 +690,18 @@ func suggest(t reflect.Type, k toml.Key) string {
 
 func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 	for i := 0; i < t.NumField(); i++ {
-		if t.Field(i).Tag.Get("toml") == tag {
+		if tomlName(t.Field(i)) == tag {
 			return t.Field(i), true
 		}
 	}
 	return reflect.StructField{}, false
+}
+
+// tomlName is the key of a field: its toml tag without options such as
+// omitempty.
+func tomlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	return name
 }
 
 // nearest returns the candidate with the smallest edit distance to s, if

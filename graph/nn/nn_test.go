@@ -96,6 +96,21 @@ func TestLayerGradients(t *testing.T) {
 				return nn.AttentionPool(g, "pool", out, bias)
 			},
 		}},
+		// Salt's legacy TransformerEncoder: learnable LayerNorms, separate
+		// q/k/v projections, a two-hidden-layer Dense with dropout on every
+		// Linear's input and on the attention scores, final norm before
+		// the projection; and without dropout or projection.
+		{"Encoder/legacy", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 2, Heads: 2, Hidden: []int{12, 6}, Activation: nn.SiLU, OutDim: 6,
+				Dropout: 0.3, AttnDropout: 0.2, Training: true}
+			out, _ := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.MaskedAttentionPool(g, "pool", out, f[0])
+		}}},
+		{"Encoder/legacy/no-projection", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 1, Heads: 4, DenseRatio: 2, Activation: nn.ReLU}
+			out, _ := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.MaskedAttentionPool(g, "pool", out, f[0])
+		}}},
 		// The second jet has no valid entry: its weights are all zero.
 		{"MaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
 			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
