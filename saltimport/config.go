@@ -521,6 +521,9 @@ func (c *converter) activation(path, def string) string {
 func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int {
 	e := &cfg.Model.Encoder
 	cp := c.classPath(p)
+	if isLegacyEncoder(cp) {
+		return c.convertLegacyEncoder(cfg, p, embed)
+	}
 	if cp != "salt.models.Transformer" {
 		if cp == "" {
 			c.problem(p, "no encoder: salt-ort always has a transformer encoder")
