@@ -456,7 +456,7 @@ func (s *Spec) validateEncoder() error {
 		return nil
 	case e.Heads <= 0 || s.EmbedDim%e.Heads != 0:
 		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, e.Heads)
-	case e.DenseRatio <= 0:
+	case e.DenseRatio <= 0 && len(e.Hidden) == 0:
 		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, e.DenseRatio)
 	case e.Dropout < 0 || e.Dropout >= 1:
 		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, e.Dropout)

@@ -38,19 +38,40 @@ func (cfg EncoderConfig) LegacyHidden(embed int) []int {
 	return []int{cfg.DenseRatio * embed}
 }
 
+// Appended returns the number of tokens the encoder appends to every
+// sequence, which its output keeps at the end: the registers, or the
+// legacy encoder's masked zero token.
+func (cfg EncoderConfig) Appended() int {
+	if cfg.Kind == LegacyKind {
+		return 1
+	}
+	return cfg.Registers
+}
+
 // legacyEncoder is Salt's legacy TransformerEncoder over x [B, T, D] with
-// valid [B, T] (nil: all valid): for each layer
-// x + mha(norm1(x)), then x + dense(norm2(x)); then final_norm and, with
-// OutDim, final_linear. Salt appends one masked zero token to the sequence
-// (for its ONNX export) and removes it at the end; a masked key receives
-// no attention weight, so it changes nothing and is not built here. It
-// returns the sequence [B, T, O] and the additive key bias (nil when
-// valid is nil).
+// valid [B, T] (nil: all valid): it appends one zero token, masked as a
+// key (Salt appends it so that its ONNX export runs on jets without
+// tracks), then for each layer x + mha(norm1(x)), then x + dense(norm2(x)),
+// and at the end final_norm and, with OutDim, final_linear. It returns
+// the sequence [B, T+1, O], the zero token's output last (Salt drops it),
+// and the additive key bias [B, T+1], the zero token's masked. A masked
+// key gets no attention weight from a row with a valid key, so the zero
+// token changes no valid constituent's output; in a jet without valid
+// constituents every softmax still has an entry, as in Salt's export.
 func legacyEncoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
 	defer g.Scope(name)()
+	dt := x.DType()
 	if valid != nil {
-		bias = PaddingBias(g, valid, x.DType())
+		bias = PaddingBias(g, valid, dt)
+	} else {
+		// Every constituent is valid: a zero bias of x's [B, T], whose T
+		// may be dynamic (the deployment graph's).
+		shape := g.Op("Shape", []*graph.Tensor{x}, []graph.TensorType{{DType: graph.Int64, Shape: graph.Shape{2}}},
+			graph.IntAttr("start", 0), graph.IntAttr("end", 2))[0]
+		bias = g.Op("Expand", []*graph.Tensor{g.Scalar(dt, 0), shape}, []graph.TensorType{{DType: dt, Shape: graph.Shape{x.Dim(0), x.Dim(1)}}})[0]
 	}
+	x = g.Pad(x, []int64{0, 0, 0}, []int64{0, 1, 0})
+	bias = padWith(g, bias, maskValue(dt))
 	for i := 0; i < cfg.Layers; i++ {
 		if cfg.BeforeLayer != nil {
 			x = cfg.BeforeLayer(g, i, x)
@@ -62,6 +83,28 @@ func legacyEncoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg Enco
 		x = Linear(g, "final_linear", x, cfg.OutDim, true)
 	}
 	return x, bias
+}
+
+// padWith appends one entry of value v to the last axis of the [B, T]
+// tensor t.
+func padWith(g *graph.Graph, t *graph.Tensor, v float64) *graph.Tensor {
+	sh := t.Shape().Clone()
+	if sh[1] >= 0 {
+		sh[1]++
+	}
+	return g.Op("Pad", []*graph.Tensor{t, g.Int64s(0, 0, 0, 1), g.Scalar(t.DType(), v)}, []graph.TensorType{{DType: t.DType(), Shape: sh}})[0]
+}
+
+// BiasMaskedAttentionPool is MaskedAttentionPool for a sequence x
+// [B, T, D] whose padding its additive key bias [B, T] gives (0 for valid
+// entries, as PaddingBias and the encoders make it): the weights of
+// masked entries are zeroed after the softmax, as Salt's masked_softmax
+// zeroes them, so a jet without valid entries pools to zeros.
+func BiasMaskedAttentionPool(g *graph.Graph, name string, x, bias *graph.Tensor) *graph.Tensor {
+	defer g.Scope(name)()
+	w := g.Softmax(g.Add(g.Squeeze(Linear(g, "gate", x, 1, true), -1), bias), -1) // [B,T]
+	w = g.Mul(w, g.Cast(g.Equal(bias, g.ScalarLike(bias, 0)), w.DType()))
+	return g.ReduceSum(g.Mul(g.Unsqueeze(w, -1), x), []int{1}, false)
 }
 
 // legacyLayer is Salt's legacy TransformerEncoderLayer (pre-norm, as

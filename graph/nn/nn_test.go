@@ -103,18 +103,23 @@ func TestLayerGradients(t *testing.T) {
 		{"Encoder/legacy", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
 			cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 2, Heads: 2, Hidden: []int{12, 6}, Activation: nn.SiLU, OutDim: 6,
 				Dropout: 0.3, AttnDropout: 0.2, Training: true}
-			out, _ := nn.Encoder(g, "encoder", v[0], f[0], cfg)
-			return nn.MaskedAttentionPool(g, "pool", out, f[0])
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.BiasMaskedAttentionPool(g, "pool", out, bias)
 		}}},
 		{"Encoder/legacy/no-projection", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
 			cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 1, Heads: 4, DenseRatio: 2, Activation: nn.ReLU}
-			out, _ := nn.Encoder(g, "encoder", v[0], f[0], cfg)
-			return nn.MaskedAttentionPool(g, "pool", out, f[0])
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.BiasMaskedAttentionPool(g, "pool", out, bias)
 		}}},
 		// The second jet has no valid entry: its weights are all zero.
 		{"MaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
 			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
 			Build: func(g *G, v, f []*T) *T { return nn.MaskedAttentionPool(g, "pool", v[0], f[0]) }}},
+		{"BiasMaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
+			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
+			Build: func(g *G, v, f []*T) *T {
+				return nn.BiasMaskedAttentionPool(g, "pool", v[0], nn.PaddingBias(g, f[0], v[0].DType()))
+			}}},
 		{"Dropout", graphtest.GradCheck{Vars: x(S{2, 3}), Build: func(g *G, v, _ []*T) *T {
 			return nn.Dropout(g, "drop", v[0], 0, true) // p = 0: identity
 		}}},
