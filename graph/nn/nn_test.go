@@ -591,3 +591,50 @@ func TestEdgeAttentionMatchesLoops(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyEncoderPooling runs Salt's legacy encoder and the masked
+// pooling on two jets, the second without valid constituents: the first
+// jet's pooled vector does not depend on its padded entries, and the
+// second pools to exactly zero, as Salt's masked softmax gives.
+func TestLegacyEncoderPooling(t *testing.T) {
+	const b, tt, d = 2, 4, 8
+	g := graph.New("legacy")
+	x := g.Input("x", graph.Float64, S{b, tt, d})
+	valid := g.Input("valid", graph.Bool, S{b, tt})
+	cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.ReLU, OutDim: 6}
+	out, bias := nn.Encoder(g, "encoder", x, valid, cfg)
+	g.Output("pooled", nn.BiasMaskedAttentionPool(g, "pool", out, bias))
+	r := rand.New(rand.NewPCG(7, 7))
+	feeds := map[string][]float64{"valid": {1, 1, 0, 0, 0, 0, 0, 0}}
+	for _, p := range g.Params() {
+		feeds[p.Name()] = p.Init.Sample(r, int(p.Shape().Size()))
+		for i := range feeds[p.Name()] {
+			feeds[p.Name()][i] += 0.1 * r.NormFloat64() // non-trivial norms and biases
+		}
+	}
+	run := graphtest.Compile(t, g, graph.ModelOptions{})
+	pooled := func(padding float64) []float64 {
+		xs := make([]float64, b*tt*d)
+		for i := range xs {
+			xs[i] = float64(i%7) - 3
+			if valid := i < 2*d; !valid {
+				xs[i] = padding * r.NormFloat64()
+			}
+		}
+		feeds["x"] = xs
+		o, err := run.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o["pooled"]
+	}
+	a, c := pooled(1), pooled(100)
+	for i := 0; i < 6; i++ {
+		if a[i] != c[i] || a[i] == 0 || math.IsNaN(a[i]) {
+			t.Errorf("jet 0: pooled[%d] = %g with small padding, %g with large", i, a[i], c[i])
+		}
+		if a[6+i] != 0 || c[6+i] != 0 {
+			t.Errorf("jet without constituents: pooled[%d] = %g, %g, want 0", i, a[6+i], c[6+i])
+		}
+	}
+}
