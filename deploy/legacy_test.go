@@ -17,7 +17,8 @@ import (
 // TransformerEncoder encodes (the PyTorch twin's config.yaml and
 // checkpoint, GN2v01's dense block with dropout), exports it for ATLAS and
 // checks the export as a user would: validate, validate --cpp (the
-// generated C++ program bit for bit) and ATLAS's loaders' rules.
+// generated C++ program bit for bit) and ATLAS's loaders' rules; and as
+// the batched interface.
 func TestExportLegacyEncoder(t *testing.T) {
 	dir := t.TempDir()
 	tw := salttwin.BuildLegacy(t, filepath.Join(dir, "twin"), salttwin.Legacy{Hidden: []int{48}, Dropout: 0.1, Activation: "ReLU"})
@@ -56,5 +57,9 @@ func TestExportLegacyEncoder(t *testing.T) {
 	}
 	if err := ar.Err(); err != nil {
 		t.Fatal(err)
+	}
+	// The batched interface (dynamic batch, valid masks) validates too.
+	if b := export(t, run, filepath.Join(dir, "batched", "GN2.onnx"), true); !b.Validation.Pass() {
+		t.Fatalf("batched export validation %+v", b.Validation.Outputs)
 	}
 }
