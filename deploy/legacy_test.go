@@ -2,14 +2,20 @@ package deploy
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/cpp/athenacheck"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/saltimport"
 )
 
@@ -62,4 +68,68 @@ func TestExportLegacyEncoder(t *testing.T) {
 	if b := export(t, run, filepath.Join(dir, "batched", "GN2.onnx"), true); !b.Validation.Pass() {
 		t.Fatalf("batched export validation %+v", b.Validation.Outputs)
 	}
+}
+
+// BenchmarkLegacyDeployLatency prints the per-jet latency of GN2's
+// deployment graph (random weights) with Salt's Transformer and with its
+// legacy TransformerEncoder at the same sizes (4 layers, 8 heads, 256
+// wide, out_dim 128), one jet of n tracks at a time, single-threaded, as
+// ATLAS software calls it. The legacy encoder's graph is the reference
+// forward pass (Deploy's one-jet operators implement the Transformer
+// only).
+func BenchmarkLegacyDeployLatency(b *testing.B) {
+	legacy := model.GN2()
+	legacy.Encoder = nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 4, Heads: 8, DenseRatio: 2, Activation: nn.ReLU, OutDim: 128}
+	for _, n := range []int{0, 40} {
+		for _, c := range []struct {
+			name string
+			spec model.Spec
+		}{{"Transformer", model.GN2()}, {"legacy TransformerEncoder", legacy}} {
+			if n == 0 && c.spec.Encoder.Kind != nn.LegacyKind {
+				continue // ONNX Runtime fails on an empty jet without registers or the legacy zero token
+			}
+			per := oneJetLatency(b, c.spec, n)
+			b.Logf("GN2 with Salt's %s, deployment graph from Go, 1 thread, %d tracks: %v per jet", c.name, n, per)
+		}
+	}
+}
+
+// oneJetLatency times the deployment graph of spec (random weights) on
+// one jet of n random tracks.
+func oneJetLatency(b *testing.B, spec model.Spec, n int) time.Duration {
+	b.Helper()
+	data := randomDeployModel(b, spec, model.DeployOptions{})
+	sess, err := graphtest.OpenRuntime(b).NewSession(spec.Name, data, runtime.Options{IntraOpThreads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sess.Close()
+	r := rand.New(rand.NewPCG(1, 1))
+	nv := len(spec.Inputs[0].Vars)
+	tf := make([]float32, n*nv)
+	for i := range tf {
+		tf[i] = float32(r.NormFloat64())
+	}
+	jet, _ := runtime.NewTensor([]int64{1, int64(len(spec.JetVars))}, make([]float32, len(spec.JetVars)))
+	trk, _ := runtime.NewTensor([]int64{int64(n), int64(nv)}, tf)
+	outs := make([]runtime.Value, len(sess.OutputNames()))
+	for i, name := range sess.OutputNames() {
+		if strings.HasSuffix(name, "_TrackOrigin") || strings.HasSuffix(name, "_VertexIndex") {
+			outs[i], _ = runtime.NewTensor([]int64{int64(n)}, make([]int8, n))
+		} else {
+			outs[i], _ = runtime.NewScalar[float32](0)
+		}
+	}
+	defer runtime.Destroy(append(outs, jet, trk)...)
+	const runs = 200
+	if err := sess.Run([]runtime.Value{jet, trk}, outs); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for i := 0; i < runs; i++ {
+		if err := sess.Run([]runtime.Value{jet, trk}, outs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start) / runs
 }
