@@ -74,9 +74,9 @@ func TestExportLegacyEncoder(t *testing.T) {
 // deployment graph (random weights) with Salt's Transformer and with its
 // legacy TransformerEncoder at the same sizes (4 layers, 8 heads, 256
 // wide, out_dim 128), one jet of n tracks at a time, single-threaded, as
-// ATLAS software calls it. The legacy encoder's graph is the reference
-// forward pass (Deploy's one-jet operators implement the Transformer
-// only).
+// ATLAS software calls it, and the legacy encoder's reference graph (the
+// forward pass, which Deploy's one-jet operators replace); and the legacy
+// encoder's on a jet without tracks, which it runs as Salt's export does.
 func BenchmarkLegacyDeployLatency(b *testing.B) {
 	legacy := model.GN2()
 	legacy.Encoder = nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 4, Heads: 8, DenseRatio: 2, Activation: nn.ReLU, OutDim: 128}
@@ -84,21 +84,26 @@ func BenchmarkLegacyDeployLatency(b *testing.B) {
 		for _, c := range []struct {
 			name string
 			spec model.Spec
-		}{{"Transformer", model.GN2()}, {"legacy TransformerEncoder", legacy}} {
+			opts model.DeployOptions
+		}{
+			{"Transformer", model.GN2(), model.DeployOptions{}},
+			{"legacy TransformerEncoder", legacy, model.DeployOptions{}},
+			{"legacy TransformerEncoder (reference forward graph)", legacy, model.DeployOptions{Reference: true}},
+		} {
 			if n == 0 && c.spec.Encoder.Kind != nn.LegacyKind {
 				continue // ONNX Runtime fails on an empty jet without registers or the legacy zero token
 			}
-			per := oneJetLatency(b, c.spec, n)
-			b.Logf("GN2 with Salt's %s, deployment graph from Go, 1 thread, %d tracks: %v per jet", c.name, n, per)
+			per := oneJetLatency(b, c.spec, c.opts, n)
+			b.Logf("GN2 with Salt's %s, from Go, 1 thread, %d tracks: %v per jet", c.name, n, per)
 		}
 	}
 }
 
 // oneJetLatency times the deployment graph of spec (random weights) on
 // one jet of n random tracks.
-func oneJetLatency(b *testing.B, spec model.Spec, n int) time.Duration {
+func oneJetLatency(b *testing.B, spec model.Spec, opts model.DeployOptions, n int) time.Duration {
 	b.Helper()
-	data := randomDeployModel(b, spec, model.DeployOptions{})
+	data := randomDeployModel(b, spec, opts)
 	sess, err := graphtest.OpenRuntime(b).NewSession(spec.Name, data, runtime.Options{IntraOpThreads: 1})
 	if err != nil {
 		b.Fatal(err)

@@ -62,16 +62,11 @@ func legacyEncoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg Enco
 	defer g.Scope(name)()
 	dt := x.DType()
 	if valid != nil {
-		bias = PaddingBias(g, valid, dt)
+		bias = padWith(g, PaddingBias(g, valid, dt), maskValue(dt))
 	} else {
-		// Every constituent is valid: a zero bias of x's [B, T], whose T
-		// may be dynamic (the deployment graph's).
-		shape := g.Op("Shape", []*graph.Tensor{x}, []graph.TensorType{{DType: graph.Int64, Shape: graph.Shape{2}}},
-			graph.IntAttr("start", 0), graph.IntAttr("end", 2))[0]
-		bias = g.Op("Expand", []*graph.Tensor{g.Scalar(dt, 0), shape}, []graph.TensorType{{DType: dt, Shape: graph.Shape{x.Dim(0), x.Dim(1)}}})[0]
+		bias = ZeroTokenBias(g, x)
 	}
 	x = g.Pad(x, []int64{0, 0, 0}, []int64{0, 1, 0})
-	bias = padWith(g, bias, maskValue(dt))
 	for i := 0; i < cfg.Layers; i++ {
 		if cfg.BeforeLayer != nil {
 			x = cfg.BeforeLayer(g, i, x)
@@ -85,14 +80,28 @@ func legacyEncoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg Enco
 	return x, bias
 }
 
-// padWith appends one entry of value v to the last axis of the [B, T]
-// tensor t.
+// ZeroTokenBias is the additive key bias of x [..., T, D] with the
+// legacy encoder's masked zero token appended, every one of its T entries
+// valid: [..., T+1], 0 and then the mask's value. T may be dynamic (the
+// deployment graph's).
+func ZeroTokenBias(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
+	r := x.Rank() - 1
+	dt := x.DType()
+	shape := g.Op("Shape", []*graph.Tensor{x}, []graph.TensorType{{DType: graph.Int64, Shape: graph.Shape{int64(r)}}},
+		graph.IntAttr("start", 0), graph.IntAttr("end", int64(r)))[0]
+	zeros := g.Op("Expand", []*graph.Tensor{g.Scalar(dt, 0), shape}, []graph.TensorType{{DType: dt, Shape: x.Shape()[:r].Clone()}})[0]
+	return padWith(g, zeros, maskValue(dt))
+}
+
+// padWith appends one entry of value v to the last axis of t.
 func padWith(g *graph.Graph, t *graph.Tensor, v float64) *graph.Tensor {
 	sh := t.Shape().Clone()
-	if sh[1] >= 0 {
-		sh[1]++
+	if n := len(sh) - 1; sh[n] >= 0 {
+		sh[n]++
 	}
-	return g.Op("Pad", []*graph.Tensor{t, g.Int64s(0, 0, 0, 1), g.Scalar(t.DType(), v)}, []graph.TensorType{{DType: t.DType(), Shape: sh}})[0]
+	pads := make([]int64, 2*len(sh))
+	pads[len(pads)-1] = 1
+	return g.Op("Pad", []*graph.Tensor{t, g.Int64s(pads...), g.Scalar(t.DType(), v)}, []graph.TensorType{{DType: t.DType(), Shape: sh}})[0]
 }
 
 // BiasMaskedAttentionPool is MaskedAttentionPool for a sequence x
