@@ -363,8 +363,8 @@ func (cfg EncoderConfig) Width(embed int) int {
 
 // Encoder runs the transformer encoder over x [B, T, D] with valid [B, T]
 // (nil: all valid). cfg.Kind LegacyKind builds Salt's legacy
-// TransformerEncoder (see LegacyKind); otherwise it runs as Salt's
-// Transformer does: it appends cfg.Registers
+// TransformerEncoder (see LegacyKind), whose output keeps its masked zero
+// token last (Appended); otherwise it runs as Salt's Transformer does: it appends cfg.Registers
 // register tokens (always valid, so no jet has an empty sequence), applies
 // the layers, the projection to OutDim (if any) and then, unless
 // NoFinalNorm, the final parameter-free LayerNorm at the output width. It
