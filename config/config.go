@@ -178,6 +178,20 @@ type InitNet struct {
 // Layers = 0 means no encoder (Salt's model without encoder): the other
 // keys then have no effect and must not be set.
 type Encoder struct {
+	// Kind is "transformer" (Salt's Transformer; the default, also when
+	// unset) or "legacy": Salt's TransformerEncoder as it was until 2026,
+	// with which ATLAS's GN2 taggers were trained (learnable LayerNorms,
+	// separate q/k/v projections, no registers, the final norm before the
+	// out_dim projection). The legacy encoder reads layers, heads,
+	// activation, out_dim, dropout, attn_dropout and hidden (or
+	// dense_ratio); it has no registers, and the options of the later
+	// Transformer (gated, norm, norm_type, ls_init, drop_path, do_qk_norm,
+	// do_v_norm, edge features, final_norm = false) are refused.
+	Kind string `toml:"kind,omitempty"`
+	// Hidden are the hidden layer sizes of the legacy encoder's dense
+	// block (Salt's dense_config.hidden_layers); unset, one layer of
+	// dense_ratio × embed_dim, as Salt's Dense defaults.
+	Hidden     []int  `toml:"hidden,omitempty"`
 	Layers     int    `toml:"layers"`
 	Heads      int    `toml:"heads"`
 	DenseRatio int    `toml:"dense_ratio"`
@@ -190,6 +204,10 @@ type Encoder struct {
 	// Dropout is the dropout on the feed-forward hidden layer (Salt's
 	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
 	// attn_kwargs.dropout).
+	// In the legacy encoder, Dropout is on the input of each Linear of the
+	// dense block (Salt's dense_config.dropout) and AttnDropout on the
+	// attention scores before the softmax (ScaledDotProductAttention's
+	// dropout).
 	Dropout     float64 `toml:"dropout"`
 	AttnDropout float64 `toml:"attn_dropout"`
 	// Gated makes the feed-forward net a gated linear unit (Salt's
@@ -626,6 +644,9 @@ func (c *Config) applyDefaults() {
 			attach := n.Input != c.Data.JetDataset
 			n.AttachGlobal = &attach
 		}
+	}
+	if e := &c.Model.Encoder; e.Kind == "legacy" && !c.Defined("model.encoder.registers") {
+		e.Registers = 0 // Salt's TransformerEncoder has none
 	}
 	if strings.EqualFold(c.Training.LossWeighting, "gls") {
 		c.Training.LossWeighting = "GLS"

@@ -448,7 +448,7 @@ func (c *Config) validateJetNet(n InitNet) error {
 
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
-var encoderKeys = []string{"heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
+var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
 	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
@@ -497,6 +497,52 @@ func (c *Config) validateEncoder() error {
 	}
 	if _, err := nn.ParseActivation(e.Activation); err != nil {
 		return c.errorf("model.encoder.activation", "%v", err)
+	}
+	switch e.Kind {
+	case "", "transformer":
+		if len(e.Hidden) > 0 {
+			return c.errorf("model.encoder.hidden", "sizes the dense block of kind = \"legacy\" only; Salt's Transformer sizes it by dense_ratio: remove hidden, or set kind = \"legacy\"")
+		}
+	case "legacy":
+		return c.validateLegacyEncoder()
+	default:
+		return c.errorf("model.encoder.kind", "must be \"transformer\" (Salt's Transformer) or \"legacy\" (Salt's TransformerEncoder, until 2026), got %q", e.Kind)
+	}
+	return nil
+}
+
+// validateLegacyEncoder checks the keys of [model.encoder] with
+// kind = "legacy": Salt's TransformerEncoder has none of the later
+// Transformer's options.
+func (c *Config) validateLegacyEncoder() error {
+	e := c.Model.Encoder
+	for _, h := range e.Hidden {
+		if h < 1 {
+			return c.errorf("model.encoder.hidden", "sizes must be at least 1, got %v", e.Hidden)
+		}
+	}
+	for _, o := range []struct {
+		key string
+		set bool
+	}{
+		{"registers", e.Registers != 0},
+		{"final_norm", !e.FinalNorm},
+		{"gated", e.Gated},
+		{"norm", e.Norm != "LayerNorm"},
+		{"norm_type", e.NormType != "pre"},
+		{"ls_init", e.LSInit != 0},
+		{"drop_path", e.DropPath != 0},
+		{"do_qk_norm", e.DoQKNorm},
+		{"do_v_norm", e.DoVNorm},
+		{"edge_embed_dim", e.EdgeEmbedDim != 0},
+		{"update_edges", e.UpdateEdges},
+	} {
+		if o.set {
+			return c.errorf("model.encoder."+o.key, "kind = \"legacy\" (Salt's TransformerEncoder) has no %s: remove it, or use kind = \"transformer\"", o.key)
+		}
+	}
+	if len(c.Data.EdgeConstructors) > 0 {
+		return c.errorf("model.encoder.kind", "\"legacy\": salt-ort's legacy encoder takes no edge features; remove [[data.edge_constructors]], or use kind = \"transformer\"")
 	}
 	return nil
 }
@@ -915,6 +961,9 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			Activation: enc, Registers: e.Registers, OutDim: e.OutDim,
 			NoFinalNorm: !e.FinalNorm, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
 			Gated: e.Gated, LayerScale: e.LSInit, DropPath: e.DropPath, QKNorm: e.DoQKNorm, VNorm: e.DoVNorm,
+		}
+		if e.Kind == "legacy" {
+			s.Encoder.Kind, s.Encoder.Hidden = nn.LegacyKind, e.Hidden
 		}
 		if e.Norm == "RMSNorm" {
 			s.Encoder.Norm = nn.RMSNormKind

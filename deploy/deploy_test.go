@@ -15,6 +15,7 @@ import (
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/train"
@@ -226,7 +227,8 @@ func TestValidateCatchesDamage(t *testing.T) {
 }
 
 // TestAthenaWarnings checks what export warns about: constituent kinds
-// ATLAS's loaders do not both read, and a model without registers.
+// ATLAS's loaders do not both read, and a model without registers (but
+// for the legacy encoder).
 func TestAthenaWarnings(t *testing.T) {
 	base := model.GN2()
 	for _, tc := range []struct {
@@ -238,6 +240,9 @@ func TestAthenaWarnings(t *testing.T) {
 		{"muons", func(s *model.Spec) { s.Inputs = append(s.Inputs, model.Input{Name: "muons"}) }, []string{"read only groups whose name contains tracks, flows, hits, electrons"}},
 		{"electrons", func(s *model.Spec) { s.Inputs = append(s.Inputs, model.Input{Name: "electrons"}) }, []string{"only ATLAS's current loader (FlavorTagInference) reads electrons"}},
 		{"no registers", func(s *model.Spec) { s.Encoder.Registers = 0 }, []string{"model.encoder.registers = 0"}},
+		// Salt's legacy encoder has no registers but keeps a masked zero
+		// token: a jet without tracks runs.
+		{"legacy encoder", func(s *model.Spec) { s.Encoder.Kind, s.Encoder.Registers = nn.LegacyKind, 0 }, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := base

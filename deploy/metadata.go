@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 )
 
 // Format identifies salt-ort's deployment metadata. Version 2 records each
@@ -167,7 +168,9 @@ func AthenaWarnings(spec model.Spec) []string {
 			w = append(w, fmt.Sprintf("constituent group %s: only ATLAS's current loader (FlavorTagInference) reads %s; the older FlavorTagDiscriminants path does not", grp.Name, kind))
 		}
 	}
-	if len(spec.Inputs) > 0 && spec.Encoder.Layers > 0 && spec.Encoder.Registers == 0 {
+	// The legacy encoder keeps Salt's masked zero token, so a jet without
+	// constituents still has a key (and pools to zeros, as Salt's export).
+	if len(spec.Inputs) > 0 && spec.Encoder.Layers > 0 && spec.Encoder.Registers == 0 && spec.Encoder.Kind != nn.LegacyKind {
 		w = append(w, "model.encoder.registers = 0: on a jet without constituents the attention has no key to weigh and ONNX Runtime fails; keep a register (Salt's GN2 has one), or have ATLAS's loader give such jets defaults (its default_zero_tracks option)")
 	}
 	return w

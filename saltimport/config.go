@@ -695,13 +695,17 @@ func (c *converter) activation(path, def string) string {
 // convertEncoder maps Salt's Transformer and returns its output width.
 func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int {
 	e := &cfg.Model.Encoder
-	switch cp := c.classPath(p); cp {
+	cp := c.classPath(p)
+	if isLegacyEncoder(cp) {
+		return c.convertLegacyEncoder(cfg, p, embed)
+	}
+	switch cp {
 	case "salt.models.Transformer":
 	case "salt.models.TransformerCrossAttentionEncoder":
 		c.problem(p+".class_path", "%q (self- and cross-attention between constituent groups) is not available in salt-ort yet; Salt's Transformer attends over all groups at once", cp)
 		return embed
 	default:
-		c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer, alias TransformerV2)", cp)
+		c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer, alias TransformerV2) and its legacy TransformerEncoder", cp)
 		return embed
 	}
 	a := p + ".init_args"

@@ -76,6 +76,11 @@ func Params(spec model.Spec) []Param {
 		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
 	}
 	e := spec.Encoder
+	if e.Kind == nn.LegacyKind {
+		out = append(out, legacyParams(e, d)...)
+		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
+		return out
+	}
 	if e.Registers > 0 {
 		out = append(out, Param{Salt: "model.encoder.registers", Ort: "encoder/registers", SaltShape: []int{e.Registers, d}})
 	}
@@ -161,4 +166,52 @@ func buffer(name string) bool {
 		return rest == "loss.weight" || rest == "loss.pos_weight"
 	}
 	return false
+}
+
+// legacyParams lists the parameters of Salt's legacy TransformerEncoder
+// (until 2026) with embedding d, in the order it registers them: per
+// layer its MultiheadAttention (linear_q, linear_k, linear_v, linear_out;
+// ScaledDotProductAttention has none), its Dense, norm1 and norm2
+// (nn.LayerNorm, weight and bias), then final_norm and final_linear.
+func legacyParams(e nn.EncoderConfig, d int) []Param {
+	var out []Param
+	linear := func(salt, ort string, in, outDim int) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{outDim, in}, Transpose: true},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{outDim}})
+	}
+	layerNorm := func(salt, ort string) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{d}},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{d}})
+	}
+	sizes := append(append([]int{}, e.LegacyHidden(d)...), d)
+	for l := 0; l < e.Layers; l++ {
+		s, o := fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l)
+		for _, proj := range []string{"linear_q", "linear_k", "linear_v", "linear_out"} {
+			linear(s+".mha."+proj, o+"/mha/"+proj, d, d)
+		}
+		in := d
+		for k, n := range sizes {
+			linear(fmt.Sprintf("%s.dense.net.%d", s, legacyDenseIndex(k, e.Dropout > 0)), fmt.Sprintf("%s/dense/%d", o, k), in, n)
+			in = n
+		}
+		layerNorm(s+".norm1", o+"/norm1")
+		layerNorm(s+".norm2", o+"/norm2")
+	}
+	layerNorm("model.encoder.final_norm", "encoder/final_norm")
+	if e.OutDim > 0 {
+		linear("model.encoder.final_linear", "encoder/final_linear", d, e.OutDim)
+	}
+	return out
+}
+
+// legacyDenseIndex is the index in a Salt Dense's nn.Sequential of its
+// k-th Linear: each layer is [Dropout,] Linear, activation (none after the
+// last), so the Linear layers sit at 2k, or 3k+1 with dropout.
+func legacyDenseIndex(k int, dropout bool) int {
+	if dropout {
+		return 3*k + 1
+	}
+	return 2 * k
 }

@@ -28,6 +28,14 @@ func TestParamsCoverEncoderOptions(t *testing.T) {
 		{"GN3V01: hybrid RMSNorm, gated, 8 registers", func(e *nn.EncoderConfig) {
 			e.Norm, e.NormType, e.Gated, e.Registers = nn.RMSNormKind, nn.HybridNorm, true, 8
 		}},
+		// Salt's legacy TransformerEncoder: GN2's, GN2v01's dense block
+		// (two hidden layers, dropout shifting the Linear indices), and
+		// without an output projection.
+		{"legacy", func(e *nn.EncoderConfig) { e.Kind, e.Registers = nn.LegacyKind, 0 }},
+		{"legacy with dropout and two hidden layers", func(e *nn.EncoderConfig) {
+			e.Kind, e.Registers, e.Dropout, e.Hidden = nn.LegacyKind, 0, 0.1, []int{512, 96}
+		}},
+		{"legacy without out_dim", func(e *nn.EncoderConfig) { e.Kind, e.Registers, e.OutDim = nn.LegacyKind, 0, 0 }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			spec := model.GN2()

@@ -76,7 +76,13 @@ func importTwin(t *testing.T, tw *salttwin.Twin) string {
 // probabilities of every pair of distinct valid tracks.
 func TestEvalMatchesTorch(t *testing.T) {
 	tw := makeTwin(t)
-	run := importTwin(t, tw)
+	evalMatchesTorch(t, tw, importTwin(t, tw))
+}
+
+// evalMatchesTorch evaluates run, the import of twin tw, on the test file
+// and compares its predictions with PyTorch's (see TestEvalMatchesTorch).
+func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, run string) {
+	t.Helper()
 	want := map[string][]float32{}
 	for _, task := range []string{"jets_classification", "track_origin", "track_vertexing"} {
 		v, _, err := tw.Expected.Float32("eval/" + task)
@@ -138,7 +144,14 @@ func TestEvalMatchesTorch(t *testing.T) {
 // step.
 func TestTrainingStepMatchesTorch(t *testing.T) {
 	tw := makeTwin(t)
-	run := importTwin(t, tw)
+	stepMatchesTorch(t, tw, importTwin(t, tw))
+}
+
+// stepMatchesTorch resumes run, the import of twin tw, for one training
+// step and compares its parameters with PyTorch's after the same step
+// (see TestTrainingStepMatchesTorch).
+func stepMatchesTorch(t *testing.T, tw *salttwin.Twin, run string) {
+	t.Helper()
 	cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +196,7 @@ func TestTrainingStepMatchesTorch(t *testing.T) {
 			// a wrong β₁ (a change of the update by ~10 %) cannot hide in
 			// the parameters' values.
 			step := math.Abs(float64(want[i] - before[i]))
-			d := math.Abs(float64(got[i]-want[i])) / (2*ulp32(want[i]) + 1e-3*step)
+			d := math.Abs(float64(got[i]-want[i])) / (2*ulp32(want[i]) + gradientRounding(p)*step)
 			if d > worst {
 				worst, worstName = d, fmt.Sprintf("%s[%d] (salt-ort %.9g, PyTorch %.9g, before %.9g)", p.Salt, i, got[i], want[i], before[i])
 			}
@@ -196,13 +209,32 @@ func TestTrainingStepMatchesTorch(t *testing.T) {
 }
 
 // invariant reports the parameters whose gradient is zero in exact
-// arithmetic: an attention layer's key bias and the pooling gate's bias add
-// the same amount to every logit of a softmax, which leaves it unchanged.
+// arithmetic: an attention layer's key bias (the packed projection's
+// middle third, or the legacy encoder's linear_k bias) and the pooling
+// gate's bias add the same amount to every logit of a softmax, which
+// leaves it unchanged.
 // Their gradients are rounding noise in both implementations, which Adam's
 // normalisation turns into steps of arbitrary sign.
 func invariant(p saltimport.Param, spec model.Spec, i int) bool {
 	d := spec.EmbedDim
-	return strings.HasSuffix(p.Salt, ".attn.fn.in_proj_bias") && i >= d && i < 2*d || p.Salt == "model.pool_net.gate_nn.bias"
+	return strings.HasSuffix(p.Salt, ".attn.fn.in_proj_bias") && i >= d && i < 2*d || strings.HasSuffix(p.Salt, ".mha.linear_k.bias") ||
+		p.Salt == "model.pool_net.gate_nn.bias"
+}
+
+// gradientRounding is the relative rounding error of a parameter's
+// gradient allowed for in its step. The gradients of the query and key
+// projections' weights are sums over the keys j of a query's
+// ∂L/∂s_ij (times k_j, or times x_j), and those sum to zero over j (a
+// softmax does not change when every logit moves alike): the sums cancel
+// the keys' common part but not its rounding, so they carry more relative
+// rounding than other gradients. The legacy encoder's separate linear_q
+// and linear_k showed it (up to 1.3× the 1e-3 bound on its twin). 1e-2 of
+// the step still exposes a wrong β₁ (a 10 % change of the step).
+func gradientRounding(p saltimport.Param) float64 {
+	if strings.HasSuffix(p.Salt, ".mha.linear_q.weight") || strings.HasSuffix(p.Salt, ".mha.linear_k.weight") {
+		return 1e-2
+	}
+	return 1e-3
 }
 
 // ulp32 is the spacing of float32 values at v.

@@ -347,6 +347,11 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 		enc = applyFeaturewise(g, "featurewise/global", global, in.params, enc)
 	}
 	switch {
+	case cfg.Kind == nn.LegacyKind:
+		// The legacy encoder's masked zero token keeps every softmax
+		// non-empty; a jet without constituents pools to zeros, as in
+		// Salt's pooling.
+		f.pooled = nn.BiasMaskedAttentionPool(g, "pooling", enc, bias)
 	case cfg.Registers > 0 && s.DropRegisters:
 		// Salt's drop_registers: the pooling sees the constituents alone.
 		f.pooled = nn.MaskedAttentionPool(g, "pooling", g.Slice(enc, []int{1}, []int64{0}, []int64{-int64(cfg.Registers)}), valid)
@@ -355,11 +360,12 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	default:
 		f.pooled = nn.MaskedAttentionPool(g, "pooling", enc, valid)
 	}
-	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Registers))
+	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Appended()))
 }
 
 // groupSequences splits the encoder output [B, Σ T_g + registers, O] into
-// each constituent group's part, registers dropped. Groups of dynamic
+// each constituent group's part, the registers (or whatever tokens the
+// encoder appended, registers of them) dropped. Groups of dynamic
 // length (the deployment graph's) are split at their lengths read from
 // the group tensors at run time.
 func (s *Spec) groupSequences(g *graph.Graph, enc *graph.Tensor, xs []*graph.Tensor, registers int64) []*graph.Tensor {

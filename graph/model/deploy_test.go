@@ -98,7 +98,7 @@ func fillInputs(g *graph.Graph, feeds map[string][]float64) {
 func TestDeployMatchesEval(t *testing.T) {
 	for name, s := range map[string]model.Spec{"gn2": tiny(), "two groups and regressions": tinyMulti(), "global variables": tinyGlobal(),
 		"deepsets": tinyDeepSets(), "jet only": tinyJetOnly(), "gn3 encoder": tinyGN3(), "regressions": tinyRegression(), "edge features": tinyEdges(),
-		"parameterised": tinyParameterised(), "parameters attached": tinyBaldi(), "salt features": tinySalt()} {
+		"parameterised": tinyParameterised(), "parameters attached": tinyBaldi(), "salt features": tinySalt(), "legacy encoder": tinyLegacy()} {
 		t.Run(name, func(t *testing.T) {
 			const batch = 6
 			evalG, flat, values := trainedTiny(t, s, batch)

@@ -43,7 +43,7 @@ import (
 var oneJetFields = map[reflect.Type][]string{
 	reflect.TypeOf(Spec{}):             {"Name", "JetVars", "AttachVars", "GlobalVars", "Inputs", "EmbedDim", "Encoder", "Tasks"},
 	reflect.TypeOf(Input{}):            {"Name", "Vars", "MaxLen", "InitHidden", "Activation", "FinalActivation", "NoJetVars", "Dropout"},
-	reflect.TypeOf(nn.EncoderConfig{}): {"Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "Dropout", "AttnDropout", "Training"},
+	reflect.TypeOf(nn.EncoderConfig{}): {"Kind", "Hidden", "Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "Dropout", "AttnDropout", "Training"},
 	reflect.TypeOf(Task{}):             {"Name", "Kind", "Input", "Classes", "Targets", "Hidden", "Activation", "Weight", "ClassWeights", "HuberDelta", "OriginWeighting", "Loss", "Mean", "Dropout"},
 }
 
@@ -160,10 +160,9 @@ func (s *Spec) oneJetForward(g *graph.Graph, jets *graph.Tensor, feats []*graph.
 	if len(xs) > 1 {
 		x = g.Concat(0, xs...)
 	}
-	enc := oneJetEncoder(g, "encoder", x, s.Encoder)
-	f := &forward{pooled: oneJetPool(g, "pooling", enc), heads: map[string]*graph.Tensor{}}
-	f.seq = oneJetSplit(g, enc, xs, int64(s.Encoder.Registers))
-	pooled := f.pooled
+	enc, pooled := s.oneJetEncode(g, x)
+	f := &forward{pooled: pooled, heads: map[string]*graph.Tensor{}}
+	f.seq = oneJetSplit(g, enc, xs, int64(s.Encoder.Appended()))
 	if len(s.GlobalVars) > 0 {
 		pooled = g.Concat(1, pooled, s.jetColumns(g, jn, s.GlobalVars))
 	}

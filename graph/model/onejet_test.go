@@ -42,6 +42,7 @@ func TestOneJetMatchesReference(t *testing.T) {
 		{"no registers, projection or final norm; GELU and SiLU", plain},
 		{"no jet variables, three registers, heads without hidden layers", bare},
 		{"dropout, Mish, binary and L1 tasks", oneJetSalt()},
+		{"Salt's legacy encoder, empty jets included", tinyLegacy()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := c.spec
@@ -81,10 +82,11 @@ func TestOneJetMatchesReference(t *testing.T) {
 				for g, grp := range s.Inputs {
 					name := model.DeployInputName(grp.Name)
 					k := (n + g*trial) % 24 // groups of different sizes
-					if k == 0 && s.Encoder.Registers == 0 {
-						// Without registers an empty jet leaves the
-						// attention nothing to attend to; ONNX Runtime's
-						// Softmax then divides by zero in either graph.
+					if k == 0 && s.Encoder.Appended() == 0 {
+						// Without registers (or the legacy encoder's zero
+						// token) an empty jet leaves the attention nothing
+						// to attend to; ONNX Runtime's Softmax then divides
+						// by zero in either graph.
 						k = 1
 					}
 					in[name] = make([]float64, k*len(grp.Vars))

@@ -565,7 +565,7 @@ func (s *Spec) validateEncoder() error {
 		return nil
 	case e.Heads <= 0 || s.EmbedDim%e.Heads != 0:
 		return fmt.Errorf("model %s: embed_dim %d must be a positive multiple of heads %d", s.Name, s.EmbedDim, e.Heads)
-	case e.DenseRatio <= 0:
+	case e.DenseRatio <= 0 && len(e.Hidden) == 0:
 		return fmt.Errorf("model %s: encoder dense_ratio must be positive, got %d", s.Name, e.DenseRatio)
 	case e.Dropout < 0 || e.Dropout >= 1:
 		return fmt.Errorf("model %s: encoder dropout %g is outside [0, 1)", s.Name, e.Dropout)
@@ -581,6 +581,47 @@ func (s *Spec) validateEncoder() error {
 		return fmt.Errorf("model %s: unknown encoder norm %q", s.Name, e.Norm)
 	case e.NormType != nn.PreNorm && e.NormType != nn.PostNorm && e.NormType != nn.HybridNorm:
 		return fmt.Errorf("model %s: unknown encoder norm_type %q", s.Name, e.NormType)
+	}
+	switch e.Kind {
+	case nn.TransformerKind:
+		if len(e.Hidden) > 0 {
+			return fmt.Errorf("model %s: encoder hidden sizes %v are the legacy encoder's; Salt's Transformer sizes its dense block by dense_ratio", s.Name, e.Hidden)
+		}
+	case nn.LegacyKind:
+		return s.validateLegacyEncoder()
+	default:
+		return fmt.Errorf("model %s: unknown encoder kind %q", s.Name, e.Kind)
+	}
+	return nil
+}
+
+// validateLegacyEncoder checks that a legacy encoder (Salt's
+// TransformerEncoder) sets none of the options of Salt's later
+// Transformer, which it does not have.
+func (s *Spec) validateLegacyEncoder() error {
+	e := s.Encoder
+	for _, h := range e.Hidden {
+		if h <= 0 {
+			return fmt.Errorf("model %s: legacy encoder hidden sizes %v must be positive", s.Name, e.Hidden)
+		}
+	}
+	for _, o := range []struct {
+		set  bool
+		what string
+	}{
+		{e.Registers != 0, "registers"},
+		{e.NoFinalNorm, "no final norm"},
+		{e.Gated, "a gated dense block"},
+		{e.Norm != nn.LayerNormKind, "norm " + string(e.Norm)},
+		{e.NormType != nn.PreNorm, "norm_type " + string(e.NormType)},
+		{e.LayerScale != 0, "LayerScale"},
+		{e.DropPath != 0, "drop_path"},
+		{e.QKNorm || e.VNorm, "q/k/v norms"},
+		{e.EdgeDim != 0 || e.UpdateEdges || s.Edges != nil, "edge features"},
+	} {
+		if o.set {
+			return fmt.Errorf("model %s: the legacy encoder (Salt's TransformerEncoder) has no %s", s.Name, o.what)
+		}
 	}
 	return nil
 }

@@ -188,6 +188,15 @@ const (
 
 // EncoderConfig configures a transformer encoder.
 type EncoderConfig struct {
+	// Kind is the architecture: Salt's Transformer (the default) or its
+	// legacy TransformerEncoder (LegacyKind), which reads Layers, Heads,
+	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer and
+	// Hidden or DenseRatio; the other settings must keep their zero values.
+	Kind EncoderKind
+	// Hidden are the hidden layer sizes of the legacy encoder's dense
+	// block (Salt's dense_config.hidden_layers; nil: one of DenseRatio
+	// times the embedding).
+	Hidden      []int
 	Layers      int        // number of encoder layers
 	Heads       int        // attention heads
 	DenseRatio  int        // hidden size of the feed-forward net as a multiple of the embedding
@@ -353,7 +362,9 @@ func (cfg EncoderConfig) Width(embed int) int {
 }
 
 // Encoder runs the transformer encoder over x [B, T, D] with valid [B, T]
-// (nil: all valid) as Salt's Transformer does: it appends cfg.Registers
+// (nil: all valid). cfg.Kind LegacyKind builds Salt's legacy
+// TransformerEncoder (see LegacyKind), whose output keeps its masked zero
+// token last (Appended); otherwise it runs as Salt's Transformer does: it appends cfg.Registers
 // register tokens (always valid, so no jet has an empty sequence), applies
 // the layers, the projection to OutDim (if any) and then, unless
 // NoFinalNorm, the final parameter-free LayerNorm at the output width. It
@@ -367,6 +378,12 @@ func Encoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg EncoderCon
 // between the entries of x (nil: none), padded with zeros for the
 // registers as Salt's Transformer pads them.
 func EdgeEncoder(g *graph.Graph, name string, x, valid, edge *graph.Tensor, cfg EncoderConfig) (out, bias *graph.Tensor) {
+	if cfg.Kind == LegacyKind {
+		if edge != nil {
+			g.Errorf("the legacy encoder has no edge features")
+		}
+		return legacyEncoder(g, name, x, valid, cfg)
+	}
 	defer g.Scope(name)()
 	dt := x.DType()
 	if valid != nil {

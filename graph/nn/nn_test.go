@@ -103,10 +103,30 @@ func TestLayerGradients(t *testing.T) {
 				return nn.AttentionPool(g, "pool", out, bias)
 			},
 		}},
+		// Salt's legacy TransformerEncoder: learnable LayerNorms, separate
+		// q/k/v projections, a two-hidden-layer Dense with dropout on every
+		// Linear's input and on the attention scores, final norm before
+		// the projection; and without dropout or projection.
+		{"Encoder/legacy", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 2, Heads: 2, Hidden: []int{12, 6}, Activation: nn.SiLU, OutDim: 6,
+				Dropout: 0.3, AttnDropout: 0.2, Training: true}
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.BiasMaskedAttentionPool(g, "pool", out, bias)
+		}}},
+		{"Encoder/legacy/no-projection", graphtest.GradCheck{Vars: x(S{2, 5, 8}), Fixed: valid, Build: func(g *G, v, f []*T) *T {
+			cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 1, Heads: 4, DenseRatio: 2, Activation: nn.ReLU}
+			out, bias := nn.Encoder(g, "encoder", v[0], f[0], cfg)
+			return nn.BiasMaskedAttentionPool(g, "pool", out, bias)
+		}}},
 		// The second jet has no valid entry: its weights are all zero.
 		{"MaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
 			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
 			Build: func(g *G, v, f []*T) *T { return nn.MaskedAttentionPool(g, "pool", v[0], f[0]) }}},
+		{"BiasMaskedAttentionPool", graphtest.GradCheck{Vars: x(S{2, 5, 4}),
+			Fixed: []graphtest.Fixed{{Name: "valid", DType: graph.Bool, Shape: S{2, 5}, Values: []float64{1, 1, 0, 1, 0, 0, 0, 0, 0, 0}}},
+			Build: func(g *G, v, f []*T) *T {
+				return nn.BiasMaskedAttentionPool(g, "pool", v[0], nn.PaddingBias(g, f[0], v[0].DType()))
+			}}},
 		{"Dropout", graphtest.GradCheck{Vars: x(S{2, 3}), Build: func(g *G, v, _ []*T) *T {
 			return nn.Dropout(g, "drop", v[0], 0, true) // p = 0: identity
 		}}},
@@ -627,6 +647,53 @@ func TestEdgeAttentionMatchesLoops(t *testing.T) {
 			if math.Abs(out[name][i]-want[i]) > 1e-10 {
 				t.Fatalf("%s[%d] = %g, want %g", name, i, out[name][i], want[i])
 			}
+		}
+	}
+}
+
+// TestLegacyEncoderPooling runs Salt's legacy encoder and the masked
+// pooling on two jets, the second without valid constituents: the first
+// jet's pooled vector does not depend on its padded entries, and the
+// second pools to exactly zero, as Salt's masked softmax gives.
+func TestLegacyEncoderPooling(t *testing.T) {
+	const b, tt, d = 2, 4, 8
+	g := graph.New("legacy")
+	x := g.Input("x", graph.Float64, S{b, tt, d})
+	valid := g.Input("valid", graph.Bool, S{b, tt})
+	cfg := nn.EncoderConfig{Kind: nn.LegacyKind, Layers: 2, Heads: 2, DenseRatio: 2, Activation: nn.ReLU, OutDim: 6}
+	out, bias := nn.Encoder(g, "encoder", x, valid, cfg)
+	g.Output("pooled", nn.BiasMaskedAttentionPool(g, "pool", out, bias))
+	r := rand.New(rand.NewPCG(7, 7))
+	feeds := map[string][]float64{"valid": {1, 1, 0, 0, 0, 0, 0, 0}}
+	for _, p := range g.Params() {
+		feeds[p.Name()] = p.Init.Sample(r, int(p.Shape().Size()))
+		for i := range feeds[p.Name()] {
+			feeds[p.Name()][i] += 0.1 * r.NormFloat64() // non-trivial norms and biases
+		}
+	}
+	run := graphtest.Compile(t, g, graph.ModelOptions{})
+	pooled := func(padding float64) []float64 {
+		xs := make([]float64, b*tt*d)
+		for i := range xs {
+			xs[i] = float64(i%7) - 3
+			if valid := i < 2*d; !valid {
+				xs[i] = padding * r.NormFloat64()
+			}
+		}
+		feeds["x"] = xs
+		o, err := run.Run(feeds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o["pooled"]
+	}
+	a, c := pooled(1), pooled(100)
+	for i := 0; i < 6; i++ {
+		if a[i] != c[i] || a[i] == 0 || math.IsNaN(a[i]) {
+			t.Errorf("jet 0: pooled[%d] = %g with small padding, %g with large", i, a[i], c[i])
+		}
+		if a[6+i] != 0 || c[6+i] != 0 {
+			t.Errorf("jet without constituents: pooled[%d] = %g, %g, want 0", i, a[6+i], c[6+i])
 		}
 	}
 }

@@ -101,6 +101,13 @@ func Count(t testing.TB, spec map[string]any) int64 {
 
 func run(t testing.TB, mode string, spec map[string]any, dir string) []byte {
 	t.Helper()
+	return runScript(t, filepath.Base(script()), mode, spec, dir)
+}
+
+// runScript runs the script of this directory called name in mode with
+// spec, written as JSON into dir, and returns its standard output.
+func runScript(t testing.TB, name, mode string, spec map[string]any, dir string) []byte {
+	t.Helper()
 	path := filepath.Join(dir, "spec-"+mode+".json")
 	data, err := json.Marshal(spec)
 	if err != nil {
@@ -109,7 +116,7 @@ func run(t testing.TB, mode string, spec map[string]any, dir string) []byte {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return torchref.RunFile(t, script(), mode, path)
+	return torchref.RunFile(t, filepath.Join(filepath.Dir(script()), name), mode, path)
 }
 
 // Exported is a Salt-shaped GN2 that salt_onnx.py exported to ONNX the way
