@@ -112,8 +112,8 @@ func TestImportSaltCommand(t *testing.T) {
 		code   int
 		want   []string
 	}{
-		{"features salt-ort lacks", edited("drop_registers: false", "drop_registers: true", "edge_embed_dim: 0", "edge_embed_dim: 8", "accumulate_grad_batches: 1", "accumulate_grad_batches: 8"),
-			tw.Ckpt, ExitUsage, []string{"3 key(s) salt-ort cannot represent", "model.model.init_args.encoder.init_args.drop_registers:", "model.model.init_args.encoder.init_args.edge_embed_dim:", "trainer.accumulate_grad_batches:"}},
+		{"features salt-ort lacks", edited("label_smoothing: 0.0", "label_smoothing: 0.1", "fast_dev_run: false", "fast_dev_run: true", "accumulate_grad_batches: 1", "accumulate_grad_batches: 8"),
+			tw.Ckpt, ExitUsage, []string{"3 key(s) salt-ort cannot represent", "model.model.init_args.tasks.init_args.modules.0.init_args.loss.init_args.label_smoothing:", "trainer.fast_dev_run:", "trainer.accumulate_grad_batches:"}},
 		{"a checkpoint of another model", edited("num_layers: 2", "num_layers: 3"),
 			tw.Ckpt, ExitFailure, []string{"does not fit the model its configuration describes", "model.encoder.layers.2.attn.fn.in_proj_weight: missing"}},
 		{"a checkpoint of other sizes", edited("embed_dim: 32", "embed_dim: 48", "output_size: 32", "output_size: 48", "hidden_layers:\n          - 32", "hidden_layers:\n          - 48"),
