@@ -219,14 +219,18 @@ func Run(ctx context.Context, version string, req *Request) (*Response, error) {
 	return &resp, nil
 }
 
+// sourceLocation matches the source file and C++ function ONNX Runtime
+// puts before the reason in its messages.
+var sourceLocation = regexp.MustCompile(`/onnxruntime_src/\S+ .*?\) ([A-Za-z])`)
+
 // firstLine shortens ONNX Runtime's messages, some of which carry a
-// source location and a stack, to their first line.
+// source location and a stack, to the reason on their first line.
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i]
 	}
-	return s
+	return sourceLocation.ReplaceAllString(s, "$1")
 }
 
 // lastLines returns the last n lines of s.

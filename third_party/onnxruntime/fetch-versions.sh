@@ -7,15 +7,15 @@
 # third_party/onnxruntime/versions/VERSION/libonnxruntime.so (ignored by git).
 #
 # usage: third_party/onnxruntime/fetch-versions.sh [VERSION...]
-#   no VERSION: the default set (DEFAULT below), the releases
-#   `salt-ort validate` runs when no --ort is given. Idempotent.
+#   no VERSION: DEFAULT below, every release `salt-ort validate` runs
+#   when no --ort is given and the tests use. Idempotent.
 #
 # Download sizes (the tarballs carry every platform's binaries; only the
 # linux x64 library is kept): 1.14.0 31 MB, 1.17.3 52 MB, 1.23.2 97 MB,
-# 1.31.1 115 MB. The default set is 198 MB once.
+# 1.31.1 115 MB: 295 MB once for the four.
 set -euo pipefail
 
-DEFAULT="1.14.0 1.17.3 1.31.1"
+DEFAULT="1.14.0 1.17.3 1.23.2 1.31.1"
 
 # version  tarball SHA-256  path of the linux x64 library in the tarball  library SHA-256
 pins() {
