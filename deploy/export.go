@@ -64,8 +64,9 @@ type ExportOptions struct {
 	Opset int
 	// Releases are further ONNX Runtime releases (installed by
 	// third_party/onnxruntime/fetch-versions.sh) the validation vectors run
-	// in; the results go into the metadata and the model card. A release
-	// that cannot load the model is recorded, not an export failure.
+	// in ("default": DefaultReleases of the opset written); the results go
+	// into the metadata and the model card. A release that cannot load or
+	// reproduce the model is recorded, not an export failure.
 	Releases []string
 }
 
@@ -501,7 +502,11 @@ func chooseOpset(g *graph.Graph, mopts graph.ModelOptions, requested int) (int, 
 // model's final bytes.
 func checkReleases(ctx context.Context, ex *Exported, mp *onnxpb.ModelProto, opts ExportOptions, tmpModel, tmpVec, tmpCard string) ([]byte, error) {
 	meta := ex.Metadata
-	for _, v := range opts.Releases {
+	releases, err := ExpandReleases(opts.Releases, meta.Opset)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	for _, v := range releases {
 		r, err := ValidateRelease(ctx, ValidateOptions{Model: tmpModel, Vectors: tmpVec, Tolerance: opts.Tolerance}, v, ex.Validation.Results)
 		if err != nil {
 			return nil, err

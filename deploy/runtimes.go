@@ -10,9 +10,14 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
+	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/runtime/ortcompat"
 )
+
+// graphOpset is the opset salt-ort built every graph in before export
+// chose one.
+const graphOpset = graph.Opset
 
 // NewestRelease is the newest ONNX Runtime release
 // third_party/onnxruntime/fetch-versions.sh pins.
@@ -240,4 +245,39 @@ func float32Bytes(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
 	}
 	return b
+}
+
+// ExpandReleases turns the releases asked for (validate and export's --ort
+// values) into release numbers: "default" stands for DefaultReleases of
+// the model's opset, and a release is listed once.
+func ExpandReleases(asked []string, opset int) ([]string, error) {
+	var out []string
+	for _, a := range asked {
+		list := []string{a}
+		if a == "default" {
+			var err error
+			if list, err = DefaultReleases(opset); err != nil {
+				return nil, err
+			}
+		}
+		for _, v := range list {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ModelOpset returns the ONNX opset an exported model is stamped with.
+func ModelOpset(path string) (int, error) {
+	m, _, err := openMeta(path)
+	if err != nil {
+		return 0, err
+	}
+	if m.Meta.Opset > 0 {
+		return m.Meta.Opset, nil
+	}
+	// Models exported before the metadata recorded it were opset 17.
+	return graphOpset, nil
 }
