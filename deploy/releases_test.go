@@ -151,3 +151,24 @@ func TestDefaultReleases(t *testing.T) {
 		t.Errorf("DefaultReleases(27): err = %v", err)
 	}
 }
+
+func TestMaxDiff(t *testing.T) {
+	ref := map[string][][]float32{"p": {{0.5}, {0.25}}, "c": {{1, 2}, {}}}
+	for _, c := range []struct {
+		name string
+		got  map[string][][]float32
+		want float64
+		ok   bool
+	}{
+		{"equal", map[string][][]float32{"p": {{0.5}, {0.25}}, "c": {{1, 2}, {}}}, 0, true},
+		{"one value", map[string][][]float32{"p": {{0.5}, {0.375}}, "c": {{1, 2}, {}}}, 0.125, true},
+		{"class", map[string][][]float32{"p": {{0.5}, {0.25}}, "c": {{1, 0}, {}}}, 2, true},
+		{"missing jet", map[string][][]float32{"p": {{0.5}}, "c": {{1, 2}, {}}}, 0, false},
+		{"missing constituent", map[string][][]float32{"p": {{0.5}, {0.25}}, "c": {{1}, {}}}, 0, false},
+	} {
+		got, ok := maxDiff(c.got, ref)
+		if got != c.want || ok != c.ok {
+			t.Errorf("%s: maxDiff = %g, %v; want %g, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -98,8 +98,10 @@ type ReleaseReport struct {
 	Err    error
 	Report *Report
 	// FromReference is the largest absolute difference of any output value
-	// from the reference run (the ONNX Runtime salt-ort links).
+	// from the reference run (the ONNX Runtime salt-ort links); ShapeDiffers
+	// says the outputs could not be compared value by value.
 	FromReference float64
+	ShapeDiffers  bool
 }
 
 // Check summarises the report for the metadata and the model card.
@@ -111,6 +113,10 @@ func (r ReleaseReport) Check(reference string) RuntimeCheck {
 	}
 	c.Reproduced = r.Report.Pass()
 	c.FromReference = r.FromReference
+	if r.ShapeDiffers {
+		c.Reproduced = false
+		c.Error = "its outputs have other shapes than ONNX Runtime " + reference + "'s"
+	}
 	for _, o := range r.Report.Outputs {
 		c.MaxAbs = math.Max(c.MaxAbs, o.MaxAbs)
 	}
@@ -175,7 +181,8 @@ func ValidateRelease(ctx context.Context, opts ValidateOptions, version string, 
 		r.Outputs = append(r.Outputs, compare(o, m.Meta.ValidationOutputs[i].Type, got[o.Name], v, m.vlayout, opts.Tolerance))
 	}
 	rep.Report = r
-	rep.FromReference = maxDiff(got, reference)
+	d, ok := maxDiff(got, reference)
+	rep.FromReference, rep.ShapeDiffers = d, !ok
 	return rep, nil
 }
 
@@ -218,24 +225,24 @@ func (m *Model) collect(calls [][]ortcompat.Tensor) (map[string][][]float32, err
 }
 
 // maxDiff is the largest absolute difference between two runs' outputs
-// (0 when ref is nil); NaN where their shapes differ.
-func maxDiff(got, ref map[string][][]float32) float64 {
+// (0 when ref is nil); false where their shapes differ.
+func maxDiff(got, ref map[string][][]float32) (float64, bool) {
 	d := 0.0
 	for name, jets := range ref {
 		g := got[name]
 		if len(g) != len(jets) {
-			return math.NaN()
+			return 0, false
 		}
 		for j := range jets {
 			if len(g[j]) != len(jets[j]) {
-				return math.NaN()
+				return 0, false
 			}
 			for i := range jets[j] {
 				d = math.Max(d, math.Abs(float64(g[j][i])-float64(jets[j][i])))
 			}
 		}
 	}
-	return d
+	return d, true
 }
 
 // float32Bytes is the little-endian encoding of v.
