@@ -20,9 +20,9 @@ func exportCommand() *cli.Command {
 		Name:      "export",
 		Usage:     "write the deployment ONNX model of a trained run, with metadata, a model card and validation vectors",
 		ArgsUsage: "RUN_DIR",
-		Description: `Writes OUT (ONNX, by default the lowest opset the graph needs, so that the
-oldest ONNX Runtime releases load it; --opset chooses one) in the interface ATLAS software loads, as Salt's
-exporter writes it: inputs jet_features [1, n_jet_vars] (then any
+		Description: `Writes OUT (ONNX, by default in the lowest opset the graph needs, so that
+the oldest ONNX Runtime releases load it; --opset chooses one) in the
+interface ATLAS software loads, as Salt's exporter writes it: inputs jet_features [1, n_jet_vars] (then any
 parameters) and one <kind>_features [n, n_vars] per constituent group
 (track_features, electron_features, …) with raw variables (the
 normalisation is inside) and each jet's valid constituents; outputs
@@ -159,8 +159,8 @@ exactly, except where a probability is within the tolerance of a decision
 boundary. With --ort it runs them again in each ONNX Runtime release named,
 in a process of its own, and reports each release's largest difference
 from the vectors and from the linked ONNX Runtime's outputs, or why the
-release cannot load or run the model. With --cpp it also builds the generated C++ program and requires
-its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
+release cannot load or run the model. With --cpp it also builds the
+generated C++ program and requires its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
 applies the rules ATLAS's two loaders apply to the model's metadata, inputs
 and outputs, running it with 0, 1, 40 and 200 constituents. Exits 1 when an
 output or a rule fails.`,
