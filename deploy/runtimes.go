@@ -153,7 +153,7 @@ func ValidateRelease(ctx context.Context, opts ValidateOptions, version string, 
 	if err != nil {
 		return nil, err
 	}
-	req := &ortcompat.Request{Library: lib, Model: data, Threads: 1}
+	req := &ortcompat.Request{Library: lib, Model: data, Threads: 1, Call: "jet"}
 	for _, o := range m.Outputs {
 		req.Outputs = append(req.Outputs, o.Name)
 	}

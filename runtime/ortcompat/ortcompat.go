@@ -59,6 +59,8 @@ type Request struct {
 	Threads int      // intra-op threads (0: ONNX Runtime's choice)
 	Outputs []string // output names, in the order wanted
 	Calls   [][]Tensor
+	// Call names one call in messages (e.g. "jet"; default "call").
+	Call string
 }
 
 // Stage says how far a worker got.
@@ -131,7 +133,11 @@ func answer(req *Request) *Response {
 	for i, call := range req.Calls {
 		outs, err := s.run(call, req.Outputs)
 		if err != nil {
-			resp.Stage, resp.Err = StageRun, fmt.Sprintf("call %d: %v", i, err)
+			unit := req.Call
+			if unit == "" {
+				unit = "call"
+			}
+			resp.Stage, resp.Err = StageRun, fmt.Sprintf("%s %d: %v", unit, i, err)
 			resp.Outputs = nil
 			return resp
 		}
