@@ -25,7 +25,8 @@ TEST_TIMEOUT ?= 80m
 
 all: build
 
-## deps: Debian packages, ONNX Runtime and the protoc plugin (idempotent)
+## deps: Debian packages, ONNX Runtime (and the releases validate --ort
+## compares by default) and the protoc plugin (idempotent)
 deps: apt ort $(PROTOC_GEN_GO)
 
 apt:
@@ -33,6 +34,7 @@ apt:
 
 ort:
 	third_party/onnxruntime/fetch.sh
+	third_party/onnxruntime/fetch-versions.sh
 
 ## deps-cuda: ONNX Runtime's CUDA provider beside libonnxruntime.so (GPU machines)
 deps-cuda: ort
@@ -124,4 +126,4 @@ demo: build
 	./$(BIN) validate $(DEMO_RUN)/export/GN2.onnx --cpp
 
 clean:
-	rm -rf bin third_party/bin third_party/onnxruntime/dist
+	rm -rf bin third_party/bin third_party/onnxruntime/dist third_party/onnxruntime/versions

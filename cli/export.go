@@ -20,8 +20,9 @@ func exportCommand() *cli.Command {
 		Name:      "export",
 		Usage:     "write the deployment ONNX model of a trained run, with metadata, a model card and validation vectors",
 		ArgsUsage: "RUN_DIR",
-		Description: `Writes OUT (ONNX, opset 17) in the interface ATLAS software loads, as Salt's
-exporter writes it: inputs jet_features [1, n_jet_vars] (then any
+		Description: `Writes OUT (ONNX, by default in the lowest opset the graph needs, so that
+the oldest ONNX Runtime releases load it; --opset chooses one) in the
+interface ATLAS software loads, as Salt's exporter writes it: inputs jet_features [1, n_jet_vars] (then any
 parameters) and one <kind>_features [n, n_vars] per constituent group
 (track_features, electron_features, …) with raw variables (the
 normalisation is inside) and each jet's valid constituents; outputs
@@ -35,8 +36,11 @@ masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
 split with the outputs of the training-time evaluation graph) and <OUT>.md
 (a model card). Before it reports success it runs the ONNX checker (where
 python3-onnx is installed) and validates the model on its own vectors; on
-a failure it exits 1 and writes nothing. The same checkpoint always gives
-the same bytes.`,
+a failure it exits 1 and writes nothing. With --ort it also runs the
+vectors in those ONNX Runtime releases and records in the metadata and the
+model card which reproduced them and the largest difference of each (a
+release that cannot load the model is recorded by name, not a failure).
+The same checkpoint always gives the same bytes.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "ONNX file to write", Required: true},
 			&cli.StringFlag{Name: "checkpoint", Value: "best", Usage: "best, last, or a checkpoint file"},
@@ -48,6 +52,8 @@ the same bytes.`,
 			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},
 			&cli.BoolFlag{Name: "json", Usage: "print what was written as JSON"},
+			&cli.IntFlag{Name: "opset", Usage: fmt.Sprintf("ONNX opset to write, %d to %d (default: the lowest the graph needs)", deploy.MinOpset, deploy.MaxOpset)},
+			&cli.StringSliceFlag{Name: "ort", Usage: ortFlagUsage},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -83,6 +89,7 @@ the same bytes.`,
 				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
 				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt,
+				Opset: c.Int("opset"), Releases: c.StringSlice("ort"),
 			})
 			var verr *deploy.ValidationError
 			if errors.As(err, &verr) {
@@ -107,6 +114,11 @@ the same bytes.`,
 			}
 			fmt.Fprintf(w, "checked: %s; %d outputs reproduce the evaluation graph on %d jets (max abs diff %.3g, tolerance %g)\n",
 				checked, len(ex.Validation.Outputs), ex.Validation.Jets, worst, ex.Validation.Tolerance)
+			var checks []deploy.RuntimeCheck
+			for _, r := range ex.Releases {
+				checks = append(checks, r.Check(rt.Version()))
+			}
+			printReleases(c, ex.Metadata.Opset, ex.Validation.Tolerance, checks)
 			for _, warn := range ex.Warnings {
 				fmt.Fprintf(c.App.ErrWriter, "warning: %s\n", warn)
 			}
@@ -144,8 +156,11 @@ func validateCommand() *cli.Command {
 compares every output with what the training-time evaluation graph produced:
 probabilities within --tolerance (absolute), classes and vertex indices
 exactly, except where a probability is within the tolerance of a decision
-boundary. With --cpp it also builds the generated C++ program and requires
-its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
+boundary. With --ort it runs them again in each ONNX Runtime release named,
+in a process of its own, and reports each release's largest difference
+from the vectors and from the linked ONNX Runtime's outputs, or why the
+release cannot load or run the model. With --cpp it also builds the
+generated C++ program and requires its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
 applies the rules ATLAS's two loaders apply to the model's metadata, inputs
 and outputs, running it with 0, 1, 40 and 200 constituents. Exits 1 when an
 output or a rule fails.`,
@@ -155,6 +170,7 @@ output or a rule fails.`,
 			&cli.BoolFlag{Name: "cpp", Usage: "also build the generated C++ program with CMake and require bit-identical outputs, then check the model against ATLAS's loader rules from C++"},
 			&cli.StringFlag{Name: "work-dir", Usage: "where --cpp generates and builds the C++ program (default: a temporary directory)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the comparison as JSON (exit code as without)"},
+			&cli.StringSliceFlag{Name: "ort", Usage: ortFlagUsage},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -175,6 +191,11 @@ output or a rule fails.`,
 			}
 			if !rep.Pass() {
 				return cli.Exit("salt-ort validate: the model does not reproduce its validation vectors", ExitFailure)
+			}
+			if len(c.StringSlice("ort")) > 0 {
+				if err := validateReleases(c, rt, rep); err != nil {
+					return err
+				}
 			}
 			if c.Bool("cpp") {
 				if err := validateCpp(c, rt, rep); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -69,6 +70,16 @@ func TestExportCommand(t *testing.T) {
 		!strings.Contains(out, "bit-identical to Go") || !strings.Contains(out, "ATLAS's loaders") {
 		t.Fatalf("validate --cpp exited %d:\n%s", code, out)
 	}
+	// Other ONNX Runtime releases, each in a salt-ort worker process.
+	if _, err := os.Stat("../third_party/onnxruntime/versions/1.31.1"); err == nil {
+		if out, code := salt("validate", model, "--ort", "1.17.3", "--ort", "1.31.1"); code != 0 ||
+			!regexp.MustCompile(`(?m)^1\.17\.3 .* ok$`).MatchString(out) || !regexp.MustCompile(`(?m)^1\.31\.1 .* ok$`).MatchString(out) {
+			t.Fatalf("validate --ort exited %d:\n%s", code, out)
+		}
+	}
+	if out, code := salt("validate", model, "--ort", "1.99.0"); code != ExitFailure || !strings.Contains(out, "ONNX Runtime 1.99.0 is not installed: run third_party/onnxruntime/fetch-versions.sh 1.99.0") {
+		t.Fatalf("validate --ort 1.99.0 exited %d:\n%s", code, out)
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -80,6 +91,8 @@ func TestExportCommand(t *testing.T) {
 		{"rename without a colon", []string{"--rename", "pu"}, ExitUsage, "give OLD:NEW"},
 		{"unknown track selection", []string{"--track-selection", "tight"}, ExitUsage, "not one ATLAS's loader recognises"},
 		{"unknown task", []string{"--tasks", "jet_flavour"}, ExitFailure, `no task "jet_flavour"`},
+		{"opset too old", []string{"--opset", "13"}, ExitFailure, "which opset 15 introduced: export with --opset 15 or later"},
+		{"opset too new", []string{"--opset", "30"}, ExitFailure, "export with --opset 23 or lower"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -13,12 +13,14 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/checkpoint"
+	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
+	"google.golang.org/protobuf/proto"
 )
 
 // ExportOptions configure Export.
@@ -57,6 +59,15 @@ type ExportOptions struct {
 	Version, Revision string
 	Modified          bool
 	Runtime           *runtime.Runtime
+	// Opset is the ONNX opset the model is stamped with (0: the lowest the
+	// graph needs, NeededOpset, so that the oldest runtimes load it).
+	Opset int
+	// Releases are further ONNX Runtime releases (installed by
+	// third_party/onnxruntime/fetch-versions.sh) the validation vectors run
+	// in ("default": DefaultReleases of the opset written); the results go
+	// into the metadata and the model card. A release that cannot load or
+	// reproduce the model is recorded, not an export failure.
+	Releases []string
 }
 
 // Exported lists what Export wrote and how it was checked.
@@ -69,6 +80,8 @@ type Exported struct {
 	Checked bool
 	// Validation is the model's comparison with its own vectors.
 	Validation *Report
+	// Releases are the runs in ExportOptions.Releases.
+	Releases []*ReleaseReport
 	// Warnings list what ATLAS's loader will not accept (AthenaWarnings).
 	Warnings []string
 }
@@ -183,6 +196,11 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	for _, p := range layout {
 		values[p.Name] = graph.Float32Bytes(params[p.Offset : p.Offset+p.Size])
 	}
+	mopts := graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name}
+	opset, err := chooseOpset(g, mopts, opts.Opset)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
+	}
 
 	// The metadata, which the validation vectors' hash completes.
 	meta, err := describe(run, spec, &norm, g, outs, opts.Batched, opts.Version, dims)
@@ -213,6 +231,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 		return nil, err
 	}
 	meta.ValidationJets = vec.Jets
+	meta.Opset = opset
 
 	// Everything is written beside its final place first and moved there
 	// once checked.
@@ -248,12 +267,20 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 		}
 		g.SetMetadata(AthenaConfigKey, athena)
 	}
-	data, err := g.Marshal(graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name})
+	mp, err := g.Model(mopts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := SetOpset(mp, opset); err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
+	}
+	data, err := onnxpb.Marshal(mp)
 	if err != nil {
 		return nil, err
 	}
 	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(spec)}
-	if onnxcheck.Available() {
+	// Debian's python3-onnx (1.12) checks opsets up to graph.Opset.
+	if onnxcheck.Available() && opset <= graph.Opset {
 		if err := onnxcheck.Check(data); err != nil {
 			return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 		}
@@ -273,6 +300,11 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	ex.Validation = rep
 	if !rep.Pass() {
 		return nil, &ValidationError{Report: rep}
+	}
+	if len(opts.Releases) > 0 {
+		if data, err = checkReleases(ctx, ex, mp, opts, tmpModel, tmpVec, tmpCard); err != nil {
+			return nil, err
+		}
 	}
 	for _, mv := range [][2]string{{tmpVec, vecPath}, {tmpCard, cardPath}, {tmpModel, opts.Out}} {
 		if err := os.Rename(mv[0], mv[1]); err != nil {
@@ -455,4 +487,57 @@ func hashFile(path string) (File, error) {
 		return File{}, fmt.Errorf("deploy: %s: %w", path, err)
 	}
 	return File{Name: filepath.Base(path), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// chooseOpset returns the opset to write: requested, or the lowest the
+// graph needs; an error where the graph needs a newer one.
+func chooseOpset(g *graph.Graph, mopts graph.ModelOptions, requested int) (int, error) {
+	mp, err := g.Model(mopts)
+	if err != nil {
+		return 0, err
+	}
+	return SetOpset(mp, requested)
+}
+
+// checkReleases runs the exported model (written at tmpModel, its vectors
+// at tmpVec) in each release of opts.Releases, records the results in the
+// metadata and the model card and writes both again; it returns the
+// model's final bytes.
+func checkReleases(ctx context.Context, ex *Exported, mp *onnxpb.ModelProto, opts ExportOptions, tmpModel, tmpVec, tmpCard string) ([]byte, error) {
+	meta := ex.Metadata
+	releases, err := ExpandReleases(opts.Releases, meta.Opset)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	for _, v := range releases {
+		r, err := ValidateRelease(ctx, ValidateOptions{Model: tmpModel, Vectors: tmpVec, Tolerance: opts.Tolerance}, v, ex.Validation.Results)
+		if err != nil {
+			return nil, err
+		}
+		if r.Report != nil {
+			r.Report.Model = opts.Out
+		}
+		ex.Releases = append(ex.Releases, r)
+		meta.Runtimes = append(meta.Runtimes, r.Check(opts.Runtime.Version()))
+	}
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range mp.GetMetadataProps() {
+		if kv.GetKey() == MetadataKey {
+			kv.Value = proto.String(string(js))
+		}
+	}
+	data, err := onnxpb.Marshal(mp)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Write(tmpModel, data); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings))); err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	return data, nil
 }

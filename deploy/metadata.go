@@ -93,6 +93,29 @@ type Metadata struct {
 	Validation        File                `json:"validation"`
 	ValidationJets    int                 `json:"validation_jets"`
 	Config            string              `json:"config"` // the resolved training configuration (TOML)
+	// Opset is the ONNX operator set the model is stamped with.
+	Opset int `json:"opset,omitempty"`
+	// Runtimes are the ONNX Runtime releases export ran the validation
+	// vectors in (export --ort), besides the one salt-ort links.
+	Runtimes []RuntimeCheck `json:"runtimes,omitempty"`
+}
+
+// RuntimeCheck is the result of running the validation vectors in one
+// ONNX Runtime release.
+type RuntimeCheck struct {
+	Version string `json:"version"`
+	// Reproduced says whether every output matched the vectors within the
+	// tolerance.
+	Reproduced bool `json:"reproduced"`
+	// MaxAbs is the largest absolute difference from the vectors, over
+	// every output.
+	MaxAbs float64 `json:"max_abs_diff"`
+	// FromReference is the largest absolute difference from the outputs of
+	// the ONNX Runtime salt-ort links, release Reference.
+	FromReference float64 `json:"max_abs_diff_from_reference"`
+	Reference     string  `json:"reference"`
+	// Error says why the release could not load or run the model.
+	Error string `json:"error,omitempty"`
 }
 
 // ParseMetadata decodes the salt_ort metadata of a model.
@@ -295,6 +318,18 @@ func modelCard(m *Metadata, modelFile string, warnings []string) string {
 	}
 	fmt.Fprintf(&b, "- validation vectors `%s` (%d jets of the validation split with the outputs of the training-time evaluation graph), SHA-256 `%s`; check with `salt-ort validate %s`\n",
 		m.Validation.Name, m.ValidationJets, m.Validation.SHA256, modelFile)
+	if len(m.Runtimes) > 0 {
+		b.WriteString("\n## ONNX Runtime releases\n\n")
+		fmt.Fprintf(&b, "The validation vectors run in each release (one thread), compared with the vectors and with ONNX Runtime %s's outputs:\n\n", m.Runtimes[0].Reference)
+		b.WriteString("| release | reproduces the vectors | largest difference from the vectors | from " + m.Runtimes[0].Reference + " |\n|---|---|---|---|\n")
+		for _, r := range m.Runtimes {
+			if r.Error != "" {
+				fmt.Fprintf(&b, "| %s | no: %s | | |\n", r.Version, strings.ReplaceAll(r.Error, "|", "/"))
+				continue
+			}
+			fmt.Fprintf(&b, "| %s | %s | %.3g | %.3g |\n", r.Version, map[bool]string{true: "yes", false: "NO"}[r.Reproduced], r.MaxAbs, r.FromReference)
+		}
+	}
 	b.WriteString("\nThe full training configuration is in the model's `salt_ort` metadata.\n")
 	return b.String()
 }

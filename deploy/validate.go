@@ -86,39 +86,48 @@ type OutputSpec struct {
 
 // Open loads an exported model: its metadata and a session.
 func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	mp, meta, err := ReadMetadata(data)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", path, err)
-	}
-	cfg, err := config.Parse(path+"#"+MetadataKey, []byte(meta.Config))
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %s: the recorded configuration: %w", path, err)
-	}
-	spec, err := cfg.Spec(cfg.UniformClassWeights)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", path, err)
-	}
-	spec.Name = meta.Model
-	vl, err := layoutOf(meta)
+	m, data, err := openMeta(path)
 	if err != nil {
 		return nil, err
 	}
 	if threads <= 0 {
 		threads = 1
 	}
-	sess, err := rt.NewSession(path, data, runtime.Options{IntraOpThreads: threads})
-	if err != nil {
+	if m.sess, err = rt.NewSession(path, data, runtime.Options{IntraOpThreads: threads}); err != nil {
 		return nil, err
 	}
-	m := &Model{Path: path, Meta: meta, Spec: spec, sess: sess, vlayout: vl}
+	return m, nil
+}
+
+// openMeta reads an exported model's bytes and metadata, without a
+// session.
+func openMeta(path string) (*Model, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("deploy: %w", err)
+	}
+	mp, meta, err := ReadMetadata(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("deploy: %s: %w", path, err)
+	}
+	cfg, err := config.Parse(path+"#"+MetadataKey, []byte(meta.Config))
+	if err != nil {
+		return nil, nil, fmt.Errorf("deploy: %s: the recorded configuration: %w", path, err)
+	}
+	spec, err := cfg.Spec(cfg.UniformClassWeights)
+	if err != nil {
+		return nil, nil, fmt.Errorf("deploy: %s: %w", path, err)
+	}
+	spec.Name = meta.Model
+	vl, err := layoutOf(meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &Model{Path: path, Meta: meta, Spec: spec, vlayout: vl}
 	for _, o := range mp.GetGraph().GetOutput() {
 		m.Outputs = append(m.Outputs, OutputSpec{Name: o.GetName(), Type: o.GetType().GetTensorType().GetElemType()})
 	}
-	return m, nil
+	return m, data, nil
 }
 
 // ReadMetadata parses serialised model bytes and the salt-ort metadata
