@@ -152,6 +152,27 @@ func TestDataParallel(t *testing.T) {
 		t.Fatal("two runs of the two-rank job write different checkpoints")
 	}
 
+	// SIGTERM to one rank after the first step: the ranks agree to stop
+	// at the same step, rank 0 writes the one checkpoint and says so, and
+	// the job, resumed, ends as the uninterrupted one.
+	termed := filepath.Join(dir, "termed")
+	watch := newLineWatch(firstStepLine)
+	cmd := mpiJob(t, 2, bin, "train", cfg, "--out", termed)
+	cmd.Stdout, cmd.Stderr = watch, watch
+	start = time.Now()
+	err := signalAfterFirstStep(t, cmd, watch, syscall.SIGTERM, func(c *exec.Cmd) int { return rankPid(t, c.Process.Pid, 1) })
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("the job took %v to stop; a rank waited for the other (training.collective_timeout is 20 s)", took)
+	}
+	checkInterrupted(t, err, watch.String(), cfg, termed)
+	if leftovers, _ := filepath.Glob(filepath.Join(termed, "checkpoints", ".*")); len(leftovers) > 0 {
+		t.Fatalf("temporary files left behind: %v", leftovers)
+	}
+	run(2, "", "--resume", termed)
+	if !bytes.Equal(last(two), last(termed)) {
+		t.Fatal("the job stopped by SIGTERM to one rank and resumed ends with another checkpoint than the uninterrupted one")
+	}
+
 	// Kill the whole job at some point after its first checkpoint, then
 	// resume it with one command line.
 	waitCheckpoint := func(run string, cmd *exec.Cmd) {
@@ -168,7 +189,7 @@ func TestDataParallel(t *testing.T) {
 		}
 	}
 	killed := filepath.Join(dir, "killed")
-	cmd := mpiJob(t, 2, bin, "train", cfg, "--quiet", "--out", killed)
+	cmd = mpiJob(t, 2, bin, "train", cfg, "--quiet", "--out", killed)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +290,27 @@ func compareParams(t *testing.T, runA, runB string) (worst, scale, worstInvarian
 		}
 	}
 	return worst, scale, worstInvariant
+}
+
+// rankPid returns the process id of the rank of the MPI job that the
+// mpirun process mpirunPid started (Open MPI's OMPI_COMM_WORLD_RANK).
+func rankPid(t *testing.T, mpirunPid, rank int) int {
+	t.Helper()
+	want := []byte("OMPI_COMM_WORLD_RANK=" + strconv.Itoa(rank))
+	kids := children(mpirunPid)
+	for _, pid := range kids {
+		env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, v := range bytes.Split(env, []byte{0}) {
+			if bytes.Equal(v, want) {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("none of mpirun's child processes %v is rank %d", kids, rank)
+	return 0
 }
 
 // children lists the process ids whose parent is pid.
