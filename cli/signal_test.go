@@ -61,8 +61,9 @@ var interruptedAt = regexp.MustCompile(`interrupted (?:at epoch \d+, batch \d+|a
 
 // signalAfterFirstStep starts cmd, whose output must go to watch, waits
 // for its first completed step and sends sig to pid(cmd); it returns how
-// the command ended.
-func signalAfterFirstStep(t *testing.T, cmd *exec.Cmd, watch *lineWatch, sig syscall.Signal, pid func(*exec.Cmd) int) error {
+// the command ended, and fails the test if it runs on for longer than
+// limit after the signal.
+func signalAfterFirstStep(t *testing.T, cmd *exec.Cmd, watch *lineWatch, sig syscall.Signal, pid func(*exec.Cmd) int, limit time.Duration) error {
 	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -84,10 +85,10 @@ func signalAfterFirstStep(t *testing.T, cmd *exec.Cmd, watch *lineWatch, sig sys
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(2 * time.Minute):
+	case <-time.After(limit):
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Process.Kill()
-		t.Fatalf("still running 2 minutes after %v:\n%s", sig, watch)
+		t.Fatalf("still running %v after %v:\n%s", limit, sig, watch)
 		return nil
 	}
 }
@@ -148,7 +149,7 @@ func TestTrainSignalAfterFirstStep(t *testing.T) {
 			watch := newLineWatch(firstStepLine)
 			cmd := exec.Command(bin, "train", cfg, "--out", dir)
 			cmd.Stdout, cmd.Stderr = watch, watch
-			err := signalAfterFirstStep(t, cmd, watch, sig, func(c *exec.Cmd) int { return c.Process.Pid })
+			err := signalAfterFirstStep(t, cmd, watch, sig, func(c *exec.Cmd) int { return c.Process.Pid }, time.Minute)
 			checkInterrupted(t, err, watch.String(), cfg, dir)
 			if out, err := exec.Command(bin, "train", cfg, "--quiet", "--resume", dir).CombinedOutput(); err != nil {
 				t.Fatalf("resume: %v\n%s", err, out)
