@@ -66,13 +66,20 @@ func relDiff(a, b float64) float64 {
 	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-3)
 }
 
+// The agreement of one process and two ranks that the README states:
+// per-step and validation losses (relative) and the final parameters
+// (absolute; the largest is about 0.44), up to float32 rounding of sums
+// in another order.
+const (
+	lossTol  = 1e-6
+	paramTol = 2.5e-7
+)
+
 // TestDataParallel trains the same model as one process with batches of
 // B and as two MPI ranks with B/2 each: the per-step losses and the final
 // parameters agree to float32 rounding. Two runs of the two-rank job write
-// the same checkpoint bytes, and so do one stopped by SIGTERM to one rank
-// and one killed (the whole job, kill -9), each resumed. A job whose rank
-// was killed alone ends; one whose rank was stopped (SIGSTOP) ends by the
-// other rank's watchdog within the collective timeout.
+// the same checkpoint bytes, and so does one killed (the whole job, kill
+// -9) and resumed. A job whose rank was killed alone ends.
 func TestDataParallel(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
@@ -132,10 +139,11 @@ func TestDataParallel(t *testing.T) {
 			worstVal = math.Max(worstVal, relDiff(x, y))
 		}
 	}
-	t.Logf("1 rank × 50 jets vs 2 ranks × 25, %d steps: per-step losses within %.2g relative, validation losses and AUC within %.2g; parameters within %.2g (largest %.3g), the shift-invariant biases within %.2g",
+	t.Logf("1 rank × 50 jets vs 2 ranks × 25, %d steps: per-step losses within %.3g relative, validation losses and AUC within %.3g; parameters within %.3g (largest %.3g), the shift-invariant biases within %.2g",
 		len(a)-1, worstLoss, worstVal, worstParam, scale, worstInvariant)
-	if worstLoss > 1e-5 || worstVal > 1e-5 || worstParam > 1e-5*scale || scale == 0 || len(va) != len(vb) {
-		t.Fatalf("losses differ by %g relative, validation by %g, parameters by %g (largest %g)", worstLoss, worstVal, worstParam, scale)
+	if worstLoss > lossTol || worstVal > lossTol || worstParam > paramTol || scale == 0 || len(va) != len(vb) {
+		t.Fatalf("losses differ by %g relative, validation by %g, parameters by %g (largest %g); the README promises %g and %g",
+			worstLoss, worstVal, worstParam, scale, lossTol, paramTol)
 	}
 
 	last := func(run string) []byte {
@@ -151,25 +159,6 @@ func TestDataParallel(t *testing.T) {
 	run(2, again)
 	if !bytes.Equal(last(two), last(again)) {
 		t.Fatal("two runs of the two-rank job write different checkpoints")
-	}
-
-	// SIGTERM to one rank after the first step: the ranks agree to stop
-	// at the same step, rank 0 writes the one checkpoint and says so, and
-	// the job, resumed, ends as the uninterrupted one.
-	termed := filepath.Join(dir, "termed")
-	var err error
-	watch := newLineWatch(firstStepLine)
-	cmd := mpiJob(t, 2, bin, "train", cfg, "--out", termed)
-	cmd.Stdout, cmd.Stderr = watch, watch
-	// Within the collective timeout: no rank waited for the other.
-	err = signalAfterFirstStep(t, cmd, watch, syscall.SIGTERM, func(c *exec.Cmd) int { return rankPid(t, c.Process.Pid, 1) }, 20*time.Second)
-	checkInterrupted(t, err, watch.String(), cfg, termed)
-	if leftovers, _ := filepath.Glob(filepath.Join(termed, "checkpoints", ".*")); len(leftovers) > 0 {
-		t.Fatalf("temporary files left behind: %v", leftovers)
-	}
-	run(2, "", "--resume", termed)
-	if !bytes.Equal(last(two), last(termed)) {
-		t.Fatal("the job stopped by SIGTERM to one rank and resumed ends with another checkpoint than the uninterrupted one")
 	}
 
 	// Kill the whole job at some point after its first checkpoint, then
@@ -188,7 +177,7 @@ func TestDataParallel(t *testing.T) {
 		}
 	}
 	killed := filepath.Join(dir, "killed")
-	cmd = mpiJob(t, 2, bin, "train", cfg, "--quiet", "--out", killed)
+	cmd := mpiJob(t, 2, bin, "train", cfg, "--quiet", "--out", killed)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -207,10 +196,10 @@ func TestDataParallel(t *testing.T) {
 	// Resumed by one process instead: the same batches, summed in another
 	// order.
 	run(1, "", "--resume", killedCopy)
-	if w, scale, _ := compareParams(t, two, killedCopy); w > 1e-5*scale {
-		t.Fatalf("the two-rank job resumed by one process ends %g away from the uninterrupted job", w)
+	if w, _, _ := compareParams(t, two, killedCopy); w > paramTol {
+		t.Fatalf("the two-rank job resumed by one process ends %g away from the uninterrupted job; the README promises %g", w, paramTol)
 	} else {
-		t.Logf("two-rank job resumed by one process: parameters within %.2g of the uninterrupted job's", w)
+		t.Logf("two-rank job resumed by one process: parameters within %.3g of the uninterrupted job's", w)
 	}
 
 	// Kill one rank alone: the job ends, non-zero, within the timeout.
@@ -243,6 +232,60 @@ func TestDataParallel(t *testing.T) {
 		t.Fatalf("the last checkpoint is damaged: %v", err)
 	}
 	run(2, "", "--resume", lone, "--epochs", "3")
+
+}
+
+// TestDataParallelInterrupts stops a two-rank job through one rank. SIGTERM
+// to rank 1 after the first step: both ranks stop at the same step, within
+// the collective timeout, rank 0 writes the one checkpoint and says so, and
+// the job resumed ends with the uninterrupted job's bytes. SIGSTOP to rank
+// 1 (alive, so no launcher notices): rank 0's watchdog ends the job within
+// training.collective_timeout + 10 s, saying why, and the last checkpoint
+// stays readable.
+func TestDataParallelInterrupts(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if _, err := gendata.Generate(gendata.Config{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parallelConfig(t, data, 2)
+	dir := t.TempDir()
+	two := filepath.Join(dir, "two")
+	if cmd := mpiJob(t, 2, bin, "train", cfg, "--quiet", "--out", two); cmd.Run() != nil {
+		t.Fatalf("the uninterrupted job failed:\n%s", cmd.Stdout)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if cmd := mpiJob(t, 2, bin, append([]string{"train", cfg, "--quiet"}, args...)...); cmd.Run() != nil {
+			t.Fatalf("%v:\n%s", args, cmd.Stdout)
+		}
+	}
+	last := func(run string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(run, "checkpoints", "last.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	// SIGTERM to one rank after the first step: the ranks agree to stop
+	// at the same step, rank 0 writes the one checkpoint and says so, and
+	// the job, resumed, ends as the uninterrupted one.
+	termed := filepath.Join(dir, "termed")
+	watch := newLineWatch(firstStepLine)
+	cmd := mpiJob(t, 2, bin, "train", cfg, "--out", termed)
+	cmd.Stdout, cmd.Stderr = watch, watch
+	// Within the collective timeout: no rank waited for the other.
+	err := signalAfterFirstStep(t, cmd, watch, syscall.SIGTERM, func(c *exec.Cmd) int { return rankPid(t, c.Process.Pid, 1) }, 20*time.Second)
+	checkInterrupted(t, err, watch.String(), cfg, termed)
+	if leftovers, _ := filepath.Glob(filepath.Join(termed, "checkpoints", ".*")); len(leftovers) > 0 {
+		t.Fatalf("temporary files left behind: %v", leftovers)
+	}
+	run("--resume", termed)
+	if !bytes.Equal(last(two), last(termed)) {
+		t.Fatal("the job stopped by SIGTERM to one rank and resumed ends with another checkpoint than the uninterrupted one")
+	}
 
 	// Stop one rank (SIGSTOP: alive, so no launcher notices): the other
 	// waits training.collective_timeout in a collective, then its watchdog
