@@ -75,6 +75,9 @@ func importTwin(t *testing.T, tw *salttwin.Twin) string {
 // track origin probabilities of every valid track and vertexing pair
 // probabilities of every pair of distinct valid tracks.
 func TestEvalMatchesTorch(t *testing.T) {
+	// docs/salt-parity.md quotes this bound (float32 rounding of the same
+	// sums in another order; measured 3.1e-7 at most).
+	const evalTwinTol = 5e-7
 	tw := makeTwin(t)
 	run := importTwin(t, tw)
 	want := map[string][]float32{}
@@ -126,8 +129,8 @@ func TestEvalMatchesTorch(t *testing.T) {
 	}
 	for task, d := range worst {
 		t.Logf("%s: largest difference from PyTorch %.2g relative", task, d)
-		if d > 1e-5 {
-			t.Errorf("%s: salt-ort's probabilities differ from PyTorch's by %.3g relative (want ≤ 1e-5)", task, d)
+		if d > evalTwinTol {
+			t.Errorf("%s: salt-ort's probabilities differ from PyTorch's by %.3g relative (want ≤ %g, as docs/salt-parity.md says)", task, d, evalTwinTol)
 		}
 	}
 }
