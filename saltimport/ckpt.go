@@ -78,7 +78,7 @@ func ReadCheckpoint(path string) (ck *Checkpoint, err error) {
 		// gopickle panics on some malformed inputs; a damaged file is an
 		// error like any other.
 		if r := recover(); r != nil {
-			ck, err = nil, fmt.Errorf("%s: %w: %v", path, ErrNotCheckpoint, r)
+			ck, err = nil, fmt.Errorf("%s: %w: the unpickler failed on its data.pkl (a damaged or hand-made pickle)", path, ErrNotCheckpoint)
 		}
 	}()
 	obj, err := loadPickle(path)

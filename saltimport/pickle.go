@@ -157,12 +157,48 @@ func loadPickle(path string) (any, error) {
 	u := pickle.NewUnpickler(bytes.NewReader(data))
 	u.FindClass = findTorchClass
 	loaded := map[string]pytorch.StorageInterface{}
-	u.PersistentLoad = func(id any) (any, error) { return a.loadStorage(id, loaded) }
+	u.PersistentLoad = func(id any) (any, error) {
+		s, err := a.loadStorage(id, loaded)
+		if err != nil {
+			return nil, storageError{err}
+		}
+		return s, nil
+	}
 	obj, err := u.Load()
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %s: %v", path, ErrNotCheckpoint, name, err)
+		return nil, fmt.Errorf("%s: %w: %s: %s", path, ErrNotCheckpoint, name, unpickleError(err))
 	}
 	return obj, nil
+}
+
+// storageError is an error of loadStorage, which the unpickler returns
+// as it is.
+type storageError struct{ error }
+
+// gopickleWords rewrites the Go names in the unpickler's messages.
+var gopickleWords = strings.NewReplacer(
+	"*Tuple", "a tuple", "requires ListAppender", "requires a list", "requires List", "requires a list",
+	"requires DictSetter", "requires a dictionary", "requires SetAdder", "requires a set",
+	"a Callable object", "something callable", "a PyNewable object", "a class",
+	"a PyDictSettable instance", "an object", "str name", "a string name", "str module", "a string module")
+
+// unpickleError says in words why the unpickler stopped: a storage's
+// problem as loadStorage put it, otherwise the unpickler's message
+// without the Go rendering of the value it objected to.
+func unpickleError(err error) string {
+	var se storageError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the pickle ends before its end"
+	}
+	msg, _, _ := strings.Cut(err.Error(), ": ")
+	msg = gopickleWords.Replace(msg)
+	if i := strings.IndexAny(msg, "&*{"); i >= 0 { // a value in Go's rendering
+		msg = strings.TrimSpace(msg[:i]) + " what it was given"
+	}
+	return "the pickle does not unpickle: " + msg
 }
 
 // readMember reads a zip member of at most limit bytes whole; a member
