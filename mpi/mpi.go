@@ -265,10 +265,17 @@ func (w *World) ThreadMultiple() bool { return w.multiple }
 //     otherwise exits the process without one: the launcher (mpirun,
 //     srun) then ends the job, as it does for a rank that dies.
 func (w *World) Abort(code int) {
-	if w.multiple || w.mu.TryLock() {
+	if w.mayAbort() {
 		C.MPI_Abort(C.world(), C.int(code))
 	}
 	os.Exit(code)
+}
+
+// mayAbort reports whether the thread level allows MPI_Abort now: always
+// under MPI_THREAD_MULTIPLE; under SERIALIZED only when no other MPI call
+// is in progress, and then it keeps the lock, as the process is ending.
+func (w *World) mayAbort() bool {
+	return w.multiple || w.mu.TryLock()
 }
 
 // Finalize shuts MPI down; the World cannot be used after it.
