@@ -20,19 +20,22 @@ import (
 // storages its archive holds. A Lightning checkpoint's pickle needs about
 // 45 opcodes and 140 bytes per storage (the state_dict, the optimizer's
 // state, the hyper-parameters and loop state around them: 8,063 opcodes
-// and 25 kB for the 179 storages of the PyTorch twin's checkpoint);
-// the limits allow 20 to 100 times that, and a fixed allowance for a
-// large configuration in hyper_parameters. Unpickling within them
-// allocates at worst about 250 bytes per opcode (lists of empty lists):
-// 130 MB for a checkpoint without storages, 260 MB for one of 500.
+// and 25 kB for the 179 storages of the PyTorch twin's checkpoint); the
+// limits allow 5 to 30 times that, plus a fixed allowance for a large
+// configuration in hyper_parameters. Storages beyond maxCountedStorages
+// (GN2 with AdamW's moments has about 900) raise no limit, so that
+// members added to an archive cannot buy a larger pickle. Unpickling
+// within the limits allocates at worst about 250 bytes per opcode (lists
+// of empty lists): 130 MB without storages, 390 MB at most.
 const (
-	pickleBaseBytes   = 16 << 20 // bytes of data.pkl whatever the storages
-	pickleBytesPer    = 16 << 10 // more bytes per storage
-	pickleBaseOps     = 1 << 19  // opcodes
-	pickleOpsPer      = 1024
-	pickleMaxStack    = 1 << 16 // items on the stack and under marks, in all
-	pickleStackPer    = 64
-	maxInflatedMember = 1 << 30 // bytes a compressed storage may inflate to
+	pickleBaseBytes    = 16 << 20 // bytes of data.pkl whatever the storages
+	pickleBytesPer     = 4 << 10  // more bytes per storage
+	pickleBaseOps      = 1 << 19  // opcodes
+	pickleOpsPer       = 256
+	pickleMaxStack     = 1 << 16 // items on the stack and under marks, in all
+	pickleStackPer     = 64
+	maxCountedStorages = 4096
+	maxInflatedMember  = 1 << 30 // bytes a compressed storage may inflate to
 )
 
 // pickleLimits bounds the unpickling of one checkpoint's data.pkl.
@@ -43,6 +46,7 @@ type pickleLimits struct {
 
 // limitsFor returns the limits for a checkpoint of n storages.
 func limitsFor(n int) pickleLimits {
+	n = min(n, maxCountedStorages)
 	return pickleLimits{
 		bytes: pickleBaseBytes + int64(n)*pickleBytesPer,
 		ops:   pickleBaseOps + n*pickleOpsPer,

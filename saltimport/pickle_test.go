@@ -257,3 +257,20 @@ func TestScanPickleProtocols(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitsFor checks that the limits grow with the storages a
+// checkpoint holds, but not past maxCountedStorages: members added to an
+// archive cannot buy a pickle whose unpickling takes 500 MB.
+func TestLimitsFor(t *testing.T) {
+	small, gn2, capped := limitsFor(0), limitsFor(900), limitsFor(maxCountedStorages)
+	if !(small.ops < gn2.ops && gn2.ops < capped.ops && small.bytes < gn2.bytes && small.stack < gn2.stack) {
+		t.Errorf("the limits do not grow with the storages: %+v, %+v, %+v", small, gn2, capped)
+	}
+	if huge := limitsFor(1 << 30); huge != capped {
+		t.Errorf("a billion storages raise the limits to %+v, past %+v", huge, capped)
+	}
+	// About 250 bytes per opcode at worst (lists of empty lists).
+	if worst := int64(capped.ops) * 250; worst > 500<<20 {
+		t.Errorf("%d opcodes may take %d MB", capped.ops, worst>>20)
+	}
+}
