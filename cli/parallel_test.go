@@ -416,7 +416,8 @@ func children(pid int) []int {
 }
 
 // TestDataParallelRefusals checks the errors that stop a job at start:
-// ranks with different configurations, and a batch that does not split.
+// ranks with different configurations, executables or data, and a batch
+// that does not split.
 func TestDataParallelRefusals(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
@@ -430,6 +431,16 @@ func TestDataParallelRefusals(t *testing.T) {
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		t.Fatal("mpirun is not installed: run `make deps` (Debian's openmpi-bin)")
 	}
+	// Different data under one path: the configuration names its files
+	// through /proc/self/cwd, and each rank starts in another directory
+	// (mpirun -wdir), holding another generated dataset.
+	cwdData := [2]string{t.TempDir(), t.TempDir()}
+	for i, dir := range cwdData {
+		if _, err := gendata.Generate(gendata.Config{Seed: uint64(11 + i), Train: 300, Val: 100, Test: 50}, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cwdCfg := parallelConfig(t, "/proc/self/cwd", 1)
 	// Another build of salt-ort: the same code without its symbol table.
 	otherBin := filepath.Join(t.TempDir(), "salt-ort")
 	if out, err := exec.Command("go", "build", "-ldflags", "-s -w", "-o", otherBin, "../cmd/salt-ort").CombinedOutput(); err != nil {
@@ -444,6 +455,8 @@ func TestDataParallelRefusals(t *testing.T) {
 			"-np", "1", bin, "train", other, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "rank 1's resolved configuration differs from rank 0's"},
 		{"different executables", []string{"-np", "1", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r"), ":",
 			"-np", "1", otherBin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "rank 1 runs another salt-ort executable than rank 0"},
+		{"different data", []string{"-np", "1", "-wdir", cwdData[0], bin, "train", cwdCfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r"), ":",
+			"-np", "1", "-wdir", cwdData[1], bin, "train", cwdCfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "/proc/self/cwd/train.h5 differs between rank 0 ("},
 		{"batch not divisible", []string{"-np", "3", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "data.batch_size = 50 is not a multiple of the job's 3 ranks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
