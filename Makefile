@@ -77,7 +77,8 @@ FUZZ_MIN_EXECS ?= 500
 FUZZ_MINIMIZE ?= 1000x
 FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse \
 	./loader:FuzzReadNormDict ./loader:FuzzReadClassDict ./loader:FuzzH5Fields ./loader:FuzzStringsAttr \
-	./loader:FuzzVDSCoverage ./deploy:FuzzReadMetadata ./deploy:FuzzOpenModel
+	./loader:FuzzVDSCoverage ./deploy:FuzzReadMetadata ./deploy:FuzzOpenModel \
+	./saltimport:FuzzReadCheckpoint ./saltimport:FuzzConvert
 
 ## fuzz: run every fuzz target for FUZZTIME and check that it kept
 ## executing; print each target's execs/s (seed corpora are in testdata/fuzz)

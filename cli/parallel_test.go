@@ -66,12 +66,20 @@ func relDiff(a, b float64) float64 {
 	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-3)
 }
 
+// The agreement of one process and two ranks that the README states:
+// per-step and validation losses (relative) and the final parameters
+// (absolute; the largest is about 0.44), up to float32 rounding of sums
+// in another order.
+const (
+	lossTol  = 1e-6
+	paramTol = 2.5e-7
+)
+
 // TestDataParallel trains the same model as one process with batches of
 // B and as two MPI ranks with B/2 each: the per-step losses and the final
 // parameters agree to float32 rounding. Two runs of the two-rank job write
 // the same checkpoint bytes, and so does one killed (the whole job, kill
-// -9) and resumed, and one whose rank was killed alone, which the other
-// rank notices within the collective timeout.
+// -9) and resumed. A job whose rank was killed alone ends.
 func TestDataParallel(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
@@ -131,10 +139,11 @@ func TestDataParallel(t *testing.T) {
 			worstVal = math.Max(worstVal, relDiff(x, y))
 		}
 	}
-	t.Logf("1 rank × 50 jets vs 2 ranks × 25, %d steps: per-step losses within %.2g relative, validation losses and AUC within %.2g; parameters within %.2g (largest %.3g), the shift-invariant biases within %.2g",
+	t.Logf("1 rank × 50 jets vs 2 ranks × 25, %d steps: per-step losses within %.3g relative, validation losses and AUC within %.3g; parameters within %.3g (largest %.3g), the shift-invariant biases within %.2g",
 		len(a)-1, worstLoss, worstVal, worstParam, scale, worstInvariant)
-	if worstLoss > 1e-5 || worstVal > 1e-5 || worstParam > 1e-5*scale || scale == 0 || len(va) != len(vb) {
-		t.Fatalf("losses differ by %g relative, validation by %g, parameters by %g (largest %g)", worstLoss, worstVal, worstParam, scale)
+	if worstLoss > lossTol || worstVal > lossTol || worstParam > paramTol || scale == 0 || len(va) != len(vb) {
+		t.Fatalf("losses differ by %g relative, validation by %g, parameters by %g (largest %g); the README promises %g and %g",
+			worstLoss, worstVal, worstParam, scale, lossTol, paramTol)
 	}
 
 	last := func(run string) []byte {
@@ -187,10 +196,10 @@ func TestDataParallel(t *testing.T) {
 	// Resumed by one process instead: the same batches, summed in another
 	// order.
 	run(1, "", "--resume", killedCopy)
-	if w, scale, _ := compareParams(t, two, killedCopy); w > 1e-5*scale {
-		t.Fatalf("the two-rank job resumed by one process ends %g away from the uninterrupted job", w)
+	if w, _, _ := compareParams(t, two, killedCopy); w > paramTol {
+		t.Fatalf("the two-rank job resumed by one process ends %g away from the uninterrupted job; the README promises %g", w, paramTol)
 	} else {
-		t.Logf("two-rank job resumed by one process: parameters within %.2g of the uninterrupted job's", w)
+		t.Logf("two-rank job resumed by one process: parameters within %.3g of the uninterrupted job's", w)
 	}
 
 	// Kill one rank alone: the job ends, non-zero, within the timeout.
@@ -223,6 +232,98 @@ func TestDataParallel(t *testing.T) {
 		t.Fatalf("the last checkpoint is damaged: %v", err)
 	}
 	run(2, "", "--resume", lone, "--epochs", "3")
+
+}
+
+// TestDataParallelInterrupts stops a two-rank job through one rank. SIGTERM
+// to rank 1 after the first step: both ranks stop at the same step, within
+// the collective timeout, rank 0 writes the one checkpoint and says so, and
+// the job resumed ends with the uninterrupted job's bytes. SIGSTOP to rank
+// 1 (alive, so no launcher notices): rank 0's watchdog ends the job within
+// training.collective_timeout + 10 s, saying why, and the last checkpoint
+// stays readable.
+func TestDataParallelInterrupts(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if _, err := gendata.Generate(gendata.Config{Seed: 11, Train: 1200, Val: 200, Test: 100}, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := parallelConfig(t, data, 2)
+	dir := t.TempDir()
+	two := filepath.Join(dir, "two")
+	if cmd := mpiJob(t, 2, bin, "train", cfg, "--quiet", "--out", two); cmd.Run() != nil {
+		t.Fatalf("the uninterrupted job failed:\n%s", cmd.Stdout)
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if cmd := mpiJob(t, 2, bin, append([]string{"train", cfg, "--quiet"}, args...)...); cmd.Run() != nil {
+			t.Fatalf("%v:\n%s", args, cmd.Stdout)
+		}
+	}
+	last := func(run string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(run, "checkpoints", "last.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	// SIGTERM to one rank after the first step: the ranks agree to stop
+	// at the same step, rank 0 writes the one checkpoint and says so, and
+	// the job, resumed, ends as the uninterrupted one.
+	termed := filepath.Join(dir, "termed")
+	watch := newLineWatch(firstStepLine)
+	cmd := mpiJob(t, 2, bin, "train", cfg, "--out", termed)
+	cmd.Stdout, cmd.Stderr = watch, watch
+	// Within the collective timeout: no rank waited for the other.
+	err := signalAfterFirstStep(t, cmd, watch, syscall.SIGTERM, func(c *exec.Cmd) int { return rankPid(t, c.Process.Pid, 1) }, 20*time.Second)
+	checkInterrupted(t, err, watch.String(), cfg, termed)
+	if leftovers, _ := filepath.Glob(filepath.Join(termed, "checkpoints", ".*")); len(leftovers) > 0 {
+		t.Fatalf("temporary files left behind: %v", leftovers)
+	}
+	run("--resume", termed)
+	if !bytes.Equal(last(two), last(termed)) {
+		t.Fatal("the job stopped by SIGTERM to one rank and resumed ends with another checkpoint than the uninterrupted one")
+	}
+
+	// Stop one rank (SIGSTOP: alive, so no launcher notices): the other
+	// waits training.collective_timeout in a collective, then its watchdog
+	// ends the job, saying so, and the last checkpoint stays readable.
+	const timeout = 5
+	stopped := filepath.Join(dir, "stopped")
+	text, err := os.ReadFile(parallelConfig(t, data, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopCfg := filepath.Join(t.TempDir(), "stop.toml")
+	text = bytes.Replace(text, []byte("collective_timeout = 20\n"), []byte(fmt.Sprintf("collective_timeout = %d\n", timeout)), 1)
+	if err := os.WriteFile(stopCfg, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	watch = newLineWatch(firstStepLine)
+	cmd = mpiJob(t, 2, bin, "train", stopCfg, "--out", stopped)
+	cmd.Stdout, cmd.Stderr = watch, watch
+	var stoppedAt time.Time
+	err = signalAfterFirstStep(t, cmd, watch, syscall.SIGSTOP, func(c *exec.Cmd) int {
+		stoppedAt = time.Now()
+		return rankPid(t, c.Process.Pid, 1)
+	}, (timeout+10)*time.Second)
+	took := time.Since(stoppedAt)
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // whatever is left
+	t.Logf("with one rank stopped the job ended in %v: %v", took.Round(time.Millisecond), err)
+	const said = "for the other ranks (training.collective_timeout): a rank has stopped or died; ending the job, the last checkpoint is intact"
+	switch {
+	case err == nil:
+		t.Fatal("the job exited 0 with one of its ranks stopped")
+	case took > (timeout+10)*time.Second:
+		t.Fatalf("the job ended %v after one rank stopped; training.collective_timeout is %d s", took, timeout)
+	case !strings.Contains(watch.String(), said):
+		t.Fatalf("the output lacks %q:\n%s", said, watch)
+	}
+	if _, err := checkpoint.Read(filepath.Join(stopped, "checkpoints", "last.safetensors")); err != nil {
+		t.Fatalf("the last checkpoint is damaged: %v", err)
+	}
 }
 
 // compareParams returns the largest difference between the final
@@ -271,6 +372,27 @@ func compareParams(t *testing.T, runA, runB string) (worst, scale, worstInvarian
 	return worst, scale, worstInvariant
 }
 
+// rankPid returns the process id of the rank of the MPI job that the
+// mpirun process mpirunPid started (Open MPI's OMPI_COMM_WORLD_RANK).
+func rankPid(t *testing.T, mpirunPid, rank int) int {
+	t.Helper()
+	want := []byte("OMPI_COMM_WORLD_RANK=" + strconv.Itoa(rank))
+	kids := children(mpirunPid)
+	for _, pid := range kids {
+		env, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+		if err != nil {
+			continue
+		}
+		for _, v := range bytes.Split(env, []byte{0}) {
+			if bytes.Equal(v, want) {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("none of mpirun's child processes %v is rank %d", kids, rank)
+	return 0
+}
+
 // children lists the process ids whose parent is pid.
 func children(pid int) []int {
 	var out []int
@@ -294,7 +416,8 @@ func children(pid int) []int {
 }
 
 // TestDataParallelRefusals checks the errors that stop a job at start:
-// ranks with different configurations, and a batch that does not split.
+// ranks with different configurations, executables or data, and a batch
+// that does not split.
 func TestDataParallelRefusals(t *testing.T) {
 	bin := buildBinary(t)
 	data := t.TempDir()
@@ -308,6 +431,16 @@ func TestDataParallelRefusals(t *testing.T) {
 	if _, err := exec.LookPath("mpirun"); err != nil {
 		t.Fatal("mpirun is not installed: run `make deps` (Debian's openmpi-bin)")
 	}
+	// Different data under one path: the configuration names its files
+	// through /proc/self/cwd, and each rank starts in another directory
+	// (mpirun -wdir), holding another generated dataset.
+	cwdData := [2]string{t.TempDir(), t.TempDir()}
+	for i, dir := range cwdData {
+		if _, err := gendata.Generate(gendata.Config{Seed: uint64(11 + i), Train: 300, Val: 100, Test: 50}, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cwdCfg := parallelConfig(t, "/proc/self/cwd", 1)
 	// Another build of salt-ort: the same code without its symbol table.
 	otherBin := filepath.Join(t.TempDir(), "salt-ort")
 	if out, err := exec.Command("go", "build", "-ldflags", "-s -w", "-o", otherBin, "../cmd/salt-ort").CombinedOutput(); err != nil {
@@ -322,6 +455,8 @@ func TestDataParallelRefusals(t *testing.T) {
 			"-np", "1", bin, "train", other, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "rank 1's resolved configuration differs from rank 0's"},
 		{"different executables", []string{"-np", "1", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r"), ":",
 			"-np", "1", otherBin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "rank 1 runs another salt-ort executable than rank 0"},
+		{"different data", []string{"-np", "1", "-wdir", cwdData[0], bin, "train", cwdCfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r"), ":",
+			"-np", "1", "-wdir", cwdData[1], bin, "train", cwdCfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "/proc/self/cwd/train.h5 differs between rank 0 ("},
 		{"batch not divisible", []string{"-np", "3", bin, "train", cfg, "--quiet", "--out", filepath.Join(t.TempDir(), "r")}, "data.batch_size = 50 is not a multiple of the job's 3 ranks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

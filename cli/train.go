@@ -112,7 +112,11 @@ converts them as import-salt does (Salt's base.yaml laid beneath, see
 				world.Abort(ExitFailure)
 			}
 			if rank != 0 {
-				if err != nil {
+				// Rank 0 speaks for the job. An interrupted rank ends with
+				// 0: a launcher that sees a rank end non-zero kills the
+				// others, which could take rank 0 before it has said
+				// where to resume; the job's exit code is rank 0's, 1.
+				if err != nil && !errors.Is(err, train.ErrInterrupted) {
 					return cli.Exit("", ExitFailure)
 				}
 				return nil

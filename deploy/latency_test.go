@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -148,5 +149,41 @@ func TestParseLatency(t *testing.T) {
 		if c.ok && (got[0].Median != 1000 || got[1].P90 != 3000 || got[1].Model != "b" || got[0].Side != "C++" || got[0].Calls != 6 || got[1].Constituents != 7) {
 			t.Errorf("%s: %+v", c.name, got)
 		}
+	}
+}
+
+// TestSameOutputs checks the comparison BenchmarkDeployVsSalt makes before
+// it times anything: per-jet probabilities within the tolerance, track
+// outputs identical, every output present.
+func TestSameOutputs(t *testing.T) {
+	iface := cppgen.Interface{Outputs: []cppgen.Output{
+		{Name: "GN2_pb", Type: cppgen.Float32},
+		{Name: "GN2_TrackOrigin", Type: cppgen.Int8, Input: "track_features"},
+	}}
+	want := map[string][]float64{"GN2_pb": {0.25}, "GN2_TrackOrigin": {0, 3, 1}}
+	with := func(name string, v ...float64) map[string][]float64 {
+		out := map[string][]float64{"GN2_pb": {0.25}, "GN2_TrackOrigin": {0, 3, 1}}
+		out[name] = v
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		got  map[string][]float64
+		err  string
+	}{
+		{"identical", with("GN2_pb", 0.25), ""},
+		{"rounding", with("GN2_pb", 0.25+2e-8), ""},
+		{"probability off", with("GN2_pb", 0.25+1e-6), "output GN2_pb: 0.250001, want 0.25"},
+		{"probability NaN", with("GN2_pb", math.NaN()), "output GN2_pb: NaN"},
+		{"track class off", with("GN2_TrackOrigin", 0, 3, 2), "output GN2_TrackOrigin, constituent 2: 2, want 1"},
+		{"track output short", with("GN2_TrackOrigin", 0, 3), "output GN2_TrackOrigin has 2 values, want 3"},
+		{"output missing", with("GN2_pb"), "output GN2_pb has 0 values, want 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sameOutputs(iface, want, tc.got, sameOutputsTol)
+			if (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("error %v, want one containing %q", err, tc.err)
+			}
+		})
 	}
 }

@@ -7,8 +7,12 @@
 //
 // MPI is initialised only when the process was started as part of a job
 // (Launched); a process run on its own trains alone and never touches MPI.
-// Calls into MPI are serialised by the World (MPI_THREAD_SERIALIZED): any
-// goroutine may use it, one at a time.
+// Calls into MPI are serialised by the World: any goroutine may use it,
+// one at a time. Init asks for MPI_THREAD_MULTIPLE, which Open MPI
+// provides, so that Abort may end the job from a watchdog goroutine while
+// another goroutine waits in a collective; it needs at least
+// MPI_THREAD_SERIALIZED, under which Abort ends the job as the standard
+// allows at that level (see Abort).
 package mpi
 
 /*
@@ -26,6 +30,7 @@ static MPI_Datatype type_int64(void) { return MPI_INT64_T; }
 static MPI_Op op_sum(void) { return MPI_SUM; }
 static MPI_Op op_max(void) { return MPI_MAX; }
 static int thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
+static int thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
 
 // An in-place all-reduce. MPI_IN_PLACE is the address 1 in Open MPI: it
 // stays in C, since a Go stack slot holding it is an invalid pointer to
@@ -40,7 +45,7 @@ static int errors_return(void) { return MPI_Comm_set_errhandler(MPI_COMM_WORLD, 
 static int init(int *provided) {
 	int argc = 0;
 	char **argv = NULL;
-	return MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, provided);
+	return MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, provided);
 }
 
 static void error_string(int code, char *buf, int *len) { MPI_Error_string(code, buf, len); }
@@ -78,6 +83,8 @@ type World struct {
 	mu         sync.Mutex
 	rank, size int
 	finalized  bool
+	// multiple is whether the library provides MPI_THREAD_MULTIPLE.
+	multiple bool
 }
 
 var (
@@ -104,7 +111,7 @@ func Init() (*World, error) {
 			initErr = fmt.Errorf("mpi: MPI_Comm_set_errhandler: %s", errorString(rc))
 			return
 		}
-		w := &World{}
+		w := &World{multiple: provided >= C.thread_multiple()}
 		var rank, size C.int
 		if rc := C.MPI_Comm_rank(C.world(), &rank); rc != C.MPI_SUCCESS {
 			initErr = fmt.Errorf("mpi: MPI_Comm_rank: %s", errorString(rc))
@@ -244,12 +251,31 @@ func (w *World) Barrier() error {
 	return w.call("MPI_Barrier", func() C.int { return C.MPI_Barrier(C.world()) })
 }
 
-// Abort ends every rank of the job with the exit code (MPI_Abort). It
-// does not return; it does not take the lock, so it works while another
-// goroutine waits in a collective that will never complete.
+// ThreadMultiple reports whether the MPI library provides
+// MPI_THREAD_MULTIPLE, under which Abort calls MPI_Abort even while
+// another goroutine is inside an MPI call.
+func (w *World) ThreadMultiple() bool { return w.multiple }
+
+// Abort ends every rank of the job with the exit code. It does not return,
+// and it works while another goroutine waits in a collective that will
+// never complete:
+//   - under MPI_THREAD_MULTIPLE it calls MPI_Abort at once;
+//   - under MPI_THREAD_SERIALIZED, where no MPI call may overlap another,
+//     it calls MPI_Abort only when no other call is in progress, and
+//     otherwise exits the process without one: the launcher (mpirun,
+//     srun) then ends the job, as it does for a rank that dies.
 func (w *World) Abort(code int) {
-	C.MPI_Abort(C.world(), C.int(code))
+	if w.mayAbort() {
+		C.MPI_Abort(C.world(), C.int(code))
+	}
 	os.Exit(code)
+}
+
+// mayAbort reports whether the thread level allows MPI_Abort now: always
+// under MPI_THREAD_MULTIPLE; under SERIALIZED only when no other MPI call
+// is in progress, and then it keeps the lock, as the process is ending.
+func (w *World) mayAbort() bool {
+	return w.multiple || w.mu.TryLock()
 }
 
 // Finalize shuts MPI down; the World cannot be used after it.

@@ -2,19 +2,25 @@ package mpi
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // childEnv marks the test binary's processes that mpirun starts as ranks.
 const childEnv = "SALT_ORT_MPI_TEST"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
+	switch os.Getenv(childEnv) {
+	case "":
+	case abortMultiple, abortSerialized:
+		os.Exit(abortMain(os.Getenv(childEnv)))
+	default:
 		os.Exit(rankMain())
 	}
 	os.Exit(m.Run())
@@ -182,5 +188,97 @@ func TestLaunched(t *testing.T) {
 	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
 	if !Launched() {
 		t.Fatal("not Launched with OMPI_COMM_WORLD_SIZE set")
+	}
+}
+
+// The ways TestAbortDuringCollective runs its ranks: with the thread
+// level the library provides, and as under MPI_THREAD_SERIALIZED.
+const (
+	abortMultiple   = "abort-multiple"
+	abortSerialized = "abort-serialized"
+)
+
+// abortCode is the exit code the aborting rank asks for.
+const abortCode = 3
+
+// abortMain is what each rank of TestAbortDuringCollective runs: rank 0
+// waits in a barrier that rank 1 never joins and aborts the job from
+// another goroutine, as training's watchdog does.
+func abortMain(mode string) int {
+	w, err := Init()
+	if err != nil {
+		fmt.Printf("FAIL %v\n", err)
+		return 1
+	}
+	fmt.Printf("rank %d: MPI_THREAD_MULTIPLE %v\n", w.Rank(), w.ThreadMultiple())
+	if mode == abortSerialized {
+		w.multiple = false
+	}
+	if w.Rank() != 0 {
+		time.Sleep(time.Minute)
+		return 0
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		fmt.Println("rank 0: aborting")
+		w.Abort(abortCode)
+	}()
+	err = w.Barrier()
+	fmt.Printf("FAIL the barrier returned (%v)\n", err)
+	return 1
+}
+
+// TestAbortDuringCollective ends a two-rank job from a goroutine while
+// the main goroutine waits in a collective that cannot complete: the job
+// must end within seconds, not when the stuck rank gives up, by either
+// path of Abort (TestMayAbort checks which it takes; Open MPI's own
+// message that MPI_Abort ran is lost under load, so it proves nothing).
+func TestAbortDuringCollective(t *testing.T) {
+	for _, mode := range []string{abortMultiple, abortSerialized} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := mpirun(t, 2, []string{childEnv + "=" + mode}, os.Args[0])
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			start := time.Now()
+			err := cmd.Run()
+			took := time.Since(start)
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+				t.Fatalf("the job ended with %v, want a non-zero exit:\n%s", err, out.String())
+			}
+			if took > 20*time.Second || strings.Contains(out.String(), "FAIL") {
+				t.Fatalf("the job ended after %v:\n%s", took, out.String())
+			}
+			// Open MPI, which this package builds against, provides
+			// MPI_THREAD_MULTIPLE: Abort must not need the fallback there.
+			if !strings.Contains(out.String(), "rank 0: MPI_THREAD_MULTIPLE true") {
+				t.Fatalf("Open MPI did not provide MPI_THREAD_MULTIPLE:\n%s", out.String())
+			}
+			t.Logf("ended in %v (%v)", took.Round(time.Millisecond), err)
+		})
+	}
+}
+
+// TestMayAbort checks when Abort calls MPI_Abort: under
+// MPI_THREAD_MULTIPLE always, under SERIALIZED only when no MPI call
+// holds the World's lock.
+func TestMayAbort(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		multiple, busy bool
+		want           bool
+	}{
+		{"multiple, idle", true, false, true},
+		{"multiple, in a collective", true, true, true},
+		{"serialized, idle", false, false, true},
+		{"serialized, in a collective", false, true, false},
+	} {
+		w := &World{multiple: c.multiple}
+		if c.busy {
+			w.mu.Lock()
+		}
+		if got := w.mayAbort(); got != c.want {
+			t.Errorf("%s: mayAbort %v, want %v", c.name, got, c.want)
+		}
 	}
 }

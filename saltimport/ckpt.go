@@ -1,16 +1,12 @@
 package saltimport
 
 import (
-	"archive/zip"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"os"
 	"sort"
 	"strings"
 
-	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/pytorch"
 	"github.com/nlpodyssey/gopickle/types"
 )
@@ -78,27 +74,20 @@ var ErrNotCheckpoint = errors.New("not a readable PyTorch checkpoint")
 // tensors and containers (Salt's modules in hyper_parameters, Lightning's
 // loop state, …) are read as opaque objects and ignored.
 func ReadCheckpoint(path string) (ck *Checkpoint, err error) {
-	if err := checkZip(path); err != nil {
-		return nil, err
-	}
 	defer func() {
 		// gopickle panics on some malformed inputs; a damaged file is an
 		// error like any other.
 		if r := recover(); r != nil {
-			ck, err = nil, fmt.Errorf("%s: %w: %v", path, ErrNotCheckpoint, r)
+			ck, err = nil, fmt.Errorf("%s: %w: the unpickler failed on its data.pkl (a damaged or hand-made pickle)", path, ErrNotCheckpoint)
 		}
 	}()
-	obj, err := pytorch.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler {
-		u := pickle.NewUnpickler(r)
-		u.FindClass = findClass
-		return u
-	})
+	obj, err := loadPickle(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotCheckpoint, err)
+		return nil, err
 	}
 	top, ok := asMap(obj)
 	if !ok {
-		return nil, fmt.Errorf("%s: %w: the pickle holds a %T, not a Lightning checkpoint's dictionary", path, ErrNotCheckpoint, obj)
+		return nil, fmt.Errorf("%s: %w: the pickle holds %s, not a Lightning checkpoint's dictionary", path, ErrNotCheckpoint, describe(obj))
 	}
 	ck = &Checkpoint{Path: path, Tensors: map[string]*Tensor{}, Epoch: -1, GlobalStep: -1, SchedulerStep: -1, SchedulerTotal: -1}
 	sd, ok := top["state_dict"]
@@ -107,12 +96,12 @@ func ReadCheckpoint(path string) (ck *Checkpoint, err error) {
 	}
 	keys, values, ok := asOrdered(sd)
 	if !ok {
-		return nil, fmt.Errorf("%s: state_dict is a %T, not a dictionary", path, sd)
+		return nil, fmt.Errorf("%s: state_dict is %s, not a dictionary", path, describe(sd))
 	}
 	for i, k := range keys {
 		name, ok := k.(string)
 		if !ok {
-			return nil, fmt.Errorf("%s: state_dict key %v is not a string", path, k)
+			return nil, fmt.Errorf("%s: state_dict has a key that is %s, not a string", path, describe(k))
 		}
 		name = strings.ReplaceAll(name, "_orig_mod.", "")
 		t, err := tensor(values[i])
@@ -149,34 +138,10 @@ func ReadCheckpoint(path string) (ck *Checkpoint, err error) {
 	return ck, nil
 }
 
-// checkZip accepts only a complete zip archive: the format torch.save has
-// written since PyTorch 1.6. A truncated file has no central directory.
-func checkZip(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("saltimport: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("saltimport: %w", err)
-	}
-	z, err := zip.NewReader(f, st.Size())
-	if err != nil {
-		return fmt.Errorf("%s: %w: %v (a truncated copy, or not a file torch.save wrote)", path, ErrNotCheckpoint, err)
-	}
-	for _, e := range z.File {
-		if strings.HasSuffix(e.Name, "/data.pkl") || e.Name == "data.pkl" {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: %w: the archive has no data.pkl", path, ErrNotCheckpoint)
-}
-
 func optimizerState(v any) (*OptimizerState, error) {
 	m, ok := asMap(v)
 	if !ok {
-		return nil, fmt.Errorf("a %T, not a dictionary", v)
+		return nil, fmt.Errorf("%s, not a dictionary", describe(v))
 	}
 	o := &OptimizerState{State: map[int]*ParamState{}, Group: map[string]float64{}}
 	groups, _ := asList(m["param_groups"])
@@ -185,7 +150,7 @@ func optimizerState(v any) (*OptimizerState, error) {
 	}
 	g, ok := asMap(groups[0])
 	if !ok {
-		return nil, fmt.Errorf("param_groups[0] is a %T", groups[0])
+		return nil, fmt.Errorf("param_groups[0] is %s, not a dictionary", describe(groups[0]))
 	}
 	params, _ := asList(g["params"])
 	for _, p := range params {
@@ -206,12 +171,12 @@ func optimizerState(v any) (*OptimizerState, error) {
 	}
 	state, ok := asIntMap(m["state"])
 	if !ok {
-		return nil, fmt.Errorf("state is a %T, not a dictionary", m["state"])
+		return nil, fmt.Errorf("state is %s, not a dictionary", describe(m["state"]))
 	}
 	for i, s := range state {
 		sm, ok := asMap(s)
 		if !ok {
-			return nil, fmt.Errorf("state[%d] is a %T", i, s)
+			return nil, fmt.Errorf("state[%d] is %s, not a dictionary", i, describe(s))
 		}
 		ps := &ParamState{Step: -1}
 		switch st := sm["step"].(type) {
@@ -225,7 +190,7 @@ func optimizerState(v any) (*OptimizerState, error) {
 		default:
 			f, ok := asFloat(st)
 			if !ok {
-				return nil, fmt.Errorf("state[%d].step is a %T", i, st)
+				return nil, fmt.Errorf("state[%d].step is %s, not a number", i, describe(st))
 			}
 			ps.Step = f
 		}
@@ -248,7 +213,7 @@ func optimizerState(v any) (*OptimizerState, error) {
 func tensor(v any) (*Tensor, error) {
 	t, ok := v.(*pytorch.Tensor)
 	if !ok {
-		return nil, fmt.Errorf("a %T, not a tensor", v)
+		return nil, fmt.Errorf("%s, not a tensor", describe(v))
 	}
 	var get func(i int) float32
 	var n int
@@ -276,7 +241,7 @@ func tensor(v any) (*Tensor, error) {
 	case *pytorch.ByteStorage:
 		n, dtype, get = len(s.Data), "Byte", func(i int) float32 { return float32(s.Data[i]) }
 	default:
-		return nil, fmt.Errorf("storage of type %T is not supported", t.Source)
+		return nil, errors.New("its storage's element type (torch.ShortStorage or torch.CharStorage) is not one salt-ort reads")
 	}
 	if len(t.Stride) != len(t.Size) {
 		return nil, fmt.Errorf("%d strides for %d dimensions", len(t.Stride), len(t.Size))

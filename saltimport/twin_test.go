@@ -75,13 +75,17 @@ func importTwin(t *testing.T, tw *salttwin.Twin) string {
 // track origin probabilities of every valid track and vertexing pair
 // probabilities of every pair of distinct valid tracks.
 func TestEvalMatchesTorch(t *testing.T) {
+	// docs/salt-parity.md quotes this bound (float32 rounding of the same
+	// sums in another order; measured 3.1e-7 at most).
+	const evalTwinTol = 5e-7
 	tw := makeTwin(t)
-	evalMatchesTorch(t, tw, importTwin(t, tw))
+	evalMatchesTorch(t, tw, importTwin(t, tw), evalTwinTol)
 }
 
 // evalMatchesTorch evaluates run, the import of twin tw, on the test file
-// and compares its predictions with PyTorch's (see TestEvalMatchesTorch).
-func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, run string) {
+// and compares its predictions with PyTorch's, within tol relative (see
+// TestEvalMatchesTorch).
+func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, run string, tol float64) {
 	t.Helper()
 	want := map[string][]float32{}
 	for _, task := range []string{"jets_classification", "track_origin", "track_vertexing"} {
@@ -132,8 +136,8 @@ func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, run string) {
 	}
 	for task, d := range worst {
 		t.Logf("%s: largest difference from PyTorch %.2g relative", task, d)
-		if d > 1e-5 {
-			t.Errorf("%s: salt-ort's probabilities differ from PyTorch's by %.3g relative (want ≤ 1e-5)", task, d)
+		if d > tol {
+			t.Errorf("%s: salt-ort's probabilities differ from PyTorch's by %.3g relative (want ≤ %g, as docs/salt-parity.md says)", task, d, tol)
 		}
 	}
 }

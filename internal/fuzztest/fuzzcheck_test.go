@@ -11,8 +11,8 @@ import (
 // TestFuzzcheck runs scripts/fuzzcheck, which `make fuzz` uses to fail a
 // target whose rate falls below 500 execs/s, on progress lines of real
 // runs: FuzzParse stalled by minimisation, a steady run, a dip below the
-// minimum, a run too short for a window after warm-up, no run, and a run
-// whose workers were slow to stop.
+// minimum, a run too short for a window after warm-up, no run, a run
+// whose workers were slow to stop, and runs longer than a minute.
 func TestFuzzcheck(t *testing.T) {
 	bash, err := exec.LookPath("bash")
 	if err != nil {
@@ -34,6 +34,11 @@ func TestFuzzcheck(t *testing.T) {
 		// looks like a dip.
 		{"stopping.log", "9s", 0, []string{"min 1326/s (6s-9s)", "over 2 windows"}},
 		{"stopping.log", "", 1, []string{"100/s at 9s-12s"}},
+		// Past a minute Go writes the elapsed time as 1m0s, 1m3s, ...
+		// (made in the format of the lines above): every window counts,
+		// and a stall after the first minute fails.
+		{"minute.log", "1m30s", 0, []string{"604845 execs in  90s", "over 29 windows"}},
+		{"minute-stall.log", "1m30s", 1, []string{"FAIL minute-stall: below 500 execs/s: 0/s at 66s-69s;"}},
 	}
 	for _, c := range cases {
 		name := strings.TrimSuffix(c.log, ".log")
