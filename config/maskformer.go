@@ -49,7 +49,8 @@ type MaskDecoderLayer struct {
 }
 
 // DecoderNet is a Dense network of the mask decoder: its hidden layer sizes
-// (Salt's hidden_layers) and their activation.
+// (Salt's hidden_layers; absent, Salt's Dense default of one layer twice
+// the width) and their activation ("": ReLU, Salt's default).
 type DecoderNet struct {
 	Hidden     []int  `toml:"hidden"`
 	Activation string `toml:"activation"`
