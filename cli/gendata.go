@@ -26,7 +26,12 @@ valid), with
 isCharged and valid: the jet's charged and neutral particles), with
 --electrons N an (n_jets, N) electrons dataset (ptfrac, ptrel, dr, abs_eta,
 d0RelativeToBeamspotSignificance, eProbabilityHT, Rhad, Eratio, origin and
-valid: electrons from semileptonic b, c and tau decays, and fakes), plus
+valid: electrons from semileptonic b, c and tau decays, and fakes), with
+--truth-hadrons N an (n_jets, N) truth_hadrons dataset for Salt's MaskFormer
+(barcode, flavour 5 or 4 and -1 for an empty slot, pt, eta, phi, mass,
+deta, dphi, dr, Lxy and valid: the b hadron of b-jets and the c hadron of
+its decay, the c hadron of c-jets) and the tracks' ftagTruthParentBarcode,
+the barcode of the hadron each track comes from (-1 for none), plus
 DIR/norm_dict.yaml and DIR/class_dict.yaml computed from the training file.
 Heavy-flavour hadrons fly and decay into displaced tracks with signed
 impact parameters; light jets have prompt tracks; pile-up and fake tracks
@@ -40,6 +45,7 @@ are mixed in. The same seed gives byte-identical files.`,
 			&cli.IntFlag{Name: "max-tracks", Value: 40, Usage: "track slots per jet"},
 			&cli.IntFlag{Name: "flows", Usage: "also write a flows dataset with this many slots per jet (0: none)"},
 			&cli.IntFlag{Name: "electrons", Usage: "also write an electrons dataset with this many slots per jet (0: none)"},
+			&cli.IntFlag{Name: "truth-hadrons", Usage: "also write a truth_hadrons dataset with this many slots per jet and the tracks' ftagTruthParentBarcode, for MaskFormer (0: none)"},
 			&cli.StringFlag{Name: "fractions", Value: "0.30,0.20,0.45,0.05", Usage: "b,c,light,tau flavour fractions"},
 			&cli.BoolFlag{Name: "no-dicts", Usage: "do not write norm_dict.yaml and class_dict.yaml"},
 		},
@@ -53,10 +59,10 @@ are mixed in. The same seed gives byte-identical files.`,
 			}
 			cfg := gendata.Config{
 				Seed: c.Uint64("seed"), Train: c.Int("train"), Val: c.Int("val"), Test: c.Int("test"),
-				MaxTracks: c.Int("max-tracks"), Flows: c.Int("flows"), Electrons: c.Int("electrons"), Fractions: fr, NoDicts: c.Bool("no-dicts"),
+				MaxTracks: c.Int("max-tracks"), Flows: c.Int("flows"), Electrons: c.Int("electrons"), TruthHadrons: c.Int("truth-hadrons"), Fractions: fr, NoDicts: c.Bool("no-dicts"),
 			}
-			if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 || cfg.MaxTracks <= 0 || cfg.Electrons < 0 || cfg.Flows < 0 {
-				return cli.Exit("salt-ort gen-data: jet counts, --flows and --electrons must be ≥ 0 and --max-tracks > 0", ExitUsage)
+			if cfg.Train < 0 || cfg.Val < 0 || cfg.Test < 0 || cfg.MaxTracks <= 0 || cfg.Electrons < 0 || cfg.Flows < 0 || cfg.TruthHadrons < 0 {
+				return cli.Exit("salt-ort gen-data: jet counts, --flows, --electrons and --truth-hadrons must be ≥ 0 and --max-tracks > 0", ExitUsage)
 			}
 			res, err := gendata.Generate(cfg, c.String("out"))
 			if err != nil {

@@ -86,6 +86,9 @@ type Data struct {
 	// tracks = "tracks_ghost": every other key names the input ("tracks");
 	// only the files are read through the map.
 	InputMap map[string]string `toml:"input_map"`
+	// MFConfig names the truth objects of a mask decoder (Salt's
+	// data.mf_config; nil: none).
+	MFConfig *MFConfig `toml:"mf_config"`
 }
 
 // ParameterValues are Salt's description of one parameter.
@@ -152,6 +155,9 @@ type Model struct {
 	Encoder      Encoder   `toml:"encoder"`
 	Pooling      Pooling   `toml:"pooling"`
 	Tasks        []Task    `toml:"tasks"`
+	// MaskDecoder is Salt's MaskFormer object decoder (nil: none); it
+	// needs Data.MFConfig. See maskformer.go.
+	MaskDecoder *MaskDecoder `toml:"mask_decoder"`
 }
 
 // InitNet is the per-constituent network of one input dataset: Salt's

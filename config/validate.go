@@ -174,6 +174,9 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if err := c.validateMaskFormer(); err != nil {
+		return err
+	}
 	if err := c.ValidateTraining(); err != nil {
 		return err
 	}
@@ -947,6 +950,9 @@ func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
 // Spec returns the model the configuration describes. classWeights is
 // consulted for tasks with use_class_dict (it may be nil otherwise).
 func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
+	if err := c.specMaskFormer(); err != nil {
+		return model.Spec{}, err
+	}
 	m := c.Model
 	s := model.Spec{
 		Name:     m.Name,

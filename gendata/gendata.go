@@ -58,6 +58,13 @@ type Config struct {
 	// heavy-flavour and tau decays, and fakes. Its random numbers come
 	// from a stream of their own, so the jets and tracks do not change.
 	Electrons int
+	// TruthHadrons, when positive, adds a truth_hadrons dataset with that
+	// many slots per jet (TruthHadronFields): the b and c hadrons of the
+	// jet, as the flavour-tagging dumps write them for Salt's MaskFormer,
+	// and gives the tracks an ftagTruthParentBarcode field naming the
+	// hadron each comes from. The barcodes come from a random stream of
+	// their own, so the jets and the other track fields do not change.
+	TruthHadrons int
 	// Fractions are the flavour fractions; the zero value means
 	// DefaultFractions.
 	Fractions Fractions
@@ -150,6 +157,47 @@ func TrackFields() []loader.Field {
 	return fs
 }
 
+// TrackParentBarcode is the track field, written with Config.TruthHadrons,
+// that holds the barcode of the truth hadron the track comes from, or
+// NoBarcode: the constituent id_label of Salt's MaskFormer configuration.
+const TrackParentBarcode = "ftagTruthParentBarcode"
+
+// NoBarcode is the barcode of an empty truth-hadron slot and the parent
+// barcode of a track that comes from no truth hadron.
+const NoBarcode = -1
+
+// Truth hadron flavours (the flavour field of truth_hadrons: the PDG
+// quark flavour, as in HadronConeExclTruthLabelID; NoBarcode for an empty
+// slot).
+const (
+	HadronB = 5
+	HadronC = 4
+)
+
+// TruthHadronFields are the fields of the generated truth_hadrons dataset:
+// the hadron's barcode and flavour (5 b, 4 c; -1 for an empty slot), its
+// transverse momentum, pseudorapidity, azimuth and mass (MeV), its
+// direction relative to the jet axis (deta, dphi, dr), its transverse decay
+// length from the primary vertex (Lxy, mm), and valid. The floats are NaN in
+// empty slots, which follow the filled ones.
+func TruthHadronFields() []loader.Field {
+	fs := []loader.Field{{Name: "barcode", Type: loader.Int32}, {Name: "flavour", Type: loader.Int32}}
+	for _, v := range []string{"pt", "eta", "phi", "mass", "deta", "dphi", "dr", "Lxy"} {
+		fs = append(fs, loader.Field{Name: v, Type: loader.Float32})
+	}
+	return append(fs, loader.Field{Name: "valid", Type: loader.Bool})
+}
+
+// trackFields are the tracks dataset's fields for cfg: TrackFields, plus
+// the parent barcode with truth hadrons.
+func trackFields(cfg Config) []loader.Field {
+	fs := TrackFields()
+	if cfg.TruthHadrons > 0 {
+		fs = append(fs, loader.Field{Name: TrackParentBarcode, Type: loader.Int32})
+	}
+	return fs
+}
+
 // NormGroups are the groups whose variables the generated norm_dict.yaml
 // covers: GN2's, the jets' pt, eta, mass and n_tracks, the tracks' kinematics, and
 // the flows and electrons when generated.
@@ -211,8 +259,8 @@ func Generate(cfg Config, dir string) (*Result, error) {
 	if cfg.MaxTracks < 0 {
 		return nil, fmt.Errorf("loader: gen: MaxTracks %d must be > 0", cfg.MaxTracks)
 	}
-	if cfg.Electrons < 0 || cfg.Flows < 0 {
-		return nil, fmt.Errorf("loader: gen: Electrons %d and Flows %d must be ≥ 0", cfg.Electrons, cfg.Flows)
+	if cfg.Electrons < 0 || cfg.Flows < 0 || cfg.TruthHadrons < 0 {
+		return nil, fmt.Errorf("loader: gen: Electrons %d, Flows %d and TruthHadrons %d must be ≥ 0", cfg.Electrons, cfg.Flows, cfg.TruthHadrons)
 	}
 	if cfg.Fractions == (Fractions{}) {
 		cfg.Fractions = DefaultFractions()
@@ -268,7 +316,7 @@ func GenerateFile(path string, cfg Config, split, n int) error {
 	if err != nil {
 		return err
 	}
-	tl, err := loader.NewRowLayout(TrackFields()...)
+	tl, err := loader.NewRowLayout(trackFields(cfg)...)
 	if err != nil {
 		return err
 	}
@@ -310,16 +358,29 @@ func GenerateFile(path string, cfg Config, split, n int) error {
 			return err
 		}
 	}
+	var hl *loader.RowLayout
+	var ht *loader.Table
+	if cfg.TruthHadrons > 0 {
+		if hl, err = loader.NewRowLayout(TruthHadronFields()...); err != nil {
+			return err
+		}
+		if ht, err = w.CreateTable("truth_hadrons", hl, []int{n, cfg.TruthHadrons}, cfg.Storage); err != nil {
+			return err
+		}
+	}
 	g := newGenerator(cfg, jl, tl)
 	const block = 2048
 	jbuf := make([]byte, block*jl.Size)
 	tbuf := make([]byte, block*cfg.MaxTracks*tl.Size)
-	var ebuf, fbuf []byte
+	var ebuf, fbuf, hbuf []byte
 	if el != nil {
 		ebuf = make([]byte, block*cfg.Electrons*el.Size)
 	}
 	if fl != nil {
 		fbuf = make([]byte, block*cfg.Flows*fl.Size)
+	}
+	if hl != nil {
+		hbuf = make([]byte, block*cfg.TruthHadrons*hl.Size)
 	}
 	for from := 0; from < n; from += block {
 		k := min(block, n-from)
@@ -338,6 +399,11 @@ func GenerateFile(path string, cfg Config, split, n int) error {
 				re := detrand.New(cfg.Seed, 0x656c65, uint64(split), uint64(idx))
 				g.electrons(re, el, ebuf[i*cfg.Electrons*el.Size:(i+1)*cfg.Electrons*el.Size])
 			}
+			if hl != nil {
+				rh := detrand.New(cfg.Seed, 0x686164, uint64(split), uint64(idx))
+				g.truthHadrons(rh, hl, hbuf[i*cfg.TruthHadrons*hl.Size:(i+1)*cfg.TruthHadrons*hl.Size],
+					tbuf[i*cfg.MaxTracks*tl.Size:(i+1)*cfg.MaxTracks*tl.Size])
+			}
 		}
 		if err := jt.WriteRows(from, jbuf[:k*jl.Size]); err != nil {
 			return err
@@ -352,6 +418,11 @@ func GenerateFile(path string, cfg Config, split, n int) error {
 		}
 		if et != nil {
 			if err := et.WriteRows(from, ebuf[:k*cfg.Electrons*el.Size]); err != nil {
+				return err
+			}
+		}
+		if ht != nil {
+			if err := ht.WriteRows(from, hbuf[:k*cfg.TruthHadrons*hl.Size]); err != nil {
 				return err
 			}
 		}
@@ -403,6 +474,7 @@ type particle struct {
 	vx, vy, vz   float64 // production vertex
 	origin       int
 	vertex       int // internal vertex id: 0 PV, >0 displaced, -1 none
+	hadron       int // 1 + index in generator.hadrons of the parent b or c hadron; 0 none
 	fake, pileup bool
 	z0pu         float64 // pile-up vertex offset (z0 sinθ)
 }
@@ -413,7 +485,15 @@ type genTrack struct {
 	kin    [3]float64 // measured pt, eta, phi
 	origin int
 	vertex int
+	hadron int // as particle.hadron
 	absS   float64
+}
+
+// truthHadron is a b or c hadron of the jet generated last, for the
+// truth_hadrons dataset.
+type truthHadron struct {
+	flavour                 int
+	pt, eta, phi, mass, lxy float64
 }
 
 type generator struct {
@@ -426,6 +506,7 @@ type generator struct {
 	cum                   [4]float64
 	parts                 []particle
 	tracks                []genTrack
+	hadrons               []truthHadron
 	jetF                  [12]int
 	trkF                  [25]int
 }
@@ -539,6 +620,7 @@ func (g *generator) jet(r *detrand.Stream, event int64, jrow, trows []byte) {
 	eta := r.Uniform(-2.5, 2.5)
 	phi := r.Uniform(-math.Pi, math.Pi)
 	g.parts = g.parts[:0]
+	g.hadrons = g.hadrons[:0]
 
 	// Prompt fragmentation: fewer for heavy flavour (the hadron takes the
 	// energy) and for hadronic taus (isolated).
@@ -581,8 +663,12 @@ func (g *generator) jet(r *detrand.Stream, event int64, jrow, trows []byte) {
 		sp := g.pickCharm(r)
 		dx, dy, dz := fly(r, dpt, de, dp, sp.mass, sp.ctau, bx, by, bz)
 		nB := min(1+r.Poisson(1.2), 5)
+		from := len(g.parts)
 		g.decay(r, nB, hpt*(1-xd), he, hp, bx, by, bz, 1.7*gev, 0.7, OriginFromB, vtx)
+		g.addHadron(from, truthHadron{HadronB, hpt, he, hp, massB, math.Hypot(bx, by)})
+		from = len(g.parts)
 		g.decay(r, g.prongs(r, sp), dpt, de, dp, dx, dy, dz, 0.75*gev, 0.7, OriginFromBC, vtx+1)
+		g.addHadron(from, truthHadron{HadronC, dpt, de, dp, sp.mass, math.Hypot(dx, dy)})
 		vtx += 2
 	case FlavourC:
 		x := math.Min(0.95, math.Max(0.15, 0.55+0.18*r.Normal()))
@@ -591,7 +677,9 @@ func (g *generator) jet(r *detrand.Stream, event int64, jrow, trows []byte) {
 		sp := g.pickCharm(r)
 		dx, dy, dz := fly(r, hpt, he, hp, sp.mass, sp.ctau, 0, 0, 0)
 		truthPt, truthLxy = hpt, math.Hypot(dx, dy)
+		from := len(g.parts)
 		g.decay(r, g.prongs(r, sp), hpt, he, hp, dx, dy, dz, 0.75*gev, 0.7, OriginFromC, vtx)
+		g.addHadron(from, truthHadron{HadronC, hpt, he, hp, sp.mass, truthLxy})
 		vtx++
 	case FlavourTau:
 		x := math.Min(0.98, math.Max(0.3, 0.8+0.12*r.Normal()))
@@ -796,6 +884,53 @@ func (g *generator) flows(r *detrand.Stream, fl *loader.RowLayout, rows []byte) 
 	}
 }
 
+// addHadron records a truth hadron and makes it the parent of the
+// particles from index from on: the products of its decay.
+func (g *generator) addHadron(from int, h truthHadron) {
+	g.hadrons = append(g.hadrons, h)
+	for i := from; i < len(g.parts); i++ {
+		g.parts[i].hadron = len(g.hadrons)
+	}
+}
+
+// truthHadrons fills the truth_hadrons rows of the jet generated last, in
+// the order the hadrons were made (a b hadron before the c hadron of its
+// decay), and the parent barcodes of its tracks rows. Barcodes are distinct
+// random numbers below 2²⁰, which float32 holds exactly. Hadrons beyond the
+// slots are left out, and their tracks get NoBarcode as parent.
+func (g *generator) truthHadrons(r *detrand.Stream, hl *loader.RowLayout, rows, trows []byte) {
+	barcodes := make([]int, len(g.hadrons))
+	for i := range barcodes {
+		for barcodes[i] == 0 || slices.Contains(barcodes[:i], barcodes[i]) {
+			barcodes[i] = 1 + r.IntN(1<<20-1)
+		}
+	}
+	slots := len(rows) / hl.Size
+	nan := math.NaN()
+	for s := range slots {
+		row := rows[s*hl.Size : (s+1)*hl.Size]
+		vals := [11]float64{NoBarcode, NoBarcode, nan, nan, nan, nan, nan, nan, nan, nan, 0}
+		if s < len(g.hadrons) {
+			h := g.hadrons[s]
+			deta, dphi := h.eta-g.jetEta, wrapPhi(h.phi-g.jetPhi)
+			vals = [11]float64{float64(barcodes[s]), float64(h.flavour), h.pt, h.eta, h.phi, h.mass,
+				deta, dphi, math.Hypot(deta, dphi), h.lxy, 1}
+		}
+		for k, v := range vals {
+			hl.Put(row, k, v)
+		}
+	}
+	parent := g.tl.Index(TrackParentBarcode)
+	rs := g.tl.Size
+	for i := range g.cfg.MaxTracks {
+		bc := NoBarcode
+		if i < len(g.tracks) && g.tracks[i].hadron > 0 && g.tracks[i].hadron <= slots {
+			bc = barcodes[g.tracks[i].hadron-1]
+		}
+		g.tl.Put(trows[i*rs:(i+1)*rs], parent, float64(bc))
+	}
+}
+
 func (g *generator) pickCharm(r *detrand.Stream) *charmSpecies {
 	u := r.Float()
 	for i := range charm {
@@ -923,7 +1058,7 @@ func (g *generator) reconstruct(r *detrand.Stream, jetPt, jetEta, jetPhi float64
 		sgnZ := sign((jetEta - mEta) * z0)
 		ipS := sgnD * math.Abs(d0) / sd0
 		zS := sgnZ * math.Abs(z0) / sz0
-		t := genTrack{origin: p.origin, vertex: p.vertex, absS: math.Abs(ipS), kin: [3]float64{p.pt, mEta, mPhi}}
+		t := genTrack{origin: p.origin, vertex: p.vertex, hadron: p.hadron, absS: math.Abs(ipS), kin: [3]float64{p.pt, mEta, mPhi}}
 		if p.fake || p.pileup {
 			t.vertex = -1
 		}

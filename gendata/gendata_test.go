@@ -433,3 +433,199 @@ func TestFlavourLabelAttr(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateTruthHadrons checks the optional truth_hadrons dataset that
+// Salt's MaskFormer reads: b-jets have their b hadron and the c hadron of
+// its decay, c-jets their c hadron, light and tau jets none; the hadrons
+// agree with the jets' truth-label pt and Lxy; every track with a parent
+// barcode names a hadron of its own jet, and with the origin that hadron
+// gives; and the jets and the other track fields are unchanged.
+func TestGenerateTruthHadrons(t *testing.T) {
+	const n, slots, maxTracks = 3000, 3, 40
+	plain, withH := t.TempDir(), t.TempDir()
+	if _, err := Generate(Config{Seed: 9, Train: n, NoDicts: true}, plain); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Generate(Config{Seed: 9, Train: n, NoDicts: true, TruthHadrons: slots}, withH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trackVars := append(slices.Clone(loader.GN2TrackVariables()), "ftagTruthOriginLabel")
+	hadronVars := []string{"barcode", "flavour", "pt", "Lxy", "deta", "dphi", "dr", "mass"}
+	groups := []loader.Group{{Name: "jets", Variables: []string{"eta"}}, {Name: "tracks", Variables: trackVars, MaxLen: maxTracks}}
+	labels := []loader.Label{{Name: "flavour", Dataset: "jets", Field: "flavour_label", Kind: loader.ClassLabel},
+		{Name: "lxy", Dataset: "jets", Field: "HadronConeExclTruthLabelLxy", Kind: loader.FloatLabel, KeepNaN: true},
+		{Name: "hpt", Dataset: "jets", Field: "HadronConeExclTruthLabelPt", Kind: loader.FloatLabel, KeepNaN: true}}
+	read := func(file string, groups []loader.Group) *loader.Batch {
+		ds, err := loader.Open(loader.Config{Files: []string{file}, Groups: groups, Labels: labels, BatchSize: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ds.Close()
+		return collect(t, ds, 0, 0)[0]
+	}
+	a := read(filepath.Join(plain, "train.h5"), groups)
+	groups[1].Variables = append(trackVars, TrackParentBarcode)
+	groups = append(groups, loader.Group{Name: "truth_hadrons", Variables: hadronVars, MaxLen: slots})
+	b := read(res.Train, groups)
+	if !slices.Equal(a.Inputs["jets"].Data, b.Inputs["jets"].Data) || !slices.EqualFunc(a.Targets["lxy"], b.Targets["lxy"], sameFloat) {
+		t.Error("the jets differ once truth hadrons are generated too")
+	}
+	nt := len(trackVars)
+	for k := 0; k < n*maxTracks; k++ {
+		if !slices.Equal(a.Inputs["tracks"].Data[k*nt:(k+1)*nt], b.Inputs["tracks"].Data[k*(nt+1):k*(nt+1)+nt]) {
+			t.Fatalf("track slot %d differs once truth hadrons are generated too", k)
+		}
+	}
+	perFlavour := map[[3]int64]int{} // (jet flavour, b hadrons, c hadrons) → jets
+	linked := 0
+	for j := 0; j < n; j++ {
+		f := b.Labels["flavour"][j]
+		hadrons := checkHadrons(t, b, j, len(hadronVars), slots)
+		var nb, nc int64
+		for _, h := range hadrons {
+			if h.flavour == HadronB {
+				nb++
+				if float32(h.pt) != b.Targets["hpt"][j] || float32(h.lxy) != b.Targets["lxy"][j] {
+					t.Fatalf("jet %d: b hadron pt %g, Lxy %g; the jet's truth label says %g, %g", j, h.pt, h.lxy, b.Targets["hpt"][j], b.Targets["lxy"][j])
+				}
+			} else {
+				nc++
+			}
+		}
+		perFlavour[[3]int64{f, nb, nc}]++
+		linked += checkParents(t, b, j, nt+1, maxTracks, hadrons)
+	}
+	for key, jets := range perFlavour {
+		want := map[int64][2]int64{FlavourB: {1, 1}, FlavourC: {0, 1}, FlavourLight: {0, 0}, FlavourTau: {0, 0}}[key[0]]
+		if key[1] != want[0] || key[2] != want[1] {
+			t.Errorf("%d jets of flavour %d have %d b and %d c hadrons, want %d and %d", jets, key[0], key[1], key[2], want[0], want[1])
+		}
+	}
+	t.Logf("jets by (flavour, b hadrons, c hadrons): %v; %d tracks with a parent hadron", perFlavour, linked)
+	if linked < n/4 {
+		t.Errorf("only %d tracks of %d jets name a parent hadron", linked, n)
+	}
+}
+
+// sameFloat reports whether x and y are equal or both NaN.
+func sameFloat(x, y float32) bool { return x == y || (x != x && y != y) }
+
+// hadronRow is a filled truth_hadrons slot as read back.
+type hadronRow struct {
+	barcode, flavour int64
+	pt, lxy          float64
+}
+
+// checkHadrons returns jet j's filled truth-hadron slots, checking that
+// they come first, have distinct barcodes, b or c flavour, and sensible
+// kinematics.
+func checkHadrons(t *testing.T, b *loader.Batch, j, nv, slots int) []hadronRow {
+	t.Helper()
+	h := b.Inputs["truth_hadrons"]
+	var out []hadronRow
+	for s := 0; s < slots; s++ {
+		k := j*slots + s
+		if !h.Valid[k] {
+			continue
+		}
+		if len(out) != s {
+			t.Fatalf("jet %d: hadron slot %d filled after an empty one", j, s)
+		}
+		v := h.Data[k*nv : (k+1)*nv]
+		r := hadronRow{barcode: int64(v[0]), flavour: int64(v[1]), pt: float64(v[2]), lxy: float64(v[3])}
+		for _, o := range out {
+			if o.barcode == r.barcode {
+				t.Fatalf("jet %d: barcode %d twice", j, r.barcode)
+			}
+		}
+		if r.barcode <= 0 || (r.flavour != HadronB && r.flavour != HadronC) || !(r.pt > 0) || !(r.lxy >= 0) ||
+			math.Abs(math.Hypot(float64(v[4]), float64(v[5]))-float64(v[6])) > 1e-5 || !(v[7] > 1800 && v[7] < 5300) {
+			t.Fatalf("jet %d, hadron slot %d: %v", j, s, v)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// checkParents checks that every track of jet j with a parent barcode
+// names one of the jet's hadrons, with the origin that hadron gives (from
+// a b, from a c in a b decay, from a c), and that no heavy-flavour track
+// lacks one. It returns the number of tracks with a parent.
+func checkParents(t *testing.T, b *loader.Batch, j, nv, maxTracks int, hadrons []hadronRow) int {
+	t.Helper()
+	tr := b.Inputs["tracks"]
+	hasB := slices.ContainsFunc(hadrons, func(h hadronRow) bool { return h.flavour == HadronB })
+	linked := 0
+	for k := j * maxTracks; k < (j+1)*maxTracks; k++ {
+		if !tr.Valid[k] {
+			continue
+		}
+		origin, parent := int(tr.Data[k*nv+nv-2]), int64(tr.Data[k*nv+nv-1])
+		i := slices.IndexFunc(hadrons, func(h hadronRow) bool { return h.barcode == parent })
+		heavy := origin == OriginFromB || origin == OriginFromBC || origin == OriginFromC
+		switch {
+		case parent == NoBarcode:
+			if heavy {
+				t.Fatalf("jet %d: a track of origin %d without a parent hadron", j, origin)
+			}
+			continue
+		case i < 0:
+			t.Fatalf("jet %d: a track's parent barcode %d names none of the jet's hadrons %v", j, parent, hadrons)
+		}
+		want := OriginFromB
+		if hadrons[i].flavour == HadronC {
+			want = OriginFromC
+			if hasB {
+				want = OriginFromBC
+			}
+		}
+		if origin != want {
+			t.Fatalf("jet %d: a track of origin %d has a parent of flavour %d", j, origin, hadrons[i].flavour)
+		}
+		linked++
+	}
+	return linked
+}
+
+// TestGenerateTruthHadronsFewSlots checks that with fewer slots than
+// hadrons the hadrons left out are nobody's parent: in b-jets with one
+// slot, the b hadron's tracks keep their parent and the c hadron's lose it.
+func TestGenerateTruthHadronsFewSlots(t *testing.T) {
+	if _, err := Generate(Config{Train: 1, TruthHadrons: -1}, t.TempDir()); err == nil || !strings.Contains(err.Error(), "TruthHadrons -1") {
+		t.Errorf("negative TruthHadrons: %v", err)
+	}
+	const n = 500
+	res, err := Generate(Config{Seed: 4, Train: n, NoDicts: true, TruthHadrons: 1, Fractions: Fractions{B: 1}}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := loader.Open(loader.Config{Files: []string{res.Train}, BatchSize: n, Groups: []loader.Group{
+		{Name: "tracks", Variables: []string{"ftagTruthOriginLabel", TrackParentBarcode}, MaxLen: 40},
+		{Name: "truth_hadrons", Variables: []string{"barcode", "flavour"}, MaxLen: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ds.Close()
+	b := collect(t, ds, 0, 0)[0]
+	tr, h := b.Inputs["tracks"], b.Inputs["truth_hadrons"]
+	fromB := 0
+	for j := 0; j < n; j++ {
+		if !h.Valid[j] || h.Data[2*j+1] != HadronB {
+			t.Fatalf("jet %d: hadron slot %v, valid %v; want the b hadron", j, h.Data[2*j:2*j+2], h.Valid[j])
+		}
+		for k := j * 40; k < (j+1)*40; k++ {
+			origin, parent := tr.Data[2*k], tr.Data[2*k+1]
+			switch {
+			case !tr.Valid[k]:
+			case origin == OriginFromB && parent == h.Data[2*j]:
+				fromB++
+			case origin == OriginFromB || parent != NoBarcode:
+				t.Fatalf("jet %d: a track of origin %g has parent %g; the b hadron is %g", j, origin, parent, h.Data[2*j])
+			}
+		}
+	}
+	if fromB < n/2 {
+		t.Errorf("%d tracks from b hadrons in %d b-jets", fromB, n)
+	}
+}
