@@ -24,7 +24,10 @@ the layout of Salt's prediction writer (jets: the kept fields plus
 probabilities, <model>_VertexIndex and valid),
 <stem>.json with the performance summary, <stem>_disc_b.png (D_b per
 flavour), <stem>_roc.png (c- and light-rejection against b-efficiency) and
-loss.png (training and validation loss per epoch). It prints the c- and
+loss.png (training and validation loss per epoch; a run import-salt made
+has no training history, so it gets none, with a note on stderr). The
+outputs appear only once all of them are written: a failed evaluation
+leaves the output directory as it was. It prints the c- and
 light-rejection at 60/70/77/85 % b-efficiency for
 D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)), the AUCs, the track-origin
 accuracy per class, the vertexing pair efficiency and purity and the
@@ -86,6 +89,9 @@ B/A) into --out (default: the current directory).`,
 			rep, err := evaluate.Run(c.Context, opts)
 			if err != nil {
 				return exitFor(err)
+			}
+			for _, n := range rep.Notes {
+				fmt.Fprintf(c.App.ErrWriter, "note: %s\n", n)
 			}
 			if c.Bool("json") {
 				var sums []*evaluate.Summary

@@ -23,13 +23,16 @@
 //   - <stem>_disc_b.png: D_b per flavour; <stem>_roc.png: c-, light- (and
 //     tau-) rejection against b-efficiency.
 //
-// and loss.png with the training and validation losses per epoch. Compare
+// and loss.png with the training and validation losses per epoch (none,
+// with a note, for a run without training history, as import-salt makes
+// it). Compare
 // plots the ROC curves of two runs on the same file with their ratio.
 package evaluate
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -103,7 +106,10 @@ type Report struct {
 	Checkpoint string
 	OutDir     string
 	Files      []FileResult
-	LossPlot   string // "" with NoPlots
+	LossPlot   string // "" with NoPlots or without training history
+	// Notes say what was skipped or changed and why (a loss plot skipped
+	// for want of training history, a fallback to the CPU), for stderr.
+	Notes []string
 }
 
 // outputs resolves the files to evaluate (given, or the run's test
@@ -213,9 +219,6 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 			// No truth at all: the predictions are the result.
 			fr.JSON = ""
 			os.Remove(filepath.Join(out, names[i]+".json"))
-			if opts.Log != nil {
-				fmt.Fprintf(opts.Log, "evaluated %s: no truth labels, wrote the predictions %s\n", file, fr.Predictions)
-			}
 			rep.Files = append(rep.Files, fr)
 			continue
 		}
@@ -242,22 +245,29 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 			}
 			fr.Plots = append(fr.Plots, discPlot, rocPlot)
 		}
-		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, "evaluated %s: wrote %s, %s\n", file, fr.Predictions, fr.JSON)
-		}
 		rep.Files = append(rep.Files, fr)
 	}
 	if !opts.NoPlots {
-		lc, err := ReadLosses(opts.RunDir)
-		if err != nil {
-			return nil, err
-		}
-		rep.LossPlot = filepath.Join(out, LossPlot)
-		if err := PlotLoss(rep.LossPlot, run.Spec.Name+": loss per epoch", lc); err != nil {
+		if err := lossPlot(rep, run, out); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
+}
+
+// lossPlot writes the loss plot of a run into out, or, for a run without
+// training history (one import-salt made), notes why there is none.
+func lossPlot(rep *Report, run *train.RunInfo, out string) error {
+	lc, err := ReadLosses(run.Dir)
+	if errors.Is(err, ErrNoHistory) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("no %s: %s has no training history (%s): a run made by import-salt has none until salt-ort trains it (train --resume)", LossPlot, run.Dir, train.TrainMetrics))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rep.LossPlot = filepath.Join(out, LossPlot)
+	return PlotLoss(rep.LossPlot, run.Spec.Name+": loss per epoch", lc)
 }
 
 // writeJSON writes v as indented JSON, atomically.
