@@ -36,7 +36,9 @@ split with the outputs of the training-time evaluation graph) and <OUT>.md
 (a model card). Before it reports success it runs the ONNX checker (where
 python3-onnx is installed) and validates the model on its own vectors; on
 a failure it exits 1 and writes nothing. The same checkpoint always gives
-the same bytes.`,
+the same bytes. It runs on the CPU whatever device the run was trained on
+(a model Salt trained on a GPU exports on a CPU machine); --device cuda
+computes the validation vectors on the GPU instead.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "ONNX file to write", Required: true},
 			&cli.StringFlag{Name: "checkpoint", Value: "best", Usage: "best, last, or a checkpoint file"},
@@ -47,11 +49,15 @@ the same bytes.`,
 			&cli.StringSliceFlag{Name: "rename", Usage: "rename an output, OLD:NEW without the model prefix (e.g. pu:plight); repeatable"},
 			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the evaluation graph computes the validation vectors: cpu (the same bytes on every machine) or cuda; the exported model is validated on the CPU, where ATLAS runs it"},
 			&cli.BoolFlag{Name: "json", Usage: "print what was written as JSON"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("salt-ort export: give exactly one run directory (salt-ort export RUN_DIR -o model.onnx)", ExitUsage)
+			}
+			if err := checkDevice(c); err != nil {
+				return err
 			}
 			rename := map[string]string{}
 			for _, r := range c.StringSlice("rename") {
@@ -82,7 +88,7 @@ the same bytes.`,
 				Batched: c.Bool("batched"), ValidationJets: c.Int("validation-jets"),
 				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
-				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt,
+				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt, Device: c.String("device"),
 			})
 			var verr *deploy.ValidationError
 			if errors.As(err, &verr) {

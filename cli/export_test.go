@@ -31,6 +31,8 @@ func TestExportCommand(t *testing.T) {
 	salt := func(args ...string) (string, int) {
 		var out bytes.Buffer
 		cmd := exec.Command(bin, args...)
+		// No CUDA provider, even on a machine that has one.
+		cmd.Env = append(os.Environ(), "SALT_ORT_CUDA_LIB="+filepath.Join(data, "libonnxruntime_providers_cuda.so"))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		code := 0
@@ -80,6 +82,8 @@ func TestExportCommand(t *testing.T) {
 		{"rename without a colon", []string{"--rename", "pu"}, ExitUsage, "give OLD:NEW"},
 		{"unknown track selection", []string{"--track-selection", "tight"}, ExitUsage, "not one ATLAS's loader recognises"},
 		{"unknown task", []string{"--tasks", "jet_flavour"}, ExitFailure, `no task "jet_flavour"`},
+		{"unknown device", []string{"--device", "tpu"}, ExitUsage, `--device "tpu": give cpu or cuda`},
+		{"CUDA not here", []string{"--device", "cuda"}, ExitFailure, "--device cuda"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -82,7 +82,13 @@ type Options struct {
 	// count (0: all cores).
 	Runtime *runtime.Runtime
 	Threads int
-	// Log, if set, receives a line per file written.
+	// Device is where the evaluation graph runs: "cpu", "cuda" (which must
+	// be available), or "" for the run's training.device, falling back to
+	// the CPU, with a note, where CUDA is not available here (see
+	// train.EvalDevice).
+	Device string
+	// Log, if set, receives a line per file Run wrote, and the notes of
+	// Compare (a run's fallback to the CPU).
 	Log io.Writer
 }
 
@@ -203,11 +209,19 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	device, note, err := train.EvalDevice(opts.Runtime, run.Config, opts.Device)
+	if err != nil {
+		return nil, err
+	}
+	opts.Device = device
 	files, names, out, err := outputs(run, opts.Files, opts.OutDir, filepath.Join(opts.RunDir, Dir))
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{RunDir: opts.RunDir, Checkpoint: ckpt, OutDir: out}
+	if note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	for i, file := range files {
 		fr := FileResult{File: file, Predictions: filepath.Join(out, names[i]+".h5"), JSON: filepath.Join(out, names[i]+".json")}
 		coll, err := predict(ctx, predictOptions{run: run, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, limit: opts.NumJets, opts: &opts})
@@ -310,6 +324,17 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 	if err != nil {
 		return nil, err
 	}
+	devices := map[*train.RunInfo]string{}
+	for _, r := range []*train.RunInfo{a, b} {
+		dev, note, err := train.EvalDevice(opts.Runtime, r.Config, opts.Device)
+		if err != nil {
+			return nil, err
+		}
+		if note != "" && opts.Log != nil {
+			fmt.Fprintf(opts.Log, "note: %s: %s\n", r.Dir, note)
+		}
+		devices[r] = dev
+	}
 	labelA, labelB := filepath.Base(filepath.Clean(runA)), filepath.Base(filepath.Clean(runB))
 	if labelA == labelB {
 		labelA, labelB = "A", "B"
@@ -327,7 +352,9 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 				return nil, err
 			}
 			// No prediction file, so no jets fields to copy.
-			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, limit: opts.NumJets, opts: &opts})
+			sideOpts := opts
+			sideOpts.Device = devices[side.run]
+			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, limit: opts.NumJets, opts: &sideOpts})
 			if err != nil {
 				return nil, err
 			}
