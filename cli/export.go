@@ -154,23 +154,32 @@ boundary. With --cpp it also builds the generated C++ program and requires
 its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
 applies the rules ATLAS's two loaders apply to the model's metadata, inputs
 and outputs, running it with 0, 1, 40 and 200 constituents. Exits 1 when an
-output or a rule fails.`,
+output or a rule fails. The model runs on the CPU, where ATLAS runs it;
+--device cuda runs it on ONNX Runtime's CUDA provider instead (an error
+naming the fix where that is not available here).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "vectors", Usage: "validation vectors (default: <model>.validation.h5)"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "largest absolute difference on probabilities"},
 			&cli.BoolFlag{Name: "cpp", Usage: "also build the generated C++ program with CMake and require bit-identical outputs, then check the model against ATLAS's loader rules from C++"},
 			&cli.StringFlag{Name: "work-dir", Usage: "where --cpp generates and builds the C++ program (default: a temporary directory)"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run the model on cpu (as ATLAS does) or cuda"},
 			&cli.BoolFlag{Name: "json", Usage: "print the comparison as JSON (exit code as without)"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("salt-ort validate: give exactly one model file (salt-ort validate model.onnx)", ExitUsage)
 			}
+			if err := checkDevice(c); err != nil {
+				return err
+			}
+			if c.Bool("cpp") && c.String("device") != "cpu" {
+				return cli.Exit("salt-ort validate: --cpp compares the C++ program with Go's run on the CPU, bit for bit: drop --device cuda (or validate on the GPU in a separate call without --cpp)", ExitUsage)
+			}
 			rt, err := openRuntime(c)
 			if err != nil {
 				return cli.Exit(err, ExitFailure)
 			}
-			rep, err := deploy.Validate(c.Context, deploy.ValidateOptions{Model: c.Args().First(), Vectors: c.String("vectors"), Tolerance: c.Float64("tolerance"), Runtime: rt})
+			rep, err := deploy.Validate(c.Context, deploy.ValidateOptions{Model: c.Args().First(), Vectors: c.String("vectors"), Tolerance: c.Float64("tolerance"), Runtime: rt, Device: c.String("device")})
 			if err != nil {
 				return exitFor(err)
 			}

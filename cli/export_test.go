@@ -71,6 +71,19 @@ func TestExportCommand(t *testing.T) {
 		!strings.Contains(out, "bit-identical to Go") || !strings.Contains(out, "ATLAS's loaders") {
 		t.Fatalf("validate --cpp exited %d:\n%s", code, out)
 	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--device", "cuda"}, ExitFailure, "--device cuda"},
+		{[]string{"--device", "cuda", "--cpp"}, ExitUsage, "drop --device cuda"},
+		{[]string{"--device", "tpu"}, ExitUsage, "give cpu or cuda"},
+	} {
+		if out, code := salt(append([]string{"validate", model}, tc.args...)...); code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("validate %v: exit %d, want %d with %q:\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
 
 	for _, tc := range []struct {
 		name string

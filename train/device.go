@@ -96,11 +96,19 @@ func registerCUDA(rt *runtime.Runtime, explicit string) error {
 // here (nil where they can): no provider library, no CUDA libraries for
 // it, or no GPU.
 func cudaAvailable(rt *runtime.Runtime, c *config.Config) error {
-	if err := registerCUDA(rt, c.Training.CUDAProvider); err != nil {
-		return err
-	}
-	_, err := rt.DeviceAt(runtime.CUDAProvider, 0)
+	_, err := CUDADevice(rt, c.Training.CUDAProvider)
 	return err
+}
+
+// CUDADevice registers ONNX Runtime's CUDA provider, from the library
+// explicit names (a training.cuda_provider; "" looks in the default
+// places, see runtime.CUDALibraryPath), and returns its first GPU. The
+// error says why there is none here and how to fix it.
+func CUDADevice(rt *runtime.Runtime, explicit string) (runtime.Device, error) {
+	if err := registerCUDA(rt, explicit); err != nil {
+		return runtime.Device{}, err
+	}
+	return rt.DeviceAt(runtime.CUDAProvider, 0)
 }
 
 // EvalDevice resolves where a run's evaluation graph runs: "cpu" or
