@@ -24,13 +24,21 @@ the layout of Salt's prediction writer (jets: the kept fields plus
 probabilities, <model>_VertexIndex and valid),
 <stem>.json with the performance summary, <stem>_disc_b.png (D_b per
 flavour), <stem>_roc.png (c- and light-rejection against b-efficiency) and
-loss.png (training and validation loss per epoch). It prints the c- and
+loss.png (training and validation loss per epoch; a run import-salt made
+has no training history, so it gets none, with a note on stderr). The
+outputs appear only once all of them are written: a failed evaluation
+leaves the output directory as it was. It prints the c- and
 light-rejection at 60/70/77/85 % b-efficiency for
 D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)), the AUCs, the track-origin
 accuracy per class, the vertexing pair efficiency and purity and the
 regression resolution. A file without the truth labels of a task (an
 unlabelled sample) gets that task's predictions only; a file with none at all
 gets the prediction file only.
+
+The evaluation runs on the run's training.device; --device cpu or cuda
+chooses. A run trained on a GPU is evaluated on the CPU where CUDA is not
+available here, with a note on stderr; an explicit --device cuda that
+cannot be honoured is an error.
 
 --compare RUN_A RUN_B evaluates both runs on the same test files (default:
 RUN_A's) and writes compare_<stem>_roc.png (both ROC curves with the ratio
@@ -44,6 +52,7 @@ B/A) into --out (default: the current directory).`,
 			&cli.StringFlag{Name: "out", Usage: "output directory (default: RUN_DIR/eval; with --compare the current directory)"},
 			&cli.BoolFlag{Name: "compare", Usage: "compare two runs: salt-ort eval --compare RUN_A RUN_B"},
 			&cli.BoolFlag{Name: "no-plots", Usage: "write no PNG files"},
+			&cli.StringFlag{Name: "device", Usage: "cpu or cuda (default: the run's training.device, or the CPU, with a note, where CUDA is not available here)"},
 			&cli.IntFlag{Name: "threads", Usage: "ONNX Runtime threads (default: all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summaries as JSON instead of tables"},
 		},
@@ -69,9 +78,12 @@ B/A) into --out (default: the current directory).`,
 			if c.Int("num-jets") < 0 {
 				return cli.Exit("salt-ort eval: --num-jets must be ≥ 0 (0 = all)", ExitUsage)
 			}
+			if err := checkDevice(c); err != nil {
+				return err
+			}
 			opts := evaluate.Options{
 				Checkpoint: c.String("checkpoint"), OutDir: c.String("out"), NumJets: c.Int("num-jets"),
-				FC: fc, NoPlots: c.Bool("no-plots"), Runtime: rt, Threads: c.Int("threads"),
+				FC: fc, NoPlots: c.Bool("no-plots"), Runtime: rt, Threads: c.Int("threads"), Device: c.String("device"),
 			}
 			if c.IsSet("test") {
 				opts.Files = c.StringSlice("test")
@@ -80,12 +92,16 @@ B/A) into --out (default: the current directory).`,
 				opts.Keep = c.StringSlice("keep")
 			}
 			if c.Bool("compare") {
+				opts.Log = c.App.ErrWriter
 				return compare(c, opts)
 			}
 			opts.RunDir = c.Args().First()
 			rep, err := evaluate.Run(c.Context, opts)
 			if err != nil {
 				return exitFor(err)
+			}
+			for _, n := range rep.Notes {
+				fmt.Fprintf(c.App.ErrWriter, "note: %s\n", n)
 			}
 			if c.Bool("json") {
 				var sums []*evaluate.Summary
@@ -122,6 +138,14 @@ B/A) into --out (default: the current directory).`,
 			return nil
 		},
 	}
+}
+
+// checkDevice refuses a --device other than cpu or cuda.
+func checkDevice(c *cli.Context) error {
+	if d := c.String("device"); c.IsSet("device") && d != "cpu" && d != "cuda" {
+		return cli.Exit(fmt.Sprintf("salt-ort %s: --device %q: give cpu or cuda", c.Command.Name, d), ExitUsage)
+	}
+	return nil
 }
 
 // compare runs `salt-ort eval --compare RUN_A RUN_B`.

@@ -40,7 +40,10 @@ a failure it exits 1 and writes nothing. With --ort it also runs the
 vectors in those ONNX Runtime releases and records in the metadata and the
 model card which reproduced them and the largest difference of each (a
 release that cannot load the model is recorded by name, not a failure).
-The same checkpoint always gives the same bytes.`,
+The same checkpoint always gives the same bytes. It runs on the CPU
+whatever device the run was trained on (a model Salt trained on a GPU
+exports on a CPU machine); --device cuda computes the validation vectors
+on the GPU instead.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "ONNX file to write", Required: true},
 			&cli.StringFlag{Name: "checkpoint", Value: "best", Usage: "best, last, or a checkpoint file"},
@@ -51,6 +54,7 @@ The same checkpoint always gives the same bytes.`,
 			&cli.StringSliceFlag{Name: "rename", Usage: "rename an output, OLD:NEW without the model prefix (e.g. pu:plight); repeatable"},
 			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "where the evaluation graph computes the validation vectors: cpu (the same bytes on every machine) or cuda; the exported model is validated on the CPU, where ATLAS runs it"},
 			&cli.BoolFlag{Name: "json", Usage: "print what was written as JSON"},
 			&cli.IntFlag{Name: "opset", Usage: fmt.Sprintf("ONNX opset to write, %d to %d (default: the lowest the graph needs)", deploy.MinOpset, deploy.MaxOpset)},
 			&cli.StringSliceFlag{Name: "ort", Usage: ortFlagUsage},
@@ -58,6 +62,9 @@ The same checkpoint always gives the same bytes.`,
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return cli.Exit("salt-ort export: give exactly one run directory (salt-ort export RUN_DIR -o model.onnx)", ExitUsage)
+			}
+			if err := checkDevice(c); err != nil {
+				return err
 			}
 			rename := map[string]string{}
 			for _, r := range c.StringSlice("rename") {
@@ -88,7 +95,7 @@ The same checkpoint always gives the same bytes.`,
 				Batched: c.Bool("batched"), ValidationJets: c.Int("validation-jets"),
 				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
-				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt,
+				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt, Device: c.String("device"),
 				Opset: c.Int("opset"), Releases: c.StringSlice("ort"),
 			})
 			var verr *deploy.ValidationError
@@ -163,12 +170,15 @@ release cannot load or run the model. With --cpp it also builds the
 generated C++ program and requires its outputs to equal Go's bit for bit, then builds salt-ort-athena-check and
 applies the rules ATLAS's two loaders apply to the model's metadata, inputs
 and outputs, running it with 0, 1, 40 and 200 constituents. Exits 1 when an
-output or a rule fails.`,
+output or a rule fails. The model runs on the CPU, where ATLAS runs it;
+--device cuda runs it on ONNX Runtime's CUDA provider instead (an error
+naming the fix where that is not available here).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "vectors", Usage: "validation vectors (default: <model>.validation.h5)"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "largest absolute difference on probabilities"},
 			&cli.BoolFlag{Name: "cpp", Usage: "also build the generated C++ program with CMake and require bit-identical outputs, then check the model against ATLAS's loader rules from C++"},
 			&cli.StringFlag{Name: "work-dir", Usage: "where --cpp generates and builds the C++ program (default: a temporary directory)"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "run the model on cpu (as ATLAS does) or cuda"},
 			&cli.BoolFlag{Name: "json", Usage: "print the comparison as JSON (exit code as without)"},
 			&cli.StringSliceFlag{Name: "ort", Usage: ortFlagUsage},
 		},
@@ -176,11 +186,17 @@ output or a rule fails.`,
 			if c.NArg() != 1 {
 				return cli.Exit("salt-ort validate: give exactly one model file (salt-ort validate model.onnx)", ExitUsage)
 			}
+			if err := checkDevice(c); err != nil {
+				return err
+			}
+			if c.Bool("cpp") && c.String("device") != "cpu" {
+				return cli.Exit("salt-ort validate: --cpp compares the C++ program with Go's run on the CPU, bit for bit: drop --device cuda (or validate on the GPU in a separate call without --cpp)", ExitUsage)
+			}
 			rt, err := openRuntime(c)
 			if err != nil {
 				return cli.Exit(err, ExitFailure)
 			}
-			rep, err := deploy.Validate(c.Context, deploy.ValidateOptions{Model: c.Args().First(), Vectors: c.String("vectors"), Tolerance: c.Float64("tolerance"), Runtime: rt})
+			rep, err := deploy.Validate(c.Context, deploy.ValidateOptions{Model: c.Args().First(), Vectors: c.String("vectors"), Tolerance: c.Float64("tolerance"), Runtime: rt, Device: c.String("device")})
 			if err != nil {
 				return exitFor(err)
 			}

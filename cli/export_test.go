@@ -32,6 +32,8 @@ func TestExportCommand(t *testing.T) {
 	salt := func(args ...string) (string, int) {
 		var out bytes.Buffer
 		cmd := exec.Command(bin, args...)
+		// No CUDA provider, even on a machine that has one.
+		cmd.Env = append(os.Environ(), "SALT_ORT_CUDA_LIB="+filepath.Join(data, "libonnxruntime_providers_cuda.so"))
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		code := 0
@@ -80,6 +82,19 @@ func TestExportCommand(t *testing.T) {
 	if out, code := salt("validate", model, "--ort", "1.99.0"); code != ExitFailure || !strings.Contains(out, "ONNX Runtime 1.99.0 is not installed: run third_party/onnxruntime/fetch-versions.sh 1.99.0") {
 		t.Fatalf("validate --ort 1.99.0 exited %d:\n%s", code, out)
 	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--device", "cuda"}, ExitFailure, "--device cuda"},
+		{[]string{"--device", "cuda", "--cpp"}, ExitUsage, "drop --device cuda"},
+		{[]string{"--device", "tpu"}, ExitUsage, "give cpu or cuda"},
+	} {
+		if out, code := salt(append([]string{"validate", model}, tc.args...)...); code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("validate %v: exit %d, want %d with %q:\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
 
 	for _, tc := range []struct {
 		name string
@@ -93,6 +108,8 @@ func TestExportCommand(t *testing.T) {
 		{"unknown task", []string{"--tasks", "jet_flavour"}, ExitFailure, `no task "jet_flavour"`},
 		{"opset too old", []string{"--opset", "13"}, ExitFailure, "which opset 15 introduced: export with --opset 15 or later"},
 		{"opset too new", []string{"--opset", "30"}, ExitFailure, "export with --opset 23 or lower"},
+		{"unknown device", []string{"--device", "tpu"}, ExitUsage, `--device "tpu": give cpu or cuda`},
+		{"CUDA not here", []string{"--device", "cuda"}, ExitFailure, "--device cuda"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -84,7 +84,7 @@ not fit (exit 1). Either way nothing is written.`,
 			if opts.Checkpoint != "" {
 				fmt.Fprintf(w, "imported %s (%d parameters) from %s\n", res.Converted.Config.Model.Name, res.Parameters, opts.Checkpoint)
 				if res.Optimizer {
-					fmt.Fprintf(w, "optimizer state and schedule position imported: training continues with epoch %d of %d, after step %d\n", res.Position.Epoch+1, res.Converted.Config.Training.Epochs, res.Position.Step)
+					fmt.Fprintf(w, "optimizer state and schedule position imported: training continues with epoch %d of %d from batch %d, after step %d\n", res.Position.Epoch+1, res.Converted.Config.Training.Epochs, res.Position.Batch, res.Position.Step)
 				}
 			} else {
 				fmt.Fprintf(w, "converted %s (no checkpoint: train it from the start with salt-ort train %s/config.toml --resume %s)\n", opts.Config, res.Dir, res.Dir)

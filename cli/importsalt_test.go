@@ -43,7 +43,7 @@ func TestImportSaltCommand(t *testing.T) {
 
 	run := filepath.Join(t.TempDir(), "run")
 	out, code := salt("import-salt", tw.ConfigYAML, tw.Ckpt, "--out", run)
-	if code != 0 || !strings.Contains(out, "imported GN2") || !strings.Contains(out, "training continues with epoch 4 of 10, after step 3") {
+	if code != 0 || !strings.Contains(out, "imported GN2") || !strings.Contains(out, "training continues with epoch 4 of 10 from batch 0, after step 3") {
 		t.Fatalf("import-salt exited %d:\n%s", code, out)
 	}
 	for _, f := range []string{"config.toml", "resolved.toml", "norm_dict.yaml", "class_dict.yaml", "checkpoints/last.safetensors", "salt-import.txt"} {

@@ -68,6 +68,11 @@ type ExportOptions struct {
 	// into the metadata and the model card. A release that cannot load or
 	// reproduce the model is recorded, not an export failure.
 	Releases []string
+	// Device is where the evaluation graph computes the validation
+	// vectors: "" or "cpu" (where ATLAS runs the model, and the same
+	// bytes on every machine), or "cuda" (resolved with
+	// train.EvalDevice). The exported model is validated on the CPU.
+	Device string
 }
 
 // Exported lists what Export wrote and how it was checked.
@@ -133,6 +138,13 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	run, err := train.LoadRun(opts.RunDir)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Device != "" {
+		// Only an explicit device is resolved: the default is the CPU,
+		// whatever the run was trained on.
+		if opts.Device, _, err = train.EvalDevice(opts.Runtime, run.Config, opts.Device); err != nil {
+			return nil, err
+		}
 	}
 	spec := run.Spec
 	if opts.Name != "" {
@@ -226,7 +238,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if err != nil {
 		return nil, err
 	}
-	vec, err := computeVectors(ctx, opts.Runtime, run, spec, outs, params, opts.ValidationJets)
+	vec, err := computeVectors(ctx, opts.Runtime, opts.Device, run, spec, outs, params, opts.ValidationJets)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,13 @@ type ValidateOptions struct {
 	Tolerance float64 // default: DefaultTolerance
 	Threads   int     // ONNX Runtime threads (default 1)
 	Runtime   *runtime.Runtime
+	// Device runs the model on "cpu" ("" too), or on "cuda" through ONNX
+	// Runtime's CUDA provider, which must be available here.
+	Device string
+	// Provider, when not "", places the model on that execution
+	// provider's device instead (tests run the device path with
+	// runtime.CPUProvider).
+	Provider string
 }
 
 // OutputReport is the comparison of one output over all jets.
@@ -76,6 +83,13 @@ type Model struct {
 	Outputs []OutputSpec
 	sess    *runtime.Session
 	vlayout vectorLayout
+	// dev is the session on an execution provider's device
+	// (ValidateOptions.Device), nil on the default CPU session; bindings
+	// are its bound tensors per input shape, and outDims the graph
+	// outputs' dimensions (-1 where named, such as n_jets).
+	dev      *runtime.DeviceSession
+	bindings map[string]*runtime.DeviceBinding
+	outDims  [][]int64
 }
 
 // OutputSpec is an output's name and ONNX element type.
@@ -86,6 +100,12 @@ type OutputSpec struct {
 
 // Open loads an exported model: its metadata and a session.
 func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
+	return open(rt, path, threads, nil)
+}
+
+// open is Open with the session on dev, or on the default CPU session
+// where dev is nil.
+func open(rt *runtime.Runtime, path string, threads int, dev *runtime.Device) (*Model, error) {
 	m, data, err := openMeta(path)
 	if err != nil {
 		return nil, err
@@ -93,7 +113,11 @@ func Open(rt *runtime.Runtime, path string, threads int) (*Model, error) {
 	if threads <= 0 {
 		threads = 1
 	}
-	if m.sess, err = rt.NewSession(path, data, runtime.Options{IntraOpThreads: threads}); err != nil {
+	if dev == nil {
+		if m.sess, err = rt.NewSession(path, data, runtime.Options{IntraOpThreads: threads}); err != nil {
+			return nil, err
+		}
+	} else if m.dev, err = rt.NewDeviceSession(path, data, *dev, runtime.DeviceOptions{Options: runtime.Options{IntraOpThreads: threads}}); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -126,6 +150,15 @@ func openMeta(path string) (*Model, []byte, error) {
 	m := &Model{Path: path, Meta: meta, Spec: spec, vlayout: vl}
 	for _, o := range mp.GetGraph().GetOutput() {
 		m.Outputs = append(m.Outputs, OutputSpec{Name: o.GetName(), Type: o.GetType().GetTensorType().GetElemType()})
+		var dims []int64
+		for _, d := range o.GetType().GetTensorType().GetShape().GetDim() {
+			if p, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok {
+				dims = append(dims, p.DimValue)
+			} else {
+				dims = append(dims, -1)
+			}
+		}
+		m.outDims = append(m.outDims, dims)
 	}
 	return m, data, nil
 }
@@ -160,12 +193,22 @@ func ReadMetadata(data []byte) (*onnxpb.ModelProto, *Metadata, error) {
 }
 
 // Close releases the session.
-func (m *Model) Close() error { return m.sess.Close() }
+func (m *Model) Close() error {
+	if m.dev != nil {
+		return m.closeDevice()
+	}
+	return m.sess.Close()
+}
 
 // Run runs the model on validation vectors and returns, per validation
 // output, its values per jet (in the one-jet interface's terms).
 func (m *Model) Run(v *Vectors) (map[string][][]float32, error) {
-	if m.Meta.Interface == "batched" {
+	switch {
+	case m.dev != nil && m.Meta.Interface == "batched":
+		return m.runBatchedOnDevice(v)
+	case m.dev != nil:
+		return m.runSingleOnDevice(v)
+	case m.Meta.Interface == "batched":
 		return m.runBatched(v)
 	}
 	return m.runSingle(v)
@@ -278,7 +321,6 @@ func describeSizes(v *Vectors, j int) string {
 // runBatched calls the batched model on chunks of jets and decides its
 // predictions into the one-jet interface's outputs.
 func (m *Model) runBatched(v *Vectors) (map[string][][]float32, error) {
-	spec := m.Spec
 	nj := len(v.JetVars)
 	res := map[string][][]float32{}
 	const chunk = 100
@@ -340,22 +382,32 @@ func (m *Model) runBatched(v *Vectors) (map[string][][]float32, error) {
 		}
 		runtime.Destroy(outs...)
 		release()
-		if err := deriveOutputs(spec, m.vlayout.outputs, sub, preds); err != nil {
+		if err := m.addBatched(res, sub, preds); err != nil {
 			return nil, err
-		}
-		for _, o := range m.vlayout.outputs {
-			vals := sub.Expected[o.Name]
-			per := len(vals) / b
-			for j := 0; j < b; j++ {
-				row := vals[j*per : (j+1)*per]
-				if o.PerConstituent() {
-					row = row[:sub.group(o.Group).N[j]]
-				}
-				res[o.Name] = append(res[o.Name], append([]float32(nil), row...))
-			}
 		}
 	}
 	return res, nil
+}
+
+// addBatched decides the batched model's predictions preds for the jets
+// of sub into the one-jet interface's outputs and appends them to res.
+func (m *Model) addBatched(res map[string][][]float32, sub *Vectors, preds map[string][]float32) error {
+	if err := deriveOutputs(m.Spec, m.vlayout.outputs, sub, preds); err != nil {
+		return err
+	}
+	b := sub.Jets
+	for _, o := range m.vlayout.outputs {
+		vals := sub.Expected[o.Name]
+		per := len(vals) / b
+		for j := 0; j < b; j++ {
+			row := vals[j*per : (j+1)*per]
+			if o.PerConstituent() {
+				row = row[:sub.group(o.Group).N[j]]
+			}
+			res[o.Name] = append(res[o.Name], append([]float32(nil), row...))
+		}
+	}
+	return nil
 }
 
 // ReadVectors reads the validation vectors of the model.
@@ -372,7 +424,7 @@ func Validate(ctx context.Context, opts ValidateOptions) (*Report, error) {
 	if opts.Tolerance == 0 {
 		opts.Tolerance = DefaultTolerance
 	}
-	m, err := Open(opts.Runtime, opts.Model, opts.Threads)
+	m, err := openFor(opts)
 	if err != nil {
 		return nil, err
 	}

@@ -76,8 +76,9 @@ func newVectors(spec model.Spec, n int) *Vectors {
 // normalised, moves each jet's valid constituents first (the one-jet
 // interface has no padding), runs the evaluation graph on them with
 // params (one thread, so the vectors do not depend on the machine's core
-// count) and derives the deployment outputs outs from its predictions.
-func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo, spec model.Spec, outs []model.DeployOutput, params []float32, n int) (*Vectors, error) {
+// count) on device ("" or "cpu", or "cuda") and derives the deployment
+// outputs outs from its predictions.
+func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, run *train.RunInfo, spec model.Spec, outs []model.DeployOutput, params []float32, n int) (*Vectors, error) {
 	cfg := run.Config
 	batch := min(n, 100)
 	open := func(norm loader.NormDict) (*loader.Dataset, error) {
@@ -98,7 +99,7 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, run *train.RunInfo
 	n = rawDS.Len()
 	v := newVectors(spec, n)
 
-	ev, err := train.NewEvaluator(rt, spec, cfg.Data.JetDataset, batch, 1)
+	ev, err := train.NewEvaluatorOn(rt, cfg, device, spec, batch, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -82,3 +82,40 @@ func TestEvalCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalImportedGPURun runs `salt-ort eval` with its defaults on a run as
+// import-salt makes one of a model Salt trained on a GPU, on a machine
+// without CUDA: it writes every output but the loss plot, with notes on
+// stderr saying why; --device cuda is an error naming the fixes.
+func TestEvalImportedGPURun(t *testing.T) {
+	run := evaluate.ImportedGPURunForTest(t)
+	_, errs, code := runCLI(t, "eval", run, "--threads", "2", "-n", "100")
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s", code, errs)
+	}
+	for _, want := range []string{`note: the run was trained with training.device = "cuda"`, "note: no loss.png", "no training history"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errs)
+		}
+	}
+	for _, f := range []string{"test.h5", "test.json", "test_disc_b.png", "test_roc.png"} {
+		if _, err := os.Stat(filepath.Join(run, evaluate.Dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  []string
+	}{
+		{[]string{"--device", "cuda"}, saltcli.ExitFailure, []string{"--device cuda", "make deps-cuda", "--device cpu"}},
+		{[]string{"--device", "gpu"}, saltcli.ExitUsage, []string{`--device "gpu": give cpu or cuda`}},
+	} {
+		_, errs, code := runCLI(t, append([]string{"eval", run, "--out", t.TempDir()}, tc.args...)...)
+		for _, m := range tc.msg {
+			if code != tc.code || !strings.Contains(errs, m) {
+				t.Errorf("%v: exit code %d, stderr %q; want %d and %q", tc.args, code, errs, tc.code, m)
+			}
+		}
+	}
+}

@@ -23,13 +23,16 @@
 //   - <stem>_disc_b.png: D_b per flavour; <stem>_roc.png: c-, light- (and
 //     tau-) rejection against b-efficiency.
 //
-// and loss.png with the training and validation losses per epoch. Compare
+// and loss.png with the training and validation losses per epoch (none,
+// with a note, for a run without training history, as import-salt makes
+// it). Compare
 // plots the ROC curves of two runs on the same file with their ratio.
 package evaluate
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -79,7 +82,13 @@ type Options struct {
 	// count (0: all cores).
 	Runtime *runtime.Runtime
 	Threads int
-	// Log, if set, receives a line per file written.
+	// Device is where the evaluation graph runs: "cpu", "cuda" (which must
+	// be available), or "" for the run's training.device, falling back to
+	// the CPU, with a note, where CUDA is not available here (see
+	// train.EvalDevice).
+	Device string
+	// Log, if set, receives a line per file Run wrote, and the notes of
+	// Compare (a run's fallback to the CPU).
 	Log io.Writer
 }
 
@@ -103,7 +112,10 @@ type Report struct {
 	Checkpoint string
 	OutDir     string
 	Files      []FileResult
-	LossPlot   string // "" with NoPlots
+	LossPlot   string // "" with NoPlots or without training history
+	// Notes say what was skipped or changed and why (a loss plot skipped
+	// for want of training history, a fallback to the CPU), for stderr.
+	Notes []string
 }
 
 // outputs resolves the files to evaluate (given, or the run's test
@@ -197,11 +209,19 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	device, note, err := train.EvalDevice(opts.Runtime, run.Config, opts.Device)
+	if err != nil {
+		return nil, err
+	}
+	opts.Device = device
 	files, names, out, err := outputs(run, opts.Files, opts.OutDir, filepath.Join(opts.RunDir, Dir))
 	if err != nil {
 		return nil, err
 	}
 	rep := &Report{RunDir: opts.RunDir, Checkpoint: ckpt, OutDir: out}
+	if note != "" {
+		rep.Notes = append(rep.Notes, note)
+	}
 	for i, file := range files {
 		fr := FileResult{File: file, Predictions: filepath.Join(out, names[i]+".h5"), JSON: filepath.Join(out, names[i]+".json")}
 		coll, err := predict(ctx, predictOptions{run: run, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, limit: opts.NumJets, opts: &opts})
@@ -213,9 +233,6 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 			// No truth at all: the predictions are the result.
 			fr.JSON = ""
 			os.Remove(filepath.Join(out, names[i]+".json"))
-			if opts.Log != nil {
-				fmt.Fprintf(opts.Log, "evaluated %s: no truth labels, wrote the predictions %s\n", file, fr.Predictions)
-			}
 			rep.Files = append(rep.Files, fr)
 			continue
 		}
@@ -242,22 +259,29 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 			}
 			fr.Plots = append(fr.Plots, discPlot, rocPlot)
 		}
-		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, "evaluated %s: wrote %s, %s\n", file, fr.Predictions, fr.JSON)
-		}
 		rep.Files = append(rep.Files, fr)
 	}
 	if !opts.NoPlots {
-		lc, err := ReadLosses(opts.RunDir)
-		if err != nil {
-			return nil, err
-		}
-		rep.LossPlot = filepath.Join(out, LossPlot)
-		if err := PlotLoss(rep.LossPlot, run.Spec.Name+": loss per epoch", lc); err != nil {
+		if err := lossPlot(rep, run, out); err != nil {
 			return nil, err
 		}
 	}
 	return rep, nil
+}
+
+// lossPlot writes the loss plot of a run into out, or, for a run without
+// training history (one import-salt made), notes why there is none.
+func lossPlot(rep *Report, run *train.RunInfo, out string) error {
+	lc, err := ReadLosses(run.Dir)
+	if errors.Is(err, ErrNoHistory) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("no %s: %s has no training history (%s): a run made by import-salt has none until salt-ort trains it (train --resume)", LossPlot, run.Dir, train.TrainMetrics))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rep.LossPlot = filepath.Join(out, LossPlot)
+	return PlotLoss(rep.LossPlot, run.Spec.Name+": loss per epoch", lc)
 }
 
 // writeJSON writes v as indented JSON, atomically.
@@ -300,6 +324,17 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 	if err != nil {
 		return nil, err
 	}
+	devices := map[*train.RunInfo]string{}
+	for _, r := range []*train.RunInfo{a, b} {
+		dev, note, err := train.EvalDevice(opts.Runtime, r.Config, opts.Device)
+		if err != nil {
+			return nil, err
+		}
+		if note != "" && opts.Log != nil {
+			fmt.Fprintf(opts.Log, "note: %s: %s\n", r.Dir, note)
+		}
+		devices[r] = dev
+	}
 	labelA, labelB := filepath.Base(filepath.Clean(runA)), filepath.Base(filepath.Clean(runB))
 	if labelA == labelB {
 		labelA, labelB = "A", "B"
@@ -317,7 +352,9 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 				return nil, err
 			}
 			// No prediction file, so no jets fields to copy.
-			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, limit: opts.NumJets, opts: &opts})
+			sideOpts := opts
+			sideOpts.Device = devices[side.run]
+			coll, err := predict(ctx, predictOptions{run: side.run, checkpoint: ckpt, file: file, keep: []string{}, limit: opts.NumJets, opts: &sideOpts})
 			if err != nil {
 				return nil, err
 			}

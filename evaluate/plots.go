@@ -3,8 +3,10 @@ package evaluate
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -365,9 +367,18 @@ type LossCurves struct {
 	Val        map[string][]float64
 }
 
+// ErrNoHistory reports a run directory without training history: neither
+// metrics/train.csv nor metrics/val.csv exists, as in a run import-salt
+// made and salt-ort has not trained. ReadLosses wraps it.
+var ErrNoHistory = errors.New("no training history")
+
 // ReadLosses reads the training and validation losses of a run directory
-// (metrics/train.csv and metrics/val.csv).
+// (metrics/train.csv and metrics/val.csv). Where neither file exists the
+// error wraps ErrNoHistory; one without the other is a damaged run.
 func ReadLosses(runDir string) (*LossCurves, error) {
+	if !exists(filepath.Join(runDir, train.TrainMetrics)) && !exists(filepath.Join(runDir, train.ValMetrics)) {
+		return nil, fmt.Errorf("evaluate: %s: %w (%s and %s are absent): it has not been trained by salt-ort", runDir, ErrNoHistory, train.TrainMetrics, train.ValMetrics)
+	}
 	read := func(name string) ([]string, [][]float64, error) {
 		path := filepath.Join(runDir, name)
 		f, err := os.Open(path)
@@ -461,6 +472,12 @@ func ReadLosses(runDir string) (*LossCurves, error) {
 		}
 	}
 	return lc, nil
+}
+
+// exists reports whether path names something (a broken entry counts).
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // PlotLoss writes a PNG of the training (solid, the mean over each

@@ -234,7 +234,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 	slices.Sort(unlabelled)
 	res, err := train.Evaluate(ctx, train.EvalOptions{
 		RunDir: po.run.Dir, Checkpoint: po.checkpoint, Files: []string{po.file}, Limit: po.limit, Unlabelled: unlabelled,
-		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Each: p.batch, Opened: opened,
+		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Device: po.opts.Device, Each: p.batch, Opened: opened,
 	})
 	if p.writer != nil {
 		if cerr := p.writer.Close(); err == nil && cerr != nil {

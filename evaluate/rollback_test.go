@@ -125,3 +125,87 @@ func TestFailedRunLeavesNoOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestFailedRerunKeepsEarlierResults evaluates a run, then fails a second
+// evaluation into the same directory after its first file is written, and
+// checks that the earlier results are still there byte for byte: a failed
+// run replaces nothing.
+func TestFailedRerunKeepsEarlierResults(t *testing.T) {
+	run, data := trainedRun(t)
+	out := filepath.Join(t.TempDir(), "eval")
+	opts := Options{RunDir: run, OutDir: out, FC: DefaultFC, Runtime: graphtest.OpenRuntime(t), Threads: 2, NumJets: 50}
+	if _, err := Run(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	before := readDir(t, out)
+	opts.NumJets = 60 // other predictions, were they written
+	opts.Files = []string{filepath.Join(data, "test.h5"), filepath.Join(data, "absent.h5")}
+	if _, err := Run(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "absent.h5") {
+		t.Fatalf("error %v, want one naming absent.h5", err)
+	}
+	after := readDir(t, out)
+	if len(after) != len(before) {
+		t.Fatalf("the output directory holds %d files after the failed run, %d before", len(after), len(before))
+	}
+	for name, b := range before {
+		if string(after[name]) != string(b) {
+			t.Errorf("%s changed although the evaluation failed", name)
+		}
+	}
+}
+
+// readDir returns the contents of every entry of dir by name.
+func readDir(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatalf("%s: %v", e.Name(), err)
+		}
+		files[e.Name()] = b
+	}
+	return files
+}
+
+// TestRunWithoutHistory evaluates a run without training history, as
+// import-salt makes it: every output but the loss plot is written, and a
+// note says why that one is not.
+func TestRunWithoutHistory(t *testing.T) {
+	run, _ := trainedRun(t)
+	r := copyRun(t, run)
+	for _, m := range []string{"train.csv", "val.csv"} {
+		if err := os.Remove(filepath.Join(r, "metrics", m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Run(context.Background(), Options{RunDir: r, FC: DefaultFC, Runtime: graphtest.OpenRuntime(t), Threads: 2, NumJets: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.LossPlot != "" {
+		t.Errorf("loss plot %s written without training history", rep.LossPlot)
+	}
+	if len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], LossPlot) || !strings.Contains(rep.Notes[0], "no training history") {
+		t.Errorf("notes %q, want one saying why there is no %s", rep.Notes, LossPlot)
+	}
+	fr := rep.Files[0]
+	for _, p := range append([]string{fr.Predictions, fr.JSON}, fr.Plots...) {
+		if filepath.Dir(p) != filepath.Join(r, Dir) {
+			t.Errorf("%s: not in the run's eval directory", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	if len(fr.Plots) != 2 {
+		t.Errorf("plots %v, want the discriminant and the ROC curves", fr.Plots)
+	}
+	if left := readDir(t, filepath.Join(r, Dir)); len(left) != 4 {
+		t.Errorf("the eval directory holds %d entries, want the predictions, the summary and 2 plots", len(left))
+	}
+}

@@ -620,6 +620,11 @@ func (b *DeviceBinding) Int64(name string) ([]int64, error) {
 	return hostData[int64](b, name, TypeInt64)
 }
 
+// Int8 returns the host buffer of a non-resident int8 tensor.
+func (b *DeviceBinding) Int8(name string) ([]int8, error) {
+	return hostData[int8](b, name, TypeInt8)
+}
+
 // Bool returns the host buffer of a non-resident bool tensor.
 func (b *DeviceBinding) Bool(name string) ([]bool, error) {
 	return hostData[bool](b, name, TypeBool)

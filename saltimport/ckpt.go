@@ -25,6 +25,9 @@ type Checkpoint struct {
 	// Epoch is the epoch the checkpoint was written in (0-based) and
 	// GlobalStep the optimizer steps done, both -1 where absent.
 	Epoch, GlobalStep int
+	// Loop is the fit loop's progress (loops.fit_loop), nil where absent;
+	// ResumePosition interprets it.
+	Loop *FitLoop
 	// Optimizer is the first optimizer's state, nil where absent.
 	Optimizer *OptimizerState
 	// SchedulerStep and SchedulerTotal are the first learning-rate
@@ -120,6 +123,7 @@ func ReadCheckpoint(path string) (ck *Checkpoint, err error) {
 	if v, ok := asInt(top["global_step"]); ok {
 		ck.GlobalStep = v
 	}
+	ck.Loop = fitLoop(top["loops"])
 	if l, ok := asList(top["optimizer_states"]); ok && len(l) > 0 {
 		if ck.Optimizer, err = optimizerState(l[0]); err != nil {
 			return nil, fmt.Errorf("%s: optimizer_states[0]: %w", path, err)

@@ -221,11 +221,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 	}
 
 	// The optimizer's state, matched to the parameters by their order.
-	pos := train.Position{Step: max(ck.SchedulerStep, ck.GlobalStep, 0)}
-	if ck.Epoch >= 0 {
-		// Lightning writes its checkpoints at the end of an epoch; training
-		// continues with the next.
-		pos.Epoch = ck.Epoch + 1
+	pos, note := ResumePosition(ck)
+	if note != "" {
+		res.Converted.Notes = append(res.Converted.Notes, note)
 	}
 	if o := ck.Optimizer; o != nil {
 		var order []string
@@ -434,7 +432,7 @@ func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
 		fmt.Fprintf(&b, "checkpoint: %s (sha256 %s)\n", opts.Checkpoint, fileHash(opts.Checkpoint))
 		fmt.Fprintf(&b, "parameters: %d\n", res.Parameters)
 		if res.Optimizer {
-			fmt.Fprintf(&b, "optimizer state: AdamW moments; training continues with epoch %d of %d, after step %d\n", res.Position.Epoch+1, conv.Config.Training.Epochs, res.Position.Step)
+			fmt.Fprintf(&b, "optimizer state: AdamW moments; training continues with epoch %d of %d from batch %d, after step %d\n", res.Position.Epoch+1, conv.Config.Training.Epochs, res.Position.Batch, res.Position.Step)
 		} else {
 			b.WriteString("optimizer state: none in the checkpoint; train --resume starts a fresh optimizer and schedule from the imported weights\n")
 		}

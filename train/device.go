@@ -56,12 +56,8 @@ func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, index 
 		p.threads = goruntime.NumCPU()
 	}
 	if provider == "" && c.Training.Device == "cuda" {
-		lib, err := rt.CUDALibraryPath(c.Training.CUDAProvider)
-		if err != nil {
+		if err := registerCUDA(rt, c.Training.CUDAProvider); err != nil {
 			return nil, fmt.Errorf("train: training.device = \"cuda\": %w", err)
-		}
-		if err := rt.RegisterProvider("cuda", lib); err != nil {
-			return nil, fmt.Errorf("train: training.device = \"cuda\": %w (the provider needs CUDA 13's libcudart, libcublas and libcurand and cuDNN 9 on the library path, e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64)", err)
 		}
 		provider = runtime.CUDAProvider
 		p.cudaGraph = c.Training.CUDAGraph
@@ -81,6 +77,64 @@ func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, index 
 	}
 	p.device = &dev
 	return p, nil
+}
+
+// registerCUDA registers ONNX Runtime's CUDA provider, from the library
+// explicit names (training.cuda_provider) or the default places.
+func registerCUDA(rt *runtime.Runtime, explicit string) error {
+	lib, err := rt.CUDALibraryPath(explicit)
+	if err != nil {
+		return err
+	}
+	if err := rt.RegisterProvider("cuda", lib); err != nil {
+		return fmt.Errorf("%w (the provider needs CUDA 13's libcudart, libcublas and libcurand and cuDNN 9 on the library path, e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64)", err)
+	}
+	return nil
+}
+
+// cudaAvailable reports why a run's graphs cannot run on the CUDA provider
+// here (nil where they can): no provider library, no CUDA libraries for
+// it, or no GPU.
+func cudaAvailable(rt *runtime.Runtime, c *config.Config) error {
+	_, err := CUDADevice(rt, c.Training.CUDAProvider)
+	return err
+}
+
+// CUDADevice registers ONNX Runtime's CUDA provider, from the library
+// explicit names (a training.cuda_provider; "" looks in the default
+// places, see runtime.CUDALibraryPath), and returns its first GPU. The
+// error says why there is none here and how to fix it.
+func CUDADevice(rt *runtime.Runtime, explicit string) (runtime.Device, error) {
+	if err := registerCUDA(rt, explicit); err != nil {
+		return runtime.Device{}, err
+	}
+	return rt.DeviceAt(runtime.CUDAProvider, 0)
+}
+
+// EvalDevice resolves where a run's evaluation graph runs: "cpu" or
+// "cuda". want is a --device flag's value: "cpu", or "cuda", which must be
+// available here, or "" for the configuration's training.device. A run
+// trained on a GPU (training.device = "cuda") is evaluated on the CPU where
+// CUDA is not available here, and note says so and why; an explicit
+// --device cuda that cannot be honoured is an error naming the fix.
+func EvalDevice(rt *runtime.Runtime, c *config.Config, want string) (device, note string, err error) {
+	switch want {
+	case "cpu":
+		return "cpu", "", nil
+	case "", "cuda":
+	default:
+		return "", "", fmt.Errorf("train: --device %q: give cpu or cuda", want)
+	}
+	if want == "" && c.Training.Device != "cuda" {
+		return "cpu", "", nil
+	}
+	if err := cudaAvailable(rt, c); err != nil {
+		if want == "cuda" {
+			return "", "", fmt.Errorf("train: --device cuda: %w; or run on the CPU with --device cpu", err)
+		}
+		return "cpu", fmt.Sprintf("the run was trained with training.device = \"cuda\", which is not available here, so it runs on the CPU (--device cpu runs there without this note, --device cuda makes it an error): %v", err), nil
+	}
+	return "cuda", "", nil
 }
 
 // String names the placement for logs.

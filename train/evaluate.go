@@ -183,7 +183,7 @@ func (e *evaluator) predict(b *loader.Batch) (map[string][]float32, error) {
 type Evaluator struct{ e *evaluator }
 
 // NewEvaluator opens the evaluation graph of spec for batches of the given
-// size (threads 0: every core).
+// size (threads 0: every core) on the CPU.
 func NewEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch, threads int) (*Evaluator, error) {
 	if threads == 0 {
 		threads = goruntime.NumCPU()
@@ -193,6 +193,37 @@ func NewEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch
 		return nil, err
 	}
 	return &Evaluator{e}, nil
+}
+
+// NewEvaluatorOn is NewEvaluator on device ("cpu" or "cuda", see
+// EvalDevice), with the CUDA provider that configuration c names.
+func NewEvaluatorOn(rt *runtime.Runtime, c *config.Config, device string, spec model.Spec, batch, threads int) (*Evaluator, error) {
+	if device == "" || device == "cpu" {
+		return NewEvaluator(rt, spec, c.Data.JetDataset, batch, threads)
+	}
+	place, err := newPlacement(rt, onDevice(c, device), "", 0, io.Discard)
+	if err != nil {
+		return nil, err
+	}
+	if threads > 0 {
+		place.threads = threads
+	}
+	e, err := newEvaluator(place, spec, c.Data.JetDataset, model.EvalOptions{Batch: batch})
+	if err != nil {
+		return nil, err
+	}
+	return &Evaluator{e}, nil
+}
+
+// onDevice returns c with training.device set to device, c itself where
+// device is "".
+func onDevice(c *config.Config, device string) *config.Config {
+	if device == "" || device == c.Training.Device {
+		return c
+	}
+	moved := *c
+	moved.Training.Device = device
+	return &moved
 }
 
 // SetParams sets the flat parameter vector (ParamsFromCheckpoint).
@@ -233,6 +264,9 @@ type EvalOptions struct {
 	Unlabelled []string
 	Runtime    *runtime.Runtime
 	Threads    int
+	// Device is where the evaluation graph runs, "cpu" or "cuda" (see
+	// EvalDevice); "" takes the configuration's training.device.
+	Device string
 	// Each, if set, receives every batch (raw loader batch, normalised
 	// inputs) with the evaluation graph's predictions by output name
 	// (model.PredictionOutput), valid until it returns.
@@ -274,7 +308,7 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		return nil, cfg.DataError(err)
 	}
 	defer ds.Close()
-	place, err := newPlacement(opts.Runtime, cfg, "", 0, io.Discard)
+	place, err := newPlacement(opts.Runtime, onDevice(cfg, opts.Device), "", 0, io.Discard)
 	if err != nil {
 		return nil, err
 	}

@@ -308,6 +308,31 @@ func TestCUDAProviderMissing(t *testing.T) {
 	}
 }
 
+// TestResumePastTheEpochsBatches resumes from a checkpoint whose position
+// lies past the batches the training files give (one imported from Salt,
+// written mid-epoch on other data) and checks the error names the keys
+// to fix rather than the loader's bounds.
+func TestResumePastTheEpochsBatches(t *testing.T) {
+	c := loadConfig(t, tinyConfig(dataset(t, 2000, 300, 300), ""))
+	dir := filepath.Join(t.TempDir(), "run")
+	if _, err := run(t, c, dir, false, 1); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want the run interrupted after a step", err)
+	}
+	path := filepath.Join(dir, LastCheckpoint)
+	f, err := checkpoint.Read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Metadata[metaBatch] = "100000"
+	if err := checkpoint.Write(path, f); err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, c, dir, true, 0)
+	if err == nil || !strings.Contains(err.Error(), "batch 100000") || !strings.Contains(err.Error(), "data.batch_size") {
+		t.Fatalf("err = %v, want one naming the batch and data.batch_size", err)
+	}
+}
+
 // TestMixedPrecisionPlumbing trains on the CUDA code path with float64
 // standing in for the half compute type (the CPU provider has no float16
 // kernels) and dynamic loss scaling from a scale so large that the first

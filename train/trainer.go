@@ -331,6 +331,11 @@ func (t *trainer) setup() error {
 		if err := t.weighting.SetState(st.weighting); err != nil {
 			return fmt.Errorf("train: %s: %w", path, err)
 		}
+		if n := t.trainData.NumBatches(); st.pos.Batch > n {
+			// Possible with a checkpoint imported from Salt, written
+			// mid-epoch on other data.
+			return fmt.Errorf("train: %s continues epoch %d at batch %d, but the training files give %d batches of data.batch_size = %d jets: resume with the training data (data.train, data.num_train) and data.batch_size the checkpoint was trained with", path, st.pos.Epoch+1, st.pos.Batch, n, c.Data.BatchSize)
+		}
 		t.state = *st
 		fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
 	} else {

@@ -24,6 +24,8 @@ import torch
 import yaml
 from torch import nn
 
+from lightning_state import fit_state
+
 
 # ---------------------------------------------------------------- modules
 
@@ -422,15 +424,18 @@ def make(s):
 
     for _ in range(s["steps"]):
         step()
-    ckpt = {
-        "epoch": s["steps"] - 1, "global_step": s["steps"], "pytorch-lightning_version": "2.4.0",
-        "state_dict": model.state_dict(), "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": s["steps"]}}}},
+    # Salt's Checkpoint callback writes at the end of each epoch's
+    # validation; one batch per epoch.
+    ckpt = fit_state(batches=1, epochs=s["epochs"], hook="on_validation_end", epoch=s["steps"] - 1)
+    assert (ckpt["epoch"], ckpt["global_step"]) == (s["steps"] - 1, s["steps"])
+    ckpt.update({
+        "pytorch-lightning_version": "2.4.0", "state_dict": model.state_dict(),
         "callbacks": {"Checkpoint{'monitor': None}": {"best_model_score": None, "dirpath": "logs/GN2_twin/ckpts"}},
         "optimizer_states": [opt.state_dict()], "lr_schedulers": [sched.state_dict()],
         "hparams_name": "kwargs", "hyper_parameters": {"name": "GN2", "global_object": "jets",
                                                        "lrs_config": {"initial": s["lr"][0]}, "device": torch.device("cpu"),
                                                        "dtype": torch.float32},
-    }
+    })
     torch.save(ckpt, s["ckpt"])
     with open(s["config_yaml"], "w") as f:
         yaml.dump(salt_config(s), f, Dumper=NoAliases, sort_keys=False)
