@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // TestReadCheckpointRefusesDamage checks that files that are not a
@@ -96,6 +99,30 @@ func TestBuffer(t *testing.T) {
 	} {
 		if got := buffer(name); got != want {
 			t.Errorf("buffer(%s) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestCheckNormGlobal checks the normalisation buffers of Salt's global
+// and parameter inputs against the jet dataset's entries of the norm
+// dictionary, where Salt's CLI reads them, also through input_map.
+func TestCheckNormGlobal(t *testing.T) {
+	cfg := config.Default()
+	cfg.Data.Variables = map[string][]string{"jets": {"pt"}, "global": {"mass", "n_tracks"}, "tracks": {"d0"}}
+	cfg.Data.InputMap = map[string]string{"jets": "jets_calib"}
+	nd := loader.NormDict{"jets_calib": {"pt": {Mean: 1, Std: 2}, "mass": {Mean: 3, Std: 4}, "n_tracks": {Mean: 5, Std: 6}}}
+	for _, c := range []struct {
+		name string
+		data []float32
+		want string
+	}{
+		{"norm.global_means", []float32{3, 5}, ""},
+		{"norm.global_stds", []float32{4, 6}, ""},
+		{"norm.global_means", []float32{3, 7}, "n_tracks: mean 7"},
+	} {
+		got := checkNorm(c.name, &Tensor{Shape: []int{len(c.data)}, Data: c.data}, &cfg, nd)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s %v: %q, want %q", c.name, c.data, got, c.want)
 		}
 	}
 }

@@ -361,7 +361,7 @@ func checkNorm(name string, t *Tensor, cfg *config.Config, nd loader.NormDict) s
 		return fmt.Sprintf("%d values for the %d variables of %s", len(t.Data), len(vars), ds)
 	}
 	for i, v := range vars {
-		e, ok := nd[cfg.Data.DatasetOf(ds)][v]
+		e, ok := nd[normDataset(cfg, ds)][v]
 		if !ok {
 			e, ok = nd[ds][v]
 		}
@@ -377,6 +377,16 @@ func checkNorm(name string, t *Tensor, cfg *config.Config, nd loader.NormDict) s
 		}
 	}
 	return ""
+}
+
+// normDataset is the norm dictionary's entry of one of Salt's inputs: the
+// dataset it is read from, where Salt's CLI reads the global and
+// parameter variables from the global object.
+func normDataset(cfg *config.Config, input string) string {
+	if input == config.GlobalVariables || input == config.ParameterVariables {
+		input = cfg.Data.JetDataset
+	}
+	return cfg.Data.DatasetOf(input)
 }
 
 func splitNorm(name string) (ds, stat string) {
@@ -399,8 +409,10 @@ func normFromCheckpoint(ck *Checkpoint, cfg *config.Config) ([]byte, error) {
 		if !ok1 || !ok2 || len(means.Data) != len(vars) || len(stds.Data) != len(vars) {
 			return nil, &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("norm.%s_means, norm.%s_stds: missing or not one value per variable of %s, and no norm dictionary is here to take the normalisation from", ds, ds, ds)}}
 		}
-		file := cfg.Data.DatasetOf(ds)
-		nd[file] = map[string]loader.NormEntry{}
+		file := normDataset(cfg, ds)
+		if nd[file] == nil {
+			nd[file] = map[string]loader.NormEntry{}
+		}
 		for i, v := range vars {
 			nd[file][v] = loader.NormEntry{Mean: float64(means.Data[i]), Std: float64(stds.Data[i])}
 		}
