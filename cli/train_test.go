@@ -129,7 +129,9 @@ func TestTrainUsageErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"train"}, ExitUsage, "exactly one configuration file"},
+		{[]string{"train"}, ExitUsage, "give a configuration file"},
+		{[]string{"train", "a.toml", "b.toml"}, ExitUsage, "give one salt-ort configuration (model.toml) or Salt's configuration files"},
+		{[]string{"train", "a.toml", "b.yaml"}, ExitUsage, "give one salt-ort configuration (model.toml) or Salt's configuration files"},
 		{[]string{"train", bad}, ExitUsage, `did you mean "epochs"`},
 		{[]string{"train", "missing.toml"}, ExitFailure, "missing.toml"},
 	}
