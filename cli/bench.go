@@ -35,7 +35,7 @@ beside salt-ort's.`,
 			&cli.StringFlag{Name: "device", Usage: "override training.device (cpu or cuda)"},
 			&cli.StringFlag{Name: "precision", Usage: "override training.precision (fp32, tf32, fp16, bf16)"},
 			&cli.IntSliceFlag{Name: "batch", Value: cli.NewIntSlice(100, 1000), Usage: "batch sizes"},
-			&cli.StringSliceFlag{Name: "mode", Value: cli.NewStringSlice(train.BenchTrain, train.BenchInfer), Usage: "what to time: train, infer"},
+			&cli.StringSliceFlag{Name: "mode", Value: cli.NewStringSlice(train.BenchTrain, train.BenchInfer), Usage: "what to time: train, infer (and, for --estimate only, eval)"},
 			&cli.IntFlag{Name: "steps", Value: 20, Usage: "timed runs per case"},
 			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed runs first (CUDA graph capture happens here)"},
 			&cli.IntFlag{Name: "threads", Usage: "override training.threads"},
@@ -43,6 +43,7 @@ beside salt-ort's.`,
 			&cli.IntSliceFlag{Name: "estimate", Usage: "batch sizes whose memory to estimate from the graph's allocation plan, without running them (alone: nothing is run)"},
 			&cli.StringFlag{Name: "reference", Usage: "a PyTorch reference script (../shared/reference/gn2_reference.py) to run at each batch size for its peak memory and jets/s"},
 			&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", Usage: "the Python that runs --reference"},
+			&cli.IntSliceFlag{Name: "reference-batch", Usage: "batch sizes to run --reference at (default: those of --batch); its memory grows with the batch faster than salt-ort's"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 		},
 		Action: func(c *cli.Context) error {
@@ -98,7 +99,11 @@ beside salt-ort's.`,
 					return exitFor(err)
 				}
 				if ref := c.String("reference"); ref != "" {
-					if report.Reference, err = runReferences(ctx, c.String("python"), ref, cfg, opts.Batches, opts.Steps, c.App.ErrWriter); err != nil {
+					batches := opts.Batches
+					if c.IsSet("reference-batch") {
+						batches = c.IntSlice("reference-batch")
+					}
+					if report.Reference, err = runReferences(ctx, c.String("python"), ref, cfg, batches, opts.Steps, c.App.ErrWriter); err != nil {
 						return cli.Exit(err, ExitFailure)
 					}
 				}

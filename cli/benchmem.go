@@ -118,31 +118,19 @@ func writeJSON(w io.Writer, v any) error {
 func (r benchReport) print(out io.Writer, model string) error {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if len(r.Results) > 0 {
-		refs := map[int]referenceRun{}
-		for _, ref := range r.Reference {
-			refs[ref.Batch] = ref
-		}
-		head := "model\tmode\tdevice\tprecision\tbatch\tjets/s\tmean ms\tp50 ms\tp90 ms\tp99 ms\tMFLOP/jet\tGFLOP/s\tdevice MiB\tpeak RSS MB/jet\tplan MB/jet\t"
-		if len(refs) > 0 {
-			head += "ref jets/s\tref peak MB/jet\t"
-		}
-		fmt.Fprintln(w, head)
+		fmt.Fprintln(w, "model\tmode\tdevice\tprecision\tbatch\tjets/s\tmean ms\tp50 ms\tp90 ms\tp99 ms\tMFLOP/jet\tGFLOP/s\tdevice MiB\tpeak RSS MB/jet\tplan MB/jet\t")
 		for _, res := range r.Results {
 			mem := "-"
 			if res.DeviceMemoryBytes >= 0 {
 				mem = fmt.Sprintf("%.0f", float64(res.DeviceMemoryBytes)/(1<<20))
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3g\t%.1f\t%s\t%s\t%s\t",
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3g\t%.1f\t%s\t%s\t%s\t\n",
 				model, res.Mode, res.Device, res.Precision, res.Batch, res.JetsPerSecond, res.MeanMS, res.P50MS, res.P90MS, res.P99MS,
 				res.MFLOPPerJet, res.GFLOPPerS, mem, mbPerJet(res.PeakRSSBytes, res.Batch), mbPerJet(res.PlanBytes, res.Batch))
-			if len(refs) > 0 {
-				if ref, ok := refs[res.Batch]; ok && res.Mode == train.BenchTrain {
-					fmt.Fprintf(w, "%.0f\t%s\t", ref.JetsPerSecond, mbPerJet(ref.PeakRSSBytes, ref.Batch))
-				} else {
-					fmt.Fprint(w, "-\t-\t")
-				}
-			}
-			fmt.Fprintln(w)
+		}
+		for _, ref := range r.Reference {
+			fmt.Fprintf(w, "PyTorch reference\ttrain\t%s\tfp32\t%d\t%.0f\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t\n",
+				r.Results[0].Device, ref.Batch, ref.JetsPerSecond, mbPerJet(ref.PeakRSSBytes, ref.Batch))
 		}
 	}
 	if len(r.Estimates) > 0 {

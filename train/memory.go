@@ -39,9 +39,13 @@ func peakRSS() int64 {
 	return -1
 }
 
+// BenchEval is the evaluation graph (losses and every prediction), a mode
+// BenchPlan estimates but Bench does not time.
+const BenchEval = "eval"
+
 // BenchPlan is the graph-level memory estimate of a benchmark case
-// (graph.PlanMemory): the training step as training.device builds it, or
-// the inference graph.
+// (graph.PlanMemory): the training step as training.device builds it, the
+// inference graph or the evaluation graph.
 func BenchPlan(o BenchOptions, mode string, batch int) (graph.MemoryPlan, error) {
 	var g *graph.Graph
 	var err error
@@ -50,8 +54,10 @@ func BenchPlan(o BenchOptions, mode string, batch int) (graph.MemoryPlan, error)
 		g, _, err = trainStepGraph(o.Spec, o.Config, batch, nil)
 	case BenchInfer:
 		g, err = o.Spec.Infer(model.InferOptions{Batch: batch})
+	case BenchEval:
+		g, _, err = o.Spec.EvalWith(model.EvalOptions{Batch: batch})
 	default:
-		return graph.MemoryPlan{}, fmt.Errorf("train: bench: mode %q is not %q or %q", mode, BenchTrain, BenchInfer)
+		return graph.MemoryPlan{}, fmt.Errorf("train: bench: mode %q is not %q, %q or %q", mode, BenchTrain, BenchInfer, BenchEval)
 	}
 	if err != nil {
 		return graph.MemoryPlan{}, err
