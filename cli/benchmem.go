@@ -10,8 +10,8 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/train"
@@ -75,12 +75,14 @@ func runReferences(ctx context.Context, python, script string, c *config.Config,
 		var stdout, stderr bytes.Buffer
 		cmd := exec.CommandContext(ctx, python, args...)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			return out, fmt.Errorf("bench --reference %s (batch %d, run by --python %s): %w\n%s", script, batch, python, err, stderr.String())
+		if err := cmd.Start(); err != nil {
+			return out, fmt.Errorf("bench --reference %s (batch %d, run by --python %s): %w", script, batch, python, err)
 		}
-		run := referenceRun{Batch: batch, PeakRSSBytes: -1}
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			run.PeakRSSBytes = ru.Maxrss << 10 // kilobytes on Linux
+		peak := watchPeakRSS(cmd.Process.Pid)
+		err := cmd.Wait()
+		run := referenceRun{Batch: batch, PeakRSSBytes: peak()}
+		if err != nil {
+			return out, fmt.Errorf("bench --reference %s (batch %d, run by --python %s): %w\n%s", script, batch, python, err, stderr.String())
 		}
 		s := bufio.NewScanner(&stdout)
 		for s.Scan() {
@@ -95,6 +97,39 @@ func runReferences(ctx context.Context, python, script string, c *config.Config,
 		out = append(out, run)
 	}
 	return out, nil
+}
+
+// watchPeakRSS polls the peak resident memory (VmHWM) of process pid
+// until the returned function is called, which returns the last value read
+// (-1 if none). The child's own rusage cannot be used: Go starts children
+// sharing the parent's memory until they exec, and Linux then counts the
+// parent's peak as the child's maximum RSS. VmHWM is the high-water mark of
+// the process's memory since its exec, so polling misses only growth in
+// its last poll interval.
+func watchPeakRSS(pid int) func() int64 {
+	done := make(chan struct{})
+	result := make(chan int64, 1)
+	path := "/proc/" + strconv.Itoa(pid) + "/status"
+	go func() {
+		peak := int64(-1)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if v := train.ReadVmHWM(path); v > peak {
+				peak = v
+			}
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		return <-result
+	}
 }
 
 // perJet is bytes per jet in MB (10⁶ bytes).

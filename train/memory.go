@@ -20,8 +20,12 @@ func resetPeakRSS() bool {
 
 // peakRSS is the process's peak resident memory in bytes (VmHWM), or -1
 // where /proc does not say.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
+func peakRSS() int64 { return ReadVmHWM("/proc/self/status") }
+
+// ReadVmHWM reads the peak resident memory in bytes (VmHWM) from a Linux
+// /proc/<pid>/status file, or -1 where it cannot.
+func ReadVmHWM(path string) int64 {
+	f, err := os.Open(path)
 	if err != nil {
 		return -1
 	}
