@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -24,17 +21,29 @@ the optimizer update, the state handed to the next step) and the
 deployment graph's forward pass on synthetic batches, placed exactly as
 salt-ort train places them. Without a configuration it times GN2 as
 ../shared/spec describes it (the model of examples/gn2.toml). Prints jets/s,
-step-time percentiles, the FLOPs per jet counted from the graph and the
-device memory ONNX Runtime's allocator reports.`,
+step-time percentiles, the FLOPs per jet counted from the graph, the
+device memory ONNX Runtime's allocator reports, the process's peak
+resident memory per jet during each case and the graph's memory plan per
+jet (graph.PlanMemory: tensor lifetimes in graph order, a lower bound of
+the arena's peak). --estimate N prints the plan of batch sizes that are not
+run (alone, nothing runs: e.g. --device cuda --estimate 4000 on a machine
+without a GPU). --reference runs a PyTorch reference script
+(../shared/reference/gn2_reference.py) at each batch size with the same
+device and threads, and prints its peak resident memory per jet and jets/s
+beside salt-ort's.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "device", Usage: "override training.device (cpu or cuda)"},
 			&cli.StringFlag{Name: "precision", Usage: "override training.precision (fp32, tf32, fp16, bf16)"},
 			&cli.IntSliceFlag{Name: "batch", Value: cli.NewIntSlice(100, 1000), Usage: "batch sizes"},
-			&cli.StringSliceFlag{Name: "mode", Value: cli.NewStringSlice(train.BenchTrain, train.BenchInfer), Usage: "what to time: train, infer"},
+			&cli.StringSliceFlag{Name: "mode", Value: cli.NewStringSlice(train.BenchTrain, train.BenchInfer), Usage: "what to time: train, infer (and, for --estimate only, eval)"},
 			&cli.IntFlag{Name: "steps", Value: 20, Usage: "timed runs per case"},
 			&cli.IntFlag{Name: "warmup", Value: 3, Usage: "untimed runs first (CUDA graph capture happens here)"},
 			&cli.IntFlag{Name: "threads", Usage: "override training.threads"},
 			&cli.BoolFlag{Name: "no-cuda-graph", Usage: "do not capture the training step as a CUDA graph"},
+			&cli.IntSliceFlag{Name: "estimate", Usage: "batch sizes whose memory to estimate from the graph's allocation plan, without running them (alone: nothing is run)"},
+			&cli.StringFlag{Name: "reference", Usage: "a PyTorch reference script (../shared/reference/gn2_reference.py) to run at each batch size for its peak memory and jets/s"},
+			&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", Usage: "the Python that runs --reference"},
+			&cli.IntSliceFlag{Name: "reference-batch", Usage: "batch sizes to run --reference at (default: those of --batch); its memory grows with the batch faster than salt-ort's"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 		},
 		Action: func(c *cli.Context) error {
@@ -70,31 +79,43 @@ device memory ONNX Runtime's allocator reports.`,
 			if err := cfg.ValidateTraining(); err != nil {
 				return exitFor(err)
 			}
-			rt, err := openRuntime(c)
-			if err != nil {
-				return cli.Exit(err, ExitFailure)
+			opts := train.BenchOptions{Config: cfg, Spec: spec, Modes: c.StringSlice("mode"), Batches: c.IntSlice("batch"),
+				Warmup: c.Int("warmup"), Steps: c.Int("steps"), Log: c.App.ErrWriter}
+			report := benchReport{Estimates: []benchEstimate{}}
+			for _, batch := range c.IntSlice("estimate") {
+				est, err := estimate(opts, batch)
+				if err != nil {
+					return exitFor(err)
+				}
+				report.Estimates = append(report.Estimates, est...)
 			}
-			res, err := train.Bench(ctx, train.BenchOptions{Runtime: rt, Config: cfg, Spec: spec,
-				Modes: c.StringSlice("mode"), Batches: c.IntSlice("batch"), Warmup: c.Int("warmup"), Steps: c.Int("steps"), Log: c.App.ErrWriter})
-			if err != nil {
-				return exitFor(err)
+			if len(c.IntSlice("estimate")) == 0 || c.IsSet("batch") {
+				rt, err := openRuntime(c)
+				if err != nil {
+					return cli.Exit(err, ExitFailure)
+				}
+				opts.Runtime = rt
+				if report.Results, err = train.Bench(ctx, opts); err != nil {
+					return exitFor(err)
+				}
+				if ref := c.String("reference"); ref != "" {
+					batches := opts.Batches
+					if c.IsSet("reference-batch") {
+						batches = c.IntSlice("reference-batch")
+					}
+					if report.Reference, err = runReferences(ctx, c.String("python"), ref, cfg, batches, opts.Steps, c.App.ErrWriter); err != nil {
+						return cli.Exit(err, ExitFailure)
+					}
+				}
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res)
-			}
-			w := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(w, "model\tmode\tdevice\tprecision\tbatch\tjets/s\tmean ms\tp50 ms\tp90 ms\tp99 ms\tMFLOP/jet\tGFLOP/s\tdevice MiB\t\n")
-			for _, r := range res {
-				mem := "-"
-				if r.DeviceMemoryBytes >= 0 {
-					mem = fmt.Sprintf("%.0f", float64(r.DeviceMemoryBytes)/(1<<20))
+				if len(c.IntSlice("estimate")) == 0 && c.String("reference") == "" {
+					// The results alone, as before the estimates existed.
+					return writeJSON(c.App.Writer, report.Results)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3g\t%.1f\t%s\t\n",
-					spec.Name, r.Mode, r.Device, r.Precision, r.Batch, r.JetsPerSecond, r.MeanMS, r.P50MS, r.P90MS, r.P99MS, r.MFLOPPerJet, r.GFLOPPerS, mem)
+				return writeJSON(c.App.Writer, report)
 			}
-			return w.Flush()
+			return report.print(c.App.Writer, spec.Name)
 		},
 	}
 }

@@ -88,3 +88,57 @@ func TestBenchExampleKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchMemory runs `salt-ort bench` for its memory figures: the peak
+// resident memory and the graph's plan of each timed case, the plan alone
+// of a batch size given to --estimate, and a reference script's peak and
+// jets/s (a shell script standing in for the PyTorch one).
+func TestBenchMemory(t *testing.T) {
+	bin := buildBinary(t)
+	data := t.TempDir()
+	if _, err := gendata.Generate(gendata.Config{Seed: 5, Train: 100, Val: 50, Test: 10}, data); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tiny.toml")
+	if err := os.WriteFile(cfg, []byte(tinyModel(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ref := filepath.Join(dir, "reference.sh")
+	if err := os.WriteFile(ref, []byte("sleep 0.3\necho \"RESULT train device=cpu batch=8: 2.00 ms/step, 4000 jets/s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "bench", cfg, "--batch", "8", "--mode", "train", "--steps", "1", "--warmup", "0", "--threads", "1",
+		"--estimate", "4000", "--reference", ref, "--python", "/bin/sh", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Results) != 1 || rep.Results[0].PeakRSSBytes <= 0 || rep.Results[0].PlanBytes <= 0 {
+		t.Errorf("results %+v, want one with its peak memory and plan", rep.Results)
+	}
+	if len(rep.Estimates) != 1 || rep.Estimates[0].Batch != 4000 || rep.Estimates[0].PlanBytes <= rep.Results[0].PlanBytes {
+		t.Errorf("estimates %+v, want batch 4000 planned above batch 8", rep.Estimates)
+	}
+	// The script's own peak (a shell's few MB), not salt-ort's.
+	if len(rep.Reference) != 1 || rep.Reference[0].JetsPerSecond != 4000 || rep.Reference[0].PeakRSSBytes <= 0 ||
+		rep.Reference[0].PeakRSSBytes >= rep.Results[0].PeakRSSBytes {
+		t.Errorf("reference %+v, want batch 8 at 4000 jets/s with its peak memory", rep.Reference)
+	}
+
+	// --estimate alone plans without running anything.
+	stdout.Reset()
+	cmd = exec.Command(bin, "bench", cfg, "--estimate", "100", "--device", "cuda", "--mode", "train")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench --estimate: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "plan MB/jet") || !strings.Contains(stdout.String(), "cuda") {
+		t.Errorf("bench --estimate printed %q", stdout.String())
+	}
+}

@@ -88,6 +88,7 @@ func (g *Graph) Gradients(ys, seeds, xs []*Tensor) ([]*Tensor, error) {
 	}
 	saved := g.scope
 	defer func() { g.scope = saved }()
+	recomp := newRecomputation()
 
 	nodes := g.nodes // rules append nodes; walk only the forward ones
 	for i := len(nodes) - 1; i >= 0; i-- {
@@ -121,7 +122,9 @@ func (g *Graph) Gradients(ys, seeds, xs []*Tensor) ([]*Tensor, error) {
 			return nil, fmt.Errorf("graph %s: Gradients: operator %s (node %s) has no gradient rule", g.name, n.Op, n.Name)
 		}
 		g.scope = []string{"grad", n.Name}
-		dxs := rule(g, n, dys)
+		g.enter(recomp, n)
+		dxs := rule(g, g.recomputed(recomp, n), dys)
+		g.record(recomp, n, dxs)
 		if g.err != nil {
 			return nil, fmt.Errorf("gradient of node %s: %w", n.Name, g.err)
 		}

@@ -74,9 +74,12 @@ var gradRules = map[string]gradFunc{
 		y := n.Outputs[0]
 		return []*Tensor{g.Neg(g.Mul(dy[0], g.Mul(y, y)))}
 	},
+	// Relu's gradient reads its output, not its input: relu(x) > 0 exactly
+	// where x > 0 (NaN and −0 included), and the input then need not be
+	// kept from the forward pass to the backward.
 	"Relu": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
-		x := n.Inputs[0]
-		return []*Tensor{g.Where(g.Greater(x, g.ScalarLike(x, 0)), dy[0], g.ScalarLike(x, 0))}
+		y := n.Outputs[0]
+		return []*Tensor{g.Where(g.Greater(y, g.ScalarLike(y, 0)), dy[0], g.ScalarLike(y, 0))}
 	},
 	"Sigmoid": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
 		y := n.Outputs[0]

@@ -323,6 +323,12 @@ type Graph struct {
 	// flattened holds parameters that FlattenParams turned into views of
 	// a flat input; they are no longer written to the model.
 	flattened []*Param
+
+	// recompute holds the node outputs that gradient rules read as copies
+	// recomputed in the backward pass (Recompute), with their group
+	// (1, 2, … in the order they were marked).
+	recompute       map[*Tensor]int
+	recomputeGroups int
 }
 
 // RandomInput is a graph input that the caller fills with fresh random

@@ -129,6 +129,17 @@ type Options struct {
 	// Optimization limits ONNX Runtime's graph rewrites to a level below
 	// its default (OptimizeAll); DisableOptimizations takes precedence.
 	Optimization Optimization
+	// NoMemPattern turns off ONNX Runtime's memory pattern: after a first
+	// run, the pattern allocates one block laid out for every intermediate
+	// tensor of a run at once. For a training step, whose tensors live
+	// from the forward pass to the backward for very different spans, that
+	// block holds far more than is ever alive at once (GN2's step at batch
+	// 400: 9.8 MB per jet with it, 5.3 without); without it the arena
+	// reuses freed tensors' memory tensor by tensor.
+	NoMemPattern bool
+	// NoCPUArena turns off ONNX Runtime's CPU arena: every tensor is
+	// allocated from and returned to the C allocator.
+	NoCPUArena bool
 	// ProfilePrefix, when set, turns on ONNX Runtime's profiler: closing
 	// the session writes a Chrome-trace JSON file of every node's run
 	// times, named <ProfilePrefix>_<date and time>.json.
@@ -221,6 +232,16 @@ func configure(so *ort.SessionOptions, opts Options) error {
 	if level != ort.GraphOptimizationLevelEnableAll {
 		if err := so.SetGraphOptimizationLevel(level); err != nil {
 			return fmt.Errorf("graph optimisation level: %w", err)
+		}
+	}
+	if opts.NoMemPattern {
+		if err := so.SetMemPattern(false); err != nil {
+			return fmt.Errorf("memory pattern: %w", err)
+		}
+	}
+	if opts.NoCPUArena {
+		if err := so.SetCpuMemArena(false); err != nil {
+			return fmt.Errorf("cpu arena: %w", err)
 		}
 	}
 	if opts.ProfilePrefix != "" {

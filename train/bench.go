@@ -64,6 +64,14 @@ type BenchResult struct {
 	// keep their peak), or the device allocator's peak where ONNX Runtime
 	// reports one; -1 where neither is known, as on the CPU.
 	DeviceMemoryBytes int64 `json:"device_memory_bytes"`
+	// PeakRSSBytes is the process's peak resident memory while the case
+	// ran, session creation included (Linux's VmHWM, reset before the
+	// case); -1 where the system does not say.
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+	// PlanBytes is the graph-level estimate of the memory one run needs
+	// (graph.PlanMemory: inputs, constants and the peak of intermediate
+	// tensors), a lower bound of the arena's peak.
+	PlanBytes int64 `json:"plan_bytes"`
 }
 
 // Bench times the training step and the inference graph of o.Spec for each
@@ -93,6 +101,7 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 				return out, err
 			}
 			var r *BenchResult
+			reset := resetPeakRSS()
 			switch mode {
 			case BenchTrain:
 				r, err = benchTrain(ctx, place, o, batch)
@@ -104,6 +113,15 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 			if err != nil {
 				return out, fmt.Errorf("train: bench %s, batch %d: %w", mode, batch, err)
 			}
+			r.PeakRSSBytes = -1
+			if reset {
+				r.PeakRSSBytes = peakRSS()
+			}
+			plan, err := BenchPlan(o, mode, batch)
+			if err != nil {
+				return out, fmt.Errorf("train: bench %s, batch %d: %w", mode, batch, err)
+			}
+			r.PlanBytes = plan.TotalBytes()
 			fmt.Fprintf(log, "%s batch %d on %s: %.0f jets/s, %.2f ms per step (p99 %.2f)\n", mode, batch, place, r.JetsPerSecond, r.P50MS, r.P99MS)
 			out = append(out, *r)
 		}

@@ -184,6 +184,9 @@ func (p *placement) openWith(g *graph.Graph, mo graph.ModelOptions, resident []s
 	}
 	opts := runtime.Options{IntraOpThreads: p.threads}
 	if p.device == nil {
+		// A training step's tensors live for very different spans; the
+		// memory pattern's one block would hold them all at once.
+		opts.NoMemPattern = true
 		sess, err := p.rt.NewSession(g.Name(), model, opts)
 		if err != nil {
 			return nil, err

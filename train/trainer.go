@@ -464,7 +464,11 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 	}
 	compute, lossScaling := precision(c, mixed)
 	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling, CycleMomentum: c.Training.LR.CycleMomentum}
-	return model.TrainOptions{Batch: batch, Step: step, Compute: compute}, nil
+	// On the CPU, host memory is what limits the batch: recompute the
+	// encoder's activations rather than keep them (GN2's plan: 2.47 → 1.58
+	// MB per jet at batch 1000, for 711 → 848 MFLOP per jet).
+	recompute := c.Training.Device != "cuda"
+	return model.TrainOptions{Batch: batch, Step: step, Compute: compute, RecomputeEncoder: recompute}, nil
 }
 
 // schedule is the one-cycle schedule training.lr describes over total

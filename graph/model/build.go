@@ -234,6 +234,12 @@ func denseHead(g *graph.Graph, name string, parts []*graph.Tensor, sizes []int, 
 
 // forward computes the model on the inputs; training adds dropout.
 func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
+	return s.forwardWith(g, in, forwardOptions{training: training})
+}
+
+// forwardWith computes the model on the inputs as opts say.
+func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *forward {
+	training := opts.training
 	f := &forward{heads: map[string]*graph.Tensor{}, denoms: map[string][]*graph.Tensor{}}
 	if s.JetInit != nil {
 		// A model without constituents: the jet init net reads the jet
@@ -277,6 +283,10 @@ func (s *Spec) forward(g *graph.Graph, in *inputs, training bool) *forward {
 			f.heads[task.Name] = denseHead(g, task.Name, parts, sizes, task.Activation, task.Dropout, training)
 		case Vertexing:
 			x := f.seq[s.groupIndex(task.Input)]
+			if opts.chunkPairs {
+				f.heads[task.Name] = g.Squeeze(pairHead(g, task.Name, pooled, x, sizes, task.Activation), -1) // [B, T, T]
+				continue
+			}
 			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
 			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
 		}
@@ -794,6 +804,12 @@ type TrainOptions struct {
 	// it). Float64 is accepted too: ONNX Runtime's CPU provider has no
 	// float16 kernels, so tests check the casts with float64.
 	Compute graph.DType
+	// RecomputeEncoder keeps only each encoder layer's input from the
+	// forward pass to the backward and recomputes the layer's other
+	// activations there, one layer at a time (see recomputeLayers): the
+	// step then holds a quarter of the activations of a 4-layer encoder at
+	// the price of computing the encoder's forward pass twice.
+	RecomputeEncoder bool
 	// Sharded makes the batch one rank's shard of a data-parallel batch:
 	// each task's loss divides by the whole batch's denominator, read from
 	// LossDenInput(task), so that the loss outputs are the shard's shares
@@ -864,7 +880,10 @@ func (s *Spec) trainingLoss(name string, opts TrainOptions, compute graph.DType)
 	g := graph.New(name)
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forward(g, in, true)
+	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true})
+	if opts.RecomputeEncoder {
+		recomputeLayers(g, "encoder/layer", s.Encoder.Layers)
+	}
 	s.headsToFloat32(g, f)
 	total := s.totalLoss(g, s.losses(g, f, in), opts.Sharded)
 	if opts.Predictions {
@@ -988,7 +1007,7 @@ func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, erro
 	g := graph.New(s.Name + "_eval")
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forward(g, in, false)
+	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true})
 	s.headsToFloat32(g, f)
 	s.totalLoss(g, s.losses(g, f, in), false)
 	s.predictions(g, f, func(Task) bool { return true })
