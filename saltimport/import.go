@@ -235,6 +235,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		if len(order) != len(o.Params) {
 			return &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("optimizer_states[0]: %d parameters for the model's %d", len(o.Params), len(order))}}
 		}
+		if msg := checkOptimizerKind(o, cfg.Training.Optimizer.Name); msg != "" {
+			return &CheckpointError{File: ck.Path, Problems: []string{msg}}
+		}
 		// AdamW keeps both moments, Lion the first alone.
 		slots := []string{"exp_avg", "exp_avg_sq"}
 		if cfg.Training.Optimizer.Name == "lion" {
@@ -417,6 +420,36 @@ func normFromCheckpoint(ck *Checkpoint, cfg *config.Config) ([]byte, error) {
 	return os.ReadFile(tmp.Name())
 }
 
+// checkOptimizerKind says how the optimizer state o differs from that of
+// the configuration's optimizer name ("adamw" or "lion"): AdamW keeps a
+// step count and a second moment per parameter, Lion neither. It returns ""
+// where they agree or o has no per-parameter state yet.
+func checkOptimizerKind(o *OptimizerState, name string) string {
+	adamw, lion := 0, 0
+	for _, st := range o.State {
+		if st.ExpAvgSq != nil || st.Step >= 0 {
+			adamw++
+		} else {
+			lion++
+		}
+	}
+	switch {
+	case name == "lion" && adamw > 0:
+		return "optimizer_states[0]: AdamW's state (a step count and exp_avg_sq per parameter), but the configuration's model.optimizer is lion; import it with the configuration Salt trained it with"
+	case name != "lion" && lion > 0:
+		return "optimizer_states[0]: Lion's state (exp_avg alone, no step count), but the configuration's model.optimizer is AdamW; set model.optimizer: lion, as Salt trained it"
+	}
+	return ""
+}
+
+// optimizerStateWords names the optimizer state an import carries.
+func optimizerStateWords(name string) string {
+	if name == "lion" {
+		return "Lion's moment (exp_avg)"
+	}
+	return "AdamW's moments (exp_avg, exp_avg_sq)"
+}
+
 // report is the import report: sources, what was imported and every key
 // not carried over with why.
 func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
@@ -432,7 +465,7 @@ func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
 		fmt.Fprintf(&b, "checkpoint: %s (sha256 %s)\n", opts.Checkpoint, fileHash(opts.Checkpoint))
 		fmt.Fprintf(&b, "parameters: %d\n", res.Parameters)
 		if res.Optimizer {
-			fmt.Fprintf(&b, "optimizer state: AdamW moments; training continues with epoch %d of %d from batch %d, after step %d\n", res.Position.Epoch+1, conv.Config.Training.Epochs, res.Position.Batch, res.Position.Step)
+			fmt.Fprintf(&b, "optimizer state: %s; training continues with epoch %d of %d from batch %d, after step %d\n", optimizerStateWords(conv.Config.Training.Optimizer.Name), res.Position.Epoch+1, conv.Config.Training.Epochs, res.Position.Batch, res.Position.Step)
 		} else {
 			b.WriteString("optimizer state: none in the checkpoint; train --resume starts a fresh optimizer and schedule from the imported weights\n")
 		}
