@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func Import(opts Options) (*Result, error) {
 		if _, err := loader.ReadNormDict(conv.NormDict); err != nil {
 			return nil, err
 		}
-		if normDict, err = os.ReadFile(conv.NormDict); err != nil {
+		if normDict, err = readDict(conv.NormDict); err != nil {
 			return nil, fmt.Errorf("saltimport: %w", err)
 		}
 	case ck != nil:
@@ -109,7 +110,7 @@ func Import(opts Options) (*Result, error) {
 		if _, err := loader.ReadClassDict(conv.ClassDict); err != nil {
 			return nil, err
 		}
-		if classDict, err = os.ReadFile(conv.ClassDict); err != nil {
+		if classDict, err = readDict(conv.ClassDict); err != nil {
 			return nil, fmt.Errorf("saltimport: %w", err)
 		}
 		cfg.Data.ClassDict = train.ClassDictFile
@@ -488,11 +489,32 @@ func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
 	return b.String()
 }
 
+// fileHash returns the SHA-256 of the file at path, read as a stream (a
+// checkpoint may be gigabytes).
 func fileHash(path string) string {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "unreadable"
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable"
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// readDict reads the text of a norm or class dictionary that loader has
+// read and checked, refusing one that grew past loader.MaxDictSize since.
+func readDict(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, loader.MaxDictSize+1))
+	if err == nil && len(data) > loader.MaxDictSize {
+		err = fmt.Errorf("%s: more than %d bytes; a dictionary is at most 256 KiB", path, loader.MaxDictSize)
+	}
+	return data, err
 }

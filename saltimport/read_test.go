@@ -1,10 +1,13 @@
 package saltimport
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +64,33 @@ func TestReadYAMLBounds(t *testing.T) {
 				t.Fatalf("got %v, want a configuration error naming %s with %q", err, path, tc.want)
 			}
 		})
+	}
+}
+
+// TestFileHashStreams hashes a 64 MiB file, as the import report hashes a
+// checkpoint: the digest is the file's and the file is not held in memory.
+func TestFileHashStreams(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.ckpt")
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Truncate(64 << 20); err != nil { // sparse: zeros, no disk used
+		t.Fatal(err)
+	}
+	fh.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got := fileHash(path)
+	runtime.ReadMemStats(&after)
+	want := sha256.Sum256(make([]byte, 64<<20))
+	if got != hex.EncodeToString(want[:]) {
+		t.Errorf("fileHash = %s, want %x", got, want)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("hashing a 64 MiB file allocated %d bytes", n)
+	}
+	if got := fileHash(filepath.Join(t.TempDir(), "missing")); got != "unreadable" {
+		t.Errorf("fileHash of a missing file = %q", got)
 	}
 }
