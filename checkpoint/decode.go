@@ -33,7 +33,7 @@ func Read(path string) (*File, error) {
 	if !info.Mode().IsRegular() {
 		return nil, fmt.Errorf("checkpoint: %s: not a regular file", path)
 	}
-	f, err := decode(fh, info.Size())
+	f, err := decode(fh, info.Size(), true)
 	if err == nil {
 		err = verify(f)
 	} else {
@@ -57,16 +57,21 @@ func Read(path string) (*File, error) {
 //
 // The tensors' Data slices share one buffer of the data section; each has
 // its capacity clipped to its length, so appending to one never overwrites
-// another.
+// another. The header is checked before the data section is read, and the
+// section's buffer grows with the bytes r delivers rather than to size at
+// once, so a size that r does not back fails without allocating it.
 func Decode(r io.Reader, size int64) (*File, error) {
-	f, err := decode(r, size)
+	f, err := decode(r, size, false)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	return f, nil
 }
 
-func decode(r io.Reader, size int64) (*File, error) {
+// decode reads a safetensors file of size bytes from r; with sized set,
+// size is the file's own (os.File.Stat), and the data section is allocated
+// whole.
+func decode(r io.Reader, size int64, sized bool) (*File, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("%w: file has %d bytes, fewer than the 8-byte header length", ErrTruncated, size)
 	}
@@ -85,11 +90,60 @@ func decode(r io.Reader, size int64) (*File, error) {
 	if _, err := io.ReadFull(r, header); err != nil {
 		return nil, readErr("header", err)
 	}
-	data := make([]byte, size-8-int64(n))
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, readErr("data", err)
+	f, entries, err := parseHeader(header, uint64(size-8-int64(n)))
+	if err != nil {
+		return nil, err
 	}
-	return parse(header, data)
+	data, err := readData(r, size-8-int64(n), sized)
+	if err != nil {
+		return nil, dataErr(err, int64(len(data)), entries)
+	}
+	for _, e := range entries {
+		t := f.Tensors[e.name]
+		t.Data = data[e.begin:e.end:e.end]
+		f.Tensors[e.name] = t
+	}
+	return f, nil
+}
+
+// dataChunk is how far the data section's buffer grows at a time where the
+// file's size is only what the caller says.
+const dataChunk = 64 << 20
+
+// readData reads the n-byte data section. Unless sized, it grows the buffer
+// a chunk at a time as the bytes arrive, so that a reader shorter than n
+// costs what it holds; on a short read it returns the bytes read.
+func readData(r io.Reader, n int64, sized bool) ([]byte, error) {
+	if sized || n <= dataChunk {
+		data := make([]byte, n)
+		k, err := io.ReadFull(r, data)
+		return data[:k], err
+	}
+	var data []byte
+	for int64(len(data)) < n {
+		c := int(min(n-int64(len(data)), dataChunk))
+		data = slices.Grow(data, c)
+		k, err := io.ReadFull(r, data[len(data):len(data)+c])
+		data = data[:len(data)+k]
+		if err != nil {
+			return data, err
+		}
+	}
+	return data, nil
+}
+
+// dataErr describes a failure to read the data section after got of its
+// bytes, naming the tensor the file ended in.
+func dataErr(err error, got int64, entries []entry) error {
+	if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read data: %w", err)
+	}
+	for _, e := range entries {
+		if uint64(got) < e.end {
+			return fmt.Errorf("%w: file ended inside tensor %q (data_offsets [%d %d]), %d bytes into the data section", ErrTruncated, e.name, e.begin, e.end, got)
+		}
+	}
+	return fmt.Errorf("%w: file ended inside the data", ErrTruncated)
 }
 
 func readErr(what string, err error) error {
@@ -105,33 +159,35 @@ type entry struct {
 	begin, end uint64
 }
 
-// parse validates header and data and builds the File.
-func parse(header, data []byte) (*File, error) {
+// parseHeader validates header against a data section of dataLen bytes
+// and returns the File without its tensors' data, and the tensors' places
+// in the section in order of their offsets.
+func parseHeader(header []byte, dataLen uint64) (*File, []entry, error) {
 	if !utf8.Valid(header) {
-		return nil, errors.New("header is not valid UTF-8")
+		return nil, nil, errors.New("header is not valid UTF-8")
 	}
 	if len(header) == 0 || header[0] != '{' {
-		return nil, errors.New("header is not a JSON object")
+		return nil, nil, errors.New("header is not a JSON object")
 	}
 	members, err := object(header, true)
 	if err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, nil, fmt.Errorf("header: %w", err)
 	}
 	f := &File{Metadata: map[string]string{}, Tensors: make(map[string]Tensor, len(members))}
 	entries := make([]entry, 0, len(members))
 	for _, m := range members {
 		if m.key == MetadataKey {
 			if err := parseMetadata(m.value, f.Metadata); err != nil {
-				return nil, fmt.Errorf("%s: %w", MetadataKey, err)
+				return nil, nil, fmt.Errorf("%s: %w", MetadataKey, err)
 			}
 			continue
 		}
 		if m.key == "" {
-			return nil, errors.New("tensor with an empty name")
+			return nil, nil, errors.New("tensor with an empty name")
 		}
 		t, begin, end, err := parseTensor(m.value)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", m.key, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", m.key, err)
 		}
 		f.Tensors[m.key] = t
 		entries = append(entries, entry{m.key, begin, end})
@@ -147,26 +203,23 @@ func parse(header, data []byte) (*File, error) {
 	for _, e := range entries {
 		switch {
 		case e.begin > pos && prev == "":
-			return nil, fmt.Errorf("tensor %q: data_offsets [%d %d]: gap of %d bytes at the start of the data section", e.name, e.begin, e.end, e.begin-pos)
+			return nil, nil, fmt.Errorf("tensor %q: data_offsets [%d %d]: gap of %d bytes at the start of the data section", e.name, e.begin, e.end, e.begin-pos)
 		case e.begin > pos:
-			return nil, fmt.Errorf("tensor %q: data_offsets [%d %d]: gap of %d bytes after tensor %q, which ends at %d", e.name, e.begin, e.end, e.begin-pos, prev, pos)
+			return nil, nil, fmt.Errorf("tensor %q: data_offsets [%d %d]: gap of %d bytes after tensor %q, which ends at %d", e.name, e.begin, e.end, e.begin-pos, prev, pos)
 		case e.begin < pos:
-			return nil, fmt.Errorf("tensor %q: data_offsets [%d %d] overlap tensor %q, which ends at %d", e.name, e.begin, e.end, prev, pos)
-		case e.end > uint64(len(data)):
-			return nil, fmt.Errorf("%w: tensor %q: data_offsets [%d %d] reach past the %d-byte data section", ErrTruncated, e.name, e.begin, e.end, len(data))
+			return nil, nil, fmt.Errorf("tensor %q: data_offsets [%d %d] overlap tensor %q, which ends at %d", e.name, e.begin, e.end, prev, pos)
+		case e.end > dataLen:
+			return nil, nil, fmt.Errorf("%w: tensor %q: data_offsets [%d %d] reach past the %d-byte data section", ErrTruncated, e.name, e.begin, e.end, dataLen)
 		}
-		t := f.Tensors[e.name]
-		t.Data = data[e.begin:e.end:e.end]
-		f.Tensors[e.name] = t
 		pos, prev = e.end, e.name
 	}
-	if pos != uint64(len(data)) {
+	if pos != dataLen {
 		if prev == "" {
-			return nil, fmt.Errorf("no tensors, but %d bytes of data", len(data))
+			return nil, nil, fmt.Errorf("no tensors, but %d bytes of data", dataLen)
 		}
-		return nil, fmt.Errorf("%d bytes of data after tensor %q, which ends at %d", uint64(len(data))-pos, prev, pos)
+		return nil, nil, fmt.Errorf("%d bytes of data after tensor %q, which ends at %d", dataLen-pos, prev, pos)
 	}
-	return f, nil
+	return f, entries, nil
 }
 
 func parseMetadata(raw json.RawMessage, into map[string]string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -34,9 +35,10 @@ constituent), int8 per-constituent <model>_TrackOrigin and
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
 split with the outputs of the training-time evaluation graph) and <OUT>.md
-(a model card). Before it reports success it runs the ONNX checker (where
-python3-onnx is installed) and validates the model on its own vectors; on
-a failure it exits 1 and writes nothing. With --ort it also runs the
+(a model card). Before it reports success it runs the ONNX checker (in
+/usr/bin/python3, or the Python $SALT_ORT_ONNX_PYTHON names; skipped, and
+said why, where that cannot import onnx) and validates the model on its
+own vectors; on a failure it exits 1 and writes nothing. With --ort it also runs the
 vectors in those ONNX Runtime releases and records in the metadata and the
 model card which reproduced them and the largest difference of each (a
 release that cannot load the model is recorded by name, not a failure).
@@ -96,7 +98,7 @@ on the GPU instead.`,
 				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
 				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt, Device: c.String("device"),
-				Opset: c.Int("opset"), Releases: c.StringSlice("ort"),
+				Opset: c.Int("opset"), Releases: c.StringSlice("ort"), CheckerPython: os.Getenv(deploy.CheckerPythonEnv),
 			})
 			var verr *deploy.ValidationError
 			if errors.As(err, &verr) {
@@ -111,10 +113,7 @@ on the GPU instead.`,
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card)
-			checked := "the ONNX checker passed"
-			if !ex.Checked {
-				checked = "the ONNX checker was skipped (python3-onnx is not installed)"
-			}
+			checked := ex.CheckerSummary()
 			worst := 0.0
 			for _, o := range ex.Validation.Outputs {
 				worst = math.Max(worst, o.MaxAbs)

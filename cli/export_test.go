@@ -29,11 +29,13 @@ func TestExportCommand(t *testing.T) {
 	if out, err := exec.Command(bin, "train", cfg, "--out", run, "--epochs", "1", "--quiet").CombinedOutput(); err != nil {
 		t.Fatalf("train: %v\n%s", err, out)
 	}
+	var env []string // further environment of the next command
 	salt := func(args ...string) (string, int) {
 		var out bytes.Buffer
 		cmd := exec.Command(bin, args...)
 		// No CUDA provider, even on a machine that has one.
 		cmd.Env = append(os.Environ(), "SALT_ORT_CUDA_LIB="+filepath.Join(data, "libonnxruntime_providers_cuda.so"))
+		cmd.Env, env = append(cmd.Env, env...), nil
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()
 		code := 0
@@ -67,6 +69,14 @@ func TestExportCommand(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "GN2X_pb GN2X_pc GN2X_plight GN2X_ptau GN2X_VertexIndex" || ex.Validation.Jets != 100 {
 		t.Fatalf("outputs %s, %d validation jets", got, ex.Validation.Jets)
+	}
+	// Where the checker's Python cannot import onnx, export succeeds and
+	// says the checker was skipped and why.
+	noPython := filepath.Join(dir, "no-python3")
+	env = []string{"SALT_ORT_ONNX_PYTHON=" + noPython}
+	if out, code := salt("export", run, "-o", filepath.Join(dir, "unchecked.onnx"), "--validation-jets", "20"); code != 0 ||
+		!strings.Contains(out, "checked: the ONNX checker was skipped: "+noPython+" cannot import onnx (install python3-onnx, or set SALT_ORT_ONNX_PYTHON") {
+		t.Fatalf("export with SALT_ORT_ONNX_PYTHON=%s exited %d:\n%s", noPython, code, out)
 	}
 	if out, code := salt("validate", model, "--cpp", "--work-dir", t.TempDir()); code != 0 || !strings.Contains(out, "GN2X_plight") ||
 		!strings.Contains(out, "bit-identical to Go") || !strings.Contains(out, "ATLAS's loaders") {

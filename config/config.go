@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -490,11 +491,17 @@ func (e *Error) Error() string {
 
 var typeErrorRE = regexp.MustCompile(`^line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
-// Load reads and validates a configuration file.
+// Load reads and validates a configuration file. It reads at most
+// MaxSize+1 bytes, so that a larger file is refused without being read.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
 	return Parse(path, data)
 }

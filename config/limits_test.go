@@ -2,6 +2,9 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +66,29 @@ func TestLimitsIgnoreStringsAndComments(t *testing.T) {
 		if err := checkLimits("ok.toml", []byte(text)); err != nil {
 			t.Errorf("%q: %v", text, err)
 		}
+	}
+}
+
+// TestLoadReadsNoMoreThanMaxSize gives Load a 64 MiB file: it is refused
+// naming the file, having read little more than MaxSize of it.
+func TestLoadReadsNoMoreThanMaxSize(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.toml")
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Truncate(64 << 20); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	fh.Close()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = Load(path)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "a configuration is at most 262144") {
+		t.Errorf("error %v, want it to name %s and the limit", err, path)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 4*MaxSize {
+		t.Errorf("allocated %d bytes to refuse a 64 MiB file", n)
 	}
 }

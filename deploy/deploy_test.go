@@ -260,3 +260,37 @@ func TestAthenaWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestExportSaysWhyCheckerSkipped exports where the checker's Python
+// cannot import onnx, and in an opset newer than python3-onnx checks: the
+// export succeeds, records that the checker did not run and says why.
+func TestExportSaysWhyCheckerSkipped(t *testing.T) {
+	_, run := trainedRun(t)
+	noPython := filepath.Join(t.TempDir(), "no-python3")
+	for _, tc := range []struct {
+		name, python string
+		opset        int
+		want         string
+	}{
+		{"no onnx", noPython, 0, "the ONNX checker was skipped: " + noPython + " cannot import onnx (install python3-onnx, or set SALT_ORT_ONNX_PYTHON to a Python that has it)"},
+		{"opset too new", "", 18, "the ONNX checker was skipped: python3-onnx checks opsets up to 17, and the model is opset 18"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex, err := Export(context.Background(), ExportOptions{RunDir: run, Out: filepath.Join(t.TempDir(), "m.onnx"), ValidationJets: 20,
+				Version: "test", Runtime: graphtest.OpenRuntime(t), Opset: tc.opset, CheckerPython: tc.python})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ex.Checked || ex.CheckerSummary() != tc.want {
+				t.Fatalf("checked %v: %q, want %q", ex.Checked, ex.CheckerSummary(), tc.want)
+			}
+		})
+	}
+	if !onnxcheck.Available() {
+		return
+	}
+	ex := export(t, run, filepath.Join(t.TempDir(), "m.onnx"), false)
+	if !ex.Checked || ex.CheckerSummary() != "the ONNX checker passed" {
+		t.Fatalf("checked %v: %q where python3-onnx is installed", ex.Checked, ex.CheckerSummary())
+	}
+}

@@ -73,6 +73,10 @@ type ExportOptions struct {
 	// bytes on every machine), or "cuda" (resolved with
 	// train.EvalDevice). The exported model is validated on the CPU.
 	Device string
+	// CheckerPython is the Python interpreter the reference ONNX checker
+	// runs in ("": onnxcheck.Python, Debian's /usr/bin/python3); where it
+	// cannot import onnx the checker is skipped and Exported says why.
+	CheckerPython string
 }
 
 // Exported lists what Export wrote and how it was checked.
@@ -83,6 +87,8 @@ type Exported struct {
 	// Checked says whether the reference ONNX checker (python3-onnx) ran
 	// on the model; it is skipped where it is not installed.
 	Checked bool
+	// CheckerSkipped says why the checker did not run ("" where it ran).
+	CheckerSkipped string `json:",omitempty"`
 	// Validation is the model's comparison with its own vectors.
 	Validation *Report
 	// Releases are the runs in ExportOptions.Releases.
@@ -104,6 +110,40 @@ func (e *ValidationError) Error() string {
 	}
 	return fmt.Sprintf("deploy: the exported model does not reproduce the training-time evaluation graph on its validation vectors: %s; nothing was written", strings.Join(bad, ", "))
 }
+
+// CheckerSummary says in words whether the reference ONNX checker passed
+// the model or why it was skipped, as export prints it.
+func (ex *Exported) CheckerSummary() string {
+	if ex.Checked {
+		return "the ONNX checker passed"
+	}
+	return "the ONNX checker was skipped: " + ex.CheckerSkipped
+}
+
+// runChecker runs c on the model bytes data of the given opset and records
+// in ex that it ran or why it was skipped; the error is the checker's
+// rejection.
+func runChecker(ex *Exported, c onnxcheck.Checker, data []byte, opset int) error {
+	// Debian's python3-onnx (1.12) checks opsets up to graph.Opset.
+	if opset > graph.Opset {
+		ex.CheckerSkipped = fmt.Sprintf("python3-onnx checks opsets up to %d, and the model is opset %d", graph.Opset, opset)
+		return nil
+	}
+	if c.Unavailable() != nil {
+		ex.CheckerSkipped = fmt.Sprintf("%s cannot import onnx (install python3-onnx, or set %s to a Python that has it)", c.Interpreter(), CheckerPythonEnv)
+		return nil
+	}
+	if err := c.Check(data); err != nil {
+		return err
+	}
+	ex.Checked = true
+	return nil
+}
+
+// CheckerPythonEnv is the environment variable with which `salt-ort export`
+// chooses the Python interpreter of the ONNX checker
+// (ExportOptions.CheckerPython).
+const CheckerPythonEnv = "SALT_ORT_ONNX_PYTHON"
 
 // VectorsPath returns where the validation vectors of model path go.
 func VectorsPath(modelPath string) string {
@@ -291,12 +331,8 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 		return nil, err
 	}
 	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(spec)}
-	// Debian's python3-onnx (1.12) checks opsets up to graph.Opset.
-	if onnxcheck.Available() && opset <= graph.Opset {
-		if err := onnxcheck.Check(data); err != nil {
-			return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
-		}
-		ex.Checked = true
+	if err := runChecker(ex, onnxcheck.Checker{Python: opts.CheckerPython}, data, opset); err != nil {
+		return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)

@@ -115,6 +115,10 @@ func FuzzOpenModel(f *testing.F) {
 	f.Add(fuzzModel(f, string(js), "GN2_pb"))
 	f.Add(fuzzModel(f, `{"format":"salt-ort deployment 2","inputs":[{},{}],"validation_outputs":[{}]}`))
 	f.Add([]byte{0x08, 0x08})
+	// Hostile shapes (TestOpenRefusesModelBombs): many empty nodes, and
+	// graphs nested in attributes past the depth bound.
+	f.Add(emptyNodes(2000))
+	f.Add(nestedGraphs(30))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > maxFuzzModel {
 			return

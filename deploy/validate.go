@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -126,9 +127,9 @@ func open(rt *runtime.Runtime, path string, threads int, dev *runtime.Device) (*
 // openMeta reads an exported model's bytes and metadata, without a
 // session.
 func openMeta(path string) (*Model, []byte, error) {
-	data, err := os.ReadFile(path)
+	data, err := readModel(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("deploy: %w", err)
+		return nil, nil, err
 	}
 	mp, meta, err := ReadMetadata(data)
 	if err != nil {
@@ -163,11 +164,41 @@ func openMeta(path string) (*Model, []byte, error) {
 	return m, data, nil
 }
 
+// readModel reads the ONNX file at path, refusing one that is not a
+// regular file or is larger than MaxModelSize before reading it.
+func readModel(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	switch {
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("deploy: %s: not a regular file; give the .onnx file salt-ort export wrote", path)
+	case info.Size() > MaxModelSize:
+		return nil, fmt.Errorf("deploy: %s: %d bytes, more than the %d a single ONNX file can hold (protobuf's limit); salt-ort's exports are far smaller: give the .onnx file salt-ort export wrote", path, info.Size(), int64(MaxModelSize))
+	}
+	data := make([]byte, info.Size())
+	if _, err := io.ReadFull(fh, data); err != nil {
+		return nil, fmt.Errorf("deploy: %s: %w", path, err)
+	}
+	return data, nil
+}
+
 // ReadMetadata parses serialised model bytes and the salt-ort metadata
-// they carry.
+// they carry. It walks the bytes first and refuses, before decoding
+// them, a model that would take far more memory than its size or nests
+// messages too deep (checkModelBounds).
 func ReadMetadata(data []byte) (*onnxpb.ModelProto, *Metadata, error) {
 	if len(data) == 0 {
 		return nil, nil, errors.New("empty file: export the model again (salt-ort export)")
+	}
+	if err := checkModelBounds(data); err != nil {
+		return nil, nil, err
 	}
 	mp, err := onnxpb.Unmarshal(data)
 	if err != nil {

@@ -42,6 +42,8 @@ with h5py.File(sys.argv[1], "w") as f:
 with h5py.File(sys.argv[2], "w", libver="latest") as f:
     d = f.create_dataset("jets", data=np.zeros(3, dtype=[("flavour_label", "<i4")]))
     d.attrs["too_many"] = np.zeros(70000, dtype="S1")
+    d.attrs["long_vlen"] = np.array(["x" * 60000] * 300, dtype=h5py.string_dtype())
+    d.attrs["long_fixed"] = np.zeros(300, dtype="S60000")
 `
 
 // TestReadStringsAttrH5py reads string attributes h5py wrote.
@@ -95,8 +97,14 @@ func TestReadStringsAttrH5py(t *testing.T) {
 			t.Errorf("%s/%s = %q, want %q", c.dataset, c.attr, got, c.want)
 		}
 	}
-	if _, err := ReadStringsAttr(dense, "jets", "too_many"); err == nil || !contains(err.Error(), "holds 70000 strings, more than the 65536") {
-		t.Errorf("70000 strings: %v", err)
+	for attr, want := range map[string]string{
+		"too_many":   "holds 70000 strings, more than the 65536",
+		"long_vlen":  "holds more than 16777216 bytes of text",
+		"long_fixed": "holds 300 strings of 60000 bytes, more than 16777216 bytes of text",
+	} {
+		if _, err := ReadStringsAttr(dense, "jets", attr); err == nil || !contains(err.Error(), dense) || !contains(err.Error(), `attribute "`+attr+`" `+want) {
+			t.Errorf("%s: %v, want an error naming %s with %q", attr, err, dense, want)
+		}
 	}
 	if n := h5OpenObjects(); n != objects {
 		t.Errorf("%d HDF5 objects open after reading, %d before", n, objects)

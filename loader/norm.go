@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -55,7 +56,7 @@ func (e NormEntry) check(g *Group, v string) error {
 // and std; finiteness and non-zero std are checked by Open for the
 // variables actually used, as Salt does.
 func ReadNormDict(path string) (NormDict, error) {
-	data, err := os.ReadFile(path)
+	data, err := readDictFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: norm dict: %w", err)
 	}
@@ -119,7 +120,7 @@ type ClassDict map[string]map[string][]float64
 
 // ReadClassDict reads a Salt class_dict YAML file.
 func ReadClassDict(path string) (ClassDict, error) {
-	data, err := os.ReadFile(path)
+	data, err := readDictFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("loader: class dict: %w", err)
 	}
@@ -184,6 +185,17 @@ const (
 	// alias expanded.
 	MaxDictNodes = 100_000
 )
+
+// readDictFile reads a dictionary file, at most MaxDictSize+1 bytes of it,
+// so that decodeDict refuses a larger one without it being read whole.
+func readDictFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxDictSize+1))
+}
 
 // decodeDict decodes a dictionary's YAML into out within the limits.
 func decodeDict(data []byte, out any) error {

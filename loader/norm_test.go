@@ -3,8 +3,10 @@ package loader
 import (
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -293,6 +295,36 @@ func TestNormApplied(t *testing.T) {
 	for s := 6; s < 8; s++ {
 		if jets[2*s] != 0 || tr[s*6] != 0 {
 			t.Errorf("padding slot %d normalised", s)
+		}
+	}
+}
+
+// TestReadDictReadsNoMoreThanItsLimit gives the dictionary readers a
+// 64 MiB file: each refuses it naming the file, having read little more
+// than MaxDictSize of it.
+func TestReadDictReadsNoMoreThanItsLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.yaml")
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fh.Truncate(64 << 20); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	fh.Close()
+	for name, read := range map[string]func(string) error{
+		"norm dict":  func(p string) error { _, err := ReadNormDict(p); return err },
+		"class dict": func(p string) error { _, err := ReadClassDict(p); return err },
+	} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := read(path)
+		runtime.ReadMemStats(&after)
+		if err == nil || !strings.Contains(err.Error(), name+" "+path+": ") || !strings.Contains(err.Error(), "a dictionary is at most 262144") {
+			t.Errorf("%s: error %v, want it to name %s and the limit", name, err, path)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 4*MaxDictSize {
+			t.Errorf("%s: allocated %d bytes to refuse a 64 MiB file", name, n)
 		}
 	}
 }

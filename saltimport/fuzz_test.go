@@ -123,6 +123,8 @@ func FuzzConvert(f *testing.F) {
 	f.Add([]byte("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nmodel: *c\ndata: *c\ntrainer: *c\n"))
 	f.Add([]byte("model: " + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + "\ndata: {}\ntrainer: {}\n"))
 	f.Add([]byte("model: 1\ndata: [1]\ntrainer: null\n"))
+	// An alias to a mapping, repeated (TestReadYAMLBounds).
+	f.Add([]byte("base: &b {a: 1, b: 2, c: 3}\nmodel: [" + strings.TrimSuffix(strings.Repeat("*b, ", 200), ", ") + "]\ndata: {}\ntrainer: {}\n"))
 	f.Add([]byte(""))
 	path := filepath.Join(fuzztest.ScratchDir(f), "config.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -88,7 +89,7 @@ func Import(opts Options) (*Result, error) {
 		if _, err := loader.ReadNormDict(conv.NormDict); err != nil {
 			return nil, err
 		}
-		if normDict, err = os.ReadFile(conv.NormDict); err != nil {
+		if normDict, err = readDict(conv.NormDict); err != nil {
 			return nil, fmt.Errorf("saltimport: %w", err)
 		}
 	case ck != nil:
@@ -109,7 +110,7 @@ func Import(opts Options) (*Result, error) {
 		if _, err := loader.ReadClassDict(conv.ClassDict); err != nil {
 			return nil, err
 		}
-		if classDict, err = os.ReadFile(conv.ClassDict); err != nil {
+		if classDict, err = readDict(conv.ClassDict); err != nil {
 			return nil, fmt.Errorf("saltimport: %w", err)
 		}
 		cfg.Data.ClassDict = train.ClassDictFile
@@ -234,6 +235,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		}
 		if len(order) != len(o.Params) {
 			return &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("optimizer_states[0]: %d parameters for the model's %d", len(o.Params), len(order))}}
+		}
+		if msg := checkOptimizerKind(o, cfg.Training.Optimizer.Name); msg != "" {
+			return &CheckpointError{File: ck.Path, Problems: []string{msg}}
 		}
 		// AdamW keeps both moments, Lion the first alone.
 		slots := []string{"exp_avg", "exp_avg_sq"}
@@ -429,6 +433,36 @@ func normFromCheckpoint(ck *Checkpoint, cfg *config.Config) ([]byte, error) {
 	return os.ReadFile(tmp.Name())
 }
 
+// checkOptimizerKind says how the optimizer state o differs from that of
+// the configuration's optimizer name ("adamw" or "lion"): AdamW keeps a
+// step count and a second moment per parameter, Lion neither. It returns ""
+// where they agree or o has no per-parameter state yet.
+func checkOptimizerKind(o *OptimizerState, name string) string {
+	adamw, lion := 0, 0
+	for _, st := range o.State {
+		if st.ExpAvgSq != nil || st.Step >= 0 {
+			adamw++
+		} else {
+			lion++
+		}
+	}
+	switch {
+	case name == "lion" && adamw > 0:
+		return "optimizer_states[0]: AdamW's state (a step count and exp_avg_sq per parameter), but the configuration's model.optimizer is lion; import it with the configuration Salt trained it with"
+	case name != "lion" && lion > 0:
+		return "optimizer_states[0]: Lion's state (exp_avg alone, no step count), but the configuration's model.optimizer is AdamW; set model.optimizer: lion, as Salt trained it"
+	}
+	return ""
+}
+
+// optimizerStateWords names the optimizer state an import carries.
+func optimizerStateWords(name string) string {
+	if name == "lion" {
+		return "Lion's moment (exp_avg)"
+	}
+	return "AdamW's moments (exp_avg, exp_avg_sq)"
+}
+
 // report is the import report: sources, what was imported and every key
 // not carried over with why.
 func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
@@ -444,7 +478,7 @@ func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
 		fmt.Fprintf(&b, "checkpoint: %s (sha256 %s)\n", opts.Checkpoint, fileHash(opts.Checkpoint))
 		fmt.Fprintf(&b, "parameters: %d\n", res.Parameters)
 		if res.Optimizer {
-			fmt.Fprintf(&b, "optimizer state: AdamW moments; training continues with epoch %d of %d from batch %d, after step %d\n", res.Position.Epoch+1, conv.Config.Training.Epochs, res.Position.Batch, res.Position.Step)
+			fmt.Fprintf(&b, "optimizer state: %s; training continues with epoch %d of %d from batch %d, after step %d\n", optimizerStateWords(conv.Config.Training.Optimizer.Name), res.Position.Epoch+1, conv.Config.Training.Epochs, res.Position.Batch, res.Position.Step)
 		} else {
 			b.WriteString("optimizer state: none in the checkpoint; train --resume starts a fresh optimizer and schedule from the imported weights\n")
 		}
@@ -467,11 +501,32 @@ func report(opts Options, conv *Converted, ck *Checkpoint, res *Result) string {
 	return b.String()
 }
 
+// fileHash returns the SHA-256 of the file at path, read as a stream (a
+// checkpoint may be gigabytes).
 func fileHash(path string) string {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "unreadable"
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable"
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// readDict reads the text of a norm or class dictionary that loader has
+// read and checked, refusing one that grew past loader.MaxDictSize since.
+func readDict(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, loader.MaxDictSize+1))
+	if err == nil && len(data) > loader.MaxDictSize {
+		err = fmt.Errorf("%s: more than %d bytes; a dictionary is at most 256 KiB", path, loader.MaxDictSize)
+	}
+	return data, err
 }

@@ -18,10 +18,20 @@ import (
 // (salt/configs/base.yaml in Salt's source).
 const BaseFile = "base.yaml"
 
-// maxConfigBytes bounds a configuration file read from disk: Salt's
-// largest shipped configuration is a few kB, and a log directory's
-// config.yaml tens of kB.
-const maxConfigBytes = 16 << 20
+// Limits on a configuration file read from disk: Salt's largest shipped
+// configuration is a few kB, and a log directory's config.yaml tens of kB
+// with mappings of tens of keys. go.yaml.in/yaml/v3 decodes a mapping in
+// time quadratic in its number of keys (1 MiB of keys in one mapping took
+// 2 minutes), and parses to nodes in linear time (0.5 s per MiB), so the
+// nodes are parsed and counted before they are decoded.
+const (
+	// maxConfigBytes bounds the file's size.
+	maxConfigBytes = 2 << 20
+	// maxConfigNodes bounds its YAML nodes with every alias expanded.
+	maxConfigNodes = 500_000
+	// maxMappingKeys bounds the keys of one mapping.
+	maxMappingKeys = 5000
+)
 
 // document is one YAML file of a Salt configuration, read and brought into
 // the canonical form the converter reads.
@@ -35,8 +45,18 @@ type document struct {
 // strings (Salt's label_map {0: 0, 5: 1}) keyed by the keys' text, and
 // jsonargparse's class forms made canonical (see canonicalClasses).
 func readYAML(path string, data []byte) (*document, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, &ConfigError{File: path, Problems: []string{"(file): not YAML: " + err.Error()}}
+	}
+	if doc.Kind == 0 {
+		return nil, &ConfigError{File: path, Problems: []string{"(file): empty"}}
+	}
+	if msg := checkNodes(&doc); msg != "" {
+		return nil, &ConfigError{File: path, Problems: []string{msg}}
+	}
 	var root map[string]any
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	if err := doc.Decode(&root); err != nil {
 		return nil, &ConfigError{File: path, Problems: []string{"(file): not YAML: " + err.Error()}}
 	}
 	if root == nil {
@@ -45,6 +65,61 @@ func readYAML(path string, data []byte) (*document, error) {
 	r, _ := stringKeys(root).(map[string]any)
 	canonicalClasses("", r)
 	return &document{path: path, root: r}, nil
+}
+
+// checkNodes says how the parsed document doc exceeds maxConfigNodes or
+// maxMappingKeys, naming the mapping's key path; "" where it does not.
+func checkNodes(doc *yaml.Node) string {
+	w := nodeWalk{seen: map[*yaml.Node]int{}}
+	n := w.count(doc, "")
+	switch {
+	case w.wide != "":
+		return w.wide
+	case n > maxConfigNodes:
+		return fmt.Sprintf("(file): aliases expand the document to more than %d values; a Salt configuration has a few thousand", maxConfigNodes)
+	}
+	return ""
+}
+
+// nodeWalk counts a document's nodes with aliases expanded, saturating
+// past maxConfigNodes, and notes the first mapping wider than
+// maxMappingKeys.
+type nodeWalk struct {
+	seen map[*yaml.Node]int // expanded sizes of the nodes counted
+	wide string
+}
+
+func (w *nodeWalk) count(n *yaml.Node, path string) int {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return 1
+		}
+		return 1 + w.count(n.Alias, path)
+	}
+	if c, ok := w.seen[n]; ok {
+		return c
+	}
+	w.seen[n] = 1 // breaks alias cycles, which Decode then refuses
+	if n.Kind == yaml.MappingNode && len(n.Content)/2 > maxMappingKeys && w.wide == "" {
+		key := path
+		if key == "" {
+			key = "(file)"
+		}
+		w.wide = fmt.Sprintf("%s: a mapping of %d keys, more than the %d salt-ort reads; a Salt configuration's have tens", key, len(n.Content)/2, maxMappingKeys)
+	}
+	total := 1
+	for i, c := range n.Content {
+		sub := path
+		if n.Kind == yaml.MappingNode && i%2 == 1 {
+			sub = strings.TrimPrefix(path+"."+n.Content[i-1].Value, ".")
+		}
+		if total += w.count(c, sub); total > maxConfigNodes || w.wide != "" {
+			total = maxConfigNodes + 1
+			break
+		}
+	}
+	w.seen[n] = total
+	return total
 }
 
 // readFile reads and parses one configuration file.
@@ -59,7 +134,7 @@ func readFile(path string) (*document, error) {
 		return nil, fmt.Errorf("Salt configuration %s: %w", path, err)
 	}
 	if len(data) > maxConfigBytes {
-		return nil, &ConfigError{File: path, Problems: []string{fmt.Sprintf("(file): larger than %d MiB; a Salt configuration is a few kB", maxConfigBytes>>20)}}
+		return nil, &ConfigError{File: path, Problems: []string{fmt.Sprintf("(file): larger than %d MiB; a Salt configuration is a few kB, a log directory's config.yaml tens of kB", maxConfigBytes>>20)}}
 	}
 	return readYAML(path, data)
 }

@@ -1,6 +1,11 @@
 // Package onnxcheck runs the reference ONNX checker (Debian's python3-onnx)
 // on models salt-ort writes, so tests can prove the bytes are valid ONNX and
 // not only something ONNX Runtime happens to accept.
+//
+// The checker runs in a Python interpreter that can import onnx: Debian's
+// /usr/bin/python3 by default (Python), or another one named by a Checker's
+// Python field, which is how deploy.ExportOptions.CheckerPython and the
+// SALT_ORT_ONNX_PYTHON environment variable of `salt-ort export` choose it.
 package onnxcheck
 
 import (
@@ -26,16 +31,39 @@ onnx.checker.check_model(m, full_check=True)
 print("ok opset", [(o.domain, o.version) for o in m.opset_import])
 `
 
-// Available reports whether the checker can run here.
-func Available() bool {
-	return exec.Command(Python, "-c", "import onnx").Run() == nil
+// Checker runs the reference ONNX checker in one Python interpreter. The
+// zero value uses Python.
+type Checker struct {
+	// Python is the interpreter that imports onnx ("" is Python).
+	Python string
 }
 
+// Interpreter returns the interpreter c runs.
+func (c Checker) Interpreter() string {
+	if c.Python == "" {
+		return Python
+	}
+	return c.Python
+}
+
+// Unavailable returns nil where c's interpreter can import onnx, and
+// otherwise an error wrapping ErrUnavailable that names the interpreter.
+func (c Checker) Unavailable() error {
+	if exec.Command(c.Interpreter(), "-c", "import onnx").Run() == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s cannot import onnx", ErrUnavailable, c.Interpreter())
+}
+
+// Available reports whether the checker can run here.
+func (c Checker) Available() bool { return c.Unavailable() == nil }
+
 // Check writes model to a temporary file and runs onnx.checker.check_model
-// with full_check (strict shape inference) on it.
-func Check(model []byte) error {
-	if !Available() {
-		return ErrUnavailable
+// with full_check (strict shape inference) on it; it returns an error
+// wrapping ErrUnavailable where the interpreter cannot import onnx.
+func (c Checker) Check(model []byte) error {
+	if err := c.Unavailable(); err != nil {
+		return err
 	}
 	dir, err := os.MkdirTemp("", "onnxcheck")
 	if err != nil {
@@ -47,10 +75,16 @@ func Check(model []byte) error {
 		return fmt.Errorf("onnxcheck: %w", err)
 	}
 	var out bytes.Buffer
-	cmd := exec.Command(Python, "-c", script, path)
+	cmd := exec.Command(c.Interpreter(), "-c", script, path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("onnxcheck: checker rejected the model: %w\n%s", err, out.String())
 	}
 	return nil
 }
+
+// Available reports whether the checker can run here in Python.
+func Available() bool { return Checker{}.Available() }
+
+// Check runs the checker in Python on model (Checker.Check).
+func Check(model []byte) error { return Checker{}.Check(model) }
