@@ -25,9 +25,11 @@ type Report struct {
 	MaxConst     int `json:"max_constituents"`
 	JetsRead     int `json:"jets_read"`
 
-	// Completeness: Delta[j][k] = Σ attributions − (F_k(x) − mean F_k(x'))
-	// of attributed jet j; Failed counts the jets with some |Delta| above
-	// Tolerance.
+	// Completeness: Δ = Σ attributions − (F_k(x) − mean F_k(x')) of each
+	// attributed jet and output; Failed counts the jets with some |Δ|
+	// above Tolerance·max(1, |F_k(x) − mean F_k(x')|) (absolute for
+	// probabilities, relative for regression targets that change by more
+	// than 1).
 	Tolerance float64 `json:"tolerance"`
 	MaxDelta  float64 `json:"max_abs_delta"`
 	Failed    int     `json:"jets_over_tolerance"`
@@ -115,9 +117,10 @@ func attribute(a *attributor, js *Jets, groups []Group, labels []int, cls model.
 			for _, b := range bs {
 				bo[k] += preds[b][k] / float64(len(bs))
 			}
-			d[k] = sum(at[k]) - (preds[j][k] - bo[k])
+			change := preds[j][k] - bo[k]
+			d[k] = sum(at[k]) - change
 			r.MaxDelta = math.Max(r.MaxDelta, math.Abs(d[k]))
-			over = over || !(math.Abs(d[k]) <= o.Tolerance)
+			over = over || !(math.Abs(d[k]) <= o.Tolerance*math.Max(1, math.Abs(change)))
 		}
 		if over {
 			r.Failed++
