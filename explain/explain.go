@@ -20,16 +20,16 @@ import (
 
 // Defaults of Options, Salt's IntegratedGradientWriter's where it has one.
 const (
-	DefaultSteps        = 50   // n_steps
-	DefaultBaselines    = 5    // n_baselines
-	DefaultMinConst     = 5    // min_allowed_track_sizes
-	DefaultMaxConst     = 15   // max_allowed_track_sizes
-	DefaultNumJets      = 1000 // jets read from the test file
+	DefaultSteps     = 50   // n_steps
+	DefaultBaselines = 5    // n_baselines
+	DefaultMinConst  = 5    // min_allowed_track_sizes
+	DefaultMaxConst  = 15   // max_allowed_track_sizes
+	DefaultNumJets   = 1000 // jets read from the test file
 	// DefaultTolerance bounds the completeness error per jet and output.
 	// Gauss–Legendre converges slowly across the kinks of ReLU networks:
 	// a tiny GN2 trained on gen-data showed |Δ| up to 0.02 at 50 steps.
-	DefaultTolerance = 0.05
-	DefaultPermutations = 1    // shuffles per variable
+	DefaultTolerance    = 0.05
+	DefaultPermutations = 1 // shuffles per variable
 )
 
 // Options configure Run.

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/loader"
-	"github.com/salt-ort/salt-ort/graph/model"
 )
 
 // Output files in the output directory, for a test file with stem S:
