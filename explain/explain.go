@@ -87,6 +87,13 @@ func (o *Options) defaults() {
 	}
 }
 
+// Validate reports the first option out of range, naming its flag; zero
+// values stand for the defaults.
+func (o Options) Validate() error {
+	o.defaults()
+	return o.check()
+}
+
 func (o *Options) check() error {
 	switch {
 	case o.Steps < 1:
@@ -104,6 +111,10 @@ func (o *Options) check() error {
 	}
 	return nil
 }
+
+// DefaultFC is the charm fraction of D_b in permutation importance, as
+// eval's.
+func DefaultFC() float64 { return train.DefaultFC }
 
 // Group describes one attributed model input: the jet variables or a
 // constituent group.

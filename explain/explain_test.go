@@ -1,6 +1,7 @@
 package explain_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -8,13 +9,16 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/salt-ort/salt-ort/cli"
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/deploy"
 	"github.com/salt-ort/salt-ort/explain"
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
+	urfave "github.com/urfave/cli/v2"
 )
 
 var (
@@ -144,5 +148,44 @@ func TestNoJetsInWindow(t *testing.T) {
 		NumJets: 20, Steps: 2, Baselines: 1, MinConst: 100, MaxConst: 200, Runtime: graphtest.OpenRuntime(t), Threads: 2})
 	if err == nil || !strings.Contains(err.Error(), "--max-constituents") {
 		t.Errorf("error %v, want one naming the constituent window", err)
+	}
+}
+
+// TestCommandAndModelCard runs `salt-ort explain` on the trained run (into
+// its explain directory) and checks that export puts the ranking into the
+// model card.
+func TestCommandAndModelCard(t *testing.T) {
+	run, data := trainedRun(t)
+	var stdout, stderr bytes.Buffer
+	app := cli.App(&stdout, &stderr)
+	app.ExitErrHandler = func(*urfave.Context, error) {}
+	args := []string{"salt-ort", "explain", run, "--test", filepath.Join(data, "test.h5"), "--num-jets", "120", "--steps", "8",
+		"--baselines", "1", "--min-constituents", "1", "--max-constituents", "20", "--tolerance", "0.5", "--threads", "2"}
+	if err := app.Run(cli.Interspersed(app, args)); err != nil {
+		t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"completeness holds", "permutation importance", "IP3D_signed_d0_significance", "wrote " + filepath.Join(run, "explain", "test__attributions.h5")} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	if err := app.Run(cli.Interspersed(app, []string{"salt-ort", "explain", run, "--steps", "0"})); err == nil || !strings.Contains(err.Error(), "--steps") {
+		t.Errorf("--steps 0: %v", err)
+	} else if ec, ok := err.(urfave.ExitCoder); !ok || ec.ExitCode() != cli.ExitUsage {
+		t.Errorf("--steps 0: exit %v, want %d", err, cli.ExitUsage)
+	}
+	ex, err := deploy.Export(context.Background(), deploy.ExportOptions{RunDir: run, Out: filepath.Join(t.TempDir(), "GN2.onnx"), ValidationJets: 20, Runtime: graphtest.OpenRuntime(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	card, err := os.ReadFile(ex.Card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Feature attributions", "| 1 | `tracks` | `", "AUC drop when shuffled", "`IP3D_signed_d0_significance`"} {
+		if !strings.Contains(string(card), want) {
+			t.Errorf("model card lacks %q:\n%s", want, card)
+		}
 	}
 }
