@@ -89,7 +89,11 @@ func (r *Report) barChart(path string, k, gi int) error {
 			flavours = append(flavours, f)
 		}
 	}
-	w := vg.Points(min(60/float64(len(g.Vars)*max(len(flavours), 1)), 8))
+	// Each variable's slot of the data area holds one bar per flavour
+	// and a gap of one bar.
+	height := plotHeight + vg.Length(len(g.Vars))*vg.Points(6)
+	w := (height - vg.Points(80)) / vg.Length(len(g.Vars)*(len(flavours)+1))
+	hi := 0.0
 	for i, f := range flavours {
 		vals := make(plotter.Values, len(g.Vars))
 		copy(vals, f.Vars[k][gi])
@@ -100,13 +104,17 @@ func (r *Report) barChart(path string, k, gi int) error {
 		bars.Horizontal = true
 		bars.Color = flavourColor(f.Flavour)
 		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(i-len(flavours)/2) * w
+		bars.Offset = (vg.Length(i) - vg.Length(len(flavours)-1)/2) * w
 		p.Add(bars)
+		for _, v := range vals {
+			hi = max(hi, v)
+		}
 		p.Legend.Add(fmt.Sprintf("%s (%d jets)", f.Flavour, f.Jets), bars)
 	}
 	p.NominalY(g.Vars...)
+	p.X.Min, p.X.Max = 0, 1.3*hi // room for the legend
 	p.Legend.Top = true
-	return savePNG(path, p, plotWidth, plotHeight+vg.Length(len(g.Vars))*vg.Points(6))
+	return savePNG(path, p, plotWidth, height)
 }
 
 // grid is a heat map's values: variables (y) by positions (x).
