@@ -42,6 +42,7 @@ func App(stdout, stderr io.Writer) *cli.App {
 			normCommand(),
 			trainCommand(),
 			evalCommand(),
+			explainCommand(),
 			checkCommand(),
 			exportCommand(),
 			validateCommand(),

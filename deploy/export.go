@@ -95,6 +95,9 @@ type Exported struct {
 	Releases []*ReleaseReport
 	// Warnings list what ATLAS's loader will not accept (AthenaWarnings).
 	Warnings []string
+	// attributions is the model card's section on the run's feature
+	// attributions (salt-ort explain), "" where it has none.
+	attributions string
 }
 
 // ValidationError is returned by Export when the exported model does not
@@ -331,13 +334,16 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 		return nil, err
 	}
 	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(spec)}
+	if ex.attributions, err = cardAttributions(opts.RunDir); err != nil {
+		return nil, err
+	}
 	if err := runChecker(ex, onnxcheck.Checker{Python: opts.CheckerPython}, data, opset); err != nil {
 		return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings))); err != nil {
+	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings)+ex.attributions)); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	rep, err := Validate(ctx, ValidateOptions{Model: tmpModel, Vectors: tmpVec, Tolerance: opts.Tolerance, Runtime: opts.Runtime})
@@ -584,7 +590,7 @@ func checkReleases(ctx context.Context, ex *Exported, mp *onnxpb.ModelProto, opt
 	if err := atomicfile.Write(tmpModel, data); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings))); err != nil {
+	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings)+ex.attributions)); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	return data, nil

@@ -275,6 +275,9 @@ static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int ran
 	hid_t d = -1;
 	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
 	hid_t space = H5Screate_simple(rank, dims, NULL);
+	// A name with slashes ("attributions/jets") creates its groups.
+	hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+	H5Pset_create_intermediate_group(lcpl, 1);
 	H5Pset_obj_track_times(dcpl, 0);
 	if (chunk != NULL) {
 		H5Pset_chunk(dcpl, rank, chunk);
@@ -287,8 +290,9 @@ static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int ran
 			H5Pset_filter(dcpl, SF_FILTER_LZF, H5Z_FLAG_OPTIONAL, 0, NULL);
 		}
 	}
-	if (dcpl >= 0 && space >= 0) d = H5Dcreate2(file, name, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+	if (dcpl >= 0 && space >= 0 && lcpl >= 0) d = H5Dcreate2(file, name, type, space, lcpl, dcpl, H5P_DEFAULT);
 	if (d < 0) sa_err_capture(err, cap);
+	if (lcpl >= 0) H5Pclose(lcpl);
 	if (space >= 0) H5Sclose(space);
 	if (dcpl >= 0) H5Pclose(dcpl);
 	sa_quiet_off(&q);

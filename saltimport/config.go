@@ -1219,7 +1219,11 @@ func (c *converter) convertTraining(cfg *config.Config, opts ConvertOptions) {
 	list, _ := c.peek("trainer.callbacks").([]any)
 	for i := range list {
 		p := fmt.Sprintf("trainer.callbacks.%d", i)
-		if cp, _ := c.peek(p + ".class_path").(string); cp != "salt.callbacks.Checkpoint" {
+		cp, _ := c.peek(p + ".class_path").(string)
+		if cp == "salt.callbacks.IntegratedGradientWriter" {
+			c.note(p, "integrated gradients are a command of their own: %s", explainCommand(c, p+".init_args"))
+		}
+		if cp != "salt.callbacks.Checkpoint" {
 			continue
 		}
 		mon, _ := c.peek(p + ".init_args.monitor_loss").(string)
@@ -1241,6 +1245,21 @@ func (c *converter) convertTraining(cfg *config.Config, opts ConvertOptions) {
 	if c.boolean("compile", false) {
 		c.note("compile", "true: torch.compile changes how, not what, Salt computes")
 	}
+}
+
+// explainCommand is the salt-ort explain command line with the options of
+// Salt's IntegratedGradientWriter at args.
+func explainCommand(c *converter, args string) string {
+	cmd := "salt-ort explain RUN_DIR"
+	for _, o := range []struct{ key, flag string }{
+		{"n_steps", "--steps"}, {"n_baselines", "--baselines"}, {"n_jets", "--num-jets"},
+		{"min_allowed_track_sizes", "--min-constituents"}, {"max_allowed_track_sizes", "--max-constituents"},
+	} {
+		if n, ok := c.peek(args + "." + o.key).(int); ok && n > 0 {
+			cmd += fmt.Sprintf(" %s %d", o.flag, n)
+		}
+	}
+	return cmd
 }
 
 // deviceCount reads trainer.devices or trainer.num_nodes as Lightning

@@ -149,6 +149,24 @@ func TestConvertGN2(t *testing.T) {
 	}
 }
 
+// TestIntegratedGradientWriterNote checks that Salt's attribution callback
+// is answered with the explain command of the same options.
+func TestIntegratedGradientWriterNote(t *testing.T) {
+	m := gn2Config(t)
+	cbs, _ := m["trainer"].(map[string]any)["callbacks"].([]any)
+	cbs = append(cbs, map[string]any{"class_path": "salt.callbacks.IntegratedGradientWriter",
+		"init_args": map[string]any{"n_steps": 30, "n_baselines": 3, "min_allowed_track_sizes": 4, "max_allowed_track_sizes": 12}})
+	set(t, m, "trainer.callbacks", cbs)
+	conv, err := convert(t, m, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "salt-ort explain RUN_DIR --steps 30 --baselines 3 --min-constituents 4 --max-constituents 12"
+	if notes := strings.Join(conv.Notes, "\n"); !strings.Contains(notes, want) {
+		t.Errorf("notes lack %q:\n%s", want, notes)
+	}
+}
+
 // TestConvertMapsSettings checks keys with a salt-ort equivalent one by
 // one.
 func TestConvertMapsSettings(t *testing.T) {
