@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -182,11 +183,17 @@ func readModel(path string) ([]byte, error) {
 	case info.Size() > MaxModelSize:
 		return nil, fmt.Errorf("deploy: %s: %d bytes, more than the %d a single ONNX file can hold (protobuf's limit); salt-ort's exports are far smaller: give the .onnx file salt-ort export wrote", path, info.Size(), int64(MaxModelSize))
 	}
-	data := make([]byte, info.Size())
-	if _, err := io.ReadFull(fh, data); err != nil {
+	// Read to the end rather than the size the file system states: a file
+	// whose stated size is 0 (/proc's) still reads, or fails with its own
+	// error (EIO), and one that grew is still bounded.
+	buf := bytes.NewBuffer(make([]byte, 0, info.Size()+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(fh, MaxModelSize+1)); err != nil {
 		return nil, fmt.Errorf("deploy: %s: %w", path, err)
 	}
-	return data, nil
+	if buf.Len() > MaxModelSize {
+		return nil, fmt.Errorf("deploy: %s: more than the %d bytes a single ONNX file can hold (protobuf's limit); salt-ort's exports are far smaller: give the .onnx file salt-ort export wrote", path, int64(MaxModelSize))
+	}
+	return buf.Bytes(), nil
 }
 
 // ReadMetadata parses serialised model bytes and the salt-ort metadata
