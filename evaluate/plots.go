@@ -24,15 +24,16 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Plot geometry: 16 × 12 cm at 150 dpi (about 940 × 710 pixels).
+// Plot geometry of every PNG salt-ort writes: 16 × 12 cm at 150 dpi
+// (about 940 × 710 pixels).
 const (
-	plotWidth  = 16 * vg.Centimeter
-	plotHeight = 12 * vg.Centimeter
-	plotDPI    = 150
+	PlotWidth  = 16 * vg.Centimeter
+	PlotHeight = 12 * vg.Centimeter
+	PlotDPI    = 150
 )
 
-// flavourColors are puma's flavour colours.
-var flavourColors = map[string]color.Color{
+// FlavourColors are puma's flavour colours, by the short flavour name.
+var FlavourColors = map[string]color.Color{
 	"b":     color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	"c":     color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 	"light": color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
@@ -110,7 +111,7 @@ func ROCCurves(classes []string, disc []float64, labels []int32, effs []float64)
 // the height (top first), with their data areas aligned horizontally, and
 // writes a PNG, atomically.
 func savePNG(path string, plots []*plot.Plot, fractions []float64) error {
-	c := vgimg.NewWith(vgimg.UseWH(plotWidth, plotHeight), vgimg.UseDPI(plotDPI))
+	c := vgimg.NewWith(vgimg.UseWH(PlotWidth, PlotHeight), vgimg.UseDPI(PlotDPI))
 	dc := draw.New(c)
 	canvases := make([]draw.Canvas, len(plots))
 	top := dc.Max.Y
@@ -230,7 +231,7 @@ func PlotDiscriminant(path, title string, classes []string, disc []float64, labe
 			y := h.y[min(k, bins-1)]
 			pts[k] = plotter.XY{X: lo + float64(k)*width, Y: max(y, floor)}
 		}
-		l, err := line(pts, flavourColors[h.name], false)
+		l, err := line(pts, FlavourColors[h.name], false)
 		if err != nil {
 			return err
 		}
@@ -258,7 +259,7 @@ func rocLines(p *plot.Plot, curves []ROC, dashed bool, label string) (lo, hi flo
 		if len(pts) == 0 {
 			continue
 		}
-		l, err := line(pts, flavourColors[c.Background], dashed)
+		l, err := line(pts, FlavourColors[c.Background], dashed)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -344,7 +345,7 @@ func PlotCompare(path, title, nameA, nameB string, a, b []ROC) error {
 		if len(pts) == 0 {
 			continue
 		}
-		l, err := line(pts, flavourColors[cb.Background], false)
+		l, err := line(pts, FlavourColors[cb.Background], false)
 		if err != nil {
 			return err
 		}

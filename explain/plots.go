@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"path/filepath"
 
+	"github.com/salt-ort/salt-ort/evaluate"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
@@ -15,25 +16,14 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Plot geometry, as evaluate's: 16 × 12 cm at 150 dpi.
-const (
-	plotWidth  = 16 * vg.Centimeter
-	plotHeight = 12 * vg.Centimeter
-	plotDPI    = 150
-)
-
-// flavourColors are puma's flavour colours, grey for the rest.
-var flavourColors = map[string]color.Color{
-	"b":     color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	"c":     color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-	"light": color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	"u":     color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	"tau":   color.RGBA{R: 0x7c, G: 0x52, B: 0x95, A: 0xff},
-}
-
+// flavourColor is puma's colour of a flavour (evaluate's, u as light),
+// grey for the rest.
 func flavourColor(name string) color.Color {
 	for _, n := range []string{name, trimJets(name)} {
-		if c, ok := flavourColors[n]; ok {
+		if n == "u" {
+			n = "light"
+		}
+		if c, ok := evaluate.FlavourColors[n]; ok {
 			return c
 		}
 	}
@@ -91,7 +81,7 @@ func (r *Report) barChart(path string, k, gi int) error {
 	}
 	// Each variable's slot of the data area holds one bar per flavour
 	// and a gap of one bar.
-	height := plotHeight + vg.Length(len(g.Vars))*vg.Points(6)
+	height := evaluate.PlotHeight + vg.Length(len(g.Vars))*vg.Points(6)
 	w := (height - vg.Points(80)) / vg.Length(len(g.Vars)*(len(flavours)+1))
 	hi := 0.0
 	for i, f := range flavours {
@@ -114,7 +104,7 @@ func (r *Report) barChart(path string, k, gi int) error {
 	p.NominalY(g.Vars...)
 	p.X.Min, p.X.Max = 0, 1.3*hi // room for the legend
 	p.Legend.Top = true
-	return savePNG(path, p, plotWidth, height)
+	return savePNG(path, p, evaluate.PlotWidth, height)
 }
 
 // grid is a heat map's values: variables (y) by positions (x).
@@ -159,7 +149,7 @@ func (r *Report) heatMap(path string, k, gi int) error {
 	p.X.Label.Text = g.Name + " position (ordered as the input)"
 	p.Add(hm)
 	p.NominalY(g.Vars...)
-	return savePNG(path, p, plotWidth, plotHeight+vg.Length(len(g.Vars))*vg.Points(6))
+	return savePNG(path, p, evaluate.PlotWidth, evaluate.PlotHeight+vg.Length(len(g.Vars))*vg.Points(6))
 }
 
 // inRanking reports whether jet j is one of the ranking's jets.
@@ -181,7 +171,7 @@ func abs(x float64) float64 {
 
 // savePNG draws p into a PNG at path, written atomically.
 func savePNG(path string, p *plot.Plot, w, h vg.Length) error {
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(plotDPI))
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(evaluate.PlotDPI))
 	p.Draw(draw.New(c))
 	var png bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&png); err != nil {
