@@ -1,17 +1,6 @@
 package salttwin
 
-import (
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"testing"
-
-	"github.com/salt-ort/salt-ort/checkpoint"
-	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/torchref"
-	"github.com/salt-ort/salt-ort/loader"
-)
+import "testing"
 
 // Legacy configures the encoder of a twin with Salt's legacy
 // TransformerEncoder (legacy_twin.py): its dense block and attention.
@@ -29,48 +18,14 @@ type Legacy struct {
 // Build's; with dropout, the training step in it used PyTorch's draws.
 func BuildLegacy(t testing.TB, dir string, l Legacy) *Twin {
 	t.Helper()
-	torchref.Require(t)
-	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cd, err := loader.ReadClassDict(gen.ClassDict)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tw := &Twin{Dir: dir, Data: gen, ConfigYAML: filepath.Join(dir, "logs", "config.yaml"),
-		Ckpt: filepath.Join(dir, "logs", "ckpts", "epoch=002-val_loss=1.00000.ckpt")}
-	if err := os.MkdirAll(filepath.Dir(tw.Ckpt), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	expected := filepath.Join(dir, "expected.safetensors")
-	spec := legacySpec(l, map[string]any{
-		"seed": 3, "jet_vars": loader.GN2JetVariables(), "track_vars": loader.GN2TrackVariables(),
-		"embed": Embed, "init_hidden": []int{32}, "layers": 2, "heads": 4, "out_dim": 16,
-		"task_hidden":       []int{16, 8},
-		"jet_class_weights": cd["jets"]["flavour_label"], "origin_class_weights": cd["tracks"]["ftagTruthOriginLabel"],
-		"lr": []float64{1e-4, 5e-3, 1e-5}, "pct_start": 0.3, "epochs": Epochs, "steps": Steps,
-		"batch": TrainJets, "train": gen.Train, "val": gen.Val, "test": gen.Test,
-		"norm_dict": gen.NormDict, "class_dict": gen.ClassDict,
-		"ckpt": tw.Ckpt, "config_yaml": tw.ConfigYAML, "expected": expected,
-	})
-	runScript(t, "legacy_twin.py", "make", spec, dir)
-	if tw.Expected, err = checkpoint.Read(expected); err != nil {
-		t.Fatal(err)
-	}
-	return tw
+	return build(t, dir, "legacy_twin.py", func(spec map[string]any) { legacySpec(l, spec) })
 }
 
 // CountLegacy is Count for the legacy encoder l (spec as Count's, without
 // registers).
 func CountLegacy(t testing.TB, spec map[string]any, l Legacy) int64 {
 	t.Helper()
-	out := strings.TrimSpace(string(runScript(t, "legacy_twin.py", "count", legacySpec(l, spec), t.TempDir())))
-	n, err := strconv.ParseInt(out, 10, 64)
-	if err != nil {
-		t.Fatalf("legacy_twin.py count printed %q", out)
-	}
-	return n
+	return count(t, "legacy_twin.py", legacySpec(l, spec))
 }
 
 // legacySpec adds l's settings to a twin spec.

@@ -54,6 +54,14 @@ func script() string {
 // fails the test where python3-torch is missing (`make deps`).
 func Build(t testing.TB, dir string) *Twin {
 	t.Helper()
+	return build(t, dir, "salt_twin.py", func(spec map[string]any) { spec["registers"] = 1 })
+}
+
+// build generates the twin's data under dir, has the script name train
+// the twin (its spec the common sizes, then edited by edit), and reads
+// what it expects salt-ort to compute.
+func build(t testing.TB, dir, name string, edit func(map[string]any)) *Twin {
+	t.Helper()
 	torchref.Require(t)
 	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
 	if err != nil {
@@ -71,7 +79,7 @@ func Build(t testing.TB, dir string) *Twin {
 	expected := filepath.Join(dir, "expected.safetensors")
 	spec := map[string]any{
 		"seed": 3, "jet_vars": loader.GN2JetVariables(), "track_vars": loader.GN2TrackVariables(),
-		"embed": Embed, "init_hidden": []int{32}, "layers": 2, "heads": 4, "out_dim": 16, "registers": 1,
+		"embed": Embed, "init_hidden": []int{32}, "layers": 2, "heads": 4, "out_dim": 16,
 		"task_hidden":       []int{16, 8},
 		"jet_class_weights": cd["jets"]["flavour_label"], "origin_class_weights": cd["tracks"]["ftagTruthOriginLabel"],
 		"lr": []float64{1e-4, 5e-3, 1e-5}, "pct_start": 0.3, "epochs": Epochs, "steps": Steps,
@@ -79,7 +87,8 @@ func Build(t testing.TB, dir string) *Twin {
 		"norm_dict": gen.NormDict, "class_dict": gen.ClassDict,
 		"ckpt": tw.Ckpt, "config_yaml": tw.ConfigYAML, "expected": expected,
 	}
-	run(t, "make", spec, dir)
+	edit(spec)
+	runScript(t, name, "make", spec, dir)
 	if tw.Expected, err = checkpoint.Read(expected); err != nil {
 		t.Fatal(err)
 	}
@@ -91,17 +100,18 @@ func Build(t testing.TB, dir string) *Twin {
 // registers, task_hidden).
 func Count(t testing.TB, spec map[string]any) int64 {
 	t.Helper()
-	out := strings.TrimSpace(string(run(t, "count", spec, t.TempDir())))
-	n, err := strconv.ParseInt(out, 10, 64)
-	if err != nil {
-		t.Fatalf("salt_twin.py count printed %q", out)
-	}
-	return n
+	return count(t, "salt_twin.py", spec)
 }
 
-func run(t testing.TB, mode string, spec map[string]any, dir string) []byte {
+// count returns the parameter count the script name prints for spec.
+func count(t testing.TB, name string, spec map[string]any) int64 {
 	t.Helper()
-	return runScript(t, filepath.Base(script()), mode, spec, dir)
+	out := strings.TrimSpace(string(runScript(t, name, "count", spec, t.TempDir())))
+	n, err := strconv.ParseInt(out, 10, 64)
+	if err != nil {
+		t.Fatalf("%s count printed %q", name, out)
+	}
+	return n
 }
 
 // runScript runs the script of this directory called name in mode with
