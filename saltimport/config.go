@@ -78,7 +78,6 @@ type converter struct {
 	problems []string
 	ignored  []string
 	notes    []string
-	opts     ConvertOptions
 	ranks    int
 }
 
@@ -255,7 +254,7 @@ func IsSaltConfig(path string) bool {
 func convertCombined(comb *Combined, opts ConvertOptions) (*Converted, error) {
 	path := comb.Files[len(comb.Files)-1]
 	root := comb.Root()
-	c := &converter{file: path, dir: filepath.Dir(path), root: root, used: map[string]bool{}, opts: opts}
+	c := &converter{file: path, dir: filepath.Dir(path), root: root, used: map[string]bool{}}
 	out := &Converted{Config: config.Default(), Files: comb.Files}
 	if comb.Base != "" {
 		c.note("(base)", "Salt's %s laid beneath the configuration, as Salt's CLI does (--base to choose another)", comb.Base)
