@@ -18,8 +18,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -71,7 +71,7 @@ type ExportOptions struct {
 	// Device is where the evaluation graph computes the validation
 	// vectors: "" or "cpu" (where ATLAS runs the model, and the same
 	// bytes on every machine), or "cuda" (resolved with
-	// train.EvalDevice). The exported model is validated on the CPU.
+	// run.EvalDevice). The exported model is validated on the CPU.
 	Device string
 	// CheckerPython is the Python interpreter the reference ONNX checker
 	// runs in ("": onnxcheck.Python, Debian's /usr/bin/python3); where it
@@ -178,18 +178,18 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if opts.Tolerance == 0 {
 		opts.Tolerance = DefaultTolerance
 	}
-	run, err := train.LoadRun(opts.RunDir)
+	info, err := run.Load(opts.RunDir)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Device != "" {
 		// Only an explicit device is resolved: the default is the CPU,
 		// whatever the run was trained on.
-		if opts.Device, _, err = train.EvalDevice(opts.Runtime, run.Config, opts.Device); err != nil {
+		if opts.Device, _, err = run.EvalDevice(opts.Runtime, info.Config, opts.Device); err != nil {
 			return nil, err
 		}
 	}
-	spec := run.Spec
+	spec := info.Spec
 	if opts.Name != "" {
 		spec.Name = opts.Name
 	}
@@ -198,7 +198,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	ckptPath, err := train.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
+	ckptPath, err := run.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +210,11 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if err != nil {
 		return nil, err
 	}
-	params, err := train.ParamsFromCheckpoint(ckptPath, ckpt, layout)
+	params, err := run.ParamsFromCheckpoint(ckptPath, ckpt, layout)
 	if err != nil {
 		return nil, err
 	}
-	norm, err := normalisation(spec, run)
+	norm, err := normalisation(spec, info)
 	if err != nil {
 		return nil, err
 	}
@@ -258,11 +258,11 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	}
 
 	// The metadata, which the validation vectors' hash completes.
-	meta, err := describe(run, spec, &norm, g, outs, opts.Batched, opts.Version, dims)
+	meta, err := describe(info, spec, &norm, g, outs, opts.Batched, opts.Version, dims)
 	if err != nil {
 		return nil, err
 	}
-	single, err := describe(run, spec, &norm, dep, outs, false, opts.Version, dims)
+	single, err := describe(info, spec, &norm, dep, outs, false, opts.Version, dims)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if meta.Checkpoint, err = hashFile(ckptPath); err != nil {
 		return nil, err
 	}
-	for _, f := range run.Config.Data.Train {
+	for _, f := range info.Config.Data.Train {
 		h, err := hashFile(f)
 		if err != nil {
 			return nil, err
@@ -281,7 +281,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if err != nil {
 		return nil, err
 	}
-	vec, err := computeVectors(ctx, opts.Runtime, opts.Device, run, spec, outs, params, opts.ValidationJets)
+	vec, err := computeVectors(ctx, opts.Runtime, opts.Device, info, spec, outs, params, opts.ValidationJets)
 	if err != nil {
 		return nil, err
 	}
@@ -374,16 +374,16 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 // normalisation gathers the float32 mean and std of every input variable
 // from the run's norm dictionary, looked up as the loader does (dataset
 // name).
-func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, error) {
+func normalisation(spec model.Spec, info *run.Info) (model.Normalisation, error) {
 	get := func(ds string, vars []string) (model.Affine, error) {
 		var a model.Affine
 		for _, v := range vars {
-			e, ok := run.Norm[run.Config.Data.DatasetOf(ds)][v]
+			e, ok := info.Norm[info.Config.Data.DatasetOf(ds)][v]
 			if !ok {
-				e, ok = run.Norm[ds][v]
+				e, ok = info.Norm[ds][v]
 			}
 			if !ok {
-				return a, fmt.Errorf("deploy: %s: the norm dictionary has no %s.%s", run.Dir, ds, v)
+				return a, fmt.Errorf("deploy: %s: the norm dictionary has no %s.%s", info.Dir, ds, v)
 			}
 			a.Mean = append(a.Mean, float32(e.Mean))
 			a.Std = append(a.Std, float32(e.Std))
@@ -392,7 +392,7 @@ func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, er
 	}
 	n := model.Normalisation{Inputs: map[string]model.Affine{}}
 	var err error
-	if n.Jets, err = get(run.Config.Data.JetDataset, spec.JetVars); err != nil {
+	if n.Jets, err = get(info.Config.Data.JetDataset, spec.JetVars); err != nil {
 		return n, err
 	}
 	for _, in := range spec.Inputs {
@@ -405,12 +405,12 @@ func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, er
 
 // describe fills the metadata of the model from the run and the graph:
 // the one-jet interface's outputs outs, or a batched graph's predictions.
-func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g *graph.Graph, outs []model.DeployOutput, batched bool, version string, dims map[string]string) (*Metadata, error) {
+func describe(info *run.Info, spec model.Spec, norm *model.Normalisation, g *graph.Graph, outs []model.DeployOutput, batched bool, version string, dims map[string]string) (*Metadata, error) {
 	m := &Metadata{Format: Format, Model: spec.Name, SaltORTVersion: version, Interface: "athena", Classes: map[string][]string{}}
 	if batched {
 		m.Interface = "batched"
 	}
-	resolved, err := run.Config.Encode()
+	resolved, err := info.Config.Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -446,7 +446,7 @@ func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g 
 		// Parameters are read raw, after the jet variables.
 		jetVars = append(jetVars, Variable{Name: p, Mean: 0, Std: 1})
 	}
-	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: jetVars})
+	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: info.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: jetVars})
 	for _, grp := range spec.Inputs {
 		in := Input{Name: model.DeployInputName(grp.Name), Group: grp.Name, Variables: vars(grp.Vars, norm.Inputs[grp.Name])}
 		if batched {

@@ -12,7 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // DefaultKeep lists the jets fields a prediction file keeps by default,
@@ -162,7 +162,7 @@ func (w *welford) std() float64 {
 // predictor runs one test file through a run's evaluation graph and
 // writes the prediction file (when out is set) while collecting scores.
 type predictor struct {
-	run  *train.RunInfo
+	run  *run.Info
 	spec *model.Spec
 	file string
 	// unlabelled are the tasks whose truth the file lacks; missing says
@@ -187,7 +187,7 @@ type predictor struct {
 
 // predictOptions configure one pass over a test file.
 type predictOptions struct {
-	run        *train.RunInfo
+	run        *run.Info
 	checkpoint string
 	file       string
 	out        string   // prediction file to write; "" writes none
@@ -232,7 +232,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 		unlabelled = append(unlabelled, task)
 	}
 	slices.Sort(unlabelled)
-	res, err := train.Evaluate(ctx, train.EvalOptions{
+	res, err := run.Evaluate(ctx, run.EvalOptions{
 		RunDir: po.run.Dir, Checkpoint: po.checkpoint, Files: []string{po.file}, Limit: po.limit, Unlabelled: unlabelled,
 		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Device: po.opts.Device, Each: p.batch, Opened: opened,
 	})

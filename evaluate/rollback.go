@@ -51,7 +51,7 @@ func runStaged(ctx context.Context, opts Options, out string) (*Report, error) {
 	defer os.RemoveAll(stage)
 	staged := opts
 	staged.OutDir = stage
-	rep, err := run(ctx, staged)
+	rep, err := evaluateRun(ctx, staged)
 	if err != nil {
 		return nil, err
 	}
