@@ -72,7 +72,7 @@ FUZZTIME ?= 10s
 # -fuzztime boundary, having written no failing input, runs once more
 # (go.dev/issue/75804, a race in the fuzz coordinator fixed in Go 1.27).
 FUZZ_MIN_EXECS ?= 500
-# Minimisation of each new input, bounded by calls (internal/fuzztest says
+# Minimisation of each new input, bounded by calls (internal/testkit/fuzztest says
 # why); Go's default of 60 s keeps both workers from fuzzing.
 FUZZ_MINIMIZE ?= 1000x
 FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse \

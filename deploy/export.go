@@ -17,7 +17,6 @@ import (
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
-	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 	"google.golang.org/protobuf/proto"
@@ -73,10 +72,23 @@ type ExportOptions struct {
 	// bytes on every machine), or "cuda" (resolved with
 	// run.EvalDevice). The exported model is validated on the CPU.
 	Device string
-	// CheckerPython is the Python interpreter the reference ONNX checker
-	// runs in ("": onnxcheck.Python, Debian's /usr/bin/python3); where it
-	// cannot import onnx the checker is skipped and Exported says why.
-	CheckerPython string
+	// Checker is the reference ONNX checker run on the model before it is
+	// written; nil writes it unchecked, and Exported says so.
+	Checker ModelChecker
+}
+
+// ModelChecker is a reference ONNX checker, an optional step of Export
+// that proves the model's bytes valid ONNX and not only something ONNX
+// Runtime accepts. salt-ort export passes internal/onnxcheck's Checker,
+// which runs python3-onnx's onnx.checker with full_check in a Python
+// subprocess.
+type ModelChecker interface {
+	// Skip says why the checker cannot check a model of the given opset
+	// here, and how to make it, or "" where it can.
+	Skip(opset int) string
+	// Check returns the checker's rejection of the model, nil where it
+	// passes.
+	Check(model []byte) error
 }
 
 // Exported lists what Export wrote and how it was checked.
@@ -123,17 +135,16 @@ func (ex *Exported) CheckerSummary() string {
 	return "the ONNX checker was skipped: " + ex.CheckerSkipped
 }
 
-// runChecker runs c on the model bytes data of the given opset and records
-// in ex that it ran or why it was skipped; the error is the checker's
-// rejection.
-func runChecker(ex *Exported, c onnxcheck.Checker, data []byte, opset int) error {
-	// Debian's python3-onnx (1.12) checks opsets up to graph.Opset.
-	if opset > graph.Opset {
-		ex.CheckerSkipped = fmt.Sprintf("python3-onnx checks opsets up to %d, and the model is opset %d", graph.Opset, opset)
+// runChecker runs c (if not nil) on the model bytes data of the given
+// opset and records in ex that it ran or why it was skipped; the error is
+// the checker's rejection.
+func runChecker(ex *Exported, c ModelChecker, data []byte, opset int) error {
+	if c == nil {
+		ex.CheckerSkipped = "no reference ONNX checker was given to the export"
 		return nil
 	}
-	if c.Unavailable() != nil {
-		ex.CheckerSkipped = fmt.Sprintf("%s cannot import onnx (install python3-onnx, or set %s to a Python that has it)", c.Interpreter(), CheckerPythonEnv)
+	if why := c.Skip(opset); why != "" {
+		ex.CheckerSkipped = why
 		return nil
 	}
 	if err := c.Check(data); err != nil {
@@ -142,11 +153,6 @@ func runChecker(ex *Exported, c onnxcheck.Checker, data []byte, opset int) error
 	ex.Checked = true
 	return nil
 }
-
-// CheckerPythonEnv is the environment variable with which `salt-ort export`
-// chooses the Python interpreter of the ONNX checker
-// (ExportOptions.CheckerPython).
-const CheckerPythonEnv = "SALT_ORT_ONNX_PYTHON"
 
 // VectorsPath returns where the validation vectors of model path go.
 func VectorsPath(modelPath string) string {
@@ -159,8 +165,9 @@ func CardPath(modelPath string) string {
 }
 
 // Export writes the deployment model of a run's checkpoint, its validation
-// vectors and its model card, as Salt's exporter does: it runs the ONNX
-// checker where python3-onnx is installed and then compares the model's
+// vectors and its model card, as Salt's exporter does: it runs the
+// reference ONNX checker (ExportOptions.Checker, where given and able to
+// run here) and then compares the model's
 // outputs on the validation vectors with those of the training-time
 // evaluation graph, and only when both pass puts the three files in
 // place. On any failure no file is left behind. The same checkpoint always
@@ -337,7 +344,7 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if ex.attributions, err = cardAttributions(opts.RunDir); err != nil {
 		return nil, err
 	}
-	if err := runChecker(ex, onnxcheck.Checker{Python: opts.CheckerPython}, data, opset); err != nil {
+	if err := runChecker(ex, opts.Checker, data, opset); err != nil {
 		return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/config"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 )
 
 // TestLoaderConfigInputMap checks that data.input_map reads each input

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 	"github.com/salt-ort/salt-ort/train"
 )
 

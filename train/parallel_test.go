@@ -13,7 +13,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fakenccl"
+	"github.com/salt-ort/salt-ort/internal/testkit/fakenccl"
 	"github.com/salt-ort/salt-ort/mpi"
 	"github.com/salt-ort/salt-ort/nccl"
 	"github.com/salt-ort/salt-ort/run"

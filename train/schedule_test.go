@@ -5,7 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 )
 
 func TestOneCycle(t *testing.T) {
