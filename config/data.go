@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/flavour"
+	"github.com/salt-ort/salt-ort/internal/nearest"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
@@ -284,7 +285,7 @@ func (c *Config) flavourRules(t Task, field string) ([]loader.ClassRule, error) 
 				known = append(known, k.Name)
 			}
 			msg := fmt.Sprintf("task %s: use_labeller needs atlas-ftag-tools flavour names; %q is not one (known: %s)", t.Name, name, strings.Join(known, ", "))
-			if n := loader.NearestName(name, known); n != "" {
+			if n := nearest.Name(name, known); n != "" {
 				msg += fmt.Sprintf("; did you mean %q?", n)
 			}
 			return nil, c.taskErrorf(t.Name, "model.tasks.class_names", "%s", msg)

@@ -128,14 +128,15 @@ func (t *MetricsTable) Flush() error {
 }
 
 // RemoveTemporaries deletes the temporary files a run killed while
-// writing (kill -9, power loss) leaves in its run directory; the files they
-// were meant to replace are intact.
+// writing (kill -9, power loss) leaves in its run directory, which every
+// writer names with TempPrefix (internal/atomicfile); the files they were
+// meant to replace are intact.
 func RemoveTemporaries(dir string) {
 	for _, sub := range []string{"", CheckpointDir, MetricsDir} {
 		matches, _ := filepath.Glob(filepath.Join(dir, sub, ".*"))
 		for _, m := range matches {
 			base := filepath.Base(m)
-			if strings.HasPrefix(base, TempPrefix) || strings.Contains(base, ".tmp") {
+			if strings.HasPrefix(base, TempPrefix) {
 				os.Remove(m)
 			}
 		}

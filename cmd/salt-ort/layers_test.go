@@ -25,9 +25,9 @@ const testKits = "internal/testkit"
 // harnesses). A new package goes into the layer its imports put it in.
 var layers = [][]string{
 	// Leaf utilities and bindings: they import no other package here.
-	{"checkpoint", "codegen/cppgen", "codegen/onnxpb", "flavour", "internal/atomicfile", "internal/cmake", "internal/detrand",
-		"internal/onnxcheck", "matching", "metrics", "mpi", "runtime", "runtime/ortcompat"},
-	{"cpp/athenacheck", "graph", "loader", "nccl"},
+	{"codegen/cppgen", "codegen/onnxpb", "flavour", "internal/atomicfile", "internal/cmake", "internal/detrand",
+		"internal/nearest", "internal/onnxcheck", "matching", "metrics", "mpi", "runtime", "runtime/ortcompat"},
+	{"checkpoint", "cpp/athenacheck", "graph", "loader", "nccl"},
 	{"gendata", "graph/graphtest", "graph/nn", "graph/optim"},
 	{"graph/model"},
 	{"config"},
