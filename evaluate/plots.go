@@ -422,19 +422,19 @@ func ReadLosses(runDir string) (*LossCurves, error) {
 		return nil, err
 	}
 	for _, h := range th {
-		if t, ok := strings.CutPrefix(h, "loss/"); ok {
+		if t, ok := run.LossColumnTask(h); ok {
 			lc.Tasks = append(lc.Tasks, t)
 		}
 	}
 	names := append([]string{"total"}, lc.Tasks...)
 	trainCol := func(n string) string {
 		if n == "total" {
-			return "loss"
+			return run.LossColumn
 		}
-		return "loss/" + n
+		return run.TaskLossColumn(n)
 	}
-	valCol := func(n string) string { return "val_" + trainCol(n) }
-	ep, err := col(th, "epoch", run.TrainMetrics)
+	valCol := func(n string) string { return run.ValColumn(trainCol(n)) }
+	ep, err := col(th, run.EpochColumn, run.TrainMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -455,7 +455,7 @@ func ReadLosses(runDir string) (*LossCurves, error) {
 		}
 		lc.TrainEpoch, lc.Train[n] = epochs, means
 	}
-	vep, err := col(vh, "epoch", run.ValMetrics)
+	vep, err := col(vh, run.EpochColumn, run.ValMetrics)
 	if err != nil {
 		return nil, err
 	}

@@ -74,13 +74,8 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	if limit > 0 {
 		lc.Limit = limit
 	}
-	if d.NonFinite == "zero" {
-		lc.NonFinite = loader.ZeroNonFinite
-	}
-	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.DatasetOf(d.JetDataset), Variables: d.JetInputVariables()})
-	for _, n := range c.ConstituentNets() {
-		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
-	}
+	lc.NonFinite = c.LoaderNonFinite()
+	lc.Groups = c.LoaderGroups()
 	for _, name := range d.Variables[config.ParameterVariables] {
 		// Parameters are read raw; a NaN is a jet without one (background).
 		lc.Labels = append(lc.Labels, loader.Label{Name: ParameterLabel(name), Dataset: d.DatasetOf(d.JetDataset), Field: name, Kind: loader.FloatLabel, KeepNaN: true})

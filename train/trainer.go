@@ -113,7 +113,7 @@ type trainer struct {
 	trainData *loader.Dataset
 	valData   *loader.Dataset
 	feedTrain run.Feeder
-	schedule  OneCycle
+	schedule  Schedule
 	weighting LossWeighting
 	static    []float64
 	state     trainingState
@@ -450,10 +450,8 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 
 // schedule is the one-cycle schedule training.lr describes over total
 // optimizer steps.
-func schedule(c *config.Config, total int) OneCycle {
-	lr := c.Training.LR
-	return OneCycle{Initial: lr.Initial, Max: lr.Max, End: lr.End, WarmupFraction: lr.WarmupFraction, TotalSteps: total,
-		CycleMomentum: lr.CycleMomentum, BaseMomentum: lr.BaseMomentum, MaxMomentum: lr.MaxMomentum}
+func schedule(c *config.Config, total int) Schedule {
+	return Schedule{OneCycle: c.Training.LR, TotalSteps: total}
 }
 
 // precision returns the compute type training.precision (or mixed, when
