@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -197,6 +198,38 @@ func testFiles(info *run.Info, files []string) ([]string, error) {
 		out[i] = abs
 	}
 	return out, nil
+}
+
+// Run evaluates a run on its test files and writes the prediction files,
+// summaries and plots (see the package documentation). It writes them
+// into a staging directory inside the output directory and moves them
+// into place only when every file has been written, so a failed
+// evaluation (bad input, a full disk) leaves no output that looks like a
+// result, new or half-replaced: the files that were there before stay as
+// they were, and an output directory it made is removed.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	out := opts.OutDir
+	if out == "" {
+		out = filepath.Join(opts.RunDir, Dir)
+	}
+	_, statErr := os.Lstat(out)
+	existed := !errors.Is(statErr, fs.ErrNotExist) // a file there, too
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	rep, err := runStaged(ctx, opts, out)
+	if err != nil {
+		if !existed {
+			os.Remove(out) // fails, as it should, when something else is in it
+		}
+		return nil, err
+	}
+	if opts.Log != nil {
+		for _, f := range rep.Files {
+			fmt.Fprintf(opts.Log, "evaluated %s: wrote %s %s\n", f.File, f.Predictions, f.JSON)
+		}
+	}
+	return rep, nil
 }
 
 // evaluateRun is Run without the removal of a failed run's outputs.

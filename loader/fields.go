@@ -7,8 +7,6 @@ package loader
 // row reads just those fields, as h5py's dataset.fields(...) does.
 
 /*
-#cgo CFLAGS: -I/usr/include/hdf5/serial
-#cgo LDFLAGS: -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 #include <hdf5.h>
 #include <stdlib.h>
 
