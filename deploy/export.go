@@ -173,130 +173,190 @@ func CardPath(modelPath string) string {
 // place. On any failure no file is left behind. The same checkpoint always
 // gives the same bytes.
 func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
-	if opts.ValidationJets == 0 {
-		opts.ValidationJets = 1000
-	}
-	if opts.TrackSelection == "" {
-		opts.TrackSelection = "r22default"
-	}
-	if !slices.Contains(AthenaTrackSelections, opts.TrackSelection) {
-		return nil, fmt.Errorf("deploy: track selection %q is not one ATLAS's loader recognises (%s)", opts.TrackSelection, strings.Join(AthenaTrackSelections, ", "))
-	}
-	if opts.Tolerance == 0 {
-		opts.Tolerance = DefaultTolerance
-	}
-	info, err := run.Load(opts.RunDir)
-	if err != nil {
+	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	if opts.Device != "" {
-		// Only an explicit device is resolved: the default is the CPU,
-		// whatever the run was trained on.
-		if opts.Device, _, err = run.EvalDevice(opts.Runtime, info.Config, opts.Device); err != nil {
-			return nil, err
-		}
-	}
-	spec := info.Spec
-	if opts.Name != "" {
-		spec.Name = opts.Name
-	}
-	dopts := model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename}
-	outs, err := spec.DeployOutputs(dopts)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	ckptPath, err := run.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
-	if err != nil {
-		return nil, err
-	}
-	ckpt, err := checkpoint.Read(ckptPath)
-	if err != nil {
-		return nil, err
-	}
-	_, layout, err := spec.Eval(1)
-	if err != nil {
-		return nil, err
-	}
-	params, err := run.ParamsFromCheckpoint(ckptPath, ckpt, layout)
-	if err != nil {
-		return nil, err
-	}
-	norm, err := normalisation(spec, info)
-	if err != nil {
+	e := &exportJob{opts: opts}
+	if err := e.load(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-
-	// The graph, and the one-jet graph whose outputs the validation
-	// vectors hold. Dynamic dimensions are named as Salt's exporter names
-	// them (n_tracks).
-	dep, err := spec.Deploy(norm, dopts)
-	if err != nil {
+	if err := e.buildGraphs(); err != nil {
 		return nil, err
+	}
+	if err := e.describe(ctx); err != nil {
+		return nil, err
+	}
+	return e.write(ctx)
+}
+
+// setDefaults fills in the options left zero and checks the track
+// selection.
+func (o *ExportOptions) setDefaults() error {
+	if o.ValidationJets == 0 {
+		o.ValidationJets = 1000
+	}
+	if o.TrackSelection == "" {
+		o.TrackSelection = "r22default"
+	}
+	if !slices.Contains(AthenaTrackSelections, o.TrackSelection) {
+		return fmt.Errorf("deploy: track selection %q is not one ATLAS's loader recognises (%s)", o.TrackSelection, strings.Join(AthenaTrackSelections, ", "))
+	}
+	if o.Tolerance == 0 {
+		o.Tolerance = DefaultTolerance
+	}
+	return nil
+}
+
+// exportJob is one Export under way: each step fills in what the next needs.
+type exportJob struct {
+	opts ExportOptions
+
+	// load: the run, the model as exported, and its parameters.
+	info     *run.Info
+	spec     model.Spec
+	dopts    model.DeployOptions
+	outs     []model.DeployOutput
+	ckptPath string
+	layout   []graph.ParamSlot
+	params   []float32
+	norm     model.Normalisation
+
+	// buildGraphs: the graph written (g), the one-jet graph whose outputs
+	// the validation vectors hold (dep), and how the model is written.
+	g, dep *graph.Graph
+	dims   map[string]string
+	mopts  graph.ModelOptions
+	opset  int
+
+	// describe: the metadata and the validation vectors.
+	meta *Metadata
+	vec  *Vectors
+	vl   vectorLayout
+}
+
+// load reads the run, the model with its exported name and outputs, and
+// the checkpoint's parameters and normalisation.
+func (e *exportJob) load() error {
+	opts := &e.opts
+	info, err := run.Load(opts.RunDir)
+	if err != nil {
+		return err
+	}
+	e.info = info
+	if opts.Device != "" {
+		// Only an explicit device is resolved: the default is the CPU,
+		// whatever the run was trained on.
+		if opts.Device, _, err = run.EvalDevice(opts.Runtime, info.Config, opts.Device); err != nil {
+			return err
+		}
+	}
+	e.spec = info.Spec
+	if opts.Name != "" {
+		e.spec.Name = opts.Name
+	}
+	e.dopts = model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename}
+	if e.outs, err = e.spec.DeployOutputs(e.dopts); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if e.ckptPath, err = run.ResolveCheckpoint(opts.RunDir, opts.Checkpoint); err != nil {
+		return err
+	}
+	ckpt, err := checkpoint.Read(e.ckptPath)
+	if err != nil {
+		return err
+	}
+	if _, e.layout, err = e.spec.Eval(1); err != nil {
+		return err
+	}
+	if e.params, err = run.ParamsFromCheckpoint(e.ckptPath, ckpt, e.layout); err != nil {
+		return err
+	}
+	e.norm, err = normalisation(e.spec, info)
+	return err
+}
+
+// buildGraphs builds the deployment graph (batched where asked) and the
+// one-jet graph, names their dynamic dimensions as Salt's exporter names
+// them (n_tracks), and chooses the opset.
+func (e *exportJob) buildGraphs() error {
+	spec, opts := e.spec, e.opts
+	dep, err := spec.Deploy(e.norm, e.dopts)
+	if err != nil {
+		return err
 	}
 	dims := map[string]string{}
 	for _, grp := range spec.Inputs {
 		dims[model.DeployInputName(grp.Name)+":0"] = "n_" + model.AthenaGroupBase(grp.Name)
 	}
-	for _, o := range outs {
+	for _, o := range e.outs {
 		if o.PerConstituent() {
 			dims[o.Name+":0"] = "n_" + model.AthenaGroupBase(o.Group)
 		}
 	}
 	g := dep
 	if opts.Batched {
-		if g, err = spec.Infer(model.InferOptions{Batch: -1, Norm: &norm}); err != nil {
-			return nil, err
+		if g, err = spec.Infer(model.InferOptions{Batch: -1, Norm: &e.norm}); err != nil {
+			return err
 		}
 		for _, t := range append(g.Inputs(), g.Outputs()...) {
 			dims[t.Name()+":0"] = "n_jets"
 		}
 	}
 	values := map[string][]byte{}
-	for _, p := range layout {
-		values[p.Name] = graph.Float32Bytes(params[p.Offset : p.Offset+p.Size])
+	for _, p := range e.layout {
+		values[p.Name] = graph.Float32Bytes(e.params[p.Offset : p.Offset+p.Size])
 	}
-	mopts := graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name}
-	opset, err := chooseOpset(g, mopts, opts.Opset)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
+	e.g, e.dep, e.dims = g, dep, dims
+	e.mopts = graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name}
+	if e.opset, err = chooseOpset(g, e.mopts, opts.Opset); err != nil {
+		return fmt.Errorf("deploy: %s: %w", opts.Out, err)
 	}
+	return nil
+}
 
-	// The metadata, which the validation vectors' hash completes.
-	meta, err := describe(info, spec, &norm, g, outs, opts.Batched, opts.Version, dims)
+// describe writes the metadata (which the validation vectors' hash
+// completes in write) and computes the validation vectors.
+func (e *exportJob) describe(ctx context.Context) error {
+	opts := e.opts
+	meta, err := describe(e.info, e.spec, &e.norm, e.g, e.outs, opts.Batched, opts.Version, e.dims)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	single, err := describe(info, spec, &norm, dep, outs, false, opts.Version, dims)
+	single, err := describe(e.info, e.spec, &e.norm, e.dep, e.outs, false, opts.Version, e.dims)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	meta.ValidationOutputs = single.Outputs
-	if meta.Checkpoint, err = hashFile(ckptPath); err != nil {
-		return nil, err
+	if meta.Checkpoint, err = hashFile(e.ckptPath); err != nil {
+		return err
 	}
-	for _, f := range info.Config.Data.Train {
+	for _, f := range e.info.Config.Data.Train {
 		h, err := hashFile(f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		meta.TrainingData = append(meta.TrainingData, h)
 	}
-	vl, err := layoutOf(meta)
-	if err != nil {
-		return nil, err
+	if e.vl, err = layoutOf(meta); err != nil {
+		return err
 	}
-	vec, err := computeVectors(ctx, opts.Runtime, opts.Device, info, spec, outs, params, opts.ValidationJets)
-	if err != nil {
-		return nil, err
+	if e.vec, err = computeVectors(ctx, opts.Runtime, opts.Device, e.info, e.spec, e.outs, e.params, opts.ValidationJets); err != nil {
+		return err
 	}
-	meta.ValidationJets = vec.Jets
-	meta.Opset = opset
+	meta.ValidationJets = e.vec.Jets
+	meta.Opset = e.opset
+	e.meta = meta
+	return nil
+}
 
-	// Everything is written beside its final place first and moved there
-	// once checked.
+// write writes the vectors, the model and its card beside their final
+// places, checks them (the ONNX checker, the vectors, further releases)
+// and only then moves them there.
+func (e *exportJob) write(ctx context.Context) (*Exported, error) {
+	opts, meta := e.opts, e.meta
 	vecPath, cardPath := VectorsPath(opts.Out), CardPath(opts.Out)
 	tmpModel, tmpVec, tmpCard := tempPath(opts.Out), tempPath(vecPath), tempPath(cardPath)
 	done := false
@@ -305,46 +365,23 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 			removeAll(tmpModel, tmpVec, tmpCard)
 		}
 	}()
-	if err := writeVectors(tmpVec, vec, vl); err != nil {
+	if err := writeVectors(tmpVec, e.vec, e.vl); err != nil {
 		return nil, err
 	}
+	var err error
 	if meta.Validation, err = hashFile(tmpVec); err != nil {
 		return nil, err
 	}
 	meta.Validation.Name = filepath.Base(vecPath)
-	js, err := json.Marshal(meta)
+	mp, data, err := e.model()
 	if err != nil {
 		return nil, err
 	}
-	g.SetMetadata(MetadataKey, string(js))
-	if !opts.Batched {
-		rel, err := filepath.Rel(opts.RunDir, ckptPath)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			rel = filepath.Base(ckptPath)
-		}
-		athena, err := athenaConfig(meta, outs, opts.Rename, opts.TrackSelection, Provenance{
-			Checkpoint: filepath.ToSlash(rel), Config: meta.Config, Version: opts.Version, Revision: opts.Revision, Modified: opts.Modified})
-		if err != nil {
-			return nil, err
-		}
-		g.SetMetadata(AthenaConfigKey, athena)
-	}
-	mp, err := g.Model(mopts)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := SetOpset(mp, opset); err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
-	}
-	data, err := onnxpb.Marshal(mp)
-	if err != nil {
-		return nil, err
-	}
-	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(spec)}
+	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(e.spec)}
 	if ex.attributions, err = cardAttributions(opts.RunDir); err != nil {
 		return nil, err
 	}
-	if err := runChecker(ex, opts.Checker, data, opset); err != nil {
+	if err := runChecker(ex, opts.Checker, data, e.opset); err != nil {
 		return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {
@@ -376,6 +413,42 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	sum := sha256.Sum256(data)
 	ex.SHA256 = hex.EncodeToString(sum[:])
 	return ex, nil
+}
+
+// model stamps the graph with the metadata (and, for the one-jet model,
+// ATLAS's loader configuration) and returns the model in the chosen opset
+// with its bytes.
+func (e *exportJob) model() (*onnxpb.ModelProto, []byte, error) {
+	opts, meta, g := e.opts, e.meta, e.g
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.SetMetadata(MetadataKey, string(js))
+	if !opts.Batched {
+		rel, err := filepath.Rel(opts.RunDir, e.ckptPath)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = filepath.Base(e.ckptPath)
+		}
+		athena, err := athenaConfig(meta, e.outs, opts.Rename, opts.TrackSelection, Provenance{
+			Checkpoint: filepath.ToSlash(rel), Config: meta.Config, Version: opts.Version, Revision: opts.Revision, Modified: opts.Modified})
+		if err != nil {
+			return nil, nil, err
+		}
+		g.SetMetadata(AthenaConfigKey, athena)
+	}
+	mp, err := g.Model(e.mopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := SetOpset(mp, e.opset); err != nil {
+		return nil, nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
+	}
+	data, err := onnxpb.Marshal(mp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mp, data, nil
 }
 
 // normalisation gathers the float32 mean and std of every input variable
