@@ -41,10 +41,7 @@ torch.save(ck, c["out"])
 // epoch's validation ran first, and the step the schedule took.
 func TestImportResumesWhereLightningWould(t *testing.T) {
 	tw := makeTwin(t)
-	dir, err := filepath.Abs(filepath.Join("..", "internal", "salttwin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := salttwin.Dir()
 	// One batch per epoch: the resumed step ends its epoch, which is
 	// validated before train stops.
 	cases := []struct {
