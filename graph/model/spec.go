@@ -71,6 +71,9 @@ type Spec struct {
 	// LossMode is how the task losses combine into the loss training
 	// minimises.
 	LossMode LossMode
+	// Objects, when set, is Salt's MaskFormer object decoder, whose
+	// losses are added to the tasks' (see objects.go).
+	Objects *Objects
 }
 
 // LossMode is how the task losses combine.
@@ -391,6 +394,9 @@ func (s *Spec) Validate() error {
 		return err
 	}
 	if err := s.validateEdges(); err != nil {
+		return err
+	}
+	if err := s.validateObjects(); err != nil {
 		return err
 	}
 	if err := s.validateConditioning(); err != nil {
