@@ -94,6 +94,9 @@ type Summary struct {
 	Ranks        int     `json:"ranks"`
 	AllReduceMs  float64 `json:"allreduce_ms_per_step,omitempty"`
 	StoppedEarly bool    `json:"stopped_early"`
+	// ObjectLoss are a mask decoder's loss terms (weighted, as Salt logs
+	// them), averaged over each epoch's training steps.
+	ObjectLoss []map[string]float64 `json:"objects_train_loss,omitempty"`
 }
 
 // trainer holds a run in progress.
@@ -127,6 +130,9 @@ type trainer struct {
 	// rank is this process's rank (0 alone), and only rank 0 writes.
 	par  *parallel
 	rank int
+	// objects matches a mask decoder's objects before each step (nil
+	// without one).
+	objects *objectMatcher
 }
 
 // Run trains the model the configuration describes and returns the
@@ -153,6 +159,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 
 func (t *trainer) close() {
 	t.train.Close()
+	t.objects.close()
 	t.par.close()
 	if t.eval != nil {
 		t.eval.Close()
@@ -423,6 +430,13 @@ func (t *trainer) buildSessions(group Group) error {
 			return err
 		}
 		t.trainBind = t.train.bind
+		opts, err := trainOptions(t.spec, c, c.Data.BatchSize, t.opts.mixed)
+		if err != nil {
+			return err
+		}
+		if t.objects, err = newObjectMatcher(t.place, t.spec, c, opts); err != nil {
+			return err
+		}
 	}
 	compute, _ := precision(c, t.opts.mixed)
 	var err error
@@ -668,6 +682,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err == nil {
 				err = t.finishStep(runningStep, taskLoss)
 			}
+			if err == nil && t.objects != nil {
+				err = t.objects.observe(t.trainBind)
+			}
 			if err != nil {
 				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
 			}
@@ -697,6 +714,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err == nil && t.par != nil {
 				err = t.par.fill(&t.feedTrain, b)
 			}
+			if err == nil && t.objects != nil {
+				err = t.objects.fill(t.trainBind, b)
+			}
 			n := b.N
 			b.Release()
 			if err == nil {
@@ -716,6 +736,11 @@ func (t *trainer) loop(ctx context.Context) error {
 				// points at it, so a resumed run starts with it.
 				interrupted = true
 				break
+			}
+			if t.objects != nil {
+				if err = t.objects.match(t.trainBind); err != nil {
+					break
+				}
 			}
 			if err = t.prepareStep(step); err != nil {
 				break
@@ -778,6 +803,7 @@ func (t *trainer) loop(ctx context.Context) error {
 		}
 		// An epoch that has run to its end is validated and checkpointed
 		// even when a stop was asked for meanwhile.
+		t.objects.endEpoch(t.log, epoch, &t.summary)
 		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
 		if err != nil {
 			return err

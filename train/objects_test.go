@@ -1,0 +1,40 @@
+package train
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/gendata"
+)
+
+// TestMaskFormerTrains is MaskFormer's acceptance check: examples/
+// maskformer.toml trains on `gen-data --truth-hadrons 5` data, and every
+// MaskFormer loss term falls by at least 5 % from the first epoch to the
+// last (a fall of the training loss, which is what Salt logs for them), and
+// the jet flavour task's validation loss falls.
+func TestMaskFormerTrains(t *testing.T) {
+	data := datasets.Get(t, gendata.Config{Seed: 7, Train: 1200, Val: 200, Test: 200, TruthHadrons: 5})
+	text := strings.ReplaceAll(string(readFile(t, "../examples/maskformer.toml")), "../data/maskformer", data)
+	c := loadConfig(t, text)
+	c.Training.Epochs = 3
+	sum, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.ObjectLoss) != c.Training.Epochs {
+		t.Fatalf("%d epochs of object losses, want %d", len(sum.ObjectLoss), c.Training.Epochs)
+	}
+	first, last := sum.ObjectLoss[0], sum.ObjectLoss[len(sum.ObjectLoss)-1]
+	for _, term := range []string{"object_class_ce", "mask_ce", "mask_dice"} {
+		if !(last[term] < 0.95*first[term]) {
+			t.Errorf("%s: %g in the first epoch, %g in the last: want a fall of 5 %% or more", term, first[term], last[term])
+		} else {
+			t.Logf("%s: %.4f → %.4f", term, first[term], last[term])
+		}
+	}
+	k := "val_loss/jets_classification"
+	if v0, v1 := sum.ValLoss[0][k], sum.ValLoss[len(sum.ValLoss)-1][k]; !(v1 < v0) {
+		t.Errorf("%s: %g before training, %g after", k, v0, v1)
+	}
+}
