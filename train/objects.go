@@ -52,16 +52,21 @@ func objectLabels(c *config.Config) []loader.Label {
 // (matching.Solver.MatchObjects) and writes it into the step's
 // model.ObjectAssignmentInput. It also keeps the MaskFormer loss terms
 // of the steps for the log and the summary.
+//
+// An evaluation graph computes the cost itself (model.ObjectCostOutput):
+// there the matcher has no cost graph and the graph runs twice a batch
+// (prepareEval).
 type objectMatcher struct {
 	objects *model.Objects
 	maxLen  int // constituent slots per jet
-	cfg     *config.Config
-	costG   *graph.Graph
-	cost    *opened
-	solver  matching.Solver
-	params  []float32
-	valid   []int
-	assign  []int64
+	// costG and cost are the training step's cost graph and session (nil
+	// for an evaluation graph).
+	costG  *graph.Graph
+	cost   *opened
+	solver matching.Solver
+	params []float32
+	valid  []int
+	perm   []int64
 	// terms are the loss terms' names; sums their totals over the epoch's
 	// steps so far, steps their number, and matchTime the time spent
 	// matching (the cost graph and the solver).
@@ -74,31 +79,41 @@ type objectMatcher struct {
 
 // newObjectMatcher opens the cost graph of spec's training step with
 // options opts (nil without a mask decoder).
-func newObjectMatcher(p *placement, spec model.Spec, c *config.Config, opts model.TrainOptions) (*objectMatcher, error) {
-	if spec.Objects == nil {
+func newObjectMatcher(p *placement, spec model.Spec, opts model.TrainOptions) (*objectMatcher, error) {
+	m := newObjectEval(spec)
+	if m == nil {
 		return nil, nil
 	}
 	g, err := spec.ObjectCost(opts)
 	if err != nil {
 		return nil, err
 	}
-	cost, err := p.open(g, nil, false)
-	if err != nil {
+	if m.cost, err = p.open(g, nil, false); err != nil {
 		return nil, fmt.Errorf("train: the matching cost graph: %w", err)
 	}
-	m := &objectMatcher{objects: spec.Objects, cfg: c, costG: g, cost: cost, terms: spec.Objects.ObjectLossTerms()}
+	m.costG = g
+	return m, nil
+}
+
+// newObjectEval returns the matcher of spec's evaluation graph (nil
+// without a mask decoder).
+func newObjectEval(spec model.Spec) *objectMatcher {
+	if spec.Objects == nil {
+		return nil
+	}
+	m := &objectMatcher{objects: spec.Objects, terms: spec.Objects.ObjectLossTerms()}
 	for _, in := range spec.Inputs {
 		if in.Name == spec.Objects.Input {
 			m.maxLen = in.MaxLen
 		}
 	}
 	m.sums = make([]float64, len(m.terms))
-	return m, nil
+	return m
 }
 
 // close releases the cost graph's session.
 func (m *objectMatcher) close() error {
-	if m == nil {
+	if m == nil || m.cost == nil {
 		return nil
 	}
 	return m.cost.Close()
@@ -125,9 +140,8 @@ func (m *objectMatcher) fill(bind tensors, b *loader.Batch) error {
 		slots = len(srcClass) / jets
 	}
 	if slots > nobj {
-		mf := m.cfg.Data.MFConfig
-		return fmt.Errorf("train: %s: the %q dataset has %d object slots per jet, more than model.mask_decoder.num_objects = %d: Salt's MaskFormer loss needs as many queries as truth slots; set num_objects = %d",
-			m.cfg.Path(), mf.Object.Name, slots, nobj, slots)
+		return fmt.Errorf("train: the truth objects (data.mf_config.object.name) have %d slots per jet, more than model.mask_decoder.num_objects = %d: Salt's MaskFormer loss needs a query for every truth slot; set num_objects = %d",
+			slots, nobj, slots)
 	}
 	clear(masks)
 	for j := 0; j < jets; j++ {
@@ -175,6 +189,32 @@ func (m *objectMatcher) match(bind tensors) error {
 	if err != nil {
 		return err
 	}
+	err = m.assign(bind, cost)
+	m.matchTime += time.Since(start)
+	return err
+}
+
+// prepareEval readies an evaluation graph's binding, whose batch is
+// filled in, for its losses: it fills batch b's truth objects, runs the
+// graph for the matching cost, and writes the assignment matched from it.
+// The caller's run then computes the losses on it.
+func (m *objectMatcher) prepareEval(bind tensors, b *loader.Batch) error {
+	if err := m.fill(bind, b); err != nil {
+		return err
+	}
+	if err := bind.Run(); err != nil {
+		return err
+	}
+	cost, err := bind.Float32(model.ObjectCostOutput)
+	if err != nil {
+		return err
+	}
+	return m.assign(bind, cost)
+}
+
+// assign matches every jet on cost (model.ObjectCostOutput) and writes the
+// one-hot assignment into bind's model.ObjectAssignmentInput.
+func (m *objectMatcher) assign(bind tensors, cost []float32) error {
 	class, err := bind.Int64(model.ObjectClassInput)
 	if err != nil {
 		return err
@@ -191,12 +231,12 @@ func (m *objectMatcher) match(bind tensors) error {
 		}
 		m.valid = append(m.valid, n)
 	}
-	if cap(m.assign) < len(class) {
-		m.assign = make([]int64, len(class))
+	if cap(m.perm) < len(class) {
+		m.perm = make([]int64, len(class))
 	}
-	m.assign = m.assign[:len(class)]
+	m.perm = m.perm[:len(class)]
 	solve := time.Now()
-	if err := m.solver.MatchObjects(cost, jets, nobj, nobj, m.valid, m.assign); err != nil {
+	if err := m.solver.MatchObjects(cost, jets, nobj, nobj, m.valid, m.perm); err != nil {
 		return fmt.Errorf("train: matching the objects: %w", err)
 	}
 	m.solveTime += time.Since(solve)
@@ -205,10 +245,9 @@ func (m *objectMatcher) match(bind tensors) error {
 		return err
 	}
 	clear(a)
-	for k, n := range m.assign {
+	for k, n := range m.perm {
 		a[k*nobj+int(n)] = 1 // row (jet, truth slot), column: its object
 	}
-	m.matchTime += time.Since(start)
 	return nil
 }
 
@@ -266,6 +305,58 @@ func (m *objectMatcher) observe(bind tensors) error {
 	}
 	m.steps++
 	return nil
+}
+
+// addEval adds the loss terms of an evaluated batch of n jets to res,
+// weighted by n as the evaluator weighs the tasks' losses.
+func (m *objectMatcher) addEval(bind tensors, res *Result, n int) error {
+	if m == nil {
+		return nil
+	}
+	if res.ObjectLoss == nil {
+		res.ObjectLoss = map[string]float64{}
+	}
+	for _, term := range m.terms {
+		v, err := bind.Scalar(model.ObjectLossOutput(term))
+		if err != nil {
+			return err
+		}
+		res.ObjectLoss[term] += float64(v) * float64(n)
+	}
+	return nil
+}
+
+// finishEval turns res's summed loss terms into means over its jets and
+// adds them to the total loss, as Salt's validation loss sums every loss.
+func (m *objectMatcher) finishEval(res *Result) {
+	if m == nil || res.Jets == 0 {
+		return
+	}
+	for _, term := range m.terms {
+		res.ObjectLoss[term] /= float64(res.Jets)
+		res.Total += res.ObjectLoss[term]
+	}
+}
+
+// lossTerms are the loss terms' names (none without a mask decoder).
+func (m *objectMatcher) lossTerms() []string {
+	if m == nil {
+		return nil
+	}
+	return m.terms
+}
+
+// objectValColumns are the validation table's columns of the object loss
+// terms (none without a mask decoder).
+func objectValColumns(spec model.Spec) []string {
+	if spec.Objects == nil {
+		return nil
+	}
+	var cols []string
+	for _, term := range spec.Objects.ObjectLossTerms() {
+		cols = append(cols, "val_loss/objects/"+term)
+	}
+	return cols
 }
 
 // endEpoch logs the epoch's mean loss terms and matching time, records

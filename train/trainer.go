@@ -384,6 +384,7 @@ func (t *trainer) setup() error {
 	for _, task := range spec.Tasks {
 		valHeader = append(valHeader, "val_loss/"+task.Name)
 	}
+	valHeader = append(valHeader, objectValColumns(spec)...)
 	valHeader = append(valHeader, "val_auc_b_vs_light")
 	trainPath, valPath := filepath.Join(dir, TrainMetrics), filepath.Join(dir, ValMetrics)
 	if t.rank != 0 {
@@ -434,7 +435,7 @@ func (t *trainer) buildSessions(group Group) error {
 		if err != nil {
 			return err
 		}
-		if t.objects, err = newObjectMatcher(t.place, t.spec, c, opts); err != nil {
+		if t.objects, err = newObjectMatcher(t.place, t.spec, opts); err != nil {
 			return err
 		}
 	}
@@ -1081,11 +1082,17 @@ func (t *trainer) recordValidation(epoch int, val *Result) {
 	for _, task := range t.spec.Tasks {
 		row = append(row, formatFloat(val.Loss[task.Name]))
 	}
+	for _, term := range t.objects.lossTerms() {
+		row = append(row, formatFloat(val.ObjectLoss[term]))
+	}
 	row = append(row, formatFloat(val.AUC))
 	t.valCSV.add(row)
 	fmt.Fprintf(t.log, "epoch %d/%d: val_loss %.5f", epoch, t.cfg.Training.Epochs, val.Total)
 	for _, task := range t.spec.Tasks {
 		fmt.Fprintf(t.log, ", %s %.5f", task.Name, val.Loss[task.Name])
+	}
+	for _, term := range t.objects.lossTerms() {
+		fmt.Fprintf(t.log, ", objects/%s %.5f", term, val.ObjectLoss[term])
 	}
 	if !math.IsNaN(val.AUC) {
 		fmt.Fprintf(t.log, ", AUC(b vs light) %.4f", val.AUC)

@@ -1028,12 +1028,12 @@ func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, erro
 	in.toCompute(g, compute)
 	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true})
 	s.headsToFloat32(g, f)
-	s.totalLoss(g, s.losses(g, f, in), false, nil)
-	s.predictions(g, f, func(Task) bool { return true })
+	var objects *graph.Tensor
 	if s.Objects != nil {
-		g.Output(ObjectClassProbsOutput, f.objects.ClassProbs)
-		g.Output(ObjectMasksOutput, f.objects.Masks)
+		objects = s.objectEvalOutputs(g, f, in, int64(opts.Batch))
 	}
+	s.totalLoss(g, s.losses(g, f, in), false, objects)
+	s.predictions(g, f, func(Task) bool { return true })
 	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {
 		return nil, nil, fmt.Errorf("model %s: evaluation graph: %w", s.Name, err)

@@ -168,7 +168,12 @@ func (s *Spec) objectLosses(g *graph.Graph, pred nn.MaskDecoderOutput, truth obj
 // training graph: the truth objects and the assignment as inputs, each
 // weighted term as ObjectLossOutput, and their sum, which it returns.
 func (s *Spec) objectTrainingLoss(g *graph.Graph, f *forward, in *inputs, b int64) *graph.Tensor {
-	truth := s.declareObjectInputs(g, b)
+	return s.objectLoss(g, f, in, s.declareObjectInputs(g, b), b)
+}
+
+// objectLoss adds the assignment input, the weighted loss terms as
+// ObjectLossOutput and returns their sum.
+func (s *Spec) objectLoss(g *graph.Graph, f *forward, in *inputs, truth objectInputs, b int64) *graph.Tensor {
 	m := int64(s.Objects.Decoder.Objects)
 	a := g.Input(ObjectAssignmentInput, graph.Float32, graph.Shape{b, m, m})
 	terms := s.objectLosses(g, f.objects, truth, a, in.jetWeight)
@@ -176,6 +181,19 @@ func (s *Spec) objectTrainingLoss(g *graph.Graph, f *forward, in *inputs, b int6
 		g.Output(ObjectLossOutput(name), terms[i])
 	}
 	return g.Sum(terms...)
+}
+
+// objectEvalOutputs adds the objects' predictions, their matching cost and
+// their losses on the assignment input to an evaluation graph, which is
+// run twice on a batch: once for the cost, then with the assignment
+// matched from it for the losses. It returns the losses' sum.
+func (s *Spec) objectEvalOutputs(g *graph.Graph, f *forward, in *inputs, b int64) *graph.Tensor {
+	truth := s.declareObjectInputs(g, b)
+	total := s.objectLoss(g, f, in, truth, b)
+	g.Output(ObjectCostOutput, s.objectCost(g, f.objects, truth))
+	g.Output(ObjectClassProbsOutput, f.objects.ClassProbs)
+	g.Output(ObjectMasksOutput, f.objects.Masks)
+	return total
 }
 
 // ObjectCost builds the graph that computes the matching cost of a
