@@ -79,8 +79,11 @@ type Result struct {
 	AUC  float64
 	Jets int
 	// ObjectLoss are a mask decoder's loss terms (weighted), averaged over
-	// jets; Total includes them.
-	ObjectLoss map[string]float64
+	// jets; Total includes them. ObjectMetrics are Salt's MaskFormer
+	// metrics of its matched objects (see objectCounts.metrics).
+	ObjectLoss    map[string]float64
+	ObjectMetrics map[string]float64
+	objects       objectCounts
 }
 
 // run evaluates every batch of ds.

@@ -323,7 +323,7 @@ func (m *objectMatcher) addEval(bind tensors, res *Result, n int) error {
 		}
 		res.ObjectLoss[term] += float64(v) * float64(n)
 	}
-	return nil
+	return m.addObjectCounts(bind, &res.objects, n)
 }
 
 // finishEval turns res's summed loss terms into means over its jets and
@@ -336,14 +336,7 @@ func (m *objectMatcher) finishEval(res *Result) {
 		res.ObjectLoss[term] /= float64(res.Jets)
 		res.Total += res.ObjectLoss[term]
 	}
-}
-
-// lossTerms are the loss terms' names (none without a mask decoder).
-func (m *objectMatcher) lossTerms() []string {
-	if m == nil {
-		return nil
-	}
-	return m.terms
+	res.ObjectMetrics = res.objects.metrics()
 }
 
 // objectValColumns are the validation table's columns of the object loss
@@ -356,7 +349,40 @@ func objectValColumns(spec model.Spec) []string {
 	for _, term := range spec.Objects.ObjectLossTerms() {
 		cols = append(cols, "val_loss/objects/"+term)
 	}
+	for _, name := range objectMetricNames {
+		cols = append(cols, "val_objects/"+name)
+	}
 	return cols
+}
+
+// objectValRow are the validation table's entries of val, in
+// objectValColumns' order.
+func (m *objectMatcher) objectValRow(val *Result) []string {
+	if m == nil {
+		return nil
+	}
+	var row []string
+	for _, term := range m.terms {
+		row = append(row, formatFloat(val.ObjectLoss[term]))
+	}
+	for _, name := range objectMetricNames {
+		row = append(row, formatFloat(val.ObjectMetrics[name]))
+	}
+	return row
+}
+
+// logObjects writes val's object losses and metrics to the log line of a
+// validation.
+func (m *objectMatcher) logObjects(w io.Writer, val *Result) {
+	if m == nil {
+		return
+	}
+	for _, term := range m.terms {
+		fmt.Fprintf(w, ", objects/%s %.5f", term, val.ObjectLoss[term])
+	}
+	fmt.Fprintf(w, ", objects found (loose) %.4f, fake %.4f, track assignment efficiency %.4f, purity %.4f",
+		val.ObjectMetrics["query_loose_match_eff"], val.ObjectMetrics["query_loose_match_fake"],
+		val.ObjectMetrics["assignment_eff"], val.ObjectMetrics["assignment_pur"])
 }
 
 // endEpoch logs the epoch's mean loss terms and matching time, records

@@ -1082,18 +1082,14 @@ func (t *trainer) recordValidation(epoch int, val *Result) {
 	for _, task := range t.spec.Tasks {
 		row = append(row, formatFloat(val.Loss[task.Name]))
 	}
-	for _, term := range t.objects.lossTerms() {
-		row = append(row, formatFloat(val.ObjectLoss[term]))
-	}
+	row = append(row, t.objects.objectValRow(val)...)
 	row = append(row, formatFloat(val.AUC))
 	t.valCSV.add(row)
 	fmt.Fprintf(t.log, "epoch %d/%d: val_loss %.5f", epoch, t.cfg.Training.Epochs, val.Total)
 	for _, task := range t.spec.Tasks {
 		fmt.Fprintf(t.log, ", %s %.5f", task.Name, val.Loss[task.Name])
 	}
-	for _, term := range t.objects.lossTerms() {
-		fmt.Fprintf(t.log, ", objects/%s %.5f", term, val.ObjectLoss[term])
-	}
+	t.objects.logObjects(t.log, val)
 	if !math.IsNaN(val.AUC) {
 		fmt.Fprintf(t.log, ", AUC(b vs light) %.4f", val.AUC)
 	}
