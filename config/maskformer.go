@@ -104,6 +104,13 @@ type ObjectClass struct {
 // and HungarianMatcher know.
 var maskFormerLossTerms = []string{"object_class_ce", "mask_ce", "mask_dice", "mask_focal", "regression"}
 
+// auxLossBroken says why aux_loss = true is refused: Salt's own auxiliary
+// loss path cannot run, so there is no behaviour to reproduce.
+const auxLossBroken = "the auxiliary losses per decoder layer are not trained by salt-ort: in Salt (salt/models/maskformer_loss.py, MaskFormerLoss.forward) each layer's predictions are matched against the whole labels dictionary rather than its \"objects\" entry, so as the code stands Salt's own aux_loss = true stops with a KeyError (no Salt configuration or test turns it on) and there is no behaviour to reproduce"
+
+// AuxLossBroken is auxLossBroken, for import-salt's report.
+const AuxLossBroken = auxLossBroken
+
 // validateMaskFormer checks [model.mask_decoder] and [data.mf_config],
 // which come together.
 func (c *Config) validateMaskFormer() error {
@@ -279,7 +286,7 @@ func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 	}
 	const p = "model.mask_decoder."
 	if md.AuxLoss {
-		return nil, c.errorf(p+"aux_loss", "the auxiliary losses of every decoder layer are not trained yet by salt-ort: set aux_loss = false")
+		return nil, c.errorf(p+"aux_loss", "%s: set aux_loss = false", auxLossBroken)
 	}
 	lc := md.LossConfig
 	for _, w := range []struct {

@@ -112,7 +112,7 @@ func TestMaskFormerSpec(t *testing.T) {
 		})
 	}
 	for _, tt := range []struct{ name, old, new, want string }{
-		{"aux loss", "aux_loss = false", "aux_loss = true", "model.mask_decoder.aux_loss: the auxiliary losses"},
+		{"aux loss", "aux_loss = false", "aux_loss = true", "model.mask_decoder.aux_loss: the auxiliary losses per decoder layer are not trained by salt-ort: in Salt"},
 		{"focal", "mask_dice = 2.0\n", "mask_dice = 2.0\nmask_focal = 1.0\n", "loss_weights.mask_focal: the mask_focal term is not trained yet"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

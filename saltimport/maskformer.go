@@ -54,7 +54,7 @@ func (c *converter) convertMaskDecoder(cfg *config.Config, p string, width int) 
 		md.LossConfig.NullClassWeight = &w
 	}
 	if md.AuxLoss {
-		c.problem(a+".aux_loss", "true: the auxiliary losses of every decoder layer are not trained yet by salt-ort")
+		c.problem(a+".aux_loss", "true: %s", config.AuxLossBroken)
 	}
 	for _, w := range []struct {
 		key string
