@@ -14,11 +14,17 @@ import (
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
-// The loader label names of the truth objects of a mask decoder.
+// ObjectTruth names the truth objects of a mask decoder where the names
+// of tasks without truth go (EvalOptions.Unlabelled): a file without them
+// is evaluated with every truth slot empty.
+const ObjectTruth = "objects"
+
+// The loader label names of the truth objects of a mask decoder; their
+// prefix is ObjectTruth, so that withoutLabels drops them with it.
 const (
-	objectClassLabel = "objects/class"           // mapped class index per truth slot
-	objectIDLabel    = "objects/id"              // the slot's id (barcode), -1 for none
-	objectOfLabel    = "objects/constituent_ids" // each constituent's object id, -1 for none
+	objectClassLabel = ObjectTruth + "/class"           // mapped class index per truth slot
+	objectIDLabel    = ObjectTruth + "/id"              // the slot's id (barcode), -1 for none
+	objectOfLabel    = ObjectTruth + "/constituent_ids" // each constituent's object id, -1 for none
 )
 
 // objectLabels are the loader labels of data.mf_config: the truth objects'

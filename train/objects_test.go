@@ -1,11 +1,14 @@
 package train
 
 import (
+	"context"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/gendata"
+	"github.com/salt-ort/salt-ort/graph/graphtest"
 )
 
 // TestMaskFormerTrains is MaskFormer's acceptance check: examples/
@@ -24,7 +27,8 @@ func TestMaskFormerTrains(t *testing.T) {
 	// Smaller batches: more steps on few jets, enough for the objects to
 	// be found.
 	c.Data.BatchSize = 50
-	sum, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
+	dir := filepath.Join(t.TempDir(), "run")
+	sum, err := run(t, c, dir, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,5 +59,16 @@ func TestMaskFormerTrains(t *testing.T) {
 		} else {
 			t.Logf("%s: %.4f → %.4f", k, v0, v1)
 		}
+	}
+	// A test file without truth objects evaluates the jets, the truth
+	// objects named unlabelled (as eval names them).
+	plain := dataset(t, 300, 200, 200)
+	res, err := Evaluate(context.Background(), EvalOptions{RunDir: dir, Runtime: graphtest.OpenRuntime(t), Threads: 2,
+		Files: []string{filepath.Join(plain, "test.h5")}, Unlabelled: []string{ObjectTruth}})
+	if err != nil {
+		t.Fatalf("a file without truth objects: %v", err)
+	}
+	if l := res.Loss["jets_classification"]; res.Jets != 200 || math.IsNaN(l) || l <= 0 {
+		t.Errorf("a file without truth objects: %d jets, jet loss %g", res.Jets, l)
 	}
 }
