@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/salt-ort/salt-ort/config"
@@ -85,14 +86,17 @@ type objectMatcher struct {
 
 // newObjectMatcher opens the cost graph of spec's training step with
 // options opts (nil without a mask decoder).
-func newObjectMatcher(p *placement, spec model.Spec, opts model.TrainOptions) (*objectMatcher, error) {
+func newObjectMatcher(p *placement, spec model.Spec, opts model.TrainOptions, step *optim.Layout) (*objectMatcher, error) {
 	m := newObjectEval(spec)
 	if m == nil {
 		return nil, nil
 	}
-	g, err := spec.ObjectCost(opts)
+	g, layout, err := spec.ObjectCost(opts)
 	if err != nil {
 		return nil, err
+	}
+	if !slices.EqualFunc(layout, step.Params, func(a, b graph.ParamSlot) bool { return a.Name == b.Name && a.Offset == b.Offset && a.Size == b.Size }) {
+		return nil, fmt.Errorf("train: the matching cost graph lays its parameters out unlike the training step (a bug: report it)")
 	}
 	if m.cost, err = p.open(g, nil, false); err != nil {
 		return nil, fmt.Errorf("train: the matching cost graph: %w", err)

@@ -435,7 +435,7 @@ func (t *trainer) buildSessions(group Group) error {
 		if err != nil {
 			return err
 		}
-		if t.objects, err = newObjectMatcher(t.place, t.spec, opts); err != nil {
+		if t.objects, err = newObjectMatcher(t.place, t.spec, opts, t.layout); err != nil {
 			return err
 		}
 	}

@@ -200,17 +200,19 @@ func (s *Spec) objectEvalOutputs(g *graph.Graph, f *forward, in *inputs, b int64
 // training batch (ObjectCostOutput), from the inputs of the training step
 // that opts describes and the same flat parameters (optim.ParamsInput): the
 // forward pass with the step's dropout masks (inputs of the same names),
-// so that the cost is of the very predictions the step's loss reads.
-func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, error) {
+// so that the cost is of the very predictions the step's loss reads. It
+// returns the graph and the layout of its flat parameters, which is the
+// training step's.
+func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, []graph.ParamSlot, error) {
 	if err := s.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if s.Objects == nil {
-		return nil, fmt.Errorf("model %s: matching cost: the model has no mask decoder", s.Name)
+		return nil, nil, fmt.Errorf("model %s: matching cost: the model has no mask decoder", s.Name)
 	}
 	compute, err := computeType(opts.Compute)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)
 	}
 	g := graph.New(s.Name + "_object_cost")
 	in := s.declareInputs(g, int64(opts.Batch), true)
@@ -218,9 +220,9 @@ func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, error) {
 	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true})
 	truth := s.declareObjectInputs(g, int64(opts.Batch))
 	g.Output(ObjectCostOutput, s.objectCost(g, f.objects, truth))
-	g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
+	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {
-		return nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)
+		return nil, nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)
 	}
-	return g, nil
+	return g, layout, nil
 }
