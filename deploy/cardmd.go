@@ -182,7 +182,11 @@ func (c *Card) performance(b *strings.Builder) {
 					continue
 				}
 				wp := bg.WorkingPoints[i]
-				fmt.Fprintf(b, " %s |", plusMinus(float64(wp.Rejection), float64(wp.Uncertainty), "%.3g ± %.2g"))
+				format := "%.1f ± %.1f" // as eval prints rejections
+				if float64(wp.Rejection) >= 100 {
+					format = "%.0f ± %.0f"
+				}
+				fmt.Fprintf(b, " %s |", plusMinus(float64(wp.Rejection), float64(wp.Uncertainty), format))
 			}
 			b.WriteString("\n")
 		}
