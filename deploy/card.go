@@ -256,6 +256,7 @@ func performance(runDir, ckpt string, hash func(string) (File, error)) (perf []P
 		note = fmt.Sprintf("no `salt-ort eval` of the exported checkpoint %s in %s: run `salt-ort eval RUN --checkpoint %s`, then export again",
 			filepath.Base(ckpt), evaluate.Dir, filepath.Base(ckpt))
 		if len(others) > 0 {
+			slices.Sort(others)
 			note += fmt.Sprintf(" (eval evaluated %s)", strings.Join(slices.Compact(others), ", "))
 		}
 	}

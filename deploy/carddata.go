@@ -18,9 +18,9 @@ import (
 // the same), while the minimum, maximum and counts always cover every jet.
 const KinematicSample = 1 << 20
 
-// Quantiles are the quantiles of each kinematic variable the card gives,
+// quantiles are the quantiles of each kinematic variable the card gives,
 // besides the minimum and maximum.
-var Quantiles = []float64{0.01, 0.5, 0.99}
+var quantiles = []float64{0.01, 0.5, 0.99}
 
 // Range is the distribution of one jet variable over the jets of a split.
 type Range struct {
@@ -34,8 +34,8 @@ type Range struct {
 	Abs bool    `json:"abs"`
 	Min float64 `json:"min"`
 	Max float64 `json:"max"`
-	// Quantiles are the values at Quantiles, computed (with numpy's linear
-	// interpolation) from Sampled jets.
+	// Quantiles are the values at the 1 %, 50 % and 99 % quantiles,
+	// computed (with numpy's linear interpolation) from Sampled jets.
 	Quantiles []float64 `json:"quantiles"`
 	Sampled   int       `json:"sampled_jets"`
 }
@@ -257,7 +257,7 @@ func (a *rangeAcc) summary(v kinematicVar) Range {
 	r.Min, r.Max = a.min, a.max
 	s := slices.Clone(a.sample)
 	slices.Sort(s)
-	for _, q := range Quantiles {
+	for _, q := range quantiles {
 		r.Quantiles = append(r.Quantiles, quantile(s, q))
 	}
 	return r

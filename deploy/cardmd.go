@@ -45,10 +45,10 @@ func (c *Card) intendedUse(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "\nThe kinematic range of the %d training jets (after the selections):\n\n", u.Jets)
 	b.WriteString("| variable | field | unit | min |")
-	for _, q := range Quantiles {
+	for _, q := range quantiles {
 		fmt.Fprintf(b, " %g%% |", 100*q)
 	}
-	b.WriteString(" max |\n|---|---|---|---|" + strings.Repeat("---|", len(Quantiles)) + "---|\n")
+	b.WriteString(" max |\n|---|---|---|---|" + strings.Repeat("---|", len(quantiles)) + "---|\n")
 	for _, r := range u.Kinematics {
 		fmt.Fprintf(b, "| %s | `%s`%s | %s | %.6g |", strings.ReplaceAll(r.Variable, "|", "\\|"), r.Field, map[bool]string{true: "", false: " (not an input)"}[r.Input], r.Unit, r.Min)
 		for _, q := range r.Quantiles {
