@@ -3,8 +3,13 @@ package deploy
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/gendata"
+	"github.com/salt-ort/salt-ort/internal/fixture"
 )
 
 func TestVariableUnit(t *testing.T) {
@@ -49,5 +54,52 @@ func TestPerformanceNote(t *testing.T) {
 	perf, _, err = performance(run, "/y/epoch=001.safetensors", hash)
 	if err != nil || len(perf) != 1 || perf[0].SHA256 != "" || perf[0].File != "test.h5" {
 		t.Errorf("eval of the checkpoint, test file not here: %+v %v", perf, err)
+	}
+}
+
+// TestKinematicFallback: where pt or eta is no jet input, the card takes
+// the jets field of that name and says so; where the files have neither,
+// it says the range is unknown.
+func TestKinematicFallback(t *testing.T) {
+	data := datasets.Get(t, gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100})
+	files := []string{filepath.Join(data, "train.h5")}
+	for _, c := range []struct {
+		jets   string
+		fields []string
+		notes  []string
+	}{
+		{`["pt_btagJes", "eta_btagJes"]`, []string{"pt_btagJes", "eta_btagJes"}, nil},
+		{`["mass", "eta_btagJes"]`, []string{"pt", "eta_btagJes"}, []string{"no jet input is pt: its range is that of the jets field pt, which the model does not read"}},
+		{`["mass"]`, []string{"pt", "eta"}, []string{"no jet input is pt", "no jet input is eta"}},
+	} {
+		toml := strings.Replace(fixture.Tiny(data, fixture.Options{}), `jets = ["pt_btagJes", "eta_btagJes"]`, "jets = "+c.jets, 1)
+		cfg, err := config.Parse(filepath.Join(t.TempDir(), "c.toml"), []byte(toml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars, notes := kinematicVars(cfg, files)
+		var fields []string
+		for _, v := range vars {
+			fields = append(fields, v.field)
+		}
+		if !slices.Equal(fields, c.fields) || len(notes) != len(c.notes) {
+			t.Errorf("jets %s: fields %v, notes %q", c.jets, fields, notes)
+			continue
+		}
+		for i, n := range c.notes {
+			if !strings.HasPrefix(notes[i], n) {
+				t.Errorf("jets %s: note %q, want %q", c.jets, notes[i], n)
+			}
+		}
+	}
+	// Files without the fields: the range is unknown.
+	toml := strings.Replace(fixture.Tiny(data, fixture.Options{}), `jets = ["pt_btagJes", "eta_btagJes"]`, `jets = ["mass"]`, 1)
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "c.toml"), []byte(toml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vars, notes := kinematicVars(cfg, []string{filepath.Join(t.TempDir(), "none.h5")}); len(vars) != 0 || len(notes) != 2 ||
+		notes[0] != "no jet input is pt and the jets have no field pt: the pt range of the training jets is unknown" {
+		t.Errorf("no fields: %v %q", vars, notes)
 	}
 }
