@@ -55,11 +55,13 @@ func (o AdamW) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state [
 	return o.update(g, p, grad, state, lr, lr, step, beta1)
 }
 
-// UpdateScaled implements ScaledOptimizer: the Adam step of each element
-// is taken with lr·lrMult and its decay with lr·decayMult·λ, as the
-// param groups of mup's MuAdamW hold them.
+// UpdateScaled implements ScaledOptimizer: each element is updated as in
+// a param group of its own with learning rate lr·lrMult and weight decay
+// λ·decayMult, as torch.optim.AdamW updates the groups of mup's MuAdamW:
+// the Adam step with lr·lrMult, the decay with lr·lrMult·λ·decayMult.
 func (o AdamW) UpdateScaled(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, beta1, lrMult, decayMult *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
-	return o.update(g, p, grad, state, g.Mul(lr, lrMult), g.Mul(lr, decayMult), step, beta1)
+	stepLR := g.Mul(lr, lrMult)
+	return o.update(g, p, grad, state, stepLR, g.Mul(stepLR, decayMult), step, beta1)
 }
 
 // update is AdamW's update with the learning rate of the Adam step,
@@ -208,16 +210,18 @@ func (o AdamW) Momentum() float64 { return o.Beta1 }
 // ParamScale are the factors of one parameter's learning rate and weight
 // decay.
 type ParamScale struct {
-	// LR multiplies the learning rate of the optimizer's step.
+	// LR multiplies the parameter's learning rate (of its step and of
+	// its decay, as a param group's lr).
 	LR float64
-	// WeightDecay multiplies the weight decay λ.
+	// WeightDecay multiplies the weight decay λ (the decay per step is
+	// lr·LR·λ·WeightDecay).
 	WeightDecay float64
 }
 
 // MuAdamWScale is the scale mup's MuAdamW gives a matrix-like parameter
 // of width multiplier w: the learning rate over w and the weight decay
-// times w (its default coupled decay), so that the decay per step, lr·λ,
-// is unchanged.
+// times w (mup's default, decoupled_wd false), so that AdamW's decay per
+// step, lr·λ, is unchanged.
 func MuAdamWScale(w float64) ParamScale { return ParamScale{LR: 1 / w, WeightDecay: w} }
 
 // scaleVectors returns the per-element factors of the learning rate and

@@ -81,9 +81,9 @@ func TestParamScales(t *testing.T) {
 					if !ok {
 						sc = optim.ParamScale{LR: 1, WeightDecay: 1}
 					}
-					// The reference's decay is lr·λ: give it λ·decay/lr-factor.
+					// A param group of its own: lr·LR, λ·WeightDecay.
 					po := o
-					po.WeightDecay = opt.WeightDecay * sc.WeightDecay / sc.LR
+					po.WeightDecay = opt.WeightDecay * sc.WeightDecay
 					lo, hi := ps.Offset, ps.Offset+ps.Size
 					adamwReference(po, ref[lo:hi], refM[lo:hi], refV[lo:hi], gr[lo:hi], rate*sc.LR, k)
 				}
