@@ -185,7 +185,7 @@ type InitNet struct {
 	// MuP initialises the init net as Salt's Dense with
 	// dense_config.mup: weights N(0, 1/fan_out), biases zero (not for
 	// edge init nets).
-	MuP bool `toml:"mup,omitzero"`
+	MuP bool `toml:"mup,omitempty"`
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
@@ -258,7 +258,7 @@ type Encoder struct {
 	// Transformer mup): attention scores scaled by 1/head_dim, μP
 	// initialisation, and the out_dim projection a MuReadout. It needs
 	// out_dim and [model.mup_config].
-	MuP bool `toml:"mup,omitzero"`
+	MuP bool `toml:"mup,omitempty"`
 }
 
 // Pooling configures how constituents are pooled into the jet
