@@ -1,10 +1,13 @@
 package model_test
 
 import (
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
 )
@@ -134,5 +137,73 @@ func TestMuPValidate(t *testing.T) {
 				t.Fatalf("err = %v, want one mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestMuPOneJet checks that Deploy builds a μP model in its one-jet
+// operators (no reference fallback) and that they compute what the
+// reference graph computes, on random parameters (μP's initialisation
+// zeroes the queries and the readout, which would hide the score scale
+// and the readout factor).
+func TestMuPOneJet(t *testing.T) {
+	s := tinyMuP()
+	_, layout, err := s.Eval(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(6, 2))
+	values := map[string][]byte{}
+	for _, sl := range layout {
+		f := make([]float32, sl.Size)
+		for i := range f {
+			f[i] = float32(0.5 * r.NormFloat64())
+		}
+		values[sl.Name] = graph.Float32Bytes(f)
+	}
+	fast, err := s.Deploy(tinyNorm(s), model.DeployOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range fast.Nodes() {
+		if n.Op == "LayerNormalization" {
+			t.Fatalf("Deploy built the reference graph (it has %s)", n.Name)
+		}
+	}
+	ref, err := s.Deploy(tinyNorm(s), model.DeployOptions{Reference: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fastRun := graphtest.Compile(t, fast, graph.ModelOptions{ParamValues: values})
+	refRun := graphtest.Compile(t, ref, graph.ModelOptions{ParamValues: values})
+	outs, err := s.DeployOutputs(model.DeployOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 4} {
+		grp := s.Inputs[0]
+		name := model.DeployInputName(grp.Name)
+		in := map[string][]float64{model.JetFeaturesInput: {50, -1}, name: make([]float64, n*len(grp.Vars))}
+		for i := range in[name] {
+			in[name][i] = 3 * r.NormFloat64()
+		}
+		shapes := map[string][]int64{name: {int64(n), int64(len(grp.Vars))}}
+		got, err := fastRun.RunShaped(in, shapes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := refRun.RunShaped(in, shapes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outs {
+			if o.PerConstituent() {
+				continue
+			}
+			for i := range want[o.Name] {
+				if g, w := got[o.Name][i], want[o.Name][i]; math.Abs(g-w) > 1e-5*math.Max(1, math.Abs(w)) {
+					t.Errorf("%d constituents: %s[%d] = %v, reference %v", n, o.Name, i, g, w)
+				}
+			}
+		}
 	}
 }
