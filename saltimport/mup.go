@@ -1,12 +1,15 @@
 package saltimport
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 
 	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/graph/model"
 )
 
 // muPTargets are the model parts and keys a mup_config entry may scale:
@@ -115,4 +118,57 @@ func (c *converter) muPEntry(e string) (int, bool) {
 		return 0, false
 	}
 	return base, true
+}
+
+// muAdamWOrder returns the model's parameters (Salt's names, in the model's
+// order) in the order of the parameter groups mup's MuAdamW made of them,
+// which a checkpoint's optimizer state follows: one group per width
+// multiplier of the matrix-like parameters, in the order of their first
+// parameter, then the vector-like parameters. It checks the groups' sizes,
+// and that each group's weight decay is the last group's times its width
+// multiplier, as MuAdamW sets it.
+func muAdamWOrder(order []string, groups []ParamGroup, bySalt map[string]Param, spec model.Spec) ([]string, error) {
+	if spec.MuP == nil {
+		return nil, fmt.Errorf("%d parameter groups: Salt's AdamW has one, its MuAdamW several, but the configuration has no model.mup_config", len(groups))
+	}
+	mults, err := spec.MuPWidthMults()
+	if err != nil {
+		return nil, err
+	}
+	var widths []float64
+	byWidth := map[float64][]string{}
+	var vector []string
+	for _, name := range order {
+		w, ok := mults[bySalt[name].Ort]
+		if !ok {
+			vector = append(vector, name)
+			continue
+		}
+		if _, seen := byWidth[w]; !seen {
+			widths = append(widths, w)
+		}
+		byWidth[w] = append(byWidth[w], name)
+	}
+	var out []string
+	sizes := make([]int, 0, len(widths)+1)
+	for _, w := range widths {
+		out = append(out, byWidth[w]...)
+		sizes = append(sizes, len(byWidth[w]))
+	}
+	out = append(out, vector...)
+	sizes = append(sizes, len(vector))
+	got := make([]int, len(groups))
+	for i, g := range groups {
+		got[i] = g.Size
+	}
+	if !slices.Equal(got, sizes) {
+		return nil, fmt.Errorf("parameter groups of %v parameters, but MuAdamW groups this model's as %v (matrix-like by width multiplier %v, then the others): was it trained with these base widths?", got, sizes, widths)
+	}
+	decay := groups[len(groups)-1].Settings["weight_decay"]
+	for i, w := range widths {
+		if got, want := groups[i].Settings["weight_decay"], decay*w; math.Abs(got-want) > 1e-9*math.Abs(want) {
+			return nil, fmt.Errorf("param_groups[%d].weight_decay: %g, but MuAdamW gives the matrix-like parameters of width multiplier %g the weight decay %g", i, got, w, want)
+		}
+	}
+	return out, nil
 }

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 )
 
 // muPConfig is Salt's GN2 config.yaml with GN2_muP.yaml's μP settings:
@@ -93,6 +97,54 @@ func TestConvertMuPRejects(t *testing.T) {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || !names(err, c.key) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("%s = %v: got %v, want an error naming the key with %q", c.key, c.value, err, c.want)
+			}
+		})
+	}
+}
+
+// TestMuAdamWOrder checks the order MuAdamW's parameter groups give the
+// parameters of a μP model (width_mult 2), and the checkpoints whose
+// groups do not fit it.
+func TestMuAdamWOrder(t *testing.T) {
+	s := model.GN2()
+	s.Inputs[0].InitHidden = []int{8}
+	s.EmbedDim = 8
+	s.Encoder = nn.EncoderConfig{Layers: 1, Heads: 2, DenseRatio: 2, Activation: nn.ReLU, Registers: 1, OutDim: 6, MuP: true}
+	s.MuP = &model.MuP{BaseEmbedDim: 4}
+	params := Params(s)
+	bySalt := map[string]Param{}
+	var order []string
+	for _, p := range params {
+		bySalt[p.Salt] = p
+		order = append(order, p.Salt)
+	}
+	const enc = "model.encoder.layers.0."
+	matrices := []string{enc + "attn.fn.in_proj_weight", enc + "attn.fn.out_proj.weight", enc + "dense.fn.in_proj.weight", enc + "dense.fn.out_proj.weight"}
+	n := len(order)
+	good := []ParamGroup{{Size: 4, Settings: map[string]float64{"weight_decay": 2e-5}}, {Size: n - 4, Settings: map[string]float64{"weight_decay": 1e-5}}}
+	got, err := muAdamWOrder(order, good, bySalt, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got[:4], matrices) || len(got) != n {
+		t.Fatalf("order starts %v (%d in all), want the encoder's matrices %v first", got[:4], len(got), matrices)
+	}
+	noMuP := s
+	noMuP.MuP = nil
+	cases := []struct {
+		name   string
+		groups []ParamGroup
+		spec   model.Spec
+		want   string
+	}{
+		{"no mup_config", good, noMuP, "no model.mup_config"},
+		{"other sizes", []ParamGroup{{Size: 2, Settings: good[0].Settings}, {Size: n - 2, Settings: good[1].Settings}}, s, "base widths"},
+		{"unscaled decay", []ParamGroup{{Size: 4, Settings: good[1].Settings}, good[1]}, s, "weight_decay"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := muAdamWOrder(order, c.groups, bySalt, c.spec); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, c.want)
 			}
 		})
 	}
