@@ -60,8 +60,15 @@ func (o AdamW) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state [
 // λ·decayMult, as torch.optim.AdamW updates the groups of mup's MuAdamW:
 // the Adam step with lr·lrMult, the decay with lr·lrMult·λ·decayMult.
 func (o AdamW) UpdateScaled(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, beta1, lrMult, decayMult *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
-	stepLR := g.Mul(lr, lrMult)
-	return o.update(g, p, grad, state, stepLR, g.Mul(stepLR, decayMult), step, beta1)
+	stepLR, decayLR := lr, lr
+	if lrMult != nil {
+		stepLR = g.Mul(lr, lrMult)
+		decayLR = stepLR
+	}
+	if decayMult != nil {
+		decayLR = g.Mul(stepLR, decayMult)
+	}
+	return o.update(g, p, grad, state, stepLR, decayLR, step, beta1)
 }
 
 // update is AdamW's update with the learning rate of the Adam step,
@@ -197,7 +204,8 @@ type ScaledOptimizer interface {
 	MomentumOptimizer
 	// UpdateScaled is UpdateWithMomentum with lrMult multiplying the
 	// learning rate of each element's step and decayMult that of its
-	// weight decay, both vectors of p's size and type.
+	// weight decay, both vectors of p's size and type; nil means 1
+	// everywhere.
 	UpdateScaled(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, momentum, lrMult, decayMult *graph.Tensor) (newP *graph.Tensor, newState []*graph.Tensor)
 	// Momentum is the momentum coefficient UpdateScaled is given when
 	// the schedule does not cycle it.
@@ -223,6 +231,16 @@ type ParamScale struct {
 // times w (mup's default, decoupled_wd false), so that AdamW's decay per
 // step, lr·λ, is unchanged.
 func MuAdamWScale(w float64) ParamScale { return ParamScale{LR: 1 / w, WeightDecay: w} }
+
+// allOnes reports whether every element of v is 1.
+func allOnes(v []float64) bool {
+	for _, x := range v {
+		if x != 1 {
+			return false
+		}
+	}
+	return true
+}
 
 // scaleVectors returns the per-element factors of the learning rate and
 // the weight decay over the flat parameters, 1 where scales says nothing.
@@ -512,8 +530,13 @@ func update(g *graph.Graph, flat, grad, scale *graph.Tensor, cfg Step, layout *L
 			return err
 		}
 		pop := g.Scope("param_scale")
-		lrMult := g.Const("lr", master, flat.Shape(), lrv)
-		decayMult := g.Const("weight_decay", master, flat.Shape(), decayv)
+		var lrMult, decayMult *graph.Tensor
+		if !allOnes(lrv) {
+			lrMult = g.Const("lr", master, flat.Shape(), lrv)
+		}
+		if !allOnes(decayv) {
+			decayMult = g.Const("weight_decay", master, flat.Shape(), decayv)
+		}
 		pop()
 		var momentum *graph.Tensor
 		if cfg.CycleMomentum {

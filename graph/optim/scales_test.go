@@ -37,6 +37,11 @@ func TestParamScales(t *testing.T) {
 			want:   map[string]optim.ParamScale{params[0].Name: {LR: 0.5, WeightDecay: 2}, params[2].Name: {LR: 0.25, WeightDecay: 4}},
 		},
 		{
+			name:   "learning rate only",
+			scales: map[string]optim.ParamScale{params[2].Name: {LR: 0.25, WeightDecay: 1}},
+			want:   map[string]optim.ParamScale{params[2].Name: {LR: 0.25, WeightDecay: 1}},
+		},
+		{
 			name:   "decay only, cycled momentum",
 			scales: map[string]optim.ParamScale{params[3].Name: {LR: 1, WeightDecay: 3}},
 			cycle:  true,
