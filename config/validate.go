@@ -953,9 +953,6 @@ func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
 // Spec returns the model the configuration describes. classWeights is
 // consulted for tasks with use_class_dict (it may be nil otherwise).
 func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
-	if err := c.specMaskFormer(); err != nil {
-		return model.Spec{}, err
-	}
 	m := c.Model
 	s := model.Spec{
 		Name:     m.Name,
@@ -1064,6 +1061,11 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		}
 		s.Tasks = append(s.Tasks, mt)
 	}
+	objects, err := c.specMaskFormer(s.Width())
+	if err != nil {
+		return model.Spec{}, err
+	}
+	s.Objects = objects
 	if err := s.Validate(); err != nil {
 		return model.Spec{}, &Error{File: c.path, Msg: err.Error()}
 	}

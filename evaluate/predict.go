@@ -535,7 +535,24 @@ func (p *predictor) findUnlabelled(cfg *config.Config, spec model.Spec, jetsIn *
 			}
 		}
 	}
+	p.findObjectTruth(cfg, spec)
 	return nil
+}
+
+// findObjectTruth marks a mask decoder's truth objects unlabelled where
+// the file has no dataset of them: the objects are then evaluated
+// against empty truth slots rather than the file refused.
+func (p *predictor) findObjectTruth(cfg *config.Config, spec model.Spec) {
+	mf := cfg.Data.MFConfig
+	if spec.Objects == nil || mf == nil {
+		return
+	}
+	t, err := loader.OpenFieldTable(p.file, cfg.Data.DatasetOf(mf.Object.Name))
+	if err != nil {
+		p.unlabelled[train.ObjectTruth] = true
+		return
+	}
+	t.Close()
 }
 
 // jetLabelFields lists the jets fields the model's jet tasks read as truth:

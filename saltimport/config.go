@@ -500,9 +500,7 @@ func (c *converter) convertModel(cfg *config.Config) {
 	if v, _ := c.get(ia + ".merge_dict"); !empty(v) {
 		c.problem(ia+".merge_dict", "merging input groups into one stream is not available in salt-ort; give each group its own init net")
 	}
-	if v, _ := c.get(ia + ".mask_decoder"); !empty(v) {
-		c.problem(ia+".mask_decoder", "Salt's MaskFormer (object reconstruction) is not available in salt-ort yet")
-	}
+	c.convertMaskDecoder(cfg, ia+".mask_decoder", width)
 	c.convertTasks(cfg, ia+".tasks", width, len(cfg.Data.Variables[config.GlobalVariables]))
 }
 
@@ -815,6 +813,10 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 		t.Weight = &w
 		dc := a + ".dense_config"
 		jetLevel := t.Input == cfg.Data.JetDataset
+		if t.Input == "objects" && cfg.Model.MaskDecoder != nil {
+			c.problem(a+".input_name", "%s", objectTaskProblem(t.Input))
+			continue
+		}
 		if !jetLevel && (!groups[t.Input] || t.Input == cfg.Data.JetDataset) {
 			c.problem(a+".input_name", "%q is neither the global object %q nor an input with an init net", t.Input, cfg.Data.JetDataset)
 		}

@@ -123,6 +123,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			lc.Labels = append(lc.Labels, loader.Label{Name: sampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
 		}
 	}
+	lc.Labels = append(lc.Labels, objectLabels(c)...)
 	return lc
 }
 

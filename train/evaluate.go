@@ -34,6 +34,9 @@ type evaluator struct {
 	// reduce sums the ranks' results before they are averaged.
 	share, shares int
 	reduce        func(*Result, *aucCollector) error
+	// objects matches a mask decoder's objects in each batch (nil
+	// without one).
+	objects *objectMatcher
 }
 
 // newEvaluator opens the evaluation graph of spec where p places it, the
@@ -47,7 +50,7 @@ func newEvaluator(p *placement, spec model.Spec, jetDataset string, opts model.E
 	if err != nil {
 		return nil, err
 	}
-	e := &evaluator{spec: spec, feed: feeder{spec: spec, jetDataset: jetDataset, labels: true}, session: run, bind: run.bind, layout: layout}
+	e := &evaluator{spec: spec, feed: feeder{spec: spec, jetDataset: jetDataset, labels: true}, session: run, bind: run.bind, layout: layout, objects: newObjectEval(spec)}
 	for _, t := range spec.Tasks {
 		e.static = append(e.static, t.Weight)
 	}
@@ -75,6 +78,12 @@ type Result struct {
 	// classification task, NaN without one with b and light classes.
 	AUC  float64
 	Jets int
+	// ObjectLoss are a mask decoder's loss terms (weighted), averaged over
+	// jets; Total includes them. ObjectMetrics are Salt's MaskFormer
+	// metrics of its matched objects (see objectCounts.metrics).
+	ObjectLoss    map[string]float64
+	ObjectMetrics map[string]float64
+	objects       objectCounts
 }
 
 // run evaluates every batch of ds.
@@ -120,6 +129,9 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 			v, err = e.bind.Scalar(model.TaskLossOutput(task.Name))
 			res.Loss[task.Name] += float64(v) * float64(n)
 		}
+		if err == nil {
+			err = e.objects.addEval(e.bind, res, n)
+		}
 		if err != nil {
 			for range ch {
 			}
@@ -154,6 +166,7 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 		// minimises (Salt's val/loss with loss_mode GLS).
 		res.Total = math.Exp(logSum / float64(labelled))
 	}
+	e.objects.finishEval(res)
 	res.AUC = auc.auc()
 	return res, nil
 }
@@ -163,6 +176,11 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 func (e *evaluator) predict(b *loader.Batch) (map[string][]float32, error) {
 	if err := e.feed.fill(e.bind, b); err != nil {
 		return nil, err
+	}
+	if e.objects != nil {
+		if err := e.objects.prepareEval(e.bind, b); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.bind.Run(); err != nil {
 		return nil, err

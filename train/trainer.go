@@ -94,6 +94,9 @@ type Summary struct {
 	Ranks        int     `json:"ranks"`
 	AllReduceMs  float64 `json:"allreduce_ms_per_step,omitempty"`
 	StoppedEarly bool    `json:"stopped_early"`
+	// ObjectLoss are a mask decoder's loss terms (weighted, as Salt logs
+	// them), averaged over each epoch's training steps.
+	ObjectLoss []map[string]float64 `json:"objects_train_loss,omitempty"`
 }
 
 // trainer holds a run in progress.
@@ -127,6 +130,9 @@ type trainer struct {
 	// rank is this process's rank (0 alone), and only rank 0 writes.
 	par  *parallel
 	rank int
+	// objects matches a mask decoder's objects before each step (nil
+	// without one).
+	objects *objectMatcher
 }
 
 // Run trains the model the configuration describes and returns the
@@ -153,6 +159,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 
 func (t *trainer) close() {
 	t.train.Close()
+	t.objects.close()
 	t.par.close()
 	if t.eval != nil {
 		t.eval.Close()
@@ -377,6 +384,7 @@ func (t *trainer) setup() error {
 	for _, task := range spec.Tasks {
 		valHeader = append(valHeader, "val_loss/"+task.Name)
 	}
+	valHeader = append(valHeader, objectValColumns(spec)...)
 	valHeader = append(valHeader, "val_auc_b_vs_light")
 	trainPath, valPath := filepath.Join(dir, TrainMetrics), filepath.Join(dir, ValMetrics)
 	if t.rank != 0 {
@@ -423,6 +431,13 @@ func (t *trainer) buildSessions(group Group) error {
 			return err
 		}
 		t.trainBind = t.train.bind
+		opts, err := trainOptions(t.spec, c, c.Data.BatchSize, t.opts.mixed)
+		if err != nil {
+			return err
+		}
+		if t.objects, err = newObjectMatcher(t.place, t.spec, opts, t.layout); err != nil {
+			return err
+		}
 	}
 	compute, _ := precision(c, t.opts.mixed)
 	var err error
@@ -671,6 +686,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err == nil {
 				err = t.finishStep(runningStep, taskLoss)
 			}
+			if err == nil && t.objects != nil {
+				err = t.objects.observe(t.trainBind)
+			}
 			if err != nil {
 				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
 			}
@@ -700,6 +718,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err == nil && t.par != nil {
 				err = t.par.fill(&t.feedTrain, b)
 			}
+			if err == nil && t.objects != nil {
+				err = t.objects.fill(t.trainBind, b)
+			}
 			n := b.N
 			b.Release()
 			if err == nil {
@@ -719,6 +740,11 @@ func (t *trainer) loop(ctx context.Context) error {
 				// points at it, so a resumed run starts with it.
 				interrupted = true
 				break
+			}
+			if t.objects != nil {
+				if err = t.objects.match(t.trainBind); err != nil {
+					break
+				}
 			}
 			if err = t.prepareStep(step); err != nil {
 				break
@@ -781,6 +807,7 @@ func (t *trainer) loop(ctx context.Context) error {
 		}
 		// An epoch that has run to its end is validated and checkpointed
 		// even when a stop was asked for meanwhile.
+		t.objects.endEpoch(t.log, epoch, &t.summary)
 		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
 		if err != nil {
 			return err
@@ -1058,12 +1085,14 @@ func (t *trainer) recordValidation(epoch int, val *Result) {
 	for _, task := range t.spec.Tasks {
 		row = append(row, formatFloat(val.Loss[task.Name]))
 	}
+	row = append(row, t.objects.objectValRow(val)...)
 	row = append(row, formatFloat(val.AUC))
 	t.valCSV.add(row)
 	fmt.Fprintf(t.log, "epoch %d/%d: val_loss %.5f", epoch, t.cfg.Training.Epochs, val.Total)
 	for _, task := range t.spec.Tasks {
 		fmt.Fprintf(t.log, ", %s %.5f", task.Name, val.Loss[task.Name])
 	}
+	t.objects.logObjects(t.log, val)
 	if !math.IsNaN(val.AUC) {
 		fmt.Fprintf(t.log, ", AUC(b vs light) %.4f", val.AUC)
 	}

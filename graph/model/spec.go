@@ -74,6 +74,9 @@ type Spec struct {
 	// MuP, when set, holds the base widths of Salt's μP parametrisation
 	// (Salt's mup_config), which a μP encoder needs (see MuP).
 	MuP *MuP
+	// Objects, when set, is Salt's MaskFormer object decoder, whose
+	// losses are added to the tasks' (see objects.go).
+	Objects *Objects
 }
 
 // LossMode is how the task losses combine.
@@ -402,6 +405,9 @@ func (s *Spec) Validate() error {
 		return err
 	}
 	if err := s.validateEdges(); err != nil {
+		return err
+	}
+	if err := s.validateObjects(); err != nil {
 		return err
 	}
 	if err := s.validateConditioning(); err != nil {
