@@ -36,8 +36,13 @@ computed in the model. Every task is exported unless
 --tasks names some. The gnn_config metadata is Salt's (version v1).
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
-split with the outputs of the training-time evaluation graph) and <OUT>.md
-(a model card). Before it reports success it runs the ONNX checker (in
+split with the outputs of the training-time evaluation graph) and the model
+card, <OUT>.md and its JSON twin <OUT>.card.json: intended use (tasks,
+selections, pt and |eta| of the training jets), inputs with units and
+normalisation, outputs and D_b with eval's f_c, the SHA-256 of every
+training and validation file and their jets per class, the performance
+eval measured on the exported checkpoint with uncertainties, how to
+validate, and the attributions of salt-ort explain. Before it reports success it runs the ONNX checker (in
 /usr/bin/python3, or the Python $SALT_ORT_ONNX_PYTHON names; skipped, and
 said why, where that cannot import onnx) and validates the model on its
 own vectors; on a failure it exits 1 and writes nothing. With --ort it also runs the
@@ -115,7 +120,7 @@ on the GPU instead.`,
 				return json.NewEncoder(c.App.Writer).Encode(ex)
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card)
+			fmt.Fprintf(w, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s and %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card, ex.CardJSON)
 			checked := ex.CheckerSummary()
 			worst := 0.0
 			for _, o := range ex.Validation.Outputs {

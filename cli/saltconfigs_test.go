@@ -65,6 +65,14 @@ var saltConfigs = []struct {
 		want(t, "L1 loss", c.Model.Tasks[4].Loss, "L1Loss")
 		want(t, "init nets", len(c.Model.InitNets), 3)
 	}},
+	{"GN2_muP.yaml", func(t *testing.T, c *config.Config) {
+		want(t, "init net mup", c.Model.InitNets[0].MuP, true)
+		want(t, "encoder mup", c.Model.Encoder.MuP, true)
+		if c.Model.MuPConfig == nil {
+			t.Fatal("no [model.mup_config]")
+		}
+		want(t, "base width", c.Model.MuPConfig.BaseEmbedDim, 16)
+	}},
 }
 
 func want[T comparable](t *testing.T, what string, got, want T) {

@@ -159,6 +159,9 @@ type Model struct {
 	// MaskDecoder is Salt's MaskFormer object decoder (nil: none); it
 	// needs Data.MFConfig. See maskformer.go.
 	MaskDecoder *MaskDecoder `toml:"mask_decoder"`
+	// MuPConfig holds the base widths of the μP parametrisation (Salt's
+	// mup_config; nil: none). See mup.go.
+	MuPConfig *MuPConfig `toml:"mup_config,omitempty"`
 }
 
 // InitNet is the per-constituent network of one input dataset: Salt's
@@ -179,6 +182,10 @@ type InitNet struct {
 	// each linear layer, as Salt's Dense applies dense_config.dropout
 	// (default 0; not for edge init nets).
 	Dropout float64 `toml:"dropout,omitzero"`
+	// MuP initialises the init net as Salt's Dense with
+	// dense_config.mup: weights N(0, 1/fan_out), biases zero (not for
+	// edge init nets).
+	MuP bool `toml:"mup,omitempty"`
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
@@ -247,6 +254,11 @@ type Encoder struct {
 	// drop_registers): the jet representation pools the constituents
 	// alone. A jet without constituents then has nothing to pool.
 	DropRegisters bool `toml:"drop_registers"`
+	// MuP builds the encoder in Salt's μP parametrisation (Salt's
+	// Transformer mup): attention scores scaled by 1/head_dim, μP
+	// initialisation, and the out_dim projection a MuReadout. It needs
+	// out_dim and [model.mup_config].
+	MuP bool `toml:"mup,omitempty"`
 }
 
 // Pooling configures how constituents are pooled into the jet

@@ -152,6 +152,9 @@ func (c *Config) Validate() error {
 	if err := c.validateEncoder(); err != nil {
 		return err
 	}
+	if err := c.validateMuP(); err != nil {
+		return err
+	}
 	if err := c.validateEdges(); err != nil {
 		return err
 	}
@@ -452,7 +455,7 @@ func (c *Config) validateJetNet(n InitNet) error {
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
 var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
-	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers"}
+	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers", "mup"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
 // it refuses any other key set in the file.
@@ -972,6 +975,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			s.Encoder.Norm = nn.RMSNormKind
 		}
 		s.Encoder.EdgeDim, s.Encoder.UpdateEdges = e.EdgeEmbedDim, e.UpdateEdges
+		s.Encoder.MuP = e.MuP
 		s.DropRegisters = e.DropRegisters
 		s.Edges = c.edges()
 		switch e.NormType {
@@ -984,6 +988,11 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	if m.Pooling.Kind == "none" {
 		s.Pooling = model.NoPooling
 	}
+	mup, err := c.muPSpec()
+	if err != nil {
+		return model.Spec{}, err
+	}
+	s.MuP = mup
 	s.Parameters, s.Featurewise = c.conditioning()
 	if c.Training.LossWeighting == "GLS" {
 		s.LossMode = model.GeometricMean
@@ -999,7 +1008,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		if n.FinalActivation != "" {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
-		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final, Dropout: n.Dropout}
+		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final, Dropout: n.Dropout, MuP: n.MuP}
 	}
 	for _, n := range c.ConstituentNets() {
 		if n.MaxLen == 0 {
@@ -1011,7 +1020,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
 		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a, FinalActivation: final,
-			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal, Dropout: n.Dropout})
+			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal, Dropout: n.Dropout, MuP: n.MuP})
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)

@@ -114,7 +114,7 @@ func ExampleExport() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, f := range []string{ex.Model, ex.Vectors, ex.Card} {
+	for _, f := range []string{ex.Model, ex.Vectors, ex.Card, ex.CardJSON} {
 		fmt.Println("wrote", filepath.Base(f))
 	}
 	fmt.Printf("%s interface, reproduced on %d validation jets: %v\n", ex.Validation.Interface, ex.Validation.Jets, ex.Validation.Pass())
@@ -122,6 +122,7 @@ func ExampleExport() {
 	// wrote Tiny.onnx
 	// wrote Tiny.validation.h5
 	// wrote Tiny.md
+	// wrote Tiny.card.json
 	// athena interface, reproduced on 50 validation jets: true
 }
 

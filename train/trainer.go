@@ -467,7 +467,7 @@ func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPr
 
 // trainOptions are the training-step options of training's optimizer,
 // clipping and precision (mixed, when not nil, overrides the precision).
-func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (model.TrainOptions, error) {
+func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (_ model.TrainOptions, err error) {
 	var opt optim.Optimizer
 	switch o := c.Training.Optimizer; o.Name {
 	case "sgd":
@@ -479,6 +479,9 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 	}
 	compute, lossScaling := precision(c, mixed)
 	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling, CycleMomentum: c.Training.LR.CycleMomentum}
+	if step.Scales, err = muPScales(spec, c); err != nil {
+		return model.TrainOptions{}, err
+	}
 	// On the CPU, host memory is what limits the batch: recompute the
 	// encoder's activations rather than keep them (GN2's plan: 2.47 → 1.58
 	// MB per jet at batch 1000, for 711 → 848 MFLOP per jet).

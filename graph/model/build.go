@@ -297,6 +297,9 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
 		}
 	}
+	if s.usesMuP() {
+		s.muPInitNets(g)
+	}
 	return f
 }
 
@@ -352,6 +355,10 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	cfg := s.Encoder
 	cfg.Training = training
 	cfg.BeforeLayer = s.encoderFeaturewise(in.params)
+	if cfg.MuP {
+		// MuReadout: output_mult (1, as Salt leaves it) over width_mult.
+		cfg.ReadoutMult = 1 / s.WidthMult()
+	}
 	var edges *graph.Tensor
 	if s.Edges != nil {
 		edges = s.edgeEmbedding(g, in, x)

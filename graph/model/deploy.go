@@ -514,7 +514,8 @@ func (s *Spec) task(name string) Task {
 // VertexIterations times (each product's entries count paths, Clip to
 // [0, 1] makes them 0 or 1 again), and each track gets the first column it
 // reaches, the smallest index in its component (ArgMax returns the first
-// maximum), as int8 [n] (-1 where that index exceeds 127).
+// maximum), as int8 [n] (-1 where that index exceeds 127). A jet without
+// constituents (n = 0) gives [0] in every ONNX Runtime release.
 func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 	defer g.Scope("vertex_index")()
 	half := g.Scalar(graph.Float32, 0.5)
@@ -526,7 +527,14 @@ func vertexIndex(g *graph.Graph, p *graph.Tensor) *graph.Tensor {
 		m := g.MatMul(reach, reach)
 		reach = g.Op("Clip", []*graph.Tensor{m, zero, one}, []graph.TensorType{{DType: graph.Float32, Shape: m.Shape()}})[0]
 	}
-	first := g.ArgMax(reach, 1, false)
+	// A column of zeros after the last makes the reduced axis one longer:
+	// it never holds a row's first maximum (the diagonal's 1 comes
+	// before it), and on a jet without constituents ArgMax reduces
+	// [0, 1] rather than [0, 0]. ONNX Runtime 1.14 refuses to reduce an
+	// axis of length 0 with keepdims = 0 ("Can't reduce on dim with value
+	// of 0") and gives the wrong shape [0, 0] with keepdims = 1; 1.17
+	// and later give [0] either way.
+	first := g.ArgMax(g.Pad(reach, []int64{0, 0}, []int64{0, 1}), 1, false)
 	// Indices int8 cannot hold become -1 rather than wrapping.
 	fits := g.LessOrEqual(first, g.Scalar(graph.Int64, math.MaxInt8))
 	return g.Cast(g.Where(fits, first, g.Scalar(graph.Int64, -1)), graph.Int8)

@@ -71,6 +71,9 @@ type Spec struct {
 	// LossMode is how the task losses combine into the loss training
 	// minimises.
 	LossMode LossMode
+	// MuP, when set, holds the base widths of Salt's μP parametrisation
+	// (Salt's mup_config), which a μP encoder needs (see MuP).
+	MuP *MuP
 	// Objects, when set, is Salt's MaskFormer object decoder, whose
 	// losses are added to the tasks' (see objects.go).
 	Objects *Objects
@@ -109,6 +112,9 @@ type Input struct {
 	// each of the init net's linear layers, as Salt's Dense applies
 	// dense_config.dropout (0: none; no effect outside training).
 	Dropout float64
+	// MuP initialises the init net as Salt's Dense with mup does:
+	// weights N(0, 1/fan_out), biases zero.
+	MuP bool
 }
 
 // JetInit is the init net of a jet-only model: a dense network from the
@@ -123,6 +129,8 @@ type JetInit struct {
 	FinalActivation nn.Activation
 	// Dropout is the init net's dropout, as Input's.
 	Dropout float64
+	// MuP is Salt's μP initialisation, as Input's.
+	MuP bool
 }
 
 // Pooling is how constituents are pooled into the jet representation.
@@ -391,6 +399,9 @@ func (s *Spec) Validate() error {
 		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
 	}
 	if err := s.validateEncoder(); err != nil {
+		return err
+	}
+	if err := s.validateMuP(); err != nil {
 		return err
 	}
 	if err := s.validateEdges(); err != nil {
