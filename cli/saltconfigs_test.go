@@ -30,6 +30,7 @@ var saltConfigs = []struct {
 		want(t, "global variables", strings.Join(c.Data.Variables[config.GlobalVariables], ","), "mass,n_tracks")
 		want(t, "init nets", len(c.Model.InitNets), 2)
 		want(t, "batch of two devices", c.Data.BatchSize, 100)
+		want(t, "vertexing dropout", c.Model.Tasks[2].Dropout, 0.1)
 	}},
 	{"GN2X.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "input_map", c.Data.InputMap["flow"], "flows")

@@ -782,8 +782,6 @@ func (c *Config) validateLoss(task Task, kind model.TaskKind) error {
 	switch {
 	case task.Dropout < 0 || task.Dropout >= 1:
 		return c.taskErrorf(task.Name, key("dropout"), "task %s: must be in [0, 1), got %g", task.Name, task.Dropout)
-	case task.Dropout > 0 && kind == model.Vertexing:
-		return c.taskErrorf(task.Name, key("dropout"), "task %s: dropout on a vertexing head would need a mask over every pair of constituents, which salt-ort does not draw: remove it (0 is accepted)", task.Name)
 	}
 	return nil
 }

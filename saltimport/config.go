@@ -847,10 +847,6 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 			c.problem(dc+".final_activation", "%v: salt-ort's heads end with the logits, as Salt's default", v)
 		}
 		t.Dropout = c.denseCommon(dc, context)
-		if cls == "salt.models.VertexingTask" && t.Dropout != 0 {
-			c.problem(dc+".dropout", "%g: salt-ort's vertexing head has no dropout yet (it would need a mask over every pair of constituents)", t.Dropout)
-			t.Dropout = 0
-		}
 		out := c.integer(dc+".output_size", 0)
 		loss := c.lossOf(a + ".loss")
 		switch cls {

@@ -499,8 +499,6 @@ func (s *Spec) validateLoss(t Task) error {
 		return fmt.Errorf("model %s: task %s: vertexing divides by the number of true pairs, as Salt's; it has no entry mean", s.Name, t.Name)
 	case t.Dropout < 0 || t.Dropout >= 1:
 		return fmt.Errorf("model %s: task %s: dropout %g is outside [0, 1)", s.Name, t.Name, t.Dropout)
-	case t.Dropout > 0 && t.Kind == Vertexing:
-		return fmt.Errorf("model %s: task %s: dropout on a vertexing head would need a mask over every pair of constituents", s.Name, t.Name)
 	}
 	return nil
 }
