@@ -208,6 +208,10 @@ type Encoder struct {
 	// (0: no projection, as Salt's out_dim null).
 	OutDim    int  `toml:"out_dim"`
 	FinalNorm bool `toml:"final_norm"`
+	// OutProj keeps the legacy encoder's attention output projection
+	// (Salt's mha_config.out_proj, linear_out; default true). Salt's
+	// Transformer always has its projection.
+	OutProj bool `toml:"out_proj"`
 	// Dropout is the dropout on the feed-forward hidden layer (Salt's
 	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
 	// attn_kwargs.dropout).
@@ -450,7 +454,7 @@ func Default() Config {
 		Data: Data{JetDataset: "jets", BatchSize: 1000, NumTrain: -1, NumVal: -1, NumWorkers: 1, Prefetch: 4, NonFinite: "error"},
 		Model: Model{
 			Name: "GN2", EmbedDim: 256,
-			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"},
+			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"},
 			Pooling: Pooling{Kind: "attention"},
 		},
 		Training: Training{

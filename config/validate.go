@@ -451,7 +451,7 @@ func (c *Config) validateJetNet(n InitNet) error {
 
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
-var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
+var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "out_proj", "dropout", "attn_dropout",
 	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
@@ -505,6 +505,9 @@ func (c *Config) validateEncoder() error {
 	case "", "transformer":
 		if len(e.Hidden) > 0 {
 			return c.errorf("model.encoder.hidden", "sizes the dense block of kind = \"legacy\" only; Salt's Transformer sizes it by dense_ratio: remove hidden, or set kind = \"legacy\"")
+		}
+		if !e.OutProj {
+			return c.errorf("model.encoder.out_proj", "false is for kind = \"legacy\" only (Salt's TransformerEncoder's mha_config.out_proj); Salt's Transformer always projects the attention's output: remove it, or set kind = \"legacy\"")
 		}
 	case "legacy":
 		return c.validateLegacyEncoder()
@@ -963,7 +966,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		s.Encoder = nn.EncoderConfig{
 			Layers: e.Layers, Heads: e.Heads, DenseRatio: e.DenseRatio,
 			Activation: enc, Registers: e.Registers, OutDim: e.OutDim,
-			NoFinalNorm: !e.FinalNorm, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
+			NoFinalNorm: !e.FinalNorm, NoOutProj: !e.OutProj, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
 			Gated: e.Gated, LayerScale: e.LSInit, DropPath: e.DropPath, QKNorm: e.DoQKNorm, VNorm: e.DoVNorm,
 		}
 		if e.Kind == "legacy" {

@@ -575,6 +575,8 @@ func (s *Spec) validateEncoder() error {
 		return fmt.Errorf("model %s: encoder drop_path %g is outside [0, 1)", s.Name, e.DropPath)
 	case e.LayerScale < 0:
 		return fmt.Errorf("model %s: encoder ls_init %g is negative (0: no LayerScale)", s.Name, e.LayerScale)
+	case e.NoOutProj && e.Kind != nn.LegacyKind:
+		return fmt.Errorf("model %s: Salt's Transformer always projects the attention's output; only the legacy encoder may leave it out", s.Name)
 	case e.Norm != nn.LayerNormKind && e.Norm != nn.RMSNormKind:
 		return fmt.Errorf("model %s: unknown encoder norm %q", s.Name, e.Norm)
 	case e.NormType != nn.PreNorm && e.NormType != nn.PostNorm && e.NormType != nn.HybridNorm:

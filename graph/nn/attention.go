@@ -190,8 +190,9 @@ const (
 type EncoderConfig struct {
 	// Kind is the architecture: Salt's Transformer (the default) or its
 	// legacy TransformerEncoder (LegacyKind), which reads Layers, Heads,
-	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer and
-	// Hidden or DenseRatio; the other settings must keep their zero values.
+	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer,
+	// NoOutProj and Hidden or DenseRatio; the other settings must keep
+	// their zero values.
 	Kind EncoderKind
 	// Hidden are the hidden layer sizes of the legacy encoder's dense
 	// block (Salt's dense_config.hidden_layers; nil: one of DenseRatio
@@ -204,6 +205,10 @@ type EncoderConfig struct {
 	Registers   int        // learnable register tokens appended to every sequence
 	OutDim      int        // size of the output projection (0: none; the output keeps the embedding size)
 	NoFinalNorm bool       // skip the LayerNorm at the encoder's output
+	// NoOutProj leaves out the legacy attention's output projection
+	// (linear_out; Salt's mha_config.out_proj false): the heads'
+	// concatenated outputs are the attention's output.
+	NoOutProj   bool
 	Dropout     float64    // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
 	AttnDropout float64    // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
 	Training    bool       // build training-time dropout
