@@ -209,9 +209,9 @@ type EncoderConfig struct {
 	// (linear_out; Salt's mha_config.out_proj false): the heads'
 	// concatenated outputs are the attention's output.
 	NoOutProj   bool
-	Dropout     float64    // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
-	AttnDropout float64    // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
-	Training    bool       // build training-time dropout
+	Dropout     float64 // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
+	AttnDropout float64 // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
+	Training    bool    // build training-time dropout
 	// Gated makes the feed-forward net a gated linear unit (Salt's
 	// dense_kwargs.gated): Linear(D→2·ratio·D) split in two halves a and
 	// b, activation(a)·b, dropout, Linear(ratio·D→D).
