@@ -55,6 +55,12 @@ var saltConfigs = []struct {
 		want(t, "norm_params std", c.Model.Tasks[0].NormParams.Std[0], 30000.0)
 		want(t, "track regression without context", *c.Model.Tasks[1].ContextSize, 0)
 	}},
+	{"regression_multi_target.yaml", func(t *testing.T, c *config.Config) {
+		want(t, "conditions", len(c.Data.MultiTarget), 2)
+		want(t, "custom target", c.Data.MultiTarget[1].CustomTarget, "pt_label_handle")
+		want(t, "source", c.Data.MultiTarget[0].Source, "HadronConeExclTruthLabelPt")
+		want(t, "operator", c.Data.MultiTarget[1].Opp, "!=")
+	}},
 	{"GN3V01.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "optimizer", c.Training.Optimizer.Name, "lion")
 		want(t, "loss weighting", c.Training.LossWeighting, "GLS")

@@ -87,6 +87,10 @@ type Data struct {
 	// tracks = "tracks_ghost": every other key names the input ("tracks");
 	// only the files are read through the map.
 	InputMap map[string]string `toml:"input_map"`
+	// MultiTarget builds regression targets per entry from conditions on
+	// other fields (Salt's data.multi_target), e.g. a jet's truth pT from
+	// HadronConeExclTruthLabelPt for taus and from pt otherwise.
+	MultiTarget []MultiTarget `toml:"multi_target"`
 	// MFConfig names the truth objects of a mask decoder (Salt's
 	// data.mf_config; nil: none).
 	MFConfig *MFConfig `toml:"mf_config"`

@@ -136,6 +136,9 @@ func (c *Config) Validate() error {
 	if _, err := c.LoaderSelections(); err != nil {
 		return err
 	}
+	if err := c.validateMultiTarget(); err != nil {
+		return err
+	}
 	read := map[string]string{}
 	for _, in := range sortedMapKeys(d.InputMap) {
 		ds := d.InputMap[in]

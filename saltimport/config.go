@@ -312,6 +312,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 	c.convertParameters(d)
 	c.convertEdgeConstructors(d)
 	c.convertSelections(d)
+	c.convertMultiTarget(d)
 	file := func(key string) []string {
 		s := c.str(key)
 		if s == "" {
