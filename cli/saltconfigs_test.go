@@ -30,6 +30,7 @@ var saltConfigs = []struct {
 		want(t, "global variables", strings.Join(c.Data.Variables[config.GlobalVariables], ","), "mass,n_tracks")
 		want(t, "init nets", len(c.Model.InitNets), 2)
 		want(t, "batch of two devices", c.Data.BatchSize, 100)
+		want(t, "vertexing dropout", c.Model.Tasks[2].Dropout, 0.1)
 	}},
 	{"GN2X.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "input_map", c.Data.InputMap["flow"], "flows")
@@ -53,6 +54,12 @@ var saltConfigs = []struct {
 		want(t, "kind", c.Model.Tasks[0].Kind, "gaussian_regression")
 		want(t, "norm_params std", c.Model.Tasks[0].NormParams.Std[0], 30000.0)
 		want(t, "track regression without context", *c.Model.Tasks[1].ContextSize, 0)
+	}},
+	{"regression_multi_target.yaml", func(t *testing.T, c *config.Config) {
+		want(t, "conditions", len(c.Data.MultiTarget), 2)
+		want(t, "custom target", c.Data.MultiTarget[1].CustomTarget, "pt_label_handle")
+		want(t, "source", c.Data.MultiTarget[0].Source, "HadronConeExclTruthLabelPt")
+		want(t, "operator", c.Data.MultiTarget[1].Opp, "!=")
 	}},
 	{"GN3V01.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "optimizer", c.Training.Optimizer.Name, "lion")

@@ -87,6 +87,10 @@ type Data struct {
 	// tracks = "tracks_ghost": every other key names the input ("tracks");
 	// only the files are read through the map.
 	InputMap map[string]string `toml:"input_map"`
+	// MultiTarget builds regression targets per entry from conditions on
+	// other fields (Salt's data.multi_target), e.g. a jet's truth pT from
+	// HadronConeExclTruthLabelPt for taus and from pt otherwise.
+	MultiTarget []MultiTarget `toml:"multi_target"`
 	// MFConfig names the truth objects of a mask decoder (Salt's
 	// data.mf_config; nil: none).
 	MFConfig *MFConfig `toml:"mf_config"`
@@ -215,6 +219,10 @@ type Encoder struct {
 	// (0: no projection, as Salt's out_dim null).
 	OutDim    int  `toml:"out_dim"`
 	FinalNorm bool `toml:"final_norm"`
+	// OutProj keeps the legacy encoder's attention output projection
+	// (Salt's mha_config.out_proj, linear_out; default true). Salt's
+	// Transformer always has its projection.
+	OutProj bool `toml:"out_proj"`
 	// Dropout is the dropout on the feed-forward hidden layer (Salt's
 	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
 	// attn_kwargs.dropout).
@@ -462,7 +470,7 @@ func Default() Config {
 		Data: Data{JetDataset: "jets", BatchSize: 1000, NumTrain: -1, NumVal: -1, NumWorkers: 1, Prefetch: 4, NonFinite: "error"},
 		Model: Model{
 			Name: "GN2", EmbedDim: 256,
-			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"},
+			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"},
 			Pooling: Pooling{Kind: "attention"},
 		},
 		Training: Training{

@@ -136,6 +136,9 @@ func (c *Config) Validate() error {
 	if _, err := c.LoaderSelections(); err != nil {
 		return err
 	}
+	if err := c.validateMultiTarget(); err != nil {
+		return err
+	}
 	read := map[string]string{}
 	for _, in := range sortedMapKeys(d.InputMap) {
 		ds := d.InputMap[in]
@@ -454,7 +457,7 @@ func (c *Config) validateJetNet(n InitNet) error {
 
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
-var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
+var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "out_proj", "dropout", "attn_dropout",
 	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers", "mup"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
@@ -508,6 +511,9 @@ func (c *Config) validateEncoder() error {
 	case "", "transformer":
 		if len(e.Hidden) > 0 {
 			return c.errorf("model.encoder.hidden", "sizes the dense block of kind = \"legacy\" only; Salt's Transformer sizes it by dense_ratio: remove hidden, or set kind = \"legacy\"")
+		}
+		if !e.OutProj {
+			return c.errorf("model.encoder.out_proj", "false is for kind = \"legacy\" only (Salt's TransformerEncoder's mha_config.out_proj); Salt's Transformer always projects the attention's output: remove it, or set kind = \"legacy\"")
 		}
 	case "legacy":
 		return c.validateLegacyEncoder()
@@ -785,8 +791,6 @@ func (c *Config) validateLoss(task Task, kind model.TaskKind) error {
 	switch {
 	case task.Dropout < 0 || task.Dropout >= 1:
 		return c.taskErrorf(task.Name, key("dropout"), "task %s: must be in [0, 1), got %g", task.Name, task.Dropout)
-	case task.Dropout > 0 && kind == model.Vertexing:
-		return c.taskErrorf(task.Name, key("dropout"), "task %s: dropout on a vertexing head would need a mask over every pair of constituents, which salt-ort does not draw: remove it (0 is accepted)", task.Name)
 	}
 	return nil
 }
@@ -965,7 +969,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		s.Encoder = nn.EncoderConfig{
 			Layers: e.Layers, Heads: e.Heads, DenseRatio: e.DenseRatio,
 			Activation: enc, Registers: e.Registers, OutDim: e.OutDim,
-			NoFinalNorm: !e.FinalNorm, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
+			NoFinalNorm: !e.FinalNorm, NoOutProj: !e.OutProj, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
 			Gated: e.Gated, LayerScale: e.LSInit, DropPath: e.DropPath, QKNorm: e.DoQKNorm, VNorm: e.DoVNorm,
 		}
 		if e.Kind == "legacy" {

@@ -521,10 +521,15 @@ func (p *predictor) findUnlabelled(cfg *config.Config, spec model.Spec, jetsIn *
 			if ct.OriginLabel != "" {
 				fields = append(fields, ct.OriginLabel)
 			}
-		case model.JetRegression, model.JetGaussianRegression:
-			fields = task.Targets
-		case model.ConstituentRegression, model.ConstituentGaussianRegression:
-			ds, fields = task.Input, task.Targets
+		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
+			if task.Kind == model.ConstituentRegression || task.Kind == model.ConstituentGaussianRegression {
+				ds = task.Input
+			}
+			// A target built by [[data.multi_target]] is read from the
+			// fields of its conditions.
+			for _, target := range task.Targets {
+				fields = append(fields, cfg.TargetFields(ds, target)...)
+			}
 		}
 		t, ok := tables[ds]
 		if !ok {

@@ -351,11 +351,22 @@ type Graph struct {
 // reproducible from the caller's seed and can be resumed exactly.
 type RandomInput struct {
 	Tensor *Tensor
-	// Kind is "dropout": each element is 0 with probability P and
-	// 1/(1-P) otherwise.
+	// Kind is RandomDropout or RandomUniform.
 	Kind string
-	P    float64
+	// P is a dropout mask's probability of 0 (unused by RandomUniform).
+	P float64
 }
+
+// The kinds of random input.
+const (
+	// RandomDropout: each element is 0 with probability P and 1/(1-P)
+	// otherwise.
+	RandomDropout = "dropout"
+	// RandomUniform: each element is uniform in [0, 1), from which the
+	// graph computes what it needs (the pair dropout masks of
+	// nn.PairDropoutMask).
+	RandomUniform = "uniform"
+)
 
 // Random declares a random input (see RandomInput) named under the
 // current scope.

@@ -312,6 +312,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 	c.convertParameters(d)
 	c.convertEdgeConstructors(d)
 	c.convertSelections(d)
+	c.convertMultiTarget(d)
 	file := func(key string) []string {
 		s := c.str(key)
 		if s == "" {
@@ -849,10 +850,6 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 		}
 		t.Dropout = c.denseCommon(dc, context)
 		c.noMuP(dc, "task heads")
-		if cls == "salt.models.VertexingTask" && t.Dropout != 0 {
-			c.problem(dc+".dropout", "%g: salt-ort's vertexing head has no dropout yet (it would need a mask over every pair of constituents)", t.Dropout)
-			t.Dropout = 0
-		}
 		out := c.integer(dc+".output_size", 0)
 		loss := c.lossOf(a + ".loss")
 		switch cls {

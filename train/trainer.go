@@ -583,7 +583,8 @@ func (t *trainer) writeCheckpoint(rel string) error {
 	return checkpoint.Write(filepath.Join(t.opts.RunDir, rel), f)
 }
 
-// fillRandom fills the dropout masks of the step from a generator seeded
+// fillRandom fills the dropout masks (and the uniform numbers pair
+// dropout masks are computed from) of the step from a generator seeded
 // by the run's seed and the step, so a resumed run draws the same masks.
 // A rank of a data-parallel job draws the masks of the whole batch and
 // keeps its shard's rows, so the job draws what one process would.
@@ -602,6 +603,12 @@ func (t *trainer) fillRandom(step int) error {
 		skip := shard * len(dst) // the masks' leading axis is the batch
 		for k := 0; k < skip; k++ {
 			r.Float64()
+		}
+		if ri.Kind == graph.RandomUniform {
+			for k := range dst {
+				dst[k] = float32(r.Float64())
+			}
+			continue
 		}
 		for k := range dst {
 			if r.Float64() < ri.P {

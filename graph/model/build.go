@@ -289,8 +289,12 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 			f.heads[task.Name] = denseHead(g, task.Name, parts, sizes, task.Activation, task.Dropout, training)
 		case Vertexing:
 			x := f.seq[s.groupIndex(task.Input)]
-			if opts.chunkPairs {
-				f.heads[task.Name] = g.Squeeze(pairHead(g, task.Name, pooled, x, sizes, task.Activation), -1) // [B, T, T]
+			if opts.chunkPairs || training && task.Dropout > 0 {
+				p := 0.0
+				if training {
+					p = task.Dropout
+				}
+				f.heads[task.Name] = g.Squeeze(pairHead(g, task.Name, pooled, x, sizes, task.Activation, p), -1) // [B, T, T]
 				continue
 			}
 			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}

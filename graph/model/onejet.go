@@ -43,7 +43,7 @@ import (
 var oneJetFields = map[reflect.Type][]string{
 	reflect.TypeOf(Spec{}):             {"Name", "JetVars", "AttachVars", "GlobalVars", "Inputs", "EmbedDim", "Encoder", "Tasks", "MuP"},
 	reflect.TypeOf(Input{}):            {"Name", "Vars", "MaxLen", "InitHidden", "Activation", "FinalActivation", "NoJetVars", "Dropout", "MuP"},
-	reflect.TypeOf(nn.EncoderConfig{}): {"Kind", "Hidden", "Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "Dropout", "AttnDropout", "Training", "MuP", "ReadoutMult"},
+	reflect.TypeOf(nn.EncoderConfig{}): {"Kind", "Hidden", "Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "NoOutProj", "Dropout", "AttnDropout", "Training", "MuP", "ReadoutMult"},
 	reflect.TypeOf(Task{}):             {"Name", "Kind", "Input", "Classes", "Targets", "Hidden", "Activation", "Weight", "ClassWeights", "HuberDelta", "OriginWeighting", "Loss", "Mean", "Dropout"},
 }
 

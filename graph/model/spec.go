@@ -516,8 +516,6 @@ func (s *Spec) validateLoss(t Task) error {
 		return fmt.Errorf("model %s: task %s: vertexing divides by the number of true pairs, as Salt's; it has no entry mean", s.Name, t.Name)
 	case t.Dropout < 0 || t.Dropout >= 1:
 		return fmt.Errorf("model %s: task %s: dropout %g is outside [0, 1)", s.Name, t.Name, t.Dropout)
-	case t.Dropout > 0 && t.Kind == Vertexing:
-		return fmt.Errorf("model %s: task %s: dropout on a vertexing head would need a mask over every pair of constituents", s.Name, t.Name)
 	}
 	return nil
 }
@@ -594,6 +592,8 @@ func (s *Spec) validateEncoder() error {
 		return fmt.Errorf("model %s: encoder drop_path %g is outside [0, 1)", s.Name, e.DropPath)
 	case e.LayerScale < 0:
 		return fmt.Errorf("model %s: encoder ls_init %g is negative (0: no LayerScale)", s.Name, e.LayerScale)
+	case e.NoOutProj && e.Kind != nn.LegacyKind:
+		return fmt.Errorf("model %s: Salt's Transformer always projects the attention's output; only the legacy encoder may leave it out", s.Name)
 	case e.Norm != nn.LayerNormKind && e.Norm != nn.RMSNormKind:
 		return fmt.Errorf("model %s: unknown encoder norm %q", s.Name, e.Norm)
 	case e.NormType != nn.PreNorm && e.NormType != nn.PostNorm && e.NormType != nn.HybridNorm:

@@ -236,8 +236,9 @@ const (
 type EncoderConfig struct {
 	// Kind is the architecture: Salt's Transformer (the default) or its
 	// legacy TransformerEncoder (LegacyKind), which reads Layers, Heads,
-	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer and
-	// Hidden or DenseRatio; the other settings must keep their zero values.
+	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer,
+	// NoOutProj and Hidden or DenseRatio; the other settings must keep
+	// their zero values.
 	Kind EncoderKind
 	// Hidden are the hidden layer sizes of the legacy encoder's dense
 	// block (Salt's dense_config.hidden_layers; nil: one of DenseRatio
@@ -250,9 +251,13 @@ type EncoderConfig struct {
 	Registers   int        // learnable register tokens appended to every sequence
 	OutDim      int        // size of the output projection (0: none; the output keeps the embedding size)
 	NoFinalNorm bool       // skip the LayerNorm at the encoder's output
-	Dropout     float64    // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
-	AttnDropout float64    // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
-	Training    bool       // build training-time dropout
+	// NoOutProj leaves out the legacy attention's output projection
+	// (linear_out; Salt's mha_config.out_proj false): the heads'
+	// concatenated outputs are the attention's output.
+	NoOutProj   bool
+	Dropout     float64 // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
+	AttnDropout float64 // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
+	Training    bool    // build training-time dropout
 	// Gated makes the feed-forward net a gated linear unit (Salt's
 	// dense_kwargs.gated): Linear(D→2·ratio·D) split in two halves a and
 	// b, activation(a)·b, dropout, Linear(ratio·D→D).
