@@ -13,7 +13,7 @@ import (
 // Version is salt-ort's release version.
 const Version = "0.1.0-dev"
 
-// Exit codes, documented in the README.
+// Exit codes, documented in docs/bad-input.md.
 const (
 	ExitOK      = 0 // success
 	ExitFailure = 1 // a runtime failure: bad data, a failed run, an I/O error

@@ -31,12 +31,19 @@ normalisation is inside) and each jet's valid constituents; outputs
 <model>_<pb|pc|pu|ptau…> per class, <model>_<target> (and _stddev) per
 regression target in its units (float32 [n] for targets of each
 constituent), int8 per-constituent <model>_TrackOrigin and
-<model>_VertexIndex. Every task is exported unless
+<model>_VertexIndex; with --object-name NAME (Salt's --object_name) a model
+with a mask decoder also gets int8 <model>_<NAME>Index, each track's object,
+computed in the model. Every task is exported unless
 --tasks names some. The gnn_config metadata is Salt's (version v1).
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
-split with the outputs of the training-time evaluation graph) and <OUT>.md
-(a model card). Before it reports success it runs the ONNX checker (in
+split with the outputs of the training-time evaluation graph) and the model
+card, <OUT>.md and its JSON twin <OUT>.card.json: intended use (tasks,
+selections, pt and |eta| of the training jets), inputs with units and
+normalisation, outputs and D_b with eval's f_c, the SHA-256 of every
+training and validation file and their jets per class, the performance
+eval measured on the exported checkpoint with uncertainties, how to
+validate, and the attributions of salt-ort explain. Before it reports success it runs the ONNX checker (in
 /usr/bin/python3, or the Python $SALT_ORT_ONNX_PYTHON names; skipped, and
 said why, where that cannot import onnx) and validates the model on its
 own vectors; on a failure it exits 1 and writes nothing. With --ort it also runs the
@@ -54,6 +61,7 @@ on the GPU instead.`,
 			&cli.IntFlag{Name: "validation-jets", Value: 1000, Usage: "validation-split jets kept as validation vectors"},
 			&cli.StringFlag{Name: "name", Usage: "model name prefixing the outputs (default: model.name); no '_' or '-'"},
 			&cli.StringSliceFlag{Name: "tasks", Usage: "export only these tasks (repeat or comma-separate; default: every task)"},
+			&cli.StringFlag{Name: "object-name", Usage: "export the objects of a mask decoder as <model>_<NAME>Index, each track's object (Salt's --object_name)"},
 			&cli.StringSliceFlag{Name: "rename", Usage: "rename an output, OLD:NEW without the model prefix (e.g. pu:plight); repeatable"},
 			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},
@@ -96,7 +104,7 @@ on the GPU instead.`,
 			ex, err := deploy.Export(c.Context, deploy.ExportOptions{
 				RunDir: c.Args().First(), Checkpoint: c.String("checkpoint"), Out: c.String("out"),
 				Batched: c.Bool("batched"), ValidationJets: c.Int("validation-jets"),
-				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
+				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename, ObjectName: c.String("object-name"),
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
 				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt, Device: c.String("device"),
 				Opset: c.Int("opset"), Releases: c.StringSlice("ort"), Checker: onnxcheck.Checker{Python: os.Getenv(onnxcheck.PythonEnv)},
@@ -113,7 +121,7 @@ on the GPU instead.`,
 				return json.NewEncoder(c.App.Writer).Encode(ex)
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card)
+			fmt.Fprintf(w, "wrote %s (sha256 %s)\n      %s (%d validation jets)\n      %s and %s\n", ex.Model, ex.SHA256, ex.Vectors, ex.Metadata.ValidationJets, ex.Card, ex.CardJSON)
 			checked := ex.CheckerSummary()
 			worst := 0.0
 			for _, o := range ex.Validation.Outputs {

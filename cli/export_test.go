@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -70,6 +72,18 @@ func TestExportCommand(t *testing.T) {
 	if got := strings.Join(names, " "); got != "GN2X_pb GN2X_pc GN2X_plight GN2X_ptau GN2X_VertexIndex" || ex.Validation.Jets != 100 {
 		t.Fatalf("outputs %s, %d validation jets", got, ex.Validation.Jets)
 	}
+	// The model card's JSON twin names the model's hash and the command
+	// that validates it.
+	var card struct {
+		SHA256     string `json:"sha256"`
+		Validation struct {
+			Command string `json:"command"`
+		} `json:"validation"`
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "GN2X.card.json")); err != nil || json.Unmarshal(b, &card) != nil ||
+		card.SHA256 != fileSHA256(t, model) || card.Validation.Command != "salt-ort validate GN2X.onnx" {
+		t.Fatalf("model card GN2X.card.json: %v, %+v", err, card)
+	}
 	// Where the checker's Python cannot import onnx, export succeeds and
 	// says the checker was skipped and why.
 	noPython := filepath.Join(dir, "no-python3")
@@ -84,7 +98,8 @@ func TestExportCommand(t *testing.T) {
 	}
 	// Other ONNX Runtime releases, each in a salt-ort worker process.
 	if _, err := os.Stat("../third_party/onnxruntime/versions/1.31.1"); err == nil {
-		if out, code := salt("validate", model, "--ort", "1.17.3", "--ort", "1.31.1"); code != 0 ||
+		if out, code := salt("validate", model, "--ort", "1.14.0", "--ort", "1.17.3", "--ort", "1.31.1"); code != 0 ||
+			!regexp.MustCompile(`(?m)^1\.14\.0 .* ok$`).MatchString(out) ||
 			!regexp.MustCompile(`(?m)^1\.17\.3 .* ok$`).MatchString(out) || !regexp.MustCompile(`(?m)^1\.31\.1 .* ok$`).MatchString(out) {
 			t.Fatalf("validate --ort exited %d:\n%s", code, out)
 		}
@@ -161,4 +176,15 @@ func TestTrainOutputInBatchJobs(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(string(quiet)), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "trained ") {
 		t.Fatalf("train --quiet printed:\n%s", quiet)
 	}
+}
+
+// fileSHA256 returns the hex SHA-256 of a file.
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

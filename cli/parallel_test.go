@@ -66,7 +66,7 @@ func relDiff(a, b float64) float64 {
 	return math.Abs(a-b) / math.Max(math.Max(math.Abs(a), math.Abs(b)), 1e-3)
 }
 
-// The agreement of one process and two ranks that the README states:
+// The agreement of one process and two ranks that docs/gpus.md states:
 // per-step and validation losses (relative) and the final parameters
 // (absolute; the largest is about 0.44), up to float32 rounding of sums
 // in another order.
@@ -142,7 +142,7 @@ func TestDataParallel(t *testing.T) {
 	t.Logf("1 rank × 50 jets vs 2 ranks × 25, %d steps: per-step losses within %.3g relative, validation losses and AUC within %.3g; parameters within %.3g (largest %.3g), the shift-invariant biases within %.2g",
 		len(a)-1, worstLoss, worstVal, worstParam, scale, worstInvariant)
 	if worstLoss > lossTol || worstVal > lossTol || worstParam > paramTol || scale == 0 || len(va) != len(vb) {
-		t.Fatalf("losses differ by %g relative, validation by %g, parameters by %g (largest %g); the README promises %g and %g",
+		t.Fatalf("losses differ by %g relative, validation by %g, parameters by %g (largest %g); docs/gpus.md promises %g and %g",
 			worstLoss, worstVal, worstParam, scale, lossTol, paramTol)
 	}
 
@@ -197,7 +197,7 @@ func TestDataParallel(t *testing.T) {
 	// order.
 	run(1, "", "--resume", killedCopy)
 	if w, _, _ := compareParams(t, two, killedCopy); w > paramTol {
-		t.Fatalf("the two-rank job resumed by one process ends %g away from the uninterrupted job; the README promises %g", w, paramTol)
+		t.Fatalf("the two-rank job resumed by one process ends %g away from the uninterrupted job; docs/gpus.md promises %g", w, paramTol)
 	} else {
 		t.Logf("two-rank job resumed by one process: parameters within %.3g of the uninterrupted job's", w)
 	}

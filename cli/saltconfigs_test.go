@@ -30,6 +30,7 @@ var saltConfigs = []struct {
 		want(t, "global variables", strings.Join(c.Data.Variables[config.GlobalVariables], ","), "mass,n_tracks")
 		want(t, "init nets", len(c.Model.InitNets), 2)
 		want(t, "batch of two devices", c.Data.BatchSize, 100)
+		want(t, "vertexing dropout", c.Model.Tasks[2].Dropout, 0.1)
 	}},
 	{"GN2X.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "input_map", c.Data.InputMap["flow"], "flows")
@@ -54,6 +55,12 @@ var saltConfigs = []struct {
 		want(t, "norm_params std", c.Model.Tasks[0].NormParams.Std[0], 30000.0)
 		want(t, "track regression without context", *c.Model.Tasks[1].ContextSize, 0)
 	}},
+	{"regression_multi_target.yaml", func(t *testing.T, c *config.Config) {
+		want(t, "conditions", len(c.Data.MultiTarget), 2)
+		want(t, "custom target", c.Data.MultiTarget[1].CustomTarget, "pt_label_handle")
+		want(t, "source", c.Data.MultiTarget[0].Source, "HadronConeExclTruthLabelPt")
+		want(t, "operator", c.Data.MultiTarget[1].Opp, "!=")
+	}},
 	{"GN3V01.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "optimizer", c.Training.Optimizer.Name, "lion")
 		want(t, "loss weighting", c.Training.LossWeighting, "GLS")
@@ -64,6 +71,14 @@ var saltConfigs = []struct {
 		want(t, "denominator", strings.Join(c.Model.Tasks[4].TargetDenominators, ","), "pt_btagJes")
 		want(t, "L1 loss", c.Model.Tasks[4].Loss, "L1Loss")
 		want(t, "init nets", len(c.Model.InitNets), 3)
+	}},
+	{"GN2_muP.yaml", func(t *testing.T, c *config.Config) {
+		want(t, "init net mup", c.Model.InitNets[0].MuP, true)
+		want(t, "encoder mup", c.Model.Encoder.MuP, true)
+		if c.Model.MuPConfig == nil {
+			t.Fatal("no [model.mup_config]")
+		}
+		want(t, "base width", c.Model.MuPConfig.BaseEmbedDim, 16)
 	}},
 }
 

@@ -68,29 +68,32 @@ type soakCase struct {
 	mayChange []string
 }
 
-// soakReadme is how the README counts the soak's cases.
-var soakReadme = regexp.MustCompile("`cli/soak_test.go` runs (\\d+) bad inputs,\\s+each a corruption of one input of one command \\(" +
+// soakDoc is the user-guide page that counts and times the soak's cases.
+const soakDoc = "../docs/bad-input.md"
+
+// soakDocCount is how soakDoc counts the soak's cases.
+var soakDocCount = regexp.MustCompile("`cli/soak_test.go` runs (\\d+) bad inputs,\\s+each a corruption of one input of one command \\(" +
 	"check (\\d+), norm (\\d+), train (\\d+), eval (\\d+), export (\\d+),\\s+validate (\\d+)\\)")
 
-// checkSoakReadme requires the README's count of the soak's cases, in all
-// and per command, to be the table's.
-func checkSoakReadme(t *testing.T, total int, count map[string]int) {
+// checkSoakDoc requires soakDoc's count of the soak's cases, in all and
+// per command, to be the table's, and its timing to be of that many runs.
+func checkSoakDoc(t *testing.T, total int, count map[string]int) {
 	t.Helper()
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile(soakDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := soakReadme.FindSubmatch(readme)
+	m := soakDocCount.FindSubmatch(doc)
 	if m == nil {
-		t.Fatalf("README.md no longer says how many bad inputs cli/soak_test.go runs (%s)", soakReadme)
+		t.Fatalf("%s no longer says how many bad inputs cli/soak_test.go runs (%s)", soakDoc, soakDocCount)
 	}
 	want := fmt.Sprintf("%d: check %d, norm %d, train %d, eval %d, export %d, validate %d", total,
 		count["check"], count["norm"], count["train"], count["eval"], count["export"], count["validate"])
 	if got := fmt.Sprintf("%s: check %s, norm %s, train %s, eval %s, export %s, validate %s", m[1], m[2], m[3], m[4], m[5], m[6], m[7]); got != want {
-		t.Errorf("README.md counts the soak's bad inputs as %s; the table has %s", got, want)
+		t.Errorf("%s counts the soak's bad inputs as %s; the table has %s", soakDoc, got, want)
 	}
-	if runs := regexp.MustCompile(`for the (\d+) runs`).FindSubmatch(readme); runs == nil || string(runs[1]) != strconv.Itoa(total) {
-		t.Errorf("README.md's timing of the soak is not of its %d runs", total)
+	if runs := regexp.MustCompile(`for the (\d+) runs`).FindSubmatch(doc); runs == nil || string(runs[1]) != strconv.Itoa(total) {
+		t.Errorf("%s's timing of the soak is not of its %d runs", soakDoc, total)
 	}
 }
 
@@ -134,7 +137,7 @@ func TestSoakBadInputs(t *testing.T) {
 		}
 		cmds = append(cmds, fmt.Sprintf("%s %d", cmd, count[cmd]))
 	}
-	checkSoakReadme(t, len(cases), count)
+	checkSoakDoc(t, len(cases), count)
 	t.Logf("soak: %d bad inputs (%s) in %v (setup %v; slowest case %v, %s)",
 		len(cases), strings.Join(cmds, ", "), time.Since(start).Round(100*time.Millisecond),
 		setup.Round(100*time.Millisecond), slowest.Round(10*time.Millisecond), slowestName)

@@ -89,6 +89,10 @@ type Data struct {
 	// tracks = "tracks_ghost": every other key names the input ("tracks");
 	// only the files are read through the map.
 	InputMap map[string]string `toml:"input_map"`
+	// MultiTarget builds regression targets per entry from conditions on
+	// other fields (Salt's data.multi_target), e.g. a jet's truth pT from
+	// HadronConeExclTruthLabelPt for taus and from pt otherwise.
+	MultiTarget []MultiTarget `toml:"multi_target"`
 	// MFConfig names the truth objects of a mask decoder (Salt's
 	// data.mf_config; nil: none).
 	MFConfig *MFConfig `toml:"mf_config"`
@@ -161,6 +165,9 @@ type Model struct {
 	// MaskDecoder is Salt's MaskFormer object decoder (nil: none); it
 	// needs Data.MFConfig. See maskformer.go.
 	MaskDecoder *MaskDecoder `toml:"mask_decoder"`
+	// MuPConfig holds the base widths of the μP parametrisation (Salt's
+	// mup_config; nil: none). See mup.go.
+	MuPConfig *MuPConfig `toml:"mup_config,omitempty"`
 }
 
 // InitNet is the per-constituent network of one input dataset: Salt's
@@ -181,6 +188,10 @@ type InitNet struct {
 	// each linear layer, as Salt's Dense applies dense_config.dropout
 	// (default 0; not for edge init nets).
 	Dropout float64 `toml:"dropout,omitzero"`
+	// MuP initialises the init net as Salt's Dense with
+	// dense_config.mup: weights N(0, 1/fan_out), biases zero (not for
+	// edge init nets).
+	MuP bool `toml:"mup,omitempty"`
 }
 
 // Encoder configures the transformer encoder (Salt's Transformer).
@@ -210,6 +221,10 @@ type Encoder struct {
 	// (0: no projection, as Salt's out_dim null).
 	OutDim    int  `toml:"out_dim"`
 	FinalNorm bool `toml:"final_norm"`
+	// OutProj keeps the legacy encoder's attention output projection
+	// (Salt's mha_config.out_proj, linear_out; default true). Salt's
+	// Transformer always has its projection.
+	OutProj bool `toml:"out_proj"`
 	// Dropout is the dropout on the feed-forward hidden layer (Salt's
 	// dense_kwargs.dropout), AttnDropout on the attention weights (Salt's
 	// attn_kwargs.dropout).
@@ -249,6 +264,11 @@ type Encoder struct {
 	// drop_registers): the jet representation pools the constituents
 	// alone. A jet without constituents then has nothing to pool.
 	DropRegisters bool `toml:"drop_registers"`
+	// MuP builds the encoder in Salt's μP parametrisation (Salt's
+	// Transformer mup): attention scores scaled by 1/head_dim, μP
+	// initialisation, and the out_dim projection a MuReadout. It needs
+	// out_dim and [model.mup_config].
+	MuP bool `toml:"mup,omitempty"`
 }
 
 // Pooling configures how constituents are pooled into the jet
@@ -452,7 +472,7 @@ func Default() Config {
 		Data: Data{JetDataset: "jets", BatchSize: 1000, NumTrain: -1, NumVal: -1, NumWorkers: 1, Prefetch: 4, NonFinite: "error"},
 		Model: Model{
 			Name: "GN2", EmbedDim: 256,
-			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"},
+			Encoder: Encoder{Layers: 4, Heads: 8, DenseRatio: 2, Activation: "ReLU", Registers: 1, OutDim: 128, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"},
 			Pooling: Pooling{Kind: "attention"},
 		},
 		Training: Training{

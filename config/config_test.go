@@ -20,7 +20,7 @@ func loadExample(t *testing.T, name string) *Config {
 }
 
 func TestExamplesParse(t *testing.T) {
-	for _, name := range []string{"gn2.toml", "gn2-small.toml", "gn2emu.toml", "dl1.toml", "gn2x.toml", "gn2-edges.toml"} {
+	for _, name := range []string{"gn2.toml", "gn2-small.toml", "gn2emu.toml", "dl1.toml", "gn2x.toml", "gn2-edges.toml", "maskformer.toml"} {
 		c := loadExample(t, name)
 		uniform := func(ds, field string) ([]float64, error) {
 			n := map[string]int{"flavour_label": 4, "ftagTruthOriginLabel": 8}[field]

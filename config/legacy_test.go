@@ -24,6 +24,7 @@ out_dim = 64
 hidden = [512, 128]
 dropout = 0.1
 attn_dropout = 0.05
+out_proj = false
 `
 	cfg, err := Parse("model.toml", []byte(legacy))
 	if err != nil {
@@ -35,7 +36,7 @@ attn_dropout = 0.05
 	}
 	e := s.Encoder
 	if e.Kind != nn.LegacyKind || e.Layers != 2 || e.Heads != 4 || e.OutDim != 64 || e.Registers != 0 ||
-		!reflect.DeepEqual(e.Hidden, []int{512, 128}) || e.Dropout != 0.1 || e.AttnDropout != 0.05 || e.Activation != nn.ReLU {
+		!reflect.DeepEqual(e.Hidden, []int{512, 128}) || e.Dropout != 0.1 || e.AttnDropout != 0.05 || e.Activation != nn.ReLU || !e.NoOutProj {
 		t.Errorf("legacy encoder %+v", e)
 	}
 	enc, err := cfg.Encode()
@@ -72,6 +73,7 @@ attn_dropout = 0.05
 	}{
 		{"unknown kind", "kind = \"gpt\"\n", "model.encoder.kind", `"legacy"`},
 		{"hidden without legacy", "hidden = [64]\n", "model.encoder.hidden", `kind = "legacy"`},
+		{"out_proj without legacy", "out_proj = false\n", "model.encoder.out_proj", `kind = "legacy"`},
 		{"registers", "kind = \"legacy\"\nregisters = 1\n", "model.encoder.registers", "has no registers"},
 		{"gated", "kind = \"legacy\"\ngated = true\n", "model.encoder.gated", "has no gated"},
 		{"rmsnorm", "kind = \"legacy\"\nnorm = \"RMSNorm\"\n", "model.encoder.norm", "has no norm"},

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 	"github.com/salt-ort/salt-ort/internal/nearest"
 )
 
@@ -103,9 +105,12 @@ type ObjectClass struct {
 // and HungarianMatcher know.
 var maskFormerLossTerms = []string{"object_class_ce", "mask_ce", "mask_dice", "mask_focal", "regression"}
 
-// notTrainedYet is the error Spec gives for a configuration with a mask
-// decoder: salt-ort reads MaskFormer's keys but cannot build the decoder.
-const notTrainedYet = "Salt's MaskFormer decoder is not trained yet by salt-ort: its keys are read and checked, and the matcher and truth-hadron data (gen-data --truth-hadrons) exist, but the decoder graph and its losses do not; remove [model.mask_decoder] and [data.mf_config] to train the rest of the model (docs/maskformer.md says what is next)"
+// auxLossBroken says why aux_loss = true is refused: Salt's own auxiliary
+// loss path cannot run, so there is no behaviour to reproduce.
+const auxLossBroken = "the auxiliary losses per decoder layer are not trained by salt-ort: in Salt (salt/models/maskformer_loss.py, MaskFormerLoss.forward) each layer's predictions are matched against the whole labels dictionary rather than its \"objects\" entry, so as the code stands Salt's own aux_loss = true stops with a KeyError (no Salt configuration or test turns it on) and there is no behaviour to reproduce"
+
+// AuxLossBroken is auxLossBroken, for import-salt's report.
+const AuxLossBroken = auxLossBroken
 
 // validateMaskFormer checks [model.mask_decoder] and [data.mf_config],
 // which come together.
@@ -270,13 +275,75 @@ func (c *Config) validateObjectClasses(classes map[string]ObjectClass, numClasse
 	return nil
 }
 
-// specMaskFormer refuses a configuration with a mask decoder: the
-// decoder is not built yet.
-func (c *Config) specMaskFormer() error {
-	if c.Model.MaskDecoder == nil {
-		return nil
+// specMaskFormer returns the object decoder of a configuration with
+// [model.mask_decoder] (nil without one), for a model whose encoder output
+// has the given width. The parts salt-ort does not train yet (the
+// regression and focal loss terms and the auxiliary losses per layer) are
+// refused by name.
+func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
+	md := c.Model.MaskDecoder
+	if md == nil {
+		return nil, nil
 	}
-	return c.errorf("model.mask_decoder", "%s", notTrainedYet)
+	const p = "model.mask_decoder."
+	if md.AuxLoss {
+		return nil, c.errorf(p+"aux_loss", "%s: set aux_loss = false", auxLossBroken)
+	}
+	lc := md.LossConfig
+	for _, w := range []struct {
+		key string
+		m   map[string]float64
+	}{{"loss_weights", lc.LossWeights}, {"matcher_weights", lc.MatcherWeights}} {
+		for _, term := range []string{"mask_focal", "regression"} {
+			if w.m[term] > 0 {
+				return nil, c.errorf(p+"loss_config."+w.key+"."+term, "the %s term is not trained yet by salt-ort (the object class, mask_ce and mask_dice terms are): remove it or set it to 0", term)
+			}
+		}
+	}
+	weights := func(w map[string]float64) nn.MaskFormerWeights {
+		return nn.MaskFormerWeights{ClassCE: w["object_class_ce"], MaskCE: w["mask_ce"], MaskDice: w["mask_dice"]}
+	}
+	o := &model.Objects{
+		Input:           c.Data.MFConfig.Constituent.Name,
+		NumClasses:      lc.NumClasses,
+		NullClassWeight: 0.5, // Salt's default
+		LossWeights:     weights(lc.LossWeights),
+		MatcherWeights:  weights(lc.LossWeights),
+		Decoder: nn.MaskDecoderConfig{
+			Objects: md.NumObjects, Layers: md.NumLayers, Heads: md.MDConfig.NHeads,
+			MaskAttention: md.MDConfig.MaskAttention, BidirectionalCA: md.MDConfig.BidirectionalCA,
+			Classes: lc.NumClasses + 1, ClassHidden: decoderHidden(md.ClassNet, width), MaskHidden: decoderHidden(md.MaskNet, width),
+		},
+	}
+	if lc.MatcherWeights != nil {
+		o.MatcherWeights = weights(lc.MatcherWeights)
+	}
+	if lc.NullClassWeight != nil {
+		o.NullClassWeight = *lc.NullClassWeight
+	}
+	// Salt's Dense takes one activation for its layers; the class and
+	// mask nets share the decoder config's, so the class net's is used
+	// unless only the mask net names one.
+	act := md.ClassNet.Activation
+	if m := md.MaskNet.Activation; act != "" && m != "" && m != act {
+		return nil, c.errorf(p+"mask_net.activation", "%q differs from class_net's %q: salt-ort's decoder nets share one activation; give them the same", m, act)
+	}
+	if act == "" {
+		act = md.MaskNet.Activation
+	}
+	if act != "" {
+		o.Decoder.Activation, _ = nn.ParseActivation(act)
+	}
+	return o, nil
+}
+
+// decoderHidden is a decoder net's hidden layer sizes: as given, or Salt's
+// Dense default of one layer twice the width.
+func decoderHidden(n DecoderNet, width int) []int {
+	if n.Hidden != nil {
+		return n.Hidden
+	}
+	return []int{2 * width}
 }
 
 // sortedKeys returns a map's keys in order, for deterministic messages.

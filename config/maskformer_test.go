@@ -1,8 +1,12 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/graph/nn"
 )
 
 // maskFormer is Salt's MaskFormer.yaml in salt-ort's keys, on minimal's
@@ -48,8 +52,8 @@ func TestMaskFormerKeys(t *testing.T) {
 		t.Errorf("keys read as %+v, %+v", md, mf)
 	}
 	_, err = c.Spec(nil)
-	if err == nil || !strings.Contains(err.Error(), "model.mask_decoder: Salt's MaskFormer decoder is not trained yet") {
-		t.Errorf("Spec: %v, want the not-trained-yet error", err)
+	if err == nil || !strings.Contains(err.Error(), "model.mask_decoder.loss_config.loss_weights.regression: the regression term is not trained yet") {
+		t.Errorf("Spec: %v, want the regression term refused", err)
 	}
 	enc, err := c.Encode()
 	if err != nil {
@@ -68,6 +72,58 @@ func TestMaskFormerKeys(t *testing.T) {
 	}
 	if enc, _ := plain.Encode(); strings.Contains(string(enc), "mask_decoder") || strings.Contains(string(enc), "mf_config") {
 		t.Errorf("the resolved configuration without a decoder names one:\n%s", enc)
+	}
+}
+
+// TestMaskFormerSpec checks the object decoder Spec builds from the keys:
+// Salt's defaults where keys are absent, the matcher weights from
+// loss_weights unless given, Salt's Dense default of one hidden layer
+// twice the width.
+func TestMaskFormerSpec(t *testing.T) {
+	src := strings.Replace(maskFormer, "regression = 2.0\n", "", 1)
+	tests := []struct {
+		name, old, new string
+		check          func(o *model.Objects, width int) bool
+	}{
+		{"defaults", "", "", func(o *model.Objects, width int) bool {
+			return o.Input == "tracks" && o.NumClasses == 2 && o.NullClassWeight == 0.5 && o.Decoder.Classes == 3 &&
+				o.Decoder.Objects == 5 && o.Decoder.Layers == 3 && o.Decoder.Heads == 8 && o.Decoder.MaskAttention && o.Decoder.BidirectionalCA &&
+				slices.Equal(o.Decoder.ClassHidden, []int{2 * width}) && slices.Equal(o.Decoder.MaskHidden, []int{2 * width}) &&
+				o.LossWeights == nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2} && o.MatcherWeights == o.LossWeights
+		}},
+		{"matcher weights and nets", "num_classes = 2\n", "num_classes = 2\nnull_class_weight = 0.25\n[model.mask_decoder.loss_config.matcher_weights]\nobject_class_ce = 1.0\nmask_dice = 3.0\n[model.mask_decoder.class_net]\nhidden = [16]\nactivation = \"SiLU\"\n", func(o *model.Objects, _ int) bool {
+			return o.NullClassWeight == 0.25 && o.MatcherWeights == nn.MaskFormerWeights{ClassCE: 1, MaskDice: 3} &&
+				slices.Equal(o.Decoder.ClassHidden, []int{16}) && o.Decoder.Activation == nn.SiLU
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("mf.toml", []byte(strings.Replace(src, tt.old, tt.new, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := c.Spec(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Objects == nil || !tt.check(s.Objects, s.Width()) {
+				t.Errorf("objects: %+v", s.Objects)
+			}
+		})
+	}
+	for _, tt := range []struct{ name, old, new, want string }{
+		{"aux loss", "aux_loss = false", "aux_loss = true", "model.mask_decoder.aux_loss: the auxiliary losses per decoder layer are not trained by salt-ort: in Salt"},
+		{"focal", "mask_dice = 2.0\n", "mask_dice = 2.0\nmask_focal = 1.0\n", "loss_weights.mask_focal: the mask_focal term is not trained yet"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("mf.toml", []byte(strings.Replace(src, tt.old, tt.new, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Spec(nil); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Spec: %v, want %q", err, tt.want)
+			}
+		})
 	}
 }
 

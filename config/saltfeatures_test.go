@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -160,8 +161,6 @@ func TestSaltFeatureErrors(t *testing.T) {
 		{"unknown mean", replace(`loss_mean = "weighted"`, `loss_mean = "sum"`), "model.tasks.loss_mean", `"entries"`},
 		{"task dropout of 1", replace("dropout = 0.2", "dropout = 1.0"), "model.tasks.dropout", "[0, 1)"},
 		{"init net dropout", replace("dropout = 0.1\n[model.encoder]", "dropout = -0.1\n[model.encoder]"), "model.init_nets.dropout", "[0, 1)"},
-		{"dropout on vertexing", saltFeatures + "[[model.tasks]]\nname = \"vtx\"\nkind = \"vertexing\"\ninput = \"tracks\"\nlabel = \"v\"\ndropout = 0.1\n",
-			"model.tasks.dropout", "every pair"},
 		{"entries on vertexing", saltFeatures + "[[model.tasks]]\nname = \"vtx\"\nkind = \"vertexing\"\ninput = \"tracks\"\nlabel = \"v\"\nloss_mean = \"entries\"\n",
 			"model.tasks.loss_mean", "number of true pairs"},
 		{"misspelt dropout", replace("dropout = 0.2", "dropuot = 0.2"), "model.tasks.dropuot", `did you mean "dropout"?`},
@@ -182,11 +181,21 @@ func TestSaltFeatureErrors(t *testing.T) {
 }
 
 // TestVertexingAcceptsSaltsKeys checks that a vertexing task takes the
-// keys Salt's configurations give it: its BCEWithLogitsLoss and dropout 0
-// (PLITel's heads share one dense_config).
+// keys Salt's configurations give it: its BCEWithLogitsLoss and dropout,
+// 0 (PLITel's heads share one dense_config) or not (GN2emu's 0.1).
 func TestVertexingAcceptsSaltsKeys(t *testing.T) {
-	text := saltFeatures + "[[model.tasks]]\nname = \"vtx\"\nkind = \"vertexing\"\ninput = \"tracks\"\nlabel = \"v\"\nloss = \"BCEWithLogitsLoss\"\ndropout = 0.0\n"
-	if _, err := Parse("model.toml", []byte(text)); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{"0.0", "0.1"} {
+		text := saltFeatures + "[[model.tasks]]\nname = \"vtx\"\nkind = \"vertexing\"\ninput = \"tracks\"\nlabel = \"v\"\nloss = \"BCEWithLogitsLoss\"\ndropout = " + p + "\n"
+		c, err := Parse("model.toml", []byte(text))
+		if err != nil {
+			t.Fatalf("dropout = %s: %v", p, err)
+		}
+		spec, err := c.Spec(nil)
+		if err != nil {
+			t.Fatalf("dropout = %s: %v", p, err)
+		}
+		if got := spec.Tasks[len(spec.Tasks)-1].Dropout; strconv.FormatFloat(got, 'f', 1, 64) != p {
+			t.Errorf("dropout = %s: the vertexing task's dropout is %g", p, got)
+		}
 	}
 }

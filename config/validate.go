@@ -136,6 +136,9 @@ func (c *Config) Validate() error {
 	if _, err := c.LoaderSelections(); err != nil {
 		return err
 	}
+	if err := c.validateMultiTarget(); err != nil {
+		return err
+	}
 	read := map[string]string{}
 	for _, in := range sortedMapKeys(d.InputMap) {
 		ds := d.InputMap[in]
@@ -150,6 +153,9 @@ func (c *Config) Validate() error {
 		read[ds] = in
 	}
 	if err := c.validateEncoder(); err != nil {
+		return err
+	}
+	if err := c.validateMuP(); err != nil {
 		return err
 	}
 	if err := c.validateEdges(); err != nil {
@@ -451,8 +457,8 @@ func (c *Config) validateJetNet(n InitNet) error {
 
 // encoderKeys are the [model.encoder] keys besides layers, which have no
 // effect without an encoder.
-var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "dropout", "attn_dropout",
-	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers"}
+var encoderKeys = []string{"kind", "hidden", "heads", "dense_ratio", "activation", "registers", "out_dim", "final_norm", "out_proj", "dropout", "attn_dropout",
+	"gated", "norm", "norm_type", "ls_init", "drop_path", "do_qk_norm", "do_v_norm", "edge_embed_dim", "update_edges", "drop_registers", "mup"}
 
 // validateEncoder checks [model.encoder]; with layers = 0 (no encoder)
 // it refuses any other key set in the file.
@@ -505,6 +511,9 @@ func (c *Config) validateEncoder() error {
 	case "", "transformer":
 		if len(e.Hidden) > 0 {
 			return c.errorf("model.encoder.hidden", "sizes the dense block of kind = \"legacy\" only; Salt's Transformer sizes it by dense_ratio: remove hidden, or set kind = \"legacy\"")
+		}
+		if !e.OutProj {
+			return c.errorf("model.encoder.out_proj", "false is for kind = \"legacy\" only (Salt's TransformerEncoder's mha_config.out_proj); Salt's Transformer always projects the attention's output: remove it, or set kind = \"legacy\"")
 		}
 	case "legacy":
 		return c.validateLegacyEncoder()
@@ -782,8 +791,6 @@ func (c *Config) validateLoss(task Task, kind model.TaskKind) error {
 	switch {
 	case task.Dropout < 0 || task.Dropout >= 1:
 		return c.taskErrorf(task.Name, key("dropout"), "task %s: must be in [0, 1), got %g", task.Name, task.Dropout)
-	case task.Dropout > 0 && kind == model.Vertexing:
-		return c.taskErrorf(task.Name, key("dropout"), "task %s: dropout on a vertexing head would need a mask over every pair of constituents, which salt-ort does not draw: remove it (0 is accepted)", task.Name)
 	}
 	return nil
 }
@@ -950,9 +957,6 @@ func (c *Config) UniformClassWeights(dataset, field string) ([]float64, error) {
 // Spec returns the model the configuration describes. classWeights is
 // consulted for tasks with use_class_dict (it may be nil otherwise).
 func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
-	if err := c.specMaskFormer(); err != nil {
-		return model.Spec{}, err
-	}
 	m := c.Model
 	s := model.Spec{
 		Name:     m.Name,
@@ -965,7 +969,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		s.Encoder = nn.EncoderConfig{
 			Layers: e.Layers, Heads: e.Heads, DenseRatio: e.DenseRatio,
 			Activation: enc, Registers: e.Registers, OutDim: e.OutDim,
-			NoFinalNorm: !e.FinalNorm, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
+			NoFinalNorm: !e.FinalNorm, NoOutProj: !e.OutProj, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
 			Gated: e.Gated, LayerScale: e.LSInit, DropPath: e.DropPath, QKNorm: e.DoQKNorm, VNorm: e.DoVNorm,
 		}
 		if e.Kind == "legacy" {
@@ -975,6 +979,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			s.Encoder.Norm = nn.RMSNormKind
 		}
 		s.Encoder.EdgeDim, s.Encoder.UpdateEdges = e.EdgeEmbedDim, e.UpdateEdges
+		s.Encoder.MuP = e.MuP
 		s.DropRegisters = e.DropRegisters
 		s.Edges = c.edges()
 		switch e.NormType {
@@ -987,6 +992,11 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	if m.Pooling.Kind == "none" {
 		s.Pooling = model.NoPooling
 	}
+	mup, err := c.muPSpec()
+	if err != nil {
+		return model.Spec{}, err
+	}
+	s.MuP = mup
 	s.Parameters, s.Featurewise = c.conditioning()
 	if c.Training.LossWeighting == "GLS" {
 		s.LossMode = model.GeometricMean
@@ -1002,7 +1012,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		if n.FinalActivation != "" {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
-		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final, Dropout: n.Dropout}
+		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final, Dropout: n.Dropout, MuP: n.MuP}
 	}
 	for _, n := range c.ConstituentNets() {
 		if n.MaxLen == 0 {
@@ -1014,7 +1024,7 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			final, _ = nn.ParseActivation(n.FinalActivation)
 		}
 		s.Inputs = append(s.Inputs, model.Input{Name: n.Input, Vars: c.Data.Variables[n.Input], MaxLen: n.MaxLen, InitHidden: n.Hidden, Activation: a, FinalActivation: final,
-			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal, Dropout: n.Dropout})
+			NoJetVars: n.AttachGlobal != nil && !*n.AttachGlobal, Dropout: n.Dropout, MuP: n.MuP})
 	}
 	for _, t := range m.Tasks {
 		a, _ := nn.ParseActivation(t.Activation)
@@ -1055,6 +1065,11 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		}
 		s.Tasks = append(s.Tasks, mt)
 	}
+	objects, err := c.specMaskFormer(s.Width())
+	if err != nil {
+		return model.Spec{}, err
+	}
+	s.Objects = objects
 	if err := s.Validate(); err != nil {
 		return model.Spec{}, &Error{File: c.path, Msg: err.Error()}
 	}

@@ -1,49 +1,71 @@
 package deploy
 
 import (
-	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/salt-ort/salt-ort/explain"
 )
 
-// cardAttributions returns the model card's section on the feature
-// attributions `salt-ort explain` wrote into the run's explain directory:
-// the variables ranked by integrated gradients beside their permutation
-// importance. It is "" for a run never explained.
-func cardAttributions(runDir string) (string, error) {
+// CardAttributions is the model card's account of the feature
+// attributions `salt-ort explain` wrote into the run's explain directory.
+type CardAttributions struct {
+	Output    string `json:"output"`    // the output ranked, "<task>/<class>"
+	RankJets  string `json:"rank_jets"` // the jets ranked over
+	File      string `json:"file"`      // the file attributed
+	Jets      int    `json:"jets"`      // jets attributed
+	Steps     int    `json:"steps"`     // Gauss–Legendre steps
+	Baselines int    `json:"baselines"` // sampled baselines per jet
+	MinConst  int    `json:"min_constituents"`
+	MaxConst  int    `json:"max_constituents"`
+	// Completeness: the largest |Σ attributions − (output − baseline
+	// output)|, the jets over Tolerance.
+	MaxDelta  float64 `json:"max_abs_delta"`
+	Failed    int     `json:"jets_over_tolerance"`
+	Tolerance float64 `json:"tolerance"`
+	// BaseAUC is the b-vs-light AUC the permutation importance starts
+	// from (0 without one).
+	BaseAUC float64           `json:"auc,omitempty"`
+	Ranking []AttributionRank `json:"ranking"`
+}
+
+// AttributionRank is one variable's mean |attribution| and, where
+// computed, the AUC drop when it is shuffled across jets.
+type AttributionRank struct {
+	Input   string   `json:"input"`
+	Var     string   `json:"variable"`
+	Score   float64  `json:"mean_abs_attribution"`
+	AUCDrop *float64 `json:"auc_drop,omitempty"`
+}
+
+// cardAttributions reads the ranking `salt-ort explain` wrote into the
+// run's explain directory: the variables ranked by integrated gradients
+// beside their permutation importance. It is nil for a run never
+// explained.
+func cardAttributions(runDir string) (*CardAttributions, error) {
 	r, ok, err := explain.ReadRanking(filepath.Join(runDir, "explain"))
 	if err != nil || !ok {
-		return "", err
+		return nil, err
 	}
 	perm := map[string]float64{}
 	for _, p := range r.Permutation {
 		perm[p.Group+"."+p.Var] = p.Score
 	}
-	jets := 0
+	a := &CardAttributions{Output: r.RankOutput, RankJets: r.RankJets, File: filepath.Base(r.File), Steps: r.Steps, Baselines: r.NumBaselines,
+		MinConst: r.MinConst, MaxConst: r.MaxConst, MaxDelta: r.MaxDelta, Failed: r.Failed, Tolerance: r.Tolerance}
 	for _, f := range r.Flavours {
 		if f.Flavour == "all" {
-			jets = f.Jets
+			a.Jets = f.Jets
 		}
 	}
-	var b strings.Builder
-	b.WriteString("\n## Feature attributions\n\n")
-	fmt.Fprintf(&b, "Integrated gradients (`salt-ort explain`) of `%s` over the %s jets of `%s` (%d jets attributed, %d Gauss–Legendre steps, %d sampled baselines per jet, %d–%d constituents), with respect to the normalised inputs. ",
-		r.RankOutput, r.RankJets, filepath.Base(r.File), jets, r.Steps, r.NumBaselines, r.MinConst, r.MaxConst)
-	fmt.Fprintf(&b, "Completeness (Σ attributions = output − baseline output) holds within %.3g for %d of %d jets (tolerance %g). ", r.MaxDelta, jets-r.Failed, jets, r.Tolerance)
 	if len(r.Permutation) > 0 {
-		fmt.Fprintf(&b, "The permutation importance is the drop of the b-vs-light AUC (%.4f) when the variable is shuffled across jets.\n\n", r.BaseAUC)
-	} else {
-		b.WriteString("\n\n")
+		a.BaseAUC = r.BaseAUC
 	}
-	b.WriteString("| rank | input | variable | mean \\|attribution\\| | AUC drop when shuffled |\n|---|---|---|---|---|\n")
-	for i, rk := range r.Ranking {
-		drop := ""
+	for _, rk := range r.Ranking {
+		ar := AttributionRank{Input: rk.Group, Var: rk.Var, Score: rk.Score}
 		if d, ok := perm[rk.Group+"."+rk.Var]; ok {
-			drop = fmt.Sprintf("%.4f", d)
+			ar.AUCDrop = &d
 		}
-		fmt.Fprintf(&b, "| %d | `%s` | `%s` | %.4g | %s |\n", i+1, rk.Group, rk.Var, rk.Score, drop)
+		a.Ranking = append(a.Ranking, ar)
 	}
-	return b.String(), nil
+	return a, nil
 }

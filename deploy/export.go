@@ -28,7 +28,8 @@ type ExportOptions struct {
 	// Checkpoint is "best" (default), "last" or a path.
 	Checkpoint string
 	// Out is the ONNX file to write; the validation vectors go to
-	// <Out without .onnx>.validation.h5 and the model card to .md.
+	// <Out without .onnx>.validation.h5 and the model card to .md and
+	// .card.json.
 	Out string
 	// Batched writes the batched interface (leading batch dimension and
 	// valid masks) instead of ATLAS's one-jet interface.
@@ -75,6 +76,11 @@ type ExportOptions struct {
 	// Checker is the reference ONNX checker run on the model before it is
 	// written; nil writes it unchecked, and Exported says so.
 	Checker ModelChecker
+	// ObjectName, if set, exports the objects of a model with a mask
+	// decoder as Salt's exporter's --object_name does: the int8 output
+	// <model>_<ObjectName>Index, each constituent's object, computed in
+	// the model (model.ObjectIndices). One-jet interface only.
+	ObjectName string
 }
 
 // ModelChecker is a reference ONNX checker, an optional step of Export
@@ -94,8 +100,10 @@ type ModelChecker interface {
 // Exported lists what Export wrote and how it was checked.
 type Exported struct {
 	Model, Vectors, Card string
-	SHA256               string // of the model file
-	Metadata             *Metadata
+	// CardJSON is the model card in JSON, Card's twin.
+	CardJSON string
+	SHA256   string // of the model file
+	Metadata *Metadata
 	// Checked says whether the reference ONNX checker (python3-onnx) ran
 	// on the model; it is skipped where it is not installed.
 	Checked bool
@@ -107,9 +115,9 @@ type Exported struct {
 	Releases []*ReleaseReport
 	// Warnings list what ATLAS's loader will not accept (AthenaWarnings).
 	Warnings []string
-	// attributions is the model card's section on the run's feature
-	// attributions (salt-ort explain), "" where it has none.
-	attributions string
+	// attributions are the run's feature attributions (salt-ort
+	// explain), nil where it has none.
+	attributions *CardAttributions
 }
 
 // ValidationError is returned by Export when the exported model does not
@@ -235,6 +243,9 @@ type exportJob struct {
 	meta *Metadata
 	vec  *Vectors
 	vl   vectorLayout
+	// hash hashes files once each (the checkpoint and the training
+	// files, which the model card names again).
+	hash func(string) (File, error)
 }
 
 // load reads the run, the model with its exported name and outputs, and
@@ -257,7 +268,10 @@ func (e *exportJob) load() error {
 	if opts.Name != "" {
 		e.spec.Name = opts.Name
 	}
-	e.dopts = model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename}
+	e.dopts = model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename, ObjectName: opts.ObjectName}
+	if opts.ObjectName != "" && opts.Batched {
+		return fmt.Errorf("deploy: the objects of a mask decoder (object name %q) are exported in the one-jet interface only; export them without the batched interface", opts.ObjectName)
+	}
 	if e.outs, err = e.spec.DeployOutputs(e.dopts); err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}
@@ -330,11 +344,12 @@ func (e *exportJob) describe(ctx context.Context) error {
 		return err
 	}
 	meta.ValidationOutputs = single.Outputs
-	if meta.Checkpoint, err = hashFile(e.ckptPath); err != nil {
+	e.hash = memoHash()
+	if meta.Checkpoint, err = e.hash(e.ckptPath); err != nil {
 		return err
 	}
 	for _, f := range e.info.Config.Data.Train {
-		h, err := hashFile(f)
+		h, err := e.hash(f)
 		if err != nil {
 			return err
 		}
@@ -357,12 +372,12 @@ func (e *exportJob) describe(ctx context.Context) error {
 // and only then moves them there.
 func (e *exportJob) write(ctx context.Context) (*Exported, error) {
 	opts, meta := e.opts, e.meta
-	vecPath, cardPath := VectorsPath(opts.Out), CardPath(opts.Out)
-	tmpModel, tmpVec, tmpCard := tempPath(opts.Out), tempPath(vecPath), tempPath(cardPath)
+	vecPath, cardPath, cardJSONPath := VectorsPath(opts.Out), CardPath(opts.Out), CardJSONPath(opts.Out)
+	tmpModel, tmpVec, tmpCard, tmpCardJSON := tempPath(opts.Out), tempPath(vecPath), tempPath(cardPath), tempPath(cardJSONPath)
 	done := false
 	defer func() {
 		if !done {
-			removeAll(tmpModel, tmpVec, tmpCard)
+			removeAll(tmpModel, tmpVec, tmpCard, tmpCardJSON)
 		}
 	}()
 	if err := writeVectors(tmpVec, e.vec, e.vl); err != nil {
@@ -377,7 +392,7 @@ func (e *exportJob) write(ctx context.Context) (*Exported, error) {
 	if err != nil {
 		return nil, err
 	}
-	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, Metadata: meta, Warnings: AthenaWarnings(e.spec)}
+	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, CardJSON: cardJSONPath, Metadata: meta, Warnings: AthenaWarnings(e.spec)}
 	if ex.attributions, err = cardAttributions(opts.RunDir); err != nil {
 		return nil, err
 	}
@@ -385,9 +400,6 @@ func (e *exportJob) write(ctx context.Context) (*Exported, error) {
 		return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings)+ex.attributions)); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	rep, err := Validate(ctx, ValidateOptions{Model: tmpModel, Vectors: tmpVec, Tolerance: opts.Tolerance, Runtime: opts.Runtime})
@@ -400,18 +412,26 @@ func (e *exportJob) write(ctx context.Context) (*Exported, error) {
 		return nil, &ValidationError{Report: rep}
 	}
 	if len(opts.Releases) > 0 {
-		if data, err = checkReleases(ctx, ex, mp, opts, tmpModel, tmpVec, tmpCard); err != nil {
+		if data, err = checkReleases(ctx, ex, mp, opts, tmpModel, tmpVec); err != nil {
 			return nil, err
 		}
 	}
-	for _, mv := range [][2]string{{tmpVec, vecPath}, {tmpCard, cardPath}, {tmpModel, opts.Out}} {
+	sum := sha256.Sum256(data)
+	ex.SHA256 = hex.EncodeToString(sum[:])
+	card, err := buildCard(ctx, meta, cardOptions{run: e.info, spec: e.spec, ckpt: e.ckptPath, modelFile: filepath.Base(opts.Out), sha256: ex.SHA256,
+		tolerance: opts.Tolerance, warnings: ex.Warnings, attributions: ex.attributions, hash: e.hash})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeCard(card, tmpCard, tmpCardJSON); err != nil {
+		return nil, err
+	}
+	for _, mv := range [][2]string{{tmpVec, vecPath}, {tmpCard, cardPath}, {tmpCardJSON, cardJSONPath}, {tmpModel, opts.Out}} {
 		if err := os.Rename(mv[0], mv[1]); err != nil {
 			return nil, fmt.Errorf("deploy: %w", err)
 		}
 	}
 	done = true
-	sum := sha256.Sum256(data)
-	ex.SHA256 = hex.EncodeToString(sum[:])
 	return ex, nil
 }
 
@@ -576,6 +596,8 @@ func meaning(o model.DeployOutput) string {
 		return fmt.Sprintf("predicted %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
 	case model.ConstituentRegressionStddev:
 		return fmt.Sprintf("predicted standard deviation of %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
+	case model.ObjectIndex:
+		return objectMeaning(o)
 	case model.VertexIndex:
 		return fmt.Sprintf("vertex of each of the %s: the smallest index of those it shares a vertex with, pairs linked at symmetrised probability >= 0.5; -1 where that index exceeds 127 (task %s)", o.Group, o.Task)
 	}
@@ -623,6 +645,37 @@ func hashFile(path string) (File, error) {
 	return File{Name: filepath.Base(path), Bytes: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }
 
+// memoHash returns hashFile that hashes each path once per export (the
+// training files are named by the metadata and the model card).
+func memoHash() func(string) (File, error) {
+	seen := map[string]File{}
+	return func(path string) (File, error) {
+		if f, ok := seen[path]; ok {
+			return f, nil
+		}
+		f, err := hashFile(path)
+		if err == nil {
+			seen[path] = f
+		}
+		return f, err
+	}
+}
+
+// writeCard writes the model card as Markdown and JSON.
+func writeCard(c *Card, mdPath, jsonPath string) error {
+	js, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("deploy: model card: %w", err)
+	}
+	if err := atomicfile.Write(jsonPath, append(js, '\n')); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if err := atomicfile.Write(mdPath, []byte(c.Markdown())); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	return nil
+}
+
 // chooseOpset returns the opset to write: requested, or the lowest the
 // graph needs; an error where the graph needs a newer one.
 func chooseOpset(g *graph.Graph, mopts graph.ModelOptions, requested int) (int, error) {
@@ -635,9 +688,9 @@ func chooseOpset(g *graph.Graph, mopts graph.ModelOptions, requested int) (int, 
 
 // checkReleases runs the exported model (written at tmpModel, its vectors
 // at tmpVec) in each release of opts.Releases, records the results in the
-// metadata and the model card and writes both again; it returns the
-// model's final bytes.
-func checkReleases(ctx context.Context, ex *Exported, mp *onnxpb.ModelProto, opts ExportOptions, tmpModel, tmpVec, tmpCard string) ([]byte, error) {
+// metadata and writes the model again; it returns the model's final
+// bytes.
+func checkReleases(ctx context.Context, ex *Exported, mp *onnxpb.ModelProto, opts ExportOptions, tmpModel, tmpVec string) ([]byte, error) {
 	meta := ex.Metadata
 	releases, err := ExpandReleases(opts.Releases, meta.Opset)
 	if err != nil {
@@ -668,9 +721,6 @@ func checkReleases(ctx context.Context, ex *Exported, mp *onnxpb.ModelProto, opt
 		return nil, err
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	if err := atomicfile.Write(tmpCard, []byte(modelCard(meta, filepath.Base(opts.Out), ex.Warnings)+ex.attributions)); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	return data, nil

@@ -261,7 +261,7 @@ func TestExportModelKinds(t *testing.T) {
 			dir := t.TempDir()
 			a := export(t, run, filepath.Join(dir, "a", k.opts.Name+".onnx"), false)
 			b := export(t, run, filepath.Join(dir, "b", k.opts.Name+".onnx"), false)
-			if a.SHA256 != b.SHA256 || !bytes.Equal(readBytes(t, a.Vectors), readBytes(t, b.Vectors)) || !bytes.Equal(readBytes(t, a.Card), readBytes(t, b.Card)) {
+			if a.SHA256 != b.SHA256 || !bytes.Equal(readBytes(t, a.Vectors), readBytes(t, b.Vectors)) || !bytes.Equal(readBytes(t, a.Card), readBytes(t, b.Card)) || !bytes.Equal(readBytes(t, a.CardJSON), readBytes(t, b.CardJSON)) {
 				t.Fatal("two exports of one checkpoint differ")
 			}
 			if !a.Validation.Pass() || len(a.Validation.Outputs) != len(k.outputs) {

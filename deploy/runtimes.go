@@ -27,13 +27,13 @@ const NewestRelease = "1.31.1"
 // the newest: 1.17.3, a release from before C API 24 (which the binding
 // salt-ort trains with requires) and the smaller download of the two such
 // releases fetch-versions.sh pins. The ONNX Runtime of ATLAS's current
-// AthenaExternals is built from source in atlasexternals; README says what
+// AthenaExternals is built from source in atlasexternals; docs/deployment.md says what
 // the public sources show of its version.
 const MiddleRelease = "1.17.3"
 
 // releaseOpsets lists, for the releases fetch-versions.sh pins, the newest
 // ONNX opset and IR version each loads, measured with a one-operator (Add)
-// model stamped with each opset 17 to 26 and IR version 8 to 13 (README,
+// model stamped with each opset 17 to 26 and IR version 8 to 13 (docs/deployment.md,
 // "ONNX Runtime releases"); 1.31.1 loaded all of them.
 var releaseOpsets = []struct {
 	Release   string

@@ -107,6 +107,7 @@ type collection struct {
 	origins     []*classCounts
 	vertexing   []*pairCounts
 	regressions []*residuals
+	objects     *ObjectPerformance // nil without truth objects
 }
 
 // jetScores are the class probabilities and truth labels of every jet for
@@ -173,6 +174,7 @@ type predictor struct {
 	jets       *outTable
 	groups     map[string]*outTable
 	outs       []taskOut
+	objects    *objectOut // a mask decoder's objects; nil without one
 	coll       *collection
 	scratch    struct {
 		probs  []float64
@@ -225,7 +227,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 				return err
 			}
 		}
-		return nil
+		return p.objects.create(p.writer, n)
 	}
 	var unlabelled []string
 	for task := range p.unlabelled {
@@ -251,6 +253,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 		return nil, fmt.Errorf("evaluate: %s: evaluated %d jets of the %d to evaluate", po.file, p.coll.jets, jets)
 	}
 	p.coll.loss = res.Loss
+	p.collectObjects(res)
 	p.coll.unlabelled = p.missing
 	if tmp != "" {
 		if err := os.Rename(tmp, po.out); err != nil {
@@ -306,8 +309,11 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.objects, err = newObjectOut(po.run.Config, &spec); err != nil {
+		return nil, err
+	}
 	for _, in := range spec.Inputs {
-		if tasks, found := groupTasks[in.Name]; found {
+		if tasks, found := groupTasks[in.Name]; found || p.objects.wantsGroup(in.Name) {
 			if err := p.openGroup(po, in, tasks, jetsIn); err != nil {
 				return nil, err
 			}
@@ -457,6 +463,7 @@ func (p *predictor) openGroup(po predictOptions, in model.Input, tasks []pending
 			fields = append(fields, loader.Field{Name: n, Type: ft})
 		}
 	}
+	fields = p.objects.groupFields(p.spec, t, fields)
 	t.valid = len(fields)
 	fields = append(fields, loader.Field{Name: ValidField, Type: loader.Bool})
 	if t.layout, err = loader.NewRowLayout(fields...); err != nil {
@@ -540,10 +547,15 @@ func (p *predictor) findUnlabelled(cfg *config.Config, spec model.Spec, jetsIn *
 			if ct.OriginLabel != "" {
 				fields = append(fields, ct.OriginLabel)
 			}
-		case model.JetRegression, model.JetGaussianRegression:
-			fields = task.Targets
-		case model.ConstituentRegression, model.ConstituentGaussianRegression:
-			ds, fields = task.Input, task.Targets
+		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
+			if task.Kind == model.ConstituentRegression || task.Kind == model.ConstituentGaussianRegression {
+				ds = task.Input
+			}
+			// A target built by [[data.multi_target]] is read from the
+			// fields of its conditions.
+			for _, target := range task.Targets {
+				fields = append(fields, cfg.TargetFields(ds, target)...)
+			}
 		}
 		t, ok := tables[ds]
 		if !ok {
@@ -561,7 +573,24 @@ func (p *predictor) findUnlabelled(cfg *config.Config, spec model.Spec, jetsIn *
 			}
 		}
 	}
+	p.findObjectTruth(cfg, spec)
 	return nil
+}
+
+// findObjectTruth marks a mask decoder's truth objects unlabelled where
+// the file has no dataset of them: the objects are then evaluated
+// against empty truth slots rather than the file refused.
+func (p *predictor) findObjectTruth(cfg *config.Config, spec model.Spec) {
+	mf := cfg.Data.MFConfig
+	if spec.Objects == nil || mf == nil {
+		return
+	}
+	t, err := loader.OpenFieldTable(p.file, cfg.Data.DatasetOf(mf.Object.Name))
+	if err != nil {
+		p.unlabelled[run.ObjectTruth] = true
+		return
+	}
+	t.Close()
 }
 
 // jetLabelFields lists the jets fields the model's jet tasks read as truth:
@@ -653,6 +682,9 @@ func (p *predictor) batch(b *loader.Batch, preds map[string][]float32) error {
 		if err != nil {
 			return fmt.Errorf("evaluate: %s: task %s: %w", p.file, o.task.Name, err)
 		}
+	}
+	if err := p.objects.batch(*p.spec, b, preds, k, start); err != nil {
+		return fmt.Errorf("evaluate: %s: the objects (model.mask_decoder): %w", p.file, err)
 	}
 	if p.writer != nil {
 		for _, t := range p.tables() {

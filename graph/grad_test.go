@@ -129,7 +129,7 @@ func TestOperatorGradients(t *testing.T) {
 // through one without (here a float input cast from an ArgMax index) is an
 // error naming it.
 func TestGradRuleCoverage(t *testing.T) {
-	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Sign", "Exp", "Log", "Sqrt",
+	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Sign", "Floor", "Exp", "Log", "Sqrt",
 		"Reciprocal", "Relu", "Sigmoid", "Tanh", "Erf", "Softplus", "Identity", "Sum", "Cast", "Where", "MatMul", "Softmax",
 		"LogSoftmax", "ReduceSum", "ReduceMean", "ReduceMax", "Reshape", "Transpose", "Concat", "Split", "Slice", "Unsqueeze",
 		"Squeeze", "Expand", "Pad", "LayerNormalization"} {

@@ -212,6 +212,10 @@ var gradRules = map[string]gradFunc{
 	"Sign": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
 		return []*Tensor{g.Zeros(n.Inputs[0].dtype, n.Inputs[0].shape)}
 	},
+	// Floor is piecewise constant too.
+	"Floor": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
+		return []*Tensor{g.Zeros(n.Inputs[0].dtype, n.Inputs[0].shape)}
+	},
 	// ReduceMax passes the gradient to the maxima, shared equally among ties.
 	"ReduceMax": func(g *Graph, n *Node, dy []*Tensor) []*Tensor {
 		x, y := n.Inputs[0], n.Outputs[0]

@@ -269,11 +269,17 @@ func StringAttr(name, v string) Attr { return Attr{Name: name, Kind: AttrString,
 
 // Init describes how a parameter's initial value is drawn.
 type Init struct {
-	// Kind is "zeros", "ones", "constant", "uniform" or "normal".
+	// Kind is "zeros", "ones", "constant", "uniform", "normal" or
+	// "normal_zero_lead".
 	Kind string
 	// Value is the constant for "constant", the bound a of U(-a, a) for
-	// "uniform" and the standard deviation for "normal".
+	// "uniform" and the standard deviation for "normal" and
+	// "normal_zero_lead".
 	Value float64
+	// Period and Lead shape "normal_zero_lead": in the parameter's
+	// elements taken Period at a time (a row of a row-major matrix), the
+	// first Lead are zero and the others normal.
+	Period, Lead int64
 }
 
 // InitZeros initialises a parameter to zero.
@@ -290,6 +296,14 @@ func InitUniform(bound float64) Init { return Init{Kind: "uniform", Value: bound
 
 // InitNormal draws from N(0, std²).
 func InitNormal(std float64) Init { return Init{Kind: "normal", Value: std} }
+
+// InitNormalZeroLead initialises, in each run of period elements (a row of
+// a row-major matrix with period columns), the first lead elements to zero
+// and the others from N(0, std²): Salt's μP attention projection, whose
+// query part starts at zero.
+func InitNormalZeroLead(std float64, period, lead int64) Init {
+	return Init{Kind: "normal_zero_lead", Value: std, Period: period, Lead: lead}
+}
 
 // Param is a trainable parameter of a graph.
 type Param struct {
@@ -337,11 +351,22 @@ type Graph struct {
 // reproducible from the caller's seed and can be resumed exactly.
 type RandomInput struct {
 	Tensor *Tensor
-	// Kind is "dropout": each element is 0 with probability P and
-	// 1/(1-P) otherwise.
+	// Kind is RandomDropout or RandomUniform.
 	Kind string
-	P    float64
+	// P is a dropout mask's probability of 0 (unused by RandomUniform).
+	P float64
 }
+
+// The kinds of random input.
+const (
+	// RandomDropout: each element is 0 with probability P and 1/(1-P)
+	// otherwise.
+	RandomDropout = "dropout"
+	// RandomUniform: each element is uniform in [0, 1), from which the
+	// graph computes what it needs (the pair dropout masks of
+	// nn.PairDropoutMask).
+	RandomUniform = "uniform"
+)
 
 // Random declares a random input (see RandomInput) named under the
 // current scope.

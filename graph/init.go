@@ -15,6 +15,10 @@ func (i Init) Sample(r *rand.Rand, n int) []float64 {
 			v[k] = (2*r.Float64() - 1) * i.Value
 		case "normal":
 			v[k] = r.NormFloat64() * i.Value
+		case "normal_zero_lead":
+			if int64(k)%i.Period >= i.Lead {
+				v[k] = r.NormFloat64() * i.Value
+			}
 		}
 	}
 	return v

@@ -139,6 +139,9 @@ func (g *Graph) Not(x *Tensor) *Tensor { return g.unary("Not", x) }
 // Neg returns -x.
 func (g *Graph) Neg(x *Tensor) *Tensor { return g.unary("Neg", x) }
 
+// Floor returns the largest whole number not above x (gradient zero).
+func (g *Graph) Floor(x *Tensor) *Tensor { return g.unary("Floor", x) }
+
 // Abs returns |x|.
 func (g *Graph) Abs(x *Tensor) *Tensor { return g.unary("Abs", x) }
 

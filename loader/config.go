@@ -148,6 +148,19 @@ type Label struct {
 	KeepNaN bool
 	// ClassNames name the classes in messages; optional.
 	ClassNames []string
+	// Replace gives a FloatLabel conditional values (Salt's
+	// data.multi_target), applied in order as Salt applies them: an
+	// entry takes the value of the Source of the last replacement whose
+	// cut holds on it, else the value of Field, or NaN where Field is ""
+	// (Salt's custom_target, which the files do not hold).
+	Replace []Replacement
+}
+
+// Replacement is one condition of a FloatLabel's Replace: where Cut holds
+// on an entry, the label takes the entry's value of the field Source.
+type Replacement struct {
+	Cut    Cut
+	Source string
 }
 
 // ClassRule assigns Class to the entries where every cut holds.
@@ -276,8 +289,19 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	names := map[string]bool{}
 	for i, l := range c.Labels {
-		if l.Name == "" || l.Dataset == "" || l.Field == "" {
+		if l.Name == "" || l.Dataset == "" || l.Field == "" && len(l.Replace) == 0 {
 			return c, fmt.Errorf("loader: label %d needs a name, dataset and field (got %+v)", i, l)
+		}
+		if len(l.Replace) > 0 && l.Kind != FloatLabel {
+			return c, fmt.Errorf("loader: label %q: replacements need a float label, not a %s label", l.Name, l.Kind)
+		}
+		for _, r := range l.Replace {
+			if r.Source == "" {
+				return c, fmt.Errorf("loader: label %q: a replacement on %s has no source field", l.Name, r.Cut.String())
+			}
+			if err := r.Cut.check(); err != nil {
+				return c, fmt.Errorf("loader: label %q: %w", l.Name, err)
+			}
 		}
 		if names[l.Name] {
 			return c, fmt.Errorf("loader: label %q appears twice", l.Name)

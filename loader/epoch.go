@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -553,7 +554,7 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 			out := b.targets[li][slot*lm.t : (slot+1)*lm.t]
 			clear(out)
 			for k, tt := range idx {
-				x := c.f32(jet[tt*rs:])
+				x := w.floatLabel(l, c, sf.replConv[li], jet[tt*rs:])
 				if l.KeepNaN && x != x {
 					out[dst[k]] = x
 					continue
@@ -617,6 +618,20 @@ func (w *worker) convertJet(b *Batch, slot int, sf *srcFile, di int, jet []byte,
 		b.Weights[slot] = x
 	}
 	return nil
+}
+
+// floatLabel reads one entry of a FloatLabel: the source of the last of
+// its replacements whose cut holds, else its field, or NaN without one.
+func (w *worker) floatLabel(l *Label, c *fieldConv, repls []replConv, entry []byte) float32 {
+	for ri := len(repls) - 1; ri >= 0; ri-- {
+		if l.Replace[ri].Cut.Holds(repls[ri].cut.f64(entry)) {
+			return repls[ri].src.f32(entry)
+		}
+	}
+	if l.Field == "" {
+		return float32(math.NaN())
+	}
+	return c.f32(entry)
 }
 
 // finite returns x when it is finite; otherwise the error naming where it

@@ -428,3 +428,87 @@ func TestMaxLenBeyondTheFile(t *testing.T) {
 		ds.Close()
 	}
 }
+
+// TestReplacementsOnFtagFiles reads float labels with conditional
+// replacements (Salt's data.multi_target) and checks each jet against
+// its fields: the source of the last condition that holds, else the
+// label's field, or NaN for a label the files do not hold.
+func TestReplacementsOnFtagFiles(t *testing.T) {
+	path := ftagFile(t, fixture.Ftag{Jets: 300, Tracks: 10, Seed: 4})
+	const cone = "HadronConeExclTruthLabelID"
+	when := func(op string, v float64, src string) loader.Replacement {
+		return loader.Replacement{Cut: loader.Cut{Field: cone, Op: op, Values: []float64{v}}, Source: src}
+	}
+	for _, c := range []struct {
+		name  string
+		field string
+		repl  []loader.Replacement
+		want  func(id, pt, eta float32) float32
+	}{
+		{"custom target from two sources", "", []loader.Replacement{when("==", 15, "eta"), when("!=", 15, "pt")},
+			func(id, pt, eta float32) float32 {
+				if id == 15 {
+					return eta
+				}
+				return pt
+			}},
+		{"custom target where one holds", "", []loader.Replacement{when("==", 5, "pt")},
+			func(id, pt, eta float32) float32 {
+				if id == 5 {
+					return pt
+				}
+				return float32(math.NaN())
+			}},
+		{"target replaced where one holds", "eta", []loader.Replacement{when(">=", 4, "pt")},
+			func(id, pt, eta float32) float32 {
+				if id >= 4 {
+					return pt
+				}
+				return eta
+			}},
+		{"the last that holds wins", "", []loader.Replacement{when(">=", 0, "eta"), when("==", 5, "pt")},
+			func(id, pt, eta float32) float32 {
+				if id == 5 {
+					return pt
+				}
+				return eta
+			}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			raw := func(f string) loader.Label {
+				return loader.Label{Name: "raw/" + f, Dataset: "jets", Field: f, Kind: loader.FloatLabel}
+			}
+			ds, err := loader.Open(loader.Config{Files: []string{path}, BatchSize: 50,
+				Groups: []loader.Group{{Name: "jets", Variables: []string{"pt_btagJes"}}},
+				Labels: []loader.Label{{Name: "handle", Dataset: "jets", Field: c.field, Kind: loader.FloatLabel, KeepNaN: true, Replace: c.repl},
+					raw(cone), raw("pt"), raw("eta")}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ds.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel() // before Close, which waits for the epoch to end
+			ch, errc := ds.Batches(ctx, 0, 0)
+			n, replaced := 0, 0
+			for b := range ch {
+				for j := range b.N {
+					id, pt, eta := b.Targets["raw/"+cone][j], b.Targets["raw/pt"][j], b.Targets["raw/eta"][j]
+					got, want := b.Targets["handle"][j], c.want(id, pt, eta)
+					if got != want && !(got != got && want != want) {
+						t.Fatalf("jet %d (%s %g, pt %g, eta %g): %g, want %g", b.Rows[j], cone, id, pt, eta, got, want)
+					}
+					if c.field == "" && got == got || c.field != "" && got != eta {
+						replaced++
+					}
+					n++
+				}
+			}
+			if err := <-errc; err != nil || n != 300 {
+				t.Fatalf("%d jets, error %v", n, err)
+			}
+			if replaced == 0 || replaced == n && len(c.repl) == 1 {
+				t.Errorf("%d of %d jets replaced: the fixture does not exercise the condition", replaced, n)
+			}
+		})
+	}
+}

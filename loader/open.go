@@ -71,6 +71,7 @@ type srcFile struct {
 	plans      []rowPlan // per group, built by setNorm
 	labelConv  []fieldConv
 	ruleConv   [][][]fieldConv // per label, per rule, per cut
+	replConv   [][]replConv    // per label, per replacement
 	weightConv fieldConv
 	cutConv    [][]fieldConv // per dataset: the fields of its cuts
 	// sel lists the rows that pass the jet selections (nil: every row).
@@ -92,6 +93,10 @@ func (sf *srcFile) available() int {
 	}
 	return len(sf.sel)
 }
+
+// replConv reads one replacement of a label: its cut's field and its
+// source.
+type replConv struct{ cut, src fieldConv }
 
 type fileDS struct {
 	h       *hdf5.Dataset
@@ -311,7 +316,20 @@ func (d *Dataset) openFile(path string) (*srcFile, error) {
 			rules = append(rules, convs)
 		}
 		sf.ruleConv = append(sf.ruleConv, rules)
-		if len(l.Rules) > 0 {
+		var repls []replConv
+		for _, r := range l.Replace {
+			cut, err := fd.field(r.Cut.Field)
+			if err != nil {
+				return fail(fieldError(sf, fd, l.Dataset, "label", l.Name, r.Cut.String(), r.Cut.Field, err))
+			}
+			src, err := fd.field(r.Source)
+			if err != nil {
+				return fail(fieldError(sf, fd, l.Dataset, "label", l.Name, r.Source, r.Source, err))
+			}
+			repls = append(repls, replConv{cut: cut, src: src})
+		}
+		sf.replConv = append(sf.replConv, repls)
+		if len(l.Rules) > 0 || l.Field == "" {
 			sf.labelConv = append(sf.labelConv, fieldConv{name: l.Field})
 			continue
 		}

@@ -99,12 +99,13 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			}
 		case "regression", "gaussian_regression":
 			// A NaN target is a missing one, which the loss leaves out.
-			ds := d.DatasetOf(d.JetDataset)
+			in := d.JetDataset
 			if t.Input != "" {
-				ds = d.DatasetOf(t.Input)
+				in = t.Input
 			}
+			ds := d.DatasetOf(in)
 			for k, target := range t.Targets {
-				lc.Labels = append(lc.Labels, loader.Label{Name: TargetLabel(t.Name, target), Dataset: ds, Field: target, Kind: loader.FloatLabel, KeepNaN: true})
+				lc.Labels = append(lc.Labels, c.TargetLabel(TargetLabel(t.Name, target), in, target))
 				if len(t.TargetDenominators) > 0 {
 					lc.Labels = append(lc.Labels, loader.Label{Name: DenominatorLabel(t.Name, target), Dataset: ds, Field: t.TargetDenominators[k], Kind: loader.FloatLabel})
 				}
@@ -118,6 +119,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			lc.Labels = append(lc.Labels, loader.Label{Name: SampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
 		}
 	}
+	lc.Labels = append(lc.Labels, objectLabels(c)...)
 	return lc
 }
 

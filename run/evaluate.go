@@ -13,6 +13,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/metrics"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -32,6 +33,9 @@ type Evaluator struct {
 	// (see Shard).
 	share, shares int
 	reduce        func(*Result, *AUCScores) error
+	// objects matches a mask decoder's objects in each batch (nil
+	// without one).
+	objects *ObjectMatcher
 }
 
 // OpenEvaluator opens the evaluation graph of spec where p places it, the
@@ -45,7 +49,7 @@ func OpenEvaluator(p *Placement, spec model.Spec, jetDataset string, opts model.
 	if err != nil {
 		return nil, err
 	}
-	e := &Evaluator{spec: spec, feed: Feeder{Spec: spec, JetDataset: jetDataset, Labels: true}, session: sess, bind: sess.Bind, layout: layout}
+	e := &Evaluator{spec: spec, feed: Feeder{Spec: spec, JetDataset: jetDataset, Labels: true}, session: sess, bind: sess.Bind, layout: layout, objects: newObjectEval(spec)}
 	for _, t := range spec.Tasks {
 		e.static = append(e.static, t.Weight)
 	}
@@ -87,6 +91,12 @@ type Result struct {
 	// classification task, NaN without one with b and light classes.
 	AUC  float64
 	Jets int
+	// ObjectLoss are a mask decoder's loss terms (weighted), averaged over
+	// jets; Total includes them. ObjectMetrics are Salt's MaskFormer
+	// metrics of its matched objects (see metrics.ObjectCounts.Metrics).
+	ObjectLoss    map[string]float64
+	ObjectMetrics map[string]float64
+	objects       metrics.ObjectCounts
 }
 
 // Run evaluates every batch of ds.
@@ -132,6 +142,9 @@ func (e *Evaluator) RunEach(ctx context.Context, ds *loader.Dataset, each func(*
 			v, err = e.bind.Scalar(model.TaskLossOutput(task.Name))
 			res.Loss[task.Name] += float64(v) * float64(n)
 		}
+		if err == nil {
+			err = e.objects.addEval(e.bind, res, n)
+		}
 		if err != nil {
 			for range ch {
 			}
@@ -166,6 +179,7 @@ func (e *Evaluator) RunEach(ctx context.Context, ds *loader.Dataset, each func(*
 		// minimises (Salt's val/loss with loss_mode GLS).
 		res.Total = math.Exp(logSum / float64(labelled))
 	}
+	e.objects.finishEval(res)
 	res.AUC = auc.auc()
 	return res, nil
 }
@@ -175,6 +189,11 @@ func (e *Evaluator) RunEach(ctx context.Context, ds *loader.Dataset, each func(*
 func (e *Evaluator) Predict(b *loader.Batch) (map[string][]float32, error) {
 	if err := e.feed.Fill(e.bind, b); err != nil {
 		return nil, err
+	}
+	if e.objects != nil {
+		if err := e.objects.prepareEval(e.bind, b); err != nil {
+			return nil, err
+		}
 	}
 	if err := e.bind.Run(); err != nil {
 		return nil, err
@@ -235,7 +254,7 @@ func (e *Evaluator) predictionNames() []string {
 			names = append(names, model.VarianceOutput(t.Name))
 		}
 	}
-	return names
+	return append(names, e.objectPredictionNames()...)
 }
 
 // EvalOptions configure Evaluate.
@@ -259,7 +278,9 @@ type EvalOptions struct {
 	Device string
 	// Each, if set, receives every batch (raw loader batch, normalised
 	// inputs) with the evaluation graph's predictions by output name
-	// (model.PredictionOutput), valid until it returns.
+	// (model.PredictionOutput; with a mask decoder also
+	// model.ObjectClassProbsOutput and model.ObjectMasksOutput), valid
+	// until it returns.
 	Each func(b *loader.Batch, predictions map[string][]float32) error
 	// Opened, if set, is told the number of jets to evaluate (after the
 	// selections and Limit) before the first batch.

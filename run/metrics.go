@@ -1,6 +1,11 @@
 package run
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/salt-ort/salt-ort/graph/model"
+)
 
 // Columns of a run's metrics tables (TrainMetrics and ValMetrics), which
 // training writes and evaluation's loss curves read.
@@ -51,11 +56,17 @@ func TrainColumns(tasks []string, lossScaling bool) []string {
 }
 
 // ValColumns are the validation table's columns for a model with the tasks
-// named.
-func ValColumns(tasks []string) []string {
+// named and the mask decoder objects (nil without one): its loss terms and
+// object metrics come before ValAUCColumn.
+func ValColumns(tasks []string, objects *model.Objects) []string {
 	cols := []string{EpochColumn, StepColumn, ValColumn(LossColumn)}
 	for _, t := range tasks {
 		cols = append(cols, ValColumn(TaskLossColumn(t)))
 	}
+	cols = append(cols, objectValColumns(objects)...)
 	return append(cols, ValAUCColumn)
 }
+
+// FormatValue formats a value for a metrics table (TrainColumns,
+// ValColumns): eight significant digits.
+func FormatValue(v float64) string { return strconv.FormatFloat(v, 'g', 8, 64) }

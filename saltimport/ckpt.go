@@ -50,13 +50,28 @@ type Tensor struct {
 // OptimizerState is torch.optim.AdamW's state_dict: per parameter index
 // the step count and the moments, and the parameter group's settings.
 type OptimizerState struct {
-	// Params are the parameter indices of the (only) parameter group, in
-	// the order of the model's parameters.
+	// Params are the parameter indices of the parameter group (of every
+	// group, one after the other, where there are several), in the order
+	// of the model's parameters (for several groups, the order in which
+	// the optimizer grouped them).
 	Params []int
 	State  map[int]*ParamState
 	// Group holds the group's scalar settings (lr, eps, weight_decay,
 	// beta1, beta2, …) where they are numbers.
 	Group map[string]float64
+	// Groups are the parameter groups where there are several (mup's
+	// MuAdamW makes one per width multiplier of the matrix-like
+	// parameters and a last one of the others): Params then holds their
+	// parameters one group after the other, and Group is the last
+	// group's. Nil for one group.
+	Groups []ParamGroup
+}
+
+// ParamGroup is one parameter group of an optimizer: its number of
+// parameters and its scalar settings.
+type ParamGroup struct {
+	Size     int
+	Settings map[string]float64
 }
 
 // ParamState is AdamW's state of one parameter: its step count and its
@@ -149,29 +164,36 @@ func optimizerState(v any) (*OptimizerState, error) {
 	}
 	o := &OptimizerState{State: map[int]*ParamState{}, Group: map[string]float64{}}
 	groups, _ := asList(m["param_groups"])
-	if len(groups) != 1 {
-		return nil, fmt.Errorf("%d parameter groups; salt-ort reads the one group Salt's AdamW has", len(groups))
+	if len(groups) == 0 {
+		return nil, fmt.Errorf("no parameter groups")
 	}
-	g, ok := asMap(groups[0])
-	if !ok {
-		return nil, fmt.Errorf("param_groups[0] is %s, not a dictionary", describe(groups[0]))
-	}
-	params, _ := asList(g["params"])
-	for _, p := range params {
-		i, ok := asInt(p)
+	for gi, gv := range groups {
+		g, ok := asMap(gv)
 		if !ok {
-			return nil, fmt.Errorf("param_groups[0].params holds %v", p)
+			return nil, fmt.Errorf("param_groups[%d] is %s, not a dictionary", gi, describe(gv))
 		}
-		o.Params = append(o.Params, i)
-	}
-	for k, v := range g {
-		if f, ok := asFloat(v); ok {
-			o.Group[k] = f
+		params, _ := asList(g["params"])
+		for _, p := range params {
+			i, ok := asInt(p)
+			if !ok {
+				return nil, fmt.Errorf("param_groups[%d].params holds %v", gi, p)
+			}
+			o.Params = append(o.Params, i)
 		}
-	}
-	if b, ok := asList(g["betas"]); ok && len(b) == 2 {
-		o.Group["beta1"], _ = asFloat(b[0])
-		o.Group["beta2"], _ = asFloat(b[1])
+		settings := map[string]float64{}
+		for k, v := range g {
+			if f, ok := asFloat(v); ok {
+				settings[k] = f
+			}
+		}
+		if b, ok := asList(g["betas"]); ok && len(b) == 2 {
+			settings["beta1"], _ = asFloat(b[0])
+			settings["beta2"], _ = asFloat(b[1])
+		}
+		o.Group = settings
+		if len(groups) > 1 {
+			o.Groups = append(o.Groups, ParamGroup{Size: len(params), Settings: settings})
+		}
 	}
 	state, ok := asIntMap(m["state"])
 	if !ok {

@@ -312,6 +312,7 @@ func (c *converter) convertData(cfg *config.Config, opts ConvertOptions) {
 	c.convertParameters(d)
 	c.convertEdgeConstructors(d)
 	c.convertSelections(d)
+	c.convertMultiTarget(d)
 	file := func(key string) []string {
 		s := c.str(key)
 		if s == "" {
@@ -437,9 +438,7 @@ func (c *converter) convertModel(cfg *config.Config) {
 	default:
 		c.problem("model.loss_mode", "%q: salt-ort combines the task losses as Salt's wsum or GLS", lm)
 	}
-	if v, _ := c.get("model.mup_config"); !empty(v) {
-		c.problem("model.mup_config", "muP parametrisation is not available in salt-ort")
-	}
+	c.convertMuP(cfg)
 
 	// Init nets, in Salt's order (the order of the encoder's sequence).
 	nets, _ := c.get(ia + ".init_nets")
@@ -502,9 +501,7 @@ func (c *converter) convertModel(cfg *config.Config) {
 	if v, _ := c.get(ia + ".merge_dict"); !empty(v) {
 		c.problem(ia+".merge_dict", "merging input groups into one stream is not available in salt-ort; give each group its own init net")
 	}
-	if v, _ := c.get(ia + ".mask_decoder"); !empty(v) {
-		c.problem(ia+".mask_decoder", "Salt's MaskFormer (object reconstruction) is not available in salt-ort yet")
-	}
+	c.convertMaskDecoder(cfg, ia+".mask_decoder", width)
 	c.convertTasks(cfg, ia+".tasks", width, len(cfg.Data.Variables[config.GlobalVariables]))
 }
 
@@ -546,6 +543,10 @@ func (c *converter) initNet(cfg *config.Config, p string, constituents bool) (co
 		n.FinalActivation = c.activation(dc+".final_activation", "")
 	}
 	n.Dropout = c.denseCommon(dc, 0)
+	n.MuP = c.boolean(dc+".mup", false)
+	if c.boolean(p+".mup", false) {
+		c.problem(p+".mup", "true: Salt's InitNet with mup calls reset_parameters, which its Dense does not have; set dense_config.mup: true, as GN2_muP.yaml does")
+	}
 	c.get(p + ".variables")
 	c.get(p + ".global_object")
 	if v, _ := c.get(p + ".featurewise"); !empty(v) {
@@ -590,6 +591,7 @@ func (c *converter) convertEdgeInitNets(cfg *config.Config, path string) {
 		c.integer(dc+".output_size", 0)
 		c.integer(dc+".input_size", 0)
 		c.noDropout(dc, c.denseCommon(dc, 0), "edge init nets")
+		c.noMuP(dc, "edge init nets")
 		c.get(p + ".attach_global")
 		c.get(p + ".variables")
 		c.get(p + ".global_object")
@@ -631,6 +633,7 @@ func (c *converter) convertFeaturewise(cfg *config.Config, path string) {
 			}
 			c.integer(dc+".input_size", 0)
 			c.noDropout(dc, c.denseCommon(dc, 0), "featurewise networks")
+			c.noMuP(dc, "featurewise networks")
 			return d
 		}
 		f.DenseConfigScale = dense("dense_config_scale")
@@ -659,9 +662,6 @@ func (c *converter) denseCommon(dc string, context int) (dropout float64) {
 	dropout = c.number(dc+".dropout", 0)
 	if !c.boolean(dc+".bias", true) {
 		c.problem(dc+".bias", "false: salt-ort's dense layers always have biases")
-	}
-	if c.boolean(dc+".mup", false) {
-		c.problem(dc+".mup", "muP parametrisation is not available in salt-ort yet")
 	}
 	if n := c.integer(dc+".context_size", 0); n != context {
 		c.problem(dc+".context_size", "%d, but salt-ort's head here reads %d context features (the pooled jet representation for constituent tasks, none for jet tasks)", n, context)
@@ -738,9 +738,7 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	}
 	e.EdgeEmbedDim = c.integer(a+".edge_embed_dim", 0)
 	e.UpdateEdges = c.boolean(a+".update_edges", false)
-	if c.boolean(a+".mup", false) {
-		c.problem(a+".mup", "true: not available in salt-ort")
-	}
+	e.MuP = c.boolean(a+".mup", false)
 	if v, _ := c.get(a + ".ls_init"); v != nil {
 		e.LSInit = c.number(a+".ls_init", 0)
 	}
@@ -769,8 +767,8 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if !c.boolean(dk+".bias", true) {
 		c.problem(dk+".bias", "false: salt-ort's dense layers always have biases")
 	}
-	if c.boolean(dk+".mup", false) {
-		c.problem(dk+".mup", "muP parametrisation is not available in salt-ort")
+	if c.boolean(dk+".mup", false) && !e.MuP {
+		c.problem(dk+".mup", "true without the encoder's mup: salt-ort builds μP for the whole encoder, as Salt's Transformer mup sets it; set mup: true on the encoder")
 	}
 	ak := a + ".attn_kwargs"
 	e.Heads = c.integer(ak+".num_heads", 1)
@@ -783,8 +781,8 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	if e.NormType == "hybrid" {
 		e.DoQKNorm, e.DoVNorm = true, true // Salt's hybrid layers set both
 	}
-	if c.boolean(ak+".mup", false) {
-		c.problem(ak+".mup", "true: not available in salt-ort")
+	if c.boolean(ak+".mup", false) && !e.MuP {
+		c.problem(ak+".mup", "true without the encoder's mup: salt-ort builds μP for the whole encoder, as Salt's Transformer mup sets it; set mup: true on the encoder")
 	}
 	c.get(ak + ".attn_type")
 	return width
@@ -816,6 +814,10 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 		t.Weight = &w
 		dc := a + ".dense_config"
 		jetLevel := t.Input == cfg.Data.JetDataset
+		if t.Input == "objects" && cfg.Model.MaskDecoder != nil {
+			c.problem(a+".input_name", "%s", objectTaskProblem(t.Input))
+			continue
+		}
 		if !jetLevel && (!groups[t.Input] || t.Input == cfg.Data.JetDataset) {
 			c.problem(a+".input_name", "%q is neither the global object %q nor an input with an init net", t.Input, cfg.Data.JetDataset)
 		}
@@ -847,10 +849,7 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 			c.problem(dc+".final_activation", "%v: salt-ort's heads end with the logits, as Salt's default", v)
 		}
 		t.Dropout = c.denseCommon(dc, context)
-		if cls == "salt.models.VertexingTask" && t.Dropout != 0 {
-			c.problem(dc+".dropout", "%g: salt-ort's vertexing head has no dropout yet (it would need a mask over every pair of constituents)", t.Dropout)
-			t.Dropout = 0
-		}
+		c.noMuP(dc, "task heads")
 		out := c.integer(dc+".output_size", 0)
 		loss := c.lossOf(a + ".loss")
 		switch cls {

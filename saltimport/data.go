@@ -104,6 +104,28 @@ func (c *converter) convertSelections(d *config.Data) {
 	}
 }
 
+// convertMultiTarget carries data.multi_target: conditional regression
+// targets (input_name, sel_label, opp, value, target or custom_target,
+// source).
+func (c *converter) convertMultiTarget(d *config.Data) {
+	v, _ := c.get("data.multi_target")
+	l, ok := v.([]any)
+	if !ok {
+		if v != nil {
+			c.problem("data.multi_target", "%v is not a list of conditions", v)
+		}
+		return
+	}
+	for i := range l {
+		p := "data.multi_target." + strconv.Itoa(i)
+		d.MultiTarget = append(d.MultiTarget, config.MultiTarget{
+			Input: c.str(p + ".input_name"), SelLabel: c.str(p + ".sel_label"), Opp: c.str(p + ".opp"),
+			Value: c.number(p+".value", 0), Target: c.str(p + ".target"), CustomTarget: c.str(p + ".custom_target"),
+			Source: c.str(p + ".source"),
+		})
+	}
+}
+
 // numbers returns the list of numbers at path (nil where absent).
 func (c *converter) numbers(path string) []float64 {
 	v, _ := c.get(path)

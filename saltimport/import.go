@@ -237,6 +237,12 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		if len(order) != len(o.Params) {
 			return &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("optimizer_states[0]: %d parameters for the model's %d", len(o.Params), len(order))}}
 		}
+		if len(o.Groups) > 0 {
+			var err error
+			if order, err = muAdamWOrder(order, o.Groups, bySalt, spec); err != nil {
+				return &CheckpointError{File: ck.Path, Problems: []string{"optimizer_states[0]: " + err.Error()}}
+			}
+		}
 		if msg := checkOptimizerKind(o, cfg.Training.Optimizer.Name); msg != "" {
 			return &CheckpointError{File: ck.Path, Problems: []string{msg}}
 		}

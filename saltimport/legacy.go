@@ -35,7 +35,7 @@ var scaledDotProduct = []string{"salt.models.ScaledDotProductAttention", "salt.m
 // salt-ort does not carry.
 func (c *converter) convertLegacyEncoder(cfg *config.Config, p string, embed int) int {
 	e := &cfg.Model.Encoder
-	*e = config.Encoder{Kind: "legacy", DenseRatio: 2, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"}
+	*e = config.Encoder{Kind: "legacy", DenseRatio: 2, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"}
 	a := p + ".init_args"
 	e.Layers = c.integer(a+".num_layers", 0)
 	if e.Layers < 1 {
@@ -92,9 +92,7 @@ func (c *converter) convertLegacyAttention(e *config.Encoder, m string, embed in
 			c.problem(m+"."+k, "%d: salt-ort's legacy encoder attends within the sequence, keys and values of embed_dim %d", n, embed)
 		}
 	}
-	if !c.boolean(m+".out_proj", true) {
-		c.problem(m+".out_proj", "false: salt-ort's legacy attention always has its output projection (linear_out)")
-	}
+	e.OutProj = c.boolean(m+".out_proj", true)
 	if n := c.integer(m+".edge_embed_dim", 0); n != 0 {
 		c.problem(m+".edge_embed_dim", "%d: salt-ort's legacy encoder takes no edge features", n)
 	}

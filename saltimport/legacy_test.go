@@ -38,6 +38,23 @@ func TestLegacyEncoderImportsAndEvaluates(t *testing.T) {
 	evalMatchesTorch(t, tw, runDir, 1e-5)
 }
 
+// TestLegacyEncoderWithoutOutProj imports a legacy-encoder twin whose
+// attention has no output projection (mha_config.out_proj false, as
+// Salt's legacy SubjetXbb configuration sets it) and compares salt-ort's
+// evaluation of it with PyTorch's.
+func TestLegacyEncoderWithoutOutProj(t *testing.T) {
+	tw := salttwin.BuildLegacy(t, t.TempDir(), salttwin.Legacy{NoOutProj: true})
+	runDir := importTwin(t, tw)
+	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model.Encoder.OutProj {
+		t.Errorf("imported encoder has out_proj = true")
+	}
+	evalMatchesTorch(t, tw, runDir, 1e-5)
+}
+
 // TestLegacyEncoderTrainingStep resumes a legacy-encoder twin without
 // dropout (so that both sides take the same step) for one step and
 // compares every parameter with PyTorch's after it; the dense block has
@@ -94,7 +111,7 @@ func TestLegacyEncoderConfigRefused(t *testing.T) {
 		{"edge features", "edge_embed_dim: 0", "edge_embed_dim: 16", enc + "edge_embed_dim", "no edge features"},
 		{"context", "context_dim: 0", "context_dim: 4", enc + "context_dim", "no context"},
 		{"final activation", "activation: ReLU\n            final_activation: null\n            dropout: 0.1", "activation: ReLU\n            final_activation: ReLU\n            dropout: 0.1", enc + "dense_config.final_activation", "no activation after its last layer"},
-		{"no output projection", "out_proj: true", "out_proj: false", enc + "mha_config.out_proj", "linear_out"},
+		{"output projection not a boolean", "out_proj: true", "out_proj: 2", enc + "mha_config.out_proj", "not true or false"},
 		{"mup", "update_edges: false\n          mup: false", "update_edges: false\n          mup: true", enc + "mup", "muP"},
 		{"no dense block", "          dense_config:\n            hidden_layers:", "          dense_config: null\n          unused:\n            hidden_layers:", enc + "dense_config", "without a dense block"},
 	} {
@@ -128,7 +145,7 @@ func TestLegacyEncoderConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Encoder{Kind: "legacy", Layers: 4, Heads: 8, OutDim: 128, Hidden: []int{512}, DenseRatio: 2, Activation: "ReLU",
-		Dropout: 0.1, FinalNorm: true, Norm: "LayerNorm", NormType: "pre"}
+		Dropout: 0.1, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"}
 	if got := out.Config.Model.Encoder; !reflect.DeepEqual(got, want) {
 		t.Errorf("encoder %+v, want %+v", got, want)
 	}

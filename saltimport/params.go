@@ -170,8 +170,9 @@ func buffer(name string) bool {
 
 // legacyParams lists the parameters of Salt's legacy TransformerEncoder
 // (until 2026) with embedding d, in the order it registers them: per
-// layer its MultiheadAttention (linear_q, linear_k, linear_v, linear_out;
-// ScaledDotProductAttention has none), its Dense, norm1 and norm2
+// layer its MultiheadAttention (linear_q, linear_k, linear_v, and
+// linear_out unless out_proj is false; ScaledDotProductAttention has
+// none), its Dense, norm1 and norm2
 // (nn.LayerNorm, weight and bias), then final_norm and final_linear.
 func legacyParams(e nn.EncoderConfig, d int) []Param {
 	var out []Param
@@ -188,7 +189,11 @@ func legacyParams(e nn.EncoderConfig, d int) []Param {
 	sizes := append(append([]int{}, e.LegacyHidden(d)...), d)
 	for l := 0; l < e.Layers; l++ {
 		s, o := fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l)
-		for _, proj := range []string{"linear_q", "linear_k", "linear_v", "linear_out"} {
+		projs := []string{"linear_q", "linear_k", "linear_v", "linear_out"}
+		if e.NoOutProj {
+			projs = projs[:3] // Salt registers linear_out as a None buffer
+		}
+		for _, proj := range projs {
 			linear(s+".mha."+proj, o+"/mha/"+proj, d, d)
 		}
 		in := d

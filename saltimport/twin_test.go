@@ -157,6 +157,14 @@ func TestTrainingStepMatchesTorch(t *testing.T) {
 // (see TestTrainingStepMatchesTorch).
 func stepMatchesTorch(t *testing.T, tw *salttwin.Twin, runDir string) {
 	t.Helper()
+	stepMatchesTorchWith(t, tw, runDir, func(p saltimport.Param, _ int) float64 { return gradientRounding(p) })
+}
+
+// stepMatchesTorchWith is stepMatchesTorch with the relative rounding of
+// each parameter element's gradient allowed for given by rounding (see
+// gradientRounding).
+func stepMatchesTorchWith(t *testing.T, tw *salttwin.Twin, runDir string, rounding func(p saltimport.Param, i int) float64) {
+	t.Helper()
 	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +209,7 @@ func stepMatchesTorch(t *testing.T, tw *salttwin.Twin, runDir string) {
 			// a wrong β₁ (a change of the update by ~10 %) cannot hide in
 			// the parameters' values.
 			step := math.Abs(float64(want[i] - before[i]))
-			d := math.Abs(float64(got[i]-want[i])) / (2*ulp32(want[i]) + gradientRounding(p)*step)
+			d := math.Abs(float64(got[i]-want[i])) / (2*ulp32(want[i]) + rounding(p, i)*step)
 			if d > worst {
 				worst, worstName = d, fmt.Sprintf("%s[%d] (salt-ort %.9g, PyTorch %.9g, before %.9g)", p.Salt, i, got[i], want[i], before[i])
 			}

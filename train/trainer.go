@@ -95,6 +95,9 @@ type Summary struct {
 	Ranks        int     `json:"ranks"`
 	AllReduceMs  float64 `json:"allreduce_ms_per_step,omitempty"`
 	StoppedEarly bool    `json:"stopped_early"`
+	// ObjectLoss are a mask decoder's loss terms (weighted, as Salt logs
+	// them), averaged over each epoch's training steps.
+	ObjectLoss []map[string]float64 `json:"objects_train_loss,omitempty"`
 }
 
 // trainer holds a run in progress.
@@ -128,6 +131,9 @@ type trainer struct {
 	// rank is this process's rank (0 alone), and only rank 0 writes.
 	par  *parallel
 	rank int
+	// objects matches a mask decoder's objects before each step (nil
+	// without one).
+	objects *run.ObjectMatcher
 }
 
 // Run trains the model the configuration describes and returns the
@@ -154,6 +160,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 
 func (t *trainer) close() {
 	t.train.Close()
+	t.objects.Close()
 	t.par.close()
 	if t.eval != nil {
 		t.eval.Close()
@@ -374,7 +381,7 @@ func (t *trainer) setup() error {
 	if t.trainCSV, err = run.OpenMetrics(trainPath, run.TrainColumns(tasks, t.layout.LossScaling), t.state.pos.Step); err != nil {
 		return err
 	}
-	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks), t.state.pos.Epoch); err != nil {
+	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks, spec.Objects), t.state.pos.Epoch); err != nil {
 		return err
 	}
 	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
@@ -401,6 +408,13 @@ func (t *trainer) buildSessions(group Group) error {
 			return err
 		}
 		t.trainBind = t.train.Bind
+		opts, err := trainOptions(t.spec, c, c.Data.BatchSize, t.opts.mixed)
+		if err != nil {
+			return err
+		}
+		if t.objects, err = run.NewObjectMatcher(t.place, t.spec, opts, t.layout); err != nil {
+			return err
+		}
 	}
 	compute, _ := precision(c, t.opts.mixed)
 	var err error
@@ -429,7 +443,7 @@ func trainStepGraph(spec model.Spec, c *config.Config, batch int, mixed *mixedPr
 
 // trainOptions are the training-step options of training's optimizer,
 // clipping and precision (mixed, when not nil, overrides the precision).
-func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (model.TrainOptions, error) {
+func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrecision) (_ model.TrainOptions, err error) {
 	var opt optim.Optimizer
 	switch o := c.Training.Optimizer; o.Name {
 	case "sgd":
@@ -441,6 +455,9 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 	}
 	compute, lossScaling := precision(c, mixed)
 	step := optim.Step{Optimizer: opt, ClipNorm: c.Training.GradClip, LossScaling: lossScaling, CycleMomentum: c.Training.LR.CycleMomentum}
+	if step.Scales, err = muPScales(spec, c); err != nil {
+		return model.TrainOptions{}, err
+	}
 	// On the CPU, host memory is what limits the batch: recompute the
 	// encoder's activations rather than keep them (GN2's plan: 2.47 → 1.58
 	// MB per jet at batch 1000, for 711 → 848 MFLOP per jet).
@@ -540,7 +557,8 @@ func (t *trainer) writeCheckpoint(rel string) error {
 	return checkpoint.Write(filepath.Join(t.opts.RunDir, rel), f)
 }
 
-// fillRandom fills the dropout masks of the step from a generator seeded
+// fillRandom fills the dropout masks (and the uniform numbers pair
+// dropout masks are computed from) of the step from a generator seeded
 // by the run's seed and the step, so a resumed run draws the same masks.
 // A rank of a data-parallel job draws the masks of the whole batch and
 // keeps its shard's rows, so the job draws what one process would.
@@ -559,6 +577,12 @@ func (t *trainer) fillRandom(step int) error {
 		skip := shard * len(dst) // the masks' leading axis is the batch
 		for k := 0; k < skip; k++ {
 			r.Float64()
+		}
+		if ri.Kind == graph.RandomUniform {
+			for k := range dst {
+				dst[k] = float32(r.Float64())
+			}
+			continue
 		}
 		for k := range dst {
 			if r.Float64() < ri.P {
@@ -643,6 +667,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err == nil {
 				err = t.finishStep(runningStep, taskLoss)
 			}
+			if err == nil && t.objects != nil {
+				err = t.objects.Observe(t.trainBind)
+			}
 			if err != nil {
 				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
 			}
@@ -672,6 +699,9 @@ func (t *trainer) loop(ctx context.Context) error {
 			if err == nil && t.par != nil {
 				err = t.par.fill(&t.feedTrain, b)
 			}
+			if err == nil && t.objects != nil {
+				err = t.objects.Fill(t.trainBind, b)
+			}
 			n := b.N
 			b.Release()
 			if err == nil {
@@ -691,6 +721,11 @@ func (t *trainer) loop(ctx context.Context) error {
 				// points at it, so a resumed run starts with it.
 				interrupted = true
 				break
+			}
+			if t.objects != nil {
+				if err = t.objects.Match(t.trainBind); err != nil {
+					break
+				}
 			}
 			if err = t.prepareStep(step); err != nil {
 				break
@@ -753,6 +788,9 @@ func (t *trainer) loop(ctx context.Context) error {
 		}
 		// An epoch that has run to its end is validated and checkpointed
 		// even when a stop was asked for meanwhile.
+		if means := t.objects.EndEpoch(t.log, epoch); means != nil {
+			t.summary.ObjectLoss = append(t.summary.ObjectLoss, means)
+		}
 		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
 		if err != nil {
 			return err
@@ -923,17 +961,17 @@ func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64)
 		total = float32(t.par.losses[len(t.spec.Tasks)])
 	}
 	norm, _ := t.stepBind().Scalar(optim.GradNormOutput)
-	row := []string{strconv.Itoa(step + 1), strconv.Itoa(epoch + 1), formatFloat(t.schedule.At(step)), formatFloat(float64(total))}
+	row := []string{strconv.Itoa(step + 1), strconv.Itoa(epoch + 1), run.FormatValue(t.schedule.At(step)), run.FormatValue(float64(total))}
 	for i, task := range t.spec.Tasks {
-		row = append(row, formatFloat(taskLoss[i]))
+		row = append(row, run.FormatValue(taskLoss[i]))
 		t.summary.FinalTrainLoss[task.Name] = taskLoss[i]
 	}
 	for _, w := range t.weighting.Weights() {
-		row = append(row, formatFloat(w))
+		row = append(row, run.FormatValue(w))
 	}
-	row = append(row, formatFloat(float64(norm)), formatFloat(jetsPerS))
+	row = append(row, run.FormatValue(float64(norm)), run.FormatValue(jetsPerS))
 	if ls := t.state.lossScale; ls != nil {
-		row = append(row, formatFloat(ls.Scale), strconv.Itoa(ls.Skipped))
+		row = append(row, run.FormatValue(ls.Scale), strconv.Itoa(ls.Skipped))
 	}
 	t.trainCSV.Add(row)
 }
@@ -1026,16 +1064,18 @@ func (t *trainer) validate(ctx context.Context) (*run.Result, error) {
 // recordValidation adds a validation row (epoch 0: before training) to
 // the metrics, the summary and the log.
 func (t *trainer) recordValidation(epoch int, val *run.Result) {
-	row := []string{strconv.Itoa(epoch), strconv.Itoa(t.state.pos.Step), formatFloat(val.Total)}
+	row := []string{strconv.Itoa(epoch), strconv.Itoa(t.state.pos.Step), run.FormatValue(val.Total)}
 	for _, task := range t.spec.Tasks {
-		row = append(row, formatFloat(val.Loss[task.Name]))
+		row = append(row, run.FormatValue(val.Loss[task.Name]))
 	}
-	row = append(row, formatFloat(val.AUC))
+	row = append(row, t.objects.ValRow(val)...)
+	row = append(row, run.FormatValue(val.AUC))
 	t.valCSV.Add(row)
 	fmt.Fprintf(t.log, "epoch %d/%d: val_loss %.5f", epoch, t.cfg.Training.Epochs, val.Total)
 	for _, task := range t.spec.Tasks {
 		fmt.Fprintf(t.log, ", %s %.5f", task.Name, val.Loss[task.Name])
 	}
+	t.objects.Log(t.log, val)
 	if !math.IsNaN(val.AUC) {
 		fmt.Fprintf(t.log, ", AUC(b vs light) %.4f", val.AUC)
 	}

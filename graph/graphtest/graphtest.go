@@ -287,7 +287,9 @@ func (c GradCheck) Run(t *testing.T) {
 	for _, ri := range g.RandomInputs() {
 		vals := make([]float64, ri.Tensor.Shape().Size())
 		for k := range vals {
-			if r.Float64() >= ri.P {
+			if ri.Kind == graph.RandomUniform {
+				vals[k] = r.Float64()
+			} else if r.Float64() >= ri.P {
 				vals[k] = 1 / (1 - ri.P)
 			}
 		}

@@ -186,6 +186,9 @@ type forward struct {
 	// denoms are the denominators of the regression tasks that have them
 	// (see denominators), which scale their predictions back.
 	denoms map[string][]*graph.Tensor
+	// objects are the mask decoder's predictions (Spec.Objects), in
+	// float32; zero without a decoder.
+	objects nn.MaskDecoderOutput
 }
 
 // head is an MLP whose first layer reads the concatenation of parts
@@ -255,6 +258,9 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 		}
 	} else {
 		s.encode(g, in, training, f)
+		if s.Objects != nil {
+			f.objects = s.decodeObjects(g, f, in)
+		}
 	}
 	pooled := f.pooled
 	if len(s.GlobalVars) > 0 {
@@ -283,13 +289,20 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 			f.heads[task.Name] = denseHead(g, task.Name, parts, sizes, task.Activation, task.Dropout, training)
 		case Vertexing:
 			x := f.seq[s.groupIndex(task.Input)]
-			if opts.chunkPairs {
-				f.heads[task.Name] = g.Squeeze(pairHead(g, task.Name, pooled, x, sizes, task.Activation), -1) // [B, T, T]
+			if opts.chunkPairs || training && task.Dropout > 0 {
+				p := 0.0
+				if training {
+					p = task.Dropout
+				}
+				f.heads[task.Name] = g.Squeeze(pairHead(g, task.Name, pooled, x, sizes, task.Activation, p), -1) // [B, T, T]
 				continue
 			}
 			parts := []*graph.Tensor{g.Unsqueeze(pooled, 1, 2), g.Unsqueeze(x, 2), g.Unsqueeze(x, 1)}
 			f.heads[task.Name] = g.Squeeze(head(g, task.Name, parts, sizes, task.Activation), -1) // [B, T, T]
 		}
+	}
+	if s.usesMuP() {
+		s.muPInitNets(g)
 	}
 	return f
 }
@@ -346,6 +359,10 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	cfg := s.Encoder
 	cfg.Training = training
 	cfg.BeforeLayer = s.encoderFeaturewise(in.params)
+	if cfg.MuP {
+		// MuReadout: output_mult (1, as Salt leaves it) over width_mult.
+		cfg.ReadoutMult = 1 / s.WidthMult()
+	}
 	var edges *graph.Tensor
 	if s.Edges != nil {
 		edges = s.edgeEmbedding(g, in, x)
@@ -742,7 +759,10 @@ func originPairWeights(g *graph.Graph, origin *graph.Tensor) *graph.Tensor {
 // task's loss divides by its whole-batch denominator, an input
 // (LossDenInput), so that the outputs are this shard's share of the
 // batch's losses and the ranks' gradients sum to the batch's gradient.
-func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.Tensor {
+//
+// extra, when not nil, is added to the total unweighted: the MaskFormer
+// losses (objectTrainingLoss), which carry Salt's loss weights.
+func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool, extra *graph.Tensor) *graph.Tensor {
 	losses := make([]*graph.Tensor, len(means))
 	for i, m := range means {
 		pop := g.Scope(s.Tasks[i].Name + "/loss")
@@ -767,6 +787,9 @@ func (s *Spec) totalLoss(g *graph.Graph, means []nn.Mean, sharded bool) *graph.T
 		total = g.Exp(g.Mul(g.ReduceSum(logs, []int{0}, false), g.Scalar(graph.Float32, 1/float64(len(losses)))))
 	} else {
 		total = g.ReduceSum(g.Mul(g.Concat(0, stacked...), w), []int{0}, false)
+	}
+	if extra != nil {
+		total = g.Add(total, extra)
 	}
 	pop()
 	for i, task := range s.Tasks {
@@ -885,7 +908,14 @@ func (s *Spec) trainingLoss(name string, opts TrainOptions, compute graph.DType)
 		recomputeLayers(g, "encoder/layer", s.Encoder.Layers)
 	}
 	s.headsToFloat32(g, f)
-	total := s.totalLoss(g, s.losses(g, f, in), opts.Sharded)
+	var objects *graph.Tensor
+	if s.Objects != nil {
+		if opts.Sharded {
+			g.Errorf("the MaskFormer losses are not split over the ranks of a data-parallel job yet: train a mask decoder in one process")
+		}
+		objects = s.objectTrainingLoss(g, f, in, int64(opts.Batch))
+	}
+	total := s.totalLoss(g, s.losses(g, f, in), opts.Sharded, objects)
 	if opts.Predictions {
 		s.predictions(g, f, func(t Task) bool { return t.Kind != Vertexing })
 	}
@@ -1009,7 +1039,11 @@ func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, erro
 	in.toCompute(g, compute)
 	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true})
 	s.headsToFloat32(g, f)
-	s.totalLoss(g, s.losses(g, f, in), false)
+	var objects *graph.Tensor
+	if s.Objects != nil {
+		objects = s.objectEvalOutputs(g, f, in, int64(opts.Batch))
+	}
+	s.totalLoss(g, s.losses(g, f, in), false, objects)
 	s.predictions(g, f, func(Task) bool { return true })
 	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {

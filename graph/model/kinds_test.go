@@ -49,10 +49,13 @@ func tinyLegacy() model.Spec {
 	return s
 }
 
-// tinyLegacyNoProjection is tinyLegacy() without final_linear.
+// tinyLegacyNoProjection is tinyLegacy() without final_linear and
+// without the attention's linear_out (mha_config.out_proj false, as
+// Salt's legacy SubjetXbb).
 func tinyLegacyNoProjection() model.Spec {
 	s := tinyLegacy()
 	s.Encoder.OutDim = 0
+	s.Encoder.NoOutProj = true
 	return s
 }
 

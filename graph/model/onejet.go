@@ -41,9 +41,9 @@ import (
 // model option added later) makes Deploy build the reference graph from
 // forward instead, so that an option is never silently ignored.
 var oneJetFields = map[reflect.Type][]string{
-	reflect.TypeOf(Spec{}):             {"Name", "JetVars", "AttachVars", "GlobalVars", "Inputs", "EmbedDim", "Encoder", "Tasks"},
-	reflect.TypeOf(Input{}):            {"Name", "Vars", "MaxLen", "InitHidden", "Activation", "FinalActivation", "NoJetVars", "Dropout"},
-	reflect.TypeOf(nn.EncoderConfig{}): {"Kind", "Hidden", "Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "Dropout", "AttnDropout", "Training"},
+	reflect.TypeOf(Spec{}):             {"Name", "JetVars", "AttachVars", "GlobalVars", "Inputs", "EmbedDim", "Encoder", "Tasks", "MuP"},
+	reflect.TypeOf(Input{}):            {"Name", "Vars", "MaxLen", "InitHidden", "Activation", "FinalActivation", "NoJetVars", "Dropout", "MuP"},
+	reflect.TypeOf(nn.EncoderConfig{}): {"Kind", "Hidden", "Layers", "Heads", "DenseRatio", "Activation", "Registers", "OutDim", "NoFinalNorm", "NoOutProj", "Dropout", "AttnDropout", "Training", "MuP", "ReadoutMult"},
 	reflect.TypeOf(Task{}):             {"Name", "Kind", "Input", "Classes", "Targets", "Hidden", "Activation", "Weight", "ClassWeights", "HuberDelta", "OriginWeighting", "Loss", "Mean", "Dropout"},
 }
 
@@ -160,7 +160,12 @@ func (s *Spec) oneJetForward(g *graph.Graph, jets *graph.Tensor, feats []*graph.
 	if len(xs) > 1 {
 		x = g.Concat(0, xs...)
 	}
-	enc, pooled := s.oneJetEncode(g, x)
+	sj := *s
+	if sj.Encoder.MuP {
+		// The μP readout's factor, as encode sets it.
+		sj.Encoder.ReadoutMult = 1 / s.WidthMult()
+	}
+	enc, pooled := sj.oneJetEncode(g, x)
 	f := &forward{pooled: pooled, heads: map[string]*graph.Tensor{}}
 	f.seq = oneJetSplit(g, enc, xs, int64(s.Encoder.Appended()))
 	if len(s.GlobalVars) > 0 {
@@ -255,6 +260,12 @@ func oneJetEncoder(g *graph.Graph, name string, x *graph.Tensor, cfg nn.EncoderC
 		x = oneJetLayer(g, "layer"+strconv.Itoa(i), x, cfg)
 	}
 	if cfg.OutDim > 0 {
+		if cfg.MuP && cfg.ReadoutMult != 0 {
+			// μP's MuReadout: the input times output_mult/width_mult.
+			pop := g.Scope("out_proj")
+			x = g.Mul(x, g.ScalarLike(x, cfg.ReadoutMult))
+			pop()
+		}
 		x = linear2(g, "out_proj", x, cfg.OutDim)
 	}
 	if !cfg.NoFinalNorm {
@@ -267,7 +278,7 @@ func oneJetEncoder(g *graph.Graph, name string, x *graph.Tensor, cfg nn.EncoderC
 func oneJetLayer(g *graph.Graph, name string, x *graph.Tensor, cfg nn.EncoderConfig) *graph.Tensor {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
-	x = g.Add(x, oneJetAttention(g, "attn", layerNorm2(g, "attn_norm", x), int64(cfg.Heads)))
+	x = g.Add(x, oneJetAttention(g, "attn", layerNorm2(g, "attn_norm", x), int64(cfg.Heads), cfg.MuP))
 	pop := g.Scope("dense")
 	hid := nn.Activate(g, linear2(g, "0", layerNorm2(g, "norm", x), cfg.DenseRatio*int(d)), cfg.Activation)
 	f := linear2(g, "1", hid, int(d))
@@ -275,8 +286,9 @@ func oneJetLayer(g *graph.Graph, name string, x *graph.Tensor, cfg nn.EncoderCon
 	return g.Add(x, f)
 }
 
-// oneJetAttention is nn.SelfAttention on x [T, D] without a mask.
-func oneJetAttention(g *graph.Graph, name string, x *graph.Tensor, h int64) *graph.Tensor {
+// oneJetAttention is nn.SelfAttention on x [T, D] without a mask, with
+// μP's 1/d_h score scale when mup is set.
+func oneJetAttention(g *graph.Graph, name string, x *graph.Tensor, h int64, mup bool) *graph.Tensor {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
 	dh := d / h
@@ -284,12 +296,12 @@ func oneJetAttention(g *graph.Graph, name string, x *graph.Tensor, h int64) *gra
 	pop := g.Scope("in_proj")
 	w := g.ParamOf("weight", dt, graph.Shape{d, 3 * d}, graph.InitUniform(math.Sqrt(6/float64(4*d))))
 	b := g.ParamOf("bias", dt, graph.Shape{3 * d}, graph.InitZeros())
-	// 1/√d_h on the query columns of the weight and bias.
+	// 1/√d_h (μP: 1/d_h) on the query columns of the weight and bias.
 	scale := make([]float64, 3*d)
 	for i := range scale {
 		scale[i] = 1
 		if int64(i) < d {
-			scale[i] = 1 / math.Sqrt(float64(dh))
+			scale[i] = nn.AttentionScale(int(dh), mup)
 		}
 	}
 	sc := g.Const("query_scale", dt, graph.Shape{3 * d}, scale)

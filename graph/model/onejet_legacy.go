@@ -50,7 +50,7 @@ func oneJetLegacyEncoder(g *graph.Graph, name string, x *graph.Tensor, cfg nn.En
 func oneJetLegacyLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg nn.EncoderConfig) *graph.Tensor {
 	defer g.Scope(name)()
 	d := int(x.Dim(-1))
-	x = g.Add(x, oneJetLegacyAttention(g, "mha", layerNormAffine2(g, "norm1", x), bias, int64(cfg.Heads)))
+	x = g.Add(x, oneJetLegacyAttention(g, "mha", layerNormAffine2(g, "norm1", x), bias, int64(cfg.Heads), !cfg.NoOutProj))
 	h := layerNormAffine2(g, "norm2", x)
 	pop := g.Scope("dense")
 	sizes := append(append([]int{}, cfg.LegacyHidden(d)...), d)
@@ -65,9 +65,9 @@ func oneJetLegacyLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg n
 }
 
 // oneJetLegacyAttention is the legacy MultiheadAttention on x [T, D]
-// with the key bias [T]: 1/√d_head is folded into linear_q's weight and
-// bias.
-func oneJetLegacyAttention(g *graph.Graph, name string, x, bias *graph.Tensor, h int64) *graph.Tensor {
+// with the key bias [T], with its output projection linear_out where
+// outProj: 1/√d_head is folded into linear_q's weight and bias.
+func oneJetLegacyAttention(g *graph.Graph, name string, x, bias *graph.Tensor, h int64, outProj bool) *graph.Tensor {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
 	dh := d / h
@@ -85,6 +85,9 @@ func oneJetLegacyAttention(g *graph.Graph, name string, x, bias *graph.Tensor, h
 	scores := g.Add(g.MatMul(q, g.Transpose(k, 0, 2, 1)), bias) // [H, T, T]
 	o := g.MatMul(g.Softmax(scores, -1), v)                     // [H, T, dh]
 	o = g.Reshape(g.Transpose(o, 1, 0, 2), -1, d)               // [T, D]
+	if !outProj {
+		return o
+	}
 	return linear2(g, "linear_out", o, int(d))
 }
 

@@ -43,6 +43,7 @@ func TestOneJetMatchesReference(t *testing.T) {
 		{"no jet variables, three registers, heads without hidden layers", bare},
 		{"dropout, Mish, binary and L1 tasks", oneJetSalt()},
 		{"Salt's legacy encoder, empty jets included", tinyLegacy()},
+		{"Salt's legacy encoder without projections", tinyLegacyNoProjection()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := c.spec

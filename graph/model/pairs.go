@@ -48,7 +48,13 @@ type forwardOptions struct {
 // The logits are [B, T, T, 1]. The gradient sums over the chunks in
 // another order than over the whole batch, so it equals head's up to
 // float32 rounding.
-func pairHead(g *graph.Graph, name string, pooled, x *graph.Tensor, sizes []int, a nn.Activation) *graph.Tensor {
+//
+// With dropout p > 0 (training), every layer's input is dropped as Salt's
+// Dense drops it, the first layer's over the concatenation [g, x_i, x_j]
+// of each pair, with the masks of nn.PairDropoutMask. The first layer is
+// then computed on the pairs, (m_g⊙g)·W_g + (m_i⊙x_i)·W_i + (m_j⊙x_j)·W_j
+// + b, and the chunks are sized by its input width.
+func pairHead(g *graph.Graph, name string, pooled, x *graph.Tensor, sizes []int, a nn.Activation, p float64) *graph.Tensor {
 	defer g.Scope(name)()
 	dt := x.DType()
 	dp, dx := pooled.Dim(-1), x.Dim(-1)
@@ -57,15 +63,21 @@ func pairHead(g *graph.Graph, name string, pooled, x *graph.Tensor, sizes []int,
 	w := g.ParamOf("weight", dt, graph.Shape{dp + 2*dx, int64(sizes[0])}, graph.InitUniform(bound))
 	b := g.ParamOf("bias", dt, graph.Shape{int64(sizes[0])}, graph.InitUniform(bound))
 	ws := g.Split(w, 0, dp, dx, dx)
-	jet := g.Add(g.MatMul(g.Unsqueeze(pooled, 1, 2), ws[0]), b) // [B, 1, 1, H]
-	row := g.Add(jet, g.MatMul(g.Unsqueeze(x, 2), ws[1]))       // [B, T, 1, H]
-	col := g.MatMul(g.Unsqueeze(x, 1), ws[2])                   // [B, 1, T, H]
+	var row, col *graph.Tensor
+	if p == 0 {
+		jet := g.Add(g.MatMul(g.Unsqueeze(pooled, 1, 2), ws[0]), b) // [B, 1, 1, H]
+		row = g.Add(jet, g.MatMul(g.Unsqueeze(x, 2), ws[1]))        // [B, T, 1, H]
+		col = g.MatMul(g.Unsqueeze(x, 1), ws[2])                    // [B, 1, T, H]
+	}
 	pop()
 	weights, biases := pairLayers(g, sizes, dt)
 
 	width := int64(0)
 	for _, n := range sizes {
 		width = max(width, int64(n))
+	}
+	if p > 0 {
+		width = max(width, dp+2*dx)
 	}
 	batch, t := x.Dim(0), x.Dim(1)
 	chunk := pairChunkJets(t, width)
@@ -74,16 +86,43 @@ func pairHead(g *graph.Graph, name string, pooled, x *graph.Tensor, sizes []int,
 		lens = append(lens, min(chunk, batch-start))
 	}
 	rows, cols := []*graph.Tensor{row}, []*graph.Tensor{col}
-	if len(lens) > 1 {
+	pooleds, xs := []*graph.Tensor{pooled}, []*graph.Tensor{x}
+	switch {
+	case len(lens) == 1:
+	case p == 0:
 		rows, cols = g.Split(row, 0, lens...), g.Split(col, 0, lens...)
+	default:
+		pooleds, xs = g.Split(pooled, 0, lens...), g.Split(x, 0, lens...)
+	}
+	// uniforms[i][k] are the random inputs of layer i's dropout mask in
+	// chunk k.
+	var uniforms [][]nn.PairUniforms
+	if p > 0 {
+		uniforms = make([][]nn.PairUniforms, len(sizes))
+		for i := range sizes {
+			in := dp + 2*dx
+			if i > 0 {
+				in = int64(sizes[i-1])
+			}
+			uniforms[i] = nn.NewPairUniforms(g, "dropout/"+strconv.Itoa(i), batch, t, in).Split(g, lens...)
+		}
 	}
 	logits := make([]*graph.Tensor, len(lens))
 	for k := range lens {
 		pop := g.Scope("chunk" + strconv.Itoa(k))
 		first := len(g.Nodes())
-		h := g.Add(rows[k], cols[k])
+		var h *graph.Tensor
+		if p > 0 {
+			h = droppedFirstLayer(g, pooleds[k], xs[k], ws, b, nn.PairDropoutMask(g, uniforms[0][k], p, dt))
+		} else {
+			h = g.Add(rows[k], cols[k])
+		}
 		for i := 1; i < len(sizes); i++ {
-			h = g.Add(g.MatMul(nn.Activate(g, h, a), weights[i]), biases[i])
+			in := nn.Activate(g, h, a)
+			if p > 0 {
+				in = g.Mul(in, nn.PairDropoutMask(g, uniforms[i][k], p, dt))
+			}
+			h = g.Add(g.MatMul(in, weights[i]), biases[i])
 		}
 		var recompute []*graph.Tensor
 		for _, n := range g.Nodes()[first : len(g.Nodes())-1] {
@@ -97,6 +136,19 @@ func pairHead(g *graph.Graph, name string, pooled, x *graph.Tensor, sizes []int,
 		return logits[0]
 	}
 	return g.Concat(0, logits...)
+}
+
+// droppedFirstLayer is the first layer of a pair head on the dropped-out
+// concatenation of each pair, [m_g⊙g, m_i⊙x_i, m_j⊙x_j]·[W_g; W_i; W_j] + b,
+// for pooled [c, D_g], x [c, T, D_x] and mask [c, T, T, D_g + 2·D_x]: each
+// part through its rows of the weight, added in nn.ConcatLinear's order.
+func droppedFirstLayer(g *graph.Graph, pooled, x *graph.Tensor, ws []*graph.Tensor, b, mask *graph.Tensor) *graph.Tensor {
+	dp, dx := pooled.Dim(-1), x.Dim(-1)
+	m := g.Split(mask, 3, dp, dx, dx)
+	jet := g.MatMul(g.Mul(g.Unsqueeze(pooled, 1, 2), m[0]), ws[0]) // [c, T, T, H]
+	h := g.Add(jet, b)
+	h = g.Add(h, g.MatMul(g.Mul(g.Unsqueeze(x, 2), m[1]), ws[1]))
+	return g.Add(h, g.MatMul(g.Mul(g.Unsqueeze(x, 1), m[2]), ws[2]))
 }
 
 // pairLayers declares the parameters of the pair MLP's layers after the

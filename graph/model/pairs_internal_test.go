@@ -37,7 +37,7 @@ func pairGradient(t *testing.T, s Spec, batch int, chunk, recompute bool) *graph
 	if recompute {
 		recomputeLayers(g, "encoder/layer", s.Encoder.Layers)
 	}
-	total := s.totalLoss(g, s.losses(g, f, in), false)
+	total := s.totalLoss(g, s.losses(g, f, in), false, nil)
 	s.predictions(g, f, func(Task) bool { return true })
 	if _, err := optim.BuildGradient(g, total, optim.Step{Optimizer: optim.DefaultAdamW(), Master: graph.Float32}); err != nil {
 		t.Fatal(err)

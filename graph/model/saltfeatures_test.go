@@ -305,7 +305,6 @@ func TestSaltFeaturesRefused(t *testing.T) {
 		{"L1 on a classification", func(s *model.Spec) { s.Tasks[1].Loss = model.L1Loss }, "L1 loss is for"},
 		{"BCE on a regression", func(s *model.Spec) { s.Tasks[3].Loss = model.BCELoss }, "binary cross-entropy is for classification"},
 		{"entry mean on vertexing", func(s *model.Spec) { s.Tasks[2].Mean = model.EntryMean }, "no entry mean"},
-		{"dropout on vertexing", func(s *model.Spec) { s.Tasks[2].Dropout = 0.1 }, "every pair"},
 		{"dropout of 1", func(s *model.Spec) { s.Inputs[0].Dropout = 1 }, "init net dropout 1 is outside"},
 		{"unknown mean", func(s *model.Spec) { s.Tasks[0].Mean = "median" }, "unknown loss mean"},
 	} {

@@ -62,6 +62,12 @@ type Spec struct {
 	// LossMode is how the task losses combine into the loss training
 	// minimises.
 	LossMode LossMode
+	// MuP, when set, holds the base widths of Salt's μP parametrisation
+	// (Salt's mup_config), which a μP encoder needs (see MuP).
+	MuP *MuP
+	// Objects, when set, is Salt's MaskFormer object decoder, whose
+	// losses are added to the tasks' (see objects.go).
+	Objects *Objects
 }
 
 // LossMode is how the task losses combine.
@@ -97,6 +103,9 @@ type Input struct {
 	// each of the init net's linear layers, as Salt's Dense applies
 	// dense_config.dropout (0: none; no effect outside training).
 	Dropout float64
+	// MuP initialises the init net as Salt's Dense with mup does:
+	// weights N(0, 1/fan_out), biases zero.
+	MuP bool
 }
 
 // JetInit is the init net of a jet-only model: a dense network from the
@@ -111,6 +120,8 @@ type JetInit struct {
 	FinalActivation nn.Activation
 	// Dropout is the init net's dropout, as Input's.
 	Dropout float64
+	// MuP is Salt's μP initialisation, as Input's.
+	MuP bool
 }
 
 // Pooling is how constituents are pooled into the jet representation.
@@ -381,7 +392,13 @@ func (s *Spec) Validate() error {
 	if err := s.validateEncoder(); err != nil {
 		return err
 	}
+	if err := s.validateMuP(); err != nil {
+		return err
+	}
 	if err := s.validateEdges(); err != nil {
+		return err
+	}
+	if err := s.validateObjects(); err != nil {
 		return err
 	}
 	if err := s.validateConditioning(); err != nil {
@@ -490,8 +507,6 @@ func (s *Spec) validateLoss(t Task) error {
 		return fmt.Errorf("model %s: task %s: vertexing divides by the number of true pairs, as Salt's; it has no entry mean", s.Name, t.Name)
 	case t.Dropout < 0 || t.Dropout >= 1:
 		return fmt.Errorf("model %s: task %s: dropout %g is outside [0, 1)", s.Name, t.Name, t.Dropout)
-	case t.Dropout > 0 && t.Kind == Vertexing:
-		return fmt.Errorf("model %s: task %s: dropout on a vertexing head would need a mask over every pair of constituents", s.Name, t.Name)
 	}
 	return nil
 }
@@ -568,6 +583,8 @@ func (s *Spec) validateEncoder() error {
 		return fmt.Errorf("model %s: encoder drop_path %g is outside [0, 1)", s.Name, e.DropPath)
 	case e.LayerScale < 0:
 		return fmt.Errorf("model %s: encoder ls_init %g is negative (0: no LayerScale)", s.Name, e.LayerScale)
+	case e.NoOutProj && e.Kind != nn.LegacyKind:
+		return fmt.Errorf("model %s: Salt's Transformer always projects the attention's output; only the legacy encoder may leave it out", s.Name)
 	case e.Norm != nn.LayerNormKind && e.Norm != nn.RMSNormKind:
 		return fmt.Errorf("model %s: unknown encoder norm %q", s.Name, e.Norm)
 	case e.NormType != nn.PreNorm && e.NormType != nn.PostNorm && e.NormType != nn.HybridNorm:

@@ -53,6 +53,7 @@ type attention struct {
 	training      bool
 	qkNorm, vNorm bool // RMSNorm of each head's queries and keys, and values
 	updateEdges   bool // return edges updated from the scores (edge attention)
+	mup           bool // μP: 1/d_h score scale and μP initialisation
 }
 
 // selfAttention is SelfAttention, and with edge features (edge not nil)
@@ -68,18 +69,26 @@ func selfAttention(g *graph.Graph, name string, x, bias, edge *graph.Tensor, a a
 	}
 	dh := d / h
 	dt := x.DType()
+	if a.mup && edge != nil {
+		g.Errorf("μP attention with edge features is not built")
+		return x, edge
+	}
 	{
 		pop := g.Scope("in_proj")
 		// Xavier-uniform over the fused [D, 3D] projection and a zero bias,
 		// as Salt's Attention.reset_parameters draws them.
-		w := g.ParamOf("weight", dt, graph.Shape{d, 3 * d}, graph.InitUniform(math.Sqrt(6/float64(4*d))))
+		init := graph.InitUniform(math.Sqrt(6 / float64(4*d)))
+		if a.mup {
+			init = muPInProjInit(d, dh)
+		}
+		w := g.ParamOf("weight", dt, graph.Shape{d, 3 * d}, init)
 		b := g.ParamOf("bias", dt, graph.Shape{3 * d}, graph.InitZeros())
 		x = g.Add(g.MatMul(x, w), b)
 		pop()
 	}
 	qkv := g.Split(x, -1, d, d, d)
 	split := func(t *graph.Tensor) *graph.Tensor { return g.Reshape(t, 0, 0, h, dh) }
-	scale := g.Scalar(dt, 1/math.Sqrt(float64(dh)))
+	scale := g.Scalar(dt, AttentionScale(int(dh), a.mup))
 	var q, k, v *graph.Tensor
 	if a.qkNorm {
 		// Salt's do_qk_norm: RMSNorm over each head's features, before the
@@ -125,8 +134,45 @@ func selfAttention(g *graph.Graph, name string, x, bias, edge *graph.Tensor, a a
 	if edge != nil {
 		return lin0(g, "out_proj", o, int(d)), edgeOut
 	}
+	if a.mup {
+		return linearInit(g, "out_proj", o, int(d), graph.InitNormal(1/math.Sqrt(float64(d))), graph.InitZeros()), edgeOut
+	}
 	return Linear(g, "out_proj", o, int(d), true), edgeOut
 }
+
+// AttentionScale is the factor of the attention scores for heads of
+// width dh: 1/√dh, or 1/dh in μP (Salt's Attention with mup).
+func AttentionScale(dh int, mup bool) float64 {
+	if mup {
+		return 1 / float64(dh)
+	}
+	return 1 / math.Sqrt(float64(dh))
+}
+
+// muPInProjInit is Salt's μP initialisation of the fused input projection
+// [D, 3D] (stored input-major): N(0, 1/d_h) for the key and value columns,
+// zero for the query columns, the first D of each row.
+func muPInProjInit(d, dh int64) graph.Init {
+	return graph.InitNormalZeroLead(1/math.Sqrt(float64(dh)), 3*d, d)
+}
+
+// linearInit is Linear with the given initialisations of its weight and
+// bias.
+func linearInit(g *graph.Graph, name string, x *graph.Tensor, out int, w, b graph.Init) *graph.Tensor {
+	defer g.Scope(name)()
+	weight := g.ParamOf("weight", x.DType(), graph.Shape{x.Dim(-1), int64(out)}, w)
+	bias := g.ParamOf("bias", x.DType(), graph.Shape{int64(out)}, b)
+	return g.Add(g.MatMul(x, weight), bias)
+}
+
+// muPDenseInit is Salt's μP initialisation of a Dense or feed-forward
+// linear layer with out outputs: N(0, 1/out) (1/√fan_out the standard
+// deviation, as Salt draws it), the bias zero.
+func muPDenseInit(out int) graph.Init { return graph.InitNormal(1 / math.Sqrt(float64(out))) }
+
+// MuPDenseInit returns Salt's μP initialisation of the weight of a linear
+// layer with out outputs in a Dense with mup (its bias is zero).
+func MuPDenseInit(out int) graph.Init { return muPDenseInit(out) }
 
 // lin0 is Linear with a zero-initialised bias.
 func lin0(g *graph.Graph, name string, x *graph.Tensor, out int) *graph.Tensor {
@@ -190,8 +236,9 @@ const (
 type EncoderConfig struct {
 	// Kind is the architecture: Salt's Transformer (the default) or its
 	// legacy TransformerEncoder (LegacyKind), which reads Layers, Heads,
-	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer and
-	// Hidden or DenseRatio; the other settings must keep their zero values.
+	// Activation, OutDim, Dropout, AttnDropout, Training, BeforeLayer,
+	// NoOutProj and Hidden or DenseRatio; the other settings must keep
+	// their zero values.
 	Kind EncoderKind
 	// Hidden are the hidden layer sizes of the legacy encoder's dense
 	// block (Salt's dense_config.hidden_layers; nil: one of DenseRatio
@@ -204,9 +251,13 @@ type EncoderConfig struct {
 	Registers   int        // learnable register tokens appended to every sequence
 	OutDim      int        // size of the output projection (0: none; the output keeps the embedding size)
 	NoFinalNorm bool       // skip the LayerNorm at the encoder's output
-	Dropout     float64    // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
-	AttnDropout float64    // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
-	Training    bool       // build training-time dropout
+	// NoOutProj leaves out the legacy attention's output projection
+	// (linear_out; Salt's mha_config.out_proj false): the heads'
+	// concatenated outputs are the attention's output.
+	NoOutProj   bool
+	Dropout     float64 // dropout probability on the feed-forward net's hidden layer (Salt's dense_kwargs.dropout)
+	AttnDropout float64 // dropout probability on the attention weights (Salt's attn_kwargs.dropout)
+	Training    bool    // build training-time dropout
 	// Gated makes the feed-forward net a gated linear unit (Salt's
 	// dense_kwargs.gated): Linear(D→2·ratio·D) split in two halves a and
 	// b, activation(a)·b, dropout, Linear(ratio·D→D).
@@ -231,6 +282,19 @@ type EncoderConfig struct {
 	// updates them (Salt's update_edges).
 	EdgeDim     int
 	UpdateEdges bool
+	// MuP builds the encoder in Salt's μP parametrisation (Salt's
+	// Transformer mup, Yang et al. 2022, arXiv:2203.03466): attention
+	// scores scaled by 1/d_h instead of 1/√d_h; the query projection
+	// initialised to zero, the key and value projections N(0, 1/d_h), the
+	// attention's output projection N(0, 1/D) and the feed-forward
+	// layers N(0, 1/fan_out), all biases zero; and the output projection
+	// a MuReadout, initialised to zero, whose input is multiplied by
+	// ReadoutMult. It needs OutDim and no edge features.
+	MuP bool
+	// ReadoutMult multiplies the input of the μP output projection: the
+	// mup package's output_mult / width_mult, where width_mult is the
+	// embedding width over the base width (0 means 1).
+	ReadoutMult float64
 	// BeforeLayer, when set, transforms the sequence before each layer
 	// (Salt's featurewise transformations of the encoder layers); it is
 	// called with the layer's index.
@@ -314,7 +378,7 @@ func EdgeEncoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, 
 func encoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, cfg EncoderConfig, depth int) (*graph.Tensor, *graph.Tensor) {
 	defer g.Scope(name)()
 	d := int(x.Dim(-1))
-	a := attention{heads: cfg.Heads, dropout: cfg.AttnDropout, training: cfg.Training, qkNorm: cfg.QKNorm, vNorm: cfg.VNorm, updateEdges: cfg.UpdateEdges}
+	a := attention{heads: cfg.Heads, dropout: cfg.AttnDropout, training: cfg.Training, qkNorm: cfg.QKNorm, vNorm: cfg.VNorm, updateEdges: cfg.UpdateEdges, mup: cfg.MuP}
 	blockNorm := cfg.NormType
 	if cfg.NormType == HybridNorm {
 		// Salt's hybrid layers normalise queries, keys and values, and only
@@ -339,14 +403,20 @@ func encoderLayer(g *graph.Graph, name string, x, bias, edge *graph.Tensor, cfg 
 	pop := g.Scope("dense")
 	x = cfg.residual(g, "", "norm", x, blockNorm, func(h *graph.Tensor) *graph.Tensor {
 		hidden := cfg.DenseRatio * d
+		lin := func(name string, x *graph.Tensor, out int) *graph.Tensor {
+			if cfg.MuP {
+				return linearInit(g, name, x, out, muPDenseInit(out), graph.InitZeros())
+			}
+			return Linear(g, name, x, out, true)
+		}
 		if cfg.Gated {
-			ab := g.Split(Linear(g, "0", h, 2*hidden, true), -1, int64(hidden), int64(hidden))
+			ab := g.Split(lin("0", h, 2*hidden), -1, int64(hidden), int64(hidden))
 			h = g.Mul(Activate(g, ab[0], cfg.Activation), ab[1])
 		} else {
-			h = Activate(g, Linear(g, "0", h, hidden, true), cfg.Activation)
+			h = Activate(g, lin("0", h, hidden), cfg.Activation)
 		}
 		h = Dropout(g, "dropout", h, cfg.Dropout, cfg.Training)
-		return Linear(g, "1", h, d, true)
+		return lin("1", h, d)
 	})
 	pop()
 	return x, edge
@@ -424,13 +494,32 @@ func EdgeEncoder(g *graph.Graph, name string, x, valid, edge *graph.Tensor, cfg 
 		}
 		x, edge = encoderLayer(g, "layer"+strconv.Itoa(i), x, bias, edge, cfg, i)
 	}
-	if cfg.OutDim > 0 {
+	switch {
+	case cfg.MuP && cfg.OutDim > 0:
+		x = muReadout(g, "out_proj", x, cfg.OutDim, cfg.ReadoutMult)
+	case cfg.MuP:
+		g.Errorf("a μP encoder needs an output projection (out_dim), the last layer of its μP part")
+	case cfg.OutDim > 0:
 		x = Linear(g, "out_proj", x, cfg.OutDim, true)
 	}
 	if !cfg.NoFinalNorm {
 		x = cfg.norm(g, "out_norm", x)
 	}
 	return x, bias
+}
+
+// muReadout is the mup package's MuReadout as Salt's μP Transformer
+// makes its output projection: a linear layer, weight and bias
+// initialised to zero, whose input is multiplied by mult (output_mult /
+// width_mult; 0 means 1).
+func muReadout(g *graph.Graph, name string, x *graph.Tensor, out int, mult float64) *graph.Tensor {
+	if mult == 0 {
+		mult = 1
+	}
+	pop := g.Scope(name)
+	x = g.Mul(x, g.ScalarLike(x, mult))
+	pop()
+	return linearInit(g, name, x, out, graph.InitZeros(), graph.InitZeros())
 }
 
 // AttentionPool is Salt's global attention pooling over x [B, T, D]:

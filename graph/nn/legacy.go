@@ -129,7 +129,8 @@ func legacyLayer(g *graph.Graph, name string, x, bias *graph.Tensor, cfg Encoder
 // ScaledDotProductAttention: q, k and v from separate nn.Linear layers,
 // scores q·kᵀ/√d_h per head, dropout on the scores (before the softmax,
 // as ScaledDotProductAttention applies it), the padded keys masked, the
-// softmax's weights applied to v, and the output Linear.
+// softmax's weights applied to v, and the output Linear unless
+// cfg.NoOutProj.
 func legacyAttention(g *graph.Graph, name string, x, bias *graph.Tensor, cfg EncoderConfig) *graph.Tensor {
 	defer g.Scope(name)()
 	d := x.Dim(-1)
@@ -150,6 +151,9 @@ func legacyAttention(g *graph.Graph, name string, x, bias *graph.Tensor, cfg Enc
 	}
 	o := g.MatMul(g.Softmax(scores, -1), v)            // [B,H,T,dh]
 	o = g.Reshape(g.Transpose(o, 0, 2, 1, 3), 0, 0, d) // [B,T,D]
+	if cfg.NoOutProj {
+		return o
+	}
 	return Linear(g, "linear_out", o, int(d), true)
 }
 

@@ -52,6 +52,29 @@ func (o AdamW) Update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tens
 // momentum, of p's type, and also enters the bias correction 1 − β₁ᵗ, as
 // torch.optim.AdamW reads the β₁ its param group holds at each step.
 func (o AdamW) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, beta1 *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	return o.update(g, p, grad, state, lr, lr, step, beta1)
+}
+
+// UpdateScaled implements ScaledOptimizer: each element is updated as in
+// a param group of its own with learning rate lr·lrMult and weight decay
+// λ·decayMult, as torch.optim.AdamW updates the groups of mup's MuAdamW:
+// the Adam step with lr·lrMult, the decay with lr·lrMult·λ·decayMult.
+func (o AdamW) UpdateScaled(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, beta1, lrMult, decayMult *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
+	stepLR, decayLR := lr, lr
+	if lrMult != nil {
+		stepLR = g.Mul(lr, lrMult)
+		decayLR = stepLR
+	}
+	if decayMult != nil {
+		decayLR = g.Mul(stepLR, decayMult)
+	}
+	return o.update(g, p, grad, state, stepLR, decayLR, step, beta1)
+}
+
+// update is AdamW's update with the learning rate of the Adam step,
+// stepLR, and that of the weight decay, decayLR, each a scalar or a
+// vector of p's size.
+func (o AdamW) update(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, stepLR, decayLR, step, beta1 *graph.Tensor) (*graph.Tensor, []*graph.Tensor) {
 	defer g.Scope("adamw")()
 	c := func(v float64) *graph.Tensor { return g.ScalarLike(p, v) }
 	m := g.Add(g.Mul(state[0], beta1), g.Mul(grad, g.Sub(c(1), beta1)))
@@ -59,11 +82,11 @@ func (o AdamW) UpdateWithMomentum(g *graph.Graph, p, grad *graph.Tensor, state [
 	// Scalars first: the bias corrections and the step size.
 	bc1 := g.Sub(c(1), g.Pow(beta1, step))
 	bc2 := g.Sub(c(1), g.Pow(c(o.Beta2), step))
-	stepSize := g.Div(lr, bc1)
+	stepSize := g.Div(stepLR, bc1)
 	denom := g.Add(g.Div(g.Sqrt(v), g.Sqrt(bc2)), c(o.Eps))
 	decayed := p
 	if o.WeightDecay != 0 {
-		decayed = g.Mul(p, g.Sub(c(1), g.Mul(lr, c(o.WeightDecay))))
+		decayed = g.Mul(p, g.Sub(c(1), g.Mul(decayLR, c(o.WeightDecay))))
 	}
 	newP := g.Sub(decayed, g.Mul(stepSize, g.Div(m, denom)))
 	return newP, []*graph.Tensor{m, v}
@@ -175,6 +198,73 @@ type MomentumOptimizer interface {
 // SlotsWithMomentum implements MomentumOptimizer.
 func (o AdamW) SlotsWithMomentum() []string { return o.Slots() }
 
+// ScaledOptimizer is a MomentumOptimizer that scales the learning rate and
+// the weight decay of each parameter by its own factors (Step.Scales).
+type ScaledOptimizer interface {
+	MomentumOptimizer
+	// UpdateScaled is UpdateWithMomentum with lrMult multiplying the
+	// learning rate of each element's step and decayMult that of its
+	// weight decay, both vectors of p's size and type; nil means 1
+	// everywhere.
+	UpdateScaled(g *graph.Graph, p, grad *graph.Tensor, state []*graph.Tensor, lr, step, momentum, lrMult, decayMult *graph.Tensor) (newP *graph.Tensor, newState []*graph.Tensor)
+	// Momentum is the momentum coefficient UpdateScaled is given when
+	// the schedule does not cycle it.
+	Momentum() float64
+}
+
+// Momentum implements ScaledOptimizer: β₁.
+func (o AdamW) Momentum() float64 { return o.Beta1 }
+
+// ParamScale are the factors of one parameter's learning rate and weight
+// decay.
+type ParamScale struct {
+	// LR multiplies the parameter's learning rate (of its step and of
+	// its decay, as a param group's lr).
+	LR float64
+	// WeightDecay multiplies the weight decay λ (the decay per step is
+	// lr·LR·λ·WeightDecay).
+	WeightDecay float64
+}
+
+// MuAdamWScale is the scale mup's MuAdamW gives a matrix-like parameter
+// of width multiplier w: the learning rate over w and the weight decay
+// times w (mup's default, decoupled_wd false), so that AdamW's decay per
+// step, lr·λ, is unchanged.
+func MuAdamWScale(w float64) ParamScale { return ParamScale{LR: 1 / w, WeightDecay: w} }
+
+// allOnes reports whether every element of v is 1.
+func allOnes(v []float64) bool {
+	for _, x := range v {
+		if x != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// scaleVectors returns the per-element factors of the learning rate and
+// the weight decay over the flat parameters, 1 where scales says nothing.
+func scaleVectors(params []graph.ParamSlot, size int64, scales map[string]ParamScale) (lr, decay []float64, err error) {
+	lr, decay = make([]float64, size), make([]float64, size)
+	names := map[string]bool{}
+	for _, p := range params {
+		names[p.Name] = true
+		sc, ok := scales[p.Name]
+		if !ok {
+			sc = ParamScale{LR: 1, WeightDecay: 1}
+		}
+		for i := p.Offset; i < p.Offset+p.Size; i++ {
+			lr[i], decay[i] = sc.LR, sc.WeightDecay
+		}
+	}
+	for name := range scales {
+		if !names[name] {
+			return nil, nil, fmt.Errorf("optim: scale for parameter %q, which the model does not have", name)
+		}
+	}
+	return lr, decay, nil
+}
+
 // SlotsWithMomentum implements MomentumOptimizer: the buffer exists even
 // where o.Momentum is 0, since the input sets the coefficient.
 func (SGD) SlotsWithMomentum() []string { return []string{"momentum_buffer"} }
@@ -242,6 +332,11 @@ type Step struct {
 	// schedule that cycles it (PyTorch's OneCycleLR with cycle_momentum).
 	// The optimizer must be a MomentumOptimizer.
 	CycleMomentum bool
+	// Scales multiplies the learning rate and the weight decay of the
+	// parameters it names (mup's MuAdamW; see MuAdamWScale). The factors
+	// are constants of the update graph. The optimizer must be a
+	// ScaledOptimizer.
+	Scales map[string]ParamScale
 }
 
 // Names of the training step's inputs and outputs besides the model's own.
@@ -425,7 +520,32 @@ func update(g *graph.Graph, flat, grad, scale *graph.Tensor, cfg Step, layout *L
 	}
 	var newP *graph.Tensor
 	var newState []*graph.Tensor
-	if cfg.CycleMomentum {
+	if len(cfg.Scales) > 0 {
+		so, ok := cfg.Optimizer.(ScaledOptimizer)
+		if !ok {
+			return fmt.Errorf("optim: %T cannot scale the learning rate per parameter", cfg.Optimizer)
+		}
+		lrv, decayv, err := scaleVectors(layout.Params, layout.Size, cfg.Scales)
+		if err != nil {
+			return err
+		}
+		pop := g.Scope("param_scale")
+		var lrMult, decayMult *graph.Tensor
+		if !allOnes(lrv) {
+			lrMult = g.Const("lr", master, flat.Shape(), lrv)
+		}
+		if !allOnes(decayv) {
+			decayMult = g.Const("weight_decay", master, flat.Shape(), decayv)
+		}
+		pop()
+		var momentum *graph.Tensor
+		if cfg.CycleMomentum {
+			momentum = g.Input(MomentumInput, master, graph.Shape{})
+		} else {
+			momentum = g.ScalarLike(flat, so.Momentum())
+		}
+		newP, newState = so.UpdateScaled(g, flat, grad, state, lr, step, momentum, lrMult, decayMult)
+	} else if cfg.CycleMomentum {
 		momentum := g.Input(MomentumInput, master, graph.Shape{})
 		newP, newState = cfg.Optimizer.(MomentumOptimizer).UpdateWithMomentum(g, flat, grad, state, lr, step, momentum)
 	} else {

@@ -12,7 +12,7 @@
 #  2. throughput: salt-ort bench on CUDA, batch 1000 and 4000, fp32, bf16 and
 #     fp16, with and without CUDA graphs, beside gn2_reference.py (eager fp32,
 #     bf16 autocast, torch.compile bf16, batch 4000): each must run and print
-#     its jets/s (the figures are for the README, not judged here);
+#     its jets/s (the figures are for docs/performance.md, not judged here);
 #  3. the CPU anchor of issue 5: both at 2 threads, batch 100, the same;
 #  4. mixed precision: gn2-small's validation losses after 2 epochs in bf16
 #     and fp16 each within MIXED_TOL (3 %) relative of fp32's, every loss

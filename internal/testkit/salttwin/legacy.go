@@ -9,6 +9,7 @@ type Legacy struct {
 	Dropout     float64 // dense_config.dropout, before each Linear
 	Activation  string  // dense_config.activation
 	AttnDropout float64 // ScaledDotProductAttention's dropout
+	NoOutProj   bool    // mha_config.out_proj false: no linear_out
 }
 
 // BuildLegacy is Build with Salt's legacy TransformerEncoder in place of
@@ -36,6 +37,9 @@ func legacySpec(l Legacy, spec map[string]any) map[string]any {
 	}
 	if l.Activation != "" {
 		spec["legacy_activation"] = l.Activation
+	}
+	if l.NoOutProj {
+		spec["legacy_out_proj"] = false
 	}
 	return spec
 }

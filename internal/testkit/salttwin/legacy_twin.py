@@ -24,6 +24,8 @@ The spec has salt_twin.py's keys (registers is ignored) and
   legacy_dropout     the dense block's dropout (before each Linear)
   legacy_activation  the dense block's activation
   legacy_attn_dropout  ScaledDotProductAttention's dropout on the scores
+  legacy_out_proj    mha_config.out_proj (default true): false leaves out
+                     linear_out, registered as a None buffer as Salt does
 """
 import json
 import os
@@ -77,7 +79,7 @@ class ScaledDotProductAttention(nn.Module):
 
 
 class MultiheadAttention(nn.Module):
-    def __init__(self, embed_dim, num_heads, attn_dropout):
+    def __init__(self, embed_dim, num_heads, attn_dropout, out_proj):
         super().__init__()
         self.num_heads, self.head_dim = num_heads, embed_dim // num_heads
         self.scale = self.head_dim ** 0.5
@@ -86,7 +88,10 @@ class MultiheadAttention(nn.Module):
         self.linear_q = nn.Linear(embed_dim, embed_dim)
         self.linear_k = nn.Linear(embed_dim, embed_dim)
         self.linear_v = nn.Linear(embed_dim, embed_dim)
-        self.linear_out = nn.Linear(embed_dim, embed_dim)
+        if out_proj:
+            self.linear_out = nn.Linear(embed_dim, embed_dim)
+        else:
+            self.register_buffer("linear_out", None)
 
     def forward(self, x, pad):
         b, n, d = x.shape
@@ -94,14 +99,14 @@ class MultiheadAttention(nn.Module):
         q, k, v = split(self.linear_q(x)), split(self.linear_k(x)), split(self.linear_v(x))
         # a padded query or key masks the pair (Salt's merge_masks)
         mask = pad.unsqueeze(-1) | pad.unsqueeze(-2)
-        out = self.attention(q, k, self.scale, mask) @ v
-        return self.linear_out(out.transpose(1, 2).reshape(b, n, d))
+        out = (self.attention(q, k, self.scale, mask) @ v).transpose(1, 2).reshape(b, n, d)
+        return out if self.linear_out is None else self.linear_out(out)
 
 
 class TransformerEncoderLayer(nn.Module):
-    def __init__(self, embed_dim, num_heads, hidden, activation, dropout, attn_dropout):
+    def __init__(self, embed_dim, num_heads, hidden, activation, dropout, attn_dropout, out_proj):
         super().__init__()
-        self.mha = MultiheadAttention(embed_dim, num_heads, attn_dropout)
+        self.mha = MultiheadAttention(embed_dim, num_heads, attn_dropout, out_proj)
         self.dense = LegacyDense(embed_dim, hidden, activation, dropout)
         self.norm1 = nn.LayerNorm(embed_dim)
         self.norm2 = nn.LayerNorm(embed_dim)
@@ -112,11 +117,12 @@ class TransformerEncoderLayer(nn.Module):
 
 
 class TransformerEncoder(nn.Module):
-    def __init__(self, num_layers, embed_dim, out_dim, num_heads, hidden, activation, dropout, attn_dropout):
+    def __init__(self, num_layers, embed_dim, out_dim, num_heads, hidden, activation, dropout, attn_dropout,
+                 out_proj=True):
         super().__init__()
         self.featurewise = nn.ModuleList()
         self.layers = nn.ModuleList([
-            TransformerEncoderLayer(embed_dim, num_heads, hidden, activation, dropout, attn_dropout)
+            TransformerEncoderLayer(embed_dim, num_heads, hidden, activation, dropout, attn_dropout, out_proj)
             for _ in range(num_layers)])
         self.final_norm = nn.LayerNorm(embed_dim)
         self.out_dim = out_dim
@@ -160,7 +166,8 @@ def legacy_model(s):
     m = st.SaltModel(dict(s, registers=1))
     m.encoder = TransformerEncoder(
         s["layers"], s["embed"], s["out_dim"], s["heads"], hidden_layers(s),
-        s.get("legacy_activation", "ReLU"), s.get("legacy_dropout", 0.0), s.get("legacy_attn_dropout", 0.0))
+        s.get("legacy_activation", "ReLU"), s.get("legacy_dropout", 0.0), s.get("legacy_attn_dropout", 0.0),
+        s.get("legacy_out_proj", True))
     m.pool_net = GlobalAttentionPooling(s["out_dim"] or s["embed"])
     return m
 
@@ -182,7 +189,8 @@ def salt_config(s):
     c["model"]["model"]["init_args"]["encoder"] = {
         "class_path": "salt.models.TransformerEncoder", "init_args": {
             "embed_dim": s["embed"], "num_layers": s["layers"],
-            "mha_config": {"num_heads": s["heads"], "attention": attention},
+            "mha_config": {"num_heads": s["heads"], "attention": attention,
+                           "out_proj": s.get("legacy_out_proj", True)},
             "dense_config": dense, "context_dim": 0, "out_dim": s["out_dim"],
             "edge_embed_dim": 0, "update_edges": False, "mup": False}}
     return c

@@ -1,0 +1,228 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/graph/optim"
+)
+
+// Objects is Salt's MaskFormer object decoder (salt.models.maskformer):
+// nn.MaskDecoder on the encoded constituents of one input group, whose
+// object predictions are matched to the truth objects jet by jet (in Go,
+// between the forward pass and the loss: ObjectCost, then the
+// ObjectAssignmentInput of the training step) and trained with Salt's
+// MaskFormerLoss. The decoder is a branch of its own: the pooling and the
+// task heads read the encoder's output, as in Salt.
+type Objects struct {
+	// Decoder configures the decoder; Decoder.Classes is NumClasses + 1.
+	Decoder nn.MaskDecoderConfig
+	// Input is the constituent group the objects' masks are over (Salt's
+	// data.mf_config.constituent.name).
+	Input string
+	// Slots is the number of truth object slots per jet, which Salt's
+	// loss requires to equal the number of objects (Decoder.Objects).
+	// NumClasses is the number of object classes; class NumClasses is no
+	// object.
+	NumClasses int
+	// NullClassWeight is the weight of the no-object class in the object
+	// class cross-entropy (Salt's null_class_weight; the others weigh 1).
+	NullClassWeight float64
+	// LossWeights weigh the loss terms, MatcherWeights the matching costs
+	// (Salt's loss_weights and matcher_weights).
+	LossWeights, MatcherWeights nn.MaskFormerWeights
+}
+
+// The MaskFormer graph inputs and outputs.
+const (
+	// ObjectClassInput is the int64 [B, M] class index of each truth
+	// object slot: 0…NumClasses-1, NumClasses for an empty slot (and for
+	// every slot of a padding row). The valid slots come first.
+	ObjectClassInput = "objects/class"
+	// ObjectMaskInput is the bool [B, M, T] target mask: whether
+	// constituent t belongs to truth object m (Salt's build_target_masks).
+	ObjectMaskInput = "objects/masks"
+	// ObjectAssignmentInput is the float32 [B, M, M] one-hot assignment of
+	// the training step: row m of jet b has its 1 at the predicted object
+	// matched to truth slot m (matching.Solver.MatchObjects' permutation).
+	ObjectAssignmentInput = "objects/assignment"
+	// ObjectCostOutput is the float32 [B, M, M] matching cost of ObjectCost,
+	// [jet][predicted object][truth slot] as Salt's get_batch_cost lays
+	// it out; entries of empty truth slots are not meaningful.
+	ObjectCostOutput = "objects/cost"
+	// ObjectClassProbsOutput and ObjectMasksOutput are the object class
+	// probabilities [B, M, C] and mask logits [B, M, T] (the objects'
+	// predictions, before matching).
+	ObjectClassProbsOutput = "objects/class_probs"
+	ObjectMasksOutput      = "objects/masks_logits"
+)
+
+// The names of the MaskFormer loss terms, as Salt logs them.
+const (
+	ObjectClassCE = "object_class_ce"
+	ObjectMaskCE  = "mask_ce"
+	ObjectDice    = "mask_dice"
+)
+
+// ObjectLossOutput names the scalar output of one MaskFormer loss term,
+// weighted by its loss weight as Salt's MaskFormerLoss returns it.
+func ObjectLossOutput(term string) string { return "loss/objects/" + term }
+
+// ObjectLossTerms are the loss terms the training step computes: the
+// object class cross-entropy always (Salt's "labels" loss), the mask terms
+// with a positive weight.
+func (o *Objects) ObjectLossTerms() []string {
+	terms := []string{ObjectClassCE}
+	if o.LossWeights.MaskCE > 0 {
+		terms = append(terms, ObjectMaskCE)
+	}
+	if o.LossWeights.MaskDice > 0 {
+		terms = append(terms, ObjectDice)
+	}
+	return terms
+}
+
+// validateObjects checks the object decoder against the model.
+func (s *Spec) validateObjects() error {
+	o := s.Objects
+	if o == nil {
+		return nil
+	}
+	switch {
+	case s.groupIndex(o.Input) < 0:
+		return fmt.Errorf("model %s: mask decoder: its constituents %q are not an input", s.Name, o.Input)
+	case o.NumClasses < 1 || o.Decoder.Classes != o.NumClasses+1:
+		return fmt.Errorf("model %s: mask decoder: %d object classes and a class net of %d outputs: want num_classes + 1", s.Name, o.NumClasses, o.Decoder.Classes)
+	case o.Decoder.Objects < 1 || o.Decoder.Layers < 1:
+		return fmt.Errorf("model %s: mask decoder: %d objects and %d layers: want at least 1 of each", s.Name, o.Decoder.Objects, o.Decoder.Layers)
+	case !(o.NullClassWeight > 0):
+		return fmt.Errorf("model %s: mask decoder: the no-object class weight %g must be positive", s.Name, o.NullClassWeight)
+	case s.LossMode == GeometricMean:
+		return fmt.Errorf("model %s: mask decoder: the geometric loss strategy (GLS) is not combined with the MaskFormer losses; use the weighted sum", s.Name)
+	}
+	for _, w := range []nn.MaskFormerWeights{o.LossWeights, o.MatcherWeights} {
+		if w.ClassCE < 0 || w.MaskCE < 0 || w.MaskDice < 0 || w.ClassCE+w.MaskCE+w.MaskDice <= 0 {
+			return fmt.Errorf("model %s: mask decoder: weights %+v must be ≥ 0 with a positive sum", s.Name, w)
+		}
+	}
+	return nil
+}
+
+// objectInputs are the truth objects a graph with MaskFormer losses reads.
+type objectInputs struct {
+	class *graph.Tensor // int64 [B, M]
+	masks *graph.Tensor // float32 [B, M, T]
+}
+
+// declareObjectInputs declares ObjectClassInput and ObjectMaskInput for a
+// batch of b jets.
+func (s *Spec) declareObjectInputs(g *graph.Graph, b int64) objectInputs {
+	m := int64(s.Objects.Decoder.Objects)
+	t := int64(s.group(s.Objects.Input).MaxLen)
+	class := g.Input(ObjectClassInput, graph.Int64, graph.Shape{b, m})
+	masks := g.Input(ObjectMaskInput, graph.Bool, graph.Shape{b, m, t})
+	return objectInputs{class: class, masks: g.Cast(masks, graph.Float32)}
+}
+
+// decodeObjects runs the mask decoder on the encoded constituents of its
+// group and returns its predictions in float32.
+func (s *Spec) decodeObjects(g *graph.Graph, f *forward, in *inputs) nn.MaskDecoderOutput {
+	i := s.groupIndex(s.Objects.Input)
+	out := nn.MaskDecoder(g, "mask_decoder", f.seq[i], in.valid[i], s.Objects.Decoder)
+	if out.ClassLogits == nil || out.ClassLogits.DType() == graph.Float32 {
+		return out
+	}
+	defer g.Scope("mask_decoder/to_float32")()
+	out.ClassLogits = g.Cast(out.ClassLogits, graph.Float32)
+	out.ClassProbs = g.Softmax(out.ClassLogits, -1)
+	out.Masks = g.Cast(out.Masks, graph.Float32)
+	return out
+}
+
+// objectCost is the matching cost of the decoder's predictions against
+// the truth objects (nn.MaskFormerCost with the matcher weights).
+func (s *Spec) objectCost(g *graph.Graph, pred nn.MaskDecoderOutput, truth objectInputs) *graph.Tensor {
+	defer g.Scope("objects/cost")()
+	return nn.MaskFormerCost(g, pred, truth.class, truth.masks, s.Objects.NumClasses, s.Objects.MatcherWeights)
+}
+
+// objectLosses are the MaskFormer loss terms (nn.MaskFormerLoss) of the
+// predictions permuted by the assignment a, in ObjectLossTerms' order;
+// padding rows (jet weight 0) count in none.
+func (s *Spec) objectLosses(g *graph.Graph, pred nn.MaskDecoderOutput, truth objectInputs, a, jetWeight *graph.Tensor) []*graph.Tensor {
+	defer g.Scope("objects/loss")()
+	o := s.Objects
+	present := g.Cast(g.Greater(jetWeight, g.Scalar(graph.Float32, 0)), graph.Float32)
+	l := nn.MaskFormerLoss(g, pred, truth.class, truth.masks, a, present, nn.MaskFormerLossConfig{NumClasses: o.NumClasses, NullClassWeight: o.NullClassWeight, Weights: o.LossWeights})
+	terms := []*graph.Tensor{l.ClassCE}
+	for _, t := range []*graph.Tensor{l.MaskCE, l.MaskDice} {
+		if t != nil {
+			terms = append(terms, t)
+		}
+	}
+	return terms
+}
+
+// objectTrainingLoss adds the MaskFormer inputs, outputs and losses to a
+// training graph: the truth objects and the assignment as inputs, each
+// weighted term as ObjectLossOutput, and their sum, which it returns.
+func (s *Spec) objectTrainingLoss(g *graph.Graph, f *forward, in *inputs, b int64) *graph.Tensor {
+	return s.objectLoss(g, f, in, s.declareObjectInputs(g, b), b)
+}
+
+// objectLoss adds the assignment input, the weighted loss terms as
+// ObjectLossOutput and returns their sum.
+func (s *Spec) objectLoss(g *graph.Graph, f *forward, in *inputs, truth objectInputs, b int64) *graph.Tensor {
+	m := int64(s.Objects.Decoder.Objects)
+	a := g.Input(ObjectAssignmentInput, graph.Float32, graph.Shape{b, m, m})
+	terms := s.objectLosses(g, f.objects, truth, a, in.jetWeight)
+	for i, name := range s.Objects.ObjectLossTerms() {
+		g.Output(ObjectLossOutput(name), terms[i])
+	}
+	return g.Sum(terms...)
+}
+
+// objectEvalOutputs adds the objects' predictions, their matching cost and
+// their losses on the assignment input to an evaluation graph, which is
+// run twice on a batch: once for the cost, then with the assignment
+// matched from it for the losses. It returns the losses' sum.
+func (s *Spec) objectEvalOutputs(g *graph.Graph, f *forward, in *inputs, b int64) *graph.Tensor {
+	truth := s.declareObjectInputs(g, b)
+	total := s.objectLoss(g, f, in, truth, b)
+	g.Output(ObjectCostOutput, s.objectCost(g, f.objects, truth))
+	g.Output(ObjectClassProbsOutput, f.objects.ClassProbs)
+	g.Output(ObjectMasksOutput, f.objects.Masks)
+	return total
+}
+
+// ObjectCost builds the graph that computes the matching cost of a
+// training batch (ObjectCostOutput), from the inputs of the training step
+// that opts describes and the same flat parameters (optim.ParamsInput): the
+// forward pass with the step's dropout masks (inputs of the same names),
+// so that the cost is of the very predictions the step's loss reads. It
+// returns the graph and the layout of its flat parameters, which is the
+// training step's.
+func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, []graph.ParamSlot, error) {
+	if err := s.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if s.Objects == nil {
+		return nil, nil, fmt.Errorf("model %s: matching cost: the model has no mask decoder", s.Name)
+	}
+	compute, err := computeType(opts.Compute)
+	if err != nil {
+		return nil, nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)
+	}
+	g := graph.New(s.Name + "_object_cost")
+	in := s.declareInputs(g, int64(opts.Batch), true)
+	in.toCompute(g, compute)
+	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true})
+	truth := s.declareObjectInputs(g, int64(opts.Batch))
+	g.Output(ObjectCostOutput, s.objectCost(g, f.objects, truth))
+	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
+	if err := g.Err(); err != nil {
+		return nil, nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)
+	}
+	return g, layout, nil
+}

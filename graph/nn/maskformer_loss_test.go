@@ -1,0 +1,173 @@
+package nn_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
+)
+
+// maskFormerLossTwin continues maskDecoderTwin (whose variables it reads)
+// with an independent PyTorch implementation of Salt's matching cost
+// (HungarianMatcher.get_batch_cost) and MaskFormerLoss on a fixed
+// assignment, written from reading salt/models/matcher.py and
+// maskformer_loss.py. It prints one more JSON line.
+const maskFormerLossTwin = `
+logits = mlp("dec/class_net", q, c["class_layers"])
+mk = masks(q, x, pad)[:, :, :-1]
+cls = torch.tensor(c["class"]).reshape(B, M).long()
+tgt = torch.tensor(c["target"]).double().reshape(B, M, T)
+nc, w = c["num_classes"], c["weights"]
+# The cost, [jet][object][truth slot].
+p = logits.softmax(-1)
+ct = cls[:, :nc].unsqueeze(1).expand(-1, M, -1)
+ok = ct != nc
+cost = torch.zeros(B, M, M)
+cost[:, :, :nc] = -(torch.gather(p, 2, ct * ok) * ok)
+cost = w["object_class_ce"] * cost
+xm = mk.clamp(-1e4, 1e4)
+pos = F.binary_cross_entropy_with_logits(xm, torch.ones_like(xm), reduction="none")
+neg = F.binary_cross_entropy_with_logits(xm, torch.zeros_like(xm), reduction="none")
+cost += w["mask_ce"] * (torch.einsum("bnc,bmc->bnm", pos, tgt) + torch.einsum("bnc,bmc->bnm", neg, 1 - tgt)) / T
+s = xm.sigmoid()
+dice = 1 - (2 * torch.einsum("bnc,bmc->bnm", s, tgt) + 1) / (s.sum(-1)[:, :, None] + tgt.sum(-1)[:, None, :] + 1)
+cost += w["mask_dice"] * dice
+# The loss on the fixed assignment: truth slot m gets object perm[b][m].
+perm = torch.tensor(c["perm"]).reshape(B, M).long()
+idx = (torch.arange(B)[:, None], perm)
+lg, mm = logits[idx], mk[idx]
+cw = torch.ones(nc + 1); cw[-1] = c["null_weight"]
+ce = F.cross_entropy(lg.flatten(0, 1), cls.flatten(), cw)
+v = cls != nc
+pm, tm = mm[v], tgt[v]
+mce = F.binary_cross_entropy_with_logits(pm, tm, reduction="none").mean(1).sum() / len(pm)
+sg = pm.sigmoid()
+md = (1 - (2 * (sg * tm).sum(-1) + 1) / (sg.sum(-1) + tm.sum(-1) + 1)).sum() / len(pm)
+print(json.dumps({"cost": cost.flatten().tolist(), "ce": float(ce) * w["object_class_ce"],
+                  "mask_ce": float(mce) * w["mask_ce"], "dice": float(md) * w["mask_dice"]}))
+`
+
+// TestMaskFormerLossAgainstTorch compares the decoder's matching cost and
+// MaskFormer loss on a fixed assignment, in float32, with the PyTorch twin
+// in float64 on the same parameters, inputs and truth objects.
+func TestMaskFormerLossAgainstTorch(t *testing.T) {
+	const b, tr, d, m, nc = 2, 5, 8, 3, 2
+	cfg := nn.MaskDecoderConfig{Objects: m, Layers: 2, Heads: 2, MaskAttention: true, BidirectionalCA: true,
+		Classes: nc + 1, ClassHidden: []int{16}, MaskHidden: []int{16}}
+	weights := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2}
+	g := graph.New("maskformer")
+	x := g.Input("x", graph.Float32, S{b, tr, d})
+	valid := g.Input("valid", graph.Bool, S{b, tr})
+	class := g.Input("class", graph.Int64, S{b, m})
+	target := g.Input("target", graph.Float32, S{b, m, tr})
+	assign := g.Input("assign", graph.Float32, S{b, m, m})
+	out := nn.MaskDecoder(g, "dec", x, valid, cfg)
+	g.Output("cost", nn.MaskFormerCost(g, out, class, target, nc, weights))
+	l := nn.MaskFormerLoss(g, out, class, target, assign, g.Const("present", graph.Float32, S{b}, []float64{1, 1}), nn.MaskFormerLossConfig{NumClasses: nc, NullClassWeight: 0.5, Weights: weights})
+	g.Output("ce", l.ClassCE)
+	g.Output("mask_ce", l.MaskCE)
+	g.Output("dice", l.MaskDice)
+	if err := g.Err(); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	// Jet 0: a b and a c hadron and an empty slot; jet 1: three hadrons, the
+	// third past the num_classes slots that Salt gives a class cost.
+	classes := []float64{0, 1, nc, 1, 0, 1}
+	tgt := make([]float64, b*m*tr)
+	for k := range tgt {
+		jet, slot, c := k/(m*tr), (k/tr)%m, k%tr
+		if classes[jet*m+slot] < nc && validMask[jet*tr+c] == 1 && r.IntN(2) == 1 {
+			tgt[k] = 1
+		}
+	}
+	perm := []int{2, 0, 1, 1, 2, 0}
+	oneHot := make([]float64, b*m*m)
+	for k, p := range perm {
+		oneHot[k*m+p] = 1
+	}
+	feeds := map[string][]float64{"x": randn(r, b*tr*d, 1), "valid": validMask, "class": classes, "target": tgt, "assign": oneHot}
+	params := map[string]any{}
+	for _, p := range g.Params() {
+		v := randn(r, int(p.Tensor.Shape().Size()), 0.3)
+		feeds[p.Name()] = v
+		params[p.Name()] = map[string]any{"values": v, "shape": p.Tensor.Shape()}
+	}
+	got, err := graphtest.Compile(t, g, graph.ModelOptions{}).Run(feeds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "maskformer.json")
+	spec, _ := json.Marshal(map[string]any{"params": params, "shape": []int{b, tr, d}, "x": feeds["x"], "valid": validMask,
+		"objects": m, "layers": cfg.Layers, "heads": cfg.Heads, "mask_attention": true, "bidirectional": true,
+		"class_layers": 2, "mask_layers": 2, "class": classes, "target": tgt, "perm": perm, "num_classes": nc,
+		"null_weight": 0.5, "weights": map[string]float64{"object_class_ce": weights.ClassCE, "mask_ce": weights.MaskCE, "mask_dice": weights.MaskDice}})
+	if err := os.WriteFile(path, spec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(torchref.Run(t, maskDecoderTwin+maskFormerLossTwin, path)), []byte("\n"))
+	var want struct {
+		Cost   []float64
+		CE     float64
+		MaskCE float64 `json:"mask_ce"`
+		Dice   float64
+	}
+	if err := json.Unmarshal(lines[len(lines)-1], &want); err != nil {
+		t.Fatal(err)
+	}
+	// The costs of empty truth slots are not used; Salt makes them NaN.
+	var cost, wantCost []float64
+	for k, c := range got["cost"] {
+		if classes[(k/(m*m))*m+k%m] < nc {
+			cost, wantCost = append(cost, c), append(wantCost, want.Cost[k])
+		}
+	}
+	compareClose(t, "matching cost", cost, wantCost)
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{{"object_class_ce", got["ce"][0], want.CE}, {"mask_ce", got["mask_ce"][0], want.MaskCE}, {"mask_dice", got["dice"][0], want.Dice}} {
+		t.Logf("%s: %.7g, twin %.7g", c.name, c.got, c.want)
+		if math.Abs(c.got-c.want) > 1e-5*(1+math.Abs(c.want)) {
+			t.Errorf("%s: %.7g, twin %.7g", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestMaskFormerLossGradients checks the gradients of the MaskFormer loss
+// terms with respect to the decoder's predictions against finite
+// differences.
+func TestMaskFormerLossGradients(t *testing.T) {
+	const nc = 2
+	fixed := []graphtest.Fixed{
+		{Name: "class", DType: graph.Int64, Shape: S{2, 3}, Values: []float64{0, 1, nc, 1, nc, nc}},
+		{Name: "target", DType: graph.Float32, Shape: S{2, 3, 4}, Values: []float64{1, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{Name: "assign", DType: graph.Float32, Shape: S{2, 3, 3}, Values: []float64{0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0}},
+	}
+	weights := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2}
+	for _, tt := range []struct {
+		name string
+		term func(l nn.MaskFormerLosses) *T
+	}{
+		{"object_class_ce", func(l nn.MaskFormerLosses) *T { return l.ClassCE }},
+		{"mask_ce", func(l nn.MaskFormerLosses) *T { return l.MaskCE }},
+		{"mask_dice", func(l nn.MaskFormerLosses) *T { return l.MaskDice }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			graphtest.GradCheck{Vars: []graphtest.Var{{Name: "logits", Shape: S{2, 3, nc + 1}}, {Name: "masks", Shape: S{2, 3, 4}}}, Fixed: fixed,
+				Build: func(g *G, v, f []*T) *T {
+					pred := nn.MaskDecoderOutput{ClassLogits: v[0], ClassProbs: g.Softmax(v[0], -1), Masks: v[1]}
+					l := nn.MaskFormerLoss(g, pred, f[0], f[1], f[2], g.Const("present", graph.Float32, S{2}, []float64{1, 1}), nn.MaskFormerLossConfig{NumClasses: nc, NullClassWeight: 0.5, Weights: weights})
+					return tt.term(l)
+				}}.Run(t)
+		})
+	}
+}
