@@ -17,7 +17,9 @@
 //
 // Load reads a run, ResolveCheckpoint names one of its checkpoints,
 // ParamsFromCheckpoint gathers a model's parameters from it, and an
-// Evaluator (or Evaluate, for a whole file) runs them. Package train
+// Evaluator (or Evaluate, for a whole file) runs them. A model with a
+// mask decoder has its objects matched to the truth objects by an
+// ObjectMatcher, in the evaluator and in the training step. Package train
 // writes runs and uses the same pieces for validation; evaluate, explain,
 // deploy and saltimport read runs through this package alone.
 package run
