@@ -52,8 +52,8 @@ func TestMaskFormerKeys(t *testing.T) {
 		t.Errorf("keys read as %+v, %+v", md, mf)
 	}
 	_, err = c.Spec(nil)
-	if err == nil || !strings.Contains(err.Error(), "model.mask_decoder.loss_config.loss_weights.regression: the regression term is not trained yet") {
-		t.Errorf("Spec: %v, want the regression term refused", err)
+	if err == nil || !strings.Contains(err.Error(), "model.mask_decoder.loss_config.loss_weights.regression: a regression weight without an object regression: add [model.mask_decoder.regression]") {
+		t.Errorf("Spec: %v, want the regression weight without a regression refused", err)
 	}
 	enc, err := c.Encode()
 	if err != nil {
@@ -91,6 +91,17 @@ func TestMaskFormerSpec(t *testing.T) {
 				slices.Equal(o.Decoder.ClassHidden, []int{2 * width}) && slices.Equal(o.Decoder.MaskHidden, []int{2 * width}) &&
 				o.LossWeights == nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2} && o.MatcherWeights == o.LossWeights
 		}},
+		{"regression", "aux_loss = false\n", "aux_loss = false\n[model.mask_decoder.regression]\ntargets = [\"pt\", \"deta\"]\nweight = 0.5\nhidden = [8]\n[model.mask_decoder.regression.scaler]\npt = { op = \"log\", op_scale = 0.2 }\n", func(o *model.Objects, _ int) bool {
+			r := o.Regression
+			// Salt: the loss weight defaults to 1, the matcher has no
+			// regression cost unless its weights name one.
+			return r != nil && r.Name == "regression" && slices.Equal(r.Targets, []string{"pt", "deta"}) && r.Weight == 0.5 && slices.Equal(r.Hidden, []int{8}) &&
+				r.Scaling[0] == model.TargetScaling{Op: model.LogScaling, XScale: 1, OpScale: 0.2} && r.Scaling[1].Op == model.NoScaling &&
+				o.LossWeights.Regression == 1 && o.MatcherWeights.Regression == 0
+		}},
+		{"regression weights", "mask_dice = 2.0\n", "mask_dice = 2.0\nregression = 2.0\n[model.mask_decoder.regression]\ntargets = [\"pt\"]\n", func(o *model.Objects, _ int) bool {
+			return o.Regression != nil && o.LossWeights.Regression == 2 && o.MatcherWeights.Regression == 2 && o.Regression.Scaling == nil
+		}},
 		{"matcher weights and nets", "num_classes = 2\n", "num_classes = 2\nnull_class_weight = 0.25\n[model.mask_decoder.loss_config.matcher_weights]\nobject_class_ce = 1.0\nmask_dice = 3.0\n[model.mask_decoder.class_net]\nhidden = [16]\nactivation = \"SiLU\"\n", func(o *model.Objects, _ int) bool {
 			return o.NullClassWeight == 0.25 && o.MatcherWeights == nn.MaskFormerWeights{ClassCE: 1, MaskDice: 3} &&
 				slices.Equal(o.Decoder.ClassHidden, []int{16}) && o.Decoder.Activation == nn.SiLU
@@ -112,6 +123,7 @@ func TestMaskFormerSpec(t *testing.T) {
 		})
 	}
 	for _, tt := range []struct{ name, old, new, want string }{
+		{"regression weight alone", "mask_dice = 2.0\n", "mask_dice = 2.0\nregression = 1.0\n", "loss_weights.regression: a regression weight without an object regression"},
 		{"aux loss", "aux_loss = false", "aux_loss = true", "model.mask_decoder.aux_loss: the auxiliary losses per decoder layer are not trained by salt-ort: in Salt"},
 		{"focal", "mask_dice = 2.0\n", "mask_dice = 2.0\nmask_focal = 1.0\n", "loss_weights.mask_focal: the mask_focal term is not trained yet"},
 	} {
@@ -150,6 +162,10 @@ func TestMaskFormerErrors(t *testing.T) {
 		{"shared index", "c = { raw = 4, mapped = 1 }", "c = { raw = 4, mapped = 0 }", "c.mapped: 0 is also b's"},
 		{"shared raw", "c = { raw = 4, mapped = 1 }", "c = { raw = 5, mapped = 1 }", "c.raw: 5 is also b's"},
 		{"raw missing", "c = { raw = 4, mapped = 1 }", "c = { mapped = 1 }", "object_classes.c.raw: required"},
+		{"regression loss", "aux_loss = false\n", "aux_loss = false\n[model.mask_decoder.regression]\ntargets = [\"pt\"]\nloss = \"MSELoss\"\n", "model.mask_decoder.regression.loss: \"MSELoss\": the objects' regression trains with L1Loss"},
+		{"regression no targets", "aux_loss = false\n", "aux_loss = false\n[model.mask_decoder.regression]\nweight = 1.0\n", "model.mask_decoder.regression.targets: no targets"},
+		{"regression scaler target", "aux_loss = false\n", "aux_loss = false\n[model.mask_decoder.regression]\ntargets = [\"pt\"]\nscaler.mass = { op = \"log\" }\n", "model.mask_decoder.regression.scaler: scaler for \"mass\", which is not one of the targets pt"},
+		{"regression scaler op", "aux_loss = false\n", "aux_loss = false\n[model.mask_decoder.regression]\ntargets = [\"pt\"]\nscaler.pt = { op = \"sqrt\" }\n", "model.mask_decoder.regression.scaler.pt.op: op must be \"log\", \"exp\" or \"linear\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
