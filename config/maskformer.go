@@ -129,10 +129,8 @@ func (c *Config) validateMaskFormer() error {
 	if err := c.validateMaskDecoder(md); err != nil {
 		return err
 	}
-	if md.Regression != nil {
-		if err := c.validateObjectRegression(md.Regression); err != nil {
-			return err
-		}
+	if err := c.validateRegressionWeights(md); err != nil {
+		return err
 	}
 	return c.validateMFConfig(mf, md.LossConfig.NumClasses)
 }

@@ -82,6 +82,24 @@ func (c *Config) validateObjectRegression(r *ObjectRegression) error {
 	return nil
 }
 
+// validateRegressionWeights checks the object regression, where given,
+// and that the regression weights come with one.
+func (c *Config) validateRegressionWeights(md *MaskDecoder) error {
+	if md.Regression != nil {
+		return c.validateObjectRegression(md.Regression)
+	}
+	lc := md.LossConfig
+	for _, w := range []struct {
+		key string
+		m   map[string]float64
+	}{{"loss_weights", lc.LossWeights}, {"matcher_weights", lc.MatcherWeights}} {
+		if w.m["regression"] > 0 {
+			return c.errorf("model.mask_decoder.loss_config."+w.key+".regression", "a regression weight without an object regression: add [%s] with its targets (Salt's regression task on the objects), or remove the weight", objectRegressionKey)
+		}
+	}
+	return nil
+}
+
 // specObjectRegression returns the model's object regression (nil
 // without [model.mask_decoder.regression]) and sets the regression loss
 // and matching weights of o as Salt reads them: the loss weight defaults
@@ -91,18 +109,7 @@ func (c *Config) specObjectRegression(o *model.Objects) error {
 	md := c.Model.MaskDecoder
 	lc := md.LossConfig
 	r := md.Regression
-	if r == nil {
-		for _, w := range []struct {
-			key string
-			m   map[string]float64
-		}{{"loss_weights", lc.LossWeights}, {"matcher_weights", lc.MatcherWeights}} {
-			if w.m["regression"] > 0 {
-				return c.errorf("model.mask_decoder.loss_config."+w.key+".regression", "a regression weight without an object regression: add [%s] with its targets (Salt's regression task on the objects), or remove the weight", objectRegressionKey)
-			}
-		}
-		return nil
-	}
-	if err := c.validateObjectRegression(r); err != nil {
+	if err := c.validateRegressionWeights(md); err != nil || r == nil {
 		return err
 	}
 	o.LossWeights.Regression = 1
