@@ -138,9 +138,9 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	}
 	lines := bytes.Split(bytes.TrimSpace(torchref.Run(t, maskDecoderTwin+maskFormerLossTwin, path)), []byte("\n"))
 	var want struct {
-		Cost   []float64
-		CE     float64
-		MaskCE float64 `json:"mask_ce"`
+		Cost    []float64
+		CE      float64
+		MaskCE  float64 `json:"mask_ce"`
 		Dice    float64
 		RegCost []float64 `json:"reg_cost"`
 		Reg     float64
