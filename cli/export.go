@@ -34,7 +34,7 @@ constituent), int8 per-constituent <model>_TrackOrigin and
 with a mask decoder also gets int8 <model>_<NAME>Index, each track's object,
 computed in the model, and, with an object regression, float32
 <model>_leading_<NAME>_<target> per target, the leading object's regressed
-properties in their units (NaN without an object). Every task is exported unless
+properties in their units (-1 without an object). Every task is exported unless
 --tasks names some. The gnn_config metadata is Salt's (version v1).
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation

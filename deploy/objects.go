@@ -70,5 +70,5 @@ func deriveObjectLeading(spec model.Spec, o model.DeployOutput, v *Vectors, pred
 
 // leadingMeaning says in words what an ObjectLeading output holds.
 func leadingMeaning(o model.DeployOutput) string {
-	return fmt.Sprintf("predicted %s of the leading object from the mask decoder: among the objects with a probability of no object at most 0.5, the one with the largest first regressed target; NaN where there is none", o.Label)
+	return fmt.Sprintf("predicted %s of the leading object from the mask decoder: among the objects with a probability of no object at most 0.5, the one with the largest first regressed target; -1 where there is none", o.Label)
 }

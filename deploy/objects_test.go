@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,7 +110,7 @@ func TestExportMaskFormerObjects(t *testing.T) {
 	// The leading pt is a number for the jets with an object.
 	numbers := 0
 	for _, x := range v.Expected["MaskFormer_leading_Hadron_pt"] {
-		if !math.IsNaN(float64(x)) {
+		if x != model.ObjectLeadingNone {
 			numbers++
 		}
 	}

@@ -38,6 +38,14 @@ func (s *Spec) objectDeployOutputs(opts DeployOptions) ([]DeployOutput, error) {
 	return append(outs, DeployOutput{Name: opts.ObjectName + "Index", Kind: ObjectIndex, Task: ObjectTask, Label: opts.ObjectName, Group: s.Objects.Input}), nil
 }
 
+// ObjectLeadingNone is every ObjectLeading output of a jet whose objects
+// are all no object: -1, the value the interface's other outputs use for
+// none. Salt's exporter gives NaN, which salt-ort's validation vectors
+// (whose reader refuses non-finite values) cannot hold; -1 is no value
+// the log-scaled pt, mass and Lxy of Salt's MaskFormer take, nor a deta
+// inside a jet.
+const ObjectLeadingNone = -1
+
 // ObjectLeading is a float32 scalar: target Index of the leading object's
 // regression, in the target's units (see LeadingObject), exported with
 // DeployOptions.ObjectName for a model with an object regression, as
@@ -62,7 +70,7 @@ func deployObjectLeading(g *graph.Graph, probs, reg *graph.Tensor, i int) *graph
 	col := g.Reshape(g.Slice(reg, []int{1}, []int64{int64(i)}, []int64{int64(i) + 1}), m)
 	v := g.ReduceSum(g.Where(chosen, col, g.Scalar(graph.Float32, 0)), []int{0}, false)
 	any := g.Greater(g.ReduceSum(g.Cast(keep, graph.Float32), []int{0}, false), g.Scalar(graph.Float32, 0))
-	return g.Where(any, v, g.Scalar(graph.Float32, math.NaN()))
+	return g.Where(any, v, g.Scalar(graph.Float32, ObjectLeadingNone))
 }
 
 // LeadingObject computes the ObjectLeading outputs of one jet, as the
@@ -71,8 +79,8 @@ func deployObjectLeading(g *graph.Graph, probs, reg *graph.Tensor, i int) *graph
 // regression reg [objects, targets] in the targets' units, into out
 // [targets]: the regression of the object with the largest first target
 // among those whose probability of no object is at most ½ (the first on a
-// tie), as Salt's get_maskformer_outputs orders them; NaN when every
-// object is no object.
+// tie), as Salt's get_maskformer_outputs orders them; ObjectLeadingNone
+// when every object is no object.
 func LeadingObject(probs, reg []float32, objects int, out []float32) {
 	c, r := len(probs)/objects, len(out)
 	best := -1
@@ -82,7 +90,7 @@ func LeadingObject(probs, reg []float32, objects int, out []float32) {
 		}
 	}
 	for i := range out {
-		out[i] = float32(math.NaN())
+		out[i] = ObjectLeadingNone
 		if best >= 0 {
 			out[i] = reg[best*r+i]
 		}

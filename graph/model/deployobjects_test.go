@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"testing"
 
@@ -70,10 +69,9 @@ func TestObjectIndices(t *testing.T) {
 // TestLeadingObject checks the leading object's regression, in Go
 // (LeadingObject) and in the deployment graph (deployObjectLeading):
 // the largest first target among the objects that are not null, the first
-// on a tie, NaN when every object is null.
+// on a tie, ObjectLeadingNone when every object is null.
 func TestLeadingObject(t *testing.T) {
 	// Three objects (b, c, null probabilities), two targets each.
-	nan := float32(math.NaN())
 	tests := []struct {
 		name       string
 		probs, reg []float32
@@ -83,7 +81,7 @@ func TestLeadingObject(t *testing.T) {
 		{"null objects left out", []float32{0.8, 0.1, 0.1, 0.1, 0.1, 0.8, 0.6, 0.1, 0.3}, []float32{10, 1, 30, 2, 20, 3}, []float32{20, 3}},
 		{"null at exactly one half is kept", []float32{0.8, 0.1, 0.1, 0.25, 0.25, 0.5, 0.1, 0.1, 0.8}, []float32{10, 1, 30, 2, 50, 3}, []float32{30, 2}},
 		{"a tie goes to the first", []float32{0.8, 0.1, 0.1, 0.1, 0.7, 0.2, 0.1, 0.1, 0.8}, []float32{30, 1, 30, 2, 50, 3}, []float32{30, 1}},
-		{"every object null", []float32{0.1, 0.1, 0.8, 0.1, 0.1, 0.8, 0.1, 0.1, 0.8}, []float32{10, 1, 30, 2, 20, 3}, []float32{nan, nan}},
+		{"every object null", []float32{0.1, 0.1, 0.8, 0.1, 0.1, 0.8, 0.1, 0.1, 0.8}, []float32{10, 1, 30, 2, 20, 3}, []float32{ObjectLeadingNone, ObjectLeadingNone}},
 	}
 	g := graph.New("leading")
 	probs := g.Input("probs", graph.Float32, graph.Shape{3, 3})
@@ -92,7 +90,7 @@ func TestLeadingObject(t *testing.T) {
 		g.Output(fmt.Sprint("lead", i), deployObjectLeading(g, probs, reg, i))
 	}
 	run := graphtest.Compile(t, g, graph.ModelOptions{})
-	same := func(a, b float32) bool { return a == b || math.IsNaN(float64(a)) && math.IsNaN(float64(b)) }
+	same := func(a, b float32) bool { return a == b }
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := make([]float32, 2)
