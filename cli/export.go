@@ -33,7 +33,9 @@ regression target in its units (float32 [n] for targets of each
 constituent), int8 per-constituent <model>_TrackOrigin and
 <model>_VertexIndex; with --object-name NAME (Salt's --object_name) a model
 with a mask decoder also gets int8 <model>_<NAME>Index, each track's object,
-computed in the model. Every task is exported unless
+computed in the model, and, with an object regression, float32
+<model>_leading_<NAME>_<target> per target, the leading object's regressed
+properties in their units (-1 without an object). Every task is exported unless
 --tasks names some. The gnn_config metadata is Salt's (version v1).
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
@@ -61,7 +63,7 @@ on the GPU instead.`,
 			&cli.IntFlag{Name: "validation-jets", Value: 1000, Usage: "validation-split jets kept as validation vectors"},
 			&cli.StringFlag{Name: "name", Usage: "model name prefixing the outputs (default: model.name); no '_' or '-'"},
 			&cli.StringSliceFlag{Name: "tasks", Usage: "export only these tasks (repeat or comma-separate; default: every task)"},
-			&cli.StringFlag{Name: "object-name", Usage: "export the objects of a mask decoder as <model>_<NAME>Index, each track's object (Salt's --object_name)"},
+			&cli.StringFlag{Name: "object-name", Usage: "export the objects of a mask decoder as <model>_<NAME>Index, each track's object, and <model>_leading_<NAME>_<target>, the leading object's regression (Salt's --object_name)"},
 			&cli.StringSliceFlag{Name: "rename", Usage: "rename an output, OLD:NEW without the model prefix (e.g. pu:plight); repeatable"},
 			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},

@@ -61,6 +61,16 @@ var saltConfigs = []struct {
 		want(t, "source", c.Data.MultiTarget[0].Source, "HadronConeExclTruthLabelPt")
 		want(t, "operator", c.Data.MultiTarget[1].Opp, "!=")
 	}},
+	{"MaskFormer.yaml", func(t *testing.T, c *config.Config) {
+		md := c.Model.MaskDecoder
+		want(t, "objects", md.NumObjects, 5)
+		want(t, "regression weight", md.LossConfig.LossWeights["regression"], 2.0)
+		want(t, "regression targets", strings.Join(md.Regression.Targets, ","), "pt,Lxy,deta,dphi,mass")
+		want(t, "regression task weight", *md.Regression.Weight, 0.5)
+		want(t, "pt scaler", *md.Regression.Scaler["pt"].OpScale, 0.2)
+		want(t, "Lxy scaler", md.Regression.Scaler["Lxy"].XOff, 1.0)
+		want(t, "jet and track tasks", len(c.Model.Tasks), 2)
+	}},
 	{"GN3V01.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "optimizer", c.Training.Optimizer.Name, "lion")
 		want(t, "loss weighting", c.Training.LossWeighting, "GLS")
@@ -96,7 +106,7 @@ func want[T comparable](t *testing.T, what string, got, want T) {
 // exports and validates.
 func TestSaltConfigurationsTrain(t *testing.T) {
 	data := t.TempDir()
-	if _, err := gendata.Generate(gendata.Config{Seed: 3, Train: 300, Val: 100, Test: 100, MaxTracks: 20, Flows: 10, Electrons: 4}, data); err != nil {
+	if _, err := gendata.Generate(gendata.Config{Seed: 3, Train: 300, Val: 100, Test: 100, MaxTracks: 20, Flows: 10, Electrons: 4, TruthHadrons: 5}, data); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

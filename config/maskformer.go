@@ -17,7 +17,7 @@ import (
 // to the encoded constituents through num_layers decoder layers, a class
 // net (each object's class: loss_config.num_classes classes and no object)
 // and a mask net (each object's constituents). salt-ort reads and checks
-// these keys; it does not train the decoder yet (see docs/maskformer.md).
+// these keys and trains the decoder (see docs/maskformer.md).
 type MaskDecoder struct {
 	// NumObjects is the number of object queries per jet (Salt's
 	// num_objects, e.g. 5 truth hadrons).
@@ -37,6 +37,9 @@ type MaskDecoder struct {
 	// LossConfig configures the matching and the losses (Salt's
 	// loss_config, MaskFormerLoss's arguments).
 	LossConfig MaskFormerLoss `toml:"loss_config"`
+	// Regression is Salt's regression task on the objects (see
+	// ObjectRegression); nil for none.
+	Regression *ObjectRegression `toml:"regression"`
 }
 
 // MaskDecoderLayer is Salt's md_config: the arguments of each
@@ -125,6 +128,9 @@ func (c *Config) validateMaskFormer() error {
 		return c.errorf("model.mask_decoder", "a mask decoder needs its truth objects: add [data.mf_config] with [data.mf_config.object] and [data.mf_config.constituent], as Salt's data.mf_config")
 	}
 	if err := c.validateMaskDecoder(md); err != nil {
+		return err
+	}
+	if err := c.validateRegressionWeights(md); err != nil {
 		return err
 	}
 	return c.validateMFConfig(mf, md.LossConfig.NumClasses)
@@ -278,7 +284,7 @@ func (c *Config) validateObjectClasses(classes map[string]ObjectClass, numClasse
 // specMaskFormer returns the object decoder of a configuration with
 // [model.mask_decoder] (nil without one), for a model whose encoder output
 // has the given width. The parts salt-ort does not train yet (the
-// regression and focal loss terms and the auxiliary losses per layer) are
+// focal loss term and the auxiliary losses per layer) are
 // refused by name.
 func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 	md := c.Model.MaskDecoder
@@ -294,10 +300,8 @@ func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 		key string
 		m   map[string]float64
 	}{{"loss_weights", lc.LossWeights}, {"matcher_weights", lc.MatcherWeights}} {
-		for _, term := range []string{"mask_focal", "regression"} {
-			if w.m[term] > 0 {
-				return nil, c.errorf(p+"loss_config."+w.key+"."+term, "the %s term is not trained yet by salt-ort (the object class, mask_ce and mask_dice terms are): remove it or set it to 0", term)
-			}
+		if w.m["mask_focal"] > 0 {
+			return nil, c.errorf(p+"loss_config."+w.key+".mask_focal", "the mask_focal term is not trained yet by salt-ort (the object class, mask_ce, mask_dice and regression terms are): remove it or set it to 0")
 		}
 	}
 	weights := func(w map[string]float64) nn.MaskFormerWeights {
@@ -320,6 +324,9 @@ func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 	}
 	if lc.NullClassWeight != nil {
 		o.NullClassWeight = *lc.NullClassWeight
+	}
+	if err := c.specObjectRegression(o); err != nil {
+		return nil, err
 	}
 	// Salt's Dense takes one activation for its layers; the class and
 	// mask nets share the decoder config's, so the class net's is used

@@ -38,6 +38,17 @@ null = { raw = -1, mapped = 2 }
 [data.mf_config.constituent]
 name = "tracks"
 id_label = "ftagTruthParentBarcode"
+` + objectRegressionTable
+
+// objectRegressionTable is MaskFormer.yaml's regression task on the
+// objects in salt-ort's keys.
+const objectRegressionTable = `
+[model.mask_decoder.regression]
+targets = ["pt", "Lxy", "deta", "dphi", "mass"]
+weight = 0.5
+[model.mask_decoder.regression.scaler]
+pt = { op = "log", op_scale = 0.2 }
+Lxy = { op = "log", x_off = 1.0 }
 `
 
 func TestMaskFormerKeys(t *testing.T) {
@@ -51,9 +62,12 @@ func TestMaskFormerKeys(t *testing.T) {
 		mf.Constituent.IDLabel != "ftagTruthParentBarcode" {
 		t.Errorf("keys read as %+v, %+v", md, mf)
 	}
-	_, err = c.Spec(nil)
-	if err == nil || !strings.Contains(err.Error(), "model.mask_decoder.loss_config.loss_weights.regression: the regression term is not trained yet") {
-		t.Errorf("Spec: %v, want the regression term refused", err)
+	s, err := c.Spec(nil)
+	if err != nil {
+		t.Fatalf("Spec: %v", err)
+	}
+	if r := s.Objects.Regression; r == nil || len(r.Targets) != 5 || r.Weight != 0.5 || s.Objects.LossWeights.Regression != 2 || s.Objects.MatcherWeights.Regression != 2 {
+		t.Errorf("the object regression: %+v, weights %+v", r, s.Objects.LossWeights)
 	}
 	enc, err := c.Encode()
 	if err != nil {
@@ -80,7 +94,7 @@ func TestMaskFormerKeys(t *testing.T) {
 // loss_weights unless given, Salt's Dense default of one hidden layer
 // twice the width.
 func TestMaskFormerSpec(t *testing.T) {
-	src := strings.Replace(maskFormer, "regression = 2.0\n", "", 1)
+	src := strings.Replace(strings.Replace(maskFormer, "regression = 2.0\n", "", 1), objectRegressionTable, "", 1)
 	tests := []struct {
 		name, old, new string
 		check          func(o *model.Objects, width int) bool
@@ -90,6 +104,17 @@ func TestMaskFormerSpec(t *testing.T) {
 				o.Decoder.Objects == 5 && o.Decoder.Layers == 3 && o.Decoder.Heads == 8 && o.Decoder.MaskAttention && o.Decoder.BidirectionalCA &&
 				slices.Equal(o.Decoder.ClassHidden, []int{2 * width}) && slices.Equal(o.Decoder.MaskHidden, []int{2 * width}) &&
 				o.LossWeights == nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2} && o.MatcherWeights == o.LossWeights
+		}},
+		{"regression", "aux_loss = false\n", "aux_loss = false\n[model.mask_decoder.regression]\ntargets = [\"pt\", \"deta\"]\nweight = 0.5\nhidden = [8]\n[model.mask_decoder.regression.scaler]\npt = { op = \"log\", op_scale = 0.2 }\n", func(o *model.Objects, _ int) bool {
+			r := o.Regression
+			// Salt: the loss weight defaults to 1, the matcher has no
+			// regression cost unless its weights name one.
+			return r != nil && r.Name == "regression" && slices.Equal(r.Targets, []string{"pt", "deta"}) && r.Weight == 0.5 && slices.Equal(r.Hidden, []int{8}) &&
+				r.Scaling[0] == model.TargetScaling{Op: model.LogScaling, XScale: 1, OpScale: 0.2} && r.Scaling[1].Op == model.NoScaling &&
+				o.LossWeights.Regression == 1 && o.MatcherWeights.Regression == 0
+		}},
+		{"regression weights", "mask_dice = 2.0\n", "mask_dice = 2.0\nregression = 2.0\n[model.mask_decoder.regression]\ntargets = [\"pt\"]\n", func(o *model.Objects, _ int) bool {
+			return o.Regression != nil && o.LossWeights.Regression == 2 && o.MatcherWeights.Regression == 2 && o.Regression.Scaling == nil
 		}},
 		{"matcher weights and nets", "num_classes = 2\n", "num_classes = 2\nnull_class_weight = 0.25\n[model.mask_decoder.loss_config.matcher_weights]\nobject_class_ce = 1.0\nmask_dice = 3.0\n[model.mask_decoder.class_net]\nhidden = [16]\nactivation = \"SiLU\"\n", func(o *model.Objects, _ int) bool {
 			return o.NullClassWeight == 0.25 && o.MatcherWeights == nn.MaskFormerWeights{ClassCE: 1, MaskDice: 3} &&
@@ -150,6 +175,11 @@ func TestMaskFormerErrors(t *testing.T) {
 		{"shared index", "c = { raw = 4, mapped = 1 }", "c = { raw = 4, mapped = 0 }", "c.mapped: 0 is also b's"},
 		{"shared raw", "c = { raw = 4, mapped = 1 }", "c = { raw = 5, mapped = 1 }", "c.raw: 5 is also b's"},
 		{"raw missing", "c = { raw = 4, mapped = 1 }", "c = { mapped = 1 }", "object_classes.c.raw: required"},
+		{"regression weight alone", objectRegressionTable, "", "loss_weights.regression: a regression weight without an object regression"},
+		{"regression loss", "weight = 0.5\n", "weight = 0.5\nloss = \"MSELoss\"\n", "model.mask_decoder.regression.loss: \"MSELoss\": the objects' regression trains with L1Loss"},
+		{"regression no targets", "targets = [\"pt\", \"Lxy\", \"deta\", \"dphi\", \"mass\"]\n", "", "model.mask_decoder.regression.targets: no targets"},
+		{"regression scaler target", "targets = [\"pt\", \"Lxy\", \"deta\", \"dphi\", \"mass\"]", "targets = [\"pt\"]", "model.mask_decoder.regression.scaler: scaler for \"Lxy\", which is not one of the targets pt"},
+		{"regression scaler op", "pt = { op = \"log\", op_scale = 0.2 }", "pt = { op = \"sqrt\" }", "model.mask_decoder.regression.scaler.pt.op: op must be \"log\", \"exp\" or \"linear\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +196,7 @@ func TestMaskFormerErrors(t *testing.T) {
 			}
 		})
 	}
-	onlyTruth := minimal + maskFormer[strings.Index(maskFormer, "[data.mf_config.object]"):]
+	onlyTruth := minimal + strings.Replace(maskFormer[strings.Index(maskFormer, "[data.mf_config.object]"):], objectRegressionTable, "", 1)
 	if _, err := Parse("mf.toml", []byte(onlyTruth)); err == nil || !strings.Contains(err.Error(), "data.mf_config: the truth objects are only read for a mask decoder") {
 		t.Errorf("mf_config alone: %v", err)
 	}

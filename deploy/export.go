@@ -598,6 +598,8 @@ func meaning(o model.DeployOutput) string {
 		return fmt.Sprintf("predicted standard deviation of %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
 	case model.ObjectIndex:
 		return objectMeaning(o)
+	case model.ObjectLeading:
+		return leadingMeaning(o)
 	case model.VertexIndex:
 		return fmt.Sprintf("vertex of each of the %s: the smallest index of those it shares a vertex with, pairs linked at symmetrised probability >= 0.5; -1 where that index exceeds 127 (task %s)", o.Group, o.Task)
 	}

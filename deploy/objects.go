@@ -44,3 +44,31 @@ func deriveObjectIndex(spec model.Spec, o model.DeployOutput, v *Vectors, preds 
 func objectMeaning(o model.DeployOutput) string {
 	return fmt.Sprintf("%s of each of the %s from the mask decoder: among the objects with a probability of no object at most 0.5, the one whose mask claims it (mask probability above 0.5) with the largest mask logit, numbered so that the first object claiming one of the jet's %s is 0; -1 where no object claims it", o.Label, o.Group, o.Group)
 }
+
+// deriveObjectLeading fills v's expected ObjectLeading output o from the
+// evaluation graph's object predictions (model.ObjectClassProbsOutput,
+// model.ObjectRegressionOutput), jet by jet with model.LeadingObject.
+func deriveObjectLeading(spec model.Spec, o model.DeployOutput, v *Vectors, preds map[string][]float32) error {
+	if spec.Objects == nil || spec.Objects.Regression == nil {
+		return fmt.Errorf("deploy: output %s: the model has no object regression", o.Name)
+	}
+	nobj, c, nr := spec.Objects.Decoder.Objects, spec.Objects.NumClasses+1, len(spec.Objects.Regression.Targets)
+	probs, reg := preds[model.ObjectClassProbsOutput], preds[model.ObjectRegressionOutput]
+	if len(probs) < v.Jets*nobj*c || len(reg) < v.Jets*nobj*nr {
+		return fmt.Errorf("deploy: output %s: %d class probabilities and %d regressed values of the objects for %d jets, want %d and %d",
+			o.Name, len(probs), len(reg), v.Jets, v.Jets*nobj*c, v.Jets*nobj*nr)
+	}
+	out := make([]float32, v.Jets)
+	lead := make([]float32, nr)
+	for j := range v.Jets {
+		model.LeadingObject(probs[j*nobj*c:(j+1)*nobj*c], reg[j*nobj*nr:(j+1)*nobj*nr], nobj, lead)
+		out[j] = lead[o.Index]
+	}
+	v.Expected[o.Name] = out
+	return nil
+}
+
+// leadingMeaning says in words what an ObjectLeading output holds.
+func leadingMeaning(o model.DeployOutput) string {
+	return fmt.Sprintf("predicted %s of the leading object from the mask decoder: among the objects with a probability of no object at most 0.5, the one with the largest first regressed target; -1 where there is none", o.Label)
+}

@@ -69,6 +69,20 @@ func TestExportMaskFormerObjects(t *testing.T) {
 	if !found {
 		t.Fatalf("no output %s among %+v", name, ex.Metadata.Outputs)
 	}
+	// Salt's leading-object outputs, one per regressed target, before the
+	// index.
+	var leading []string
+	for _, o := range ex.Metadata.Outputs {
+		if strings.HasPrefix(o.Name, "MaskFormer_leading_Hadron_") {
+			leading = append(leading, o.Name)
+			if o.Type != "float32" || o.Kind != string(model.ObjectLeading) {
+				t.Errorf("%s: %+v", o.Name, o)
+			}
+		}
+	}
+	if want := "MaskFormer_leading_Hadron_pt,MaskFormer_leading_Hadron_Lxy,MaskFormer_leading_Hadron_deta,MaskFormer_leading_Hadron_dphi,MaskFormer_leading_Hadron_mass"; strings.Join(leading, ",") != want {
+		t.Errorf("leading-object outputs %v, want %s", leading, want)
+	}
 	rep := validate(t, ex.Model, "")
 	if !rep.Pass() {
 		t.Fatalf("validate: %+v", rep.Outputs)
@@ -89,9 +103,19 @@ func TestExportMaskFormerObjects(t *testing.T) {
 		t.Fatalf("validation tracks with an object %d, without %d: want both", counts[true], counts[false])
 	}
 	for _, o := range rep.Outputs {
-		if o.Name == name && (o.Compared == 0 || o.Mismatches != 0) {
-			t.Errorf("%s: %d compared, %d mismatches", name, o.Compared, o.Mismatches)
+		if (o.Name == name || strings.HasPrefix(o.Name, "MaskFormer_leading_")) && (o.Compared == 0 || o.Mismatches != 0) {
+			t.Errorf("%s: %d compared, %d mismatches", o.Name, o.Compared, o.Mismatches)
 		}
+	}
+	// The leading pt is a number for the jets with an object.
+	numbers := 0
+	for _, x := range v.Expected["MaskFormer_leading_Hadron_pt"] {
+		if x != model.ObjectLeadingNone {
+			numbers++
+		}
+	}
+	if numbers == 0 {
+		t.Errorf("no validation jet has a leading object")
 	}
 	cr, err := ValidateCppPath(context.Background(), rt, ex.Model, "", nil, CppOptions{WorkDir: filepath.Join(cppWork, "validate")})
 	if err != nil {

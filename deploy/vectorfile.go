@@ -86,7 +86,7 @@ func layoutOf(m *Metadata) (vectorLayout, error) {
 	for _, o := range m.ValidationOutputs {
 		d := o.deployOutput()
 		switch {
-		case d.Kind == model.ClassProbability || d.Kind == model.RegressionValue || d.Kind == model.RegressionStddev:
+		case d.Kind == model.ClassProbability || d.Kind == model.RegressionValue || d.Kind == model.RegressionStddev || d.Kind == model.ObjectLeading:
 			if o.Type != "float32" {
 				return l, fmt.Errorf("deploy: output %s: %s of type %s, want float32", o.Name, o.Kind, o.Type)
 			}

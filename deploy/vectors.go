@@ -189,6 +189,12 @@ func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds
 			}
 			continue
 		}
+		if o.Kind == model.ObjectLeading {
+			if err := deriveObjectLeading(spec, o, v, preds); err != nil {
+				return err
+			}
+			continue
+		}
 		task, ok := taskOf(spec, o.Task)
 		if !ok {
 			return fmt.Errorf("deploy: output %s: the model has no task %s", o.Name, o.Task)

@@ -40,14 +40,22 @@ func ObjectClassField(spec *model.Spec, class string) string {
 	return spec.Name + "_p" + class
 }
 
+// ObjectRegressionField is the field of ObjectsDataset with an object's
+// regressed target (a target of [model.mask_decoder.regression]) in the
+// target's units: <model>_<target>, as Salt's writer names a regression's
+// outputs.
+func ObjectRegressionField(spec *model.Spec, target string) string {
+	return spec.Name + "_" + target
+}
+
 // MaskIndexField is the field added to the constituent group of the
 // objects' masks (data.mf_config.constituent.name): the object slot each
 // constituent is assigned to, <model>_MaskIndex as in Salt's writer.
 func MaskIndexField(spec *model.Spec) string { return spec.Name + "_MaskIndex" }
 
 // objectOut writes a mask decoder's objects into the prediction file:
-// each object's class probabilities and each truth slot's class in
-// ObjectsDataset, and each constituent's object in MaskIndexField of the
+// each object's class probabilities and regressed properties and each
+// truth slot's class in ObjectsDataset, and each constituent's object in MaskIndexField of the
 // constituent group's table.
 type objectOut struct {
 	objects *model.Objects
@@ -87,6 +95,11 @@ func newObjectOut(cfg *config.Config, spec *model.Spec) (*objectOut, error) {
 		fields = append(fields, loader.Field{Name: ObjectClassField(spec, c), Type: loader.Float32})
 	}
 	fields = append(fields, loader.Field{Name: ObjectClassTargetField, Type: loader.Int64})
+	if r := spec.Objects.Regression; r != nil {
+		for _, t := range r.Targets {
+			fields = append(fields, loader.Field{Name: ObjectRegressionField(spec, t), Type: loader.Float32})
+		}
+	}
 	var err error
 	if o.layout, err = loader.NewRowLayout(fields...); err != nil {
 		return nil, fmt.Errorf("evaluate: the fields of dataset %q: %w", ObjectsDataset, err)
@@ -141,6 +154,14 @@ func (o *objectOut) batch(spec model.Spec, b *loader.Batch, preds map[string][]f
 	if err != nil {
 		return err
 	}
+	var reg []float32
+	nr := 0
+	if r := o.objects.Regression; r != nil {
+		nr = len(r.Targets)
+		if reg, err = output(preds, model.ObjectRegressionOutput, k*nobj*nr); err != nil {
+			return err
+		}
+	}
 	bs := len(b.JetMask)
 	if err := run.ObjectTargets(spec, b, o.class[:bs*nobj], o.masks[:bs*nobj*t]); err != nil {
 		return err
@@ -153,6 +174,9 @@ func (o *objectOut) batch(spec model.Spec, b *loader.Batch, preds map[string][]f
 			l.Put(row, c, float64(probs[r*nc+c]))
 		}
 		l.Put(row, nc, float64(o.class[r]))
+		for i := range nr {
+			l.Put(row, nc+1+i, float64(reg[r*nr+i]))
+		}
 	}
 	if o.group != nil {
 		valid := b.Inputs[o.group.name].Valid

@@ -143,6 +143,7 @@ func TestEvalWritesObjects(t *testing.T) {
 				}
 			}
 		}
+		checkRegressedObjects(t, file, pred)
 		tracks := readRows(t, pred, "tracks", "MaskFormer_MaskIndex", ValidField)
 		assigned := 0
 		for i, idx := range tracks[0] {
@@ -226,6 +227,24 @@ func TestMaskIndex(t *testing.T) {
 	for _, tt := range tests {
 		if got := maskIndex(logits, 3, 4, tt.track, tt.valid); got != tt.want {
 			t.Errorf("track %d (valid %v): object %d, want %d", tt.track, tt.valid, got, tt.want)
+		}
+	}
+}
+
+// checkRegressedObjects checks that the prediction file pred holds the
+// objects' regressed properties, one field per target named as Salt's
+// writer names them, finite, and positive where the target is
+// log-scaled (the model package checks the values themselves against the
+// scaling, TestObjectRegressionGraphs).
+func checkRegressedObjects(t *testing.T, file, pred string) {
+	t.Helper()
+	fields := []string{"MaskFormer_pt", "MaskFormer_Lxy", "MaskFormer_deta", "MaskFormer_dphi", "MaskFormer_mass"}
+	got := readRows(t, pred, ObjectsDataset, fields...)
+	for i, f := range fields {
+		for r, v := range got[i] {
+			if math.IsNaN(v) || math.IsInf(v, 0) || (f == "MaskFormer_pt" || f == "MaskFormer_mass") && v <= 0 {
+				t.Fatalf("%s: object row %d: %s = %g", file, r, f, v)
+			}
 		}
 	}
 }

@@ -9,13 +9,19 @@ import (
 
 // objectPredictionNames are the evaluation graph's object outputs handed
 // to EvalOptions.Each with the tasks' predictions: the class
-// probabilities [jet, object, class] and the mask logits [jet, object,
-// constituent] (none without a mask decoder).
+// probabilities [jet, object, class], the mask logits [jet, object,
+// constituent] and, with an object regression, the regressed properties
+// [jet, object, target] in the targets' units (none without a mask
+// decoder).
 func (e *Evaluator) objectPredictionNames() []string {
 	if e.spec.Objects == nil {
 		return nil
 	}
-	return []string{model.ObjectClassProbsOutput, model.ObjectMasksOutput}
+	names := []string{model.ObjectClassProbsOutput, model.ObjectMasksOutput}
+	if e.spec.Objects.Regression != nil {
+		names = append(names, model.ObjectRegressionOutput)
+	}
+	return names
 }
 
 // ObjectTargets writes the truth objects of a loaded batch b of a model

@@ -46,11 +46,11 @@ func objectLabels(c *config.Config) []loader.Label {
 		classes[int64(raw)] = oc.Mapped
 	}
 	obj := c.Data.DatasetOf(mf.Object.Name)
-	return []loader.Label{
+	return append(objectRegressionLabels(c), []loader.Label{
 		{Name: objectClassLabel, Dataset: obj, Field: mf.Object.ClassLabel, Kind: loader.ClassLabel, Map: classes},
 		{Name: objectIDLabel, Dataset: obj, Field: mf.Object.IDLabel, Kind: loader.IndexLabel},
 		{Name: objectOfLabel, Dataset: c.Data.DatasetOf(mf.Constituent.Name), Field: mf.Constituent.IDLabel, Kind: loader.IndexLabel},
-	}
+	}...)
 }
 
 // ObjectMatcher matches a mask decoder's objects to the truth objects
@@ -143,7 +143,10 @@ func (m *ObjectMatcher) Fill(bind Tensors, b *loader.Batch) error {
 	if err != nil {
 		return err
 	}
-	return m.fillTruth(class, masks, b)
+	if err := m.fillTruth(class, masks, b); err != nil {
+		return err
+	}
+	return m.fillObjectRegression(bind, b)
 }
 
 // fillTruth writes batch b's truth objects into class ([jet, slot]) and

@@ -815,7 +815,7 @@ func (c *converter) convertTasks(cfg *config.Config, p string, width, global int
 		dc := a + ".dense_config"
 		jetLevel := t.Input == cfg.Data.JetDataset
 		if t.Input == "objects" && cfg.Model.MaskDecoder != nil {
-			c.problem(a+".input_name", "%s", objectTaskProblem(t.Input))
+			c.objectTask(cfg, tp, t, width)
 			continue
 		}
 		if !jetLevel && (!groups[t.Input] || t.Input == cfg.Data.JetDataset) {

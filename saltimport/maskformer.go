@@ -1,7 +1,6 @@
 package saltimport
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/salt-ort/salt-ort/config"
@@ -13,7 +12,7 @@ var maskDecoderClasses = map[string]bool{"salt.models.maskformer.MaskDecoder": t
 // convertMaskDecoder carries Salt's MaskFormer decoder (p, the
 // mask_decoder of SaltModel) on an encoder output width wide, and its
 // truth objects (data.mf_config). A task on the objects (Salt's regression
-// of the hadrons) is refused by convertTasks.
+// of the hadrons) is carried by objectTask.
 func (c *converter) convertMaskDecoder(cfg *config.Config, p string, width int) {
 	if v, _ := c.get(p); empty(v) {
 		return
@@ -60,9 +59,6 @@ func (c *converter) convertMaskDecoder(cfg *config.Config, p string, width int) 
 		key string
 		m   map[string]float64
 	}{{".loss_weights", md.LossConfig.LossWeights}, {".matcher_weights", md.LossConfig.MatcherWeights}} {
-		if w.m["regression"] > 0 {
-			c.problem(lc+w.key+".regression", "%g: the objects' regression is not trained yet by salt-ort; remove it (and the regression task on the objects)", w.m["regression"])
-		}
 		if w.m["mask_focal"] > 0 {
 			c.problem(lc+w.key+".mask_focal", "%g: the focal mask loss is not trained yet by salt-ort; use mask_ce and mask_dice", w.m["mask_focal"])
 		}
@@ -152,7 +148,44 @@ func sortedAny(m map[string]any) []string {
 	return keys
 }
 
-// objectTaskProblem is the problem of a task on Salt's "objects" input.
-func objectTaskProblem(input string) string {
-	return fmt.Sprintf("%q: tasks on the mask decoder's objects (Salt's regression of the hadrons) are not trained yet by salt-ort; remove the task (and loss_weights.regression) to import the rest", input)
+// objectTask carries a task on the mask decoder's objects (tp, Salt's
+// RegressionTask with input_name objects), whose name and weight t holds,
+// into [model.mask_decoder.regression]: its targets, scaler, L1 loss and
+// head on the decoder's width.
+func (c *converter) objectTask(cfg *config.Config, tp string, t config.Task, width int) {
+	a := tp + ".init_args"
+	if cls := c.classPath(tp); cls != "salt.models.RegressionTask" {
+		c.problem(tp+".class_path", "%q: the task on the mask decoder's objects is Salt's salt.models.RegressionTask in salt-ort", cls)
+		return
+	}
+	if cfg.Model.MaskDecoder.Regression != nil {
+		c.problem(a+".input_name", "%q: a second task on the objects; salt-ort trains one regression of them", t.Input)
+		return
+	}
+	dc := a + ".dense_config"
+	if in := c.integer(dc+".input_size", width); in != width {
+		c.problem(dc+".input_size", "%d, but the head reads the object embeddings, %d features", in, width)
+	}
+	if v := c.peek(dc + ".context_size"); v != nil && v != 0 {
+		c.problem(dc+".context_size", "%v: the objects' regression reads the object embeddings alone", v)
+	}
+	hidden, act := c.denseHidden(dc, width), c.activation(dc+".activation", "ReLU")
+	if v, _ := c.get(dc + ".final_activation"); v != nil {
+		c.problem(dc+".final_activation", "%v: salt-ort's heads end linear, as Salt's default", v)
+	}
+	c.noDropout(dc, c.denseCommon(dc, 0), "the objects' regression head")
+	loss := c.lossOf(a + ".loss")
+	if loss.class != "torch.nn.L1Loss" {
+		c.problem(a+".loss.class_path", "%q: the objects' regression trains with L1Loss in salt-ort (Salt's MaskFormer.yaml)", loss.class)
+	}
+	c.regressionTask(cfg, &t, a, "salt.models.RegressionTask", loss, c.integer(dc+".output_size", 0), false)
+	if t.NormParams != nil || len(t.TargetDenominators) > 0 {
+		c.problem(a+".norm_params", "the objects' regression scales its targets with Salt's scaler (RegressionTargetScaler) in salt-ort; use scaler")
+	}
+	if t.SampleWeight != "" {
+		c.problem(a+".sample_weight", "%q: the objects' regression has no sample weights", t.SampleWeight)
+	}
+	cfg.Model.MaskDecoder.Regression = &config.ObjectRegression{
+		Name: t.Name, Targets: t.Targets, Weight: t.Weight, Hidden: hidden, Activation: act, Scaler: t.Scaler, Loss: "L1Loss",
+	}
 }

@@ -71,11 +71,10 @@ func TestConvertMaskFormerProblems(t *testing.T) {
 		value     any
 		want      string
 	}{
-		{"regression weight", md + ".loss_config.loss_weights.regression", 2.0, "loss_weights.regression: 2: the objects' regression is not trained yet"},
 		{"aux loss", md + ".aux_loss", true, "aux_loss: true: the auxiliary losses per decoder layer are not trained by salt-ort: in Salt"},
 		{"class net size", md + ".class_net.init_args.output_size", 4, "class_net.init_args.output_size: 4: want 3"},
 		{"width", md + ".embed_dim", 64, "embed_dim: 64, but the encoder's output has 128"},
-		{"objects task", "model.model.init_args.tasks.init_args.modules.0.init_args.input_name", "objects", "tasks on the mask decoder's objects"},
+		{"objects task", "model.model.init_args.tasks.init_args.modules.0.init_args.input_name", "objects", "the task on the mask decoder's objects is Salt's salt.models.RegressionTask in salt-ort"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := maskFormerConfig(t)

@@ -151,7 +151,11 @@ func stringKeys(v any) any {
 	case map[any]any:
 		out := make(map[string]any, len(n))
 		for k, e := range n {
-			out[fmt.Sprint(k)] = stringKeys(e)
+			key := fmt.Sprint(k)
+			if k == nil {
+				key = "null" // YAML's null key, as MaskFormer's object_classes write the no-object class
+			}
+			out[key] = stringKeys(e)
 		}
 		return out
 	case []any:

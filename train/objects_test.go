@@ -37,14 +37,14 @@ func TestMaskFormerTrains(t *testing.T) {
 		t.Fatalf("%d epochs of object losses, want %d", len(sum.ObjectLoss), c.Training.Epochs)
 	}
 	first, last := sum.ObjectLoss[0], sum.ObjectLoss[len(sum.ObjectLoss)-1]
-	for _, term := range []string{"object_class_ce", "mask_ce", "mask_dice"} {
+	for _, term := range []string{"object_class_ce", "mask_ce", "mask_dice", "regression"} {
 		if !(last[term] < 0.95*first[term]) {
 			t.Errorf("%s: %g in the first epoch, %g in the last: want a fall of 5 %% or more", term, first[term], last[term])
 		} else {
 			t.Logf("%s: %.4f → %.4f", term, first[term], last[term])
 		}
 	}
-	for _, k := range []string{"val_loss", "val_loss/jets_classification", "val_loss/objects/object_class_ce", "val_loss/objects/mask_ce", "val_loss/objects/mask_dice"} {
+	for _, k := range []string{"val_loss", "val_loss/jets_classification", "val_loss/objects/object_class_ce", "val_loss/objects/mask_ce", "val_loss/objects/mask_dice", "val_loss/objects/regression"} {
 		v0, v1 := sum.ValLoss[0][k], sum.ValLoss[len(sum.ValLoss)-1][k]
 		if !(v1 < v0) {
 			t.Errorf("%s: %g before training, %g after", k, v0, v1)

@@ -189,6 +189,9 @@ type forward struct {
 	// objects are the mask decoder's predictions (Spec.Objects), in
 	// float32; zero without a decoder.
 	objects nn.MaskDecoderOutput
+	// objectReg is the objects' scaled regression [B, M, R]
+	// (Objects.Regression); nil without one.
+	objectReg *graph.Tensor
 }
 
 // head is an MLP whose first layer reads the concatenation of parts

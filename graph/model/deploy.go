@@ -456,6 +456,11 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 			g.Output(o.Name, deployObjectIndex(g, unbatch(f.objects.ClassProbs), unbatch(f.objects.Masks)))
 			continue
 		}
+		if o.Kind == ObjectLeading {
+			reg := s.unscale(g, s.Objects.Regression.task(), f.objectReg, nil)
+			g.Output(o.Name, deployObjectLeading(g, unbatch(f.objects.ClassProbs), unbatch(reg), o.Index))
+			continue
+		}
 		task := s.task(o.Task)
 		h := f.heads[task.Name]
 		pop := g.Scope(task.Name + "/deploy")

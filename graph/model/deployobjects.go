@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/graph"
@@ -28,7 +29,72 @@ func (s *Spec) objectDeployOutputs(opts DeployOptions) ([]DeployOutput, error) {
 	case strings.ContainsAny(opts.ObjectName, " \t\n/"):
 		return nil, fmt.Errorf("model %s: object name %q has white space or '/'", s.Name, opts.ObjectName)
 	}
-	return []DeployOutput{{Name: opts.ObjectName + "Index", Kind: ObjectIndex, Task: ObjectTask, Label: opts.ObjectName, Group: s.Objects.Input}}, nil
+	var outs []DeployOutput
+	if r := s.Objects.Regression; r != nil {
+		for i, t := range r.Targets {
+			outs = append(outs, DeployOutput{Name: "leading_" + opts.ObjectName + "_" + t, Kind: ObjectLeading, Task: ObjectTask, Index: i, Label: t})
+		}
+	}
+	return append(outs, DeployOutput{Name: opts.ObjectName + "Index", Kind: ObjectIndex, Task: ObjectTask, Label: opts.ObjectName, Group: s.Objects.Input}), nil
+}
+
+// ObjectLeadingNone is every ObjectLeading output of a jet whose objects
+// are all no object: -1, the value the interface's other outputs use for
+// none. Salt's exporter gives NaN, which salt-ort's validation vectors
+// (whose reader refuses non-finite values) cannot hold; -1 is no value
+// the log-scaled pt, mass and Lxy of Salt's MaskFormer take, nor a deta
+// inside a jet.
+const ObjectLeadingNone = -1
+
+// ObjectLeading is a float32 scalar: target Index of the leading object's
+// regression, in the target's units (see LeadingObject), exported with
+// DeployOptions.ObjectName for a model with an object regression, as
+// Salt's exporter writes <model>_leading_<object name>_<target>.
+const ObjectLeading OutputKind = "object_leading"
+
+// deployObjectLeading builds the ObjectLeading output of target i of the
+// one-jet graph from the mask decoder's class probabilities [M, C] and the
+// objects' regression in the targets' units [M, R], as LeadingObject
+// computes it.
+func deployObjectLeading(g *graph.Graph, probs, reg *graph.Tensor, i int) *graph.Tensor {
+	defer g.Scope("objects/deploy_leading")()
+	c, m := probs.Dim(1), probs.Dim(0)
+	keep := g.Reshape(g.LessOrEqual(g.Slice(probs, []int{1}, []int64{c - 1}, []int64{c}), g.Scalar(graph.Float32, 0.5)), m) // [M]
+	first := g.Reshape(g.Slice(reg, []int{1}, []int64{0}, []int64{1}), m)
+	best := g.ArgMax(g.Where(keep, first, g.Scalar(graph.Float32, math.Inf(-1))), 0, false) // the first largest
+	slots := make([]float64, m)
+	for k := range slots {
+		slots[k] = float64(k)
+	}
+	chosen := g.Equal(g.Const("objects/deploy_leading/slots", graph.Int64, graph.Shape{m}, slots), best) // [M]
+	col := g.Reshape(g.Slice(reg, []int{1}, []int64{int64(i)}, []int64{int64(i) + 1}), m)
+	v := g.ReduceSum(g.Where(chosen, col, g.Scalar(graph.Float32, 0)), []int{0}, false)
+	any := g.Greater(g.ReduceSum(g.Cast(keep, graph.Float32), []int{0}, false), g.Scalar(graph.Float32, 0))
+	return g.Where(any, v, g.Scalar(graph.Float32, ObjectLeadingNone))
+}
+
+// LeadingObject computes the ObjectLeading outputs of one jet, as the
+// deployment graph does, from the mask decoder's class probabilities probs
+// [objects, classes] (the last class no object) and the objects'
+// regression reg [objects, targets] in the targets' units, into out
+// [targets]: the regression of the object with the largest first target
+// among those whose probability of no object is at most ½ (the first on a
+// tie), as Salt's get_maskformer_outputs orders them; ObjectLeadingNone
+// when every object is no object.
+func LeadingObject(probs, reg []float32, objects int, out []float32) {
+	c, r := len(probs)/objects, len(out)
+	best := -1
+	for m := 0; m < objects; m++ {
+		if probs[m*c+c-1] <= 0.5 && (best < 0 || reg[m*r] > reg[best*r]) {
+			best = m
+		}
+	}
+	for i := range out {
+		out[i] = ObjectLeadingNone
+		if best >= 0 {
+			out[i] = reg[best*r+i]
+		}
+	}
 }
 
 // ObjectTask is the task name the object outputs of the deployment

@@ -32,6 +32,9 @@ type Objects struct {
 	// LossWeights weigh the loss terms, MatcherWeights the matching costs
 	// (Salt's loss_weights and matcher_weights).
 	LossWeights, MatcherWeights nn.MaskFormerWeights
+	// Regression regresses the matched truth objects' properties (Salt's
+	// regression task on the objects); nil for none.
+	Regression *ObjectRegression
 }
 
 // The MaskFormer graph inputs and outputs.
@@ -80,6 +83,9 @@ func (o *Objects) ObjectLossTerms() []string {
 	if o.LossWeights.MaskDice > 0 {
 		terms = append(terms, ObjectDice)
 	}
+	if o.Regression != nil {
+		terms = append(terms, o.Regression.Name)
+	}
 	return terms
 }
 
@@ -102,17 +108,26 @@ func (s *Spec) validateObjects() error {
 		return fmt.Errorf("model %s: mask decoder: the geometric loss strategy (GLS) is not combined with the MaskFormer losses; use the weighted sum", s.Name)
 	}
 	for _, w := range []nn.MaskFormerWeights{o.LossWeights, o.MatcherWeights} {
-		if w.ClassCE < 0 || w.MaskCE < 0 || w.MaskDice < 0 || w.ClassCE+w.MaskCE+w.MaskDice <= 0 {
+		if w.ClassCE < 0 || w.MaskCE < 0 || w.MaskDice < 0 || w.Regression < 0 || w.ClassCE+w.MaskCE+w.MaskDice+w.Regression <= 0 {
 			return fmt.Errorf("model %s: mask decoder: weights %+v must be ≥ 0 with a positive sum", s.Name, w)
 		}
 	}
-	return nil
+	if o.Regression == nil {
+		if o.LossWeights.Regression > 0 || o.MatcherWeights.Regression > 0 {
+			return fmt.Errorf("model %s: mask decoder: a regression weight without an object regression", s.Name)
+		}
+		return nil
+	}
+	return o.Regression.validate(s.Name)
 }
 
 // objectInputs are the truth objects a graph with MaskFormer losses reads.
 type objectInputs struct {
 	class *graph.Tensor // int64 [B, M]
 	masks *graph.Tensor // float32 [B, M, T]
+	// reg are the scaled regression targets [B, M, R] (nil without an
+	// object regression).
+	reg *graph.Tensor
 }
 
 // declareObjectInputs declares ObjectClassInput and ObjectMaskInput for a
@@ -122,7 +137,12 @@ func (s *Spec) declareObjectInputs(g *graph.Graph, b int64) objectInputs {
 	t := int64(s.group(s.Objects.Input).MaxLen)
 	class := g.Input(ObjectClassInput, graph.Int64, graph.Shape{b, m})
 	masks := g.Input(ObjectMaskInput, graph.Bool, graph.Shape{b, m, t})
-	return objectInputs{class: class, masks: g.Cast(masks, graph.Float32)}
+	in := objectInputs{class: class, masks: g.Cast(masks, graph.Float32)}
+	if r := s.Objects.Regression; r != nil {
+		raw := g.Input(ObjectRegressionInput, graph.Float32, graph.Shape{b, m, int64(len(r.Targets))})
+		in.reg = s.scaledObjectTargets(g, raw, class)
+	}
+	return in
 }
 
 // decodeObjects runs the mask decoder on the encoded constituents of its
@@ -130,6 +150,9 @@ func (s *Spec) declareObjectInputs(g *graph.Graph, b int64) objectInputs {
 func (s *Spec) decodeObjects(g *graph.Graph, f *forward, in *inputs) nn.MaskDecoderOutput {
 	i := s.groupIndex(s.Objects.Input)
 	out := nn.MaskDecoder(g, "mask_decoder", f.seq[i], in.valid[i], s.Objects.Decoder)
+	if s.Objects.Regression != nil && out.Embed != nil {
+		f.objectReg = s.regressObjects(g, out.Embed)
+	}
 	if out.ClassLogits == nil || out.ClassLogits.DType() == graph.Float32 {
 		return out
 	}
@@ -142,24 +165,34 @@ func (s *Spec) decodeObjects(g *graph.Graph, f *forward, in *inputs) nn.MaskDeco
 
 // objectCost is the matching cost of the decoder's predictions against
 // the truth objects (nn.MaskFormerCost with the matcher weights).
-func (s *Spec) objectCost(g *graph.Graph, pred nn.MaskDecoderOutput, truth objectInputs) *graph.Tensor {
-	defer g.Scope("objects/cost")()
-	return nn.MaskFormerCost(g, pred, truth.class, truth.masks, s.Objects.NumClasses, s.Objects.MatcherWeights)
+func (s *Spec) objectCost(g *graph.Graph, f *forward, truth objectInputs) *graph.Tensor {
+	cost := func() *graph.Tensor {
+		defer g.Scope("objects/cost")()
+		return nn.MaskFormerCost(g, f.objects, truth.class, truth.masks, s.Objects.NumClasses, s.Objects.MatcherWeights)
+	}()
+	if reg := s.objectRegressionCost(g, f.objectReg, truth.reg); reg != nil {
+		cost = g.Add(cost, reg)
+	}
+	return cost
 }
 
 // objectLosses are the MaskFormer loss terms (nn.MaskFormerLoss) of the
 // predictions permuted by the assignment a, in ObjectLossTerms' order;
 // padding rows (jet weight 0) count in none.
-func (s *Spec) objectLosses(g *graph.Graph, pred nn.MaskDecoderOutput, truth objectInputs, a, jetWeight *graph.Tensor) []*graph.Tensor {
-	defer g.Scope("objects/loss")()
+func (s *Spec) objectLosses(g *graph.Graph, f *forward, truth objectInputs, a, jetWeight *graph.Tensor) []*graph.Tensor {
+	pop := g.Scope("objects/loss")
 	o := s.Objects
 	present := g.Cast(g.Greater(jetWeight, g.Scalar(graph.Float32, 0)), graph.Float32)
-	l := nn.MaskFormerLoss(g, pred, truth.class, truth.masks, a, present, nn.MaskFormerLossConfig{NumClasses: o.NumClasses, NullClassWeight: o.NullClassWeight, Weights: o.LossWeights})
+	l := nn.MaskFormerLoss(g, f.objects, truth.class, truth.masks, a, present, nn.MaskFormerLossConfig{NumClasses: o.NumClasses, NullClassWeight: o.NullClassWeight, Weights: o.LossWeights})
+	pop()
 	terms := []*graph.Tensor{l.ClassCE}
 	for _, t := range []*graph.Tensor{l.MaskCE, l.MaskDice} {
 		if t != nil {
 			terms = append(terms, t)
 		}
+	}
+	if o.Regression != nil {
+		terms = append(terms, s.objectRegressionLoss(g, f.objectReg, truth.reg, truth.class, a, present))
 	}
 	return terms
 }
@@ -176,7 +209,7 @@ func (s *Spec) objectTrainingLoss(g *graph.Graph, f *forward, in *inputs, b int6
 func (s *Spec) objectLoss(g *graph.Graph, f *forward, in *inputs, truth objectInputs, b int64) *graph.Tensor {
 	m := int64(s.Objects.Decoder.Objects)
 	a := g.Input(ObjectAssignmentInput, graph.Float32, graph.Shape{b, m, m})
-	terms := s.objectLosses(g, f.objects, truth, a, in.jetWeight)
+	terms := s.objectLosses(g, f, truth, a, in.jetWeight)
 	for i, name := range s.Objects.ObjectLossTerms() {
 		g.Output(ObjectLossOutput(name), terms[i])
 	}
@@ -190,9 +223,12 @@ func (s *Spec) objectLoss(g *graph.Graph, f *forward, in *inputs, truth objectIn
 func (s *Spec) objectEvalOutputs(g *graph.Graph, f *forward, in *inputs, b int64) *graph.Tensor {
 	truth := s.declareObjectInputs(g, b)
 	total := s.objectLoss(g, f, in, truth, b)
-	g.Output(ObjectCostOutput, s.objectCost(g, f.objects, truth))
+	g.Output(ObjectCostOutput, s.objectCost(g, f, truth))
 	g.Output(ObjectClassProbsOutput, f.objects.ClassProbs)
 	g.Output(ObjectMasksOutput, f.objects.Masks)
+	if r := s.Objects.Regression; r != nil {
+		g.Output(ObjectRegressionOutput, s.unscale(g, r.task(), f.objectReg, nil))
+	}
 	return total
 }
 
@@ -219,7 +255,7 @@ func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, []graph.ParamSlot, e
 	in.toCompute(g, compute)
 	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true})
 	truth := s.declareObjectInputs(g, int64(opts.Batch))
-	g.Output(ObjectCostOutput, s.objectCost(g, f.objects, truth))
+	g.Output(ObjectCostOutput, s.objectCost(g, f, truth))
 	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {
 		return nil, nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)

@@ -8,6 +8,9 @@ type MaskFormerWeights struct {
 	ClassCE  float64 // object_class_ce
 	MaskCE   float64 // mask_ce
 	MaskDice float64 // mask_dice
+	// Regression weighs the objects' regression (Salt's "regression");
+	// its terms are MaskFormerRegressionCost and MaskFormerRegressionLoss.
+	Regression float64
 }
 
 // maskCostClamp bounds the mask logits the matching cost reads, as Salt's

@@ -51,8 +51,17 @@ pm, tm = mm[v], tgt[v]
 mce = F.binary_cross_entropy_with_logits(pm, tm, reduction="none").mean(1).sum() / len(pm)
 sg = pm.sigmoid()
 md = (1 - (2 * (sg * tm).sum(-1) + 1) / (sg.sum(-1) + tm.sum(-1) + 1)).sum() / len(pm)
+# The regression of the objects: an MLP on the object embeddings, its
+# mean absolute error against every truth slot's targets (zeroed in empty
+# slots) as the cost, and the L1 loss over the valid matched slots.
+rp = mlp("reg", q, 2)
+R = rp.shape[-1]
+rt = torch.tensor(c["reg_target"]).double().reshape(B, M, R)
+rcost = (rp[:, :, None] - (rt * v.unsqueeze(-1))[:, None]).abs().mean(-1)
+rl = F.l1_loss(rp[idx][v], rt[v])
 print(json.dumps({"cost": cost.flatten().tolist(), "ce": float(ce) * w["object_class_ce"],
-                  "mask_ce": float(mce) * w["mask_ce"], "dice": float(md) * w["mask_dice"]}))
+                  "mask_ce": float(mce) * w["mask_ce"], "dice": float(md) * w["mask_dice"],
+                  "reg_cost": rcost.flatten().tolist(), "reg": float(rl)}))
 `
 
 // TestMaskFormerLossAgainstTorch compares the decoder's matching cost and
@@ -75,6 +84,12 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	g.Output("ce", l.ClassCE)
 	g.Output("mask_ce", l.MaskCE)
 	g.Output("dice", l.MaskDice)
+	const nr = 3
+	reg := nn.MLP(g, "reg", out.Embed, []int{16, nr}, nn.ReLU, false)
+	regTarget := g.Input("reg_target", graph.Float32, S{b, m, nr})
+	g.Output("reg_cost", nn.MaskFormerRegressionCost(g, reg, regTarget))
+	regValid := g.Cast(g.Less(class, g.Scalar(graph.Int64, nc)), graph.Float32)
+	g.Output("reg", nn.MaskFormerRegressionLoss(g, reg, regTarget, assign, regValid))
 	if err := g.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +109,15 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	for k, p := range perm {
 		oneHot[k*m+p] = 1
 	}
-	feeds := map[string][]float64{"x": randn(r, b*tr*d, 1), "valid": validMask, "class": classes, "target": tgt, "assign": oneHot}
+	// The scaled regression targets: 0 in the empty slots, as the model
+	// writes them.
+	regTgt := randn(r, b*m*nr, 1)
+	for k := range regTgt {
+		if classes[k/nr] == nc {
+			regTgt[k] = 0
+		}
+	}
+	feeds := map[string][]float64{"x": randn(r, b*tr*d, 1), "valid": validMask, "class": classes, "target": tgt, "assign": oneHot, "reg_target": regTgt}
 	params := map[string]any{}
 	for _, p := range g.Params() {
 		v := randn(r, int(p.Tensor.Shape().Size()), 0.3)
@@ -108,33 +131,37 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "maskformer.json")
 	spec, _ := json.Marshal(map[string]any{"params": params, "shape": []int{b, tr, d}, "x": feeds["x"], "valid": validMask,
 		"objects": m, "layers": cfg.Layers, "heads": cfg.Heads, "mask_attention": true, "bidirectional": true,
-		"class_layers": 2, "mask_layers": 2, "class": classes, "target": tgt, "perm": perm, "num_classes": nc,
+		"class_layers": 2, "mask_layers": 2, "class": classes, "target": tgt, "perm": perm, "reg_target": regTgt, "num_classes": nc,
 		"null_weight": 0.5, "weights": map[string]float64{"object_class_ce": weights.ClassCE, "mask_ce": weights.MaskCE, "mask_dice": weights.MaskDice}})
 	if err := os.WriteFile(path, spec, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	lines := bytes.Split(bytes.TrimSpace(torchref.Run(t, maskDecoderTwin+maskFormerLossTwin, path)), []byte("\n"))
 	var want struct {
-		Cost   []float64
-		CE     float64
-		MaskCE float64 `json:"mask_ce"`
-		Dice   float64
+		Cost    []float64
+		CE      float64
+		MaskCE  float64 `json:"mask_ce"`
+		Dice    float64
+		RegCost []float64 `json:"reg_cost"`
+		Reg     float64
 	}
 	if err := json.Unmarshal(lines[len(lines)-1], &want); err != nil {
 		t.Fatal(err)
 	}
 	// The costs of empty truth slots are not used; Salt makes them NaN.
-	var cost, wantCost []float64
+	var cost, wantCost, regCost, wantRegCost []float64
 	for k, c := range got["cost"] {
 		if classes[(k/(m*m))*m+k%m] < nc {
 			cost, wantCost = append(cost, c), append(wantCost, want.Cost[k])
+			regCost, wantRegCost = append(regCost, got["reg_cost"][k]), append(wantRegCost, want.RegCost[k])
 		}
 	}
 	compareClose(t, "matching cost", cost, wantCost)
+	compareClose(t, "regression matching cost", regCost, wantRegCost)
 	for _, c := range []struct {
 		name      string
 		got, want float64
-	}{{"object_class_ce", got["ce"][0], want.CE}, {"mask_ce", got["mask_ce"][0], want.MaskCE}, {"mask_dice", got["dice"][0], want.Dice}} {
+	}{{"object_class_ce", got["ce"][0], want.CE}, {"mask_ce", got["mask_ce"][0], want.MaskCE}, {"mask_dice", got["dice"][0], want.Dice}, {"regression", got["reg"][0], want.Reg}} {
 		t.Logf("%s: %.7g, twin %.7g", c.name, c.got, c.want)
 		if math.Abs(c.got-c.want) > 1e-5*(1+math.Abs(c.want)) {
 			t.Errorf("%s: %.7g, twin %.7g", c.name, c.got, c.want)
@@ -168,6 +195,33 @@ func TestMaskFormerLossGradients(t *testing.T) {
 					l := nn.MaskFormerLoss(g, pred, f[0], f[1], f[2], g.Const("present", graph.Float32, S{2}, []float64{1, 1}), nn.MaskFormerLossConfig{NumClasses: nc, NullClassWeight: 0.5, Weights: weights})
 					return tt.term(l)
 				}}.Run(t)
+		})
+	}
+}
+
+// TestMaskFormerRegressionGradients checks the gradients of the objects'
+// regression loss and cost with respect to the predictions against finite
+// differences.
+func TestMaskFormerRegressionGradients(t *testing.T) {
+	fixed := []graphtest.Fixed{
+		{Name: "target", DType: graph.Float32, Shape: S{2, 3, 2}, Values: []float64{0.3, -1.2, 0.8, 0.1, 0, 0, -0.4, 2.1, 0, 0, 0, 0}},
+		{Name: "assign", DType: graph.Float32, Shape: S{2, 3, 3}, Values: []float64{0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0}},
+		{Name: "valid", DType: graph.Float32, Shape: S{2, 3}, Values: []float64{1, 1, 0, 1, 0, 0}},
+	}
+	for _, tt := range []struct {
+		name  string
+		build func(g *G, pred, target, assign, valid *T) *T
+	}{
+		{"loss", func(g *G, pred, target, assign, valid *T) *T {
+			return nn.MaskFormerRegressionLoss(g, pred, target, assign, valid)
+		}},
+		{"cost", func(g *G, pred, target, _, _ *T) *T {
+			return g.ReduceSum(nn.MaskFormerRegressionCost(g, pred, target), []int{0, 1, 2}, false)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			graphtest.GradCheck{Vars: []graphtest.Var{{Name: "pred", Shape: S{2, 3, 2}}}, Fixed: fixed,
+				Build: func(g *G, v, f []*T) *T { return tt.build(g, v[0], f[0], f[1], f[2]) }}.Run(t)
 		})
 	}
 }
