@@ -600,17 +600,10 @@ func (c *converter) convertEdgeInitNets(cfg *config.Config, path string) {
 }
 
 // edgeFeatureWidth is the number of edge feature columns Salt's
-// EdgeConstructor makes of the features listed (dR gives Δφ, Δη and ln ΔR).
+// EdgeConstructor makes of the features listed: one per feature
+// (calculate_edge_features fills column i with the i-th feature).
 func edgeFeatureWidth(features []string) int {
-	n := 0
-	for _, f := range features {
-		if f == "dR" {
-			n += 3
-		} else {
-			n++
-		}
-	}
-	return n
+	return len(features)
 }
 
 // convertFeaturewise carries featurewise_nets: networks of the parameters

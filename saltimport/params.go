@@ -13,6 +13,10 @@ import (
 // in the flat parameter layout). Salt's linear weights are [out, in] and
 // salt-ort's [in, out], so Transpose is set for every weight matrix; other
 // parameters are copied in their row-major order.
+//
+// Ort is empty for a parameter Salt registers but never uses in its
+// forward pass (an edge-feature layer's edge_prenorm): its values are
+// checked and not carried.
 type Param struct {
 	Salt, Ort string
 	SaltShape []int
@@ -20,9 +24,11 @@ type Param struct {
 }
 
 // Params lists the parameters of the model spec describes under Salt's
-// names, in the order Salt's SaltModel registers them (init nets, tasks,
-// encoder, pooling), which is the order of its optimizer's parameters.
-// Every parameter of salt-ort's layout appears once.
+// names, in the order Salt's SaltModel registers them (the global
+// featurewise net, init nets with their input featurewise nets, the edge
+// init net, tasks, encoder with its featurewise nets, pooling), which is
+// the order of its optimizer's parameters. Every parameter of salt-ort's
+// layout appears once.
 func Params(spec model.Spec) []Param {
 	var out []Param
 	linear := func(salt, ort string, in, outDim int) {
@@ -46,17 +52,58 @@ func Params(spec model.Spec) []Param {
 	if spec.AttachVars != nil {
 		attached = len(spec.AttachVars)
 	}
+	// Salt's SaltModel makes its featurewise nets first: the global one
+	// is its first module, an input one becomes part of each init net.
+	fw := featurewiseByLayer(spec)
+	nParams := len(spec.Parameters)
+	featurewise := func(salt, ort string, f *model.Featurewise, width int) {
+		for _, n := range []struct {
+			salt, ort string
+			d         *model.FeaturewiseDense
+		}{{"scale_net", "scale", f.Scale}, {"bias_net", "bias", f.Bias}} {
+			if n.d != nil {
+				dense(salt+"."+n.salt, ort+"/"+n.ort, nParams, append(append([]int{}, n.d.Hidden...), width))
+			}
+		}
+		if f.Norm {
+			// torch's nn.LayerNorm, with its scale and shift.
+			out = append(out,
+				Param{Salt: salt + ".norm.weight", Ort: ort + "/norm/weight", SaltShape: []int{width}},
+				Param{Salt: salt + ".norm.bias", Ort: ort + "/norm/bias", SaltShape: []int{width}})
+		}
+	}
+	if f := fw[model.FeaturewiseGlobal]; f != nil {
+		featurewise("model.featurewise_global", "featurewise/global", f, spec.FeaturewiseWidth(model.FeaturewiseGlobal, ""))
+	}
+	// An init net reads the parameters too, unless an input featurewise
+	// net takes them.
+	paramsIn := nParams
+	if fw[model.FeaturewiseInput] != nil {
+		paramsIn = 0
+	}
+	initNet := func(i int, name string, n int, sizes []int) {
+		s := fmt.Sprintf("model.init_nets.%d", i)
+		dense(s+".net", "init/"+name, n, sizes)
+		if f := fw[model.FeaturewiseInput]; f != nil {
+			featurewise(s+".featurewise", "featurewise/input/"+name, f, spec.FeaturewiseWidth(model.FeaturewiseInput, name))
+		}
+	}
 	if j := spec.JetInit; j != nil {
 		// A jet-only model's init net reads the attached jet variables.
-		dense("model.init_nets.0.net", "init/"+j.Name, attached, append(append([]int{}, j.Hidden...), d))
+		initNet(0, j.Name, attached+paramsIn, append(append([]int{}, j.Hidden...), d))
 	}
 	for i, in := range spec.Inputs {
 		sizes := append(append([]int{}, in.InitHidden...), d)
-		n := len(in.Vars)
+		n := len(in.Vars) + paramsIn
 		if !in.NoJetVars {
 			n += attached
 		}
-		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, n, sizes)
+		initNet(i, in.Name, n, sizes)
+	}
+	if e := spec.Edges; e != nil {
+		// Salt's edge init net reads one column per edge feature.
+		sizes := append(append([]int{}, e.Hidden...), spec.Encoder.EdgeDim)
+		dense("model.edge_init_nets.0.net", "edge_init/"+e.Input, len(e.Features), sizes)
 	}
 	// The jet representation the heads read is the pooled one with the
 	// global variables after it; a constituent head reads it as context
@@ -106,17 +153,43 @@ func Params(spec model.Spec) []Param {
 		if hybrid && l > 0 && rms {
 			vector(s+".norm.weight", o+"/norm/weight", d)
 		}
+		edges := e.EdgeDim > 0
+		if edges && rms {
+			// Salt's EncoderLayer makes an edge_prenorm it never applies,
+			// then the edge_postnorm of update_edges.
+			out = append(out, Param{Salt: s + ".edge_prenorm.weight", SaltShape: []int{e.EdgeDim}})
+			if e.UpdateEdges {
+				vector(s+".edge_postnorm.weight", o+"/edge_postnorm/weight", e.EdgeDim)
+			}
+		}
+		norms := func() {
+			if qk {
+				vector(s+".attn.fn.q_norm.weight", o+"/attn/q_norm/weight", dh)
+				vector(s+".attn.fn.k_norm.weight", o+"/attn/k_norm/weight", dh)
+			}
+			if v {
+				vector(s+".attn.fn.v_norm.weight", o+"/attn/v_norm/weight", dh)
+			}
+		}
+		if edges {
+			norms() // EdgeAttention makes its norms first
+		}
 		out = append(out,
 			Param{Salt: s + ".attn.fn.in_proj_weight", Ort: o + "/attn/in_proj/weight", SaltShape: []int{3 * d, d}, Transpose: true},
 			Param{Salt: s + ".attn.fn.in_proj_bias", Ort: o + "/attn/in_proj/bias", SaltShape: []int{3 * d}})
-		if qk {
-			vector(s+".attn.fn.q_norm.weight", o+"/attn/q_norm/weight", dh)
-			vector(s+".attn.fn.k_norm.weight", o+"/attn/k_norm/weight", dh)
-		}
-		if v {
-			vector(s+".attn.fn.v_norm.weight", o+"/attn/v_norm/weight", dh)
+		if !edges {
+			norms()
 		}
 		linear(s+".attn.fn.out_proj", o+"/attn/out_proj", d, d)
+		if edges {
+			// One bias and one gate per head from each edge, and the
+			// edges' update from the scores.
+			linear(s+".attn.fn.linear_e", o+"/attn/linear_e", e.EdgeDim, e.Heads)
+			linear(s+".attn.fn.linear_g", o+"/attn/linear_g", e.EdgeDim, e.Heads)
+			if e.UpdateEdges {
+				linear(s+".attn.fn.linear_e_out", o+"/attn/linear_e_out", e.Heads, e.EdgeDim)
+			}
+		}
 		if blockNorm && rms {
 			vector(s+".attn.norm.weight", o+"/attn_norm/weight", d)
 		}
@@ -143,6 +216,12 @@ func Params(spec model.Spec) []Param {
 	}
 	if rms && !e.NoFinalNorm {
 		vector("model.encoder.out_norm.weight", "encoder/out_norm/weight", width)
+	}
+	if f := fw[model.FeaturewiseEncoder]; f != nil {
+		// The Transformer's featurewise list, one net per layer.
+		for l := 0; l < e.Layers; l++ {
+			featurewise(fmt.Sprintf("model.encoder.featurewise.%d", l), fmt.Sprintf("encoder/featurewise/layer%d", l), f, d)
+		}
 	}
 	if spec.Pooling != model.NoPooling {
 		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
@@ -219,4 +298,14 @@ func legacyDenseIndex(k int, dropout bool) int {
 		return 3*k + 1
 	}
 	return 2 * k
+}
+
+// featurewiseByLayer returns the model's featurewise transformations by
+// the layer they apply to.
+func featurewiseByLayer(spec model.Spec) map[model.FeaturewiseLayer]*model.Featurewise {
+	m := map[model.FeaturewiseLayer]*model.Featurewise{}
+	for i := range spec.Featurewise {
+		m[spec.Featurewise[i].Layer] = &spec.Featurewise[i]
+	}
+	return m
 }
