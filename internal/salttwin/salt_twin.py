@@ -72,25 +72,47 @@ def plain_norm(dim):
 
 
 class Attention(nn.Module):
-    def __init__(self, embed_dim, num_heads):
+    """Salt's Attention, or with edge_dim its EdgeAttention: a score bias
+    (linear_e) and a gate on the weights (linear_g) per head from each
+    edge, and with update_edges the edges remade from the scores before
+    masking (linear_e_out)."""
+
+    def __init__(self, embed_dim, num_heads, edge_dim=0, update_edges=False):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
+        self.edge_dim, self.update_edges = edge_dim, update_edges
         self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
         self.out_proj = nn.Linear(embed_dim, embed_dim)
+        if edge_dim:
+            self.linear_e = nn.Linear(edge_dim, num_heads)
+            self.linear_g = nn.Linear(edge_dim, num_heads)
+            if update_edges:
+                self.linear_e_out = nn.Linear(num_heads, edge_dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.in_proj_bias)
 
-    def forward(self, x, pad):
+    def forward(self, x, pad, edge=None):
         b, n, d = x.shape
         q, k, v = torch.nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, -1)
         split = lambda t: t.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         q, k, v = split(q), split(k), split(v)
         scores = q @ k.transpose(-1, -2) / self.head_dim ** 0.5
+        gate = None
+        if edge is not None:
+            scores = scores + self.linear_e(edge).permute(0, 3, 1, 2)
+            gate = torch.sigmoid(self.linear_g(edge)).permute(0, 3, 1, 2)
+            if self.update_edges:
+                edge = self.linear_e_out(scores.permute(0, 2, 3, 1))
         # padded constituents send nothing; every position receives
         scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
-        out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, d)
+        w = scores.softmax(-1)
+        if gate is not None:
+            w = w * gate
+        out = (w @ v).transpose(1, 2).reshape(b, n, d)
+        if edge is not None:
+            return self.out_proj(out), edge
         return self.out_proj(out)
 
 
@@ -114,35 +136,57 @@ class PreNorm(nn.Module):
         self.norm = plain_norm(dim)
 
     def forward(self, x, *args):
-        return x + self.fn(self.norm(x), *args)
+        y = self.fn(self.norm(x), *args)
+        if isinstance(y, tuple):  # edge attention: (output, edges)
+            return x + y[0], y[1]
+        return x + y
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, embed_dim, num_heads, hidden_dim, activation):
+    def __init__(self, embed_dim, num_heads, hidden_dim, activation, edge_dim=0, update_edges=False):
         super().__init__()
-        self.attn = PreNorm(Attention(embed_dim, num_heads), embed_dim)
+        self.update_edges = update_edges
+        if edge_dim:
+            # Salt makes an edge_prenorm it never applies (no parameters
+            # with LayerNorm), and the edge_postnorm of update_edges.
+            self.edge_prenorm = plain_norm(edge_dim)
+            if update_edges:
+                self.edge_postnorm = plain_norm(edge_dim)
+        self.attn = PreNorm(Attention(embed_dim, num_heads, edge_dim, update_edges), embed_dim)
         self.dense = PreNorm(GLU(embed_dim, hidden_dim, activation), embed_dim)
 
-    def forward(self, x, pad):
-        return self.dense(self.attn(x, pad))
+    def forward(self, x, pad, edge=None):
+        if edge is None:
+            return self.dense(self.attn(x, pad))
+        x, edge = self.attn(x, pad, edge)
+        if self.update_edges:
+            edge = edge + self.edge_postnorm(edge)
+        return self.dense(x), edge
 
 
 class Transformer(nn.Module):
-    def __init__(self, num_layers, embed_dim, out_dim, num_heads, activation, num_registers):
+    def __init__(self, num_layers, embed_dim, out_dim, num_heads, activation, num_registers, edge_dim=0, update_edges=False):
         super().__init__()
         self.layers = nn.ModuleList(
-            [EncoderLayer(embed_dim, num_heads, 2 * embed_dim, activation) for _ in range(num_layers)])
+            [EncoderLayer(embed_dim, num_heads, 2 * embed_dim, activation, edge_dim, update_edges) for _ in range(num_layers)])
         self.out_proj = nn.Linear(embed_dim, out_dim)
         self.out_norm = plain_norm(out_dim)
         self.registers = nn.Parameter(torch.randn(num_registers, embed_dim) * 1e-4)
         self.register_buffer("register_mask", torch.zeros(num_registers, dtype=torch.bool))
 
-    def forward(self, x, pad):
+    def forward(self, x, pad, edge=None):
         b = x.shape[0]
         x = torch.cat([x, self.registers.expand(b, -1, -1)], dim=1)
         pad = torch.cat([pad, self.register_mask.expand(b, -1)], dim=1)
+        if edge is not None:
+            # zero edges to and from the registers
+            r = x.shape[1] - edge.shape[1]
+            edge = torch.nn.functional.pad(edge, (0, 0, 0, r, 0, r))
         for layer in self.layers:
-            x = layer(x, pad)
+            if edge is None:
+                x = layer(x, pad)
+            else:
+                x, edge = layer(x, pad, edge)
         # project to out_dim, then normalise there
         return self.out_norm(self.out_proj(x)), pad
 
@@ -179,18 +223,27 @@ class SaltModel(nn.Module):
         super().__init__()
         nj, nt, e, o = len(s["jet_vars"]), len(s["track_vars"]), s["embed"], s["out_dim"]
         self.init_nets = nn.ModuleList([InitNet("tracks", nt, nj, e, s["init_hidden"], "ReLU")])
+        ed = s.get("edges")
+        if ed:
+            # Salt's InitNet over the edge features, attach_global false.
+            net = nn.Module()
+            net.net = Dense(len(ed["features"]), ed["dim"], ed["hidden"], "ReLU")
+            self.edge_init_nets = nn.ModuleList([net])
         th = s["task_hidden"]
         self.tasks = nn.ModuleList([
             ClassificationTask("jets_classification", "jets", "flavour_label", 1.0, o, 4, th, "ReLU", 0, s["jet_class_weights"]),
             ClassificationTask("track_origin", "tracks", "ftagTruthOriginLabel", 0.5, o, 8, th, "ReLU", o, s["origin_class_weights"]),
             VertexingTask("track_vertexing", "tracks", "ftagTruthVertexIndex", 1.5, o, th, "ReLU", o),
         ])
-        self.encoder = Transformer(s["layers"], e, o, s["heads"], "ReLU", s["registers"])
+        self.encoder = Transformer(s["layers"], e, o, s["heads"], "ReLU", s["registers"],
+                                   ed["dim"] if ed else 0, ed["update"] if ed else False)
         self.pool_net = GlobalAttentionPooling(o)
 
-    def forward(self, inputs, pad):
+    def forward(self, inputs, pad, edge=None):
         x = self.init_nets[0](inputs, "jets")
-        enc, full_pad = self.encoder(x, pad)
+        if edge is not None:
+            edge = self.edge_init_nets[0].net(edge)
+        enc, full_pad = self.encoder(x, pad, edge)
         g = self.pool_net(enc, full_pad)
         t = x.shape[1]
         tracks = enc[:, :t]
@@ -214,16 +267,43 @@ class InputNorm(nn.Module):
         return {k: (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds") for k, x in inputs.items()}
 
 
+def edge_features(x, idx, features):
+    """Salt's calculate_edge_features for dR and isSelfLoop: one column per
+    feature, pair (i, j) in row i and column j, non-finite values zeroed."""
+    b, n, _ = x.shape
+    cols = []
+    for f in features:
+        if f == "dR":
+            phi, eta = x[:, :, idx["phi"]], x[:, :, idx["eta"]]
+            dphi = phi.unsqueeze(1) - phi.unsqueeze(2)
+            dphi = dphi - (dphi > np.pi).float() * 2 * np.pi
+            deta = eta.unsqueeze(1) - eta.unsqueeze(2)
+            cols.append(torch.log(torch.sqrt(deta ** 2 + dphi ** 2)))
+        elif f == "isSelfLoop":
+            cols.append(torch.eye(n).expand(b, -1, -1))
+        else:
+            raise ValueError(f"the twin computes dR and isSelfLoop, not {f}")
+    return torch.nan_to_num(torch.stack(cols, -1), nan=0.0, posinf=0.0, neginf=0.0)
+
+
 class Wrapper(nn.Module):
     """Salt's ModelWrapper: attributes model and norm."""
 
     def __init__(self, s, norm_dict):
         super().__init__()
+        self.spec = s
         self.model = SaltModel(s)
         self.norm = InputNorm(norm_dict, {"jets": s["jet_vars"], "tracks": s["track_vars"]})
 
     def forward(self, inputs, pad):
-        return self.model(self.norm(inputs), pad)
+        # Salt's EdgeConstructor works on the raw variables, before the
+        # normalisation.
+        edge = None
+        ed = self.spec.get("edges")
+        if ed:
+            v = self.spec["track_vars"]
+            edge = edge_features(inputs["tracks"], {k: v.index(n) for k, n in ed["vars"].items()}, ed["features"])
+        return self.model(self.norm(inputs), pad, edge)
 
 
 # ------------------------------------------------------------------ losses
@@ -294,6 +374,23 @@ def write_safetensors(path, tensors):
 # ----------------------------------------------------------------- config
 
 
+def edge_constructors(s):
+    ed = s.get("edges")
+    if not ed:
+        return None
+    v = s["track_vars"]
+    return [{"input_name": "tracks", "edge_features": ed["features"],
+             "indices_map": {k: v.index(n) for k, n in ed["vars"].items()}}]
+
+
+def edge_init_nets(s):
+    ed = s.get("edges")
+    if not ed:
+        return None
+    return [{"input_name": "_edge_features_tracks", "attach_global": False, "global_object": "jets",
+             "dense_config": {"output_size": ed["dim"], "hidden_layers": ed["hidden"], "activation": "ReLU"}}]
+
+
 def salt_config(s):
     """The config.yaml Salt's SaveConfigCallback writes (LightningCLI's full
     configuration, nulls included) for the twin."""
@@ -347,11 +444,12 @@ def salt_config(s):
                             "weight": None, "size_average": None, "reduce": None, "reduction": "none", "pos_weight": None}},
                         "weight": 1.5, "dense_config": dense(2 * o, 1, o)}},
                 ]}},
-                "edge_init_nets": None,
+                "edge_init_nets": edge_init_nets(s),
                 "encoder": {"class_path": "salt.models.Transformer", "init_args": {
                     "num_layers": s["layers"], "embed_dim": s["embed"], "out_dim": o, "norm": "LayerNorm",
                     "attn_type": "flash-varlen", "do_final_norm": True, "num_registers": s["registers"],
-                    "drop_registers": False, "edge_embed_dim": 0, "update_edges": False, "mup": False,
+                    "drop_registers": False, "edge_embed_dim": s["edges"]["dim"] if s.get("edges") else 0,
+                    "update_edges": bool(s.get("edges") and s["edges"]["update"]), "mup": False,
                     "dense_kwargs": {"activation": "ReLU", "gated": False},
                     "attn_kwargs": {"num_heads": s["heads"]}}},
                 "mask_decoder": None,
@@ -362,14 +460,14 @@ def salt_config(s):
                            "weight_decay": 1e-5, "last_epoch": -1},
             "global_object": "jets",
             "norm_config": {"norm_dict": s["norm_dict"], "variables": variables, "global_object": "jets", "input_map": None},
-            "name": "GN2", "mup_config": None, "loss_mode": "wsum", "optimizer": "AdamW", "edge_constructors": None,
+            "name": "GN2", "mup_config": None, "loss_mode": "wsum", "optimizer": "AdamW", "edge_constructors": edge_constructors(s),
         },
         "data": {
             "variables": variables, "train_file": s["train"], "val_file": s["val"], "test_file": s["test"],
             "batch_size": s["batch"], "num_workers": 2, "num_train": -1, "num_val": -1, "num_test": -1,
             "move_files_temp": None, "class_dict": s["class_dict"], "train_vds_path": None, "val_vds_path": None,
             "test_vds_path": None, "test_suff": None, "pin_memory": True, "persistent_workers": True,
-            "prefetch_factor": 2, "multiprocessing_context": None, "config_s3": None, "edge_constructors": None,
+            "prefetch_factor": 2, "multiprocessing_context": None, "config_s3": None, "edge_constructors": edge_constructors(s),
             "norm_dict": s["norm_dict"], "global_object": "jets", "input_map": None, "num_inputs": None,
             "non_finite_to_num": False, "selections": None, "labeller_config": None, "mf_config": None,
             "labels": {"jets": ["flavour_label"], "tracks": ["ftagTruthOriginLabel", "ftagTruthVertexIndex"]},

@@ -60,6 +60,18 @@ func Build(t testing.TB, dir string) *Twin {
 // build generates the twin's data under dir, has the script name train
 // the twin (its spec the common sizes, then edited by edit), and reads
 // what it expects salt-ort to compute.
+// BuildEdges is Build with Salt's edge features: an EdgeConstructor of dR
+// (from the tracks' deta and dphi) and isSelfLoop, an edge init net of
+// width 4 and edge attention in every encoder layer, updating the edges.
+func BuildEdges(t testing.TB, dir string) *Twin {
+	t.Helper()
+	return build(t, dir, "salt_twin.py", func(spec map[string]any) {
+		spec["registers"] = 1
+		spec["edges"] = map[string]any{"features": []string{"dR", "isSelfLoop"}, "dim": 4, "hidden": []int{8},
+			"update": true, "vars": map[string]string{"eta": "deta", "phi": "dphi"}}
+	})
+}
+
 func build(t testing.TB, dir, name string, edit func(map[string]any)) *Twin {
 	t.Helper()
 	torchref.Require(t)
