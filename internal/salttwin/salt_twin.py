@@ -241,9 +241,10 @@ class SaltModel(nn.Module):
 
     def forward(self, inputs, pad, edge=None):
         x = self.init_nets[0](inputs, "jets")
-        if edge is not None:
-            edge = self.edge_init_nets[0].net(edge)
-        enc, full_pad = self.encoder(x, pad, edge)
+        if edge is None:
+            enc, full_pad = self.encoder(x, pad)
+        else:
+            enc, full_pad = self.encoder(x, pad, self.edge_init_nets[0].net(edge))
         g = self.pool_net(enc, full_pad)
         t = x.shape[1]
         tracks = enc[:, :t]
