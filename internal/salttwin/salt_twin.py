@@ -35,7 +35,7 @@ class Dense(nn.Module):
     between them and none after the last; a context vector is attached in
     front of the input."""
 
-    def __init__(self, input_size, output_size, hidden_layers, activation, context_size=0):
+    def __init__(self, input_size, output_size, hidden_layers, activation, context_size=0, final_activation=None):
         super().__init__()
         self.context_size = context_size
         sizes = [input_size + context_size, *hidden_layers, output_size]
@@ -44,6 +44,8 @@ class Dense(nn.Module):
             layers.append(nn.Linear(sizes[i], sizes[i + 1]))
             if i < len(sizes) - 2:
                 layers.append(getattr(nn, activation)())
+        if final_activation:
+            layers.append(getattr(nn, final_activation)())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x, context=None):
@@ -54,16 +56,51 @@ class Dense(nn.Module):
         return self.net(x)
 
 
+class Featurewise(nn.Module):
+    """Salt's FeaturewiseTransformation: features times scale_net(p) plus
+    bias_net(p) for the parameters p, then an affine LayerNorm if norm."""
+
+    def __init__(self, n_params, width, f):
+        super().__init__()
+        self.scale_net = self.bias_net = self.norm = None
+        for key in ("scale", "bias"):
+            if f.get(key):
+                d = f[key]
+                setattr(self, key + "_net", Dense(n_params, width, d["hidden"], "ReLU", final_activation=d.get("final")))
+        if f.get("norm"):
+            self.norm = nn.LayerNorm(width)
+
+    def forward(self, p, x):
+        if self.scale_net is not None:
+            x = self.scale_net(p).unsqueeze(1) * x
+        if self.bias_net is not None:
+            x = x + self.bias_net(p).unsqueeze(1)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+def featurewise_of(s, layer):
+    for f in s.get("featurewise") or []:
+        if f["layer"] == layer:
+            return f
+    return None
+
+
 class InitNet(nn.Module):
-    def __init__(self, input_name, n_vars, n_global, embed, hidden, activation):
+    def __init__(self, input_name, n_vars, n_global, embed, hidden, activation, featurewise=None):
         super().__init__()
         self.input_name = input_name
         self.net = Dense(n_vars + n_global, embed, hidden, activation)
+        self.featurewise = featurewise
 
     def forward(self, inputs, global_object):
         x = inputs[self.input_name]
         g = inputs[global_object].unsqueeze(1).expand(-1, x.shape[1], -1)
-        return self.net(torch.cat([g, x], dim=-1))
+        x = torch.cat([g, x], dim=-1)
+        if self.featurewise is not None:
+            x = self.featurewise(inputs["parameters"], x)
+        return self.net(x)
 
 
 def plain_norm(dim):
@@ -173,8 +210,9 @@ class Transformer(nn.Module):
         self.out_norm = plain_norm(out_dim)
         self.registers = nn.Parameter(torch.randn(num_registers, embed_dim) * 1e-4)
         self.register_buffer("register_mask", torch.zeros(num_registers, dtype=torch.bool))
+        self.featurewise = nn.ModuleList()  # SaltModel fills it, a net per layer
 
-    def forward(self, x, pad, edge=None):
+    def forward(self, x, pad, edge=None, params=None):
         b = x.shape[0]
         x = torch.cat([x, self.registers.expand(b, -1, -1)], dim=1)
         pad = torch.cat([pad, self.register_mask.expand(b, -1)], dim=1)
@@ -182,7 +220,9 @@ class Transformer(nn.Module):
             # zero edges to and from the registers
             r = x.shape[1] - edge.shape[1]
             edge = torch.nn.functional.pad(edge, (0, 0, 0, r, 0, r))
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if len(self.featurewise):
+                x = self.featurewise[i](params, x)
             if edge is None:
                 x = layer(x, pad)
             else:
@@ -222,7 +262,13 @@ class SaltModel(nn.Module):
     def __init__(self, s):
         super().__init__()
         nj, nt, e, o = len(s["jet_vars"]), len(s["track_vars"]), s["embed"], s["out_dim"]
-        self.init_nets = nn.ModuleList([InitNet("tracks", nt, nj, e, s["init_hidden"], "ReLU")])
+        npar = len(s.get("parameters") or {})
+        # Salt makes the global featurewise net first.
+        if f := featurewise_of(s, "global"):
+            self.featurewise_global = Featurewise(npar, o, f)
+        f = featurewise_of(s, "input")
+        fin = Featurewise(npar, nj + nt, f) if f else None
+        self.init_nets = nn.ModuleList([InitNet("tracks", nt, nj, e, s["init_hidden"], "ReLU", fin)])
         ed = s.get("edges")
         if ed:
             # Salt's InitNet over the edge features, attach_global false.
@@ -237,14 +283,21 @@ class SaltModel(nn.Module):
         ])
         self.encoder = Transformer(s["layers"], e, o, s["heads"], "ReLU", s["registers"],
                                    ed["dim"] if ed else 0, ed["update"] if ed else False)
+        if f := featurewise_of(s, "encoder"):
+            for _ in range(s["layers"]):
+                self.encoder.featurewise.append(Featurewise(npar, e, f))
         self.pool_net = GlobalAttentionPooling(o)
 
     def forward(self, inputs, pad, edge=None):
         x = self.init_nets[0](inputs, "jets")
-        if edge is None:
+        if edge is None and "parameters" not in inputs:
             enc, full_pad = self.encoder(x, pad)
         else:
-            enc, full_pad = self.encoder(x, pad, self.edge_init_nets[0].net(edge))
+            if edge is not None:
+                edge = self.edge_init_nets[0].net(edge)
+            enc, full_pad = self.encoder(x, pad, edge, inputs.get("parameters"))
+        if hasattr(self, "featurewise_global"):
+            enc = self.featurewise_global(inputs["parameters"], enc)
         g = self.pool_net(enc, full_pad)
         t = x.shape[1]
         tracks = enc[:, :t]
@@ -265,7 +318,9 @@ class InputNorm(nn.Module):
             self.register_buffer(f"{k}_stds", torch.as_tensor([norm_dict[k][v]["std"] for v in vs], dtype=torch.float32))
 
     def forward(self, inputs):
-        return {k: (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds") for k, x in inputs.items()}
+        # the parameters are read raw, as Salt's InputNorm leaves them
+        return {k: x if k == "parameters" else (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds")
+                for k, x in inputs.items()}
 
 
 def edge_features(x, idx, features):
@@ -341,13 +396,27 @@ def losses(model, out, batch):
 # -------------------------------------------------------------------- data
 
 
-def read(path, s):
+def read(path, s, stage="fit"):
     with h5py.File(path, "r") as f:
         jets, tracks = f["jets"][:], f["tracks"][:]
     inputs = {
         "jets": torch.tensor(np.stack([jets[v].astype(np.float32) for v in s["jet_vars"]], -1)),
         "tracks": torch.tensor(np.stack([tracks[v].astype(np.float32) for v in s["track_vars"]], -1)),
     }
+    if s.get("parameters"):
+        # Salt's dataset: in fit, a value outside the training list is drawn
+        # from it; in test, every jet gets the test value.
+        rng = np.random.default_rng(s["seed"])
+        cols = []
+        for name, p in s["parameters"].items():
+            v = jets[name].astype(np.float32)
+            if stage == "fit":
+                bad = ~np.isin(v, p["train"])
+                v[bad] = rng.choice(p["train"], size=int(bad.sum()))
+            else:
+                v = np.full_like(v, p["test"])
+            cols.append(v)
+        inputs["parameters"] = torch.tensor(np.stack(cols, -1))
     valid = torch.tensor(tracks["valid"].astype(bool))
     batch = {
         "pad": ~valid,
@@ -392,6 +461,21 @@ def edge_init_nets(s):
              "dense_config": {"output_size": ed["dim"], "hidden_layers": ed["hidden"], "activation": "ReLU"}}]
 
 
+def featurewise_nets(s):
+    if not s.get("featurewise"):
+        return None
+    widths = {"input": len(s["jet_vars"]) + len(s["track_vars"]), "encoder": s["embed"], "global": s["out_dim"]}
+    out = []
+    for f in s["featurewise"]:
+        n = {"layer": f["layer"], "apply_norm": bool(f.get("norm"))}
+        for key in ("scale", "bias"):
+            if f.get(key):
+                n["dense_config_" + key] = {"output_size": widths[f["layer"]], "hidden_layers": f[key]["hidden"],
+                                            "activation": "ReLU", "final_activation": f[key].get("final")}
+        out.append(n)
+    return out
+
+
 def salt_config(s):
     """The config.yaml Salt's SaveConfigCallback writes (LightningCLI's full
     configuration, nulls included) for the twin."""
@@ -404,6 +488,8 @@ def salt_config(s):
         "weight": w, "size_average": None, "ignore_index": -100, "reduce": None,
         "reduction": "mean", "label_smoothing": 0.0}}
     variables = {"jets": s["jet_vars"], "tracks": s["track_vars"]}
+    if s.get("parameters"):
+        variables["parameters"] = list(s["parameters"])
     return {
         "seed_everything": 42,
         "trainer": {
@@ -455,7 +541,7 @@ def salt_config(s):
                     "attn_kwargs": {"num_heads": s["heads"]}}},
                 "mask_decoder": None,
                 "pool_net": {"class_path": "salt.models.GlobalAttentionPooling", "init_args": {"input_size": o}},
-                "merge_dict": None, "featurewise_nets": None,
+                "merge_dict": None, "featurewise_nets": featurewise_nets(s),
             }},
             "lrs_config": {"initial": s["lr"][0], "max": s["lr"][1], "end": s["lr"][2], "pct_start": s["pct_start"],
                            "weight_decay": 1e-5, "last_epoch": -1},
@@ -472,7 +558,7 @@ def salt_config(s):
             "norm_dict": s["norm_dict"], "global_object": "jets", "input_map": None, "num_inputs": None,
             "non_finite_to_num": False, "selections": None, "labeller_config": None, "mf_config": None,
             "labels": {"jets": ["flavour_label"], "tracks": ["ftagTruthOriginLabel", "ftagTruthVertexIndex"]},
-            "parameters": None, "ignore_finite_checks": False, "recover_malformed": False, "transforms": None,
+            "parameters": s.get("parameters"), "ignore_finite_checks": False, "recover_malformed": False, "transforms": None,
             "multi_target": None,
         },
         "name": "GN2", "force": False, "tag": False, "compile": False, "overwrite_config": False,
@@ -542,7 +628,7 @@ def make(s):
     expected = {}
     model.eval()
     with torch.no_grad():
-        tin, tb = read(s["test"], s)
+        tin, tb = read(s["test"], s, "test")
         out = model(tin, tb["pad"])
         expected["eval/jets_classification"] = out["jets"].softmax(-1).numpy()
         expected["eval/track_origin"] = out["origin"].softmax(-1).numpy()

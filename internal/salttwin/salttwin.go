@@ -72,6 +72,26 @@ func BuildEdges(t testing.TB, dir string) *Twin {
 	})
 }
 
+// BuildFeaturewise is Build conditioned on the generated jets'
+// mass_hypothesis (gendata.MassHypotheses, tested at the second) with
+// Salt's featurewise nets of all three layers: a scale and a bias of the
+// init net's input, a scale and a bias with an affine norm before each
+// encoder layer, and a sigmoid scale of the encoder's output.
+func BuildFeaturewise(t testing.TB, dir string) *Twin {
+	t.Helper()
+	return build(t, dir, "salt_twin.py", func(spec map[string]any) {
+		spec["registers"] = 1
+		m := gendata.MassHypotheses()
+		spec["parameters"] = map[string]any{"mass_hypothesis": map[string]any{"train": m, "test": m[1]}}
+		net := func(final any) map[string]any { return map[string]any{"hidden": []int{4}, "final": final} }
+		spec["featurewise"] = []map[string]any{
+			{"layer": "input", "scale": net(nil), "bias": net(nil)},
+			{"layer": "encoder", "scale": net(nil), "bias": net(nil), "norm": true},
+			{"layer": "global", "scale": net("Sigmoid")},
+		}
+	})
+}
+
 func build(t testing.TB, dir, name string, edit func(map[string]any)) *Twin {
 	t.Helper()
 	torchref.Require(t)
