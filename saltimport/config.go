@@ -693,9 +693,8 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	}
 	switch cp {
 	case "salt.models.Transformer":
-	case "salt.models.TransformerCrossAttentionEncoder":
-		c.problem(p+".class_path", "%q (self- and cross-attention between constituent groups) is not available in salt-ort yet; Salt's Transformer attends over all groups at once", cp)
-		return embed
+	case "salt.models.TransformerCrossAttentionEncoder", "salt.models.transformer.TransformerCrossAttentionEncoder":
+		return c.convertCrossAttentionEncoder(cfg, p, embed)
 	default:
 		c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer, alias TransformerV2) and its legacy TransformerEncoder", cp)
 		return embed

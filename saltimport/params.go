@@ -123,8 +123,13 @@ func Params(spec model.Spec) []Param {
 		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
 	}
 	e := spec.Encoder
-	if e.Kind == nn.LegacyKind {
+	switch e.Kind {
+	case nn.LegacyKind:
 		out = append(out, legacyParams(e, d)...)
+		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
+		return out
+	case nn.CrossAttentionKind:
+		out = append(out, crossAttentionParams(spec, d)...)
 		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
 		return out
 	}
@@ -265,27 +270,83 @@ func legacyParams(e nn.EncoderConfig, d int) []Param {
 			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{d}},
 			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{d}})
 	}
-	sizes := append(append([]int{}, e.LegacyHidden(d)...), d)
 	for l := 0; l < e.Layers; l++ {
-		s, o := fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l)
-		projs := []string{"linear_q", "linear_k", "linear_v", "linear_out"}
-		if e.NoOutProj {
-			projs = projs[:3] // Salt registers linear_out as a None buffer
-		}
-		for _, proj := range projs {
-			linear(s+".mha."+proj, o+"/mha/"+proj, d, d)
-		}
-		in := d
-		for k, n := range sizes {
-			linear(fmt.Sprintf("%s.dense.net.%d", s, legacyDenseIndex(k, e.Dropout > 0)), fmt.Sprintf("%s/dense/%d", o, k), in, n)
-			in = n
-		}
-		layerNorm(s+".norm1", o+"/norm1")
-		layerNorm(s+".norm2", o+"/norm2")
+		out = append(out, legacyLayerParams(e, d, fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l), false)...)
 	}
 	layerNorm("model.encoder.final_norm", "encoder/final_norm")
 	if e.OutDim > 0 {
 		linear("model.encoder.final_linear", "encoder/final_linear", d, e.OutDim)
+	}
+	return out
+}
+
+// legacyLayerParams lists the parameters of one of Salt's legacy
+// TransformerEncoderLayer under Salt's prefix s and salt-ort's o: its
+// MultiheadAttention (linear_q, linear_k, linear_v, and linear_out unless
+// out_proj is false), its Dense, norm1 and norm2, and with cross the
+// norm0 of a TransformerCrossAttentionLayer.
+func legacyLayerParams(e nn.EncoderConfig, d int, s, o string, cross bool) []Param {
+	var out []Param
+	linear := func(salt, ort string, in, outDim int) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{outDim, in}, Transpose: true},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{outDim}})
+	}
+	layerNorm := func(salt, ort string) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{d}},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{d}})
+	}
+	projs := []string{"linear_q", "linear_k", "linear_v", "linear_out"}
+	if e.NoOutProj {
+		projs = projs[:3] // Salt registers linear_out as a None buffer
+	}
+	for _, proj := range projs {
+		linear(s+".mha."+proj, o+"/mha/"+proj, d, d)
+	}
+	in := d
+	for k, n := range append(append([]int{}, e.LegacyHidden(d)...), d) {
+		linear(fmt.Sprintf("%s.dense.net.%d", s, legacyDenseIndex(k, e.Dropout > 0)), fmt.Sprintf("%s/dense/%d", o, k), in, n)
+		in = n
+	}
+	layerNorm(s+".norm1", o+"/norm1")
+	layerNorm(s+".norm2", o+"/norm2")
+	if cross {
+		layerNorm(s+".norm0", o+"/norm0")
+	}
+	return out
+}
+
+// crossAttentionParams lists the parameters of Salt's
+// TransformerCrossAttentionEncoder with embedding d, in the order it
+// registers them: type_layers (per group, per layer), cross_layers (per
+// pair of groups, per cross-attention layer), final_norm and
+// final_linear.
+func crossAttentionParams(spec model.Spec, d int) []Param {
+	e := spec.Encoder
+	var out []Param
+	for _, in := range spec.Inputs {
+		for l := 0; l < e.Layers; l++ {
+			out = append(out, legacyLayerParams(e, d,
+				fmt.Sprintf("model.encoder.type_layers.%s.%d", in.Name, l), fmt.Sprintf("encoder/type_layers/%s/%d", in.Name, l), false)...)
+		}
+	}
+	for a := range spec.Inputs {
+		for b := a + 1; b < len(spec.Inputs); b++ {
+			pair := spec.Inputs[a].Name + "_" + spec.Inputs[b].Name
+			for k := 0; k < e.CrossAttentionLayers(); k++ {
+				out = append(out, legacyLayerParams(e, d,
+					fmt.Sprintf("model.encoder.cross_layers.%s.%d", pair, k), fmt.Sprintf("encoder/cross_layers/%s/%d", pair, k), true)...)
+			}
+		}
+	}
+	out = append(out,
+		Param{Salt: "model.encoder.final_norm.weight", Ort: "encoder/final_norm/weight", SaltShape: []int{d}},
+		Param{Salt: "model.encoder.final_norm.bias", Ort: "encoder/final_norm/bias", SaltShape: []int{d}})
+	if e.OutDim > 0 {
+		out = append(out,
+			Param{Salt: "model.encoder.final_linear.weight", Ort: "encoder/final_linear/weight", SaltShape: []int{e.OutDim, d}, Transpose: true},
+			Param{Salt: "model.encoder.final_linear.bias", Ort: "encoder/final_linear/bias", SaltShape: []int{e.OutDim}})
 	}
 	return out
 }

@@ -157,6 +157,14 @@ func TestParamsCoverConditioningAndEdges(t *testing.T) {
 			Vars: map[string]string{"eta": "deta", "phi": "dphi"}, Hidden: []int{4}, Activation: nn.SiLU}
 		s.Encoder.EdgeDim, s.Encoder.UpdateEdges = 4, update
 	}
+	crossAttention := func(s *model.Spec, every bool) {
+		s.Inputs = append(s.Inputs, model.Input{Name: "neutral", Vars: []string{"a", "b"}, MaxLen: 4, InitHidden: []int{8}, Activation: nn.ReLU})
+		s.Encoder = nn.EncoderConfig{Kind: nn.CrossAttentionKind, Layers: 3, Heads: 2, Hidden: []int{12}, Activation: nn.ReLU, OutDim: 6,
+			Dropout: 0.1, CAEveryLayer: every}
+		if every {
+			s.Encoder.OutDim = 0
+		}
+	}
 	for _, c := range []struct {
 		name   string
 		modify func(*model.Spec)
@@ -174,6 +182,8 @@ func TestParamsCoverConditioningAndEdges(t *testing.T) {
 		{"edges", func(s *model.Spec) { edges(s, false) }},
 		{"updated edges", func(s *model.Spec) { edges(s, true) }},
 		{"updated edges, RMSNorm", func(s *model.Spec) { edges(s, true); s.Encoder.Norm = nn.RMSNormKind }},
+		{"cross-attention encoder", func(s *model.Spec) { crossAttention(s, false) }},
+		{"cross-attention encoder, every layer, no out_dim", func(s *model.Spec) { crossAttention(s, true) }},
 		{"edges, hybrid RMSNorm with featurewise nets", func(s *model.Spec) {
 			edges(s, true)
 			s.Encoder.Norm, s.Encoder.NormType = nn.RMSNormKind, nn.HybridNorm
