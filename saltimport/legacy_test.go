@@ -1,6 +1,7 @@
 package saltimport_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -188,6 +189,31 @@ func TestCrossAttentionEncoderConfig(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.key+":") || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("error %v, want one naming %s with %q", err, c.key, c.want)
 			}
+		})
+	}
+}
+
+// TestCrossAttentionImportsAndEvaluates imports a GN2 with Salt's
+// TransformerCrossAttentionEncoder over tracks and flows (config.yaml and
+// Lightning checkpoint of the PyTorch twin) and compares salt-ort's
+// evaluation of it with PyTorch's, with cross-attention after the first
+// and last of three layers and after each of two.
+func TestCrossAttentionImportsAndEvaluates(t *testing.T) {
+	for _, c := range []salttwin.CrossAttention{
+		{Legacy: salttwin.Legacy{Hidden: []int{48}, Dropout: 0.1, AttnDropout: 0.1}, Flows: 6, Layers: 3},
+		{Legacy: salttwin.Legacy{Activation: "SiLU"}, Flows: 6, CAEveryLayer: true},
+	} {
+		t.Run(fmt.Sprintf("ca_every_layer=%v", c.CAEveryLayer), func(t *testing.T) {
+			tw := salttwin.BuildCrossAttention(t, t.TempDir(), c)
+			run := importTwin(t, tw)
+			cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := cfg.Model.Encoder; e.Kind != "cross_attention" || e.CAEveryLayer != c.CAEveryLayer {
+				t.Errorf("imported encoder %+v", e)
+			}
+			evalMatchesTorch(t, tw, run, 1e-5)
 		})
 	}
 }

@@ -319,7 +319,7 @@ class InputNorm(nn.Module):
 
     def forward(self, inputs):
         # the parameters are read raw, as Salt's InputNorm leaves them
-        return {k: x if k == "parameters" else (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds")
+        return {k: x if k == "parameters" or k.startswith("_") else (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds")
                 for k, x in inputs.items()}
 
 
@@ -349,7 +349,10 @@ class Wrapper(nn.Module):
         super().__init__()
         self.spec = s
         self.model = SaltModel(s)
-        self.norm = InputNorm(norm_dict, {"jets": s["jet_vars"], "tracks": s["track_vars"]})
+        groups = {"jets": s["jet_vars"], "tracks": s["track_vars"]}
+        if s.get("flow_vars"):
+            groups["flows"] = s["flow_vars"]
+        self.norm = InputNorm(norm_dict, groups)
 
     def forward(self, inputs, pad):
         # Salt's EdgeConstructor works on the raw variables, before the
@@ -399,10 +402,16 @@ def losses(model, out, batch):
 def read(path, s, stage="fit"):
     with h5py.File(path, "r") as f:
         jets, tracks = f["jets"][:], f["tracks"][:]
+        flows = f["flows"][:] if s.get("flow_vars") else None
     inputs = {
         "jets": torch.tensor(np.stack([jets[v].astype(np.float32) for v in s["jet_vars"]], -1)),
         "tracks": torch.tensor(np.stack([tracks[v].astype(np.float32) for v in s["track_vars"]], -1)),
     }
+    if flows is not None:
+        # a second constituent group; its padding rides along under a key
+        # InputNorm leaves alone, as Salt's leaves "_" keys
+        inputs["flows"] = torch.tensor(np.stack([flows[v].astype(np.float32) for v in s["flow_vars"]], -1))
+        inputs["_flows_pad"] = ~torch.tensor(flows["valid"].astype(bool))
     if s.get("parameters"):
         # Salt's dataset: in fit, a value outside the training list is drawn
         # from it; in test, every jet gets the test value.
@@ -488,6 +497,8 @@ def salt_config(s):
         "weight": w, "size_average": None, "ignore_index": -100, "reduce": None,
         "reduction": "mean", "label_smoothing": 0.0}}
     variables = {"jets": s["jet_vars"], "tracks": s["track_vars"]}
+    if s.get("flow_vars"):
+        variables["flows"] = s["flow_vars"]
     if s.get("parameters"):
         variables["parameters"] = list(s["parameters"])
     return {
@@ -512,9 +523,9 @@ def salt_config(s):
         },
         "model": {
             "model": {"class_path": "salt.models.SaltModel", "init_args": {
-                "init_nets": [{"input_name": "tracks", "dense_config": {
+                "init_nets": [{"input_name": g, "dense_config": {
                     "output_size": s["embed"], "hidden_layers": s["init_hidden"], "activation": "ReLU"},
-                    "variables": variables, "global_object": "jets"}],
+                    "variables": variables, "global_object": "jets"} for g in ["tracks", "flows"] if g in variables],
                 "tasks": {"class_path": "torch.nn.ModuleList", "init_args": {"modules": [
                     {"class_path": "salt.models.ClassificationTask", "init_args": {
                         "name": "jets_classification", "input_name": "jets", "label": "flavour_label",

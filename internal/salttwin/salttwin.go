@@ -92,10 +92,41 @@ func BuildFeaturewise(t testing.TB, dir string) *Twin {
 	})
 }
 
+// CrossAttention configures a twin with Salt's
+// TransformerCrossAttentionEncoder (ca_twin.py) over the tracks and the
+// generated flows, with legacy layers of Legacy's settings.
+type CrossAttention struct {
+	Legacy
+	Flows        int  // flow slots per jet
+	Layers       int  // num_layers (0: Build's 2)
+	CAEveryLayer bool // ca_every_layer
+}
+
+// BuildCrossAttention is Build with two constituent groups, tracks and
+// flows, and Salt's TransformerCrossAttentionEncoder over them (with its
+// masked GlobalAttentionPooling over both); the tasks are Build's.
+func BuildCrossAttention(t testing.TB, dir string, c CrossAttention) *Twin {
+	t.Helper()
+	return buildWith(t, dir, "ca_twin.py", c.Flows, func(spec map[string]any) {
+		legacySpec(c.Legacy, spec)
+		spec["flow_vars"] = gendata.FlowVariables()
+		spec["ca_every_layer"] = c.CAEveryLayer
+		if c.Layers > 0 {
+			spec["layers"] = c.Layers
+		}
+	})
+}
+
 func build(t testing.TB, dir, name string, edit func(map[string]any)) *Twin {
 	t.Helper()
+	return buildWith(t, dir, name, 0, edit)
+}
+
+// buildWith is build on generated data with flows slots of flows per jet.
+func buildWith(t testing.TB, dir, name string, flows int, edit func(map[string]any)) *Twin {
+	t.Helper()
 	torchref.Require(t)
-	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
+	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks, Flows: flows}, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
