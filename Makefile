@@ -6,9 +6,8 @@ SHELL := /bin/bash
 GO ?= go
 PKG := github.com/salt-ort/salt-ort
 
-# Debian's libhdf5-dev installs the serial HDF5 build off the default paths.
-export CGO_CFLAGS := -I/usr/include/hdf5/serial
-export CGO_LDFLAGS := -L/usr/lib/x86_64-linux-gnu/hdf5/serial
+# HDF5's C flags come from pkg-config's hdf5-serial (loader/cgo.go), where
+# Debian's libhdf5-dev installs its serial build off the default paths.
 
 ORT_DIR := $(CURDIR)/third_party/onnxruntime/dist
 ORT_LIB := $(ORT_DIR)/lib/libonnxruntime.so
@@ -72,7 +71,7 @@ FUZZTIME ?= 10s
 # -fuzztime boundary, having written no failing input, runs once more
 # (go.dev/issue/75804, a race in the fuzz coordinator fixed in Go 1.27).
 FUZZ_MIN_EXECS ?= 500
-# Minimisation of each new input, bounded by calls (internal/fuzztest says
+# Minimisation of each new input, bounded by calls (internal/testkit/fuzztest says
 # why); Go's default of 60 s keeps both workers from fuzzing.
 FUZZ_MINIMIZE ?= 1000x
 FUZZ_TARGETS := ./checkpoint:FuzzDecode ./config:FuzzParse \

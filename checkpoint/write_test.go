@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/salt-ort/salt-ort/internal/atomicfile"
 )
 
 // faultyFile is a real temporary file whose writes fail with ENOSPC once
@@ -152,12 +154,12 @@ func TestWriteFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fs := osFileSystem()
+			fs := atomicfile.OS()
 			created := false
-			fs.create = func(name string) (tempFile, error) {
+			fs.Create = func(name string) (atomicfile.File, error) {
 				created = true
-				if filepath.Dir(name) != dir || !strings.HasPrefix(filepath.Base(name), ".model.safetensors.tmp") {
-					t.Errorf("temporary file %s, want .model.safetensors.tmp* in %s", name, dir)
+				if filepath.Dir(name) != dir || !strings.HasPrefix(filepath.Base(name), atomicfile.TempPrefix+"model.safetensors-") {
+					t.Errorf("temporary file %s, want %smodel.safetensors-* in %s", name, atomicfile.TempPrefix, dir)
 				}
 				f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 				if err != nil {
@@ -166,14 +168,14 @@ func TestWriteFailures(t *testing.T) {
 				return &faultyFile{File: f, room: tt.room, syncErr: tt.syncErr, closeErr: tt.closeErr}, nil
 			}
 			if tt.rename != nil {
-				fs.rename = func(from, to string) error { return tt.rename }
+				fs.Rename = func(from, to string) error { return tt.rename }
 			}
-			fs.syncDir = func(string) error {
+			fs.SyncDir = func(string) error {
 				t.Error("directory synced after a failure")
 				return nil
 			}
 
-			err = fs.write(path, tt.file)
+			err = write(fs, path, tt.file)
 			if err == nil {
 				t.Fatal("write succeeded")
 			}
@@ -203,10 +205,10 @@ func TestWriteFailures(t *testing.T) {
 func TestWriteSyncDirFailure(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.safetensors")
-	fs := osFileSystem()
+	fs := atomicfile.OS()
 	errDir := errors.New("injected directory sync failure")
-	fs.syncDir = func(string) error { return errDir }
-	err := fs.write(path, sample())
+	fs.SyncDir = func(string) error { return errDir }
+	err := write(fs, path, sample())
 	if !errors.Is(err, errDir) || !strings.Contains(err.Error(), "written, but syncing directory") {
 		t.Fatalf("write = %v, want the directory sync failure", err)
 	}
@@ -230,17 +232,17 @@ func TestWriteMissingDirectory(t *testing.T) {
 func TestWriteTempNameCollision(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.safetensors")
-	fs := osFileSystem()
+	fs := atomicfile.OS()
 	tries := 0
-	create := fs.create
-	fs.create = func(name string) (tempFile, error) {
+	create := fs.Create
+	fs.Create = func(name string) (atomicfile.File, error) {
 		tries++
 		if tries < 3 {
 			return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrExist}
 		}
 		return create(name)
 	}
-	if err := fs.write(path, sample()); err != nil {
+	if err := write(fs, path, sample()); err != nil {
 		t.Fatal(err)
 	}
 	if tries != 3 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/deploy"
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/urfave/cli/v2"
 )
 
@@ -106,7 +107,7 @@ on the GPU instead.`,
 				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename, ObjectName: c.String("object-name"),
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
 				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt, Device: c.String("device"),
-				Opset: c.Int("opset"), Releases: c.StringSlice("ort"), CheckerPython: os.Getenv(deploy.CheckerPythonEnv),
+				Opset: c.Int("opset"), Releases: c.StringSlice("ort"), Checker: onnxcheck.Checker{Python: os.Getenv(onnxcheck.PythonEnv)},
 			})
 			var verr *deploy.ValidationError
 			if errors.As(err, &verr) {

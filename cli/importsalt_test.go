@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
 )
 
 // saltRunner runs the salt-ort binary and returns its output and exit

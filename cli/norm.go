@@ -160,7 +160,6 @@ zero counts it as 0, as training with data.non_finite = "zero" reads it.`,
 
 // normFromConfig fills the norm options from a training configuration.
 func normFromConfig(cfg *config.Config, opts *loader.NormOptions) error {
-	d := cfg.Data
 	if len(opts.Files) == 0 {
 		files, err := cfg.Files("train")
 		if err != nil {
@@ -168,18 +167,13 @@ func normFromConfig(cfg *config.Config, opts *loader.NormOptions) error {
 		}
 		opts.Files = files
 	}
-	opts.Groups = append(opts.Groups, loader.Group{Name: d.JetDataset, Dataset: d.DatasetOf(d.JetDataset), Variables: d.JetInputVariables()})
-	for _, n := range cfg.ConstituentNets() {
-		opts.Groups = append(opts.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
-	}
+	opts.Groups = append(opts.Groups, cfg.LoaderGroups()...)
 	sel, err := cfg.LoaderSelections()
 	if err != nil {
 		return err
 	}
 	opts.Selections = sel
-	if d.NonFinite == "zero" {
-		opts.NonFinite = loader.ZeroNonFinite
-	}
+	opts.NonFinite = cfg.LoaderNonFinite()
 	for _, t := range cfg.Model.Tasks {
 		switch t.Kind {
 		case "jet_classification", "constituent_classification":

@@ -24,7 +24,7 @@ import (
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/runtime"
 	"google.golang.org/protobuf/proto"

@@ -13,6 +13,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/mpi"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/train"
 	"github.com/urfave/cli/v2"
 )
@@ -161,7 +162,7 @@ func overrideTraining(c *cli.Context, cfg *config.Config) {
 // resume, and a directory left behind would make the same command line,
 // run again once the input is fixed, refuse to start.
 func removeUnstartedRun(dir string) {
-	if ckpts, _ := filepath.Glob(filepath.Join(dir, train.CheckpointDir, "*.safetensors")); len(ckpts) > 0 {
+	if ckpts, _ := filepath.Glob(filepath.Join(dir, run.CheckpointDir, "*.safetensors")); len(ckpts) > 0 {
 		return
 	}
 	os.RemoveAll(dir)

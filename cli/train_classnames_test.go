@@ -9,9 +9,9 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/loader"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // TestTrainClassNamesFromFile trains a configuration whose jet
@@ -36,12 +36,12 @@ func TestTrainClassNamesFromFile(t *testing.T) {
 
 	t.Run("from the file", func(t *testing.T) {
 		cfg := fixture.WriteConfig(t, text)
-		run := filepath.Join(t.TempDir(), "run")
-		out, code := runApp(t, "train", cfg, "--out", run)
+		runDir := filepath.Join(t.TempDir(), "run")
+		out, code := runApp(t, "train", cfg, "--out", runDir)
 		if code != ExitOK {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
-		log, err := os.ReadFile(filepath.Join(run, train.LogFile))
+		log, err := os.ReadFile(filepath.Join(runDir, run.LogFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestTrainClassNamesFromFile(t *testing.T) {
 				}
 			}
 		}
-		resolved, err := config.Load(filepath.Join(run, train.ResolvedFile))
+		resolved, err := config.Load(filepath.Join(runDir, run.ResolvedFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,8 +81,8 @@ func TestTrainClassNamesFromFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg := fixture.WriteConfig(t, strings.Replace(text, trainFile, bare, 1))
-		run := filepath.Join(t.TempDir(), "run")
-		out, code := runApp(t, "train", cfg, "--out", run)
+		runDir := filepath.Join(t.TempDir(), "run")
+		out, code := runApp(t, "train", cfg, "--out", runDir)
 		if code != ExitUsage {
 			t.Fatalf("exit %d, want %d:\n%s", code, ExitUsage, out)
 		}
@@ -91,7 +91,7 @@ func TestTrainClassNamesFromFile(t *testing.T) {
 				t.Errorf("error lacks %q:\n%s", w, out)
 			}
 		}
-		if _, err := os.Stat(run); err == nil {
+		if _, err := os.Stat(runDir); err == nil {
 			t.Error("a failed start left its run directory")
 		}
 	})

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/urfave/cli/v2"
 )
 

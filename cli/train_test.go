@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 )
 
 // buildBinary compiles salt-ort once for the process tests.

@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/salt-ort/salt-ort/internal/nearest"
 )
 
 // Config is a whole training configuration.
@@ -785,7 +787,7 @@ func suggest(t reflect.Type, k toml.Key) string {
 		}
 	}
 	sort.Strings(names)
-	return nearest(k[len(k)-1], names)
+	return nearest.Key(k[len(k)-1], names)
 }
 
 // tomlName is a field's TOML key: its tag without options such as
@@ -802,52 +804,6 @@ func fieldByTag(t reflect.Type, tag string) (reflect.StructField, bool) {
 		}
 	}
 	return reflect.StructField{}, false
-}
-
-// nearest returns the candidate with the smallest edit distance to s, if
-// it is close enough to be a plausible typo.
-func nearest(s string, candidates []string) string {
-	best, bestD := "", len(s)/2+2
-	for _, c := range candidates {
-		// The distance is at least the difference in length: skip the
-		// quadratic computation for candidates that cannot win (a long
-		// unknown key is compared with short names).
-		if abs(len(s)-len(c)) >= bestD {
-			continue
-		}
-		if d := editDistance(s, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-func abs(n int) int {
-	if n < 0 {
-		return -n
-	}
-	return n
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // lineOf returns the first line on which key is assigned (the string

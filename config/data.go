@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/flavour"
+	"github.com/salt-ort/salt-ort/internal/nearest"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
@@ -153,6 +154,28 @@ func (d *Data) InputOf(dataset string) string {
 	return dataset
 }
 
+// LoaderGroups returns the loader's input groups of the configuration:
+// the jet dataset with its variables and the global ones, then every
+// constituent init net's dataset (data.input_map naming where each is
+// read from). Training, evaluation and salt-ort norm read the same groups.
+func (c *Config) LoaderGroups() []loader.Group {
+	d := c.Data
+	groups := []loader.Group{{Name: d.JetDataset, Dataset: d.DatasetOf(d.JetDataset), Variables: d.JetInputVariables()}}
+	for _, n := range c.ConstituentNets() {
+		groups = append(groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
+	}
+	return groups
+}
+
+// LoaderNonFinite returns the loader's policy for non-finite values that
+// data.non_finite names.
+func (c *Config) LoaderNonFinite() loader.NonFinitePolicy {
+	if c.Data.NonFinite == "zero" {
+		return loader.ZeroNonFinite
+	}
+	return loader.ErrorOnNonFinite
+}
+
 // LoaderSelections parses data.selections into the loader's cuts.
 func (c *Config) LoaderSelections() (map[string][]loader.Cut, error) {
 	if len(c.Data.Selections) == 0 {
@@ -284,7 +307,7 @@ func (c *Config) flavourRules(t Task, field string) ([]loader.ClassRule, error) 
 				known = append(known, k.Name)
 			}
 			msg := fmt.Sprintf("task %s: use_labeller needs atlas-ftag-tools flavour names; %q is not one (known: %s)", t.Name, name, strings.Join(known, ", "))
-			if n := loader.NearestName(name, known); n != "" {
+			if n := nearest.Name(name, known); n != "" {
 				msg += fmt.Sprintf("; did you mean %q?", n)
 			}
 			return nil, c.taskErrorf(t.Name, "model.tasks.class_names", "%s", msg)

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/fuzztest"
+	"github.com/salt-ort/salt-ort/internal/testkit/fuzztest"
 )
 
 // maxFuzzInput bounds the configuration text FuzzParse hands to Parse:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/internal/nearest"
 )
 
 // MaskDecoder is Salt's MaskDecoder (salt.models.maskformer), the object
@@ -194,7 +195,7 @@ func (c *Config) validateLossWeights(key string, w map[string]float64, required 
 	for _, k := range sortedKeys(w) {
 		if !slices.Contains(maskFormerLossTerms, k) {
 			msg := fmt.Sprintf("unknown loss term %q: use %s", k, strings.Join(maskFormerLossTerms, ", "))
-			if s := nearest(k, maskFormerLossTerms); s != "" {
+			if s := nearest.Key(k, maskFormerLossTerms); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 			return c.errorf(key+"."+k, "%s", msg)

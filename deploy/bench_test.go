@@ -11,11 +11,12 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/train"
 
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -89,7 +90,7 @@ func BenchmarkGN2LatencyGoVsCpp(b *testing.B) {
 		b.Fatal(err)
 	}
 	out := filepath.Join(b.TempDir(), "GN2.onnx")
-	if _, err := Export(context.Background(), ExportOptions{RunDir: run, Out: out, ValidationJets: 100, Version: "bench", Runtime: rt}); err != nil {
+	if _, err := Export(context.Background(), ExportOptions{RunDir: run, Out: out, ValidationJets: 100, Version: "bench", Runtime: rt, Checker: onnxcheck.Checker{}}); err != nil {
 		b.Fatal(err)
 	}
 	m, err := Open(rt, out, 1)

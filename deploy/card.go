@@ -16,7 +16,7 @@ import (
 	"github.com/salt-ort/salt-ort/flavour"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/metrics"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // CardFormat identifies the JSON model card.
@@ -305,7 +305,7 @@ func summaryPerformance(s *evaluate.Summary, hash func(string) (File, error)) (P
 
 // cardOptions are what buildCard needs beyond the metadata.
 type cardOptions struct {
-	run          *train.RunInfo
+	run          *run.Info
 	spec         model.Spec
 	ckpt         string // the exported checkpoint's path
 	modelFile    string // the model's file name

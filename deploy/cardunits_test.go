@@ -9,7 +9,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 )
 
 func TestVariableUnit(t *testing.T) {

@@ -15,7 +15,8 @@ import (
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -35,7 +36,7 @@ func cppExport(t *testing.T, rt *runtime.Runtime, jets int) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "tiny.onnx")
-	if _, err := Export(ctx, ExportOptions{RunDir: runDir, Out: out, ValidationJets: jets, Version: "test", Runtime: rt}); err != nil {
+	if _, err := Export(ctx, ExportOptions{RunDir: runDir, Out: out, ValidationJets: jets, Version: "test", Runtime: rt, Checker: onnxcheck.Checker{}}); err != nil {
 		t.Fatal(err)
 	}
 	return out

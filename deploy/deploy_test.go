@@ -16,8 +16,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
-	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -79,7 +79,7 @@ func TestMain(m *testing.M) {
 
 func export(t *testing.T, run, out string, batched bool) *Exported {
 	t.Helper()
-	ex, err := Export(context.Background(), ExportOptions{RunDir: run, Out: out, Batched: batched, ValidationJets: 200, Version: "test", Runtime: graphtest.OpenRuntime(t)})
+	ex, err := Export(context.Background(), ExportOptions{RunDir: run, Out: out, Batched: batched, ValidationJets: 200, Version: "test", Runtime: graphtest.OpenRuntime(t), Checker: onnxcheck.Checker{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,22 +262,25 @@ func TestAthenaWarnings(t *testing.T) {
 }
 
 // TestExportSaysWhyCheckerSkipped exports where the checker's Python
-// cannot import onnx, and in an opset newer than python3-onnx checks: the
-// export succeeds, records that the checker did not run and says why.
+// cannot import onnx, in an opset newer than python3-onnx checks, and with
+// no checker: the export succeeds, records that the checker did not run
+// and says why.
 func TestExportSaysWhyCheckerSkipped(t *testing.T) {
 	_, run := trainedRun(t)
 	noPython := filepath.Join(t.TempDir(), "no-python3")
 	for _, tc := range []struct {
-		name, python string
-		opset        int
-		want         string
+		name    string
+		checker ModelChecker
+		opset   int
+		want    string
 	}{
-		{"no onnx", noPython, 0, "the ONNX checker was skipped: " + noPython + " cannot import onnx (install python3-onnx, or set SALT_ORT_ONNX_PYTHON to a Python that has it)"},
-		{"opset too new", "", 18, "the ONNX checker was skipped: python3-onnx checks opsets up to 17, and the model is opset 18"},
+		{"no onnx", onnxcheck.Checker{Python: noPython}, 0, "the ONNX checker was skipped: " + noPython + " cannot import onnx (install python3-onnx, or set SALT_ORT_ONNX_PYTHON to a Python that has it)"},
+		{"opset too new", onnxcheck.Checker{}, 18, "the ONNX checker was skipped: python3-onnx checks opsets up to 17, and the model is opset 18"},
+		{"no checker", nil, 0, "the ONNX checker was skipped: no reference ONNX checker was given to the export"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ex, err := Export(context.Background(), ExportOptions{RunDir: run, Out: filepath.Join(t.TempDir(), "m.onnx"), ValidationJets: 20,
-				Version: "test", Runtime: graphtest.OpenRuntime(t), Opset: tc.opset, CheckerPython: tc.python})
+				Version: "test", Runtime: graphtest.OpenRuntime(t), Opset: tc.opset, Checker: tc.checker})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 )
 
 // openFor opens the model Validate checks, on the device its options ask
@@ -19,7 +19,7 @@ func openFor(opts ValidateOptions) (*Model, error) {
 	case "", "cpu":
 	case "cuda":
 		if provider == "" {
-			dev, err := train.CUDADevice(opts.Runtime, "")
+			dev, err := run.CUDADevice(opts.Runtime, "")
 			if err != nil {
 				return nil, fmt.Errorf("deploy: --device cuda: %w; or validate on the CPU with --device cpu", err)
 			}

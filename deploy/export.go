@@ -17,9 +17,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
-	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -72,17 +71,30 @@ type ExportOptions struct {
 	// Device is where the evaluation graph computes the validation
 	// vectors: "" or "cpu" (where ATLAS runs the model, and the same
 	// bytes on every machine), or "cuda" (resolved with
-	// train.EvalDevice). The exported model is validated on the CPU.
+	// run.EvalDevice). The exported model is validated on the CPU.
 	Device string
+	// Checker is the reference ONNX checker run on the model before it is
+	// written; nil writes it unchecked, and Exported says so.
+	Checker ModelChecker
 	// ObjectName, if set, exports the objects of a model with a mask
 	// decoder as Salt's exporter's --object_name does: the int8 output
 	// <model>_<ObjectName>Index, each constituent's object, computed in
 	// the model (model.ObjectIndices). One-jet interface only.
 	ObjectName string
-	// CheckerPython is the Python interpreter the reference ONNX checker
-	// runs in ("": onnxcheck.Python, Debian's /usr/bin/python3); where it
-	// cannot import onnx the checker is skipped and Exported says why.
-	CheckerPython string
+}
+
+// ModelChecker is a reference ONNX checker, an optional step of Export
+// that proves the model's bytes valid ONNX and not only something ONNX
+// Runtime accepts. salt-ort export passes internal/onnxcheck's Checker,
+// which runs python3-onnx's onnx.checker with full_check in a Python
+// subprocess.
+type ModelChecker interface {
+	// Skip says why the checker cannot check a model of the given opset
+	// here, and how to make it, or "" where it can.
+	Skip(opset int) string
+	// Check returns the checker's rejection of the model, nil where it
+	// passes.
+	Check(model []byte) error
 }
 
 // Exported lists what Export wrote and how it was checked.
@@ -131,17 +143,16 @@ func (ex *Exported) CheckerSummary() string {
 	return "the ONNX checker was skipped: " + ex.CheckerSkipped
 }
 
-// runChecker runs c on the model bytes data of the given opset and records
-// in ex that it ran or why it was skipped; the error is the checker's
-// rejection.
-func runChecker(ex *Exported, c onnxcheck.Checker, data []byte, opset int) error {
-	// Debian's python3-onnx (1.12) checks opsets up to graph.Opset.
-	if opset > graph.Opset {
-		ex.CheckerSkipped = fmt.Sprintf("python3-onnx checks opsets up to %d, and the model is opset %d", graph.Opset, opset)
+// runChecker runs c (if not nil) on the model bytes data of the given
+// opset and records in ex that it ran or why it was skipped; the error is
+// the checker's rejection.
+func runChecker(ex *Exported, c ModelChecker, data []byte, opset int) error {
+	if c == nil {
+		ex.CheckerSkipped = "no reference ONNX checker was given to the export"
 		return nil
 	}
-	if c.Unavailable() != nil {
-		ex.CheckerSkipped = fmt.Sprintf("%s cannot import onnx (install python3-onnx, or set %s to a Python that has it)", c.Interpreter(), CheckerPythonEnv)
+	if why := c.Skip(opset); why != "" {
+		ex.CheckerSkipped = why
 		return nil
 	}
 	if err := c.Check(data); err != nil {
@@ -150,11 +161,6 @@ func runChecker(ex *Exported, c onnxcheck.Checker, data []byte, opset int) error
 	ex.Checked = true
 	return nil
 }
-
-// CheckerPythonEnv is the environment variable with which `salt-ort export`
-// chooses the Python interpreter of the ONNX checker
-// (ExportOptions.CheckerPython).
-const CheckerPythonEnv = "SALT_ORT_ONNX_PYTHON"
 
 // VectorsPath returns where the validation vectors of model path go.
 func VectorsPath(modelPath string) string {
@@ -167,141 +173,205 @@ func CardPath(modelPath string) string {
 }
 
 // Export writes the deployment model of a run's checkpoint, its validation
-// vectors and its model card, as Salt's exporter does: it runs the ONNX
-// checker where python3-onnx is installed and then compares the model's
+// vectors and its model card, as Salt's exporter does: it runs the
+// reference ONNX checker (ExportOptions.Checker, where given and able to
+// run here) and then compares the model's
 // outputs on the validation vectors with those of the training-time
 // evaluation graph, and only when both pass puts the three files in
 // place. On any failure no file is left behind. The same checkpoint always
 // gives the same bytes.
 func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
-	if opts.ValidationJets == 0 {
-		opts.ValidationJets = 1000
-	}
-	if opts.TrackSelection == "" {
-		opts.TrackSelection = "r22default"
-	}
-	if !slices.Contains(AthenaTrackSelections, opts.TrackSelection) {
-		return nil, fmt.Errorf("deploy: track selection %q is not one ATLAS's loader recognises (%s)", opts.TrackSelection, strings.Join(AthenaTrackSelections, ", "))
-	}
-	if opts.Tolerance == 0 {
-		opts.Tolerance = DefaultTolerance
-	}
-	run, err := train.LoadRun(opts.RunDir)
-	if err != nil {
+	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	if opts.Device != "" {
-		// Only an explicit device is resolved: the default is the CPU,
-		// whatever the run was trained on.
-		if opts.Device, _, err = train.EvalDevice(opts.Runtime, run.Config, opts.Device); err != nil {
-			return nil, err
-		}
-	}
-	spec := run.Spec
-	if opts.Name != "" {
-		spec.Name = opts.Name
-	}
-	dopts := model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename, ObjectName: opts.ObjectName}
-	if opts.ObjectName != "" && opts.Batched {
-		return nil, fmt.Errorf("deploy: the objects of a mask decoder (object name %q) are exported in the one-jet interface only; export them without the batched interface", opts.ObjectName)
-	}
-	outs, err := spec.DeployOutputs(dopts)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	ckptPath, err := train.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
-	if err != nil {
-		return nil, err
-	}
-	ckpt, err := checkpoint.Read(ckptPath)
-	if err != nil {
-		return nil, err
-	}
-	_, layout, err := spec.Eval(1)
-	if err != nil {
-		return nil, err
-	}
-	params, err := train.ParamsFromCheckpoint(ckptPath, ckpt, layout)
-	if err != nil {
-		return nil, err
-	}
-	norm, err := normalisation(spec, run)
-	if err != nil {
+	e := &exportJob{opts: opts}
+	if err := e.load(); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.Out), 0o755); err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
-
-	// The graph, and the one-jet graph whose outputs the validation
-	// vectors hold. Dynamic dimensions are named as Salt's exporter names
-	// them (n_tracks).
-	dep, err := spec.Deploy(norm, dopts)
-	if err != nil {
+	if err := e.buildGraphs(); err != nil {
 		return nil, err
+	}
+	if err := e.describe(ctx); err != nil {
+		return nil, err
+	}
+	return e.write(ctx)
+}
+
+// setDefaults fills in the options left zero and checks the track
+// selection.
+func (o *ExportOptions) setDefaults() error {
+	if o.ValidationJets == 0 {
+		o.ValidationJets = 1000
+	}
+	if o.TrackSelection == "" {
+		o.TrackSelection = "r22default"
+	}
+	if !slices.Contains(AthenaTrackSelections, o.TrackSelection) {
+		return fmt.Errorf("deploy: track selection %q is not one ATLAS's loader recognises (%s)", o.TrackSelection, strings.Join(AthenaTrackSelections, ", "))
+	}
+	if o.Tolerance == 0 {
+		o.Tolerance = DefaultTolerance
+	}
+	return nil
+}
+
+// exportJob is one Export under way: each step fills in what the next needs.
+type exportJob struct {
+	opts ExportOptions
+
+	// load: the run, the model as exported, and its parameters.
+	info     *run.Info
+	spec     model.Spec
+	dopts    model.DeployOptions
+	outs     []model.DeployOutput
+	ckptPath string
+	layout   []graph.ParamSlot
+	params   []float32
+	norm     model.Normalisation
+
+	// buildGraphs: the graph written (g), the one-jet graph whose outputs
+	// the validation vectors hold (dep), and how the model is written.
+	g, dep *graph.Graph
+	dims   map[string]string
+	mopts  graph.ModelOptions
+	opset  int
+
+	// describe: the metadata and the validation vectors.
+	meta *Metadata
+	vec  *Vectors
+	vl   vectorLayout
+	// hash hashes files once each (the checkpoint and the training
+	// files, which the model card names again).
+	hash func(string) (File, error)
+}
+
+// load reads the run, the model with its exported name and outputs, and
+// the checkpoint's parameters and normalisation.
+func (e *exportJob) load() error {
+	opts := &e.opts
+	info, err := run.Load(opts.RunDir)
+	if err != nil {
+		return err
+	}
+	e.info = info
+	if opts.Device != "" {
+		// Only an explicit device is resolved: the default is the CPU,
+		// whatever the run was trained on.
+		if opts.Device, _, err = run.EvalDevice(opts.Runtime, info.Config, opts.Device); err != nil {
+			return err
+		}
+	}
+	e.spec = info.Spec
+	if opts.Name != "" {
+		e.spec.Name = opts.Name
+	}
+	e.dopts = model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename, ObjectName: opts.ObjectName}
+	if opts.ObjectName != "" && opts.Batched {
+		return fmt.Errorf("deploy: the objects of a mask decoder (object name %q) are exported in the one-jet interface only; export them without the batched interface", opts.ObjectName)
+	}
+	if e.outs, err = e.spec.DeployOutputs(e.dopts); err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	if e.ckptPath, err = run.ResolveCheckpoint(opts.RunDir, opts.Checkpoint); err != nil {
+		return err
+	}
+	ckpt, err := checkpoint.Read(e.ckptPath)
+	if err != nil {
+		return err
+	}
+	if _, e.layout, err = e.spec.Eval(1); err != nil {
+		return err
+	}
+	if e.params, err = run.ParamsFromCheckpoint(e.ckptPath, ckpt, e.layout); err != nil {
+		return err
+	}
+	e.norm, err = normalisation(e.spec, info)
+	return err
+}
+
+// buildGraphs builds the deployment graph (batched where asked) and the
+// one-jet graph, names their dynamic dimensions as Salt's exporter names
+// them (n_tracks), and chooses the opset.
+func (e *exportJob) buildGraphs() error {
+	spec, opts := e.spec, e.opts
+	dep, err := spec.Deploy(e.norm, e.dopts)
+	if err != nil {
+		return err
 	}
 	dims := map[string]string{}
 	for _, grp := range spec.Inputs {
 		dims[model.DeployInputName(grp.Name)+":0"] = "n_" + model.AthenaGroupBase(grp.Name)
 	}
-	for _, o := range outs {
+	for _, o := range e.outs {
 		if o.PerConstituent() {
 			dims[o.Name+":0"] = "n_" + model.AthenaGroupBase(o.Group)
 		}
 	}
 	g := dep
 	if opts.Batched {
-		if g, err = spec.Infer(model.InferOptions{Batch: -1, Norm: &norm}); err != nil {
-			return nil, err
+		if g, err = spec.Infer(model.InferOptions{Batch: -1, Norm: &e.norm}); err != nil {
+			return err
 		}
 		for _, t := range append(g.Inputs(), g.Outputs()...) {
 			dims[t.Name()+":0"] = "n_jets"
 		}
 	}
 	values := map[string][]byte{}
-	for _, p := range layout {
-		values[p.Name] = graph.Float32Bytes(params[p.Offset : p.Offset+p.Size])
+	for _, p := range e.layout {
+		values[p.Name] = graph.Float32Bytes(e.params[p.Offset : p.Offset+p.Size])
 	}
-	mopts := graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name}
-	opset, err := chooseOpset(g, mopts, opts.Opset)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
+	e.g, e.dep, e.dims = g, dep, dims
+	e.mopts = graph.ModelOptions{ParamValues: values, DimNames: dims, ProducerVersion: opts.Version, DocString: spec.Name}
+	if e.opset, err = chooseOpset(g, e.mopts, opts.Opset); err != nil {
+		return fmt.Errorf("deploy: %s: %w", opts.Out, err)
 	}
+	return nil
+}
 
-	// The metadata, which the validation vectors' hash completes.
-	meta, err := describe(run, spec, &norm, g, outs, opts.Batched, opts.Version, dims)
+// describe writes the metadata (which the validation vectors' hash
+// completes in write) and computes the validation vectors.
+func (e *exportJob) describe(ctx context.Context) error {
+	opts := e.opts
+	meta, err := describe(e.info, e.spec, &e.norm, e.g, e.outs, opts.Batched, opts.Version, e.dims)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	single, err := describe(run, spec, &norm, dep, outs, false, opts.Version, dims)
+	single, err := describe(e.info, e.spec, &e.norm, e.dep, e.outs, false, opts.Version, e.dims)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	meta.ValidationOutputs = single.Outputs
-	hash := memoHash()
-	if meta.Checkpoint, err = hash(ckptPath); err != nil {
-		return nil, err
+	e.hash = memoHash()
+	if meta.Checkpoint, err = e.hash(e.ckptPath); err != nil {
+		return err
 	}
-	for _, f := range run.Config.Data.Train {
-		h, err := hash(f)
+	for _, f := range e.info.Config.Data.Train {
+		h, err := e.hash(f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		meta.TrainingData = append(meta.TrainingData, h)
 	}
-	vl, err := layoutOf(meta)
-	if err != nil {
-		return nil, err
+	if e.vl, err = layoutOf(meta); err != nil {
+		return err
 	}
-	vec, err := computeVectors(ctx, opts.Runtime, opts.Device, run, spec, outs, params, opts.ValidationJets)
-	if err != nil {
-		return nil, err
+	if e.vec, err = computeVectors(ctx, opts.Runtime, opts.Device, e.info, e.spec, e.outs, e.params, opts.ValidationJets); err != nil {
+		return err
 	}
-	meta.ValidationJets = vec.Jets
-	meta.Opset = opset
+	meta.ValidationJets = e.vec.Jets
+	meta.Opset = e.opset
+	e.meta = meta
+	return nil
+}
 
-	// Everything is written beside its final place first and moved there
-	// once checked.
+// write writes the vectors, the model and its card beside their final
+// places, checks them (the ONNX checker, the vectors, further releases)
+// and only then moves them there.
+func (e *exportJob) write(ctx context.Context) (*Exported, error) {
+	opts, meta := e.opts, e.meta
 	vecPath, cardPath, cardJSONPath := VectorsPath(opts.Out), CardPath(opts.Out), CardJSONPath(opts.Out)
 	tmpModel, tmpVec, tmpCard, tmpCardJSON := tempPath(opts.Out), tempPath(vecPath), tempPath(cardPath), tempPath(cardJSONPath)
 	done := false
@@ -310,46 +380,23 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 			removeAll(tmpModel, tmpVec, tmpCard, tmpCardJSON)
 		}
 	}()
-	if err := writeVectors(tmpVec, vec, vl); err != nil {
+	if err := writeVectors(tmpVec, e.vec, e.vl); err != nil {
 		return nil, err
 	}
+	var err error
 	if meta.Validation, err = hashFile(tmpVec); err != nil {
 		return nil, err
 	}
 	meta.Validation.Name = filepath.Base(vecPath)
-	js, err := json.Marshal(meta)
+	mp, data, err := e.model()
 	if err != nil {
 		return nil, err
 	}
-	g.SetMetadata(MetadataKey, string(js))
-	if !opts.Batched {
-		rel, err := filepath.Rel(opts.RunDir, ckptPath)
-		if err != nil || strings.HasPrefix(rel, "..") {
-			rel = filepath.Base(ckptPath)
-		}
-		athena, err := athenaConfig(meta, outs, opts.Rename, opts.TrackSelection, Provenance{
-			Checkpoint: filepath.ToSlash(rel), Config: meta.Config, Version: opts.Version, Revision: opts.Revision, Modified: opts.Modified})
-		if err != nil {
-			return nil, err
-		}
-		g.SetMetadata(AthenaConfigKey, athena)
-	}
-	mp, err := g.Model(mopts)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := SetOpset(mp, opset); err != nil {
-		return nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
-	}
-	data, err := onnxpb.Marshal(mp)
-	if err != nil {
-		return nil, err
-	}
-	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, CardJSON: cardJSONPath, Metadata: meta, Warnings: AthenaWarnings(spec)}
+	ex := &Exported{Model: opts.Out, Vectors: vecPath, Card: cardPath, CardJSON: cardJSONPath, Metadata: meta, Warnings: AthenaWarnings(e.spec)}
 	if ex.attributions, err = cardAttributions(opts.RunDir); err != nil {
 		return nil, err
 	}
-	if err := runChecker(ex, onnxcheck.Checker{Python: opts.CheckerPython}, data, opset); err != nil {
+	if err := runChecker(ex, opts.Checker, data, e.opset); err != nil {
 		return nil, fmt.Errorf("deploy: %s: the ONNX checker rejects the exported model; nothing was written: %w", opts.Out, err)
 	}
 	if err := atomicfile.Write(tmpModel, data); err != nil {
@@ -371,8 +418,8 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	}
 	sum := sha256.Sum256(data)
 	ex.SHA256 = hex.EncodeToString(sum[:])
-	card, err := buildCard(ctx, meta, cardOptions{run: run, spec: spec, ckpt: ckptPath, modelFile: filepath.Base(opts.Out), sha256: ex.SHA256,
-		tolerance: opts.Tolerance, warnings: ex.Warnings, attributions: ex.attributions, hash: hash})
+	card, err := buildCard(ctx, meta, cardOptions{run: e.info, spec: e.spec, ckpt: e.ckptPath, modelFile: filepath.Base(opts.Out), sha256: ex.SHA256,
+		tolerance: opts.Tolerance, warnings: ex.Warnings, attributions: ex.attributions, hash: e.hash})
 	if err != nil {
 		return nil, err
 	}
@@ -388,19 +435,55 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	return ex, nil
 }
 
+// model stamps the graph with the metadata (and, for the one-jet model,
+// ATLAS's loader configuration) and returns the model in the chosen opset
+// with its bytes.
+func (e *exportJob) model() (*onnxpb.ModelProto, []byte, error) {
+	opts, meta, g := e.opts, e.meta, e.g
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.SetMetadata(MetadataKey, string(js))
+	if !opts.Batched {
+		rel, err := filepath.Rel(opts.RunDir, e.ckptPath)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			rel = filepath.Base(e.ckptPath)
+		}
+		athena, err := athenaConfig(meta, e.outs, opts.Rename, opts.TrackSelection, Provenance{
+			Checkpoint: filepath.ToSlash(rel), Config: meta.Config, Version: opts.Version, Revision: opts.Revision, Modified: opts.Modified})
+		if err != nil {
+			return nil, nil, err
+		}
+		g.SetMetadata(AthenaConfigKey, athena)
+	}
+	mp, err := g.Model(e.mopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := SetOpset(mp, e.opset); err != nil {
+		return nil, nil, fmt.Errorf("deploy: %s: %w", opts.Out, err)
+	}
+	data, err := onnxpb.Marshal(mp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mp, data, nil
+}
+
 // normalisation gathers the float32 mean and std of every input variable
 // from the run's norm dictionary, looked up as the loader does (dataset
 // name).
-func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, error) {
+func normalisation(spec model.Spec, info *run.Info) (model.Normalisation, error) {
 	get := func(ds string, vars []string) (model.Affine, error) {
 		var a model.Affine
 		for _, v := range vars {
-			e, ok := run.Norm[run.Config.Data.DatasetOf(ds)][v]
+			e, ok := info.Norm[info.Config.Data.DatasetOf(ds)][v]
 			if !ok {
-				e, ok = run.Norm[ds][v]
+				e, ok = info.Norm[ds][v]
 			}
 			if !ok {
-				return a, fmt.Errorf("deploy: %s: the norm dictionary has no %s.%s", run.Dir, ds, v)
+				return a, fmt.Errorf("deploy: %s: the norm dictionary has no %s.%s", info.Dir, ds, v)
 			}
 			a.Mean = append(a.Mean, float32(e.Mean))
 			a.Std = append(a.Std, float32(e.Std))
@@ -409,7 +492,7 @@ func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, er
 	}
 	n := model.Normalisation{Inputs: map[string]model.Affine{}}
 	var err error
-	if n.Jets, err = get(run.Config.Data.JetDataset, spec.JetVars); err != nil {
+	if n.Jets, err = get(info.Config.Data.JetDataset, spec.JetVars); err != nil {
 		return n, err
 	}
 	for _, in := range spec.Inputs {
@@ -422,12 +505,12 @@ func normalisation(spec model.Spec, run *train.RunInfo) (model.Normalisation, er
 
 // describe fills the metadata of the model from the run and the graph:
 // the one-jet interface's outputs outs, or a batched graph's predictions.
-func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g *graph.Graph, outs []model.DeployOutput, batched bool, version string, dims map[string]string) (*Metadata, error) {
+func describe(info *run.Info, spec model.Spec, norm *model.Normalisation, g *graph.Graph, outs []model.DeployOutput, batched bool, version string, dims map[string]string) (*Metadata, error) {
 	m := &Metadata{Format: Format, Model: spec.Name, SaltORTVersion: version, Interface: "athena", Classes: map[string][]string{}}
 	if batched {
 		m.Interface = "batched"
 	}
-	resolved, err := run.Config.Encode()
+	resolved, err := info.Config.Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -463,7 +546,7 @@ func describe(run *train.RunInfo, spec model.Spec, norm *model.Normalisation, g 
 		// Parameters are read raw, after the jet variables.
 		jetVars = append(jetVars, Variable{Name: p, Mean: 0, Std: 1})
 	}
-	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: run.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: jetVars})
+	m.Inputs = append(m.Inputs, Input{Name: jetName, Group: info.Config.Data.JetDataset, Shape: shape(byName[jetName]), Variables: jetVars})
 	for _, grp := range spec.Inputs {
 		in := Input{Name: model.DeployInputName(grp.Name), Group: grp.Name, Variables: vars(grp.Vars, norm.Inputs[grp.Name])}
 		if batched {

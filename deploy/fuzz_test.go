@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/codegen/onnxpb"
-	"github.com/salt-ort/salt-ort/internal/fuzztest"
+	"github.com/salt-ort/salt-ort/internal/testkit/fuzztest"
 	"google.golang.org/protobuf/proto"
 )
 

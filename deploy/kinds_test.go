@@ -16,8 +16,8 @@ import (
 	"github.com/salt-ort/salt-ort/cpp/athenacheck"
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fixture"
 	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 )
 
 // h5pyPython is Debian's python3, which has python3-h5py.
@@ -467,7 +467,7 @@ func TestExportRefusesAndLeavesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			opts := tc.opts
-			opts.RunDir, opts.Out, opts.ValidationJets, opts.Runtime = run, filepath.Join(dir, "model.onnx"), 50, graphtest.OpenRuntime(t)
+			opts.RunDir, opts.Out, opts.ValidationJets, opts.Runtime, opts.Checker = run, filepath.Join(dir, "model.onnx"), 50, graphtest.OpenRuntime(t), onnxcheck.Checker{}
 			_, err := Export(context.Background(), opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)

@@ -17,7 +17,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
-	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/saltimport"
 )
@@ -219,7 +219,7 @@ var deployVsSalt sync.Once
 // the one-jet latency of GN2's deployment model on one intra-op thread
 // for 0, 10, 40, 100 and 200 tracks, from Go and from the generated C++
 // latency program, beside a Salt-shaped GN2 that PyTorch exported as
-// Salt's exporter does (internal/salttwin/salt_onnx.py, Debian's
+// Salt's exporter does (internal/testkit/salttwin/salt_onnx.py, Debian's
 // python3-torch, opset 17), with the same weights, normalisation and
 // inputs in the same ONNX Runtime. It prints the medians and p90s and the
 // ratios; nothing is asserted. It runs once whatever b.N.

@@ -14,7 +14,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
-	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
 	"github.com/salt-ort/salt-ort/runtime"
 	"github.com/salt-ort/salt-ort/saltimport"
 )

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
 	"github.com/salt-ort/salt-ort/runtime/ortcompat"
 )
 
@@ -27,7 +28,7 @@ func needReleases(t *testing.T) {
 }
 
 func exportOpts(t *testing.T, run, out string) ExportOptions {
-	return ExportOptions{RunDir: run, Out: out, ValidationJets: 200, Version: "test", Runtime: graphtest.OpenRuntime(t)}
+	return ExportOptions{RunDir: run, Out: out, ValidationJets: 200, Version: "test", Runtime: graphtest.OpenRuntime(t), Checker: onnxcheck.Checker{}}
 }
 
 // TestExportReleases: the exported opset-17 model reproduces its vectors

@@ -7,8 +7,8 @@ import (
 
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 )
 
 // GroupVectors are the raw inputs of one constituent group.
@@ -78,11 +78,11 @@ func newVectors(spec model.Spec, n int) *Vectors {
 // params (one thread, so the vectors do not depend on the machine's core
 // count) on device ("" or "cpu", or "cuda") and derives the deployment
 // outputs outs from its predictions.
-func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, run *train.RunInfo, spec model.Spec, outs []model.DeployOutput, params []float32, n int) (*Vectors, error) {
-	cfg := run.Config
+func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, info *run.Info, spec model.Spec, outs []model.DeployOutput, params []float32, n int) (*Vectors, error) {
+	cfg := info.Config
 	batch := min(n, 100)
 	open := func(norm loader.NormDict) (*loader.Dataset, error) {
-		lc := train.LoaderConfig(cfg, cfg.Data.Val, norm, false, n)
+		lc := run.LoaderConfig(cfg, cfg.Data.Val, norm, false, n)
 		lc.BatchSize = batch
 		return loader.Open(lc)
 	}
@@ -91,7 +91,7 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, run
 		return nil, fmt.Errorf("deploy: validation data: %w", err)
 	}
 	defer rawDS.Close()
-	normDS, err := open(run.Norm)
+	normDS, err := open(info.Norm)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: validation data: %w", err)
 	}
@@ -99,7 +99,7 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, run
 	n = rawDS.Len()
 	v := newVectors(spec, n)
 
-	ev, err := train.NewEvaluatorOn(rt, cfg, device, spec, batch, 1)
+	ev, err := run.NewEvaluatorOn(rt, cfg, device, spec, batch, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +133,7 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, run
 			// The constituents' targets, denominators and sample weights
 			// move with them.
 			for name, tgt := range nb.Targets {
-				if train.TargetGroup(spec, name) == grp.Name {
+				if run.TargetGroup(spec, name) == grp.Name {
 					packLike(nb.Inputs[grp.Name].Valid, grp.MaxLen, tgt)
 				}
 			}

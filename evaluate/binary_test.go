@@ -12,7 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/train"
 )
 

@@ -9,16 +9,16 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // gpuRun copies the shared run and makes its configuration a GPU run's
 // (training.device = "cuda") whose CUDA provider is not on this machine.
 func gpuRun(t *testing.T) string {
 	t.Helper()
-	run, _ := trainedRun(t)
-	r := copyRun(t, run)
-	path := filepath.Join(r, train.ResolvedFile)
+	runDir, _ := trainedRun(t)
+	r := copyRun(t, runDir)
+	path := filepath.Join(r, run.ResolvedFile)
 	c, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -40,14 +40,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 )
 
 // Dir is the directory of a run that Run writes into.
@@ -90,7 +91,7 @@ type Options struct {
 	// Device is where the evaluation graph runs: "cpu", "cuda" (which must
 	// be available), or "" for the run's training.device, falling back to
 	// the CPU, with a note, where CUDA is not available here (see
-	// train.EvalDevice).
+	// run.EvalDevice).
 	Device string
 	// Log, if set, receives a line per file Run wrote, and the notes of
 	// Compare (a run's fallback to the CPU).
@@ -126,8 +127,8 @@ type Report struct {
 // outputs resolves the files to evaluate (given, or the run's test
 // files), their output stems and the output directory (given, or def),
 // which it creates.
-func outputs(run *train.RunInfo, given []string, outDir, def string) (files, names []string, out string, err error) {
-	if files, err = testFiles(run, given); err != nil {
+func outputs(info *run.Info, given []string, outDir, def string) (files, names []string, out string, err error) {
+	if files, err = testFiles(info, given); err != nil {
 		return nil, nil, "", err
 	}
 	if names, err = stems(files); err != nil {
@@ -161,11 +162,11 @@ func stems(files []string) ([]string, error) {
 
 // testFiles returns the files to evaluate: opts.Files (relative to the
 // working directory) or the run's test files, patterns expanded.
-func testFiles(run *train.RunInfo, files []string) ([]string, error) {
+func testFiles(info *run.Info, files []string) ([]string, error) {
 	if files == nil {
-		files = run.Config.ResolveAll(run.Config.Data.Test)
+		files = info.Config.ResolveAll(info.Config.Data.Test)
 		if len(files) == 0 {
-			return nil, fmt.Errorf("evaluate: %s: no test files: the configuration lists none; give them with --test", run.Dir)
+			return nil, fmt.Errorf("evaluate: %s: no test files: the configuration lists none; give them with --test", info.Dir)
 		}
 	} else {
 		var out []string
@@ -190,7 +191,7 @@ func testFiles(run *train.RunInfo, files []string) ([]string, error) {
 	for i, f := range files {
 		if strings.ContainsAny(filepath.Base(f), "*?[") {
 			if _, err := os.Stat(f); err != nil {
-				return nil, fmt.Errorf("evaluate: the test files %q of %s match no file; give them with --test", f, run.Dir)
+				return nil, fmt.Errorf("evaluate: the test files %q of %s match no file; give them with --test", f, info.Dir)
 			}
 		}
 		// Absolute, so that the run's configuration (in the run
@@ -204,22 +205,54 @@ func testFiles(run *train.RunInfo, files []string) ([]string, error) {
 	return out, nil
 }
 
-// run is Run without the removal of a failed run's outputs.
-func run(ctx context.Context, opts Options) (*Report, error) {
-	run, err := train.LoadRun(opts.RunDir)
+// Run evaluates a run on its test files and writes the prediction files,
+// summaries and plots (see the package documentation). It writes them
+// into a staging directory inside the output directory and moves them
+// into place only when every file has been written, so a failed
+// evaluation (bad input, a full disk) leaves no output that looks like a
+// result, new or half-replaced: the files that were there before stay as
+// they were, and an output directory it made is removed.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	out := opts.OutDir
+	if out == "" {
+		out = filepath.Join(opts.RunDir, Dir)
+	}
+	_, statErr := os.Lstat(out)
+	existed := !errors.Is(statErr, fs.ErrNotExist) // a file there, too
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	rep, err := runStaged(ctx, opts, out)
+	if err != nil {
+		if !existed {
+			os.Remove(out) // fails, as it should, when something else is in it
+		}
+		return nil, err
+	}
+	if opts.Log != nil {
+		for _, f := range rep.Files {
+			fmt.Fprintf(opts.Log, "evaluated %s: wrote %s %s\n", f.File, f.Predictions, f.JSON)
+		}
+	}
+	return rep, nil
+}
+
+// evaluateRun is Run without the removal of a failed run's outputs.
+func evaluateRun(ctx context.Context, opts Options) (*Report, error) {
+	info, err := run.Load(opts.RunDir)
 	if err != nil {
 		return nil, err
 	}
-	ckpt, err := train.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
+	ckpt, err := run.ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
-	device, note, err := train.EvalDevice(opts.Runtime, run.Config, opts.Device)
+	device, note, err := run.EvalDevice(opts.Runtime, info.Config, opts.Device)
 	if err != nil {
 		return nil, err
 	}
 	opts.Device = device
-	files, names, out, err := outputs(run, opts.Files, opts.OutDir, filepath.Join(opts.RunDir, Dir))
+	files, names, out, err := outputs(info, opts.Files, opts.OutDir, filepath.Join(opts.RunDir, Dir))
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +262,12 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	for i, file := range files {
 		fr := FileResult{File: file, Predictions: filepath.Join(out, names[i]+".h5"), JSON: filepath.Join(out, names[i]+".json")}
-		coll, err := predict(ctx, predictOptions{run: run, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, limit: opts.NumJets, opts: &opts})
+		coll, err := predict(ctx, predictOptions{run: info, checkpoint: ckpt, file: file, out: fr.Predictions, keep: opts.Keep, limit: opts.NumJets, opts: &opts})
 		if err != nil {
 			return nil, err
 		}
 		fr.Unlabelled = coll.unlabelled
-		if len(coll.unlabelled) == len(run.Spec.Tasks) {
+		if len(coll.unlabelled) == len(info.Spec.Tasks) {
 			// No truth at all: the predictions are the result.
 			fr.JSON = ""
 			os.Remove(filepath.Join(out, names[i]+".json"))
@@ -242,7 +275,7 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 			continue
 		}
 		var scores []float64
-		if fr.Summary, scores, err = summarise(file, run.Spec.Name, ckpt, coll, opts.FC, opts.Efficiencies); err != nil {
+		if fr.Summary, scores, err = summarise(file, info.Spec.Name, ckpt, coll, opts.FC, opts.Efficiencies); err != nil {
 			return nil, err
 		}
 		if err := writeJSON(fr.JSON, fr.Summary); err != nil {
@@ -250,7 +283,7 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 		}
 		if !opts.NoPlots && fr.Summary.Flavour != nil && fr.Summary.Flavour.SignalJets > 0 {
 			fl := coll.flavour
-			title := fmt.Sprintf("%s on %s", run.Spec.Name, filepath.Base(file))
+			title := fmt.Sprintf("%s on %s", info.Spec.Name, filepath.Base(file))
 			discPlot := filepath.Join(out, names[i]+"_disc_b.png")
 			if err := PlotDiscriminant(discPlot, title, fl.classes, scores, fl.labels, opts.FC); err != nil {
 				return nil, err
@@ -267,7 +300,7 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 		rep.Files = append(rep.Files, fr)
 	}
 	if !opts.NoPlots {
-		if err := lossPlot(rep, run, out); err != nil {
+		if err := lossPlot(rep, info, out); err != nil {
 			return nil, err
 		}
 	}
@@ -276,17 +309,17 @@ func run(ctx context.Context, opts Options) (*Report, error) {
 
 // lossPlot writes the loss plot of a run into out, or, for a run without
 // training history (one import-salt made), notes why there is none.
-func lossPlot(rep *Report, run *train.RunInfo, out string) error {
-	lc, err := ReadLosses(run.Dir)
+func lossPlot(rep *Report, info *run.Info, out string) error {
+	lc, err := ReadLosses(info.Dir)
 	if errors.Is(err, ErrNoHistory) {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("no %s: %s has no training history (%s): a run made by import-salt has none until salt-ort trains it (train --resume)", LossPlot, run.Dir, train.TrainMetrics))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("no %s: %s has no training history (%s): a run made by import-salt has none until salt-ort trains it (train --resume)", LossPlot, info.Dir, run.TrainMetrics))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	rep.LossPlot = filepath.Join(out, LossPlot)
-	return PlotLoss(rep.LossPlot, run.Spec.Name+": loss per epoch", lc)
+	return PlotLoss(rep.LossPlot, info.Spec.Name+": loss per epoch", lc)
 }
 
 // writeJSON writes v as indented JSON, atomically.
@@ -317,11 +350,11 @@ type Comparison struct {
 // same Checkpoint choice applies to both runs; opts.RunDir and opts.Keep
 // are ignored.
 func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison, error) {
-	a, err := train.LoadRun(runA)
+	a, err := run.Load(runA)
 	if err != nil {
 		return nil, err
 	}
-	b, err := train.LoadRun(runB)
+	b, err := run.Load(runB)
 	if err != nil {
 		return nil, err
 	}
@@ -329,9 +362,9 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 	if err != nil {
 		return nil, err
 	}
-	devices := map[*train.RunInfo]string{}
-	for _, r := range []*train.RunInfo{a, b} {
-		dev, note, err := train.EvalDevice(opts.Runtime, r.Config, opts.Device)
+	devices := map[*run.Info]string{}
+	for _, r := range []*run.Info{a, b} {
+		dev, note, err := run.EvalDevice(opts.Runtime, r.Config, opts.Device)
 		if err != nil {
 			return nil, err
 		}
@@ -348,11 +381,11 @@ func Compare(ctx context.Context, runA, runB string, opts Options) ([]Comparison
 	for i, file := range files {
 		cmp := Comparison{File: file}
 		for _, side := range []struct {
-			run *train.RunInfo
+			run *run.Info
 			sum **Summary
 			roc *[]ROC
 		}{{a, &cmp.A, &cmp.ROCA}, {b, &cmp.B, &cmp.ROCB}} {
-			ckpt, err := train.ResolveCheckpoint(side.run.Dir, opts.Checkpoint)
+			ckpt, err := run.ResolveCheckpoint(side.run.Dir, opts.Checkpoint)
 			if err != nil {
 				return nil, err
 			}

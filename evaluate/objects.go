@@ -12,7 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // ObjectsDataset is the dataset of the prediction file that holds a mask
@@ -142,7 +142,7 @@ func (o *objectOut) batch(spec model.Spec, b *loader.Batch, preds map[string][]f
 		return err
 	}
 	bs := len(b.JetMask)
-	if err := train.ObjectTargets(spec, b, o.class[:bs*nobj], o.masks[:bs*nobj*t]); err != nil {
+	if err := run.ObjectTargets(spec, b, o.class[:bs*nobj], o.masks[:bs*nobj*t]); err != nil {
 		return err
 	}
 	l := o.layout
@@ -200,8 +200,8 @@ type ObjectPerformance struct {
 
 // collectObjects keeps the objects' losses and metrics of an evaluation
 // res, unless the file has no truth objects.
-func (p *predictor) collectObjects(res *train.Result) {
-	if p.objects == nil || p.unlabelled[train.ObjectTruth] || res.ObjectMetrics == nil {
+func (p *predictor) collectObjects(res *run.Result) {
+	if p.objects == nil || p.unlabelled[run.ObjectTruth] || res.ObjectMetrics == nil {
 		return
 	}
 	perf := &ObjectPerformance{Loss: map[string]Float{}, Metrics: map[string]Float{}}

@@ -16,6 +16,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -169,10 +170,10 @@ func TestEvalWritesObjects(t *testing.T) {
 }
 
 // checkAgainstValidation compares the metrics of an evaluation of the
-// validation file with the run's last validation (train.ValMetrics).
-func checkAgainstValidation(t *testing.T, run string, o *ObjectPerformance) {
+// validation file with the run's last validation (run.ValMetrics).
+func checkAgainstValidation(t *testing.T, runDir string, o *ObjectPerformance) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(run, train.ValMetrics))
+	f, err := os.Open(filepath.Join(runDir, run.ValMetrics))
 	if err != nil {
 		t.Fatal(err)
 	}

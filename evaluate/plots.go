@@ -16,7 +16,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/internal/atomicfile"
 	"github.com/salt-ort/salt-ort/metrics"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -377,8 +377,8 @@ var ErrNoHistory = errors.New("no training history")
 // (metrics/train.csv and metrics/val.csv). Where neither file exists the
 // error wraps ErrNoHistory; one without the other is a damaged run.
 func ReadLosses(runDir string) (*LossCurves, error) {
-	if !exists(filepath.Join(runDir, train.TrainMetrics)) && !exists(filepath.Join(runDir, train.ValMetrics)) {
-		return nil, fmt.Errorf("evaluate: %s: %w (%s and %s are absent): it has not been trained by salt-ort", runDir, ErrNoHistory, train.TrainMetrics, train.ValMetrics)
+	if !exists(filepath.Join(runDir, run.TrainMetrics)) && !exists(filepath.Join(runDir, run.ValMetrics)) {
+		return nil, fmt.Errorf("evaluate: %s: %w (%s and %s are absent): it has not been trained by salt-ort", runDir, ErrNoHistory, run.TrainMetrics, run.ValMetrics)
 	}
 	read := func(name string) ([]string, [][]float64, error) {
 		path := filepath.Join(runDir, name)
@@ -413,34 +413,34 @@ func ReadLosses(runDir string) (*LossCurves, error) {
 		return 0, fmt.Errorf("evaluate: %s: no column %q", filepath.Join(runDir, path), name)
 	}
 	lc := &LossCurves{Train: map[string][]float64{}, Val: map[string][]float64{}}
-	th, tv, err := read(train.TrainMetrics)
+	th, tv, err := read(run.TrainMetrics)
 	if err != nil {
 		return nil, err
 	}
-	vh, vv, err := read(train.ValMetrics)
+	vh, vv, err := read(run.ValMetrics)
 	if err != nil {
 		return nil, err
 	}
 	for _, h := range th {
-		if t, ok := strings.CutPrefix(h, "loss/"); ok {
+		if t, ok := run.LossColumnTask(h); ok {
 			lc.Tasks = append(lc.Tasks, t)
 		}
 	}
 	names := append([]string{"total"}, lc.Tasks...)
 	trainCol := func(n string) string {
 		if n == "total" {
-			return "loss"
+			return run.LossColumn
 		}
-		return "loss/" + n
+		return run.TaskLossColumn(n)
 	}
-	valCol := func(n string) string { return "val_" + trainCol(n) }
-	ep, err := col(th, "epoch", train.TrainMetrics)
+	valCol := func(n string) string { return run.ValColumn(trainCol(n)) }
+	ep, err := col(th, run.EpochColumn, run.TrainMetrics)
 	if err != nil {
 		return nil, err
 	}
 	// Training: the mean of the logged steps of each epoch.
 	for _, n := range names {
-		c, err := col(th, trainCol(n), train.TrainMetrics)
+		c, err := col(th, trainCol(n), run.TrainMetrics)
 		if err != nil {
 			return nil, err
 		}
@@ -455,7 +455,7 @@ func ReadLosses(runDir string) (*LossCurves, error) {
 		}
 		lc.TrainEpoch, lc.Train[n] = epochs, means
 	}
-	vep, err := col(vh, "epoch", train.ValMetrics)
+	vep, err := col(vh, run.EpochColumn, run.ValMetrics)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +464,7 @@ func ReadLosses(runDir string) (*LossCurves, error) {
 		lc.ValEpoch = append(lc.ValEpoch, row[vep])
 	}
 	for _, n := range names {
-		c, err := col(vh, valCol(n), train.ValMetrics)
+		c, err := col(vh, valCol(n), run.ValMetrics)
 		if err != nil {
 			return nil, err
 		}

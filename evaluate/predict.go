@@ -12,7 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/metrics"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // DefaultKeep lists the jets fields a prediction file keeps by default,
@@ -163,7 +163,7 @@ func (w *welford) std() float64 {
 // predictor runs one test file through a run's evaluation graph and
 // writes the prediction file (when out is set) while collecting scores.
 type predictor struct {
-	run  *train.RunInfo
+	run  *run.Info
 	spec *model.Spec
 	file string
 	// unlabelled are the tasks whose truth the file lacks; missing says
@@ -189,7 +189,7 @@ type predictor struct {
 
 // predictOptions configure one pass over a test file.
 type predictOptions struct {
-	run        *train.RunInfo
+	run        *run.Info
 	checkpoint string
 	file       string
 	out        string   // prediction file to write; "" writes none
@@ -234,7 +234,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 		unlabelled = append(unlabelled, task)
 	}
 	slices.Sort(unlabelled)
-	res, err := train.Evaluate(ctx, train.EvalOptions{
+	res, err := run.Evaluate(ctx, run.EvalOptions{
 		RunDir: po.run.Dir, Checkpoint: po.checkpoint, Files: []string{po.file}, Limit: po.limit, Unlabelled: unlabelled,
 		Runtime: po.opts.Runtime, Threads: po.opts.Threads, Device: po.opts.Device, Each: p.batch, Opened: opened,
 	})
@@ -297,7 +297,6 @@ func configTask(cfg *config.Config, name string) config.Task {
 // file's tables.
 func newPredictor(po predictOptions) (*predictor, error) {
 	spec := po.run.Spec
-	cfg := po.run.Config
 	p := &predictor{run: po.run, spec: &spec, file: po.file, groups: map[string]*outTable{}, coll: &collection{}, unlabelled: map[string]bool{}}
 	ok := false
 	defer func() {
@@ -305,8 +304,88 @@ func newPredictor(po predictOptions) (*predictor, error) {
 			p.close()
 		}
 	}()
+	jetTasks, groupTasks := predictionFields(p.spec)
+	jetsIn, err := p.openJets(po, jetTasks)
+	if err != nil {
+		return nil, err
+	}
+	if p.objects, err = newObjectOut(po.run.Config, &spec); err != nil {
+		return nil, err
+	}
+	for _, in := range spec.Inputs {
+		if tasks, found := groupTasks[in.Name]; found || p.objects.wantsGroup(in.Name) {
+			if err := p.openGroup(po, in, tasks, jetsIn); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, t := range p.tables() {
+		t.buf = make([]byte, po.run.Config.Data.BatchSize*t.maxLen*t.layout.Size)
+	}
+	p.addCollectors()
+	ok = true
+	return p, nil
+}
 
-	// Jets: the kept fields, then the jet-level predictions.
+// pendingOut is a task's predictions before their table is laid out: the
+// output and the names of its fields.
+type pendingOut struct {
+	out   taskOut
+	names []string
+}
+
+// predictionFields names every task's prediction fields: those of the jet
+// tasks, and those of the constituent tasks by constituent group.
+func predictionFields(spec *model.Spec) (jetTasks []pendingOut, groupTasks map[string][]pendingOut) {
+	groupTasks = map[string][]pendingOut{}
+	regression := func(t model.Task) []string {
+		var names []string
+		for _, target := range t.Targets {
+			names = append(names, RegressionField(spec, target, false))
+		}
+		if t.Kind.Gaussian() {
+			for _, target := range t.Targets {
+				names = append(names, RegressionField(spec, target, true))
+			}
+		}
+		return names
+	}
+	firstJet, firstClass, firstVertex := true, map[string]bool{}, map[string]bool{}
+	for _, t := range spec.Tasks {
+		var names []string
+		switch t.Kind {
+		case model.JetClassification:
+			for _, c := range t.Classes {
+				names = append(names, ClassField(spec, t, firstJet, c))
+			}
+			jetTasks = append(jetTasks, pendingOut{taskOut{task: t, first: firstJet}, names})
+			firstJet = false
+		case model.JetRegression, model.JetGaussianRegression:
+			jetTasks = append(jetTasks, pendingOut{taskOut{task: t}, regression(t)})
+		case model.ConstituentClassification:
+			first := !firstClass[t.Input]
+			firstClass[t.Input] = true
+			for _, c := range t.Classes {
+				names = append(names, ClassField(spec, t, first, c))
+			}
+			groupTasks[t.Input] = append(groupTasks[t.Input], pendingOut{taskOut{task: t}, names})
+		case model.Vertexing:
+			first := !firstVertex[t.Input]
+			firstVertex[t.Input] = true
+			names = []string{VertexField(spec, t, first)}
+			groupTasks[t.Input] = append(groupTasks[t.Input], pendingOut{taskOut{task: t}, names})
+		case model.ConstituentRegression, model.ConstituentGaussianRegression:
+			groupTasks[t.Input] = append(groupTasks[t.Input], pendingOut{taskOut{task: t}, regression(t)})
+		}
+	}
+	return jetTasks, groupTasks
+}
+
+// openJets opens the file's jet dataset and lays out its output table: the
+// kept fields, then the jet tasks' predictions. It finds the tasks whose
+// truth the file lacks.
+func (p *predictor) openJets(po predictOptions, jetTasks []pendingOut) (*loader.FieldTable, error) {
+	cfg, spec := po.run.Config, *p.spec
 	jetsIn, err := loader.OpenFieldTable(po.file, cfg.Data.JetDataset)
 	if err != nil {
 		return nil, err
@@ -328,59 +407,6 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		jetFields = append(jetFields, loader.Field{Name: f, Type: ft})
 	}
 	nKeep := len(jetFields)
-	if p.objects, err = newObjectOut(cfg, &spec); err != nil {
-		return nil, err
-	}
-	type pending struct {
-		out   taskOut
-		names []string
-	}
-	var jetTasks []pending
-	groupTasks := map[string][]pending{}
-	firstJet, firstClass, firstVertex := true, map[string]bool{}, map[string]bool{}
-	for _, t := range spec.Tasks {
-		var names []string
-		switch t.Kind {
-		case model.JetClassification:
-			for _, c := range t.Classes {
-				names = append(names, ClassField(&spec, t, firstJet, c))
-			}
-			jetTasks = append(jetTasks, pending{taskOut{task: t, first: firstJet}, names})
-			firstJet = false
-		case model.JetRegression, model.JetGaussianRegression:
-			for _, target := range t.Targets {
-				names = append(names, RegressionField(&spec, target, false))
-			}
-			if t.Kind.Gaussian() {
-				for _, target := range t.Targets {
-					names = append(names, RegressionField(&spec, target, true))
-				}
-			}
-			jetTasks = append(jetTasks, pending{taskOut{task: t}, names})
-		case model.ConstituentClassification:
-			first := !firstClass[t.Input]
-			firstClass[t.Input] = true
-			for _, c := range t.Classes {
-				names = append(names, ClassField(&spec, t, first, c))
-			}
-			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
-		case model.Vertexing:
-			first := !firstVertex[t.Input]
-			firstVertex[t.Input] = true
-			names = []string{VertexField(&spec, t, first)}
-			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
-		case model.ConstituentRegression, model.ConstituentGaussianRegression:
-			for _, target := range t.Targets {
-				names = append(names, RegressionField(&spec, target, false))
-			}
-			if t.Kind.Gaussian() {
-				for _, target := range t.Targets {
-					names = append(names, RegressionField(&spec, target, true))
-				}
-			}
-			groupTasks[t.Input] = append(groupTasks[t.Input], pending{taskOut{task: t}, names})
-		}
-	}
 	for _, pt := range jetTasks {
 		for _, n := range pt.names {
 			jetFields = append(jetFields, loader.Field{Name: n, Type: loader.Float32})
@@ -392,82 +418,84 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	if p.jets.reader, err = jetsIn.NewFieldReader(p.jets.layout, seq(0, nKeep), 1); err != nil {
 		return nil, err
 	}
-	next := nKeep
-	for _, pt := range jetTasks {
-		pt.out.table = p.jets
+	p.addOuts(p.jets, jetTasks, nKeep)
+	return jetsIn, nil
+}
+
+// openGroup opens a constituent group with constituent-level tasks and
+// lays out its output table: their truth labels, the predictions and
+// valid.
+func (p *predictor) openGroup(po predictOptions, in model.Input, tasks []pendingOut, jetsIn *loader.FieldTable) error {
+	cfg := po.run.Config
+	gin, err := loader.OpenFieldTable(po.file, in.Name)
+	if err != nil {
+		return err
+	}
+	t := &outTable{name: in.Name, in: gin, maxLen: in.MaxLen, width: in.MaxLen}
+	p.groups[in.Name] = t
+	if gin.Rank() != 2 {
+		return fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 2-D (jets × constituents)", po.file, in.Name, gin.Rank())
+	}
+	if gin.Rows() != jetsIn.Rows() {
+		return fmt.Errorf("evaluate: %s: dataset %q has %d rows, dataset %q %d", po.file, in.Name, gin.Rows(), cfg.Data.JetDataset, jetsIn.Rows())
+	}
+	var fields []loader.Field
+	for _, task := range tasks {
+		ct := configTask(cfg, task.out.task.Name)
+		for _, f := range append([]string{ct.Label, ct.OriginLabel}, task.out.task.Targets...) {
+			if f == "" || !gin.Has(f) || slices.ContainsFunc(fields, func(x loader.Field) bool { return x.Name == f }) {
+				continue
+			}
+			ft, err := gin.Type(f)
+			if err != nil {
+				return err
+			}
+			fields = append(fields, loader.Field{Name: f, Type: ft})
+		}
+	}
+	nKeep := len(fields)
+	for _, task := range tasks {
+		ft := loader.Float32
+		if task.out.task.Kind == model.Vertexing {
+			ft = loader.Int8
+		}
+		for _, n := range task.names {
+			fields = append(fields, loader.Field{Name: n, Type: ft})
+		}
+	}
+	fields = p.objects.groupFields(p.spec, t, fields)
+	t.valid = len(fields)
+	fields = append(fields, loader.Field{Name: ValidField, Type: loader.Bool})
+	if t.layout, err = loader.NewRowLayout(fields...); err != nil {
+		return fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, in.Name, err)
+	}
+	if len(cfg.Data.Selections[in.Name]) > 0 {
+		// The batch packs the selected constituents: read every entry
+		// and take the ones each slot holds.
+		t.width = gin.Dims()[1]
+	}
+	if t.reader, err = gin.NewFieldReader(t.layout, seq(0, nKeep), t.width); err != nil {
+		return err
+	}
+	p.addOuts(t, tasks, nKeep)
+	return nil
+}
+
+// addOuts places the tasks' predictions in table t, after its first
+// fields.
+func (p *predictor) addOuts(t *outTable, tasks []pendingOut, first int) {
+	next := first
+	for _, pt := range tasks {
+		pt.out.table = t
 		pt.out.fields = seq(next, next+len(pt.names))
 		next += len(pt.names)
 		p.outs = append(p.outs, pt.out)
 	}
+}
 
-	// Constituent groups with constituent-level tasks: their truth labels,
-	// the predictions and valid.
-	for _, in := range spec.Inputs {
-		tasks, ok := groupTasks[in.Name]
-		if !ok && !p.objects.wantsGroup(in.Name) {
-			continue
-		}
-		gin, err := loader.OpenFieldTable(po.file, in.Name)
-		if err != nil {
-			return nil, err
-		}
-		t := &outTable{name: in.Name, in: gin, maxLen: in.MaxLen, width: in.MaxLen}
-		p.groups[in.Name] = t
-		if gin.Rank() != 2 {
-			return nil, fmt.Errorf("evaluate: %s: dataset %q is %d-D, want 2-D (jets × constituents)", po.file, in.Name, gin.Rank())
-		}
-		if gin.Rows() != jetsIn.Rows() {
-			return nil, fmt.Errorf("evaluate: %s: dataset %q has %d rows, dataset %q %d", po.file, in.Name, gin.Rows(), cfg.Data.JetDataset, jetsIn.Rows())
-		}
-		var fields []loader.Field
-		for _, task := range tasks {
-			ct := configTask(cfg, task.out.task.Name)
-			for _, f := range append([]string{ct.Label, ct.OriginLabel}, task.out.task.Targets...) {
-				if f == "" || !gin.Has(f) || slices.ContainsFunc(fields, func(x loader.Field) bool { return x.Name == f }) {
-					continue
-				}
-				ft, err := gin.Type(f)
-				if err != nil {
-					return nil, err
-				}
-				fields = append(fields, loader.Field{Name: f, Type: ft})
-			}
-		}
-		nKeep := len(fields)
-		for _, task := range tasks {
-			ft := loader.Float32
-			if task.out.task.Kind == model.Vertexing {
-				ft = loader.Int8
-			}
-			for _, n := range task.names {
-				fields = append(fields, loader.Field{Name: n, Type: ft})
-			}
-		}
-		fields = p.objects.groupFields(&spec, t, fields)
-		t.valid = len(fields)
-		fields = append(fields, loader.Field{Name: ValidField, Type: loader.Bool})
-		if t.layout, err = loader.NewRowLayout(fields...); err != nil {
-			return nil, fmt.Errorf("evaluate: %s: prediction fields of dataset %q: %w", po.file, in.Name, err)
-		}
-		if len(cfg.Data.Selections[in.Name]) > 0 {
-			// The batch packs the selected constituents: read every entry
-			// and take the ones each slot holds.
-			t.width = gin.Dims()[1]
-		}
-		if t.reader, err = gin.NewFieldReader(t.layout, seq(0, nKeep), t.width); err != nil {
-			return nil, err
-		}
-		next := nKeep
-		for _, pt := range tasks {
-			pt.out.table = t
-			pt.out.fields = seq(next, next+len(pt.names))
-			next += len(pt.names)
-			p.outs = append(p.outs, pt.out)
-		}
-	}
-	for _, t := range p.tables() {
-		t.buf = make([]byte, cfg.Data.BatchSize*t.maxLen*t.layout.Size)
-	}
+// addCollectors sets up what is collected for the metrics of every task
+// the file has truth for.
+func (p *predictor) addCollectors() {
 	for _, o := range p.outs {
 		if p.unlabelled[o.task.Name] {
 			continue
@@ -490,8 +518,6 @@ func newPredictor(po predictOptions) (*predictor, error) {
 			}
 		}
 	}
-	ok = true
-	return p, nil
 }
 
 // findUnlabelled finds the tasks whose truth the test file lacks (an
@@ -561,7 +587,7 @@ func (p *predictor) findObjectTruth(cfg *config.Config, spec model.Spec) {
 	}
 	t, err := loader.OpenFieldTable(p.file, cfg.Data.DatasetOf(mf.Object.Name))
 	if err != nil {
-		p.unlabelled[train.ObjectTruth] = true
+		p.unlabelled[run.ObjectTruth] = true
 		return
 	}
 	t.Close()

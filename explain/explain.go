@@ -14,8 +14,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 )
 
 // Defaults of Options, Salt's IntegratedGradientWriter's where it has one.
@@ -80,7 +80,7 @@ func (o *Options) defaults() {
 		o.Tolerance = DefaultTolerance
 	}
 	if o.FC == 0 {
-		o.FC = train.DefaultFC
+		o.FC = run.DefaultFC
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
@@ -114,7 +114,7 @@ func (o *Options) check() error {
 
 // DefaultFC is the charm fraction of D_b in permutation importance, as
 // eval's.
-func DefaultFC() float64 { return train.DefaultFC }
+func DefaultFC() float64 { return run.DefaultFC }
 
 // Group describes one attributed model input: the jet variables or a
 // constituent group.
@@ -131,14 +131,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	run, err := train.LoadRun(o.RunDir)
+	info, err := run.Load(o.RunDir)
 	if err != nil {
 		return nil, err
 	}
-	if err := supported(run); err != nil {
+	if err := supported(info); err != nil {
 		return nil, err
 	}
-	cfg := run.Config
+	cfg := info.Config
 	file := o.File
 	if file == "" {
 		if len(cfg.Data.Test) == 0 {
@@ -148,7 +148,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	} else if file, err = filepath.Abs(file); err != nil {
 		return nil, fmt.Errorf("explain: %w", err)
 	}
-	ckpt, err := train.ResolveCheckpoint(o.RunDir, o.Checkpoint)
+	ckpt, err := run.ResolveCheckpoint(o.RunDir, o.Checkpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -157,23 +157,23 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	batch := max(o.Steps*o.Baselines, 8)
-	net, groups, err := RunNet(&run.Spec, batch)
+	net, groups, err := RunNet(&info.Spec, batch)
 	if err != nil {
 		return nil, err
 	}
 	a, err := newAttributor(o.Runtime, net, o.Threads, func(layout []graph.ParamSlot) ([]float32, error) {
-		return train.ParamsFromCheckpoint(ckpt, cf, layout)
+		return run.ParamsFromCheckpoint(ckpt, cf, layout)
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
-	js, labels, err := readJets(ctx, run, file, o.NumJets)
+	js, labels, err := readJets(ctx, info, file, o.NumJets)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(o.Log, "explain: %d jets read from %s\n", js.N, file)
-	cls := firstClassification(run.Spec)
+	cls := firstClassification(info.Spec)
 	res, err := attribute(a, js, groups, labels, cls, o)
 	if err != nil {
 		return nil, err
@@ -188,8 +188,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 // supported refuses models whose inputs explain cannot vary yet.
-func supported(run *train.RunInfo) error {
-	s := run.Spec
+func supported(info *run.Info) error {
+	s := info.Spec
 	var missing []string
 	if len(s.Parameters) > 0 {
 		missing = append(missing, "parameterised inputs (model.parameters)")
@@ -204,7 +204,7 @@ func supported(run *train.RunInfo) error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("explain: %s: salt-ort explain does not attribute models with %s yet; explain a model without them",
-			filepath.Join(run.Dir, train.ResolvedFile), strings.Join(missing, ", "))
+			filepath.Join(info.Dir, run.ResolvedFile), strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -272,22 +272,22 @@ func firstClassification(s model.Spec) model.Task {
 
 // readJets reads the first n jets of file, normalised as the run trains,
 // and the class labels of the first jet classification task (-1 unknown).
-func readJets(ctx context.Context, run *train.RunInfo, file string, n int) (*Jets, []int, error) {
-	cfg := run.Config
-	ds, err := loader.Open(train.LoaderConfig(cfg, []string{file}, run.Norm, false, n))
+func readJets(ctx context.Context, info *run.Info, file string, n int) (*Jets, []int, error) {
+	cfg := info.Config
+	ds, err := loader.Open(run.LoaderConfig(cfg, []string{file}, info.Norm, false, n))
 	if err != nil {
 		return nil, nil, cfg.DataError(err)
 	}
 	defer ds.Close()
 	js := &Jets{Float: map[string][]float32{}, Bool: map[string][]bool{}}
-	cls := firstClassification(run.Spec)
+	cls := firstClassification(info.Spec)
 	var labels []int
 	ch, errc := ds.Batches(ctx, 0, 0)
 	for b := range ch {
 		jt := b.Inputs[cfg.Data.JetDataset]
-		nj := len(run.Spec.JetVars)
+		nj := len(info.Spec.JetVars)
 		js.Float[model.JetsInput] = append(js.Float[model.JetsInput], jt.Data[:b.N*nj]...)
-		for _, in := range run.Spec.Inputs {
+		for _, in := range info.Spec.Inputs {
 			t := b.Inputs[in.Name]
 			per := in.MaxLen * len(in.Vars)
 			js.Float[in.Name] = append(js.Float[in.Name], t.Data[:b.N*per]...)

@@ -15,7 +15,8 @@ import (
 	"github.com/salt-ort/salt-ort/explain"
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/onnxcheck"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/train"
 	urfave "github.com/urfave/cli/v2"
@@ -175,7 +176,7 @@ func TestCommandAndModelCard(t *testing.T) {
 	} else if ec, ok := err.(urfave.ExitCoder); !ok || ec.ExitCode() != cli.ExitUsage {
 		t.Errorf("--steps 0: exit %v, want %d", err, cli.ExitUsage)
 	}
-	ex, err := deploy.Export(context.Background(), deploy.ExportOptions{RunDir: run, Out: filepath.Join(t.TempDir(), "GN2.onnx"), ValidationJets: 20, Runtime: graphtest.OpenRuntime(t)})
+	ex, err := deploy.Export(context.Background(), deploy.ExportOptions{RunDir: run, Out: filepath.Join(t.TempDir(), "GN2.onnx"), ValidationJets: 20, Runtime: graphtest.OpenRuntime(t), Checker: onnxcheck.Checker{}})
 	if err != nil {
 		t.Fatal(err)
 	}

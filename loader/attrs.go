@@ -6,8 +6,6 @@ package loader
 // one-dimensional array of variable-length UTF-8 strings.
 
 /*
-#cgo CFLAGS: -I/usr/include/hdf5/serial
-#cgo LDFLAGS: -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>

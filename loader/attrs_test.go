@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/fuzztest"
+	"github.com/salt-ort/salt-ort/internal/testkit/fuzztest"
 )
 
 // h5pyAttrScript writes a jets dataset with string attributes of every

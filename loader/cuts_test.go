@@ -66,20 +66,3 @@ func TestParseCut(t *testing.T) {
 		}
 	}
 }
-
-// TestNearestName suggests the field a misspelt name meant.
-func TestNearestName(t *testing.T) {
-	fields := []string{"d0", "z0SinTheta", "IP3D_signed_d0_significance", "numberOfPixelHits", "valid"}
-	for _, c := range []struct{ in, want string }{
-		{"d00", "d0"},
-		{"D0", "d0"},
-		{"numberofpixelhits", "numberOfPixelHits"},
-		{"IP3D_signed_d0_significanc", "IP3D_signed_d0_significance"},
-		{"z0sintheta", "z0SinTheta"},
-		{"ptfrac", ""},
-	} {
-		if got := NearestName(c.in, fields); got != c.want {
-			t.Errorf("NearestName(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}

@@ -1,8 +1,8 @@
 // Package loader reads Salt-format HDF5 training files (compound datasets
 // such as jets and tracks with a valid mask) into fixed-shape batches for
-// the training, evaluation and export graphs; computes and reads Salt's
-// norm and class dictionaries; and generates physics-plausible jets in
-// Salt's layout.
+// the training, evaluation and export graphs, and computes, reads and
+// writes Salt's norm and class dictionaries. It generates no data: package
+// gendata writes physics-plausible jets in this layout (with Writer).
 //
 // # Reading
 //
@@ -58,5 +58,5 @@
 // of the epoch. Batch.Release returns a batch's buffers for reuse.
 //
 // Package gendata writes generated files in this layout for the demo, tests
-// and benchmarks.
+// and benchmarks, with this package's Writer.
 package loader

@@ -7,8 +7,6 @@ package loader
 // row reads just those fields, as h5py's dataset.fields(...) does.
 
 /*
-#cgo CFLAGS: -I/usr/include/hdf5/serial
-#cgo LDFLAGS: -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 #include <hdf5.h>
 #include <stdlib.h>
 
@@ -164,6 +162,8 @@ import (
 	"slices"
 	"strings"
 	"unsafe"
+
+	"github.com/salt-ort/salt-ort/internal/nearest"
 )
 
 // fieldKinds maps the field types to fr_atomic's kind numbers.
@@ -348,7 +348,7 @@ func (t *FieldTable) Type(field string) (FieldType, error) {
 	}
 	slices.Sort(names)
 	hint := ""
-	if n := NearestName(field, names); n != "" {
+	if n := nearest.Name(field, names); n != "" {
 		hint = fmt.Sprintf("; did you mean %q?", n)
 	}
 	return 0, fmt.Errorf("loader: %s: dataset %q has no field %q%s (it has: %s)", t.path, t.name, field, hint, strings.Join(names, ", "))

@@ -9,8 +9,6 @@ package loader
 // provides it.
 
 /*
-#cgo CFLAGS: -I/usr/include/hdf5/serial
-#cgo LDFLAGS: -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -llzf -lzstd -ldl
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/fuzztest"
+	"github.com/salt-ort/salt-ort/internal/testkit/fuzztest"
 )
 
 // maxFuzzH5 bounds the names and bytes FuzzH5Fields turns into a file: a

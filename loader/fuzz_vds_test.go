@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/fuzztest"
+	"github.com/salt-ort/salt-ort/internal/testkit/fuzztest"
 )
 
 // maxFuzzVDS bounds FuzzVDSCoverage's inputs: a dozen mappings and a

@@ -11,8 +11,6 @@ package loader
 // cgo call stays on one thread) and copies the error stack into a buffer.
 
 /*
-#cgo CFLAGS: -I/usr/include/hdf5/serial
-#cgo LDFLAGS: -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"gonum.org/v1/hdf5"
+
+	"github.com/salt-ort/salt-ort/internal/nearest"
 )
 
 // Dataset is one opened split: its files validated, ready to stream epochs
@@ -489,50 +491,9 @@ func fieldError(sf *srcFile, fd *fileDS, dataset, role, group, name, field strin
 	e := &FieldError{File: sf.path, Dataset: dataset, Role: role, Group: group, Name: name, Field: field, Err: err, Missing: errors.Is(err, errNoField)}
 	if e.Missing {
 		e.Fields = fd.fieldNames()
-		e.Nearest = NearestName(field, e.Fields)
+		e.Nearest = nearest.Name(field, e.Fields)
 	}
 	return e
-}
-
-// NearestName returns the candidate closest to s: one that differs only
-// in case, else the one at the smallest edit distance if that distance is
-// small for the length of s; "" if none is close.
-func NearestName(s string, candidates []string) string {
-	for _, c := range candidates {
-		if strings.EqualFold(c, s) {
-			return c
-		}
-	}
-	best, bestD := "", max(2, len(s)/3)+1
-	for _, c := range candidates {
-		if d := levenshtein(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// levenshtein is the number of single-character insertions, deletions
-// and substitutions that turn a into b.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	row := make([]int, len(rb)+1)
-	for j := range row {
-		row[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		diag := row[0]
-		row[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			next := min(row[j]+1, row[j-1]+1, diag+cost)
-			diag, row[j] = row[j], next
-		}
-	}
-	return row[len(rb)]
 }
 
 func sortedNames(s []string) []string {

@@ -10,8 +10,6 @@ package loader
 // virtual dataset's fields and filters this process can apply.
 
 /*
-#cgo CFLAGS: -I/usr/include/hdf5/serial
-#cgo LDFLAGS: -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 #include <hdf5.h>
 #include <stdlib.h>
 #include <string.h>

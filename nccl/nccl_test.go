@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/salt-ort/salt-ort/internal/fakenccl"
+	"github.com/salt-ort/salt-ort/internal/testkit/fakenccl"
 	"github.com/salt-ort/salt-ort/mpi"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/fuzztest"
+	"github.com/salt-ort/salt-ort/internal/testkit/fuzztest"
 )
 
 // maxFuzzPickle and maxFuzzStorage bound FuzzReadCheckpoint's inputs:

@@ -17,6 +17,7 @@ import (
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -100,7 +101,7 @@ func Import(opts Options) (*Result, error) {
 	default:
 		return nil, &ConfigError{File: opts.Config, Problems: []string{"data.norm_dict: the file is not here, nor beside config.yaml; give the checkpoint too (it holds the normalisation) or copy the file"}}
 	}
-	cfg.Data.NormDict = train.NormDictFile
+	cfg.Data.NormDict = run.NormDictFile
 	cfg.Data.ClassDict = ""
 	needClassDict := false
 	for _, t := range cfg.Model.Tasks {
@@ -113,7 +114,7 @@ func Import(opts Options) (*Result, error) {
 		if classDict, err = readDict(conv.ClassDict); err != nil {
 			return nil, fmt.Errorf("saltimport: %w", err)
 		}
-		cfg.Data.ClassDict = train.ClassDictFile
+		cfg.Data.ClassDict = run.ClassDictFile
 	} else if needClassDict {
 		return nil, &ConfigError{File: opts.Config, Problems: []string{"data.class_dict: a task sets use_class_dict but the class dictionary is not here (nor beside config.yaml), and the config holds no class weights: copy the file"}}
 	}
@@ -125,24 +126,24 @@ func Import(opts Options) (*Result, error) {
 	header := fmt.Sprintf("# Converted by salt-ort import-salt from %s; see %s.\n", opts.Config, ReportFile)
 	tomlText = append([]byte(header), tomlText...)
 	// Validate it as the run directory will read it.
-	parsed, err := config.Parse(filepath.Join(opts.Out, train.ConfigFile), tomlText)
+	parsed, err := config.Parse(filepath.Join(opts.Out, run.ConfigFile), tomlText)
 	if err != nil {
 		return nil, err
 	}
 	res := &Result{Dir: opts.Out, Converted: conv}
-	run := train.ImportedRun{ConfigText: tomlText, NormDict: normDict, ClassDict: classDict}
+	imported := train.ImportedRun{ConfigText: tomlText, NormDict: normDict, ClassDict: classDict}
 	if ck != nil {
 		spec, err := parsed.Spec(classWeightsFrom(classDict))
 		if err != nil {
 			return nil, err
 		}
-		if err := mapCheckpoint(ck, spec, cfg, normDict, &run, res); err != nil {
+		if err := mapCheckpoint(ck, spec, cfg, normDict, &imported, res); err != nil {
 			return nil, err
 		}
 	}
 	res.Report = report(opts, conv, ck, res)
-	run.Files = map[string][]byte{ReportFile: []byte(res.Report)}
-	if err := train.WriteImportedRun(opts.Out, run); err != nil {
+	imported.Files = map[string][]byte{ReportFile: []byte(res.Report)}
+	if err := train.WriteImportedRun(opts.Out, imported); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -165,14 +166,14 @@ func classWeightsFrom(classDict []byte) config.ClassWeightsFunc {
 
 // mapCheckpoint checks every tensor of the checkpoint against the model
 // and fills the run's parameters, optimizer state and position.
-func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict []byte, run *train.ImportedRun, res *Result) error {
+func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict []byte, imported *train.ImportedRun, res *Result) error {
 	var problems []string
 	params := Params(spec)
 	bySalt := map[string]Param{}
 	for _, p := range params {
 		bySalt[p.Salt] = p
 	}
-	run.Params = map[string][]float32{}
+	imported.Params = map[string][]float32{}
 	for _, p := range params {
 		t, ok := ck.Tensors[p.Salt]
 		switch {
@@ -183,7 +184,7 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		case p.Ort == "":
 			// Registered by Salt, unused by its forward pass: not carried.
 		default:
-			run.Params[p.Ort] = layoutOf(p, t.Data)
+			imported.Params[p.Ort] = layoutOf(p, t.Data)
 			res.Parameters += int64(len(t.Data))
 		}
 	}
@@ -252,9 +253,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 		if cfg.Training.Optimizer.Name == "lion" {
 			slots = slots[:1]
 		}
-		run.Slots = map[string]map[string][]float32{}
+		imported.Slots = map[string]map[string][]float32{}
 		for _, sl := range slots {
-			run.Slots[sl] = map[string][]float32{}
+			imported.Slots[sl] = map[string][]float32{}
 		}
 		adamStep := -1.0
 		for k, idx := range o.Params {
@@ -268,9 +269,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 			}
 			if st == nil {
 				// No step taken yet for this parameter: zero moments.
-				n := len(run.Params[p.Ort])
+				n := len(imported.Params[p.Ort])
 				for _, sl := range slots {
-					run.Slots[sl][p.Ort] = make([]float32, n)
+					imported.Slots[sl][p.Ort] = make([]float32, n)
 				}
 				continue
 			}
@@ -288,7 +289,7 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 					problems = append(problems, fmt.Sprintf("optimizer_states[0].state[%d].%s (%s): shape %v, the parameter's %v", idx, m.slot, p.Salt, m.t.Shape, p.SaltShape))
 					continue
 				}
-				run.Slots[m.slot][p.Ort] = layoutOf(p, m.t.Data)
+				imported.Slots[m.slot][p.Ort] = layoutOf(p, m.t.Data)
 			}
 			if st.Step < 0 { // Lion: no step count
 				continue
@@ -302,7 +303,7 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 			return &CheckpointError{File: ck.Path, Problems: problems}
 		}
 		if adamStep >= 0 && int(adamStep) < pos.Step {
-			run.SkippedSteps = pos.Step - int(adamStep)
+			imported.SkippedSteps = pos.Step - int(adamStep)
 			if cfg.Training.Precision != "fp16" {
 				res.Converted.Notes = append(res.Converted.Notes, fmt.Sprintf("optimizer_states[0].state.*.step: AdamW took %d steps of the schedule's %d (fp16 overflows skipped); without fp16 loss scaling salt-ort's bias correction counts the schedule's steps", int(adamStep), pos.Step))
 			}
@@ -319,7 +320,7 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 	} else {
 		pos = train.Position{}
 	}
-	run.Position = pos
+	imported.Position = pos
 	res.Position = pos
 	return nil
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/nn"
-	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/saltimport"
-	"github.com/salt-ort/salt-ort/train"
 )
 
 // gn2v01Dense is the legacy twin's dense block as GN2v01 configured
@@ -26,8 +26,8 @@ var gn2v01Dense = salttwin.Legacy{Hidden: []int{48, 40}, Dropout: 0.1, Activatio
 // twin) and compares salt-ort's evaluation of it with PyTorch's.
 func TestLegacyEncoderImportsAndEvaluates(t *testing.T) {
 	tw := salttwin.BuildLegacy(t, t.TempDir(), gn2v01Dense)
-	run := importTwin(t, tw)
-	cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+	runDir := importTwin(t, tw)
+	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestLegacyEncoderImportsAndEvaluates(t *testing.T) {
 		!reflect.DeepEqual(e.Hidden, gn2v01Dense.Hidden) || e.Dropout != 0.1 || e.AttnDropout != 0.1 || e.Activation != "SiLU" {
 		t.Errorf("imported encoder %+v", e)
 	}
-	evalMatchesTorch(t, tw, run, 1e-5)
+	evalMatchesTorch(t, tw, runDir, 1e-5)
 }
 
 // TestLegacyEncoderWithoutOutProj imports a legacy-encoder twin whose
@@ -45,15 +45,15 @@ func TestLegacyEncoderImportsAndEvaluates(t *testing.T) {
 // evaluation of it with PyTorch's.
 func TestLegacyEncoderWithoutOutProj(t *testing.T) {
 	tw := salttwin.BuildLegacy(t, t.TempDir(), salttwin.Legacy{NoOutProj: true})
-	run := importTwin(t, tw)
-	cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+	runDir := importTwin(t, tw)
+	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Model.Encoder.OutProj {
 		t.Errorf("imported encoder has out_proj = true")
 	}
-	evalMatchesTorch(t, tw, run, 1e-5)
+	evalMatchesTorch(t, tw, runDir, 1e-5)
 }
 
 // TestLegacyEncoderTrainingStep resumes a legacy-encoder twin without
@@ -205,15 +205,15 @@ func TestCrossAttentionImportsAndEvaluates(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("ca_every_layer=%v", c.CAEveryLayer), func(t *testing.T) {
 			tw := salttwin.BuildCrossAttention(t, t.TempDir(), c)
-			run := importTwin(t, tw)
-			cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+			runDir := importTwin(t, tw)
+			cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if e := cfg.Model.Encoder; e.Kind != "cross_attention" || e.CAEveryLayer != c.CAEveryLayer {
 				t.Errorf("imported encoder %+v", e)
 			}
-			evalMatchesTorch(t, tw, run, 1e-5)
+			evalMatchesTorch(t, tw, runDir, 1e-5)
 		})
 	}
 }

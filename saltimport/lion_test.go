@@ -12,7 +12,8 @@ import (
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/saltimport"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -52,8 +53,8 @@ func TestImportLionOptimizerState(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run := filepath.Join(t.TempDir(), "run")
-	res, err := saltimport.Import(saltimport.Options{Config: lionYAML, Checkpoint: lionCkpt, Out: run})
+	runDir := filepath.Join(t.TempDir(), "run")
+	res, err := saltimport.Import(saltimport.Options{Config: lionYAML, Checkpoint: lionCkpt, Out: runDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,11 +63,11 @@ func TestImportLionOptimizerState(t *testing.T) {
 	}
 	// The moment is the checkpoint's exp_avg, laid out as the AdamW
 	// import of the same tensors lays it out; Lion has no second moment.
-	lion := readRun(t, run)
+	lion := readRun(t, runDir)
 	adamw := readRun(t, importTwin(t, tw))
 	var moments int
 	for _, name := range adamw.Names() {
-		if !strings.HasPrefix(name, train.OptimizerStateName("exp_avg", "")) {
+		if !strings.HasPrefix(name, run.OptimizerStateName("exp_avg", "")) {
 			continue
 		}
 		moments++
@@ -80,14 +81,14 @@ func TestImportLionOptimizerState(t *testing.T) {
 		}
 	}
 	for _, name := range lion.Names() {
-		if strings.HasPrefix(name, train.OptimizerStateName("exp_avg_sq", "")) {
+		if strings.HasPrefix(name, run.OptimizerStateName("exp_avg_sq", "")) {
 			t.Fatalf("Lion's import has %s", name)
 		}
 	}
 	if moments == 0 {
 		t.Fatal("the AdamW import has no exp_avg")
 	}
-	resumeOneStep(t, run)
+	resumeOneStep(t, runDir)
 
 	for _, tc := range []struct {
 		name, config, ckpt, want string
@@ -105,9 +106,9 @@ func TestImportLionOptimizerState(t *testing.T) {
 }
 
 // readRun reads the checkpoint an import wrote into run.
-func readRun(t *testing.T, run string) *checkpoint.File {
+func readRun(t *testing.T, runDir string) *checkpoint.File {
 	t.Helper()
-	f, err := checkpoint.Read(filepath.Join(run, train.LastCheckpoint))
+	f, err := checkpoint.Read(filepath.Join(runDir, run.LastCheckpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +116,9 @@ func readRun(t *testing.T, run string) *checkpoint.File {
 }
 
 // resumeOneStep trains the imported run for one step with train --resume.
-func resumeOneStep(t *testing.T, run string) {
+func resumeOneStep(t *testing.T, runDir string) {
 	t.Helper()
-	cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func resumeOneStep(t *testing.T, run string) {
 		t.Fatalf("imported optimizer %q, want lion", cfg.Training.Optimizer.Name)
 	}
 	cfg.Training.Threads = 1
-	_, err = train.Run(context.Background(), train.Options{Config: cfg, RunDir: run, Resume: true, Runtime: graphtest.OpenRuntime(t), StopAfter: 1})
+	_, err = train.Run(context.Background(), train.Options{Config: cfg, RunDir: runDir, Resume: true, Runtime: graphtest.OpenRuntime(t), StopAfter: 1})
 	if !errors.Is(err, train.ErrInterrupted) {
 		t.Fatalf("one resumed step: %v", err)
 	}

@@ -6,7 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -34,10 +35,7 @@ for c in json.loads(sys.argv[2]):
 // of an epoch (Salt's checkpoints), at an epoch's start and after the fit;
 // and legacy checkpoints without loop state.
 func TestResumePosition(t *testing.T) {
-	twin, err := filepath.Abs(filepath.Join("..", "internal", "salttwin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	twin := salttwin.Dir()
 	type lightningCase struct {
 		Name    string `json:"-"`
 		Hook    string `json:"hook"`

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/config"
-	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/saltimport"
-	"github.com/salt-ort/salt-ort/train"
 )
 
 // TestMuPTwin imports a GN2 that the PyTorch twin trained in Salt's μP at
@@ -18,8 +18,8 @@ import (
 // one learning rate, as Salt trains.
 func TestMuPTwin(t *testing.T) {
 	tw := salttwin.BuildMuP(t, t.TempDir(), salttwin.MuP{Base: salttwin.Embed / 2, Delta: 8, WeightDecay: 0.3})
-	run := importTwin(t, tw)
-	cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+	runDir := importTwin(t, tw)
+	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,11 +27,11 @@ func TestMuPTwin(t *testing.T) {
 	if !m.Encoder.MuP || !m.InitNets[0].MuP || m.MuPConfig == nil || m.MuPConfig.BaseEmbedDim != salttwin.Embed/2 {
 		t.Fatalf("imported μP: encoder %v, init net %v, mup_config %+v", m.Encoder.MuP, m.InitNets[0].MuP, m.MuPConfig)
 	}
-	evalMatchesTorch(t, tw, run, 1e-5)
+	evalMatchesTorch(t, tw, runDir, 1e-5)
 	// The gradients of the query and key columns of the packed projection
 	// cancel over the keys (see gradientRounding); in μP the queries start
 	// at zero and stay small, which leaves them more relative rounding.
-	stepMatchesTorchWith(t, tw, run, func(p saltimport.Param, i int) float64 {
+	stepMatchesTorchWith(t, tw, runDir, func(p saltimport.Param, i int) float64 {
 		if strings.HasSuffix(p.Salt, ".attn.fn.in_proj_weight") && i%(3*salttwin.Embed) < 2*salttwin.Embed {
 			return 1e-2
 		}

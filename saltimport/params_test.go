@@ -7,7 +7,7 @@ import (
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/saltimport"
 )
 

@@ -14,8 +14,9 @@ import (
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/salttwin"
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/saltimport"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -40,10 +41,7 @@ torch.save(ck, c["out"])
 // epoch's validation ran first, and the step the schedule took.
 func TestImportResumesWhereLightningWould(t *testing.T) {
 	tw := makeTwin(t)
-	dir, err := filepath.Abs(filepath.Join("..", "internal", "salttwin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := salttwin.Dir()
 	// One batch per epoch: the resumed step ends its epoch, which is
 	// validated before train stops.
 	cases := []struct {
@@ -65,24 +63,24 @@ func TestImportResumesWhereLightningWould(t *testing.T) {
 			ckpt := filepath.Join(t.TempDir(), "relabelled.ckpt")
 			args, _ := json.Marshal(map[string]any{"epochs": salttwin.Epochs, "hook": c.hook, "epoch": c.epoch, "out": ckpt})
 			torchref.Run(t, relabelScript, dir, tw.Ckpt, string(args))
-			run := filepath.Join(t.TempDir(), "run")
-			res, err := saltimport.Import(saltimport.Options{Config: tw.ConfigYAML, Checkpoint: ckpt, Out: run})
+			runDir := filepath.Join(t.TempDir(), "run")
+			res, err := saltimport.Import(saltimport.Options{Config: tw.ConfigYAML, Checkpoint: ckpt, Out: runDir})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Position != c.imported {
 				t.Fatalf("imported at %+v, want %+v", res.Position, c.imported)
 			}
-			cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+			cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 			if err != nil {
 				t.Fatal(err)
 			}
 			cfg.Training.Threads = 1
-			_, err = train.Run(context.Background(), train.Options{Config: cfg, RunDir: run, Resume: true, Runtime: graphtest.OpenRuntime(t), StopAfter: 1})
+			_, err = train.Run(context.Background(), train.Options{Config: cfg, RunDir: runDir, Resume: true, Runtime: graphtest.OpenRuntime(t), StopAfter: 1})
 			if !errors.Is(err, train.ErrInterrupted) {
 				t.Fatalf("one resumed step: %v", err)
 			}
-			f, err := checkpoint.Read(filepath.Join(run, train.LastCheckpoint))
+			f, err := checkpoint.Read(filepath.Join(runDir, run.LastCheckpoint))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +93,7 @@ func TestImportResumesWhereLightningWould(t *testing.T) {
 			if got != c.after {
 				t.Errorf("after one resumed step at %+v, want %+v", got, c.after)
 			}
-			val, err := os.ReadFile(filepath.Join(run, train.ValMetrics))
+			val, err := os.ReadFile(filepath.Join(runDir, run.ValMetrics))
 			if err != nil {
 				t.Fatal(err)
 			}

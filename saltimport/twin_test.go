@@ -16,8 +16,9 @@ import (
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
-	"github.com/salt-ort/salt-ort/internal/salttwin"
+	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/saltimport"
 	"github.com/salt-ort/salt-ort/train"
 )
@@ -58,15 +59,15 @@ func TestMain(m *testing.M) {
 // run directory.
 func importTwin(t *testing.T, tw *salttwin.Twin) string {
 	t.Helper()
-	run := filepath.Join(t.TempDir(), "run")
-	res, err := saltimport.Import(saltimport.Options{Config: tw.ConfigYAML, Checkpoint: tw.Ckpt, Out: run})
+	runDir := filepath.Join(t.TempDir(), "run")
+	res, err := saltimport.Import(saltimport.Options{Config: tw.ConfigYAML, Checkpoint: tw.Ckpt, Out: runDir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res.Optimizer || res.Position != (train.Position{Epoch: salttwin.Steps, Step: salttwin.Steps}) {
 		t.Fatalf("imported optimizer %v at %+v, want the optimizer at epoch %d, step %d", res.Optimizer, res.Position, salttwin.Steps, salttwin.Steps)
 	}
-	return run
+	return runDir
 }
 
 // TestEvalMatchesTorch evaluates the imported twin with salt-ort's
@@ -104,7 +105,7 @@ func TestFeaturewiseTwinEvalMatchesTorch(t *testing.T) {
 // evalMatchesTorch evaluates run, the import of twin tw, on the test file
 // and compares its predictions with PyTorch's, within tol relative (see
 // TestEvalMatchesTorch).
-func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, run string, tol float64) {
+func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, runDir string, tol float64) {
 	t.Helper()
 	want := map[string][]float32{}
 	for _, task := range []string{"jets_classification", "track_origin", "track_vertexing"} {
@@ -147,7 +148,7 @@ func evalMatchesTorch(t *testing.T, tw *salttwin.Twin, run string, tol float64) 
 		return nil
 	}
 	rt := graphtest.OpenRuntime(t)
-	if _, err := train.Evaluate(context.Background(), train.EvalOptions{RunDir: run, Files: []string{tw.Data.Test}, Runtime: rt, Threads: 1, Each: each}); err != nil {
+	if _, err := run.Evaluate(context.Background(), run.EvalOptions{RunDir: runDir, Files: []string{tw.Data.Test}, Runtime: rt, Threads: 1, Each: each}); err != nil {
 		t.Fatal(err)
 	}
 	if jets != salttwin.TestJets {
@@ -173,34 +174,34 @@ func TestTrainingStepMatchesTorch(t *testing.T) {
 // stepMatchesTorch resumes run, the import of twin tw, for one training
 // step and compares its parameters with PyTorch's after the same step
 // (see TestTrainingStepMatchesTorch).
-func stepMatchesTorch(t *testing.T, tw *salttwin.Twin, run string) {
+func stepMatchesTorch(t *testing.T, tw *salttwin.Twin, runDir string) {
 	t.Helper()
-	stepMatchesTorchWith(t, tw, run, func(p saltimport.Param, _ int) float64 { return gradientRounding(p) })
+	stepMatchesTorchWith(t, tw, runDir, func(p saltimport.Param, _ int) float64 { return gradientRounding(p) })
 }
 
 // stepMatchesTorchWith is stepMatchesTorch with the relative rounding of
 // each parameter element's gradient allowed for given by rounding (see
 // gradientRounding).
-func stepMatchesTorchWith(t *testing.T, tw *salttwin.Twin, run string, rounding func(p saltimport.Param, i int) float64) {
+func stepMatchesTorchWith(t *testing.T, tw *salttwin.Twin, runDir string, rounding func(p saltimport.Param, i int) float64) {
 	t.Helper()
-	cfg, err := config.Load(filepath.Join(run, train.ConfigFile))
+	cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Training.Threads = 1
 	rt := graphtest.OpenRuntime(t)
-	_, err = train.Run(context.Background(), train.Options{Config: cfg, RunDir: run, Resume: true, Runtime: rt, StopAfter: 1})
+	_, err = train.Run(context.Background(), train.Options{Config: cfg, RunDir: runDir, Resume: true, Runtime: rt, StopAfter: 1})
 	if !errors.Is(err, train.ErrInterrupted) {
 		t.Fatalf("one resumed step: %v", err)
 	}
-	after, err := checkpoint.Read(filepath.Join(run, train.LastCheckpoint))
+	after, err := checkpoint.Read(filepath.Join(runDir, run.LastCheckpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if after.Metadata["step"] != strconv.Itoa(salttwin.Steps+1) {
 		t.Fatalf("checkpoint after the step records step %s, want %d", after.Metadata["step"], salttwin.Steps+1)
 	}
-	spec, err := runSpec(run)
+	spec, err := runSpec(runDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,8 +289,8 @@ func transposed(p saltimport.Param, v []float32) []float32 {
 	return out
 }
 
-func runSpec(run string) (model.Spec, error) {
-	info, err := train.LoadRun(run)
+func runSpec(runDir string) (model.Spec, error) {
+	info, err := run.Load(runDir)
 	if err != nil {
 		return model.Spec{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -87,7 +88,7 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if o.Steps < 1 {
 		return nil, fmt.Errorf("train: bench: steps must be at least 1, got %d", o.Steps)
 	}
-	place, err := newPlacement(o.Runtime, o.Config, "", 0, log)
+	place, err := run.NewPlacement(o.Runtime, o.Config, "", 0, log)
 	if err != nil {
 		return nil, err
 	}
@@ -129,24 +130,24 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	return out, nil
 }
 
-func benchTrain(ctx context.Context, place *placement, o BenchOptions, batch int) (*BenchResult, error) {
+func benchTrain(ctx context.Context, place *run.Placement, o BenchOptions, batch int) (*BenchResult, error) {
 	c := o.Config
 	g, layout, err := trainStepGraph(o.Spec, c, batch, nil)
 	if err != nil {
 		return nil, err
 	}
-	run, err := place.open(g, residentState(layout), true)
+	sess, err := place.Open(g, residentState(layout), true)
 	if err != nil {
 		return nil, err
 	}
-	defer run.Close()
-	b := run.bind
+	defer sess.Close()
+	b := sess.Bind
 	r := rand.New(rand.NewPCG(c.Training.Seed, 0xbe7c))
 	if err := b.Write(optim.ParamsInput, initialParams(layout, r)); err != nil {
 		return nil, err
 	}
-	feed := feeder{spec: o.Spec, jetDataset: c.Data.JetDataset, labels: true}
-	if err := feed.fill(b, syntheticBatch(o.Spec, c.Data.JetDataset, batch, r)); err != nil {
+	feed := run.Feeder{Spec: o.Spec, JetDataset: c.Data.JetDataset, Labels: true}
+	if err := feed.Fill(b, syntheticBatch(o.Spec, c.Data.JetDataset, batch, r)); err != nil {
 		return nil, err
 	}
 	w, err := b.Float32(model.TaskWeightsInput)
@@ -211,7 +212,7 @@ func benchTrain(ctx context.Context, place *placement, o BenchOptions, batch int
 	return timeRuns(ctx, o, BenchTrain, place, batch, g.Cost().FLOPs(), b, runStep)
 }
 
-func benchInfer(ctx context.Context, place *placement, o BenchOptions, batch int) (*BenchResult, error) {
+func benchInfer(ctx context.Context, place *run.Placement, o BenchOptions, batch int) (*BenchResult, error) {
 	g, err := o.Spec.Infer(model.InferOptions{Batch: batch})
 	if err != nil {
 		return nil, err
@@ -226,20 +227,20 @@ func benchInfer(ctx context.Context, place *placement, o BenchOptions, batch int
 		}
 		values[p.Tensor.Name()] = raw
 	}
-	run, err := place.openWith(g, graph.ModelOptions{ParamValues: values}, nil, true)
+	sess, err := place.OpenWith(g, graph.ModelOptions{ParamValues: values}, nil, true)
 	if err != nil {
 		return nil, err
 	}
-	defer run.Close()
-	feed := feeder{spec: o.Spec, jetDataset: o.Config.Data.JetDataset}
-	if err := feed.fill(run.bind, syntheticBatch(o.Spec, o.Config.Data.JetDataset, batch, r)); err != nil {
+	defer sess.Close()
+	feed := run.Feeder{Spec: o.Spec, JetDataset: o.Config.Data.JetDataset}
+	if err := feed.Fill(sess.Bind, syntheticBatch(o.Spec, o.Config.Data.JetDataset, batch, r)); err != nil {
 		return nil, err
 	}
-	return timeRuns(ctx, o, BenchInfer, place, batch, g.Cost().FLOPs(), run.bind, run.bind.Run)
+	return timeRuns(ctx, o, BenchInfer, place, batch, g.Cost().FLOPs(), sess.Bind, sess.Bind.Run)
 }
 
 // timeRuns runs step o.Warmup times untimed and o.Steps times timed.
-func timeRuns(ctx context.Context, o BenchOptions, mode string, place *placement, batch int, flops int64, b tensors, step func() error) (*BenchResult, error) {
+func timeRuns(ctx context.Context, o BenchOptions, mode string, place *run.Placement, batch int, flops int64, b run.Tensors, step func() error) (*BenchResult, error) {
 	for i := 0; i < o.Warmup; i++ {
 		if err := step(); err != nil {
 			return nil, err
@@ -267,7 +268,7 @@ func timeRuns(ctx context.Context, o BenchOptions, mode string, place *placement
 		MFLOPPerJet: float64(flops) / float64(batch) / 1e6, GFLOPPerS: float64(flops) * float64(o.Steps) / total / 1e9,
 		DeviceMemoryBytes: -1,
 	}
-	if used, ok := runtime.CUDAMemoryInUse(); ok && place.device != nil {
+	if used, ok := runtime.CUDAMemoryInUse(); ok && place.Device != nil {
 		res.DeviceMemoryBytes = used
 	} else if m, ok := b.(interface {
 		MemoryStats() (map[string]int64, error)
@@ -288,7 +289,7 @@ func BenchSpec(c *config.Config) (model.Spec, error) {
 	if c.Data.ClassDict != "" {
 		path := c.Resolve(c.Data.ClassDict)
 		if _, err := os.Stat(path); err == nil {
-			return specWithClasses(c, path)
+			return run.SpecWithClasses(c, path)
 		}
 	}
 	return c.Spec(c.UniformClassWeights)
@@ -340,7 +341,7 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 		for j := range v {
 			v[j] = float32(p.Train[r.IntN(len(p.Train))])
 		}
-		b.Targets[parameterLabel(p.Name)] = v
+		b.Targets[run.ParameterLabel(p.Name)] = v
 	}
 	if e := spec.Edges; e != nil {
 		// Plausible kinematics for the edge features: positive pt and
@@ -353,7 +354,7 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 					x[i] = 1000 * float32(math.Exp(float64(x[i])))
 				}
 			}
-			b.Targets[edgeLabelPrefix+v] = x
+			b.Targets[run.EdgeLabelPrefix+v] = x
 		}
 	}
 	ints := func(n, below int) []int64 {
@@ -373,23 +374,23 @@ func syntheticBatch(spec model.Spec, jetDataset string, batch int, r *rand.Rand)
 			for i := range w {
 				w[i] = 1
 			}
-			b.Targets[sampleWeightLabel(task.Name)] = w
+			b.Targets[run.SampleWeightLabel(task.Name)] = w
 		}
 		switch task.Kind {
 		case model.JetRegression, model.JetGaussianRegression, model.ConstituentRegression, model.ConstituentGaussianRegression:
 			for _, target := range task.Targets {
-				b.Targets[targetLabel(task.Name, target)] = normal(rows)
+				b.Targets[run.TargetLabel(task.Name, target)] = normal(rows)
 				if task.HasDenominators() {
 					d := normal(rows)
 					for i := range d {
 						d[i] = 1 + 0.1*float32(math.Abs(float64(d[i])))
 					}
-					b.Targets[denominatorLabel(task.Name, target)] = d
+					b.Targets[run.DenominatorLabel(task.Name, target)] = d
 				}
 			}
 		case model.Vertexing:
 			b.Labels[task.Name] = ints(rows, 4)
-			b.Labels[originLabel(task.Name)] = ints(rows, 8)
+			b.Labels[run.OriginLabel(task.Name)] = ints(rows, 8)
 		default:
 			b.Labels[task.Name] = ints(rows, max(1, len(task.Classes)))
 		}

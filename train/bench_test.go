@@ -12,7 +12,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkGN2TrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer sess.Close()
-			bind, err := runtime.NewBinding(sess, specs(g))
+			bind, err := runtime.NewBinding(sess, run.TensorSpecs(g))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -73,8 +74,8 @@ func BenchmarkGN2TrainStep(b *testing.B) {
 // syntheticBatch), freshly initialised parameters and task weights 1.
 func fillRandomBatch(b *testing.B, bind *runtime.Binding, spec model.Spec, batch int, layout *optim.Layout) {
 	r := rand.New(rand.NewPCG(1, 2))
-	feed := feeder{spec: spec, jetDataset: "jets", labels: true}
-	if err := feed.fill(bind, syntheticBatch(spec, "jets", batch, r)); err != nil {
+	feed := run.Feeder{Spec: spec, JetDataset: "jets", Labels: true}
+	if err := feed.Fill(bind, syntheticBatch(spec, "jets", batch, r)); err != nil {
 		b.Fatal(err)
 	}
 	if err := bind.Write(optim.ParamsInput, initialParams(layout, r)); err != nil {

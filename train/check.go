@@ -8,6 +8,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // SplitCheck is what Check found in one split's files.
@@ -64,13 +65,13 @@ func Check(ctx context.Context, cfg *config.Config) (*CheckReport, error) {
 			opened = append(opened, nil)
 			continue
 		}
-		ds, err := loader.Open(LoaderConfig(c, s.files, norm, false, s.limit))
+		ds, err := loader.Open(run.LoaderConfig(c, s.files, norm, false, s.limit))
 		if err != nil {
 			return nil, fmt.Errorf("check: %s split: %w", s.name, c.DataError(err))
 		}
 		opened = append(opened, ds)
 	}
-	spec, err := specWithClasses(c, c.Data.ClassDict)
+	spec, err := run.SpecWithClasses(c, c.Data.ClassDict)
 	if err != nil {
 		return nil, err
 	}

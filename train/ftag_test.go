@@ -10,8 +10,9 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // ftagConfig is a tiny configuration over ftag-style files in dir
@@ -133,8 +134,8 @@ func TestTrainOnFtagFiles(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := ftagConfig(t, dir, c.edit)
 			var log bytes.Buffer
-			run := filepath.Join(t.TempDir(), "run")
-			_, err := Run(context.Background(), Options{Config: cfg, RunDir: run, Runtime: rt, Log: &log})
+			runDir := filepath.Join(t.TempDir(), "run")
+			_, err := Run(context.Background(), Options{Config: cfg, RunDir: runDir, Runtime: rt, Log: &log})
 			if c.err != nil {
 				if err == nil {
 					t.Fatal("trained")
@@ -157,7 +158,7 @@ func TestTrainOnFtagFiles(t *testing.T) {
 					t.Errorf("log lacks %q:\n%s", w, log.String())
 				}
 			}
-			resolved, err := os.ReadFile(filepath.Join(run, ResolvedFile))
+			resolved, err := os.ReadFile(filepath.Join(runDir, run.ResolvedFile))
 			if err != nil {
 				t.Fatal(err)
 			}

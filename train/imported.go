@@ -8,6 +8,7 @@ import (
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/optim"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // ImportedRun is a model trained elsewhere (by Salt) to start a run
@@ -48,10 +49,10 @@ func WriteImportedRun(dir string, r ImportedRun) (err error) {
 		return fmt.Errorf("train: %s exists and is not empty: choose another --out", dir)
 	}
 	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, directoryMode); err != nil {
+	if err := os.MkdirAll(parent, run.DirMode); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, temporaryPrefix+filepath.Base(dir)+"-")
+	tmp, err := os.MkdirTemp(parent, run.TempPrefix+filepath.Base(dir)+"-")
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -60,24 +61,24 @@ func WriteImportedRun(dir string, r ImportedRun) (err error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	for _, sub := range []string{CheckpointDir, "metrics"} {
-		if err := os.MkdirAll(filepath.Join(tmp, sub), directoryMode); err != nil {
+	for _, sub := range []string{run.CheckpointDir, run.MetricsDir} {
+		if err := os.MkdirAll(filepath.Join(tmp, sub), run.DirMode); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
-	files := map[string][]byte{ConfigFile: r.ConfigText, NormDictFile: r.NormDict}
+	files := map[string][]byte{run.ConfigFile: r.ConfigText, run.NormDictFile: r.NormDict}
 	if r.ClassDict != nil {
-		files[ClassDictFile] = r.ClassDict
+		files[run.ClassDictFile] = r.ClassDict
 	}
 	for name, data := range r.Files {
 		files[name] = data
 	}
 	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(tmp, name), data, checkpointMode); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, name), data, run.FileMode); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
-	cfg, err := config.Load(filepath.Join(tmp, ConfigFile))
+	cfg, err := config.Load(filepath.Join(tmp, run.ConfigFile))
 	if err != nil {
 		return err
 	}
@@ -87,15 +88,15 @@ func WriteImportedRun(dir string, r ImportedRun) (err error) {
 	}
 	// resolved.toml names the dictionaries where the run directory will
 	// be, not where they are written first.
-	abs.Data.NormDict = filepath.Join(mustAbs(dir), NormDictFile)
+	abs.Data.NormDict = filepath.Join(mustAbs(dir), run.NormDictFile)
 	if r.ClassDict != nil {
-		abs.Data.ClassDict = filepath.Join(mustAbs(dir), ClassDictFile)
+		abs.Data.ClassDict = filepath.Join(mustAbs(dir), run.ClassDictFile)
 	}
 	resolved, err := abs.Encode()
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, ResolvedFile), resolved, checkpointMode); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, run.ResolvedFile), resolved, run.FileMode); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	if r.Params != nil {
@@ -120,7 +121,7 @@ func mustAbs(p string) string {
 // writeImportedCheckpoint writes checkpoints/last.safetensors of an
 // imported run into dir.
 func writeImportedCheckpoint(dir string, cfg *config.Config, resolved []byte, r ImportedRun) error {
-	spec, err := specWithClasses(cfg, filepath.Join(dir, ClassDictFile))
+	spec, err := run.SpecWithClasses(cfg, filepath.Join(dir, run.ClassDictFile))
 	if err != nil {
 		return err
 	}
@@ -164,6 +165,6 @@ func writeImportedCheckpoint(dir string, cfg *config.Config, resolved []byte, r 
 	if err != nil {
 		return err
 	}
-	f.Metadata[metaBest] = "[]"
-	return checkpoint.Write(filepath.Join(dir, LastCheckpoint), f)
+	f.Metadata[run.MetaBest] = "[]"
+	return checkpoint.Write(filepath.Join(dir, run.LastCheckpoint), f)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // TestMaskFormerTrains is MaskFormer's acceptance check: examples/
@@ -28,7 +29,7 @@ func TestMaskFormerTrains(t *testing.T) {
 	// be found.
 	c.Data.BatchSize = 50
 	dir := filepath.Join(t.TempDir(), "run")
-	sum, err := run(t, c, dir, false, 0)
+	sum, err := trainTo(t, c, dir, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +64,8 @@ func TestMaskFormerTrains(t *testing.T) {
 	// A test file without truth objects evaluates the jets, the truth
 	// objects named unlabelled (as eval names them).
 	plain := dataset(t, 300, 200, 200)
-	res, err := Evaluate(context.Background(), EvalOptions{RunDir: dir, Runtime: graphtest.OpenRuntime(t), Threads: 2,
-		Files: []string{filepath.Join(plain, "test.h5")}, Unlabelled: []string{ObjectTruth}})
+	res, err := run.Evaluate(context.Background(), run.EvalOptions{RunDir: dir, Runtime: graphtest.OpenRuntime(t), Threads: 2,
+		Files: []string{filepath.Join(plain, "test.h5")}, Unlabelled: []string{run.ObjectTruth}})
 	if err != nil {
 		t.Fatalf("a file without truth objects: %v", err)
 	}

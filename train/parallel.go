@@ -20,6 +20,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/nccl"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -55,8 +56,8 @@ const DefaultCollectiveTimeout = 10 * time.Minute
 type parallel struct {
 	group   Group
 	watch   *watchdog
-	den     *opened // the batch's loss denominators (model.Denominators)
-	update  *opened // the optimizer update (model.UpdateStep)
+	den     *run.Session // the batch's loss denominators (model.Denominators)
+	update  *run.Session // the optimizer update (model.UpdateStep)
 	updateG *graph.Graph
 	grad    []float32 // the gradient, summed over the ranks
 	// comm sums the gradient on the GPUs (NCCL); nil sums it through host
@@ -159,25 +160,25 @@ func (t *trainer) newParallel(group Group, timeout time.Duration, stderr io.Writ
 	// is copied on the device into the update graph's input.
 	var gradResident []string
 	updateResident := residentState(layout)
-	if t.place.device != nil {
+	if t.place.Device != nil {
 		gradResident = []string{optim.GradOutput}
 		updateResident = append(updateResident, optim.GradInput)
 	}
 	p := &parallel{group: group, updateG: updateG, grad: make([]float32, layout.Size),
 		sums: make([]float64, len(t.spec.Tasks)+1), losses: make([]float64, len(t.spec.Tasks)+1)}
 	p.watch = newWatchdog(timeout, group.Rank(), group.Abort, stderr)
-	if p.den, err = t.place.open(denG, nil, false); err != nil {
+	if p.den, err = t.place.Open(denG, nil, false); err != nil {
 		return err
 	}
-	if p.update, err = t.place.open(updateG, updateResident, true); err != nil {
+	if p.update, err = t.place.Open(updateG, updateResident, true); err != nil {
 		return err
 	}
-	if t.train, err = t.place.open(gradG, gradResident, true); err != nil {
+	if t.train, err = t.place.Open(gradG, gradResident, true); err != nil {
 		return err
 	}
-	t.trainG, t.layout, t.trainBind, t.par = gradG, layout, t.train.bind, p
-	if t.place.device != nil {
-		if err := p.openNCCL(t.opts.NCCL, c.Training.NCCLLib, t.place.index, t.log); err != nil {
+	t.trainG, t.layout, t.trainBind, t.par = gradG, layout, t.train.Bind, p
+	if t.place.Device != nil {
+		if err := p.openNCCL(t.opts.NCCL, c.Training.NCCLLib, t.place.Index, t.log); err != nil {
 			return err
 		}
 	}
@@ -241,19 +242,19 @@ func (p *parallel) close() {
 }
 
 // fill copies the batch into the denominator graph too.
-func (p *parallel) fill(f *feeder, b *loader.Batch) error { return f.fill(p.den.bind, b) }
+func (p *parallel) fill(f *run.Feeder, b *loader.Batch) error { return f.Fill(p.den.Bind, b) }
 
 // step runs one split training step on the batch already in the
 // bindings; it returns errStop, without training, when a rank asked to
 // stop.
 func (t *trainer) parallelStep() error {
 	p := t.par
-	if err := p.den.bind.Run(); err != nil {
+	if err := p.den.Bind.Run(); err != nil {
 		return err
 	}
 	tasks := t.spec.Tasks
 	for i, task := range tasks {
-		v, err := p.den.bind.Scalar(model.LossDenOutput(task.Name))
+		v, err := p.den.Bind.Scalar(model.LossDenOutput(task.Name))
 		if err != nil {
 			return err
 		}
@@ -299,15 +300,15 @@ func (t *trainer) parallelStep() error {
 	if err := p.watch.run("summing the losses", func() error { return p.group.SumFloat64(p.losses) }); err != nil {
 		return err
 	}
-	return p.update.bind.Run()
+	return p.update.Bind.Run()
 }
 
 // sumGradient sums the gradient graph's output over the ranks into the
 // update graph's input: with NCCL on the device, else through the host.
-func (p *parallel) sumGradient(grad tensors) error {
+func (p *parallel) sumGradient(grad run.Tensors) error {
 	if p.comm != nil {
 		src := grad.(*runtime.DeviceBinding)
-		dst := p.update.bind.(*runtime.DeviceBinding)
+		dst := p.update.Bind.(*runtime.DeviceBinding)
 		ptr, n, err := src.DevicePointer(optim.GradOutput)
 		if err != nil {
 			return err
@@ -323,7 +324,7 @@ func (p *parallel) sumGradient(grad tensors) error {
 	if err := p.watch.run("summing the gradients", func() error { return p.group.SumFloat32(p.grad) }); err != nil {
 		return err
 	}
-	return p.update.bind.Write(optim.GradInput, p.grad)
+	return p.update.Bind.Write(optim.GradInput, p.grad)
 }
 
 // errStop reports that the ranks agreed to stop before a step.
@@ -491,7 +492,7 @@ func (t *trainer) syncState() error {
 // reduceResult sums a validation result over the ranks, each of which
 // evaluated its share of the batches: the losses weighted by jets, the
 // jets, and the AUC's scores (gathered).
-func (t *trainer) reduceResult(res *Result, auc *aucCollector) error {
+func (t *trainer) reduceResult(res *run.Result, auc *run.AUCScores) error {
 	p := t.par
 	tasks := t.spec.Tasks
 	sums := make([]float64, len(tasks)+1)
@@ -506,11 +507,11 @@ func (t *trainer) reduceResult(res *Result, auc *aucCollector) error {
 		res.Loss[task.Name] = sums[i]
 	}
 	res.Jets = int(sums[len(tasks)])
-	if !auc.applicable {
+	if !auc.Applicable() {
 		return nil
 	}
 	var buf bytes.Buffer
-	if err := auc.encode(&buf); err != nil {
+	if err := auc.Encode(&buf); err != nil {
 		return err
 	}
 	var all [][]byte
@@ -521,9 +522,9 @@ func (t *trainer) reduceResult(res *Result, auc *aucCollector) error {
 	}); err != nil {
 		return err
 	}
-	auc.reset()
+	auc.Reset()
 	for r, b := range all {
-		if err := auc.decodeAppend(bytes.NewReader(b)); err != nil {
+		if err := auc.DecodeAppend(bytes.NewReader(b)); err != nil {
 			return fmt.Errorf("train: rank %d's validation scores: %w", r, err)
 		}
 	}

@@ -13,9 +13,10 @@ import (
 
 	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fakenccl"
+	"github.com/salt-ort/salt-ort/internal/testkit/fakenccl"
 	"github.com/salt-ort/salt-ort/mpi"
 	"github.com/salt-ort/salt-ort/nccl"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -108,7 +109,7 @@ func TestDataParallelPaths(t *testing.T) {
 			if !strings.Contains(string(out), tc.log) {
 				t.Errorf("the log lacks %q:\n%s", tc.log, out)
 			}
-			got := readFile(t, filepath.Join(dir, LastCheckpoint))
+			got := readFile(t, filepath.Join(dir, run.LastCheckpoint))
 			if want == nil {
 				want = got
 			} else if !bytes.Equal(got, want) {

@@ -5,11 +5,12 @@ import (
 	"math"
 	"testing"
 
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/config"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 )
 
 func TestOneCycle(t *testing.T) {
-	s := OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.1, TotalSteps: 101}
+	s := Schedule{OneCycle: config.OneCycle{Initial: 1e-7, Max: 5e-4, End: 1e-5, WarmupFraction: 0.1}, TotalSteps: 101}
 	// PyTorch OneCycleLR(pct_start=0.1, total_steps=101): the peak is at
 	// step 0.1·101 − 1 = 9.1.
 	cases := []struct {
@@ -130,8 +131,8 @@ func TestOneCycleMatchesPyTorch(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := OneCycle{Initial: c.initial, Max: c.max, End: c.end, WarmupFraction: c.f, TotalSteps: c.total,
-				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95}
+			s := Schedule{OneCycle: config.OneCycle{Initial: c.initial, Max: c.max, End: c.end, WarmupFraction: c.f,
+				CycleMomentum: true, BaseMomentum: 0.85, MaxMomentum: 0.95}, TotalSteps: c.total}
 			for k, w := range want[i] {
 				if lr := s.At(k); math.Abs(lr-w[0]) > 1e-12*w[0]+1e-18 {
 					t.Fatalf("step %d: lr %.17g, PyTorch %.17g", k, lr, w[0])

@@ -7,6 +7,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/graph"
+	"github.com/salt-ort/salt-ort/run"
 )
 
 // CheckpointFormat identifies salt-ort's checkpoint layout in the
@@ -15,17 +16,15 @@ const CheckpointFormat = "salt-ort checkpoint 1"
 
 // Metadata keys of a checkpoint.
 const (
-	metaFormat     = "format"
-	metaModel      = "model"
-	metaConfig     = "config" // the resolved configuration (TOML)
-	metaEpoch      = "epoch"  // epoch to continue in (0-based)
-	metaBatch      = "batch"  // next batch of that epoch
-	metaStep       = "step"   // optimizer steps done
-	metaBest       = "best"   // JSON list of the best checkpoints kept
-	metaStale      = "stale_epochs"
-	metaWeighting  = "loss_weighting"
-	metaLossScale  = "loss_scale" // JSON lossScaleState, fp16 runs only
-	weightingState = "loss_weighting/state"
+	metaFormat    = "format"
+	metaModel     = "model"
+	metaConfig    = "config" // the resolved configuration (TOML)
+	metaEpoch     = "epoch"  // epoch to continue in (0-based)
+	metaBatch     = "batch"  // next batch of that epoch
+	metaStep      = "step"   // optimizer steps done
+	metaStale     = "stale_epochs"
+	metaWeighting = "loss_weighting"
+	metaLossScale = "loss_scale" // JSON lossScaleState, fp16 runs only
 )
 
 // lossScaleState is the dynamic loss scaling of an fp16 run: the scaler
@@ -36,21 +35,10 @@ type lossScaleState struct {
 	Skipped   int     `json:"skipped_steps"`
 }
 
-// OptimizerStateName is the checkpoint tensor name of optimizer slot s of
-// a parameter.
-func OptimizerStateName(slot, param string) string { return "optimizer/" + slot + "/" + param }
-
 // Position is where a run stands: optimizer steps done, and the epoch
 // and batch to continue from.
 type Position struct {
 	Epoch, Batch, Step int
-}
-
-// BestEntry is one of the best checkpoints kept.
-type BestEntry struct {
-	File   string  `json:"file"` // relative to the run directory
-	Epoch  int     `json:"epoch"`
-	Metric float64 `json:"metric"`
 }
 
 // trainingState is what a checkpoint holds.
@@ -59,7 +47,7 @@ type trainingState struct {
 	params    []float32            // flat
 	slots     map[string][]float32 // flat, per optimizer slot
 	weighting []float64
-	best      []BestEntry
+	best      []run.BestEntry
 	stale     int
 	lossScale *lossScaleState // nil without loss scaling
 }
@@ -82,7 +70,7 @@ func encodeState(st *trainingState, layout []graph.ParamSlot, slotNames []string
 	if err != nil {
 		return nil, err
 	}
-	f.Metadata[metaBest] = string(best)
+	f.Metadata[run.MetaBest] = string(best)
 	if st.lossScale != nil {
 		ls, err := json.Marshal(st.lossScale)
 		if err != nil {
@@ -93,11 +81,11 @@ func encodeState(st *trainingState, layout []graph.ParamSlot, slotNames []string
 	for _, p := range layout {
 		f.SetFloat32(p.Name, p.Shape, st.params[p.Offset:p.Offset+p.Size])
 		for _, s := range slotNames {
-			f.SetFloat32(OptimizerStateName(s, p.Name), p.Shape, st.slots[s][p.Offset:p.Offset+p.Size])
+			f.SetFloat32(run.OptimizerStateName(s, p.Name), p.Shape, st.slots[s][p.Offset:p.Offset+p.Size])
 		}
 	}
 	if len(st.weighting) > 0 {
-		f.SetFloat64(weightingState, []int64{int64(len(st.weighting))}, st.weighting)
+		f.SetFloat64(run.WeightingState, []int64{int64(len(st.weighting))}, st.weighting)
 	}
 	return f, nil
 }
@@ -109,7 +97,7 @@ func expectedTensors(layout []graph.ParamSlot, slotNames []string) *checkpoint.F
 	for _, p := range layout {
 		f.Set(p.Name, checkpoint.Tensor{DType: checkpoint.F32, Shape: p.Shape})
 		for _, s := range slotNames {
-			f.Set(OptimizerStateName(s, p.Name), checkpoint.Tensor{DType: checkpoint.F32, Shape: p.Shape})
+			f.Set(run.OptimizerStateName(s, p.Name), checkpoint.Tensor{DType: checkpoint.F32, Shape: p.Shape})
 		}
 	}
 	return f
@@ -125,8 +113,8 @@ func decodeState(path string, f *checkpoint.File, layout []graph.ParamSlot, size
 		return nil, fmt.Errorf("train: %s: checkpoint uses %q loss weighting, the configuration %q", path, got, weighting)
 	}
 	want := expectedTensors(layout, slotNames)
-	if _, ok := f.Tensors[weightingState]; ok {
-		want.Set(weightingState, f.Tensors[weightingState])
+	if _, ok := f.Tensors[run.WeightingState]; ok {
+		want.Set(run.WeightingState, f.Tensors[run.WeightingState])
 	}
 	if err := checkpoint.Compare(f, want); err != nil {
 		return nil, fmt.Errorf("train: %s is from another model configuration: %w", path, err)
@@ -142,15 +130,15 @@ func decodeState(path string, f *checkpoint.File, layout []graph.ParamSlot, size
 		}
 		copy(st.params[p.Offset:], v)
 		for _, s := range slotNames {
-			v, _, err := f.Float32(OptimizerStateName(s, p.Name))
+			v, _, err := f.Float32(run.OptimizerStateName(s, p.Name))
 			if err != nil {
 				return nil, fmt.Errorf("train: %s: %w", path, err)
 			}
 			copy(st.slots[s][p.Offset:], v)
 		}
 	}
-	if _, ok := f.Tensors[weightingState]; ok {
-		v, _, err := f.Float64(weightingState)
+	if _, ok := f.Tensors[run.WeightingState]; ok {
+		v, _, err := f.Float64(run.WeightingState)
 		if err != nil {
 			return nil, fmt.Errorf("train: %s: %w", path, err)
 		}
@@ -164,7 +152,7 @@ func decodeState(path string, f *checkpoint.File, layout []graph.ParamSlot, size
 		}
 		*dst = v
 	}
-	if err := json.Unmarshal([]byte(f.Metadata[metaBest]), &st.best); err != nil {
+	if err := json.Unmarshal([]byte(f.Metadata[run.MetaBest]), &st.best); err != nil {
 		return nil, fmt.Errorf("train: %s: metadata best: %w", path, err)
 	}
 	if ls, ok := f.Metadata[metaLossScale]; ok {

@@ -17,7 +17,8 @@ import (
 	"github.com/salt-ort/salt-ort/gendata"
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -51,7 +52,7 @@ func loadConfig(t *testing.T, text string) *config.Config {
 	return c
 }
 
-func run(t *testing.T, c *config.Config, dir string, resume bool, stopAfter int) (*Summary, error) {
+func trainTo(t *testing.T, c *config.Config, dir string, resume bool, stopAfter int) (*Summary, error) {
 	t.Helper()
 	return Run(context.Background(), Options{Config: c, RunDir: dir, Resume: resume, Runtime: graphtest.OpenRuntime(t), StopAfter: stopAfter})
 }
@@ -77,24 +78,24 @@ func TestDeterministicAndExactResume(t *testing.T) {
 	data := dataset(t, 2000, 300, 300)
 	c := loadConfig(t, tinyConfig(data, ""))
 	reference := filepath.Join(t.TempDir(), "reference")
-	sum, err := run(t, c, reference, false, 0)
+	sum, err := trainTo(t, c, reference, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sum.Steps != 24 || sum.Epochs != 2 {
 		t.Fatalf("summary: %d steps, %d epochs; want 24 and 2", sum.Steps, sum.Epochs)
 	}
-	want := readFile(t, filepath.Join(reference, LastCheckpoint))
+	want := readFile(t, filepath.Join(reference, run.LastCheckpoint))
 
 	t.Run("same seed, same bytes", func(t *testing.T) {
 		again := filepath.Join(t.TempDir(), "again")
-		if _, err := run(t, c, again, false, 0); err != nil {
+		if _, err := trainTo(t, c, again, false, 0); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(readFile(t, filepath.Join(again, LastCheckpoint)), want) {
+		if !bytes.Equal(readFile(t, filepath.Join(again, run.LastCheckpoint)), want) {
 			t.Fatal("two runs with the same seed and threads wrote different checkpoints")
 		}
-		if !bytes.Equal(readFile(t, filepath.Join(again, ValMetrics)), readFile(t, filepath.Join(reference, ValMetrics))) {
+		if !bytes.Equal(readFile(t, filepath.Join(again, run.ValMetrics)), readFile(t, filepath.Join(reference, run.ValMetrics))) {
 			t.Fatal("two runs with the same seed wrote different validation metrics")
 		}
 	})
@@ -106,43 +107,43 @@ func TestDeterministicAndExactResume(t *testing.T) {
 		if _, err := runOnDevice(t, c, dir, true, 0); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(readFile(t, filepath.Join(dir, LastCheckpoint)), want) {
+		if !bytes.Equal(readFile(t, filepath.Join(dir, run.LastCheckpoint)), want) {
 			t.Fatal("the run with device-resident state wrote a different checkpoint than the host run")
 		}
-		if !bytes.Equal(readFile(t, filepath.Join(dir, ValMetrics)), readFile(t, filepath.Join(reference, ValMetrics))) {
+		if !bytes.Equal(readFile(t, filepath.Join(dir, run.ValMetrics)), readFile(t, filepath.Join(reference, run.ValMetrics))) {
 			t.Fatal("the run with device-resident state wrote different validation metrics")
 		}
 	})
 	for _, stop := range []int{5, 12, 19} { // mid-epoch 1, at the epoch boundary, mid-epoch 2
 		t.Run("interrupted after "+itoa(stop)+" steps", func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "run")
-			if _, err := run(t, c, dir, false, stop); !errors.Is(err, ErrInterrupted) {
+			if _, err := trainTo(t, c, dir, false, stop); !errors.Is(err, ErrInterrupted) {
 				t.Fatalf("err = %v, want ErrInterrupted", err)
 			}
-			if _, err := run(t, c, dir, true, 0); err != nil {
+			if _, err := trainTo(t, c, dir, true, 0); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(readFile(t, filepath.Join(dir, LastCheckpoint)), want) {
+			if !bytes.Equal(readFile(t, filepath.Join(dir, run.LastCheckpoint)), want) {
 				t.Fatal("the resumed run ended with a different checkpoint than the uninterrupted one")
 			}
-			if !bytes.Equal(readFile(t, filepath.Join(dir, ValMetrics)), readFile(t, filepath.Join(reference, ValMetrics))) {
-				t.Fatalf("the resumed run's validation metrics differ:\n%s\nwant\n%s", readFile(t, filepath.Join(dir, ValMetrics)), readFile(t, filepath.Join(reference, ValMetrics)))
+			if !bytes.Equal(readFile(t, filepath.Join(dir, run.ValMetrics)), readFile(t, filepath.Join(reference, run.ValMetrics))) {
+				t.Fatalf("the resumed run's validation metrics differ:\n%s\nwant\n%s", readFile(t, filepath.Join(dir, run.ValMetrics)), readFile(t, filepath.Join(reference, run.ValMetrics)))
 			}
 		})
 	}
 	t.Run("existing run directory", func(t *testing.T) {
-		_, err := run(t, c, reference, false, 0)
+		_, err := trainTo(t, c, reference, false, 0)
 		if err == nil || !strings.Contains(err.Error(), "--resume") {
 			t.Fatalf("err = %v, want one suggesting --resume", err)
 		}
 	})
 	t.Run("checkpoint of another model", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "run")
-		if _, err := run(t, c, dir, false, 3); !errors.Is(err, ErrInterrupted) {
+		if _, err := trainTo(t, c, dir, false, 3); !errors.Is(err, ErrInterrupted) {
 			t.Fatal(err)
 		}
 		other := loadConfig(t, strings.Replace(tinyConfig(data, ""), "embed_dim = 16", "embed_dim = 32", 1))
-		_, err := run(t, other, dir, true, 0)
+		_, err := trainTo(t, other, dir, true, 0)
 		if err == nil || !strings.Contains(err.Error(), "another model") || !strings.Contains(err.Error(), "shape") {
 			t.Fatalf("err = %v, want a model mismatch naming a shape", err)
 		}
@@ -181,39 +182,39 @@ hidden = [8]
 	c := loadConfig(t, heads)
 	c.Training.Epochs = 1
 	reference := filepath.Join(t.TempDir(), "reference")
-	if _, err := run(t, c, reference, false, 0); err != nil {
+	if _, err := trainTo(t, c, reference, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	want := readFile(t, filepath.Join(reference, LastCheckpoint))
+	want := readFile(t, filepath.Join(reference, run.LastCheckpoint))
 	again := filepath.Join(t.TempDir(), "again")
-	if _, err := run(t, c, again, false, 0); err != nil {
+	if _, err := trainTo(t, c, again, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, filepath.Join(again, LastCheckpoint)), want) {
+	if !bytes.Equal(readFile(t, filepath.Join(again, run.LastCheckpoint)), want) {
 		t.Fatal("two runs with the same seed and head dropout wrote different checkpoints")
 	}
 	dir := filepath.Join(t.TempDir(), "resumed")
-	if _, err := run(t, c, dir, false, 5); !errors.Is(err, ErrInterrupted) {
+	if _, err := trainTo(t, c, dir, false, 5); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v, want ErrInterrupted", err)
 	}
-	if _, err := run(t, c, dir, true, 0); err != nil {
+	if _, err := trainTo(t, c, dir, true, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, filepath.Join(dir, LastCheckpoint)), want) {
+	if !bytes.Equal(readFile(t, filepath.Join(dir, run.LastCheckpoint)), want) {
 		t.Fatal("the resumed run with head dropout ended with a different checkpoint")
 	}
 	// Without the heads' dropout the run differs: the masks are used.
 	c2 := loadConfig(t, strings.Replace(strings.Replace(heads, "dropout = 0.2\n", "", 1), "dropout = 0.1\nhidden = [8]", "hidden = [8]", 1))
 	c2.Training.Epochs = 1
 	other := filepath.Join(t.TempDir(), "other")
-	if _, err := run(t, c2, other, false, 0); err != nil {
+	if _, err := trainTo(t, c2, other, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	a, err := checkpoint.Read(filepath.Join(reference, LastCheckpoint))
+	a, err := checkpoint.Read(filepath.Join(reference, run.LastCheckpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := checkpoint.Read(filepath.Join(other, LastCheckpoint))
+	b, err := checkpoint.Read(filepath.Join(other, run.LastCheckpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,10 +235,10 @@ func TestUncertaintyWeightingTrains(t *testing.T) {
 	c.Training.LossWeighting = "uncertainty"
 	c.Training.Epochs = 1
 	dir := filepath.Join(t.TempDir(), "run")
-	if _, err := run(t, c, dir, false, 0); err != nil {
+	if _, err := trainTo(t, c, dir, false, 0); err != nil {
 		t.Fatal(err)
 	}
-	rows := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(dir, TrainMetrics)))), "\n")
+	rows := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(dir, run.TrainMetrics)))), "\n")
 	header := strings.Split(rows[0], ",")
 	last := strings.Split(rows[len(rows)-1], ",")
 	for i, h := range header {
@@ -261,7 +262,7 @@ func TestDemoTrains(t *testing.T) {
 	c := loadConfig(t, text)
 	c.Training.Epochs = 3
 	dir := filepath.Join(t.TempDir(), "run")
-	sum, err := run(t, c, dir, false, 0)
+	sum, err := trainTo(t, c, dir, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +275,7 @@ func TestDemoTrains(t *testing.T) {
 			t.Logf("%s: validation loss %.4f → %.4f", task, first[k], last[k])
 		}
 	}
-	res, err := Evaluate(context.Background(), EvalOptions{RunDir: dir, Runtime: graphtest.OpenRuntime(t), Threads: 2})
+	res, err := run.Evaluate(context.Background(), run.EvalOptions{RunDir: dir, Runtime: graphtest.OpenRuntime(t), Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +289,7 @@ func TestEarlyStopping(t *testing.T) {
 	data := dataset(t, 2000, 300, 300)
 	c := loadConfig(t, tinyConfig(data, "[training.early_stopping]\npatience = 1\nmin_delta = 10.0\n"))
 	c.Training.Epochs = 5
-	sum, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
+	sum, err := trainTo(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +303,7 @@ func TestCUDAProviderMissing(t *testing.T) {
 	c := loadConfig(t, tinyConfig(dataset(t, 2000, 300, 300), ""))
 	c.Training.Device = "cuda"
 	c.Training.CUDAProvider = filepath.Join(t.TempDir(), "libonnxruntime_providers_cuda.so")
-	_, err := run(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
+	_, err := trainTo(t, c, filepath.Join(t.TempDir(), "run"), false, 0)
 	if err == nil || !strings.Contains(err.Error(), "training.cuda_provider") || !strings.Contains(err.Error(), "make deps-cuda") {
 		t.Fatalf("err = %v, want one naming training.cuda_provider and the fix", err)
 	}
@@ -315,10 +316,10 @@ func TestCUDAProviderMissing(t *testing.T) {
 func TestResumePastTheEpochsBatches(t *testing.T) {
 	c := loadConfig(t, tinyConfig(dataset(t, 2000, 300, 300), ""))
 	dir := filepath.Join(t.TempDir(), "run")
-	if _, err := run(t, c, dir, false, 1); !errors.Is(err, ErrInterrupted) {
+	if _, err := trainTo(t, c, dir, false, 1); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v, want the run interrupted after a step", err)
 	}
-	path := filepath.Join(dir, LastCheckpoint)
+	path := filepath.Join(dir, run.LastCheckpoint)
 	f, err := checkpoint.Read(path)
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +328,7 @@ func TestResumePastTheEpochsBatches(t *testing.T) {
 	if err := checkpoint.Write(path, f); err != nil {
 		t.Fatal(err)
 	}
-	_, err = run(t, c, dir, true, 0)
+	_, err = trainTo(t, c, dir, true, 0)
 	if err == nil || !strings.Contains(err.Error(), "batch 100000") || !strings.Contains(err.Error(), "data.batch_size") {
 		t.Fatalf("err = %v, want one naming the batch and data.batch_size", err)
 	}
@@ -350,7 +351,7 @@ func TestMixedPrecisionPlumbing(t *testing.T) {
 		return Run(context.Background(), Options{Config: c, RunDir: dir, Resume: resume, Runtime: rt, StopAfter: stopAfter, Provider: runtime.CPUProvider, mixed: mixed})
 	}
 	reference := filepath.Join(t.TempDir(), "fp32")
-	ref, err := run(t, c, reference, false, 0)
+	ref, err := trainTo(t, c, reference, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +360,7 @@ func TestMixedPrecisionPlumbing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := checkpoint.Read(filepath.Join(dir, LastCheckpoint))
+	f, err := checkpoint.Read(filepath.Join(dir, run.LastCheckpoint))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +387,7 @@ func TestMixedPrecisionPlumbing(t *testing.T) {
 			t.Errorf("%s did not improve: %.5f → %.5f", k, first, got)
 		}
 	}
-	want := readFile(t, filepath.Join(dir, LastCheckpoint))
+	want := readFile(t, filepath.Join(dir, run.LastCheckpoint))
 	again := filepath.Join(t.TempDir(), "resumed")
 	if _, err := train(again, false, 3); !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v, want ErrInterrupted", err)
@@ -394,7 +395,7 @@ func TestMixedPrecisionPlumbing(t *testing.T) {
 	if _, err := train(again, true, 0); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(readFile(t, filepath.Join(again, LastCheckpoint)), want) {
+	if !bytes.Equal(readFile(t, filepath.Join(again, run.LastCheckpoint)), want) {
 		t.Fatal("the resumed mixed-precision run ended with a different checkpoint")
 	}
 }
@@ -413,7 +414,7 @@ func TestGLSLionTrains(t *testing.T) {
 	c.Training.LossWeighting = "GLS"
 	c.Training.LR.Max = 5e-4
 	dir := filepath.Join(t.TempDir(), "run")
-	sum, err := run(t, c, dir, false, 0)
+	sum, err := trainTo(t, c, dir, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +430,7 @@ func TestGLSLionTrains(t *testing.T) {
 	if gls := math.Exp(logs / float64(len(c.Model.Tasks))); math.Abs(last["val_loss"]-gls) > 1e-6*gls {
 		t.Errorf("val_loss %g, want the geometric mean of the task losses %g", last["val_loss"], gls)
 	}
-	rows := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(dir, TrainMetrics)))), "\n")
+	rows := strings.Split(strings.TrimSpace(string(readFile(t, filepath.Join(dir, run.TrainMetrics)))), "\n")
 	header, row := strings.Split(rows[0], ","), strings.Split(rows[len(rows)-1], ",")
 	for i, h := range header {
 		if strings.HasPrefix(h, "weight/") && row[i] != "1" {
@@ -482,7 +483,7 @@ func TestExampleKindsTrain(t *testing.T) {
 			c := loadConfig(t, text)
 			c.Training.Epochs = 2
 			dir := filepath.Join(t.TempDir(), "run")
-			sum, err := run(t, c, dir, false, 0)
+			sum, err := trainTo(t, c, dir, false, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/nccl"
+	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -107,20 +108,20 @@ type trainer struct {
 	resolved  []byte
 	layout    *optim.Layout
 	trainG    *graph.Graph
-	place     *placement
-	train     *opened
-	trainBind tensors
-	eval      *evaluator
+	place     *run.Placement
+	train     *run.Session
+	trainBind run.Tensors
+	eval      *run.Evaluator
 	logFile   *os.File
 	trainData *loader.Dataset
 	valData   *loader.Dataset
-	feedTrain feeder
-	schedule  OneCycle
+	feedTrain run.Feeder
+	schedule  Schedule
 	weighting LossWeighting
 	static    []float64
 	state     trainingState
-	trainCSV  *metricsTable
-	valCSV    *metricsTable
+	trainCSV  *run.MetricsTable
+	valCSV    *run.MetricsTable
 	summary   Summary
 	log       io.Writer
 	// selectionsLogged is set once the constituent selection counts of
@@ -132,7 +133,7 @@ type trainer struct {
 	rank int
 	// objects matches a mask decoder's objects before each step (nil
 	// without one).
-	objects *objectMatcher
+	objects *run.ObjectMatcher
 }
 
 // Run trains the model the configuration describes and returns the
@@ -159,7 +160,7 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 
 func (t *trainer) close() {
 	t.train.Close()
-	t.objects.close()
+	t.objects.Close()
 	t.par.close()
 	if t.eval != nil {
 		t.eval.Close()
@@ -219,14 +220,14 @@ func (t *trainer) setup() error {
 	// The data first: a misspelt variable or label is reported as what it
 	// is, with the configuration key to change, before the dictionaries
 	// are consulted about it.
-	lc := LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)
+	lc := run.LoaderConfig(c, c.Data.Train, norm, true, c.Data.NumTrain)
 	if group != nil {
 		lc.Shards, lc.Shard = group.Size(), group.Rank()
 	}
 	if t.trainData, err = loader.Open(lc); err != nil {
 		return fmt.Errorf("train: training data: %w", c.DataError(err))
 	}
-	if t.valData, err = loader.Open(LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
+	if t.valData, err = loader.Open(run.LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
 		return fmt.Errorf("train: validation data: %w", c.DataError(err))
 	}
 	if t.trainData.NumBatches() == 0 {
@@ -235,7 +236,7 @@ func (t *trainer) setup() error {
 	notes := append(c.Notes(), dataNotes(c, "training", "num_train", t.trainData, c.Data.NumTrain)...)
 	notes = append(notes, dataNotes(c, "validation", "num_val", t.valData, c.Data.NumVal)...)
 	notes = append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...)
-	spec, err := specWithClasses(c, c.Resolve(c.Data.ClassDict))
+	spec, err := run.SpecWithClasses(c, c.Resolve(c.Data.ClassDict))
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (t *trainer) setup() error {
 		t.opts.Resume = false
 	}
 	if t.rank == 0 && t.opts.Resume {
-		if _, err := os.Stat(filepath.Join(dir, LastCheckpoint)); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, run.LastCheckpoint)); err != nil {
 			// Stopped before its first checkpoint (or never started):
 			// nothing was trained, and starting afresh gives what continuing
 			// would have. So one command line serves every (re)submission
@@ -259,13 +260,13 @@ func (t *trainer) setup() error {
 	switch {
 	case t.rank != 0:
 	case t.opts.Resume:
-		removeStaleTemporaries(dir)
-		if old, err := os.ReadFile(filepath.Join(dir, ResolvedFile)); err == nil && string(old) != string(resolved) {
-			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), ResolvedFile)
+		run.RemoveTemporaries(dir)
+		if old, err := os.ReadFile(filepath.Join(dir, run.ResolvedFile)); err == nil && string(old) != string(resolved) {
+			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), run.ResolvedFile)
 		}
 	default:
-		removeStaleTemporaries(dir)
-		if err := prepareRunDir(dir, restart); err != nil {
+		run.RemoveTemporaries(dir)
+		if err := run.PrepareDir(dir, restart); err != nil {
 			return err
 		}
 		given := original.Text()
@@ -274,24 +275,24 @@ func (t *trainer) setup() error {
 				return fmt.Errorf("train: %w", err)
 			}
 		}
-		files := map[string][]byte{ConfigFile: given, ResolvedFile: resolved}
-		if files[NormDictFile], err = os.ReadFile(c.Resolve(c.Data.NormDict)); err != nil {
+		files := map[string][]byte{run.ConfigFile: given, run.ResolvedFile: resolved}
+		if files[run.NormDictFile], err = os.ReadFile(c.Resolve(c.Data.NormDict)); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 		if c.Data.ClassDict != "" {
-			if files[ClassDictFile], err = os.ReadFile(c.Resolve(c.Data.ClassDict)); err != nil {
+			if files[run.ClassDictFile], err = os.ReadFile(c.Resolve(c.Data.ClassDict)); err != nil {
 				return fmt.Errorf("train: %w", err)
 			}
 		}
 		for name, data := range files {
-			if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+			if err := run.WriteFile(filepath.Join(dir, name), data); err != nil {
 				return err
 			}
 		}
 	}
 
 	if t.rank == 0 {
-		if t.logFile, err = os.OpenFile(filepath.Join(dir, LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, checkpointMode); err != nil {
+		if t.logFile, err = os.OpenFile(filepath.Join(dir, run.LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, run.FileMode); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 		t.log = io.MultiWriter(t.log, t.logFile)
@@ -308,7 +309,7 @@ func (t *trainer) setup() error {
 	if group != nil {
 		deviceIndex = group.LocalRank()
 	}
-	if t.place, err = newPlacement(t.opts.Runtime, c, t.opts.Provider, deviceIndex, t.log); err != nil {
+	if t.place, err = run.NewPlacement(t.opts.Runtime, c, t.opts.Provider, deviceIndex, t.log); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.log, "graphs run on %s\n", t.place)
@@ -326,7 +327,7 @@ func (t *trainer) setup() error {
 	}
 
 	if t.opts.Resume {
-		path := filepath.Join(dir, LastCheckpoint)
+		path := filepath.Join(dir, run.LastCheckpoint)
 		f, err := checkpoint.Read(path)
 		if err != nil {
 			return err
@@ -369,31 +370,18 @@ func (t *trainer) setup() error {
 	if err := t.loadState(); err != nil {
 		return err
 	}
-	trainHeader := []string{"step", "epoch", "lr", "loss"}
-	for _, task := range spec.Tasks {
-		trainHeader = append(trainHeader, "loss/"+task.Name)
+	tasks := make([]string, len(spec.Tasks))
+	for i, task := range spec.Tasks {
+		tasks[i] = task.Name
 	}
-	for _, task := range spec.Tasks {
-		trainHeader = append(trainHeader, "weight/"+task.Name)
-	}
-	trainHeader = append(trainHeader, "grad_norm", "jets_per_s")
-	if t.layout.LossScaling {
-		trainHeader = append(trainHeader, "loss_scale", "skipped_steps")
-	}
-	valHeader := []string{"epoch", "step", "val_loss"}
-	for _, task := range spec.Tasks {
-		valHeader = append(valHeader, "val_loss/"+task.Name)
-	}
-	valHeader = append(valHeader, objectValColumns(spec)...)
-	valHeader = append(valHeader, "val_auc_b_vs_light")
-	trainPath, valPath := filepath.Join(dir, TrainMetrics), filepath.Join(dir, ValMetrics)
+	trainPath, valPath := filepath.Join(dir, run.TrainMetrics), filepath.Join(dir, run.ValMetrics)
 	if t.rank != 0 {
 		trainPath, valPath = "", "" // kept in memory only
 	}
-	if t.trainCSV, err = openMetrics(trainPath, trainHeader, t.state.pos.Step); err != nil {
+	if t.trainCSV, err = run.OpenMetrics(trainPath, run.TrainColumns(tasks, t.layout.LossScaling), t.state.pos.Step); err != nil {
 		return err
 	}
-	if t.valCSV, err = openMetrics(valPath, valHeader, t.state.pos.Epoch); err != nil {
+	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks, spec.Objects), t.state.pos.Epoch); err != nil {
 		return err
 	}
 	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
@@ -401,17 +389,6 @@ func (t *trainer) setup() error {
 		t.summary.Ranks = t.par.group.Size()
 	}
 	return nil
-}
-
-// specs lists the tensors of a graph's inputs and outputs for a binding.
-func specs(g *graph.Graph) []runtime.TensorSpec {
-	var out []runtime.TensorSpec
-	for _, ts := range [][]*graph.Tensor{g.Inputs(), g.Outputs()} {
-		for _, x := range ts {
-			out = append(out, runtime.TensorSpec{Name: x.Name(), Type: runtime.ElementType(x.DType()), Shape: x.Shape()})
-		}
-	}
-	return out
 }
 
 func (t *trainer) buildSessions(group Group) error {
@@ -427,30 +404,29 @@ func (t *trainer) buildSessions(group Group) error {
 			return err
 		}
 		t.trainG, t.layout = trainG, layout
-		if t.train, err = t.place.open(trainG, residentState(layout), true); err != nil {
+		if t.train, err = t.place.Open(trainG, residentState(layout), true); err != nil {
 			return err
 		}
-		t.trainBind = t.train.bind
+		t.trainBind = t.train.Bind
 		opts, err := trainOptions(t.spec, c, c.Data.BatchSize, t.opts.mixed)
 		if err != nil {
 			return err
 		}
-		if t.objects, err = newObjectMatcher(t.place, t.spec, opts, t.layout); err != nil {
+		if t.objects, err = run.NewObjectMatcher(t.place, t.spec, opts, t.layout); err != nil {
 			return err
 		}
 	}
 	compute, _ := precision(c, t.opts.mixed)
 	var err error
-	if t.eval, err = newEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
+	if t.eval, err = run.OpenEvaluator(t.place, t.spec, c.Data.JetDataset, model.EvalOptions{Batch: c.Data.BatchSize, Compute: compute}); err != nil {
 		return err
 	}
 	if group != nil {
-		t.eval.share, t.eval.shares = group.Rank(), group.Size()
-		t.eval.reduce = t.reduceResult
+		t.eval.Shard(group.Rank(), group.Size(), t.reduceResult)
 	}
-	t.feedTrain = feeder{spec: t.spec, jetDataset: c.Data.JetDataset, labels: true, fit: true, seed: c.Training.Seed}
+	t.feedTrain = run.Feeder{Spec: t.spec, JetDataset: c.Data.JetDataset, Labels: true, Fit: true, Seed: c.Training.Seed}
 	// Validation feeds the parameters as training does (Salt's fit stage).
-	t.eval.feed.fit, t.eval.feed.seed = true, c.Training.Seed
+	t.eval.FeedAsFit(c.Training.Seed)
 	return nil
 }
 
@@ -491,10 +467,8 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 
 // schedule is the one-cycle schedule training.lr describes over total
 // optimizer steps.
-func schedule(c *config.Config, total int) OneCycle {
-	lr := c.Training.LR
-	return OneCycle{Initial: lr.Initial, Max: lr.Max, End: lr.End, WarmupFraction: lr.WarmupFraction, TotalSteps: total,
-		CycleMomentum: lr.CycleMomentum, BaseMomentum: lr.BaseMomentum, MaxMomentum: lr.MaxMomentum}
+func schedule(c *config.Config, total int) Schedule {
+	return Schedule{OneCycle: c.Training.LR, TotalSteps: total}
 }
 
 // precision returns the compute type training.precision (or mixed, when
@@ -546,9 +520,9 @@ func (t *trainer) loadState() error {
 
 // stepBind is the binding of the graph that updates the parameters: the
 // training step's, or a data-parallel run's update graph's.
-func (t *trainer) stepBind() tensors {
+func (t *trainer) stepBind() run.Tensors {
 	if t.par != nil {
-		return t.par.update.bind
+		return t.par.update.Bind
 	}
 	return t.trainBind
 }
@@ -662,16 +636,16 @@ func (t *trainer) loop(ctx context.Context) error {
 		t.recordValidation(0, val)
 		// A checkpoint of the starting point, so that a run killed before
 		// its first epoch ends can still be resumed.
-		if err := t.valCSV.flush(); err != nil {
+		if err := t.valCSV.Flush(); err != nil {
 			return err
 		}
-		if err := t.writeCheckpoint(LastCheckpoint); err != nil {
+		if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
 			return err
 		}
 	}
 	for t.state.pos.Epoch < c.Training.Epochs {
 		epoch := t.state.pos.Epoch
-		t.feedTrain.epoch = epoch
+		t.feedTrain.Epoch = epoch
 		batches := t.trainData.NumBatches()
 		bar := t.progress(epoch)
 		epochCtx, cancel := context.WithCancel(ctx)
@@ -694,7 +668,7 @@ func (t *trainer) loop(ctx context.Context) error {
 				err = t.finishStep(runningStep, taskLoss)
 			}
 			if err == nil && t.objects != nil {
-				err = t.objects.observe(t.trainBind)
+				err = t.objects.Observe(t.trainBind)
 			}
 			if err != nil {
 				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
@@ -721,12 +695,12 @@ func (t *trainer) loop(ctx context.Context) error {
 			if running != nil {
 				step++
 			}
-			err = t.feedTrain.fill(t.trainBind, b)
+			err = t.feedTrain.Fill(t.trainBind, b)
 			if err == nil && t.par != nil {
 				err = t.par.fill(&t.feedTrain, b)
 			}
 			if err == nil && t.objects != nil {
-				err = t.objects.fill(t.trainBind, b)
+				err = t.objects.Fill(t.trainBind, b)
 			}
 			n := b.N
 			b.Release()
@@ -749,7 +723,7 @@ func (t *trainer) loop(ctx context.Context) error {
 				break
 			}
 			if t.objects != nil {
-				if err = t.objects.match(t.trainBind); err != nil {
+				if err = t.objects.Match(t.trainBind); err != nil {
 					break
 				}
 			}
@@ -797,13 +771,13 @@ func (t *trainer) loop(ctx context.Context) error {
 			fmt.Fprintf(t.log, "epoch %d: summing the gradients over %d ranks took %.2f ms per step (%d values)\n", epoch+1, p.group.Size(), t.summary.AllReduceMs, len(p.grad))
 		}
 		if interrupted && t.state.pos.Batch < batches {
-			if err := t.trainCSV.flush(); err != nil {
+			if err := t.trainCSV.Flush(); err != nil {
 				return err
 			}
-			if err := t.valCSV.flush(); err != nil {
+			if err := t.valCSV.Flush(); err != nil {
 				return err
 			}
-			if err := t.writeCheckpoint(LastCheckpoint); err != nil {
+			if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
 				return err
 			}
 			fmt.Fprintf(t.log, "interrupted at epoch %d, batch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Batch, t.state.pos.Step, t.opts.RunDir)
@@ -814,7 +788,9 @@ func (t *trainer) loop(ctx context.Context) error {
 		}
 		// An epoch that has run to its end is validated and checkpointed
 		// even when a stop was asked for meanwhile.
-		t.objects.endEpoch(t.log, epoch, &t.summary)
+		if means := t.objects.EndEpoch(t.log, epoch); means != nil {
+			t.summary.ObjectLoss = append(t.summary.ObjectLoss, means)
+		}
 		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
 		if err != nil {
 			return err
@@ -985,19 +961,19 @@ func (t *trainer) logStep(epoch, step int, taskLoss []float64, jetsPerS float64)
 		total = float32(t.par.losses[len(t.spec.Tasks)])
 	}
 	norm, _ := t.stepBind().Scalar(optim.GradNormOutput)
-	row := []string{strconv.Itoa(step + 1), strconv.Itoa(epoch + 1), formatFloat(t.schedule.At(step)), formatFloat(float64(total))}
+	row := []string{strconv.Itoa(step + 1), strconv.Itoa(epoch + 1), run.FormatValue(t.schedule.At(step)), run.FormatValue(float64(total))}
 	for i, task := range t.spec.Tasks {
-		row = append(row, formatFloat(taskLoss[i]))
+		row = append(row, run.FormatValue(taskLoss[i]))
 		t.summary.FinalTrainLoss[task.Name] = taskLoss[i]
 	}
 	for _, w := range t.weighting.Weights() {
-		row = append(row, formatFloat(w))
+		row = append(row, run.FormatValue(w))
 	}
-	row = append(row, formatFloat(float64(norm)), formatFloat(jetsPerS))
+	row = append(row, run.FormatValue(float64(norm)), run.FormatValue(jetsPerS))
 	if ls := t.state.lossScale; ls != nil {
-		row = append(row, formatFloat(ls.Scale), strconv.Itoa(ls.Skipped))
+		row = append(row, run.FormatValue(ls.Scale), strconv.Itoa(ls.Skipped))
 	}
-	t.trainCSV.add(row)
+	t.trainCSV.Add(row)
 }
 
 // endEpoch validates, writes the epoch's checkpoints and decides on early
@@ -1033,10 +1009,10 @@ func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error
 	}
 	k := c.Training.Checkpoints.SaveTopK
 	if len(t.state.best) < k || monitor < t.state.best[len(t.state.best)-1].Metric {
-		entry := BestEntry{File: filepath.Join(CheckpointDir, fmt.Sprintf("epoch=%03d-%s=%.5f.safetensors", epoch+1, "val_loss", monitor)), Epoch: epoch + 1, Metric: monitor}
-		best := append(append([]BestEntry{}, t.state.best...), entry)
+		entry := run.BestEntry{File: filepath.Join(run.CheckpointDir, fmt.Sprintf("epoch=%03d-%s=%.5f.safetensors", epoch+1, "val_loss", monitor)), Epoch: epoch + 1, Metric: monitor}
+		best := append(append([]run.BestEntry{}, t.state.best...), entry)
 		sort.SliceStable(best, func(i, j int) bool { return best[i].Metric < best[j].Metric })
-		var drop []BestEntry
+		var drop []run.BestEntry
 		if len(best) > k {
 			drop, best = best[k:], best[:k]
 		}
@@ -1050,13 +1026,13 @@ func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error
 			}
 		}
 	}
-	if err := t.trainCSV.flush(); err != nil {
+	if err := t.trainCSV.Flush(); err != nil {
 		return false, err
 	}
-	if err := t.valCSV.flush(); err != nil {
+	if err := t.valCSV.Flush(); err != nil {
 		return false, err
 	}
-	if err := t.writeCheckpoint(LastCheckpoint); err != nil {
+	if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
 		return false, err
 	}
 	if len(t.state.best) > 0 {
@@ -1068,17 +1044,17 @@ func (t *trainer) endEpoch(ctx context.Context, epoch int) (stop bool, err error
 }
 
 // validate evaluates the current parameters on the validation set.
-func (t *trainer) validate(ctx context.Context) (*Result, error) {
+func (t *trainer) validate(ctx context.Context) (*run.Result, error) {
 	// The parameters travel through the host copy of the state, which is
 	// refreshed before every checkpoint anyway.
 	params := t.state.params
 	if err := t.trainBind.Read(optim.ParamsInput, params); err != nil {
 		return nil, err
 	}
-	if err := t.eval.setParams(params); err != nil {
+	if err := t.eval.SetParams(params); err != nil {
 		return nil, err
 	}
-	res, err := t.eval.run(ctx, t.valData)
+	res, err := t.eval.Run(ctx, t.valData)
 	if err != nil {
 		return nil, fmt.Errorf("train: validation: %w", t.cfg.DataError(err))
 	}
@@ -1087,19 +1063,19 @@ func (t *trainer) validate(ctx context.Context) (*Result, error) {
 
 // recordValidation adds a validation row (epoch 0: before training) to
 // the metrics, the summary and the log.
-func (t *trainer) recordValidation(epoch int, val *Result) {
-	row := []string{strconv.Itoa(epoch), strconv.Itoa(t.state.pos.Step), formatFloat(val.Total)}
+func (t *trainer) recordValidation(epoch int, val *run.Result) {
+	row := []string{strconv.Itoa(epoch), strconv.Itoa(t.state.pos.Step), run.FormatValue(val.Total)}
 	for _, task := range t.spec.Tasks {
-		row = append(row, formatFloat(val.Loss[task.Name]))
+		row = append(row, run.FormatValue(val.Loss[task.Name]))
 	}
-	row = append(row, t.objects.objectValRow(val)...)
-	row = append(row, formatFloat(val.AUC))
-	t.valCSV.add(row)
+	row = append(row, t.objects.ValRow(val)...)
+	row = append(row, run.FormatValue(val.AUC))
+	t.valCSV.Add(row)
 	fmt.Fprintf(t.log, "epoch %d/%d: val_loss %.5f", epoch, t.cfg.Training.Epochs, val.Total)
 	for _, task := range t.spec.Tasks {
 		fmt.Fprintf(t.log, ", %s %.5f", task.Name, val.Loss[task.Name])
 	}
-	t.objects.logObjects(t.log, val)
+	t.objects.Log(t.log, val)
 	if !math.IsNaN(val.AUC) {
 		fmt.Fprintf(t.log, ", AUC(b vs light) %.4f", val.AUC)
 	}
@@ -1113,9 +1089,9 @@ func (t *trainer) writeSummary() error {
 	// The validation history comes from the metrics table, which a resumed
 	// run keeps from before the interruption.
 	t.summary.ValLoss = nil
-	for _, row := range t.valCSV.rows {
+	for _, row := range t.valCSV.Rows() {
 		h := map[string]float64{}
-		for i, col := range t.valCSV.header {
+		for i, col := range t.valCSV.Header() {
 			v, err := strconv.ParseFloat(row[i], 64)
 			if err == nil && !math.IsNaN(v) {
 				h[col] = v
@@ -1128,5 +1104,5 @@ func (t *trainer) writeSummary() error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(t.opts.RunDir, SummaryFile), append(data, '\n'))
+	return run.WriteFile(filepath.Join(t.opts.RunDir, run.SummaryFile), append(data, '\n'))
 }

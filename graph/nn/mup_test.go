@@ -11,7 +11,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/nn"
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 )
 
 // muPTwin is Salt's μP Transformer written from Salt's source and the mup

@@ -11,7 +11,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/graphtest"
 	"github.com/salt-ort/salt-ort/graph/optim"
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 )
 
 // muAdamWTwin is one step of torch.optim.AdamW over the param groups mup's

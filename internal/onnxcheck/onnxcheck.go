@@ -1,11 +1,13 @@
 // Package onnxcheck runs the reference ONNX checker (Debian's python3-onnx)
-// on models salt-ort writes, so tests can prove the bytes are valid ONNX and
-// not only something ONNX Runtime happens to accept.
+// on models salt-ort writes, to prove the bytes are valid ONNX and not only
+// something ONNX Runtime happens to accept: `salt-ort export` passes a
+// Checker to deploy.Export (as its optional deploy.ModelChecker), and tests
+// run it on the graphs they build.
 //
 // The checker runs in a Python interpreter that can import onnx: Debian's
 // /usr/bin/python3 by default (Python), or another one named by a Checker's
-// Python field, which is how deploy.ExportOptions.CheckerPython and the
-// SALT_ORT_ONNX_PYTHON environment variable of `salt-ort export` choose it.
+// Python field, which `salt-ort export` takes from the SALT_ORT_ONNX_PYTHON
+// environment variable (PythonEnv).
 package onnxcheck
 
 import (
@@ -20,6 +22,13 @@ import (
 // Python is the interpreter that has python3-onnx; the python3 on PATH of a
 // developer machine may be another build without Debian's packages.
 const Python = "/usr/bin/python3"
+
+// PythonEnv is the environment variable with which `salt-ort export`
+// chooses the interpreter of its Checker.
+const PythonEnv = "SALT_ORT_ONNX_PYTHON"
+
+// MaxOpset is the newest ONNX opset Debian's python3-onnx (1.12) checks.
+const MaxOpset = 17
 
 // ErrUnavailable reports that python3-onnx is not installed.
 var ErrUnavailable = errors.New("onnxcheck: python3-onnx is not installed (apt-get install python3-onnx, or `make deps`)")
@@ -53,6 +62,18 @@ func (c Checker) Unavailable() error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s cannot import onnx", ErrUnavailable, c.Interpreter())
+}
+
+// Skip says why c cannot check a model of the given opset here, and how to
+// make it, or "" where it can.
+func (c Checker) Skip(opset int) string {
+	if opset > MaxOpset {
+		return fmt.Sprintf("python3-onnx checks opsets up to %d, and the model is opset %d", MaxOpset, opset)
+	}
+	if c.Unavailable() != nil {
+		return fmt.Sprintf("%s cannot import onnx (install python3-onnx, or set %s to a Python that has it)", c.Interpreter(), PythonEnv)
+	}
+	return ""
 }
 
 // Available reports whether the checker can run here.

@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 	"github.com/salt-ort/salt-ort/loader"
 )
 
-// floatTensors is a binding of float32 inputs alone, for the feeder.
+// floatTensors is a binding of float32 inputs alone, for the Feeder.
 type floatTensors struct{ tensors map[string][]float32 }
 
 func (f floatTensors) Float32(name string) ([]float32, error) {
@@ -29,7 +29,7 @@ func (floatTensors) Swap(string, string) error       { return nil }
 func (floatTensors) Run() error                      { return nil }
 func (floatTensors) Close() error                    { return nil }
 
-// TestFeederParameters checks how the feeder gives jets their parameter
+// TestFeederParameters checks how the Feeder gives jets their parameter
 // values, as Salt's stages do: in training a signal jet keeps its value
 // and a background jet (NaN, or a value not trained on) gets one drawn
 // from the training values with their probabilities, the same for the
@@ -52,17 +52,17 @@ func TestFeederParameters(t *testing.T) {
 			values[j] = 125 // not a training value
 		}
 	}
-	b := &loader.Batch{N: n, Rows: rows, Targets: map[string][]float32{parameterLabel("m"): values}}
-	feed := func(f feeder) []float32 {
+	b := &loader.Batch{N: n, Rows: rows, Targets: map[string][]float32{ParameterLabel("m"): values}}
+	feed := func(f Feeder) []float32 {
 		bind := floatTensors{map[string][]float32{model.ParametersInput: make([]float32, n)}}
 		if err := f.fillParameters(bind, b); err != nil {
 			t.Fatal(err)
 		}
 		return bind.tensors[model.ParametersInput]
 	}
-	fit := feeder{spec: spec, fit: true, seed: 3}
+	fit := Feeder{Spec: spec, Fit: true, Seed: 3}
 	first, again := feed(fit), feed(fit)
-	fit.epoch = 1
+	fit.Epoch = 1
 	next := feed(fit)
 	if !slices.Equal(first, again) {
 		t.Error("the same seed, epoch and rows drew other values")
@@ -84,7 +84,7 @@ func TestFeederParameters(t *testing.T) {
 	if len(count) != 3 || math.Abs(float64(count[20])/float64(n/2)-0.8) > 0.05 || math.Abs(float64(count[5])/float64(n/2)-0.1) > 0.03 {
 		t.Errorf("background jets drew %v, want 5, 10 and 20 at 10, 10 and 80 %%", count)
 	}
-	for j, v := range feed(feeder{spec: spec}) {
+	for j, v := range feed(Feeder{Spec: spec}) {
 		if v != 10 {
 			t.Fatalf("evaluation: jet %d has %g, want the test value 10", j, v)
 		}

@@ -1,11 +1,11 @@
-package train
+package run
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/config"
-	"github.com/salt-ort/salt-ort/internal/fixture"
+	"github.com/salt-ort/salt-ort/internal/testkit/fixture"
 )
 
 // TestLoaderConfigInputMap checks that data.input_map reads each input

@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"github.com/salt-ort/salt-ort/graph/model"
@@ -8,7 +8,7 @@ import (
 // addObjectCounts adds the first n jets of an evaluated batch in bind to
 // cnt: the predictions before matching (model.ObjectClassProbsOutput,
 // model.ObjectMasksOutput), the truth objects and the matching m.perm.
-func (m *objectMatcher) addObjectCounts(bind tensors, cnt *metrics.ObjectCounts, n int) error {
+func (m *ObjectMatcher) addObjectCounts(bind Tensors, cnt *metrics.ObjectCounts, n int) error {
 	b := metrics.ObjectBatch{Jets: n, Objects: m.objects.Decoder.Objects, Classes: m.objects.NumClasses + 1,
 		Constituents: m.maxLen, Perm: m.perm}
 	var err error

@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ import (
 const ObjectTruth = "objects"
 
 // The loader label names of the truth objects of a mask decoder; their
-// prefix is ObjectTruth, so that withoutLabels drops them with it.
+// prefix is ObjectTruth, so that WithoutLabels drops them with it.
 const (
 	objectClassLabel = ObjectTruth + "/class"           // mapped class index per truth slot
 	objectIDLabel    = ObjectTruth + "/id"              // the slot's id (barcode), -1 for none
@@ -53,7 +53,7 @@ func objectLabels(c *config.Config) []loader.Label {
 	}
 }
 
-// objectMatcher matches a mask decoder's objects to the truth objects
+// ObjectMatcher matches a mask decoder's objects to the truth objects
 // before each training step: it fills the truth objects into the step's
 // inputs, runs the cost graph (model.Spec.ObjectCost) on the step's
 // inputs and parameters, solves the assignment of every jet
@@ -64,13 +64,13 @@ func objectLabels(c *config.Config) []loader.Label {
 // An evaluation graph computes the cost itself (model.ObjectCostOutput):
 // there the matcher has no cost graph and the graph runs twice a batch
 // (prepareEval).
-type objectMatcher struct {
+type ObjectMatcher struct {
 	objects *model.Objects
 	maxLen  int // constituent slots per jet
 	// costG and cost are the training step's cost graph and session (nil
 	// for an evaluation graph).
 	costG  *graph.Graph
-	cost   *opened
+	cost   *Session
 	solver matching.Solver
 	params []float32
 	valid  []int
@@ -85,9 +85,9 @@ type objectMatcher struct {
 	solveTime time.Duration
 }
 
-// newObjectMatcher opens the cost graph of spec's training step with
+// NewObjectMatcher opens the cost graph of spec's training step with
 // options opts (nil without a mask decoder).
-func newObjectMatcher(p *placement, spec model.Spec, opts model.TrainOptions, step *optim.Layout) (*objectMatcher, error) {
+func NewObjectMatcher(p *Placement, spec model.Spec, opts model.TrainOptions, step *optim.Layout) (*ObjectMatcher, error) {
 	m := newObjectEval(spec)
 	if m == nil {
 		return nil, nil
@@ -97,10 +97,10 @@ func newObjectMatcher(p *placement, spec model.Spec, opts model.TrainOptions, st
 		return nil, err
 	}
 	if !slices.EqualFunc(layout, step.Params, func(a, b graph.ParamSlot) bool { return a.Name == b.Name && a.Offset == b.Offset && a.Size == b.Size }) {
-		return nil, fmt.Errorf("train: the matching cost graph lays its parameters out unlike the training step (a bug: report it)")
+		return nil, fmt.Errorf("run: the matching cost graph lays its parameters out unlike the training step (a bug: report it)")
 	}
-	if m.cost, err = p.open(g, nil, false); err != nil {
-		return nil, fmt.Errorf("train: the matching cost graph: %w", err)
+	if m.cost, err = p.Open(g, nil, false); err != nil {
+		return nil, fmt.Errorf("run: the matching cost graph: %w", err)
 	}
 	m.costG = g
 	return m, nil
@@ -108,11 +108,11 @@ func newObjectMatcher(p *placement, spec model.Spec, opts model.TrainOptions, st
 
 // newObjectEval returns the matcher of spec's evaluation graph (nil
 // without a mask decoder).
-func newObjectEval(spec model.Spec) *objectMatcher {
+func newObjectEval(spec model.Spec) *ObjectMatcher {
 	if spec.Objects == nil {
 		return nil
 	}
-	m := &objectMatcher{objects: spec.Objects, terms: spec.Objects.ObjectLossTerms()}
+	m := &ObjectMatcher{objects: spec.Objects, terms: spec.Objects.ObjectLossTerms()}
 	for _, in := range spec.Inputs {
 		if in.Name == spec.Objects.Input {
 			m.maxLen = in.MaxLen
@@ -122,19 +122,19 @@ func newObjectEval(spec model.Spec) *objectMatcher {
 	return m
 }
 
-// close releases the cost graph's session.
-func (m *objectMatcher) close() error {
+// Close releases the cost graph's session.
+func (m *ObjectMatcher) Close() error {
 	if m == nil || m.cost == nil {
 		return nil
 	}
 	return m.cost.Close()
 }
 
-// fill writes batch b's truth objects into the step's inputs: each slot's
+// Fill writes batch b's truth objects into the step's inputs: each slot's
 // class (no object for slots without a class, and for padding rows), the
 // valid slots first in file order, and each valid slot's target mask over
 // the constituents whose object id is the slot's.
-func (m *objectMatcher) fill(bind tensors, b *loader.Batch) error {
+func (m *ObjectMatcher) Fill(bind Tensors, b *loader.Batch) error {
 	class, err := bind.Int64(model.ObjectClassInput)
 	if err != nil {
 		return err
@@ -147,8 +147,8 @@ func (m *objectMatcher) fill(bind tensors, b *loader.Batch) error {
 }
 
 // fillTruth writes batch b's truth objects into class ([jet, slot]) and
-// masks ([jet, slot, constituent]), as fill describes.
-func (m *objectMatcher) fillTruth(class []int64, masks []bool, b *loader.Batch) error {
+// masks ([jet, slot, constituent]), as Fill describes.
+func (m *ObjectMatcher) fillTruth(class []int64, masks []bool, b *loader.Batch) error {
 	nobj, nc, t := m.objects.Decoder.Objects, m.objects.NumClasses, m.maxLen
 	jets := len(class) / nobj
 	srcClass, srcID, srcOf := b.Labels[objectClassLabel], b.Labels[objectIDLabel], b.Labels[objectOfLabel]
@@ -157,7 +157,7 @@ func (m *objectMatcher) fillTruth(class []int64, masks []bool, b *loader.Batch) 
 		slots = len(srcClass) / jets
 	}
 	if slots > nobj {
-		return fmt.Errorf("train: the truth objects (data.mf_config.object.name) have %d slots per jet, more than model.mask_decoder.num_objects = %d: Salt's MaskFormer loss needs a query for every truth slot; set num_objects = %d",
+		return fmt.Errorf("run: the truth objects (data.mf_config.object.name) have %d slots per jet, more than model.mask_decoder.num_objects = %d: Salt's MaskFormer loss needs a query for every truth slot; set num_objects = %d",
 			slots, nobj, slots)
 	}
 	clear(masks)
@@ -187,20 +187,20 @@ func (m *objectMatcher) fillTruth(class []int64, masks []bool, b *loader.Batch) 
 	return nil
 }
 
-// match computes the matching cost of the batch in bind (the training
+// Match computes the matching cost of the batch in bind (the training
 // step's inputs, filled, with the parameters the step reads), solves the
 // assignment of every jet and writes it into bind's
 // model.ObjectAssignmentInput.
-func (m *objectMatcher) match(bind tensors) error {
+func (m *ObjectMatcher) Match(bind Tensors) error {
 	start := time.Now()
-	cb := m.cost.bind
+	cb := m.cost.Bind
 	for _, in := range m.costG.Inputs() {
 		if err := copyInput(cb, bind, in, &m.params); err != nil {
-			return fmt.Errorf("train: the matching cost's input %s: %w", in.Name(), err)
+			return fmt.Errorf("run: the matching cost's input %s: %w", in.Name(), err)
 		}
 	}
 	if err := cb.Run(); err != nil {
-		return fmt.Errorf("train: the matching cost: %w", err)
+		return fmt.Errorf("run: the matching cost: %w", err)
 	}
 	cost, err := cb.Float32(model.ObjectCostOutput)
 	if err != nil {
@@ -215,8 +215,8 @@ func (m *objectMatcher) match(bind tensors) error {
 // filled in, for its losses: it fills batch b's truth objects, runs the
 // graph for the matching cost, and writes the assignment matched from it.
 // The caller's run then computes the losses on it.
-func (m *objectMatcher) prepareEval(bind tensors, b *loader.Batch) error {
-	if err := m.fill(bind, b); err != nil {
+func (m *ObjectMatcher) prepareEval(bind Tensors, b *loader.Batch) error {
+	if err := m.Fill(bind, b); err != nil {
 		return err
 	}
 	if err := bind.Run(); err != nil {
@@ -231,7 +231,7 @@ func (m *objectMatcher) prepareEval(bind tensors, b *loader.Batch) error {
 
 // assign matches every jet on cost (model.ObjectCostOutput) and writes the
 // one-hot assignment into bind's model.ObjectAssignmentInput.
-func (m *objectMatcher) assign(bind tensors, cost []float32) error {
+func (m *ObjectMatcher) assign(bind Tensors, cost []float32) error {
 	class, err := bind.Int64(model.ObjectClassInput)
 	if err != nil {
 		return err
@@ -254,7 +254,7 @@ func (m *objectMatcher) assign(bind tensors, cost []float32) error {
 	m.perm = m.perm[:len(class)]
 	solve := time.Now()
 	if err := m.solver.MatchObjects(cost, jets, nobj, nobj, m.valid, m.perm); err != nil {
-		return fmt.Errorf("train: matching the objects: %w", err)
+		return fmt.Errorf("run: matching the objects: %w", err)
 	}
 	m.solveTime += time.Since(solve)
 	a, err := bind.Float32(model.ObjectAssignmentInput)
@@ -270,7 +270,7 @@ func (m *objectMatcher) assign(bind tensors, cost []float32) error {
 
 // copyInput copies the input in of the cost graph from the training
 // step's binding; the parameters through buf.
-func copyInput(dst, src tensors, in *graph.Tensor, buf *[]float32) error {
+func copyInput(dst, src Tensors, in *graph.Tensor, buf *[]float32) error {
 	name := in.Name()
 	if name == optim.ParamsInput {
 		n := int(in.Shape().Size())
@@ -311,8 +311,8 @@ func copySlice[E any](dst, src func(string) ([]E, error), name string) error {
 	return nil
 }
 
-// observe adds the loss terms of the step that has run in bind.
-func (m *objectMatcher) observe(bind tensors) error {
+// Observe adds the loss terms of the step that has run in bind.
+func (m *ObjectMatcher) Observe(bind Tensors) error {
 	for i, term := range m.terms {
 		v, err := bind.Scalar(model.ObjectLossOutput(term))
 		if err != nil {
@@ -326,7 +326,7 @@ func (m *objectMatcher) observe(bind tensors) error {
 
 // addEval adds the loss terms of an evaluated batch of n jets to res,
 // weighted by n as the evaluator weighs the tasks' losses.
-func (m *objectMatcher) addEval(bind tensors, res *Result, n int) error {
+func (m *ObjectMatcher) addEval(bind Tensors, res *Result, n int) error {
 	if m == nil {
 		return nil
 	}
@@ -345,7 +345,7 @@ func (m *objectMatcher) addEval(bind tensors, res *Result, n int) error {
 
 // finishEval turns res's summed loss terms into means over its jets and
 // adds them to the total loss, as Salt's validation loss sums every loss.
-func (m *objectMatcher) finishEval(res *Result) {
+func (m *ObjectMatcher) finishEval(res *Result) {
 	if m == nil || res.Jets == 0 {
 		return
 	}
@@ -357,13 +357,13 @@ func (m *objectMatcher) finishEval(res *Result) {
 }
 
 // objectValColumns are the validation table's columns of the object loss
-// terms (none without a mask decoder).
-func objectValColumns(spec model.Spec) []string {
-	if spec.Objects == nil {
+// terms and metrics (none without a mask decoder).
+func objectValColumns(objects *model.Objects) []string {
+	if objects == nil {
 		return nil
 	}
 	var cols []string
-	for _, term := range spec.Objects.ObjectLossTerms() {
+	for _, term := range objects.ObjectLossTerms() {
 		cols = append(cols, "val_loss/objects/"+term)
 	}
 	for _, name := range metrics.ObjectMetricNames {
@@ -372,25 +372,25 @@ func objectValColumns(spec model.Spec) []string {
 	return cols
 }
 
-// objectValRow are the validation table's entries of val, in
+// ValRow are the validation table's entries of val, in
 // objectValColumns' order.
-func (m *objectMatcher) objectValRow(val *Result) []string {
+func (m *ObjectMatcher) ValRow(val *Result) []string {
 	if m == nil {
 		return nil
 	}
 	var row []string
 	for _, term := range m.terms {
-		row = append(row, formatFloat(val.ObjectLoss[term]))
+		row = append(row, FormatValue(val.ObjectLoss[term]))
 	}
 	for _, name := range metrics.ObjectMetricNames {
-		row = append(row, formatFloat(val.ObjectMetrics[name]))
+		row = append(row, FormatValue(val.ObjectMetrics[name]))
 	}
 	return row
 }
 
-// logObjects writes val's object losses and metrics to the log line of a
+// Log writes val's object losses and metrics to the log line of a
 // validation.
-func (m *objectMatcher) logObjects(w io.Writer, val *Result) {
+func (m *ObjectMatcher) Log(w io.Writer, val *Result) {
 	if m == nil {
 		return
 	}
@@ -402,11 +402,12 @@ func (m *objectMatcher) logObjects(w io.Writer, val *Result) {
 		val.ObjectMetrics["assignment_eff"], val.ObjectMetrics["assignment_pur"])
 }
 
-// endEpoch logs the epoch's mean loss terms and matching time, records
-// the means in the summary, and starts the next epoch's sums.
-func (m *objectMatcher) endEpoch(log io.Writer, epoch int, s *Summary) {
+// EndEpoch logs the epoch's mean loss terms and matching time to log,
+// returns the means by loss term (nil without steps) and starts the next
+// epoch's sums.
+func (m *ObjectMatcher) EndEpoch(log io.Writer, epoch int) map[string]float64 {
 	if m == nil || m.steps == 0 {
-		return
+		return nil
 	}
 	means := map[string]float64{}
 	line := fmt.Sprintf("epoch %d: objects", epoch+1)
@@ -415,8 +416,8 @@ func (m *objectMatcher) endEpoch(log io.Writer, epoch int, s *Summary) {
 		line += fmt.Sprintf(" %s %.5g", term, means[term])
 		m.sums[i] = 0
 	}
-	s.ObjectLoss = append(s.ObjectLoss, means)
 	fmt.Fprintf(log, "%s; matching %.2f ms per batch (of which solving %.2f ms)\n", line,
 		float64(m.matchTime.Microseconds())/1000/float64(m.steps), float64(m.solveTime.Microseconds())/1000/float64(m.steps))
 	m.steps, m.matchTime, m.solveTime = 0, 0, 0
+	return means
 }

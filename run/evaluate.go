@@ -1,12 +1,10 @@
-package train
+package run
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	goruntime "runtime"
 
 	"github.com/salt-ort/salt-ort/checkpoint"
@@ -19,51 +17,65 @@ import (
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
-// evaluator runs the evaluation graph over a dataset.
-type evaluator struct {
+// Evaluator is a model's evaluation graph opened in ONNX Runtime, run batch
+// by batch: the predictions, every task's loss and the b-versus-light AUC.
+type Evaluator struct {
 	spec   model.Spec
-	feed   feeder
+	feed   Feeder
 	static []float64
 	// unlabelled are tasks the files have no truth for: no loss is
 	// reported for them.
 	unlabelled map[string]bool
-	session    *opened
-	bind       tensors
+	session    *Session
+	bind       Tensors
 	layout     []graph.ParamSlot
-	// With shares > 1 the evaluator is one rank's of a data-parallel job:
-	// it evaluates the batches whose index is share modulo shares, and
-	// reduce sums the ranks' results before they are averaged.
+	// With shares > 1 the evaluator is one rank's of a data-parallel job
+	// (see Shard).
 	share, shares int
-	reduce        func(*Result, *aucCollector) error
+	reduce        func(*Result, *AUCScores) error
 	// objects matches a mask decoder's objects in each batch (nil
 	// without one).
-	objects *objectMatcher
+	objects *ObjectMatcher
 }
 
-// newEvaluator opens the evaluation graph of spec where p places it, the
+// OpenEvaluator opens the evaluation graph of spec where p places it, the
 // parameters resident on a device.
-func newEvaluator(p *placement, spec model.Spec, jetDataset string, opts model.EvalOptions) (*evaluator, error) {
+func OpenEvaluator(p *Placement, spec model.Spec, jetDataset string, opts model.EvalOptions) (*Evaluator, error) {
 	g, layout, err := spec.EvalWith(opts)
 	if err != nil {
 		return nil, err
 	}
-	run, err := p.open(g, []string{optim.ParamsInput}, false)
+	sess, err := p.Open(g, []string{optim.ParamsInput}, false)
 	if err != nil {
 		return nil, err
 	}
-	e := &evaluator{spec: spec, feed: feeder{spec: spec, jetDataset: jetDataset, labels: true}, session: run, bind: run.bind, layout: layout, objects: newObjectEval(spec)}
+	e := &Evaluator{spec: spec, feed: Feeder{Spec: spec, JetDataset: jetDataset, Labels: true}, session: sess, bind: sess.Bind, layout: layout, objects: newObjectEval(spec)}
 	for _, t := range spec.Tasks {
 		e.static = append(e.static, t.Weight)
 	}
 	return e, nil
 }
 
-func (e *evaluator) Close() error { return e.session.Close() }
+// Shard makes e one rank's of a data-parallel job of shares ranks: it
+// evaluates the batches whose index is share modulo shares, and reduce
+// sums the ranks' results (the losses weighted by jets, the jets and the
+// AUC's scores) before they are averaged.
+func (e *Evaluator) Shard(share, shares int, reduce func(*Result, *AUCScores) error) {
+	e.share, e.shares, e.reduce = share, shares, reduce
+}
 
-// setParams copies a flat parameter vector into the graph's input.
-func (e *evaluator) setParams(p []float32) error {
+// FeedAsFit feeds the parameters as training does (Salt's fit stage, see
+// Feeder.Fit), drawn from seed.
+func (e *Evaluator) FeedAsFit(seed uint64) { e.feed.Fit, e.feed.Seed = true, seed }
+
+// Close releases the session.
+func (e *Evaluator) Close() error { return e.session.Close() }
+
+// SetParams copies a flat parameter vector (ParamsFromCheckpoint) into the
+// graph's input.
+func (e *Evaluator) SetParams(p []float32) error {
 	if err := e.bind.Write(optim.ParamsInput, p); err != nil {
-		return fmt.Errorf("train: evaluation parameters: %w", err)
+		return fmt.Errorf("run: evaluation parameters: %w", err)
 	}
 	return nil
 }
@@ -81,20 +93,20 @@ type Result struct {
 	Jets int
 	// ObjectLoss are a mask decoder's loss terms (weighted), averaged over
 	// jets; Total includes them. ObjectMetrics are Salt's MaskFormer
-	// metrics of its matched objects (see objectCounts.metrics).
+	// metrics of its matched objects (see metrics.ObjectCounts.Metrics).
 	ObjectLoss    map[string]float64
 	ObjectMetrics map[string]float64
 	objects       metrics.ObjectCounts
 }
 
-// run evaluates every batch of ds.
-func (e *evaluator) run(ctx context.Context, ds *loader.Dataset) (*Result, error) {
-	return e.runEach(ctx, ds, nil)
+// Run evaluates every batch of ds.
+func (e *Evaluator) Run(ctx context.Context, ds *loader.Dataset) (*Result, error) {
+	return e.RunEach(ctx, ds, nil)
 }
 
-// runEach evaluates every batch of ds and hands each batch with the
+// RunEach evaluates every batch of ds and hands each batch with the
 // graph's predictions to each (if not nil) before the batch is released.
-func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*loader.Batch, map[string][]float32) error) (*Result, error) {
+func (e *Evaluator) RunEach(ctx context.Context, ds *loader.Dataset, each func(*loader.Batch, map[string][]float32) error) (*Result, error) {
 	w, err := e.bind.Float32(model.TaskWeightsInput)
 	if err != nil {
 		return nil, err
@@ -103,14 +115,14 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 		w[i] = float32(e.static[i])
 	}
 	res := &Result{Loss: map[string]float64{}}
-	auc := newAUCCollector(e.spec)
+	auc := newAUCScores(e.spec)
 	ch, errc := ds.Batches(ctx, 0, 0)
 	for b := range ch {
 		if e.shares > 1 && b.Index%e.shares != e.share {
 			b.Release() // another rank's batch
 			continue
 		}
-		preds, err := e.predict(b)
+		preds, err := e.Predict(b)
 		if err == nil {
 			err = auc.add(e.bind, b)
 		}
@@ -172,10 +184,10 @@ func (e *evaluator) runEach(ctx context.Context, ds *loader.Dataset, each func(*
 	return res, nil
 }
 
-// predict fills a (normalised) batch into the graph, runs it and returns
-// its predictions by output name, valid until the next run.
-func (e *evaluator) predict(b *loader.Batch) (map[string][]float32, error) {
-	if err := e.feed.fill(e.bind, b); err != nil {
+// Predict runs a normalised loader batch and returns the predictions by
+// output name (model.PredictionOutput), valid until the next call.
+func (e *Evaluator) Predict(b *loader.Batch) (map[string][]float32, error) {
+	if err := e.feed.Fill(e.bind, b); err != nil {
 		return nil, err
 	}
 	if e.objects != nil {
@@ -197,21 +209,13 @@ func (e *evaluator) predict(b *loader.Batch) (map[string][]float32, error) {
 	return preds, nil
 }
 
-// Evaluator is a model's evaluation graph opened in ONNX Runtime, run batch
-// by batch.
-type Evaluator struct{ e *evaluator }
-
 // NewEvaluator opens the evaluation graph of spec for batches of the given
 // size (threads 0: every core) on the CPU.
 func NewEvaluator(rt *runtime.Runtime, spec model.Spec, jetDataset string, batch, threads int) (*Evaluator, error) {
 	if threads == 0 {
 		threads = goruntime.NumCPU()
 	}
-	e, err := newEvaluator(&placement{rt: rt, threads: threads}, spec, jetDataset, model.EvalOptions{Batch: batch})
-	if err != nil {
-		return nil, err
-	}
-	return &Evaluator{e}, nil
+	return OpenEvaluator(&Placement{rt: rt, Threads: threads}, spec, jetDataset, model.EvalOptions{Batch: batch})
 }
 
 // NewEvaluatorOn is NewEvaluator on device ("cpu" or "cuda", see
@@ -220,18 +224,14 @@ func NewEvaluatorOn(rt *runtime.Runtime, c *config.Config, device string, spec m
 	if device == "" || device == "cpu" {
 		return NewEvaluator(rt, spec, c.Data.JetDataset, batch, threads)
 	}
-	place, err := newPlacement(rt, onDevice(c, device), "", 0, io.Discard)
+	place, err := NewPlacement(rt, onDevice(c, device), "", 0, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	if threads > 0 {
-		place.threads = threads
+		place.Threads = threads
 	}
-	e, err := newEvaluator(place, spec, c.Data.JetDataset, model.EvalOptions{Batch: batch})
-	if err != nil {
-		return nil, err
-	}
-	return &Evaluator{e}, nil
+	return OpenEvaluator(place, spec, c.Data.JetDataset, model.EvalOptions{Batch: batch})
 }
 
 // onDevice returns c with training.device set to device, c itself where
@@ -245,18 +245,8 @@ func onDevice(c *config.Config, device string) *config.Config {
 	return &moved
 }
 
-// SetParams sets the flat parameter vector (ParamsFromCheckpoint).
-func (v *Evaluator) SetParams(p []float32) error { return v.e.setParams(p) }
-
-// Predict runs a normalised loader batch and returns the predictions by
-// output name (model.PredictionOutput), valid until the next call.
-func (v *Evaluator) Predict(b *loader.Batch) (map[string][]float32, error) { return v.e.predict(b) }
-
-// Close releases the session.
-func (v *Evaluator) Close() error { return v.e.Close() }
-
 // predictionNames lists the evaluation graph's prediction outputs.
-func (e *evaluator) predictionNames() []string {
+func (e *Evaluator) predictionNames() []string {
 	var names []string
 	for _, t := range e.spec.Tasks {
 		names = append(names, model.PredictionOutput(t.Name))
@@ -300,11 +290,11 @@ type EvalOptions struct {
 // Evaluate evaluates a trained run's checkpoint on HDF5 files with the
 // evaluation graph: every task's loss and the b-versus-light AUC.
 func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
-	run, err := LoadRun(opts.RunDir)
+	info, err := Load(opts.RunDir)
 	if err != nil {
 		return nil, err
 	}
-	cfg, norm, spec := run.Config, run.Norm, run.Spec
+	cfg, norm, spec := info.Config, info.Norm, info.Spec
 	path, err := ResolveCheckpoint(opts.RunDir, opts.Checkpoint)
 	if err != nil {
 		return nil, err
@@ -318,25 +308,25 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 		files = cfg.Data.Test
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("train: no files to evaluate: the configuration lists no test files")
+		return nil, fmt.Errorf("run: no files to evaluate: the configuration lists no test files")
 	}
 	unlabelled := map[string]bool{}
 	for _, t := range opts.Unlabelled {
 		unlabelled[t] = true
 	}
-	ds, err := loader.Open(withoutLabels(LoaderConfig(cfg, files, norm, false, opts.Limit), unlabelled))
+	ds, err := loader.Open(WithoutLabels(LoaderConfig(cfg, files, norm, false, opts.Limit), unlabelled))
 	if err != nil {
 		return nil, cfg.DataError(err)
 	}
 	defer ds.Close()
-	place, err := newPlacement(opts.Runtime, onDevice(cfg, opts.Device), "", 0, io.Discard)
+	place, err := NewPlacement(opts.Runtime, onDevice(cfg, opts.Device), "", 0, io.Discard)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Threads > 0 {
-		place.threads = opts.Threads
+		place.Threads = opts.Threads
 	}
-	e, err := newEvaluator(place, spec, cfg.Data.JetDataset, model.EvalOptions{Batch: cfg.Data.BatchSize})
+	e, err := OpenEvaluator(place, spec, cfg.Data.JetDataset, model.EvalOptions{Batch: cfg.Data.BatchSize})
 	if err != nil {
 		return nil, err
 	}
@@ -351,128 +341,12 @@ func Evaluate(ctx context.Context, opts EvalOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := e.setParams(params); err != nil {
+	if err := e.SetParams(params); err != nil {
 		return nil, err
 	}
-	res, err := e.runEach(ctx, ds, opts.Each)
+	res, err := e.RunEach(ctx, ds, opts.Each)
 	if err != nil {
-		return nil, fmt.Errorf("train: evaluating %s: %w", path, cfg.DataError(err))
+		return nil, fmt.Errorf("run: evaluating %s: %w", path, cfg.DataError(err))
 	}
 	return res, nil
-}
-
-// RunInfo is what a run directory says about its model.
-type RunInfo struct {
-	Dir    string
-	Config *config.Config // the resolved configuration
-	Spec   model.Spec
-	Norm   loader.NormDict // the run's copy of the norm dictionary
-}
-
-// LoadRun reads a run directory's resolved configuration and
-// dictionaries.
-func LoadRun(dir string) (*RunInfo, error) {
-	cfg, err := config.Load(filepath.Join(dir, ResolvedFile))
-	if err != nil {
-		return nil, fmt.Errorf("train: %s is not a run directory: %w", dir, err)
-	}
-	norm, err := loader.ReadNormDict(filepath.Join(dir, NormDictFile))
-	if err != nil {
-		return nil, err
-	}
-	spec, err := runSpec(cfg, dir)
-	if err != nil {
-		return nil, err
-	}
-	return &RunInfo{Dir: dir, Config: cfg, Spec: spec, Norm: norm}, nil
-}
-
-// runSpec builds the model spec of a run from its configuration and its
-// copy of the class dictionary.
-func runSpec(cfg *config.Config, runDir string) (model.Spec, error) {
-	return specWithClasses(cfg, filepath.Join(runDir, ClassDictFile))
-}
-
-// specWithClasses builds the model a configuration describes, taking the
-// class weights of tasks with use_class_dict from the class dictionary at
-// classPath (read only when the configuration names one).
-func specWithClasses(cfg *config.Config, classPath string) (model.Spec, error) {
-	var classes loader.ClassDict
-	if cfg.Data.ClassDict != "" {
-		var err error
-		if classes, err = loader.ReadClassDict(classPath); err != nil {
-			return model.Spec{}, err
-		}
-	}
-	return cfg.Spec(func(ds, field string) ([]float64, error) {
-		w, ok := classes[ds][field]
-		if !ok {
-			return nil, fmt.Errorf("%s has no weights for %s.%s", classPath, ds, field)
-		}
-		return w, nil
-	})
-}
-
-// ParamsFromCheckpoint gathers a model's parameters from a checkpoint into
-// a flat vector in the layout's order, refusing a checkpoint of another
-// model with the first differing tensor.
-func ParamsFromCheckpoint(path string, f *checkpoint.File, layout []graph.ParamSlot) ([]float32, error) {
-	want := &checkpoint.File{}
-	got := &checkpoint.File{}
-	var size int64
-	for _, p := range layout {
-		want.Set(p.Name, checkpoint.Tensor{DType: checkpoint.F32, Shape: p.Shape})
-		if t, ok := f.Tensors[p.Name]; ok {
-			got.Set(p.Name, t)
-		}
-		size += p.Size
-	}
-	for name, t := range f.Tensors {
-		if _, ok := want.Tensors[name]; !ok && !isTrainingState(name) {
-			got.Set(name, t)
-		}
-	}
-	if err := checkpoint.Compare(got, want); err != nil {
-		return nil, fmt.Errorf("train: %s is from another model configuration: %w", path, err)
-	}
-	params := make([]float32, size)
-	for _, p := range layout {
-		v, _, err := f.Float32(p.Name)
-		if err != nil {
-			return nil, fmt.Errorf("train: %s: %w", path, err)
-		}
-		copy(params[p.Offset:], v)
-	}
-	return params, nil
-}
-
-func isTrainingState(name string) bool {
-	return len(name) > len("optimizer/") && name[:len("optimizer/")] == "optimizer/" || name == weightingState
-}
-
-// ResolveCheckpoint maps "best" (or ""), "last" or a file path to a
-// checkpoint file of a run.
-func ResolveCheckpoint(runDir, which string) (string, error) {
-	switch which {
-	case "", "best":
-		return BestCheckpoint(runDir)
-	case "last":
-		return filepath.Join(runDir, LastCheckpoint), nil
-	}
-	return which, nil
-}
-
-// BestCheckpoint returns the path of a run's best checkpoint (by its
-// monitored metric), or its last one if none is recorded.
-func BestCheckpoint(runDir string) (string, error) {
-	last := filepath.Join(runDir, LastCheckpoint)
-	f, err := checkpoint.Read(last)
-	if err != nil {
-		return "", err
-	}
-	st := struct{ best []BestEntry }{}
-	if err := json.Unmarshal([]byte(f.Metadata[metaBest]), &st.best); err != nil || len(st.best) == 0 {
-		return last, nil
-	}
-	return filepath.Join(runDir, st.best[0].File), nil
 }

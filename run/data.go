@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"fmt"
@@ -12,25 +12,25 @@ import (
 	"github.com/salt-ort/salt-ort/loader"
 )
 
-// originLabel is the loader label name of a vertexing task's origin labels.
-func originLabel(task string) string { return task + "/origin" }
+// OriginLabel is the loader label name of a vertexing task's origin labels.
+func OriginLabel(task string) string { return task + "/origin" }
 
-// targetLabel is the loader label name of one regression target.
-func targetLabel(task, target string) string { return task + "/" + target }
+// TargetLabel is the loader label name of one regression target.
+func TargetLabel(task, target string) string { return task + "/" + target }
 
-// denominatorLabel is the loader label name of one regression target's
+// DenominatorLabel is the loader label name of one regression target's
 // denominator.
-func denominatorLabel(task, target string) string { return task + "/denominator/" + target }
+func DenominatorLabel(task, target string) string { return task + "/denominator/" + target }
 
-// sampleWeightLabel is the loader label name of a task's sample weights.
-func sampleWeightLabel(task string) string { return task + "/sample_weight" }
+// SampleWeightLabel is the loader label name of a task's sample weights.
+func SampleWeightLabel(task string) string { return task + "/sample_weight" }
 
-// parameterLabel is the loader label name of a parameter's values.
-func parameterLabel(name string) string { return "parameters/" + name }
+// ParameterLabel is the loader label name of a parameter's values.
+func ParameterLabel(name string) string { return "parameters/" + name }
 
-// edgeLabelPrefix starts the loader label names of the raw variables the
+// EdgeLabelPrefix starts the loader label names of the raw variables the
 // edge features are computed from: edge_variables/<Salt's name>.
-const edgeLabelPrefix = "edge_variables/"
+const EdgeLabelPrefix = "edge_variables/"
 
 // TargetGroup returns the constituent group whose entries a loader float
 // target of spec holds (a constituent regression's targets and
@@ -38,7 +38,7 @@ const edgeLabelPrefix = "edge_variables/"
 // raw variables), or "" for jet-level targets: what moves with the
 // constituents when a batch's valid constituents are packed first.
 func TargetGroup(spec model.Spec, label string) string {
-	if strings.HasPrefix(label, edgeLabelPrefix) && spec.Edges != nil {
+	if strings.HasPrefix(label, EdgeLabelPrefix) && spec.Edges != nil {
 		return spec.Edges.Input
 	}
 	task, _, _ := strings.Cut(label, "/")
@@ -74,22 +74,17 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 	if limit > 0 {
 		lc.Limit = limit
 	}
-	if d.NonFinite == "zero" {
-		lc.NonFinite = loader.ZeroNonFinite
-	}
-	lc.Groups = append(lc.Groups, loader.Group{Name: d.JetDataset, Dataset: d.DatasetOf(d.JetDataset), Variables: d.JetInputVariables()})
-	for _, n := range c.ConstituentNets() {
-		lc.Groups = append(lc.Groups, loader.Group{Name: n.Input, Dataset: d.DatasetOf(n.Input), Variables: d.Variables[n.Input], MaxLen: n.MaxLen})
-	}
+	lc.NonFinite = c.LoaderNonFinite()
+	lc.Groups = c.LoaderGroups()
 	for _, name := range d.Variables[config.ParameterVariables] {
 		// Parameters are read raw; a NaN is a jet without one (background).
-		lc.Labels = append(lc.Labels, loader.Label{Name: parameterLabel(name), Dataset: d.DatasetOf(d.JetDataset), Field: name, Kind: loader.FloatLabel, KeepNaN: true})
+		lc.Labels = append(lc.Labels, loader.Label{Name: ParameterLabel(name), Dataset: d.DatasetOf(d.JetDataset), Field: name, Kind: loader.FloatLabel, KeepNaN: true})
 	}
 	if e := c.Edges(); e != nil {
 		// The edge features are computed from raw variables: read them as
 		// targets, which are not normalised.
 		for _, v := range e.Needs() {
-			lc.Labels = append(lc.Labels, loader.Label{Name: edgeLabelPrefix + v, Dataset: d.DatasetOf(e.Input), Field: e.Variable(v), Kind: loader.FloatLabel})
+			lc.Labels = append(lc.Labels, loader.Label{Name: EdgeLabelPrefix + v, Dataset: d.DatasetOf(e.Input), Field: e.Variable(v), Kind: loader.FloatLabel})
 		}
 	}
 	for _, t := range c.Model.Tasks {
@@ -100,7 +95,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 		case "vertexing":
 			lc.Labels = append(lc.Labels, loader.Label{Name: t.Name, Dataset: d.DatasetOf(t.Input), Field: t.Label, Kind: loader.IndexLabel})
 			if t.OriginLabel != "" {
-				lc.Labels = append(lc.Labels, loader.Label{Name: originLabel(t.Name), Dataset: d.DatasetOf(t.Input), Field: t.OriginLabel, Kind: loader.ClassLabel})
+				lc.Labels = append(lc.Labels, loader.Label{Name: OriginLabel(t.Name), Dataset: d.DatasetOf(t.Input), Field: t.OriginLabel, Kind: loader.ClassLabel})
 			}
 		case "regression", "gaussian_regression":
 			// A NaN target is a missing one, which the loss leaves out.
@@ -110,9 +105,9 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			}
 			ds := d.DatasetOf(in)
 			for k, target := range t.Targets {
-				lc.Labels = append(lc.Labels, c.TargetLabel(targetLabel(t.Name, target), in, target))
+				lc.Labels = append(lc.Labels, c.TargetLabel(TargetLabel(t.Name, target), in, target))
 				if len(t.TargetDenominators) > 0 {
-					lc.Labels = append(lc.Labels, loader.Label{Name: denominatorLabel(t.Name, target), Dataset: ds, Field: t.TargetDenominators[k], Kind: loader.FloatLabel})
+					lc.Labels = append(lc.Labels, loader.Label{Name: DenominatorLabel(t.Name, target), Dataset: ds, Field: t.TargetDenominators[k], Kind: loader.FloatLabel})
 				}
 			}
 		}
@@ -121,7 +116,7 @@ func LoaderConfig(c *config.Config, files []string, norm loader.NormDict, shuffl
 			if t.Input != "" {
 				ds = d.DatasetOf(t.Input)
 			}
-			lc.Labels = append(lc.Labels, loader.Label{Name: sampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
+			lc.Labels = append(lc.Labels, loader.Label{Name: SampleWeightLabel(t.Name), Dataset: ds, Field: t.SampleWeight, Kind: loader.FloatLabel})
 		}
 	}
 	lc.Labels = append(lc.Labels, objectLabels(c)...)
@@ -134,9 +129,9 @@ func labelTask(name string) string {
 	return task
 }
 
-// withoutLabels drops the labels of the named tasks from a loader
+// WithoutLabels drops the labels of the named tasks from a loader
 // configuration.
-func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
+func WithoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
 	if len(tasks) == 0 {
 		return lc
 	}
@@ -144,7 +139,7 @@ func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
 	for _, l := range lc.Labels {
 		// Denominators are input variables, which scale the predictions
 		// back whether or not the files have the targets.
-		if !tasks[labelTask(l.Name)] || strings.Contains(l.Name, "/denominator/") || strings.HasPrefix(l.Name, edgeLabelPrefix) {
+		if !tasks[labelTask(l.Name)] || strings.Contains(l.Name, "/denominator/") || strings.HasPrefix(l.Name, EdgeLabelPrefix) {
 			keep = append(keep, l)
 		}
 	}
@@ -152,97 +147,29 @@ func withoutLabels(lc loader.Config, tasks map[string]bool) loader.Config {
 	return lc
 }
 
-// Prepare returns the configuration a run uses: data paths absolute,
-// patterns expanded into the files they match, and max_len = 0 resolved
-// to the longest constituent dimension among the training files.
-func Prepare(cfg *config.Config) (*config.Config, error) {
-	c, err := cfg.Absolute()
-	if err != nil {
-		return nil, err
-	}
-	nets := append([]config.InitNet(nil), c.Model.InitNets...)
-	for i := range nets {
-		if nets[i].MaxLen != 0 || nets[i].Input == c.Data.JetDataset {
-			continue
-		}
-		longest := 0
-		for _, f := range c.Data.Train {
-			t, err := loader.OpenFieldTable(f, nets[i].Input)
-			if err != nil {
-				return nil, fmt.Errorf("train: model.init_nets.max_len = 0 for %s: %w", nets[i].Input, err)
-			}
-			if dims := t.Dims(); len(dims) == 2 {
-				longest = max(longest, dims[1])
-			}
-			t.Close()
-		}
-		if longest == 0 {
-			return nil, fmt.Errorf("train: model.init_nets.max_len = 0 for %s: the training files' %q datasets have no second dimension to take the length from; give max_len", nets[i].Input, nets[i].Input)
-		}
-		nets[i].MaxLen = longest
-	}
-	c.Model.InitNets = nets
-	return c, nil
-}
-
-// dataNotes lists what a training configuration asks of a split that its
-// files do not have: more jets than they hold (num_train, num_val), or
-// more constituent slots than they have (max_len, padded).
-func dataNotes(c *config.Config, split, key string, ds *loader.Dataset, limit int) []string {
-	var notes []string
-	if limit > 0 && limit > ds.Available() {
-		what := fmt.Sprintf("%d jets", ds.Available())
-		if ds.Available() != ds.FileJets() {
-			what = fmt.Sprintf("%d jets passing the selections (of %d)", ds.Available(), ds.FileJets())
-		}
-		notes = append(notes, fmt.Sprintf("data.%s = %d, but the %s files hold %s: using all %d", key, limit, split, what, ds.Len()))
-	}
-	for _, n := range c.ConstituentNets() {
-		file, batch := ds.FileLength(n.Input)
-		if file > 0 && batch > file {
-			notes = append(notes, fmt.Sprintf("model.init_nets.max_len = %d for %s, but the %s files have %d slots per jet: the last %d slots are always padding (max_len = 0 takes the files' length)",
-				batch, n.Input, split, file, batch-file))
-		}
-	}
-	return notes
-}
-
-// selectionNotes describes what the selections kept: of the jets, or
-// (constituents) of the constituents read so far.
-func selectionNotes(ds *loader.Dataset, jetDataset string, constituents bool) []string {
-	var notes []string
-	for _, s := range ds.Selections() {
-		what := "valid constituents"
-		if s.Dataset == jetDataset {
-			what = "jets"
-		}
-		if s.Seen == 0 || (s.Dataset != jetDataset) != constituents {
-			continue
-		}
-		notes = append(notes, fmt.Sprintf("selections on %s (%s): kept %d of %d %s (%.1f %%)",
-			s.Dataset, strings.Join(s.Cuts, ", "), s.Kept, s.Seen, what, 100*float64(s.Kept)/float64(s.Seen)))
-	}
-	return notes
-}
-
-// feeder copies loader batches into a graph binding.
-type feeder struct {
-	spec       model.Spec
-	jetDataset string
-	labels     bool
-	// fit feeds the parameters as Salt's fit stage does: a jet whose value
+// Feeder copies loader batches into a graph binding.
+type Feeder struct {
+	// Spec is the model whose graph inputs are filled.
+	Spec model.Spec
+	// JetDataset is the loader group of the jet inputs
+	// (data.jet_dataset).
+	JetDataset string
+	// Labels fills the jet weights and the tasks' labels too, for graphs
+	// with losses.
+	Labels bool
+	// Fit feeds the parameters as Salt's fit stage does: a jet whose value
 	// is none of a parameter's training values (a background jet) gets one
-	// of them, drawn from seed, epoch and the jet's row, so that a run is
+	// of them, drawn from Seed, Epoch and the jet's row, so that a run is
 	// reproducible and resumable. Otherwise (evaluation) every jet gets
 	// the parameter's test value.
-	fit   bool
-	seed  uint64
-	epoch int
+	Fit   bool
+	Seed  uint64
+	Epoch int
 }
 
-// fillParameters writes each jet's parameter values (see feeder.fit).
-func (f *feeder) fillParameters(bind tensors, b *loader.Batch) error {
-	ps := f.spec.Parameters
+// fillParameters writes each jet's parameter values (see Feeder.Fit).
+func (f *Feeder) fillParameters(bind Tensors, b *loader.Batch) error {
+	ps := f.Spec.Parameters
 	dst, err := bind.Float32(model.ParametersInput)
 	if err != nil {
 		return err
@@ -255,12 +182,12 @@ func (f *feeder) fillParameters(bind tensors, b *loader.Batch) error {
 		}
 		var r *rand.Rand
 		for k, p := range ps {
-			if !f.fit {
+			if !f.Fit {
 				dst[j*np+k] = float32(p.Test)
 				continue
 			}
 			var v float32 = float32(math.NaN())
-			if src := b.Targets[parameterLabel(p.Name)]; j < len(src) {
+			if src := b.Targets[ParameterLabel(p.Name)]; j < len(src) {
 				v = src[j]
 			}
 			if slices.ContainsFunc(p.Train, func(x float64) bool { return float32(x) == v }) {
@@ -268,7 +195,7 @@ func (f *feeder) fillParameters(bind tensors, b *loader.Batch) error {
 				continue
 			}
 			if r == nil {
-				r = rand.New(rand.NewPCG(f.seed^0x70617261, uint64(f.epoch)<<32^uint64(int64(row))))
+				r = rand.New(rand.NewPCG(f.Seed^0x70617261, uint64(f.Epoch)<<32^uint64(int64(row))))
 			}
 			dst[j*np+k] = float32(p.Train[draw(r, p.Prob, len(p.Train))])
 		}
@@ -292,37 +219,37 @@ func draw(r *rand.Rand, prob []float64, n int) int {
 	return n - 1
 }
 
-// fill copies batch b into the inputs of binding bind: the jet and
+// Fill copies batch b into the inputs of binding bind: the jet and
 // constituent inputs and valid masks, and for graphs with losses the jet
 // weights and the labels.
-func (f *feeder) fill(bind tensors, b *loader.Batch) error {
+func (f *Feeder) Fill(bind Tensors, b *loader.Batch) error {
 	copyInto := func(name string, src []float32) error {
 		dst, err := bind.Float32(name)
 		if err != nil {
 			return err
 		}
 		if len(dst) != len(src) {
-			return fmt.Errorf("train: input %s: batch has %d values, graph wants %d", name, len(src), len(dst))
+			return fmt.Errorf("run: input %s: batch has %d values, graph wants %d", name, len(src), len(dst))
 		}
 		copy(dst, src)
 		return nil
 	}
-	jets, ok := b.Inputs[f.jetDataset]
+	jets, ok := b.Inputs[f.JetDataset]
 	if !ok {
-		return fmt.Errorf("train: batch has no %q input", f.jetDataset)
+		return fmt.Errorf("run: batch has no %q input", f.JetDataset)
 	}
 	if err := copyInto(model.JetsInput, jets.Data); err != nil {
 		return err
 	}
-	if len(f.spec.Parameters) > 0 {
+	if len(f.Spec.Parameters) > 0 {
 		if err := f.fillParameters(bind, b); err != nil {
 			return err
 		}
 	}
-	for _, in := range f.spec.Inputs {
+	for _, in := range f.Spec.Inputs {
 		t, ok := b.Inputs[in.Name]
 		if !ok {
-			return fmt.Errorf("train: batch has no %q input", in.Name)
+			return fmt.Errorf("run: batch has no %q input", in.Name)
 		}
 		if err := copyInto(in.Name, t.Data); err != nil {
 			return err
@@ -333,7 +260,7 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 		}
 		copy(valid, t.Valid)
 	}
-	if !f.labels {
+	if !f.Labels {
 		return nil
 	}
 	if err := copyInto(model.JetWeightInput, b.Weights); err != nil {
@@ -353,7 +280,7 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 			}
 		}
 	}
-	if e := f.spec.Edges; e != nil {
+	if e := f.Spec.Edges; e != nil {
 		dst, err := bind.Float32(model.EdgeVariablesInput(e.Input))
 		if err != nil {
 			return err
@@ -363,18 +290,18 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 			clear(dst)
 		} else {
 			interleave(dst, len(needs), func(k int) ([]float32, bool) {
-				src, ok := b.Targets[edgeLabelPrefix+needs[k]]
+				src, ok := b.Targets[EdgeLabelPrefix+needs[k]]
 				return src, ok
 			}, 0)
 		}
 	}
-	for _, task := range f.spec.Tasks {
+	for _, task := range f.Spec.Tasks {
 		if task.SampleWeight {
 			dst, err := bind.Float32(model.SampleWeightInput(task.Name))
 			if err != nil {
 				return err
 			}
-			if src, ok := b.Targets[sampleWeightLabel(task.Name)]; ok {
+			if src, ok := b.Targets[SampleWeightLabel(task.Name)]; ok {
 				copy(dst, src)
 			} else {
 				for i := range dst {
@@ -391,7 +318,7 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 			n := len(task.Targets)
 			// A file without the targets: predictions only.
 			interleave(dst, n, func(k int) ([]float32, bool) {
-				src, ok := b.Targets[targetLabel(task.Name, task.Targets[k])]
+				src, ok := b.Targets[TargetLabel(task.Name, task.Targets[k])]
 				return src, ok
 			}, 0)
 			if task.HasDenominators() {
@@ -400,7 +327,7 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 					return err
 				}
 				interleave(den, n, func(k int) ([]float32, bool) {
-					src, ok := b.Targets[denominatorLabel(task.Name, task.Targets[k])]
+					src, ok := b.Targets[DenominatorLabel(task.Name, task.Targets[k])]
 					return src, ok
 				}, 1)
 			}
@@ -415,7 +342,7 @@ func (f *feeder) fill(bind tensors, b *loader.Batch) error {
 				if err != nil {
 					return err
 				}
-				copyLabels(o, b.Labels[originLabel(task.Name)])
+				copyLabels(o, b.Labels[OriginLabel(task.Name)])
 			}
 		}
 	}

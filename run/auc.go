@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"encoding/binary"
@@ -16,9 +16,10 @@ import (
 // D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)) used for the validation AUC.
 const DefaultFC = 0.2
 
-// aucCollector gathers the b-tagging discriminant of b and light jets of
-// the jet classification task with classes named b, c and u (or light).
-type aucCollector struct {
+// AUCScores gathers the b-tagging discriminant of b and light jets of
+// the jet classification task with classes named b, c and u (or light),
+// batch by batch, for the AUC an Evaluator reports.
+type AUCScores struct {
 	task       string
 	classes    int
 	b, c, u    int
@@ -42,21 +43,22 @@ func classIndex(classes []string, names ...string) int {
 	return -1
 }
 
-func newAUCCollector(spec model.Spec) *aucCollector {
+// newAUCScores gathers the scores of spec's first jet classification task.
+func newAUCScores(spec model.Spec) *AUCScores {
 	for _, task := range spec.Tasks {
 		if task.Kind != model.JetClassification {
 			continue
 		}
-		a := &aucCollector{task: task.Name, classes: len(task.Classes),
+		a := &AUCScores{task: task.Name, classes: len(task.Classes),
 			b: classIndex(task.Classes, "b", "bjets"), c: classIndex(task.Classes, "c", "cjets"), u: classIndex(task.Classes, "u", "light", "ujets")}
 		a.applicable = a.b >= 0 && a.u >= 0
 		return a
 	}
-	return &aucCollector{}
+	return &AUCScores{}
 }
 
 // add records the real b and light jets of a batch just evaluated.
-func (a *aucCollector) add(bind tensors, b *loader.Batch) error {
+func (a *AUCScores) add(bind Tensors, b *loader.Batch) error {
 	if !a.applicable {
 		return nil
 	}
@@ -89,8 +91,12 @@ func (a *aucCollector) add(bind tensors, b *loader.Batch) error {
 	return nil
 }
 
+// Applicable reports whether the model has a jet classification task with
+// b and light classes, whose AUC the scores give.
+func (a *AUCScores) Applicable() bool { return a.applicable }
+
 // auc returns the AUC of b against light jets, NaN when not applicable.
-func (a *aucCollector) auc() float64 {
+func (a *AUCScores) auc() float64 {
 	if !a.applicable {
 		return math.NaN()
 	}
@@ -101,8 +107,8 @@ func (a *aucCollector) auc() float64 {
 	return v
 }
 
-// encode writes the collected scores, as decodeAppend reads them.
-func (a *aucCollector) encode(w io.Writer) error {
+// Encode writes the collected scores, as DecodeAppend reads them.
+func (a *AUCScores) Encode(w io.Writer) error {
 	if err := binary.Write(w, binary.LittleEndian, int64(len(a.scores))); err != nil {
 		return err
 	}
@@ -114,8 +120,8 @@ func (a *aucCollector) encode(w io.Writer) error {
 	return nil
 }
 
-// decodeAppend appends scores another collector encoded.
-func (a *aucCollector) decodeAppend(r io.Reader) error {
+// DecodeAppend appends the scores another rank encoded.
+func (a *AUCScores) DecodeAppend(r io.Reader) error {
 	var n int64
 	if err := binary.Read(r, binary.LittleEndian, &n); err != nil {
 		return err
@@ -135,7 +141,7 @@ func (a *aucCollector) decodeAppend(r io.Reader) error {
 	return nil
 }
 
-// reset forgets the collected scores.
-func (a *aucCollector) reset() {
+// Reset forgets the collected scores.
+func (a *AUCScores) Reset() {
 	a.scores, a.signal, a.weights = a.scores[:0], a.signal[:0], a.weights[:0]
 }

@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 // to EvalOptions.Each with the tasks' predictions: the class
 // probabilities [jet, object, class] and the mask logits [jet, object,
 // constituent] (none without a mask decoder).
-func (e *evaluator) objectPredictionNames() []string {
+func (e *Evaluator) objectPredictionNames() []string {
 	if e.spec.Objects == nil {
 		return nil
 	}
@@ -30,11 +30,11 @@ func (e *evaluator) objectPredictionNames() []string {
 func ObjectTargets(spec model.Spec, b *loader.Batch, class []int64, masks []bool) error {
 	m := newObjectEval(spec)
 	if m == nil {
-		return fmt.Errorf("train: the model has no mask decoder (model.mask_decoder): it has no truth objects")
+		return fmt.Errorf("run: the model has no mask decoder (model.mask_decoder): it has no truth objects")
 	}
 	jets, nobj := len(b.JetMask), m.objects.Decoder.Objects
 	if len(class) != jets*nobj || len(masks) != jets*nobj*m.maxLen {
-		return fmt.Errorf("train: truth objects of %d jets need %d classes and %d mask entries, got %d and %d",
+		return fmt.Errorf("run: truth objects of %d jets need %d classes and %d mask entries, got %d and %d",
 			jets, jets*nobj, jets*nobj*m.maxLen, len(class), len(masks))
 	}
 	return m.fillTruth(class, masks, b)

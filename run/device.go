@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"fmt"
@@ -10,12 +10,12 @@ import (
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
-// tensors is what the training loop and the evaluator need of a session's
+// Tensors is what the training loop and the evaluator need of a session's
 // bound inputs and outputs. runtime.Binding keeps them in Go memory for
 // ONNX Runtime's default CPU session; runtime.DeviceBinding keeps them on
 // an execution provider's device, the parameters and optimizer state
 // resident there between steps.
-type tensors interface {
+type Tensors interface {
 	Float32(name string) ([]float32, error)
 	Int64(name string) ([]int64, error)
 	Bool(name string) ([]bool, error)
@@ -28,36 +28,37 @@ type tensors interface {
 	Close() error
 }
 
-// placement says where a run's graphs execute.
-type placement struct {
-	rt      *runtime.Runtime
-	threads int
-	// device is nil for ONNX Runtime's default CPU session, else the
+// Placement says where a run's graphs execute.
+type Placement struct {
+	rt *runtime.Runtime
+	// Threads is each session's intra-op thread count.
+	Threads int
+	// Device is nil for ONNX Runtime's default CPU session, else the
 	// execution provider device the graphs are placed on.
-	device *runtime.Device
+	Device *runtime.Device
 	// providerOptions pass to every session on device.
 	providerOptions map[string]string
 	// cudaGraph asks for the training step to be captured as a CUDA graph.
 	cudaGraph bool
-	// index is the device's position among the provider's devices (its
+	// Index is the device's position among the provider's devices (its
 	// CUDA ordinal).
-	index int
+	Index int
 	log   io.Writer
 }
 
-// newPlacement places the graphs of configuration c: training.device
+// NewPlacement places the graphs of configuration c: training.device
 // "cpu" on the default CPU session, "cuda" on the CUDA provider (registered
 // from training.cuda_provider). provider, when not "", overrides it with a
 // provider by name on the device path; tests use runtime.CPUProvider to run
 // the CUDA code path on the CPU.
-func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, index int, log io.Writer) (*placement, error) {
-	p := &placement{rt: rt, threads: c.Training.Threads, log: log, providerOptions: map[string]string{}, index: index}
-	if p.threads == 0 {
-		p.threads = goruntime.NumCPU()
+func NewPlacement(rt *runtime.Runtime, c *config.Config, provider string, index int, log io.Writer) (*Placement, error) {
+	p := &Placement{rt: rt, Threads: c.Training.Threads, log: log, providerOptions: map[string]string{}, Index: index}
+	if p.Threads == 0 {
+		p.Threads = goruntime.NumCPU()
 	}
 	if provider == "" && c.Training.Device == "cuda" {
 		if err := registerCUDA(rt, c.Training.CUDAProvider); err != nil {
-			return nil, fmt.Errorf("train: training.device = \"cuda\": %w", err)
+			return nil, fmt.Errorf("run: training.device = \"cuda\": %w", err)
 		}
 		provider = runtime.CUDAProvider
 		p.cudaGraph = c.Training.CUDAGraph
@@ -73,9 +74,9 @@ func newPlacement(rt *runtime.Runtime, c *config.Config, provider string, index 
 	}
 	dev, err := rt.DeviceAt(provider, index)
 	if err != nil {
-		return nil, fmt.Errorf("train: training.device = %q: %w", c.Training.Device, err)
+		return nil, fmt.Errorf("run: training.device = %q: %w", c.Training.Device, err)
 	}
-	p.device = &dev
+	p.Device = &dev
 	return p, nil
 }
 
@@ -123,14 +124,14 @@ func EvalDevice(rt *runtime.Runtime, c *config.Config, want string) (device, not
 		return "cpu", "", nil
 	case "", "cuda":
 	default:
-		return "", "", fmt.Errorf("train: --device %q: give cpu or cuda", want)
+		return "", "", fmt.Errorf("run: --device %q: give cpu or cuda", want)
 	}
 	if want == "" && c.Training.Device != "cuda" {
 		return "cpu", "", nil
 	}
 	if err := cudaAvailable(rt, c); err != nil {
 		if want == "cuda" {
-			return "", "", fmt.Errorf("train: --device cuda: %w; or run on the CPU with --device cpu", err)
+			return "", "", fmt.Errorf("run: --device cuda: %w; or run on the CPU with --device cpu", err)
 		}
 		return "cpu", fmt.Sprintf("the run was trained with training.device = \"cuda\", which is not available here, so it runs on the CPU (--device cpu runs there without this note, --device cuda makes it an error): %v", err), nil
 	}
@@ -138,26 +139,29 @@ func EvalDevice(rt *runtime.Runtime, c *config.Config, want string) (device, not
 }
 
 // String names the placement for logs.
-func (p *placement) String() string {
-	if p.device == nil {
-		return fmt.Sprintf("cpu (%d threads)", p.threads)
+func (p *Placement) String() string {
+	if p.Device == nil {
+		return fmt.Sprintf("cpu (%d threads)", p.Threads)
 	}
-	return p.device.String()
+	return p.Device.String()
 }
 
-// opened is a session with its bound tensors.
-type opened struct {
+// Session is an ONNX Runtime session with its bound tensors.
+type Session struct {
 	sess interface{ Close() error }
-	bind tensors
+	// Bind is the session's inputs and outputs.
+	Bind Tensors
 }
 
-func (o *opened) Close() error {
+// Close releases the session and its bound tensors; a nil Session is
+// closed already.
+func (o *Session) Close() error {
 	if o == nil {
 		return nil
 	}
 	var err error
-	if o.bind != nil {
-		err = o.bind.Close()
+	if o.Bind != nil {
+		err = o.Bind.Close()
 	}
 	if o.sess != nil {
 		if cerr := o.sess.Close(); err == nil {
@@ -167,23 +171,23 @@ func (o *opened) Close() error {
 	return err
 }
 
-// open creates a session for g and binds its inputs and outputs. On a
+// Open creates a session for g and binds its inputs and outputs. On a
 // device, the tensors named resident stay there between runs; capture asks
 // for the graph to be captured as a CUDA graph when the placement allows,
 // falling back (and saying why) where ONNX Runtime cannot.
-func (p *placement) open(g *graph.Graph, resident []string, capture bool) (*opened, error) {
-	return p.openWith(g, graph.ModelOptions{}, resident, capture)
+func (p *Placement) Open(g *graph.Graph, resident []string, capture bool) (*Session, error) {
+	return p.OpenWith(g, graph.ModelOptions{}, resident, capture)
 }
 
-// openWith is open with options for writing the model (such as parameter
+// OpenWith is Open with options for writing the model (such as parameter
 // values as initializers).
-func (p *placement) openWith(g *graph.Graph, mo graph.ModelOptions, resident []string, capture bool) (*opened, error) {
+func (p *Placement) OpenWith(g *graph.Graph, mo graph.ModelOptions, resident []string, capture bool) (*Session, error) {
 	model, err := g.Marshal(mo)
 	if err != nil {
 		return nil, err
 	}
-	opts := runtime.Options{IntraOpThreads: p.threads}
-	if p.device == nil {
+	opts := runtime.Options{IntraOpThreads: p.Threads}
+	if p.Device == nil {
 		// A training step's tensors live for very different spans; the
 		// memory pattern's one block would hold them all at once.
 		opts.NoMemPattern = true
@@ -191,12 +195,12 @@ func (p *placement) openWith(g *graph.Graph, mo graph.ModelOptions, resident []s
 		if err != nil {
 			return nil, err
 		}
-		bind, err := runtime.NewBinding(sess, specs(g))
+		bind, err := runtime.NewBinding(sess, TensorSpecs(g))
 		if err != nil {
 			sess.Close()
 			return nil, err
 		}
-		return &opened{sess: sess, bind: bind}, nil
+		return &Session{sess: sess, Bind: bind}, nil
 	}
 	capture = capture && p.cudaGraph
 	providerOptions := map[string]string{}
@@ -206,17 +210,17 @@ func (p *placement) openWith(g *graph.Graph, mo graph.ModelOptions, resident []s
 	if capture {
 		providerOptions["enable_cuda_graph"] = "1"
 	}
-	sess, err := p.rt.NewDeviceSession(g.Name(), model, *p.device, runtime.DeviceOptions{Options: opts, ProviderOptions: providerOptions})
+	sess, err := p.rt.NewDeviceSession(g.Name(), model, *p.Device, runtime.DeviceOptions{Options: opts, ProviderOptions: providerOptions})
 	if err != nil && capture {
 		fmt.Fprintf(p.log, "cuda_graph: %s runs without CUDA graph capture: %v\n", g.Name(), err)
 		delete(providerOptions, "enable_cuda_graph")
 		capture = false
-		sess, err = p.rt.NewDeviceSession(g.Name(), model, *p.device, runtime.DeviceOptions{Options: opts, ProviderOptions: providerOptions})
+		sess, err = p.rt.NewDeviceSession(g.Name(), model, *p.Device, runtime.DeviceOptions{Options: opts, ProviderOptions: providerOptions})
 	}
 	if err != nil {
 		return nil, err
 	}
-	bind, err := runtime.NewDeviceBinding(sess, specs(g), runtime.DeviceBindingOptions{Resident: resident, Fixed: capture})
+	bind, err := runtime.NewDeviceBinding(sess, TensorSpecs(g), runtime.DeviceBindingOptions{Resident: resident, Fixed: capture})
 	if err != nil {
 		sess.Close()
 		return nil, err
@@ -224,5 +228,17 @@ func (p *placement) openWith(g *graph.Graph, mo graph.ModelOptions, resident []s
 	if capture {
 		fmt.Fprintf(p.log, "cuda_graph: %s is captured on its first runs and replayed after\n", g.Name())
 	}
-	return &opened{sess: sess, bind: bind}, nil
+	return &Session{sess: sess, Bind: bind}, nil
+}
+
+// TensorSpecs lists the tensors of a graph's inputs and outputs for a
+// binding.
+func TensorSpecs(g *graph.Graph) []runtime.TensorSpec {
+	var out []runtime.TensorSpec
+	for _, ts := range [][]*graph.Tensor{g.Inputs(), g.Outputs()} {
+		for _, x := range ts {
+			out = append(out, runtime.TensorSpec{Name: x.Name(), Type: runtime.ElementType(x.DType()), Shape: x.Shape()})
+		}
+	}
+	return out
 }

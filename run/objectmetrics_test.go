@@ -1,4 +1,4 @@
-package train
+package run
 
 import (
 	"errors"
@@ -41,7 +41,7 @@ func lookupBuffer[E any](m map[string][]E, name string) ([]E, error) {
 // five tracks (the last one padding).
 func TestObjectMetrics(t *testing.T) {
 	objects := &model.Objects{Decoder: nn.MaskDecoderConfig{Objects: 3}, Input: "tracks", NumClasses: 2}
-	m := &objectMatcher{objects: objects, maxLen: 6}
+	m := &ObjectMatcher{objects: objects, maxLen: 6}
 	// Truth: slot 0 b (tracks 0,1,2), slot 1 c (tracks 3,4), slot 2 none.
 	tgt := []bool{
 		true, true, true, false, false, false,
@@ -103,7 +103,7 @@ func TestObjectMetrics(t *testing.T) {
 // slots first, the others no object, and the target masks from the ids.
 func TestObjectFill(t *testing.T) {
 	objects := &model.Objects{Decoder: nn.MaskDecoderConfig{Objects: 3}, Input: "tracks", NumClasses: 2}
-	m := &objectMatcher{objects: objects, maxLen: 4}
+	m := &ObjectMatcher{objects: objects, maxLen: 4}
 	b := &loader.Batch{Labels: map[string][]int64{
 		// Jet 0: an empty slot before a c hadron (id 7); jet 1: a padding row.
 		objectClassLabel: {-1, 1, -1, -1},
@@ -113,7 +113,7 @@ func TestObjectFill(t *testing.T) {
 	class := make([]int64, 6)
 	masks := make([]bool, 24)
 	bind := mapTensors{ints: map[string][]int64{model.ObjectClassInput: class}, bools: map[string][]bool{model.ObjectMaskInput: masks}}
-	if err := m.fill(bind, b); err != nil {
+	if err := m.Fill(bind, b); err != nil {
 		t.Fatal(err)
 	}
 	if want := []int64{1, 2, 2, 2, 2, 2}; !equalSlices(class, want) {
@@ -127,7 +127,7 @@ func TestObjectFill(t *testing.T) {
 	// More truth slots than objects is an error naming the keys.
 	b.Labels[objectClassLabel] = make([]int64, 8)
 	b.Labels[objectIDLabel] = make([]int64, 8)
-	if err := m.fill(bind, b); err == nil {
+	if err := m.Fill(bind, b); err == nil {
 		t.Error("4 truth slots for 3 objects: no error")
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/checkpoint"
 	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/internal/torchref"
+	"github.com/salt-ort/salt-ort/internal/testkit/torchref"
 	"github.com/salt-ort/salt-ort/loader"
 )
 
@@ -44,11 +44,15 @@ const (
 	Embed     = 32
 )
 
-// script returns the path of salt_twin.py.
-func script() string {
+// Dir returns the directory of the twin's Python modules (salt_twin.py,
+// lightning_state.py, ...), for scripts that import them.
+func Dir() string {
 	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "salt_twin.py")
+	return filepath.Dir(file)
 }
+
+// script returns the path of salt_twin.py.
+func script() string { return filepath.Join(Dir(), "salt_twin.py") }
 
 // Build trains the twin in a new directory under dir and returns it; it
 // fails the test where python3-torch is missing (`make deps`).

@@ -18,7 +18,7 @@ func TestFuzzcheck(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
-	script := filepath.Join("..", "..", "scripts", "fuzzcheck")
+	script := filepath.Join("..", "..", "..", "scripts", "fuzzcheck")
 	cases := []struct {
 		log, fuzztime string
 		code          int
@@ -74,7 +74,7 @@ func TestFuzzcheckCoordinatorRace(t *testing.T) {
 	if err != nil {
 		t.Skip("no bash")
 	}
-	script := filepath.Join("..", "..", "scripts", "fuzzcheck")
+	script := filepath.Join("..", "..", "..", "scripts", "fuzzcheck")
 	for _, c := range []struct {
 		log   string
 		retry bool
