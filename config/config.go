@@ -207,7 +207,17 @@ type Encoder struct {
 	// dense_ratio); it has no registers, and the options of the later
 	// Transformer (gated, norm, norm_type, ls_init, drop_path, do_qk_norm,
 	// do_v_norm, edge features, final_norm = false) are refused.
+	//
+	// Kind "cross_attention" is Salt's TransformerCrossAttentionEncoder
+	// (GN2_tracks_neutral_CA.yaml): legacy layers per constituent group,
+	// each group attending to itself, with symmetric cross-attention
+	// updates between every pair of groups after the first and the last
+	// layer (after every layer with ca_every_layer). It reads the legacy
+	// encoder's keys and needs two or more groups.
 	Kind string `toml:"kind,omitempty"`
+	// CAEveryLayer applies kind = "cross_attention"'s updates between the
+	// groups after every layer (Salt's ca_every_layer).
+	CAEveryLayer bool `toml:"ca_every_layer,omitempty"`
 	// Hidden are the hidden layer sizes of the legacy encoder's dense
 	// block (Salt's dense_config.hidden_layers); unset, one layer of
 	// dense_ratio × embed_dim, as Salt's Dense defaults.
@@ -680,7 +690,7 @@ func (c *Config) applyDefaults() {
 			n.AttachGlobal = &attach
 		}
 	}
-	if e := &c.Model.Encoder; e.Kind == "legacy" && !c.Defined("model.encoder.registers") {
+	if e := &c.Model.Encoder; (e.Kind == "legacy" || e.Kind == "cross_attention") && !c.Defined("model.encoder.registers") {
 		e.Registers = 0 // Salt's TransformerEncoder has none
 	}
 	if strings.EqualFold(c.Training.LossWeighting, "gls") {

@@ -515,10 +515,16 @@ func (c *Config) validateEncoder() error {
 		if !e.OutProj {
 			return c.errorf("model.encoder.out_proj", "false is for kind = \"legacy\" only (Salt's TransformerEncoder's mha_config.out_proj); Salt's Transformer always projects the attention's output: remove it, or set kind = \"legacy\"")
 		}
-	case "legacy":
+	case "legacy", "cross_attention":
+		if e.CAEveryLayer && e.Kind != "cross_attention" {
+			return c.errorf("model.encoder.ca_every_layer", "is for kind = \"cross_attention\" only (Salt's TransformerCrossAttentionEncoder): remove it")
+		}
 		return c.validateLegacyEncoder()
 	default:
-		return c.errorf("model.encoder.kind", "must be \"transformer\" (Salt's Transformer) or \"legacy\" (Salt's TransformerEncoder, until 2026), got %q", e.Kind)
+		return c.errorf("model.encoder.kind", "must be \"transformer\" (Salt's Transformer), \"legacy\" (Salt's TransformerEncoder, until 2026) or \"cross_attention\" (Salt's TransformerCrossAttentionEncoder), got %q", e.Kind)
+	}
+	if e.CAEveryLayer {
+		return c.errorf("model.encoder.ca_every_layer", "is for kind = \"cross_attention\" only (Salt's TransformerCrossAttentionEncoder): remove it")
 	}
 	return nil
 }
@@ -550,11 +556,11 @@ func (c *Config) validateLegacyEncoder() error {
 		{"update_edges", e.UpdateEdges},
 	} {
 		if o.set {
-			return c.errorf("model.encoder."+o.key, "kind = \"legacy\" (Salt's TransformerEncoder) has no %s: remove it, or use kind = \"transformer\"", o.key)
+			return c.errorf("model.encoder."+o.key, "kind = %q (built of Salt's legacy TransformerEncoder layers) has no %s: remove it, or use kind = \"transformer\"", e.Kind, o.key)
 		}
 	}
 	if len(c.Data.EdgeConstructors) > 0 {
-		return c.errorf("model.encoder.kind", "\"legacy\": salt-ort's legacy encoder takes no edge features; remove [[data.edge_constructors]], or use kind = \"transformer\"")
+		return c.errorf("model.encoder.kind", "%q: salt-ort's legacy encoders take no edge features; remove [[data.edge_constructors]], or use kind = \"transformer\"", e.Kind)
 	}
 	return nil
 }
@@ -972,8 +978,11 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 			NoFinalNorm: !e.FinalNorm, NoOutProj: !e.OutProj, Dropout: e.Dropout, AttnDropout: e.AttnDropout,
 			Gated: e.Gated, LayerScale: e.LSInit, DropPath: e.DropPath, QKNorm: e.DoQKNorm, VNorm: e.DoVNorm,
 		}
-		if e.Kind == "legacy" {
+		switch e.Kind {
+		case "legacy":
 			s.Encoder.Kind, s.Encoder.Hidden = nn.LegacyKind, e.Hidden
+		case "cross_attention":
+			s.Encoder.Kind, s.Encoder.Hidden, s.Encoder.CAEveryLayer = nn.CrossAttentionKind, e.Hidden, e.CAEveryLayer
 		}
 		if e.Norm == "RMSNorm" {
 			s.Encoder.Norm = nn.RMSNormKind

@@ -183,6 +183,12 @@ var modelKinds = []modelKind{
 		opts:    fixture.Options{Name: "Reg", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: regressionTasks},
 		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev", "Reg_HadronConeExclTruthLabelLxy", "Reg_eta", "Reg_eta_stddev"},
 		inputs:  []string{"jet_features", "track_features"}},
+	// Salt's TransformerCrossAttentionEncoder over tracks and flows: no
+	// registers, and no warning for it, as absent keys weigh zero.
+	{name: "cross-attention encoder", gen: gendata.Config{Seed: 6, Train: 800, Val: 300, Test: 100, Flows: 12},
+		opts:    fixture.Options{Name: "GN2CA", NumTrain: 500, Seed: 9, Flows: 12, CrossAttention: true},
+		outputs: []string{"GN2CA_pb", "GN2CA_pc", "GN2CA_pu", "GN2CA_ptau", "GN2CA_TrackOrigin", "GN2CA_VertexIndex"},
+		inputs:  []string{"jet_features", "track_features", "flow_features"}},
 	{name: "salt features", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "SF", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: saltFeatureTasks},
 		outputs: []string{"SF_pb", "SF_pt", "SF_PrimaryTracks"},

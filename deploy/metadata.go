@@ -185,8 +185,10 @@ func AthenaWarnings(spec model.Spec) []string {
 		}
 	}
 	// The legacy encoder keeps Salt's masked zero token, so a jet without
-	// constituents still has a key (and pools to zeros, as Salt's export).
-	if len(spec.Inputs) > 0 && spec.Encoder.Layers > 0 && spec.Encoder.Registers == 0 && spec.Encoder.Kind != nn.LegacyKind {
+	// constituents still has a key (and pools to zeros, as Salt's export);
+	// the cross-attention encoder zeroes the weights of absent keys and
+	// pools an empty jet to zeros, as Salt's masked softmax does.
+	if k := spec.Encoder.Kind; len(spec.Inputs) > 0 && spec.Encoder.Layers > 0 && spec.Encoder.Registers == 0 && k != nn.LegacyKind && k != nn.CrossAttentionKind {
 		w = append(w, "model.encoder.registers = 0: on a jet without constituents the attention has no key to weigh and ONNX Runtime fails; keep a register (Salt's GN2 has one), or have ATLAS's loader give such jets defaults (its default_zero_tracks option)")
 	}
 	return w

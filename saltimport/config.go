@@ -600,17 +600,10 @@ func (c *converter) convertEdgeInitNets(cfg *config.Config, path string) {
 }
 
 // edgeFeatureWidth is the number of edge feature columns Salt's
-// EdgeConstructor makes of the features listed (dR gives Δφ, Δη and ln ΔR).
+// EdgeConstructor makes of the features listed: one per feature
+// (calculate_edge_features fills column i with the i-th feature).
 func edgeFeatureWidth(features []string) int {
-	n := 0
-	for _, f := range features {
-		if f == "dR" {
-			n += 3
-		} else {
-			n++
-		}
-	}
-	return n
+	return len(features)
 }
 
 // convertFeaturewise carries featurewise_nets: networks of the parameters
@@ -700,9 +693,8 @@ func (c *converter) convertEncoder(cfg *config.Config, p string, embed int) int 
 	}
 	switch cp {
 	case "salt.models.Transformer":
-	case "salt.models.TransformerCrossAttentionEncoder":
-		c.problem(p+".class_path", "%q (self- and cross-attention between constituent groups) is not available in salt-ort yet; Salt's Transformer attends over all groups at once", cp)
-		return embed
+	case "salt.models.TransformerCrossAttentionEncoder", "salt.models.transformer.TransformerCrossAttentionEncoder":
+		return c.convertCrossAttentionEncoder(cfg, p, embed)
 	default:
 		c.problem(p+".class_path", "%q: salt-ort builds Salt's Transformer (salt.models.Transformer, alias TransformerV2) and its legacy TransformerEncoder", cp)
 		return embed

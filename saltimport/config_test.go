@@ -241,7 +241,6 @@ func TestConvertRejects(t *testing.T) {
 	}{
 		{enc + "norm", "BatchNorm", "LayerNorm or RMSNorm"},
 		{enc + "norm_type", "sandwich", "pre-norm, post-norm or hybrid"},
-		{ia + "encoder.class_path", "salt.models.TransformerCrossAttentionEncoder", "not available in salt-ort yet"},
 		{ia + "pool_net.class_path", "salt.models.NodeQueryGAP", "GlobalAttentionPooling"},
 		{ia + "merge_dict", map[string]any{"all": []any{"tracks"}}, "give each group its own init net"},
 		{task0 + "loss.init_args.label_smoothing", 0.1, "label smoothing"},

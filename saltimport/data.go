@@ -2,6 +2,7 @@ package saltimport
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"github.com/salt-ort/salt-ort/config"
@@ -84,6 +85,37 @@ func (c *converter) convertEdgeConstructors(d *config.Data) {
 			}
 		}
 		d.EdgeConstructors = append(d.EdgeConstructors, e)
+	}
+	c.checkModelEdgeConstructors(list)
+}
+
+// checkModelEdgeConstructors accepts model.edge_constructors, the copy of
+// data.edge_constructors that Salt's CLI gives its ModelWrapper (with the
+// variables added), which a config.yaml Salt wrote holds; a list that is
+// not that copy is refused.
+func (c *converter) checkModelEdgeConstructors(data []any) {
+	const key = "model.edge_constructors"
+	v, _ := c.get(key)
+	model, _ := v.([]any)
+	if len(model) == 0 {
+		return
+	}
+	strip := func(l []any) []any {
+		out := make([]any, len(l))
+		for i, e := range l {
+			m, _ := e.(map[string]any)
+			cp := map[string]any{}
+			for k, x := range m {
+				if k != "variables" {
+					cp[k] = x
+				}
+			}
+			out[i] = cp
+		}
+		return out
+	}
+	if !reflect.DeepEqual(strip(model), strip(data)) {
+		c.problem(key, "differs from data.edge_constructors, of which Salt's CLI makes it a copy; give the edge constructors once, in data.edge_constructors")
 	}
 }
 

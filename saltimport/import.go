@@ -181,6 +181,8 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 			problems = append(problems, fmt.Sprintf("%s: missing; the configuration's model has it with shape %v", p.Salt, p.SaltShape))
 		case !equalShape(t.Shape, p.SaltShape):
 			problems = append(problems, fmt.Sprintf("%s: shape %v, but the configuration's model needs %v", p.Salt, t.Shape, p.SaltShape))
+		case p.Ort == "":
+			// Registered by Salt, unused by its forward pass: not carried.
 		default:
 			imported.Params[p.Ort] = layoutOf(p, t.Data)
 			res.Parameters += int64(len(t.Data))
@@ -262,6 +264,9 @@ func mapCheckpoint(ck *Checkpoint, spec model.Spec, cfg *config.Config, normDict
 				return &CheckpointError{File: ck.Path, Problems: []string{fmt.Sprintf("optimizer_states[0]: parameter %d is %s, not one of the model's", k, order[k])}}
 			}
 			st := o.State[idx]
+			if p.Ort == "" {
+				continue // a parameter salt-ort does not carry
+			}
 			if st == nil {
 				// No step taken yet for this parameter: zero moments.
 				n := len(imported.Params[p.Ort])

@@ -1,6 +1,9 @@
 package saltimport
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/salt-ort/salt-ort/config"
 )
 
@@ -109,7 +112,7 @@ func (c *converter) convertLegacyAttention(e *config.Encoder, m string, embed in
 // are embed_dim.
 func (c *converter) convertLegacyDense(e *config.Encoder, dc string) {
 	if v, _ := c.get(dc); empty(v) {
-		c.problem(dc, "missing: Salt's TransformerEncoder layers without a dense block are not available in salt-ort; give dense_config")
+		c.problem(dc, "missing: salt-ort's legacy layers without a dense block are not built; give %s", dc[strings.LastIndex(dc, ".")+1:])
 		return
 	}
 	if v, _ := c.get(dc + ".hidden_layers"); v != nil {
@@ -137,4 +140,57 @@ func (c *converter) convertLegacyDense(e *config.Encoder, dc string) {
 			c.problem(dc+"."+k, "%v: Salt's TransformerEncoder sets the dense block's %s itself; remove it", v, k)
 		}
 	}
+}
+
+// convertCrossAttentionEncoder maps Salt's TransformerCrossAttentionEncoder
+// (salt/models/transformer.py until commit c93d54f) at the dotted path p
+// onto model.encoder.kind = "cross_attention" and returns its output
+// width. Its init args are input_names (the init nets' groups, in their
+// order), embed_dim, num_layers, mha_config (as the legacy encoder's),
+// sa_dense_config and ca_dense_config (Salt Dense settings, which salt-ort
+// shares between the self- and cross-attention layers), out_dim and
+// ca_every_layer; context_dim, update_edges and mup are refused unless
+// off.
+func (c *converter) convertCrossAttentionEncoder(cfg *config.Config, p string, embed int) int {
+	e := &cfg.Model.Encoder
+	*e = config.Encoder{Kind: "cross_attention", DenseRatio: 2, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"}
+	a := p + ".init_args"
+	e.Layers = c.integer(a+".num_layers", 0)
+	if e.Layers < 2 && !c.boolean(a+".ca_every_layer", false) {
+		// Salt indexes the last cross-attention layer by i // (num_layers - 1).
+		c.problem(a+".num_layers", "%d: Salt's TransformerCrossAttentionEncoder divides by num_layers - 1 unless ca_every_layer is true; give two or more layers", e.Layers)
+	}
+	if n := c.integer(a+".embed_dim", embed); n != embed {
+		c.problem(a+".embed_dim", "%d differs from the init nets' output_size %d", n, embed)
+	}
+	e.OutDim = c.integer(a+".out_dim", 0)
+	width := embed
+	if e.OutDim > 0 {
+		width = e.OutDim
+	}
+	e.CAEveryLayer = c.boolean(a+".ca_every_layer", false)
+	var groups []string
+	for _, n := range cfg.Model.InitNets {
+		groups = append(groups, n.Input)
+	}
+	if names := c.strs(a + ".input_names"); strings.Join(names, ",") != strings.Join(groups, ",") {
+		c.problem(a+".input_names", "%v: salt-ort's cross-attention encoder reads the init nets' groups in their order, %v; list those", names, groups)
+	}
+	if n := c.integer(a+".context_dim", 0); n != 0 {
+		c.problem(a+".context_dim", "%d: salt-ort's cross-attention encoder has no context input to its dense blocks", n)
+	}
+	if c.boolean(a+".update_edges", false) {
+		c.problem(a+".update_edges", "true: salt-ort's cross-attention encoder takes no edge features (nor does Salt's)")
+	}
+	if c.boolean(a+".mup", false) {
+		c.problem(a+".mup", "true: μP is not built for the cross-attention encoder")
+	}
+	c.convertLegacyAttention(e, a+".mha_config", embed)
+	c.convertLegacyDense(e, a+".sa_dense_config")
+	ca := config.Encoder{DenseRatio: 2}
+	c.convertLegacyDense(&ca, a+".ca_dense_config")
+	if fmt.Sprint(ca.Hidden, ca.DenseRatio, ca.Activation, ca.Dropout) != fmt.Sprint(e.Hidden, e.DenseRatio, e.Activation, e.Dropout) {
+		c.problem(a+".ca_dense_config", "differs from sa_dense_config: salt-ort's cross-attention layers take the self-attention layers' dense settings; make the two equal")
+	}
+	return width
 }

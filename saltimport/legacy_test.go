@@ -1,6 +1,7 @@
 package saltimport_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -148,5 +149,71 @@ func TestLegacyEncoderConfig(t *testing.T) {
 		Dropout: 0.1, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"}
 	if got := out.Config.Model.Encoder; !reflect.DeepEqual(got, want) {
 		t.Errorf("encoder %+v, want %+v", got, want)
+	}
+}
+
+// TestCrossAttentionEncoderConfig checks the conversion of Salt's
+// TransformerCrossAttentionEncoder over tracks and neutral constituents
+// into kind = "cross_attention", and its refusals.
+func TestCrossAttentionEncoderConfig(t *testing.T) {
+	base, err := os.ReadFile("testdata/gn2-ca-config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := saltimport.ConvertOptions{MaxLen: map[string]int{"tracks": 40, "neutral": 20}}
+	out, err := saltimport.Convert("testdata/gn2-ca-config.yaml", base, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Encoder{Kind: "cross_attention", Layers: 4, Heads: 8, OutDim: 128, Hidden: []int{512}, DenseRatio: 2, Activation: "ReLU",
+		Dropout: 0.1, FinalNorm: true, OutProj: true, Norm: "LayerNorm", NormType: "pre"}
+	if got := out.Config.Model.Encoder; !reflect.DeepEqual(got, want) {
+		t.Errorf("encoder %+v, want %+v", got, want)
+	}
+	const enc = "model.model.init_args.encoder.init_args."
+	for _, c := range []struct {
+		name, from, to, key, want string
+	}{
+		{"groups in another order", "input_names:\n          - tracks\n          - neutral", "input_names:\n          - neutral\n          - tracks", enc + "input_names", "in their order"},
+		{"dense blocks that differ", "ca_dense_config:\n            hidden_layers:\n            - 512", "ca_dense_config:\n            hidden_layers:\n            - 256", enc + "ca_dense_config", "make the two equal"},
+		{"one layer", "num_layers: 4", "num_layers: 1", enc + "num_layers", "two or more layers"},
+		{"no cross-attention dense block", "ca_dense_config:\n            hidden_layers:", "ca_dense_config: null\n          unused:\n            hidden_layers:", enc + "ca_dense_config", "give ca_dense_config"},
+		{"mup", "update_edges: false\n          mup: false", "update_edges: false\n          mup: true", enc + "mup", "μP"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(string(base), c.from, c.to, 1)
+			if text == string(base) {
+				t.Fatalf("testdata has no %q", c.from)
+			}
+			_, err := saltimport.Convert("config.yaml", []byte(text), opts)
+			if err == nil || !strings.Contains(err.Error(), c.key+":") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one naming %s with %q", err, c.key, c.want)
+			}
+		})
+	}
+}
+
+// TestCrossAttentionImportsAndEvaluates imports a GN2 with Salt's
+// TransformerCrossAttentionEncoder over tracks and flows (config.yaml and
+// Lightning checkpoint of the PyTorch twin) and compares salt-ort's
+// evaluation of it with PyTorch's, with cross-attention after the first
+// and last of three layers and after each of two.
+func TestCrossAttentionImportsAndEvaluates(t *testing.T) {
+	for _, c := range []salttwin.CrossAttention{
+		{Legacy: salttwin.Legacy{Hidden: []int{48}, Dropout: 0.1, AttnDropout: 0.1}, Flows: 6, Layers: 3},
+		{Legacy: salttwin.Legacy{Activation: "SiLU"}, Flows: 6, CAEveryLayer: true},
+	} {
+		t.Run(fmt.Sprintf("ca_every_layer=%v", c.CAEveryLayer), func(t *testing.T) {
+			tw := salttwin.BuildCrossAttention(t, t.TempDir(), c)
+			runDir := importTwin(t, tw)
+			cfg, err := config.Load(filepath.Join(runDir, run.ConfigFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := cfg.Model.Encoder; e.Kind != "cross_attention" || e.CAEveryLayer != c.CAEveryLayer {
+				t.Errorf("imported encoder %+v", e)
+			}
+			evalMatchesTorch(t, tw, runDir, 1e-5)
+		})
 	}
 }

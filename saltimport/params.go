@@ -13,6 +13,10 @@ import (
 // in the flat parameter layout). Salt's linear weights are [out, in] and
 // salt-ort's [in, out], so Transpose is set for every weight matrix; other
 // parameters are copied in their row-major order.
+//
+// Ort is empty for a parameter Salt registers but never uses in its
+// forward pass (an edge-feature layer's edge_prenorm): its values are
+// checked and not carried.
 type Param struct {
 	Salt, Ort string
 	SaltShape []int
@@ -20,9 +24,11 @@ type Param struct {
 }
 
 // Params lists the parameters of the model spec describes under Salt's
-// names, in the order Salt's SaltModel registers them (init nets, tasks,
-// encoder, pooling), which is the order of its optimizer's parameters.
-// Every parameter of salt-ort's layout appears once.
+// names, in the order Salt's SaltModel registers them (the global
+// featurewise net, init nets with their input featurewise nets, the edge
+// init net, tasks, encoder with its featurewise nets, pooling), which is
+// the order of its optimizer's parameters. Every parameter of salt-ort's
+// layout appears once.
 func Params(spec model.Spec) []Param {
 	var out []Param
 	linear := func(salt, ort string, in, outDim int) {
@@ -46,17 +52,58 @@ func Params(spec model.Spec) []Param {
 	if spec.AttachVars != nil {
 		attached = len(spec.AttachVars)
 	}
+	// Salt's SaltModel makes its featurewise nets first: the global one
+	// is its first module, an input one becomes part of each init net.
+	fw := featurewiseByLayer(spec)
+	nParams := len(spec.Parameters)
+	featurewise := func(salt, ort string, f *model.Featurewise, width int) {
+		for _, n := range []struct {
+			salt, ort string
+			d         *model.FeaturewiseDense
+		}{{"scale_net", "scale", f.Scale}, {"bias_net", "bias", f.Bias}} {
+			if n.d != nil {
+				dense(salt+"."+n.salt, ort+"/"+n.ort, nParams, append(append([]int{}, n.d.Hidden...), width))
+			}
+		}
+		if f.Norm {
+			// torch's nn.LayerNorm, with its scale and shift.
+			out = append(out,
+				Param{Salt: salt + ".norm.weight", Ort: ort + "/norm/weight", SaltShape: []int{width}},
+				Param{Salt: salt + ".norm.bias", Ort: ort + "/norm/bias", SaltShape: []int{width}})
+		}
+	}
+	if f := fw[model.FeaturewiseGlobal]; f != nil {
+		featurewise("model.featurewise_global", "featurewise/global", f, spec.FeaturewiseWidth(model.FeaturewiseGlobal, ""))
+	}
+	// An init net reads the parameters too, unless an input featurewise
+	// net takes them.
+	paramsIn := nParams
+	if fw[model.FeaturewiseInput] != nil {
+		paramsIn = 0
+	}
+	initNet := func(i int, name string, n int, sizes []int) {
+		s := fmt.Sprintf("model.init_nets.%d", i)
+		dense(s+".net", "init/"+name, n, sizes)
+		if f := fw[model.FeaturewiseInput]; f != nil {
+			featurewise(s+".featurewise", "featurewise/input/"+name, f, spec.FeaturewiseWidth(model.FeaturewiseInput, name))
+		}
+	}
 	if j := spec.JetInit; j != nil {
 		// A jet-only model's init net reads the attached jet variables.
-		dense("model.init_nets.0.net", "init/"+j.Name, attached, append(append([]int{}, j.Hidden...), d))
+		initNet(0, j.Name, attached+paramsIn, append(append([]int{}, j.Hidden...), d))
 	}
 	for i, in := range spec.Inputs {
 		sizes := append(append([]int{}, in.InitHidden...), d)
-		n := len(in.Vars)
+		n := len(in.Vars) + paramsIn
 		if !in.NoJetVars {
 			n += attached
 		}
-		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, n, sizes)
+		initNet(i, in.Name, n, sizes)
+	}
+	if e := spec.Edges; e != nil {
+		// Salt's edge init net reads one column per edge feature.
+		sizes := append(append([]int{}, e.Hidden...), spec.Encoder.EdgeDim)
+		dense("model.edge_init_nets.0.net", "edge_init/"+e.Input, len(e.Features), sizes)
 	}
 	// The jet representation the heads read is the pooled one with the
 	// global variables after it; a constituent head reads it as context
@@ -76,8 +123,13 @@ func Params(spec model.Spec) []Param {
 		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
 	}
 	e := spec.Encoder
-	if e.Kind == nn.LegacyKind {
+	switch e.Kind {
+	case nn.LegacyKind:
 		out = append(out, legacyParams(e, d)...)
+		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
+		return out
+	case nn.CrossAttentionKind:
+		out = append(out, crossAttentionParams(spec, d)...)
 		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
 		return out
 	}
@@ -106,17 +158,43 @@ func Params(spec model.Spec) []Param {
 		if hybrid && l > 0 && rms {
 			vector(s+".norm.weight", o+"/norm/weight", d)
 		}
+		edges := e.EdgeDim > 0
+		if edges && rms {
+			// Salt's EncoderLayer makes an edge_prenorm it never applies,
+			// then the edge_postnorm of update_edges.
+			out = append(out, Param{Salt: s + ".edge_prenorm.weight", SaltShape: []int{e.EdgeDim}})
+			if e.UpdateEdges {
+				vector(s+".edge_postnorm.weight", o+"/edge_postnorm/weight", e.EdgeDim)
+			}
+		}
+		norms := func() {
+			if qk {
+				vector(s+".attn.fn.q_norm.weight", o+"/attn/q_norm/weight", dh)
+				vector(s+".attn.fn.k_norm.weight", o+"/attn/k_norm/weight", dh)
+			}
+			if v {
+				vector(s+".attn.fn.v_norm.weight", o+"/attn/v_norm/weight", dh)
+			}
+		}
+		if edges {
+			norms() // EdgeAttention makes its norms first
+		}
 		out = append(out,
 			Param{Salt: s + ".attn.fn.in_proj_weight", Ort: o + "/attn/in_proj/weight", SaltShape: []int{3 * d, d}, Transpose: true},
 			Param{Salt: s + ".attn.fn.in_proj_bias", Ort: o + "/attn/in_proj/bias", SaltShape: []int{3 * d}})
-		if qk {
-			vector(s+".attn.fn.q_norm.weight", o+"/attn/q_norm/weight", dh)
-			vector(s+".attn.fn.k_norm.weight", o+"/attn/k_norm/weight", dh)
-		}
-		if v {
-			vector(s+".attn.fn.v_norm.weight", o+"/attn/v_norm/weight", dh)
+		if !edges {
+			norms()
 		}
 		linear(s+".attn.fn.out_proj", o+"/attn/out_proj", d, d)
+		if edges {
+			// One bias and one gate per head from each edge, and the
+			// edges' update from the scores.
+			linear(s+".attn.fn.linear_e", o+"/attn/linear_e", e.EdgeDim, e.Heads)
+			linear(s+".attn.fn.linear_g", o+"/attn/linear_g", e.EdgeDim, e.Heads)
+			if e.UpdateEdges {
+				linear(s+".attn.fn.linear_e_out", o+"/attn/linear_e_out", e.Heads, e.EdgeDim)
+			}
+		}
 		if blockNorm && rms {
 			vector(s+".attn.norm.weight", o+"/attn_norm/weight", d)
 		}
@@ -143,6 +221,12 @@ func Params(spec model.Spec) []Param {
 	}
 	if rms && !e.NoFinalNorm {
 		vector("model.encoder.out_norm.weight", "encoder/out_norm/weight", width)
+	}
+	if f := fw[model.FeaturewiseEncoder]; f != nil {
+		// The Transformer's featurewise list, one net per layer.
+		for l := 0; l < e.Layers; l++ {
+			featurewise(fmt.Sprintf("model.encoder.featurewise.%d", l), fmt.Sprintf("encoder/featurewise/layer%d", l), f, d)
+		}
 	}
 	if spec.Pooling != model.NoPooling {
 		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
@@ -186,27 +270,83 @@ func legacyParams(e nn.EncoderConfig, d int) []Param {
 			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{d}},
 			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{d}})
 	}
-	sizes := append(append([]int{}, e.LegacyHidden(d)...), d)
 	for l := 0; l < e.Layers; l++ {
-		s, o := fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l)
-		projs := []string{"linear_q", "linear_k", "linear_v", "linear_out"}
-		if e.NoOutProj {
-			projs = projs[:3] // Salt registers linear_out as a None buffer
-		}
-		for _, proj := range projs {
-			linear(s+".mha."+proj, o+"/mha/"+proj, d, d)
-		}
-		in := d
-		for k, n := range sizes {
-			linear(fmt.Sprintf("%s.dense.net.%d", s, legacyDenseIndex(k, e.Dropout > 0)), fmt.Sprintf("%s/dense/%d", o, k), in, n)
-			in = n
-		}
-		layerNorm(s+".norm1", o+"/norm1")
-		layerNorm(s+".norm2", o+"/norm2")
+		out = append(out, legacyLayerParams(e, d, fmt.Sprintf("model.encoder.layers.%d", l), fmt.Sprintf("encoder/layer%d", l), false)...)
 	}
 	layerNorm("model.encoder.final_norm", "encoder/final_norm")
 	if e.OutDim > 0 {
 		linear("model.encoder.final_linear", "encoder/final_linear", d, e.OutDim)
+	}
+	return out
+}
+
+// legacyLayerParams lists the parameters of one of Salt's legacy
+// TransformerEncoderLayer under Salt's prefix s and salt-ort's o: its
+// MultiheadAttention (linear_q, linear_k, linear_v, and linear_out unless
+// out_proj is false), its Dense, norm1 and norm2, and with cross the
+// norm0 of a TransformerCrossAttentionLayer.
+func legacyLayerParams(e nn.EncoderConfig, d int, s, o string, cross bool) []Param {
+	var out []Param
+	linear := func(salt, ort string, in, outDim int) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{outDim, in}, Transpose: true},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{outDim}})
+	}
+	layerNorm := func(salt, ort string) {
+		out = append(out,
+			Param{Salt: salt + ".weight", Ort: ort + "/weight", SaltShape: []int{d}},
+			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{d}})
+	}
+	projs := []string{"linear_q", "linear_k", "linear_v", "linear_out"}
+	if e.NoOutProj {
+		projs = projs[:3] // Salt registers linear_out as a None buffer
+	}
+	for _, proj := range projs {
+		linear(s+".mha."+proj, o+"/mha/"+proj, d, d)
+	}
+	in := d
+	for k, n := range append(append([]int{}, e.LegacyHidden(d)...), d) {
+		linear(fmt.Sprintf("%s.dense.net.%d", s, legacyDenseIndex(k, e.Dropout > 0)), fmt.Sprintf("%s/dense/%d", o, k), in, n)
+		in = n
+	}
+	layerNorm(s+".norm1", o+"/norm1")
+	layerNorm(s+".norm2", o+"/norm2")
+	if cross {
+		layerNorm(s+".norm0", o+"/norm0")
+	}
+	return out
+}
+
+// crossAttentionParams lists the parameters of Salt's
+// TransformerCrossAttentionEncoder with embedding d, in the order it
+// registers them: type_layers (per group, per layer), cross_layers (per
+// pair of groups, per cross-attention layer), final_norm and
+// final_linear.
+func crossAttentionParams(spec model.Spec, d int) []Param {
+	e := spec.Encoder
+	var out []Param
+	for _, in := range spec.Inputs {
+		for l := 0; l < e.Layers; l++ {
+			out = append(out, legacyLayerParams(e, d,
+				fmt.Sprintf("model.encoder.type_layers.%s.%d", in.Name, l), fmt.Sprintf("encoder/type_layers/%s/%d", in.Name, l), false)...)
+		}
+	}
+	for a := range spec.Inputs {
+		for b := a + 1; b < len(spec.Inputs); b++ {
+			pair := spec.Inputs[a].Name + "_" + spec.Inputs[b].Name
+			for k := 0; k < e.CrossAttentionLayers(); k++ {
+				out = append(out, legacyLayerParams(e, d,
+					fmt.Sprintf("model.encoder.cross_layers.%s.%d", pair, k), fmt.Sprintf("encoder/cross_layers/%s/%d", pair, k), true)...)
+			}
+		}
+	}
+	out = append(out,
+		Param{Salt: "model.encoder.final_norm.weight", Ort: "encoder/final_norm/weight", SaltShape: []int{d}},
+		Param{Salt: "model.encoder.final_norm.bias", Ort: "encoder/final_norm/bias", SaltShape: []int{d}})
+	if e.OutDim > 0 {
+		out = append(out,
+			Param{Salt: "model.encoder.final_linear.weight", Ort: "encoder/final_linear/weight", SaltShape: []int{e.OutDim, d}, Transpose: true},
+			Param{Salt: "model.encoder.final_linear.bias", Ort: "encoder/final_linear/bias", SaltShape: []int{e.OutDim}})
 	}
 	return out
 }
@@ -219,4 +359,14 @@ func legacyDenseIndex(k int, dropout bool) int {
 		return 3*k + 1
 	}
 	return 2 * k
+}
+
+// featurewiseByLayer returns the model's featurewise transformations by
+// the layer they apply to.
+func featurewiseByLayer(spec model.Spec) map[model.FeaturewiseLayer]*model.Featurewise {
+	m := map[model.FeaturewiseLayer]*model.Featurewise{}
+	for i := range spec.Featurewise {
+		m[spec.Featurewise[i].Layer] = &spec.Featurewise[i]
+	}
+	return m
 }

@@ -58,7 +58,15 @@ func checkParamsCover(t *testing.T, spec model.Spec) {
 	for _, p := range layout {
 		sizes[p.Name] = p.Size
 	}
+	salt := map[string]bool{}
 	for _, p := range saltimport.Params(spec) {
+		if salt[p.Salt] {
+			t.Errorf("Params names %s twice", p.Salt)
+		}
+		salt[p.Salt] = true
+		if p.Ort == "" {
+			continue // registered by Salt, unused, not carried
+		}
 		n := int64(1)
 		for _, d := range p.SaltShape {
 			n *= int64(d)
@@ -125,6 +133,67 @@ hidden = [8]
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkParamsCover(t, spec)
+		})
+	}
+}
+
+// TestParamsCoverConditioningAndEdges checks Params on parameterised
+// models with featurewise nets of each layer (and on one that attaches the
+// parameters to the init nets' inputs instead), on a jet-only network
+// with an input featurewise net, and on edge features with and without
+// their update, under LayerNorm and RMSNorm.
+func TestParamsCoverConditioningAndEdges(t *testing.T) {
+	dense := func(final nn.Activation) *model.FeaturewiseDense {
+		return &model.FeaturewiseDense{Hidden: []int{4}, Activation: nn.ReLU, FinalActivation: final}
+	}
+	parameterised := func(s *model.Spec, fw ...model.Featurewise) {
+		s.Parameters = []model.Parameter{{Name: "mass_hypothesis", Train: []float64{1, 2, 3}, Test: 2}}
+		s.Featurewise = fw
+	}
+	edges := func(s *model.Spec, update bool) {
+		s.Inputs[0].Vars = append(s.Inputs[0].Vars, "pt", "energy")
+		s.Edges = &model.Edges{Input: s.Inputs[0].Name, Features: []string{"dR", "z", "isSelfLoop"},
+			Vars: map[string]string{"eta": "deta", "phi": "dphi"}, Hidden: []int{4}, Activation: nn.SiLU}
+		s.Encoder.EdgeDim, s.Encoder.UpdateEdges = 4, update
+	}
+	crossAttention := func(s *model.Spec, every bool) {
+		s.Inputs = append(s.Inputs, model.Input{Name: "neutral", Vars: []string{"a", "b"}, MaxLen: 4, InitHidden: []int{8}, Activation: nn.ReLU})
+		s.Encoder = nn.EncoderConfig{Kind: nn.CrossAttentionKind, Layers: 3, Heads: 2, Hidden: []int{12}, Activation: nn.ReLU, OutDim: 6,
+			Dropout: 0.1, CAEveryLayer: every}
+		if every {
+			s.Encoder.OutDim = 0
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		modify func(*model.Spec)
+	}{
+		{"featurewise input, encoder with norm, global", func(s *model.Spec) {
+			parameterised(s,
+				model.Featurewise{Layer: model.FeaturewiseInput, Scale: dense(nn.None), Bias: dense(nn.None)},
+				model.Featurewise{Layer: model.FeaturewiseEncoder, Scale: dense(nn.None), Bias: dense(nn.None), Norm: true},
+				model.Featurewise{Layer: model.FeaturewiseGlobal, Scale: dense(nn.Sigmoid)})
+		}},
+		{"featurewise bias of the encoder alone", func(s *model.Spec) {
+			parameterised(s, model.Featurewise{Layer: model.FeaturewiseEncoder, Bias: dense(nn.None)})
+		}},
+		{"parameters attached to the init nets", func(s *model.Spec) { parameterised(s) }},
+		{"edges", func(s *model.Spec) { edges(s, false) }},
+		{"updated edges", func(s *model.Spec) { edges(s, true) }},
+		{"updated edges, RMSNorm", func(s *model.Spec) { edges(s, true); s.Encoder.Norm = nn.RMSNormKind }},
+		{"cross-attention encoder", func(s *model.Spec) { crossAttention(s, false) }},
+		{"cross-attention encoder, every layer, no out_dim", func(s *model.Spec) { crossAttention(s, true) }},
+		{"edges, hybrid RMSNorm with featurewise nets", func(s *model.Spec) {
+			edges(s, true)
+			s.Encoder.Norm, s.Encoder.NormType = nn.RMSNormKind, nn.HybridNorm
+			parameterised(s, model.Featurewise{Layer: model.FeaturewiseEncoder, Scale: dense(nn.None)})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := model.GN2()
+			spec.Encoder.Layers = 2
+			c.modify(&spec)
 			checkParamsCover(t, spec)
 		})
 	}

@@ -83,6 +83,25 @@ func TestEvalMatchesTorch(t *testing.T) {
 	evalMatchesTorch(t, tw, importTwin(t, tw), evalTwinTol)
 }
 
+// TestEdgeTwinEvalMatchesTorch imports the checkpoint of a twin with
+// Salt's edge features (edge init net, edge attention updating the edges)
+// and compares salt-ort's evaluation with PyTorch's.
+func TestEdgeTwinEvalMatchesTorch(t *testing.T) {
+	const evalTwinTol = 5e-7
+	tw := salttwin.BuildEdges(t, t.TempDir())
+	evalMatchesTorch(t, tw, importTwin(t, tw), evalTwinTol)
+}
+
+// TestFeaturewiseTwinEvalMatchesTorch imports the checkpoint of a twin
+// conditioned on a mass hypothesis through featurewise nets of the input,
+// every encoder layer and the encoder's output, and compares salt-ort's
+// evaluation with PyTorch's.
+func TestFeaturewiseTwinEvalMatchesTorch(t *testing.T) {
+	const evalTwinTol = 5e-7
+	tw := salttwin.BuildFeaturewise(t, t.TempDir())
+	evalMatchesTorch(t, tw, importTwin(t, tw), evalTwinTol)
+}
+
 // evalMatchesTorch evaluates run, the import of twin tw, on the test file
 // and compares its predictions with PyTorch's, within tol relative (see
 // TestEvalMatchesTorch).

@@ -366,6 +366,10 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 		// MuReadout: output_mult (1, as Salt leaves it) over width_mult.
 		cfg.ReadoutMult = 1 / s.WidthMult()
 	}
+	if cfg.Kind == nn.CrossAttentionKind {
+		s.encodeCrossAttention(g, in, xs, valids, cfg, f)
+		return
+	}
 	var edges *graph.Tensor
 	if s.Edges != nil {
 		edges = s.edgeEmbedding(g, in, x)
@@ -391,6 +395,34 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 		f.pooled = nn.MaskedAttentionPool(g, "pooling", enc, valid)
 	}
 	f.seq = s.groupSequences(g, enc, xs, int64(cfg.Appended()))
+}
+
+// encodeCrossAttention runs Salt's TransformerCrossAttentionEncoder over
+// the groups' embeddings xs with their masks valids (empty: all valid,
+// the deployment graph's) and pools their concatenation as Salt's
+// GlobalAttentionPooling does, padded entries weighted zero.
+func (s *Spec) encodeCrossAttention(g *graph.Graph, in *inputs, xs, valids []*graph.Tensor, cfg nn.EncoderConfig, f *forward) {
+	names := make([]string, len(s.Inputs))
+	for i, grp := range s.Inputs {
+		names[i] = grp.Name
+	}
+	if len(valids) != len(xs) {
+		valids = make([]*graph.Tensor, len(xs))
+	}
+	seqs := nn.CrossAttentionEncoder(g, "encoder", names, xs, valids, cfg)
+	enc := g.Concat(1, seqs...)
+	var valid *graph.Tensor
+	if valids[0] != nil {
+		valid = g.Concat(1, valids...)
+	}
+	if global := s.featurewise(FeaturewiseGlobal); global != nil {
+		for i := range seqs {
+			seqs[i] = applyFeaturewise(g, "featurewise/global/"+names[i], global, in.params, seqs[i])
+		}
+		enc = g.Concat(1, seqs...)
+	}
+	f.pooled = nn.MaskedAttentionPool(g, "pooling", enc, valid)
+	f.seq = seqs
 }
 
 // groupSequences splits the encoder output [B, Σ T_g + registers, O] into

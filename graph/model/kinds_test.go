@@ -396,6 +396,8 @@ func TestModelKindsTrain(t *testing.T) {
 		{"edge features", tinyEdges(), 1500},
 		{"parameterised", tinyParameterised(), 1500},
 		{"parameters attached", tinyBaldi(), 600},
+		// Without final_linear, as the legacy encoder's case.
+		{"cross-attention encoder", func() model.Spec { s := tinyCrossAttention(); s.Encoder.OutDim = 0; return s }(), 600},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before, after := trainKind(t, c.spec, optim.DefaultAdamW(), c.steps, 3e-3)

@@ -71,6 +71,9 @@ func (s *Spec) oneJetSupported() bool {
 	if !onlyKnownFields(reflect.ValueOf(*s)) || !onlyKnownFields(reflect.ValueOf(s.Encoder)) || !known(s.Encoder.Activation) {
 		return false
 	}
+	if s.Encoder.Kind == nn.CrossAttentionKind {
+		return false // the reference graph from forward deploys it
+	}
 	for _, in := range s.Inputs {
 		if !onlyKnownFields(reflect.ValueOf(in)) || !known(in.Activation) || !known(in.FinalActivation) {
 			return false

@@ -597,6 +597,8 @@ func (s *Spec) validateEncoder() error {
 		}
 	case nn.LegacyKind:
 		return s.validateLegacyEncoder()
+	case nn.CrossAttentionKind:
+		return s.validateCrossAttentionEncoder()
 	default:
 		return fmt.Errorf("model %s: unknown encoder kind %q", s.Name, e.Kind)
 	}
@@ -630,6 +632,29 @@ func (s *Spec) validateLegacyEncoder() error {
 		if o.set {
 			return fmt.Errorf("model %s: the legacy encoder (Salt's TransformerEncoder) has no %s", s.Name, o.what)
 		}
+	}
+	return nil
+}
+
+// validateCrossAttentionEncoder checks a cross-attention encoder (Salt's
+// TransformerCrossAttentionEncoder): legacy layers, so none of the later
+// Transformer's options, at least two constituent groups, and neither
+// featurewise nets of its layers nor μP, which Salt's class does not have.
+func (s *Spec) validateCrossAttentionEncoder() error {
+	e := s.Encoder
+	e.Kind = nn.LegacyKind
+	legacy := *s
+	legacy.Encoder = e
+	if err := legacy.validateLegacyEncoder(); err != nil {
+		return fmt.Errorf("%w (the cross-attention encoder is built of legacy layers)", err)
+	}
+	switch {
+	case len(s.Inputs) < 2:
+		return fmt.Errorf("model %s: the cross-attention encoder attends between constituent groups: it needs two or more, the model has %d", s.Name, len(s.Inputs))
+	case s.featurewise(FeaturewiseEncoder) != nil:
+		return fmt.Errorf("model %s: Salt's cross-attention encoder has no featurewise nets of its layers", s.Name)
+	case e.MuP:
+		return fmt.Errorf("model %s: μP is not built for the cross-attention encoder", s.Name)
 	}
 	return nil
 }

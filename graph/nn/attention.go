@@ -295,6 +295,10 @@ type EncoderConfig struct {
 	// mup package's output_mult / width_mult, where width_mult is the
 	// embedding width over the base width (0 means 1).
 	ReadoutMult float64
+	// CAEveryLayer applies the cross-attention encoder's (CrossAttentionKind)
+	// updates between the groups after every layer rather than after the
+	// first and the last (Salt's ca_every_layer).
+	CAEveryLayer bool
 	// BeforeLayer, when set, transforms the sequence before each layer
 	// (Salt's featurewise transformations of the encoder layers); it is
 	// called with the layer's index.

@@ -35,7 +35,7 @@ class Dense(nn.Module):
     between them and none after the last; a context vector is attached in
     front of the input."""
 
-    def __init__(self, input_size, output_size, hidden_layers, activation, context_size=0):
+    def __init__(self, input_size, output_size, hidden_layers, activation, context_size=0, final_activation=None):
         super().__init__()
         self.context_size = context_size
         sizes = [input_size + context_size, *hidden_layers, output_size]
@@ -44,6 +44,8 @@ class Dense(nn.Module):
             layers.append(nn.Linear(sizes[i], sizes[i + 1]))
             if i < len(sizes) - 2:
                 layers.append(getattr(nn, activation)())
+        if final_activation:
+            layers.append(getattr(nn, final_activation)())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x, context=None):
@@ -54,16 +56,51 @@ class Dense(nn.Module):
         return self.net(x)
 
 
+class Featurewise(nn.Module):
+    """Salt's FeaturewiseTransformation: features times scale_net(p) plus
+    bias_net(p) for the parameters p, then an affine LayerNorm if norm."""
+
+    def __init__(self, n_params, width, f):
+        super().__init__()
+        self.scale_net = self.bias_net = self.norm = None
+        for key in ("scale", "bias"):
+            if f.get(key):
+                d = f[key]
+                setattr(self, key + "_net", Dense(n_params, width, d["hidden"], "ReLU", final_activation=d.get("final")))
+        if f.get("norm"):
+            self.norm = nn.LayerNorm(width)
+
+    def forward(self, p, x):
+        if self.scale_net is not None:
+            x = self.scale_net(p).unsqueeze(1) * x
+        if self.bias_net is not None:
+            x = x + self.bias_net(p).unsqueeze(1)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x
+
+
+def featurewise_of(s, layer):
+    for f in s.get("featurewise") or []:
+        if f["layer"] == layer:
+            return f
+    return None
+
+
 class InitNet(nn.Module):
-    def __init__(self, input_name, n_vars, n_global, embed, hidden, activation):
+    def __init__(self, input_name, n_vars, n_global, embed, hidden, activation, featurewise=None):
         super().__init__()
         self.input_name = input_name
         self.net = Dense(n_vars + n_global, embed, hidden, activation)
+        self.featurewise = featurewise
 
     def forward(self, inputs, global_object):
         x = inputs[self.input_name]
         g = inputs[global_object].unsqueeze(1).expand(-1, x.shape[1], -1)
-        return self.net(torch.cat([g, x], dim=-1))
+        x = torch.cat([g, x], dim=-1)
+        if self.featurewise is not None:
+            x = self.featurewise(inputs["parameters"], x)
+        return self.net(x)
 
 
 def plain_norm(dim):
@@ -72,25 +109,47 @@ def plain_norm(dim):
 
 
 class Attention(nn.Module):
-    def __init__(self, embed_dim, num_heads):
+    """Salt's Attention, or with edge_dim its EdgeAttention: a score bias
+    (linear_e) and a gate on the weights (linear_g) per head from each
+    edge, and with update_edges the edges remade from the scores before
+    masking (linear_e_out)."""
+
+    def __init__(self, embed_dim, num_heads, edge_dim=0, update_edges=False):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = embed_dim // num_heads
+        self.edge_dim, self.update_edges = edge_dim, update_edges
         self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
         self.out_proj = nn.Linear(embed_dim, embed_dim)
+        if edge_dim:
+            self.linear_e = nn.Linear(edge_dim, num_heads)
+            self.linear_g = nn.Linear(edge_dim, num_heads)
+            if update_edges:
+                self.linear_e_out = nn.Linear(num_heads, edge_dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.in_proj_bias)
 
-    def forward(self, x, pad):
+    def forward(self, x, pad, edge=None):
         b, n, d = x.shape
         q, k, v = torch.nn.functional.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, -1)
         split = lambda t: t.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         q, k, v = split(q), split(k), split(v)
         scores = q @ k.transpose(-1, -2) / self.head_dim ** 0.5
+        gate = None
+        if edge is not None:
+            scores = scores + self.linear_e(edge).permute(0, 3, 1, 2)
+            gate = torch.sigmoid(self.linear_g(edge)).permute(0, 3, 1, 2)
+            if self.update_edges:
+                edge = self.linear_e_out(scores.permute(0, 2, 3, 1))
         # padded constituents send nothing; every position receives
         scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
-        out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, d)
+        w = scores.softmax(-1)
+        if gate is not None:
+            w = w * gate
+        out = (w @ v).transpose(1, 2).reshape(b, n, d)
+        if edge is not None:
+            return self.out_proj(out), edge
         return self.out_proj(out)
 
 
@@ -114,35 +173,60 @@ class PreNorm(nn.Module):
         self.norm = plain_norm(dim)
 
     def forward(self, x, *args):
-        return x + self.fn(self.norm(x), *args)
+        y = self.fn(self.norm(x), *args)
+        if isinstance(y, tuple):  # edge attention: (output, edges)
+            return x + y[0], y[1]
+        return x + y
 
 
 class EncoderLayer(nn.Module):
-    def __init__(self, embed_dim, num_heads, hidden_dim, activation):
+    def __init__(self, embed_dim, num_heads, hidden_dim, activation, edge_dim=0, update_edges=False):
         super().__init__()
-        self.attn = PreNorm(Attention(embed_dim, num_heads), embed_dim)
+        self.update_edges = update_edges
+        if edge_dim:
+            # Salt makes an edge_prenorm it never applies (no parameters
+            # with LayerNorm), and the edge_postnorm of update_edges.
+            self.edge_prenorm = plain_norm(edge_dim)
+            if update_edges:
+                self.edge_postnorm = plain_norm(edge_dim)
+        self.attn = PreNorm(Attention(embed_dim, num_heads, edge_dim, update_edges), embed_dim)
         self.dense = PreNorm(GLU(embed_dim, hidden_dim, activation), embed_dim)
 
-    def forward(self, x, pad):
-        return self.dense(self.attn(x, pad))
+    def forward(self, x, pad, edge=None):
+        if edge is None:
+            return self.dense(self.attn(x, pad))
+        x, edge = self.attn(x, pad, edge)
+        if self.update_edges:
+            edge = edge + self.edge_postnorm(edge)
+        return self.dense(x), edge
 
 
 class Transformer(nn.Module):
-    def __init__(self, num_layers, embed_dim, out_dim, num_heads, activation, num_registers):
+    def __init__(self, num_layers, embed_dim, out_dim, num_heads, activation, num_registers, edge_dim=0, update_edges=False):
         super().__init__()
         self.layers = nn.ModuleList(
-            [EncoderLayer(embed_dim, num_heads, 2 * embed_dim, activation) for _ in range(num_layers)])
+            [EncoderLayer(embed_dim, num_heads, 2 * embed_dim, activation, edge_dim, update_edges) for _ in range(num_layers)])
         self.out_proj = nn.Linear(embed_dim, out_dim)
         self.out_norm = plain_norm(out_dim)
         self.registers = nn.Parameter(torch.randn(num_registers, embed_dim) * 1e-4)
         self.register_buffer("register_mask", torch.zeros(num_registers, dtype=torch.bool))
+        self.featurewise = nn.ModuleList()  # SaltModel fills it, a net per layer
 
-    def forward(self, x, pad):
+    def forward(self, x, pad, edge=None, params=None):
         b = x.shape[0]
         x = torch.cat([x, self.registers.expand(b, -1, -1)], dim=1)
         pad = torch.cat([pad, self.register_mask.expand(b, -1)], dim=1)
-        for layer in self.layers:
-            x = layer(x, pad)
+        if edge is not None:
+            # zero edges to and from the registers
+            r = x.shape[1] - edge.shape[1]
+            edge = torch.nn.functional.pad(edge, (0, 0, 0, r, 0, r))
+        for i, layer in enumerate(self.layers):
+            if len(self.featurewise):
+                x = self.featurewise[i](params, x)
+            if edge is None:
+                x = layer(x, pad)
+            else:
+                x, edge = layer(x, pad, edge)
         # project to out_dim, then normalise there
         return self.out_norm(self.out_proj(x)), pad
 
@@ -178,19 +262,42 @@ class SaltModel(nn.Module):
     def __init__(self, s):
         super().__init__()
         nj, nt, e, o = len(s["jet_vars"]), len(s["track_vars"]), s["embed"], s["out_dim"]
-        self.init_nets = nn.ModuleList([InitNet("tracks", nt, nj, e, s["init_hidden"], "ReLU")])
+        npar = len(s.get("parameters") or {})
+        # Salt makes the global featurewise net first.
+        if f := featurewise_of(s, "global"):
+            self.featurewise_global = Featurewise(npar, o, f)
+        f = featurewise_of(s, "input")
+        fin = Featurewise(npar, nj + nt, f) if f else None
+        self.init_nets = nn.ModuleList([InitNet("tracks", nt, nj, e, s["init_hidden"], "ReLU", fin)])
+        ed = s.get("edges")
+        if ed:
+            # Salt's InitNet over the edge features, attach_global false.
+            net = nn.Module()
+            net.net = Dense(len(ed["features"]), ed["dim"], ed["hidden"], "ReLU")
+            self.edge_init_nets = nn.ModuleList([net])
         th = s["task_hidden"]
         self.tasks = nn.ModuleList([
             ClassificationTask("jets_classification", "jets", "flavour_label", 1.0, o, 4, th, "ReLU", 0, s["jet_class_weights"]),
             ClassificationTask("track_origin", "tracks", "ftagTruthOriginLabel", 0.5, o, 8, th, "ReLU", o, s["origin_class_weights"]),
             VertexingTask("track_vertexing", "tracks", "ftagTruthVertexIndex", 1.5, o, th, "ReLU", o),
         ])
-        self.encoder = Transformer(s["layers"], e, o, s["heads"], "ReLU", s["registers"])
+        self.encoder = Transformer(s["layers"], e, o, s["heads"], "ReLU", s["registers"],
+                                   ed["dim"] if ed else 0, ed["update"] if ed else False)
+        if f := featurewise_of(s, "encoder"):
+            for _ in range(s["layers"]):
+                self.encoder.featurewise.append(Featurewise(npar, e, f))
         self.pool_net = GlobalAttentionPooling(o)
 
-    def forward(self, inputs, pad):
+    def forward(self, inputs, pad, edge=None):
         x = self.init_nets[0](inputs, "jets")
-        enc, full_pad = self.encoder(x, pad)
+        if edge is None and "parameters" not in inputs:
+            enc, full_pad = self.encoder(x, pad)
+        else:
+            if edge is not None:
+                edge = self.edge_init_nets[0].net(edge)
+            enc, full_pad = self.encoder(x, pad, edge, inputs.get("parameters"))
+        if hasattr(self, "featurewise_global"):
+            enc = self.featurewise_global(inputs["parameters"], enc)
         g = self.pool_net(enc, full_pad)
         t = x.shape[1]
         tracks = enc[:, :t]
@@ -211,7 +318,28 @@ class InputNorm(nn.Module):
             self.register_buffer(f"{k}_stds", torch.as_tensor([norm_dict[k][v]["std"] for v in vs], dtype=torch.float32))
 
     def forward(self, inputs):
-        return {k: (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds") for k, x in inputs.items()}
+        # the parameters are read raw, as Salt's InputNorm leaves them
+        return {k: x if k == "parameters" or k.startswith("_") else (x - getattr(self, f"{k}_means")) / getattr(self, f"{k}_stds")
+                for k, x in inputs.items()}
+
+
+def edge_features(x, idx, features):
+    """Salt's calculate_edge_features for dR and isSelfLoop: one column per
+    feature, pair (i, j) in row i and column j, non-finite values zeroed."""
+    b, n, _ = x.shape
+    cols = []
+    for f in features:
+        if f == "dR":
+            phi, eta = x[:, :, idx["phi"]], x[:, :, idx["eta"]]
+            dphi = phi.unsqueeze(1) - phi.unsqueeze(2)
+            dphi = dphi - (dphi > np.pi).float() * 2 * np.pi
+            deta = eta.unsqueeze(1) - eta.unsqueeze(2)
+            cols.append(torch.log(torch.sqrt(deta ** 2 + dphi ** 2)))
+        elif f == "isSelfLoop":
+            cols.append(torch.eye(n).expand(b, -1, -1))
+        else:
+            raise ValueError(f"the twin computes dR and isSelfLoop, not {f}")
+    return torch.nan_to_num(torch.stack(cols, -1), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class Wrapper(nn.Module):
@@ -219,11 +347,22 @@ class Wrapper(nn.Module):
 
     def __init__(self, s, norm_dict):
         super().__init__()
+        self.spec = s
         self.model = SaltModel(s)
-        self.norm = InputNorm(norm_dict, {"jets": s["jet_vars"], "tracks": s["track_vars"]})
+        groups = {"jets": s["jet_vars"], "tracks": s["track_vars"]}
+        if s.get("flow_vars"):
+            groups["flows"] = s["flow_vars"]
+        self.norm = InputNorm(norm_dict, groups)
 
     def forward(self, inputs, pad):
-        return self.model(self.norm(inputs), pad)
+        # Salt's EdgeConstructor works on the raw variables, before the
+        # normalisation.
+        edge = None
+        ed = self.spec.get("edges")
+        if ed:
+            v = self.spec["track_vars"]
+            edge = edge_features(inputs["tracks"], {k: v.index(n) for k, n in ed["vars"].items()}, ed["features"])
+        return self.model(self.norm(inputs), pad, edge)
 
 
 # ------------------------------------------------------------------ losses
@@ -260,13 +399,33 @@ def losses(model, out, batch):
 # -------------------------------------------------------------------- data
 
 
-def read(path, s):
+def read(path, s, stage="fit"):
     with h5py.File(path, "r") as f:
         jets, tracks = f["jets"][:], f["tracks"][:]
+        flows = f["flows"][:] if s.get("flow_vars") else None
     inputs = {
         "jets": torch.tensor(np.stack([jets[v].astype(np.float32) for v in s["jet_vars"]], -1)),
         "tracks": torch.tensor(np.stack([tracks[v].astype(np.float32) for v in s["track_vars"]], -1)),
     }
+    if flows is not None:
+        # a second constituent group; its padding rides along under a key
+        # InputNorm leaves alone, as Salt's leaves "_" keys
+        inputs["flows"] = torch.tensor(np.stack([flows[v].astype(np.float32) for v in s["flow_vars"]], -1))
+        inputs["_flows_pad"] = ~torch.tensor(flows["valid"].astype(bool))
+    if s.get("parameters"):
+        # Salt's dataset: in fit, a value outside the training list is drawn
+        # from it; in test, every jet gets the test value.
+        rng = np.random.default_rng(s["seed"])
+        cols = []
+        for name, p in s["parameters"].items():
+            v = jets[name].astype(np.float32)
+            if stage == "fit":
+                bad = ~np.isin(v, p["train"])
+                v[bad] = rng.choice(p["train"], size=int(bad.sum()))
+            else:
+                v = np.full_like(v, p["test"])
+            cols.append(v)
+        inputs["parameters"] = torch.tensor(np.stack(cols, -1))
     valid = torch.tensor(tracks["valid"].astype(bool))
     batch = {
         "pad": ~valid,
@@ -294,6 +453,38 @@ def write_safetensors(path, tensors):
 # ----------------------------------------------------------------- config
 
 
+def edge_constructors(s):
+    ed = s.get("edges")
+    if not ed:
+        return None
+    v = s["track_vars"]
+    return [{"input_name": "tracks", "edge_features": ed["features"],
+             "indices_map": {k: v.index(n) for k, n in ed["vars"].items()}}]
+
+
+def edge_init_nets(s):
+    ed = s.get("edges")
+    if not ed:
+        return None
+    return [{"input_name": "_edge_features_tracks", "attach_global": False, "global_object": "jets",
+             "dense_config": {"output_size": ed["dim"], "hidden_layers": ed["hidden"], "activation": "ReLU"}}]
+
+
+def featurewise_nets(s):
+    if not s.get("featurewise"):
+        return None
+    widths = {"input": len(s["jet_vars"]) + len(s["track_vars"]), "encoder": s["embed"], "global": s["out_dim"]}
+    out = []
+    for f in s["featurewise"]:
+        n = {"layer": f["layer"], "apply_norm": bool(f.get("norm"))}
+        for key in ("scale", "bias"):
+            if f.get(key):
+                n["dense_config_" + key] = {"output_size": widths[f["layer"]], "hidden_layers": f[key]["hidden"],
+                                            "activation": "ReLU", "final_activation": f[key].get("final")}
+        out.append(n)
+    return out
+
+
 def salt_config(s):
     """The config.yaml Salt's SaveConfigCallback writes (LightningCLI's full
     configuration, nulls included) for the twin."""
@@ -306,6 +497,10 @@ def salt_config(s):
         "weight": w, "size_average": None, "ignore_index": -100, "reduce": None,
         "reduction": "mean", "label_smoothing": 0.0}}
     variables = {"jets": s["jet_vars"], "tracks": s["track_vars"]}
+    if s.get("flow_vars"):
+        variables["flows"] = s["flow_vars"]
+    if s.get("parameters"):
+        variables["parameters"] = list(s["parameters"])
     return {
         "seed_everything": 42,
         "trainer": {
@@ -328,9 +523,9 @@ def salt_config(s):
         },
         "model": {
             "model": {"class_path": "salt.models.SaltModel", "init_args": {
-                "init_nets": [{"input_name": "tracks", "dense_config": {
+                "init_nets": [{"input_name": g, "dense_config": {
                     "output_size": s["embed"], "hidden_layers": s["init_hidden"], "activation": "ReLU"},
-                    "variables": variables, "global_object": "jets"}],
+                    "variables": variables, "global_object": "jets"} for g in ["tracks", "flows"] if g in variables],
                 "tasks": {"class_path": "torch.nn.ModuleList", "init_args": {"modules": [
                     {"class_path": "salt.models.ClassificationTask", "init_args": {
                         "name": "jets_classification", "input_name": "jets", "label": "flavour_label",
@@ -347,33 +542,34 @@ def salt_config(s):
                             "weight": None, "size_average": None, "reduce": None, "reduction": "none", "pos_weight": None}},
                         "weight": 1.5, "dense_config": dense(2 * o, 1, o)}},
                 ]}},
-                "edge_init_nets": None,
+                "edge_init_nets": edge_init_nets(s),
                 "encoder": {"class_path": "salt.models.Transformer", "init_args": {
                     "num_layers": s["layers"], "embed_dim": s["embed"], "out_dim": o, "norm": "LayerNorm",
                     "attn_type": "flash-varlen", "do_final_norm": True, "num_registers": s["registers"],
-                    "drop_registers": False, "edge_embed_dim": 0, "update_edges": False, "mup": False,
+                    "drop_registers": False, "edge_embed_dim": s["edges"]["dim"] if s.get("edges") else 0,
+                    "update_edges": bool(s.get("edges") and s["edges"]["update"]), "mup": False,
                     "dense_kwargs": {"activation": "ReLU", "gated": False},
                     "attn_kwargs": {"num_heads": s["heads"]}}},
                 "mask_decoder": None,
                 "pool_net": {"class_path": "salt.models.GlobalAttentionPooling", "init_args": {"input_size": o}},
-                "merge_dict": None, "featurewise_nets": None,
+                "merge_dict": None, "featurewise_nets": featurewise_nets(s),
             }},
             "lrs_config": {"initial": s["lr"][0], "max": s["lr"][1], "end": s["lr"][2], "pct_start": s["pct_start"],
                            "weight_decay": 1e-5, "last_epoch": -1},
             "global_object": "jets",
             "norm_config": {"norm_dict": s["norm_dict"], "variables": variables, "global_object": "jets", "input_map": None},
-            "name": "GN2", "mup_config": None, "loss_mode": "wsum", "optimizer": "AdamW", "edge_constructors": None,
+            "name": "GN2", "mup_config": None, "loss_mode": "wsum", "optimizer": "AdamW", "edge_constructors": edge_constructors(s),
         },
         "data": {
             "variables": variables, "train_file": s["train"], "val_file": s["val"], "test_file": s["test"],
             "batch_size": s["batch"], "num_workers": 2, "num_train": -1, "num_val": -1, "num_test": -1,
             "move_files_temp": None, "class_dict": s["class_dict"], "train_vds_path": None, "val_vds_path": None,
             "test_vds_path": None, "test_suff": None, "pin_memory": True, "persistent_workers": True,
-            "prefetch_factor": 2, "multiprocessing_context": None, "config_s3": None, "edge_constructors": None,
+            "prefetch_factor": 2, "multiprocessing_context": None, "config_s3": None, "edge_constructors": edge_constructors(s),
             "norm_dict": s["norm_dict"], "global_object": "jets", "input_map": None, "num_inputs": None,
             "non_finite_to_num": False, "selections": None, "labeller_config": None, "mf_config": None,
             "labels": {"jets": ["flavour_label"], "tracks": ["ftagTruthOriginLabel", "ftagTruthVertexIndex"]},
-            "parameters": None, "ignore_finite_checks": False, "recover_malformed": False, "transforms": None,
+            "parameters": s.get("parameters"), "ignore_finite_checks": False, "recover_malformed": False, "transforms": None,
             "multi_target": None,
         },
         "name": "GN2", "force": False, "tag": False, "compile": False, "overwrite_config": False,
@@ -443,7 +639,7 @@ def make(s):
     expected = {}
     model.eval()
     with torch.no_grad():
-        tin, tb = read(s["test"], s)
+        tin, tb = read(s["test"], s, "test")
         out = model(tin, tb["pad"])
         expected["eval/jets_classification"] = out["jets"].softmax(-1).numpy()
         expected["eval/track_origin"] = out["origin"].softmax(-1).numpy()

@@ -64,10 +64,73 @@ func Build(t testing.TB, dir string) *Twin {
 // build generates the twin's data under dir, has the script name train
 // the twin (its spec the common sizes, then edited by edit), and reads
 // what it expects salt-ort to compute.
+// BuildEdges is Build with Salt's edge features: an EdgeConstructor of dR
+// (from the tracks' deta and dphi) and isSelfLoop, an edge init net of
+// width 4 and edge attention in every encoder layer, updating the edges.
+func BuildEdges(t testing.TB, dir string) *Twin {
+	t.Helper()
+	return build(t, dir, "salt_twin.py", func(spec map[string]any) {
+		spec["registers"] = 1
+		spec["edges"] = map[string]any{"features": []string{"dR", "isSelfLoop"}, "dim": 4, "hidden": []int{8},
+			"update": true, "vars": map[string]string{"eta": "deta", "phi": "dphi"}}
+	})
+}
+
+// BuildFeaturewise is Build conditioned on the generated jets'
+// mass_hypothesis (gendata.MassHypotheses, tested at the second) with
+// Salt's featurewise nets of all three layers: a scale and a bias of the
+// init net's input, a scale and a bias with an affine norm before each
+// encoder layer, and a sigmoid scale of the encoder's output.
+func BuildFeaturewise(t testing.TB, dir string) *Twin {
+	t.Helper()
+	return build(t, dir, "salt_twin.py", func(spec map[string]any) {
+		spec["registers"] = 1
+		m := gendata.MassHypotheses()
+		spec["parameters"] = map[string]any{"mass_hypothesis": map[string]any{"train": m, "test": m[1]}}
+		net := func(final any) map[string]any { return map[string]any{"hidden": []int{4}, "final": final} }
+		spec["featurewise"] = []map[string]any{
+			{"layer": "input", "scale": net(nil), "bias": net(nil)},
+			{"layer": "encoder", "scale": net(nil), "bias": net(nil), "norm": true},
+			{"layer": "global", "scale": net("Sigmoid")},
+		}
+	})
+}
+
+// CrossAttention configures a twin with Salt's
+// TransformerCrossAttentionEncoder (ca_twin.py) over the tracks and the
+// generated flows, with legacy layers of Legacy's settings.
+type CrossAttention struct {
+	Legacy
+	Flows        int  // flow slots per jet
+	Layers       int  // num_layers (0: Build's 2)
+	CAEveryLayer bool // ca_every_layer
+}
+
+// BuildCrossAttention is Build with two constituent groups, tracks and
+// flows, and Salt's TransformerCrossAttentionEncoder over them (with its
+// masked GlobalAttentionPooling over both); the tasks are Build's.
+func BuildCrossAttention(t testing.TB, dir string, c CrossAttention) *Twin {
+	t.Helper()
+	return buildWith(t, dir, "ca_twin.py", c.Flows, func(spec map[string]any) {
+		legacySpec(c.Legacy, spec)
+		spec["flow_vars"] = gendata.FlowVariables()
+		spec["ca_every_layer"] = c.CAEveryLayer
+		if c.Layers > 0 {
+			spec["layers"] = c.Layers
+		}
+	})
+}
+
 func build(t testing.TB, dir, name string, edit func(map[string]any)) *Twin {
 	t.Helper()
+	return buildWith(t, dir, name, 0, edit)
+}
+
+// buildWith is build on generated data with flows slots of flows per jet.
+func buildWith(t testing.TB, dir, name string, flows int, edit func(map[string]any)) *Twin {
+	t.Helper()
 	torchref.Require(t)
-	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks}, filepath.Join(dir, "data"))
+	gen, err := gendata.Generate(gendata.Config{Seed: 11, Train: TrainJets, Val: TrainJets, Test: TestJets, MaxTracks: Tracks, Flows: flows}, filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
