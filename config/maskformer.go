@@ -283,9 +283,8 @@ func (c *Config) validateObjectClasses(classes map[string]ObjectClass, numClasse
 
 // specMaskFormer returns the object decoder of a configuration with
 // [model.mask_decoder] (nil without one), for a model whose encoder output
-// has the given width. The parts salt-ort does not train yet (the
-// focal loss term and the auxiliary losses per layer) are
-// refused by name.
+// has the given width. The auxiliary losses per layer, which salt-ort does
+// not train yet, are refused by name.
 func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 	md := c.Model.MaskDecoder
 	if md == nil {
@@ -296,16 +295,8 @@ func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 		return nil, c.errorf(p+"aux_loss", "%s: set aux_loss = false", auxLossBroken)
 	}
 	lc := md.LossConfig
-	for _, w := range []struct {
-		key string
-		m   map[string]float64
-	}{{"loss_weights", lc.LossWeights}, {"matcher_weights", lc.MatcherWeights}} {
-		if w.m["mask_focal"] > 0 {
-			return nil, c.errorf(p+"loss_config."+w.key+".mask_focal", "the mask_focal term is not trained yet by salt-ort (the object class, mask_ce, mask_dice and regression terms are): remove it or set it to 0")
-		}
-	}
 	weights := func(w map[string]float64) nn.MaskFormerWeights {
-		return nn.MaskFormerWeights{ClassCE: w["object_class_ce"], MaskCE: w["mask_ce"], MaskDice: w["mask_dice"]}
+		return nn.MaskFormerWeights{ClassCE: w["object_class_ce"], MaskCE: w["mask_ce"], MaskDice: w["mask_dice"], MaskFocal: w["mask_focal"]}
 	}
 	o := &model.Objects{
 		Input:           c.Data.MFConfig.Constituent.Name,

@@ -116,6 +116,10 @@ func TestMaskFormerSpec(t *testing.T) {
 		{"regression weights", "mask_dice = 2.0\n", "mask_dice = 2.0\nregression = 2.0\n[model.mask_decoder.regression]\ntargets = [\"pt\"]\n", func(o *model.Objects, _ int) bool {
 			return o.Regression != nil && o.LossWeights.Regression == 2 && o.MatcherWeights.Regression == 2 && o.Regression.Scaling == nil
 		}},
+		{"focal", "mask_dice = 2.0\n", "mask_dice = 2.0\nmask_focal = 1.5\n", func(o *model.Objects, _ int) bool {
+			return o.LossWeights.MaskFocal == 1.5 && o.MatcherWeights.MaskFocal == 1.5 &&
+				slices.Equal(o.ObjectLossTerms(), []string{"object_class_ce", "mask_ce", "mask_dice", "mask_focal"})
+		}},
 		{"matcher weights and nets", "num_classes = 2\n", "num_classes = 2\nnull_class_weight = 0.25\n[model.mask_decoder.loss_config.matcher_weights]\nobject_class_ce = 1.0\nmask_dice = 3.0\n[model.mask_decoder.class_net]\nhidden = [16]\nactivation = \"SiLU\"\n", func(o *model.Objects, _ int) bool {
 			return o.NullClassWeight == 0.25 && o.MatcherWeights == nn.MaskFormerWeights{ClassCE: 1, MaskDice: 3} &&
 				slices.Equal(o.Decoder.ClassHidden, []int{16}) && o.Decoder.Activation == nn.SiLU
@@ -138,7 +142,6 @@ func TestMaskFormerSpec(t *testing.T) {
 	}
 	for _, tt := range []struct{ name, old, new, want string }{
 		{"aux loss", "aux_loss = false", "aux_loss = true", "model.mask_decoder.aux_loss: the auxiliary losses per decoder layer are not trained by salt-ort: in Salt"},
-		{"focal", "mask_dice = 2.0\n", "mask_dice = 2.0\nmask_focal = 1.0\n", "loss_weights.mask_focal: the mask_focal term is not trained yet"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse("mf.toml", []byte(strings.Replace(src, tt.old, tt.new, 1)))

@@ -55,14 +55,6 @@ func (c *converter) convertMaskDecoder(cfg *config.Config, p string, width int) 
 	if md.AuxLoss {
 		c.problem(a+".aux_loss", "true: %s", config.AuxLossBroken)
 	}
-	for _, w := range []struct {
-		key string
-		m   map[string]float64
-	}{{".loss_weights", md.LossConfig.LossWeights}, {".matcher_weights", md.LossConfig.MatcherWeights}} {
-		if w.m["mask_focal"] > 0 {
-			c.problem(lc+w.key+".mask_focal", "%g: the focal mask loss is not trained yet by salt-ort; use mask_ce and mask_dice", w.m["mask_focal"])
-		}
-	}
 	md.ClassNet = c.decoderNet(a+".class_net", width, md.LossConfig.NumClasses+1)
 	md.MaskNet = c.decoderNet(a+".mask_net", width, width)
 	cfg.Model.MaskDecoder = md

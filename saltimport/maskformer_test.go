@@ -62,6 +62,26 @@ func TestConvertMaskFormer(t *testing.T) {
 	}
 }
 
+// TestConvertMaskFormerFocal imports the focal mask loss of Salt's
+// loss_weights and matcher_weights.
+func TestConvertMaskFormerFocal(t *testing.T) {
+	const lc = "model.model.init_args.mask_decoder.init_args.loss_config"
+	m := maskFormerConfig(t)
+	set(t, m, lc+".loss_weights.mask_focal", 4.0)
+	set(t, m, lc+".matcher_weights", map[string]any{"object_class_ce": 1.0, "mask_focal": 2.0})
+	conv, err := convert(t, m, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := conv.Config.Spec(func(ds, field string) ([]float64, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := s.Objects; o.LossWeights != (nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2, MaskFocal: 4}) || o.MatcherWeights != (nn.MaskFormerWeights{ClassCE: 1, MaskFocal: 2}) {
+		t.Errorf("weights %+v, matcher %+v", o.LossWeights, o.MatcherWeights)
+	}
+}
+
 // TestConvertMaskFormerProblems checks that the parts salt-ort does not
 // train yet are reported by key.
 func TestConvertMaskFormerProblems(t *testing.T) {

@@ -51,7 +51,7 @@ func (r *ObjectRegression) task() Task {
 // validate checks the regression against the object loss term names.
 func (r *ObjectRegression) validate(model string) error {
 	switch {
-	case r.Name == "" || slices.Contains([]string{ObjectClassCE, ObjectMaskCE, ObjectDice}, r.Name):
+	case r.Name == "" || slices.Contains([]string{ObjectClassCE, ObjectMaskCE, ObjectDice, ObjectFocal}, r.Name):
 		return fmt.Errorf("model %s: object regression: name %q must be given and differ from the mask decoder's loss terms", model, r.Name)
 	case len(r.Targets) == 0:
 		return fmt.Errorf("model %s: object regression %s: no targets", model, r.Name)

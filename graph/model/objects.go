@@ -66,6 +66,7 @@ const (
 	ObjectClassCE = "object_class_ce"
 	ObjectMaskCE  = "mask_ce"
 	ObjectDice    = "mask_dice"
+	ObjectFocal   = "mask_focal"
 )
 
 // ObjectLossOutput names the scalar output of one MaskFormer loss term,
@@ -82,6 +83,9 @@ func (o *Objects) ObjectLossTerms() []string {
 	}
 	if o.LossWeights.MaskDice > 0 {
 		terms = append(terms, ObjectDice)
+	}
+	if o.LossWeights.MaskFocal > 0 {
+		terms = append(terms, ObjectFocal)
 	}
 	if o.Regression != nil {
 		terms = append(terms, o.Regression.Name)
@@ -108,7 +112,7 @@ func (s *Spec) validateObjects() error {
 		return fmt.Errorf("model %s: mask decoder: the geometric loss strategy (GLS) is not combined with the MaskFormer losses; use the weighted sum", s.Name)
 	}
 	for _, w := range []nn.MaskFormerWeights{o.LossWeights, o.MatcherWeights} {
-		if w.ClassCE < 0 || w.MaskCE < 0 || w.MaskDice < 0 || w.Regression < 0 || w.ClassCE+w.MaskCE+w.MaskDice+w.Regression <= 0 {
+		if w.ClassCE < 0 || w.MaskCE < 0 || w.MaskDice < 0 || w.MaskFocal < 0 || w.Regression < 0 || w.ClassCE+w.MaskCE+w.MaskDice+w.MaskFocal+w.Regression <= 0 {
 			return fmt.Errorf("model %s: mask decoder: weights %+v must be ≥ 0 with a positive sum", s.Name, w)
 		}
 	}
@@ -186,7 +190,7 @@ func (s *Spec) objectLosses(g *graph.Graph, f *forward, truth objectInputs, a, j
 	l := nn.MaskFormerLoss(g, f.objects, truth.class, truth.masks, a, present, nn.MaskFormerLossConfig{NumClasses: o.NumClasses, NullClassWeight: o.NullClassWeight, Weights: o.LossWeights})
 	pop()
 	terms := []*graph.Tensor{l.ClassCE}
-	for _, t := range []*graph.Tensor{l.MaskCE, l.MaskDice} {
+	for _, t := range []*graph.Tensor{l.MaskCE, l.MaskDice, l.MaskFocal} {
 		if t != nil {
 			terms = append(terms, t)
 		}

@@ -16,7 +16,7 @@ import (
 // tinyObjects is tiny with a mask decoder of 3 objects over its tracks.
 func tinyObjects() model.Spec {
 	s := tiny()
-	w := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2}
+	w := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2, MaskFocal: 3}
 	s.Objects = &model.Objects{
 		Decoder: nn.MaskDecoderConfig{Objects: 3, Layers: 1, Heads: 2, MaskAttention: true, BidirectionalCA: true,
 			Classes: 3, ClassHidden: []int{8}, MaskHidden: []int{8}},
@@ -101,7 +101,7 @@ func TestObjectGraphs(t *testing.T) {
 		agree(term+", training and evaluation graphs", outs["train"][model.ObjectLossOutput(term)], outs["eval"][model.ObjectLossOutput(term)])
 		t.Logf("%s: %.5f", term, outs["train"][model.ObjectLossOutput(term)][0])
 	}
-	if len(s.Objects.ObjectLossTerms()) != 3 {
-		t.Errorf("loss terms %v, want the class, mask BCE and dice terms", s.Objects.ObjectLossTerms())
+	if len(s.Objects.ObjectLossTerms()) != 4 {
+		t.Errorf("loss terms %v, want the class, mask BCE, dice and focal terms", s.Objects.ObjectLossTerms())
 	}
 }

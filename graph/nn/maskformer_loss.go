@@ -8,6 +8,9 @@ type MaskFormerWeights struct {
 	ClassCE  float64 // object_class_ce
 	MaskCE   float64 // mask_ce
 	MaskDice float64 // mask_dice
+	// MaskFocal weighs Salt's sigmoid focal loss of the masks (mask_focal),
+	// with Salt's fixed alpha −1 (no class balancing) and gamma 2.
+	MaskFocal float64
 	// Regression weighs the objects' regression (Salt's "regression");
 	// its terms are MaskFormerRegressionCost and MaskFormerRegressionLoss.
 	Regression float64
@@ -23,13 +26,16 @@ const maskCostClamp = 1e4
 // (numClasses: no object) and masks float32 [B, M, T] in {0, 1}: the cost
 // [B, N, M] of matching predicted object n to truth slot m,
 //
-//	−w_class·p_n(class_m) + w_ce·BCE(mask_n, target_m) + w_dice·dice(mask_n, target_m).
+//	−w_class·p_n(class_m) + w_ce·BCE(mask_n, target_m) + w_dice·dice(mask_n, target_m)
+//	+ w_focal·focal(mask_n, target_m).
 //
 // As in Salt, the class term counts for the first numClasses truth slots
 // only (Salt's obj_class_tgt[:, :num_classes]) and for valid ones; the
 // mask logits are clamped to ±10⁴; the BCE is averaged over every
 // constituent slot, padded ones included; the dice is
-// 1 − (2Σσ·t + 1)/(Σσ + Σt + 1). Costs of empty truth slots are not
+// 1 − (2Σσ·t + 1)/(Σσ + Σt + 1); the focal cost (Salt's
+// batch_sigmoid_focal_cost) is the BCE of each constituent weighted by
+// (1−σ)² where the target is 1 and σ² where it is 0, averaged likewise. Costs of empty truth slots are not
 // meaningful (Salt sets them to NaN; the matcher ignores them).
 func MaskFormerCost(g *graph.Graph, pred MaskDecoderOutput, class, masks *graph.Tensor, numClasses int, w MaskFormerWeights) *graph.Tensor {
 	m := class.Dim(1)
@@ -62,7 +68,25 @@ func MaskFormerCost(g *graph.Graph, pred MaskDecoderOutput, class, masks *graph.
 		den := g.Add(g.Add(g.ReduceSum(sig, []int{-1}, true), g.Transpose(g.ReduceSum(masks, []int{-1}, true), 0, 2, 1)), one)
 		cost = g.Add(cost, g.Mul(g.Sub(one, g.Div(num, den)), scalar(w.MaskDice)))
 	}
+	if w.MaskFocal > 0 {
+		sig := g.Sigmoid(x)
+		miss := g.Sub(g.ScalarLike(sig, 1), sig)
+		pos := g.Mul(g.Mul(miss, miss), BCEWithLogitsTerms(g, x, g.ScalarLike(x, 1)))
+		neg := g.Mul(g.Mul(sig, sig), BCEWithLogitsTerms(g, x, g.ScalarLike(x, 0)))
+		focal := g.Add(g.MatMul(pos, tgtT), g.MatMul(neg, g.Sub(g.ScalarLike(tgtT, 1), tgtT)))
+		cost = g.Add(cost, g.Mul(focal, scalar(w.MaskFocal/float64(x.Dim(-1)))))
+	}
 	return cost
+}
+
+// focalTerms are Salt's sigmoid_focal_loss elements with alpha −1 and
+// gamma 2: BCE(x, t)·(1 − p_t)², with p_t = σ(x)·t + (1 − σ(x))·(1 − t).
+func focalTerms(g *graph.Graph, x, t *graph.Tensor) *graph.Tensor {
+	sig := g.Sigmoid(x)
+	one := g.ScalarLike(sig, 1)
+	pt := g.Add(g.Mul(sig, t), g.Mul(g.Sub(one, sig), g.Sub(one, t)))
+	miss := g.Sub(one, pt)
+	return g.Mul(BCEWithLogitsTerms(g, x, t), g.Mul(miss, miss))
 }
 
 // MaskFormerLossConfig configures MaskFormerLoss.
@@ -80,7 +104,7 @@ type MaskFormerLossConfig struct {
 // MaskFormerLosses are the weighted terms of MaskFormerLoss; a mask term
 // whose weight is 0 is nil, as Salt leaves it out.
 type MaskFormerLosses struct {
-	ClassCE, MaskCE, MaskDice *graph.Tensor
+	ClassCE, MaskCE, MaskDice, MaskFocal *graph.Tensor
 }
 
 // MaskFormerLoss is Salt's MaskFormerLoss (without regression and
@@ -93,7 +117,9 @@ type MaskFormerLosses struct {
 //   - mask_ce: per valid slot (class below NumClasses), the BCE of its
 //     mask averaged over the constituent slots; summed over the batch's
 //     valid slots and divided by their number;
-//   - mask_dice: per valid slot, 1 − (2Σσ·t + 1)/(Σσ + Σt + 1); likewise.
+//   - mask_dice: per valid slot, 1 − (2Σσ·t + 1)/(Σσ + Σt + 1); likewise;
+//   - mask_focal: per valid slot, Salt's sigmoid focal loss of its mask,
+//     BCE·(1 − p_t)² averaged over the constituent slots; likewise.
 //
 // Each is multiplied by its weight. A batch without valid slots divides
 // the mask terms by 1 (Salt's would be NaN).
@@ -126,6 +152,9 @@ func MaskFormerLoss(g *graph.Graph, pred MaskDecoderOutput, class, masks, a, pre
 		num := g.Add(g.Mul(g.ReduceSum(g.Mul(sig, masks), []int{-1}, false), scalar(2)), one)
 		den := g.Add(g.Add(g.ReduceSum(sig, []int{-1}, false), g.ReduceSum(masks, []int{-1}, false)), one)
 		out.MaskDice = perSlot(g.Sub(one, g.Div(num, den)), w.MaskDice)
+	}
+	if w.MaskFocal > 0 {
+		out.MaskFocal = perSlot(g.ReduceMean(focalTerms(g, matched, masks), []int{-1}, false), w.MaskFocal)
 	}
 	return out
 }

@@ -40,6 +40,11 @@ cost += w["mask_ce"] * (torch.einsum("bnc,bmc->bnm", pos, tgt) + torch.einsum("b
 s = xm.sigmoid()
 dice = 1 - (2 * torch.einsum("bnc,bmc->bnm", s, tgt) + 1) / (s.sum(-1)[:, :, None] + tgt.sum(-1)[:, None, :] + 1)
 cost += w["mask_dice"] * dice
+# Salt's focal cost (alpha -1, gamma 2): BCE weighted by (1-p)^2 on the
+# truth tracks and p^2 on the others, averaged over the track slots.
+fp = (1 - s) ** 2 * pos
+fn = s ** 2 * neg
+cost += w["mask_focal"] * (torch.einsum("bnc,bmc->bnm", fp, tgt) + torch.einsum("bnc,bmc->bnm", fn, 1 - tgt)) / T
 # The loss on the fixed assignment: truth slot m gets object perm[b][m].
 perm = torch.tensor(c["perm"]).reshape(B, M).long()
 idx = (torch.arange(B)[:, None], perm)
@@ -51,6 +56,8 @@ pm, tm = mm[v], tgt[v]
 mce = F.binary_cross_entropy_with_logits(pm, tm, reduction="none").mean(1).sum() / len(pm)
 sg = pm.sigmoid()
 md = (1 - (2 * (sg * tm).sum(-1) + 1) / (sg.sum(-1) + tm.sum(-1) + 1)).sum() / len(pm)
+ptt = sg * tm + (1 - sg) * (1 - tm)
+mf = (F.binary_cross_entropy_with_logits(pm, tm, reduction="none") * (1 - ptt) ** 2).mean(1).sum() / len(pm)
 # The regression of the objects: an MLP on the object embeddings, its
 # mean absolute error against every truth slot's targets (zeroed in empty
 # slots) as the cost, and the L1 loss over the valid matched slots.
@@ -61,6 +68,7 @@ rcost = (rp[:, :, None] - (rt * v.unsqueeze(-1))[:, None]).abs().mean(-1)
 rl = F.l1_loss(rp[idx][v], rt[v])
 print(json.dumps({"cost": cost.flatten().tolist(), "ce": float(ce) * w["object_class_ce"],
                   "mask_ce": float(mce) * w["mask_ce"], "dice": float(md) * w["mask_dice"],
+                  "focal": float(mf) * w["mask_focal"],
                   "reg_cost": rcost.flatten().tolist(), "reg": float(rl)}))
 `
 
@@ -71,7 +79,7 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	const b, tr, d, m, nc = 2, 5, 8, 3, 2
 	cfg := nn.MaskDecoderConfig{Objects: m, Layers: 2, Heads: 2, MaskAttention: true, BidirectionalCA: true,
 		Classes: nc + 1, ClassHidden: []int{16}, MaskHidden: []int{16}}
-	weights := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2}
+	weights := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2, MaskFocal: 3}
 	g := graph.New("maskformer")
 	x := g.Input("x", graph.Float32, S{b, tr, d})
 	valid := g.Input("valid", graph.Bool, S{b, tr})
@@ -84,6 +92,7 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	g.Output("ce", l.ClassCE)
 	g.Output("mask_ce", l.MaskCE)
 	g.Output("dice", l.MaskDice)
+	g.Output("focal", l.MaskFocal)
 	const nr = 3
 	reg := nn.MLP(g, "reg", out.Embed, []int{16, nr}, nn.ReLU, false)
 	regTarget := g.Input("reg_target", graph.Float32, S{b, m, nr})
@@ -132,7 +141,7 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	spec, _ := json.Marshal(map[string]any{"params": params, "shape": []int{b, tr, d}, "x": feeds["x"], "valid": validMask,
 		"objects": m, "layers": cfg.Layers, "heads": cfg.Heads, "mask_attention": true, "bidirectional": true,
 		"class_layers": 2, "mask_layers": 2, "class": classes, "target": tgt, "perm": perm, "reg_target": regTgt, "num_classes": nc,
-		"null_weight": 0.5, "weights": map[string]float64{"object_class_ce": weights.ClassCE, "mask_ce": weights.MaskCE, "mask_dice": weights.MaskDice}})
+		"null_weight": 0.5, "weights": map[string]float64{"object_class_ce": weights.ClassCE, "mask_ce": weights.MaskCE, "mask_dice": weights.MaskDice, "mask_focal": weights.MaskFocal}})
 	if err := os.WriteFile(path, spec, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +151,7 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 		CE      float64
 		MaskCE  float64 `json:"mask_ce"`
 		Dice    float64
+		Focal   float64
 		RegCost []float64 `json:"reg_cost"`
 		Reg     float64
 	}
@@ -161,7 +171,7 @@ func TestMaskFormerLossAgainstTorch(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		got, want float64
-	}{{"object_class_ce", got["ce"][0], want.CE}, {"mask_ce", got["mask_ce"][0], want.MaskCE}, {"mask_dice", got["dice"][0], want.Dice}, {"regression", got["reg"][0], want.Reg}} {
+	}{{"object_class_ce", got["ce"][0], want.CE}, {"mask_ce", got["mask_ce"][0], want.MaskCE}, {"mask_dice", got["dice"][0], want.Dice}, {"mask_focal", got["focal"][0], want.Focal}, {"regression", got["reg"][0], want.Reg}} {
 		t.Logf("%s: %.7g, twin %.7g", c.name, c.got, c.want)
 		if math.Abs(c.got-c.want) > 1e-5*(1+math.Abs(c.want)) {
 			t.Errorf("%s: %.7g, twin %.7g", c.name, c.got, c.want)
@@ -179,7 +189,7 @@ func TestMaskFormerLossGradients(t *testing.T) {
 		{Name: "target", DType: graph.Float32, Shape: S{2, 3, 4}, Values: []float64{1, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
 		{Name: "assign", DType: graph.Float32, Shape: S{2, 3, 3}, Values: []float64{0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0}},
 	}
-	weights := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2}
+	weights := nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2, MaskFocal: 3}
 	for _, tt := range []struct {
 		name string
 		term func(l nn.MaskFormerLosses) *T
@@ -187,6 +197,7 @@ func TestMaskFormerLossGradients(t *testing.T) {
 		{"object_class_ce", func(l nn.MaskFormerLosses) *T { return l.ClassCE }},
 		{"mask_ce", func(l nn.MaskFormerLosses) *T { return l.MaskCE }},
 		{"mask_dice", func(l nn.MaskFormerLosses) *T { return l.MaskDice }},
+		{"mask_focal", func(l nn.MaskFormerLosses) *T { return l.MaskFocal }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			graphtest.GradCheck{Vars: []graphtest.Var{{Name: "logits", Shape: S{2, 3, nc + 1}}, {Name: "masks", Shape: S{2, 3, 4}}}, Fixed: fixed,
