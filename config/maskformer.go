@@ -24,7 +24,10 @@ type MaskDecoder struct {
 	NumObjects int `toml:"num_objects"`
 	// NumLayers is the number of decoder layers.
 	NumLayers int `toml:"num_layers"`
-	// AuxLoss adds the losses of every decoder layer's predictions.
+	// AuxLoss adds the losses of every decoder layer's predictions: those
+	// of the queries entering each layer, matched on their own cost and
+	// trained with the class and mask terms (Salt's aux_loss; Salt's own
+	// code for it cannot run, see docs/maskformer.md).
 	AuxLoss bool `toml:"aux_loss"`
 	// MDConfig configures each decoder layer (Salt's md_config).
 	MDConfig MaskDecoderLayer `toml:"md_config"`
@@ -107,13 +110,6 @@ type ObjectClass struct {
 // maskFormerLossTerms are the loss and matching terms Salt's MaskFormerLoss
 // and HungarianMatcher know.
 var maskFormerLossTerms = []string{"object_class_ce", "mask_ce", "mask_dice", "mask_focal", "regression"}
-
-// auxLossBroken says why aux_loss = true is refused: Salt's own auxiliary
-// loss path cannot run, so there is no behaviour to reproduce.
-const auxLossBroken = "the auxiliary losses per decoder layer are not trained by salt-ort: in Salt (salt/models/maskformer_loss.py, MaskFormerLoss.forward) each layer's predictions are matched against the whole labels dictionary rather than its \"objects\" entry, so as the code stands Salt's own aux_loss = true stops with a KeyError (no Salt configuration or test turns it on) and there is no behaviour to reproduce"
-
-// AuxLossBroken is auxLossBroken, for import-salt's report.
-const AuxLossBroken = auxLossBroken
 
 // validateMaskFormer checks [model.mask_decoder] and [data.mf_config],
 // which come together.
@@ -283,17 +279,13 @@ func (c *Config) validateObjectClasses(classes map[string]ObjectClass, numClasse
 
 // specMaskFormer returns the object decoder of a configuration with
 // [model.mask_decoder] (nil without one), for a model whose encoder output
-// has the given width. The auxiliary losses per layer, which salt-ort does
-// not train yet, are refused by name.
+// has the given width.
 func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 	md := c.Model.MaskDecoder
 	if md == nil {
 		return nil, nil
 	}
 	const p = "model.mask_decoder."
-	if md.AuxLoss {
-		return nil, c.errorf(p+"aux_loss", "%s: set aux_loss = false", auxLossBroken)
-	}
 	lc := md.LossConfig
 	weights := func(w map[string]float64) nn.MaskFormerWeights {
 		return nn.MaskFormerWeights{ClassCE: w["object_class_ce"], MaskCE: w["mask_ce"], MaskDice: w["mask_dice"], MaskFocal: w["mask_focal"]}
@@ -302,6 +294,7 @@ func (c *Config) specMaskFormer(width int) (*model.Objects, error) {
 		Input:           c.Data.MFConfig.Constituent.Name,
 		NumClasses:      lc.NumClasses,
 		NullClassWeight: 0.5, // Salt's default
+		AuxLoss:         md.AuxLoss,
 		LossWeights:     weights(lc.LossWeights),
 		MatcherWeights:  weights(lc.LossWeights),
 		Decoder: nn.MaskDecoderConfig{

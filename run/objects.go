@@ -58,7 +58,8 @@ func objectLabels(c *config.Config) []loader.Label {
 // inputs, runs the cost graph (model.Spec.ObjectCost) on the step's
 // inputs and parameters, solves the assignment of every jet
 // (matching.Solver.MatchObjects) and writes it into the step's
-// model.ObjectAssignmentInput. It also keeps the MaskFormer loss terms
+// model.ObjectAssignmentInput; with the auxiliary losses, likewise for
+// each decoder layer's cost and assignment (model.ObjectMatchings). It also keeps the MaskFormer loss terms
 // of the steps for the log and the summary.
 //
 // An evaluation graph computes the cost itself (model.ObjectCostOutput):
@@ -205,13 +206,27 @@ func (m *ObjectMatcher) Match(bind Tensors) error {
 	if err := cb.Run(); err != nil {
 		return fmt.Errorf("run: the matching cost: %w", err)
 	}
-	cost, err := cb.Float32(model.ObjectCostOutput)
-	if err != nil {
-		return err
-	}
-	err = m.assign(bind, cost)
+	err := m.assignAll(bind, cb)
 	m.matchTime += time.Since(start)
 	return err
+}
+
+// assignAll matches every jet on each cost that costs holds (one per
+// model.Objects.ObjectMatchings: each decoder layer's with the auxiliary
+// losses, then the final predictions') and writes each assignment into
+// bind's input of it. The final matching is solved last, so that m.perm
+// holds it for the metrics.
+func (m *ObjectMatcher) assignAll(bind, costs Tensors) error {
+	for _, mt := range m.objects.ObjectMatchings() {
+		cost, err := costs.Float32(mt.Cost)
+		if err != nil {
+			return err
+		}
+		if err := m.assign(bind, cost, mt.Assignment); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // prepareEval readies an evaluation graph's binding, whose batch is
@@ -225,16 +240,12 @@ func (m *ObjectMatcher) prepareEval(bind Tensors, b *loader.Batch) error {
 	if err := bind.Run(); err != nil {
 		return err
 	}
-	cost, err := bind.Float32(model.ObjectCostOutput)
-	if err != nil {
-		return err
-	}
-	return m.assign(bind, cost)
+	return m.assignAll(bind, bind)
 }
 
-// assign matches every jet on cost (model.ObjectCostOutput) and writes the
-// one-hot assignment into bind's model.ObjectAssignmentInput.
-func (m *ObjectMatcher) assign(bind Tensors, cost []float32) error {
+// assign matches every jet on cost (a model.ObjectCostOutput or layer's
+// cost) and writes the one-hot assignment into bind's input named input.
+func (m *ObjectMatcher) assign(bind Tensors, cost []float32, input string) error {
 	class, err := bind.Int64(model.ObjectClassInput)
 	if err != nil {
 		return err
@@ -260,7 +271,7 @@ func (m *ObjectMatcher) assign(bind Tensors, cost []float32) error {
 		return fmt.Errorf("run: matching the objects: %w", err)
 	}
 	m.solveTime += time.Since(solve)
-	a, err := bind.Float32(model.ObjectAssignmentInput)
+	a, err := bind.Float32(input)
 	if err != nil {
 		return err
 	}

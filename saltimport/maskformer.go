@@ -52,9 +52,6 @@ func (c *converter) convertMaskDecoder(cfg *config.Config, p string, width int) 
 		w := c.number(lc+".null_class_weight", 0.5)
 		md.LossConfig.NullClassWeight = &w
 	}
-	if md.AuxLoss {
-		c.problem(a+".aux_loss", "true: %s", config.AuxLossBroken)
-	}
 	md.ClassNet = c.decoderNet(a+".class_net", width, md.LossConfig.NumClasses+1)
 	md.MaskNet = c.decoderNet(a+".mask_net", width, width)
 	cfg.Model.MaskDecoder = md

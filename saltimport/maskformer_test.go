@@ -62,11 +62,12 @@ func TestConvertMaskFormer(t *testing.T) {
 	}
 }
 
-// TestConvertMaskFormerFocal imports the focal mask loss of Salt's
-// loss_weights and matcher_weights.
-func TestConvertMaskFormerFocal(t *testing.T) {
+// TestConvertMaskFormerFocalAux imports the focal mask loss of Salt's
+// loss_weights and matcher_weights, and the auxiliary losses per layer.
+func TestConvertMaskFormerFocalAux(t *testing.T) {
 	const lc = "model.model.init_args.mask_decoder.init_args.loss_config"
 	m := maskFormerConfig(t)
+	set(t, m, "model.model.init_args.mask_decoder.init_args.aux_loss", true)
 	set(t, m, lc+".loss_weights.mask_focal", 4.0)
 	set(t, m, lc+".matcher_weights", map[string]any{"object_class_ce": 1.0, "mask_focal": 2.0})
 	conv, err := convert(t, m, ConvertOptions{})
@@ -80,6 +81,9 @@ func TestConvertMaskFormerFocal(t *testing.T) {
 	if o := s.Objects; o.LossWeights != (nn.MaskFormerWeights{ClassCE: 2, MaskCE: 10, MaskDice: 2, MaskFocal: 4}) || o.MatcherWeights != (nn.MaskFormerWeights{ClassCE: 1, MaskFocal: 2}) {
 		t.Errorf("weights %+v, matcher %+v", o.LossWeights, o.MatcherWeights)
 	}
+	if !s.Objects.AuxLoss || !conv.Config.Model.MaskDecoder.AuxLoss {
+		t.Error("aux_loss: true did not carry over")
+	}
 }
 
 // TestConvertMaskFormerProblems checks that the parts salt-ort does not
@@ -91,7 +95,6 @@ func TestConvertMaskFormerProblems(t *testing.T) {
 		value     any
 		want      string
 	}{
-		{"aux loss", md + ".aux_loss", true, "aux_loss: true: the auxiliary losses per decoder layer are not trained by salt-ort: in Salt"},
 		{"class net size", md + ".class_net.init_args.output_size", 4, "class_net.init_args.output_size: 4: want 3"},
 		{"width", md + ".embed_dim", 64, "embed_dim: 64, but the encoder's output has 128"},
 		{"objects task", "model.model.init_args.tasks.init_args.modules.0.init_args.input_name", "objects", "the task on the mask decoder's objects is Salt's salt.models.RegressionTask in salt-ort"},

@@ -262,7 +262,7 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 	} else {
 		s.encode(g, in, training, f)
 		if s.Objects != nil {
-			f.objects = s.decodeObjects(g, f, in)
+			f.objects = s.decodeObjects(g, f, in, opts.objectLosses)
 		}
 	}
 	pooled := f.pooled
@@ -938,7 +938,7 @@ func (s *Spec) trainingLoss(name string, opts TrainOptions, compute graph.DType)
 	g := graph.New(name)
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true})
+	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true, objectLosses: true})
 	if opts.RecomputeEncoder {
 		recomputeLayers(g, "encoder/layer", s.Encoder.Layers)
 	}
@@ -1072,7 +1072,7 @@ func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, erro
 	g := graph.New(s.Name + "_eval")
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true})
+	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true, objectLosses: true})
 	s.headsToFloat32(g, f)
 	var objects *graph.Tensor
 	if s.Objects != nil {

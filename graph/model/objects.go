@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/salt-ort/salt-ort/graph"
 	"github.com/salt-ort/salt-ort/graph/nn"
@@ -35,6 +36,12 @@ type Objects struct {
 	// Regression regresses the matched truth objects' properties (Salt's
 	// regression task on the objects); nil for none.
 	Regression *ObjectRegression
+	// AuxLoss adds the auxiliary losses per decoder layer (Salt's
+	// aux_loss): the predictions of the queries entering each layer are
+	// matched on their own cost (ObjectLayerCostOutput, then
+	// ObjectLayerAssignmentInput) and trained with the object class and
+	// mask terms and weights, named by ObjectLayerTerm.
+	AuxLoss bool
 }
 
 // The MaskFormer graph inputs and outputs.
@@ -61,6 +68,47 @@ const (
 	ObjectMasksOutput      = "objects/masks_logits"
 )
 
+// ObjectLayerCostOutput names the matching cost [B, M, M] of the
+// predictions of the queries entering decoder layer i (Objects.AuxLoss),
+// laid out as ObjectCostOutput.
+func ObjectLayerCostOutput(i int) string { return ObjectCostOutput + "_layer" + strconv.Itoa(i) }
+
+// ObjectLayerAssignmentInput names the one-hot assignment [B, M, M] of the
+// predictions of the queries entering decoder layer i, matched on
+// ObjectLayerCostOutput(i); laid out as ObjectAssignmentInput.
+func ObjectLayerAssignmentInput(i int) string {
+	return ObjectAssignmentInput + "_layer" + strconv.Itoa(i)
+}
+
+// ObjectLayerTerm names a loss term of the predictions of the queries
+// entering decoder layer i, as Salt suffixes its auxiliary losses.
+func ObjectLayerTerm(term string, i int) string { return term + "_layer" + strconv.Itoa(i) }
+
+// ObjectMatching is one matching of a training step or an evaluation:
+// the cost output it is solved on and the assignment input it fills.
+type ObjectMatching struct {
+	Cost, Assignment string
+}
+
+// ObjectMatchings are the matchings of a step: one per decoder layer with
+// the auxiliary losses, then the final predictions' (ObjectCostOutput,
+// ObjectAssignmentInput), which is last.
+func (o *Objects) ObjectMatchings() []ObjectMatching {
+	var ms []ObjectMatching
+	for i := range o.auxLayers() {
+		ms = append(ms, ObjectMatching{ObjectLayerCostOutput(i), ObjectLayerAssignmentInput(i)})
+	}
+	return append(ms, ObjectMatching{ObjectCostOutput, ObjectAssignmentInput})
+}
+
+// auxLayers is the number of decoder layers with auxiliary losses.
+func (o *Objects) auxLayers() int {
+	if !o.AuxLoss {
+		return 0
+	}
+	return o.Decoder.Layers
+}
+
 // The names of the MaskFormer loss terms, as Salt logs them.
 const (
 	ObjectClassCE = "object_class_ce"
@@ -69,26 +117,38 @@ const (
 	ObjectFocal   = "mask_focal"
 )
 
+// maskTerms are the class and mask terms with a positive loss weight, in
+// the order of the loss terms.
+func (o *Objects) maskTerms() []string {
+	terms := []string{ObjectClassCE}
+	for _, t := range []struct {
+		name string
+		w    float64
+	}{{ObjectMaskCE, o.LossWeights.MaskCE}, {ObjectDice, o.LossWeights.MaskDice}, {ObjectFocal, o.LossWeights.MaskFocal}} {
+		if t.w > 0 {
+			terms = append(terms, t.name)
+		}
+	}
+	return terms
+}
+
 // ObjectLossOutput names the scalar output of one MaskFormer loss term,
 // weighted by its loss weight as Salt's MaskFormerLoss returns it.
 func ObjectLossOutput(term string) string { return "loss/objects/" + term }
 
 // ObjectLossTerms are the loss terms the training step computes: the
 // object class cross-entropy always (Salt's "labels" loss), the mask terms
-// with a positive weight.
+// with a positive weight, the regression; then, with the auxiliary losses,
+// the class and mask terms of each decoder layer (ObjectLayerTerm).
 func (o *Objects) ObjectLossTerms() []string {
-	terms := []string{ObjectClassCE}
-	if o.LossWeights.MaskCE > 0 {
-		terms = append(terms, ObjectMaskCE)
-	}
-	if o.LossWeights.MaskDice > 0 {
-		terms = append(terms, ObjectDice)
-	}
-	if o.LossWeights.MaskFocal > 0 {
-		terms = append(terms, ObjectFocal)
-	}
+	terms := o.maskTerms()
 	if o.Regression != nil {
 		terms = append(terms, o.Regression.Name)
+	}
+	for i := range o.auxLayers() {
+		for _, t := range o.maskTerms() {
+			terms = append(terms, ObjectLayerTerm(t, i))
+		}
 	}
 	return terms
 }
@@ -151,9 +211,12 @@ func (s *Spec) declareObjectInputs(g *graph.Graph, b int64) objectInputs {
 
 // decodeObjects runs the mask decoder on the encoded constituents of its
 // group and returns its predictions in float32.
-func (s *Spec) decodeObjects(g *graph.Graph, f *forward, in *inputs) nn.MaskDecoderOutput {
+// With losses, it also returns the predictions the auxiliary losses read.
+func (s *Spec) decodeObjects(g *graph.Graph, f *forward, in *inputs, losses bool) nn.MaskDecoderOutput {
 	i := s.groupIndex(s.Objects.Input)
-	out := nn.MaskDecoder(g, "mask_decoder", f.seq[i], in.valid[i], s.Objects.Decoder)
+	cfg := s.Objects.Decoder
+	cfg.Intermediate = losses && s.Objects.AuxLoss
+	out := nn.MaskDecoder(g, "mask_decoder", f.seq[i], in.valid[i], cfg)
 	if s.Objects.Regression != nil && out.Embed != nil {
 		f.objectReg = s.regressObjects(g, out.Embed)
 	}
@@ -161,9 +224,20 @@ func (s *Spec) decodeObjects(g *graph.Graph, f *forward, in *inputs) nn.MaskDeco
 		return out
 	}
 	defer g.Scope("mask_decoder/to_float32")()
+	return predsTo32(g, out)
+}
+
+// predsTo32 casts the class logits and mask logits of out and of its
+// intermediate predictions to float32 and recomputes the probabilities.
+func predsTo32(g *graph.Graph, out nn.MaskDecoderOutput) nn.MaskDecoderOutput {
 	out.ClassLogits = g.Cast(out.ClassLogits, graph.Float32)
 	out.ClassProbs = g.Softmax(out.ClassLogits, -1)
 	out.Masks = g.Cast(out.Masks, graph.Float32)
+	inter := make([]nn.MaskDecoderOutput, len(out.Intermediate))
+	for i, p := range out.Intermediate {
+		inter[i] = predsTo32(g, p)
+	}
+	out.Intermediate = inter
 	return out
 }
 
@@ -180,23 +254,48 @@ func (s *Spec) objectCost(g *graph.Graph, f *forward, truth objectInputs) *graph
 	return cost
 }
 
+// objectLayerCosts adds the matching cost of each decoder layer's
+// predictions (ObjectLayerCostOutput) with the auxiliary losses: the class
+// and mask terms with the matcher weights. Salt's auxiliary path adds the
+// regression of the layer's queries to its cost as well, but calls the
+// task in a way that cannot run; salt-ort's layers have no regression.
+func (s *Spec) objectLayerCosts(g *graph.Graph, f *forward, truth objectInputs) {
+	for i, p := range f.objects.Intermediate {
+		pop := g.Scope("objects/cost_layer" + strconv.Itoa(i))
+		g.Output(ObjectLayerCostOutput(i), nn.MaskFormerCost(g, p, truth.class, truth.masks, s.Objects.NumClasses, s.Objects.MatcherWeights))
+		pop()
+	}
+}
+
 // objectLosses are the MaskFormer loss terms (nn.MaskFormerLoss) of the
-// predictions permuted by the assignment a, in ObjectLossTerms' order;
+// predictions permuted by the assignments a (one per ObjectMatchings,
+// the final predictions' last), in ObjectLossTerms' order;
 // padding rows (jet weight 0) count in none.
-func (s *Spec) objectLosses(g *graph.Graph, f *forward, truth objectInputs, a, jetWeight *graph.Tensor) []*graph.Tensor {
-	pop := g.Scope("objects/loss")
+func (s *Spec) objectLosses(g *graph.Graph, f *forward, truth objectInputs, a []*graph.Tensor, jetWeight *graph.Tensor) []*graph.Tensor {
 	o := s.Objects
 	present := g.Cast(g.Greater(jetWeight, g.Scalar(graph.Float32, 0)), graph.Float32)
-	l := nn.MaskFormerLoss(g, f.objects, truth.class, truth.masks, a, present, nn.MaskFormerLossConfig{NumClasses: o.NumClasses, NullClassWeight: o.NullClassWeight, Weights: o.LossWeights})
-	pop()
+	cfg := nn.MaskFormerLossConfig{NumClasses: o.NumClasses, NullClassWeight: o.NullClassWeight, Weights: o.LossWeights}
+	final := a[len(a)-1]
+	terms := s.maskLosses(g, "objects/loss", f.objects, truth, final, present, cfg)
+	if o.Regression != nil {
+		terms = append(terms, s.objectRegressionLoss(g, f.objectReg, truth.reg, truth.class, final, present))
+	}
+	for i, p := range f.objects.Intermediate {
+		terms = append(terms, s.maskLosses(g, "objects/loss_layer"+strconv.Itoa(i), p, truth, a[i], present, cfg)...)
+	}
+	return terms
+}
+
+// maskLosses are the class and mask terms of nn.MaskFormerLoss on pred
+// permuted by a, in maskTerms' order.
+func (s *Spec) maskLosses(g *graph.Graph, scope string, pred nn.MaskDecoderOutput, truth objectInputs, a, present *graph.Tensor, cfg nn.MaskFormerLossConfig) []*graph.Tensor {
+	defer g.Scope(scope)()
+	l := nn.MaskFormerLoss(g, pred, truth.class, truth.masks, a, present, cfg)
 	terms := []*graph.Tensor{l.ClassCE}
 	for _, t := range []*graph.Tensor{l.MaskCE, l.MaskDice, l.MaskFocal} {
 		if t != nil {
 			terms = append(terms, t)
 		}
-	}
-	if o.Regression != nil {
-		terms = append(terms, s.objectRegressionLoss(g, f.objectReg, truth.reg, truth.class, a, present))
 	}
 	return terms
 }
@@ -212,7 +311,10 @@ func (s *Spec) objectTrainingLoss(g *graph.Graph, f *forward, in *inputs, b int6
 // ObjectLossOutput and returns their sum.
 func (s *Spec) objectLoss(g *graph.Graph, f *forward, in *inputs, truth objectInputs, b int64) *graph.Tensor {
 	m := int64(s.Objects.Decoder.Objects)
-	a := g.Input(ObjectAssignmentInput, graph.Float32, graph.Shape{b, m, m})
+	var a []*graph.Tensor
+	for _, mt := range s.Objects.ObjectMatchings() {
+		a = append(a, g.Input(mt.Assignment, graph.Float32, graph.Shape{b, m, m}))
+	}
 	terms := s.objectLosses(g, f, truth, a, in.jetWeight)
 	for i, name := range s.Objects.ObjectLossTerms() {
 		g.Output(ObjectLossOutput(name), terms[i])
@@ -228,6 +330,7 @@ func (s *Spec) objectEvalOutputs(g *graph.Graph, f *forward, in *inputs, b int64
 	truth := s.declareObjectInputs(g, b)
 	total := s.objectLoss(g, f, in, truth, b)
 	g.Output(ObjectCostOutput, s.objectCost(g, f, truth))
+	s.objectLayerCosts(g, f, truth)
 	g.Output(ObjectClassProbsOutput, f.objects.ClassProbs)
 	g.Output(ObjectMasksOutput, f.objects.Masks)
 	if r := s.Objects.Regression; r != nil {
@@ -257,9 +360,10 @@ func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, []graph.ParamSlot, e
 	g := graph.New(s.Name + "_object_cost")
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true})
+	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true, objectLosses: true})
 	truth := s.declareObjectInputs(g, int64(opts.Batch))
 	g.Output(ObjectCostOutput, s.objectCost(g, f, truth))
+	s.objectLayerCosts(g, f, truth)
 	_, _, layout := g.FlattenParamsAs(optim.ParamsInput, graph.Float32)
 	if err := g.Err(); err != nil {
 		return nil, nil, fmt.Errorf("model %s: matching cost: %w", s.Name, err)

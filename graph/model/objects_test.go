@@ -31,7 +31,17 @@ func tinyObjects() model.Spec {
 // the evaluation graph's object losses on an assignment are the training
 // step's.
 func TestObjectGraphs(t *testing.T) {
+	for _, aux := range []bool{false, true} {
+		t.Run(map[bool]string{false: "final", true: "aux_loss"}[aux], func(t *testing.T) { testObjectGraphs(t, aux) })
+	}
+}
+
+// testObjectGraphs is TestObjectGraphs with or without the auxiliary
+// losses per decoder layer.
+func testObjectGraphs(t *testing.T, aux bool) {
 	s := tinyObjects()
+	s.Objects.AuxLoss = aux
+	s.Objects.Decoder.Layers = 2
 	const batch = 4
 	opts := model.TrainOptions{Batch: batch, Step: optim.Step{Optimizer: optim.DefaultAdamW()}}
 	train, layout, err := s.TrainStep(opts)
@@ -73,6 +83,14 @@ func TestObjectGraphs(t *testing.T) {
 		assign[k*m+p] = 1
 	}
 	feeds[model.ObjectAssignmentInput] = assign
+	// Each layer's assignment: the final one's rotated by the layer.
+	for i := range 2 {
+		a := make([]float64, len(assign))
+		for k, p := range perm {
+			a[k*m+(p+i+1)%m] = 1
+		}
+		feeds[model.ObjectLayerAssignmentInput(i)] = a
+	}
 	feeds[optim.LRInput], feeds[optim.StepInput] = []float64{0}, []float64{1}
 	for _, sl := range layout.Slots {
 		feeds[optim.StateInput(sl)] = make([]float64, layout.Size)
@@ -96,12 +114,30 @@ func TestObjectGraphs(t *testing.T) {
 			}
 		}
 	}
-	agree("matching cost, cost and evaluation graphs", outs["cost"][model.ObjectCostOutput], outs["eval"][model.ObjectCostOutput])
+	for _, mt := range s.Objects.ObjectMatchings() {
+		agree(mt.Cost+", cost and evaluation graphs", outs["cost"][mt.Cost], outs["eval"][mt.Cost])
+	}
 	for _, term := range s.Objects.ObjectLossTerms() {
 		agree(term+", training and evaluation graphs", outs["train"][model.ObjectLossOutput(term)], outs["eval"][model.ObjectLossOutput(term)])
 		t.Logf("%s: %.5f", term, outs["train"][model.ObjectLossOutput(term)][0])
 	}
-	if len(s.Objects.ObjectLossTerms()) != 4 {
-		t.Errorf("loss terms %v, want the class, mask BCE, dice and focal terms", s.Objects.ObjectLossTerms())
+	want := []string{"object_class_ce", "mask_ce", "mask_dice", "mask_focal"}
+	if aux {
+		for i := range 2 {
+			for _, term := range want[:4] {
+				want = append(want, model.ObjectLayerTerm(term, i))
+			}
+		}
+		// Each layer's terms are its own: the layers' predictions differ,
+		// and so do their assignments.
+		if outs["train"][model.ObjectLossOutput("mask_ce_layer0")][0] == outs["train"][model.ObjectLossOutput("mask_ce")][0] {
+			t.Error("mask_ce_layer0 equals the final mask_ce")
+		}
+	}
+	if got := s.Objects.ObjectLossTerms(); !slices.Equal(got, want) {
+		t.Errorf("loss terms %v, want %v", got, want)
+	}
+	if n := len(s.Objects.ObjectMatchings()); n != 1+map[bool]int{true: 2}[aux] {
+		t.Errorf("%d matchings", n)
 	}
 }

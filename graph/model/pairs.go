@@ -28,6 +28,10 @@ type forwardOptions struct {
 	// recomputed in the backward pass, rather than as one broadcast
 	// MLP over every pair of the batch.
 	chunkPairs bool
+	// objectLosses builds what the MaskFormer losses read: with the
+	// auxiliary losses (Objects.AuxLoss), the predictions of the queries
+	// entering each decoder layer. Deployment graphs leave them out.
+	objectLosses bool
 }
 
 // pairHead is a vertexing head on every ordered pair (i, j) of

@@ -30,6 +30,10 @@ type MaskDecoderConfig struct {
 	// width); Activation is their activation.
 	ClassHidden, MaskHidden []int
 	Activation              Activation
+	// Intermediate also returns the predictions of the queries before
+	// each layer (Salt's aux_loss, its intermediate_outputs), for the
+	// auxiliary losses per layer.
+	Intermediate bool
 }
 
 // MaskDecoderOutput is what MaskDecoder returns.
@@ -44,6 +48,11 @@ type MaskDecoderOutput struct {
 	// constituents; padded constituents get the type's lowest finite
 	// value, as Salt's get_masks writes.
 	Masks *graph.Tensor
+	// Intermediate are, with MaskDecoderConfig.Intermediate, the
+	// predictions (Embed, class logits and probabilities, mask logits) of
+	// the queries entering layer i, by the same class and mask nets;
+	// nil without.
+	Intermediate []MaskDecoderOutput
 }
 
 // maskThreshold is the mask probability above which a constituent takes
@@ -71,7 +80,12 @@ func lowest(d graph.DType) float64 {
 //     so that no masked row is empty;
 //   - runs cfg.Layers decoder layers (MaskDecoderLayer below);
 //   - returns the class logits and probabilities of the class net, and the
-//     mask logits mask_net(q)·xᵀ, without the appended constituent.
+//     mask logits mask_net(q)·xᵀ, without the appended constituent;
+//   - with cfg.Intermediate, returns the same predictions of the queries
+//     entering each layer (Salt records them before each layer when
+//     aux_loss is on). Salt leaves the appended constituent in those
+//     masks, which its loss then cannot compare with the truth masks;
+//     here it is removed, as from the final masks.
 //
 // Parameters are scoped under name: initial_q, norm1, norm2, class_net,
 // mask_net (shared by every layer, as in Salt) and layer0, layer1, …
@@ -100,10 +114,36 @@ func MaskDecoder(g *graph.Graph, name string, x, valid *graph.Tensor, cfg MaskDe
 		bias = g.Pad(PaddingBias(g, valid, dt), []int64{0, 0}, []int64{0, 1})
 	}
 	maskNet := newDense(g, "mask_net", dt, d, append(append([]int{}, cfg.MaskHidden...), int(d)), cfg.Activation)
+	classSizes := append(append([]int{}, cfg.ClassHidden...), cfg.Classes)
+	var classNet *dense
+	var inter []MaskDecoderOutput
+	if cfg.Intermediate {
+		// Shared by every layer's predictions: declared once, before them.
+		classNet = newDense(g, "class_net", dt, d, classSizes, cfg.Activation)
+	}
 	for i := 0; i < cfg.Layers; i++ {
+		if cfg.Intermediate {
+			pop := g.Scope("intermediate" + strconv.Itoa(i))
+			inter = append(inter, objectPreds(g, q, classNet.apply(g, q), x, bias, maskNet))
+			pop()
+		}
 		q, x = maskDecoderLayer(g, "layer"+strconv.Itoa(i), q, x, bias, maskNet, cfg)
 	}
-	logits := MLP(g, "class_net", q, append(append([]int{}, cfg.ClassHidden...), cfg.Classes), cfg.Activation, false)
+	var logits *graph.Tensor
+	if classNet != nil {
+		logits = classNet.apply(g, q)
+	} else {
+		logits = MLP(g, "class_net", q, classSizes, cfg.Activation, false)
+	}
+	out := objectPreds(g, q, logits, x, bias, maskNet)
+	out.Intermediate = inter
+	return out
+}
+
+// objectPreds are the predictions of the queries q [B, M, D] with class
+// logits over the constituents x (the appended one included, as bias):
+// Salt's get_preds, the appended constituent's mask logit removed.
+func objectPreds(g *graph.Graph, q, logits, x, bias *graph.Tensor, maskNet *dense) MaskDecoderOutput {
 	masks := objectMasks(g, q, x, bias, maskNet)
 	t := masks.Dim(-1)
 	if t >= 0 {

@@ -55,8 +55,10 @@ q = ln("dec/norm1", P["dec/initial_q"]).expand(B, M, D)
 x = torch.cat([ln("dec/norm2", x), torch.zeros(B, 1, D)], 1)
 pad = torch.cat([~valid, torch.zeros(B, 1, dtype=torch.bool)], 1)
 closed = 0
+states = []  # the queries and constituents entering each layer
 for l in range(L):
     n = f"dec/layer{l}"
+    states.append((q, x))
     allow = (~pad)[:, None].expand(B, M, T + 1)
     if c["mask_attention"]:
         a = masks(q, x, pad).sigmoid() > 0.9
