@@ -143,6 +143,13 @@ const (
 	// NoPooling is a model without constituents (Salt's pool_net unset):
 	// the jet representation is JetInit's output.
 	NoPooling Pooling = "none"
+	// FlattenPooling is Salt's R21Xbb: the one constituent group, its
+	// normalised variables with padded slots zero, is flattened from
+	// [B, MaxLen, V] to [B, MaxLen·V], which is the jet representation
+	// (EmbedDim = MaxLen·V) the jet task heads read, with neither init
+	// net nor encoder. A deployed model pads (with zeros) or truncates
+	// the jet's constituents to MaxLen, as the training files did.
+	FlattenPooling Pooling = "flatten"
 )
 
 // HasEncoder reports whether the model has a transformer encoder.
@@ -394,6 +401,10 @@ func (s *Spec) Validate() error {
 		}
 		if d := s.JetInit.Dropout; d < 0 || d >= 1 {
 			return fmt.Errorf("model %s: jet init net dropout %g is outside [0, 1)", s.Name, d)
+		}
+	case FlattenPooling:
+		if err := s.validateFlatten(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
