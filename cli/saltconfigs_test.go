@@ -68,7 +68,7 @@ var saltConfigs = []struct {
 	{"Baseline_Xbb.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "pooling", c.Model.Pooling.Kind, "flatten")
 		want(t, "flattened group", c.Model.Pooling.Input, "tracks")
-		want(t, "max_len from the files", c.Model.Pooling.MaxLen, 20)
+		want(t, "max_len from num_inputs", c.Model.Pooling.MaxLen, 5)
 		want(t, "init nets", len(c.Model.InitNets), 0)
 		want(t, "encoder layers", c.Model.Encoder.Layers, 0)
 		want(t, "head dropout", c.Model.Tasks[0].Dropout, 0.1)

@@ -20,6 +20,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // Config is a whole training configuration.
@@ -40,6 +42,9 @@ type Config struct {
 	// names the task leaves to them, for Validate to report.
 	notes    []string
 	namesErr map[string]error
+	// normDict, when set (SetNormDict), is read in place of the file
+	// data.norm_dict names.
+	normDict loader.NormDict
 }
 
 // Data says what to read and how to batch it.

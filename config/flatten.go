@@ -1,5 +1,7 @@
 package config
 
+import "github.com/salt-ort/salt-ort/loader"
+
 // validateFlatten checks a model with pooling kind "flatten" (Salt's
 // R21Xbb): one constituent dataset of fixed length, flattened into the
 // jet representation, with no init nets, encoder or constituent tasks.
@@ -37,3 +39,36 @@ func (c *Config) validateFlatten() error {
 	}
 	return nil
 }
+
+// flattenFill returns what an empty slot of the flattened dataset holds
+// in Salt's R21Xbb, per variable: Salt's dataset writes 0 into the raw
+// variables of padded slots and its model normalises every slot, so the
+// value is (0 − mean)/std from data.norm_dict.
+func (c *Config) flattenFill() ([]float64, error) {
+	p := c.Model.Pooling
+	path, norm := c.Resolve(c.Data.NormDict), c.normDict
+	if norm == nil {
+		var err error
+		if norm, err = loader.ReadNormDict(path); err != nil {
+			return nil, c.errorf("data.norm_dict", "kind = \"flatten\" fills empty %s slots with the normalised zero: %v", p.Input, err)
+		}
+	}
+	vars := norm[c.Data.DatasetOf(p.Input)]
+	if vars == nil {
+		vars = norm[p.Input]
+	}
+	fill := make([]float64, 0, len(c.Data.Variables[p.Input]))
+	for _, v := range c.Data.Variables[p.Input] {
+		e, ok := vars[v]
+		if !ok {
+			return nil, c.errorf("data.norm_dict", "%s has no mean and std for %s.%s: run salt-ort norm, or add them", path, p.Input, v)
+		}
+		fill = append(fill, -e.Mean/e.Std)
+	}
+	return fill, nil
+}
+
+// SetNormDict has the model read the normalisation from nd rather than
+// from the file data.norm_dict names: a run directory's copy, or one held
+// in memory. Only a "flatten" pooling reads it (Spec).
+func (c *Config) SetNormDict(nd loader.NormDict) { c.normDict = nd }

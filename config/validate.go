@@ -1023,7 +1023,11 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 	if m.Flattens() {
 		p := m.Pooling
 		s.Pooling = model.FlattenPooling
-		s.Inputs = []model.Input{{Name: p.Input, Vars: c.Data.Variables[p.Input], MaxLen: p.MaxLen}}
+		fill, err := c.flattenFill()
+		if err != nil {
+			return model.Spec{}, err
+		}
+		s.Inputs = []model.Input{{Name: p.Input, Vars: c.Data.Variables[p.Input], MaxLen: p.MaxLen, Fill: fill}}
 	}
 	for _, n := range c.Model.InitNets {
 		if n.Input == c.Data.JetDataset {

@@ -31,10 +31,11 @@ func Params(spec model.Spec) []Param {
 			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{outDim}})
 	}
 	// dense is Salt's Dense: Linear layers at the even indices of its
-	// nn.Sequential, the activations between them.
-	dense := func(salt, ort string, in int, sizes []int) {
+	// nn.Sequential, the activations between them; with dropout each
+	// Linear has its Dropout before it (see legacyDenseIndex).
+	dense := func(salt, ort string, in int, sizes []int, dropout float64) {
 		for k, n := range sizes {
-			linear(salt+".net."+strconv.Itoa(2*k), ort+"/"+strconv.Itoa(k), in, n)
+			linear(salt+".net."+strconv.Itoa(legacyDenseIndex(k, dropout > 0)), ort+"/"+strconv.Itoa(k), in, n)
 			in = n
 		}
 	}
@@ -48,15 +49,18 @@ func Params(spec model.Spec) []Param {
 	}
 	if j := spec.JetInit; j != nil {
 		// A jet-only model's init net reads the attached jet variables.
-		dense("model.init_nets.0.net", "init/"+j.Name, attached, append(append([]int{}, j.Hidden...), d))
+		dense("model.init_nets.0.net", "init/"+j.Name, attached, append(append([]int{}, j.Hidden...), d), j.Dropout)
 	}
 	for i, in := range spec.Inputs {
+		if spec.Pooling == model.FlattenPooling {
+			break // Salt's R21Xbb flattens the group without an init net
+		}
 		sizes := append(append([]int{}, in.InitHidden...), d)
 		n := len(in.Vars)
 		if !in.NoJetVars {
 			n += attached
 		}
-		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, n, sizes)
+		dense(fmt.Sprintf("model.init_nets.%d.net", i), "init/"+in.Name, n, sizes, in.Dropout)
 	}
 	// The jet representation the heads read is the pooled one with the
 	// global variables after it; a constituent head reads it as context
@@ -73,7 +77,7 @@ func Params(spec model.Spec) []Param {
 			in = pooled + width
 		}
 		sizes := append(append([]int{}, t.Hidden...), t.Outputs())
-		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
+		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes, t.Dropout)
 	}
 	e := spec.Encoder
 	if e.Kind == nn.LegacyKind {
@@ -144,7 +148,7 @@ func Params(spec model.Spec) []Param {
 	if rms && !e.NoFinalNorm {
 		vector("model.encoder.out_norm.weight", "encoder/out_norm/weight", width)
 	}
-	if spec.Pooling != model.NoPooling {
+	if spec.Pooling == model.AttentionPooling {
 		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
 	}
 	return out

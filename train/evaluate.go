@@ -377,6 +377,7 @@ func LoadRun(dir string) (*RunInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.SetNormDict(norm)
 	spec, err := runSpec(cfg, dir)
 	if err != nil {
 		return nil, err

@@ -115,6 +115,11 @@ type Input struct {
 	// MuP initialises the init net as Salt's Dense with mup does:
 	// weights N(0, 1/fan_out), biases zero.
 	MuP bool
+	// Fill is, per variable, what an empty slot holds in the normalised
+	// input a FlattenPooling model flattens (nil: 0). Salt's dataset
+	// writes 0 into the raw variables of padded slots and its model
+	// normalises them with the rest, so Salt's value is −mean/std.
+	Fill []float64
 }
 
 // JetInit is the init net of a jet-only model: a dense network from the
@@ -144,11 +149,12 @@ const (
 	// the jet representation is JetInit's output.
 	NoPooling Pooling = "none"
 	// FlattenPooling is Salt's R21Xbb: the one constituent group, its
-	// normalised variables with padded slots zero, is flattened from
-	// [B, MaxLen, V] to [B, MaxLen·V], which is the jet representation
-	// (EmbedDim = MaxLen·V) the jet task heads read, with neither init
-	// net nor encoder. A deployed model pads (with zeros) or truncates
-	// the jet's constituents to MaxLen, as the training files did.
+	// normalised variables with empty slots holding Input.Fill, is
+	// flattened from [B, MaxLen, V] to [B, MaxLen·V], which is the jet
+	// representation (EmbedDim = MaxLen·V) the jet task heads read, with
+	// neither init net nor encoder. A deployed model pads (with Fill) or
+	// truncates the jet's constituents to MaxLen, as the training files
+	// did.
 	FlattenPooling Pooling = "flatten"
 )
 
