@@ -21,7 +21,10 @@ test files), after the configuration's selections and up to --num-jets jets,
 and writes into RUN_DIR/eval (or --out): <stem>.h5 with the predictions in
 the layout of Salt's prediction writer (jets: the kept fields plus
 <model>_pb/_pc/_pu/_ptau; tracks: the per-class track-origin
-probabilities, <model>_VertexIndex and valid),
+probabilities, <model>_VertexIndex and valid; for a model with a mask
+decoder also objects: <model>_p<class> per object and the truth
+class_label per slot, and <model>_MaskIndex, each track's object, in the
+tracks),
 <stem>.json with the performance summary, <stem>_disc_b.png (D_b per
 flavour), <stem>_roc.png (c- and light-rejection against b-efficiency) and
 loss.png (training and validation loss per epoch; a run import-salt made
@@ -30,8 +33,8 @@ outputs appear only once all of them are written: a failed evaluation
 leaves the output directory as it was. It prints the c- and
 light-rejection at 60/70/77/85 % b-efficiency for
 D_b = ln(p_b / (f_c·p_c + (1−f_c)·p_u)), the AUCs, the track-origin
-accuracy per class, the vertexing pair efficiency and purity and the
-regression resolution. A file without the truth labels of a task (an
+accuracy per class, the vertexing pair efficiency and purity, the
+regression resolution, and the objects' losses and Salt's MaskFormer metrics. A file without the truth labels of a task (an
 unlabelled sample) gets that task's predictions only; a file with none at all
 gets the prediction file only.
 

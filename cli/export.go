@@ -30,7 +30,9 @@ normalisation is inside) and each jet's valid constituents; outputs
 <model>_<pb|pc|pu|ptau…> per class, <model>_<target> (and _stddev) per
 regression target in its units (float32 [n] for targets of each
 constituent), int8 per-constituent <model>_TrackOrigin and
-<model>_VertexIndex. Every task is exported unless
+<model>_VertexIndex; with --object-name NAME (Salt's --object_name) a model
+with a mask decoder also gets int8 <model>_<NAME>Index, each track's object,
+computed in the model. Every task is exported unless
 --tasks names some. The gnn_config metadata is Salt's (version v1).
 --batched writes a batched model instead (leading batch dimension and valid
 masks). Beside OUT it writes <OUT>.validation.h5 (jets of the validation
@@ -58,6 +60,7 @@ on the GPU instead.`,
 			&cli.IntFlag{Name: "validation-jets", Value: 1000, Usage: "validation-split jets kept as validation vectors"},
 			&cli.StringFlag{Name: "name", Usage: "model name prefixing the outputs (default: model.name); no '_' or '-'"},
 			&cli.StringSliceFlag{Name: "tasks", Usage: "export only these tasks (repeat or comma-separate; default: every task)"},
+			&cli.StringFlag{Name: "object-name", Usage: "export the objects of a mask decoder as <model>_<NAME>Index, each track's object (Salt's --object_name)"},
 			&cli.StringSliceFlag{Name: "rename", Usage: "rename an output, OLD:NEW without the model prefix (e.g. pu:plight); repeatable"},
 			&cli.StringFlag{Name: "track-selection", Value: "r22default", Usage: "track selection recorded in the gnn_config metadata (" + strings.Join(deploy.AthenaTrackSelections, ", ") + ")"},
 			&cli.Float64Flag{Name: "tolerance", Value: deploy.DefaultTolerance, Usage: "tolerance of the validation the export must pass"},
@@ -100,7 +103,7 @@ on the GPU instead.`,
 			ex, err := deploy.Export(c.Context, deploy.ExportOptions{
 				RunDir: c.Args().First(), Checkpoint: c.String("checkpoint"), Out: c.String("out"),
 				Batched: c.Bool("batched"), ValidationJets: c.Int("validation-jets"),
-				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename,
+				Name: c.String("name"), Tasks: splitList(strings.Join(c.StringSlice("tasks"), ",")), Rename: rename, ObjectName: c.String("object-name"),
 				TrackSelection: c.String("track-selection"), Tolerance: c.Float64("tolerance"),
 				Version: versionString(), Revision: revision, Modified: modified, Runtime: rt, Device: c.String("device"),
 				Opset: c.Int("opset"), Releases: c.StringSlice("ort"), CheckerPython: os.Getenv(deploy.CheckerPythonEnv),

@@ -74,6 +74,11 @@ type ExportOptions struct {
 	// bytes on every machine), or "cuda" (resolved with
 	// train.EvalDevice). The exported model is validated on the CPU.
 	Device string
+	// ObjectName, if set, exports the objects of a model with a mask
+	// decoder as Salt's exporter's --object_name does: the int8 output
+	// <model>_<ObjectName>Index, each constituent's object, computed in
+	// the model (model.ObjectIndices). One-jet interface only.
+	ObjectName string
 	// CheckerPython is the Python interpreter the reference ONNX checker
 	// runs in ("": onnxcheck.Python, Debian's /usr/bin/python3); where it
 	// cannot import onnx the checker is skipped and Exported says why.
@@ -196,7 +201,10 @@ func Export(ctx context.Context, opts ExportOptions) (*Exported, error) {
 	if opts.Name != "" {
 		spec.Name = opts.Name
 	}
-	dopts := model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename}
+	dopts := model.DeployOptions{Tasks: opts.Tasks, Rename: opts.Rename, ObjectName: opts.ObjectName}
+	if opts.ObjectName != "" && opts.Batched {
+		return nil, fmt.Errorf("deploy: the objects of a mask decoder (object name %q) are exported in the one-jet interface only; export them without the batched interface", opts.ObjectName)
+	}
 	outs, err := spec.DeployOutputs(dopts)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
@@ -505,6 +513,8 @@ func meaning(o model.DeployOutput) string {
 		return fmt.Sprintf("predicted %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
 	case model.ConstituentRegressionStddev:
 		return fmt.Sprintf("predicted standard deviation of %s of each of the %s (task %s)", o.Label, o.Group, o.Task)
+	case model.ObjectIndex:
+		return objectMeaning(o)
 	case model.VertexIndex:
 		return fmt.Sprintf("vertex of each of the %s: the smallest index of those it shares a vertex with, pairs linked at symmetrised probability >= 0.5; -1 where that index exceeds 127 (task %s)", o.Group, o.Task)
 	}

@@ -183,6 +183,12 @@ func computeVectors(ctx context.Context, rt *runtime.Runtime, device string, run
 func deriveOutputs(spec model.Spec, outs []model.DeployOutput, v *Vectors, preds map[string][]float32) error {
 	n := v.Jets
 	for _, o := range outs {
+		if o.Kind == model.ObjectIndex {
+			if err := deriveObjectIndex(spec, o, v, preds); err != nil {
+				return err
+			}
+			continue
+		}
 		task, ok := taskOf(spec, o.Task)
 		if !ok {
 			return fmt.Errorf("deploy: output %s: the model has no task %s", o.Name, o.Task)

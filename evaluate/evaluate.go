@@ -18,7 +18,12 @@
 //     ftagTruthVertexIndex), the per-class probabilities <model>_p<class>
 //     as float32 (GN2_ppileup, GN2_pfromB, …; 0 on padding), the vertex
 //     index <model>_VertexIndex as int8 (model.GroupVertices over the
-//     valid tracks; -1 on padding) and the bool "valid".
+//     valid tracks; -1 on padding) and the bool "valid". A model with a
+//     mask decoder also gets the objects as Salt's writer writes them with
+//     write_objects: dataset "objects" (n_jets, num_objects) with each
+//     object's class probabilities and each truth slot's class
+//     ([ObjectsDataset]), and each track's object <model>_MaskIndex in the
+//     tracks ([MaskIndexField]).
 //   - <stem>.json: the [Summary].
 //   - <stem>_disc_b.png: D_b per flavour; <stem>_roc.png: c-, light- (and
 //     tau-) rejection against b-efficiency.

@@ -107,6 +107,7 @@ type collection struct {
 	origins     []*classCounts
 	vertexing   []*pairCounts
 	regressions []*residuals
+	objects     *ObjectPerformance // nil without truth objects
 }
 
 // jetScores are the class probabilities and truth labels of every jet for
@@ -173,6 +174,7 @@ type predictor struct {
 	jets       *outTable
 	groups     map[string]*outTable
 	outs       []taskOut
+	objects    *objectOut // a mask decoder's objects; nil without one
 	coll       *collection
 	scratch    struct {
 		probs  []float64
@@ -225,7 +227,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 				return err
 			}
 		}
-		return nil
+		return p.objects.create(p.writer, n)
 	}
 	var unlabelled []string
 	for task := range p.unlabelled {
@@ -251,6 +253,7 @@ func predict(ctx context.Context, po predictOptions) (*collection, error) {
 		return nil, fmt.Errorf("evaluate: %s: evaluated %d jets of the %d to evaluate", po.file, p.coll.jets, jets)
 	}
 	p.coll.loss = res.Loss
+	p.collectObjects(res)
 	p.coll.unlabelled = p.missing
 	if tmp != "" {
 		if err := os.Rename(tmp, po.out); err != nil {
@@ -325,6 +328,9 @@ func newPredictor(po predictOptions) (*predictor, error) {
 		jetFields = append(jetFields, loader.Field{Name: f, Type: ft})
 	}
 	nKeep := len(jetFields)
+	if p.objects, err = newObjectOut(cfg, &spec); err != nil {
+		return nil, err
+	}
 	type pending struct {
 		out   taskOut
 		names []string
@@ -398,7 +404,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 	// the predictions and valid.
 	for _, in := range spec.Inputs {
 		tasks, ok := groupTasks[in.Name]
-		if !ok {
+		if !ok && !p.objects.wantsGroup(in.Name) {
 			continue
 		}
 		gin, err := loader.OpenFieldTable(po.file, in.Name)
@@ -437,6 +443,7 @@ func newPredictor(po predictOptions) (*predictor, error) {
 				fields = append(fields, loader.Field{Name: n, Type: ft})
 			}
 		}
+		fields = p.objects.groupFields(&spec, t, fields)
 		t.valid = len(fields)
 		fields = append(fields, loader.Field{Name: ValidField, Type: loader.Bool})
 		if t.layout, err = loader.NewRowLayout(fields...); err != nil {
@@ -644,6 +651,9 @@ func (p *predictor) batch(b *loader.Batch, preds map[string][]float32) error {
 		if err != nil {
 			return fmt.Errorf("evaluate: %s: task %s: %w", p.file, o.task.Name, err)
 		}
+	}
+	if err := p.objects.batch(*p.spec, b, preds, k, start); err != nil {
+		return fmt.Errorf("evaluate: %s: the objects (model.mask_decoder): %w", p.file, err)
 	}
 	if p.writer != nil {
 		for _, t := range p.tables() {

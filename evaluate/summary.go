@@ -65,6 +65,9 @@ type Summary struct {
 	Vertexing []Vertexing `json:"vertexing,omitempty"`
 	// Regression is the bias and resolution of each regression target.
 	Regression []Regression `json:"regression,omitempty"`
+	// Objects is the performance of a mask decoder's objects; nil without
+	// one or without truth objects in the file.
+	Objects *ObjectPerformance `json:"objects,omitempty"`
 }
 
 // Flavour is the b-tagging performance: the discriminant
@@ -270,6 +273,7 @@ func summarise(file, modelName, checkpoint string, c *collection, fc float64, ef
 	for task, l := range c.loss {
 		s.Loss[task] = Float(l)
 	}
+	s.Objects = c.objects
 	var disc []float64
 	if fl := c.flavour; fl != nil && classIndex(fl.classes, bNames) >= 0 && classIndex(fl.classes, lightNames) >= 0 {
 		var err error
@@ -345,7 +349,8 @@ func fmtRejection(wp WorkingPoint) string {
 
 // WriteTable prints the summary as aligned text tables: the rejections at
 // the working points and the AUCs, the constituent accuracies, the
-// vertexing pair performance and the regression resolution.
+// vertexing pair performance, the regression resolution and the objects'
+// losses and MaskFormer metrics.
 func WriteTable(w io.Writer, s *Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "%s: %d jets, model %s, checkpoint %s\n", s.File, s.Jets, s.Model, s.Checkpoint)
@@ -414,7 +419,7 @@ func WriteTable(w io.Writer, s *Summary) error {
 		fmt.Fprintf(w, "%s %s: bias %s, resolution %s; relative bias %s, relative resolution %s (%d jets)\n",
 			r.Task, r.Target, fmtFloat(r.Bias), fmtFloat(r.Resolution), fmtFloat(r.RelativeBias), fmtFloat(r.RelativeResolution), r.Jets)
 	}
-	return nil
+	return writeObjects(w, s.Objects)
 }
 
 func sum(v []int64) int64 {

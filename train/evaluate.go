@@ -15,6 +15,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/metrics"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -83,7 +84,7 @@ type Result struct {
 	// metrics of its matched objects (see objectCounts.metrics).
 	ObjectLoss    map[string]float64
 	ObjectMetrics map[string]float64
-	objects       objectCounts
+	objects       metrics.ObjectCounts
 }
 
 // run evaluates every batch of ds.
@@ -263,7 +264,7 @@ func (e *evaluator) predictionNames() []string {
 			names = append(names, model.VarianceOutput(t.Name))
 		}
 	}
-	return names
+	return append(names, e.objectPredictionNames()...)
 }
 
 // EvalOptions configure Evaluate.
@@ -287,7 +288,9 @@ type EvalOptions struct {
 	Device string
 	// Each, if set, receives every batch (raw loader batch, normalised
 	// inputs) with the evaluation graph's predictions by output name
-	// (model.PredictionOutput), valid until it returns.
+	// (model.PredictionOutput; with a mask decoder also
+	// model.ObjectClassProbsOutput and model.ObjectMasksOutput), valid
+	// until it returns.
 	Each func(b *loader.Batch, predictions map[string][]float32) error
 	// Opened, if set, is told the number of jets to evaluate (after the
 	// selections and Limit) before the first batch.

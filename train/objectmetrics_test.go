@@ -8,6 +8,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/metrics"
 )
 
 // mapTensors is a binding of named buffers of every type.
@@ -84,12 +85,12 @@ func TestObjectMetrics(t *testing.T) {
 				ints:   map[string][]int64{model.ObjectClassInput: {0, 1, 2}},
 				bools:  map[string][]bool{model.ObjectMaskInput: tgt, model.ValidInput("tracks"): {true, true, true, true, true, false}},
 			}
-			var cnt objectCounts
+			var cnt metrics.ObjectCounts
 			if err := m.addObjectCounts(bind, &cnt, 1); err != nil {
 				t.Fatal(err)
 			}
-			got := cnt.metrics()
-			for _, name := range objectMetricNames {
+			got := cnt.Metrics()
+			for _, name := range metrics.ObjectMetricNames {
 				if math.Abs(got[name]-tt.want[name]) > 1e-12 {
 					t.Errorf("%s = %g, want %g", name, got[name], tt.want[name])
 				}

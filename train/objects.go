@@ -12,6 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/optim"
 	"github.com/salt-ort/salt-ort/loader"
 	"github.com/salt-ort/salt-ort/matching"
+	"github.com/salt-ort/salt-ort/metrics"
 	"github.com/salt-ort/salt-ort/runtime"
 )
 
@@ -142,6 +143,12 @@ func (m *objectMatcher) fill(bind tensors, b *loader.Batch) error {
 	if err != nil {
 		return err
 	}
+	return m.fillTruth(class, masks, b)
+}
+
+// fillTruth writes batch b's truth objects into class ([jet, slot]) and
+// masks ([jet, slot, constituent]), as fill describes.
+func (m *objectMatcher) fillTruth(class []int64, masks []bool, b *loader.Batch) error {
 	nobj, nc, t := m.objects.Decoder.Objects, m.objects.NumClasses, m.maxLen
 	jets := len(class) / nobj
 	srcClass, srcID, srcOf := b.Labels[objectClassLabel], b.Labels[objectIDLabel], b.Labels[objectOfLabel]
@@ -346,7 +353,7 @@ func (m *objectMatcher) finishEval(res *Result) {
 		res.ObjectLoss[term] /= float64(res.Jets)
 		res.Total += res.ObjectLoss[term]
 	}
-	res.ObjectMetrics = res.objects.metrics()
+	res.ObjectMetrics = res.objects.Metrics()
 }
 
 // objectValColumns are the validation table's columns of the object loss
@@ -359,7 +366,7 @@ func objectValColumns(spec model.Spec) []string {
 	for _, term := range spec.Objects.ObjectLossTerms() {
 		cols = append(cols, "val_loss/objects/"+term)
 	}
-	for _, name := range objectMetricNames {
+	for _, name := range metrics.ObjectMetricNames {
 		cols = append(cols, "val_objects/"+name)
 	}
 	return cols
@@ -375,7 +382,7 @@ func (m *objectMatcher) objectValRow(val *Result) []string {
 	for _, term := range m.terms {
 		row = append(row, formatFloat(val.ObjectLoss[term]))
 	}
-	for _, name := range objectMetricNames {
+	for _, name := range metrics.ObjectMetricNames {
 		row = append(row, formatFloat(val.ObjectMetrics[name]))
 	}
 	return row

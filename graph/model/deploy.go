@@ -143,6 +143,10 @@ const (
 	// ConstituentRegressionStddev is float32 [n]: the predicted standard
 	// deviation of one target of each constituent.
 	ConstituentRegressionStddev OutputKind = "constituent_regression_stddev"
+	// ObjectIndex is int8 [n]: the mask decoder's object of each
+	// constituent of its group (see ObjectIndices), exported with
+	// DeployOptions.ObjectName.
+	ObjectIndex OutputKind = "object_index"
 )
 
 // DeployOutput is one output of the deployment interface.
@@ -159,15 +163,17 @@ type DeployOutput struct {
 // of its Group ([n]) rather than one per jet (a float32 scalar).
 func (o DeployOutput) PerConstituent() bool {
 	switch o.Kind {
-	case ConstituentClass, VertexIndex, ConstituentRegressionValue, ConstituentRegressionStddev:
+	case ConstituentClass, VertexIndex, ConstituentRegressionValue, ConstituentRegressionStddev, ObjectIndex:
 		return true
 	}
 	return false
 }
 
-// Int8 reports whether the output's values are int8 (constituent classes
-// and vertex indices) rather than float32.
-func (o DeployOutput) Int8() bool { return o.Kind == ConstituentClass || o.Kind == VertexIndex }
+// Int8 reports whether the output's values are int8 (constituent classes,
+// vertex and object indices) rather than float32.
+func (o DeployOutput) Int8() bool {
+	return o.Kind == ConstituentClass || o.Kind == VertexIndex || o.Kind == ObjectIndex
+}
 
 // Regression reports whether the output is a regression value or spread,
 // per jet or per constituent.
@@ -193,6 +199,10 @@ type DeployOptions struct {
 	// outputs up to float32 rounding; Deploy builds the reference graph
 	// anyway for a model with an option the one-jet pass does not know.
 	Reference bool
+	// ObjectName, if set, exports the objects of the mask decoder as
+	// Salt's exporter does with --object_name: the output
+	// <model>_<ObjectName>Index (ObjectIndex).
+	ObjectName string
 }
 
 // CheckDeployName checks that a model name can prefix deployment outputs:
@@ -220,7 +230,9 @@ func CheckDeployName(name string) error {
 //     for Gaussian regression;
 //   - <model>_<Task in PascalCase> for a constituent classification
 //     (track_origin → GN2_TrackOrigin);
-//   - <model>_VertexIndex for vertexing.
+//   - <model>_VertexIndex for vertexing;
+//   - <model>_<object name>Index, the objects of a mask decoder, last,
+//     with DeployOptions.ObjectName.
 //
 // Two outputs with one name are an error naming both tasks: export fewer
 // tasks or rename one.
@@ -276,7 +288,11 @@ func (s *Spec) DeployOutputs(opts DeployOptions) ([]DeployOutput, error) {
 			seq = append(seq, DeployOutput{Name: "VertexIndex", Kind: VertexIndex, Task: t.Name, Group: t.Input})
 		}
 	}
-	outs := append(jet, seq...)
+	objs, err := s.objectDeployOutputs(opts)
+	if err != nil {
+		return nil, err
+	}
+	outs := append(append(jet, seq...), objs...)
 	used := map[string]bool{}
 	for old, name := range opts.Rename {
 		found := false
@@ -360,7 +376,9 @@ const VertexIterations = 8
 //     the constituents it shares a vertex with, from pairs whose
 //     symmetrised probability is at least 0.5 (Salt's grouping). An index
 //     that int8 cannot hold (a constituent beyond the 128th whose vertex
-//     has no earlier member) is -1, never a wrapped value.
+//     has no earlier member) is -1, never a wrapped value;
+//   - object indices: int8 [n], the object of each constituent (see
+//     ObjectIndices).
 //
 // The graph computes the forward pass of the training and evaluation
 // graphs with the same parameters, in operators chosen for one jet on one
@@ -434,6 +452,10 @@ func (s *Spec) Deploy(norm Normalisation, opts DeployOptions) (*graph.Graph, err
 		return g.Squeeze(g.Slice(g.Squeeze(x, 0), []int{1}, []int64{int64(i)}, []int64{int64(i) + 1}), 1)
 	}
 	for _, o := range outs {
+		if o.Kind == ObjectIndex {
+			g.Output(o.Name, deployObjectIndex(g, unbatch(f.objects.ClassProbs), unbatch(f.objects.Masks)))
+			continue
+		}
 		task := s.task(o.Task)
 		h := f.heads[task.Name]
 		pop := g.Scope(task.Name + "/deploy")
