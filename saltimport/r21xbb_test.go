@@ -65,3 +65,13 @@ func TestR21XbbImportsAndEvaluates(t *testing.T) {
 		t.Errorf("salt-ort's R21Xbb probabilities differ from PyTorch's by %.3g relative (want ≤ %g)", worst, tol)
 	}
 }
+
+// TestR21XbbTrainingStep resumes an imported R21Xbb twin without dropout
+// (so that both sides take the same step) for one step and compares every
+// parameter with PyTorch's after it.
+func TestR21XbbTrainingStep(t *testing.T) {
+	r := r21Twin
+	r.Dropout = 0
+	tw := salttwin.BuildR21Xbb(t, t.TempDir(), r)
+	stepMatchesTorch(t, tw, importTwin(t, tw))
+}

@@ -14,8 +14,9 @@ type R21Xbb struct {
 
 // BuildR21Xbb trains a twin of Salt's R21Xbb in a new directory under dir:
 // config.yaml (Baseline_Xbb.yaml's model), a Lightning checkpoint after
-// Steps steps, and Expected's eval/jets_classification, the checkpoint's
-// class probabilities [TestJets, 4] on the test file.
+// Steps steps, and in Expected eval/jets_classification, the checkpoint's
+// class probabilities [TestJets, 4] on the test file, and step/..., the
+// next step as Build's (with PyTorch's dropout draws where Dropout > 0).
 func BuildR21Xbb(t testing.TB, dir string, r R21Xbb) *Twin {
 	t.Helper()
 	return build(t, dir, "r21xbb_twin.py", func(spec map[string]any) {

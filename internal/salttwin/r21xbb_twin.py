@@ -16,7 +16,8 @@ state are used).
 
 Usage (Debian's /usr/bin/python3 with python3-torch, -h5py, -yaml):
   r21xbb_twin.py make SPEC.json   train a few steps, write config.yaml, the
-                                  checkpoint and the expected evaluation
+                                  checkpoint, the expected evaluation and
+                                  one more step
 The spec has salt_twin.py's keys and
   r21_max_len   the tracks flattened per jet (data.num_inputs.tracks)
   r21_vars      the track variables flattened
@@ -136,19 +137,25 @@ def make(s):
     """Train s["steps"] steps (one batch per epoch), write config.yaml and
     the checkpoint Lightning writes at the end of that epoch, then the
     evaluation of the checkpoint on the test file (eval/jets_classification,
-    the class probabilities)."""
+    the class probabilities) and every parameter before and after one more
+    step (step/before/<name>, step/after/<name>; PyTorch's dropout draws
+    where the head has dropout)."""
     torch.manual_seed(s["seed"])
     with open(s["norm_dict"]) as f:
         model = Wrapper(s, yaml.safe_load(f))
     opt = torch.optim.AdamW(model.parameters(), lr=s["lr"][0], weight_decay=1e-5)
     sched = st.scheduler(opt, s, s["epochs"])
     inputs, labels = read(s["train"], s)
-    for _ in range(s["steps"]):
+
+    def step():
         opt.zero_grad()
         out = model(inputs)
         sum(t.loss(out[t.name], labels) for t in model.model.tasks).backward()
         opt.step()
         sched.step()
+
+    for _ in range(s["steps"]):
+        step()
     ckpt = fit_state(batches=1, epochs=s["epochs"], hook="on_validation_end", epoch=s["steps"] - 1)
     ckpt.update({
         "pytorch-lightning_version": "2.4.0", "state_dict": model.state_dict(),
@@ -161,11 +168,20 @@ def make(s):
     torch.save(ckpt, s["ckpt"])
     with open(s["config_yaml"], "w") as f:
         yaml.dump(salt_config(s), f, Dumper=st.NoAliases, sort_keys=False)
+    expected = {}
     model.eval()
     with torch.no_grad():
         tin, _ = read(s["test"], s)
-        probs = model(tin)["jets_classification"].softmax(-1).numpy()
-    st.write_safetensors(s["expected"], {"eval/jets_classification": probs})
+        expected["eval/jets_classification"] = model(tin)["jets_classification"].softmax(-1).numpy()
+    model.train()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    g = opt.param_groups[0]
+    expected["step/lr"], expected["step/beta1"] = np.array(g["lr"]), np.array(g["betas"][0])
+    step()
+    for k, v in model.named_parameters():
+        expected["step/before/" + k] = before[k].numpy()
+        expected["step/after/" + k] = v.detach().numpy()
+    st.write_safetensors(s["expected"], expected)
 
 
 if __name__ == "__main__":
