@@ -5,10 +5,10 @@ import (
 )
 
 // convertR21Xbb converts Salt's R21Xbb (salt.models.R21Xbb, the model of
-// legacy/Baseline_Xbb.yaml): the one constituent group, normalised with
-// padded slots zero, is flattened to max_len × its variables and read by
-// every task head, with no init nets, encoder or pooling network. In
-// salt-ort that is pooling kind "flatten".
+// legacy/Baseline_Xbb.yaml): the one constituent group, normalised (an
+// empty slot holding the normalised zero, as Salt's), is flattened to
+// max_len × its variables and read by every task head, with no init nets,
+// encoder or pooling network. In salt-ort that is pooling kind "flatten".
 func (c *converter) convertR21Xbb(cfg *config.Config, ia string) {
 	m, d := &cfg.Model, &cfg.Data
 	// convertData made one init net per constituent dataset to carry its
