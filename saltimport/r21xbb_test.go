@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/salt-ort/salt-ort/config"
@@ -11,6 +12,7 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/salttwin"
 	"github.com/salt-ort/salt-ort/loader"
+	"github.com/salt-ort/salt-ort/saltimport"
 	"github.com/salt-ort/salt-ort/train"
 )
 
@@ -74,4 +76,73 @@ func TestR21XbbTrainingStep(t *testing.T) {
 	r.Dropout = 0
 	tw := salttwin.BuildR21Xbb(t, t.TempDir(), r)
 	stepMatchesTorch(t, tw, importTwin(t, tw))
+}
+
+// baselineXbb is Salt's legacy/Baseline_Xbb.yaml, its files aside.
+const baselineXbb = `
+name: Baseline_Xbb
+data:
+  train_file: train.h5
+  val_file: val.h5
+  norm_dict: norm.yaml
+  variables:
+    jets: [pt, eta]
+    tracks: [DL1dv01_VR_pb, DL1dv01_VR_pc, DL1dv01_VR_pu]
+trainer:
+  max_epochs: 50
+model:
+  lrs_config: {initial: 4e-10, max: 1e-6, end: 4e-10, pct_start: 0.1}
+  model:
+    class_path: salt.models.R21Xbb
+    init_args:
+      tasks:
+        class_path: torch.nn.ModuleList
+        init_args:
+          modules:
+            - class_path: salt.models.ClassificationTask
+              init_args:
+                name: jets_classification
+                input_name: jets
+                label: flavour_label
+                class_names: [hbb, hcc, qcd, top]
+                loss: torch.nn.CrossEntropyLoss
+                dense_config:
+                  input_size: 15
+                  output_size: 4
+                  hidden_layers: [250, 250, 250, 250, 250, 250]
+                  activation: ReLU
+                  dropout: 0.1
+`
+
+// TestR21XbbConfig checks the conversion of Baseline_Xbb.yaml, and that
+// what R21Xbb cannot read is refused by its key.
+func TestR21XbbConfig(t *testing.T) {
+	opts := saltimport.ConvertOptions{MaxLen: map[string]int{"tracks": 5, "flows": 4}, Read: saltimport.ReadOptions{NoBase: true}}
+	out, err := saltimport.Convert("Baseline_Xbb.yaml", []byte(baselineXbb), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := out.Config.Model
+	if want := (config.Pooling{Kind: "flatten", Input: "tracks", MaxLen: 5}); m.Pooling != want || len(m.InitNets) != 0 || m.Encoder.Layers != 0 || m.EmbedDim != 15 ||
+		m.Tasks[0].Dropout != 0.1 || len(m.Tasks[0].Hidden) != 6 {
+		t.Errorf("converted model %+v", m)
+	}
+	for _, c := range []struct {
+		name, from, to, key, want string
+	}{
+		{"head input size", "input_size: 15", "input_size: 12", "dense_config.input_size", "15"},
+		{"a second group", "tracks: [DL1dv01_VR_pb", "flows: [pt]\n    tracks: [DL1dv01_VR_pb", "data.variables", "one constituent group"},
+		{"global variables", "jets: [pt, eta]", "jets: [pt, eta]\n    global: [pt]", "data.variables.global", "remove the global variables"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			text := strings.Replace(baselineXbb, c.from, c.to, 1)
+			if text == baselineXbb {
+				t.Fatalf("no %q", c.from)
+			}
+			_, err := saltimport.Convert("Baseline_Xbb.yaml", []byte(text), opts)
+			if err == nil || !strings.Contains(err.Error(), c.key+":") || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one naming %s with %q", err, c.key, c.want)
+			}
+		})
+	}
 }
