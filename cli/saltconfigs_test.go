@@ -82,6 +82,14 @@ var saltConfigs = []struct {
 		want(t, "L1 loss", c.Model.Tasks[4].Loss, "L1Loss")
 		want(t, "init nets", len(c.Model.InitNets), 3)
 	}},
+	{"Baseline_Xbb.yaml", func(t *testing.T, c *config.Config) {
+		want(t, "pooling", c.Model.Pooling.Kind, "flatten")
+		want(t, "flattened group", c.Model.Pooling.Input, "tracks")
+		want(t, "max_len from num_inputs", c.Model.Pooling.MaxLen, 5)
+		want(t, "init nets", len(c.Model.InitNets), 0)
+		want(t, "encoder layers", c.Model.Encoder.Layers, 0)
+		want(t, "head dropout", c.Model.Tasks[0].Dropout, 0.1)
+	}},
 	{"GN2_muP.yaml", func(t *testing.T, c *config.Config) {
 		want(t, "init net mup", c.Model.InitNets[0].MuP, true)
 		want(t, "encoder mup", c.Model.Encoder.MuP, true)

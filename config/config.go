@@ -22,6 +22,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/salt-ort/salt-ort/internal/nearest"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // Config is a whole training configuration.
@@ -42,6 +43,9 @@ type Config struct {
 	// names the task leaves to them, for Validate to report.
 	notes    []string
 	namesErr map[string]error
+	// normDict, when set (SetNormDict), is read in place of the file
+	// data.norm_dict names.
+	normDict loader.NormDict
 }
 
 // Data says what to read and how to batch it.
@@ -284,11 +288,24 @@ type Encoder struct {
 // Pooling configures how constituents are pooled into the jet
 // representation.
 type Pooling struct {
-	// Kind is "attention" (Salt's GlobalAttentionPooling) or "none" (Salt's
+	// Kind is "attention" (Salt's GlobalAttentionPooling), "none" (Salt's
 	// pool_net unset: a model reading the jet variables alone, whose one
-	// init net reads the jet dataset).
+	// init net reads the jet dataset) or "flatten" (Salt's R21Xbb: the
+	// normalised variables of the first max_len constituents of input,
+	// padded slots zero, laid side by side are the jet representation the
+	// task heads read; no init nets, no encoder).
 	Kind string `toml:"kind"`
+	// Input is the constituent dataset a "flatten" pooling reads (e.g.
+	// "tracks"); MaxLen its fixed number of constituents per jet, which
+	// the heads' input width, max_len × the dataset's variables, needs
+	// (a deployed model pads or truncates each jet's constituents to it).
+	Input  string `toml:"input,omitempty"`
+	MaxLen int    `toml:"max_len,omitzero"`
 }
+
+// Flattens reports whether the model is Salt's R21Xbb (pooling kind
+// "flatten").
+func (m *Model) Flattens() bool { return m.Pooling.Kind == "flatten" }
 
 // Task is one objective.
 type Task struct {
@@ -601,8 +618,13 @@ func (c *Config) JetNet() (InitNet, bool) {
 }
 
 // ConstituentNets returns the init nets of the constituent datasets (all
-// but the jet dataset's).
+// but the jet dataset's). A "flatten" pooling has no init nets; its
+// dataset is returned as an init net of that input and max_len alone, so
+// that what reads the constituent groups reads it.
 func (c *Config) ConstituentNets() []InitNet {
+	if m := &c.Model; m.Flattens() && len(m.InitNets) == 0 {
+		return []InitNet{{Input: m.Pooling.Input, MaxLen: m.Pooling.MaxLen}}
+	}
 	var out []InitNet
 	for _, n := range c.Model.InitNets {
 		if n.Input != c.Data.JetDataset {
@@ -689,6 +711,10 @@ func (c *Config) applyDefaults() {
 			attach := n.Input != c.Data.JetDataset
 			n.AttachGlobal = &attach
 		}
+	}
+	if m := &c.Model; m.Flattens() && !c.Defined("model.embed_dim") {
+		// The flattened constituents are the jet representation.
+		m.EmbedDim = m.Pooling.MaxLen * len(c.Data.Variables[m.Pooling.Input])
 	}
 	if e := &c.Model.Encoder; (e.Kind == "legacy" || e.Kind == "cross_attention") && !c.Defined("model.encoder.registers") {
 		e.Registers = 0 // Salt's TransformerEncoder has none

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/salt-ort/salt-ort/graph/model"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 func loadExample(t *testing.T, name string) *Config {
@@ -20,8 +21,17 @@ func loadExample(t *testing.T, name string) *Config {
 }
 
 func TestExamplesParse(t *testing.T) {
-	for _, name := range []string{"gn2.toml", "gn2-small.toml", "gn2emu.toml", "dl1.toml", "gn2x.toml", "gn2-edges.toml", "maskformer.toml"} {
+	for _, name := range []string{"gn2.toml", "gn2-small.toml", "gn2emu.toml", "dl1.toml", "r21xbb.toml", "gn2x.toml", "gn2-edges.toml", "maskformer.toml"} {
 		c := loadExample(t, name)
+		if c.Model.Flattens() {
+			// The flatten model reads the norm dict, which gen-data
+			// writes; a unit normalisation stands in for it.
+			unit := map[string]loader.NormEntry{}
+			for _, v := range c.Data.Variables[c.Model.Pooling.Input] {
+				unit[v] = loader.NormEntry{Mean: 0, Std: 1}
+			}
+			c.SetNormDict(loader.NormDict{c.Model.Pooling.Input: unit})
+		}
 		uniform := func(ds, field string) ([]float64, error) {
 			n := map[string]int{"flavour_label": 4, "ftagTruthOriginLabel": 8}[field]
 			w := make([]float64, n)

@@ -83,10 +83,17 @@ func (c *Config) Validate() error {
 	if m.Name == "" {
 		return c.errorf("model.name", "must not be empty (it prefixes the exported outputs, e.g. GN2_pb)")
 	}
-	if len(m.InitNets) == 0 {
+	if m.Flattens() {
+		if err := c.validateFlatten(); err != nil {
+			return err
+		}
+	} else if len(m.InitNets) == 0 {
 		return c.errorf("model.init_nets", "no init nets: add one [[model.init_nets]] per constituent dataset (e.g. input = \"tracks\")")
 	}
 	nets := map[string]bool{}
+	if m.Flattens() {
+		nets[m.Pooling.Input] = true
+	}
 	for _, n := range m.InitNets {
 		if n.Input == d.JetDataset {
 			if err := c.validateJetNet(n); err != nil {
@@ -164,8 +171,11 @@ func (c *Config) Validate() error {
 	if err := c.validateConditioning(); err != nil {
 		return err
 	}
-	if k := m.Pooling.Kind; k != "attention" && k != "none" {
-		return c.errorf("model.pooling.kind", "must be \"attention\" (Salt's global attention pooling) or \"none\" (a model reading the jet variables alone), got %q", k)
+	if k := m.Pooling.Kind; k != "attention" && k != "none" && k != "flatten" {
+		return c.errorf("model.pooling.kind", "must be \"attention\" (Salt's global attention pooling), \"none\" (a model reading the jet variables alone) or \"flatten\" (Salt's R21Xbb), got %q", k)
+	}
+	if k := m.Pooling.Kind; k != "flatten" && (m.Pooling.Input != "" || m.Pooling.MaxLen != 0) {
+		return c.errorf("model.pooling", "input and max_len are keys of kind = \"flatten\" (the init nets give the others' datasets and lengths): remove them")
 	}
 	if len(m.Tasks) == 0 {
 		return c.errorf("model.tasks", "no tasks: add at least one [[model.tasks]]")
@@ -1023,7 +1033,19 @@ func (c *Config) Spec(classWeights ClassWeightsFunc) (model.Spec, error) {
 		}
 		s.JetInit = &model.JetInit{Name: n.Input, Hidden: n.Hidden, Activation: a, FinalActivation: final, Dropout: n.Dropout, MuP: n.MuP}
 	}
-	for _, n := range c.ConstituentNets() {
+	if m.Flattens() {
+		p := m.Pooling
+		s.Pooling = model.FlattenPooling
+		fill, err := c.flattenFill()
+		if err != nil {
+			return model.Spec{}, err
+		}
+		s.Inputs = []model.Input{{Name: p.Input, Vars: c.Data.Variables[p.Input], MaxLen: p.MaxLen, Fill: fill}}
+	}
+	for _, n := range c.Model.InitNets {
+		if n.Input == c.Data.JetDataset {
+			continue
+		}
 		if n.MaxLen == 0 {
 			return model.Spec{}, c.errorf("model.init_nets.max_len", "%s: 0 (the training files' length) is resolved when training starts; this command needs a length: give one", n.Input)
 		}

@@ -179,6 +179,12 @@ var modelKinds = []modelKind{
 		outputs:     []string{"DL1_pb", "DL1_pc", "DL1_pu", "DL1_ptau"},
 		inputs:      []string{"jet_features"},
 		athenaFails: []string{"tracks_sequence"}, athenaDetail: "track_features"},
+	// Salt's R21Xbb: the first 5 of 20 track slots flattened, so that
+	// the deployed graph pads short jets and truncates long ones.
+	{name: "flatten", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
+		opts:    fixture.Options{Name: "Xbb", NumTrain: 500, Seed: 9, Flatten: 5},
+		outputs: []string{"Xbb_pb", "Xbb_pc", "Xbb_pu", "Xbb_ptau"},
+		inputs:  []string{"jet_features", "track_features"}},
 	{name: "regression", gen: gendata.Config{Seed: 4, Train: 800, Val: 300, Test: 100},
 		opts:    fixture.Options{Name: "Reg", NumTrain: 500, Seed: 9, NoGN2Tasks: true, NoClassDict: true, ExtraTasks: regressionTasks},
 		outputs: []string{"Reg_pt", "Reg_mass", "Reg_mass_stddev", "Reg_HadronConeExclTruthLabelLxy", "Reg_eta", "Reg_eta_stddev"},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/graph/nn"
+	"github.com/salt-ort/salt-ort/loader"
 )
 
 // Format identifies salt-ort's deployment metadata. Version 2 records each
@@ -109,6 +110,23 @@ type RuntimeCheck struct {
 	Reference     string  `json:"reference"`
 	// Error says why the release could not load or run the model.
 	Error string `json:"error,omitempty"`
+}
+
+// normDict is the normalisation the metadata records for each input's
+// group, as a norm dict.
+func (m *Metadata) normDict() loader.NormDict {
+	nd := loader.NormDict{}
+	for _, in := range m.Inputs {
+		vars := nd[in.Group]
+		if vars == nil {
+			vars = map[string]loader.NormEntry{}
+			nd[in.Group] = vars
+		}
+		for _, v := range in.Variables {
+			vars[v.Name] = loader.NormEntry{Mean: v.Mean, Std: v.Std}
+		}
+	}
+	return nd
 }
 
 // ParseMetadata decodes the salt_ort metadata of a model.

@@ -140,6 +140,9 @@ func openMeta(path string) (*Model, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("deploy: %s: the recorded configuration: %w", path, err)
 	}
+	// The normalisation the model was exported with, not the training
+	// machine's norm dict, which need not be here.
+	cfg.SetNormDict(meta.normDict())
 	spec, err := cfg.Spec(cfg.UniformClassWeights)
 	if err != nil {
 		return nil, nil, fmt.Errorf("deploy: %s: %w", path, err)

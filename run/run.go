@@ -55,6 +55,7 @@ func Load(dir string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.SetNormDict(norm)
 	spec, err := runSpec(cfg, dir)
 	if err != nil {
 		return nil, err

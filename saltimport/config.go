@@ -418,11 +418,14 @@ func (c *converter) convertModel(cfg *config.Config) {
 	}
 	c.get("name")
 	const sm = "model.model"
-	if cp := c.classPath(sm); cp != "salt.models.SaltModel" {
-		c.problem(sm+".class_path", "%q: salt-ort builds Salt's SaltModel only", cp)
+	const ia = sm + ".init_args"
+	cp := c.classPath(sm)
+	switch cp {
+	case "salt.models.SaltModel", "salt.models.R21Xbb":
+	default:
+		c.problem(sm+".class_path", "%q: salt-ort builds Salt's SaltModel and R21Xbb only", cp)
 		return
 	}
-	const ia = sm + ".init_args"
 	switch opt := c.str("model.optimizer"); opt {
 	case "", "AdamW":
 	case "lion":
@@ -439,6 +442,10 @@ func (c *converter) convertModel(cfg *config.Config) {
 		c.problem("model.loss_mode", "%q: salt-ort combines the task losses as Salt's wsum or GLS", lm)
 	}
 	c.convertMuP(cfg)
+	if cp == "salt.models.R21Xbb" {
+		c.convertR21Xbb(cfg, ia)
+		return
+	}
 
 	// Init nets, in Salt's order (the order of the encoder's sequence).
 	nets, _ := c.get(ia + ".init_nets")

@@ -133,6 +133,11 @@ func Import(opts Options) (*Result, error) {
 	res := &Result{Dir: opts.Out, Converted: conv}
 	imported := train.ImportedRun{ConfigText: tomlText, NormDict: normDict, ClassDict: classDict}
 	if ck != nil {
+		nd, err := loader.ParseNormDict(run.NormDictFile, normDict)
+		if err != nil {
+			return nil, fmt.Errorf("saltimport: %w", err)
+		}
+		parsed.SetNormDict(nd)
 		spec, err := parsed.Spec(classWeightsFrom(classDict))
 		if err != nil {
 			return nil, err

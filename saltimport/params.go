@@ -37,10 +37,11 @@ func Params(spec model.Spec) []Param {
 			Param{Salt: salt + ".bias", Ort: ort + "/bias", SaltShape: []int{outDim}})
 	}
 	// dense is Salt's Dense: Linear layers at the even indices of its
-	// nn.Sequential, the activations between them.
-	dense := func(salt, ort string, in int, sizes []int) {
+	// nn.Sequential, the activations between them; with dropout each
+	// Linear has its Dropout before it (see legacyDenseIndex).
+	dense := func(salt, ort string, in int, sizes []int, dropout float64) {
 		for k, n := range sizes {
-			linear(salt+".net."+strconv.Itoa(2*k), ort+"/"+strconv.Itoa(k), in, n)
+			linear(salt+".net."+strconv.Itoa(legacyDenseIndex(k, dropout > 0)), ort+"/"+strconv.Itoa(k), in, n)
 			in = n
 		}
 	}
@@ -62,7 +63,7 @@ func Params(spec model.Spec) []Param {
 			d         *model.FeaturewiseDense
 		}{{"scale_net", "scale", f.Scale}, {"bias_net", "bias", f.Bias}} {
 			if n.d != nil {
-				dense(salt+"."+n.salt, ort+"/"+n.ort, nParams, append(append([]int{}, n.d.Hidden...), width))
+				dense(salt+"."+n.salt, ort+"/"+n.ort, nParams, append(append([]int{}, n.d.Hidden...), width), 0)
 			}
 		}
 		if f.Norm {
@@ -81,29 +82,32 @@ func Params(spec model.Spec) []Param {
 	if fw[model.FeaturewiseInput] != nil {
 		paramsIn = 0
 	}
-	initNet := func(i int, name string, n int, sizes []int) {
+	initNet := func(i int, name string, n int, sizes []int, dropout float64) {
 		s := fmt.Sprintf("model.init_nets.%d", i)
-		dense(s+".net", "init/"+name, n, sizes)
+		dense(s+".net", "init/"+name, n, sizes, dropout)
 		if f := fw[model.FeaturewiseInput]; f != nil {
 			featurewise(s+".featurewise", "featurewise/input/"+name, f, spec.FeaturewiseWidth(model.FeaturewiseInput, name))
 		}
 	}
 	if j := spec.JetInit; j != nil {
 		// A jet-only model's init net reads the attached jet variables.
-		initNet(0, j.Name, attached+paramsIn, append(append([]int{}, j.Hidden...), d))
+		initNet(0, j.Name, attached+paramsIn, append(append([]int{}, j.Hidden...), d), j.Dropout)
 	}
 	for i, in := range spec.Inputs {
+		if spec.Pooling == model.FlattenPooling {
+			break // Salt's R21Xbb flattens the group without an init net
+		}
 		sizes := append(append([]int{}, in.InitHidden...), d)
 		n := len(in.Vars) + paramsIn
 		if !in.NoJetVars {
 			n += attached
 		}
-		initNet(i, in.Name, n, sizes)
+		initNet(i, in.Name, n, sizes, in.Dropout)
 	}
 	if e := spec.Edges; e != nil {
 		// Salt's edge init net reads one column per edge feature.
 		sizes := append(append([]int{}, e.Hidden...), spec.Encoder.EdgeDim)
-		dense("model.edge_init_nets.0.net", "edge_init/"+e.Input, len(e.Features), sizes)
+		dense("model.edge_init_nets.0.net", "edge_init/"+e.Input, len(e.Features), sizes, 0)
 	}
 	// The jet representation the heads read is the pooled one with the
 	// global variables after it; a constituent head reads it as context
@@ -120,7 +124,7 @@ func Params(spec model.Spec) []Param {
 			in = pooled + width
 		}
 		sizes := append(append([]int{}, t.Hidden...), t.Outputs())
-		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes)
+		dense(fmt.Sprintf("model.tasks.%d.net", i), t.Name, in, sizes, t.Dropout)
 	}
 	e := spec.Encoder
 	switch e.Kind {
@@ -228,7 +232,7 @@ func Params(spec model.Spec) []Param {
 			featurewise(fmt.Sprintf("model.encoder.featurewise.%d", l), fmt.Sprintf("encoder/featurewise/layer%d", l), f, d)
 		}
 	}
-	if spec.Pooling != model.NoPooling {
+	if spec.Pooling == model.AttentionPooling {
 		linear("model.pool_net.gate_nn", "pooling/gate", width, 1)
 	}
 	return out

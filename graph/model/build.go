@@ -259,6 +259,8 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 		if fw := s.featurewise(FeaturewiseGlobal); fw != nil {
 			f.pooled = applyFeaturewise(g, "featurewise/global", fw, in.params, f.pooled)
 		}
+	} else if s.Pooling == FlattenPooling {
+		f.pooled = s.flatten(g, in.seqs[0], in.valid[0])
 	} else {
 		s.encode(g, in, training, f)
 		if s.Objects != nil {

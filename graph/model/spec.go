@@ -106,6 +106,11 @@ type Input struct {
 	// MuP initialises the init net as Salt's Dense with mup does:
 	// weights N(0, 1/fan_out), biases zero.
 	MuP bool
+	// Fill is, per variable, what an empty slot holds in the normalised
+	// input a FlattenPooling model flattens (nil: 0). Salt's dataset
+	// writes 0 into the raw variables of padded slots and its model
+	// normalises them with the rest, so Salt's value is −mean/std.
+	Fill []float64
 }
 
 // JetInit is the init net of a jet-only model: a dense network from the
@@ -134,6 +139,14 @@ const (
 	// NoPooling is a model without constituents (Salt's pool_net unset):
 	// the jet representation is JetInit's output.
 	NoPooling Pooling = "none"
+	// FlattenPooling is Salt's R21Xbb: the one constituent group, its
+	// normalised variables with empty slots holding Input.Fill, is
+	// flattened from [B, MaxLen, V] to [B, MaxLen·V], which is the jet
+	// representation (EmbedDim = MaxLen·V) the jet task heads read, with
+	// neither init net nor encoder. A deployed model pads (with Fill) or
+	// truncates the jet's constituents to MaxLen, as the training files
+	// did.
+	FlattenPooling Pooling = "flatten"
 )
 
 // HasEncoder reports whether the model has a transformer encoder.
@@ -385,6 +398,10 @@ func (s *Spec) Validate() error {
 		}
 		if d := s.JetInit.Dropout; d < 0 || d >= 1 {
 			return fmt.Errorf("model %s: jet init net dropout %g is outside [0, 1)", s.Name, d)
+		}
+	case FlattenPooling:
+		if err := s.validateFlatten(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("model %s: unknown pooling %q", s.Name, s.Pooling)
