@@ -184,38 +184,71 @@ func (t *trainer) setup() error {
 		return err
 	}
 	t.cfg = c
-	dir := t.opts.RunDir
-	restart := false
-	resolved, err := c.Encode()
+	if t.resolved, err = c.Encode(); err != nil {
+		return err
+	}
+	group, err := t.joinGroup()
 	if err != nil {
 		return err
 	}
-	t.resolved = resolved
-	group := t.opts.Group
-	if group != nil && group.Size() > 1 {
-		t.rank = group.Rank()
-		if t.rank != 0 {
-			t.log = io.Discard // rank 0 speaks for the job
-		}
-		if c.Data.BatchSize%group.Size() != 0 {
-			return fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
-		}
-		if c.Training.LossWeighting == "GLS" {
-			return &config.Error{File: c.Path(), Key: "training.loss_weighting", Msg: model.ErrShardedGLS.Error()}
-		}
-		fp, err := fingerprintOf(c, resolved, group.Size())
-		if err != nil {
-			return err
-		}
-		if err := checkFingerprints(group, fp); err != nil {
-			return err
-		}
-	} else {
-		group = nil
+	notes, err := t.openData(group)
+	if err != nil {
+		return err
 	}
+	if t.spec, err = run.SpecWithClasses(c, c.Resolve(c.Data.ClassDict)); err != nil {
+		return err
+	}
+	if err := t.writeRunDir(original, t.resumeOrRestart()); err != nil {
+		return err
+	}
+	if err := t.openLog(group, notes); err != nil {
+		return err
+	}
+	if err := t.placeGraphs(group); err != nil {
+		return err
+	}
+	t.setupWeighting()
+	if err := t.initState(); err != nil {
+		return err
+	}
+	return t.openMetrics()
+}
+
+// joinGroup checks a data-parallel job's configuration across its ranks
+// and returns its group, nil for a process alone.
+func (t *trainer) joinGroup() (Group, error) {
+	c := t.cfg
+	group := t.opts.Group
+	if group == nil || group.Size() <= 1 {
+		return nil, nil
+	}
+	t.rank = group.Rank()
+	if t.rank != 0 {
+		t.log = io.Discard // rank 0 speaks for the job
+	}
+	if c.Data.BatchSize%group.Size() != 0 {
+		return nil, fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
+	}
+	if c.Training.LossWeighting == "GLS" {
+		return nil, &config.Error{File: c.Path(), Key: "training.loss_weighting", Msg: model.ErrShardedGLS.Error()}
+	}
+	fp, err := fingerprintOf(c, t.resolved, group.Size())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFingerprints(group, fp); err != nil {
+		return nil, err
+	}
+	return group, nil
+}
+
+// openData opens the training data (this rank's shard of it) and the
+// validation data, and returns the notes about them for the log.
+func (t *trainer) openData(group Group) ([]string, error) {
+	c := t.cfg
 	norm, err := loader.ReadNormDict(c.Resolve(c.Data.NormDict))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The data first: a misspelt variable or label is reported as what it
 	// is, with the configuration key to change, before the dictionaries
@@ -225,43 +258,51 @@ func (t *trainer) setup() error {
 		lc.Shards, lc.Shard = group.Size(), group.Rank()
 	}
 	if t.trainData, err = loader.Open(lc); err != nil {
-		return fmt.Errorf("train: training data: %w", c.DataError(err))
+		return nil, fmt.Errorf("train: training data: %w", c.DataError(err))
 	}
 	if t.valData, err = loader.Open(run.LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
-		return fmt.Errorf("train: validation data: %w", c.DataError(err))
+		return nil, fmt.Errorf("train: validation data: %w", c.DataError(err))
 	}
 	if t.trainData.NumBatches() == 0 {
-		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
+		return nil, fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
 	}
 	notes := append(c.Notes(), dataNotes(c, "training", "num_train", t.trainData, c.Data.NumTrain)...)
 	notes = append(notes, dataNotes(c, "validation", "num_val", t.valData, c.Data.NumVal)...)
-	notes = append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...)
-	spec, err := run.SpecWithClasses(c, c.Resolve(c.Data.ClassDict))
-	if err != nil {
-		return err
-	}
-	t.spec = spec
+	return append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...), nil
+}
 
+// resumeOrRestart settles whether this rank resumes the run: only rank 0
+// reads the run directory, and a run without a checkpoint yet starts
+// again, which it reports by returning true.
+func (t *trainer) resumeOrRestart() (restart bool) {
 	if t.rank != 0 {
 		// Rank 0 alone reads and writes the run directory; the others take
 		// its state when training starts (syncState).
 		t.opts.Resume = false
 	}
 	if t.rank == 0 && t.opts.Resume {
-		if _, err := os.Stat(filepath.Join(dir, run.LastCheckpoint)); err != nil {
+		if _, err := os.Stat(filepath.Join(t.opts.RunDir, run.LastCheckpoint)); err != nil {
 			// Stopped before its first checkpoint (or never started):
 			// nothing was trained, and starting afresh gives what continuing
 			// would have. So one command line serves every (re)submission
 			// of a pre-emptible batch job.
-			fmt.Fprintf(t.log, "%s has no checkpoint yet; starting from the beginning\n", dir)
+			fmt.Fprintf(t.log, "%s has no checkpoint yet; starting from the beginning\n", t.opts.RunDir)
 			t.opts.Resume, restart = false, true
 		}
 	}
+	return restart
+}
+
+// writeRunDir readies the run directory on rank 0: a resumed run keeps
+// its files, a new one gets the configuration as given and resolved and
+// its copies of the dictionaries.
+func (t *trainer) writeRunDir(original *config.Config, restart bool) error {
+	c, dir := t.cfg, t.opts.RunDir
 	switch {
 	case t.rank != 0:
 	case t.opts.Resume:
 		run.RemoveTemporaries(dir)
-		if old, err := os.ReadFile(filepath.Join(dir, run.ResolvedFile)); err == nil && string(old) != string(resolved) {
+		if old, err := os.ReadFile(filepath.Join(dir, run.ResolvedFile)); err == nil && string(old) != string(t.resolved) {
 			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), run.ResolvedFile)
 		}
 	default:
@@ -269,13 +310,14 @@ func (t *trainer) setup() error {
 		if err := run.PrepareDir(dir, restart); err != nil {
 			return err
 		}
+		var err error
 		given := original.Text()
 		if given == nil {
 			if given, err = os.ReadFile(original.Path()); err != nil {
 				return fmt.Errorf("train: %w", err)
 			}
 		}
-		files := map[string][]byte{run.ConfigFile: given, run.ResolvedFile: resolved}
+		files := map[string][]byte{run.ConfigFile: given, run.ResolvedFile: t.resolved}
 		if files[run.NormDictFile], err = os.ReadFile(c.Resolve(c.Data.NormDict)); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
@@ -290,9 +332,15 @@ func (t *trainer) setup() error {
 			}
 		}
 	}
+	return nil
+}
 
+// openLog opens the run's log on rank 0 and writes what is trained on.
+func (t *trainer) openLog(group Group, notes []string) error {
+	c := t.cfg
 	if t.rank == 0 {
-		if t.logFile, err = os.OpenFile(filepath.Join(dir, run.LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, run.FileMode); err != nil {
+		var err error
+		if t.logFile, err = os.OpenFile(filepath.Join(t.opts.RunDir, run.LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, run.FileMode); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 		t.log = io.MultiWriter(t.log, t.logFile)
@@ -304,20 +352,29 @@ func (t *trainer) setup() error {
 	for _, n := range notes {
 		fmt.Fprintf(t.log, "note: %s\n", n)
 	}
+	return nil
+}
 
+// placeGraphs chooses the device (a rank's local one in a job) and builds
+// the graphs' sessions there.
+func (t *trainer) placeGraphs(group Group) error {
 	deviceIndex := 0
 	if group != nil {
 		deviceIndex = group.LocalRank()
 	}
-	if t.place, err = run.NewPlacement(t.opts.Runtime, c, t.opts.Provider, deviceIndex, t.log); err != nil {
+	var err error
+	if t.place, err = run.NewPlacement(t.opts.Runtime, t.cfg, t.opts.Provider, deviceIndex, t.log); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.log, "graphs run on %s\n", t.place)
-	if err := t.buildSessions(group); err != nil {
-		return err
-	}
+	return t.buildSessions(group)
+}
+
+// setupWeighting sets the learning-rate schedule and the task weights.
+func (t *trainer) setupWeighting() {
+	c := t.cfg
 	t.schedule = schedule(c, c.Training.Epochs*t.trainData.NumBatches())
-	for _, task := range spec.Tasks {
+	for _, task := range t.spec.Tasks {
 		t.static = append(t.static, task.Weight)
 	}
 	if c.Training.LossWeighting == "uncertainty" {
@@ -325,27 +382,17 @@ func (t *trainer) setup() error {
 	} else {
 		t.weighting = &Static{W: t.static}
 	}
+}
 
+// initState takes the training state from the last checkpoint when
+// resuming, or draws the initial parameters, shares it across the ranks
+// of a job and loads it into the sessions.
+func (t *trainer) initState() error {
+	c := t.cfg
 	if t.opts.Resume {
-		path := filepath.Join(dir, run.LastCheckpoint)
-		f, err := checkpoint.Read(path)
-		if err != nil {
+		if err := t.resumeState(); err != nil {
 			return err
 		}
-		st, err := decodeState(path, f, t.layout.Params, t.layout.Size, t.layout.Slots, c.Training.LossWeighting)
-		if err != nil {
-			return err
-		}
-		if err := t.weighting.SetState(st.weighting); err != nil {
-			return fmt.Errorf("train: %s: %w", path, err)
-		}
-		if n := t.trainData.NumBatches(); st.pos.Batch > n {
-			// Possible with a checkpoint imported from Salt, written
-			// mid-epoch on other data.
-			return fmt.Errorf("train: %s continues epoch %d at batch %d, but the training files give %d batches of data.batch_size = %d jets: resume with the training data (data.train, data.num_train) and data.batch_size the checkpoint was trained with", path, st.pos.Epoch+1, st.pos.Batch, n, c.Data.BatchSize)
-		}
-		t.state = *st
-		fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
 	} else {
 		r := rand.New(rand.NewPCG(c.Training.Seed, 0x9a17))
 		t.state = trainingState{params: initialParams(t.layout, r), slots: map[string][]float32{}}
@@ -367,24 +414,55 @@ func (t *trainer) setup() error {
 			t.state.lossScale.Scale = m.initialScale
 		}
 	}
-	if err := t.loadState(); err != nil {
+	return t.loadState()
+}
+
+// resumeState reads the training state of the run's last checkpoint.
+func (t *trainer) resumeState() error {
+	c, dir := t.cfg, t.opts.RunDir
+	path := filepath.Join(dir, run.LastCheckpoint)
+	f, err := checkpoint.Read(path)
+	if err != nil {
 		return err
 	}
-	tasks := make([]string, len(spec.Tasks))
-	for i, task := range spec.Tasks {
+	st, err := decodeState(path, f, t.layout.Params, t.layout.Size, t.layout.Slots, c.Training.LossWeighting)
+	if err != nil {
+		return err
+	}
+	if err := t.weighting.SetState(st.weighting); err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
+	}
+	if n := t.trainData.NumBatches(); st.pos.Batch > n {
+		// Possible with a checkpoint imported from Salt, written
+		// mid-epoch on other data.
+		return fmt.Errorf("train: %s continues epoch %d at batch %d, but the training files give %d batches of data.batch_size = %d jets: resume with the training data (data.train, data.num_train) and data.batch_size the checkpoint was trained with", path, st.pos.Epoch+1, st.pos.Batch, n, c.Data.BatchSize)
+	}
+	t.state = *st
+	fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
+	return nil
+}
+
+// openMetrics opens the metrics tables (in memory alone on ranks other
+// than 0), kept up to the position training continues from, and starts
+// the summary.
+func (t *trainer) openMetrics() error {
+	c, dir := t.cfg, t.opts.RunDir
+	tasks := make([]string, len(t.spec.Tasks))
+	for i, task := range t.spec.Tasks {
 		tasks[i] = task.Name
 	}
 	trainPath, valPath := filepath.Join(dir, run.TrainMetrics), filepath.Join(dir, run.ValMetrics)
 	if t.rank != 0 {
 		trainPath, valPath = "", "" // kept in memory only
 	}
+	var err error
 	if t.trainCSV, err = run.OpenMetrics(trainPath, run.TrainColumns(tasks, t.layout.LossScaling), t.state.pos.Step); err != nil {
 		return err
 	}
-	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks, spec.Objects), t.state.pos.Epoch); err != nil {
+	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks, t.spec.Objects), t.state.pos.Epoch); err != nil {
 		return err
 	}
-	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
+	t.summary = Summary{RunDir: dir, Model: t.spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
 	if t.par != nil {
 		t.summary.Ranks = t.par.group.Size()
 	}
