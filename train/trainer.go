@@ -689,206 +689,269 @@ func (t *trainer) agree(yes bool) (bool, error) {
 
 // loop runs the epochs from the current position.
 func (t *trainer) loop(ctx context.Context) error {
-	c := t.cfg
 	taskLoss := make([]float64, len(t.spec.Tasks))
 	stepsHere := 0
 	if t.state.pos.Step == 0 && t.state.pos.Epoch == 0 && t.state.pos.Batch == 0 {
-		// The untrained model's validation loss: the baseline every later
-		// epoch is compared with.
-		vctx := ctx
-		if t.par != nil {
-			// The ranks validate together and stop together.
-			vctx = context.WithoutCancel(ctx)
-		}
-		val, err := t.validate(vctx)
-		stop, aerr := t.agree(ctx.Err() != nil)
-		if aerr != nil {
-			return aerr
-		}
-		if stop {
-			return ErrInterrupted
-		}
-		if err != nil {
-			return err
-		}
-		t.recordValidation(0, val)
-		// A checkpoint of the starting point, so that a run killed before
-		// its first epoch ends can still be resumed.
-		if err := t.valCSV.Flush(); err != nil {
-			return err
-		}
-		if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
+		if err := t.validateStart(ctx); err != nil {
 			return err
 		}
 	}
-	for t.state.pos.Epoch < c.Training.Epochs {
-		epoch := t.state.pos.Epoch
-		t.feedTrain.Epoch = epoch
-		batches := t.trainData.NumBatches()
-		bar := t.progress(epoch)
-		epochCtx, cancel := context.WithCancel(ctx)
-		ch, errc := t.trainData.Batches(epochCtx, epoch, t.state.pos.Batch)
-		start := time.Now()
-		jets := 0
-		interrupted := false
-		// One step may be in flight while the next batch is filled in: on a
-		// device, the host buffers are free once the step's inputs are
-		// staged (see startStep).
-		var running <-chan error
-		runningStep, runningN := 0, 0
-		finish := func() error {
-			if running == nil {
-				return nil
-			}
-			err := <-running
-			running = nil
-			if err == nil {
-				err = t.finishStep(runningStep, taskLoss)
-			}
-			if err == nil && t.objects != nil {
-				err = t.objects.Observe(t.trainBind)
-			}
-			if err != nil {
-				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
-			}
-			t.state.pos.Step++
-			t.state.pos.Batch++
-			stepsHere++
-			// Jets of the whole job (every rank trained its shard).
-			jets += runningN * t.summary.Ranks
-			if bar != nil {
-				bar.Add(runningN * t.summary.Ranks)
-			}
-			if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == batches {
-				t.logStep(epoch, runningStep, taskLoss, float64(jets)/time.Since(start).Seconds())
-			}
-			return nil
-		}
-		stopAsked := func() bool {
-			return ctx.Err() != nil || (t.opts.StopAfter > 0 && stepsHere >= t.opts.StopAfter)
-		}
-		var err error
-		for b := range ch {
-			step := t.state.pos.Step
-			if running != nil {
-				step++
-			}
-			err = t.feedTrain.Fill(t.trainBind, b)
-			if err == nil && t.par != nil {
-				err = t.par.fill(&t.feedTrain, b)
-			}
-			if err == nil && t.objects != nil {
-				err = t.objects.Fill(t.trainBind, b)
-			}
-			n := b.N
-			b.Release()
-			if err == nil {
-				err = t.fillRandom(step)
-			}
-			if ferr := finish(); err == nil {
-				err = ferr
-			}
-			if err != nil {
-				break
-			}
-			if t.par != nil {
-				// The ranks agree on stopping before the step (parallelStep).
-				t.par.stop = stopAsked()
-			} else if stopAsked() {
-				// The batch just filled in is not trained on; the position
-				// points at it, so a resumed run starts with it.
-				interrupted = true
-				break
-			}
-			if t.objects != nil {
-				if err = t.objects.Match(t.trainBind); err != nil {
-					break
-				}
-			}
-			if err = t.prepareStep(step); err != nil {
-				break
-			}
-			running, runningStep, runningN = t.startStep(), step, n
-			if t.par != nil {
-				// The step ran; errStop means the ranks stopped before it.
-				if err = <-running; errors.Is(err, errStop) {
-					running, err, interrupted = nil, nil, true
-					break
-				}
-				done := make(chan error, 1)
-				done <- err
-				running = done
-			}
-		}
-		if ferr := finish(); err == nil {
-			err = ferr
-		}
-		if err != nil {
-			cancel()
-			for range ch {
-			}
-			return err
-		}
-		if t.par == nil {
-			interrupted = interrupted || stopAsked()
-		}
-		cancel()
-		for range ch {
-		}
-		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("train: epoch %d: %w", epoch+1, c.DataError(err))
-		}
-		if bar != nil {
-			bar.Finish()
-		}
-		if jets > 0 {
-			t.summary.JetsPerSecond = float64(jets) / time.Since(start).Seconds()
-		}
-		if p := t.par; p != nil && p.steps > 0 {
-			t.summary.AllReduceMs = float64(p.reduceTime.Microseconds()) / 1000 / float64(p.steps)
-			fmt.Fprintf(t.log, "epoch %d: summing the gradients over %d ranks took %.2f ms per step (%d values)\n", epoch+1, p.group.Size(), t.summary.AllReduceMs, len(p.grad))
-		}
-		if interrupted && t.state.pos.Batch < batches {
-			if err := t.trainCSV.Flush(); err != nil {
-				return err
-			}
-			if err := t.valCSV.Flush(); err != nil {
-				return err
-			}
-			if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
-				return err
-			}
-			fmt.Fprintf(t.log, "interrupted at epoch %d, batch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Batch, t.state.pos.Step, t.opts.RunDir)
-			return ErrInterrupted
-		}
-		if t.state.pos.Batch < batches {
-			return fmt.Errorf("train: epoch %d ended after %d of %d batches", epoch+1, t.state.pos.Batch, batches)
-		}
-		// An epoch that has run to its end is validated and checkpointed
-		// even when a stop was asked for meanwhile.
-		if means := t.objects.EndEpoch(t.log, epoch); means != nil {
-			t.summary.ObjectLoss = append(t.summary.ObjectLoss, means)
-		}
-		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
+	for t.state.pos.Epoch < t.cfg.Training.Epochs {
+		stop, err := t.runEpoch(ctx, taskLoss, &stepsHere)
 		if err != nil {
 			return err
 		}
-		if interrupted, err = t.agree(interrupted || ctx.Err() != nil); err != nil {
-			return err
-		}
-		t.summary.Epochs = t.state.pos.Epoch
 		if stop {
-			t.summary.StoppedEarly = true
-			fmt.Fprintf(t.log, "early stopping: %s has not improved for %d epochs\n", c.Training.Checkpoints.Monitor, c.Training.EarlyStopping.Patience)
 			break
-		}
-		if interrupted {
-			fmt.Fprintf(t.log, "interrupted after epoch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Step, t.opts.RunDir)
-			return ErrInterrupted
 		}
 	}
 	t.summary.Steps = t.state.pos.Step
 	return nil
+}
+
+// validateStart records the untrained model's validation loss, the
+// baseline every later epoch is compared with, and checkpoints the
+// starting point, so that a run killed before its first epoch ends can
+// still be resumed.
+func (t *trainer) validateStart(ctx context.Context) error {
+	vctx := ctx
+	if t.par != nil {
+		// The ranks validate together and stop together.
+		vctx = context.WithoutCancel(ctx)
+	}
+	val, err := t.validate(vctx)
+	stop, aerr := t.agree(ctx.Err() != nil)
+	if aerr != nil {
+		return aerr
+	}
+	if stop {
+		return ErrInterrupted
+	}
+	if err != nil {
+		return err
+	}
+	t.recordValidation(0, val)
+	if err := t.valCSV.Flush(); err != nil {
+		return err
+	}
+	return t.writeCheckpoint(run.LastCheckpoint)
+}
+
+// runEpoch trains the current epoch from the current batch, then
+// validates and checkpoints it; stop is set where early stopping ends the
+// run, and the error is ErrInterrupted where a stop was asked for.
+// stepsHere counts the steps this process has run.
+func (t *trainer) runEpoch(ctx context.Context, taskLoss []float64, stepsHere *int) (stop bool, err error) {
+	epoch := t.state.pos.Epoch
+	interrupted, err := t.trainEpoch(ctx, epoch, taskLoss, stepsHere)
+	if err != nil {
+		return false, err
+	}
+	return t.closeEpoch(ctx, epoch, interrupted)
+}
+
+// stepper runs the steps of an epoch, one step in flight while the next
+// batch is filled in: on a device, the host buffers are free once the
+// step's inputs are staged (see startStep).
+type stepper struct {
+	t         *trainer
+	ctx       context.Context
+	epoch     int
+	batches   int
+	bar       progress
+	start     time.Time
+	taskLoss  []float64
+	stepsHere *int
+	// jets counts the jets of the whole job trained this epoch.
+	jets int
+	// running is the step in flight (nil if none), its step number and
+	// the jets of its batch on this rank.
+	running     <-chan error
+	runningStep int
+	runningN    int
+}
+
+// finish waits for the step in flight, takes its losses, moves the
+// position on and logs.
+func (s *stepper) finish() error {
+	t, c := s.t, s.t.cfg
+	if s.running == nil {
+		return nil
+	}
+	err := <-s.running
+	s.running = nil
+	if err == nil {
+		err = t.finishStep(s.runningStep, s.taskLoss)
+	}
+	if err == nil && t.objects != nil {
+		err = t.objects.Observe(t.trainBind)
+	}
+	if err != nil {
+		return fmt.Errorf("train: epoch %d, step %d: %w", s.epoch+1, s.runningStep+1, err)
+	}
+	t.state.pos.Step++
+	t.state.pos.Batch++
+	*s.stepsHere++
+	// Jets of the whole job (every rank trained its shard).
+	s.jets += s.runningN * t.summary.Ranks
+	if s.bar != nil {
+		s.bar.Add(s.runningN * t.summary.Ranks)
+	}
+	if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == s.batches {
+		t.logStep(s.epoch, s.runningStep, s.taskLoss, float64(s.jets)/time.Since(s.start).Seconds())
+	}
+	return nil
+}
+
+// stopAsked reports whether the context is done or the steps asked for
+// (Options.StopAfter) have run.
+func (s *stepper) stopAsked() bool {
+	return s.ctx.Err() != nil || (s.t.opts.StopAfter > 0 && *s.stepsHere >= s.t.opts.StopAfter)
+}
+
+// run trains on the batches of ch until they end, an error or a stop;
+// interrupted is set where a stop left batches of the epoch untrained.
+func (s *stepper) run(ch <-chan *loader.Batch) (interrupted bool, err error) {
+	t := s.t
+	for b := range ch {
+		step := t.state.pos.Step
+		if s.running != nil {
+			step++
+		}
+		err = t.feedTrain.Fill(t.trainBind, b)
+		if err == nil && t.par != nil {
+			err = t.par.fill(&t.feedTrain, b)
+		}
+		if err == nil && t.objects != nil {
+			err = t.objects.Fill(t.trainBind, b)
+		}
+		n := b.N
+		b.Release()
+		if err == nil {
+			err = t.fillRandom(step)
+		}
+		if ferr := s.finish(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			break
+		}
+		if t.par != nil {
+			// The ranks agree on stopping before the step (parallelStep).
+			t.par.stop = s.stopAsked()
+		} else if s.stopAsked() {
+			// The batch just filled in is not trained on; the position
+			// points at it, so a resumed run starts with it.
+			interrupted = true
+			break
+		}
+		if t.objects != nil {
+			if err = t.objects.Match(t.trainBind); err != nil {
+				break
+			}
+		}
+		if err = t.prepareStep(step); err != nil {
+			break
+		}
+		s.running, s.runningStep, s.runningN = t.startStep(), step, n
+		if t.par != nil {
+			// The step ran; errStop means the ranks stopped before it.
+			if err = <-s.running; errors.Is(err, errStop) {
+				s.running, err, interrupted = nil, nil, true
+				break
+			}
+			done := make(chan error, 1)
+			done <- err
+			s.running = done
+		}
+	}
+	if ferr := s.finish(); err == nil {
+		err = ferr
+	}
+	return interrupted, err
+}
+
+// trainEpoch trains on the batches of an epoch from the current one, and
+// reports the epoch's speed; interrupted is set where a stop was asked for.
+func (t *trainer) trainEpoch(ctx context.Context, epoch int, taskLoss []float64, stepsHere *int) (interrupted bool, err error) {
+	c := t.cfg
+	t.feedTrain.Epoch = epoch
+	s := &stepper{t: t, ctx: ctx, epoch: epoch, batches: t.trainData.NumBatches(), bar: t.progress(epoch), taskLoss: taskLoss, stepsHere: stepsHere}
+	epochCtx, cancel := context.WithCancel(ctx)
+	ch, errc := t.trainData.Batches(epochCtx, epoch, t.state.pos.Batch)
+	s.start = time.Now()
+	interrupted, err = s.run(ch)
+	if err != nil {
+		cancel()
+		for range ch {
+		}
+		return false, err
+	}
+	if t.par == nil {
+		interrupted = interrupted || s.stopAsked()
+	}
+	cancel()
+	for range ch {
+	}
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return false, fmt.Errorf("train: epoch %d: %w", epoch+1, c.DataError(err))
+	}
+	if s.bar != nil {
+		s.bar.Finish()
+	}
+	if s.jets > 0 {
+		t.summary.JetsPerSecond = float64(s.jets) / time.Since(s.start).Seconds()
+	}
+	if p := t.par; p != nil && p.steps > 0 {
+		t.summary.AllReduceMs = float64(p.reduceTime.Microseconds()) / 1000 / float64(p.steps)
+		fmt.Fprintf(t.log, "epoch %d: summing the gradients over %d ranks took %.2f ms per step (%d values)\n", epoch+1, p.group.Size(), t.summary.AllReduceMs, len(p.grad))
+	}
+	return interrupted, nil
+}
+
+// closeEpoch checkpoints an epoch cut short by a stop and returns
+// ErrInterrupted, or validates and checkpoints an epoch that ran to its
+// end (even when a stop was asked for meanwhile); stop is set where early
+// stopping ends the run.
+func (t *trainer) closeEpoch(ctx context.Context, epoch int, interrupted bool) (stop bool, err error) {
+	c := t.cfg
+	batches := t.trainData.NumBatches()
+	if interrupted && t.state.pos.Batch < batches {
+		if err := t.trainCSV.Flush(); err != nil {
+			return false, err
+		}
+		if err := t.valCSV.Flush(); err != nil {
+			return false, err
+		}
+		if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(t.log, "interrupted at epoch %d, batch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Batch, t.state.pos.Step, t.opts.RunDir)
+		return false, ErrInterrupted
+	}
+	if t.state.pos.Batch < batches {
+		return false, fmt.Errorf("train: epoch %d ended after %d of %d batches", epoch+1, t.state.pos.Batch, batches)
+	}
+	if means := t.objects.EndEpoch(t.log, epoch); means != nil {
+		t.summary.ObjectLoss = append(t.summary.ObjectLoss, means)
+	}
+	if stop, err = t.endEpoch(context.WithoutCancel(ctx), epoch); err != nil {
+		return false, err
+	}
+	if interrupted, err = t.agree(interrupted || ctx.Err() != nil); err != nil {
+		return false, err
+	}
+	t.summary.Epochs = t.state.pos.Epoch
+	if stop {
+		t.summary.StoppedEarly = true
+		fmt.Fprintf(t.log, "early stopping: %s has not improved for %d epochs\n", c.Training.Checkpoints.Monitor, c.Training.EarlyStopping.Patience)
+		return true, nil
+	}
+	if interrupted {
+		fmt.Fprintf(t.log, "interrupted after epoch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Step, t.opts.RunDir)
+		return false, ErrInterrupted
+	}
+	return false, nil
 }
 
 // progress returns the progress display of an epoch, or nil.
