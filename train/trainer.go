@@ -184,38 +184,71 @@ func (t *trainer) setup() error {
 		return err
 	}
 	t.cfg = c
-	dir := t.opts.RunDir
-	restart := false
-	resolved, err := c.Encode()
+	if t.resolved, err = c.Encode(); err != nil {
+		return err
+	}
+	group, err := t.joinGroup()
 	if err != nil {
 		return err
 	}
-	t.resolved = resolved
-	group := t.opts.Group
-	if group != nil && group.Size() > 1 {
-		t.rank = group.Rank()
-		if t.rank != 0 {
-			t.log = io.Discard // rank 0 speaks for the job
-		}
-		if c.Data.BatchSize%group.Size() != 0 {
-			return fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
-		}
-		if c.Training.LossWeighting == "GLS" {
-			return &config.Error{File: c.Path(), Key: "training.loss_weighting", Msg: model.ErrShardedGLS.Error()}
-		}
-		fp, err := fingerprintOf(c, resolved, group.Size())
-		if err != nil {
-			return err
-		}
-		if err := checkFingerprints(group, fp); err != nil {
-			return err
-		}
-	} else {
-		group = nil
+	notes, err := t.openData(group)
+	if err != nil {
+		return err
 	}
+	if t.spec, err = run.SpecWithClasses(c, c.Resolve(c.Data.ClassDict)); err != nil {
+		return err
+	}
+	if err := t.writeRunDir(original, t.resumeOrRestart()); err != nil {
+		return err
+	}
+	if err := t.openLog(group, notes); err != nil {
+		return err
+	}
+	if err := t.placeGraphs(group); err != nil {
+		return err
+	}
+	t.setupWeighting()
+	if err := t.initState(); err != nil {
+		return err
+	}
+	return t.openMetrics()
+}
+
+// joinGroup checks a data-parallel job's configuration across its ranks
+// and returns its group, nil for a process alone.
+func (t *trainer) joinGroup() (Group, error) {
+	c := t.cfg
+	group := t.opts.Group
+	if group == nil || group.Size() <= 1 {
+		return nil, nil
+	}
+	t.rank = group.Rank()
+	if t.rank != 0 {
+		t.log = io.Discard // rank 0 speaks for the job
+	}
+	if c.Data.BatchSize%group.Size() != 0 {
+		return nil, fmt.Errorf("train: data.batch_size = %d is not a multiple of the job's %d ranks: each rank trains on an equal shard of every batch; give a batch size divisible by %d", c.Data.BatchSize, group.Size(), group.Size())
+	}
+	if c.Training.LossWeighting == "GLS" {
+		return nil, &config.Error{File: c.Path(), Key: "training.loss_weighting", Msg: model.ErrShardedGLS.Error()}
+	}
+	fp, err := fingerprintOf(c, t.resolved, group.Size())
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFingerprints(group, fp); err != nil {
+		return nil, err
+	}
+	return group, nil
+}
+
+// openData opens the training data (this rank's shard of it) and the
+// validation data, and returns the notes about them for the log.
+func (t *trainer) openData(group Group) ([]string, error) {
+	c := t.cfg
 	norm, err := loader.ReadNormDict(c.Resolve(c.Data.NormDict))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The data first: a misspelt variable or label is reported as what it
 	// is, with the configuration key to change, before the dictionaries
@@ -225,43 +258,51 @@ func (t *trainer) setup() error {
 		lc.Shards, lc.Shard = group.Size(), group.Rank()
 	}
 	if t.trainData, err = loader.Open(lc); err != nil {
-		return fmt.Errorf("train: training data: %w", c.DataError(err))
+		return nil, fmt.Errorf("train: training data: %w", c.DataError(err))
 	}
 	if t.valData, err = loader.Open(run.LoaderConfig(c, c.Data.Val, norm, false, c.Data.NumVal)); err != nil {
-		return fmt.Errorf("train: validation data: %w", c.DataError(err))
+		return nil, fmt.Errorf("train: validation data: %w", c.DataError(err))
 	}
 	if t.trainData.NumBatches() == 0 {
-		return fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
+		return nil, fmt.Errorf("train: the training files hold no jets (%v)", c.Data.Train)
 	}
 	notes := append(c.Notes(), dataNotes(c, "training", "num_train", t.trainData, c.Data.NumTrain)...)
 	notes = append(notes, dataNotes(c, "validation", "num_val", t.valData, c.Data.NumVal)...)
-	notes = append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...)
-	spec, err := run.SpecWithClasses(c, c.Resolve(c.Data.ClassDict))
-	if err != nil {
-		return err
-	}
-	t.spec = spec
+	return append(notes, selectionNotes(t.trainData, c.Data.JetDataset, false)...), nil
+}
 
+// resumeOrRestart settles whether this rank resumes the run: only rank 0
+// reads the run directory, and a run without a checkpoint yet starts
+// again, which it reports by returning true.
+func (t *trainer) resumeOrRestart() (restart bool) {
 	if t.rank != 0 {
 		// Rank 0 alone reads and writes the run directory; the others take
 		// its state when training starts (syncState).
 		t.opts.Resume = false
 	}
 	if t.rank == 0 && t.opts.Resume {
-		if _, err := os.Stat(filepath.Join(dir, run.LastCheckpoint)); err != nil {
+		if _, err := os.Stat(filepath.Join(t.opts.RunDir, run.LastCheckpoint)); err != nil {
 			// Stopped before its first checkpoint (or never started):
 			// nothing was trained, and starting afresh gives what continuing
 			// would have. So one command line serves every (re)submission
 			// of a pre-emptible batch job.
-			fmt.Fprintf(t.log, "%s has no checkpoint yet; starting from the beginning\n", dir)
+			fmt.Fprintf(t.log, "%s has no checkpoint yet; starting from the beginning\n", t.opts.RunDir)
 			t.opts.Resume, restart = false, true
 		}
 	}
+	return restart
+}
+
+// writeRunDir readies the run directory on rank 0: a resumed run keeps
+// its files, a new one gets the configuration as given and resolved and
+// its copies of the dictionaries.
+func (t *trainer) writeRunDir(original *config.Config, restart bool) error {
+	c, dir := t.cfg, t.opts.RunDir
 	switch {
 	case t.rank != 0:
 	case t.opts.Resume:
 		run.RemoveTemporaries(dir)
-		if old, err := os.ReadFile(filepath.Join(dir, run.ResolvedFile)); err == nil && string(old) != string(resolved) {
+		if old, err := os.ReadFile(filepath.Join(dir, run.ResolvedFile)); err == nil && string(old) != string(t.resolved) {
 			fmt.Fprintf(t.log, "warning: %s differs from the run's %s; the parameters must still match\n", c.Path(), run.ResolvedFile)
 		}
 	default:
@@ -269,13 +310,14 @@ func (t *trainer) setup() error {
 		if err := run.PrepareDir(dir, restart); err != nil {
 			return err
 		}
+		var err error
 		given := original.Text()
 		if given == nil {
 			if given, err = os.ReadFile(original.Path()); err != nil {
 				return fmt.Errorf("train: %w", err)
 			}
 		}
-		files := map[string][]byte{run.ConfigFile: given, run.ResolvedFile: resolved}
+		files := map[string][]byte{run.ConfigFile: given, run.ResolvedFile: t.resolved}
 		if files[run.NormDictFile], err = os.ReadFile(c.Resolve(c.Data.NormDict)); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
@@ -290,9 +332,15 @@ func (t *trainer) setup() error {
 			}
 		}
 	}
+	return nil
+}
 
+// openLog opens the run's log on rank 0 and writes what is trained on.
+func (t *trainer) openLog(group Group, notes []string) error {
+	c := t.cfg
 	if t.rank == 0 {
-		if t.logFile, err = os.OpenFile(filepath.Join(dir, run.LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, run.FileMode); err != nil {
+		var err error
+		if t.logFile, err = os.OpenFile(filepath.Join(t.opts.RunDir, run.LogFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, run.FileMode); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 		t.log = io.MultiWriter(t.log, t.logFile)
@@ -304,20 +352,29 @@ func (t *trainer) setup() error {
 	for _, n := range notes {
 		fmt.Fprintf(t.log, "note: %s\n", n)
 	}
+	return nil
+}
 
+// placeGraphs chooses the device (a rank's local one in a job) and builds
+// the graphs' sessions there.
+func (t *trainer) placeGraphs(group Group) error {
 	deviceIndex := 0
 	if group != nil {
 		deviceIndex = group.LocalRank()
 	}
-	if t.place, err = run.NewPlacement(t.opts.Runtime, c, t.opts.Provider, deviceIndex, t.log); err != nil {
+	var err error
+	if t.place, err = run.NewPlacement(t.opts.Runtime, t.cfg, t.opts.Provider, deviceIndex, t.log); err != nil {
 		return err
 	}
 	fmt.Fprintf(t.log, "graphs run on %s\n", t.place)
-	if err := t.buildSessions(group); err != nil {
-		return err
-	}
+	return t.buildSessions(group)
+}
+
+// setupWeighting sets the learning-rate schedule and the task weights.
+func (t *trainer) setupWeighting() {
+	c := t.cfg
 	t.schedule = schedule(c, c.Training.Epochs*t.trainData.NumBatches())
-	for _, task := range spec.Tasks {
+	for _, task := range t.spec.Tasks {
 		t.static = append(t.static, task.Weight)
 	}
 	if c.Training.LossWeighting == "uncertainty" {
@@ -325,27 +382,17 @@ func (t *trainer) setup() error {
 	} else {
 		t.weighting = &Static{W: t.static}
 	}
+}
 
+// initState takes the training state from the last checkpoint when
+// resuming, or draws the initial parameters, shares it across the ranks
+// of a job and loads it into the sessions.
+func (t *trainer) initState() error {
+	c := t.cfg
 	if t.opts.Resume {
-		path := filepath.Join(dir, run.LastCheckpoint)
-		f, err := checkpoint.Read(path)
-		if err != nil {
+		if err := t.resumeState(); err != nil {
 			return err
 		}
-		st, err := decodeState(path, f, t.layout.Params, t.layout.Size, t.layout.Slots, c.Training.LossWeighting)
-		if err != nil {
-			return err
-		}
-		if err := t.weighting.SetState(st.weighting); err != nil {
-			return fmt.Errorf("train: %s: %w", path, err)
-		}
-		if n := t.trainData.NumBatches(); st.pos.Batch > n {
-			// Possible with a checkpoint imported from Salt, written
-			// mid-epoch on other data.
-			return fmt.Errorf("train: %s continues epoch %d at batch %d, but the training files give %d batches of data.batch_size = %d jets: resume with the training data (data.train, data.num_train) and data.batch_size the checkpoint was trained with", path, st.pos.Epoch+1, st.pos.Batch, n, c.Data.BatchSize)
-		}
-		t.state = *st
-		fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
 	} else {
 		r := rand.New(rand.NewPCG(c.Training.Seed, 0x9a17))
 		t.state = trainingState{params: initialParams(t.layout, r), slots: map[string][]float32{}}
@@ -367,24 +414,55 @@ func (t *trainer) setup() error {
 			t.state.lossScale.Scale = m.initialScale
 		}
 	}
-	if err := t.loadState(); err != nil {
+	return t.loadState()
+}
+
+// resumeState reads the training state of the run's last checkpoint.
+func (t *trainer) resumeState() error {
+	c, dir := t.cfg, t.opts.RunDir
+	path := filepath.Join(dir, run.LastCheckpoint)
+	f, err := checkpoint.Read(path)
+	if err != nil {
 		return err
 	}
-	tasks := make([]string, len(spec.Tasks))
-	for i, task := range spec.Tasks {
+	st, err := decodeState(path, f, t.layout.Params, t.layout.Size, t.layout.Slots, c.Training.LossWeighting)
+	if err != nil {
+		return err
+	}
+	if err := t.weighting.SetState(st.weighting); err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
+	}
+	if n := t.trainData.NumBatches(); st.pos.Batch > n {
+		// Possible with a checkpoint imported from Salt, written
+		// mid-epoch on other data.
+		return fmt.Errorf("train: %s continues epoch %d at batch %d, but the training files give %d batches of data.batch_size = %d jets: resume with the training data (data.train, data.num_train) and data.batch_size the checkpoint was trained with", path, st.pos.Epoch+1, st.pos.Batch, n, c.Data.BatchSize)
+	}
+	t.state = *st
+	fmt.Fprintf(t.log, "resuming %s at epoch %d, batch %d (step %d)\n", dir, st.pos.Epoch+1, st.pos.Batch, st.pos.Step)
+	return nil
+}
+
+// openMetrics opens the metrics tables (in memory alone on ranks other
+// than 0), kept up to the position training continues from, and starts
+// the summary.
+func (t *trainer) openMetrics() error {
+	c, dir := t.cfg, t.opts.RunDir
+	tasks := make([]string, len(t.spec.Tasks))
+	for i, task := range t.spec.Tasks {
 		tasks[i] = task.Name
 	}
 	trainPath, valPath := filepath.Join(dir, run.TrainMetrics), filepath.Join(dir, run.ValMetrics)
 	if t.rank != 0 {
 		trainPath, valPath = "", "" // kept in memory only
 	}
+	var err error
 	if t.trainCSV, err = run.OpenMetrics(trainPath, run.TrainColumns(tasks, t.layout.LossScaling), t.state.pos.Step); err != nil {
 		return err
 	}
-	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks, spec.Objects), t.state.pos.Epoch); err != nil {
+	if t.valCSV, err = run.OpenMetrics(valPath, run.ValColumns(tasks, t.spec.Objects), t.state.pos.Epoch); err != nil {
 		return err
 	}
-	t.summary = Summary{RunDir: dir, Model: spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
+	t.summary = Summary{RunDir: dir, Model: t.spec.Name, Parameters: t.layout.Size, Monitor: c.Training.Checkpoints.Monitor, FinalTrainLoss: map[string]float64{}, Ranks: 1}
 	if t.par != nil {
 		t.summary.Ranks = t.par.group.Size()
 	}
@@ -611,206 +689,269 @@ func (t *trainer) agree(yes bool) (bool, error) {
 
 // loop runs the epochs from the current position.
 func (t *trainer) loop(ctx context.Context) error {
-	c := t.cfg
 	taskLoss := make([]float64, len(t.spec.Tasks))
 	stepsHere := 0
 	if t.state.pos.Step == 0 && t.state.pos.Epoch == 0 && t.state.pos.Batch == 0 {
-		// The untrained model's validation loss: the baseline every later
-		// epoch is compared with.
-		vctx := ctx
-		if t.par != nil {
-			// The ranks validate together and stop together.
-			vctx = context.WithoutCancel(ctx)
-		}
-		val, err := t.validate(vctx)
-		stop, aerr := t.agree(ctx.Err() != nil)
-		if aerr != nil {
-			return aerr
-		}
-		if stop {
-			return ErrInterrupted
-		}
-		if err != nil {
-			return err
-		}
-		t.recordValidation(0, val)
-		// A checkpoint of the starting point, so that a run killed before
-		// its first epoch ends can still be resumed.
-		if err := t.valCSV.Flush(); err != nil {
-			return err
-		}
-		if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
+		if err := t.validateStart(ctx); err != nil {
 			return err
 		}
 	}
-	for t.state.pos.Epoch < c.Training.Epochs {
-		epoch := t.state.pos.Epoch
-		t.feedTrain.Epoch = epoch
-		batches := t.trainData.NumBatches()
-		bar := t.progress(epoch)
-		epochCtx, cancel := context.WithCancel(ctx)
-		ch, errc := t.trainData.Batches(epochCtx, epoch, t.state.pos.Batch)
-		start := time.Now()
-		jets := 0
-		interrupted := false
-		// One step may be in flight while the next batch is filled in: on a
-		// device, the host buffers are free once the step's inputs are
-		// staged (see startStep).
-		var running <-chan error
-		runningStep, runningN := 0, 0
-		finish := func() error {
-			if running == nil {
-				return nil
-			}
-			err := <-running
-			running = nil
-			if err == nil {
-				err = t.finishStep(runningStep, taskLoss)
-			}
-			if err == nil && t.objects != nil {
-				err = t.objects.Observe(t.trainBind)
-			}
-			if err != nil {
-				return fmt.Errorf("train: epoch %d, step %d: %w", epoch+1, runningStep+1, err)
-			}
-			t.state.pos.Step++
-			t.state.pos.Batch++
-			stepsHere++
-			// Jets of the whole job (every rank trained its shard).
-			jets += runningN * t.summary.Ranks
-			if bar != nil {
-				bar.Add(runningN * t.summary.Ranks)
-			}
-			if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == batches {
-				t.logStep(epoch, runningStep, taskLoss, float64(jets)/time.Since(start).Seconds())
-			}
-			return nil
-		}
-		stopAsked := func() bool {
-			return ctx.Err() != nil || (t.opts.StopAfter > 0 && stepsHere >= t.opts.StopAfter)
-		}
-		var err error
-		for b := range ch {
-			step := t.state.pos.Step
-			if running != nil {
-				step++
-			}
-			err = t.feedTrain.Fill(t.trainBind, b)
-			if err == nil && t.par != nil {
-				err = t.par.fill(&t.feedTrain, b)
-			}
-			if err == nil && t.objects != nil {
-				err = t.objects.Fill(t.trainBind, b)
-			}
-			n := b.N
-			b.Release()
-			if err == nil {
-				err = t.fillRandom(step)
-			}
-			if ferr := finish(); err == nil {
-				err = ferr
-			}
-			if err != nil {
-				break
-			}
-			if t.par != nil {
-				// The ranks agree on stopping before the step (parallelStep).
-				t.par.stop = stopAsked()
-			} else if stopAsked() {
-				// The batch just filled in is not trained on; the position
-				// points at it, so a resumed run starts with it.
-				interrupted = true
-				break
-			}
-			if t.objects != nil {
-				if err = t.objects.Match(t.trainBind); err != nil {
-					break
-				}
-			}
-			if err = t.prepareStep(step); err != nil {
-				break
-			}
-			running, runningStep, runningN = t.startStep(), step, n
-			if t.par != nil {
-				// The step ran; errStop means the ranks stopped before it.
-				if err = <-running; errors.Is(err, errStop) {
-					running, err, interrupted = nil, nil, true
-					break
-				}
-				done := make(chan error, 1)
-				done <- err
-				running = done
-			}
-		}
-		if ferr := finish(); err == nil {
-			err = ferr
-		}
-		if err != nil {
-			cancel()
-			for range ch {
-			}
-			return err
-		}
-		if t.par == nil {
-			interrupted = interrupted || stopAsked()
-		}
-		cancel()
-		for range ch {
-		}
-		if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("train: epoch %d: %w", epoch+1, c.DataError(err))
-		}
-		if bar != nil {
-			bar.Finish()
-		}
-		if jets > 0 {
-			t.summary.JetsPerSecond = float64(jets) / time.Since(start).Seconds()
-		}
-		if p := t.par; p != nil && p.steps > 0 {
-			t.summary.AllReduceMs = float64(p.reduceTime.Microseconds()) / 1000 / float64(p.steps)
-			fmt.Fprintf(t.log, "epoch %d: summing the gradients over %d ranks took %.2f ms per step (%d values)\n", epoch+1, p.group.Size(), t.summary.AllReduceMs, len(p.grad))
-		}
-		if interrupted && t.state.pos.Batch < batches {
-			if err := t.trainCSV.Flush(); err != nil {
-				return err
-			}
-			if err := t.valCSV.Flush(); err != nil {
-				return err
-			}
-			if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
-				return err
-			}
-			fmt.Fprintf(t.log, "interrupted at epoch %d, batch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Batch, t.state.pos.Step, t.opts.RunDir)
-			return ErrInterrupted
-		}
-		if t.state.pos.Batch < batches {
-			return fmt.Errorf("train: epoch %d ended after %d of %d batches", epoch+1, t.state.pos.Batch, batches)
-		}
-		// An epoch that has run to its end is validated and checkpointed
-		// even when a stop was asked for meanwhile.
-		if means := t.objects.EndEpoch(t.log, epoch); means != nil {
-			t.summary.ObjectLoss = append(t.summary.ObjectLoss, means)
-		}
-		stop, err := t.endEpoch(context.WithoutCancel(ctx), epoch)
+	for t.state.pos.Epoch < t.cfg.Training.Epochs {
+		stop, err := t.runEpoch(ctx, taskLoss, &stepsHere)
 		if err != nil {
 			return err
 		}
-		if interrupted, err = t.agree(interrupted || ctx.Err() != nil); err != nil {
-			return err
-		}
-		t.summary.Epochs = t.state.pos.Epoch
 		if stop {
-			t.summary.StoppedEarly = true
-			fmt.Fprintf(t.log, "early stopping: %s has not improved for %d epochs\n", c.Training.Checkpoints.Monitor, c.Training.EarlyStopping.Patience)
 			break
-		}
-		if interrupted {
-			fmt.Fprintf(t.log, "interrupted after epoch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Step, t.opts.RunDir)
-			return ErrInterrupted
 		}
 	}
 	t.summary.Steps = t.state.pos.Step
 	return nil
+}
+
+// validateStart records the untrained model's validation loss, the
+// baseline every later epoch is compared with, and checkpoints the
+// starting point, so that a run killed before its first epoch ends can
+// still be resumed.
+func (t *trainer) validateStart(ctx context.Context) error {
+	vctx := ctx
+	if t.par != nil {
+		// The ranks validate together and stop together.
+		vctx = context.WithoutCancel(ctx)
+	}
+	val, err := t.validate(vctx)
+	stop, aerr := t.agree(ctx.Err() != nil)
+	if aerr != nil {
+		return aerr
+	}
+	if stop {
+		return ErrInterrupted
+	}
+	if err != nil {
+		return err
+	}
+	t.recordValidation(0, val)
+	if err := t.valCSV.Flush(); err != nil {
+		return err
+	}
+	return t.writeCheckpoint(run.LastCheckpoint)
+}
+
+// runEpoch trains the current epoch from the current batch, then
+// validates and checkpoints it; stop is set where early stopping ends the
+// run, and the error is ErrInterrupted where a stop was asked for.
+// stepsHere counts the steps this process has run.
+func (t *trainer) runEpoch(ctx context.Context, taskLoss []float64, stepsHere *int) (stop bool, err error) {
+	epoch := t.state.pos.Epoch
+	interrupted, err := t.trainEpoch(ctx, epoch, taskLoss, stepsHere)
+	if err != nil {
+		return false, err
+	}
+	return t.closeEpoch(ctx, epoch, interrupted)
+}
+
+// stepper runs the steps of an epoch, one step in flight while the next
+// batch is filled in: on a device, the host buffers are free once the
+// step's inputs are staged (see startStep).
+type stepper struct {
+	t         *trainer
+	ctx       context.Context
+	epoch     int
+	batches   int
+	bar       progress
+	start     time.Time
+	taskLoss  []float64
+	stepsHere *int
+	// jets counts the jets of the whole job trained this epoch.
+	jets int
+	// running is the step in flight (nil if none), its step number and
+	// the jets of its batch on this rank.
+	running     <-chan error
+	runningStep int
+	runningN    int
+}
+
+// finish waits for the step in flight, takes its losses, moves the
+// position on and logs.
+func (s *stepper) finish() error {
+	t, c := s.t, s.t.cfg
+	if s.running == nil {
+		return nil
+	}
+	err := <-s.running
+	s.running = nil
+	if err == nil {
+		err = t.finishStep(s.runningStep, s.taskLoss)
+	}
+	if err == nil && t.objects != nil {
+		err = t.objects.Observe(t.trainBind)
+	}
+	if err != nil {
+		return fmt.Errorf("train: epoch %d, step %d: %w", s.epoch+1, s.runningStep+1, err)
+	}
+	t.state.pos.Step++
+	t.state.pos.Batch++
+	*s.stepsHere++
+	// Jets of the whole job (every rank trained its shard).
+	s.jets += s.runningN * t.summary.Ranks
+	if s.bar != nil {
+		s.bar.Add(s.runningN * t.summary.Ranks)
+	}
+	if t.state.pos.Step%c.Training.LogEvery == 0 || t.state.pos.Batch == s.batches {
+		t.logStep(s.epoch, s.runningStep, s.taskLoss, float64(s.jets)/time.Since(s.start).Seconds())
+	}
+	return nil
+}
+
+// stopAsked reports whether the context is done or the steps asked for
+// (Options.StopAfter) have run.
+func (s *stepper) stopAsked() bool {
+	return s.ctx.Err() != nil || (s.t.opts.StopAfter > 0 && *s.stepsHere >= s.t.opts.StopAfter)
+}
+
+// run trains on the batches of ch until they end, an error or a stop;
+// interrupted is set where a stop left batches of the epoch untrained.
+func (s *stepper) run(ch <-chan *loader.Batch) (interrupted bool, err error) {
+	t := s.t
+	for b := range ch {
+		step := t.state.pos.Step
+		if s.running != nil {
+			step++
+		}
+		err = t.feedTrain.Fill(t.trainBind, b)
+		if err == nil && t.par != nil {
+			err = t.par.fill(&t.feedTrain, b)
+		}
+		if err == nil && t.objects != nil {
+			err = t.objects.Fill(t.trainBind, b)
+		}
+		n := b.N
+		b.Release()
+		if err == nil {
+			err = t.fillRandom(step)
+		}
+		if ferr := s.finish(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			break
+		}
+		if t.par != nil {
+			// The ranks agree on stopping before the step (parallelStep).
+			t.par.stop = s.stopAsked()
+		} else if s.stopAsked() {
+			// The batch just filled in is not trained on; the position
+			// points at it, so a resumed run starts with it.
+			interrupted = true
+			break
+		}
+		if t.objects != nil {
+			if err = t.objects.Match(t.trainBind); err != nil {
+				break
+			}
+		}
+		if err = t.prepareStep(step); err != nil {
+			break
+		}
+		s.running, s.runningStep, s.runningN = t.startStep(), step, n
+		if t.par != nil {
+			// The step ran; errStop means the ranks stopped before it.
+			if err = <-s.running; errors.Is(err, errStop) {
+				s.running, err, interrupted = nil, nil, true
+				break
+			}
+			done := make(chan error, 1)
+			done <- err
+			s.running = done
+		}
+	}
+	if ferr := s.finish(); err == nil {
+		err = ferr
+	}
+	return interrupted, err
+}
+
+// trainEpoch trains on the batches of an epoch from the current one, and
+// reports the epoch's speed; interrupted is set where a stop was asked for.
+func (t *trainer) trainEpoch(ctx context.Context, epoch int, taskLoss []float64, stepsHere *int) (interrupted bool, err error) {
+	c := t.cfg
+	t.feedTrain.Epoch = epoch
+	s := &stepper{t: t, ctx: ctx, epoch: epoch, batches: t.trainData.NumBatches(), bar: t.progress(epoch), taskLoss: taskLoss, stepsHere: stepsHere}
+	epochCtx, cancel := context.WithCancel(ctx)
+	ch, errc := t.trainData.Batches(epochCtx, epoch, t.state.pos.Batch)
+	s.start = time.Now()
+	interrupted, err = s.run(ch)
+	if err != nil {
+		cancel()
+		for range ch {
+		}
+		return false, err
+	}
+	if t.par == nil {
+		interrupted = interrupted || s.stopAsked()
+	}
+	cancel()
+	for range ch {
+	}
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return false, fmt.Errorf("train: epoch %d: %w", epoch+1, c.DataError(err))
+	}
+	if s.bar != nil {
+		s.bar.Finish()
+	}
+	if s.jets > 0 {
+		t.summary.JetsPerSecond = float64(s.jets) / time.Since(s.start).Seconds()
+	}
+	if p := t.par; p != nil && p.steps > 0 {
+		t.summary.AllReduceMs = float64(p.reduceTime.Microseconds()) / 1000 / float64(p.steps)
+		fmt.Fprintf(t.log, "epoch %d: summing the gradients over %d ranks took %.2f ms per step (%d values)\n", epoch+1, p.group.Size(), t.summary.AllReduceMs, len(p.grad))
+	}
+	return interrupted, nil
+}
+
+// closeEpoch checkpoints an epoch cut short by a stop and returns
+// ErrInterrupted, or validates and checkpoints an epoch that ran to its
+// end (even when a stop was asked for meanwhile); stop is set where early
+// stopping ends the run.
+func (t *trainer) closeEpoch(ctx context.Context, epoch int, interrupted bool) (stop bool, err error) {
+	c := t.cfg
+	batches := t.trainData.NumBatches()
+	if interrupted && t.state.pos.Batch < batches {
+		if err := t.trainCSV.Flush(); err != nil {
+			return false, err
+		}
+		if err := t.valCSV.Flush(); err != nil {
+			return false, err
+		}
+		if err := t.writeCheckpoint(run.LastCheckpoint); err != nil {
+			return false, err
+		}
+		fmt.Fprintf(t.log, "interrupted at epoch %d, batch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Batch, t.state.pos.Step, t.opts.RunDir)
+		return false, ErrInterrupted
+	}
+	if t.state.pos.Batch < batches {
+		return false, fmt.Errorf("train: epoch %d ended after %d of %d batches", epoch+1, t.state.pos.Batch, batches)
+	}
+	if means := t.objects.EndEpoch(t.log, epoch); means != nil {
+		t.summary.ObjectLoss = append(t.summary.ObjectLoss, means)
+	}
+	if stop, err = t.endEpoch(context.WithoutCancel(ctx), epoch); err != nil {
+		return false, err
+	}
+	if interrupted, err = t.agree(interrupted || ctx.Err() != nil); err != nil {
+		return false, err
+	}
+	t.summary.Epochs = t.state.pos.Epoch
+	if stop {
+		t.summary.StoppedEarly = true
+		fmt.Fprintf(t.log, "early stopping: %s has not improved for %d epochs\n", c.Training.Checkpoints.Monitor, c.Training.EarlyStopping.Patience)
+		return true, nil
+	}
+	if interrupted {
+		fmt.Fprintf(t.log, "interrupted after epoch %d (step %d); resume with --resume %s\n", epoch+1, t.state.pos.Step, t.opts.RunDir)
+		return false, ErrInterrupted
+	}
+	return false, nil
 }
 
 // progress returns the progress display of an epoch, or nil.
