@@ -7,91 +7,16 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/salt-ort/salt-ort/config"
 	"github.com/salt-ort/salt-ort/deploy"
-	"github.com/salt-ort/salt-ort/gendata"
-	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
+	"github.com/salt-ort/salt-ort/internal/testkit/examplerun"
 )
-
-// tinyTOML is a GN2-like model small enough to train in a second: one
-// 8-wide encoder layer over 10 tracks of 3 variables, and the jet flavour
-// task. Its paths are relative to the file, beside the generated data.
-const tinyTOML = `
-[data]
-train = ["train.h5"]
-val = ["val.h5"]
-norm_dict = "norm_dict.yaml"
-batch_size = 50
-
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "IP3D_signed_d0_significance"]
-
-[model]
-name = "Tiny"
-embed_dim = 8
-
-[[model.init_nets]]
-input = "tracks"
-max_len = 10
-hidden = [8]
-
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-
-[training]
-epochs = 1
-seed = 1
-threads = 1
-`
-
-// trainTiny generates a small dataset in dir, trains tinyTOML on it for
-// one epoch and returns the run directory.
-func trainTiny(ctx context.Context, rt *runtime.Runtime, dir string) (string, error) {
-	if _, err := gendata.Generate(gendata.Config{Seed: 1, Train: 200, Val: 100, MaxTracks: 10}, dir); err != nil {
-		return "", err
-	}
-	cfgPath := filepath.Join(dir, "tiny.toml")
-	if err := os.WriteFile(cfgPath, []byte(tinyTOML), 0o644); err != nil {
-		return "", err
-	}
-	c, err := config.Load(cfgPath)
-	if err != nil {
-		return "", err
-	}
-	run := filepath.Join(dir, "run")
-	if _, err := train.Run(ctx, train.Options{Config: c, RunDir: run, Runtime: rt}); err != nil {
-		return "", err
-	}
-	return run, nil
-}
-
-// openRuntime loads ONNX Runtime from $SALT_ORT_LIB, or from where make
-// deps installs it.
-func openRuntime() (*runtime.Runtime, error) {
-	lib, err := runtime.LibraryPath("")
-	if err != nil {
-		return nil, err
-	}
-	return runtime.Open(lib)
-}
 
 // ExampleExport trains a tiny model and exports its best checkpoint for
 // ATLAS's C++: the one-jet interface, with validation vectors and a model
 // card beside it, checked on those vectors before anything is written.
 func ExampleExport() {
 	ctx := context.Background()
-	rt, err := openRuntime()
+	rt, err := examplerun.OpenRuntime()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -100,7 +25,7 @@ func ExampleExport() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	run, err := trainTiny(ctx, rt, dir)
+	run, err := examplerun.Train(ctx, rt, dir)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -131,7 +56,7 @@ func ExampleExport() {
 // does.
 func ExampleValidate() {
 	ctx := context.Background()
-	rt, err := openRuntime()
+	rt, err := examplerun.OpenRuntime()
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -140,7 +65,7 @@ func ExampleValidate() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	run, err := trainTiny(ctx, rt, dir)
+	run, err := examplerun.Train(ctx, rt, dir)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -11,97 +11,22 @@ import (
 	"strings"
 
 	"github.com/salt-ort/salt-ort/checkpoint"
-	"github.com/salt-ort/salt-ort/config"
-	"github.com/salt-ort/salt-ort/gendata"
+	"github.com/salt-ort/salt-ort/internal/testkit/examplerun"
 	"github.com/salt-ort/salt-ort/run"
 	"github.com/salt-ort/salt-ort/runtime"
-	"github.com/salt-ort/salt-ort/train"
 )
-
-// tinyTOML is a GN2-like model small enough to train in a second: one
-// 8-wide encoder layer over 10 tracks of 3 variables, and the jet flavour
-// task. Its paths are relative to the file, beside the generated data.
-const tinyTOML = `
-[data]
-train = ["train.h5"]
-val = ["val.h5"]
-test = ["val.h5"]
-norm_dict = "norm_dict.yaml"
-batch_size = 50
-
-[data.variables]
-jets = ["pt_btagJes", "eta_btagJes"]
-tracks = ["d0", "z0SinTheta", "IP3D_signed_d0_significance"]
-
-[model]
-name = "Tiny"
-embed_dim = 8
-
-[[model.init_nets]]
-input = "tracks"
-max_len = 10
-hidden = [8]
-
-[model.encoder]
-layers = 1
-heads = 2
-out_dim = 8
-
-[[model.tasks]]
-name = "jets_classification"
-kind = "jet_classification"
-label = "flavour_label"
-class_names = ["b", "c", "u", "tau"]
-hidden = [8]
-
-[training]
-epochs = 1
-seed = 1
-threads = 1
-`
-
-// trainTiny generates a small dataset in dir, trains tinyTOML on it for
-// one epoch and returns the run directory, as `salt-ort train` writes it.
-func trainTiny(ctx context.Context, rt *runtime.Runtime, dir string) (string, error) {
-	if _, err := gendata.Generate(gendata.Config{Seed: 1, Train: 200, Val: 100, MaxTracks: 10}, dir); err != nil {
-		return "", err
-	}
-	cfgPath := filepath.Join(dir, "tiny.toml")
-	if err := os.WriteFile(cfgPath, []byte(tinyTOML), 0o644); err != nil {
-		return "", err
-	}
-	c, err := config.Load(cfgPath)
-	if err != nil {
-		return "", err
-	}
-	runDir := filepath.Join(dir, "run")
-	if _, err := train.Run(ctx, train.Options{Config: c, RunDir: runDir, Runtime: rt}); err != nil {
-		return "", err
-	}
-	return runDir, nil
-}
-
-// openRuntime loads ONNX Runtime from $SALT_ORT_LIB, or from where make
-// deps installs it.
-func openRuntime() (*runtime.Runtime, error) {
-	lib, err := runtime.LibraryPath("")
-	if err != nil {
-		return nil, err
-	}
-	return runtime.Open(lib)
-}
 
 // tinyRun trains the tiny model in a new temporary directory; remove
 // the directory when done.
 func tinyRun() (rt *runtime.Runtime, dir, runDir string) {
-	rt, err := openRuntime()
+	rt, err := examplerun.OpenRuntime()
 	if err != nil {
 		log.Fatal(err)
 	}
 	if dir, err = os.MkdirTemp("", "run-example"); err != nil {
 		log.Fatal(err)
 	}
-	if runDir, err = trainTiny(context.Background(), rt, dir); err != nil {
+	if runDir, err = examplerun.Train(context.Background(), rt, dir); err != nil {
 		os.RemoveAll(dir)
 		log.Fatal(err)
 	}
