@@ -7,36 +7,19 @@ package loader
 
 /*
 #include <hdf5.h>
+#include "h5quiet.h"
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct { H5E_auto2_t f; void *d; } at_quiet;
-
-static void at_quiet_on(at_quiet *q) {
-	H5Eget_auto2(H5E_DEFAULT, &q->f, &q->d);
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void at_quiet_off(at_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->f, q->d); }
-
-static hid_t at_fopen(const char *path) {
-	at_quiet q; at_quiet_on(&q);
-	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	at_quiet_off(&q);
-	return f;
-}
-
-static void at_fclose(hid_t f) { if (f >= 0) H5Fclose(f); }
 
 // at_oopen opens the object (dataset or group) name under f: -2 when
 // there is no such link, -1 on other errors.
 static hid_t at_oopen(hid_t f, const char *name) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t o = -1;
 	htri_t ex = H5Lexists(f, name, H5P_DEFAULT);
 	if (ex == 0) o = -2;
 	else if (ex > 0) o = H5Oopen(f, name, H5P_DEFAULT);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return o;
 }
 
@@ -45,29 +28,29 @@ static void at_oclose(hid_t o) { if (o >= 0) H5Oclose(o); }
 // at_aopen opens attribute name of o: -2 when o has none of that name,
 // -1 on other errors.
 static hid_t at_aopen(hid_t o, const char *name) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t a = -1;
 	htri_t ex = H5Aexists(o, name);
 	if (ex == 0) a = -2;
 	else if (ex > 0) a = H5Aopen(o, name, H5P_DEFAULT);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return a;
 }
 
 static void at_aclose(hid_t a) { if (a >= 0) H5Aclose(a); }
 
 static long at_num_attrs(hid_t o) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	H5O_info_t info;
 	long n = H5Oget_info2(o, &info, H5O_INFO_NUM_ATTRS) < 0 ? -1 : (long)info.num_attrs;
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return n;
 }
 
 static long at_attr_name(hid_t o, unsigned long i, char *buf, size_t cap) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	long n = (long)H5Aget_name_by_idx(o, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, buf, cap, H5P_DEFAULT);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return n;
 }
 
@@ -82,7 +65,7 @@ typedef struct {
 } at_info;
 
 static int at_describe(hid_t a, at_info *o) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = -1;
 	memset(o, 0, sizeof *o);
 	hid_t t = H5Aget_type(a);
@@ -101,7 +84,7 @@ static int at_describe(hid_t a, at_info *o) {
 	}
 	if (s >= 0) H5Sclose(s);
 	if (t >= 0) H5Tclose(t);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 
@@ -116,16 +99,16 @@ static hid_t at_vlen_type(int cset) {
 // (one per element; HDF5 allocates them, NULL for an unset one); release
 // them with at_reclaim_vlen.
 static int at_read_vlen(hid_t a, int cset, char **ptrs) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t t = at_vlen_type(cset);
 	int rc = H5Aread(a, t, ptrs) < 0 ? -1 : 0;
 	H5Tclose(t);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 
 static void at_reclaim_vlen(hid_t a, int cset, char **ptrs) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t t = at_vlen_type(cset);
 	hid_t s = H5Aget_space(a);
 	if (s >= 0) {
@@ -133,20 +116,20 @@ static void at_reclaim_vlen(hid_t a, int cset, char **ptrs) {
 		H5Sclose(s);
 	}
 	H5Tclose(t);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 }
 
 // at_read_fixed reads the attribute's fixed-length strings, in their own
 // type, into buf (npoints × size bytes).
 static int at_read_fixed(hid_t a, void *buf) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = -1;
 	hid_t t = H5Aget_type(a);
 	if (t >= 0) {
 		rc = H5Aread(a, t, buf) < 0 ? -1 : 0;
 		H5Tclose(t);
 	}
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 
@@ -154,7 +137,7 @@ static int at_read_fixed(hid_t a, void *buf) {
 // one-dimensional array of variable-length UTF-8 strings (what h5py writes
 // for a list of str), replacing an attribute of that name.
 static int at_write_vlen(hid_t o, const char *name, const char **vals, hsize_t n) {
-	at_quiet q; at_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = -1;
 	hid_t t = at_vlen_type(H5T_CSET_UTF8);
 	hid_t s = H5Screate_simple(1, &n, NULL);
@@ -166,7 +149,7 @@ static int at_write_vlen(hid_t o, const char *name, const char **vals, hsize_t n
 	}
 	if (s >= 0) H5Sclose(s);
 	H5Tclose(t);
-	at_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 */
@@ -231,7 +214,7 @@ func ReadStringsAttr(file, dataset, attr string) ([]string, error) {
 	}
 	cp := C.CString(file)
 	defer C.free(unsafe.Pointer(cp))
-	f := C.at_fopen(cp)
+	f := C.h5_fopen_quiet(cp)
 	if f < 0 {
 		if _, err := os.Stat(file); err != nil {
 			return nil, fmt.Errorf("loader: %w", err)
@@ -241,7 +224,7 @@ func ReadStringsAttr(file, dataset, attr string) ([]string, error) {
 		}
 		return nil, fmt.Errorf("loader: %s: cannot open as an HDF5 file", file)
 	}
-	defer C.at_fclose(f)
+	defer C.h5_fclose(f)
 	cd := C.CString(dataset)
 	defer C.free(unsafe.Pointer(cd))
 	o := C.at_oopen(f, cd)

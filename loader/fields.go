@@ -8,41 +8,25 @@ package loader
 
 /*
 #include <hdf5.h>
+#include "h5quiet.h"
 #include <stdlib.h>
-
-typedef struct { H5E_auto2_t f; void *d; } fr_quiet;
-
-static void fr_quiet_on(fr_quiet *q) {
-	H5Eget_auto2(H5E_DEFAULT, &q->f, &q->d);
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void fr_quiet_off(fr_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->f, q->d); }
-
-static hid_t fr_fopen(const char *path) {
-	fr_quiet q; fr_quiet_on(&q);
-	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	fr_quiet_off(&q);
-	return f;
-}
 
 // fr_dopen: the dataset, -2 when there is no such link, -1 on other errors.
 static hid_t fr_dopen(hid_t f, const char *name) {
-	fr_quiet q; fr_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t d = -1;
 	htri_t ex = H5Lexists(f, name, H5P_DEFAULT);
 	if (ex == 0) d = -2;
 	else if (ex > 0) d = H5Dopen2(f, name, H5P_DEFAULT);
-	fr_quiet_off(&q);
+	h5_quiet_off(&q);
 	return d;
 }
 
 static void fr_dclose(hid_t d) { if (d >= 0) H5Dclose(d); }
-static void fr_fclose(hid_t f) { if (f >= 0) H5Fclose(f); }
 static void fr_tclose(hid_t t) { if (t >= 0) H5Tclose(t); }
 
 static int fr_dims(hid_t d, hsize_t *dims) {
-	fr_quiet q; fr_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rank = -1;
 	hid_t s = H5Dget_space(d);
 	if (s >= 0) {
@@ -50,28 +34,28 @@ static int fr_dims(hid_t d, hsize_t *dims) {
 		if (rank >= 1 && rank <= 2) H5Sget_simple_extent_dims(s, dims, NULL);
 		H5Sclose(s);
 	}
-	fr_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rank;
 }
 
 // fr_nmembers: the number of members of the dataset's compound type, -1
 // when it is not compound.
 static int fr_nmembers(hid_t d) {
-	fr_quiet q; fr_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int n = -1;
 	hid_t t = H5Dget_type(d);
 	if (t >= 0) {
 		if (H5Tget_class(t) == H5T_COMPOUND) n = H5Tget_nmembers(t);
 		H5Tclose(t);
 	}
-	fr_quiet_off(&q);
+	h5_quiet_off(&q);
 	return n;
 }
 
 // fr_member describes member i: its name (free with fr_free), class, size
 // and whether an integer is signed.
 static char *fr_member(hid_t d, unsigned i, int *cls, size_t *size, int *sign) {
-	fr_quiet q; fr_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	char *name = NULL;
 	hid_t t = H5Dget_type(d);
 	if (t >= 0) {
@@ -85,7 +69,7 @@ static char *fr_member(hid_t d, unsigned i, int *cls, size_t *size, int *sign) {
 		}
 		H5Tclose(t);
 	}
-	fr_quiet_off(&q);
+	h5_quiet_off(&q);
 	return name;
 }
 
@@ -138,7 +122,7 @@ static int fr_insert(hid_t ct, const char *name, size_t off, int kind) {
 // first tread entries of each row of a rank 2 one, into a buffer of count
 // (× tmem) elements of the memory type mt.
 static int fr_read(hid_t d, hid_t mt, int rank, hsize_t start, hsize_t count, hsize_t tread, hsize_t tmem, void *buf) {
-	fr_quiet q; fr_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = -1;
 	hsize_t off[2] = {start, 0}, cnt[2] = {count, tread}, mdims[2] = {count, tmem}, moff[2] = {0, 0};
 	hid_t fs = H5Dget_space(d);
@@ -150,7 +134,7 @@ static int fr_read(hid_t d, hid_t mt, int rank, hsize_t start, hsize_t count, hs
 	}
 	if (ms >= 0) H5Sclose(ms);
 	if (fs >= 0) H5Sclose(fs);
-	fr_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 */
@@ -200,7 +184,7 @@ func OpenFieldTable(path, name string) (*FieldTable, error) {
 		return nil, err
 	}
 	t := &FieldTable{path: path, name: name, file: -1, dset: -1, types: map[string]FieldType{}, other: map[string]string{}}
-	if t.file = C.fr_fopen(cp); t.file < 0 {
+	if t.file = C.h5_fopen_quiet(cp); t.file < 0 {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("loader: %w", err)
 		}
@@ -357,7 +341,7 @@ func (t *FieldTable) Type(field string) (FieldType, error) {
 // Close closes the dataset and the file.
 func (t *FieldTable) Close() {
 	C.fr_dclose(t.dset)
-	C.fr_fclose(t.file)
+	C.h5_fclose(t.file)
 	t.dset, t.file = -1, -1
 }
 

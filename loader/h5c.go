@@ -12,19 +12,11 @@ package loader
 
 /*
 #include <hdf5.h>
+#include "h5quiet.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "h5filter.h"
-
-typedef struct { H5E_auto2_t f; void *d; } sa_quiet;
-
-static void sa_quiet_on(sa_quiet *q) {
-	H5Eget_auto2(H5E_DEFAULT, &q->f, &q->d);
-	H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void sa_quiet_off(sa_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->f, q->d); }
 
 typedef struct { char *buf; size_t cap; size_t len; } sa_errbuf;
 
@@ -48,17 +40,17 @@ static void sa_err_capture(char *buf, size_t cap) {
 }
 
 static int sa_is_hdf5(const char *path, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	htri_t r = H5Fis_hdf5(path);
 	if (r < 0) sa_err_capture(err, cap);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return (int)r;
 }
 
 // sa_open_check opens and closes the file read-only, capturing HDF5's
 // error text when it cannot.
 static int sa_open_check(const char *path, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = 0;
 	hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
 	if (f < 0) {
@@ -67,13 +59,13 @@ static int sa_open_check(const char *path, char *err, size_t cap) {
 	} else {
 		H5Fclose(f);
 	}
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 
 // sa_object_kind: 1 dataset, 2 another kind of object, 0 missing, -1 error.
 static int sa_object_kind(hid_t loc, const char *name, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int out;
 	htri_t ex = H5Lexists(loc, name, H5P_DEFAULT);
 	if (ex < 0) {
@@ -90,22 +82,22 @@ static int sa_object_kind(hid_t loc, const char *name, char *err, size_t cap) {
 			out = info.type == H5O_TYPE_DATASET ? 1 : 2;
 		}
 	}
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return out;
 }
 
 static long sa_num_links(hid_t loc) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	H5G_info_t info;
 	long n = H5Gget_info(loc, &info) < 0 ? -1 : (long)info.nlinks;
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return n;
 }
 
 static long sa_link_name(hid_t loc, unsigned long i, char *buf, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	long n = (long)H5Lget_name_by_idx(loc, ".", H5_INDEX_NAME, H5_ITER_INC, (hsize_t)i, buf, cap, H5P_DEFAULT);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return n;
 }
 
@@ -119,7 +111,7 @@ typedef struct {
 } sa_tinfo;
 
 static int sa_type_info(hid_t t, sa_tinfo *o) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = 0;
 	memset(o, 0, sizeof *o);
 	o->cls = (int)H5Tget_class(t);
@@ -135,28 +127,28 @@ static int sa_type_info(hid_t t, sa_tinfo *o) {
 		o->nmembers = H5Tget_nmembers(t);
 	}
 	if (o->cls < 0 || o->size == 0) rc = -1;
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 
 static hid_t sa_dset_type(hid_t dset) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t t = H5Dget_type(dset);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return t;
 }
 
 static hid_t sa_member_type(hid_t t, unsigned i) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t m = H5Tget_member_type(t, i);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return m;
 }
 
 static hid_t sa_super(hid_t t) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t m = H5Tget_super(t);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return m;
 }
 
@@ -166,7 +158,7 @@ static size_t sa_member_offset(hid_t t, unsigned i) { return H5Tget_member_offse
 static void sa_tclose(hid_t t) { if (t >= 0) H5Tclose(t); }
 
 static int sa_dset_dims(hid_t dset, hsize_t *dims, int max) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rank = -1;
 	hid_t s = H5Dget_space(dset);
 	if (s >= 0) {
@@ -174,7 +166,7 @@ static int sa_dset_dims(hid_t dset, hsize_t *dims, int max) {
 		if (rank >= 0 && rank <= max) H5Sget_simple_extent_dims(s, dims, NULL);
 		H5Sclose(s);
 	}
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rank;
 }
 
@@ -182,7 +174,7 @@ static int sa_dset_dims(hid_t dset, hsize_t *dims, int max) {
 // in names) and whether this libhdf5 can apply them (loading plugins as
 // needed). It returns the number of filters, at most max, or -1.
 static int sa_filters(hid_t dset, int *ids, char *names, size_t name_cap, int *avail, int max) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int n = -1;
 	hid_t pl = H5Dget_create_plist(dset);
 	if (pl >= 0) {
@@ -199,13 +191,13 @@ static int sa_filters(hid_t dset, int *ids, char *names, size_t name_cap, int *a
 		}
 		H5Pclose(pl);
 	}
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return n;
 }
 
 // sa_is_virtual: 1 for a virtual dataset, 0 for another layout, -1 error.
 static int sa_is_virtual(hid_t dset) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int out = -1;
 	hid_t pl = H5Dget_create_plist(dset);
 	if (pl >= 0) {
@@ -213,7 +205,7 @@ static int sa_is_virtual(hid_t dset) {
 		if (l >= 0) out = l == H5D_VIRTUAL;
 		H5Pclose(pl);
 	}
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return out;
 }
 
@@ -257,19 +249,19 @@ static hid_t sa_compound_create(size_t size) { return H5Tcreate(H5T_COMPOUND, si
 static int sa_compound_insert(hid_t ct, const char *name, size_t off, hid_t mt) { return H5Tinsert(ct, name, off, mt); }
 
 static hid_t sa_create_file(const char *path, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
 	H5Pset_obj_track_times(fcpl, 0);
 	hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
 	if (f < 0) sa_err_capture(err, cap);
 	H5Pclose(fcpl);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return f;
 }
 
 static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int rank, const hsize_t *dims,
                                const hsize_t *chunk, int filter, int level, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	hid_t d = -1;
 	hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
 	hid_t space = H5Screate_simple(rank, dims, NULL);
@@ -293,7 +285,7 @@ static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int ran
 	if (lcpl >= 0) H5Pclose(lcpl);
 	if (space >= 0) H5Sclose(space);
 	if (dcpl >= 0) H5Pclose(dcpl);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return d;
 }
 
@@ -301,7 +293,7 @@ static hid_t sa_create_dataset(hid_t file, const char *name, hid_t type, int ran
 // whose second dimension (if any) is dim1, from a buffer in the file type.
 static int sa_write_rows(hid_t dset, hid_t type, int rank, hsize_t start, hsize_t count, hsize_t dim1,
                          const void *buf, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = -1;
 	hsize_t off[2] = {start, 0}, cnt[2] = {count, dim1};
 	hid_t fs = H5Dget_space(dset);
@@ -312,7 +304,7 @@ static int sa_write_rows(hid_t dset, hid_t type, int rank, hsize_t start, hsize_
 	if (rc < 0) sa_err_capture(err, cap);
 	if (ms >= 0) H5Sclose(ms);
 	if (fs >= 0) H5Sclose(fs);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 
@@ -323,10 +315,10 @@ static int sa_dclose(hid_t d) { return H5Dclose(d); }
 static long sa_open_objects(void) { return (long)H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL); }
 
 static int sa_fclose(hid_t f, char *err, size_t cap) {
-	sa_quiet q; sa_quiet_on(&q);
+	h5_quiet q; h5_quiet_on(&q);
 	int rc = H5Fclose(f) < 0 ? -1 : 0;
 	if (rc < 0) sa_err_capture(err, cap);
-	sa_quiet_off(&q);
+	h5_quiet_off(&q);
 	return rc;
 }
 */
