@@ -137,10 +137,7 @@ func scanSplit(ctx context.Context, cfg *config.Config, split string, files []st
 		return sd, nil
 	}
 	jetDS := cfg.Data.DatasetOf(cfg.Data.JetDataset)
-	lc := loader.Config{Files: files, BatchSize: 4096, Partial: loader.PadPartial, Limit: max(limit, 0)}
-	if cfg.Data.NonFinite == "zero" {
-		lc.NonFinite = loader.ZeroNonFinite
-	}
+	lc := loader.Config{Files: files, BatchSize: 4096, Partial: loader.PadPartial, Limit: max(limit, 0), NonFinite: cfg.LoaderNonFinite()}
 	sel, err := cfg.LoaderSelections()
 	if err != nil {
 		return nil, err
