@@ -26,37 +26,24 @@ func objectRegressionLabels(c *config.Config) []loader.Label {
 }
 
 // fillRegression writes batch b's regression targets into dst ([jet, slot,
-// target], model.ObjectRegressionInput), slot by slot as fillTruth places
+// target], model.ObjectRegressionInput), in the slots eachTruthSlot gives
 // the valid truth objects; the other slots get 0. A batch without the
 // truth objects gives 0 everywhere.
 func (m *ObjectMatcher) fillRegression(dst []float32, b *loader.Batch) {
 	clear(dst)
 	r := m.objects.Regression
-	nobj, nc, nt := m.objects.Decoder.Objects, int64(m.objects.NumClasses), len(r.Targets)
-	jets := len(dst) / (nobj * nt)
-	srcClass := b.Labels[objectClassLabel]
-	if jets == 0 || len(srcClass) == 0 {
-		return
-	}
-	slots := len(srcClass) / jets
+	nobj, nt := m.objects.Decoder.Objects, len(r.Targets)
 	src := make([][]float32, nt)
 	for i, t := range r.Targets {
 		src[i] = b.Targets[objectRegressionLabel(t)]
 	}
-	for j := range jets {
-		k := 0
-		for s := 0; s < slots && k < nobj; s++ {
-			if cl := srcClass[j*slots+s]; cl < 0 || cl >= nc {
-				continue
+	m.eachTruthSlot(b, len(dst)/(nobj*nt), func(j, s, k int) {
+		for i, v := range src {
+			if v != nil {
+				dst[(j*nobj+k)*nt+i] = v[s]
 			}
-			for i, v := range src {
-				if v != nil {
-					dst[(j*nobj+k)*nt+i] = v[j*slots+s]
-				}
-			}
-			k++
 		}
-	}
+	})
 }
 
 // fillObjectRegression fills the step's model.ObjectRegressionInput from

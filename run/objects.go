@@ -156,39 +156,56 @@ func (m *ObjectMatcher) fillTruth(class []int64, masks []bool, b *loader.Batch) 
 	nobj, nc, t := m.objects.Decoder.Objects, m.objects.NumClasses, m.maxLen
 	jets := len(class) / nobj
 	srcClass, srcID, srcOf := b.Labels[objectClassLabel], b.Labels[objectIDLabel], b.Labels[objectOfLabel]
-	slots := 0
-	if jets > 0 && len(srcClass) > 0 {
-		slots = len(srcClass) / jets
-	}
-	if slots > nobj {
+	if slots := truthSlots(b, jets); slots > nobj {
 		return fmt.Errorf("run: the truth objects (data.mf_config.object.name) have %d slots per jet, more than model.mask_decoder.num_objects = %d: Salt's MaskFormer loss needs a query for every truth slot; set num_objects = %d",
 			slots, nobj, slots)
 	}
 	clear(masks)
-	for j := 0; j < jets; j++ {
-		k := 0 // the next slot to fill
-		for s := 0; s < slots; s++ {
-			cl, id := srcClass[j*slots+s], int64(-1)
-			if srcID != nil {
-				id = srcID[j*slots+s]
-			}
-			if cl < 0 || cl >= int64(nc) {
+	for i := range class {
+		class[i] = int64(nc) // no object, unless a truth object takes the slot
+	}
+	m.eachTruthSlot(b, jets, func(j, src, k int) {
+		class[j*nobj+k] = srcClass[src]
+		if srcID == nil || srcOf == nil || srcID[src] < 0 {
+			return
+		}
+		row := masks[(j*nobj+k)*t : (j*nobj+k+1)*t]
+		for c := range row {
+			row[c] = srcOf[j*t+c] == srcID[src]
+		}
+	})
+	return nil
+}
+
+// truthSlots is the number of truth-object slots per jet in batch b of
+// jets jets (0 without the truth objects).
+func truthSlots(b *loader.Batch, jets int) int {
+	if n := len(b.Labels[objectClassLabel]); jets > 0 && n > 0 {
+		return n / jets
+	}
+	return 0
+}
+
+// eachTruthSlot calls place for every valid truth object of batch b (of
+// jets jets): j is its jet, src its index in the batch's truth arrays
+// ([jet, slot], flattened) and k the slot it takes, the jet's valid
+// objects first in file order, at most model.mask_decoder.num_objects of
+// them. Every input made from the truth objects (classes, masks,
+// regression targets) is placed by it, so that they stay aligned.
+func (m *ObjectMatcher) eachTruthSlot(b *loader.Batch, jets int, place func(j, src, k int)) {
+	srcClass := b.Labels[objectClassLabel]
+	slots := truthSlots(b, jets)
+	nobj, nc := m.objects.Decoder.Objects, int64(m.objects.NumClasses)
+	for j := range jets {
+		k := 0
+		for s := 0; s < slots && k < nobj; s++ {
+			if cl := srcClass[j*slots+s]; cl < 0 || cl >= nc {
 				continue
 			}
-			class[j*nobj+k] = cl
-			if id >= 0 && srcOf != nil {
-				row := masks[(j*nobj+k)*t : (j*nobj+k+1)*t]
-				for c := range row {
-					row[c] = srcOf[j*t+c] == id
-				}
-			}
+			place(j, j*slots+s, k)
 			k++
 		}
-		for ; k < nobj; k++ {
-			class[j*nobj+k] = int64(nc)
-		}
 	}
-	return nil
 }
 
 // Match computes the matching cost of the batch in bind (the training
