@@ -12,8 +12,8 @@ import (
 	"github.com/salt-ort/salt-ort/graph/model"
 	"github.com/salt-ort/salt-ort/internal/testkit/salttwin"
 	"github.com/salt-ort/salt-ort/loader"
-	"github.com/salt-ort/salt-ort/saltimport"
 	"github.com/salt-ort/salt-ort/run"
+	"github.com/salt-ort/salt-ort/saltimport"
 )
 
 // r21Twin is Baseline_Xbb's model at a small size: the first 5 of the
