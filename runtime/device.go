@@ -133,8 +133,6 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
-
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // Provider names of the execution providers salt-ort places sessions on.
@@ -311,7 +309,7 @@ func (r *Runtime) NewDeviceSession(name string, model []byte, dev Device, opts D
 	if dev.ep == nil {
 		return nil, fmt.Errorf("runtime: %s: no device given (use Runtime.Device)", name)
 	}
-	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
+	ins, outs, err := modelIO(model)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %s: reading model inputs and outputs: %w", name, err)
 	}

@@ -185,7 +185,7 @@ type Session struct {
 // NewSession creates a session from serialised ONNX model bytes. name is
 // used in error messages (a file path or a graph kind such as "train_step").
 func (r *Runtime) NewSession(name string, model []byte, opts Options) (*Session, error) {
-	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
+	ins, outs, err := modelIO(model)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %s: reading model inputs and outputs: %w", name, err)
 	}
