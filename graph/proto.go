@@ -151,8 +151,10 @@ func nodeProto(n *Node, consumed map[*Tensor]bool) *onnxpb.NodeProto {
 			outs = outs[:len(outs)-1]
 		}
 	}
-	for _, o := range outs {
-		if len(outs) > 1 && !consumed[o] && optionalTrailingOutputs[n.Op] {
+	for i, o := range outs {
+		// The first output is never optional (LayerNormalization's Y
+		// is unread where only a recomputed copy's statistics are).
+		if i > 0 && !consumed[o] && optionalTrailingOutputs[n.Op] {
 			np.Output = append(np.Output, "")
 		} else {
 			np.Output = append(np.Output, o.name)
