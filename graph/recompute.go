@@ -43,10 +43,13 @@ type recomputation struct {
 	// holds the gradients each group's rules computed.
 	order []int
 	grads map[int][]*Tensor
+	// barriers holds each group's dependency on the group before it
+	// (after), built once and shared by the group's copies.
+	barriers map[int]barrier
 }
 
 func newRecomputation() *recomputation {
-	return &recomputation{copies: map[*Tensor]*Tensor{}, grads: map[int][]*Tensor{}}
+	return &recomputation{copies: map[*Tensor]*Tensor{}, grads: map[int][]*Tensor{}, barriers: map[int]barrier{}}
 }
 
 // group returns the recompute group of n's outputs, or else of its
@@ -145,7 +148,10 @@ func (g *Graph) recomputedTensor(r *recomputation, t *Tensor) *Tensor {
 }
 
 // after returns x through an exact identity that depends on the gradients
-// of the group processed before group k (Max(x, x) for the first group).
+// of the group processed before group k (Max(x, x) for the first group):
+// Where(true, x, d), d the sum of the first element of each of those
+// gradients, built once per group (and again only if the earlier group
+// has computed more gradients since) and shared by all its copies.
 func (g *Graph) after(r *recomputation, k int, x *Tensor) *Tensor {
 	prev := 0
 	for i, o := range r.order {
@@ -157,13 +163,91 @@ func (g *Graph) after(r *recomputation, k int, x *Tensor) *Tensor {
 	if prev == 0 || len(deps) == 0 {
 		return g.Max(x, x)
 	}
+	b, ok := r.barriers[k]
+	if !ok || b.grads != len(deps) || b.dep.dtype != x.dtype {
+		b = barrier{grads: len(deps), dep: g.barrier(deps, x.dtype)}
+		r.barriers[k] = b
+	}
+	return g.Where(g.Scalar(Bool, 1), x, b.dep)
+}
+
+// barrier is a group's dependency on the gradients of the group before it.
+type barrier struct {
+	grads int     // how many of those gradients it depends on
+	dep   *Tensor // the scalar it computes from them
+}
+
+// barrier returns a scalar of type dt computed from the first element of
+// each of deps that the others do not depend on (sinks): one Slice per tensor (a single element, whatever its
+// rank), a Cast where its type is not dt, their Sum and a Reshape to a
+// scalar. Its value is never used (Where's condition is always true); it
+// orders the nodes.
+func (g *Graph) barrier(deps []*Tensor, dt DType) *Tensor {
+	deps = sinks(deps)
 	firsts := make([]*Tensor, len(deps))
+	rank := 0
 	for i, d := range deps {
-		firsts[i] = g.Cast(g.Slice(g.Reshape(d, -1), []int{0}, []int64{0}, []int64{1}), x.dtype)
+		axes := make([]int, d.Rank())
+		starts, ends := make([]int64, d.Rank()), make([]int64, d.Rank())
+		for a := range axes {
+			axes[a], ends[a] = a, 1
+		}
+		first := d
+		if d.Rank() > 0 {
+			first = g.Slice(d, axes, starts, ends)
+		}
+		if first.dtype != dt {
+			first = g.Cast(first, dt)
+		}
+		firsts[i] = first
+		rank = max(rank, d.Rank())
 	}
-	dep := firsts[0]
+	sum := firsts[0]
 	if len(firsts) > 1 {
-		dep = g.Slice(g.Concat(0, firsts...), []int{0}, []int64{0}, []int64{1})
+		sum = g.Sum(firsts...)
 	}
-	return g.Where(g.Scalar(Bool, 1), x, dep)
+	if rank == 0 {
+		return sum
+	}
+	return g.Reshape(sum)
+}
+
+// sinkDepth is how many nodes up from each tensor sinks looks.
+const sinkDepth = 4
+
+// sinks returns the tensors of ts that none of the others is computed from
+// within sinkDepth nodes, in their order: depending on those, a node
+// depends on all of ts. (A tensor found further up stays: it costs one
+// more Slice, never a missed dependency.)
+func sinks(ts []*Tensor) []*Tensor {
+	in := make(map[*Tensor]bool, len(ts))
+	for _, t := range ts {
+		in[t] = true
+	}
+	upstream := map[*Tensor]bool{}
+	for _, t := range ts {
+		level := []*Tensor{t}
+		for d := 0; d < sinkDepth && len(level) > 0; d++ {
+			var next []*Tensor
+			for _, x := range level {
+				if x.producer == nil {
+					continue
+				}
+				for _, u := range x.producer.Inputs {
+					if u != nil && !upstream[u] {
+						upstream[u] = true
+						next = append(next, u)
+					}
+				}
+			}
+			level = next
+		}
+	}
+	var out []*Tensor
+	for _, t := range ts {
+		if !upstream[t] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
