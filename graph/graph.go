@@ -343,6 +343,9 @@ type Graph struct {
 	// (1, 2, … in the order they were marked).
 	recompute       map[*Tensor]int
 	recomputeGroups int
+
+	// replica is the open Replica scope, or nil.
+	replica *replica
 }
 
 // RandomInput is a graph input that the caller fills with fresh random
@@ -369,8 +372,11 @@ const (
 )
 
 // Random declares a random input (see RandomInput) named under the
-// current scope.
+// current scope (inside a Replica: see there).
 func (g *Graph) Random(name string, dtype DType, shape Shape, kind string, p float64) *Tensor {
+	if g.replica != nil {
+		return g.replicaRandom(name, dtype, shape, kind, p)
+	}
 	full := g.scoped(name)
 	t := g.Input(full, dtype, shape)
 	g.random = append(g.random, &RandomInput{Tensor: t, Kind: kind, P: p})
@@ -488,12 +494,18 @@ func (g *Graph) Param(name string, shape Shape, init Init) *Tensor {
 	return g.ParamOf(name, Float32, shape, init)
 }
 
-// ParamOf declares a trainable parameter of the given type.
+// ParamOf declares a trainable parameter of the given type (inside a
+// Replica: see there).
 func (g *Graph) ParamOf(name string, dtype DType, shape Shape, init Init) *Tensor {
 	if !shape.Static() {
 		g.Errorf("parameter %q: shape %v must be static", name, shape)
 	}
-	full := g.scoped(name)
+	full := g.sharedName(name)
+	if g.replica != nil {
+		if t := g.sharedParam(full, dtype, shape); t != nil {
+			return t
+		}
+	}
 	if g.used[full] {
 		g.Errorf("parameter %q: name already used", full)
 	}
