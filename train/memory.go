@@ -59,7 +59,8 @@ func BenchPlan(o BenchOptions, mode string, batch int) (graph.MemoryPlan, error)
 	case BenchInfer:
 		g, err = o.Spec.Infer(model.InferOptions{Batch: batch})
 	case BenchEval:
-		g, _, err = o.Spec.EvalWith(model.EvalOptions{Batch: batch})
+		// As run.OpenEvaluator places it: the encoder in chunks on the CPU.
+		g, _, err = o.Spec.EvalWith(model.EvalOptions{Batch: batch, ChunkEncoder: o.Config.Training.Device != "cuda"})
 	default:
 		return graph.MemoryPlan{}, fmt.Errorf("train: bench: mode %q is not %q, %q or %q", mode, BenchTrain, BenchInfer, BenchEval)
 	}

@@ -192,6 +192,9 @@ type forward struct {
 	// objectReg is the objects' scaled regression [B, M, R]
 	// (Objects.Regression); nil without one.
 	objectReg *graph.Tensor
+	// encoderScopes are the node-name prefixes of the encoder's scopes
+	// (see runEncoder); nil without an encoder of layers.
+	encoderScopes []string
 }
 
 // head is an MLP whose first layer reads the concatenation of parts
@@ -262,7 +265,7 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 	} else if s.Pooling == FlattenPooling {
 		f.pooled = s.flatten(g, in.seqs[0], in.valid[0])
 	} else {
-		s.encode(g, in, training, f)
+		s.encode(g, in, opts, f)
 		if s.Objects != nil {
 			f.objects = s.decodeObjects(g, f, in, opts.objectLosses)
 		}
@@ -314,7 +317,8 @@ func (s *Spec) forwardWith(g *graph.Graph, in *inputs, opts forwardOptions) *for
 
 // encode runs the init nets of the constituent groups, the encoder (if
 // any) and the pooling, and sets f.pooled and f.seq.
-func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
+func (s *Spec) encode(g *graph.Graph, in *inputs, opts forwardOptions, f *forward) {
+	training := opts.training
 	var jets *graph.Tensor // [B, 1, J] the attached jet variables
 	if att := s.attached(); len(att) > 0 {
 		jets = g.Unsqueeze(s.jetColumns(g, in.jets, att), 1)
@@ -363,12 +367,12 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	}
 	cfg := s.Encoder
 	cfg.Training = training
-	cfg.BeforeLayer = s.encoderFeaturewise(in.params)
 	if cfg.MuP {
 		// MuReadout: output_mult (1, as Salt leaves it) over width_mult.
 		cfg.ReadoutMult = 1 / s.WidthMult()
 	}
 	if cfg.Kind == nn.CrossAttentionKind {
+		cfg.BeforeLayer = s.encoderFeaturewise(in.params)
 		s.encodeCrossAttention(g, in, xs, valids, cfg, f)
 		return
 	}
@@ -376,7 +380,8 @@ func (s *Spec) encode(g *graph.Graph, in *inputs, training bool, f *forward) {
 	if s.Edges != nil {
 		edges = s.edgeEmbedding(g, in, x)
 	}
-	enc, bias := nn.EdgeEncoder(g, "encoder", x, valid, edges, cfg)
+	enc, bias, scopes := s.runEncoder(g, x, valid, edges, in.params, cfg, opts.chunkEncoder)
+	f.encoderScopes = scopes
 	if global != nil {
 		// Salt transforms the encoder's output, which the pooling and the
 		// constituent tasks read.
@@ -870,6 +875,15 @@ type TrainOptions struct {
 	// step then holds a quarter of the activations of a 4-layer encoder at
 	// the price of computing the encoder's forward pass twice.
 	RecomputeEncoder bool
+	// ChunkEncoder runs the encoder on chunks of jets, one after the
+	// other, in the forward pass and in the backward, rather than on the
+	// whole batch at once (see runEncoder: about 20 GN2 jets per chunk).
+	// Jets do not meet in the encoder, so the step computes the same, its
+	// parameters' gradients summed over the chunks in another order
+	// (equal within float32 rounding); its tensors are a chunk's, which on
+	// the CPU keeps them in the caches at large batches and, with
+	// RecomputeEncoder, lowers the step's peak memory.
+	ChunkEncoder bool
 	// Sharded makes the batch one rank's shard of a data-parallel batch:
 	// each task's loss divides by the whole batch's denominator, read from
 	// LossDenInput(task), so that the loss outputs are the shard's shares
@@ -940,9 +954,11 @@ func (s *Spec) trainingLoss(name string, opts TrainOptions, compute graph.DType)
 	g := graph.New(name)
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true, objectLosses: true})
+	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true, objectLosses: true, chunkEncoder: opts.ChunkEncoder})
 	if opts.RecomputeEncoder {
-		recomputeLayers(g, "encoder/layer", s.Encoder.Layers)
+		for _, scope := range f.encoderScopes {
+			recomputeLayers(g, scope+"layer", s.Encoder.Layers)
+		}
 	}
 	s.headsToFloat32(g, f)
 	var objects *graph.Tensor
@@ -1052,6 +1068,9 @@ type EvalOptions struct {
 	// Compute is the element type of the forward pass, as in
 	// TrainOptions (0: Float32); the parameters stay a float32 vector.
 	Compute graph.DType
+	// ChunkEncoder runs the encoder on chunks of jets, as in
+	// TrainOptions; the outputs are the same.
+	ChunkEncoder bool
 }
 
 // Eval builds the evaluation graph: the forward pass without dropout, the
@@ -1074,7 +1093,7 @@ func (s *Spec) EvalWith(opts EvalOptions) (*graph.Graph, []graph.ParamSlot, erro
 	g := graph.New(s.Name + "_eval")
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true, objectLosses: true})
+	f := s.forwardWith(g, in, forwardOptions{chunkPairs: true, objectLosses: true, chunkEncoder: opts.ChunkEncoder})
 	s.headsToFloat32(g, f)
 	var objects *graph.Tensor
 	if s.Objects != nil {

@@ -360,7 +360,7 @@ func (s *Spec) ObjectCost(opts TrainOptions) (*graph.Graph, []graph.ParamSlot, e
 	g := graph.New(s.Name + "_object_cost")
 	in := s.declareInputs(g, int64(opts.Batch), true)
 	in.toCompute(g, compute)
-	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true, objectLosses: true})
+	f := s.forwardWith(g, in, forwardOptions{training: true, chunkPairs: true, objectLosses: true, chunkEncoder: opts.ChunkEncoder})
 	truth := s.declareObjectInputs(g, int64(opts.Batch))
 	g.Output(ObjectCostOutput, s.objectCost(g, f, truth))
 	s.objectLayerCosts(g, f, truth)

@@ -28,6 +28,9 @@ type forwardOptions struct {
 	// recomputed in the backward pass, rather than as one broadcast
 	// MLP over every pair of the batch.
 	chunkPairs bool
+	// chunkEncoder runs the encoder of a static batch on chunks of
+	// jets (see runEncoder).
+	chunkEncoder bool
 	// objectLosses builds what the MaskFormer losses read: with the
 	// auxiliary losses (Objects.AuxLoss), the predictions of the queries
 	// entering each decoder layer. Deployment graphs leave them out.
