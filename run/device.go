@@ -43,7 +43,11 @@ type Placement struct {
 	// Index is the device's position among the provider's devices (its
 	// CUDA ordinal).
 	Index int
-	log   io.Writer
+	// ProfilePrefix, when set, turns on ONNX Runtime's profiler in every
+	// session opened: each writes <ProfilePrefix>_<date and time>.json,
+	// the time of every node run, when it closes.
+	ProfilePrefix string
+	log           io.Writer
 }
 
 // NewPlacement places the graphs of configuration c: training.device
@@ -186,7 +190,7 @@ func (p *Placement) OpenWith(g *graph.Graph, mo graph.ModelOptions, resident []s
 	if err != nil {
 		return nil, err
 	}
-	opts := runtime.Options{IntraOpThreads: p.Threads}
+	opts := runtime.Options{IntraOpThreads: p.Threads, ProfilePrefix: p.ProfilePrefix}
 	if p.Device == nil {
 		// A training step's tensors live for very different spans; the
 		// memory pattern's one block would hold them all at once.

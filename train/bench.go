@@ -41,6 +41,9 @@ type BenchOptions struct {
 	Warmup, Steps int
 	// Log receives progress lines (nil: none).
 	Log io.Writer
+	// ProfilePrefix, when set, turns on ONNX Runtime's profiler for every
+	// case: each session writes <ProfilePrefix>_<date and time>.json.
+	ProfilePrefix string
 }
 
 // BenchResult is the timing of one mode and batch size.
@@ -92,6 +95,7 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	place.ProfilePrefix = o.ProfilePrefix
 	var out []BenchResult
 	for _, batch := range o.Batches {
 		if batch < 1 {
