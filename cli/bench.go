@@ -44,7 +44,7 @@ beside salt-ort's.`,
 			&cli.StringFlag{Name: "reference", Usage: "a PyTorch reference script (../shared/reference/gn2_reference.py) to run at each batch size for its peak memory and jets/s"},
 			&cli.StringFlag{Name: "python", Value: "/usr/bin/python3", Usage: "the Python that runs --reference"},
 			&cli.IntSliceFlag{Name: "reference-batch", Usage: "batch sizes to run --reference at (default: those of --batch); its memory grows with the batch faster than salt-ort's"},
-			&cli.StringFlag{Name: "profile", Usage: "turn on ONNX Runtime's profiler: every case writes PREFIX_<date and time>.json, the time of each node (open it in chrome://tracing or Perfetto)"},
+			&cli.StringFlag{Name: "profile", Usage: "turn on ONNX Runtime's profiler: every case writes PREFIX_<mode>_<batch>_<date and time>.json, the time of each node (open it in chrome://tracing or Perfetto)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON"},
 		},
 		Action: func(c *cli.Context) error {

@@ -29,10 +29,40 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "bench", cfg, "--batch", "4", "--batch", "16", "--steps", "3", "--warmup", "1", "--threads", "1", "--json")
+	profile := filepath.Join(t.TempDir(), "prof")
+	cmd := exec.Command(bin, "bench", cfg, "--batch", "4", "--batch", "16", "--steps", "3", "--warmup", "1", "--threads", "1", "--json", "--profile", profile)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	// --profile: one trace of ONNX Runtime's profiler per case, each
+	// holding the timed runs.
+	traces, _ := filepath.Glob(profile + "_*.json")
+	if len(traces) != 4 {
+		t.Errorf("--profile wrote %d traces (%v), want one per case (4)", len(traces), traces)
+	}
+	for _, c := range []string{"train_4", "infer_4", "train_16", "infer_16"} {
+		if m, _ := filepath.Glob(profile + "_" + c + "_*.json"); len(m) != 1 {
+			t.Errorf("--profile: %d traces of case %s, want 1", len(m), c)
+		}
+	}
+	for _, f := range traces {
+		var events []struct {
+			Name string `json:"name"`
+		}
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = json.Unmarshal(b, &events)
+		}
+		runs := 0
+		for _, e := range events {
+			if e.Name == "model_run" {
+				runs++
+			}
+		}
+		if err != nil || runs != 4 {
+			t.Errorf("%s: %d model runs (%v), want 4 (1 warm-up and 3 timed)", f, runs, err)
+		}
 	}
 	var res []train.BenchResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {

@@ -42,7 +42,8 @@ type BenchOptions struct {
 	// Log receives progress lines (nil: none).
 	Log io.Writer
 	// ProfilePrefix, when set, turns on ONNX Runtime's profiler for every
-	// case: each session writes <ProfilePrefix>_<date and time>.json.
+	// case: each writes <ProfilePrefix>_<mode>_<batch>_<date and
+	// time>.json.
 	ProfilePrefix string
 }
 
@@ -95,7 +96,6 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	place.ProfilePrefix = o.ProfilePrefix
 	var out []BenchResult
 	for _, batch := range o.Batches {
 		if batch < 1 {
@@ -106,6 +106,9 @@ func Bench(ctx context.Context, o BenchOptions) ([]BenchResult, error) {
 				return out, err
 			}
 			var r *BenchResult
+			if o.ProfilePrefix != "" {
+				place.ProfilePrefix = fmt.Sprintf("%s_%s_%d", o.ProfilePrefix, mode, batch)
+			}
 			reset := resetPeakRSS()
 			switch mode {
 			case BenchTrain:

@@ -350,7 +350,10 @@ func BenchmarkBuildGN2(b *testing.B) {
 	s := model.GN2()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		g, layout, err := s.TrainStep(model.TrainOptions{Batch: 1000, Step: optim.Step{Optimizer: optim.DefaultAdamW(), ClipNorm: 1}})
+		// As training on the CPU builds it: the encoder recomputed and in
+		// chunks.
+		g, layout, err := s.TrainStep(model.TrainOptions{Batch: 1000, Step: optim.Step{Optimizer: optim.DefaultAdamW(), ClipNorm: 1},
+			RecomputeEncoder: true, ChunkEncoder: true})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -363,7 +366,7 @@ func BenchmarkBuildGN2(b *testing.B) {
 			b.Fatal(err)
 		}
 		trainTime := time.Since(start)
-		ev, _, err := s.Eval(1000)
+		ev, _, err := s.EvalWith(model.EvalOptions{Batch: 1000, ChunkEncoder: true})
 		if err != nil {
 			b.Fatal(err)
 		}
