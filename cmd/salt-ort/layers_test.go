@@ -26,8 +26,8 @@ const testKits = "internal/testkit"
 var layers = [][]string{
 	// Leaf utilities and bindings: they import no other package here.
 	{"codegen/cppgen", "codegen/onnxpb", "flavour", "internal/atomicfile", "internal/cmake", "internal/detrand",
-		"internal/nearest", "internal/onnxcheck", "matching", "metrics", "mpi", "runtime", "runtime/ortcompat"},
-	{"checkpoint", "cpp/athenacheck", "graph", "loader", "nccl"},
+		"internal/nearest", "internal/onnxcheck", "matching", "metrics", "mpi", "runtime/ortcompat"},
+	{"checkpoint", "cpp/athenacheck", "graph", "loader", "nccl", "runtime"},
 	{"gendata", "graph/graphtest", "graph/nn", "graph/optim"},
 	{"graph/model"},
 	{"config"},
