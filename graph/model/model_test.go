@@ -284,6 +284,23 @@ func buildAll(t testing.TB, s model.Spec, batch int) map[string][]byte {
 	if out["train_step"], err = g.Marshal(graph.ModelOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// As the CPU trains and evaluates: the encoder recomputed and in
+	// chunks (3 jets each here).
+	defer model.SetEncoderChunkElementsForTest(3 * 41 * 768)()
+	g, _, err = s.TrainStep(model.TrainOptions{Batch: batch, Step: optim.Step{Optimizer: optim.DefaultAdamW(), ClipNorm: 1},
+		RecomputeEncoder: true, ChunkEncoder: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["train_step_cpu"], err = g.Marshal(graph.ModelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if g, _, err = s.EvalWith(model.EvalOptions{Batch: batch, ChunkEncoder: true}); err != nil {
+		t.Fatal(err)
+	}
+	if out["eval_cpu"], err = g.Marshal(graph.ModelOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if g, _, err = s.Eval(batch); err != nil {
 		t.Fatal(err)
 	}
