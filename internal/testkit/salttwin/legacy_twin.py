@@ -45,27 +45,6 @@ def masked_softmax(x, mask, dim=-1):
     return x.masked_fill(mask, 0)
 
 
-class LegacyDense(nn.Module):
-    """Salt's Dense as the legacy layer configures it (input and output
-    embed_dim): per layer [Dropout,] Linear and, but after the last,
-    the activation, in one nn.Sequential `net`."""
-
-    def __init__(self, size, hidden, activation, dropout):
-        super().__init__()
-        sizes = [size, *hidden, size]
-        layers = []
-        for i in range(len(sizes) - 1):
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(getattr(nn, activation)())
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.net(x)
-
-
 class ScaledDotProductAttention(nn.Module):
     """Dropout on the scaled scores, then the masked softmax."""
 
@@ -107,7 +86,9 @@ class TransformerEncoderLayer(nn.Module):
     def __init__(self, embed_dim, num_heads, hidden, activation, dropout, attn_dropout, out_proj):
         super().__init__()
         self.mha = MultiheadAttention(embed_dim, num_heads, attn_dropout, out_proj)
-        self.dense = LegacyDense(embed_dim, hidden, activation, dropout)
+        # Salt's Dense as the legacy layer configures it: input and output
+        # embed_dim.
+        self.dense = st.Dense(embed_dim, embed_dim, hidden, activation, dropout=dropout)
         self.norm1 = nn.LayerNorm(embed_dim)
         self.norm2 = nn.LayerNorm(embed_dim)
 

@@ -39,30 +39,11 @@ import salt_twin as st  # noqa: E402
 from lightning_state import fit_state  # noqa: E402
 
 
-class Dense(nn.Module):
-    """Salt's Dense: per layer [Dropout,] Linear and, but after the last,
-    the activation, in one nn.Sequential `net`."""
-
-    def __init__(self, sizes, activation, dropout):
-        super().__init__()
-        layers = []
-        for i in range(len(sizes) - 1):
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-            if i < len(sizes) - 2:
-                layers.append(getattr(nn, activation)())
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.net(x)
-
-
 class ClassificationTask(nn.Module):
     def __init__(self, name, n_in, n_out, hidden, dropout):
         super().__init__()
         self.name, self.input_name = name, "jets"
-        self.net = Dense([n_in, *hidden, n_out], "ReLU", dropout)
+        self.net = st.Dense(n_in, n_out, hidden, "ReLU", dropout=dropout)
         self.loss = nn.CrossEntropyLoss()
 
 

@@ -31,16 +31,19 @@ from lightning_state import fit_state
 
 
 class Dense(nn.Module):
-    """Salt's Dense: Linear layers in nn.Sequential `net`, the activation
-    between them and none after the last; a context vector is attached in
-    front of the input."""
+    """Salt's Dense: Linear layers in nn.Sequential `net`, each after a
+    Dropout when dropout is set, the activation between them and none
+    after the last; a context vector is attached in front of the input."""
 
-    def __init__(self, input_size, output_size, hidden_layers, activation, context_size=0, final_activation=None):
+    def __init__(self, input_size, output_size, hidden_layers, activation, context_size=0, final_activation=None,
+                 dropout=0.0):
         super().__init__()
         self.context_size = context_size
         sizes = [input_size + context_size, *hidden_layers, output_size]
         layers = []
         for i in range(len(sizes) - 1):
+            if dropout:
+                layers.append(nn.Dropout(dropout))
             layers.append(nn.Linear(sizes[i], sizes[i + 1]))
             if i < len(sizes) - 2:
                 layers.append(getattr(nn, activation)())
