@@ -178,9 +178,9 @@ type barrier struct {
 }
 
 // barrier returns a scalar of type dt computed from the first element of
-// each of deps that the others do not depend on (sinks): one Slice per tensor (a single element, whatever its
-// rank), a Cast where its type is not dt, their Sum and a Reshape to a
-// scalar. Its value is never used (Where's condition is always true); it
+// each of deps that no other of deps is computed from (sinks): one Slice
+// per tensor (a single element, whatever its rank), a Cast where its type
+// is not dt, their Sum and a Reshape to a scalar. Its value is never used (Where's condition is always true); it
 // orders the nodes.
 func (g *Graph) barrier(deps []*Tensor, dt DType) *Tensor {
 	deps = sinks(deps)
@@ -215,15 +215,11 @@ func (g *Graph) barrier(deps []*Tensor, dt DType) *Tensor {
 // sinkDepth is how many nodes up from each tensor sinks looks.
 const sinkDepth = 4
 
-// sinks returns the tensors of ts that none of the others is computed from
-// within sinkDepth nodes, in their order: depending on those, a node
+// sinks returns, in their order, the tensors of ts from which no other
+// of ts is computed within sinkDepth nodes: depending on those, a node
 // depends on all of ts. (A tensor found further up stays: it costs one
 // more Slice, never a missed dependency.)
 func sinks(ts []*Tensor) []*Tensor {
-	in := make(map[*Tensor]bool, len(ts))
-	for _, t := range ts {
-		in[t] = true
-	}
 	upstream := map[*Tensor]bool{}
 	for _, t := range ts {
 		level := []*Tensor{t}

@@ -540,8 +540,8 @@ func trainOptions(spec model.Spec, c *config.Config, batch int, mixed *mixedPrec
 	// encoder's activations rather than keep them (GN2's plan: 2.47 → 1.58
 	// MB per jet at batch 1000, for 711 → 848 MFLOP per jet), and run the
 	// encoder on chunks of jets whose tensors stay in the caches (GN2 at
-	// batch 1000: 128 → 160 jets/s; plan 1.58 → 0.74 MB per jet). A GPU
-	// runs large products fastest and keeps the batch whole.
+	// batch 1000: 126–129 → 152–155 jets/s; plan 1.58 → 0.67 MB per jet).
+	// A GPU runs large products fastest and keeps the batch whole.
 	cpu := c.Training.Device != "cuda"
 	return model.TrainOptions{Batch: batch, Step: step, Compute: compute, RecomputeEncoder: cpu, ChunkEncoder: cpu}, nil
 }
